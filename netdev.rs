@@ -1,0 +1,495 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Thin abstraction over `struct net_device`: allocation and registration with
+//! Rust private data, reference counting (`dev_hold`/`dev_put`), the fields the
+//! driver reads, RTNL, network namespaces, and the `ndo_*`/ethtool callbacks,
+//! which forward into device.rs.
+//!
+//! # Private data
+//! `netdev_priv()` holds a [`Priv`]: a `live` flag and the pinned [`DevState`].
+//! The state is initialised before the device gets rtun's `netdev_ops`, so a
+//! device whose ops are rtun's always has a live state, until the core calls
+//! `priv_destructor` once its last reference is gone.
+
+use core::{
+    ffi::{c_int, c_uint, c_void},
+    marker::PhantomData,
+    mem::MaybeUninit,
+    ptr::NonNull,
+    sync::atomic::{AtomicBool, Ordering},
+};
+use kernel::{
+    bindings,
+    error::code::*,
+    prelude::*,
+    sync::aref::{ARef, AlwaysRefCounted},
+    types::Opaque,
+};
+
+use crate::{
+    device::{self, DevState},
+    ioctl::{Mode, IFNAMSIZ},
+    shim,
+    skb::SkBuff,
+    skb_reason::Reason,
+};
+
+const ARPHRD_NONE: u16 = 0xfffe;
+const IFF_UP: u32 = 0x1;
+const IFF_POINTOPOINT: u32 = 0x10;
+const IFF_NOARP: u32 = 0x80;
+const IFF_MULTICAST: u32 = 0x1000;
+const MIN_MTU: u32 = 68;
+const MAX_MTU: u32 = 65535;
+const TUN_READQ_SIZE: u32 = 500;
+const ETH_SS_STATS: c_int = 1;
+
+#[repr(C)]
+struct Priv {
+    live: AtomicBool,
+    state: MaybeUninit<DevState>,
+}
+
+/// A `struct net_device`.
+///
+/// # Invariants
+/// A `&NetDev` always points at a registered or registering device that stays
+/// allocated for the reference's lifetime.
+#[repr(transparent)]
+pub(crate) struct NetDev(Opaque<bindings::net_device>);
+
+// SAFETY: `net_device` is designed to be used from any thread; the methods below
+// only use the core's thread-safe accessors.
+unsafe impl Send for NetDev {}
+// SAFETY: As above.
+unsafe impl Sync for NetDev {}
+
+// SAFETY: `dev_hold`/`dev_put` keep the device allocated while the count is held.
+unsafe impl AlwaysRefCounted for NetDev {
+    fn inc_ref(&self) {
+        // SAFETY: `self` is a valid device by the type invariant.
+        unsafe { shim::rtun_dev_hold(self.as_ptr()) }
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: The caller gives back a reference it holds.
+        unsafe { shim::rtun_dev_put(obj.as_ptr().cast()) }
+    }
+}
+
+impl NetDev {
+    /// # Safety
+    /// `ptr` must point at a valid `net_device` for the lifetime `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::net_device) -> &'a NetDev {
+        // SAFETY: `NetDev` is a transparent wrapper; the caller guarantees validity.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::net_device {
+        self.0.get()
+    }
+
+    fn priv_area(&self) -> *mut Priv {
+        // SAFETY: `self` is valid; `netdev_priv` is pointer arithmetic.
+        unsafe { shim::rtun_netdev_priv(self.as_ptr()).cast() }
+    }
+
+    /// The device's kind, if it is an rtun device.
+    pub(crate) fn mode(&self) -> Option<Mode> {
+        // SAFETY: `self` is valid; these compare the ops pointer.
+        unsafe {
+            if shim::rtun_dev_is_tun(self.as_ptr()) {
+                Some(Mode::Tun)
+            } else if shim::rtun_dev_is_tap(self.as_ptr()) {
+                Some(Mode::Tap)
+            } else {
+                None
+            }
+        }
+    }
+
+    /// The driver's state, if this is a live rtun device.
+    pub(crate) fn state(&self) -> Option<&DevState> {
+        self.mode()?;
+        let p = self.priv_area();
+        // SAFETY: rtun devices have a `Priv` in their private area (see the module
+        // docs); `live` is only set once `state` is initialised and is cleared
+        // only when no reference to the device is left.
+        unsafe {
+            if (*p).live.load(Ordering::Acquire) {
+                Some((*p).state.assume_init_ref())
+            } else {
+                None
+            }
+        }
+    }
+
+    /// The interface name, NUL-terminated.
+    pub(crate) fn name(&self) -> [u8; IFNAMSIZ] {
+        let mut out = [0u8; IFNAMSIZ];
+        // SAFETY: `dev->name` is an IFNAMSIZ array inside a valid device.
+        let name = unsafe { core::slice::from_raw_parts(shim::rtun_dev_name(self.as_ptr()).cast::<u8>(), IFNAMSIZ) };
+        crate::ioctl::copy_bytes(&mut out[..IFNAMSIZ - 1], name);
+        out
+    }
+
+    /// IFF_UP: the administrator set the link up.
+    pub(crate) fn is_up(&self) -> bool {
+        // SAFETY: `self` is valid.
+        unsafe { shim::rtun_dev_flags(self.as_ptr()) & IFF_UP != 0 }
+    }
+
+
+    pub(crate) fn is_registered(&self) -> bool {
+        // SAFETY: `self` is valid.
+        unsafe { shim::rtun_dev_registered(self.as_ptr()) }
+    }
+
+
+    pub(crate) fn set_carrier(&self, on: bool) {
+        // SAFETY: `self` is valid; both are callable from process context.
+        unsafe {
+            if on {
+                shim::netif_carrier_on(self.as_ptr())
+            } else {
+                shim::netif_carrier_off(self.as_ptr())
+            }
+        }
+    }
+
+    pub(crate) fn tx_queue_len(&self) -> usize {
+        // SAFETY: `self` is valid.
+        unsafe { shim::rtun_dev_tx_queue_len(self.as_ptr()) as usize }
+    }
+
+    /// Tells the stack how many queues are attached (at least one is reported).
+    pub(crate) fn set_real_num_queues(&self, n: usize, _rtnl: &Rtnl) {
+        let n = n.max(1) as c_uint;
+        // SAFETY: RTNL is held; the core bounds-checks `n` against the allocation.
+        unsafe {
+            shim::netif_set_real_num_tx_queues(self.as_ptr(), n);
+            shim::netif_set_real_num_rx_queues(self.as_ptr(), n);
+        }
+    }
+
+    /// CAP_NET_ADMIN in the user namespace owning the device's network namespace.
+    pub(crate) fn net_admin(&self) -> bool {
+        // SAFETY: `self` is valid.
+        unsafe { shim::rtun_dev_net_admin(self.as_ptr()) }
+    }
+
+    pub(crate) fn state_changed(&self, _rtnl: &Rtnl) {
+        // SAFETY: RTNL is held.
+        unsafe { shim::netdev_state_change(self.as_ptr()) }
+    }
+
+    pub(crate) fn unregister(&self, _rtnl: &Rtnl) {
+        // SAFETY: RTNL is held and the device is registered.
+        unsafe { shim::rtun_unregister_netdevice(self.as_ptr()) }
+    }
+}
+
+/// Drops the private state once, from whichever path gets there first.
+///
+/// # Safety
+/// `dev` is an rtun device whose private area holds a `Priv`, and nothing uses
+/// the state any more.
+unsafe fn destroy_priv(dev: *mut bindings::net_device) {
+    // SAFETY: Per the function's requirements.
+    unsafe {
+        let p: *mut Priv = shim::rtun_netdev_priv(dev).cast();
+        if (*p).live.swap(false, Ordering::AcqRel) {
+            core::ptr::drop_in_place((*p).state.as_mut_ptr());
+        }
+    }
+}
+
+/// A device being built: allocated, not registered. Dropping it frees it.
+pub(crate) struct DevBuilder {
+    dev: NonNull<bindings::net_device>,
+}
+
+impl DevBuilder {
+    /// Allocates a device named `name` (a template such as `rtun%d` is allowed)
+    /// with room for `queues` queues.
+    pub(crate) fn new(name: &[u8; IFNAMSIZ], queues: usize) -> Result<Self> {
+        let priv_size = c_int::try_from(core::mem::size_of::<Priv>()).map_err(|_| EINVAL)?;
+        let queues = c_uint::try_from(queues).map_err(|_| EINVAL)?;
+        // SAFETY: `name` is NUL-terminated (its last byte is always 0).
+        let ptr = unsafe { shim::rtun_alloc_netdev(priv_size, name.as_ptr().cast(), queues) };
+        // The allocation zeroes the private area, so `live` starts false.
+        NonNull::new(ptr).map(|dev| DevBuilder { dev }).ok_or(ENOMEM)
+    }
+
+    fn ptr(&self) -> *mut bindings::net_device {
+        self.dev.as_ptr()
+    }
+
+    /// Point-to-point L3 device without ARP, like tun's TUN mode.
+    pub(crate) fn setup_tun(&mut self) {
+        let d = self.ptr();
+        // SAFETY: `d` is a valid device that is not registered yet.
+        unsafe {
+            shim::rtun_dev_use_ip_tunnel_header_ops(d);
+            shim::rtun_dev_set_hard_header_len(d, 0);
+            shim::rtun_dev_set_addr_len(d, 0);
+            shim::rtun_dev_set_mtu(d, 1500);
+            shim::rtun_dev_set_type(d, ARPHRD_NONE);
+            shim::rtun_dev_set_flags(d, IFF_POINTOPOINT | IFF_NOARP | IFF_MULTICAST);
+            shim::rtun_dev_set_tx_queue_len(d, TUN_READQ_SIZE);
+            shim::rtun_dev_set_lltx(d);
+            shim::rtun_dev_set_min_mtu(d, MIN_MTU);
+            shim::rtun_dev_set_max_mtu(d, MAX_MTU);
+        }
+    }
+
+    /// Ethernet device with a random MAC address, like tun's TAP mode.
+    pub(crate) fn setup_tap(&mut self) {
+        let d = self.ptr();
+        // SAFETY: `d` is a valid device that is not registered yet.
+        unsafe {
+            shim::ether_setup(d);
+            shim::rtun_dev_tap_priv_flags(d);
+            shim::rtun_eth_hw_addr_random(d);
+            shim::rtun_dev_set_lltx(d);
+            shim::rtun_dev_set_min_mtu(d, MIN_MTU);
+            let hh = u32::from(shim::rtun_dev_hard_header_len(d));
+            shim::rtun_dev_set_max_mtu(d, MAX_MTU - hh);
+        }
+    }
+
+    pub(crate) fn set_net(&mut self, net: &NetNs) {
+        // SAFETY: Both are valid; `dev_net_set` takes its own reference.
+        unsafe { shim::rtun_dev_net_set(self.ptr(), net.as_ptr()) }
+    }
+
+    pub(crate) fn tx_queue_len(&self) -> usize {
+        // SAFETY: The device is valid.
+        unsafe { shim::rtun_dev_tx_queue_len(self.ptr()) as usize }
+    }
+
+    /// Initialises the private state, gives the device rtun's ops and registers it.
+    pub(crate) fn register(
+        self,
+        mode: Mode,
+        init: impl PinInit<DevState, Error>,
+        _rtnl: &Rtnl,
+    ) -> Result<ARef<NetDev>> {
+        let d = self.ptr();
+        // SAFETY: `d` is valid and unregistered; its private area is a zeroed `Priv`.
+        unsafe {
+            let p: *mut Priv = shim::rtun_netdev_priv(d).cast();
+            // On error `self` is dropped, which frees the device; `live` is still false.
+            init.__init((*p).state.as_mut_ptr())?;
+            (*p).live.store(true, Ordering::Release);
+            match mode {
+                Mode::Tun => shim::rtun_dev_use_tun_ops(d),
+                Mode::Tap => shim::rtun_dev_use_tap_ops(d),
+            }
+            let ret = shim::register_netdevice(d);
+            if ret < 0 {
+                // Late failures ran the destructor already; early ones did not.
+                destroy_priv(d);
+                return Err(Error::from_errno(ret));
+            }
+        }
+        // SAFETY: Registration succeeded, so the device lives until unregistered.
+        let dev = ARef::from(unsafe { NetDev::from_raw(d) });
+        core::mem::forget(self);
+        Ok(dev)
+    }
+}
+
+impl Drop for DevBuilder {
+    fn drop(&mut self) {
+        // SAFETY: The device was never registered and its state is not live.
+        unsafe { shim::free_netdev(self.ptr()) }
+    }
+}
+
+/// Looks an interface up by name in `net`.
+pub(crate) fn find(net: &NetNs, name: &[u8; IFNAMSIZ], _rtnl: &Rtnl) -> Option<ARef<NetDev>> {
+    // SAFETY: RTNL is held, which `__dev_get_by_name` requires; `name` is terminated.
+    let ptr = unsafe { shim::__dev_get_by_name(net.as_ptr(), name.as_ptr().cast()) };
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: The device is registered and RTNL keeps it so while we take a reference.
+    Some(ARef::from(unsafe { NetDev::from_raw(ptr) }))
+}
+
+/// A counted reference to a network namespace.
+pub(crate) struct NetNs(NonNull<bindings::net>);
+
+// SAFETY: `struct net` references may be used and dropped from any thread.
+unsafe impl Send for NetNs {}
+// SAFETY: As above; only thread-safe accessors are used.
+unsafe impl Sync for NetNs {}
+
+impl NetNs {
+    /// The calling task's network namespace.
+    pub(crate) fn current() -> Result<Self> {
+        // SAFETY: Called from process context, where `current->nsproxy` is valid.
+        let ptr = unsafe { shim::rtun_current_net_get() };
+        NonNull::new(ptr).map(NetNs).ok_or(EINVAL)
+    }
+
+    fn as_ptr(&self) -> *mut bindings::net {
+        self.0.as_ptr()
+    }
+
+    /// CAP_NET_ADMIN over this namespace.
+    pub(crate) fn net_admin(&self) -> bool {
+        // SAFETY: The namespace is valid while we hold the reference.
+        unsafe { shim::rtun_net_admin(self.as_ptr()) }
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        // SAFETY: Gives back the reference taken in `current`.
+        unsafe { shim::rtun_net_put(self.as_ptr()) }
+    }
+}
+
+/// Proof that the RTNL mutex is held.
+pub(crate) struct Rtnl {
+    owned: bool,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl Rtnl {
+    pub(crate) fn lock() -> Self {
+        // SAFETY: Process context; paired with the unlock in `drop`.
+        unsafe { shim::rtnl_lock() };
+        Rtnl { owned: true, _not_send: PhantomData }
+    }
+
+    /// # Safety
+    /// The caller runs under RTNL taken by someone else (an `ndo_*` callback).
+    unsafe fn assume_held() -> Self {
+        Rtnl { owned: false, _not_send: PhantomData }
+    }
+}
+
+impl Drop for Rtnl {
+    fn drop(&mut self) {
+        if self.owned {
+            // SAFETY: Taken in `lock`.
+            unsafe { shim::rtnl_unlock() };
+        }
+    }
+}
+
+/// The first counters of the UAPI `struct rtnl_link_stats64` (the C file checks
+/// the layout at build time).
+#[repr(C)]
+struct LinkStats64 {
+    rx_packets: u64,
+    tx_packets: u64,
+    rx_bytes: u64,
+    tx_bytes: u64,
+    rx_errors: u64,
+    tx_errors: u64,
+    rx_dropped: u64,
+    tx_dropped: u64,
+}
+
+// ---- callbacks from rust_tun_shim.c ------------------------------------------
+
+#[no_mangle]
+unsafe extern "C" fn rtun_ndo_start_xmit(skb: *mut bindings::sk_buff, dev: *mut bindings::net_device) -> c_int {
+    // SAFETY: The core passes a valid device and gives us ownership of `skb`.
+    let (dev, skb) = unsafe { (NetDev::from_raw(dev), SkBuff::from_raw(skb)) };
+    match dev.state() {
+        Some(state) => state.start_xmit(skb),
+        // Not reachable: ops are installed only on live devices.
+        None => skb.drop_reason(Reason::DevReady),
+    }
+    0 // NETDEV_TX_OK: the skb is always consumed.
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_ndo_uninit(dev: *mut bindings::net_device) {
+    // SAFETY: Called by the core under RTNL with a valid device.
+    let (dev, rtnl) = unsafe { (NetDev::from_raw(dev), Rtnl::assume_held()) };
+    if let Some(state) = dev.state() {
+        state.detach_all(&rtnl);
+    }
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_ndo_open(dev: *mut bindings::net_device) -> c_int {
+    // SAFETY: Called by the core under RTNL with a valid device.
+    unsafe { shim::rtun_netif_tx_start_all_queues(dev) };
+    0
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_ndo_stop(dev: *mut bindings::net_device) -> c_int {
+    // SAFETY: Called by the core under RTNL with a valid device.
+    unsafe { shim::netif_tx_stop_all_queues(dev) };
+    0
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_ndo_change_carrier(dev: *mut bindings::net_device, on: bool) -> c_int {
+    // SAFETY: Called by the core under RTNL with a valid device.
+    unsafe { NetDev::from_raw(dev) }.set_carrier(on);
+    0
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_ndo_get_stats64(dev: *mut bindings::net_device, out: *mut c_void) {
+    // SAFETY: Called by the core with a valid device.
+    let dev = unsafe { NetDev::from_raw(dev) };
+    let Some(state) = dev.state() else { return };
+    let s = state.snapshot();
+    // SAFETY: `out` points at a `struct rtnl_link_stats64`, whose prefix is `LinkStats64`.
+    let out = unsafe { &mut *out.cast::<LinkStats64>() };
+    out.rx_packets = s.rx_packets;
+    out.rx_bytes = s.rx_bytes;
+    out.tx_packets = s.tx_packets;
+    out.tx_bytes = s.tx_bytes;
+    out.rx_dropped = s.rx_dropped;
+    out.tx_dropped = s.tx_dropped;
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_priv_destructor(dev: *mut bindings::net_device) {
+    // SAFETY: The core calls this once no reference to the device is left.
+    unsafe { destroy_priv(dev) }
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_ethtool_sset_count(_dev: *mut bindings::net_device, sset: c_int) -> c_int {
+    if sset == ETH_SS_STATS {
+        Reason::COUNT as c_int
+    } else {
+        EOPNOTSUPP.to_errno()
+    }
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_ethtool_strings(_dev: *mut bindings::net_device, sset: u32, buf: *mut u8) {
+    if sset != ETH_SS_STATS as u32 {
+        return;
+    }
+    let len = bindings::ETH_GSTRING_LEN as usize;
+    // SAFETY: The core sized `buf` for `sset_count` strings of ETH_GSTRING_LEN bytes.
+    let out = unsafe { core::slice::from_raw_parts_mut(buf, Reason::COUNT * len) };
+    for (chunk, reason) in out.chunks_mut(len).zip(Reason::ALL.iter()) {
+        chunk.fill(0);
+        let n = chunk.len().saturating_sub(1);
+        crate::ioctl::copy_bytes(&mut chunk[..n], reason.name().as_bytes());
+    }
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_ethtool_stats(dev: *mut bindings::net_device, _st: *mut c_void, data: *mut u64) {
+    // SAFETY: Called by the core with a valid device and room for `sset_count` values.
+    let (dev, out) = unsafe { (NetDev::from_raw(dev), core::slice::from_raw_parts_mut(data, Reason::COUNT)) };
+    let counts = dev.state().map(device::DevState::drop_counts).unwrap_or([0; Reason::COUNT]);
+    for (o, c) in out.iter_mut().zip(counts) {
+        *o = c;
+    }
+}

@@ -1,0 +1,196 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rust_tun: the C side of the module.
+ *
+ * Only what Rust cannot reach through kernel::bindings lives here: the
+ * operation tables that point at Rust callbacks, and one-line wrappers for
+ * static inline helpers and for fields of structures that are opaque to
+ * Rust (struct net_device). No decisions are taken here: every branch of
+ * the driver is in the Rust code.
+ */
+#include <linux/cred.h>
+#include <linux/etherdevice.h>
+#include <linux/ethtool.h>
+#include <linux/gfp.h>
+#include <linux/if_arp.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/netdevice.h>
+#include <linux/nsproxy.h>
+#include <linux/poll.h>
+#include <linux/rtnetlink.h>
+#include <linux/sched.h>
+#include <linux/skbuff.h>
+#include <linux/virtio_net.h>
+#include <net/ip_tunnels.h>
+#include <net/net_namespace.h>
+#include <net/rtnetlink.h>
+
+#include "rust_tun_shim.h"
+
+/* Rust callbacks (netdev.rs and chardev.rs). */
+void rtun_ndo_uninit(struct net_device *dev);
+int rtun_ndo_open(struct net_device *dev);
+int rtun_ndo_stop(struct net_device *dev);
+netdev_tx_t rtun_ndo_start_xmit(struct sk_buff *skb, struct net_device *dev);
+void rtun_ndo_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *s);
+int rtun_ndo_change_carrier(struct net_device *dev, bool on);
+void rtun_priv_destructor(struct net_device *dev);
+int rtun_ethtool_sset_count(struct net_device *dev, int sset);
+void rtun_ethtool_strings(struct net_device *dev, u32 sset, u8 *buf);
+void rtun_ethtool_stats(struct net_device *dev, struct ethtool_stats *st, u64 *data);
+int rtun_fop_open(struct inode *inode, struct file *file);
+int rtun_fop_release(struct inode *inode, struct file *file);
+ssize_t rtun_fop_read_iter(struct kiocb *iocb, struct iov_iter *to);
+ssize_t rtun_fop_write_iter(struct kiocb *iocb, struct iov_iter *from);
+__poll_t rtun_fop_poll(struct file *file, poll_table *wait);
+long rtun_fop_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+
+/* Rust mirrors the UAPI layout of the counters it fills in. */
+static_assert(offsetof(struct rtnl_link_stats64, tx_dropped) == 7 * sizeof(u64));
+
+/* ---- tables ---------------------------------------------------------- */
+
+static const struct net_device_ops rtun_tun_ops = {
+	.ndo_uninit		= rtun_ndo_uninit,
+	.ndo_open		= rtun_ndo_open,
+	.ndo_stop		= rtun_ndo_stop,
+	.ndo_start_xmit		= rtun_ndo_start_xmit,
+	.ndo_get_stats64	= rtun_ndo_get_stats64,
+	.ndo_change_carrier	= rtun_ndo_change_carrier,
+	.ndo_features_check	= passthru_features_check,
+};
+
+static const struct net_device_ops rtun_tap_ops = {
+	.ndo_uninit		= rtun_ndo_uninit,
+	.ndo_open		= rtun_ndo_open,
+	.ndo_stop		= rtun_ndo_stop,
+	.ndo_start_xmit		= rtun_ndo_start_xmit,
+	.ndo_get_stats64	= rtun_ndo_get_stats64,
+	.ndo_change_carrier	= rtun_ndo_change_carrier,
+	.ndo_features_check	= passthru_features_check,
+	.ndo_set_mac_address	= eth_mac_addr,
+	.ndo_validate_addr	= eth_validate_addr,
+};
+
+static const struct ethtool_ops rtun_ethtool_ops = {
+	.get_link		= ethtool_op_get_link,
+	.get_sset_count		= rtun_ethtool_sset_count,
+	.get_strings		= rtun_ethtool_strings,
+	.get_ethtool_stats	= rtun_ethtool_stats,
+};
+
+static int rtun_link_validate(struct nlattr *tb[], struct nlattr *data[],
+			      struct netlink_ext_ack *extack);
+static void rtun_setup(struct net_device *dev);
+
+static struct rtnl_link_ops rtun_link_ops __read_mostly = {
+	.kind		= "rtun",
+	.setup		= rtun_setup,
+	.validate	= rtun_link_validate,
+	.dellink	= unregister_netdevice_queue,
+};
+
+/* Devices are created through /dev/net/rtun only, as with tun. */
+static int rtun_link_validate(struct nlattr *tb[], struct nlattr *data[],
+			      struct netlink_ext_ack *extack)
+{
+	return -EOPNOTSUPP;
+}
+
+/* The constant part of every rtun device; the rest is set from Rust. */
+static void rtun_setup(struct net_device *dev)
+{
+	dev->needs_free_netdev = true;
+	dev->priv_destructor = rtun_priv_destructor;
+	dev->rtnl_link_ops = &rtun_link_ops;
+	dev->ethtool_ops = &rtun_ethtool_ops;
+}
+
+static const struct file_operations rtun_fops = {
+	.owner		= THIS_MODULE,
+	.open		= rtun_fop_open,
+	.release	= rtun_fop_release,
+	.read_iter	= rtun_fop_read_iter,
+	.write_iter	= rtun_fop_write_iter,
+	.poll		= rtun_fop_poll,
+	.unlocked_ioctl	= rtun_fop_ioctl,
+	.llseek		= noop_llseek,
+};
+
+static struct miscdevice rtun_miscdev = {
+	.minor		= MISC_DYNAMIC_MINOR,
+	.name		= "rtun",
+	.nodename	= "net/rtun",
+	.mode		= 0666,
+	.fops		= &rtun_fops,
+};
+
+/* ---- registration ---------------------------------------------------- */
+
+int rtun_misc_register(void) { return misc_register(&rtun_miscdev); }
+void rtun_misc_deregister(void) { misc_deregister(&rtun_miscdev); }
+int rtun_link_register(void) { return rtnl_link_register(&rtun_link_ops); }
+void rtun_link_unregister(void) { rtnl_link_unregister(&rtun_link_ops); }
+
+/* ---- struct net_device ----------------------------------------------- */
+
+struct net_device *rtun_alloc_netdev(int priv_size, const char *name, unsigned int queues)
+{ return alloc_netdev_mqs(priv_size, name, NET_NAME_UNKNOWN, rtun_setup, queues, queues); }
+void *rtun_netdev_priv(const struct net_device *dev) { return netdev_priv(dev); }
+void rtun_dev_use_tun_ops(struct net_device *dev) { dev->netdev_ops = &rtun_tun_ops; }
+void rtun_dev_use_tap_ops(struct net_device *dev) { dev->netdev_ops = &rtun_tap_ops; }
+bool rtun_dev_is_tun(const struct net_device *dev) { return dev->netdev_ops == &rtun_tun_ops; }
+bool rtun_dev_is_tap(const struct net_device *dev) { return dev->netdev_ops == &rtun_tap_ops; }
+void rtun_dev_use_ip_tunnel_header_ops(struct net_device *dev) { dev->header_ops = &ip_tunnel_header_ops; }
+void rtun_dev_set_type(struct net_device *dev, unsigned short type) { dev->type = type; }
+void rtun_dev_set_flags(struct net_device *dev, unsigned int flags) { dev->flags = flags; }
+unsigned int rtun_dev_flags(const struct net_device *dev) { return READ_ONCE(dev->flags); }
+void rtun_dev_set_hard_header_len(struct net_device *dev, unsigned short len) { dev->hard_header_len = len; }
+unsigned short rtun_dev_hard_header_len(const struct net_device *dev) { return dev->hard_header_len; }
+void rtun_dev_set_addr_len(struct net_device *dev, unsigned char len) { dev->addr_len = len; }
+void rtun_dev_set_mtu(struct net_device *dev, unsigned int mtu) { dev->mtu = mtu; }
+void rtun_dev_set_min_mtu(struct net_device *dev, unsigned int mtu) { dev->min_mtu = mtu; }
+void rtun_dev_set_max_mtu(struct net_device *dev, unsigned int mtu) { dev->max_mtu = mtu; }
+void rtun_dev_set_tx_queue_len(struct net_device *dev, unsigned int len) { dev->tx_queue_len = len; }
+unsigned int rtun_dev_tx_queue_len(const struct net_device *dev) { return READ_ONCE(dev->tx_queue_len); }
+void rtun_dev_set_lltx(struct net_device *dev) { dev->lltx = true; }
+void rtun_dev_tap_priv_flags(struct net_device *dev)
+{ dev->priv_flags = (dev->priv_flags & ~IFF_TX_SKB_SHARING) | IFF_LIVE_ADDR_CHANGE; }
+void rtun_eth_hw_addr_random(struct net_device *dev) { eth_hw_addr_random(dev); }
+const char *rtun_dev_name(const struct net_device *dev) { return dev->name; }
+bool rtun_dev_registered(const struct net_device *dev) { return READ_ONCE(dev->reg_state) == NETREG_REGISTERED; }
+void rtun_netif_tx_start_all_queues(struct net_device *dev) { netif_tx_start_all_queues(dev); }
+void rtun_dev_hold(struct net_device *dev) { dev_hold(dev); }
+void rtun_dev_put(struct net_device *dev) { dev_put(dev); }
+void rtun_unregister_netdevice(struct net_device *dev) { unregister_netdevice(dev); }
+void rtun_dev_net_set(struct net_device *dev, struct net *net) { dev_net_set(dev, net); }
+bool rtun_dev_net_admin(const struct net_device *dev) { return ns_capable(dev_net(dev)->user_ns, CAP_NET_ADMIN); }
+
+/* ---- network namespaces and credentials ------------------------------ */
+
+struct net *rtun_current_net_get(void) { return get_net(current->nsproxy->net_ns); }
+void rtun_net_put(struct net *net) { put_net(net); }
+bool rtun_net_admin(const struct net *net) { return ns_capable(net->user_ns, CAP_NET_ADMIN); }
+u32 rtun_make_kuid(u32 uid) { return __kuid_val(make_kuid(current_user_ns(), uid)); }
+u32 rtun_make_kgid(u32 gid) { return __kgid_val(make_kgid(current_user_ns(), gid)); }
+bool rtun_current_euid_is(u32 kuid) { return uid_eq(current_euid(), KUIDT_INIT(kuid)); }
+bool rtun_current_in_egroup(u32 kgid) { return in_egroup_p(KGIDT_INIT(kgid)); }
+
+/* ---- struct sk_buff -------------------------------------------------- */
+
+__be16 rtun_skb_protocol(const struct sk_buff *skb) { return skb->protocol; }
+void rtun_skb_set_protocol(struct sk_buff *skb, __be16 proto) { skb->protocol = proto; }
+void rtun_skb_reset_network_header(struct sk_buff *skb) { skb_reset_network_header(skb); }
+void rtun_skb_reset_mac_header(struct sk_buff *skb) { skb_reset_mac_header(skb); }
+void rtun_skb_probe_transport_header(struct sk_buff *skb) { skb_probe_transport_header(skb); }
+void rtun_skb_orphan(struct sk_buff *skb) { skb_orphan(skb); }
+int rtun_skb_orphan_frags_rx(struct sk_buff *skb) { return skb_orphan_frags_rx(skb, GFP_ATOMIC); }
+void rtun_skb_tx_timestamp(struct sk_buff *skb) { skb_tx_timestamp(skb); }
+struct page *rtun_alloc_page(void) { return alloc_page(GFP_KERNEL); }
+void rtun_skb_add_rx_frag(struct sk_buff *skb, int i, struct page *page, int size)
+{ skb_add_rx_frag(skb, i, page, 0, size, PAGE_SIZE); }
+int rtun_vnet_hdr_to_skb(struct sk_buff *skb, const void *hdr)
+{ return virtio_net_hdr_to_skb(skb, hdr, true); }
+int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr)
+{ return virtio_net_hdr_from_skb(skb, hdr, true, false, 0); }

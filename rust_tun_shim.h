@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * rust_tun: prototypes of the C helpers in rust_tun_shim.c. Rust declares the
+ * same functions in shim.rs.
+ */
+#ifndef RUST_TUN_SHIM_H
+#define RUST_TUN_SHIM_H
+
+#include <linux/netdevice.h>
+#include <linux/skbuff.h>
+
+struct net;
+struct page;
+
+int rtun_misc_register(void);
+void rtun_misc_deregister(void);
+int rtun_link_register(void);
+void rtun_link_unregister(void);
+struct net_device *rtun_alloc_netdev(int priv_size, const char *name, unsigned int queues);
+void *rtun_netdev_priv(const struct net_device *dev);
+void rtun_dev_use_tun_ops(struct net_device *dev);
+void rtun_dev_use_tap_ops(struct net_device *dev);
+bool rtun_dev_is_tun(const struct net_device *dev);
+bool rtun_dev_is_tap(const struct net_device *dev);
+void rtun_dev_use_ip_tunnel_header_ops(struct net_device *dev);
+void rtun_dev_set_type(struct net_device *dev, unsigned short type);
+void rtun_dev_set_flags(struct net_device *dev, unsigned int flags);
+unsigned int rtun_dev_flags(const struct net_device *dev);
+void rtun_dev_set_hard_header_len(struct net_device *dev, unsigned short len);
+unsigned short rtun_dev_hard_header_len(const struct net_device *dev);
+void rtun_dev_set_addr_len(struct net_device *dev, unsigned char len);
+void rtun_dev_set_mtu(struct net_device *dev, unsigned int mtu);
+void rtun_dev_set_min_mtu(struct net_device *dev, unsigned int mtu);
+void rtun_dev_set_max_mtu(struct net_device *dev, unsigned int mtu);
+void rtun_dev_set_tx_queue_len(struct net_device *dev, unsigned int len);
+unsigned int rtun_dev_tx_queue_len(const struct net_device *dev);
+void rtun_dev_set_lltx(struct net_device *dev);
+void rtun_dev_tap_priv_flags(struct net_device *dev);
+void rtun_eth_hw_addr_random(struct net_device *dev);
+const char *rtun_dev_name(const struct net_device *dev);
+bool rtun_dev_registered(const struct net_device *dev);
+void rtun_netif_tx_start_all_queues(struct net_device *dev);
+void rtun_dev_hold(struct net_device *dev);
+void rtun_dev_put(struct net_device *dev);
+void rtun_unregister_netdevice(struct net_device *dev);
+void rtun_dev_net_set(struct net_device *dev, struct net *net);
+bool rtun_dev_net_admin(const struct net_device *dev);
+struct net *rtun_current_net_get(void);
+void rtun_net_put(struct net *net);
+bool rtun_net_admin(const struct net *net);
+u32 rtun_make_kuid(u32 uid);
+u32 rtun_make_kgid(u32 gid);
+bool rtun_current_euid_is(u32 kuid);
+bool rtun_current_in_egroup(u32 kgid);
+__be16 rtun_skb_protocol(const struct sk_buff *skb);
+void rtun_skb_set_protocol(struct sk_buff *skb, __be16 proto);
+void rtun_skb_reset_network_header(struct sk_buff *skb);
+void rtun_skb_reset_mac_header(struct sk_buff *skb);
+void rtun_skb_probe_transport_header(struct sk_buff *skb);
+void rtun_skb_orphan(struct sk_buff *skb);
+int rtun_skb_orphan_frags_rx(struct sk_buff *skb);
+void rtun_skb_tx_timestamp(struct sk_buff *skb);
+struct page *rtun_alloc_page(void);
+void rtun_skb_add_rx_frag(struct sk_buff *skb, int i, struct page *page, int size);
+int rtun_vnet_hdr_to_skb(struct sk_buff *skb, const void *hdr);
+int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr);
+
+#endif /* RUST_TUN_SHIM_H */

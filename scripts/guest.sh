@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Boot the test kernel under QEMU with a busybox initramfs and run one command
+# in the guest. The exit status is the guest command's. A guest that hangs is
+# killed after RTUN_TIMEOUT seconds (default 600) and the run fails.
+#
+#   scripts/guest.sh [--kvm] [--show-dmesg] COMMAND...
+#
+# The initramfs holds busybox, the host's ip/ethtool and tools/rtunctl (with
+# the shared libraries they need), rtun.ko, the C reference tun.ko, and tests/.
+# TCG is the default: KVM hangs on the machines this was built on (--kvm to try).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+accel=tcg
+cpu=max
+show_dmesg=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --kvm) accel=kvm; cpu=host; shift ;;
+        --show-dmesg) show_dmesg=1; shift ;;
+        --) shift; break ;;
+        *) break ;;
+    esac
+done
+[ $# -gt 0 ] || die "usage: scripts/guest.sh [--kvm] COMMAND..."
+
+KDIR=${KDIR:-$("$RTUN_TOP/scripts/kernel.sh")}
+KO=$RTUN_TOP/rtun.ko
+RTUNCTL=${RTUNCTL:-$RTUN_TOP/target/release/rtunctl}
+[ -f "$KO" ] || die "$KO missing: run make"
+[ -x "$RTUNCTL" ] || die "$RTUNCTL missing: run cargo build --release"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/rtun-guest.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+root=$work/root
+mkdir -p "$root"/{bin,sbin,lib,lib64,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,root,modules,var}
+ln -s ../run "$root/var/run"
+
+# Binaries and every shared library they load.
+copy_bin() {
+    local src=$1 dst=$2
+    install -m 0755 "$src" "$root$dst"
+    local lib
+    for lib in $(ldd "$src" 2>/dev/null | grep -oE '/[^ ]+' || true); do
+        [ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; }
+    done
+}
+copy_bin /bin/busybox /bin/busybox
+copy_bin "$(command -v ip)" /sbin/ip
+copy_bin "$(command -v ethtool)" /usr/sbin/ethtool
+copy_bin "$RTUNCTL" /usr/bin/rtunctl
+cp "$KO" "$root/modules/rtun.ko"
+[ -f "$KDIR/drivers/net/tun.ko" ] && cp "$KDIR/drivers/net/tun.ko" "$root/modules/tun.ko"
+cp -r "$RTUN_TOP/tests" "$root/tests"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\nuser:x:1000:1000:user:/:/bin/sh\n' > "$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\nuser:x:1000:\n' > "$root/etc/group"
+
+printf '%s\n' "$*" > "$root/rtun-cmd"
+cat > "$root/init" <<'EOI'
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/usr/bin:/usr/sbin:/bin:/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+ip link set lo up
+cd /
+echo "RTUN-GUEST-START"
+sh -c "$(cat /rtun-cmd)"
+rc=$?
+echo "RTUN-DMESG-BEGIN"
+dmesg
+echo "RTUN-DMESG-END"
+echo "RTUN-RESULT: $rc"
+sync
+reboot -f
+EOI
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.gz"
+
+log "booting the guest ($accel): $*"
+console=$work/console.log
+set +e
+timeout --kill-after=10 "${RTUN_TIMEOUT:-600}" qemu-system-x86_64 \
+    -accel "$accel" -cpu "$cpu" -m 1024 -smp 2 -nographic -no-reboot -net none \
+    -kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$work/initramfs.gz" \
+    -append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 quiet loglevel=4" \
+    </dev/null >"$console" 2>&1
+qrc=$?
+set -e
+
+# The guest's own output, without the kernel log dump.
+sed -n '/RTUN-GUEST-START/,/RTUN-DMESG-BEGIN/p' "$console" | sed '1d;$d' | tr -d '\r'
+rc=$(sed -n 's/^RTUN-RESULT: \([0-9]*\).*/\1/p' "$console" | tr -d '\r' | tail -1)
+if [ -z "$rc" ]; then
+    if [ $qrc = 124 ] || [ $qrc = 137 ]; then
+        echo "[rust_tun] error: the guest hung and was killed after ${RTUN_TIMEOUT:-600} s" >&2
+    else
+        echo "[rust_tun] error: the guest ended without a result (qemu exit $qrc): crash or panic" >&2
+    fi
+    echo "----- guest console -----" >&2
+    tr -d '\r' < "$console" | tail -n 200 >&2
+    exit 1
+fi
+if [ "$rc" != 0 ] || [ $show_dmesg = 1 ]; then
+    echo "----- guest dmesg -----" >&2
+    sed -n '/RTUN-DMESG-BEGIN/,/RTUN-DMESG-END/p' "$console" | sed '1d;$d' | tr -d '\r' >&2
+fi
+exit "$rc"

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Build (or reuse) the Linux 7.3 test kernel, cached outside the repo.
+# Prints the tree's path on stdout. The cache key covers the kernel source package,
+# the config fragment and the toolchain, so changing any of them builds a new tree.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+SRC_TAR=/usr/src/linux-source-7.3.tar.xz
+FRAG=$RTUN_TOP/kernel/rtun.config
+[ -f "$SRC_TAR" ] || die "$SRC_TAR missing: run scripts/setup.sh"
+[ -x "$BINDGEN" ] || die "bindgen missing: run scripts/setup.sh"
+
+key=$( {
+    dpkg-query -W -f='${Version}' linux-source-7.3
+    cat "$FRAG"
+    "$RUSTC" --version
+    "$BINDGEN" --version
+    /usr/lib/llvm-19/bin/clang --version | head -1
+    gcc --version | head -1
+} | sha256sum | cut -c1-16)
+tree=$RTUN_CACHE/linux-7.3-$key
+
+if [ -f "$tree/.rtun-complete" ]; then
+    echo "$tree"
+    exit 0
+fi
+
+log "building the test kernel in $tree (first time: about 6-10 minutes)"
+rm -rf "$tree"
+mkdir -p "$tree"
+tar -xf "$SRC_TAR" -C "$tree" --strip-components=1
+kmake() { make -C "$tree" -s RUSTC="$RUSTC" BINDGEN="$BINDGEN" LIBCLANG_PATH="$LIBCLANG_PATH" "$@"; }
+kmake tinyconfig >/dev/null
+(cd "$tree" && scripts/kconfig/merge_config.sh -m .config "$FRAG" >/dev/null)
+kmake olddefconfig >/dev/null
+
+# Kconfig silently drops a symbol whose dependencies are off: check every line.
+bad=0
+while IFS= read -r line; do
+    case "$line" in CONFIG_*=*) ;; *) continue ;; esac
+    sym=${line%%=*}
+    want=${line#*=}
+    got=$(grep -E "^$sym=" "$tree/.config" | head -1 | cut -d= -f2- || true)
+    if [ "$got" != "$want" ]; then
+        echo "[rust_tun] config: $sym wanted '$want', got '${got:-not set}'" >&2
+        bad=1
+    fi
+done < "$FRAG"
+[ $bad = 0 ] || die "the kernel config does not match kernel/rtun.config (see above)"
+
+start=$(date +%s)
+kmake -j"$(( $(nproc) + 1 ))" bzImage modules
+log "kernel built in $(( $(date +%s) - start )) s"
+touch "$tree/.rtun-complete"
+echo "$tree"

@@ -1,0 +1,10 @@
+# Shared settings for the scripts. Sourced, never run.
+RTUN_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RTUN_CACHE=${RTUN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rust_tun}
+RUSTC=/usr/bin/rustc
+LIBCLANG_PATH=/usr/lib/llvm-19/lib
+BINDGEN=$RTUN_CACHE/bindgen-0.73.2/bin/bindgen
+export RUSTC LIBCLANG_PATH
+
+log() { printf '[rust_tun] %s\n' "$*" >&2; }
+die() { printf '[rust_tun] error: %s\n' "$*" >&2; exit 1; }

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Declarations of what Rust calls in C: the module's own one-line wrappers
+//! (rust_tun_shim.c) and exported kernel functions that `kernel::bindings` lacks.
+//! Only the abstraction files (netdev.rs, skb.rs, chardev.rs) use these.
+
+use core::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::bindings::{net, net_device, page, sk_buff};
+
+// Only pointers to these structures cross the boundary; their Rust layouts
+// (some of which contain zero-sized bindgen placeholders) are never used.
+#[allow(improper_ctypes)]
+extern "C" {
+    // Registration.
+    pub(crate) fn rtun_misc_register() -> c_int;
+    pub(crate) fn rtun_misc_deregister();
+    pub(crate) fn rtun_link_register() -> c_int;
+    pub(crate) fn rtun_link_unregister();
+
+    // struct net_device.
+    pub(crate) fn rtun_alloc_netdev(priv_size: c_int, name: *const c_char, queues: c_uint) -> *mut net_device;
+    pub(crate) fn rtun_netdev_priv(dev: *const net_device) -> *mut c_void;
+    pub(crate) fn rtun_dev_use_tun_ops(dev: *mut net_device);
+    pub(crate) fn rtun_dev_use_tap_ops(dev: *mut net_device);
+    pub(crate) fn rtun_dev_is_tun(dev: *const net_device) -> bool;
+    pub(crate) fn rtun_dev_is_tap(dev: *const net_device) -> bool;
+    pub(crate) fn rtun_dev_use_ip_tunnel_header_ops(dev: *mut net_device);
+    pub(crate) fn rtun_dev_set_type(dev: *mut net_device, ty: u16);
+    pub(crate) fn rtun_dev_set_flags(dev: *mut net_device, flags: c_uint);
+    pub(crate) fn rtun_dev_flags(dev: *const net_device) -> c_uint;
+    pub(crate) fn rtun_dev_set_hard_header_len(dev: *mut net_device, len: u16);
+    pub(crate) fn rtun_dev_hard_header_len(dev: *const net_device) -> u16;
+    pub(crate) fn rtun_dev_set_addr_len(dev: *mut net_device, len: u8);
+    pub(crate) fn rtun_dev_set_mtu(dev: *mut net_device, mtu: c_uint);
+    pub(crate) fn rtun_dev_set_min_mtu(dev: *mut net_device, mtu: c_uint);
+    pub(crate) fn rtun_dev_set_max_mtu(dev: *mut net_device, mtu: c_uint);
+    pub(crate) fn rtun_dev_set_tx_queue_len(dev: *mut net_device, len: c_uint);
+    pub(crate) fn rtun_dev_tx_queue_len(dev: *const net_device) -> c_uint;
+    pub(crate) fn rtun_dev_set_lltx(dev: *mut net_device);
+    pub(crate) fn rtun_dev_tap_priv_flags(dev: *mut net_device);
+    pub(crate) fn rtun_eth_hw_addr_random(dev: *mut net_device);
+    pub(crate) fn rtun_dev_name(dev: *const net_device) -> *const c_char;
+    pub(crate) fn rtun_dev_registered(dev: *const net_device) -> bool;
+    pub(crate) fn rtun_netif_tx_start_all_queues(dev: *mut net_device);
+    pub(crate) fn rtun_dev_hold(dev: *mut net_device);
+    pub(crate) fn rtun_dev_put(dev: *mut net_device);
+    pub(crate) fn rtun_unregister_netdevice(dev: *mut net_device);
+    pub(crate) fn rtun_dev_net_set(dev: *mut net_device, net: *mut net);
+    pub(crate) fn rtun_dev_net_admin(dev: *const net_device) -> bool;
+
+    // Namespaces and credentials.
+    pub(crate) fn rtun_current_net_get() -> *mut net;
+    pub(crate) fn rtun_net_put(net: *mut net);
+    pub(crate) fn rtun_net_admin(net: *const net) -> bool;
+    pub(crate) fn rtun_make_kuid(uid: u32) -> u32;
+    pub(crate) fn rtun_make_kgid(gid: u32) -> u32;
+    pub(crate) fn rtun_current_euid_is(kuid: u32) -> bool;
+    pub(crate) fn rtun_current_in_egroup(kgid: u32) -> bool;
+
+    // struct sk_buff.
+    pub(crate) fn rtun_skb_protocol(skb: *const sk_buff) -> u16;
+    pub(crate) fn rtun_skb_set_protocol(skb: *mut sk_buff, proto: u16);
+    pub(crate) fn rtun_skb_reset_network_header(skb: *mut sk_buff);
+    pub(crate) fn rtun_skb_reset_mac_header(skb: *mut sk_buff);
+    pub(crate) fn rtun_skb_probe_transport_header(skb: *mut sk_buff);
+    pub(crate) fn rtun_skb_orphan(skb: *mut sk_buff);
+    pub(crate) fn rtun_skb_orphan_frags_rx(skb: *mut sk_buff) -> c_int;
+    pub(crate) fn rtun_skb_tx_timestamp(skb: *mut sk_buff);
+    pub(crate) fn rtun_alloc_page() -> *mut page;
+    pub(crate) fn rtun_skb_add_rx_frag(skb: *mut sk_buff, i: c_int, page: *mut page, size: c_int);
+    pub(crate) fn rtun_vnet_hdr_to_skb(skb: *mut sk_buff, hdr: *const c_void) -> c_int;
+    pub(crate) fn rtun_vnet_hdr_from_skb(skb: *const sk_buff, hdr: *mut c_void) -> c_int;
+
+    // Exported by the kernel, absent from the bindings.
+    pub(crate) fn rtnl_lock();
+    pub(crate) fn rtnl_unlock();
+    pub(crate) fn register_netdevice(dev: *mut net_device) -> c_int;
+    pub(crate) fn free_netdev(dev: *mut net_device);
+    pub(crate) fn ether_setup(dev: *mut net_device);
+    pub(crate) fn netif_carrier_on(dev: *mut net_device);
+    pub(crate) fn netif_carrier_off(dev: *mut net_device);
+    pub(crate) fn netif_tx_stop_all_queues(dev: *mut net_device);
+    pub(crate) fn netif_set_real_num_tx_queues(dev: *mut net_device, n: c_uint) -> c_int;
+    pub(crate) fn netif_set_real_num_rx_queues(dev: *mut net_device, n: c_uint) -> c_int;
+    pub(crate) fn netdev_state_change(dev: *mut net_device);
+    pub(crate) fn __dev_get_by_name(net: *mut net, name: *const c_char) -> *mut net_device;
+    pub(crate) fn eth_type_trans(skb: *mut sk_buff, dev: *mut net_device) -> u16;
+    pub(crate) fn netif_rx(skb: *mut sk_buff) -> c_int;
+}

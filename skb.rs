@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0
+//! An owned `struct sk_buff`.
+//!
+//! A [`SkBuff`] leaves the driver in exactly one of three ways: handed to the
+//! stack ([`SkBuff::netif_rx`]), delivered ([`SkBuff::consume`], the
+//! `consume_skb` tracepoint), or dropped with a named reason
+//! ([`SkBuff::drop_reason`], the `kfree_skb` tracepoint). There is no `Drop`
+//! impl on purpose: a forgotten skb leaks instead of being freed under a
+//! made-up reason, and every path in device.rs and queue.rs ends in one of the
+//! three.
+
+use core::{ffi::c_int, ptr::NonNull};
+use kernel::{
+    bindings,
+    iov::{IovIterDest, IovIterSource},
+    page::PAGE_SIZE,
+};
+
+use crate::{ioctl::VNET_HDR_LEN, netdev::NetDev, shim, skb_reason::Reason};
+
+/// The kernel's value for each reason, from the generated bindings.
+const fn raw_reason(r: Reason) -> bindings::skb_drop_reason {
+    match r {
+        Reason::DevReady => bindings::skb_drop_reason_SKB_DROP_REASON_DEV_READY,
+        Reason::FullRing => bindings::skb_drop_reason_SKB_DROP_REASON_FULL_RING,
+        Reason::HdrTrunc => bindings::skb_drop_reason_SKB_DROP_REASON_HDR_TRUNC,
+        Reason::SkbUcopyFault => bindings::skb_drop_reason_SKB_DROP_REASON_SKB_UCOPY_FAULT,
+        Reason::Nomem => bindings::skb_drop_reason_SKB_DROP_REASON_NOMEM,
+        Reason::DevHdr => bindings::skb_drop_reason_SKB_DROP_REASON_DEV_HDR,
+        Reason::UnhandledProto => bindings::skb_drop_reason_SKB_DROP_REASON_UNHANDLED_PROTO,
+        Reason::QueuePurge => bindings::skb_drop_reason_SKB_DROP_REASON_QUEUE_PURGE,
+    }
+}
+
+/// A socket buffer owned by the driver.
+///
+/// # Invariants
+/// The pointer is a valid `sk_buff` that nobody else frees.
+#[must_use = "an skb must be consumed, dropped with a reason, or handed on"]
+pub(crate) struct SkBuff(NonNull<bindings::sk_buff>);
+
+// SAFETY: An owned skb may move between threads.
+unsafe impl Send for SkBuff {}
+
+/// The setup step that failed while building an skb.
+pub(crate) struct Failed;
+
+impl SkBuff {
+    /// # Safety
+    /// `ptr` is a valid skb whose ownership passes to the returned value.
+    pub(crate) unsafe fn from_raw(ptr: *mut bindings::sk_buff) -> Self {
+        // SAFETY: The caller passes a valid, hence non-null, pointer.
+        SkBuff(unsafe { NonNull::new_unchecked(ptr) })
+    }
+
+    fn ptr(&self) -> *mut bindings::sk_buff {
+        self.0.as_ptr()
+    }
+
+    /// An skb for `dev` with `len` bytes of linear room (plus the usual headroom).
+    /// Process context: may sleep.
+    pub(crate) fn alloc(dev: &NetDev, len: usize) -> Option<Self> {
+        let len = u32::try_from(len).ok()?;
+        // SAFETY: `dev` is valid; GFP_KERNEL is fine in process context.
+        let ptr = unsafe { bindings::__netdev_alloc_skb(dev.as_ptr(), len, bindings::GFP_KERNEL) };
+        NonNull::new(ptr).map(SkBuff)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        // SAFETY: The skb is valid.
+        unsafe { (*self.ptr()).len as usize }
+    }
+
+    /// Bytes in the linear part.
+    pub(crate) fn headlen(&self) -> usize {
+        // SAFETY: The skb is valid.
+        unsafe { ((*self.ptr()).len - (*self.ptr()).data_len) as usize }
+    }
+
+    pub(crate) fn queue_mapping(&self) -> usize {
+        // SAFETY: The skb is valid.
+        unsafe { usize::from((*self.ptr()).queue_mapping) }
+    }
+
+    /// `skb->protocol`, in network byte order as stored.
+    pub(crate) fn protocol_be(&self) -> u16 {
+        // SAFETY: The skb is valid.
+        unsafe { shim::rtun_skb_protocol(self.ptr()) }
+    }
+
+    pub(crate) fn set_protocol_be(&mut self, proto: u16) {
+        // SAFETY: The skb is valid and ours.
+        unsafe { shim::rtun_skb_set_protocol(self.ptr(), proto) }
+    }
+
+    /// The linear bytes.
+    pub(crate) fn head(&self) -> &[u8] {
+        // SAFETY: `data` is valid for `headlen` bytes while we own the skb.
+        unsafe { core::slice::from_raw_parts((*self.ptr()).data, self.headlen()) }
+    }
+
+    /// Extends the linear part by `len` bytes; `len` must fit the room given to
+    /// [`SkBuff::alloc`].
+    pub(crate) fn put(&mut self, len: usize) {
+        // The caller allocated at least `len` bytes, which fits in a u32.
+        let len = len as u32;
+        // SAFETY: The skb is ours and has `len` bytes of tailroom.
+        unsafe { bindings::skb_put(self.ptr(), len) };
+    }
+
+    /// Appends one page fragment of `len` <= PAGE_SIZE bytes as fragment `index`.
+    /// A named, never-inlined function, so fault injection can target it.
+    #[inline(never)]
+    pub(crate) fn add_page_frag(&mut self, index: usize, len: usize) -> Result<(), Failed> {
+        if len > PAGE_SIZE {
+            return Err(Failed);
+        }
+        // SAFETY: Process context.
+        let page = unsafe { shim::rtun_alloc_page() };
+        if page.is_null() {
+            return Err(Failed);
+        }
+        // SAFETY: `index` is the next free fragment slot (the caller counts them),
+        // the page is ours to give, and `len` fits in it.
+        unsafe { shim::rtun_skb_add_rx_frag(self.ptr(), index as c_int, page, len as c_int) };
+        Ok(())
+    }
+
+    /// Copies `len` bytes from user memory into the skb, from its start.
+    pub(crate) fn copy_from_iter(&mut self, from: &mut IovIterSource<'_>, len: usize) -> Result<(), Failed> {
+        let len = c_int::try_from(len).map_err(|_| Failed)?;
+        // SAFETY: The skb is ours and sized for `len` bytes; the iterator is valid.
+        let ret = unsafe { bindings::skb_copy_datagram_from_iter(self.ptr(), 0, from.as_raw(), len) };
+        if ret == 0 { Ok(()) } else { Err(Failed) }
+    }
+
+    /// Copies the first `len` bytes of the frame to user memory.
+    pub(crate) fn copy_to_iter(&self, to: &mut IovIterDest<'_>, len: usize) -> Result<(), Failed> {
+        let len = c_int::try_from(len.min(self.len())).map_err(|_| Failed)?;
+        // SAFETY: The skb is valid and holds at least `len` bytes.
+        let ret = unsafe { bindings::skb_copy_datagram_iter(self.ptr(), 0, to.as_raw(), len) };
+        if ret == 0 { Ok(()) } else { Err(Failed) }
+    }
+
+    /// Sets `protocol`, the MAC header and `pkt_type` from the Ethernet header,
+    /// and pulls it. The caller checked that there is one.
+    pub(crate) fn eth_type_trans(&mut self, dev: &NetDev) {
+        // SAFETY: The skb is ours and holds ETH_HLEN linear bytes.
+        let proto = unsafe { shim::eth_type_trans(self.ptr(), dev.as_ptr()) };
+        self.set_protocol_be(proto);
+    }
+
+    pub(crate) fn reset_mac_header(&mut self) {
+        // SAFETY: The skb is ours.
+        unsafe { shim::rtun_skb_reset_mac_header(self.ptr()) }
+    }
+
+    pub(crate) fn reset_network_header(&mut self) {
+        // SAFETY: The skb is ours.
+        unsafe { shim::rtun_skb_reset_network_header(self.ptr()) }
+    }
+
+    pub(crate) fn probe_transport_header(&mut self) {
+        // SAFETY: The skb is ours.
+        unsafe { shim::rtun_skb_probe_transport_header(self.ptr()) }
+    }
+
+    /// Copies zerocopy user fragments into kernel memory (GFP_ATOMIC).
+    pub(crate) fn orphan_frags_rx(&mut self) -> Result<(), Failed> {
+        // SAFETY: The skb is ours.
+        if unsafe { shim::rtun_skb_orphan_frags_rx(self.ptr()) } == 0 { Ok(()) } else { Err(Failed) }
+    }
+
+    /// Detaches the skb from its socket: it may sit on a ring for a long time.
+    pub(crate) fn orphan(&mut self) {
+        // SAFETY: The skb is ours.
+        unsafe { shim::rtun_skb_orphan(self.ptr()) }
+    }
+
+    pub(crate) fn tx_timestamp(&mut self) {
+        // SAFETY: The skb is ours.
+        unsafe { shim::rtun_skb_tx_timestamp(self.ptr()) }
+    }
+
+    /// Applies a virtio-net header written by user space (GSO and checksum offload).
+    pub(crate) fn apply_vnet_hdr(&mut self, hdr: &[u8; VNET_HDR_LEN]) -> Result<(), Failed> {
+        // SAFETY: The skb is ours; `hdr` has the layout of `struct virtio_net_hdr`.
+        let ret = unsafe { shim::rtun_vnet_hdr_to_skb(self.ptr(), hdr.as_ptr().cast()) };
+        if ret == 0 { Ok(()) } else { Err(Failed) }
+    }
+
+    /// Describes the skb in a virtio-net header for a reader.
+    pub(crate) fn vnet_hdr(&self) -> Result<[u8; VNET_HDR_LEN], Failed> {
+        let mut hdr = [0u8; VNET_HDR_LEN];
+        // SAFETY: The skb is valid; `hdr` has room for `struct virtio_net_hdr`.
+        let ret = unsafe { shim::rtun_vnet_hdr_from_skb(self.ptr(), hdr.as_mut_ptr().cast()) };
+        if ret == 0 { Ok(hdr) } else { Err(Failed) }
+    }
+
+    /// Hands the frame to the stack as received on its device.
+    pub(crate) fn netif_rx(self) {
+        // SAFETY: Ownership passes to the stack, which accepts it from any context.
+        unsafe { shim::netif_rx(self.ptr()) };
+    }
+
+    /// Frees a frame that was delivered.
+    pub(crate) fn consume(self) {
+        // SAFETY: The skb is ours to free.
+        unsafe { bindings::consume_skb(self.ptr()) }
+    }
+
+    /// Frees a dropped frame, reporting `reason` to `skb:kfree_skb`. Called
+    /// straight from Rust, so the tracepoint's `location` is in rust_tun.
+    #[inline]
+    pub(crate) fn drop_reason(self, reason: Reason) {
+        // SAFETY: The skb is ours to free; a null socket is allowed.
+        unsafe { bindings::sk_skb_reason_drop(core::ptr::null_mut(), self.ptr(), raw_reason(reason)) }
+    }
+
+    /// Drops a frame on the transmit path: reports the error to a zerocopy or
+    /// timestamping sender first, as tun does.
+    #[inline]
+    pub(crate) fn drop_tx(self, reason: Reason) {
+        // SAFETY: The skb is ours.
+        unsafe { bindings::skb_tx_error(self.ptr()) };
+        self.drop_reason(reason);
+    }
+}

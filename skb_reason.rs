@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Every place where rust_tun drops a packet: the core drop reason it reports to
+//! `skb:kfree_skb`, the counter it bumps, and the errno the writer gets.
+//!
+//! This file is the single source of truth the README's reason table and the
+//! `ethtool -S` strings come from. It is pure data (no kernel types), so the
+//! host-side unit tests check it too.
+
+/// The core `enum skb_drop_reason` values this driver reports. The kernel
+/// value of each is looked up in skb.rs from the generated bindings: the numbers
+/// are not ABI.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Reason {
+    DevReady,
+    FullRing,
+    HdrTrunc,
+    SkbUcopyFault,
+    Nomem,
+    DevHdr,
+    UnhandledProto,
+    QueuePurge,
+}
+
+impl Reason {
+    /// Every reason, in `ethtool -S` order.
+    pub(crate) const ALL: [Reason; 8] = [
+        Reason::DevReady,
+        Reason::FullRing,
+        Reason::HdrTrunc,
+        Reason::SkbUcopyFault,
+        Reason::Nomem,
+        Reason::DevHdr,
+        Reason::UnhandledProto,
+        Reason::QueuePurge,
+    ];
+    pub(crate) const COUNT: usize = Self::ALL.len();
+
+    /// The name the tracepoint prints after `reason:`.
+    pub(crate) const fn name(self) -> &'static str {
+        match self {
+            Reason::DevReady => "DEV_READY",
+            Reason::FullRing => "FULL_RING",
+            Reason::HdrTrunc => "HDR_TRUNC",
+            Reason::SkbUcopyFault => "SKB_UCOPY_FAULT",
+            Reason::Nomem => "NOMEM",
+            Reason::DevHdr => "DEV_HDR",
+            Reason::UnhandledProto => "UNHANDLED_PROTO",
+            Reason::QueuePurge => "QUEUE_PURGE",
+        }
+    }
+
+    /// Position in [`Reason::ALL`] (and in the per-reason counters).
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The errno a writer or reader gets back for a drop, named without kernel types.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Errno {
+    Inval,
+    Fault,
+    Io,
+    NoMem,
+}
+
+/// Which `rtnl_link_stats64` drop counter a site bumps.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Dir {
+    /// Frames written by user space towards the stack: `rx_dropped`.
+    Rx,
+    /// Frames sent by the stack towards the reader: `tx_dropped`.
+    Tx,
+}
+
+/// A drop site. The discriminant indexes [`SITES`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Site {
+    XmitNoQueue,
+    XmitOrphanFrags,
+    XmitRingFull,
+    WriteDown,
+    WriteFragAlloc,
+    WriteCopy,
+    WriteVnetHdr,
+    WriteShortEth,
+    WriteShortIp,
+    WriteNotIp,
+    ReadCopy,
+    ReadVnetHdr,
+    DetachPurge,
+}
+
+pub(crate) struct SiteInfo {
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) site: Site,
+    pub(crate) reason: Reason,
+    pub(crate) dir: Dir,
+    pub(crate) errno: Option<Errno>,
+    /// What happened, in the words of the README's table.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) what: &'static str,
+}
+
+const fn s(site: Site, reason: Reason, dir: Dir, errno: Option<Errno>, what: &'static str) -> SiteInfo {
+    SiteInfo { site, reason, dir, errno, what }
+}
+
+/// The table: one row per drop site, in [`Site`] order.
+pub(crate) const SITES: [SiteInfo; 13] = [
+    s(Site::XmitNoQueue, Reason::DevReady, Dir::Tx, None,
+      "xmit on a queue with no reader attached"),
+    s(Site::XmitOrphanFrags, Reason::SkbUcopyFault, Dir::Tx, None,
+      "xmit could not copy zerocopy user fragments"),
+    s(Site::XmitRingFull, Reason::FullRing, Dir::Tx, None,
+      "xmit found the reader's ring full"),
+    s(Site::WriteDown, Reason::DevReady, Dir::Rx, Some(Errno::Io),
+      "write while the interface is down"),
+    s(Site::WriteFragAlloc, Reason::Nomem, Dir::Rx, Some(Errno::NoMem),
+      "write could not allocate a page for a large frame"),
+    s(Site::WriteCopy, Reason::SkbUcopyFault, Dir::Rx, Some(Errno::Fault),
+      "write could not copy the frame from user memory"),
+    s(Site::WriteVnetHdr, Reason::DevHdr, Dir::Rx, Some(Errno::Inval),
+      "write carried an invalid virtio-net header"),
+    s(Site::WriteShortEth, Reason::HdrTrunc, Dir::Rx, Some(Errno::Inval),
+      "TAP write shorter than an Ethernet header"),
+    s(Site::WriteShortIp, Reason::HdrTrunc, Dir::Rx, Some(Errno::Inval),
+      "TUN write shorter than its IP header"),
+    s(Site::WriteNotIp, Reason::UnhandledProto, Dir::Rx, Some(Errno::Inval),
+      "TUN write without PI whose IP version is neither 4 nor 6"),
+    s(Site::ReadCopy, Reason::SkbUcopyFault, Dir::Tx, Some(Errno::Fault),
+      "read could not copy the frame to user memory"),
+    s(Site::ReadVnetHdr, Reason::DevHdr, Dir::Tx, Some(Errno::Inval),
+      "read could not describe the frame in a virtio-net header"),
+    s(Site::DetachPurge, Reason::QueuePurge, Dir::Tx, None,
+      "frames left on a queue's ring when it detaches"),
+];
+
+impl Site {
+    pub(crate) const fn info(self) -> &'static SiteInfo {
+        &SITES[self as usize]
+    }
+    pub(crate) const fn reason(self) -> Reason {
+        self.info().reason
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_in_site_order() {
+        for (i, row) in SITES.iter().enumerate() {
+            assert_eq!(row.site as usize, i, "row {i} is {:?}", row.site);
+        }
+    }
+
+    #[test]
+    fn every_reason_has_a_site_and_an_index() {
+        for (i, r) in Reason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+            assert!(SITES.iter().any(|s| s.reason == *r), "{r:?} has no site");
+        }
+    }
+
+    #[test]
+    fn names_are_the_kernels_and_unique() {
+        for (i, a) in Reason::ALL.iter().enumerate() {
+            let n = a.name();
+            assert!(n.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'), "{n}");
+            assert_ne!(n, "NOT_SPECIFIED");
+            for b in &Reason::ALL[i + 1..] {
+                assert_ne!(n, b.name());
+            }
+        }
+    }
+
+    #[test]
+    fn writer_sites_return_an_errno_and_count_rx() {
+        for row in SITES.iter() {
+            let is_write = format!("{:?}", row.site).starts_with("Write");
+            if is_write {
+                assert!(row.errno.is_some(), "{:?}", row.site);
+                assert_eq!(row.dir, Dir::Rx, "{:?}", row.site);
+            } else {
+                assert_eq!(row.dir, Dir::Tx, "{:?}", row.site);
+            }
+        }
+    }
+
+    #[test]
+    fn seed_reasons_keep_their_sites() {
+        assert_eq!(Site::XmitNoQueue.reason(), Reason::DevReady);
+        assert_eq!(Site::WriteDown.reason(), Reason::DevReady);
+        assert_eq!(Site::XmitRingFull.reason(), Reason::FullRing);
+        assert_eq!(Site::WriteShortEth.reason(), Reason::HdrTrunc);
+        assert_eq!(Site::WriteCopy.reason(), Reason::SkbUcopyFault);
+        assert_eq!(Site::WriteFragAlloc.reason(), Reason::Nomem);
+    }
+}

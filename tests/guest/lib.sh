@@ -1,0 +1,128 @@
+# Helpers for the guest tests (busybox sh). Sourced by tests/guest/run.sh.
+# KTAP output: tools/testing/selftests/kselftest/ktap_helpers.sh conventions.
+
+T=/sys/kernel/tracing
+KSFT_PASS=0
+KSFT_FAIL=1
+KSFT_SKIP=4
+
+_n=0
+_fails=0
+_skips=0
+
+# The drop-reason names the tracepoint prints.
+diag() { echo "# $*"; }
+
+# fail MSG: print a diagnostic and fail the current test.
+fail() { echo "# FAIL: $*"; return 1; }
+
+# skip MSG: skip the current test.
+skip() { echo "# SKIP: $*"; return $KSFT_SKIP; }
+
+# run_test NAME FUNCTION: runs FUNCTION in a subshell and prints its KTAP line.
+run_test() {
+    name=$1
+    shift
+    _n=$((_n + 1))
+    out=$( ( set -u; "$@" ) 2>&1 )
+    rc=$?
+    [ -n "$out" ] && echo "$out" | sed 's/^\([^#]\)/# \1/'
+    why=$(echo "$out" | sed -n 's/^# SKIP: //p' | tail -1)
+    case $rc in
+        0) echo "ok $_n $name" ;;
+        "$KSFT_SKIP") echo "ok $_n $name # SKIP $why"; _skips=$((_skips + 1)) ;;
+        *) echo "not ok $_n $name"; _fails=$((_fails + 1)) ;;
+    esac
+}
+
+ktap_finish() {
+    echo "# Totals: pass:$((_n - _fails - _skips)) fail:$_fails skip:$_skips"
+    [ $_fails = 0 ] || exit $KSFT_FAIL
+    exit $KSFT_PASS
+}
+
+# ---- the module ---------------------------------------------------------------
+
+load_rtun() {
+    grep -q '^rtun ' /proc/modules || insmod /modules/rtun.ko || return 1
+    i=0
+    while [ ! -c /dev/net/rtun ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -c /dev/net/rtun ]
+}
+
+# Kernel warnings, oopses and friends since boot.
+splats() {
+    dmesg | grep -E 'BUG:|WARNING:|Oops|Call Trace:|RIP:|general protection|refcount_t:|UBSAN|KASAN|possible recursive locking|inconsistent lock state|sleeping function called from invalid context|Kernel panic'
+}
+
+# ---- tracing ------------------------------------------------------------------
+
+# Start a fresh trace of skb:kfree_skb.
+trace_start() {
+    echo 0 > $T/tracing_on
+    echo > $T/trace
+    echo 1 > $T/events/skb/kfree_skb/enable
+    echo 1 > $T/tracing_on
+}
+
+trace_stop() {
+    echo 0 > $T/tracing_on
+    echo 0 > $T/events/skb/kfree_skb/enable
+}
+
+# kfree_skb lines recorded since trace_start.
+trace_drops() { grep 'kfree_skb:' $T/trace; }
+
+# The symbol and module a trace location falls in: "SYMBOL [MODULE]".
+resolve() {
+    loc=$(echo "$1" | sed 's/^0x//')
+    awk -v loc="$loc" 'length($1) == length(loc) && $1 <= loc && $1 > best { best = $1; sym = $3; mod = $4 }
+        END { print sym, (mod == "" ? "[kernel]" : mod) }' /proc/kallsyms
+}
+
+# rtun_drops REASON: lines with exactly this reason whose location is in rtun.
+rtun_drops() {
+    trace_drops | grep " reason: $1\$" | while read -r line; do
+        loc=$(echo "$line" | sed -n 's/.*location=\([^ ]*\).*/\1/p')
+        case "$loc" in
+            0x*) where=$(resolve "$loc") ;;
+            *) where=$loc ;;
+        esac
+        case "$where" in *"[rtun]"*) echo "$line" ;; esac
+    done
+}
+
+# expect_drops REASON N: exactly N drops with REASON from rtun since trace_start.
+expect_drops() {
+    got=$(rtun_drops "$1" | wc -l)
+    if [ "$got" != "$2" ]; then
+        diag "trace:"; trace_drops | tail -5 | sed 's/^/#   /'
+        fail "expected $2 $1 drop(s) located in rtun, traced $got"
+        return 1
+    fi
+    line=$(rtun_drops "$1" | head -1)
+    [ -z "$line" ] || diag "trace: ${line##*kfree_skb: } -> $(resolve "$(echo "$line" | sed -n 's/.*location=\([^ ]*\).*/\1/p')")"
+}
+
+# ---- counters ---------------------------------------------------------------------
+
+# stat DEV NAME: one counter from ip -s link's source, /sys/class/net/DEV/statistics.
+stat() { cat "/sys/class/net/$1/statistics/$2"; }
+
+# ethtool_stat DEV NAME: one per-reason counter from ethtool -S.
+ethtool_stat() { ethtool -S "$1" | awk -v k="$2:" '$1 == k { print $2 }'; }
+
+# expect_eq WHAT GOT WANT
+expect_eq() {
+    [ "$2" = "$3" ] || { fail "$1: got '$2', want '$3'"; return 1; }
+}
+
+# wait_for_file PATH: up to 5 s.
+wait_for_file() {
+    i=0
+    while [ ! -e "$1" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    [ -e "$1" ] || { fail "timed out waiting for $1"; return 1; }
+}
+
+# A 60-byte Ethernet frame: broadcast, local source, ethertype 0x88b5, zeros.
+ETH_FRAME=ffffffffffff02000000000188b5

@@ -1,0 +1,105 @@
+# The data path and tun's ABI: forwarding, poll, nonblocking reads, queues,
+# persistence, permissions.
+
+# forwarder_ping MODE: two namespaces joined only by two rtun devices and a
+# userspace forwarder; ping across.
+forwarder_ping() {
+    mode=$1 a=$2 b=$3
+    load_rtun || return 1
+    rm -f /tmp/fwd.ready
+    rtunctl forward $a $b --$mode --no-pi --ready-file /tmp/fwd.ready &
+    fwd=$!
+    wait_for_file /tmp/fwd.ready || { kill $fwd; return 1; }
+    ip netns add nsa && ip netns add nsb
+    ip link set $a netns nsa && ip link set $b netns nsb
+    if [ $mode = tap ]; then
+        ip -n nsa addr add 10.9.0.1/24 dev $a
+        ip -n nsb addr add 10.9.0.2/24 dev $b
+    else
+        ip -n nsa addr add 10.9.0.1 peer 10.9.0.2 dev $a
+        ip -n nsb addr add 10.9.0.2 peer 10.9.0.1 dev $b
+    fi
+    ip -n nsa link set $a up && ip -n nsb link set $b up
+    ip netns exec nsa ping -c 3 -W 2 10.9.0.2 > /tmp/ping.txt 2>&1
+    rc=$?
+    rx=$(ip netns exec nsb cat /sys/class/net/$b/statistics/rx_packets)
+    kill $fwd; wait $fwd 2>/dev/null
+    ip netns del nsa; ip netns del nsb
+    sed -n '/packets transmitted/p' /tmp/ping.txt | sed 's/^/# /'
+    [ $rc = 0 ] || { cat /tmp/ping.txt; fail "ping failed"; return 1; }
+    [ "$rx" -ge 3 ] || { fail "$b rx_packets $rx < 3"; return 1; }
+}
+
+test_tap_ping_through_forwarder() { forwarder_ping tap rtapa rtapb; }
+test_tun_ping_through_forwarder() { forwarder_ping tun rtuna rtunb; }
+
+test_nonblocking_read() {
+    load_rtun || return 1
+    out=$(rtunctl nonblock-check rtap8 --tap --no-pi)
+    expect_eq "nonblocking read" "$out" "read errno=EAGAIN"
+}
+
+# poll: writable but not readable while the ring is empty; readable once the
+# stack transmits a frame.
+test_poll_readiness() {
+    load_rtun || return 1
+    rtunctl add rtap7 --tap --no-pi >/dev/null || return 1
+    ip link set rtap7 up
+    rm -f /tmp/poll.ready
+    rtunctl poll-check rtap7 --tap --no-pi --ready-file /tmp/poll.ready --timeout-ms 3000 > /tmp/poll.txt &
+    pid=$!
+    wait_for_file /tmp/poll.ready || { kill $pid; return 1; }
+    rtunctl inject rtap7 --count 1 >/dev/null
+    wait $pid
+    rtunctl del rtap7 --tap --no-pi >/dev/null
+    sed 's/^/# /' /tmp/poll.txt
+    grep -q '^initial revents=POLLOUT$' /tmp/poll.txt || { fail "initial poll: want only POLLOUT"; return 1; }
+    grep -q '^after revents=.*POLLIN' /tmp/poll.txt || { fail "no POLLIN after a frame was sent"; return 1; }
+    grep -q '^frame len=60$' /tmp/poll.txt || { fail "did not read the 60-byte frame"; return 1; }
+}
+
+test_multi_queue_attach_detach() {
+    load_rtun || return 1
+    out=$(rtunctl queue-check rtap6 --tap --multi-queue --no-pi --queues 3)
+    echo "$out" | sed 's/^/# /'
+    echo "$out" | tr '\n' ' ' | grep -q 'txqueues=3 detach ok txqueues=2 attach ok txqueues=3 mismatch errno=EINVAL' ||
+        { fail "unexpected queue sequence"; return 1; }
+    [ ! -e /sys/class/net/rtap6 ] || { fail "non-persistent device outlived its queues"; return 1; }
+}
+
+test_persist_and_delete() {
+    load_rtun || return 1
+    name=$(rtunctl add 'rtun%d' --tun --no-pi) || { fail "add"; return 1; }
+    diag "created $name"
+    [ -e /sys/class/net/$name ] || { fail "$name gone after its creator closed"; return 1; }
+    out=$(rtunctl getiff $name --tun --no-pi | head -1)
+    expect_eq "getiff" "$out" "name=$name flags=0x1801" || return 1
+    rtunctl del $name --tun --no-pi >/dev/null || { fail "del"; return 1; }
+    [ ! -e /sys/class/net/$name ] || { fail "$name still there after del"; return 1; }
+}
+
+test_eperm_for_unprivileged_user() {
+    load_rtun || return 1
+    out=$(rtunctl --as-uid 65534 add rtap5 --tap)
+    expect_eq "create as nobody" "$out" "errno=EPERM" || return 1
+    rtunctl add rtap5 --tap >/dev/null || return 1
+    out=$(rtunctl --as-uid 65534 send rtap5 --tap --hex $ETH_FRAME)
+    rtunctl del rtap5 --tap >/dev/null
+    expect_eq "attach as nobody" "$out" "errno=EPERM"
+}
+
+test_owner_may_attach_without_cap() {
+    load_rtun || return 1
+    rtunctl add rtap4 --tap --owner 1000 >/dev/null || return 1
+    ip link set rtap4 up
+    out=$(rtunctl --as-uid 1000 send rtap4 --tap --hex $ETH_FRAME --pad-to 60)
+    other=$(rtunctl --as-uid 1001 send rtap4 --tap --hex $ETH_FRAME --pad-to 60)
+    rtunctl del rtap4 --tap >/dev/null
+    expect_eq "owner writes" "$out" "wrote 64" || return 1
+    expect_eq "other user" "$other" "errno=EPERM"
+}
+
+test_no_splat_in_dmesg() {
+    s=$(splats)
+    [ -z "$s" ] || { echo "$s"; fail "kernel splat during the run"; return 1; }
+}

@@ -1,0 +1,153 @@
+# Each drop reason, provoked on purpose: the trace line names the exact reason
+# at a location inside rtun, and the device's counters (what ip -s link shows)
+# grow by exactly the number of drops provoked.
+
+# new_dev NAME ARGS...: a persistent device, plus its counters before the test.
+new_dev() {
+    dev=$1
+    shift
+    rtunctl add "$dev" "$@" >/dev/null || { fail "cannot create $dev"; return 1; }
+    rx0=$(stat "$dev" rx_dropped)
+    tx0=$(stat "$dev" tx_dropped)
+}
+
+# expect_counters DEV RX TX: rx/tx_dropped grew by RX and TX; `ip -s link` agrees.
+expect_counters() {
+    rx=$(( $(stat "$1" rx_dropped) - rx0 ))
+    tx=$(( $(stat "$1" tx_dropped) - tx0 ))
+    ip -s link show "$1" | sed -n '/RX:/,$p' | sed 's/^/#   /'
+    expect_eq "$1 rx_dropped delta" "$rx" "$2" || return 1
+    expect_eq "$1 tx_dropped delta" "$tx" "$3"
+}
+
+test_drop_dev_ready_write_down() {
+    load_rtun || return 1
+    new_dev rd0 --tap --no-pi || return 1
+    trace_start
+    out=$(rtunctl send rd0 --tap --no-pi --hex $ETH_FRAME --pad-to 60 --count 3)
+    trace_stop
+    expect_eq "errnos" "$(echo $out)" "errno=EIO errno=EIO errno=EIO" || return 1
+    expect_drops DEV_READY 3 || return 1
+    expect_counters rd0 3 0 || return 1
+    rtunctl del rd0 --tap --no-pi >/dev/null
+}
+
+# A persistent device with no reader whose carrier was forced on: xmit has no
+# queue to put the frame on.
+test_drop_dev_ready_xmit_no_reader() {
+    load_rtun || return 1
+    new_dev rd1 --tap --no-pi || return 1
+    ip link set rd1 up
+    ip link set rd1 carrier on
+    trace_start
+    out=$(rtunctl inject rd1 --count 2)
+    trace_stop
+    expect_eq "inject" "$out" "sent 2" || return 1
+    expect_drops DEV_READY 2 || return 1
+    expect_counters rd1 0 2 || return 1
+    rtunctl del rd1 --tap --no-pi >/dev/null
+}
+
+# A reader that does not read, with a 4-frame ring: 10 frames, 6 dropped.
+test_drop_full_ring() {
+    load_rtun || return 1
+    new_dev rd2 --tap --no-pi || return 1
+    ip link set rd2 txqueuelen 4
+    rm -f /tmp/hold.ready
+    rtunctl attach rd2 --tap --no-pi --ready-file /tmp/hold.ready &
+    pid=$!
+    wait_for_file /tmp/hold.ready || { kill $pid; return 1; }
+    ip link set rd2 up
+    trace_start
+    out=$(rtunctl inject rd2 --count 10)
+    expect_eq "inject" "$out" "sent 10" || { kill $pid; return 1; }
+    expect_drops FULL_RING 6 || { kill $pid; return 1; }
+    expect_counters rd2 0 6 || { kill $pid; return 1; }
+    # Closing the reader purges the 4 frames it never read.
+    kill $pid; wait $pid 2>/dev/null
+    trace_stop
+    expect_drops QUEUE_PURGE 4 || return 1
+    expect_counters rd2 0 10 || return 1
+    rtunctl del rd2 --tap --no-pi >/dev/null
+}
+
+# Frames shorter than the header they must carry: a 10-byte TAP frame, and a
+# TUN frame that claims IPv4 in 12 bytes.
+test_drop_hdr_trunc() {
+    load_rtun || return 1
+    new_dev rd3 --tap --no-pi || return 1
+    ip link set rd3 up
+    trace_start
+    out=$(rtunctl send rd3 --tap --no-pi --hex 00112233445566778899)
+    trace_stop
+    expect_eq "short tap write" "$out" "errno=EINVAL" || return 1
+    expect_drops HDR_TRUNC 1 || return 1
+    expect_counters rd3 1 0 || return 1
+    rtunctl del rd3 --tap --no-pi >/dev/null
+
+    new_dev rd4 --tun --no-pi || return 1
+    ip link set rd4 up
+    trace_start
+    out=$(rtunctl send rd4 --tun --no-pi --hex 450000140000000040110000)
+    trace_stop
+    expect_eq "short tun write" "$out" "errno=EINVAL" || return 1
+    expect_drops HDR_TRUNC 1 || return 1
+    expect_counters rd4 1 0 || return 1
+    rtunctl del rd4 --tun --no-pi >/dev/null
+}
+
+test_drop_skb_ucopy_fault() {
+    load_rtun || return 1
+    new_dev rd5 --tap --no-pi || return 1
+    ip link set rd5 up
+    trace_start
+    out=$(rtunctl send rd5 --tap --no-pi --bad-buffer --pad-to 100)
+    trace_stop
+    expect_eq "bad buffer" "$out" "errno=EFAULT" || return 1
+    expect_drops SKB_UCOPY_FAULT 1 || return 1
+    expect_counters rd5 1 0 || return 1
+    rtunctl del rd5 --tap --no-pi >/dev/null
+}
+
+# symbol_range PATTERN: "START END" of the rtun function whose name matches.
+symbol_range() {
+    sort /proc/kallsyms | awk -v pat="$1" 'found { print start, "0x" $1; exit }
+        $4 == "[rtun]" && $3 ~ pat && ($2 == "t" || $2 == "T") { start = "0x" $1; found = 1 }'
+}
+
+# Page allocation for a large frame fails: fail_page_alloc, restricted by its
+# stack filter to allocations made from rtun's add_page_frag, fails one.
+test_drop_nomem() {
+    load_rtun || return 1
+    F=/sys/kernel/debug/fail_page_alloc
+    [ -d $F ] || { skip "no fail_page_alloc in this kernel"; return $KSFT_SKIP; }
+    range=$(symbol_range add_page_frag)
+    [ -n "$range" ] || { fail "add_page_frag not found in kallsyms"; return 1; }
+    set -- $range
+    diag "failing page allocations from add_page_frag [$1, $2)"
+    new_dev rd6 --tap --no-pi || return 1
+    ip link set rd6 up
+    echo 0 > $F/probability
+    echo $1 > $F/require-start
+    echo $2 > $F/require-end
+    echo 32 > $F/stacktrace-depth
+    echo N > $F/task-filter
+    echo N > $F/ignore-gfp-wait
+    echo N > $F/ignore-gfp-highmem
+    echo 0 > $F/min-order
+    echo 0 > $F/space
+    echo 0 > $F/verbose
+    echo 1 > $F/interval
+    echo 1 > $F/times
+    trace_start
+    echo 100 > $F/probability
+    out=$(rtunctl send rd6 --tap --no-pi --hex $ETH_FRAME --pad-to 8000)
+    echo 0 > $F/probability
+    trace_stop
+    expect_eq "large write" "$out" "errno=ENOMEM" || return 1
+    expect_drops NOMEM 1 || return 1
+    expect_counters rd6 1 0 || return 1
+    out=$(rtunctl send rd6 --tap --no-pi --hex $ETH_FRAME --pad-to 8000)
+    expect_eq "same write without the fault" "$out" "wrote 8000" || return 1
+    rtunctl del rd6 --tap --no-pi >/dev/null
+}
