@@ -2,10 +2,11 @@
 //! Per-device state: the attached queues, the device's flags and owner, the
 //! counters, and the transmit path. Safe Rust on top of netdev.rs and skb.rs.
 //!
-//! Locking: `queues` is taken in `ndo_start_xmit` (BH) and by attach/detach
-//! (process context, under RTNL), so it is a `SpinLockIrq`. Xmit nests a
-//! queue's ring lock inside it; nothing takes them in the other order. No skb
-//! is freed, and no `Arc<Queue>` is dropped, while either lock is held.
+//! Locking: `shared` (the queues, filters and offloads) is taken in
+//! `ndo_start_xmit` (BH) and by ioctls and attach/detach (process context,
+//! under RTNL), so it is a `SpinLockIrq`. Xmit nests a queue's ring lock inside
+//! it; nothing takes them in the other order. No skb is freed, and no
+//! `Arc<Queue>` or filter is dropped, while either lock is held.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::{
@@ -17,11 +18,14 @@ use kernel::{
 };
 
 use crate::{
+    bpf::{ClassicFilter, EbpfFilter},
     ioctl::{self, Mode},
     netdev::{NetDev, Rtnl},
+    offload::Offloads,
     queue::Queue,
-    skb::SkBuff,
+    skb::{self, SkBuff, SkbList},
     skb_reason::{Dir, Reason, Site},
+    txfilter::TxFilter,
 };
 
 /// Most queues one device can have (tun's MAX_TAP_QUEUES).
@@ -75,11 +79,22 @@ pub(crate) struct Snapshot {
     pub(crate) tx_dropped: u64,
 }
 
-/// The queues bound to a device: `active` ones receive frames (index =
-/// `skb->queue_mapping`), `disabled` ones were detached with TUNSETQUEUE.
-pub(crate) struct Queues {
+/// What xmit reads under one lock: the queues bound to the device (`active`
+/// ones receive frames, index = `skb->queue_mapping`; `disabled` ones were
+/// detached with TUNSETQUEUE), the filters, and the readers' offloads.
+pub(crate) struct Shared {
     active: KVec<Arc<Queue>>,
     disabled: KVec<Arc<Queue>>,
+    txfilter: TxFilter,
+    classic: Option<ClassicFilter>,
+    ebpf: Option<EbpfFilter>,
+    offloads: Offloads,
+}
+
+/// A dropped frame, or the rest of a segment list, with its drop site.
+enum Dropped {
+    One(SkBuff, Site),
+    Many(SkbList, Site),
 }
 
 #[pin_data]
@@ -91,7 +106,7 @@ pub(crate) struct DevState {
     group: AtomicU32,
     vnet_hdr_sz: AtomicU32,
     #[pin]
-    queues: SpinLockIrq<Queues>,
+    shared: SpinLockIrq<Shared>,
     /// Counters of queues that have gone away.
     retired: Stats,
     rx_dropped: AtomicU64,
@@ -111,7 +126,17 @@ impl DevState {
             owner: AtomicU32::new(INVALID_ID),
             group: AtomicU32::new(INVALID_ID),
             vnet_hdr_sz: AtomicU32::new(ioctl::VNET_HDR_LEN as u32),
-            queues <- new_spinlock_irq!(Queues { active, disabled }, "rtun_queues"),
+            shared <- new_spinlock_irq!(
+                Shared {
+                    active,
+                    disabled,
+                    txfilter: TxFilter::default(),
+                    classic: None,
+                    ebpf: None,
+                    offloads: Offloads::default(),
+                },
+                "rtun_shared"
+            ),
             retired: Stats::default(),
             rx_dropped: AtomicU64::new(0),
             tx_dropped: AtomicU64::new(0),
@@ -209,7 +234,7 @@ impl DevState {
             ..Snapshot::default()
         };
         self.retired.add_to(&mut s);
-        let qs = self.queues.lock();
+        let qs = self.shared.lock();
         for q in Iterator::chain(qs.active.iter(), qs.disabled.iter()) {
             q.stats().add_to(&mut s);
         }
@@ -221,38 +246,105 @@ impl DevState {
     /// `ndo_start_xmit`: queue the frame for the reader of its queue, or drop it
     /// with the reason. BH context: nothing here sleeps.
     pub(crate) fn start_xmit(&self, skb: SkBuff) {
-        if let Err((skb, site)) = self.enqueue(skb) {
-            self.count_drop(site);
-            skb.drop_tx(site.reason());
+        match self.transmit(skb) {
+            Ok(()) => {}
+            Err(Dropped::One(skb, site)) => {
+                self.count_drop(site);
+                skb.drop_tx(site.reason());
+            }
+            Err(Dropped::Many(list, site)) => {
+                for _ in 0..list.count() {
+                    self.count_drop(site);
+                }
+                list.drop_reason(site.reason());
+            }
         }
     }
 
-    /// Puts `skb` on its queue's ring. On failure the skb comes back, with the
-    /// site, after every lock is released.
-    fn enqueue(&self, mut skb: SkBuff) -> Result<(), (SkBuff, Site)> {
-        let queues = self.queues.lock();
-        let Some(q) = queues.active.get(skb.queue_mapping()) else {
-            return Err((skb, Site::XmitNoQueue));
+    /// tun's transmit order: a queue to receive, the TAP tx filter, the classic
+    /// and eBPF filters (and the trim they ask for), zerocopy fragments, then
+    /// the offloads the reader cannot take, then the ring. Whatever is dropped
+    /// comes back to `start_xmit`, which frees it once the locks are released.
+    fn transmit(&self, mut skb: SkBuff) -> Result<(), Dropped> {
+        let sh = self.shared.lock();
+        let Some(q) = sh.active.get(skb.queue_mapping()) else {
+            return Err(Dropped::One(skb, Site::XmitNoQueue));
         };
+        if self.mode == Mode::Tap && sh.txfilter.is_on() && !sh.txfilter.accepts(skb.head()) {
+            return Err(Dropped::One(skb, Site::XmitTxFilter));
+        }
+        if let Some(filter) = &sh.classic {
+            let reason = filter.run(&mut skb);
+            if reason != 0 {
+                return Err(Dropped::One(skb, skb::socket_filter_site(reason)));
+            }
+        }
+        if let Some(filter) = &sh.ebpf {
+            let len = filter.run(&mut skb);
+            if len == 0 {
+                return Err(Dropped::One(skb, Site::XmitEbpfFilter));
+            }
+            if skb.trim(len).is_err() {
+                return Err(Dropped::One(skb, Site::XmitTrim));
+            }
+        }
         if skb.orphan_frags_rx().is_err() {
-            return Err((skb, Site::XmitOrphanFrags));
+            return Err(Dropped::One(skb, Site::XmitOrphanFrags));
         }
         skb.tx_timestamp();
         // The frame may wait on the ring indefinitely: release its socket.
         skb.orphan();
-        q.push(skb).map_err(|skb| (skb, Site::XmitRingFull))
+
+        // Offloads go to the reader only through a virtio-net header.
+        let offloads = if self.has(ioctl::IFF_VNET_HDR) { sh.offloads } else { Offloads::default() };
+        if skb.is_gso() && !offloads.takes_gso(skb.gso_type()) {
+            let segs = skb.gso_segment().map_err(|skb| Dropped::One(skb, Site::XmitGsoSeg))?;
+            return q.push_list(segs, &offloads).map_err(|(rest, site)| Dropped::Many(rest, site));
+        }
+        if skb.is_csum_partial() && !offloads.takes_partial_csum() && skb.checksum_help().is_err() {
+            return Err(Dropped::One(skb, Site::XmitCsum));
+        }
+        q.push(skb).map_err(|skb| Dropped::One(skb, Site::XmitRingFull))
+    }
+
+    // ---- filters and offloads (ioctls, process context) ---------------------------
+
+    /// TUNSETTXFILTER.
+    pub(crate) fn set_txfilter(&self, f: TxFilter) {
+        self.shared.lock().txfilter = f;
+    }
+
+    /// TUNATTACHFILTER / TUNDETACHFILTER. The old filter is released after the
+    /// lock, since releasing its socket may sleep.
+    pub(crate) fn set_classic_filter(&self, f: Option<ClassicFilter>) -> Option<ClassicFilter> {
+        core::mem::replace(&mut self.shared.lock().classic, f)
+    }
+
+    /// The classic filter's `struct sock_fprog`, for TUNGETFILTER.
+    pub(crate) fn classic_fprog(&self) -> (u16, usize) {
+        self.shared.lock().classic.as_ref().map_or((0, 0), ClassicFilter::fprog)
+    }
+
+    /// TUNSETFILTEREBPF. The old program is put after the lock.
+    pub(crate) fn set_ebpf_filter(&self, f: Option<EbpfFilter>) -> Option<EbpfFilter> {
+        core::mem::replace(&mut self.shared.lock().ebpf, f)
+    }
+
+    /// TUNSETOFFLOAD.
+    pub(crate) fn set_offloads(&self, o: Offloads) {
+        self.shared.lock().offloads = o;
     }
 
     // ---- attach and detach (RTNL held) ----------------------------------------
 
-    fn total(qs: &Queues) -> usize {
+    fn total(qs: &Shared) -> usize {
         qs.active.len() + qs.disabled.len()
     }
 
     /// Makes `q` an active queue of `dev`. `q` must not be bound elsewhere.
     pub(crate) fn attach(&self, dev: &NetDev, q: &Arc<Queue>, rtnl: &Rtnl) -> Result {
         let n = {
-            let mut qs = self.queues.lock();
+            let mut qs = self.shared.lock();
             if !self.has(ioctl::IFF_MULTI_QUEUE) && Self::total(&qs) >= 1 {
                 return Err(EBUSY);
             }
@@ -269,7 +361,7 @@ impl DevState {
     /// TUNSETQUEUE with IFF_DETACH_QUEUE: `q` stops receiving but stays bound.
     pub(crate) fn disable(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) -> Result {
         let n = {
-            let mut qs = self.queues.lock();
+            let mut qs = self.shared.lock();
             let pos = position(&qs.active, q).ok_or(EINVAL)?;
             let moved = qs.active.remove(pos).map_err(|_| EINVAL)?;
             // `disabled` has room for every queue, so this cannot fail; if it did,
@@ -288,7 +380,7 @@ impl DevState {
     /// TUNSETQUEUE with IFF_ATTACH_QUEUE: a disabled `q` receives again.
     pub(crate) fn enable(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) -> Result {
         let n = {
-            let mut qs = self.queues.lock();
+            let mut qs = self.shared.lock();
             let pos = position(&qs.disabled, q).ok_or(EINVAL)?;
             let moved = qs.disabled.remove(pos).map_err(|_| EINVAL)?;
             if let Err(e) = qs.active.push_within_capacity(moved) {
@@ -306,7 +398,7 @@ impl DevState {
     /// unless it is persistent.
     pub(crate) fn detach(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) {
         let (removed, active, total) = {
-            let mut qs = self.queues.lock();
+            let mut qs = self.shared.lock();
             let removed = match position(&qs.active, q) {
                 Some(pos) => qs.active.remove(pos).ok(),
                 None => position(&qs.disabled, q).and_then(|pos| qs.disabled.remove(pos).ok()),
@@ -332,7 +424,7 @@ impl DevState {
     /// `ndo_uninit`: the device is going away; every queue loses it.
     pub(crate) fn detach_all(&self, _rtnl: &Rtnl) {
         let (active, disabled) = {
-            let mut qs = self.queues.lock();
+            let mut qs = self.shared.lock();
             let active = core::mem::take(&mut qs.active);
             let disabled = core::mem::take(&mut qs.disabled);
             (active, disabled)

@@ -39,6 +39,8 @@ pub(crate) const TUNSETIFINDEX: u32 = iow(218, 4);
 pub(crate) const TUNGETFILTER: u32 = ior(219, SOCK_FPROG_SIZE);
 pub(crate) const TUNSETVNETLE: u32 = iow(220, 4);
 pub(crate) const TUNGETVNETLE: u32 = ior(221, 4);
+pub(crate) const TUNSETSTEERINGEBPF: u32 = ior(224, 4);
+pub(crate) const TUNSETFILTEREBPF: u32 = ior(225, 4);
 pub(crate) const TUNSETCARRIER: u32 = iow(226, 4);
 
 pub(crate) const IFF_TUN: u16 = 0x0001;

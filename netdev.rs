@@ -237,6 +237,7 @@ impl DevBuilder {
             shim::rtun_dev_set_flags(d, IFF_POINTOPOINT | IFF_NOARP | IFF_MULTICAST);
             shim::rtun_dev_set_tx_queue_len(d, TUN_READQ_SIZE);
             shim::rtun_dev_set_lltx(d);
+            shim::rtun_dev_set_features(d);
             shim::rtun_dev_set_min_mtu(d, MIN_MTU);
             shim::rtun_dev_set_max_mtu(d, MAX_MTU);
         }
@@ -251,6 +252,7 @@ impl DevBuilder {
             shim::rtun_dev_tap_priv_flags(d);
             shim::rtun_eth_hw_addr_random(d);
             shim::rtun_dev_set_lltx(d);
+            shim::rtun_dev_set_features(d);
             shim::rtun_dev_set_min_mtu(d, MIN_MTU);
             let hh = u32::from(shim::rtun_dev_hard_header_len(d));
             shim::rtun_dev_set_max_mtu(d, MAX_MTU - hh);

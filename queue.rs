@@ -21,7 +21,10 @@ use crate::{
     ioctl::{self, IfReq, Mode},
     netdev::{self, DevBuilder, NetDev, NetNs, Rtnl},
     ring::Ring,
-    skb::SkBuff,
+    bpf::{ClassicFilter, EbpfFilter},
+    offload::Offloads,
+    txfilter::{self, ETH_ALEN, TUN_FILTER_HDR_LEN},
+    skb::{SkBuff, SkbList},
     skb_reason::{Errno, Site},
 };
 
@@ -105,6 +108,29 @@ impl Queue {
         self.ring.lock().push(skb)?;
         self.wait.notify_all();
         Ok(())
+    }
+
+    /// Xmit side: appends GSO segments, resolving checksums the reader cannot
+    /// take. What does not fit comes back as one list, with its drop site.
+    pub(crate) fn push_list(&self, mut segs: SkbList, offloads: &Offloads) -> Result<(), (SkbList, Site)> {
+        let mut result = Ok(());
+        {
+            let mut ring = self.ring.lock();
+            while let Some(mut seg) = segs.pop() {
+                if seg.is_csum_partial() && !offloads.takes_partial_csum() && seg.checksum_help().is_err() {
+                    segs.push_front(seg);
+                    result = Err(Site::XmitCsum);
+                    break;
+                }
+                if let Err(seg) = ring.push(seg) {
+                    segs.push_front(seg);
+                    result = Err(Site::XmitSegmentsRingFull);
+                    break;
+                }
+            }
+        }
+        self.wait.notify_all();
+        result.map_err(|site| (segs, site))
     }
 
     /// Drops every frame left on the ring (the queue no longer receives).
@@ -430,14 +456,51 @@ impl Queue {
                 state.set_vnet_hdr_sz(sz);
                 Ok(0)
             }
-            // Offloads come with the GSO/checksum work: until then only "none"
-            // is accepted, so no client believes it got one.
             ioctl::TUNSETOFFLOAD => {
-                if arg == 0 {
-                    Ok(0)
-                } else {
-                    Err(EINVAL)
+                let o = Offloads::parse(u32::try_from(arg).map_err(|_| EINVAL)?).ok_or(EINVAL)?;
+                state.set_offloads(o);
+                Ok(0)
+            }
+            ioctl::TUNSETFILTEREBPF => {
+                let fd = read_i32(arg)?;
+                let prog = if fd == -1 { None } else { Some(EbpfFilter::from_fd(u32::try_from(fd).map_err(|_| EBADF)?)?) };
+                drop(state.set_ebpf_filter(prog));
+                Ok(0)
+            }
+            // The MAC and socket filters apply to TAP devices only, as in tun.
+            ioctl::TUNSETTXFILTER if state.mode() == Mode::Tap => {
+                let mut reader = UserSlice::new(UserPtr::from_addr(arg), usize::MAX).reader();
+                let mut hdr = [0u8; TUN_FILTER_HDR_LEN];
+                reader.read_slice(&mut hdr)?;
+                let flags = u16::from_ne_bytes([hdr[0], hdr[1]]);
+                let count = u16::from_ne_bytes([hdr[2], hdr[3]]);
+                let mut b = txfilter::Builder::new(flags);
+                for _ in 0..count {
+                    let mut a = [0u8; ETH_ALEN];
+                    reader.read_slice(&mut a)?;
+                    b.add(a);
                 }
+                let (filter, nexact) = b.finish();
+                state.set_txfilter(filter);
+                Ok(nexact as isize)
+            }
+            ioctl::TUNATTACHFILTER if state.mode() == Mode::Tap => {
+                let (len, insns) = read_fprog(arg)?;
+                let filter = ClassicFilter::new(len, insns)?;
+                drop(state.set_classic_filter(Some(filter)));
+                Ok(0)
+            }
+            ioctl::TUNDETACHFILTER if state.mode() == Mode::Tap => {
+                drop(state.set_classic_filter(None));
+                Ok(0)
+            }
+            ioctl::TUNGETFILTER if state.mode() == Mode::Tap => {
+                let (len, insns) = state.classic_fprog();
+                let mut raw = [0u8; FPROG_LEN];
+                ioctl::copy_bytes(&mut raw[..2], &len.to_ne_bytes());
+                ioctl::copy_bytes(&mut raw[8..], &insns.to_ne_bytes());
+                UserSlice::new(UserPtr::from_addr(arg), FPROG_LEN).writer().write_slice(&raw)?;
+                Ok(0)
             }
             _ => Err(EINVAL),
         }
@@ -565,6 +628,19 @@ fn read_ifreq(arg: usize) -> Result<IfReq> {
     let mut raw = [0u8; ioctl::IFREQ_LEN];
     UserSlice::new(UserPtr::from_addr(arg), ioctl::IFREQ_LEN).reader().read_slice(&mut raw)?;
     Ok(IfReq::new(raw))
+}
+
+/// `sizeof(struct sock_fprog)` on 64-bit: a u16 length, padding, a pointer.
+const FPROG_LEN: usize = 16;
+
+/// Reads a user `struct sock_fprog`: (instruction count, user pointer).
+fn read_fprog(arg: usize) -> Result<(u16, usize)> {
+    let mut raw = [0u8; FPROG_LEN];
+    UserSlice::new(UserPtr::from_addr(arg), FPROG_LEN).reader().read_slice(&mut raw)?;
+    let len = u16::from_ne_bytes([raw[0], raw[1]]);
+    let mut p = [0u8; 8];
+    ioctl::copy_bytes(&mut p, &raw[8..]);
+    Ok((len, usize::from_ne_bytes(p)))
 }
 
 fn read_i32(arg: usize) -> Result<i32> {

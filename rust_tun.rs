@@ -15,17 +15,20 @@
 
 use kernel::prelude::*;
 
+mod bpf;
 mod chardev;
 mod cred;
 mod device;
 mod frame;
 mod ioctl;
 mod netdev;
+mod offload;
 mod queue;
 mod ring;
 mod shim;
 mod skb;
 mod skb_reason;
+mod txfilter;
 
 module! {
     type: RustTun,

@@ -10,6 +10,9 @@
  */
 #include <linux/cred.h>
 #include <linux/etherdevice.h>
+#include <linux/filter.h>
+#include <linux/bpf.h>
+#include <linux/net.h>
 #include <linux/ethtool.h>
 #include <linux/gfp.h>
 #include <linux/if_arp.h>
@@ -22,6 +25,7 @@
 #include <linux/sched.h>
 #include <linux/skbuff.h>
 #include <linux/virtio_net.h>
+#include <net/gso.h>
 #include <net/ip_tunnels.h>
 #include <net/net_namespace.h>
 #include <net/rtnetlink.h>
@@ -167,6 +171,12 @@ void rtun_unregister_netdevice(struct net_device *dev) { unregister_netdevice(de
 void rtun_dev_net_set(struct net_device *dev, struct net *net) { dev_net_set(dev, net); }
 bool rtun_dev_net_admin(const struct net_device *dev) { return ns_capable(dev_net(dev)->user_ns, CAP_NET_ADMIN); }
 
+/* Offloads an rtun device accepts from the stack; frames are segmented or
+ * checksummed in software for readers that did not take them (TUNSETOFFLOAD). */
+#define RTUN_FEATURES (NETIF_F_SG | NETIF_F_FRAGLIST | NETIF_F_HW_CSUM | NETIF_F_TSO | \
+		       NETIF_F_TSO_ECN | NETIF_F_TSO6 | NETIF_F_GSO_UDP_L4)
+void rtun_dev_set_features(struct net_device *dev) { dev->hw_features = dev->features = RTUN_FEATURES; }
+
 /* ---- network namespaces and credentials ------------------------------ */
 
 struct net *rtun_current_net_get(void) { return get_net(current->nsproxy->net_ns); }
@@ -194,3 +204,21 @@ int rtun_vnet_hdr_to_skb(struct sk_buff *skb, const void *hdr)
 { return virtio_net_hdr_to_skb(skb, hdr, true); }
 int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr)
 { return virtio_net_hdr_from_skb(skb, hdr, true, false, 0); }
+bool rtun_skb_is_gso(const struct sk_buff *skb) { return skb_is_gso(skb); }
+unsigned int rtun_skb_gso_type(const struct sk_buff *skb) { return skb_shinfo(skb)->gso_type; }
+bool rtun_skb_csum_partial(const struct sk_buff *skb) { return skb->ip_summed == CHECKSUM_PARTIAL; }
+struct sk_buff *rtun_skb_gso_segment(struct sk_buff *skb) { return skb_gso_segment(skb, 0); }
+struct sk_buff *rtun_skb_next(const struct sk_buff *skb) { return skb->next; }
+void rtun_skb_mark_not_on_list(struct sk_buff *skb) { skb_mark_not_on_list(skb); }
+void rtun_skb_set_next(struct sk_buff *skb, struct sk_buff *next) { skb->next = next; }
+int rtun_pskb_trim(struct sk_buff *skb, unsigned int len) { return pskb_trim(skb, len); }
+
+/* ---- packet filters -------------------------------------------------- */
+
+/* A kernel socket only to carry a classic filter through sk_filter_reason(). */
+int rtun_filter_sock_create(struct socket **res) { return sock_create_kern(&init_net, PF_UNIX, SOCK_DGRAM, 0, res); }
+void rtun_filter_sock_release(struct socket *sock) { sock_release(sock); }
+int rtun_filter_sock_attach(struct socket *sock, struct sock_fprog *fprog) { return sk_attach_filter(fprog, sock->sk); }
+unsigned int rtun_filter_sock_run(struct socket *sock, struct sk_buff *skb) { return sk_filter_reason(sock->sk, skb); }
+struct bpf_prog *rtun_bpf_prog_get(u32 fd) { return bpf_prog_get_type(fd, BPF_PROG_TYPE_SOCKET_FILTER); }
+unsigned int rtun_bpf_prog_run(const struct bpf_prog *prog, struct sk_buff *skb) { return bpf_prog_run_clear_cb(prog, skb); }

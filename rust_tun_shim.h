@@ -11,6 +11,9 @@
 
 struct net;
 struct page;
+struct socket;
+struct sock_fprog;
+struct bpf_prog;
 
 int rtun_misc_register(void);
 void rtun_misc_deregister(void);
@@ -64,5 +67,20 @@ struct page *rtun_alloc_page(void);
 void rtun_skb_add_rx_frag(struct sk_buff *skb, int i, struct page *page, int size);
 int rtun_vnet_hdr_to_skb(struct sk_buff *skb, const void *hdr);
 int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr);
+void rtun_dev_set_features(struct net_device *dev);
+bool rtun_skb_is_gso(const struct sk_buff *skb);
+unsigned int rtun_skb_gso_type(const struct sk_buff *skb);
+bool rtun_skb_csum_partial(const struct sk_buff *skb);
+struct sk_buff *rtun_skb_gso_segment(struct sk_buff *skb);
+struct sk_buff *rtun_skb_next(const struct sk_buff *skb);
+void rtun_skb_mark_not_on_list(struct sk_buff *skb);
+void rtun_skb_set_next(struct sk_buff *skb, struct sk_buff *next);
+int rtun_pskb_trim(struct sk_buff *skb, unsigned int len);
+int rtun_filter_sock_create(struct socket **res);
+void rtun_filter_sock_release(struct socket *sock);
+int rtun_filter_sock_attach(struct socket *sock, struct sock_fprog *fprog);
+unsigned int rtun_filter_sock_run(struct socket *sock, struct sk_buff *skb);
+struct bpf_prog *rtun_bpf_prog_get(u32 fd);
+unsigned int rtun_bpf_prog_run(const struct bpf_prog *prog, struct sk_buff *skb);
 
 #endif /* RUST_TUN_SHIM_H */

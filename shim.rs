@@ -4,7 +4,7 @@
 //! Only the abstraction files (netdev.rs, skb.rs, chardev.rs) use these.
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
-use kernel::bindings::{net, net_device, page, sk_buff};
+use kernel::bindings::{bpf_prog, net, net_device, page, sk_buff, sock_fprog, socket};
 
 // Only pointers to these structures cross the boundary; their Rust layouts
 // (some of which contain zero-sized bindgen placeholders) are never used.
@@ -47,6 +47,8 @@ extern "C" {
     pub(crate) fn rtun_dev_net_set(dev: *mut net_device, net: *mut net);
     pub(crate) fn rtun_dev_net_admin(dev: *const net_device) -> bool;
 
+    pub(crate) fn rtun_dev_set_features(dev: *mut net_device);
+
     // Namespaces and credentials.
     pub(crate) fn rtun_current_net_get() -> *mut net;
     pub(crate) fn rtun_net_put(net: *mut net);
@@ -70,7 +72,25 @@ extern "C" {
     pub(crate) fn rtun_vnet_hdr_to_skb(skb: *mut sk_buff, hdr: *const c_void) -> c_int;
     pub(crate) fn rtun_vnet_hdr_from_skb(skb: *const sk_buff, hdr: *mut c_void) -> c_int;
 
+    pub(crate) fn rtun_skb_is_gso(skb: *const sk_buff) -> bool;
+    pub(crate) fn rtun_skb_gso_type(skb: *const sk_buff) -> c_uint;
+    pub(crate) fn rtun_skb_csum_partial(skb: *const sk_buff) -> bool;
+    pub(crate) fn rtun_skb_gso_segment(skb: *mut sk_buff) -> *mut sk_buff;
+    pub(crate) fn rtun_skb_next(skb: *const sk_buff) -> *mut sk_buff;
+    pub(crate) fn rtun_skb_mark_not_on_list(skb: *mut sk_buff);
+    pub(crate) fn rtun_skb_set_next(skb: *mut sk_buff, next: *mut sk_buff);
+    pub(crate) fn rtun_pskb_trim(skb: *mut sk_buff, len: c_uint) -> c_int;
+
+    // Packet filters.
+    pub(crate) fn rtun_filter_sock_create(res: *mut *mut socket) -> c_int;
+    pub(crate) fn rtun_filter_sock_release(sock: *mut socket);
+    pub(crate) fn rtun_filter_sock_attach(sock: *mut socket, fprog: *mut sock_fprog) -> c_int;
+    pub(crate) fn rtun_filter_sock_run(sock: *mut socket, skb: *mut sk_buff) -> c_uint;
+    pub(crate) fn rtun_bpf_prog_get(fd: u32) -> *mut bpf_prog;
+    pub(crate) fn rtun_bpf_prog_run(prog: *const bpf_prog, skb: *mut sk_buff) -> c_uint;
+
     // Exported by the kernel, absent from the bindings.
+    pub(crate) fn skb_checksum_help(skb: *mut sk_buff) -> c_int;
     pub(crate) fn rtnl_lock();
     pub(crate) fn rtnl_unlock();
     pub(crate) fn register_netdevice(dev: *mut net_device) -> c_int;

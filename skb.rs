@@ -16,19 +16,52 @@ use kernel::{
     page::PAGE_SIZE,
 };
 
-use crate::{ioctl::VNET_HDR_LEN, netdev::NetDev, shim, skb_reason::Reason};
+use crate::{
+    ioctl::VNET_HDR_LEN,
+    netdev::NetDev,
+    offload, shim,
+    skb_reason::{Reason, Site},
+};
+
+// The GSO type bits offload.rs decides on are the kernel's.
+const _: () = {
+    assert!(offload::GSO_TCPV4 == bindings::SKB_GSO_TCPV4 as u32);
+    assert!(offload::GSO_DODGY == bindings::SKB_GSO_DODGY as u32);
+    assert!(offload::GSO_TCP_ECN == bindings::SKB_GSO_TCP_ECN as u32);
+    assert!(offload::GSO_TCP_FIXEDID == bindings::SKB_GSO_TCP_FIXEDID as u32);
+    assert!(offload::GSO_TCPV6 == bindings::SKB_GSO_TCPV6 as u32);
+    assert!(offload::GSO_UDP_L4 == bindings::SKB_GSO_UDP_L4 as u32);
+};
 
 /// The kernel's value for each reason, from the generated bindings.
 const fn raw_reason(r: Reason) -> bindings::skb_drop_reason {
     match r {
         Reason::DevReady => bindings::skb_drop_reason_SKB_DROP_REASON_DEV_READY,
+        Reason::TapTxfilter => bindings::skb_drop_reason_SKB_DROP_REASON_TAP_TXFILTER,
+        Reason::SocketFilter => bindings::skb_drop_reason_SKB_DROP_REASON_SOCKET_FILTER,
+        Reason::TapFilter => bindings::skb_drop_reason_SKB_DROP_REASON_TAP_FILTER,
+        Reason::Nomem => bindings::skb_drop_reason_SKB_DROP_REASON_NOMEM,
+        Reason::SkbUcopyFault => bindings::skb_drop_reason_SKB_DROP_REASON_SKB_UCOPY_FAULT,
         Reason::FullRing => bindings::skb_drop_reason_SKB_DROP_REASON_FULL_RING,
         Reason::HdrTrunc => bindings::skb_drop_reason_SKB_DROP_REASON_HDR_TRUNC,
-        Reason::SkbUcopyFault => bindings::skb_drop_reason_SKB_DROP_REASON_SKB_UCOPY_FAULT,
-        Reason::Nomem => bindings::skb_drop_reason_SKB_DROP_REASON_NOMEM,
         Reason::DevHdr => bindings::skb_drop_reason_SKB_DROP_REASON_DEV_HDR,
+        Reason::SkbCsum => bindings::skb_drop_reason_SKB_DROP_REASON_SKB_CSUM,
+        Reason::SkbGsoSeg => bindings::skb_drop_reason_SKB_DROP_REASON_SKB_GSO_SEG,
         Reason::UnhandledProto => bindings::skb_drop_reason_SKB_DROP_REASON_UNHANDLED_PROTO,
         Reason::QueuePurge => bindings::skb_drop_reason_SKB_DROP_REASON_QUEUE_PURGE,
+        Reason::Pfmemalloc => bindings::skb_drop_reason_SKB_DROP_REASON_PFMEMALLOC,
+        Reason::SecurityHook => bindings::skb_drop_reason_SKB_DROP_REASON_SECURITY_HOOK,
+    }
+}
+
+/// The drop site for a reason returned by the kernel's socket-filter path.
+pub(crate) fn socket_filter_site(raw: bindings::skb_drop_reason) -> Site {
+    if raw == bindings::skb_drop_reason_SKB_DROP_REASON_PFMEMALLOC {
+        Site::XmitSocketFilterPfmemalloc
+    } else if raw == bindings::skb_drop_reason_SKB_DROP_REASON_SECURITY_HOOK {
+        Site::XmitSocketFilterSecurity
+    } else {
+        Site::XmitSocketFilter
     }
 }
 
@@ -54,6 +87,11 @@ impl SkBuff {
     }
 
     fn ptr(&self) -> *mut bindings::sk_buff {
+        self.0.as_ptr()
+    }
+
+    /// For the filter wrappers in bpf.rs, which run programs over the skb.
+    pub(crate) fn as_ptr(&mut self) -> *mut bindings::sk_buff {
         self.0.as_ptr()
     }
 
@@ -182,6 +220,58 @@ impl SkBuff {
         unsafe { shim::rtun_skb_tx_timestamp(self.ptr()) }
     }
 
+    /// Cuts the frame to `len` bytes (no-op if it is not longer). GFP_ATOMIC.
+    #[inline(never)]
+    pub(crate) fn trim(&mut self, len: u32) -> Result<(), Failed> {
+        // SAFETY: The skb is ours.
+        if unsafe { shim::rtun_pskb_trim(self.ptr(), len) } == 0 { Ok(()) } else { Err(Failed) }
+    }
+
+    pub(crate) fn is_gso(&self) -> bool {
+        // SAFETY: The skb is valid.
+        unsafe { shim::rtun_skb_is_gso(self.ptr()) }
+    }
+
+    pub(crate) fn gso_type(&self) -> u32 {
+        // SAFETY: The skb is valid.
+        unsafe { shim::rtun_skb_gso_type(self.ptr()) }
+    }
+
+    /// `ip_summed == CHECKSUM_PARTIAL`: a checksum is still to be filled in.
+    pub(crate) fn is_csum_partial(&self) -> bool {
+        // SAFETY: The skb is valid.
+        unsafe { shim::rtun_skb_csum_partial(self.ptr()) }
+    }
+
+    /// Fills in a CHECKSUM_PARTIAL checksum in software. May allocate
+    /// (GFP_ATOMIC) when the header is shared. Named and never inlined, so
+    /// fault injection can target it.
+    #[inline(never)]
+    pub(crate) fn checksum_help(&mut self) -> Result<(), Failed> {
+        // SAFETY: The skb is ours.
+        if unsafe { shim::skb_checksum_help(self.ptr()) } == 0 { Ok(()) } else { Err(Failed) }
+    }
+
+    /// Segments a GSO frame in software, with checksums resolved. On success the
+    /// original is consumed and the segments come back; on failure the original
+    /// comes back. Named and never inlined, so fault injection can target it.
+    #[inline(never)]
+    pub(crate) fn gso_segment(self) -> Result<SkbList, SkBuff> {
+        // SAFETY: The skb is ours; segmentation leaves it intact.
+        let segs = unsafe { shim::rtun_skb_gso_segment(self.ptr()) };
+        if kernel::error::from_err_ptr(segs).is_err() {
+            return Err(self);
+        }
+        match NonNull::new(segs) {
+            // Nothing to segment: the frame goes as it is.
+            None => Ok(SkbList(Some(self.0))),
+            Some(head) => {
+                self.consume();
+                Ok(SkbList(Some(head)))
+            }
+        }
+    }
+
     /// Applies a virtio-net header written by user space (GSO and checksum offload).
     pub(crate) fn apply_vnet_hdr(&mut self, hdr: &[u8; VNET_HDR_LEN]) -> Result<(), Failed> {
         // SAFETY: The skb is ours; `hdr` has the layout of `struct virtio_net_hdr`.
@@ -224,5 +314,55 @@ impl SkBuff {
         // SAFETY: The skb is ours.
         unsafe { bindings::skb_tx_error(self.ptr()) };
         self.drop_reason(reason);
+    }
+}
+
+/// A list of skbs linked through `skb->next`, owned by the driver (GSO segments).
+#[must_use = "a list must be emptied or dropped with a reason"]
+pub(crate) struct SkbList(Option<NonNull<bindings::sk_buff>>);
+
+// SAFETY: An owned list may move between threads.
+unsafe impl Send for SkbList {}
+
+impl SkbList {
+
+    /// Takes the first skb off the list.
+    pub(crate) fn pop(&mut self) -> Option<SkBuff> {
+        let head = self.0?;
+        // SAFETY: `head` is a valid skb of the list we own.
+        unsafe {
+            self.0 = NonNull::new(shim::rtun_skb_next(head.as_ptr()));
+            shim::rtun_skb_mark_not_on_list(head.as_ptr());
+        }
+        Some(SkBuff(head))
+    }
+
+    /// Puts `skb` back at the head of the list.
+    pub(crate) fn push_front(&mut self, skb: SkBuff) {
+        let next = self.0.map_or(core::ptr::null_mut(), NonNull::as_ptr);
+        // SAFETY: Both are skbs we own; `skb` is on no other list.
+        unsafe { shim::rtun_skb_set_next(skb.ptr(), next) };
+        self.0 = Some(skb.0);
+    }
+
+    /// Number of skbs on the list.
+    pub(crate) fn count(&self) -> usize {
+        let mut n = 0;
+        let mut p = self.0;
+        while let Some(skb) = p {
+            n += 1;
+            // SAFETY: Every element of the list is a valid skb we own.
+            p = NonNull::new(unsafe { shim::rtun_skb_next(skb.as_ptr()) });
+        }
+        n
+    }
+
+    /// Frees the whole list with one reason (`kfree_skb_list_reason`).
+    #[inline]
+    pub(crate) fn drop_reason(self, reason: Reason) {
+        if let Some(head) = self.0 {
+            // SAFETY: The list is ours to free.
+            unsafe { bindings::kfree_skb_list_reason(head.as_ptr(), raw_reason(reason)) }
+        }
     }
 }

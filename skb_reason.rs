@@ -12,26 +12,42 @@
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Reason {
     DevReady,
+    TapTxfilter,
+    SocketFilter,
+    TapFilter,
+    Nomem,
+    SkbUcopyFault,
     FullRing,
     HdrTrunc,
-    SkbUcopyFault,
-    Nomem,
     DevHdr,
+    SkbCsum,
+    SkbGsoSeg,
     UnhandledProto,
     QueuePurge,
+    /// Passed through from the kernel's socket-filter path.
+    Pfmemalloc,
+    /// Passed through from the kernel's socket-filter path.
+    SecurityHook,
 }
 
 impl Reason {
     /// Every reason, in `ethtool -S` order.
-    pub(crate) const ALL: [Reason; 8] = [
+    pub(crate) const ALL: [Reason; 15] = [
         Reason::DevReady,
+        Reason::TapTxfilter,
+        Reason::SocketFilter,
+        Reason::TapFilter,
+        Reason::Nomem,
+        Reason::SkbUcopyFault,
         Reason::FullRing,
         Reason::HdrTrunc,
-        Reason::SkbUcopyFault,
-        Reason::Nomem,
         Reason::DevHdr,
+        Reason::SkbCsum,
+        Reason::SkbGsoSeg,
         Reason::UnhandledProto,
         Reason::QueuePurge,
+        Reason::Pfmemalloc,
+        Reason::SecurityHook,
     ];
     pub(crate) const COUNT: usize = Self::ALL.len();
 
@@ -39,13 +55,20 @@ impl Reason {
     pub(crate) const fn name(self) -> &'static str {
         match self {
             Reason::DevReady => "DEV_READY",
+            Reason::TapTxfilter => "TAP_TXFILTER",
+            Reason::SocketFilter => "SOCKET_FILTER",
+            Reason::TapFilter => "TAP_FILTER",
+            Reason::Nomem => "NOMEM",
+            Reason::SkbUcopyFault => "SKB_UCOPY_FAULT",
             Reason::FullRing => "FULL_RING",
             Reason::HdrTrunc => "HDR_TRUNC",
-            Reason::SkbUcopyFault => "SKB_UCOPY_FAULT",
-            Reason::Nomem => "NOMEM",
             Reason::DevHdr => "DEV_HDR",
+            Reason::SkbCsum => "SKB_CSUM",
+            Reason::SkbGsoSeg => "SKB_GSO_SEG",
             Reason::UnhandledProto => "UNHANDLED_PROTO",
             Reason::QueuePurge => "QUEUE_PURGE",
+            Reason::Pfmemalloc => "PFMEMALLOC",
+            Reason::SecurityHook => "SECURITY_HOOK",
         }
     }
 
@@ -77,8 +100,17 @@ pub(crate) enum Dir {
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Site {
     XmitNoQueue,
+    XmitTxFilter,
+    XmitSocketFilter,
+    XmitSocketFilterPfmemalloc,
+    XmitSocketFilterSecurity,
+    XmitEbpfFilter,
+    XmitTrim,
     XmitOrphanFrags,
+    XmitCsum,
+    XmitGsoSeg,
     XmitRingFull,
+    XmitSegmentsRingFull,
     WriteDown,
     WriteFragAlloc,
     WriteCopy,
@@ -107,13 +139,31 @@ const fn s(site: Site, reason: Reason, dir: Dir, errno: Option<Errno>, what: &'s
 }
 
 /// The table: one row per drop site, in [`Site`] order.
-pub(crate) const SITES: [SiteInfo; 13] = [
+pub(crate) const SITES: [SiteInfo; 22] = [
     s(Site::XmitNoQueue, Reason::DevReady, Dir::Tx, None,
       "xmit on a queue with no reader attached"),
+    s(Site::XmitTxFilter, Reason::TapTxfilter, Dir::Tx, None,
+      "the TUNSETTXFILTER MAC/multicast filter rejects the destination"),
+    s(Site::XmitSocketFilter, Reason::SocketFilter, Dir::Tx, None,
+      "the TUNATTACHFILTER classic BPF filter returns 0"),
+    s(Site::XmitSocketFilterPfmemalloc, Reason::Pfmemalloc, Dir::Tx, None,
+      "the socket-filter path refuses an skb from pfmemalloc reserves"),
+    s(Site::XmitSocketFilterSecurity, Reason::SecurityHook, Dir::Tx, None,
+      "the socket-filter path's security hook refuses the frame"),
+    s(Site::XmitEbpfFilter, Reason::TapFilter, Dir::Tx, None,
+      "the TUNSETFILTEREBPF program returns 0"),
+    s(Site::XmitTrim, Reason::Nomem, Dir::Tx, None,
+      "trimming the frame to the length a filter returned failed"),
     s(Site::XmitOrphanFrags, Reason::SkbUcopyFault, Dir::Tx, None,
       "xmit could not copy zerocopy user fragments"),
+    s(Site::XmitCsum, Reason::SkbCsum, Dir::Tx, None,
+      "resolving CHECKSUM_PARTIAL for a reader without checksum offload failed"),
+    s(Site::XmitGsoSeg, Reason::SkbGsoSeg, Dir::Tx, None,
+      "segmenting a GSO frame for a reader without that offload failed"),
     s(Site::XmitRingFull, Reason::FullRing, Dir::Tx, None,
       "xmit found the reader's ring full"),
+    s(Site::XmitSegmentsRingFull, Reason::FullRing, Dir::Tx, None,
+      "segments of a GSO frame that no longer fit the ring (one reason, whole list)"),
     s(Site::WriteDown, Reason::DevReady, Dir::Rx, Some(Errno::Io),
       "write while the interface is down"),
     s(Site::WriteFragAlloc, Reason::Nomem, Dir::Rx, Some(Errno::NoMem),
@@ -197,5 +247,22 @@ mod tests {
         assert_eq!(Site::WriteShortEth.reason(), Reason::HdrTrunc);
         assert_eq!(Site::WriteCopy.reason(), Reason::SkbUcopyFault);
         assert_eq!(Site::WriteFragAlloc.reason(), Reason::Nomem);
+        assert_eq!(Site::XmitTxFilter.reason(), Reason::TapTxfilter);
+        assert_eq!(Site::XmitSocketFilter.reason(), Reason::SocketFilter);
+        assert_eq!(Site::XmitEbpfFilter.reason(), Reason::TapFilter);
+        assert_eq!(Site::XmitTrim.reason(), Reason::Nomem);
+        assert_eq!(Site::XmitCsum.reason(), Reason::SkbCsum);
+        assert_eq!(Site::XmitGsoSeg.reason(), Reason::SkbGsoSeg);
+        assert_eq!(Site::XmitSegmentsRingFull.reason(), Reason::FullRing);
+        assert_eq!(Site::WriteVnetHdr.reason(), Reason::DevHdr);
+    }
+
+    #[test]
+    fn the_seed_series_reasons_are_all_emitted() {
+        let seed = ["DEV_READY", "TAP_TXFILTER", "SOCKET_FILTER", "TAP_FILTER", "NOMEM",
+                    "SKB_UCOPY_FAULT", "FULL_RING", "HDR_TRUNC", "DEV_HDR", "SKB_CSUM", "SKB_GSO_SEG"];
+        for name in seed {
+            assert!(SITES.iter().any(|s| s.reason.name() == name), "{name} has no drop site");
+        }
     }
 }

@@ -15,3 +15,9 @@ mod ring;
 #[cfg(test)]
 #[path = "../../../skb_reason.rs"]
 mod skb_reason;
+#[cfg(test)]
+#[path = "../../../txfilter.rs"]
+mod txfilter;
+#[cfg(test)]
+#[path = "../../../offload.rs"]
+mod offload;

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The main job: set up, build, boot the guest, load rtun, provoke drops, and show
+# them the way a user debugging packet loss sees them: trace_pipe lines with the
+# reason and a location inside rtun, ip -s link, and ethtool -S.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+"$RTUN_TOP/scripts/setup.sh"
+KDIR=${KDIR:-$("$RTUN_TOP/scripts/kernel.sh")}
+export KDIR
+"$RTUN_TOP/scripts/build.sh"
+exec "$RTUN_TOP/scripts/guest.sh" sh /tests/guest/demo.sh

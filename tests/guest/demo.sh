@@ -1,0 +1,45 @@
+#!/bin/sh
+# Guest side of scripts/demo.sh: load rtun, provoke one drop of each kind the
+# companion tool can cause, and show what trace_pipe, ip -s link and ethtool -S
+# report.
+cd "$(dirname "$0")"
+. ./lib.sh
+echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
+
+insmod /modules/rtun.ko && load_rtun || exit 1
+echo "== rtun loaded: $(grep '^rtun ' /proc/modules)"
+rtunctl add rdemo --tap --no-pi >/dev/null
+ip link set rdemo txqueuelen 2
+
+echo 1 > $T/events/skb/kfree_skb/enable
+cat $T/trace_pipe > /tmp/trace.txt &
+tp=$!
+
+echo "== write while rdemo is down:  $(rtunctl send rdemo --tap --no-pi --hex $ETH_FRAME --pad-to 60)"
+ip link set rdemo up
+echo "== 10-byte frame on a TAP:     $(rtunctl send rdemo --tap --no-pi --hex 00112233445566778899)"
+echo "== write from a bad buffer:    $(rtunctl send rdemo --tap --no-pi --bad-buffer --pad-to 100)"
+ip link set rdemo carrier on
+echo "== xmit with no reader:        $(rtunctl inject rdemo --count 1)"
+rtunctl attach rdemo --tap --no-pi --ready-file /tmp/ready &
+hold=$!
+wait_for_file /tmp/ready >/dev/null
+echo "== 5 frames to a 2-slot ring:  $(rtunctl inject rdemo --count 5)"
+kill $hold; wait $hold 2>/dev/null
+sleep 0.5
+kill $tp
+
+echo
+echo "== trace_pipe (skb:kfree_skb), with each location resolved:"
+grep 'kfree_skb:' /tmp/trace.txt | while read -r line; do
+    loc=$(echo "$line" | sed -n 's/.*location=\([^ ]*\).*/\1/p')
+    echo "   ${line##*kfree_skb: }"
+    echo "      -> $(resolve "$loc")"
+done
+echo
+echo "== ip -s link show rdemo"
+ip -s link show rdemo
+echo
+echo "== ethtool -S rdemo"
+ethtool -S rdemo
+rtunctl del rdemo --tap --no-pi >/dev/null
