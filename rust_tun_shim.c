@@ -174,7 +174,7 @@ bool rtun_dev_net_admin(const struct net_device *dev) { return ns_capable(dev_ne
 /* Offloads an rtun device accepts from the stack; frames are segmented or
  * checksummed in software for readers that did not take them (TUNSETOFFLOAD). */
 #define RTUN_FEATURES (NETIF_F_SG | NETIF_F_FRAGLIST | NETIF_F_HW_CSUM | NETIF_F_TSO | \
-		       NETIF_F_TSO_ECN | NETIF_F_TSO6 | NETIF_F_GSO_UDP_L4)
+		       NETIF_F_TSO_ECN | NETIF_F_TSO6 | NETIF_F_GSO_UDP_L4 | NETIF_F_GSO_ROBUST)
 void rtun_dev_set_features(struct net_device *dev) { dev->hw_features = dev->features = RTUN_FEATURES; }
 
 /* ---- network namespaces and credentials ------------------------------ */

@@ -46,7 +46,7 @@ copy_bin() {
     done
 }
 copy_bin /bin/busybox /bin/busybox
-copy_bin "$(command -v ip)" /sbin/ip
+copy_bin "$(command -v ip)" /usr/sbin/ip
 copy_bin "$(command -v ethtool)" /usr/sbin/ethtool
 copy_bin "$RTUNCTL" /usr/bin/rtunctl
 cp "$KO" "$root/modules/rtun.ko"

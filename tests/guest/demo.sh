@@ -32,9 +32,7 @@ kill $tp
 echo
 echo "== trace_pipe (skb:kfree_skb), with each location resolved:"
 grep 'kfree_skb:' /tmp/trace.txt | while read -r line; do
-    loc=$(echo "$line" | sed -n 's/.*location=\([^ ]*\).*/\1/p')
     echo "   ${line##*kfree_skb: }"
-    echo "      -> $(resolve "$loc")"
 done
 echo
 echo "== ip -s link show rdemo"

@@ -2,6 +2,9 @@
 # KTAP output: tools/testing/selftests/kselftest/ktap_helpers.sh conventions.
 
 T=/sys/kernel/tracing
+
+# busybox sh runs its own applets before PATH: use iproute2's ip by path.
+ip() { /usr/sbin/ip "$@"; }
 KSFT_PASS=0
 KSFT_FAIL=1
 KSFT_SKIP=4
@@ -73,22 +76,26 @@ trace_stop() {
 # kfree_skb lines recorded since trace_start.
 trace_drops() { grep 'kfree_skb:' $T/trace; }
 
-# The symbol and module a trace location falls in: "SYMBOL [MODULE]".
-resolve() {
-    loc=$(echo "$1" | sed 's/^0x//')
-    awk -v loc="$loc" 'length($1) == length(loc) && $1 <= loc && $1 > best { best = $1; sym = $3; mod = $4 }
-        END { print sym, (mod == "" ? "[kernel]" : mod) }' /proc/kallsyms
+# location LINE: the location field of a kfree_skb trace line. 7.3 prints it
+# symbolically ("func+0x2fa/0x4e0 [rtun]"); older kernels print an address.
+location() { echo "$1" | sed -n 's/.*location=\(.*\) reason: .*/\1/p'; }
+
+# where_is LOCATION: "SYMBOL [MODULE]"; resolves a raw address through kallsyms.
+where_is() {
+    case "$1" in
+        0x*)
+            loc=${1#0x}
+            awk -v loc="$loc" 'length($1) == length(loc) && $1 <= loc && $1 > best { best = $1; sym = $3; mod = $4 }
+                END { print sym, (mod == "" ? "[kernel]" : mod) }' /proc/kallsyms ;;
+        *" ["*"]") echo "$1" ;;
+        *) echo "$1 [kernel]" ;;
+    esac
 }
 
 # rtun_drops REASON: lines with exactly this reason whose location is in rtun.
 rtun_drops() {
     trace_drops | grep " reason: $1\$" | while read -r line; do
-        loc=$(echo "$line" | sed -n 's/.*location=\([^ ]*\).*/\1/p')
-        case "$loc" in
-            0x*) where=$(resolve "$loc") ;;
-            *) where=$loc ;;
-        esac
-        case "$where" in *"[rtun]"*) echo "$line" ;; esac
+        case "$(where_is "$(location "$line")")" in *"[rtun]") echo "$line" ;; esac
     done
 }
 
@@ -101,7 +108,7 @@ expect_drops() {
         return 1
     fi
     line=$(rtun_drops "$1" | head -1)
-    [ -z "$line" ] || diag "trace: ${line##*kfree_skb: } -> $(resolve "$(echo "$line" | sed -n 's/.*location=\([^ ]*\).*/\1/p')")"
+    [ -z "$line" ] || diag "trace: ${line##*kfree_skb: }"
 }
 
 # ---- counters ---------------------------------------------------------------------

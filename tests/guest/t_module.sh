@@ -28,9 +28,8 @@ test_drop_traced_in_trace_pipe() {
     expect_eq "write errno" "$out" "errno=EIO" || return 1
     line=$(grep 'kfree_skb:.* reason: DEV_READY$' /tmp/pipe.txt | head -1)
     [ -n "$line" ] || { cat /tmp/pipe.txt | tail -3; fail "no DEV_READY line in trace_pipe"; return 1; }
-    loc=$(echo "$line" | sed -n 's/.*location=\([^ ]*\).*/\1/p')
-    where=$(resolve "$loc")
+    where=$(where_is "$(location "$line")")
     diag "trace_pipe: ${line##*kfree_skb: }"
-    diag "location $loc is $where"
-    case "$where" in *"[rtun]"*) ;; *) fail "location not in rtun"; return 1 ;; esac
+    diag "location: $where"
+    case "$where" in *"[rtun]") ;; *) fail "location not in rtun"; return 1 ;; esac
 }

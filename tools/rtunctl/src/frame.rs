@@ -1,0 +1,190 @@
+//! Building frames and getting them into the kernel: through the device's xmit
+//! path with a packet socket, and eBPF filter programs.
+
+use std::ffi::CString;
+
+use crate::util::last_errno;
+
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+const PACKET_VNET_HDR: i32 = 15;
+const BPF_PROG_LOAD: i64 = 5;
+const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
+
+/// The PI protocol for a frame: the IP version for TUN, the ethertype for TAP.
+pub fn guess_proto(tun: bool, frame: &[u8]) -> u16 {
+    if tun {
+        match frame.first().map(|b| b >> 4) {
+            Some(6) => ETH_P_IPV6,
+            _ => ETH_P_IP,
+        }
+    } else if frame.len() >= 14 {
+        u16::from_be_bytes([frame[12], frame[13]])
+    } else {
+        0
+    }
+}
+
+/// Broadcast, from 02:00:00:00:00:01, ethertype 0x88b5 (local experimental).
+pub fn default_eth_frame() -> Vec<u8> {
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01, 0x88, 0xb5]);
+    f
+}
+
+/// An address range of `len` bytes that is not mapped.
+pub fn unmapped_region(len: usize) -> *const u8 {
+    let len = len.max(1);
+    // SAFETY: Anonymous mapping; unmapped again right away, so the range is invalid.
+    unsafe {
+        let p = libc::mmap(std::ptr::null_mut(), len, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        if p == libc::MAP_FAILED {
+            return 8 as *const u8;
+        }
+        libc::munmap(p, len);
+        p as *const u8
+    }
+}
+
+fn ifindex(name: &str) -> Result<i32, i32> {
+    let c = CString::new(name).map_err(|_| libc::EINVAL)?;
+    // SAFETY: A valid C string.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if i == 0 { Err(libc::ENODEV) } else { Ok(i as i32) }
+}
+
+fn packet_socket(name: &str, proto: u16, vnet: bool) -> Result<(i32, libc::sockaddr_ll), i32> {
+    let idx = ifindex(name)?;
+    // SAFETY: Plain socket call.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+    if fd < 0 {
+        return Err(last_errno());
+    }
+    if vnet {
+        let one: i32 = 1;
+        // SAFETY: An int option.
+        let r = unsafe { libc::setsockopt(fd, libc::SOL_PACKET, PACKET_VNET_HDR, (&one as *const i32).cast(), 4) };
+        if r < 0 {
+            return Err(last_errno());
+        }
+    }
+    // SAFETY: sockaddr_ll is plain data.
+    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sa.sll_family = libc::AF_PACKET as u16;
+    sa.sll_protocol = proto.to_be();
+    sa.sll_ifindex = idx;
+    Ok((fd, sa))
+}
+
+fn send_all(fd: i32, sa: &libc::sockaddr_ll, buf: &[u8], count: usize) -> Result<usize, i32> {
+    for _ in 0..count {
+        // SAFETY: `buf` and `sa` are valid for the call.
+        let r = unsafe {
+            libc::sendto(fd, buf.as_ptr().cast(), buf.len(), 0, (sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+        };
+        if r < 0 {
+            return Err(last_errno());
+        }
+    }
+    Ok(count)
+}
+
+/// Sends `count` copies of `frame` out through `name`'s xmit path.
+pub fn inject(name: &str, frame: &[u8], proto: u16, count: usize) -> Result<usize, i32> {
+    let (fd, sa) = packet_socket(name, proto, false)?;
+    send_all(fd, &sa, frame, count)
+}
+
+fn csum16(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for c in data.chunks(2) {
+        let w = if c.len() == 2 { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], 0]) };
+        sum += u32::from(w);
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An Ethernet + IPv4 + TCP frame with `payload` zero bytes, its TCP checksum
+/// left for offload (the pseudo-header sum, as CHECKSUM_PARTIAL wants).
+pub fn tcp4_frame(payload: usize) -> Vec<u8> {
+    let mut f = vec![0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00];
+    let tot = (20 + 20 + payload) as u16;
+    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 7, 0, 1, 10, 7, 0, 2];
+    ip[2..4].copy_from_slice(&tot.to_be_bytes());
+    let c = csum16(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut tcp = vec![0u8; 20];
+    tcp[0..2].copy_from_slice(&4000u16.to_be_bytes());
+    tcp[2..4].copy_from_slice(&5000u16.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x18; // PSH, ACK
+    tcp[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    let tcp_len = (20 + payload) as u32;
+    let pseudo = [10u32 << 8 | 7, 1, 10 << 8 | 7, 2, 6, tcp_len];
+    let mut sum: u32 = pseudo.iter().sum();
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    tcp[16..18].copy_from_slice(&(sum as u16).to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&tcp);
+    f.resize(f.len() + payload, 0);
+    f
+}
+
+/// Sends `count` TCP/IPv4 GSO frames of `len` payload bytes with a segment size
+/// of `mss`, described by a virtio-net header (PACKET_VNET_HDR).
+pub fn inject_gso(name: &str, mss: u16, len: usize, count: usize) -> Result<usize, i32> {
+    let (fd, sa) = packet_socket(name, ETH_P_IP, true)?;
+    let frame = tcp4_frame(len);
+    let mut buf = Vec::with_capacity(10 + frame.len());
+    buf.push(1); // VIRTIO_NET_HDR_F_NEEDS_CSUM
+    buf.push(1); // VIRTIO_NET_HDR_GSO_TCPV4
+    buf.extend_from_slice(&54u16.to_le_bytes()); // hdr_len
+    buf.extend_from_slice(&mss.to_le_bytes()); // gso_size
+    buf.extend_from_slice(&34u16.to_le_bytes()); // csum_start
+    buf.extend_from_slice(&16u16.to_le_bytes()); // csum_offset
+    buf.extend_from_slice(&frame);
+    send_all(fd, &sa, &buf, count)
+}
+
+/// Loads a BPF_PROG_TYPE_SOCKET_FILTER program that returns `ret`; its fd.
+pub fn load_ebpf_returning(ret: u32) -> Result<i32, i32> {
+    // r0 = ret; exit
+    let mut insns = [0u8; 16];
+    insns[0] = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K
+    insns[4..8].copy_from_slice(&ret.to_ne_bytes());
+    insns[8] = 0x95; // BPF_JMP | BPF_EXIT
+    let license = b"GPL\0";
+    let mut attr = [0u8; 144];
+    attr[0..4].copy_from_slice(&BPF_PROG_TYPE_SOCKET_FILTER.to_ne_bytes());
+    attr[4..8].copy_from_slice(&2u32.to_ne_bytes());
+    attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
+    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
+    // SAFETY: `attr` is a bpf_attr for BPF_PROG_LOAD, pointing at live buffers.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, attr.as_mut_ptr(), attr.len()) };
+    if fd < 0 { Err(last_errno()) } else { Ok(fd as i32) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocols() {
+        assert_eq!(guess_proto(true, &[0x45]), ETH_P_IP);
+        assert_eq!(guess_proto(true, &[0x60]), ETH_P_IPV6);
+        assert_eq!(guess_proto(false, &default_eth_frame()), 0x88b5);
+    }
+
+    #[test]
+    fn tcp_frame_has_a_valid_ip_header() {
+        let f = tcp4_frame(100);
+        assert_eq!(f.len(), 14 + 20 + 20 + 100);
+        assert_eq!(csum16(&f[14..34]), 0, "IPv4 header checksum verifies");
+        assert_eq!(u16::from_be_bytes([f[16], f[17]]), 140);
+    }
+}

@@ -1,0 +1,575 @@
+//! rtunctl: the companion tool of rust_tun. It creates, deletes and persists
+//! devices, moves frames through them, provokes each kind of drop on purpose,
+//! and prints counters. It speaks tun's ABI, so `--dev /dev/net/tun` drives the
+//! C tun driver the same way.
+//!
+//! Output is line-oriented for scripts: failures of the operation under test
+//! print `errno=NAME` on stdout and exit 1; usage errors print to stderr and
+//! exit 2.
+
+mod abi;
+mod frame;
+mod util;
+
+use std::{ffi::CString, fs, io::Write, process::exit, time::Duration};
+
+use abi::*;
+use util::*;
+
+const USAGE: &str = "usage: rtunctl [--dev PATH] [--as-uid UID[:GID]] COMMAND [ARGS]
+
+attach flags (every command that attaches): --tun | --tap (default), --no-pi,
+  --multi-queue, --vnet-hdr, --nonblock
+
+commands:
+  add NAME [--owner UID] [--group GID]     create a persistent device, print its name
+  del NAME                                  clear persist; the device goes with the fd
+  attach NAME [--queues N] [--ready-file F] [--read] [--hexlen N]
+         [--txfilter MAC,... [--allmulti]] [--cbpf-ret N] [--ebpf-ret N] [--offload N]
+                                            attach (and set filters), then hold or read
+  send NAME (--hex HEX | --bad-buffer) [--pad-to N] [--count K] [--pi-proto HEX]
+         [--vnet HEX]                       write frames, print 'wrote N' or 'errno=E'
+  recv NAME [--count N] [--timeout-ms T]    read frames
+  forward A B [--ready-file F]              copy frames between two devices
+  inject NAME [--count K] [--hex HEX] [--pad-to N] [--proto HEX] [--gso MSS --len N]
+                                            send frames out through the device's xmit path
+  nonblock-check NAME                       read with O_NONBLOCK and nothing queued
+  poll-check NAME [--ready-file F] [--timeout-ms T]
+  queue-check NAME --queues N               TUNSETQUEUE detach/attach sequence
+  getiff NAME                               TUNGETIFF and TUNGETFEATURES
+  carrier NAME on|off                       TUNSETCARRIER
+  stats NAME                                the device's counters";
+
+#[derive(Default)]
+struct Opts {
+    dev_path: String,
+    as_uid: Option<(u32, u32)>,
+    tun: bool,
+    no_pi: bool,
+    multi_queue: bool,
+    vnet_hdr: bool,
+    nonblock: bool,
+    queues: usize,
+    ready_file: Option<String>,
+    read: bool,
+    hexlen: usize,
+    hex: Option<Vec<u8>>,
+    pad_to: Option<usize>,
+    count: usize,
+    bad_buffer: bool,
+    timeout_ms: i32,
+    owner: Option<u32>,
+    group: Option<u32>,
+    pi_proto: Option<u16>,
+    vnet: Option<Vec<u8>>,
+    proto: Option<u16>,
+    gso: Option<u16>,
+    len: Option<usize>,
+    txfilter: Option<Vec<[u8; 6]>>,
+    allmulti: bool,
+    cbpf_ret: Option<u32>,
+    ebpf_ret: Option<u32>,
+    offload: Option<u32>,
+    args: Vec<String>,
+}
+
+fn usage_error(msg: &str) -> ! {
+    eprintln!("rtunctl: {msg}\n{USAGE}");
+    exit(2)
+}
+
+/// The operation under test failed: report the errno the way scripts expect.
+fn errno_exit(e: i32) -> ! {
+    println!("errno={}", errno_name(e));
+    exit(1)
+}
+
+fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> T {
+    let v = v.unwrap_or_else(|| usage_error(&format!("{flag} needs a value")));
+    let parsed = if let Some(h) = v.strip_prefix("0x") {
+        u64::from_str_radix(h, 16).ok().and_then(|n| n.to_string().parse().ok())
+    } else {
+        v.parse().ok()
+    };
+    parsed.unwrap_or_else(|| usage_error(&format!("bad number for {flag}: {v}")))
+}
+
+fn parse_args() -> Opts {
+    let mut o = Opts { dev_path: "/dev/net/rtun".into(), queues: 1, hexlen: 64, count: 1, timeout_ms: 3000, ..Default::default() };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--dev" => o.dev_path = it.next().unwrap_or_else(|| usage_error("--dev needs a path")),
+            "--as-uid" => {
+                let v = it.next().unwrap_or_else(|| usage_error("--as-uid needs a uid"));
+                let mut p = v.splitn(2, ':');
+                let uid: u32 = num("--as-uid", p.next().map(String::from));
+                let gid: u32 = p.next().map(|g| num("--as-uid", Some(g.to_string()))).unwrap_or(uid);
+                o.as_uid = Some((uid, gid));
+            }
+            "--tun" => o.tun = true,
+            "--tap" => o.tun = false,
+            "--no-pi" => o.no_pi = true,
+            "--multi-queue" => o.multi_queue = true,
+            "--vnet-hdr" => o.vnet_hdr = true,
+            "--nonblock" => o.nonblock = true,
+            "--queues" => o.queues = num("--queues", it.next()),
+            "--ready-file" => o.ready_file = it.next(),
+            "--read" => o.read = true,
+            "--hexlen" => o.hexlen = num("--hexlen", it.next()),
+            "--hex" => o.hex = Some(parse_hex(&it.next().unwrap_or_default()).unwrap_or_else(|e| usage_error(&e))),
+            "--pad-to" => o.pad_to = Some(num("--pad-to", it.next())),
+            "--count" => o.count = num("--count", it.next()),
+            "--bad-buffer" => o.bad_buffer = true,
+            "--timeout-ms" => o.timeout_ms = num("--timeout-ms", it.next()),
+            "--owner" => o.owner = Some(num("--owner", it.next())),
+            "--group" => o.group = Some(num("--group", it.next())),
+            "--pi-proto" => o.pi_proto = Some(num("--pi-proto", it.next())),
+            "--vnet" => o.vnet = Some(parse_hex(&it.next().unwrap_or_default()).unwrap_or_else(|e| usage_error(&e))),
+            "--proto" => o.proto = Some(num("--proto", it.next())),
+            "--gso" => o.gso = Some(num("--gso", it.next())),
+            "--len" => o.len = Some(num("--len", it.next())),
+            "--txfilter" => {
+                let v = it.next().unwrap_or_default();
+                let macs = v.split(',').filter(|s| !s.is_empty()).map(|m| parse_mac(m).unwrap_or_else(|e| usage_error(&e)));
+                o.txfilter = Some(macs.collect());
+            }
+            "--allmulti" => o.allmulti = true,
+            "--cbpf-ret" => o.cbpf_ret = Some(num("--cbpf-ret", it.next())),
+            "--ebpf-ret" => o.ebpf_ret = Some(num("--ebpf-ret", it.next())),
+            "--offload" => o.offload = Some(num("--offload", it.next())),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                exit(0)
+            }
+            s if s.starts_with("--") => usage_error(&format!("unknown option {s}")),
+            _ => o.args.push(a),
+        }
+    }
+    o
+}
+
+impl Opts {
+    fn flags(&self) -> u16 {
+        let mut f = if self.tun { IFF_TUN } else { IFF_TAP };
+        if self.no_pi {
+            f |= IFF_NO_PI;
+        }
+        if self.multi_queue {
+            f |= IFF_MULTI_QUEUE;
+        }
+        if self.vnet_hdr {
+            f |= IFF_VNET_HDR;
+        }
+        f
+    }
+
+    fn arg(&self, i: usize, what: &str) -> &str {
+        self.args.get(i).map(String::as_str).unwrap_or_else(|| usage_error(&format!("missing {what}")))
+    }
+}
+
+/// Opens the device node and runs TUNSETIFF; returns the fd and the name.
+fn try_attach(o: &Opts, name: &str) -> Result<(i32, String), i32> {
+    let path = CString::new(o.dev_path.as_str()).map_err(|_| libc::EINVAL)?;
+    let mut oflags = libc::O_RDWR | libc::O_CLOEXEC;
+    if o.nonblock {
+        oflags |= libc::O_NONBLOCK;
+    }
+    // SAFETY: A valid C string.
+    let fd = unsafe { libc::open(path.as_ptr(), oflags) };
+    if fd < 0 {
+        return Err(last_errno());
+    }
+    let mut req = IfReq::new(name, o.flags());
+    if let Err(e) = ioctl(fd, TUNSETIFF, &mut req) {
+        // SAFETY: Our fd.
+        unsafe { libc::close(fd) };
+        return Err(e);
+    }
+    Ok((fd, req.name()))
+}
+
+fn attach(o: &Opts, name: &str) -> (i32, String) {
+    try_attach(o, name).unwrap_or_else(|e| errno_exit(e))
+}
+
+fn touch(path: &Option<String>) {
+    if let Some(p) = path {
+        if let Err(e) = fs::write(p, b"") {
+            eprintln!("rtunctl: cannot create {p}: {e}");
+            exit(2);
+        }
+    }
+}
+
+fn sleep_forever() -> ! {
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+fn main() {
+    let o = parse_args();
+    if let Some((uid, gid)) = o.as_uid {
+        // SAFETY: Plain credential syscalls.
+        let ok = unsafe { libc::setgroups(0, std::ptr::null()) == 0 && libc::setgid(gid) == 0 && libc::setuid(uid) == 0 };
+        if !ok {
+            eprintln!("rtunctl: cannot switch to uid {uid}: {}", errno_name(last_errno()));
+            exit(2);
+        }
+    }
+    let cmd = o.args.first().cloned().unwrap_or_else(|| usage_error("no command"));
+    match cmd.as_str() {
+        "add" => cmd_add(&o),
+        "del" => cmd_del(&o),
+        "attach" => cmd_attach(&o),
+        "send" => cmd_send(&o),
+        "recv" => cmd_recv(&o),
+        "forward" => cmd_forward(&o),
+        "inject" => cmd_inject(&o),
+        "nonblock-check" => cmd_nonblock_check(&o),
+        "poll-check" => cmd_poll_check(&o),
+        "queue-check" => cmd_queue_check(&o),
+        "getiff" => cmd_getiff(&o),
+        "carrier" => cmd_carrier(&o),
+        "stats" => cmd_stats(&o),
+        "help" => println!("{USAGE}"),
+        c => usage_error(&format!("unknown command {c}")),
+    }
+}
+
+fn cmd_add(o: &Opts) {
+    let (fd, name) = attach(o, o.arg(1, "NAME"));
+    if let Some(uid) = o.owner {
+        ioctl_val(fd, TUNSETOWNER, uid.into()).unwrap_or_else(|e| errno_exit(e));
+    }
+    if let Some(gid) = o.group {
+        ioctl_val(fd, TUNSETGROUP, gid.into()).unwrap_or_else(|e| errno_exit(e));
+    }
+    ioctl_val(fd, TUNSETPERSIST, 1).unwrap_or_else(|e| errno_exit(e));
+    println!("{name}");
+}
+
+fn cmd_del(o: &Opts) {
+    let (fd, name) = attach(o, o.arg(1, "NAME"));
+    ioctl_val(fd, TUNSETPERSIST, 0).unwrap_or_else(|e| errno_exit(e));
+    println!("deleted {name}");
+}
+
+/// Applies the filter and offload options to an attached fd.
+fn set_filters(o: &Opts, fd: i32) {
+    if let Some(macs) = &o.txfilter {
+        let mut buf = Vec::with_capacity(4 + 6 * macs.len());
+        buf.extend_from_slice(&(if o.allmulti { TUN_FLT_ALLMULTI } else { 0 }).to_ne_bytes());
+        buf.extend_from_slice(&(macs.len() as u16).to_ne_bytes());
+        for m in macs {
+            buf.extend_from_slice(m);
+        }
+        let n = ioctl(fd, TUNSETTXFILTER, buf.as_mut_ptr()).unwrap_or_else(|e| errno_exit(e));
+        println!("txfilter exact={n}");
+    }
+    if let Some(ret) = o.cbpf_ret {
+        // One classic instruction: "ret #ret" (BPF_RET | BPF_K).
+        let mut insn = [0u8; 8];
+        insn[..2].copy_from_slice(&0x06u16.to_ne_bytes());
+        insn[4..].copy_from_slice(&ret.to_ne_bytes());
+        #[repr(C)]
+        struct Fprog {
+            len: u16,
+            filter: *mut u8,
+        }
+        let mut fprog = Fprog { len: 1, filter: insn.as_mut_ptr() };
+        ioctl(fd, TUNATTACHFILTER, &mut fprog).unwrap_or_else(|e| errno_exit(e));
+        println!("cbpf ret={ret}");
+    }
+    if let Some(ret) = o.ebpf_ret {
+        let prog = frame::load_ebpf_returning(ret).unwrap_or_else(|e| errno_exit(e));
+        let mut pfd = prog;
+        ioctl(fd, TUNSETFILTEREBPF, &mut pfd).unwrap_or_else(|e| errno_exit(e));
+        println!("ebpf ret={ret}");
+    }
+    if let Some(bits) = o.offload {
+        ioctl_val(fd, TUNSETOFFLOAD, bits.into()).unwrap_or_else(|e| errno_exit(e));
+        println!("offload 0x{bits:x}");
+    }
+}
+
+fn cmd_attach(o: &Opts) {
+    let name = o.arg(1, "NAME").to_string();
+    let mut fds = Vec::new();
+    for _ in 0..o.queues.max(1) {
+        fds.push(attach(o, &name).0);
+    }
+    if let Some(&fd) = fds.first() {
+        set_filters(o, fd);
+    }
+    let _ = std::io::stdout().flush();
+    touch(&o.ready_file);
+    if !o.read {
+        sleep_forever();
+    }
+    let mut pfds: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    let mut buf = vec![0u8; 65536 + 64];
+    loop {
+        // SAFETY: `pfds` is a valid array of pollfd.
+        let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as _, -1) };
+        if n < 0 {
+            exit(1);
+        }
+        for (q, p) in pfds.iter_mut().enumerate() {
+            if p.revents & libc::POLLIN != 0 {
+                // SAFETY: `buf` is writable for its length.
+                let r = unsafe { libc::read(p.fd, buf.as_mut_ptr().cast(), buf.len()) };
+                if r >= 0 {
+                    let r = r as usize;
+                    println!("frame q={q} len={r} hex={}", to_hex(&buf[..r.min(o.hexlen)]));
+                    let _ = std::io::stdout().flush();
+                }
+            }
+        }
+    }
+}
+
+/// The PI and vnet headers this device's flags put before a frame.
+fn headers(o: &Opts, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if !o.no_pi {
+        let proto = o.pi_proto.unwrap_or_else(|| frame::guess_proto(o.tun, payload));
+        out.extend_from_slice(&0u16.to_ne_bytes());
+        out.extend_from_slice(&proto.to_be_bytes());
+    }
+    if o.vnet_hdr {
+        let mut v = o.vnet.clone().unwrap_or_default();
+        v.resize(10, 0);
+        out.extend_from_slice(&v);
+    }
+    out
+}
+
+fn cmd_send(o: &Opts) {
+    let (fd, _) = attach(o, o.arg(1, "NAME"));
+    let mut failed = false;
+    if o.bad_buffer {
+        let len = o.pad_to.unwrap_or(100);
+        let bad = frame::unmapped_region(len);
+        for _ in 0..o.count {
+            // SAFETY: Deliberately an unmapped address: the kernel must fail the copy.
+            let r = unsafe { libc::write(fd, bad.cast(), len) };
+            report_write(r, &mut failed);
+        }
+    } else {
+        let mut payload = o.hex.clone().unwrap_or_else(|| usage_error("send needs --hex or --bad-buffer"));
+        if let Some(n) = o.pad_to {
+            if payload.len() < n {
+                payload.resize(n, 0);
+            }
+        }
+        let mut buf = headers(o, &payload);
+        buf.extend_from_slice(&payload);
+        for _ in 0..o.count {
+            // SAFETY: `buf` is readable for its length.
+            let r = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+            report_write(r, &mut failed);
+        }
+    }
+    exit(i32::from(failed));
+}
+
+fn report_write(r: isize, failed: &mut bool) {
+    if r < 0 {
+        println!("errno={}", errno_name(last_errno()));
+        *failed = true;
+    } else {
+        println!("wrote {r}");
+    }
+}
+
+fn poll_in(fd: i32, timeout_ms: i32) -> bool {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: One valid pollfd.
+    unsafe { libc::poll(&mut p, 1, timeout_ms) > 0 && p.revents & libc::POLLIN != 0 }
+}
+
+fn cmd_recv(o: &Opts) {
+    let (fd, _) = attach(o, o.arg(1, "NAME"));
+    let mut buf = vec![0u8; 65536 + 64];
+    for _ in 0..o.count {
+        if !poll_in(fd, o.timeout_ms) {
+            println!("timeout");
+            exit(1);
+        }
+        // SAFETY: `buf` is writable for its length.
+        let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if r < 0 {
+            errno_exit(last_errno());
+        }
+        let r = r as usize;
+        println!("frame len={r} hex={}", to_hex(&buf[..r.min(o.hexlen)]));
+    }
+}
+
+fn cmd_forward(o: &Opts) {
+    let (a, _) = attach(o, o.arg(1, "A"));
+    let (b, _) = attach(o, o.arg(2, "B"));
+    touch(&o.ready_file);
+    let mut pfds = [libc::pollfd { fd: a, events: libc::POLLIN, revents: 0 }, libc::pollfd { fd: b, events: libc::POLLIN, revents: 0 }];
+    let mut buf = vec![0u8; 65536 + 64];
+    loop {
+        // SAFETY: A valid array of two pollfd.
+        if unsafe { libc::poll(pfds.as_mut_ptr(), 2, -1) } < 0 {
+            exit(1);
+        }
+        for i in 0..2 {
+            if pfds[i].revents & libc::POLLIN != 0 {
+                let (from, to) = (pfds[i].fd, pfds[1 - i].fd);
+                // SAFETY: `buf` is writable/readable for its length.
+                unsafe {
+                    let r = libc::read(from, buf.as_mut_ptr().cast(), buf.len());
+                    if r > 0 {
+                        libc::write(to, buf.as_ptr().cast(), r as usize);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn cmd_inject(o: &Opts) {
+    let name = o.arg(1, "NAME");
+    let r = match o.gso {
+        Some(mss) => frame::inject_gso(name, mss, o.len.unwrap_or(4000), o.count),
+        None => {
+            let mut f = o.hex.clone().unwrap_or_else(frame::default_eth_frame);
+            f.resize(f.len().max(o.pad_to.unwrap_or(60)), 0);
+            let proto = o.proto.unwrap_or_else(|| frame::guess_proto(false, &f));
+            frame::inject(name, &f, proto, o.count)
+        }
+    };
+    match r {
+        Ok(n) => println!("sent {n}"),
+        Err(e) => errno_exit(e),
+    }
+}
+
+fn cmd_nonblock_check(o: &Opts) {
+    let mut o2 = Opts { nonblock: true, ..Default::default() };
+    o2.dev_path = o.dev_path.clone();
+    o2.tun = o.tun;
+    o2.no_pi = o.no_pi;
+    o2.vnet_hdr = o.vnet_hdr;
+    let (fd, _) = attach(&o2, o.arg(1, "NAME"));
+    let mut buf = [0u8; 2048];
+    // SAFETY: `buf` is writable.
+    let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+    if r < 0 {
+        let e = last_errno();
+        println!("read errno={}", errno_name(e));
+        exit(if e == libc::EAGAIN { 0 } else { 1 });
+    }
+    println!("read ok {r}");
+    exit(1);
+}
+
+fn revents(r: i16) -> String {
+    let mut v = Vec::new();
+    for (bit, name) in [(libc::POLLIN, "POLLIN"), (libc::POLLOUT, "POLLOUT"), (libc::POLLERR, "POLLERR"), (libc::POLLHUP, "POLLHUP")] {
+        if r & bit != 0 {
+            v.push(name);
+        }
+    }
+    if v.is_empty() { "none".into() } else { v.join(",") }
+}
+
+fn cmd_poll_check(o: &Opts) {
+    let (fd, _) = attach(o, o.arg(1, "NAME"));
+    let mut p = libc::pollfd { fd, events: libc::POLLIN | libc::POLLOUT, revents: 0 };
+    // SAFETY: One valid pollfd.
+    unsafe { libc::poll(&mut p, 1, 0) };
+    println!("initial revents={}", revents(p.revents));
+    let _ = std::io::stdout().flush();
+    touch(&o.ready_file);
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: One valid pollfd.
+    unsafe { libc::poll(&mut p, 1, o.timeout_ms) };
+    println!("after revents={}", revents(p.revents));
+    if p.revents & libc::POLLIN != 0 {
+        let mut buf = vec![0u8; 65536];
+        // SAFETY: `buf` is writable.
+        let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        println!("frame len={r}");
+    }
+}
+
+fn txqueues(name: &str) -> usize {
+    fs::read_dir(format!("/sys/class/net/{name}/queues"))
+        .map(|d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("tx-")).count())
+        .unwrap_or(0)
+}
+
+fn cmd_queue_check(o: &Opts) {
+    let name = o.arg(1, "NAME").to_string();
+    let mut fds = Vec::new();
+    for _ in 0..o.queues.max(1) {
+        fds.push(attach(o, &name).0);
+    }
+    let dev = name.as_str();
+    println!("txqueues={}", txqueues(dev));
+    let last = *fds.last().unwrap_or(&-1);
+    let mut req = IfReq::new("", IFF_DETACH_QUEUE);
+    match ioctl(last, TUNSETQUEUE, &mut req) {
+        Ok(_) => println!("detach ok"),
+        Err(e) => println!("detach errno={}", errno_name(e)),
+    }
+    println!("txqueues={}", txqueues(dev));
+    let mut req = IfReq::new("", IFF_ATTACH_QUEUE);
+    match ioctl(last, TUNSETQUEUE, &mut req) {
+        Ok(_) => println!("attach ok"),
+        Err(e) => println!("attach errno={}", errno_name(e)),
+    }
+    println!("txqueues={}", txqueues(dev));
+    let mut single = Opts { multi_queue: false, tun: o.tun, no_pi: o.no_pi, ..Default::default() };
+    single.dev_path = o.dev_path.clone();
+    match try_attach(&single, dev) {
+        Ok(_) => println!("mismatch ok"),
+        Err(e) => println!("mismatch errno={}", errno_name(e)),
+    }
+}
+
+fn cmd_getiff(o: &Opts) {
+    let (fd, _) = attach(o, o.arg(1, "NAME"));
+    let mut req = IfReq::new("", 0);
+    ioctl(fd, TUNGETIFF, &mut req).unwrap_or_else(|e| errno_exit(e));
+    println!("name={} flags=0x{:x}", req.name(), req.flags);
+    let mut feat: u32 = 0;
+    ioctl(fd, TUNGETFEATURES, &mut feat).unwrap_or_else(|e| errno_exit(e));
+    println!("features=0x{feat:x}");
+}
+
+fn cmd_carrier(o: &Opts) {
+    let (fd, _) = attach(o, o.arg(1, "NAME"));
+    let mut on: i32 = match o.arg(2, "on|off") {
+        "on" => 1,
+        "off" => 0,
+        s => usage_error(&format!("carrier: {s}?")),
+    };
+    ioctl(fd, TUNSETCARRIER, &mut on).unwrap_or_else(|e| errno_exit(e));
+    println!("carrier ok");
+}
+
+fn cmd_stats(o: &Opts) {
+    let name = o.arg(1, "NAME");
+    let get = |k: &str| fs::read_to_string(format!("/sys/class/net/{name}/statistics/{k}")).map(|s| s.trim().to_string());
+    let keys = ["rx_packets", "rx_bytes", "rx_dropped", "tx_packets", "tx_bytes", "tx_dropped"];
+    let mut parts = Vec::new();
+    for k in keys {
+        match get(k) {
+            Ok(v) => parts.push(format!("{k}={v}")),
+            Err(e) => {
+                eprintln!("rtunctl: {name}: {e}");
+                exit(1);
+            }
+        }
+    }
+    println!("{}", parts.join(" "));
+}
