@@ -30,7 +30,7 @@ sleep 0.5
 kill $tp
 
 echo
-echo "== trace_pipe (skb:kfree_skb), with each location resolved:"
+echo "== trace_pipe (skb:kfree_skb); location is the rtun function that dropped the frame:"
 grep 'kfree_skb:' /tmp/trace.txt | while read -r line; do
     echo "   ${line##*kfree_skb: }"
 done
