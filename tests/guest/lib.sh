@@ -124,6 +124,70 @@ expect_eq() {
     [ "$2" = "$3" ] || { fail "$1: got '$2', want '$3'"; return 1; }
 }
 
+# expect_ethtool DEV REASON N: the driver's per-reason counter (ethtool -S).
+expect_ethtool() {
+    expect_eq "ethtool -S $1 $2" "$(ethtool_stat "$1" "$2")" "$3"
+}
+
+# ---- fault injection ------------------------------------------------------------
+
+# symbol_range PATTERN: "START END" of the rtun function whose name matches.
+symbol_range() {
+    sort /proc/kallsyms | awk -v pat="$1" 'found { print "0x" start, "0x" $1; exit }
+        $4 == "[rtun]" && $3 ~ pat && ($2 == "t" || $2 == "T") { start = $1; found = 1 }'
+}
+
+# arm_fault KIND PATTERN: KIND (failslab or fail_page_alloc) fails the next
+# allocation made from within the rtun function matching PATTERN, and only that
+# one: the stack-trace filter restricts it to that function's address range.
+arm_fault() {
+    FAULT=/sys/kernel/debug/$1
+    [ -d "$FAULT" ] || { skip "no $1 in this kernel"; return $KSFT_SKIP; }
+    range=$(symbol_range "$2")
+    [ -n "$range" ] || { fail "no rtun function matches $2"; return 1; }
+    set -- $range
+    diag "$(basename $FAULT): failing one allocation made from [$1, $2)"
+    echo 0 > $FAULT/probability
+    echo $1 > $FAULT/require-start
+    echo $2 > $FAULT/require-end
+    echo 32 > $FAULT/stacktrace-depth
+    echo N > $FAULT/task-filter
+    echo N > $FAULT/ignore-gfp-wait
+    [ -e $FAULT/ignore-gfp-highmem ] && echo N > $FAULT/ignore-gfp-highmem
+    [ -e $FAULT/min-order ] && echo 0 > $FAULT/min-order
+    [ -e $FAULT/cache-filter ] && echo N > $FAULT/cache-filter
+    echo 0 > $FAULT/space
+    echo 0 > $FAULT/verbose
+    echo 1 > $FAULT/interval
+    echo 1 > $FAULT/times
+    echo 100 > $FAULT/probability
+}
+
+disarm_fault() { echo 0 > $FAULT/probability; }
+
+# ---- readers --------------------------------------------------------------------
+
+# hold ARGS...: `rtunctl attach ARGS` in the background until `unhold`; its
+# output (frames read with --read) goes to /tmp/hold.out.
+hold() {
+    rm -f /tmp/hold.ready
+    rtunctl attach "$@" --ready-file /tmp/hold.ready > /tmp/hold.out 2>&1 &
+    HOLD=$!
+    wait_for_file /tmp/hold.ready || { kill $HOLD; cat /tmp/hold.out; return 1; }
+}
+
+unhold() { kill $HOLD 2>/dev/null; wait $HOLD 2>/dev/null; }
+
+# frames_read: frames the held reader has printed so far.
+frames_read() { grep -c '^frame ' /tmp/hold.out; }
+
+# wait_frames N: until the held reader has read N frames (3 s at most).
+wait_frames() {
+    i=0
+    while [ "$(frames_read)" -lt "$1" ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+    expect_eq "frames read" "$(frames_read)" "$1"
+}
+
 # wait_for_file PATH: up to 5 s.
 wait_for_file() {
     i=0

@@ -6,6 +6,7 @@ cd "$(dirname "$0")"
 . ./t_module.sh
 . ./t_datapath.sh
 . ./t_drops.sh
+. ./t_reasons.sh
 
 TESTS="
 module_load_unload
@@ -24,13 +25,32 @@ drop_full_ring
 drop_hdr_trunc
 drop_skb_ucopy_fault
 drop_nomem
+drop_tap_txfilter
+drop_socket_filter
+drop_tap_filter
+drop_nomem_trim
+drop_dev_hdr
+drop_skb_csum
+drop_skb_gso_seg
+drop_full_ring_segments
+offload_negotiated_reader_gets_gso
+no_unnamed_drops
 no_splat_in_dmesg
 "
+
+# The reasons rtun may report (skb_reason.rs); anything else fails no_unnamed_drops.
+KNOWN_REASONS="DEV_READY TAP_TXFILTER SOCKET_FILTER TAP_FILTER NOMEM SKB_UCOPY_FAULT FULL_RING HDR_TRUNC DEV_HDR SKB_CSUM SKB_GSO_SEG UNHANDLED_PROTO QUEUE_PURGE PFMEMALLOC SECURITY_HOOK"
 
 # IPv6 autoconfiguration would send frames of its own through the devices
 # under test and disturb the drop counts.
 echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
 echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
+
+# A trace instance of its own records every kfree_skb over the whole run.
+mkdir -p $T/instances/rtun_audit 2>/dev/null
+echo 4096 > $T/instances/rtun_audit/buffer_size_kb
+echo 1 > $T/instances/rtun_audit/events/skb/kfree_skb/enable
+echo 1 > $T/instances/rtun_audit/tracing_on
 
 echo "TAP version 13"
 echo "1..$(echo $TESTS | wc -w)"

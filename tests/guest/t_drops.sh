@@ -29,6 +29,7 @@ test_drop_dev_ready_write_down() {
     expect_eq "errnos" "$(echo $out)" "errno=EIO errno=EIO errno=EIO" || return 1
     expect_drops DEV_READY 3 || return 1
     expect_counters rd0 3 0 || return 1
+    expect_ethtool rd0 DEV_READY 3 || return 1
     rtunctl del rd0 --tap --no-pi >/dev/null
 }
 
@@ -45,6 +46,7 @@ test_drop_dev_ready_xmit_no_reader() {
     expect_eq "inject" "$out" "sent 2" || return 1
     expect_drops DEV_READY 2 || return 1
     expect_counters rd1 0 2 || return 1
+    expect_ethtool rd1 DEV_READY 2 || return 1
     rtunctl del rd1 --tap --no-pi >/dev/null
 }
 
@@ -68,6 +70,8 @@ test_drop_full_ring() {
     trace_stop
     expect_drops QUEUE_PURGE 4 || return 1
     expect_counters rd2 0 10 || return 1
+    expect_ethtool rd2 FULL_RING 6 || return 1
+    expect_ethtool rd2 QUEUE_PURGE 4 || return 1
     rtunctl del rd2 --tap --no-pi >/dev/null
 }
 
@@ -83,6 +87,7 @@ test_drop_hdr_trunc() {
     expect_eq "short tap write" "$out" "errno=EINVAL" || return 1
     expect_drops HDR_TRUNC 1 || return 1
     expect_counters rd3 1 0 || return 1
+    expect_ethtool rd3 HDR_TRUNC 1 || return 1
     rtunctl del rd3 --tap --no-pi >/dev/null
 
     new_dev rd4 --tun --no-pi || return 1
@@ -93,6 +98,7 @@ test_drop_hdr_trunc() {
     expect_eq "short tun write" "$out" "errno=EINVAL" || return 1
     expect_drops HDR_TRUNC 1 || return 1
     expect_counters rd4 1 0 || return 1
+    expect_ethtool rd4 HDR_TRUNC 1 || return 1
     rtunctl del rd4 --tun --no-pi >/dev/null
 }
 
@@ -106,47 +112,25 @@ test_drop_skb_ucopy_fault() {
     expect_eq "bad buffer" "$out" "errno=EFAULT" || return 1
     expect_drops SKB_UCOPY_FAULT 1 || return 1
     expect_counters rd5 1 0 || return 1
+    expect_ethtool rd5 SKB_UCOPY_FAULT 1 || return 1
     rtunctl del rd5 --tap --no-pi >/dev/null
-}
-
-# symbol_range PATTERN: "START END" of the rtun function whose name matches.
-symbol_range() {
-    sort /proc/kallsyms | awk -v pat="$1" 'found { print start, "0x" $1; exit }
-        $4 == "[rtun]" && $3 ~ pat && ($2 == "t" || $2 == "T") { start = "0x" $1; found = 1 }'
 }
 
 # Page allocation for a large frame fails: fail_page_alloc, restricted by its
 # stack filter to allocations made from rtun's add_page_frag, fails one.
 test_drop_nomem() {
     load_rtun || return 1
-    F=/sys/kernel/debug/fail_page_alloc
-    [ -d $F ] || { skip "no fail_page_alloc in this kernel"; return $KSFT_SKIP; }
-    range=$(symbol_range add_page_frag)
-    [ -n "$range" ] || { fail "add_page_frag not found in kallsyms"; return 1; }
-    set -- $range
-    diag "failing page allocations from add_page_frag [$1, $2)"
     new_dev rd6 --tap --no-pi || return 1
     ip link set rd6 up
-    echo 0 > $F/probability
-    echo $1 > $F/require-start
-    echo $2 > $F/require-end
-    echo 32 > $F/stacktrace-depth
-    echo N > $F/task-filter
-    echo N > $F/ignore-gfp-wait
-    echo N > $F/ignore-gfp-highmem
-    echo 0 > $F/min-order
-    echo 0 > $F/space
-    echo 0 > $F/verbose
-    echo 1 > $F/interval
-    echo 1 > $F/times
     trace_start
-    echo 100 > $F/probability
+    arm_fault fail_page_alloc 'SkBuff13add_page_frag' || return $?
     out=$(rtunctl send rd6 --tap --no-pi --hex $ETH_FRAME --pad-to 8000)
-    echo 0 > $F/probability
+    disarm_fault
     trace_stop
     expect_eq "large write" "$out" "errno=ENOMEM" || return 1
     expect_drops NOMEM 1 || return 1
     expect_counters rd6 1 0 || return 1
+    expect_ethtool rd6 NOMEM 1 || return 1
     out=$(rtunctl send rd6 --tap --no-pi --hex $ETH_FRAME --pad-to 8000)
     expect_eq "same write without the fault" "$out" "wrote 8000" || return 1
     rtunctl del rd6 --tap --no-pi >/dev/null

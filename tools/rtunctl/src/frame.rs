@@ -135,20 +135,31 @@ pub fn tcp4_frame(payload: usize) -> Vec<u8> {
     f
 }
 
-/// Sends `count` TCP/IPv4 GSO frames of `len` payload bytes with a segment size
-/// of `mss`, described by a virtio-net header (PACKET_VNET_HDR).
-pub fn inject_gso(name: &str, mss: u16, len: usize, count: usize) -> Result<usize, i32> {
+/// Sends `count` TCP/IPv4 frames of `len` payload bytes whose checksum is left
+/// to offload, described by a virtio-net header (PACKET_VNET_HDR). With `mss`
+/// > 0 they are GSO frames of that segment size.
+pub fn inject_offload(name: &str, mss: u16, len: usize, count: usize) -> Result<usize, i32> {
     let (fd, sa) = packet_socket(name, ETH_P_IP, true)?;
     let frame = tcp4_frame(len);
     let mut buf = Vec::with_capacity(10 + frame.len());
     buf.push(1); // VIRTIO_NET_HDR_F_NEEDS_CSUM
-    buf.push(1); // VIRTIO_NET_HDR_GSO_TCPV4
+    buf.push(if mss > 0 { 1 } else { 0 }); // VIRTIO_NET_HDR_GSO_TCPV4 or _NONE
     buf.extend_from_slice(&54u16.to_le_bytes()); // hdr_len
     buf.extend_from_slice(&mss.to_le_bytes()); // gso_size
     buf.extend_from_slice(&34u16.to_le_bytes()); // csum_start
     buf.extend_from_slice(&16u16.to_le_bytes()); // csum_offset
     buf.extend_from_slice(&frame);
     send_all(fd, &sa, &buf, count)
+}
+
+/// A packet socket listening to everything on `name`: the stack then clones
+/// each frame it transmits there (for this tap) before the driver sees it.
+pub fn capture(name: &str) -> Result<i32, i32> {
+    let (fd, mut sa) = packet_socket(name, 0x0003, false)?; // ETH_P_ALL
+    sa.sll_protocol = 0x0003u16.to_be();
+    // SAFETY: `sa` is a valid sockaddr_ll.
+    let r = unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) };
+    if r < 0 { Err(last_errno()) } else { Ok(fd) }
 }
 
 /// Loads a BPF_PROG_TYPE_SOCKET_FILTER program that returns `ret`; its fd.

@@ -32,7 +32,10 @@ commands:
   recv NAME [--count N] [--timeout-ms T]    read frames
   forward A B [--ready-file F]              copy frames between two devices
   inject NAME [--count K] [--hex HEX] [--pad-to N] [--proto HEX] [--gso MSS --len N]
-                                            send frames out through the device's xmit path
+                                            send frames out through the device's xmit path;
+                                            --gso: TCP/IPv4 with a virtio-net header (MSS 0:
+                                            checksum offload only)
+  capture NAME [--ready-file F]             hold a packet tap on NAME (frames get cloned)
   nonblock-check NAME                       read with O_NONBLOCK and nothing queued
   poll-check NAME [--ready-file F] [--timeout-ms T]
   queue-check NAME --queues N               TUNSETQUEUE detach/attach sequence
@@ -228,6 +231,11 @@ fn main() {
         "recv" => cmd_recv(&o),
         "forward" => cmd_forward(&o),
         "inject" => cmd_inject(&o),
+        "capture" => {
+            let _fd = frame::capture(o.arg(1, "NAME")).unwrap_or_else(|e| errno_exit(e));
+            touch(&o.ready_file);
+            sleep_forever()
+        }
         "nonblock-check" => cmd_nonblock_check(&o),
         "poll-check" => cmd_poll_check(&o),
         "queue-check" => cmd_queue_check(&o),
@@ -438,7 +446,7 @@ fn cmd_forward(o: &Opts) {
 fn cmd_inject(o: &Opts) {
     let name = o.arg(1, "NAME");
     let r = match o.gso {
-        Some(mss) => frame::inject_gso(name, mss, o.len.unwrap_or(4000), o.count),
+        Some(mss) => frame::inject_offload(name, mss, o.len.unwrap_or(4000), o.count),
         None => {
             let mut f = o.hex.clone().unwrap_or_else(frame::default_eth_frame);
             f.resize(f.len().max(o.pad_to.unwrap_or(60)), 0);

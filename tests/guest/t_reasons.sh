@@ -1,0 +1,209 @@
+# The drop reasons of filters, virtio-net headers and offloads (issue 4). Each
+# test asserts the trace line's exact reason at a location in rtun, the
+# matching ethtool -S counter, and ip -s link's drop counter.
+
+# A TAP reader that asked for one unicast MAC: broadcast frames are dropped,
+# the frame to its MAC is delivered.
+test_drop_tap_txfilter() {
+    load_rtun || return 1
+    new_dev rf0 --tap --no-pi || return 1
+    hold rf0 --tap --no-pi --txfilter 02:00:00:00:00:0a --read || return 1
+    ip link set rf0 up
+    trace_start
+    rtunctl inject rf0 --count 3 >/dev/null
+    rtunctl inject rf0 --hex 02000000000a02000000000188b5 >/dev/null
+    wait_frames 1 || { unhold; return 1; }
+    trace_stop
+    unhold
+    expect_drops TAP_TXFILTER 3 || return 1
+    expect_ethtool rf0 TAP_TXFILTER 3 || return 1
+    expect_counters rf0 0 3 || return 1
+    rtunctl del rf0 --tap --no-pi >/dev/null
+}
+
+# A classic BPF filter "ret #0" rejects everything.
+test_drop_socket_filter() {
+    load_rtun || return 1
+    new_dev rf1 --tap --no-pi || return 1
+    hold rf1 --tap --no-pi --cbpf-ret 0 || return 1
+    ip link set rf1 up
+    trace_start
+    rtunctl inject rf1 --count 2 >/dev/null
+    trace_stop
+    unhold
+    expect_drops SOCKET_FILTER 2 || return 1
+    expect_ethtool rf1 SOCKET_FILTER 2 || return 1
+    expect_counters rf1 0 2 || return 1
+    rtunctl del rf1 --tap --no-pi >/dev/null
+}
+
+# An eBPF socket-filter program returning 0 drops; returning 20 trims.
+test_drop_tap_filter() {
+    load_rtun || return 1
+    new_dev rf2 --tap --no-pi || return 1
+    hold rf2 --tap --no-pi --ebpf-ret 0 || return 1
+    ip link set rf2 up
+    trace_start
+    rtunctl inject rf2 --count 2 >/dev/null
+    trace_stop
+    unhold
+    expect_drops TAP_FILTER 2 || return 1
+    expect_ethtool rf2 TAP_FILTER 2 || return 1
+    expect_counters rf2 0 2 || return 1
+    hold rf2 --tap --no-pi --ebpf-ret 20 --read || return 1
+    rtunctl inject rf2 >/dev/null
+    wait_frames 1 || { unhold; return 1; }
+    unhold
+    grep -q '^frame q=0 len=20 ' /tmp/hold.out || { cat /tmp/hold.out; fail "frame not trimmed to 20 bytes"; return 1; }
+    rtunctl del rf2 --tap --no-pi >/dev/null
+}
+
+# Trimming to the eBPF program's length fails: the frame is non-linear and
+# shared with a packet tap, so the trim must reallocate, and failslab fails it.
+test_drop_nomem_trim() {
+    load_rtun || return 1
+    new_dev rf3 --tap --no-pi || return 1
+    ip link set rf3 mtu 9000
+    hold rf3 --tap --no-pi --ebpf-ret 20 --read || return 1
+    rtunctl capture rf3 --ready-file /tmp/cap.ready &
+    cap=$!
+    wait_for_file /tmp/cap.ready || { kill $cap; unhold; return 1; }
+    ip link set rf3 up
+    trace_start
+    arm_fault failslab 'SkBuff4trim' || { kill $cap; unhold; return 1; }
+    rtunctl inject rf3 --pad-to 6000 >/dev/null
+    disarm_fault
+    rtunctl inject rf3 --pad-to 6000 >/dev/null
+    wait_frames 1
+    ok=$?
+    trace_stop
+    kill $cap; unhold
+    [ $ok = 0 ] || return 1
+    expect_drops NOMEM 1 || return 1
+    expect_ethtool rf3 NOMEM 1 || return 1
+    expect_counters rf3 0 1 || return 1
+    grep -q '^frame q=0 len=20 ' /tmp/hold.out || { fail "the frame after the fault was not trimmed"; return 1; }
+    rtunctl del rf3 --tap --no-pi >/dev/null
+}
+
+# A virtio-net header with an unknown GSO type.
+test_drop_dev_hdr() {
+    load_rtun || return 1
+    new_dev rf4 --tap --no-pi --vnet-hdr || return 1
+    ip link set rf4 up
+    trace_start
+    out=$(rtunctl send rf4 --tap --no-pi --vnet-hdr --vnet 00ff --hex $ETH_FRAME --pad-to 60)
+    trace_stop
+    expect_eq "write with a bad vnet header" "$out" "errno=EINVAL" || return 1
+    expect_drops DEV_HDR 1 || return 1
+    expect_ethtool rf4 DEV_HDR 1 || return 1
+    expect_counters rf4 1 0 || return 1
+    out=$(rtunctl send rf4 --tap --no-pi --vnet-hdr --hex $ETH_FRAME --pad-to 60)
+    expect_eq "the same frame with a valid header" "$out" "wrote 70" || return 1
+    rtunctl del rf4 --tap --no-pi --vnet-hdr >/dev/null
+}
+
+# A CHECKSUM_PARTIAL frame towards a reader without checksum offload: the
+# driver fills the checksum in. The frame is shared with a packet tap, so that
+# needs memory, and failslab fails it once.
+test_drop_skb_csum() {
+    load_rtun || return 1
+    new_dev rf5 --tap --no-pi || return 1
+    hold rf5 --tap --no-pi --read || return 1
+    rtunctl capture rf5 --ready-file /tmp/cap5.ready &
+    cap=$!
+    wait_for_file /tmp/cap5.ready || { kill $cap; unhold; return 1; }
+    ip link set rf5 up
+    trace_start
+    arm_fault failslab 'SkBuff13checksum_help' || { kill $cap; unhold; return 1; }
+    rtunctl inject rf5 --gso 0 --len 100 >/dev/null
+    disarm_fault
+    rtunctl inject rf5 --gso 0 --len 100 >/dev/null
+    wait_frames 1
+    ok=$?
+    trace_stop
+    kill $cap; unhold
+    [ $ok = 0 ] || return 1
+    expect_drops SKB_CSUM 1 || return 1
+    expect_ethtool rf5 SKB_CSUM 1 || return 1
+    expect_counters rf5 0 1 || return 1
+    rtunctl del rf5 --tap --no-pi >/dev/null
+}
+
+# A TCP GSO frame (4000 bytes, MSS 1000) towards a reader without offloads is
+# segmented in software; failslab fails the segmentation once.
+test_drop_skb_gso_seg() {
+    load_rtun || return 1
+    new_dev rf6 --tap --no-pi || return 1
+    hold rf6 --tap --no-pi --read || return 1
+    ip link set rf6 up
+    trace_start
+    arm_fault failslab 'SkBuff11gso_segment' || { unhold; return 1; }
+    rtunctl inject rf6 --gso 1000 --len 4000 >/dev/null
+    disarm_fault
+    rtunctl inject rf6 --gso 1000 --len 4000 >/dev/null
+    wait_frames 4
+    ok=$?
+    trace_stop
+    unhold
+    [ $ok = 0 ] || return 1
+    expect_drops SKB_GSO_SEG 1 || return 1
+    expect_ethtool rf6 SKB_GSO_SEG 1 || return 1
+    expect_counters rf6 0 1 || return 1
+    grep -q '^frame q=0 len=1054 ' /tmp/hold.out || { cat /tmp/hold.out; fail "segments are not MSS-sized"; return 1; }
+    rtunctl del rf6 --tap --no-pi >/dev/null
+}
+
+# Segments that do not fit the ring are freed as one list with FULL_RING.
+test_drop_full_ring_segments() {
+    load_rtun || return 1
+    new_dev rf7 --tap --no-pi || return 1
+    ip link set rf7 txqueuelen 2
+    hold rf7 --tap --no-pi || return 1
+    ip link set rf7 up
+    trace_start
+    rtunctl inject rf7 --gso 1000 --len 4000 >/dev/null
+    trace_stop
+    expect_drops FULL_RING 2 || { unhold; return 1; }
+    expect_ethtool rf7 FULL_RING 2 || { unhold; return 1; }
+    expect_counters rf7 0 2 || { unhold; return 1; }
+    unhold
+    rtunctl del rf7 --tap --no-pi >/dev/null
+}
+
+# A reader that negotiated TSO through its virtio-net header gets the GSO frame
+# whole, described by the header (gso_type TCPV4 = 1, gso_size 1000).
+test_offload_negotiated_reader_gets_gso() {
+    load_rtun || return 1
+    new_dev rf8 --tap --no-pi --vnet-hdr || return 1
+    hold rf8 --tap --no-pi --vnet-hdr --offload 3 --read --hexlen 10 || return 1
+    ip link set rf8 up
+    rtunctl inject rf8 --gso 1000 --len 4000 >/dev/null
+    wait_frames 1 || { unhold; return 1; }
+    unhold
+    grep -q '^frame q=0 len=4064 hex=0101' /tmp/hold.out || { cat /tmp/hold.out; fail "no whole GSO frame with its header"; return 1; }
+    rtunctl del rf8 --tap --no-pi --vnet-hdr >/dev/null
+}
+
+# Every drop rtun made during the whole run (recorded by a trace instance of
+# its own since the suite began) carries a named reason, none NOT_SPECIFIED.
+test_no_unnamed_drops() {
+    I=$T/instances/rtun_audit
+    [ -d $I ] || { fail "the audit trace instance is missing"; return 1; }
+    echo 0 > $I/tracing_on
+    grep 'kfree_skb:' $I/trace > /tmp/audit.txt
+    total=0
+    bad=0
+    while read -r line; do
+        case "$(where_is "$(location "$line")")" in *"[rtun]") ;; *) continue ;; esac
+        total=$((total + 1))
+        r=${line##* reason: }
+        case " $KNOWN_REASONS " in
+            *" $r "*) ;;
+            *) echo "$line"; bad=$((bad + 1)) ;;
+        esac
+    done < /tmp/audit.txt
+    diag "rtun drops recorded over the run: $total"
+    [ $total -ge 30 ] || { fail "too few rtun drops recorded ($total): the audit saw nothing"; return 1; }
+    [ $bad = 0 ] || { fail "$bad rtun drops without a named reason"; return 1; }
+}
