@@ -258,6 +258,14 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_reason() {
+        let readme = include_str!("README.md");
+        for r in Reason::ALL {
+            assert!(readme.contains(&format!("`{}`", r.name())), "README lacks {}", r.name());
+        }
+    }
+
+    #[test]
     fn the_seed_series_reasons_are_all_emitted() {
         let seed = ["DEV_READY", "TAP_TXFILTER", "SOCKET_FILTER", "TAP_FILTER", "NOMEM",
                     "SKB_UCOPY_FAULT", "FULL_RING", "HDR_TRUNC", "DEV_HDR", "SKB_CSUM", "SKB_GSO_SEG"];
