@@ -469,11 +469,13 @@ impl Queue {
             }
             // The MAC and socket filters apply to TAP devices only, as in tun.
             ioctl::TUNSETTXFILTER if state.mode() == Mode::Tap => {
-                let mut reader = UserSlice::new(UserPtr::from_addr(arg), usize::MAX).reader();
                 let mut hdr = [0u8; TUN_FILTER_HDR_LEN];
-                reader.read_slice(&mut hdr)?;
+                UserSlice::new(UserPtr::from_addr(arg), TUN_FILTER_HDR_LEN).reader().read_slice(&mut hdr)?;
                 let flags = u16::from_ne_bytes([hdr[0], hdr[1]]);
                 let count = u16::from_ne_bytes([hdr[2], hdr[3]]);
+                let addrs = arg.checked_add(TUN_FILTER_HDR_LEN).ok_or(EFAULT)?;
+                let addrs_len = usize::from(count).checked_mul(ETH_ALEN).ok_or(EINVAL)?;
+                let mut reader = UserSlice::new(UserPtr::from_addr(addrs), addrs_len).reader();
                 let mut b = txfilter::Builder::new(flags);
                 for _ in 0..count {
                     let mut a = [0u8; ETH_ALEN];

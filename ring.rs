@@ -105,8 +105,8 @@ mod tests {
     }
 
     #[test]
-    fn fifo_order_across_wraparound() {
-        let mut r = Ring::with_capacity(3).unwrap();
+    fn fifo_order_across_wraparound() -> Result<(), Error> {
+        let mut r = Ring::with_capacity(3)?;
         for round in 0..10u32 {
             assert_eq!(r.push(round * 2), Ok(()));
             assert_eq!(r.push(round * 2 + 1), Ok(()));
@@ -114,11 +114,12 @@ mod tests {
             assert_eq!(r.pop(), Some(round * 2 + 1));
             assert!(r.is_empty());
         }
+        Ok(())
     }
 
     #[test]
-    fn full_ring_gives_the_value_back() {
-        let mut r = Ring::with_capacity(2).unwrap();
+    fn full_ring_gives_the_value_back() -> Result<(), Error> {
+        let mut r = Ring::with_capacity(2)?;
         assert!(r.push(1).is_ok());
         assert!(r.push(2).is_ok());
         assert_eq!(r.push(3), Err(3));
@@ -128,5 +129,6 @@ mod tests {
         assert_eq!(r.pop(), Some(2));
         assert_eq!(r.pop(), Some(3));
         assert_eq!(r.pop(), None);
+        Ok(())
     }
 }

@@ -5,8 +5,5 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-"$RTUN_TOP/scripts/setup.sh"
-KDIR=${KDIR:-$("$RTUN_TOP/scripts/kernel.sh")}
-export KDIR
-"$RTUN_TOP/scripts/build.sh"
+prepare
 exec "$RTUN_TOP/scripts/guest.sh" sh /tests/guest/demo.sh

@@ -6,5 +6,14 @@ LIBCLANG_PATH=/usr/lib/llvm-19/lib
 BINDGEN=$RTUN_CACHE/bindgen-0.73.2/bin/bindgen
 export RUSTC LIBCLANG_PATH
 
+# prepare: set up, build (or reuse) the test kernel, build the module and tools.
+# Exports KDIR.
+prepare() {
+    "$RTUN_TOP/scripts/setup.sh"
+    KDIR=${KDIR:-$("$RTUN_TOP/scripts/kernel.sh")}
+    export KDIR
+    "$RTUN_TOP/scripts/build.sh"
+}
+
 log() { printf '[rust_tun] %s\n' "$*" >&2; }
 die() { printf '[rust_tun] error: %s\n' "$*" >&2; exit 1; }

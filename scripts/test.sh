@@ -4,10 +4,7 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
-"$RTUN_TOP/scripts/setup.sh"
-KDIR=${KDIR:-$("$RTUN_TOP/scripts/kernel.sh")}
-export KDIR
-"$RTUN_TOP/scripts/build.sh"
+prepare
 
 log "host unit tests"
 (cd "$RTUN_TOP" && cargo test --quiet --workspace)
