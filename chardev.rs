@@ -22,11 +22,17 @@ pub(crate) struct Registration;
 
 impl Registration {
     pub(crate) fn new() -> Result<Self> {
-        // SAFETY: Module init; the tables are static.
+        // SAFETY: Module init; the tables are static. debugfs failures are
+        // ignored, as everywhere in the kernel.
         unsafe {
-            to_result(shim::rtun_link_register())?;
+            shim::rtun_debugfs_init();
+            if let Err(e) = to_result(shim::rtun_link_register()) {
+                shim::rtun_debugfs_exit();
+                return Err(e);
+            }
             if let Err(e) = to_result(shim::rtun_misc_register()) {
                 shim::rtun_link_unregister();
+                shim::rtun_debugfs_exit();
                 return Err(e);
             }
         }
@@ -42,6 +48,7 @@ impl Drop for Registration {
         unsafe {
             shim::rtun_misc_deregister();
             shim::rtun_link_unregister();
+            shim::rtun_debugfs_exit();
         }
     }
 }

@@ -12,15 +12,15 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::{
     alloc::{flags::GFP_KERNEL, KVec},
     error::code::*,
-    new_spinlock_irq,
+    new_mutex, new_spinlock_irq,
     prelude::*,
-    sync::{Arc, SpinLockIrq},
+    sync::{Arc, Mutex, SpinLockIrq},
 };
 
 use crate::{
     bpf::{ClassicFilter, EbpfFilter},
     ioctl::{self, Mode},
-    netdev::{NetDev, Rtnl},
+    netdev::{DebugfsEntry, NetDev, Rtnl},
     offload::Offloads,
     queue::Queue,
     skb::{self, SkBuff, SkbList},
@@ -112,6 +112,9 @@ pub(crate) struct DevState {
     rx_dropped: AtomicU64,
     tx_dropped: AtomicU64,
     drops: [AtomicU64; Reason::COUNT],
+    /// /sys/kernel/debug/rtun/<dev>, from registration to `ndo_uninit`.
+    #[pin]
+    debugfs: Mutex<Option<DebugfsEntry>>,
 }
 
 impl DevState {
@@ -141,6 +144,7 @@ impl DevState {
             rx_dropped: AtomicU64::new(0),
             tx_dropped: AtomicU64::new(0),
             drops: [const { AtomicU64::new(0) }; Reason::COUNT],
+            debugfs <- new_mutex!(None, "rtun_debugfs"),
         }))
     }
 
@@ -421,8 +425,14 @@ impl DevState {
         dev.state_changed(rtnl);
     }
 
+    /// Publishes the drop counters in debugfs, once the device has its name.
+    pub(crate) fn add_debugfs(&self, dev: &NetDev) {
+        *self.debugfs.lock() = DebugfsEntry::new(dev);
+    }
+
     /// `ndo_uninit`: the device is going away; every queue loses it.
     pub(crate) fn detach_all(&self, _rtnl: &Rtnl) {
+        drop(self.debugfs.lock().take());
         let (active, disabled) = {
             let mut qs = self.shared.lock();
             let active = core::mem::take(&mut qs.active);

@@ -188,6 +188,48 @@ impl NetDev {
     }
 }
 
+/// A device's file in /sys/kernel/debug/rtun/, removed on drop (which waits
+/// for readers, so it must not happen under a spinlock).
+pub(crate) struct DebugfsEntry(NonNull<bindings::dentry>);
+
+// SAFETY: A dentry pointer may be removed from any process context.
+unsafe impl Send for DebugfsEntry {}
+
+impl DebugfsEntry {
+    /// `rtun/<name>`, showing `dev`'s drop counters. `None` if debugfs is
+    /// unavailable or the name is taken (another namespace's device).
+    pub(crate) fn new(dev: &NetDev) -> Option<Self> {
+        let name = dev.name();
+        // SAFETY: `name` is terminated; the file is removed (in `ndo_uninit`)
+        // before the device it points at can be freed.
+        let d = unsafe { shim::rtun_debugfs_add(name.as_ptr().cast(), dev.as_ptr()) };
+        if kernel::error::from_err_ptr(d).is_err() {
+            return None;
+        }
+        NonNull::new(d).map(DebugfsEntry)
+    }
+}
+
+impl Drop for DebugfsEntry {
+    fn drop(&mut self) {
+        // SAFETY: Created in `new`, removed once.
+        unsafe { shim::rtun_debugfs_remove(self.0.as_ptr()) }
+    }
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_drops_show(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
+    // SAFETY: The seq_file's private data is the device the file was created
+    // for, which outlives the file (see `DebugfsEntry::new`).
+    let (seq, dev) = unsafe { (kernel::seq_file::SeqFile::from_raw(m), NetDev::from_raw((*m).private.cast())) };
+    if let Some(state) = dev.state() {
+        for (reason, n) in Reason::ALL.iter().zip(state.drop_counts()) {
+            kernel::seq_print!(seq, "{} {}\n", reason.name(), n);
+        }
+    }
+    0
+}
+
 /// Drops the private state once, from whichever path gets there first.
 ///
 /// # Safety

@@ -563,6 +563,7 @@ impl Queue {
                     dev.unregister(rtnl);
                     return Err(e);
                 }
+                state.add_debugfs(&dev);
                 dev
             }
         };

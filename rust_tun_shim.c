@@ -9,6 +9,7 @@
  * the driver is in the Rust code.
  */
 #include <linux/cred.h>
+#include <linux/debugfs.h>
 #include <linux/etherdevice.h>
 #include <linux/filter.h>
 #include <linux/bpf.h>
@@ -23,6 +24,7 @@
 #include <linux/poll.h>
 #include <linux/rtnetlink.h>
 #include <linux/sched.h>
+#include <linux/seq_file.h>
 #include <linux/skbuff.h>
 #include <linux/virtio_net.h>
 #include <net/gso.h>
@@ -49,6 +51,7 @@ ssize_t rtun_fop_read_iter(struct kiocb *iocb, struct iov_iter *to);
 ssize_t rtun_fop_write_iter(struct kiocb *iocb, struct iov_iter *from);
 __poll_t rtun_fop_poll(struct file *file, poll_table *wait);
 long rtun_fop_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+int rtun_drops_show(struct seq_file *m, void *v);
 
 /* Rust mirrors the UAPI layout of the counters it fills in. */
 static_assert(offsetof(struct rtnl_link_stats64, tx_dropped) == 7 * sizeof(u64));
@@ -130,12 +133,21 @@ static struct miscdevice rtun_miscdev = {
 	.fops		= &rtun_fops,
 };
 
+/* /sys/kernel/debug/rtun/<dev>: the per-reason drop counters (rtun_drops_show). */
+DEFINE_SHOW_ATTRIBUTE(rtun_drops);
+static struct dentry *rtun_debugfs_root;
+
 /* ---- registration ---------------------------------------------------- */
 
 int rtun_misc_register(void) { return misc_register(&rtun_miscdev); }
 void rtun_misc_deregister(void) { misc_deregister(&rtun_miscdev); }
 int rtun_link_register(void) { return rtnl_link_register(&rtun_link_ops); }
 void rtun_link_unregister(void) { rtnl_link_unregister(&rtun_link_ops); }
+void rtun_debugfs_init(void) { rtun_debugfs_root = debugfs_create_dir("rtun", NULL); }
+void rtun_debugfs_exit(void) { debugfs_remove(rtun_debugfs_root); }
+struct dentry *rtun_debugfs_add(const char *name, struct net_device *dev)
+{ return debugfs_create_file(name, 0444, rtun_debugfs_root, dev, &rtun_drops_fops); }
+void rtun_debugfs_remove(struct dentry *entry) { debugfs_remove(entry); }
 
 /* ---- struct net_device ----------------------------------------------- */
 

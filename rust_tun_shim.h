@@ -14,6 +14,7 @@ struct page;
 struct socket;
 struct sock_fprog;
 struct bpf_prog;
+struct dentry;
 
 int rtun_misc_register(void);
 void rtun_misc_deregister(void);
@@ -82,5 +83,9 @@ int rtun_filter_sock_attach(struct socket *sock, struct sock_fprog *fprog);
 unsigned int rtun_filter_sock_run(struct socket *sock, struct sk_buff *skb);
 struct bpf_prog *rtun_bpf_prog_get(u32 fd);
 unsigned int rtun_bpf_prog_run(const struct bpf_prog *prog, struct sk_buff *skb);
+void rtun_debugfs_init(void);
+void rtun_debugfs_exit(void);
+struct dentry *rtun_debugfs_add(const char *name, struct net_device *dev);
+void rtun_debugfs_remove(struct dentry *entry);
 
 #endif /* RUST_TUN_SHIM_H */

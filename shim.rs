@@ -4,7 +4,7 @@
 //! Only the abstraction files (netdev.rs, skb.rs, chardev.rs) use these.
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
-use kernel::bindings::{bpf_prog, net, net_device, page, sk_buff, sock_fprog, socket};
+use kernel::bindings::{bpf_prog, dentry, net, net_device, page, sk_buff, sock_fprog, socket};
 
 // Only pointers to these structures cross the boundary; their Rust layouts
 // (some of which contain zero-sized bindgen placeholders) are never used.
@@ -15,6 +15,10 @@ extern "C" {
     pub(crate) fn rtun_misc_deregister();
     pub(crate) fn rtun_link_register() -> c_int;
     pub(crate) fn rtun_link_unregister();
+    pub(crate) fn rtun_debugfs_init();
+    pub(crate) fn rtun_debugfs_exit();
+    pub(crate) fn rtun_debugfs_add(name: *const c_char, dev: *mut net_device) -> *mut dentry;
+    pub(crate) fn rtun_debugfs_remove(entry: *mut dentry);
 
     // struct net_device.
     pub(crate) fn rtun_alloc_netdev(priv_size: c_int, name: *const c_char, queues: c_uint) -> *mut net_device;

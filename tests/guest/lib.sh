@@ -124,9 +124,12 @@ expect_eq() {
     [ "$2" = "$3" ] || { fail "$1: got '$2', want '$3'"; return 1; }
 }
 
-# expect_ethtool DEV REASON N: the driver's per-reason counter (ethtool -S).
+# expect_ethtool DEV REASON N: the driver's per-reason counter, as ethtool -S
+# and /sys/kernel/debug/rtun/DEV both show it.
 expect_ethtool() {
-    expect_eq "ethtool -S $1 $2" "$(ethtool_stat "$1" "$2")" "$3"
+    expect_eq "ethtool -S $1 $2" "$(ethtool_stat "$1" "$2")" "$3" || return 1
+    dbg=$(awk -v k="$2" '$1 == k { print $2 }' "/sys/kernel/debug/rtun/$1" 2>/dev/null)
+    expect_eq "debugfs rtun/$1 $2" "$dbg" "$3"
 }
 
 # ---- fault injection ------------------------------------------------------------

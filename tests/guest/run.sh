@@ -19,6 +19,7 @@ multi_queue_attach_detach
 persist_and_delete
 eperm_for_unprivileged_user
 owner_may_attach_without_cap
+tap_mac_is_random_and_settable
 drop_dev_ready_write_down
 drop_dev_ready_xmit_no_reader
 drop_full_ring
@@ -34,6 +35,7 @@ drop_skb_csum
 drop_skb_gso_seg
 drop_full_ring_segments
 offload_negotiated_reader_gets_gso
+rmmod_refused_while_open_then_clean
 no_unnamed_drops
 no_splat_in_dmesg
 "

@@ -72,8 +72,16 @@ test_persist_and_delete() {
     name=$(rtunctl add 'rtun%d' --tun --no-pi) || { fail "add"; return 1; }
     diag "created $name"
     [ -e /sys/class/net/$name ] || { fail "$name gone after its creator closed"; return 1; }
-    out=$(rtunctl getiff $name --tun --no-pi | head -1)
-    expect_eq "getiff" "$out" "name=$name flags=0x1801" || return 1
+    out=$(rtunctl getiff $name --tun --no-pi)
+    expect_eq "getiff" "$(echo $out)" "name=$name flags=0x1801 features=0x7103" || return 1
+    # Carrier follows attachment: off with no reader, on while one is attached.
+    ip link set $name up
+    expect_eq "carrier without a reader" "$(cat /sys/class/net/$name/carrier)" 0 || return 1
+    hold $name --tun --no-pi || return 1
+    c=$(cat /sys/class/net/$name/carrier)
+    unhold
+    expect_eq "carrier with a reader" "$c" 1 || return 1
+    expect_eq "carrier after the reader left" "$(cat /sys/class/net/$name/carrier)" 0 || return 1
     rtunctl del $name --tun --no-pi >/dev/null || { fail "del"; return 1; }
     [ ! -e /sys/class/net/$name ] || { fail "$name still there after del"; return 1; }
 }
@@ -91,12 +99,49 @@ test_eperm_for_unprivileged_user() {
 test_owner_may_attach_without_cap() {
     load_rtun || return 1
     rtunctl add rtap4 --tap --owner 1000 >/dev/null || return 1
+    rtunctl add rtap3 --tap --group 1000 >/dev/null || return 1
     ip link set rtap4 up
+    ip link set rtap3 up
     out=$(rtunctl --as-uid 1000 send rtap4 --tap --hex $ETH_FRAME --pad-to 60)
     other=$(rtunctl --as-uid 1001 send rtap4 --tap --hex $ETH_FRAME --pad-to 60)
+    member=$(rtunctl --as-uid 1001:1000 send rtap3 --tap --hex $ETH_FRAME --pad-to 60)
     rtunctl del rtap4 --tap >/dev/null
+    rtunctl del rtap3 --tap >/dev/null
     expect_eq "owner writes" "$out" "wrote 64" || return 1
-    expect_eq "other user" "$other" "errno=EPERM"
+    expect_eq "other user" "$other" "errno=EPERM" || return 1
+    expect_eq "group member writes" "$member" "wrote 64"
+}
+
+# TAP: a random locally administered MAC, which can be changed.
+test_tap_mac_is_random_and_settable() {
+    load_rtun || return 1
+    rtunctl add rtap2 --tap >/dev/null || return 1
+    mac=$(cat /sys/class/net/rtap2/address)
+    diag "random MAC $mac"
+    first=$(printf '%d' 0x${mac%%:*})
+    [ $((first & 2)) = 2 ] && [ $((first & 1)) = 0 ] || { fail "$mac is not a local unicast address"; return 1; }
+    ip link set rtap2 address 02:11:22:33:44:55 || { fail "cannot set the MAC"; return 1; }
+    new=$(cat /sys/class/net/rtap2/address)
+    rtunctl del rtap2 --tap >/dev/null
+    expect_eq "new MAC" "$new" "02:11:22:33:44:55"
+}
+
+# rmmod is refused while a file is open, and then takes the persistent devices
+# with it.
+test_rmmod_refused_while_open_then_clean() {
+    load_rtun || return 1
+    rtunctl add rp0 --tap >/dev/null || return 1
+    hold rp1 --tap || return 1
+    if rmmod rtun 2>/dev/null; then
+        fail "rmmod succeeded with a file open"
+        return 1
+    fi
+    unhold
+    [ ! -e /sys/class/net/rp1 ] || { fail "rp1 outlived its only file"; return 1; }
+    rmmod rtun || { fail "rmmod failed with no file open"; return 1; }
+    [ ! -e /sys/class/net/rp0 ] || { fail "persistent rp0 survived rmmod"; return 1; }
+    [ ! -e /sys/kernel/debug/rtun ] || { fail "debugfs directory left behind"; return 1; }
+    load_rtun
 }
 
 test_no_splat_in_dmesg() {
