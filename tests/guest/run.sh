@@ -13,6 +13,8 @@ module_load_unload
 drop_traced_in_trace_pipe
 tap_ping_through_forwarder
 tun_ping_through_forwarder
+same_ping_over_c_tun
+delete_device_under_blocked_reader
 nonblocking_read
 poll_readiness
 multi_queue_attach_detach

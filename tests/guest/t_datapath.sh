@@ -1,13 +1,13 @@
 # The data path and tun's ABI: forwarding, poll, nonblocking reads, queues,
 # persistence, permissions.
 
-# forwarder_ping MODE: two namespaces joined only by two rtun devices and a
+# forwarder_ping MODE A B [DEVNODE]: two namespaces joined only by two rtun devices and a
 # userspace forwarder; ping across.
 forwarder_ping() {
-    mode=$1 a=$2 b=$3
+    mode=$1 a=$2 b=$3 node=${4:-/dev/net/rtun}
     load_rtun || return 1
     rm -f /tmp/fwd.ready
-    rtunctl forward $a $b --$mode --no-pi --ready-file /tmp/fwd.ready &
+    rtunctl --dev $node forward $a $b --$mode --no-pi --ready-file /tmp/fwd.ready &
     fwd=$!
     wait_for_file /tmp/fwd.ready || { kill $fwd; return 1; }
     ip netns add nsa && ip netns add nsb
@@ -32,6 +32,34 @@ forwarder_ping() {
 
 test_tap_ping_through_forwarder() { forwarder_ping tap rtapa rtapb; }
 test_tun_ping_through_forwarder() { forwarder_ping tun rtuna rtunb; }
+
+# The same forwarder and test over the C reference driver: the tool and the
+# test speak tun's ABI, not something of rtun's own.
+test_same_ping_over_c_tun() {
+    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
+    grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
+    wait_for_file /dev/net/tun || return 1
+    forwarder_ping tap ctapa ctapb /dev/net/tun || return 1
+    forwarder_ping tun ctuna ctunb /dev/net/tun
+}
+
+# Deleting a device wakes a reader blocked in read(), which returns 0; the
+# unregistration does not wait forever for its reference.
+test_delete_device_under_blocked_reader() {
+    load_rtun || return 1
+    rtunctl add rb0 --tap --no-pi >/dev/null || return 1
+    rm -f /tmp/blk.ready
+    rtunctl recv rb0 --tap --no-pi --no-poll --ready-file /tmp/blk.ready > /tmp/blk.out &
+    pid=$!
+    wait_for_file /tmp/blk.ready || { kill $pid; return 1; }
+    sleep 0.2
+    ip link del rb0 || { kill $pid; fail "ip link del"; return 1; }
+    i=0
+    while kill -0 $pid 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+    if kill -0 $pid 2>/dev/null; then kill $pid; fail "the blocked reader was not woken"; return 1; fi
+    expect_eq "blocked read" "$(cat /tmp/blk.out)" "read 0" || return 1
+    [ ! -e /sys/class/net/rb0 ] || { fail "rb0 still there"; return 1; }
+}
 
 test_nonblocking_read() {
     load_rtun || return 1

@@ -29,7 +29,8 @@ commands:
                                             attach (and set filters), then hold or read
   send NAME (--hex HEX | --bad-buffer) [--pad-to N] [--count K] [--pi-proto HEX]
          [--vnet HEX]                       write frames, print 'wrote N' or 'errno=E'
-  recv NAME [--count N] [--timeout-ms T]    read frames
+  recv NAME [--count N] [--timeout-ms T] [--no-poll]
+                                            read frames (--no-poll: one plain blocking read)
   forward A B [--ready-file F]              copy frames between two devices
   inject NAME [--count K] [--hex HEX] [--pad-to N] [--proto HEX] [--gso MSS --len N]
                                             send frames out through the device's xmit path;
@@ -61,6 +62,7 @@ struct Opts {
     count: usize,
     bad_buffer: bool,
     timeout_ms: i32,
+    no_poll: bool,
     owner: Option<u32>,
     group: Option<u32>,
     pi_proto: Option<u16>,
@@ -125,6 +127,7 @@ fn parse_args() -> Opts {
             "--count" => o.count = num("--count", it.next()),
             "--bad-buffer" => o.bad_buffer = true,
             "--timeout-ms" => o.timeout_ms = num("--timeout-ms", it.next()),
+            "--no-poll" => o.no_poll = true,
             "--owner" => o.owner = Some(num("--owner", it.next())),
             "--group" => o.group = Some(num("--group", it.next())),
             "--pi-proto" => o.pi_proto = Some(num("--pi-proto", it.next())),
@@ -402,6 +405,17 @@ fn poll_in(fd: i32, timeout_ms: i32) -> bool {
 fn cmd_recv(o: &Opts) {
     let (fd, _) = attach(o, o.arg(1, "NAME"));
     let mut buf = vec![0u8; 65536 + 64];
+    if o.no_poll {
+        let _ = std::io::stdout().flush();
+        touch(&o.ready_file);
+        // SAFETY: `buf` is writable for its length.
+        let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if r < 0 {
+            errno_exit(last_errno());
+        }
+        println!("read {r}");
+        return;
+    }
     for _ in 0..o.count {
         if !poll_in(fd, o.timeout_ms) {
             println!("timeout");
