@@ -34,9 +34,16 @@ impl ClassicFilter {
         let sock = NonNull::new(sock).ok_or(ENOMEM)?;
         let this = ClassicFilter { sock, len, insns_user };
         let mut fprog = bindings::sock_fprog { len, filter: insns_user as *mut bindings::sock_filter };
-        // SAFETY: The socket is ours; the kernel copies and checks the user's
-        // instructions itself.
-        to_result(unsafe { shim::rtun_filter_sock_attach(this.sock.as_ptr(), &mut fprog) })?;
+        let sock = this.sock.as_ptr();
+        // SAFETY: The socket is ours; attaching needs its lock, as in tun. The
+        // kernel copies and checks the user's instructions itself.
+        let ret = unsafe {
+            shim::rtun_filter_sock_lock(sock);
+            let ret = shim::rtun_filter_sock_attach(sock, &mut fprog);
+            shim::rtun_filter_sock_unlock(sock);
+            ret
+        };
+        to_result(ret)?;
         Ok(this)
     }
 

@@ -364,31 +364,30 @@ impl DevState {
 
     /// TUNSETQUEUE with IFF_DETACH_QUEUE: `q` stops receiving but stays bound.
     pub(crate) fn disable(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) -> Result {
-        let n = {
-            let mut qs = self.shared.lock();
-            let pos = position(&qs.active, q).ok_or(EINVAL)?;
-            let moved = qs.active.remove(pos).map_err(|_| EINVAL)?;
-            // `disabled` has room for every queue, so this cannot fail; if it did,
-            // the Arc comes back and is dropped after the lock, below.
-            if let Err(e) = qs.disabled.push_within_capacity(moved) {
-                drop(qs);
-                drop(e);
-                return Err(EINVAL);
-            }
-            qs.active.len()
-        };
-        dev.set_real_num_queues(n, rtnl);
-        Ok(())
+        self.move_queue(dev, q, false, rtnl)
     }
 
     /// TUNSETQUEUE with IFF_ATTACH_QUEUE: a disabled `q` receives again.
     pub(crate) fn enable(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) -> Result {
+        self.move_queue(dev, q, true, rtnl)
+    }
+
+    /// Moves `q` between the disabled and the active set.
+    fn move_queue(&self, dev: &NetDev, q: &Queue, to_active: bool, rtnl: &Rtnl) -> Result {
         let n = {
-            let mut qs = self.shared.lock();
-            let pos = position(&qs.disabled, q).ok_or(EINVAL)?;
-            let moved = qs.disabled.remove(pos).map_err(|_| EINVAL)?;
-            if let Err(e) = qs.active.push_within_capacity(moved) {
-                drop(qs);
+            let mut guard = self.shared.lock();
+            let qs = &mut *guard;
+            let (from, to) = if to_active {
+                (&mut qs.disabled, &mut qs.active)
+            } else {
+                (&mut qs.active, &mut qs.disabled)
+            };
+            let pos = position(from, q).ok_or(EINVAL)?;
+            let moved = from.remove(pos).map_err(|_| EINVAL)?;
+            // Both sets have room for every queue, so this cannot fail; if it
+            // did, the Arc would come back and be dropped after the lock.
+            if let Err(e) = to.push_within_capacity(moved) {
+                drop(guard);
                 drop(e);
                 return Err(E2BIG);
             }

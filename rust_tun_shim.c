@@ -230,6 +230,8 @@ int rtun_pskb_trim(struct sk_buff *skb, unsigned int len) { return pskb_trim(skb
 /* A kernel socket only to carry a classic filter through sk_filter_reason(). */
 int rtun_filter_sock_create(struct socket **res) { return sock_create_kern(&init_net, PF_UNIX, SOCK_DGRAM, 0, res); }
 void rtun_filter_sock_release(struct socket *sock) { sock_release(sock); }
+void rtun_filter_sock_lock(struct socket *sock) { lock_sock(sock->sk); }
+void rtun_filter_sock_unlock(struct socket *sock) { release_sock(sock->sk); }
 int rtun_filter_sock_attach(struct socket *sock, struct sock_fprog *fprog) { return sk_attach_filter(fprog, sock->sk); }
 unsigned int rtun_filter_sock_run(struct socket *sock, struct sk_buff *skb) { return sk_filter_reason(sock->sk, skb); }
 struct bpf_prog *rtun_bpf_prog_get(u32 fd) { return bpf_prog_get_type(fd, BPF_PROG_TYPE_SOCKET_FILTER); }

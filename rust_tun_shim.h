@@ -79,6 +79,8 @@ void rtun_skb_set_next(struct sk_buff *skb, struct sk_buff *next);
 int rtun_pskb_trim(struct sk_buff *skb, unsigned int len);
 int rtun_filter_sock_create(struct socket **res);
 void rtun_filter_sock_release(struct socket *sock);
+void rtun_filter_sock_lock(struct socket *sock);
+void rtun_filter_sock_unlock(struct socket *sock);
 int rtun_filter_sock_attach(struct socket *sock, struct sock_fprog *fprog);
 unsigned int rtun_filter_sock_run(struct socket *sock, struct sk_buff *skb);
 struct bpf_prog *rtun_bpf_prog_get(u32 fd);

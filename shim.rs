@@ -88,6 +88,8 @@ extern "C" {
     // Packet filters.
     pub(crate) fn rtun_filter_sock_create(res: *mut *mut socket) -> c_int;
     pub(crate) fn rtun_filter_sock_release(sock: *mut socket);
+    pub(crate) fn rtun_filter_sock_lock(sock: *mut socket);
+    pub(crate) fn rtun_filter_sock_unlock(sock: *mut socket);
     pub(crate) fn rtun_filter_sock_attach(sock: *mut socket, fprog: *mut sock_fprog) -> c_int;
     pub(crate) fn rtun_filter_sock_run(sock: *mut socket, skb: *mut sk_buff) -> c_uint;
     pub(crate) fn rtun_bpf_prog_get(fd: u32) -> *mut bpf_prog;

@@ -20,6 +20,11 @@ key=$( {
 } | sha256sum | cut -c1-16)
 tree=$RTUN_CACHE/linux-7.3-$key
 
+# One build per key at a time: a second caller waits, then reuses the tree.
+mkdir -p "$RTUN_CACHE"
+exec 9>"$RTUN_CACHE/linux-7.3-$key.lock"
+flock 9
+
 if [ -f "$tree/.rtun-complete" ]; then
     echo "$tree"
     exit 0
