@@ -36,6 +36,7 @@ drop_dev_hdr
 drop_skb_csum
 drop_skb_gso_seg
 drop_full_ring_segments
+every_frame_accounted_under_load
 offload_negotiated_reader_gets_gso
 rmmod_refused_while_open_then_clean
 no_unnamed_drops
