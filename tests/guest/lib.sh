@@ -27,8 +27,11 @@ run_test() {
     name=$1
     shift
     _n=$((_n + 1))
+    t0=$(cut -d' ' -f1 /proc/uptime)
     out=$( ( set -u; "$@" ) 2>&1 )
     rc=$?
+    t1=$(cut -d' ' -f1 /proc/uptime)
+    echo "# time: $name $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f s", b - a }')"
     [ -n "$out" ] && echo "$out" | sed 's/^\([^#]\)/# \1/'
     why=$(echo "$out" | sed -n 's/^# SKIP: //p' | tail -1)
     case $rc in
