@@ -52,7 +52,10 @@ test_delete_device_under_blocked_reader() {
     rtunctl recv rb0 --tap --no-pi --no-poll --ready-file /tmp/blk.ready > /tmp/blk.out &
     pid=$!
     wait_for_file /tmp/blk.ready || { kill $pid; return 1; }
-    sleep 0.2
+    # Wait until the reader sleeps: the only sleep left after the ready file is
+    # the blocking read.
+    i=0
+    while [ "$(awk '{ print $3 }' /proc/$pid/stat)" != S ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
     ip link del rb0 || { kill $pid; fail "ip link del"; return 1; }
     i=0
     while kill -0 $pid 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
