@@ -3,7 +3,11 @@
 //! rust_tun_shim.c, which forward to queue.rs. The kernel crate's `MiscDevice`
 //! has no `poll`, so the table is C and the callbacks are here.
 
-use core::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
+use core::{
+    cell::UnsafeCell,
+    ffi::{c_int, c_long, c_uint, c_ulong, c_void},
+    sync::atomic::{AtomicBool, Ordering},
+};
 use kernel::{
     bindings,
     error::to_result,
@@ -14,7 +18,7 @@ use kernel::{
     types::ForeignOwnable,
 };
 
-use crate::{queue::Queue, shim};
+use crate::{ioctl, queue::Queue, shim};
 
 /// Registers the rtnl link kind (so rmmod deletes every rtun device) and the
 /// misc device; unregisters both on drop.
@@ -30,7 +34,13 @@ impl Registration {
                 shim::rtun_debugfs_exit();
                 return Err(e);
             }
+            if let Err(e) = to_result(shim::rtun_netdev_notifier_register()) {
+                shim::rtun_link_unregister();
+                shim::rtun_debugfs_exit();
+                return Err(e);
+            }
             if let Err(e) = to_result(shim::rtun_misc_register()) {
+                shim::rtun_netdev_notifier_unregister();
                 shim::rtun_link_unregister();
                 shim::rtun_debugfs_exit();
                 return Err(e);
@@ -47,9 +57,60 @@ impl Drop for Registration {
         // the remaining, persistent, devices.
         unsafe {
             shim::rtun_misc_deregister();
+            shim::rtun_netdev_notifier_unregister();
             shim::rtun_link_unregister();
             shim::rtun_debugfs_exit();
         }
+    }
+}
+
+/// A file's SIGIO subscribers (`struct fasync_struct *`), as `fasync_helper`
+/// and `kill_fasync` keep them.
+pub(crate) struct Fasync {
+    list: UnsafeCell<*mut bindings::fasync_struct>,
+    /// O_ASYNC is on (tun's TUN_FASYNC).
+    on: AtomicBool,
+}
+
+// SAFETY: The list is only touched through `fasync_helper` (which serialises
+// writers) and `kill_fasync` (RCU readers), both made for concurrent use.
+unsafe impl Send for Fasync {}
+// SAFETY: As above.
+unsafe impl Sync for Fasync {}
+
+impl Fasync {
+    pub(crate) const fn new() -> Self {
+        Fasync { list: UnsafeCell::new(core::ptr::null_mut()), on: AtomicBool::new(false) }
+    }
+
+    /// Sends SIGIO (POLL_IN) to the subscribers, if O_ASYNC is on. Any context.
+    pub(crate) fn notify(&self) {
+        if self.on.load(Ordering::Relaxed) {
+            // SAFETY: `kill_fasync` reads the list under RCU; it may be null.
+            unsafe { shim::rtun_kill_fasync(self.list.get()) }
+        }
+    }
+
+    /// tun's `tun_chr_fasync`.
+    ///
+    /// # Safety
+    /// `file` is the open file this list belongs to.
+    unsafe fn set(&self, fd: c_int, file: *mut bindings::file, on: bool) -> Result {
+        // SAFETY: Per the function's requirements; process context.
+        unsafe {
+            if on {
+                to_result(shim::file_f_owner_allocate(file))?;
+            }
+            let ret = shim::fasync_helper(fd, file, c_int::from(on), self.list.get());
+            if ret < 0 {
+                return to_result(ret);
+            }
+            if on {
+                shim::__f_setown(file, shim::rtun_current_tgid(), bindings::pid_type_PIDTYPE_TGID, 0);
+            }
+        }
+        self.on.store(on, Ordering::Relaxed);
+        Ok(())
     }
 }
 
@@ -116,8 +177,44 @@ unsafe extern "C" fn rtun_fop_poll(file: *mut bindings::file, wait: *mut binding
 unsafe extern "C" fn rtun_fop_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
     // SAFETY: The VFS passes an open rtun file.
     let q = unsafe { queue(file) };
-    match Queue::ioctl(q, cmd, arg as usize) {
+    match Queue::ioctl(q, cmd, arg as usize, ioctl::IFREQ_LEN) {
         Ok(v) => v as c_long,
         Err(e) => e.to_errno() as c_long,
     }
+}
+
+/// A 32-bit caller: tun passes every argument as a 32-bit value (user pointers
+/// included, which `compat_ptr` leaves as they are on x86) and reads a
+/// `struct compat_ifreq`, whose fields tun uses are laid out the same.
+#[no_mangle]
+unsafe extern "C" fn rtun_fop_compat_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: The VFS passes an open rtun file.
+    let q = unsafe { queue(file) };
+    match Queue::ioctl(q, cmd, arg as u32 as usize, ioctl::COMPAT_IFREQ_LEN) {
+        Ok(v) => v as c_long,
+        Err(e) => e.to_errno() as c_long,
+    }
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_fop_fasync(fd: c_int, file: *mut bindings::file, on: c_int) -> c_int {
+    // SAFETY: The VFS passes an open rtun file.
+    let q = unsafe { queue(file) };
+    // SAFETY: `file` is the queue's own file.
+    match unsafe { q.fasync().set(fd, file, on != 0) } {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// `/proc/<pid>/fdinfo/<fd>`: the `iff:` line tun prints, which `ip tuntap`
+/// reads to tell which process holds which device.
+#[no_mangle]
+unsafe extern "C" fn rtun_fop_show_fdinfo(m: *mut bindings::seq_file, file: *mut bindings::file) {
+    // SAFETY: The VFS passes a seq_file and an open rtun file for this call.
+    let (seq, q) = unsafe { (kernel::seq_file::SeqFile::from_raw(m), queue(file)) };
+    let name = q.iff_name();
+    let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+    let name = core::str::from_utf8(&name[..len]).unwrap_or("");
+    kernel::seq_print!(seq, "iff:\t{}\n", name);
 }

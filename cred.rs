@@ -1,8 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The calling task's credentials, as TUNSETOWNER/TUNSETGROUP and the attach
-//! permission check need them. Ids are raw kernel ids (`kuid_t.val`).
+//! The calling task's credentials and the LSM hooks tun calls, as device
+//! creation, attach, TUNSETOWNER/TUNSETGROUP and the permission checks need
+//! them. Ids are raw kernel ids (`kuid_t.val`).
 
-use crate::{device::INVALID_ID, shim};
+use core::ffi::c_void;
+use kernel::{error::to_result, prelude::*};
+
+use crate::shim;
+
+/// `INVALID_UID`/`INVALID_GID` as raw kernel ids.
+pub(crate) const INVALID_ID: u32 = u32::MAX;
 
 /// The kernel id of user `uid` in the caller's user namespace, if it maps.
 pub(crate) fn make_kuid(uid: u32) -> Option<u32> {
@@ -18,6 +25,19 @@ pub(crate) fn make_kgid(gid: u32) -> Option<u32> {
     (k != INVALID_ID).then_some(k)
 }
 
+/// A kernel uid as the caller's user namespace sees it (`from_kuid_munged`),
+/// or `None` when it is unset.
+pub(crate) fn uid_seen(kuid: u32) -> Option<u32> {
+    // SAFETY: Process context; a pure lookup.
+    (kuid != INVALID_ID).then(|| unsafe { shim::rtun_from_kuid_munged(kuid) })
+}
+
+/// As [`uid_seen`], for a kernel gid.
+pub(crate) fn gid_seen(kgid: u32) -> Option<u32> {
+    // SAFETY: Process context; a pure lookup.
+    (kgid != INVALID_ID).then(|| unsafe { shim::rtun_from_kgid_munged(kgid) })
+}
+
 pub(crate) fn euid_is(kuid: u32) -> bool {
     // SAFETY: Process context; reads the current credentials.
     unsafe { shim::rtun_current_euid_is(kuid) }
@@ -26,4 +46,52 @@ pub(crate) fn euid_is(kuid: u32) -> bool {
 pub(crate) fn in_egroup(kgid: u32) -> bool {
     // SAFETY: Process context; reads the current credentials.
     unsafe { shim::rtun_current_in_egroup(kgid) }
+}
+
+/// CAP_NET_ADMIN in the initial user namespace (`capable()`).
+pub(crate) fn capable_net_admin() -> bool {
+    // SAFETY: Process context; reads the current credentials.
+    unsafe { shim::rtun_capable_net_admin() }
+}
+
+/// `security_tun_dev_create()`: may the caller create a device?
+pub(crate) fn may_create() -> Result {
+    // SAFETY: Process context.
+    to_result(unsafe { shim::rtun_security_create() })
+}
+
+/// A device's LSM blob (`security_tun_dev_alloc_security`), freed on drop.
+pub(crate) struct LsmBlob(*mut c_void);
+
+// SAFETY: The blob is the LSM's; its hooks may be called from any process context.
+unsafe impl Send for LsmBlob {}
+// SAFETY: As above; the hooks only read it.
+unsafe impl Sync for LsmBlob {}
+
+impl LsmBlob {
+    pub(crate) fn new() -> Result<Self> {
+        let mut p = core::ptr::null_mut();
+        // SAFETY: Process context; `p` receives the blob (or stays null).
+        to_result(unsafe { shim::rtun_security_alloc(&mut p) })?;
+        Ok(LsmBlob(p))
+    }
+
+    /// `security_tun_dev_open()`: may the caller attach to the existing device?
+    pub(crate) fn may_open(&self) -> Result {
+        // SAFETY: The blob is live while `self` is.
+        to_result(unsafe { shim::rtun_security_open(self.0) })
+    }
+
+    /// `security_tun_dev_attach_queue()`: may the caller re-enable a queue?
+    pub(crate) fn may_attach_queue(&self) -> Result {
+        // SAFETY: The blob is live while `self` is.
+        to_result(unsafe { shim::rtun_security_attach_queue(self.0) })
+    }
+}
+
+impl Drop for LsmBlob {
+    fn drop(&mut self) {
+        // SAFETY: Allocated in `new`, freed once.
+        unsafe { shim::rtun_security_free(self.0) }
+    }
 }

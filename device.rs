@@ -8,7 +8,7 @@
 //! it; nothing takes them in the other order. No skb is freed, and no
 //! `Arc<Queue>` or filter is dropped, while either lock is held.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::{
     alloc::{flags::GFP_KERNEL, KVec},
     error::code::*,
@@ -19,19 +19,55 @@ use kernel::{
 
 use crate::{
     bpf::{ClassicFilter, EbpfFilter},
+    cred::{self, LsmBlob, INVALID_ID},
     ioctl::{self, Mode},
     netdev::{DebugfsEntry, NetDev, Rtnl},
-    offload::Offloads,
+    offload::{Features, Offloads},
     queue::Queue,
     skb::{self, SkBuff, SkbList},
     skb_reason::{Dir, Reason, Site},
     txfilter::TxFilter,
+    vnet,
 };
 
 /// Most queues one device can have (tun's MAX_TAP_QUEUES).
 pub(crate) const MAX_QUEUES: usize = 256;
-/// `INVALID_UID`/`INVALID_GID` as raw kernel ids.
-pub(crate) const INVALID_ID: u32 = u32::MAX;
+
+const fn bit(b: kernel::bindings::_bindgen_ty_117) -> u64 {
+    1u64 << b
+}
+
+/// `NETIF_F_*` bits of the offloads a reader negotiates (tun's TUN_USER_FEATURES).
+fn feature_bits(f: Features) -> u64 {
+    use kernel::bindings::*;
+    let mut bits = 0;
+    for (on, b) in [
+        (f.hw_csum, NETIF_F_HW_CSUM_BIT),
+        (f.tso, NETIF_F_TSO_BIT),
+        (f.tso6, NETIF_F_TSO6_BIT),
+        (f.tso_ecn, NETIF_F_TSO_ECN_BIT),
+        (f.gso_udp_l4, NETIF_F_GSO_UDP_L4_BIT),
+        (f.gso_udp_tunnel, NETIF_F_GSO_UDP_TUNNEL_BIT),
+        (f.gso_udp_tunnel_csum, NETIF_F_GSO_UDP_TUNNEL_CSUM_BIT),
+    ] {
+        if on {
+            bits |= bit(b);
+        }
+    }
+    bits
+}
+
+/// What a new device can offer: scatter-gather and frag lists always, the
+/// user offloads once a reader negotiates them (`fix_features`).
+pub(crate) fn device_features() -> u64 {
+    use kernel::bindings::*;
+    bit(NETIF_F_SG_BIT) | bit(NETIF_F_FRAGLIST_BIT) | feature_bits(Features::ALL)
+}
+
+/// Whether the device currently offers UDP-tunnel GSO (tun reads `dev->features`).
+pub(crate) fn has_udp_tunnel(features: u64) -> bool {
+    features & bit(kernel::bindings::NETIF_F_GSO_UDP_TUNNEL_BIT) != 0
+}
 
 /// Packet and byte counters of one queue.
 #[derive(Default)]
@@ -60,11 +96,13 @@ impl Stats {
         s.tx_bytes = s.tx_bytes.wrapping_add(self.tx_bytes.load(Relaxed));
     }
 
-    fn fold_into(&self, other: &Stats) {
-        other.rx_packets.fetch_add(self.rx_packets.load(Relaxed), Relaxed);
-        other.rx_bytes.fetch_add(self.rx_bytes.load(Relaxed), Relaxed);
-        other.tx_packets.fetch_add(self.tx_packets.load(Relaxed), Relaxed);
-        other.tx_bytes.fetch_add(self.tx_bytes.load(Relaxed), Relaxed);
+    /// Moves these counts into `other`, leaving zeros: a queue that goes on to
+    /// another device starts from nothing there.
+    fn move_into(&self, other: &Stats) {
+        other.rx_packets.fetch_add(self.rx_packets.swap(0, Relaxed), Relaxed);
+        other.rx_bytes.fetch_add(self.rx_bytes.swap(0, Relaxed), Relaxed);
+        other.tx_packets.fetch_add(self.tx_packets.swap(0, Relaxed), Relaxed);
+        other.tx_bytes.fetch_add(self.tx_bytes.swap(0, Relaxed), Relaxed);
     }
 }
 
@@ -77,6 +115,7 @@ pub(crate) struct Snapshot {
     pub(crate) tx_bytes: u64,
     pub(crate) rx_dropped: u64,
     pub(crate) tx_dropped: u64,
+    pub(crate) rx_frame_errors: u64,
 }
 
 /// What xmit reads under one lock: the queues bound to the device (`active`
@@ -88,8 +127,15 @@ pub(crate) struct Shared {
     txfilter: TxFilter,
     classic: Option<ClassicFilter>,
     ebpf: Option<EbpfFilter>,
+    /// TUNSETSTEERINGEBPF: picks the queue of each frame.
+    steering: Option<EbpfFilter>,
     offloads: Offloads,
 }
+
+/// Buckets of the flow table (tun's TUN_NUM_FLOW_ENTRIES).
+const FLOWS: usize = 1024;
+/// Marks a used flow-table entry (hash in the high half, queue in the low 16 bits).
+const FLOW_VALID: u64 = 1 << 31;
 
 /// A dropped frame, or the rest of a segment list, with its drop site.
 enum Dropped {
@@ -105,13 +151,24 @@ pub(crate) struct DevState {
     owner: AtomicU32,
     group: AtomicU32,
     vnet_hdr_sz: AtomicU32,
+    /// TUNSETVNETLE / TUNSETVNETBE.
+    vnet_le: AtomicBool,
+    vnet_be: AtomicBool,
+    /// The `NETIF_F_*` offloads the readers negotiated (tun's `set_features`).
+    user_features: AtomicU64,
+    /// The LSM's blob for this device.
+    security: LsmBlob,
     #[pin]
     shared: SpinLockIrq<Shared>,
     /// Counters of queues that have gone away.
     retired: Stats,
     rx_dropped: AtomicU64,
     tx_dropped: AtomicU64,
+    rx_frame_errors: AtomicU64,
     drops: [AtomicU64; Reason::COUNT],
+    /// tun's automatic steering: the queue that last wrote each flow receives
+    /// its replies. Direct-mapped by flow hash; see `select_queue`.
+    flows: [AtomicU64; FLOWS],
     /// /sys/kernel/debug/rtun/<dev>, from registration to `ndo_uninit`.
     #[pin]
     debugfs: Mutex<Option<DebugfsEntry>>,
@@ -119,7 +176,7 @@ pub(crate) struct DevState {
 
 impl DevState {
     /// State for a new device created with TUNSETIFF `flags`.
-    pub(crate) fn new(mode: Mode, flags: u16) -> Result<impl PinInit<Self, Error>> {
+    pub(crate) fn new(mode: Mode, flags: u16, security: LsmBlob) -> Result<impl PinInit<Self, Error>> {
         let cap = if flags & ioctl::IFF_MULTI_QUEUE != 0 { MAX_QUEUES } else { 1 };
         let active = KVec::with_capacity(cap, GFP_KERNEL)?;
         let disabled = KVec::with_capacity(cap, GFP_KERNEL)?;
@@ -128,7 +185,11 @@ impl DevState {
             flags: AtomicU32::new(u32::from(flags & ioctl::FEATURES)),
             owner: AtomicU32::new(INVALID_ID),
             group: AtomicU32::new(INVALID_ID),
-            vnet_hdr_sz: AtomicU32::new(ioctl::VNET_HDR_LEN as u32),
+            vnet_hdr_sz: AtomicU32::new(vnet::HDR_LEN as u32),
+            vnet_le: AtomicBool::new(false),
+            vnet_be: AtomicBool::new(false),
+            user_features: AtomicU64::new(0),
+            security,
             shared <- new_spinlock_irq!(
                 Shared {
                     active,
@@ -136,6 +197,7 @@ impl DevState {
                     txfilter: TxFilter::default(),
                     classic: None,
                     ebpf: None,
+                    steering: None,
                     offloads: Offloads::default(),
                 },
                 "rtun_shared"
@@ -143,7 +205,9 @@ impl DevState {
             retired: Stats::default(),
             rx_dropped: AtomicU64::new(0),
             tx_dropped: AtomicU64::new(0),
+            rx_frame_errors: AtomicU64::new(0),
             drops: [const { AtomicU64::new(0) }; Reason::COUNT],
+            flows: [const { AtomicU64::new(0) }; FLOWS],
             debugfs <- new_mutex!(None, "rtun_debugfs"),
         }))
     }
@@ -180,6 +244,18 @@ impl DevState {
         }
     }
 
+    pub(crate) fn owner(&self) -> u32 {
+        self.owner.load(Relaxed)
+    }
+
+    pub(crate) fn group(&self) -> u32 {
+        self.group.load(Relaxed)
+    }
+
+    pub(crate) fn security(&self) -> &LsmBlob {
+        &self.security
+    }
+
     pub(crate) fn set_owner(&self, kuid: u32) {
         self.owner.store(kuid, Relaxed);
     }
@@ -196,14 +272,56 @@ impl DevState {
         self.vnet_hdr_sz.store(sz, Relaxed);
     }
 
-    /// tun's `tun_permitted`: the owner, a member of the group, or CAP_NET_ADMIN
-    /// over the device's namespace.
+    pub(crate) fn vnet_le(&self) -> bool {
+        self.vnet_le.load(Relaxed)
+    }
+
+    pub(crate) fn set_vnet_le(&self, on: bool) {
+        self.vnet_le.store(on, Relaxed);
+    }
+
+    pub(crate) fn vnet_be(&self) -> bool {
+        self.vnet_be.load(Relaxed)
+    }
+
+    pub(crate) fn set_vnet_be(&self, on: bool) {
+        self.vnet_be.store(on, Relaxed);
+    }
+
+    /// The byte order of the virtio-net header's legacy fields.
+    pub(crate) fn vnet_little_endian(&self) -> bool {
+        vnet::little_endian(self.vnet_le(), self.vnet_be())
+    }
+
+    /// tun's `tun_permitted`: if an owner or a group is set, a caller matching
+    /// every one that is set; otherwise, or failing that, CAP_NET_ADMIN over the
+    /// device's namespace.
     pub(crate) fn permitted(&self, dev: &NetDev) -> bool {
         let owner = self.owner.load(Relaxed);
         let group = self.group.load(Relaxed);
-        (owner != INVALID_ID && crate::cred::euid_is(owner))
-            || (group != INVALID_ID && crate::cred::in_egroup(group))
+        let ids_set = owner != INVALID_ID || group != INVALID_ID;
+        (ids_set && (owner == INVALID_ID || cred::euid_is(owner)) && (group == INVALID_ID || cred::in_egroup(group)))
             || dev.net_admin()
+    }
+
+    /// Active (receiving) queues.
+    pub(crate) fn num_active(&self) -> usize {
+        self.shared.lock().active.len()
+    }
+
+    /// `ndo_change_carrier` and TUNSETCARRIER: carrier needs a queue, as in tun.
+    pub(crate) fn change_carrier(&self, dev: &NetDev, on: bool) -> Result {
+        if on && self.num_active() == 0 {
+            return Err(EPERM);
+        }
+        dev.set_carrier(on);
+        Ok(())
+    }
+
+    /// `ndo_fix_features`: the user offloads only as far as readers negotiated them.
+    pub(crate) fn fix_features(&self, features: u64) -> u64 {
+        let user = feature_bits(Features::ALL);
+        (features & self.user_features.load(Relaxed)) | (features & !user)
     }
 
     /// Counts one drop at `site`: its reason counter and rx/tx_dropped.
@@ -215,6 +333,7 @@ impl DevState {
         match info.dir {
             Dir::Rx => self.rx_dropped.fetch_add(1, Relaxed),
             Dir::Tx => self.tx_dropped.fetch_add(1, Relaxed),
+            Dir::RxFrame => self.rx_frame_errors.fetch_add(1, Relaxed),
         };
     }
 
@@ -235,6 +354,7 @@ impl DevState {
         let mut s = Snapshot {
             rx_dropped: self.rx_dropped.load(Relaxed),
             tx_dropped: self.tx_dropped.load(Relaxed),
+            rx_frame_errors: self.rx_frame_errors.load(Relaxed),
             ..Snapshot::default()
         };
         self.retired.add_to(&mut s);
@@ -248,19 +368,22 @@ impl DevState {
     // ---- transmit -----------------------------------------------------------
 
     /// `ndo_start_xmit`: queue the frame for the reader of its queue, or drop it
-    /// with the reason. BH context: nothing here sleeps.
-    pub(crate) fn start_xmit(&self, skb: SkBuff) {
+    /// with the reason. BH context: nothing here sleeps. False when (part of)
+    /// the frame was dropped, which tun reports as NET_XMIT_DROP.
+    pub(crate) fn start_xmit(&self, skb: SkBuff) -> bool {
         match self.transmit(skb) {
-            Ok(()) => {}
+            Ok(()) => true,
             Err(Dropped::One(skb, site)) => {
                 self.count_drop(site);
                 skb.drop_tx(site.reason());
+                false
             }
             Err(Dropped::Many(list, site)) => {
                 for _ in 0..list.count() {
                     self.count_drop(site);
                 }
                 list.drop_reason(site.reason());
+                false
             }
         }
     }
@@ -296,14 +419,16 @@ impl DevState {
             return Err(Dropped::One(skb, Site::XmitOrphanFrags));
         }
         skb.tx_timestamp();
-        // The frame may wait on the ring indefinitely: release its socket.
+        // The frame may wait on the ring indefinitely: release its socket and
+        // its conntrack entry.
         skb.orphan();
+        skb.nf_reset_ct();
 
         // Offloads go to the reader only through a virtio-net header.
         let offloads = if self.has(ioctl::IFF_VNET_HDR) { sh.offloads } else { Offloads::default() };
         if skb.is_gso() && !offloads.takes_gso(skb.gso_type()) {
             let segs = skb.gso_segment().map_err(|skb| Dropped::One(skb, Site::XmitGsoSeg))?;
-            return q.push_list(segs, &offloads).map_err(|(rest, site)| Dropped::Many(rest, site));
+            return q.push_list(segs, &offloads, self).map_err(|(rest, site)| Dropped::Many(rest, site));
         }
         if skb.is_csum_partial() && !offloads.takes_partial_csum() && skb.checksum_help().is_err() {
             return Err(Dropped::One(skb, Site::XmitCsum));
@@ -334,9 +459,89 @@ impl DevState {
         core::mem::replace(&mut self.shared.lock().ebpf, f)
     }
 
-    /// TUNSETOFFLOAD.
-    pub(crate) fn set_offloads(&self, o: Offloads) {
+    /// TUNSETOFFLOAD: what readers take, and so what the device advertises.
+    pub(crate) fn set_offloads(&self, dev: &NetDev, o: Offloads, rtnl: &Rtnl) {
         self.shared.lock().offloads = o;
+        let bits = feature_bits(o.features());
+        self.user_features.store(bits, Relaxed);
+        dev.set_wanted_features(feature_bits(Features::ALL), bits, rtnl);
+        dev.update_features(rtnl);
+    }
+
+    /// TUNSETSTEERINGEBPF. The old program is put after the lock.
+    pub(crate) fn set_steering(&self, f: Option<EbpfFilter>) -> Option<EbpfFilter> {
+        core::mem::replace(&mut self.shared.lock().steering, f)
+    }
+
+    /// `ndo_select_queue`, as tun: the steering program's choice modulo the
+    /// active queues; without one, the queue that last wrote the frame's flow,
+    /// else the flow hash scaled to the queues.
+    pub(crate) fn select_queue(&self, skb: &mut SkBuff) -> u16 {
+        let n = {
+            let sh = self.shared.lock();
+            let n = sh.active.len();
+            if n == 0 {
+                return 0;
+            }
+            if let Some(prog) = &sh.steering {
+                return (prog.run(skb) as usize % n) as u16;
+            }
+            n
+        };
+        let hash = skb.hash_symmetric();
+        let e = self.flows.get(hash as usize % FLOWS).map_or(0, |e| e.load(Relaxed));
+        if e & FLOW_VALID != 0 && (e >> 32) as u32 == hash {
+            let q = (e & 0xffff) as usize;
+            if q < n {
+                return q as u16;
+            }
+        }
+        ((u64::from(hash) * n as u64) >> 32) as u16
+    }
+
+    /// Whether writes should record their flow for `select_queue`.
+    pub(crate) fn steers_flows(&self) -> bool {
+        let sh = self.shared.lock();
+        sh.steering.is_none() && sh.active.len() > 1
+    }
+
+    /// A frame of flow `hash` was written on `q`: send the flow's replies there.
+    pub(crate) fn flow_update(&self, hash: u32, q: &Queue) {
+        let Some(index) = position(&self.shared.lock().active, q) else { return };
+        if let Some(e) = self.flows.get(hash as usize % FLOWS) {
+            e.store((u64::from(hash) << 32) | FLOW_VALID | index as u64, Relaxed);
+        }
+    }
+
+    /// Runs `f` on every active queue (TUNSETSNDBUF). `f` must not sleep.
+    pub(crate) fn for_each_active(&self, f: impl Fn(&Queue)) {
+        for q in self.shared.lock().active.iter() {
+            f(q);
+        }
+    }
+
+    /// txqueuelen changed: every queue's ring follows, as tun's do. RTNL held,
+    /// so the set of queues cannot change meanwhile.
+    pub(crate) fn resize_rings(&self, cap: usize, _rtnl: &Rtnl) -> Result {
+        let n = Self::total(&self.shared.lock());
+        let mut qs: KVec<Arc<Queue>> = KVec::with_capacity(n, GFP_KERNEL)?;
+        {
+            let sh = self.shared.lock();
+            for q in Iterator::chain(sh.active.iter(), sh.disabled.iter()) {
+                if qs.push_within_capacity(q.clone()).is_err() {
+                    break;
+                }
+            }
+        }
+        for q in qs.iter() {
+            q.resize_ring(cap, Some(self))?;
+        }
+        Ok(())
+    }
+
+    /// The device's socket-filter state as TUNGETIFF reports it.
+    pub(crate) fn has_classic_filter(&self) -> bool {
+        self.shared.lock().classic.is_some()
     }
 
     // ---- attach and detach (RTNL held) ----------------------------------------
@@ -346,25 +551,29 @@ impl DevState {
     }
 
     /// Makes `q` an active queue of `dev`. `q` must not be bound elsewhere.
-    pub(crate) fn attach(&self, dev: &NetDev, q: &Arc<Queue>, rtnl: &Rtnl) -> Result {
-        let n = {
+    /// Returns how many queues (active and disabled) the device has now.
+    pub(crate) fn attach(&self, dev: &NetDev, q: &Arc<Queue>, rtnl: &Rtnl) -> Result<usize> {
+        let (n, total) = {
             let mut qs = self.shared.lock();
-            if !self.has(ioctl::IFF_MULTI_QUEUE) && Self::total(&qs) >= 1 {
+            if !self.has(ioctl::IFF_MULTI_QUEUE) && qs.active.len() >= 1 {
                 return Err(EBUSY);
             }
             if Self::total(&qs) >= MAX_QUEUES {
                 return Err(E2BIG);
             }
             qs.active.push_within_capacity(q.clone()).map_err(|_| E2BIG)?;
-            qs.active.len()
+            (qs.active.len(), Self::total(&qs))
         };
         dev.set_real_num_queues(n, rtnl);
-        Ok(())
+        Ok(total)
     }
 
-    /// TUNSETQUEUE with IFF_DETACH_QUEUE: `q` stops receiving but stays bound.
+    /// TUNSETQUEUE with IFF_DETACH_QUEUE: `q` stops receiving but stays bound;
+    /// what it had not read is dropped, as in tun.
     pub(crate) fn disable(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) -> Result {
-        self.move_queue(dev, q, false, rtnl)
+        self.move_queue(dev, q, false, rtnl)?;
+        q.purge(self);
+        Ok(())
     }
 
     /// TUNSETQUEUE with IFF_ATTACH_QUEUE: a disabled `q` receives again.
@@ -409,7 +618,7 @@ impl DevState {
             (removed, qs.active.len(), Self::total(&qs))
         };
         // No xmit can reach `q` any more: purge what it did not read.
-        q.stats().fold_into(&self.retired);
+        q.stats().move_into(&self.retired);
         q.purge(self);
         drop(removed);
         if active > 0 {
@@ -440,7 +649,7 @@ impl DevState {
         };
         for q in Iterator::chain(active.iter(), disabled.iter()) {
             q.shut_down();
-            q.stats().fold_into(&self.retired);
+            q.stats().move_into(&self.retired);
             q.purge(self);
         }
     }

@@ -7,11 +7,6 @@ use crate::skb_reason::Site;
 pub(crate) const ETH_HLEN: usize = 14;
 pub(crate) const ETH_P_IP: u16 = 0x0800;
 pub(crate) const ETH_P_IPV6: u16 = 0x86dd;
-const IPV4_MIN_HLEN: usize = 20;
-const IPV6_HLEN: usize = 40;
-
-/// The largest frame a write may carry, not counting the PI and vnet headers.
-pub(crate) const MAX_FRAME: usize = 65535 + ETH_HLEN;
 
 /// A TAP frame must carry at least an Ethernet header.
 pub(crate) fn check_tap(len: usize) -> Result<(), Site> {
@@ -22,31 +17,17 @@ pub(crate) fn check_tap(len: usize) -> Result<(), Site> {
     }
 }
 
-/// The protocol of a TUN frame written without a PI header: the IP version in
-/// the first nibble decides, and the frame must hold that version's header.
-/// `head` is the start of the frame, `len` its full length.
-pub(crate) fn tun_protocol(head: &[u8], len: usize) -> Result<u16, Site> {
+/// The protocol of a TUN frame written without a PI header, from the IP
+/// version in its first nibble, as tun decides it. Like tun, it does not check
+/// the IP header's length: the stack drops short packets itself.
+pub(crate) fn tun_protocol(head: &[u8]) -> Result<u16, Site> {
     let Some(first) = head.first() else {
         return Err(Site::WriteShortIp);
     };
-    let (proto, min) = match first >> 4 {
-        4 => (ETH_P_IP, IPV4_MIN_HLEN),
-        6 => (ETH_P_IPV6, IPV6_HLEN),
-        _ => return Err(Site::WriteNotIp),
-    };
-    if len < min {
-        return Err(Site::WriteShortIp);
-    }
-    Ok(proto)
-}
-
-/// A frame whose protocol was given (PI header) must still hold that
-/// protocol's header when it is IPv4 or IPv6.
-pub(crate) fn check_ip_len(proto: u16, len: usize) -> Result<(), Site> {
-    match proto {
-        ETH_P_IP if len < IPV4_MIN_HLEN => Err(Site::WriteShortIp),
-        ETH_P_IPV6 if len < IPV6_HLEN => Err(Site::WriteShortIp),
-        _ => Ok(()),
+    match first >> 4 {
+        4 => Ok(ETH_P_IP),
+        6 => Ok(ETH_P_IPV6),
+        _ => Err(Site::WriteNotIp),
     }
 }
 
@@ -73,21 +54,11 @@ mod tests {
     }
 
     #[test]
-    fn tun_version_and_length() {
-        assert_eq!(tun_protocol(&[], 0), Err(Site::WriteShortIp));
-        assert_eq!(tun_protocol(&[0x45], 19), Err(Site::WriteShortIp));
-        assert_eq!(tun_protocol(&[0x45], 20), Ok(ETH_P_IP));
-        assert_eq!(tun_protocol(&[0x60], 39), Err(Site::WriteShortIp));
-        assert_eq!(tun_protocol(&[0x60], 40), Ok(ETH_P_IPV6));
-        assert_eq!(tun_protocol(&[0x20], 100), Err(Site::WriteNotIp));
-    }
-
-    #[test]
-    fn given_protocol_still_needs_its_header() {
-        assert_eq!(check_ip_len(ETH_P_IP, 19), Err(Site::WriteShortIp));
-        assert_eq!(check_ip_len(ETH_P_IP, 20), Ok(()));
-        assert_eq!(check_ip_len(ETH_P_IPV6, 39), Err(Site::WriteShortIp));
-        assert_eq!(check_ip_len(0x88b5, 1), Ok(()));
+    fn tun_version_decides_and_length_is_not_checked() {
+        assert_eq!(tun_protocol(&[]), Err(Site::WriteShortIp));
+        assert_eq!(tun_protocol(&[0x45]), Ok(ETH_P_IP), "a short IPv4 frame is the stack's to drop");
+        assert_eq!(tun_protocol(&[0x60]), Ok(ETH_P_IPV6));
+        assert_eq!(tun_protocol(&[0x20]), Err(Site::WriteNotIp));
     }
 
     #[test]

@@ -4,44 +4,80 @@
 //! The whole ABI is listed, including commands the driver answers with EINVAL.
 #![allow(dead_code)]
 
-const fn ioc(dir: u32, nr: u32, size: u32) -> u32 {
-    (dir << 30) | (size << 16) | ((b'T' as u32) << 8) | nr
-}
-const fn iow(nr: u32, size: u32) -> u32 {
-    ioc(1, nr, size)
-}
-const fn ior(nr: u32, size: u32) -> u32 {
-    ioc(2, nr, size)
+// The kernel's own ioctl encoders, so the numbers follow the architecture and
+// the argument types' sizes (`struct sock_fprog` differs for 32-bit callers).
+// The host build of this file uses an equivalent of the generic encoding.
+#[cfg(not(test))]
+use kernel::{bindings::sock_fprog, ioctl::{_IO, _IOR, _IOW}};
+#[cfg(test)]
+use host_ioctl::{_IO, _IOR, _IOW};
+#[cfg(test)]
+#[repr(C)]
+struct sock_fprog {
+    len: u16,
+    filter: *mut u8,
 }
 
-/// `sizeof(struct sock_fprog)` on 64-bit kernels.
-const SOCK_FPROG_SIZE: u32 = 16;
+#[cfg(test)]
+#[allow(non_snake_case)]
+mod host_ioctl {
+    const fn ioc(dir: u32, ty: u32, nr: u32, size: usize) -> u32 {
+        (dir << 30) | ((size as u32) << 16) | (ty << 8) | nr
+    }
+    pub(super) const fn _IO(ty: u32, nr: u32) -> u32 {
+        ioc(0, ty, nr, 0)
+    }
+    pub(super) const fn _IOW<T>(ty: u32, nr: u32) -> u32 {
+        ioc(1, ty, nr, core::mem::size_of::<T>())
+    }
+    pub(super) const fn _IOR<T>(ty: u32, nr: u32) -> u32 {
+        ioc(2, ty, nr, core::mem::size_of::<T>())
+    }
+}
 
-pub(crate) const TUNSETNOCSUM: u32 = iow(200, 4);
-pub(crate) const TUNSETDEBUG: u32 = iow(201, 4);
-pub(crate) const TUNSETIFF: u32 = iow(202, 4);
-pub(crate) const TUNSETPERSIST: u32 = iow(203, 4);
-pub(crate) const TUNSETOWNER: u32 = iow(204, 4);
-pub(crate) const TUNSETLINK: u32 = iow(205, 4);
-pub(crate) const TUNSETGROUP: u32 = iow(206, 4);
-pub(crate) const TUNGETFEATURES: u32 = ior(207, 4);
-pub(crate) const TUNSETOFFLOAD: u32 = iow(208, 4);
-pub(crate) const TUNSETTXFILTER: u32 = iow(209, 4);
-pub(crate) const TUNGETIFF: u32 = ior(210, 4);
-pub(crate) const TUNGETSNDBUF: u32 = ior(211, 4);
-pub(crate) const TUNSETSNDBUF: u32 = iow(212, 4);
-pub(crate) const TUNATTACHFILTER: u32 = iow(213, SOCK_FPROG_SIZE);
-pub(crate) const TUNDETACHFILTER: u32 = iow(214, SOCK_FPROG_SIZE);
-pub(crate) const TUNGETVNETHDRSZ: u32 = ior(215, 4);
-pub(crate) const TUNSETVNETHDRSZ: u32 = iow(216, 4);
-pub(crate) const TUNSETQUEUE: u32 = iow(217, 4);
-pub(crate) const TUNSETIFINDEX: u32 = iow(218, 4);
-pub(crate) const TUNGETFILTER: u32 = ior(219, SOCK_FPROG_SIZE);
-pub(crate) const TUNSETVNETLE: u32 = iow(220, 4);
-pub(crate) const TUNGETVNETLE: u32 = ior(221, 4);
-pub(crate) const TUNSETSTEERINGEBPF: u32 = ior(224, 4);
-pub(crate) const TUNSETFILTEREBPF: u32 = ior(225, 4);
-pub(crate) const TUNSETCARRIER: u32 = iow(226, 4);
+const T: u32 = b'T' as u32;
+type Int = core::ffi::c_int;
+type UInt = core::ffi::c_uint;
+
+pub(crate) const TUNSETNOCSUM: u32 = _IOW::<Int>(T, 200);
+pub(crate) const TUNSETDEBUG: u32 = _IOW::<Int>(T, 201);
+pub(crate) const TUNSETIFF: u32 = _IOW::<Int>(T, 202);
+pub(crate) const TUNSETPERSIST: u32 = _IOW::<Int>(T, 203);
+pub(crate) const TUNSETOWNER: u32 = _IOW::<Int>(T, 204);
+pub(crate) const TUNSETLINK: u32 = _IOW::<Int>(T, 205);
+pub(crate) const TUNSETGROUP: u32 = _IOW::<Int>(T, 206);
+pub(crate) const TUNGETFEATURES: u32 = _IOR::<UInt>(T, 207);
+pub(crate) const TUNSETOFFLOAD: u32 = _IOW::<UInt>(T, 208);
+pub(crate) const TUNSETTXFILTER: u32 = _IOW::<UInt>(T, 209);
+pub(crate) const TUNGETIFF: u32 = _IOR::<UInt>(T, 210);
+pub(crate) const TUNGETSNDBUF: u32 = _IOR::<Int>(T, 211);
+pub(crate) const TUNSETSNDBUF: u32 = _IOW::<Int>(T, 212);
+pub(crate) const TUNATTACHFILTER: u32 = _IOW::<sock_fprog>(T, 213);
+pub(crate) const TUNDETACHFILTER: u32 = _IOW::<sock_fprog>(T, 214);
+pub(crate) const TUNGETVNETHDRSZ: u32 = _IOR::<Int>(T, 215);
+pub(crate) const TUNSETVNETHDRSZ: u32 = _IOW::<Int>(T, 216);
+pub(crate) const TUNSETQUEUE: u32 = _IOW::<Int>(T, 217);
+pub(crate) const TUNSETIFINDEX: u32 = _IOW::<UInt>(T, 218);
+pub(crate) const TUNGETFILTER: u32 = _IOR::<sock_fprog>(T, 219);
+pub(crate) const TUNSETVNETLE: u32 = _IOW::<Int>(T, 220);
+pub(crate) const TUNGETVNETLE: u32 = _IOR::<Int>(T, 221);
+pub(crate) const TUNSETVNETBE: u32 = _IOW::<Int>(T, 222);
+pub(crate) const TUNGETVNETBE: u32 = _IOR::<Int>(T, 223);
+pub(crate) const TUNSETSTEERINGEBPF: u32 = _IOR::<Int>(T, 224);
+pub(crate) const TUNSETFILTEREBPF: u32 = _IOR::<Int>(T, 225);
+pub(crate) const TUNSETCARRIER: u32 = _IOW::<Int>(T, 226);
+pub(crate) const TUNGETDEVNETNS: u32 = _IO(T, 227);
+
+/// Socket ioctls tun also answers on its file (include/uapi/linux/sockios.h).
+pub(crate) const SIOCSIFHWADDR: u32 = 0x8924;
+pub(crate) const SIOCGIFHWADDR: u32 = 0x8927;
+pub(crate) const SIOCGSKNS: u32 = 0x894c;
+/// The `_IOC_TYPE` of socket ioctls, whose argument is a `struct ifreq`.
+pub(crate) const SOCK_IOC_TYPE: u32 = 0x89;
+
+pub(crate) const fn ioc_type(cmd: u32) -> u32 {
+    (cmd >> 8) & 0xff
+}
 
 pub(crate) const IFF_TUN: u16 = 0x0001;
 pub(crate) const IFF_TAP: u16 = 0x0002;
@@ -59,13 +95,17 @@ pub(crate) const IFF_VNET_HDR: u16 = 0x4000;
 pub(crate) const IFF_TUN_EXCL: u16 = 0x8000;
 pub(crate) const TUN_TYPE_MASK: u16 = 0x000f;
 
-/// The per-device feature flags a TUNSETIFF may set (tun's TUN_FEATURES, less
-/// NAPI, which this driver does not implement).
-pub(crate) const FEATURES: u16 = IFF_NO_PI | IFF_ONE_QUEUE | IFF_VNET_HDR | IFF_MULTI_QUEUE;
+/// Read-only TUNGETIFF flag: this queue has no classic filter attached. It
+/// shares its value with IFF_NO_PI, as in tun.
+pub(crate) const IFF_NOFILTER: u16 = 0x1000;
+
+/// The per-device feature flags a TUNSETIFF sets (tun's TUN_FEATURES).
+pub(crate) const FEATURES: u16 =
+    IFF_NO_PI | IFF_ONE_QUEUE | IFF_VNET_HDR | IFF_MULTI_QUEUE | IFF_NAPI | IFF_NAPI_FRAGS | IFF_BACKPRESSURE;
 
 /// What TUNGETFEATURES reports.
 pub(crate) const fn supported_features() -> u32 {
-    (FEATURES | IFF_TUN | IFF_TAP) as u32
+    (FEATURES | IFF_TUN | IFF_TAP | IFF_NO_CARRIER) as u32
 }
 
 /// `struct tun_pi` flag: the frame did not fit the reader's buffer.
@@ -77,10 +117,9 @@ pub(crate) const PI_LEN: usize = 4;
 /// is `short ifr_flags`.
 pub(crate) const IFNAMSIZ: usize = 16;
 pub(crate) const IFREQ_LEN: usize = 40;
+/// `sizeof(struct compat_ifreq)`: what a 32-bit caller passes.
+pub(crate) const COMPAT_IFREQ_LEN: usize = 32;
 pub(crate) const IFREQ_FLAGS_OFF: usize = IFNAMSIZ;
-
-/// `sizeof(struct virtio_net_hdr)`, the smallest valid vnet header size.
-pub(crate) const VNET_HDR_LEN: usize = 10;
 
 /// The device kind asked for by TUNSETIFF.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -90,13 +129,22 @@ pub(crate) enum Mode {
 }
 
 impl Mode {
-    /// The kind requested in `ifr_flags`, or `None` if neither or both are set.
+    /// The kind a new device gets from `ifr_flags`: IFF_TUN wins when both
+    /// kinds are asked for, as in tun; `None` when neither is.
     pub(crate) fn from_flags(flags: u16) -> Option<Mode> {
-        match flags & TUN_TYPE_MASK {
-            IFF_TUN => Some(Mode::Tun),
-            IFF_TAP => Some(Mode::Tap),
-            _ => None,
+        if flags & IFF_TUN != 0 {
+            Some(Mode::Tun)
+        } else if flags & IFF_TAP != 0 {
+            Some(Mode::Tap)
+        } else {
+            None
         }
+    }
+
+    /// Whether `ifr_flags` let a queue attach to an existing device of this
+    /// kind: the device's kind must be among the kinds asked for.
+    pub(crate) fn accepts(self, flags: u16) -> bool {
+        flags & self.flag() != 0
     }
 
     pub(crate) fn flag(self) -> u16 {
@@ -112,6 +160,23 @@ impl Mode {
             Mode::Tun => b"rtun%d",
             Mode::Tap => b"rtap%d",
         }
+    }
+}
+
+/// The address length a device of ARPHRD `ty` gets from TUNSETLINK (tun's
+/// `tun_get_addr_len`).
+pub(crate) fn link_addr_len(ty: u16) -> u8 {
+    match ty {
+        823 | 769 => 16,      // IP6GRE, TUNNEL6: struct in6_addr
+        778 | 768 | 776 => 4, // IPGRE, TUNNEL, SIT
+        1 => 6,               // ETHER
+        804 | 805 => 8,       // IEEE802154(_MONITOR): extended address
+        825 => 8,             // 6LOWPAN: EUI-64
+        774 | 780 | 6 => 6,   // FDDI, HIPPI, IEEE802 (FC)
+        270 => 5,             // ROSE
+        0 => 7,               // NETROM: AX.25 address
+        773 => 1,             // LOCALTLK
+        _ => 0,               // PHONET_PIPE, PPP, NONE and the rest
     }
 }
 
@@ -174,14 +239,20 @@ mod tests {
         assert_eq!(TUNATTACHFILTER, 0x401054d5);
         assert_eq!(TUNSETQUEUE, 0x400454d9);
         assert_eq!(TUNSETCARRIER, 0x400454e2);
+        assert_eq!(TUNSETVNETBE, 0x400454de);
+        assert_eq!(TUNSETSTEERINGEBPF, 0x800454e0);
+        assert_eq!(TUNGETDEVNETNS, 0x54e3);
+        assert_eq!(ioc_type(SIOCGIFHWADDR), SOCK_IOC_TYPE);
     }
 
     #[test]
-    fn mode_needs_exactly_one_kind() {
+    fn mode_needs_a_kind() {
         assert_eq!(Mode::from_flags(IFF_TUN | IFF_NO_PI), Some(Mode::Tun));
         assert_eq!(Mode::from_flags(IFF_TAP | IFF_MULTI_QUEUE), Some(Mode::Tap));
-        assert_eq!(Mode::from_flags(IFF_TUN | IFF_TAP), None);
+        assert_eq!(Mode::from_flags(IFF_TUN | IFF_TAP), Some(Mode::Tun), "TUN wins, as in tun");
         assert_eq!(Mode::from_flags(IFF_NO_PI), None);
+        assert!(Mode::Tap.accepts(IFF_TUN | IFF_TAP));
+        assert!(!Mode::Tap.accepts(IFF_TUN));
     }
 
     #[test]
@@ -202,5 +273,14 @@ mod tests {
         assert_eq!(&req.raw[..6], b"rtun0\0");
         assert!(req.raw[6..IFNAMSIZ].iter().all(|&b| b == 0));
         assert_eq!(req.raw[IFNAMSIZ], 0xff);
+    }
+
+    #[test]
+    fn link_types_get_tuns_address_lengths() {
+        assert_eq!(link_addr_len(1), 6);
+        assert_eq!(link_addr_len(0xfffe), 0);
+        assert_eq!(link_addr_len(823), 16);
+        assert_eq!(link_addr_len(776), 4);
+        assert_eq!(link_addr_len(0), 7);
     }
 }

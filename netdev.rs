@@ -42,6 +42,8 @@ const MIN_MTU: u32 = 68;
 const MAX_MTU: u32 = 65535;
 const TUN_READQ_SIZE: u32 = 500;
 const ETH_SS_STATS: c_int = 1;
+/// What `ndo_start_xmit` returns for a frame it dropped (the C file checks it).
+const NET_XMIT_DROP: c_int = 1;
 
 #[repr(C)]
 struct Priv {
@@ -182,6 +184,67 @@ impl NetDev {
         unsafe { shim::netdev_state_change(self.as_ptr()) }
     }
 
+    /// `dev->features`: what is on now.
+    pub(crate) fn features(&self) -> u64 {
+        // SAFETY: `self` is valid.
+        unsafe { shim::rtun_dev_features(self.as_ptr()) }
+    }
+
+    /// Replaces the `mask` bits of `wanted_features` with `on`.
+    pub(crate) fn set_wanted_features(&self, mask: u64, on: u64, _rtnl: &Rtnl) {
+        // SAFETY: RTNL is held, which guards `wanted_features`.
+        unsafe { shim::rtun_dev_set_wanted_features(self.as_ptr(), mask, on) }
+    }
+
+    /// Recomputes `features` through `ndo_fix_features` and tells the stack.
+    pub(crate) fn update_features(&self, _rtnl: &Rtnl) {
+        // SAFETY: RTNL is held, as `netdev_update_features` requires.
+        unsafe { shim::netdev_update_features(self.as_ptr()) }
+    }
+
+    /// TUNSETLINK: a new ARPHRD type and address length, with the notifiers
+    /// that let others refuse it. The caller checked the device is down.
+    pub(crate) fn set_link_type(&self, ty: u16, addr_len: u8, _rtnl: &Rtnl) -> Result {
+        // SAFETY: RTNL is held, as the notifier chain and the fields require.
+        unsafe {
+            kernel::error::to_result(shim::rtun_dev_pre_type_change(self.as_ptr()))?;
+            shim::rtun_dev_set_type(self.as_ptr(), ty);
+            shim::rtun_dev_set_addr_len(self.as_ptr(), addr_len);
+            shim::rtun_dev_post_type_change(self.as_ptr());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn addr_len(&self) -> usize {
+        // SAFETY: `self` is valid.
+        usize::from(unsafe { shim::rtun_dev_addr_len(self.as_ptr()) })
+    }
+
+    /// SIOCGIFHWADDR: fills `sa` (a `struct sockaddr`, 16 bytes).
+    pub(crate) fn get_hwaddr(&self, sa: &mut [u8; 16], _rtnl: &Rtnl) -> Result {
+        // SAFETY: `sa` has the size of `struct sockaddr`; the name is the device's own.
+        kernel::error::to_result(unsafe { shim::rtun_dev_get_hwaddr(self.as_ptr(), sa.as_mut_ptr().cast()) })
+    }
+
+    /// SIOCSIFHWADDR from a `struct sockaddr`; the caller checked that the
+    /// address length fits in it.
+    pub(crate) fn set_hwaddr(&self, sa: &[u8; 16], _rtnl: &Rtnl) -> Result {
+        // `struct sockaddr_storage`, of which only the family and `addr_len`
+        // bytes are read.
+        let mut ss = [0u8; 128];
+        crate::ioctl::copy_bytes(&mut ss, sa);
+        // SAFETY: RTNL is held; `ss` is a full `sockaddr_storage`.
+        kernel::error::to_result(unsafe { shim::rtun_dev_set_hwaddr(self.as_ptr(), ss.as_mut_ptr().cast()) })
+    }
+
+    /// The device's network namespace (borrowed, not counted).
+    pub(crate) fn net_open_fd(&self) -> Result<i32> {
+        // SAFETY: `self` is valid and so is its namespace while it is registered.
+        let fd = unsafe { shim::rtun_net_open_ns_fd(shim::rtun_dev_net(self.as_ptr())) };
+        kernel::error::to_result(fd)?;
+        Ok(fd)
+    }
+
     pub(crate) fn unregister(&self, _rtnl: &Rtnl) {
         // SAFETY: RTNL is held and the device is registered.
         unsafe { shim::rtun_unregister_netdevice(self.as_ptr()) }
@@ -279,7 +342,6 @@ impl DevBuilder {
             shim::rtun_dev_set_flags(d, IFF_POINTOPOINT | IFF_NOARP | IFF_MULTICAST);
             shim::rtun_dev_set_tx_queue_len(d, TUN_READQ_SIZE);
             shim::rtun_dev_set_lltx(d);
-            shim::rtun_dev_set_features(d);
             shim::rtun_dev_set_min_mtu(d, MIN_MTU);
             shim::rtun_dev_set_max_mtu(d, MAX_MTU);
         }
@@ -294,11 +356,23 @@ impl DevBuilder {
             shim::rtun_dev_tap_priv_flags(d);
             shim::rtun_eth_hw_addr_random(d);
             shim::rtun_dev_set_lltx(d);
-            shim::rtun_dev_set_features(d);
             shim::rtun_dev_set_min_mtu(d, MIN_MTU);
             let hh = u32::from(shim::rtun_dev_hard_header_len(d));
             shim::rtun_dev_set_max_mtu(d, MAX_MTU - hh);
         }
+    }
+
+    /// The offloads the device can have (`hw_features`); it starts with all of
+    /// them wanted, and `ndo_fix_features` decides what is on.
+    pub(crate) fn set_features(&mut self, features: u64) {
+        // SAFETY: The device is valid and not registered yet.
+        unsafe { shim::rtun_dev_init_features(self.ptr(), features) }
+    }
+
+    /// The interface index to register with (TUNSETIFINDEX); 0 picks one.
+    pub(crate) fn set_ifindex(&mut self, ifindex: i32) {
+        // SAFETY: The device is valid and not registered yet.
+        unsafe { shim::rtun_dev_set_ifindex(self.ptr(), ifindex) }
     }
 
     pub(crate) fn set_net(&mut self, net: &NetNs) {
@@ -386,6 +460,14 @@ impl NetNs {
         // SAFETY: The namespace is valid while we hold the reference.
         unsafe { shim::rtun_net_admin(self.as_ptr()) }
     }
+
+    /// A new file descriptor for this namespace (SIOCGSKNS).
+    pub(crate) fn open_fd(&self) -> Result<i32> {
+        // SAFETY: The namespace is valid while we hold the reference.
+        let fd = unsafe { shim::rtun_net_open_ns_fd(self.as_ptr()) };
+        kernel::error::to_result(fd)?;
+        Ok(fd)
+    }
 }
 
 impl Drop for NetNs {
@@ -436,6 +518,12 @@ struct LinkStats64 {
     tx_errors: u64,
     rx_dropped: u64,
     tx_dropped: u64,
+    multicast: u64,
+    collisions: u64,
+    rx_length_errors: u64,
+    rx_over_errors: u64,
+    rx_crc_errors: u64,
+    rx_frame_errors: u64,
 }
 
 // ---- callbacks from rust_tun_shim.c ------------------------------------------
@@ -444,12 +532,43 @@ struct LinkStats64 {
 unsafe extern "C" fn rtun_ndo_start_xmit(skb: *mut bindings::sk_buff, dev: *mut bindings::net_device) -> c_int {
     // SAFETY: The core passes a valid device and gives us ownership of `skb`.
     let (dev, skb) = unsafe { (NetDev::from_raw(dev), SkBuff::from_raw(skb)) };
-    match dev.state() {
+    let queued = match dev.state() {
         Some(state) => state.start_xmit(skb),
         // Not reachable: ops are installed only on live devices.
-        None => skb.drop_reason(Reason::DevReady),
+        None => {
+            skb.drop_reason(Reason::DevReady);
+            false
+        }
+    };
+    // The skb is consumed either way; a drop is NET_XMIT_DROP, as in tun.
+    if queued { 0 } else { NET_XMIT_DROP }
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_ndo_select_queue(dev: *mut bindings::net_device, skb: *mut bindings::sk_buff) -> u16 {
+    // SAFETY: The core passes a valid device and lends us the skb for the call:
+    // it stays the caller's, so it is never freed here.
+    let (dev, mut skb) = unsafe { (NetDev::from_raw(dev), core::mem::ManuallyDrop::new(SkBuff::from_raw(skb))) };
+    dev.state().map_or(0, |s| s.select_queue(&mut skb))
+}
+
+/// NETDEV_CHANGE_TX_QUEUE_LEN on any device: an rtun device's rings follow
+/// its txqueuelen. Returns an errno, which the C side turns into NOTIFY_BAD.
+#[no_mangle]
+unsafe extern "C" fn rtun_netdev_txqlen_changed(dev: *mut bindings::net_device) -> c_int {
+    // SAFETY: The notifier chain passes a valid device, under RTNL.
+    let (dev, rtnl) = unsafe { (NetDev::from_raw(dev), Rtnl::assume_held()) };
+    match dev.state().map(|s| s.resize_rings(dev.tx_queue_len(), &rtnl)) {
+        Some(Err(e)) => e.to_errno(),
+        _ => 0,
     }
-    0 // NETDEV_TX_OK: the skb is always consumed.
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_ndo_fix_features(dev: *mut bindings::net_device, features: u64) -> u64 {
+    // SAFETY: Called by the core under RTNL with a valid device.
+    let dev = unsafe { NetDev::from_raw(dev) };
+    dev.state().map_or(features, |s| s.fix_features(features))
 }
 
 #[no_mangle]
@@ -478,8 +597,11 @@ unsafe extern "C" fn rtun_ndo_stop(dev: *mut bindings::net_device) -> c_int {
 #[no_mangle]
 unsafe extern "C" fn rtun_ndo_change_carrier(dev: *mut bindings::net_device, on: bool) -> c_int {
     // SAFETY: Called by the core under RTNL with a valid device.
-    unsafe { NetDev::from_raw(dev) }.set_carrier(on);
-    0
+    let dev = unsafe { NetDev::from_raw(dev) };
+    match dev.state().map(|s| s.change_carrier(dev, on)) {
+        Some(Err(e)) => e.to_errno(),
+        _ => 0,
+    }
 }
 
 #[no_mangle]
@@ -496,6 +618,7 @@ unsafe extern "C" fn rtun_ndo_get_stats64(dev: *mut bindings::net_device, out: *
     out.tx_bytes = s.tx_bytes;
     out.rx_dropped = s.rx_dropped;
     out.tx_dropped = s.tx_dropped;
+    out.rx_frame_errors = s.rx_frame_errors;
 }
 
 #[no_mangle]
@@ -536,4 +659,44 @@ unsafe extern "C" fn rtun_ethtool_stats(dev: *mut bindings::net_device, _st: *mu
     for (o, c) in out.iter_mut().zip(counts) {
         *o = c;
     }
+}
+
+/// Copies `src` into a fixed C string field, always terminated.
+fn put_cstr(dst: &mut [kernel::ffi::c_char], src: &str) {
+    let n = dst.len().saturating_sub(1);
+    dst.fill(0);
+    for (d, s) in dst.iter_mut().take(n).zip(src.bytes()) {
+        *d = s as kernel::ffi::c_char;
+    }
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_ethtool_drvinfo(dev: *mut bindings::net_device, info: *mut bindings::ethtool_drvinfo) {
+    // SAFETY: Called by the core with a valid device and info block.
+    let (dev, info) = unsafe { (NetDev::from_raw(dev), &mut *info) };
+    put_cstr(&mut info.driver, "rtun");
+    put_cstr(&mut info.version, "1.0");
+    // As tun: the bus is the kind of device.
+    put_cstr(&mut info.bus_info, if dev.mode() == Some(Mode::Tap) { "tap" } else { "tun" });
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_sysfs_tun_flags(dev: *mut bindings::net_device) -> i64 {
+    // SAFETY: sysfs passes a registered device.
+    let dev = unsafe { NetDev::from_raw(dev) };
+    dev.state().map_or(0, |s| i64::from(s.ifr_flags()))
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_sysfs_owner(dev: *mut bindings::net_device) -> i64 {
+    // SAFETY: sysfs passes a registered device.
+    let dev = unsafe { NetDev::from_raw(dev) };
+    dev.state().and_then(|s| crate::cred::uid_seen(s.owner())).map_or(-1, i64::from)
+}
+
+#[no_mangle]
+unsafe extern "C" fn rtun_sysfs_group(dev: *mut bindings::net_device) -> i64 {
+    // SAFETY: sysfs passes a registered device.
+    let dev = unsafe { NetDev::from_raw(dev) };
+    dev.state().and_then(|s| crate::cred::gid_seen(s.group())).map_or(-1, i64::from)
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! One open file of /dev/net/rtun: a queue of a device once TUNSETIFF binds it.
-//! read/write/poll/ioctl logic, in safe Rust over the abstraction files.
+//! read/write/poll/ioctl logic, in safe Rust over the abstraction files. The
+//! behaviour, errnos included, is tun's (drivers/net/tun.c); where rtun differs
+//! on purpose, the README's ABI table says so.
 
 use core::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
 use kernel::{
@@ -15,17 +17,19 @@ use kernel::{
 };
 
 use crate::{
-    cred,
-    device::{DevState, Stats, MAX_QUEUES},
+    bpf::{ClassicFilter, EbpfFilter},
+    chardev::Fasync,
+    cred::{self, LsmBlob},
+    device::{self, DevState, Stats, MAX_QUEUES},
     frame,
     ioctl::{self, IfReq, Mode},
     netdev::{self, DevBuilder, NetDev, NetNs, Rtnl},
-    ring::Ring,
-    bpf::{ClassicFilter, EbpfFilter},
     offload::Offloads,
-    txfilter::{self, ETH_ALEN, TUN_FILTER_HDR_LEN},
+    ring::Ring,
     skb::{SkBuff, SkbList},
     skb_reason::{Errno, Site},
+    txfilter::{self, ETH_ALEN, TUN_FILTER_HDR_LEN},
+    vnet,
 };
 
 const EPOLLIN: u32 = 0x001;
@@ -53,10 +57,15 @@ pub(crate) struct Queue {
     wait: PollCondVar,
     #[pin]
     binding: SpinLock<Binding>,
-    /// The device went away under the reader: a blocked read returns 0.
+    /// The device went away under the reader: a blocked read fails.
     shutdown: AtomicBool,
+    /// tun's per-queue `sk_sndbuf` (TUNGETSNDBUF), set by TUNSETSNDBUF.
     sndbuf: AtomicI32,
+    /// TUNSETIFINDEX: the index a device created by this file gets.
+    ifindex: AtomicI32,
     stats: Stats,
+    /// O_ASYNC readers get SIGIO when a frame arrives.
+    fasync: Fasync,
     /// The opener's network namespace, where TUNSETIFF looks names up.
     net: NetNs,
 }
@@ -81,7 +90,9 @@ impl Queue {
                 binding <- new_spinlock!(Binding { dev: None, disabled: false }, "rtun_binding"),
                 shutdown: AtomicBool::new(false),
                 sndbuf: AtomicI32::new(i32::MAX),
+                ifindex: AtomicI32::new(0),
                 stats: Stats::default(),
+                fasync: Fasync::new(),
                 net,
             }),
             GFP_KERNEL,
@@ -92,13 +103,23 @@ impl Queue {
         &self.stats
     }
 
-    /// The device this queue actively serves (EBADFD when unbound or disabled).
+    pub(crate) fn fasync(&self) -> &Fasync {
+        &self.fasync
+    }
+
+    pub(crate) fn set_sndbuf(&self, v: i32) {
+        self.sndbuf.store(v, Relaxed);
+    }
+
+    /// The device this queue is bound to, receiving or not (EBADFD when
+    /// unbound): tun keeps a detached queue's file working.
     fn device(&self) -> Result<ARef<NetDev>> {
+        self.binding.lock().dev.clone().ok_or(EBADFD)
+    }
+
+    fn bound(&self) -> Option<(ARef<NetDev>, bool)> {
         let b = self.binding.lock();
-        match (&b.dev, b.disabled) {
-            (Some(dev), false) => Ok(dev.clone()),
-            _ => Err(EBADFD),
-        }
+        b.dev.clone().map(|d| (d, b.disabled))
     }
 
     // ---- ring (called by device.rs) --------------------------------------------
@@ -106,21 +127,27 @@ impl Queue {
     /// Xmit side: appends a frame and wakes the reader, or gives the frame back.
     pub(crate) fn push(&self, skb: SkBuff) -> Result<(), SkBuff> {
         self.ring.lock().push(skb)?;
-        self.wait.notify_all();
+        self.notify();
         Ok(())
     }
 
     /// Xmit side: appends GSO segments, resolving checksums the reader cannot
-    /// take. What does not fit comes back as one list, with its drop site.
-    pub(crate) fn push_list(&self, mut segs: SkbList, offloads: &Offloads) -> Result<(), (SkbList, Site)> {
+    /// take. A segment whose checksum fails is dropped alone; what no longer
+    /// fits the ring comes back as one list, with its drop site.
+    pub(crate) fn push_list(
+        &self,
+        mut segs: SkbList,
+        offloads: &Offloads,
+        state: &DevState,
+    ) -> Result<(), (SkbList, Site)> {
         let mut result = Ok(());
+        let mut failed = SkbList::empty();
         {
             let mut ring = self.ring.lock();
             while let Some(mut seg) = segs.pop() {
                 if seg.is_csum_partial() && !offloads.takes_partial_csum() && seg.checksum_help().is_err() {
-                    segs.push_front(seg);
-                    result = Err(Site::XmitCsum);
-                    break;
+                    failed.push_front(seg);
+                    continue;
                 }
                 if let Err(seg) = ring.push(seg) {
                     segs.push_front(seg);
@@ -129,8 +156,18 @@ impl Queue {
                 }
             }
         }
-        self.wait.notify_all();
+        self.notify();
+        // Checksum failures are freed one by one, after the ring lock.
+        while let Some(seg) = failed.pop() {
+            state.count_drop(Site::XmitCsum);
+            seg.drop_tx(Site::XmitCsum.reason());
+        }
         result.map_err(|site| (segs, site))
+    }
+
+    fn notify(&self) {
+        self.wait.notify_all();
+        self.fasync.notify();
     }
 
     /// Drops every frame left on the ring (the queue no longer receives).
@@ -157,15 +194,33 @@ impl Queue {
         self.wait.notify_all();
     }
 
-    /// Sizes the ring for `cap` frames, unless it already has a ring.
-    fn prepare_ring(&self, cap: usize) -> Result {
-        if self.ring.lock().capacity() > 0 {
+    /// Gives the ring room for `cap` frames (tun resizes on attach and when
+    /// txqueuelen changes). Frames that no longer fit are dropped and counted
+    /// on `state`, if any.
+    pub(crate) fn resize_ring(&self, cap: usize, state: Option<&DevState>) -> Result {
+        let cap = cap.max(1);
+        if self.ring.lock().capacity() == cap {
             return Ok(());
         }
-        let ring = Ring::with_capacity(cap.max(1))?;
-        let old = core::mem::replace(&mut *self.ring.lock(), ring);
-        // `old` had no capacity, hence no frames.
-        drop(old);
+        let mut ring = Ring::with_capacity(cap)?;
+        let mut overflow = SkbList::empty();
+        {
+            let mut cur = self.ring.lock();
+            while let Some(skb) = cur.pop() {
+                if let Err(skb) = ring.push(skb) {
+                    overflow.push_front(skb);
+                }
+            }
+            core::mem::swap(&mut *cur, &mut ring);
+        }
+        // `ring` is the old, now empty, ring.
+        drop(ring);
+        if let Some(state) = state {
+            for _ in 0..overflow.count() {
+                state.count_drop(Site::RingShrink);
+            }
+        }
+        overflow.drop_reason(Site::RingShrink.reason());
         Ok(())
     }
 
@@ -174,19 +229,17 @@ impl Queue {
     pub(crate) fn read(&self, to: &mut IovIterDest<'_>, nonblock: bool) -> Result<usize> {
         let dev = self.device()?;
         let state = dev.state().ok_or(EBADFD)?;
-        let pi_len = if state.has(ioctl::IFF_NO_PI) { 0 } else { ioctl::PI_LEN };
-        let vnet_len = if state.has(ioctl::IFF_VNET_HDR) { state.vnet_hdr_sz() } else { 0 };
-        let hdr_len = pi_len + vnet_len;
         let room = to.len();
-        if room < hdr_len {
-            return Err(EINVAL);
-        }
-        let Some(skb) = self.dequeue(nonblock)? else {
+        // tun leaves the ring alone for an empty read.
+        if room == 0 {
             return Ok(0);
-        };
+        }
+        let skb = self.dequeue(nonblock)?;
+        let pi_len = if state.has(ioctl::IFF_NO_PI) { 0 } else { ioctl::PI_LEN };
+        let vnet_sz = if state.has(ioctl::IFF_VNET_HDR) { state.vnet_hdr_sz() } else { 0 };
         let len = skb.len();
-        let total = hdr_len.checked_add(len).ok_or(EINVAL)?;
-        match Self::put_user(&skb, to, pi_len, vnet_len, room < total) {
+        let total = len.checked_add(pi_len).and_then(|t| t.checked_add(vnet_sz)).ok_or(EINVAL)?;
+        match Self::put_user(&skb, &dev, state, to, pi_len, vnet_sz, room < total) {
             Ok(()) => {
                 self.stats.tx(len);
                 skb.consume();
@@ -200,18 +253,22 @@ impl Queue {
         }
     }
 
-    /// Waits for a frame; `None` once the device is gone.
-    fn dequeue(&self, nonblock: bool) -> Result<Option<SkBuff>> {
+    /// Waits for a frame. A reader blocked when the device goes away gets
+    /// EFAULT, as in tun.
+    fn dequeue(&self, nonblock: bool) -> Result<SkBuff> {
         let mut ring = self.ring.lock();
+        if let Some(skb) = ring.pop() {
+            return Ok(skb);
+        }
+        if nonblock {
+            return Err(EAGAIN);
+        }
         loop {
             if let Some(skb) = ring.pop() {
-                return Ok(Some(skb));
+                return Ok(skb);
             }
             if self.shutdown.load(Relaxed) {
-                return Ok(None);
-            }
-            if nonblock {
-                return Err(EAGAIN);
+                return Err(EFAULT);
             }
             if self.wait.wait_interruptible(&mut ring) {
                 return Err(ERESTARTSYS);
@@ -219,21 +276,43 @@ impl Queue {
         }
     }
 
-    /// Writes the PI and vnet headers, then as much of the frame as fits.
-    fn put_user(skb: &SkBuff, to: &mut IovIterDest<'_>, pi_len: usize, vnet_len: usize, strip: bool) -> Result<(), Site> {
+    /// tun's `tun_put_user`: the PI header, the virtio-net header (its unused
+    /// tail zeroed), then as much of the frame as fits.
+    fn put_user(
+        skb: &SkBuff,
+        dev: &NetDev,
+        state: &DevState,
+        to: &mut IovIterDest<'_>,
+        pi_len: usize,
+        vnet_sz: usize,
+        strip: bool,
+    ) -> Result<(), Site> {
         if pi_len > 0 {
+            if to.len() < pi_len {
+                return Err(Site::ReadShortBuffer);
+            }
             let flags = if strip { ioctl::TUN_PKT_STRIP } else { 0 };
             let pi = frame::pi_encode(flags, skb.protocol_be());
             if to.copy_to_iter(&pi) != pi.len() {
                 return Err(Site::ReadCopy);
             }
         }
-        if vnet_len > 0 {
-            let hdr = skb.vnet_hdr().map_err(|_| Site::ReadVnetHdr)?;
-            if to.copy_to_iter(&hdr) != hdr.len() {
+        if vnet_sz > 0 {
+            let tnl = device::has_udp_tunnel(dev.features());
+            let hdr = skb.vnet_hdr(tnl, state.vnet_little_endian()).map_err(|_| Site::ReadVnetHdr)?;
+            if to.len() < vnet_sz {
+                return Err(Site::ReadShortBuffer);
+            }
+            let parsed = vnet::parsed_len(tnl);
+            let fields = hdr.get(..parsed).ok_or(Site::ReadVnetHdr)?;
+            if to.copy_to_iter(fields) != parsed {
                 return Err(Site::ReadCopy);
             }
-            to.advance(vnet_len - hdr.len());
+            // A header smaller than the offloads need cannot be written whole.
+            let rest = vnet_sz.checked_sub(parsed).ok_or(Site::ReadCopy)?;
+            if crate::skb::zero_iter(to, rest) != rest {
+                return Err(Site::ReadCopy);
+            }
         }
         let n = skb.len().min(to.len());
         skb.copy_to_iter(to, n).map_err(|_| Site::ReadCopy)
@@ -248,40 +327,61 @@ impl Queue {
         let mut len = total;
 
         // Headers first, as tun does: errors here have no frame to trace yet.
-        let mut pi_proto = None;
+        let mut pi_proto = frame::ETH_P_IP.to_be();
         if !state.has(ioctl::IFF_NO_PI) {
             len = len.checked_sub(ioctl::PI_LEN).ok_or(EINVAL)?;
             let mut pi = [0u8; ioctl::PI_LEN];
             if from.copy_from_iter(&mut pi) != pi.len() {
                 return Err(EFAULT);
             }
-            pi_proto = Some(frame::pi_decode(pi).1);
+            pi_proto = frame::pi_decode(pi).1;
         }
-        let mut vnet = None;
+        let mut vnet_hdr = None;
+        let mut hdr_len = 0;
+        let le = state.vnet_little_endian();
         if state.has(ioctl::IFF_VNET_HDR) {
             let sz = state.vnet_hdr_sz();
-            len = len.checked_sub(sz).ok_or(EINVAL)?;
-            let mut hdr = [0u8; ioctl::VNET_HDR_LEN];
-            if from.copy_from_iter(&mut hdr) != hdr.len() {
+            if from.len() < sz {
+                return Err(EINVAL);
+            }
+            let tnl = vnet::writer_knows_tunnel(sz);
+            let parsed = vnet::parsed_len(tnl);
+            let mut hdr: vnet::Raw = [0u8; vnet::TNL_HDR_LEN];
+            let fields = hdr.get_mut(..parsed).ok_or(EINVAL)?;
+            if from.copy_from_iter(fields) != parsed {
                 return Err(EFAULT);
             }
-            from.advance(sz - hdr.len());
-            vnet = Some(hdr);
+            hdr_len = vnet::fix_hdr_len(&mut hdr, le);
+            if hdr_len > from.len() {
+                return Err(EINVAL);
+            }
+            from.advance(sz - parsed);
+            len = len.checked_sub(sz).ok_or(EINVAL)?;
+            vnet_hdr = Some((hdr, tnl));
         }
-        if len > frame::MAX_FRAME {
-            return Err(EMSGSIZE);
+        if state.mode() == Mode::Tap && hdr_len != 0 && hdr_len < frame::ETH_HLEN {
+            return Err(EINVAL);
         }
 
         let linear = len.min(LINEAR_MAX);
+        let frags = (len - linear).div_ceil(PAGE_SIZE);
+        if frags > kernel::bindings::MAX_SKB_FRAGS as usize {
+            state.count_rx_lost();
+            return Err(EMSGSIZE);
+        }
         let Some(mut skb) = SkBuff::alloc(&dev, linear) else {
             state.count_rx_lost();
             return Err(ENOMEM);
         };
         skb.put(linear);
-        match Self::fill(&mut skb, &dev, state, from, len, linear, pi_proto, vnet.as_ref()) {
+        match self.fill(&mut skb, &dev, state, from, len, linear, pi_proto, vnet_hdr.as_ref(), le) {
             Ok(()) => {
+                let flow = state.steers_flows().then(|| skb.hash_symmetric());
                 self.stats.rx(len);
                 skb.netif_rx();
+                if let Some(hash) = flow {
+                    state.flow_update(hash, self);
+                }
                 Ok(total)
             }
             Err(site) => {
@@ -292,17 +392,21 @@ impl Queue {
         }
     }
 
-    /// Builds the frame in `skb` and checks it; on failure, the drop site.
+    /// Builds the frame in `skb` and checks it, in tun's order: copy, the
+    /// protocol and network header, the virtio-net header, the Ethernet
+    /// header, the link state. On failure, the drop site.
     #[allow(clippy::too_many_arguments)]
     fn fill(
+        &self,
         skb: &mut SkBuff,
         dev: &NetDev,
         state: &DevState,
         from: &mut IovIterSource<'_>,
         len: usize,
         linear: usize,
-        pi_proto: Option<u16>,
-        vnet: Option<&[u8; ioctl::VNET_HDR_LEN]>,
+        pi_proto: u16,
+        vnet_hdr: Option<&(vnet::Raw, bool)>,
+        le: bool,
     ) -> Result<(), Site> {
         let mut rest = len - linear;
         let mut frag = 0;
@@ -313,25 +417,27 @@ impl Queue {
             frag += 1;
         }
         skb.copy_from_iter(from, len).map_err(|_| Site::WriteCopy)?;
-        if let Some(hdr) = vnet {
-            skb.apply_vnet_hdr(hdr).map_err(|_| Site::WriteVnetHdr)?;
-        }
         match state.mode() {
             Mode::Tun => {
-                let proto = match pi_proto {
-                    Some(p) => {
-                        frame::check_ip_len(u16::from_be(p), len)?;
-                        p
-                    }
-                    None => frame::tun_protocol(skb.head(), len)?.to_be(),
+                let proto = if state.has(ioctl::IFF_NO_PI) {
+                    frame::tun_protocol(skb.head())?.to_be()
+                } else {
+                    pi_proto
                 };
+                skb.reset_network_header();
                 skb.set_protocol_be(proto);
-                skb.reset_mac_header();
             }
             Mode::Tap => {
                 frame::check_tap(len)?;
-                skb.eth_type_trans(dev);
+                skb.set_network_header(frame::ETH_HLEN);
             }
+        }
+        if let Some((hdr, tnl)) = vnet_hdr {
+            skb.apply_vnet_hdr(hdr, *tnl, *tnl, le).map_err(|_| Site::WriteVnetHdr)?;
+        }
+        match state.mode() {
+            Mode::Tun => skb.reset_mac_header(),
+            Mode::Tap => skb.eth_type_trans(dev),
         }
         skb.reset_network_header();
         skb.probe_transport_header();
@@ -352,7 +458,7 @@ impl Queue {
             return EPOLLERR;
         }
         let mut mask = 0;
-        if !self.ring.lock().is_empty() || self.shutdown.load(Relaxed) {
+        if !self.ring.lock().is_empty() {
             mask |= EPOLLIN | EPOLLRDNORM;
         }
         if dev.is_up() {
@@ -363,38 +469,88 @@ impl Queue {
 
     // ---- ioctl ------------------------------------------------------------------
 
-    pub(crate) fn ioctl(this: ArcBorrow<'_, Queue>, cmd: u32, arg: usize) -> Result<isize> {
+    /// tun's `__tun_chr_ioctl`; `ifreq_len` is 32 for 32-bit callers.
+    pub(crate) fn ioctl(this: ArcBorrow<'_, Queue>, cmd: u32, arg: usize, ifreq_len: usize) -> Result<isize> {
         let user = |len| UserSlice::new(UserPtr::from_addr(arg), len);
+        // tun reads the `struct ifreq` of these first, whatever comes next.
+        let takes_ifreq = cmd == ioctl::TUNSETIFF
+            || cmd == ioctl::TUNSETQUEUE
+            || (ioctl::ioc_type(cmd) == ioctl::SOCK_IOC_TYPE && cmd != ioctl::SIOCGSKNS);
+        let mut req = if takes_ifreq { read_ifreq(arg, ifreq_len)? } else { IfReq::new([0; ioctl::IFREQ_LEN]) };
         match cmd {
             ioctl::TUNGETFEATURES => {
                 user(4).writer().write_slice(&ioctl::supported_features().to_ne_bytes())?;
-                Ok(0)
-            }
-            ioctl::TUNSETIFF => {
-                let mut req = read_ifreq(arg)?;
-                {
-                    let rtnl = Rtnl::lock();
-                    Self::set_iff(&Arc::from(this), &mut req, &rtnl)?;
-                }
-                user(ioctl::IFREQ_LEN).writer().write_slice(&req.raw)?;
-                Ok(0)
+                return Ok(0);
             }
             ioctl::TUNSETQUEUE => {
-                let req = read_ifreq(arg)?;
                 let rtnl = Rtnl::lock();
                 this.set_queue(req.flags(), &rtnl)?;
+                return Ok(0);
+            }
+            ioctl::SIOCGSKNS => {
+                if !this.net.net_admin() {
+                    return Err(EPERM);
+                }
+                return this.net.open_fd().map(|fd| fd as isize);
+            }
+            _ => {}
+        }
+
+        let rtnl = Rtnl::lock();
+        let bound = this.bound();
+        match cmd {
+            ioctl::TUNSETIFF => {
+                if bound.is_some() {
+                    return Err(EEXIST);
+                }
+                Self::set_iff(&Arc::from(this), &mut req, &rtnl)?;
+                user(ifreq_len).writer().write_slice(req.raw.get(..ifreq_len).ok_or(EINVAL)?)?;
+                return Ok(0);
+            }
+            ioctl::TUNSETIFINDEX => {
+                if bound.is_some() {
+                    return Err(EPERM);
+                }
+                let ifindex = read_i32(arg)?;
+                if ifindex < 0 {
+                    return Err(EINVAL);
+                }
+                this.ifindex.store(ifindex, Relaxed);
+                return Ok(0);
+            }
+            _ => {}
+        }
+        let (dev, disabled) = bound.ok_or(EBADFD)?;
+        let state = dev.state().ok_or(EBADFD)?;
+        match cmd {
+            ioctl::TUNGETIFF => {
+                let mut flags = state.ifr_flags();
+                if disabled {
+                    flags |= ioctl::IFF_DETACH_QUEUE;
+                }
+                if !state.has_classic_filter() {
+                    flags |= ioctl::IFF_NOFILTER;
+                }
+                req.set_name(&dev.name());
+                req.set_flags(flags);
+                user(ifreq_len).writer().write_slice(req.raw.get(..ifreq_len).ok_or(EINVAL)?)?;
                 Ok(0)
             }
-            ioctl::TUNGETIFF => {
-                let mut req = read_ifreq(arg)?;
-                {
-                    let _rtnl = Rtnl::lock();
-                    let dev = this.device()?;
-                    let state = dev.state().ok_or(EBADFD)?;
-                    req.set_name(&dev.name());
-                    req.set_flags(state.ifr_flags());
+            ioctl::SIOCGIFHWADDR => {
+                let mut sa = [0u8; 16];
+                dev.get_hwaddr(&mut sa, &rtnl)?;
+                ioctl::copy_bytes(&mut req.raw[ioctl::IFNAMSIZ..], &sa);
+                user(ifreq_len).writer().write_slice(req.raw.get(..ifreq_len).ok_or(EINVAL)?)?;
+                Ok(0)
+            }
+            ioctl::SIOCSIFHWADDR => {
+                // tun: the address must fit in `ifr_hwaddr`.
+                if dev.addr_len() > 16 {
+                    return Err(EINVAL);
                 }
-                user(ioctl::IFREQ_LEN).writer().write_slice(&req.raw)?;
+                let mut sa = [0u8; 16];
+                ioctl::copy_bytes(&mut sa, &req.raw[ioctl::IFNAMSIZ..]);
+                dev.set_hwaddr(&sa, &rtnl)?;
                 Ok(0)
             }
             ioctl::TUNGETSNDBUF => {
@@ -406,65 +562,90 @@ impl Queue {
                 if v <= 0 {
                     return Err(EINVAL);
                 }
-                this.sndbuf.store(v, Relaxed);
+                state.for_each_active(|q| q.set_sndbuf(v));
                 Ok(0)
             }
-            // tun accepts these and ignores them.
-            ioctl::TUNSETNOCSUM | ioctl::TUNSETDEBUG => Ok(0),
-            _ => {
-                let rtnl = Rtnl::lock();
-                let dev = this.device()?;
-                let state = dev.state().ok_or(EBADFD)?;
-                Self::device_ioctl(&dev, state, cmd, arg, &rtnl)
-            }
+            _ => Self::device_ioctl(&dev, state, cmd, arg, &rtnl),
         }
     }
 
-    /// Commands on the bound device.
+    /// Commands on the bound device, under RTNL.
     fn device_ioctl(dev: &NetDev, state: &DevState, cmd: u32, arg: usize, rtnl: &Rtnl) -> Result<isize> {
+        let int_out = |v: i32| -> Result<isize> {
+            UserSlice::new(UserPtr::from_addr(arg), 4).writer().write_slice(&v.to_ne_bytes())?;
+            Ok(0)
+        };
         match cmd {
+            // tun accepts these and ignores them.
+            ioctl::TUNSETNOCSUM | ioctl::TUNSETDEBUG => Ok(0),
             ioctl::TUNSETPERSIST => {
-                state.set_persist(arg != 0);
+                if state.has(ioctl::IFF_PERSIST) != (arg != 0) {
+                    state.set_persist(arg != 0);
+                    dev.state_changed(rtnl);
+                }
                 Ok(0)
             }
             ioctl::TUNSETOWNER => {
-                let kuid = cred::make_kuid(u32::try_from(arg).map_err(|_| EINVAL)?).ok_or(EINVAL)?;
+                let kuid = cred::make_kuid(arg as u32).ok_or(EINVAL)?;
                 state.set_owner(kuid);
-                Ok(0)
-            }
-            ioctl::TUNSETGROUP => {
-                let kgid = cred::make_kgid(u32::try_from(arg).map_err(|_| EINVAL)?).ok_or(EINVAL)?;
-                state.set_group(kgid);
-                Ok(0)
-            }
-            ioctl::TUNSETCARRIER => {
-                dev.set_carrier(read_i32(arg)? != 0);
                 dev.state_changed(rtnl);
                 Ok(0)
             }
-            ioctl::TUNGETVNETHDRSZ => {
-                let sz = state.vnet_hdr_sz() as i32;
-                UserSlice::new(UserPtr::from_addr(arg), 4).writer().write_slice(&sz.to_ne_bytes())?;
+            ioctl::TUNSETGROUP => {
+                let kgid = cred::make_kgid(arg as u32).ok_or(EINVAL)?;
+                state.set_group(kgid);
+                dev.state_changed(rtnl);
                 Ok(0)
             }
+            ioctl::TUNSETLINK => {
+                if dev.is_up() {
+                    return Err(EBUSY);
+                }
+                let ty = arg as u16;
+                dev.set_link_type(ty, ioctl::link_addr_len(ty), rtnl)?;
+                Ok(0)
+            }
+            ioctl::TUNSETCARRIER => {
+                state.change_carrier(dev, read_i32(arg)? != 0)?;
+                Ok(0)
+            }
+            ioctl::TUNGETDEVNETNS => {
+                if !dev.net_admin() {
+                    return Err(EPERM);
+                }
+                dev.net_open_fd().map(|fd| fd as isize)
+            }
+            ioctl::TUNGETVNETHDRSZ => int_out(state.vnet_hdr_sz() as i32),
             ioctl::TUNSETVNETHDRSZ => {
                 let sz = read_i32(arg)?;
-                let sz = u32::try_from(sz).map_err(|_| EINVAL)?;
-                if (sz as usize) < ioctl::VNET_HDR_LEN || sz as usize > PAGE_SIZE {
+                if sz < vnet::HDR_LEN as i32 {
                     return Err(EINVAL);
                 }
-                state.set_vnet_hdr_sz(sz);
+                state.set_vnet_hdr_sz(sz as u32);
+                Ok(0)
+            }
+            ioctl::TUNGETVNETLE => int_out(i32::from(state.vnet_le())),
+            ioctl::TUNSETVNETLE => {
+                state.set_vnet_le(read_i32(arg)? != 0);
+                Ok(0)
+            }
+            // Big-endian headers only with CONFIG_TUN_VNET_CROSS_LE, as in tun.
+            ioctl::TUNGETVNETBE if cfg!(CONFIG_TUN_VNET_CROSS_LE) => int_out(i32::from(state.vnet_be())),
+            ioctl::TUNSETVNETBE if cfg!(CONFIG_TUN_VNET_CROSS_LE) => {
+                state.set_vnet_be(read_i32(arg)? != 0);
                 Ok(0)
             }
             ioctl::TUNSETOFFLOAD => {
-                let o = Offloads::parse(u32::try_from(arg).map_err(|_| EINVAL)?).ok_or(EINVAL)?;
-                state.set_offloads(o);
+                let o = Offloads::parse(arg as u32).ok_or(EINVAL)?;
+                state.set_offloads(dev, o, rtnl);
                 Ok(0)
             }
             ioctl::TUNSETFILTEREBPF => {
-                let fd = read_i32(arg)?;
-                let prog = if fd == -1 { None } else { Some(EbpfFilter::from_fd(u32::try_from(fd).map_err(|_| EBADF)?)?) };
-                drop(state.set_ebpf_filter(prog));
+                drop(state.set_ebpf_filter(read_bpf_fd(arg)?));
+                Ok(0)
+            }
+            ioctl::TUNSETSTEERINGEBPF => {
+                drop(state.set_steering(read_bpf_fd(arg)?));
                 Ok(0)
             }
             // The MAC and socket filters apply to TAP devices only, as in tun.
@@ -508,15 +689,17 @@ impl Queue {
         }
     }
 
-    /// TUNSETIFF: create a device, or attach to an existing one by name.
+    /// TUNSETIFF on an unbound file: create a device, or attach to an existing
+    /// one by name.
     fn set_iff(this: &Arc<Queue>, req: &mut IfReq, rtnl: &Rtnl) -> Result {
-        if this.binding.lock().dev.is_some() {
-            return Err(EINVAL);
-        }
         let flags = req.flags();
-        let mode = Mode::from_flags(flags).ok_or(EINVAL)?;
-        if flags & (ioctl::IFF_NAPI | ioctl::IFF_NAPI_FRAGS) != 0 {
-            return Err(EINVAL);
+        if flags & ioctl::IFF_NAPI_FRAGS != 0 {
+            if !cred::capable_net_admin() {
+                return Err(EPERM);
+            }
+            if flags & ioctl::IFF_NAPI == 0 || flags & ioctl::TUN_TYPE_MASK != ioctl::IFF_TAP {
+                return Err(EINVAL);
+            }
         }
         let multi = flags & ioctl::IFF_MULTI_QUEUE != 0;
         let (name, empty) = req.name();
@@ -527,75 +710,84 @@ impl Queue {
                 if flags & ioctl::IFF_TUN_EXCL != 0 {
                     return Err(EBUSY);
                 }
-                if dev.mode() != Some(mode) {
-                    return Err(EINVAL);
-                }
-                let state = dev.state().ok_or(EINVAL)?;
+                let state = match (dev.mode(), dev.state()) {
+                    (Some(mode), Some(state)) if mode.accepts(flags) => state,
+                    _ => return Err(EINVAL),
+                };
                 if multi != state.has(ioctl::IFF_MULTI_QUEUE) {
                     return Err(EINVAL);
                 }
                 if !state.permitted(&dev) {
                     return Err(EPERM);
                 }
-                this.prepare_ring(dev.tx_queue_len())?;
-                state.attach(&dev, this, rtnl)?;
+                state.security().may_open()?;
+                this.resize_ring(dev.tx_queue_len(), None)?;
+                let total = state.attach(&dev, this, rtnl)?;
+                this.bind(&dev);
+                if multi && total > 1 {
+                    // Not the first queue: the device keeps its flags and carrier.
+                    dev.state_changed(rtnl);
+                    return Ok(());
+                }
                 state.set_features(flags);
+                dev.state_changed(rtnl);
                 dev
             }
             None => {
                 if !this.net.net_admin() {
                     return Err(EPERM);
                 }
+                cred::may_create()?;
+                let mode = Mode::from_flags(flags).ok_or(EINVAL)?;
                 let template = if empty { mode.default_template() } else { &name[..] };
                 let mut tname = [0u8; ioctl::IFNAMSIZ];
                 let template = template.split(|&b| b == 0).next().unwrap_or(&[]);
                 ioctl::copy_bytes(&mut tname[..ioctl::IFNAMSIZ - 1], template);
                 let mut builder = DevBuilder::new(&tname, if multi { MAX_QUEUES } else { 1 })?;
                 builder.set_net(&this.net);
+                builder.set_ifindex(this.ifindex.load(Relaxed));
                 match mode {
                     Mode::Tun => builder.setup_tun(),
                     Mode::Tap => builder.setup_tap(),
                 }
-                this.prepare_ring(builder.tx_queue_len())?;
-                let dev = builder.register(mode, DevState::new(mode, flags)?, rtnl)?;
+                builder.set_features(device::device_features());
+                this.resize_ring(builder.tx_queue_len(), None)?;
+                let dev = builder.register(mode, DevState::new(mode, flags, LsmBlob::new()?)?, rtnl)?;
                 let state = dev.state().ok_or(EINVAL)?;
                 if let Err(e) = state.attach(&dev, this, rtnl) {
                     dev.unregister(rtnl);
                     return Err(e);
                 }
+                this.bind(&dev);
                 state.add_debugfs(&dev);
                 dev
             }
         };
         dev.set_carrier(flags & ioctl::IFF_NO_CARRIER == 0);
-        dev.state_changed(rtnl);
         req.set_name(&dev.name());
-        this.shutdown.store(false, Relaxed);
-        *this.binding.lock() = Binding { dev: Some(dev), disabled: false };
         Ok(())
     }
 
+    fn bind(&self, dev: &ARef<NetDev>) {
+        self.shutdown.store(false, Relaxed);
+        *self.binding.lock() = Binding { dev: Some(dev.clone()), disabled: false };
+    }
+
     /// TUNSETQUEUE: disable or re-enable this queue of a multi-queue device.
+    /// Re-enabling needs only the LSM's consent, as in tun: whoever holds the
+    /// file was given it.
     fn set_queue(&self, flags: u16, rtnl: &Rtnl) -> Result {
-        let (dev, disabled) = {
-            let b = self.binding.lock();
-            (b.dev.clone().ok_or(EINVAL)?, b.disabled)
-        };
+        let (dev, disabled) = self.bound().ok_or(EINVAL)?;
         let state = dev.state().ok_or(EINVAL)?;
-        if !state.has(ioctl::IFF_MULTI_QUEUE) {
-            return Err(EINVAL);
-        }
         if flags & ioctl::IFF_ATTACH_QUEUE != 0 {
             if !disabled {
                 return Err(EINVAL);
             }
-            if !state.permitted(&dev) {
-                return Err(EPERM);
-            }
+            state.security().may_attach_queue()?;
             state.enable(&dev, self, rtnl)?;
             self.binding.lock().disabled = false;
         } else if flags & ioctl::IFF_DETACH_QUEUE != 0 {
-            if disabled {
+            if !state.has(ioctl::IFF_MULTI_QUEUE) || disabled {
                 return Err(EINVAL);
             }
             state.disable(&dev, self, rtnl)?;
@@ -625,11 +817,19 @@ impl Queue {
         }
         drop(rtnl);
     }
+
+    /// The name of the bound device, for `/proc/<pid>/fdinfo` (empty if none).
+    pub(crate) fn iff_name(&self) -> [u8; ioctl::IFNAMSIZ] {
+        let _rtnl = Rtnl::lock();
+        self.device().map_or([0; ioctl::IFNAMSIZ], |d| d.name())
+    }
 }
 
-fn read_ifreq(arg: usize) -> Result<IfReq> {
+/// Reads the caller's `struct ifreq` (`len` bytes: 40, or 32 from 32-bit code).
+fn read_ifreq(arg: usize, len: usize) -> Result<IfReq> {
     let mut raw = [0u8; ioctl::IFREQ_LEN];
-    UserSlice::new(UserPtr::from_addr(arg), ioctl::IFREQ_LEN).reader().read_slice(&mut raw)?;
+    let part = raw.get_mut(..len).ok_or(EINVAL)?;
+    UserSlice::new(UserPtr::from_addr(arg), len).reader().read_slice(part)?;
     Ok(IfReq::new(raw))
 }
 
@@ -650,4 +850,14 @@ fn read_i32(arg: usize) -> Result<i32> {
     let mut raw = [0u8; 4];
     UserSlice::new(UserPtr::from_addr(arg), 4).reader().read_slice(&mut raw)?;
     Ok(i32::from_ne_bytes(raw))
+}
+
+/// A BPF program fd from user memory: -1 clears, anything else must be a
+/// socket-filter program.
+fn read_bpf_fd(arg: usize) -> Result<Option<EbpfFilter>> {
+    let fd = read_i32(arg)?;
+    if fd == -1 {
+        return Ok(None);
+    }
+    Ok(Some(EbpfFilter::from_fd(u32::try_from(fd).map_err(|_| EBADF)?)?))
 }

@@ -28,6 +28,7 @@ mod ring;
 mod shim;
 mod skb;
 mod skb_reason;
+mod vnet;
 mod txfilter;
 
 module! {

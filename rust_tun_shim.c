@@ -22,6 +22,10 @@
 #include <linux/netdevice.h>
 #include <linux/nsproxy.h>
 #include <linux/poll.h>
+#include <linux/proc_fs.h>
+#include <linux/security.h>
+#include <linux/if_vlan.h>
+#include <net/netfilter/nf_conntrack.h>
 #include <linux/rtnetlink.h>
 #include <linux/sched.h>
 #include <linux/seq_file.h>
@@ -34,6 +38,9 @@
 
 #include "rust_tun_shim.h"
 
+/* netif_get_mac_address(), for SIOCGIFHWADDR on the file, as tun. */
+MODULE_IMPORT_NS("NETDEV_INTERNAL");
+
 /* Rust callbacks (netdev.rs and chardev.rs). */
 void rtun_ndo_uninit(struct net_device *dev);
 int rtun_ndo_open(struct net_device *dev);
@@ -41,6 +48,13 @@ int rtun_ndo_stop(struct net_device *dev);
 netdev_tx_t rtun_ndo_start_xmit(struct sk_buff *skb, struct net_device *dev);
 void rtun_ndo_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *s);
 int rtun_ndo_change_carrier(struct net_device *dev, bool on);
+netdev_features_t rtun_ndo_fix_features(struct net_device *dev, netdev_features_t features);
+u16 rtun_ndo_select_queue(struct net_device *dev, struct sk_buff *skb);
+int rtun_netdev_txqlen_changed(struct net_device *dev);
+void rtun_ethtool_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info);
+long long rtun_sysfs_tun_flags(struct net_device *dev);
+long long rtun_sysfs_owner(struct net_device *dev);
+long long rtun_sysfs_group(struct net_device *dev);
 void rtun_priv_destructor(struct net_device *dev);
 int rtun_ethtool_sset_count(struct net_device *dev, int sset);
 void rtun_ethtool_strings(struct net_device *dev, u32 sset, u8 *buf);
@@ -51,15 +65,26 @@ ssize_t rtun_fop_read_iter(struct kiocb *iocb, struct iov_iter *to);
 ssize_t rtun_fop_write_iter(struct kiocb *iocb, struct iov_iter *from);
 __poll_t rtun_fop_poll(struct file *file, poll_table *wait);
 long rtun_fop_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+long rtun_fop_compat_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
+int rtun_fop_fasync(int fd, struct file *file, int on);
+void rtun_fop_show_fdinfo(struct seq_file *m, struct file *file);
 int rtun_drops_show(struct seq_file *m, void *v);
 
 /* Rust mirrors the UAPI layout of the counters it fills in. */
 static_assert(offsetof(struct rtnl_link_stats64, tx_dropped) == 7 * sizeof(u64));
+static_assert(offsetof(struct rtnl_link_stats64, rx_frame_errors) == 13 * sizeof(u64));
+static_assert(NET_XMIT_DROP == 1);
 
 /* ---- tables ---------------------------------------------------------- */
 
+static u16 rtun_select_queue(struct net_device *dev, struct sk_buff *skb, struct net_device *sb_dev)
+{ return rtun_ndo_select_queue(dev, skb); }
+
+
 static const struct net_device_ops rtun_tun_ops = {
 	.ndo_uninit		= rtun_ndo_uninit,
+	.ndo_select_queue	= rtun_select_queue,
+	.ndo_fix_features	= rtun_ndo_fix_features,
 	.ndo_open		= rtun_ndo_open,
 	.ndo_stop		= rtun_ndo_stop,
 	.ndo_start_xmit		= rtun_ndo_start_xmit,
@@ -70,6 +95,8 @@ static const struct net_device_ops rtun_tun_ops = {
 
 static const struct net_device_ops rtun_tap_ops = {
 	.ndo_uninit		= rtun_ndo_uninit,
+	.ndo_select_queue	= rtun_select_queue,
+	.ndo_fix_features	= rtun_ndo_fix_features,
 	.ndo_open		= rtun_ndo_open,
 	.ndo_stop		= rtun_ndo_stop,
 	.ndo_start_xmit		= rtun_ndo_start_xmit,
@@ -80,7 +107,14 @@ static const struct net_device_ops rtun_tap_ops = {
 	.ndo_validate_addr	= eth_validate_addr,
 };
 
+static int rtun_netdev_event(struct notifier_block *nb, unsigned long event, void *ptr)
+{ return event == NETDEV_CHANGE_TX_QUEUE_LEN ?
+	 notifier_from_errno(rtun_netdev_txqlen_changed(netdev_notifier_info_to_dev(ptr))) : NOTIFY_DONE; }
+
+static struct notifier_block rtun_netdev_notifier = { .notifier_call = rtun_netdev_event };
+
 static const struct ethtool_ops rtun_ethtool_ops = {
+	.get_drvinfo		= rtun_ethtool_drvinfo,
 	.get_link		= ethtool_op_get_link,
 	.get_sset_count		= rtun_ethtool_sset_count,
 	.get_strings		= rtun_ethtool_strings,
@@ -105,9 +139,25 @@ static int rtun_link_validate(struct nlattr *tb[], struct nlattr *data[],
 	return -EOPNOTSUPP;
 }
 
+/* /sys/class/net/<dev>/{tun_flags,owner,group}, as tun has them. */
+static ssize_t tun_flags_show(struct device *d, struct device_attribute *a, char *buf)
+{ return sysfs_emit(buf, "0x%llx\n", rtun_sysfs_tun_flags(to_net_dev(d))); }
+static ssize_t owner_show(struct device *d, struct device_attribute *a, char *buf)
+{ return sysfs_emit(buf, "%lld\n", rtun_sysfs_owner(to_net_dev(d))); }
+static ssize_t group_show(struct device *d, struct device_attribute *a, char *buf)
+{ return sysfs_emit(buf, "%lld\n", rtun_sysfs_group(to_net_dev(d))); }
+static DEVICE_ATTR_RO(tun_flags);
+static DEVICE_ATTR_RO(owner);
+static DEVICE_ATTR_RO(group);
+static struct attribute *rtun_dev_attrs[] = {
+	&dev_attr_tun_flags.attr, &dev_attr_owner.attr, &dev_attr_group.attr, NULL
+};
+static const struct attribute_group rtun_attr_group = { .attrs = rtun_dev_attrs };
+
 /* The constant part of every rtun device; the rest is set from Rust. */
 static void rtun_setup(struct net_device *dev)
 {
+	dev->sysfs_groups[0] = &rtun_attr_group;
 	dev->needs_free_netdev = true;
 	dev->priv_destructor = rtun_priv_destructor;
 	dev->rtnl_link_ops = &rtun_link_ops;
@@ -122,6 +172,11 @@ static const struct file_operations rtun_fops = {
 	.write_iter	= rtun_fop_write_iter,
 	.poll		= rtun_fop_poll,
 	.unlocked_ioctl	= rtun_fop_ioctl,
+#ifdef CONFIG_COMPAT
+	.compat_ioctl	= rtun_fop_compat_ioctl,
+#endif
+	.fasync		= rtun_fop_fasync,
+	.show_fdinfo	= rtun_fop_show_fdinfo,
 	.llseek		= noop_llseek,
 };
 
@@ -142,6 +197,8 @@ static struct dentry *rtun_debugfs_root;
 int rtun_misc_register(void) { return misc_register(&rtun_miscdev); }
 void rtun_misc_deregister(void) { misc_deregister(&rtun_miscdev); }
 int rtun_link_register(void) { return rtnl_link_register(&rtun_link_ops); }
+int rtun_netdev_notifier_register(void) { return register_netdevice_notifier(&rtun_netdev_notifier); }
+void rtun_netdev_notifier_unregister(void) { unregister_netdevice_notifier(&rtun_netdev_notifier); }
 void rtun_link_unregister(void) { rtnl_link_unregister(&rtun_link_ops); }
 void rtun_debugfs_init(void) { rtun_debugfs_root = debugfs_create_dir("rtun", NULL); }
 void rtun_debugfs_exit(void) { debugfs_remove(rtun_debugfs_root); }
@@ -183,11 +240,22 @@ void rtun_unregister_netdevice(struct net_device *dev) { unregister_netdevice(de
 void rtun_dev_net_set(struct net_device *dev, struct net *net) { dev_net_set(dev, net); }
 bool rtun_dev_net_admin(const struct net_device *dev) { return ns_capable(dev_net(dev)->user_ns, CAP_NET_ADMIN); }
 
-/* Offloads an rtun device accepts from the stack; frames are segmented or
- * checksummed in software for readers that did not take them (TUNSETOFFLOAD). */
-#define RTUN_FEATURES (NETIF_F_SG | NETIF_F_FRAGLIST | NETIF_F_HW_CSUM | NETIF_F_TSO | \
-		       NETIF_F_TSO_ECN | NETIF_F_TSO6 | NETIF_F_GSO_UDP_L4 | NETIF_F_GSO_ROBUST)
-void rtun_dev_set_features(struct net_device *dev) { dev->hw_features = dev->features = RTUN_FEATURES; }
+void rtun_dev_init_features(struct net_device *dev, netdev_features_t f)
+{ dev->hw_features = dev->features = dev->hw_enc_features = dev->vlan_features = f; }
+netdev_features_t rtun_dev_features(const struct net_device *dev) { return READ_ONCE(dev->features); }
+void rtun_dev_set_wanted_features(struct net_device *dev, netdev_features_t mask, netdev_features_t on)
+{ dev->wanted_features = (dev->wanted_features & ~mask) | on; }
+void rtun_dev_set_ifindex(struct net_device *dev, int ifindex) { dev->ifindex = ifindex; }
+unsigned char rtun_dev_addr_len(const struct net_device *dev) { return dev->addr_len; }
+int rtun_dev_pre_type_change(struct net_device *dev)
+{ return notifier_to_errno(call_netdevice_notifiers(NETDEV_PRE_TYPE_CHANGE, dev)); }
+void rtun_dev_post_type_change(struct net_device *dev) { call_netdevice_notifiers(NETDEV_POST_TYPE_CHANGE, dev); }
+int rtun_dev_get_hwaddr(struct net_device *dev, struct sockaddr *sa)
+{ return netif_get_mac_address(sa, dev_net(dev), dev->name); }
+int rtun_dev_set_hwaddr(struct net_device *dev, struct sockaddr_storage *ss)
+{ return dev_set_mac_address_user(dev, ss, NULL); }
+struct net *rtun_dev_net(const struct net_device *dev) { return dev_net(dev); }
+int rtun_net_open_ns_fd(struct net *net) { return open_related_ns(&net->ns, get_net_ns); }
 
 /* ---- network namespaces and credentials ------------------------------ */
 
@@ -197,6 +265,8 @@ bool rtun_net_admin(const struct net *net) { return ns_capable(net->user_ns, CAP
 u32 rtun_make_kuid(u32 uid) { return __kuid_val(make_kuid(current_user_ns(), uid)); }
 u32 rtun_make_kgid(u32 gid) { return __kgid_val(make_kgid(current_user_ns(), gid)); }
 bool rtun_current_euid_is(u32 kuid) { return uid_eq(current_euid(), KUIDT_INIT(kuid)); }
+u32 rtun_from_kuid_munged(u32 kuid) { return from_kuid_munged(current_user_ns(), KUIDT_INIT(kuid)); }
+u32 rtun_from_kgid_munged(u32 kgid) { return from_kgid_munged(current_user_ns(), KGIDT_INIT(kgid)); }
 bool rtun_current_in_egroup(u32 kgid) { return in_egroup_p(KGIDT_INIT(kgid)); }
 
 /* ---- struct sk_buff -------------------------------------------------- */
@@ -212,10 +282,13 @@ void rtun_skb_tx_timestamp(struct sk_buff *skb) { skb_tx_timestamp(skb); }
 struct page *rtun_alloc_page(void) { return alloc_page(GFP_KERNEL); }
 void rtun_skb_add_rx_frag(struct sk_buff *skb, int i, struct page *page, int size)
 { skb_add_rx_frag(skb, i, page, 0, size, PAGE_SIZE); }
-int rtun_vnet_hdr_to_skb(struct sk_buff *skb, const void *hdr)
-{ return virtio_net_hdr_to_skb(skb, hdr, true); }
-int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr)
-{ return virtio_net_hdr_from_skb(skb, hdr, true, false, 0); }
+int rtun_vnet_hdr_to_skb(struct sk_buff *skb, const void *hdr, bool tnl, bool tnl_csum, bool le)
+{ return virtio_net_hdr_tnl_to_skb(skb, hdr, tnl, tnl_csum, le); }
+int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr, bool tnl, bool le)
+{ return virtio_net_hdr_tnl_from_skb(skb, hdr, tnl, le, skb_vlan_tag_present(skb) ? VLAN_HLEN : 0, true, false); }
+void rtun_skb_set_network_header(struct sk_buff *skb, int offset) { skb_set_network_header(skb, offset); }
+void rtun_nf_reset_ct(struct sk_buff *skb) { nf_reset_ct(skb); }
+u32 rtun_skb_get_hash_symmetric(struct sk_buff *skb) { return __skb_get_hash_symmetric(skb); }
 bool rtun_skb_is_gso(const struct sk_buff *skb) { return skb_is_gso(skb); }
 unsigned int rtun_skb_gso_type(const struct sk_buff *skb) { return skb_shinfo(skb)->gso_type; }
 bool rtun_skb_csum_partial(const struct sk_buff *skb) { return skb->ip_summed == CHECKSUM_PARTIAL; }
@@ -236,3 +309,14 @@ int rtun_filter_sock_attach(struct socket *sock, struct sock_fprog *fprog) { ret
 unsigned int rtun_filter_sock_run(struct socket *sock, struct sk_buff *skb) { return sk_filter_reason(sock->sk, skb); }
 struct bpf_prog *rtun_bpf_prog_get(u32 fd) { return bpf_prog_get_type(fd, BPF_PROG_TYPE_SOCKET_FILTER); }
 unsigned int rtun_bpf_prog_run(const struct bpf_prog *prog, struct sk_buff *skb) { return bpf_prog_run_clear_cb(prog, skb); }
+
+/* ---- the file: fasync and LSM hooks ---------------------------------- */
+
+struct pid *rtun_current_tgid(void) { return task_pid(current); }
+void rtun_kill_fasync(struct fasync_struct **fa) { kill_fasync(fa, SIGIO, POLL_IN); }
+int rtun_security_alloc(void **sec) { return security_tun_dev_alloc_security(sec); }
+void rtun_security_free(void *sec) { security_tun_dev_free_security(sec); }
+int rtun_security_create(void) { return security_tun_dev_create(); }
+int rtun_security_open(void *sec) { return security_tun_dev_open(sec); }
+int rtun_security_attach_queue(void *sec) { return security_tun_dev_attach_queue(sec); }
+bool rtun_capable_net_admin(void) { return capable(CAP_NET_ADMIN); }

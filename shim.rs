@@ -4,7 +4,9 @@
 //! Only the abstraction files (netdev.rs, skb.rs, chardev.rs) use these.
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
-use kernel::bindings::{bpf_prog, dentry, net, net_device, page, sk_buff, sock_fprog, socket};
+use kernel::bindings::{
+    bpf_prog, dentry, fasync_struct, file, net, net_device, page, pid, sk_buff, sock_fprog, sockaddr, socket,
+};
 
 // Only pointers to these structures cross the boundary; their Rust layouts
 // (some of which contain zero-sized bindgen placeholders) are never used.
@@ -15,6 +17,8 @@ extern "C" {
     pub(crate) fn rtun_misc_deregister();
     pub(crate) fn rtun_link_register() -> c_int;
     pub(crate) fn rtun_link_unregister();
+    pub(crate) fn rtun_netdev_notifier_register() -> c_int;
+    pub(crate) fn rtun_netdev_notifier_unregister();
     pub(crate) fn rtun_debugfs_init();
     pub(crate) fn rtun_debugfs_exit();
     pub(crate) fn rtun_debugfs_add(name: *const c_char, dev: *mut net_device) -> *mut dentry;
@@ -51,7 +55,31 @@ extern "C" {
     pub(crate) fn rtun_dev_net_set(dev: *mut net_device, net: *mut net);
     pub(crate) fn rtun_dev_net_admin(dev: *const net_device) -> bool;
 
-    pub(crate) fn rtun_dev_set_features(dev: *mut net_device);
+    pub(crate) fn rtun_dev_init_features(dev: *mut net_device, f: u64);
+    pub(crate) fn rtun_dev_features(dev: *const net_device) -> u64;
+    pub(crate) fn rtun_dev_set_wanted_features(dev: *mut net_device, mask: u64, on: u64);
+    pub(crate) fn rtun_dev_set_ifindex(dev: *mut net_device, ifindex: c_int);
+    pub(crate) fn rtun_dev_addr_len(dev: *const net_device) -> u8;
+    pub(crate) fn rtun_dev_pre_type_change(dev: *mut net_device) -> c_int;
+    pub(crate) fn rtun_dev_post_type_change(dev: *mut net_device);
+    pub(crate) fn rtun_dev_get_hwaddr(dev: *mut net_device, sa: *mut sockaddr) -> c_int;
+    pub(crate) fn rtun_dev_set_hwaddr(dev: *mut net_device, ss: *mut c_void) -> c_int;
+    pub(crate) fn rtun_dev_net(dev: *const net_device) -> *mut net;
+    pub(crate) fn rtun_net_open_ns_fd(net: *mut net) -> c_int;
+    pub(crate) fn netdev_update_features(dev: *mut net_device);
+
+    // The file: fasync, LSM hooks.
+    pub(crate) fn rtun_current_tgid() -> *mut pid;
+    pub(crate) fn rtun_kill_fasync(fa: *mut *mut fasync_struct);
+    pub(crate) fn file_f_owner_allocate(file: *mut file) -> c_int;
+    pub(crate) fn fasync_helper(fd: c_int, file: *mut file, on: c_int, fa: *mut *mut fasync_struct) -> c_int;
+    pub(crate) fn __f_setown(file: *mut file, pid: *mut pid, ty: c_uint, force: c_int);
+    pub(crate) fn rtun_security_alloc(sec: *mut *mut c_void) -> c_int;
+    pub(crate) fn rtun_security_free(sec: *mut c_void);
+    pub(crate) fn rtun_security_create() -> c_int;
+    pub(crate) fn rtun_security_open(sec: *mut c_void) -> c_int;
+    pub(crate) fn rtun_security_attach_queue(sec: *mut c_void) -> c_int;
+    pub(crate) fn rtun_capable_net_admin() -> bool;
 
     // Namespaces and credentials.
     pub(crate) fn rtun_current_net_get() -> *mut net;
@@ -60,6 +88,8 @@ extern "C" {
     pub(crate) fn rtun_make_kuid(uid: u32) -> u32;
     pub(crate) fn rtun_make_kgid(gid: u32) -> u32;
     pub(crate) fn rtun_current_euid_is(kuid: u32) -> bool;
+    pub(crate) fn rtun_from_kuid_munged(kuid: u32) -> u32;
+    pub(crate) fn rtun_from_kgid_munged(kgid: u32) -> u32;
     pub(crate) fn rtun_current_in_egroup(kgid: u32) -> bool;
 
     // struct sk_buff.
@@ -73,8 +103,11 @@ extern "C" {
     pub(crate) fn rtun_skb_tx_timestamp(skb: *mut sk_buff);
     pub(crate) fn rtun_alloc_page() -> *mut page;
     pub(crate) fn rtun_skb_add_rx_frag(skb: *mut sk_buff, i: c_int, page: *mut page, size: c_int);
-    pub(crate) fn rtun_vnet_hdr_to_skb(skb: *mut sk_buff, hdr: *const c_void) -> c_int;
-    pub(crate) fn rtun_vnet_hdr_from_skb(skb: *const sk_buff, hdr: *mut c_void) -> c_int;
+    pub(crate) fn rtun_vnet_hdr_to_skb(skb: *mut sk_buff, hdr: *const c_void, tnl: bool, tnl_csum: bool, le: bool) -> c_int;
+    pub(crate) fn rtun_vnet_hdr_from_skb(skb: *const sk_buff, hdr: *mut c_void, tnl: bool, le: bool) -> c_int;
+    pub(crate) fn rtun_skb_set_network_header(skb: *mut sk_buff, offset: c_int);
+    pub(crate) fn rtun_nf_reset_ct(skb: *mut sk_buff);
+    pub(crate) fn rtun_skb_get_hash_symmetric(skb: *mut sk_buff) -> u32;
 
     pub(crate) fn rtun_skb_is_gso(skb: *const sk_buff) -> bool;
     pub(crate) fn rtun_skb_gso_type(skb: *const sk_buff) -> c_uint;

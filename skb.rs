@@ -17,10 +17,10 @@ use kernel::{
 };
 
 use crate::{
-    ioctl::VNET_HDR_LEN,
     netdev::NetDev,
     offload, shim,
     skb_reason::{Reason, Site},
+    vnet,
 };
 
 // The GSO type bits offload.rs decides on are the kernel's.
@@ -31,6 +31,9 @@ const _: () = {
     assert!(offload::GSO_TCP_FIXEDID == bindings::SKB_GSO_TCP_FIXEDID as u32);
     assert!(offload::GSO_TCPV6 == bindings::SKB_GSO_TCPV6 as u32);
     assert!(offload::GSO_UDP_L4 == bindings::SKB_GSO_UDP_L4 as u32);
+    assert!(offload::GSO_UDP_TUNNEL == bindings::SKB_GSO_UDP_TUNNEL as u32);
+    assert!(offload::GSO_UDP_TUNNEL_CSUM == bindings::SKB_GSO_UDP_TUNNEL_CSUM as u32);
+    assert!(offload::GSO_TCP_FIXEDID_INNER == bindings::SKB_GSO_TCP_FIXEDID_INNER as u32);
 };
 
 /// The kernel's value for each reason, from the generated bindings.
@@ -272,19 +275,41 @@ impl SkBuff {
         }
     }
 
-    /// Applies a virtio-net header written by user space (GSO and checksum offload).
-    pub(crate) fn apply_vnet_hdr(&mut self, hdr: &[u8; VNET_HDR_LEN]) -> Result<(), Failed> {
-        // SAFETY: The skb is ours; `hdr` has the layout of `struct virtio_net_hdr`.
-        let ret = unsafe { shim::rtun_vnet_hdr_to_skb(self.ptr(), hdr.as_ptr().cast()) };
+    /// Applies a virtio-net header written by user space (GSO and checksum
+    /// offload); `tnl` and `tnl_csum` say whether its UDP-tunnel fields count.
+    pub(crate) fn apply_vnet_hdr(&mut self, hdr: &vnet::Raw, tnl: bool, tnl_csum: bool, le: bool) -> Result<(), Failed> {
+        // SAFETY: The skb is ours; `hdr` has the layout of
+        // `struct virtio_net_hdr_v1_hash_tunnel`, whose prefix is the basic header.
+        let ret = unsafe { shim::rtun_vnet_hdr_to_skb(self.ptr(), hdr.as_ptr().cast(), tnl, tnl_csum, le) };
         if ret == 0 { Ok(()) } else { Err(Failed) }
     }
 
-    /// Describes the skb in a virtio-net header for a reader.
-    pub(crate) fn vnet_hdr(&self) -> Result<[u8; VNET_HDR_LEN], Failed> {
-        let mut hdr = [0u8; VNET_HDR_LEN];
-        // SAFETY: The skb is valid; `hdr` has room for `struct virtio_net_hdr`.
-        let ret = unsafe { shim::rtun_vnet_hdr_from_skb(self.ptr(), hdr.as_mut_ptr().cast()) };
+    /// Describes the skb in a virtio-net header for a reader; the tunnel
+    /// fields only when `tnl` (the device offers UDP-tunnel GSO).
+    pub(crate) fn vnet_hdr(&self, tnl: bool, le: bool) -> Result<vnet::Raw, Failed> {
+        let mut hdr = [0u8; vnet::TNL_HDR_LEN];
+        // SAFETY: The skb is valid; `hdr` has room for the tunnel header layout.
+        let ret = unsafe { shim::rtun_vnet_hdr_from_skb(self.ptr(), hdr.as_mut_ptr().cast(), tnl, le) };
         if ret == 0 { Ok(hdr) } else { Err(Failed) }
+    }
+
+    pub(crate) fn set_network_header(&mut self, offset: usize) {
+        // The caller passes a small offset into the linear data.
+        let offset = offset as c_int;
+        // SAFETY: The skb is ours.
+        unsafe { shim::rtun_skb_set_network_header(self.ptr(), offset) }
+    }
+
+    /// The flow hash, the same for both directions of a flow.
+    pub(crate) fn hash_symmetric(&mut self) -> u32 {
+        // SAFETY: The skb is valid for the call.
+        unsafe { shim::rtun_skb_get_hash_symmetric(self.ptr()) }
+    }
+
+    /// Drops the conntrack reference: the frame leaves the stack for user space.
+    pub(crate) fn nf_reset_ct(&mut self) {
+        // SAFETY: The skb is ours.
+        unsafe { shim::rtun_nf_reset_ct(self.ptr()) }
     }
 
     /// Hands the frame to the stack as received on its device.
@@ -317,6 +342,12 @@ impl SkBuff {
     }
 }
 
+/// Writes `n` zero bytes to user memory; returns how many were written.
+pub(crate) fn zero_iter(to: &mut IovIterDest<'_>, n: usize) -> usize {
+    // SAFETY: The iterator is valid; `iov_iter_zero` stops at its end.
+    unsafe { bindings::iov_iter_zero(n, to.as_raw()) }
+}
+
 /// A list of skbs linked through `skb->next`, owned by the driver (GSO segments).
 #[must_use = "a list must be emptied or dropped with a reason"]
 pub(crate) struct SkbList(Option<NonNull<bindings::sk_buff>>);
@@ -325,6 +356,9 @@ pub(crate) struct SkbList(Option<NonNull<bindings::sk_buff>>);
 unsafe impl Send for SkbList {}
 
 impl SkbList {
+    pub(crate) const fn empty() -> Self {
+        SkbList(None)
+    }
 
     /// Takes the first skb off the list.
     pub(crate) fn pop(&mut self) -> Option<SkBuff> {

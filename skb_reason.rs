@@ -94,6 +94,9 @@ pub(crate) enum Dir {
     Rx,
     /// Frames sent by the stack towards the reader: `tx_dropped`.
     Tx,
+    /// Frames written with an invalid virtio-net header: `rx_frame_errors`,
+    /// where tun counts them.
+    RxFrame,
 }
 
 /// A drop site. The discriminant indexes [`SITES`].
@@ -120,7 +123,9 @@ pub(crate) enum Site {
     WriteNotIp,
     ReadCopy,
     ReadVnetHdr,
+    ReadShortBuffer,
     DetachPurge,
+    RingShrink,
 }
 
 pub(crate) struct SiteInfo {
@@ -139,7 +144,7 @@ const fn s(site: Site, reason: Reason, dir: Dir, errno: Option<Errno>, what: &'s
 }
 
 /// The table: one row per drop site, in [`Site`] order.
-pub(crate) const SITES: [SiteInfo; 22] = [
+pub(crate) const SITES: [SiteInfo; 24] = [
     s(Site::XmitNoQueue, Reason::DevReady, Dir::Tx, None,
       "xmit on a queue with no reader attached"),
     s(Site::XmitTxFilter, Reason::TapTxfilter, Dir::Tx, None,
@@ -170,20 +175,24 @@ pub(crate) const SITES: [SiteInfo; 22] = [
       "write could not allocate a page for a large frame"),
     s(Site::WriteCopy, Reason::SkbUcopyFault, Dir::Rx, Some(Errno::Fault),
       "write could not copy the frame from user memory"),
-    s(Site::WriteVnetHdr, Reason::DevHdr, Dir::Rx, Some(Errno::Inval),
+    s(Site::WriteVnetHdr, Reason::DevHdr, Dir::RxFrame, Some(Errno::Inval),
       "write carried an invalid virtio-net header"),
     s(Site::WriteShortEth, Reason::HdrTrunc, Dir::Rx, Some(Errno::Inval),
       "TAP write shorter than an Ethernet header"),
     s(Site::WriteShortIp, Reason::HdrTrunc, Dir::Rx, Some(Errno::Inval),
-      "TUN write shorter than its IP header"),
+      "TUN write without PI and without a single byte of IP header"),
     s(Site::WriteNotIp, Reason::UnhandledProto, Dir::Rx, Some(Errno::Inval),
       "TUN write without PI whose IP version is neither 4 nor 6"),
     s(Site::ReadCopy, Reason::SkbUcopyFault, Dir::Tx, Some(Errno::Fault),
       "read could not copy the frame to user memory"),
     s(Site::ReadVnetHdr, Reason::DevHdr, Dir::Tx, Some(Errno::Inval),
       "read could not describe the frame in a virtio-net header"),
+    s(Site::ReadShortBuffer, Reason::DevHdr, Dir::Tx, Some(Errno::Inval),
+      "the reader's buffer cannot hold the PI or virtio-net header (tun drops the frame too)"),
     s(Site::DetachPurge, Reason::QueuePurge, Dir::Tx, None,
       "frames left on a queue's ring when it detaches"),
+    s(Site::RingShrink, Reason::QueuePurge, Dir::Tx, None,
+      "frames that no longer fit when a smaller txqueuelen resizes the ring"),
 ];
 
 impl Site {
@@ -234,7 +243,7 @@ mod tests {
             let is_write = format!("{:?}", row.site).starts_with("Write");
             if is_write {
                 assert!(row.errno.is_some(), "{:?}", row.site);
-                assert_eq!(row.dir, Dir::Rx, "{:?}", row.site);
+                assert_ne!(row.dir, Dir::Tx, "{:?}", row.site);
             } else {
                 assert_eq!(row.dir, Dir::Tx, "{:?}", row.site);
             }

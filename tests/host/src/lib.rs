@@ -21,3 +21,6 @@ mod txfilter;
 #[cfg(test)]
 #[path = "../../../offload.rs"]
 mod offload;
+#[cfg(test)]
+#[path = "../../../vnet.rs"]
+mod vnet;

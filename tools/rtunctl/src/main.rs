@@ -25,7 +25,7 @@ commands:
   add NAME [--owner UID] [--group GID]     create a persistent device, print its name
   del NAME                                  clear persist; the device goes with the fd
   attach NAME [--queues N] [--ready-file F] [--read] [--hexlen N]
-         [--txfilter MAC,... [--allmulti]] [--cbpf-ret N] [--ebpf-ret N] [--offload N]
+         [--txfilter MAC,... [--allmulti]] [--cbpf-ret N] [--ebpf-ret N] [--offload N] [--detach]
                                             attach (and set filters), then hold or read
   send NAME (--hex HEX | --bad-buffer) [--pad-to N] [--count K] [--pi-proto HEX]
          [--vnet HEX]                       write frames, print 'wrote N' or 'errno=E'
@@ -51,6 +51,7 @@ struct Opts {
     tun: bool,
     no_pi: bool,
     multi_queue: bool,
+    detach: bool,
     vnet_hdr: bool,
     nonblock: bool,
     queues: usize,
@@ -116,6 +117,7 @@ fn parse_args() -> Opts {
             "--tap" => o.tun = false,
             "--no-pi" => o.no_pi = true,
             "--multi-queue" => o.multi_queue = true,
+            "--detach" => o.detach = true,
             "--vnet-hdr" => o.vnet_hdr = true,
             "--nonblock" => o.nonblock = true,
             "--queues" => o.queues = num("--queues", it.next()),
@@ -314,6 +316,16 @@ fn cmd_attach(o: &Opts) {
     }
     if let Some(&fd) = fds.first() {
         set_filters(o, fd);
+    }
+    if o.detach {
+        // TUNSETQUEUE IFF_DETACH_QUEUE on every queue: bound, not receiving.
+        for &fd in &fds {
+            let mut req = IfReq::new("", IFF_DETACH_QUEUE);
+            if let Err(e) = ioctl(fd, TUNSETQUEUE, &mut req) {
+                errno_exit(e);
+            }
+        }
+        println!("detached");
     }
     let _ = std::io::stdout().flush();
     touch(&o.ready_file);
