@@ -7,6 +7,7 @@ cd "$(dirname "$0")"
 . ./t_datapath.sh
 . ./t_drops.sh
 . ./t_reasons.sh
+. ./t_abi.sh
 
 TESTS="
 module_load_unload
@@ -39,6 +40,16 @@ drop_full_ring_segments
 every_frame_accounted_under_load
 offload_negotiated_reader_gets_gso
 rmmod_refused_while_open_then_clean
+abi_detached_queue_ops
+abi_reattach_unprivileged
+abi_second_attacher_flags
+abi_zero_length_read
+abi_counters_reset_on_rebind
+abi_purge_on_detach
+abi_errnos
+abi_ring_resize
+abi_fdinfo_and_sysfs
+abi_fasync
 no_unnamed_drops
 no_splat_in_dmesg
 "

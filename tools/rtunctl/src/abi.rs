@@ -4,26 +4,52 @@ const fn ioc(dir: u64, nr: u64, size: u64) -> u64 {
     (dir << 30) | (size << 16) | ((b'T' as u64) << 8) | nr
 }
 
+pub const TUNSETNOCSUM: u64 = ioc(1, 200, 4);
+pub const TUNSETDEBUG: u64 = ioc(1, 201, 4);
 pub const TUNSETIFF: u64 = ioc(1, 202, 4);
 pub const TUNSETPERSIST: u64 = ioc(1, 203, 4);
 pub const TUNSETOWNER: u64 = ioc(1, 204, 4);
+pub const TUNSETLINK: u64 = ioc(1, 205, 4);
 pub const TUNSETGROUP: u64 = ioc(1, 206, 4);
 pub const TUNGETFEATURES: u64 = ioc(2, 207, 4);
 pub const TUNSETOFFLOAD: u64 = ioc(1, 208, 4);
 pub const TUNSETTXFILTER: u64 = ioc(1, 209, 4);
 pub const TUNGETIFF: u64 = ioc(2, 210, 4);
+pub const TUNGETSNDBUF: u64 = ioc(2, 211, 4);
+pub const TUNSETSNDBUF: u64 = ioc(1, 212, 4);
 pub const TUNATTACHFILTER: u64 = ioc(1, 213, 16);
+pub const TUNDETACHFILTER: u64 = ioc(1, 214, 16);
+pub const TUNGETVNETHDRSZ: u64 = ioc(2, 215, 4);
+pub const TUNSETVNETHDRSZ: u64 = ioc(1, 216, 4);
 pub const TUNSETQUEUE: u64 = ioc(1, 217, 4);
+pub const TUNSETIFINDEX: u64 = ioc(1, 218, 4);
+pub const TUNGETFILTER: u64 = ioc(2, 219, 16);
+pub const TUNSETVNETLE: u64 = ioc(1, 220, 4);
+pub const TUNGETVNETLE: u64 = ioc(2, 221, 4);
+pub const TUNSETVNETBE: u64 = ioc(1, 222, 4);
+pub const TUNGETVNETBE: u64 = ioc(2, 223, 4);
+pub const TUNSETSTEERINGEBPF: u64 = ioc(2, 224, 4);
 pub const TUNSETFILTEREBPF: u64 = ioc(2, 225, 4);
 pub const TUNSETCARRIER: u64 = ioc(1, 226, 4);
+pub const TUNGETDEVNETNS: u64 = ioc(0, 227, 0);
+
+/// Socket ioctls tun also answers on its character device.
+pub const SIOCGIFHWADDR: u64 = 0x8927;
+pub const SIOCSIFHWADDR: u64 = 0x8924;
+pub const SIOCGSKNS: u64 = 0x894c;
 
 pub const IFF_TUN: u16 = 0x0001;
 pub const IFF_TAP: u16 = 0x0002;
+pub const IFF_NO_CARRIER: u16 = 0x0040;
 pub const IFF_MULTI_QUEUE: u16 = 0x0100;
 pub const IFF_ATTACH_QUEUE: u16 = 0x0200;
 pub const IFF_DETACH_QUEUE: u16 = 0x0400;
 pub const IFF_NO_PI: u16 = 0x1000;
 pub const IFF_VNET_HDR: u16 = 0x4000;
+pub const IFF_TUN_EXCL: u16 = 0x8000;
+pub const TUN_F_CSUM: u32 = 0x01;
+pub const TUN_F_TSO4: u32 = 0x02;
+pub const TUN_F_UDP_TUNNEL_GSO: u32 = 0x080;
 pub const TUN_FLT_ALLMULTI: u16 = 0x0001;
 
 /// `struct ifreq`: 16-byte name, then the union (we use `short ifr_flags`).
@@ -59,6 +85,12 @@ mod tests {
         assert_eq!(TUNGETIFF, 0x800454d2);
         assert_eq!(TUNATTACHFILTER, 0x401054d5);
         assert_eq!(TUNSETFILTEREBPF, 0x800454e1);
+        assert_eq!(TUNSETSTEERINGEBPF, 0x800454e0);
+        assert_eq!(TUNGETVNETHDRSZ, 0x800454d7);
+        assert_eq!(TUNSETIFINDEX, 0x400454da);
+        assert_eq!(TUNGETFILTER, 0x801054db);
+        assert_eq!(TUNSETVNETBE, 0x400454de);
+        assert_eq!(TUNGETDEVNETNS, 0x54e3);
         assert_eq!(std::mem::size_of::<IfReq>(), 40);
     }
 

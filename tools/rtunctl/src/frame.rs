@@ -94,7 +94,10 @@ fn send_all(fd: i32, sa: &libc::sockaddr_ll, buf: &[u8], count: usize) -> Result
 /// Sends `count` copies of `frame` out through `name`'s xmit path.
 pub fn inject(name: &str, frame: &[u8], proto: u16, count: usize) -> Result<usize, i32> {
     let (fd, sa) = packet_socket(name, proto, false)?;
-    send_all(fd, &sa, frame, count)
+    let r = send_all(fd, &sa, frame, count);
+    // SAFETY: Our socket.
+    unsafe { libc::close(fd) };
+    r
 }
 
 fn csum16(data: &[u8]) -> u16 {

@@ -8,6 +8,7 @@
 //! exit 2.
 
 mod abi;
+mod abi_check;
 mod frame;
 mod util;
 
@@ -42,7 +43,10 @@ commands:
   queue-check NAME --queues N               TUNSETQUEUE detach/attach sequence
   getiff NAME                               TUNGETIFF and TUNGETFEATURES
   carrier NAME on|off                       TUNSETCARRIER
-  stats NAME                                the device's counters";
+  stats NAME                                the device's counters
+  abi SCENARIO | list                       one fixed call sequence, printed as 'step: result'
+                                            lines that compare between --dev /dev/net/tun and
+                                            /dev/net/rtun (tests/guest/t_abi.sh)";
 
 #[derive(Default)]
 struct Opts {
@@ -247,6 +251,7 @@ fn main() {
         "getiff" => cmd_getiff(&o),
         "carrier" => cmd_carrier(&o),
         "stats" => cmd_stats(&o),
+        "abi" => exit(abi_check::main(o.arg(1, "SCENARIO"), &o.dev_path)),
         "help" => println!("{USAGE}"),
         c => usage_error(&format!("unknown command {c}")),
     }

@@ -1,0 +1,161 @@
+# ABI fidelity (issue 8): the same call sequence on C tun.ko (/dev/net/tun)
+# and on rtun (/dev/net/rtun), in one boot. `rtunctl abi SCENARIO` prints one
+# `step: result` line per call, with nothing device-specific in it, so the two
+# outputs must be identical. Each test also checks that tun.ko's output holds
+# the expected result of the scenario's key steps (from drivers/net/tun.c), so
+# that it cannot pass by both sides failing the same way.
+
+# Loads both drivers; IPv6 autoconfiguration off, so that no device sends
+# frames of its own while a scenario counts them.
+abi_prepare() {
+    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
+    grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
+    wait_for_file /dev/net/tun || return 1
+    load_rtun || { fail "rtun did not load"; return 1; }
+    echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
+    echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
+    return 0
+}
+
+# abi_compare SCENARIO 'KEY LINE'...: runs SCENARIO on both devices. Fails if
+# the outputs differ (both are printed, then the differing lines), or if tun.ko's
+# output lacks one of the key lines. ABI_DEV=/dev/net/tun compares tun.ko with
+# itself: a check of the harness (every test must pass).
+abi_compare() {
+    sc=$1
+    shift
+    abi_prepare || return $?
+    rtunctl abi "$sc" --dev /dev/net/tun > /tmp/abi.tun 2> /tmp/abi.tun.err
+    rtunctl abi "$sc" --dev "${ABI_DEV:-/dev/net/rtun}" > /tmp/abi.rtun 2> /tmp/abi.rtun.err
+    rc=0
+    for key in "$@"; do
+        grep -qxF -- "$key" /tmp/abi.tun || { diag "tun.ko output lacks the expected line '$key'"; rc=1; }
+    done
+    if ! cmp -s /tmp/abi.tun /tmp/abi.rtun; then
+        diag "tun.ko (/dev/net/tun):"
+        sed 's/^/#   /' /tmp/abi.tun
+        diag "rtun (${ABI_DEV:-/dev/net/rtun}):"
+        sed 's/^/#   /' /tmp/abi.rtun
+        diag "differences (- tun.ko, + rtun):"
+        diff -u /tmp/abi.tun /tmp/abi.rtun | grep '^[-+][^-+]' | sed 's/^/#   /'
+        for f in /tmp/abi.tun.err /tmp/abi.rtun.err; do
+            [ -s $f ] && { diag "stderr of ${f#/tmp/abi.}:"; sed 's/^/#   /' $f; }
+        done
+        fail "rtun's output differs from tun.ko's"
+        rc=1
+    elif [ $rc = 0 ]; then
+        diag "$(wc -l < /tmp/abi.tun) identical lines"
+    fi
+    return $rc
+}
+
+# C1: a detached queue keeps working as an fd of its device. TUNSETIFF on it
+# gives EEXIST, not tun_set_iff's EINVAL: the fd is still bound to its device
+# (tfile->tun), which __tun_chr_ioctl checks first.
+test_abi_detached_queue_ops() {
+    abi_compare detached_queue_ops \
+        'detached TUNSETVNETHDRSZ 12: 0' \
+        'detached TUNGETIFF: 0 flags=0x1502' \
+        'detached nonblocking read: EAGAIN' \
+        'detached write 60-byte frame: 60' \
+        'detached poll: POLLOUT,POLLWRNORM' \
+        'detached TUNSETIFF: EEXIST' \
+        'reattach: 0' \
+        'reattached TUNGETIFF: 0 flags=0x1102'
+}
+
+# C2: re-attaching a detached queue needs no CAP_NET_ADMIN.
+test_abi_reattach_unprivileged() {
+    abi_compare reattach_unprivileged \
+        'child drops privileges (uid 1000): 0' \
+        'unprivileged reattach: 0' \
+        'unprivileged TUNSETIFF new queue: EPERM'
+}
+
+# M1: a second queue does not change the device's feature flags; the first
+# attach to a persistent device without queues sets them.
+test_abi_second_attacher_flags() {
+    abi_compare second_attacher_flags \
+        'mq fd1 TUNGETIFF: 0 flags=0x5102' \
+        'mq fd2 TUNGETIFF: 0 flags=0x5102' \
+        'mq2 fd2 TUNGETIFF: 0 flags=0x1102' \
+        'persistent reopened TUNGETIFF: 0 flags=0x1802' \
+        'persistent reopened tun_flags: 0x802' \
+        'persistent mq reopened TUNGETIFF: 0 flags=0x1902'
+}
+
+# M4: a zero-length read returns 0 and consumes nothing.
+test_abi_zero_length_read() {
+    abi_compare zero_length_read \
+        'read 0 bytes, nothing queued: 0' \
+        'read 0 bytes: 0' \
+        'read: 60' \
+        'read 10 bytes of it: 10' \
+        'read after the short read: EAGAIN'
+}
+
+# M5: a new device's counters start at zero.
+test_abi_counters_reset_on_rebind() {
+    abi_compare counters_reset_on_rebind \
+        'same fd TUNSETIFF new device B: 0' \
+        'B counters: all zero' \
+        'C counters: all zero'
+}
+
+# M8: detaching a queue purges its ring.
+test_abi_purge_on_detach() {
+    abi_compare purge_on_detach \
+        'a queue holds the frames: yes' \
+        'read after reattach: EAGAIN'
+}
+
+# m3: errnos and small ioctls.
+test_abi_errnos() {
+    abi_compare errnos \
+        'TUNGETFEATURES: 0 features=0x71f3' \
+        'TUNSETIFF twice on one fd: EEXIST' \
+        'TUNSETIFF tun|tap: 0' \
+        'tun|tap TUNGETIFF: 0 flags=0x1001' \
+        'unattached TUNGETIFF: EBADFD' \
+        'TUNGETIFF bytes 18..39: 00000000000000000000000000000000000000000000' \
+        'detached TUNSETCARRIER 1 (no queue): EPERM' \
+        'ip carrier on, no fd: EPERM' \
+        'tun: 1-byte IPv4 write: 1' \
+        'tun: version 5 write: EINVAL' \
+        'device ifindex: match' \
+        'TUNSETLINK while up: EBUSY' \
+        'TUNSETLINK none while down: 0' \
+        'TUNSETVNETBE 1: EINVAL' \
+        'TUNGETDEVNETNS: fd, same netns' \
+        'SIOCGSKNS: fd, same netns' \
+        'TUNSETSTEERINGEBPF -1: 0' \
+        'TUNSETOFFLOAD csum|tso4|udp_tunnel_gso: 0' \
+        'TUNSETOFFLOAD unknown bit 0x200: EINVAL' \
+        'single-queue TUNSETQUEUE detach: EINVAL' \
+        'blocked read returns: EFAULT'
+}
+
+# m5: txqueuelen resizes the rings of attached queues.
+test_abi_ring_resize() {
+    abi_compare ring_resize \
+        'readable after txqueuelen 4: 4' \
+        'readable after txqueuelen 16: 10'
+}
+
+# fdinfo, the sysfs attributes, ethtool -i, TUNGETIFF after TUNSETPERSIST.
+test_abi_fdinfo_and_sysfs() {
+    abi_compare fdinfo_and_sysfs \
+        'fdinfo iff: name' \
+        'sysfs tun_flags: 0x5002' \
+        'sysfs owner: -1' \
+        'sysfs tun_flags after persist: 0x5802' \
+        'TUNGETIFF after persist: 0 flags=0x5802' \
+        'ethtool -i fields: driver=yes version=yes bus-info=yes'
+}
+
+# O_ASYNC: SIGIO when a frame is queued for the reader.
+test_abi_fasync() {
+    abi_compare fasync \
+        'sigio on frame: yes' \
+        'sigio after O_ASYNC off: no'
+}

@@ -1,0 +1,1146 @@
+//! `rtunctl abi SCENARIO --dev PATH`: one fixed sequence of ioctl, read, write,
+//! poll and signal calls, run the same way on `/dev/net/tun` (C tun.ko) and on
+//! `/dev/net/rtun`. Every call prints one `step: result` line: a return value,
+//! an errno name, flags in hex, a byte count, poll events. Nothing
+//! device-specific is printed (no interface name, no ifindex, no MAC that the
+//! kernel chose), so the two outputs compare line for line
+//! (tests/guest/t_abi.sh). The expected tun values come from
+//! drivers/net/tun.c of Linux 7.3.
+//!
+//! Each scenario creates its own devices (the kernel names them: tap%d, tun%d
+//! or rtap%d, rtun%d) and deletes them at the end. A setup step that fails
+//! prints its errno and stops the scenario (exit status 1).
+
+use std::{
+    ffi::{CStr, CString},
+    fmt::Display,
+    fs,
+    io::Write,
+    process::{Command, Stdio},
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use crate::abi::*;
+use crate::frame;
+use crate::util::{errno_name, ioctl, ioctl_val, last_errno, to_hex};
+
+/// A setup step failed: its line is printed, the scenario stops.
+pub struct Stop;
+
+type Res = Result<(), Stop>;
+type Scenario = fn(&mut Ctx) -> Res;
+
+pub const SCENARIOS: &[(&str, Scenario)] = &[
+    ("detached_queue_ops", detached_queue_ops),
+    ("reattach_unprivileged", reattach_unprivileged),
+    ("second_attacher_flags", second_attacher_flags),
+    ("zero_length_read", zero_length_read),
+    ("counters_reset_on_rebind", counters_reset_on_rebind),
+    ("purge_on_detach", purge_on_detach),
+    ("errnos", errnos),
+    ("ring_resize", ring_resize),
+    ("fdinfo_and_sysfs", fdinfo_and_sysfs),
+    ("fasync", fasync),
+];
+
+/// Runs one scenario against the device node `dev`; the process exit status.
+pub fn main(scenario: &str, dev: &str) -> i32 {
+    if scenario == "list" {
+        for (name, _) in SCENARIOS {
+            println!("{name}");
+        }
+        return 0;
+    }
+    let Some((_, f)) = SCENARIOS.iter().find(|(n, _)| *n == scenario) else {
+        eprintln!("rtunctl: unknown abi scenario {scenario} (try 'rtunctl abi list')");
+        return 2;
+    };
+    let mut c = Ctx { dev: dev.to_string(), names: Vec::new() };
+    let r = f(&mut c);
+    c.cleanup();
+    match r {
+        Ok(()) => 0,
+        Err(Stop) => {
+            println!("stopped: a setup step failed");
+            1
+        }
+    }
+}
+
+// ---- pure formatting (unit-tested on the host) ---------------------------------
+
+/// A syscall result as printed: the value, or the errno name.
+pub fn rv(r: &Result<i32, i32>) -> String {
+    match r {
+        Ok(v) => v.to_string(),
+        Err(e) => errno_name(*e),
+    }
+}
+
+/// A TUNGETIFF result: `0 flags=0x1502`, or the errno name.
+pub fn fmt_flags(r: &Result<u16, i32>) -> String {
+    match r {
+        Ok(f) => format!("0 flags=0x{f:x}"),
+        Err(e) => errno_name(*e),
+    }
+}
+
+/// Poll events by name, in a fixed order; `none` for 0.
+pub fn poll_names(revents: i16) -> String {
+    let bits = [
+        (libc::POLLIN, "POLLIN"),
+        (libc::POLLRDNORM, "POLLRDNORM"),
+        (libc::POLLPRI, "POLLPRI"),
+        (libc::POLLOUT, "POLLOUT"),
+        (libc::POLLWRNORM, "POLLWRNORM"),
+        (libc::POLLERR, "POLLERR"),
+        (libc::POLLHUP, "POLLHUP"),
+        (libc::POLLNVAL, "POLLNVAL"),
+    ];
+    let mut v: Vec<String> = bits.iter().filter(|(b, _)| revents & b != 0).map(|(_, n)| n.to_string()).collect();
+    let known = bits.iter().fold(0, |a, (b, _)| a | b);
+    if revents & !known != 0 {
+        v.push(format!("0x{:x}", revents & !known));
+    }
+    if v.is_empty() { "none".into() } else { v.join(",") }
+}
+
+pub fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// The `iff:` line of /proc/PID/fdinfo/FD, normalised: `absent`, `empty`,
+/// `name` when it names `expect`, `other` otherwise.
+pub fn fdinfo_iff(text: &str, expect: &str) -> &'static str {
+    match text.lines().find_map(|l| l.strip_prefix("iff:")) {
+        None => "absent",
+        Some(v) => match v.trim() {
+            "" => "empty",
+            n if n == expect => "name",
+            _ => "other",
+        },
+    }
+}
+
+/// The errno whose strerror() text `ip` printed ("RTNETLINK answers: ...");
+/// the longest match wins ("No such device or address" over "No such device").
+pub fn errno_from_message(msg: &str) -> Option<i32> {
+    let mut best: Option<(usize, i32)> = None;
+    for e in 1..134 {
+        // SAFETY: strerror returns a valid C string (glibc: never NULL).
+        let s = unsafe { CStr::from_ptr(libc::strerror(e)) }.to_string_lossy().into_owned();
+        if s.starts_with("Unknown error") || !msg.contains(&s) {
+            continue;
+        }
+        if best.is_none_or(|(len, _)| s.len() > len) {
+            best = Some((s.len(), e));
+        }
+    }
+    best.map(|(_, e)| e)
+}
+
+/// The state letter of a /proc/.../stat line ("123 (comm) S ...").
+pub fn proc_state(stat: &str) -> Option<char> {
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next())
+}
+
+/// Which of ethtool -i's fields are there: `driver=yes version=yes bus-info=yes`.
+pub fn ethtool_fields(text: &str) -> String {
+    let has = |k: &str| text.lines().any(|l| l.split_once(':').is_some_and(|(key, v)| key.trim() == k && !v.trim().is_empty()));
+    format!("driver={} version={} bus-info={}", yes_no(has("driver")), yes_no(has("version")), yes_no(has("bus-info")))
+}
+
+/// Counters as `k=v` pairs; `all zero` if every one is 0.
+pub fn fmt_counters(kv: &[(String, String)], only_nonzero: bool) -> String {
+    let v: Vec<String> = kv.iter().filter(|(_, v)| !only_nonzero || v != "0").map(|(k, v)| format!("{k}={v}")).collect();
+    if only_nonzero && v.is_empty() { "all zero".into() } else { v.join(" ") }
+}
+
+// ---- syscalls ---------------------------------------------------------------------
+
+/// An owned file descriptor, closed on drop.
+pub struct Fd(pub i32);
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        // SAFETY: We own this descriptor.
+        unsafe { libc::close(self.0) };
+    }
+}
+
+fn sys(r: isize) -> Result<i32, i32> {
+    if r < 0 { Err(last_errno()) } else { Ok(r as i32) }
+}
+
+fn open_dev(path: &str, extra: i32) -> Result<Fd, i32> {
+    let p = CString::new(path).map_err(|_| libc::EINVAL)?;
+    // SAFETY: A valid C string.
+    let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | extra) };
+    if fd < 0 { Err(last_errno()) } else { Ok(Fd(fd)) }
+}
+
+/// TUNSETIFF; the ifreq as the kernel copied it back.
+fn setiff(fd: i32, name: &str, flags: u16) -> Result<IfReq, i32> {
+    let mut req = IfReq::new(name, flags);
+    ioctl(fd, TUNSETIFF, &mut req)?;
+    Ok(req)
+}
+
+fn getiff(fd: i32) -> Result<u16, i32> {
+    let mut req = IfReq::new("", 0);
+    ioctl(fd, TUNGETIFF, &mut req)?;
+    Ok(req.flags)
+}
+
+fn setqueue(fd: i32, flags: u16) -> Result<i32, i32> {
+    let mut req = IfReq::new("", flags);
+    ioctl(fd, TUNSETQUEUE, &mut req)
+}
+
+/// An ioctl whose argument is a pointer to one int.
+fn ioctl_int(fd: i32, req: u64, v: i32) -> Result<i32, i32> {
+    let mut x = v;
+    ioctl(fd, req, &mut x)
+}
+
+/// An ioctl that writes one int; the int.
+fn ioctl_get_int(fd: i32, req: u64) -> Result<i32, i32> {
+    let mut x: i32 = -12345;
+    ioctl(fd, req, &mut x).map(|_| x)
+}
+
+fn read_fd(fd: i32, len: usize) -> Result<i32, i32> {
+    let mut buf = vec![0u8; len.max(1)];
+    // SAFETY: `buf` is writable for at least `len` bytes.
+    sys(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), len) })
+}
+
+fn write_fd(fd: i32, data: &[u8]) -> Result<i32, i32> {
+    // SAFETY: `data` is readable for its length.
+    sys(unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) })
+}
+
+fn poll_fd(fd: i32, events: i16, timeout_ms: i32) -> i16 {
+    let mut p = libc::pollfd { fd, events, revents: 0 };
+    // SAFETY: One valid pollfd.
+    let n = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+    if n < 0 { 0 } else { p.revents }
+}
+
+/// Poll readiness right now; asks for every event, as poll() reports only
+/// those asked for (and POLLERR, POLLHUP, POLLNVAL).
+fn poll_now(fd: i32) -> String {
+    poll_names(poll_fd(fd, libc::POLLIN | libc::POLLRDNORM | libc::POLLPRI | libc::POLLOUT | libc::POLLWRNORM, 0))
+}
+
+/// Waits up to `ms` for a frame on `fd`; then a little longer, so that frames
+/// sent together have all arrived.
+fn wait_readable(fd: i32, ms: i32) -> bool {
+    let ok = poll_fd(fd, libc::POLLIN, ms) & libc::POLLIN != 0;
+    thread::sleep(Duration::from_millis(200));
+    ok
+}
+
+fn set_fl(fd: i32, set: i32, clear: i32) -> Result<i32, i32> {
+    // SAFETY: fcntl on our fd.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        if fl < 0 {
+            return Err(last_errno());
+        }
+        sys(libc::fcntl(fd, libc::F_SETFL, (fl | set) & !clear) as isize)
+    }
+}
+
+/// Reads frames until EAGAIN (the fd must be non-blocking); how many.
+fn drain(fd: i32) -> usize {
+    let mut n = 0;
+    while read_fd(fd, 65536).is_ok() && n < 10000 {
+        n += 1;
+    }
+    n
+}
+
+/// A 60-byte broadcast Ethernet frame, ethertype 0x88b5.
+fn eth_frame() -> Vec<u8> {
+    let mut f = frame::default_eth_frame();
+    f.resize(60, 0);
+    f
+}
+
+/// Sends `count` frames out through `name`'s xmit path (AF_PACKET).
+fn inject(name: &str, count: usize) -> Result<i32, i32> {
+    let f = eth_frame();
+    frame::inject(name, &f, 0x88b5, count).map(|n| n as i32)
+}
+
+fn sysfs(name: &str, attr: &str) -> String {
+    match fs::read_to_string(format!("/sys/class/net/{name}/{attr}")) {
+        Ok(s) => s.trim().to_string(),
+        Err(e) => e.raw_os_error().map(errno_name).unwrap_or_else(|| "error".into()),
+    }
+}
+
+const MAIN_COUNTERS: [&str; 6] = ["rx_packets", "rx_bytes", "rx_dropped", "tx_packets", "tx_bytes", "tx_dropped"];
+
+fn counters(name: &str, keys: &[&str]) -> Vec<(String, String)> {
+    keys.iter().map(|k| (k.to_string(), sysfs(name, &format!("statistics/{k}")))).collect()
+}
+
+/// Every file of /sys/class/net/NAME/statistics, sorted.
+fn all_counters(name: &str) -> Vec<(String, String)> {
+    let mut keys: Vec<String> = fs::read_dir(format!("/sys/class/net/{name}/statistics"))
+        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    keys.sort();
+    keys.iter().map(|k| (k.clone(), sysfs(name, &format!("statistics/{k}")))).collect()
+}
+
+fn ifindex(name: &str) -> u32 {
+    let Ok(c) = CString::new(name) else { return 0 };
+    // SAFETY: A valid C string.
+    unsafe { libc::if_nametoindex(c.as_ptr()) }
+}
+
+/// Runs a command with a timeout: Some((success, stderr)), None if it hung.
+fn run(prog: &str, args: &[&str], timeout: Duration) -> Option<(bool, String, String)> {
+    let mut child = Command::new(prog).args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().ok()?;
+    let t0 = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if t0.elapsed() < timeout => thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let out = child.wait_with_output().ok()?;
+    Some((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned()))
+}
+
+fn tool(name: &str) -> String {
+    // busybox has an `ip` applet too: prefer iproute2's.
+    for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/bin"] {
+        let p = format!("{dir}/{name}");
+        if fs::metadata(&p).is_ok() {
+            return p;
+        }
+    }
+    name.to_string()
+}
+
+/// `ip ARGS`: `0`, the errno name iproute2 reported, `failed` or `timeout`.
+fn ip(args: &[&str]) -> String {
+    match run(&tool("ip"), args, Duration::from_secs(10)) {
+        None => "timeout".into(),
+        Some((true, _, _)) => "0".into(),
+        Some((false, _, err)) => errno_from_message(&err).map(errno_name).unwrap_or_else(|| "failed".into()),
+    }
+}
+
+/// A namespace fd returned by an ioctl: `fd, same netns` when it is ours.
+fn netns_result(r: Result<i32, i32>) -> String {
+    match r {
+        Err(e) => errno_name(e),
+        Ok(nsfd) => {
+            let nsfd = Fd(nsfd);
+            // SAFETY: stat buffers are plain data; valid fd and path.
+            let same = unsafe {
+                let mut a: libc::stat = std::mem::zeroed();
+                let mut b: libc::stat = std::mem::zeroed();
+                libc::fstat(nsfd.0, &mut a) == 0
+                    && libc::stat(c"/proc/self/ns/net".as_ptr(), &mut b) == 0
+                    && a.st_ino == b.st_ino
+                    && a.st_dev == b.st_dev
+            };
+            format!("fd, {} netns", if same { "same" } else { "other" })
+        }
+    }
+}
+
+// ---- the context of a scenario ---------------------------------------------------
+
+pub struct Ctx {
+    dev: String,
+    /// Every device a scenario created, deleted at the end if still there.
+    names: Vec<String>,
+}
+
+impl Ctx {
+    fn say(&self, step: &str, v: impl Display) {
+        println!("{step}: {v}");
+        let _ = std::io::stdout().flush();
+    }
+
+    fn show(&self, step: &str, r: Result<i32, i32>) {
+        self.say(step, rv(&r));
+    }
+
+    /// A setup step: prints `0` or the errno; an errno stops the scenario.
+    fn need<T>(&self, step: &str, r: Result<T, i32>) -> Result<T, Stop> {
+        match r {
+            Ok(v) => {
+                self.say(step, 0);
+                Ok(v)
+            }
+            Err(e) => {
+                self.say(step, errno_name(e));
+                Err(Stop)
+            }
+        }
+    }
+
+    /// `ip ARGS` as a setup step.
+    fn ip_need(&self, step: &str, args: &[&str]) -> Res {
+        let r = ip(args);
+        self.say(step, &r);
+        if r == "0" { Ok(()) } else { Err(Stop) }
+    }
+
+    fn open(&self) -> Result<Fd, i32> {
+        open_dev(&self.dev, 0)
+    }
+
+    fn track(&mut self, name: &str) {
+        if !self.names.iter().any(|n| n == name) {
+            self.names.push(name.to_string());
+        }
+    }
+
+    /// Opens the device node and creates a new device (the kernel names it).
+    fn create(&mut self, step: &str, flags: u16) -> Result<(Fd, String), Stop> {
+        let r = self.open().and_then(|fd| setiff(fd.0, "", flags).map(|req| (fd, req.name())));
+        let (fd, name) = self.need(step, r)?;
+        self.track(&name);
+        Ok((fd, name))
+    }
+
+    /// Opens the device node and attaches to the existing device `name`.
+    fn attach(&mut self, step: &str, name: &str, flags: u16) -> Result<Fd, Stop> {
+        let r = self.open().and_then(|fd| setiff(fd.0, name, flags).map(|_| fd));
+        self.need(step, r)
+    }
+
+    fn up(&self, name: &str) -> Res {
+        self.ip_need("link up", &["link", "set", "dev", name, "up"])
+    }
+
+    fn cleanup(&mut self) {
+        for n in self.names.drain(..) {
+            if fs::metadata(format!("/sys/class/net/{n}")).is_ok() {
+                let r = ip(&["link", "del", "dev", &n]);
+                if r != "0" {
+                    eprintln!("rtunctl: cleanup: ip link del {n}: {r}");
+                }
+            }
+        }
+    }
+}
+
+const TAP: u16 = IFF_TAP | IFF_NO_PI;
+const TAP_MQ: u16 = IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE;
+
+// ---- C1 --------------------------------------------------------------------------------
+
+/// A queue detached with TUNSETQUEUE stays bound to its device: ioctls work
+/// on it, reads find nothing, writes still reach the stack; TUNSETIFF on it
+/// is refused.
+fn detached_queue_ops(c: &mut Ctx) -> Res {
+    let (fd1, name) = c.create("fd1 TUNSETIFF tap multi_queue", TAP_MQ)?;
+    let fd2 = c.attach("fd2 TUNSETIFF same device", &name, TAP_MQ)?;
+    c.up(&name)?;
+    c.need("fd1 TUNSETQUEUE detach", setqueue(fd1.0, IFF_DETACH_QUEUE))?;
+    c.show("detached TUNSETQUEUE detach again", setqueue(fd1.0, IFF_DETACH_QUEUE));
+    c.show("detached TUNSETVNETHDRSZ 12", ioctl_int(fd1.0, TUNSETVNETHDRSZ, 12));
+    c.show("detached TUNGETVNETHDRSZ", ioctl_get_int(fd1.0, TUNGETVNETHDRSZ));
+    c.say("detached TUNGETIFF", fmt_flags(&getiff(fd1.0)));
+    c.say("fd2 TUNGETIFF", fmt_flags(&getiff(fd2.0)));
+    c.need("fd1 O_NONBLOCK", set_fl(fd1.0, libc::O_NONBLOCK, 0))?;
+    c.need("fd2 O_NONBLOCK", set_fl(fd2.0, libc::O_NONBLOCK, 0))?;
+    c.show("detached nonblocking read", read_fd(fd1.0, 2048));
+    c.show("detached write 60-byte frame", write_fd(fd1.0, &eth_frame()));
+    c.say("detached poll", poll_now(fd1.0));
+    c.show("inject 1 frame", inject(&name, 1));
+    c.say("attached fd2 gets it", yes_no(wait_readable(fd2.0, 2000)));
+    c.say("detached poll after xmit", poll_now(fd1.0));
+    c.show("fd2 read", read_fd(fd2.0, 2048));
+    c.show("detached TUNSETIFF", setiff(fd1.0, &name, TAP_MQ).map(|_| 0));
+    c.show("detached TUNSETIFF no name", setiff(fd1.0, "", TAP_MQ).map(|_| 0));
+    c.show("reattach", setqueue(fd1.0, IFF_ATTACH_QUEUE));
+    c.show("TUNSETQUEUE attach again", setqueue(fd1.0, IFF_ATTACH_QUEUE));
+    c.say("reattached TUNGETIFF", fmt_flags(&getiff(fd1.0)));
+    c.show("reattached TUNGETVNETHDRSZ", ioctl_get_int(fd1.0, TUNGETVNETHDRSZ));
+    c.say("reattached poll", poll_now(fd1.0));
+    Ok(())
+}
+
+// ---- C2 --------------------------------------------------------------------------------
+
+/// Drops every capability: uid/gid 1000, no supplementary groups.
+fn drop_privileges() -> Result<i32, i32> {
+    // SAFETY: Plain credential syscalls.
+    unsafe {
+        if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(1000) != 0 || libc::setuid(1000) != 0 {
+            return Err(last_errno());
+        }
+    }
+    Ok(0)
+}
+
+/// Re-attaching a detached queue needs no privilege (tun_set_queue checks
+/// only the LSM hook); attaching a new queue does (tun_permitted).
+fn reattach_unprivileged(c: &mut Ctx) -> Res {
+    let (fd1, name) = c.create("fd1 TUNSETIFF tap multi_queue", TAP_MQ)?;
+    let fd2 = c.attach("fd2 TUNSETIFF same device", &name, TAP_MQ)?;
+    c.need("fd2 TUNSETQUEUE detach", setqueue(fd2.0, IFF_DETACH_QUEUE))?;
+    let _ = std::io::stdout().flush();
+    // SAFETY: Single-threaded here; the child only makes syscalls and prints.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return c.need("fork", Err::<(), i32>(last_errno()));
+    }
+    if pid == 0 {
+        // Opened as root: what is checked is the ioctl, not the node's mode.
+        let fd3 = c.open();
+        let r = drop_privileges();
+        c.show("child drops privileges (uid 1000)", r);
+        if r.is_ok() {
+            c.show("unprivileged reattach", setqueue(fd2.0, IFF_ATTACH_QUEUE));
+            c.say("unprivileged TUNGETIFF", fmt_flags(&getiff(fd2.0)));
+            c.show("unprivileged detach", setqueue(fd2.0, IFF_DETACH_QUEUE));
+            c.show("unprivileged reattach again", setqueue(fd2.0, IFF_ATTACH_QUEUE));
+            let r = fd3.and_then(|fd| setiff(fd.0, &name, TAP_MQ).map(|_| 0));
+            c.show("unprivileged TUNSETIFF new queue", r);
+        }
+        let _ = std::io::stdout().flush();
+        // SAFETY: Leave the child without running the parent's destructors.
+        unsafe { libc::_exit(0) };
+    }
+    let mut status = 0;
+    // SAFETY: Our child.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    c.say("child exit status", status);
+    c.say("fd2 TUNGETIFF", fmt_flags(&getiff(fd2.0)));
+    c.say("fd1 TUNGETIFF", fmt_flags(&getiff(fd1.0)));
+    Ok(())
+}
+
+// ---- M1 --------------------------------------------------------------------------------
+
+/// The feature flags (NO_PI, VNET_HDR, ...) are the first queue's: a second
+/// queue of a multi-queue device does not change them; the first attach to a
+/// persistent device with no queue sets them anew.
+fn second_attacher_flags(c: &mut Ctx) -> Res {
+    let (fd1, a) = c.create("mq fd1 TUNSETIFF vnet_hdr", TAP_MQ | IFF_VNET_HDR)?;
+    let fd2 = c.attach("mq fd2 TUNSETIFF without vnet_hdr", &a, TAP_MQ)?;
+    c.say("mq fd1 TUNGETIFF", fmt_flags(&getiff(fd1.0)));
+    c.say("mq fd2 TUNGETIFF", fmt_flags(&getiff(fd2.0)));
+    c.say("mq tun_flags", sysfs(&a, "tun_flags"));
+    drop((fd1, fd2));
+
+    let (fd1, b) = c.create("mq2 fd1 TUNSETIFF without vnet_hdr", TAP_MQ)?;
+    let fd2 = c.attach("mq2 fd2 TUNSETIFF vnet_hdr", &b, TAP_MQ | IFF_VNET_HDR)?;
+    c.say("mq2 fd2 TUNGETIFF", fmt_flags(&getiff(fd2.0)));
+    c.say("mq2 tun_flags", sysfs(&b, "tun_flags"));
+    drop((fd1, fd2));
+
+    let (fd, s) = c.create("persistent TUNSETIFF vnet_hdr no_pi", TAP | IFF_VNET_HDR)?;
+    c.need("persistent TUNSETPERSIST 1", ioctl_val(fd.0, TUNSETPERSIST, 1))?;
+    drop(fd);
+    c.say("persistent closed tun_flags", sysfs(&s, "tun_flags"));
+    let fd = c.attach("persistent reopened TUNSETIFF plain tap", &s, IFF_TAP)?;
+    c.say("persistent reopened TUNGETIFF", fmt_flags(&getiff(fd.0)));
+    c.say("persistent reopened tun_flags", sysfs(&s, "tun_flags"));
+    c.show("persistent TUNSETPERSIST 0", ioctl_val(fd.0, TUNSETPERSIST, 0));
+    drop(fd);
+
+    let (fd, m) = c.create("persistent mq TUNSETIFF vnet_hdr", TAP_MQ | IFF_VNET_HDR)?;
+    c.need("persistent mq TUNSETPERSIST 1", ioctl_val(fd.0, TUNSETPERSIST, 1))?;
+    drop(fd);
+    let fd = c.attach("persistent mq reopened without vnet_hdr", &m, TAP_MQ)?;
+    c.say("persistent mq reopened TUNGETIFF", fmt_flags(&getiff(fd.0)));
+    c.show("persistent mq TUNSETPERSIST 0", ioctl_val(fd.0, TUNSETPERSIST, 0));
+    Ok(())
+}
+
+// ---- M4 --------------------------------------------------------------------------------
+
+/// read() with a zero-length buffer returns 0 and leaves the frame queued.
+fn zero_length_read(c: &mut Ctx) -> Res {
+    let (fd, name) = c.create("TUNSETIFF tap", TAP)?;
+    c.need("O_NONBLOCK", set_fl(fd.0, libc::O_NONBLOCK, 0))?;
+    c.show("read 0 bytes, nothing queued", read_fd(fd.0, 0));
+    c.up(&name)?;
+    c.show("inject 1 frame", inject(&name, 1));
+    c.say("frame queued", yes_no(wait_readable(fd.0, 2000)));
+    c.show("read 0 bytes", read_fd(fd.0, 0));
+    c.say("poll after zero-length read", poll_now(fd.0));
+    c.show("read", read_fd(fd.0, 2048));
+    c.show("read again", read_fd(fd.0, 2048));
+    c.show("inject 1 frame", inject(&name, 1));
+    c.say("frame queued", yes_no(wait_readable(fd.0, 2000)));
+    c.show("read 10 bytes of it", read_fd(fd.0, 10));
+    c.show("read after the short read", read_fd(fd.0, 2048));
+    Ok(())
+}
+
+// ---- M5 --------------------------------------------------------------------------------
+
+/// A new device starts with zero counters, whatever the fd went through.
+fn counters_reset_on_rebind(c: &mut Ctx) -> Res {
+    let (fd, a) = c.create("A TUNSETIFF tap", TAP)?;
+    c.need("A TUNSETPERSIST 1", ioctl_val(fd.0, TUNSETPERSIST, 1))?;
+    c.up(&a)?;
+    c.need("O_NONBLOCK", set_fl(fd.0, libc::O_NONBLOCK, 0))?;
+    let f = eth_frame();
+    let wrote: Vec<String> = (0..3).map(|_| rv(&write_fd(fd.0, &f))).collect();
+    c.say("A write 3 frames", wrote.join(","));
+    c.show("A inject 2 frames", inject(&a, 2));
+    c.say("A frames queued", yes_no(wait_readable(fd.0, 2000)));
+    c.show("A read 1 frame", read_fd(fd.0, 2048));
+    c.say("A counters", fmt_counters(&counters(&a, &MAIN_COUNTERS), false));
+    drop(fd);
+    c.say("A counters after close", fmt_counters(&counters(&a, &MAIN_COUNTERS), false));
+    let fd = c.attach("A reattach", &a, TAP)?;
+    c.say("A counters after reattach", fmt_counters(&counters(&a, &MAIN_COUNTERS), false));
+    c.ip_need("ip link del A", &["link", "del", "dev", &a])?;
+    c.say("fd TUNGETIFF after delete", fmt_flags(&getiff(fd.0)));
+    let r = setiff(fd.0, "", TAP).map(|req| req.name());
+    let b = c.need("same fd TUNSETIFF new device B", r)?;
+    c.track(&b);
+    c.say("B counters", fmt_counters(&all_counters(&b), true));
+    c.up(&b)?;
+    c.say("B counters after up", fmt_counters(&all_counters(&b), true));
+    let (_fd2, d) = c.create("new fd TUNSETIFF new device C", TAP)?;
+    c.say("C counters", fmt_counters(&all_counters(&d), true));
+    Ok(())
+}
+
+// ---- M8 --------------------------------------------------------------------------------
+
+/// Detaching a queue frees the frames on its ring: after re-attaching, there
+/// is nothing to read.
+fn purge_on_detach(c: &mut Ctx) -> Res {
+    let (fd1, name) = c.create("fd1 TUNSETIFF tap multi_queue", TAP_MQ)?;
+    let fd2 = c.attach("fd2 TUNSETIFF same device", &name, TAP_MQ)?;
+    c.need("fd1 O_NONBLOCK", set_fl(fd1.0, libc::O_NONBLOCK, 0))?;
+    c.need("fd2 O_NONBLOCK", set_fl(fd2.0, libc::O_NONBLOCK, 0))?;
+    c.up(&name)?;
+    c.show("inject 3 frames", inject(&name, 3));
+    // The queue is chosen by flow hash: find the one that got them.
+    let t0 = Instant::now();
+    let busy = loop {
+        let a = poll_fd(fd1.0, libc::POLLIN, 0) & libc::POLLIN != 0;
+        let b = poll_fd(fd2.0, libc::POLLIN, 0) & libc::POLLIN != 0;
+        if a || b || t0.elapsed() > Duration::from_secs(2) {
+            break if a { Some(&fd1) } else if b { Some(&fd2) } else { None };
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    c.say("a queue holds the frames", yes_no(busy.is_some()));
+    let Some(busy) = busy else { return Err(Stop) };
+    thread::sleep(Duration::from_millis(200));
+    c.need("detach that queue", setqueue(busy.0, IFF_DETACH_QUEUE))?;
+    c.show("read while detached", read_fd(busy.0, 2048));
+    c.need("reattach", setqueue(busy.0, IFF_ATTACH_QUEUE))?;
+    c.show("read after reattach", read_fd(busy.0, 2048));
+    c.say("poll after reattach", poll_now(busy.0));
+    c.say("frames left on the other queue", drain(if busy.0 == fd1.0 { fd2.0 } else { fd1.0 }));
+    Ok(())
+}
+
+// ---- m3 ---------------------------------------------------------------------------------
+
+/// Independent blocks: one whose setup fails does not hide the others.
+fn errnos(c: &mut Ctx) -> Res {
+    let blocks: [Scenario; 12] = [
+        errnos_setiff,
+        errnos_tun_and_tap,
+        errnos_no_carrier,
+        errnos_unattached,
+        errnos_getiff_bytes,
+        errnos_carrier,
+        errnos_writes,
+        errnos_ifindex,
+        errnos_misc_ioctls,
+        errnos_hwaddr,
+        errnos_queue,
+        errnos_deleted_under_reader,
+    ];
+    let mut r = Ok(());
+    for b in blocks {
+        if b(c).is_err() {
+            r = Err(Stop);
+        }
+    }
+    r
+}
+
+fn errnos_setiff(c: &mut Ctx) -> Res {
+    let fd = c.need("open", c.open())?;
+    let feat = ioctl_get_int(fd.0, TUNGETFEATURES);
+    c.say("TUNGETFEATURES", feat.map(|v| format!("0 features=0x{:x}", v as u32)).unwrap_or_else(errno_name));
+    let r = setiff(fd.0, "", TAP);
+    let req = c.need("TUNSETIFF tap no_pi", r)?;
+    let a = req.name();
+    c.track(&a);
+    c.say("TUNSETIFF flags copied back", format!("0x{:x}", req.flags));
+    c.show("TUNSETIFF twice on one fd", setiff(fd.0, "", TAP).map(|_| 0));
+    c.show("TUNSETIFF twice, same name", setiff(fd.0, &a, TAP).map(|_| 0));
+    let other = |name: &str, flags: u16| c.open().and_then(|f| setiff(f.0, name, flags).map(|_| 0));
+    c.show("attach tun to a tap device", other(&a, IFF_TUN | IFF_NO_PI));
+    c.show("second queue on a single-queue device", other(&a, TAP));
+    c.show("multi_queue attach to a single-queue device", other(&a, TAP_MQ));
+    c.show("IFF_TUN_EXCL on an existing name", other(&a, TAP | IFF_TUN_EXCL));
+    c.show("TUNSETIFF neither tun nor tap", other("", IFF_NO_PI));
+    Ok(())
+}
+
+/// IFF_TUN wins over IFF_TAP when both are set.
+fn errnos_tun_and_tap(c: &mut Ctx) -> Res {
+    let (fd, t) = c.create("TUNSETIFF tun|tap", IFF_TUN | IFF_TAP | IFF_NO_PI)?;
+    c.say("tun|tap TUNGETIFF", fmt_flags(&getiff(fd.0)));
+    c.say("tun|tap link type", sysfs(&t, "type"));
+    Ok(())
+}
+
+fn errnos_no_carrier(c: &mut Ctx) -> Res {
+    let (fd, n) = c.create("TUNSETIFF no_carrier", TAP | IFF_NO_CARRIER)?;
+    c.up(&n)?;
+    c.say("no_carrier carrier", sysfs(&n, "carrier"));
+    c.say("no_carrier TUNGETIFF", fmt_flags(&getiff(fd.0)));
+    Ok(())
+}
+
+/// Everything but TUNSETIFF, TUNSETIFINDEX, TUNGETFEATURES, TUNSETQUEUE and
+/// SIOCGSKNS needs an attached fd.
+fn errnos_unattached(c: &mut Ctx) -> Res {
+    let fd = c.need("unattached open", c.open())?;
+    c.say("unattached TUNGETIFF", fmt_flags(&getiff(fd.0)));
+    c.show("unattached TUNSETPERSIST", ioctl_val(fd.0, TUNSETPERSIST, 1));
+    c.show("unattached TUNGETVNETHDRSZ", ioctl_get_int(fd.0, TUNGETVNETHDRSZ));
+    c.say("unattached TUNGETDEVNETNS", netns_result(ioctl_val(fd.0, TUNGETDEVNETNS, 0)));
+    c.say("unattached SIOCGSKNS", netns_result(ioctl_val(fd.0, SIOCGSKNS, 0)));
+    c.show("unattached TUNSETQUEUE detach", setqueue(fd.0, IFF_DETACH_QUEUE));
+    c.show("unattached TUNSETQUEUE attach", setqueue(fd.0, IFF_ATTACH_QUEUE));
+    c.show("unattached unknown ioctl", ioctl_val(fd.0, 0x54fa, 0));
+    c.show("unattached read", read_fd(fd.0, 2048));
+    c.show("unattached write", write_fd(fd.0, &eth_frame()));
+    c.say("unattached poll", poll_now(fd.0));
+    Ok(())
+}
+
+/// TUNGETIFF writes the name and the flags and zeroes the rest of the ifreq:
+/// it does not echo what the caller had there.
+fn errnos_getiff_bytes(c: &mut Ctx) -> Res {
+    let (fd, name) = c.create("TUNSETIFF tap for TUNGETIFF bytes", TAP)?;
+    let mut buf = [0xffu8; 40];
+    let r = ioctl(fd.0, TUNGETIFF, buf.as_mut_ptr());
+    c.show("TUNGETIFF over 0xff", r);
+    let end = buf[..16].iter().position(|&b| b == 0).unwrap_or(16);
+    let name_ok = &buf[..end] == name.as_bytes();
+    c.say("TUNGETIFF name", if name_ok { "ours" } else { "other" });
+    // Its length depends on the name's (tap0, rtap0): only whether it is zeroed.
+    let pad_zero = buf[end.min(16)..16].iter().all(|&b| b == 0);
+    c.say("TUNGETIFF name padding", if pad_zero { "zero" } else { "not zero" });
+    c.say("TUNGETIFF flags", format!("0x{:x}", u16::from_ne_bytes([buf[16], buf[17]])));
+    c.say("TUNGETIFF bytes 18..39", to_hex(&buf[18..40]));
+    Ok(())
+}
+
+/// Carrier on needs a queue (tun_net_change_carrier: EPERM without one).
+fn errnos_carrier(c: &mut Ctx) -> Res {
+    let (fd, name) = c.create("carrier TUNSETIFF tap multi_queue", TAP_MQ)?;
+    c.need("carrier TUNSETPERSIST 1", ioctl_val(fd.0, TUNSETPERSIST, 1))?;
+    c.show("TUNSETCARRIER 1 with a queue", ioctl_int(fd.0, TUNSETCARRIER, 1));
+    c.need("TUNSETQUEUE detach the only queue", setqueue(fd.0, IFF_DETACH_QUEUE))?;
+    c.show("detached TUNSETCARRIER 1 (no queue)", ioctl_int(fd.0, TUNSETCARRIER, 1));
+    c.show("detached TUNSETCARRIER 0", ioctl_int(fd.0, TUNSETCARRIER, 0));
+    c.say("ip carrier on, queue detached", ip(&["link", "set", "dev", &name, "carrier", "on"]));
+    drop(fd);
+    c.say("ip carrier off, no fd", ip(&["link", "set", "dev", &name, "carrier", "off"]));
+    c.say("ip carrier on, no fd", ip(&["link", "set", "dev", &name, "carrier", "on"]));
+    let fd = c.attach("carrier reattach", &name, TAP_MQ)?;
+    c.say("ip carrier on, attached", ip(&["link", "set", "dev", &name, "carrier", "on"]));
+    c.show("TUNSETCARRIER 0", ioctl_int(fd.0, TUNSETCARRIER, 0));
+    c.show("TUNSETCARRIER 1", ioctl_int(fd.0, TUNSETCARRIER, 1));
+    c.show("carrier TUNSETPERSIST 0", ioctl_val(fd.0, TUNSETPERSIST, 0));
+    Ok(())
+}
+
+/// What a write of a short or odd frame returns.
+fn errnos_writes(c: &mut Ctx) -> Res {
+    let (fd, name) = c.create("TUNSETIFF tun no_pi", IFF_TUN | IFF_NO_PI)?;
+    let mut v4 = vec![0x45u8, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+    c.show("tun down: 1-byte IPv4 write", write_fd(fd.0, &v4[..1]));
+    c.show("tun down: version 5 write", write_fd(fd.0, &[0x50; 20]));
+    c.up(&name)?;
+    c.show("tun: 0-byte write", write_fd(fd.0, &[]));
+    c.show("tun: 1-byte IPv4 write", write_fd(fd.0, &v4[..1]));
+    c.show("tun: 19-byte IPv4 write", write_fd(fd.0, &v4[..19]));
+    c.show("tun: 20-byte IPv4 write", write_fd(fd.0, &v4));
+    c.show("tun: 1-byte IPv6 write", write_fd(fd.0, &[0x60]));
+    v4[0] = 0x55;
+    c.show("tun: version 5 write", write_fd(fd.0, &v4));
+    c.show("tun: version 0 write", write_fd(fd.0, &[0u8; 20]));
+    drop(fd);
+
+    let (fd, name) = c.create("TUNSETIFF tun with pi", IFF_TUN)?;
+    c.up(&name)?;
+    c.show("tun pi: 3-byte write", write_fd(fd.0, &[0, 0, 8]));
+    c.show("tun pi: 4-byte write (pi only)", write_fd(fd.0, &[0, 0, 8, 0]));
+    c.show("tun pi: version 5 after pi", write_fd(fd.0, &[0, 0, 8, 0, 0x55, 0, 0, 20]));
+    drop(fd);
+
+    let (fd, name) = c.create("TUNSETIFF tap no_pi for writes", TAP)?;
+    let f = eth_frame();
+    c.show("tap down: 60-byte write", write_fd(fd.0, &f));
+    c.up(&name)?;
+    c.show("tap: 13-byte write", write_fd(fd.0, &f[..13]));
+    c.show("tap: 14-byte write", write_fd(fd.0, &f[..14]));
+    c.show("tap: 60-byte write", write_fd(fd.0, &f));
+    Ok(())
+}
+
+fn errnos_ifindex(c: &mut Ctx) -> Res {
+    let fd = c.need("ifindex open", c.open())?;
+    c.show("TUNSETIFINDEX -1", ioctl_int(fd.0, TUNSETIFINDEX, -1));
+    c.show("TUNSETIFINDEX 4242", ioctl_int(fd.0, TUNSETIFINDEX, 4242));
+    let r = setiff(fd.0, "", TAP).map(|req| req.name());
+    let name = c.need("TUNSETIFF after TUNSETIFINDEX", r)?;
+    c.track(&name);
+    c.say("device ifindex", if ifindex(&name) == 4242 { "match" } else { "mismatch" });
+    c.show("TUNSETIFINDEX when attached", ioctl_int(fd.0, TUNSETIFINDEX, 4243));
+    Ok(())
+}
+
+fn errnos_misc_ioctls(c: &mut Ctx) -> Res {
+    let (fd, name) = c.create("TUNSETIFF tap for ioctls", TAP)?;
+    c.show("TUNGETSNDBUF", ioctl_get_int(fd.0, TUNGETSNDBUF));
+    c.show("TUNSETSNDBUF 0", ioctl_int(fd.0, TUNSETSNDBUF, 0));
+    c.show("TUNSETSNDBUF 65536", ioctl_int(fd.0, TUNSETSNDBUF, 65536));
+    c.show("TUNGETSNDBUF after set", ioctl_get_int(fd.0, TUNGETSNDBUF));
+    c.show("TUNGETVNETHDRSZ", ioctl_get_int(fd.0, TUNGETVNETHDRSZ));
+    c.show("TUNSETVNETHDRSZ 8", ioctl_int(fd.0, TUNSETVNETHDRSZ, 8));
+    c.show("TUNSETVNETHDRSZ 12", ioctl_int(fd.0, TUNSETVNETHDRSZ, 12));
+    c.show("TUNGETVNETHDRSZ after set", ioctl_get_int(fd.0, TUNGETVNETHDRSZ));
+    c.show("TUNGETVNETLE", ioctl_get_int(fd.0, TUNGETVNETLE));
+    c.show("TUNSETVNETLE 1", ioctl_int(fd.0, TUNSETVNETLE, 1));
+    c.show("TUNGETVNETLE after set", ioctl_get_int(fd.0, TUNGETVNETLE));
+    c.show("TUNSETVNETLE 0", ioctl_int(fd.0, TUNSETVNETLE, 0));
+    c.show("TUNSETVNETBE 1", ioctl_int(fd.0, TUNSETVNETBE, 1));
+    c.show("TUNGETVNETBE", ioctl_get_int(fd.0, TUNGETVNETBE));
+    c.show("TUNSETNOCSUM", ioctl_val(fd.0, TUNSETNOCSUM, 1));
+    c.show("TUNSETDEBUG", ioctl_val(fd.0, TUNSETDEBUG, 0));
+    c.show("unknown ioctl", ioctl_val(fd.0, 0x54fa, 0));
+    c.say("TUNGETDEVNETNS", netns_result(ioctl_val(fd.0, TUNGETDEVNETNS, 0)));
+    c.say("SIOCGSKNS", netns_result(ioctl_val(fd.0, SIOCGSKNS, 0)));
+    c.show("TUNSETSTEERINGEBPF -1", ioctl_int(fd.0, TUNSETSTEERINGEBPF, -1));
+    c.show("TUNSETSTEERINGEBPF bad fd", ioctl_int(fd.0, TUNSETSTEERINGEBPF, 9999));
+    c.show("TUNSETSTEERINGEBPF non-bpf fd", ioctl_int(fd.0, TUNSETSTEERINGEBPF, fd.0));
+    c.show("TUNSETFILTEREBPF -1", ioctl_int(fd.0, TUNSETFILTEREBPF, -1));
+    let off = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_UDP_TUNNEL_GSO;
+    c.show("TUNSETOFFLOAD csum|tso4|udp_tunnel_gso", ioctl_val(fd.0, TUNSETOFFLOAD, off.into()));
+    c.show("TUNSETOFFLOAD unknown bit 0x200", ioctl_val(fd.0, TUNSETOFFLOAD, 0x200));
+    c.show("TUNSETOFFLOAD tso4 without csum", ioctl_val(fd.0, TUNSETOFFLOAD, TUN_F_TSO4.into()));
+    c.show("TUNSETOFFLOAD udp_tunnel_gso without tso", ioctl_val(fd.0, TUNSETOFFLOAD, (TUN_F_CSUM | TUN_F_UDP_TUNNEL_GSO).into()));
+    c.show("TUNSETOFFLOAD 0", ioctl_val(fd.0, TUNSETOFFLOAD, 0));
+    let mut fprog = [0u8; 16];
+    c.show("TUNGETFILTER (none attached)", ioctl(fd.0, TUNGETFILTER, fprog.as_mut_ptr()));
+    c.say("TUNGETFILTER len", u16::from_ne_bytes([fprog[0], fprog[1]]));
+    c.show("TUNDETACHFILTER (none attached)", ioctl(fd.0, TUNDETACHFILTER, fprog.as_mut_ptr()));
+    c.up(&name)?;
+    c.show("TUNSETLINK while up", ioctl_val(fd.0, TUNSETLINK, 65534));
+    c.ip_need("link down", &["link", "set", "dev", &name, "down"])?;
+    c.show("TUNSETLINK none while down", ioctl_val(fd.0, TUNSETLINK, 65534));
+    c.say("link type after TUNSETLINK", sysfs(&name, "type"));
+    c.say("addr_len after TUNSETLINK", sysfs(&name, "addr_len"));
+    c.show("TUNSETLINK ether", ioctl_val(fd.0, TUNSETLINK, 1));
+    c.say("addr_len after TUNSETLINK ether", sysfs(&name, "addr_len"));
+    drop(fd);
+
+    let (fd, _) = c.create("TUNSETIFF tun for tap-only ioctls", IFF_TUN | IFF_NO_PI)?;
+    c.show("tun TUNGETFILTER", ioctl(fd.0, TUNGETFILTER, fprog.as_mut_ptr()));
+    c.show("tun TUNDETACHFILTER", ioctl(fd.0, TUNDETACHFILTER, fprog.as_mut_ptr()));
+    let mut flt = [0u8; 4];
+    c.show("tun TUNSETTXFILTER", ioctl(fd.0, TUNSETTXFILTER, flt.as_mut_ptr()));
+    Ok(())
+}
+
+/// SIOCGIFHWADDR/SIOCSIFHWADDR on the tun fd (the ifreq comes from the caller).
+fn errnos_hwaddr(c: &mut Ctx) -> Res {
+    let (fd, name) = c.create("TUNSETIFF tap for hwaddr", TAP)?;
+    let mut buf = [0xffu8; 40];
+    c.show("SIOCGIFHWADDR over 0xff", ioctl(fd.0, SIOCGIFHWADDR, buf.as_mut_ptr()));
+    c.say("SIOCGIFHWADDR family", u16::from_ne_bytes([buf[16], buf[17]]));
+    let mac = sysfs(&name, "address").replace(':', "");
+    c.say("SIOCGIFHWADDR address", if to_hex(&buf[18..24]) == mac { "match" } else { "mismatch" });
+    c.say("SIOCGIFHWADDR bytes 0..15", to_hex(&buf[..16]));
+    c.say("SIOCGIFHWADDR bytes 24..39", to_hex(&buf[24..40]));
+    let mut set = [0u8; 40];
+    set[16..18].copy_from_slice(&1u16.to_ne_bytes());
+    set[18..24].copy_from_slice(&[0x02, 0x11, 0x22, 0x33, 0x44, 0x55]);
+    c.show("SIOCSIFHWADDR 02:11:22:33:44:55", ioctl(fd.0, SIOCSIFHWADDR, set.as_mut_ptr()));
+    let set_ok = sysfs(&name, "address") == "02:11:22:33:44:55";
+    c.say("address after SIOCSIFHWADDR", if set_ok { "02:11:22:33:44:55" } else { "unchanged or other" });
+    set[16..18].copy_from_slice(&0u16.to_ne_bytes());
+    c.show("SIOCSIFHWADDR family 0", ioctl(fd.0, SIOCSIFHWADDR, set.as_mut_ptr()));
+    set[16..18].copy_from_slice(&1u16.to_ne_bytes());
+    set[18] = 0x01;
+    c.show("SIOCSIFHWADDR multicast address", ioctl(fd.0, SIOCSIFHWADDR, set.as_mut_ptr()));
+    drop(fd);
+
+    let (fd, _) = c.create("TUNSETIFF tun for hwaddr", IFF_TUN | IFF_NO_PI)?;
+    let mut buf = [0xffu8; 40];
+    c.show("tun SIOCGIFHWADDR over 0xff", ioctl(fd.0, SIOCGIFHWADDR, buf.as_mut_ptr()));
+    c.say("tun SIOCGIFHWADDR bytes 16..39", to_hex(&buf[16..40]));
+    Ok(())
+}
+
+fn errnos_queue(c: &mut Ctx) -> Res {
+    let (fd, _) = c.create("TUNSETIFF single-queue tap", TAP)?;
+    c.show("single-queue TUNSETQUEUE detach", setqueue(fd.0, IFF_DETACH_QUEUE));
+    c.show("single-queue TUNSETQUEUE attach", setqueue(fd.0, IFF_ATTACH_QUEUE));
+    c.show("TUNSETQUEUE no flag", setqueue(fd.0, 0));
+    Ok(())
+}
+
+/// `ip link del` while a reader sleeps in read(): what the reader gets, and
+/// what the fd does afterwards (it is unbound, and may bind again).
+fn errnos_deleted_under_reader(c: &mut Ctx) -> Res {
+    let (fd, name) = c.create("TUNSETIFF tap for a blocked reader", TAP)?;
+    let rfd = fd.0;
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        // SAFETY: gettid has no arguments.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+        let _ = tx.send(Err(tid as i32));
+        let _ = tx.send(Ok(read_fd(rfd, 2048)));
+    });
+    let tid = match rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(Err(t)) => t,
+        _ => return Err(Stop),
+    };
+    // The reader is asleep in read() once its state is S.
+    let t0 = Instant::now();
+    let mut asleep = false;
+    while t0.elapsed() < Duration::from_secs(5) {
+        let st = fs::read_to_string(format!("/proc/self/task/{tid}/stat")).unwrap_or_default();
+        if proc_state(&st) == Some('S') {
+            asleep = true;
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(100));
+    c.say("reader asleep in read", yes_no(asleep));
+    c.say("ip link del under the reader", ip(&["link", "del", "dev", &name]));
+    match rx.recv_timeout(Duration::from_secs(5)) {
+        Ok(Ok(r)) => c.say("blocked read returns", rv(&r)),
+        _ => {
+            c.say("blocked read returns", "nothing: still blocked after 5 s");
+            std::mem::forget(fd);
+            return Err(Stop);
+        }
+    }
+    c.show("read after delete", read_fd(fd.0, 2048));
+    c.show("write after delete", write_fd(fd.0, &eth_frame()));
+    c.say("TUNGETIFF after delete", fmt_flags(&getiff(fd.0)));
+    c.say("poll after delete", poll_now(fd.0));
+    let r = setiff(fd.0, "", TAP).map(|req| req.name());
+    let n = c.need("TUNSETIFF again on that fd", r)?;
+    c.track(&n);
+    c.say("TUNGETIFF on the new device", fmt_flags(&getiff(fd.0)));
+    Ok(())
+}
+
+// ---- m5 ---------------------------------------------------------------------------------
+
+/// Changing txqueuelen resizes the rings of attached queues.
+fn ring_resize(c: &mut Ctx) -> Res {
+    let (fd, name) = c.create("TUNSETIFF tap", TAP)?;
+    c.need("O_NONBLOCK", set_fl(fd.0, libc::O_NONBLOCK, 0))?;
+    c.up(&name)?;
+    c.say("tx_queue_len", sysfs(&name, "tx_queue_len"));
+    c.ip_need("ip link set txqueuelen 4", &["link", "set", "dev", &name, "txqueuelen", "4"])?;
+    c.show("inject 10 frames", inject(&name, 10));
+    c.say("frames queued", yes_no(wait_readable(fd.0, 2000)));
+    c.say("readable after txqueuelen 4", drain(fd.0));
+    c.say("tx_dropped", sysfs(&name, "statistics/tx_dropped"));
+    c.ip_need("ip link set txqueuelen 16", &["link", "set", "dev", &name, "txqueuelen", "16"])?;
+    c.show("inject 10 frames", inject(&name, 10));
+    c.say("frames queued", yes_no(wait_readable(fd.0, 2000)));
+    c.say("readable after txqueuelen 16", drain(fd.0));
+    c.show("inject 3 frames, left queued", inject(&name, 3));
+    c.say("frames queued", yes_no(wait_readable(fd.0, 2000)));
+    c.ip_need("ip link set txqueuelen 2 with 3 queued", &["link", "set", "dev", &name, "txqueuelen", "2"])?;
+    c.say("readable after shrinking to 2", drain(fd.0));
+    c.say("tx_dropped", sysfs(&name, "statistics/tx_dropped"));
+    Ok(())
+}
+
+// ---- fdinfo, sysfs, ethtool ------------------------------------------------------
+
+fn fdinfo(fd: i32, name: &str) -> &'static str {
+    let text = fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap_or_default();
+    fdinfo_iff(&text, name)
+}
+
+const SYSFS_ATTRS: [&str; 8] = ["tun_flags", "owner", "group", "type", "addr_len", "flags", "mtu", "tx_queue_len"];
+
+fn fdinfo_and_sysfs(c: &mut Ctx) -> Res {
+    let fd = c.need("open", c.open())?;
+    c.say("fdinfo iff before TUNSETIFF", fdinfo(fd.0, ""));
+    let r = setiff(fd.0, "", TAP | IFF_VNET_HDR).map(|req| req.name());
+    let name = c.need("TUNSETIFF tap vnet_hdr", r)?;
+    c.track(&name);
+    c.say("fdinfo iff", fdinfo(fd.0, &name));
+    for a in SYSFS_ATTRS {
+        c.say(&format!("sysfs {a}"), sysfs(&name, a));
+    }
+    c.say("sysfs operstate", sysfs(&name, "operstate"));
+    c.show("TUNSETOWNER 1000", ioctl_val(fd.0, TUNSETOWNER, 1000));
+    c.show("TUNSETGROUP 1000", ioctl_val(fd.0, TUNSETGROUP, 1000));
+    c.say("sysfs owner", sysfs(&name, "owner"));
+    c.say("sysfs group", sysfs(&name, "group"));
+    c.show("TUNSETPERSIST 1", ioctl_val(fd.0, TUNSETPERSIST, 1));
+    c.say("sysfs tun_flags after persist", sysfs(&name, "tun_flags"));
+    c.say("TUNGETIFF after persist", fmt_flags(&getiff(fd.0)));
+    c.show("TUNSETPERSIST 0", ioctl_val(fd.0, TUNSETPERSIST, 0));
+    c.say("TUNGETIFF after persist 0", fmt_flags(&getiff(fd.0)));
+    let eth = match run(&tool("ethtool"), &["-i", &name], Duration::from_secs(10)) {
+        Some((true, out, _)) => ethtool_fields(&out),
+        Some((false, _, err)) => errno_from_message(&err).map(errno_name).unwrap_or_else(|| "failed".into()),
+        None => "timeout".into(),
+    };
+    c.say("ethtool -i fields", eth);
+    drop(fd);
+
+    let (fd, t) = c.create("TUNSETIFF tun", IFF_TUN | IFF_NO_PI)?;
+    c.say("tun fdinfo iff", fdinfo(fd.0, &t));
+    for a in SYSFS_ATTRS {
+        c.say(&format!("tun sysfs {a}"), sysfs(&t, a));
+    }
+    Ok(())
+}
+
+// ---- fasync -------------------------------------------------------------------------
+
+/// Waits up to `ms` for a SIGIO (blocked, so it stays pending).
+fn sigio_within(ms: i64) -> bool {
+    // SAFETY: sigset and timespec are plain data; sigtimedwait only reads them.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGIO);
+        let ts = libc::timespec { tv_sec: ms / 1000, tv_nsec: (ms % 1000) * 1_000_000 };
+        libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) == libc::SIGIO
+    }
+}
+
+fn fasync(c: &mut Ctx) -> Res {
+    // SAFETY: Blocks SIGIO in this (single-threaded) process, so it stays pending.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGIO);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+    let (fd, name) = c.create("TUNSETIFF tap", TAP)?;
+    // SAFETY: fcntl on our fd.
+    let r = sys(unsafe { libc::fcntl(fd.0, libc::F_SETOWN, libc::getpid()) } as isize);
+    c.need("F_SETOWN", r)?;
+    c.need("F_SETFL O_ASYNC|O_NONBLOCK", set_fl(fd.0, libc::O_ASYNC | libc::O_NONBLOCK, 0))?;
+    c.say("sigio after O_ASYNC", yes_no(sigio_within(200)));
+    c.say("poll while down", poll_now(fd.0));
+    c.up(&name)?;
+    c.say("sigio on link up (writable again)", yes_no(sigio_within(1000)));
+    while sigio_within(0) {}
+    c.show("inject 1 frame", inject(&name, 1));
+    c.say("sigio on frame", yes_no(sigio_within(2000)));
+    c.show("read", read_fd(fd.0, 2048));
+    while sigio_within(0) {}
+    c.show("write 60-byte frame", write_fd(fd.0, &eth_frame()));
+    c.say("sigio on write", yes_no(sigio_within(300)));
+    c.need("F_SETFL clear O_ASYNC", set_fl(fd.0, 0, libc::O_ASYNC))?;
+    c.show("inject 1 frame", inject(&name, 1));
+    c.say("sigio after O_ASYNC off", yes_no(sigio_within(500)));
+    c.show("read", read_fd(fd.0, 2048));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_print_as_values_or_errno_names() {
+        assert_eq!(rv(&Ok(0)), "0");
+        assert_eq!(rv(&Ok(60)), "60");
+        assert_eq!(rv(&Err(libc::EAGAIN)), "EAGAIN");
+        assert_eq!(fmt_flags(&Ok(0x1502)), "0 flags=0x1502");
+        assert_eq!(fmt_flags(&Err(libc::EBADFD)), "EBADFD");
+    }
+
+    #[test]
+    fn poll_events_by_name() {
+        assert_eq!(poll_names(0), "none");
+        assert_eq!(poll_names(libc::POLLOUT | libc::POLLWRNORM), "POLLOUT,POLLWRNORM");
+        assert_eq!(poll_names(libc::POLLERR), "POLLERR");
+        assert_eq!(poll_names(libc::POLLIN | libc::POLLRDNORM | libc::POLLOUT), "POLLIN,POLLRDNORM,POLLOUT");
+        assert_eq!(poll_names(0x2000), "0x2000");
+    }
+
+    #[test]
+    fn fdinfo_iff_line() {
+        let t = "pos:\t0\nflags:\t02000002\nmnt_id:\t20\nino:\t1034\niff:\ttap0\n";
+        assert_eq!(fdinfo_iff(t, "tap0"), "name");
+        assert_eq!(fdinfo_iff(t, "tap1"), "other");
+        assert_eq!(fdinfo_iff("pos:\t0\niff:\t\n", ""), "empty");
+        assert_eq!(fdinfo_iff("pos:\t0\n", "tap0"), "absent");
+    }
+
+    #[test]
+    fn errno_from_iproute2_messages() {
+        assert_eq!(errno_from_message("RTNETLINK answers: Operation not permitted\n"), Some(libc::EPERM));
+        assert_eq!(errno_from_message("RTNETLINK answers: Device or resource busy"), Some(libc::EBUSY));
+        assert_eq!(errno_from_message("RTNETLINK answers: No such device"), Some(libc::ENODEV));
+        assert_eq!(errno_from_message("RTNETLINK answers: No such device or address"), Some(libc::ENXIO));
+        assert_eq!(errno_from_message("Error: something else entirely."), None);
+    }
+
+    #[test]
+    fn proc_stat_state() {
+        assert_eq!(proc_state("123 (rtunctl) S 1 2 3"), Some('S'));
+        assert_eq!(proc_state("123 (a) b) R 1"), Some('R'));
+        assert_eq!(proc_state(""), None);
+    }
+
+    #[test]
+    fn ethtool_field_presence() {
+        let out = "driver: tun\nversion: 1.6\nfirmware-version: \nbus-info: tap\nsupports-statistics: no\n";
+        assert_eq!(ethtool_fields(out), "driver=yes version=yes bus-info=yes");
+        assert_eq!(ethtool_fields("driver: rtun\nbus-info: \n"), "driver=yes version=no bus-info=no");
+    }
+
+    #[test]
+    fn counters_format() {
+        let kv = vec![("rx_packets".to_string(), "0".to_string()), ("tx_packets".to_string(), "2".to_string())];
+        assert_eq!(fmt_counters(&kv, false), "rx_packets=0 tx_packets=2");
+        assert_eq!(fmt_counters(&kv, true), "tx_packets=2");
+        assert_eq!(fmt_counters(&kv[..1], true), "all zero");
+    }
+
+    #[test]
+    fn scenario_names_are_unique_shell_words() {
+        for (i, (n, _)) in SCENARIOS.iter().enumerate() {
+            assert!(n.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_' || ch.is_ascii_digit()), "{n}");
+            assert!(SCENARIOS[..i].iter().all(|(m, _)| m != n), "{n} twice");
+        }
+    }
+}
