@@ -83,11 +83,12 @@ impl Fasync {
         Fasync { list: UnsafeCell::new(core::ptr::null_mut()), on: AtomicBool::new(false) }
     }
 
-    /// Sends SIGIO (POLL_IN) to the subscribers, if O_ASYNC is on. Any context.
-    pub(crate) fn notify(&self) {
+    /// Sends SIGIO to the subscribers, if O_ASYNC is on: POLL_OUT when
+    /// `writable`, else POLL_IN. Any context.
+    pub(crate) fn notify(&self, writable: bool) {
         if self.on.load(Ordering::Relaxed) {
             // SAFETY: `kill_fasync` reads the list under RCU; it may be null.
-            unsafe { shim::rtun_kill_fasync(self.list.get()) }
+            unsafe { shim::rtun_kill_fasync(self.list.get(), writable) }
         }
     }
 

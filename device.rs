@@ -513,6 +513,11 @@ impl DevState {
         }
     }
 
+    /// The device came up: tell blocked writers of every active queue.
+    pub(crate) fn write_space(&self) {
+        self.for_each_active(Queue::write_space);
+    }
+
     /// Runs `f` on every active queue (TUNSETSNDBUF). `f` must not sleep.
     pub(crate) fn for_each_active(&self, f: impl Fn(&Queue)) {
         for q in self.shared.lock().active.iter() {

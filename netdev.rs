@@ -564,6 +564,16 @@ unsafe extern "C" fn rtun_netdev_txqlen_changed(dev: *mut bindings::net_device) 
     }
 }
 
+/// NETDEV_UP on any device: writers of an rtun device may write again.
+#[no_mangle]
+unsafe extern "C" fn rtun_netdev_up(dev: *mut bindings::net_device) {
+    // SAFETY: The notifier chain passes a valid device.
+    let dev = unsafe { NetDev::from_raw(dev) };
+    if let Some(state) = dev.state() {
+        state.write_space();
+    }
+}
+
 #[no_mangle]
 unsafe extern "C" fn rtun_ndo_fix_features(dev: *mut bindings::net_device, features: u64) -> u64 {
     // SAFETY: Called by the core under RTNL with a valid device.

@@ -59,6 +59,9 @@ pub(crate) struct Queue {
     binding: SpinLock<Binding>,
     /// The device went away under the reader: a blocked read fails.
     shutdown: AtomicBool,
+    /// poll found the device not writable (tun's SOCKWQ_ASYNC_NOSPACE): tell
+    /// the writer once it is.
+    nospace: AtomicBool,
     /// tun's per-queue `sk_sndbuf` (TUNGETSNDBUF), set by TUNSETSNDBUF.
     sndbuf: AtomicI32,
     /// TUNSETIFINDEX: the index a device created by this file gets.
@@ -89,6 +92,7 @@ impl Queue {
                 wait <- new_poll_condvar!("rtun_wait"),
                 binding <- new_spinlock!(Binding { dev: None, disabled: false }, "rtun_binding"),
                 shutdown: AtomicBool::new(false),
+                nospace: AtomicBool::new(false),
                 sndbuf: AtomicI32::new(i32::MAX),
                 ifindex: AtomicI32::new(0),
                 stats: Stats::default(),
@@ -167,7 +171,15 @@ impl Queue {
 
     fn notify(&self) {
         self.wait.notify_all();
-        self.fasync.notify();
+        self.fasync.notify(false);
+    }
+
+    /// The device came up: a writer that poll found blocked may write again.
+    pub(crate) fn write_space(&self) {
+        if self.nospace.swap(false, Relaxed) {
+            self.wait.notify_all();
+            self.fasync.notify(true);
+        }
     }
 
     /// Drops every frame left on the ring (the queue no longer receives).
@@ -463,6 +475,8 @@ impl Queue {
         }
         if dev.is_up() {
             mask |= EPOLLOUT | EPOLLWRNORM;
+        } else {
+            self.nospace.store(true, Relaxed);
         }
         mask
     }
@@ -537,7 +551,9 @@ impl Queue {
                 Ok(0)
             }
             ioctl::SIOCGIFHWADDR => {
+                // Only the family and the address are written, as in tun.
                 let mut sa = [0u8; 16];
+                ioctl::copy_bytes(&mut sa, &req.raw[ioctl::IFNAMSIZ..]);
                 dev.get_hwaddr(&mut sa, &rtnl)?;
                 ioctl::copy_bytes(&mut req.raw[ioctl::IFNAMSIZ..], &sa);
                 user(ifreq_len).writer().write_slice(req.raw.get(..ifreq_len).ok_or(EINVAL)?)?;

@@ -51,6 +51,7 @@ int rtun_ndo_change_carrier(struct net_device *dev, bool on);
 netdev_features_t rtun_ndo_fix_features(struct net_device *dev, netdev_features_t features);
 u16 rtun_ndo_select_queue(struct net_device *dev, struct sk_buff *skb);
 int rtun_netdev_txqlen_changed(struct net_device *dev);
+void rtun_netdev_up(struct net_device *dev);
 void rtun_ethtool_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info);
 long long rtun_sysfs_tun_flags(struct net_device *dev);
 long long rtun_sysfs_owner(struct net_device *dev);
@@ -108,8 +109,17 @@ static const struct net_device_ops rtun_tap_ops = {
 };
 
 static int rtun_netdev_event(struct notifier_block *nb, unsigned long event, void *ptr)
-{ return event == NETDEV_CHANGE_TX_QUEUE_LEN ?
-	 notifier_from_errno(rtun_netdev_txqlen_changed(netdev_notifier_info_to_dev(ptr))) : NOTIFY_DONE; }
+{
+	switch (event) {
+	case NETDEV_CHANGE_TX_QUEUE_LEN:
+		return notifier_from_errno(rtun_netdev_txqlen_changed(netdev_notifier_info_to_dev(ptr)));
+	case NETDEV_UP:
+		rtun_netdev_up(netdev_notifier_info_to_dev(ptr));
+		return NOTIFY_DONE;
+	default:
+		return NOTIFY_DONE;
+	}
+}
 
 static struct notifier_block rtun_netdev_notifier = { .notifier_call = rtun_netdev_event };
 
@@ -313,7 +323,7 @@ unsigned int rtun_bpf_prog_run(const struct bpf_prog *prog, struct sk_buff *skb)
 /* ---- the file: fasync and LSM hooks ---------------------------------- */
 
 struct pid *rtun_current_tgid(void) { return task_pid(current); }
-void rtun_kill_fasync(struct fasync_struct **fa) { kill_fasync(fa, SIGIO, POLL_IN); }
+void rtun_kill_fasync(struct fasync_struct **fa, bool out) { kill_fasync(fa, SIGIO, out ? POLL_OUT : POLL_IN); }
 int rtun_security_alloc(void **sec) { return security_tun_dev_alloc_security(sec); }
 void rtun_security_free(void *sec) { security_tun_dev_free_security(sec); }
 int rtun_security_create(void) { return security_tun_dev_create(); }

@@ -91,7 +91,7 @@ int rtun_dev_set_hwaddr(struct net_device *dev, struct sockaddr_storage *ss);
 struct net *rtun_dev_net(const struct net_device *dev);
 int rtun_net_open_ns_fd(struct net *net);
 struct pid *rtun_current_tgid(void);
-void rtun_kill_fasync(struct fasync_struct **fa);
+void rtun_kill_fasync(struct fasync_struct **fa, bool out);
 int rtun_security_alloc(void **sec);
 void rtun_security_free(void *sec);
 int rtun_security_create(void);

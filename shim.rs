@@ -70,7 +70,7 @@ extern "C" {
 
     // The file: fasync, LSM hooks.
     pub(crate) fn rtun_current_tgid() -> *mut pid;
-    pub(crate) fn rtun_kill_fasync(fa: *mut *mut fasync_struct);
+    pub(crate) fn rtun_kill_fasync(fa: *mut *mut fasync_struct, out: bool);
     pub(crate) fn file_f_owner_allocate(file: *mut file) -> c_int;
     pub(crate) fn fasync_helper(fd: c_int, file: *mut file, on: c_int, fa: *mut *mut fasync_struct) -> c_int;
     pub(crate) fn __f_setown(file: *mut file, pid: *mut pid, ty: c_uint, force: c_int);

@@ -27,24 +27,39 @@ abi_compare() {
     abi_prepare || return $?
     rtunctl abi "$sc" --dev /dev/net/tun > /tmp/abi.tun 2> /tmp/abi.tun.err
     rtunctl abi "$sc" --dev "${ABI_DEV:-/dev/net/rtun}" > /tmp/abi.rtun 2> /tmp/abi.rtun.err
+    # Lines for behaviour where rtun differs from tun on purpose (the
+    # README's ABI table says why) are compared apart and only reported.
+    if [ -n "${ABI_INTENDED:-}" ]; then
+        for f in /tmp/abi.tun /tmp/abi.rtun; do
+            grep -E -- "$ABI_INTENDED" $f > $f.intended
+            grep -v -E -- "$ABI_INTENDED" $f > $f.cmp
+        done
+        if ! cmp -s /tmp/abi.tun.intended /tmp/abi.rtun.intended; then
+            diag "intended differences (- tun.ko, + rtun; see the README's ABI table):"
+            diff -u /tmp/abi.tun.intended /tmp/abi.rtun.intended | grep '^[-+][^-+]' | sed 's/^/#   /'
+        fi
+    else
+        cp /tmp/abi.tun /tmp/abi.tun.cmp
+        cp /tmp/abi.rtun /tmp/abi.rtun.cmp
+    fi
     rc=0
     for key in "$@"; do
         grep -qxF -- "$key" /tmp/abi.tun || { diag "tun.ko output lacks the expected line '$key'"; rc=1; }
     done
-    if ! cmp -s /tmp/abi.tun /tmp/abi.rtun; then
+    if ! cmp -s /tmp/abi.tun.cmp /tmp/abi.rtun.cmp; then
         diag "tun.ko (/dev/net/tun):"
         sed 's/^/#   /' /tmp/abi.tun
         diag "rtun (${ABI_DEV:-/dev/net/rtun}):"
         sed 's/^/#   /' /tmp/abi.rtun
         diag "differences (- tun.ko, + rtun):"
-        diff -u /tmp/abi.tun /tmp/abi.rtun | grep '^[-+][^-+]' | sed 's/^/#   /'
+        diff -u /tmp/abi.tun.cmp /tmp/abi.rtun.cmp | grep '^[-+][^-+]' | sed 's/^/#   /'
         for f in /tmp/abi.tun.err /tmp/abi.rtun.err; do
             [ -s $f ] && { diag "stderr of ${f#/tmp/abi.}:"; sed 's/^/#   /' $f; }
         done
         fail "rtun's output differs from tun.ko's"
         rc=1
     elif [ $rc = 0 ]; then
-        diag "$(wc -l < /tmp/abi.tun) identical lines"
+        diag "$(wc -l < /tmp/abi.tun.cmp) identical lines"
     fi
     return $rc
 }
@@ -96,7 +111,9 @@ test_abi_zero_length_read() {
 
 # M5: a new device's counters start at zero.
 test_abi_counters_reset_on_rebind() {
-    abi_compare counters_reset_on_rebind \
+    # rtun counts the frames a closing queue leaves unread (QUEUE_PURGE) in
+    # tx_dropped; tun frees them uncounted.
+    ABI_INTENDED='^A counters after (close|reattach):' abi_compare counters_reset_on_rebind \
         'same fd TUNSETIFF new device B: 0' \
         'B counters: all zero' \
         'C counters: all zero'
@@ -137,7 +154,8 @@ test_abi_errnos() {
 
 # m5: txqueuelen resizes the rings of attached queues.
 test_abi_ring_resize() {
-    abi_compare ring_resize \
+    # As above: frames a smaller ring cannot keep are counted drops in rtun.
+    ABI_INTENDED='^tx_dropped' abi_compare ring_resize \
         'readable after txqueuelen 4: 4' \
         'readable after txqueuelen 16: 10'
 }
