@@ -370,8 +370,8 @@ impl DevState {
     /// `ndo_start_xmit`: queue the frame for the reader of its queue, or drop it
     /// with the reason. BH context: nothing here sleeps. False when (part of)
     /// the frame was dropped, which tun reports as NET_XMIT_DROP.
-    pub(crate) fn start_xmit(&self, skb: SkBuff) -> bool {
-        match self.transmit(skb) {
+    pub(crate) fn start_xmit(&self, dev: &NetDev, skb: SkBuff) -> bool {
+        match self.transmit(dev, skb) {
             Ok(()) => true,
             Err(Dropped::One(skb, site)) => {
                 self.count_drop(site);
@@ -392,7 +392,7 @@ impl DevState {
     /// and eBPF filters (and the trim they ask for), zerocopy fragments, then
     /// the offloads the reader cannot take, then the ring. Whatever is dropped
     /// comes back to `start_xmit`, which frees it once the locks are released.
-    fn transmit(&self, mut skb: SkBuff) -> Result<(), Dropped> {
+    fn transmit(&self, dev: &NetDev, mut skb: SkBuff) -> Result<(), Dropped> {
         let sh = self.shared.lock();
         let Some(q) = sh.active.get(skb.queue_mapping()) else {
             return Err(Dropped::One(skb, Site::XmitNoQueue));
@@ -433,7 +433,8 @@ impl DevState {
         if skb.is_csum_partial() && !offloads.takes_partial_csum() && skb.checksum_help().is_err() {
             return Err(Dropped::One(skb, Site::XmitCsum));
         }
-        q.push(skb).map_err(|skb| Dropped::One(skb, Site::XmitRingFull))
+        let bp = self.has(ioctl::IFF_BACKPRESSURE).then_some(dev);
+        q.push(skb, bp).map_err(|skb| Dropped::One(skb, Site::XmitRingFull))
     }
 
     // ---- filters and offloads (ioctls, process context) ---------------------------
@@ -567,9 +568,11 @@ impl DevState {
                 return Err(E2BIG);
             }
             qs.active.push_within_capacity(q.clone()).map_err(|_| E2BIG)?;
+            reindex(&qs);
             (qs.active.len(), Self::total(&qs))
         };
         dev.set_real_num_queues(n, rtnl);
+        q.force_wake(dev);
         Ok(total)
     }
 
@@ -577,13 +580,17 @@ impl DevState {
     /// what it had not read is dropped, as in tun.
     pub(crate) fn disable(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) -> Result {
         self.move_queue(dev, q, false, rtnl)?;
+        q.napi_disable(self);
         q.purge(self);
         Ok(())
     }
 
     /// TUNSETQUEUE with IFF_ATTACH_QUEUE: a disabled `q` receives again.
     pub(crate) fn enable(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) -> Result {
-        self.move_queue(dev, q, true, rtnl)
+        self.move_queue(dev, q, true, rtnl)?;
+        q.napi_enable();
+        q.force_wake(dev);
+        Ok(())
     }
 
     /// Moves `q` between the disabled and the active set.
@@ -605,6 +612,7 @@ impl DevState {
                 drop(e);
                 return Err(E2BIG);
             }
+            reindex(qs);
             qs.active.len()
         };
         dev.set_real_num_queues(n, rtnl);
@@ -620,9 +628,11 @@ impl DevState {
                 Some(pos) => qs.active.remove(pos).ok(),
                 None => position(&qs.disabled, q).and_then(|pos| qs.disabled.remove(pos).ok()),
             };
+            reindex(&qs);
             (removed, qs.active.len(), Self::total(&qs))
         };
         // No xmit can reach `q` any more: purge what it did not read.
+        q.napi_stop(self);
         q.stats().move_into(&self.retired);
         q.purge(self);
         drop(removed);
@@ -653,10 +663,23 @@ impl DevState {
             (active, disabled)
         };
         for q in Iterator::chain(active.iter(), disabled.iter()) {
+            q.set_txq(None);
+            q.napi_stop(self);
             q.shut_down();
             q.stats().move_into(&self.retired);
             q.purge(self);
         }
+    }
+}
+
+/// Tells every queue its transmit-queue index (its place among the active
+/// ones), and disabled queues that they have none.
+fn reindex(qs: &Shared) {
+    for (i, q) in qs.active.iter().enumerate() {
+        q.set_txq(Some(i));
+    }
+    for q in qs.disabled.iter() {
+        q.set_txq(None);
     }
 }
 

@@ -158,6 +158,35 @@ impl NetDev {
         }
     }
 
+    /// `netif_running()`: the device is administratively up.
+    pub(crate) fn is_running(&self) -> bool {
+        // SAFETY: `self` is valid.
+        unsafe { shim::rtun_netif_running(self.as_ptr()) }
+    }
+
+    /// Stops transmit queue `i` (IFF_BACKPRESSURE). Any context.
+    pub(crate) fn stop_txq(&self, i: usize) {
+        // SAFETY: `self` is valid; the C side bounds-checks `i`.
+        unsafe { shim::rtun_txq_stop(self.as_ptr(), i as c_uint) }
+    }
+
+    /// Wakes transmit queue `i`. Any context.
+    pub(crate) fn wake_txq(&self, i: usize) {
+        // SAFETY: `self` is valid; the C side bounds-checks `i`.
+        unsafe { shim::rtun_txq_wake(self.as_ptr(), i as c_uint) }
+    }
+
+    pub(crate) fn txq_stopped(&self, i: usize) -> bool {
+        // SAFETY: `self` is valid; the C side bounds-checks `i`.
+        unsafe { shim::rtun_txq_stopped(self.as_ptr(), i as c_uint) }
+    }
+
+    /// Queue `i` has no qdisc to hold frames (noqueue): stopping it would drop.
+    pub(crate) fn txq_has_no_qdisc(&self, i: usize) -> bool {
+        // SAFETY: `self` is valid; the C side bounds-checks `i`.
+        unsafe { shim::rtun_txq_has_no_queue(self.as_ptr(), i as c_uint) }
+    }
+
     pub(crate) fn tx_queue_len(&self) -> usize {
         // SAFETY: `self` is valid.
         unsafe { shim::rtun_dev_tx_queue_len(self.as_ptr()) as usize }
@@ -533,7 +562,7 @@ unsafe extern "C" fn rtun_ndo_start_xmit(skb: *mut bindings::sk_buff, dev: *mut 
     // SAFETY: The core passes a valid device and gives us ownership of `skb`.
     let (dev, skb) = unsafe { (NetDev::from_raw(dev), SkBuff::from_raw(skb)) };
     let queued = match dev.state() {
-        Some(state) => state.start_xmit(skb),
+        Some(state) => state.start_xmit(dev, skb),
         // Not reachable: ops are installed only on live devices.
         None => {
             skb.drop_reason(Reason::DevReady);

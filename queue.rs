@@ -4,7 +4,7 @@
 //! behaviour, errnos included, is tun's (drivers/net/tun.c); where rtun differs
 //! on purpose, the README's ABI table says so.
 
-use core::sync::atomic::{AtomicBool, AtomicI32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::Relaxed};
 use kernel::{
     error::code::*,
     fs::File,
@@ -22,6 +22,7 @@ use crate::{
     cred::{self, LsmBlob},
     device::{self, DevState, Stats, MAX_QUEUES},
     frame,
+    napi::Napi,
     ioctl::{self, IfReq, Mode},
     netdev::{self, DevBuilder, NetDev, NetNs, Rtnl},
     offload::Offloads,
@@ -57,6 +58,9 @@ pub(crate) struct Queue {
     wait: PollCondVar,
     #[pin]
     binding: SpinLock<Binding>,
+    /// IFF_NAPI: written frames go to GRO through this instance.
+    #[pin]
+    napi: Napi,
     /// The device went away under the reader: a blocked read fails.
     shutdown: AtomicBool,
     /// poll found the device not writable (tun's SOCKWQ_ASYNC_NOSPACE): tell
@@ -66,6 +70,12 @@ pub(crate) struct Queue {
     sndbuf: AtomicI32,
     /// TUNSETIFINDEX: the index a device created by this file gets.
     ifindex: AtomicI32,
+    /// The transmit queue this queue serves while active, or -1 (device.rs
+    /// keeps it up to date under its lock).
+    txq: AtomicI32,
+    /// IFF_BACKPRESSURE: frames read since the transmit queue was stopped
+    /// (tun's `cons_cnt`). Changed under the ring lock.
+    consumed: AtomicUsize,
     stats: Stats,
     /// O_ASYNC readers get SIGIO when a frame arrives.
     fasync: Fasync,
@@ -80,6 +90,7 @@ fn errno(site: Site) -> Error {
         Some(Errno::Fault) => EFAULT,
         Some(Errno::Io) => EIO,
         Some(Errno::NoMem) => ENOMEM,
+        Some(Errno::Busy) => EBUSY,
     }
 }
 
@@ -91,10 +102,13 @@ impl Queue {
                 ring <- new_spinlock_irq!(Ring::empty(), "rtun_ring"),
                 wait <- new_poll_condvar!("rtun_wait"),
                 binding <- new_spinlock!(Binding { dev: None, disabled: false }, "rtun_binding"),
+                napi <- Napi::new(),
                 shutdown: AtomicBool::new(false),
                 nospace: AtomicBool::new(false),
                 sndbuf: AtomicI32::new(i32::MAX),
                 ifindex: AtomicI32::new(0),
+                txq: AtomicI32::new(-1),
+                consumed: AtomicUsize::new(0),
                 stats: Stats::default(),
                 fasync: Fasync::new(),
                 net,
@@ -128,11 +142,57 @@ impl Queue {
 
     // ---- ring (called by device.rs) --------------------------------------------
 
+    pub(crate) fn set_txq(&self, i: Option<usize>) {
+        self.txq.store(i.map_or(-1, |i| i as i32), Relaxed);
+    }
+
+    fn txq(&self) -> Option<usize> {
+        usize::try_from(self.txq.load(Relaxed)).ok()
+    }
+
     /// Xmit side: appends a frame and wakes the reader, or gives the frame back.
-    pub(crate) fn push(&self, skb: SkBuff) -> Result<(), SkBuff> {
-        self.ring.lock().push(skb)?;
+    /// With IFF_BACKPRESSURE (`bp`, the device), a ring that just filled up
+    /// stops its transmit queue, so the qdisc holds the next frames instead of
+    /// the ring dropping them, as in tun.
+    pub(crate) fn push(&self, skb: SkBuff, bp: Option<&NetDev>) -> Result<(), SkBuff> {
+        {
+            let mut ring = self.ring.lock();
+            ring.push(skb)?;
+            if let (Some(dev), Some(i)) = (bp, self.txq()) {
+                if ring.is_full() && dev.is_running() && !dev.txq_has_no_qdisc(i) {
+                    dev.stop_txq(i);
+                }
+            }
+        }
         self.notify();
         Ok(())
+    }
+
+    /// Reader side, under the ring lock: a stopped transmit queue restarts
+    /// once half the ring was read, or all of it (tun's `__tun_wake_queue`).
+    fn consumed_one(&self, ring: &Ring<SkBuff>, dev: &NetDev) {
+        let Some(i) = self.txq() else { return };
+        if !dev.is_running() || !dev.txq_stopped(i) {
+            return;
+        }
+        let n = self.consumed.load(Relaxed) + 1;
+        if n >= ring.capacity() / 2 || ring.is_empty() {
+            dev.wake_txq(i);
+            self.consumed.store(0, Relaxed);
+        } else {
+            self.consumed.store(n, Relaxed);
+        }
+    }
+
+    /// A queue (re)joins its device: its transmit queue must not stay stopped.
+    pub(crate) fn force_wake(&self, dev: &NetDev) {
+        let _ring = self.ring.lock();
+        self.consumed.store(0, Relaxed);
+        if let Some(i) = self.txq() {
+            if dev.is_running() {
+                dev.wake_txq(i);
+            }
+        }
     }
 
     /// Xmit side: appends GSO segments, resolving checksums the reader cannot
@@ -180,6 +240,30 @@ impl Queue {
             self.wait.notify_all();
             self.fasync.notify(true);
         }
+    }
+
+    /// TUNSETQUEUE detach: NAPI stops, and written frames it had not taken
+    /// yet are dropped, as tun purges them.
+    pub(crate) fn napi_disable(&self, state: &DevState) {
+        self.napi.disable();
+        Self::drop_backlog(self.napi.take_backlog(), state);
+    }
+
+    pub(crate) fn napi_enable(&self) {
+        self.napi.enable();
+    }
+
+    /// The queue leaves its device: NAPI goes, with what it had not taken.
+    pub(crate) fn napi_stop(&self, state: &DevState) {
+        Self::drop_backlog(self.napi.del(), state);
+    }
+
+    fn drop_backlog(backlog: crate::skb::SkbQueue, state: &DevState) {
+        let list = backlog.into_list();
+        for _ in 0..list.count() {
+            state.count_drop(Site::NapiPurge);
+        }
+        list.drop_reason(Site::NapiPurge.reason());
     }
 
     /// Drops every frame left on the ring (the queue no longer receives).
@@ -246,7 +330,8 @@ impl Queue {
         if room == 0 {
             return Ok(0);
         }
-        let skb = self.dequeue(nonblock)?;
+        let bp = state.has(ioctl::IFF_BACKPRESSURE).then_some(&*dev);
+        let skb = self.dequeue(nonblock, bp)?;
         let pi_len = if state.has(ioctl::IFF_NO_PI) { 0 } else { ioctl::PI_LEN };
         let vnet_sz = if state.has(ioctl::IFF_VNET_HDR) { state.vnet_hdr_sz() } else { 0 };
         let len = skb.len();
@@ -267,18 +352,20 @@ impl Queue {
 
     /// Waits for a frame. A reader blocked when the device goes away gets
     /// EFAULT, as in tun.
-    fn dequeue(&self, nonblock: bool) -> Result<SkBuff> {
+    fn dequeue(&self, nonblock: bool, bp: Option<&NetDev>) -> Result<SkBuff> {
         let mut ring = self.ring.lock();
-        if let Some(skb) = ring.pop() {
-            return Ok(skb);
-        }
-        if nonblock {
-            return Err(EAGAIN);
-        }
+        let mut first = true;
         loop {
             if let Some(skb) = ring.pop() {
+                if let Some(dev) = bp {
+                    self.consumed_one(&ring, dev);
+                }
                 return Ok(skb);
             }
+            if first && nonblock {
+                return Err(EAGAIN);
+            }
+            first = false;
             if self.shutdown.load(Relaxed) {
                 return Err(EFAULT);
             }
@@ -389,8 +476,17 @@ impl Queue {
         match self.fill(&mut skb, &dev, state, from, len, linear, pi_proto, vnet_hdr.as_ref(), le) {
             Ok(()) => {
                 let flow = state.steers_flows().then(|| skb.hash_symmetric());
+                if self.napi.is_added() {
+                    if let Err(skb) = self.napi.receive(skb) {
+                        let site = Site::WriteNapiDetached;
+                        state.count_drop(site);
+                        skb.drop_reason(site.reason());
+                        return Err(errno(site));
+                    }
+                } else {
+                    skb.netif_rx();
+                }
                 self.stats.rx(len);
-                skb.netif_rx();
                 if let Some(hash) = flow {
                     state.flow_update(hash, self);
                 }
@@ -740,6 +836,9 @@ impl Queue {
                 this.resize_ring(dev.tx_queue_len(), None)?;
                 let total = state.attach(&dev, this, rtnl)?;
                 this.bind(&dev);
+                if flags & ioctl::IFF_NAPI != 0 {
+                    this.napi.add(&dev);
+                }
                 if multi && total > 1 {
                     // Not the first queue: the device keeps its flags and carrier.
                     dev.state_changed(rtnl);
@@ -775,6 +874,9 @@ impl Queue {
                     return Err(e);
                 }
                 this.bind(&dev);
+                if flags & ioctl::IFF_NAPI != 0 {
+                    this.napi.add(&dev);
+                }
                 state.add_debugfs(&dev);
                 dev
             }

@@ -42,6 +42,10 @@ impl<T> Ring<T> {
         self.len == 0
     }
 
+    pub(crate) fn is_full(&self) -> bool {
+        self.len >= self.slots.len()
+    }
+
     /// Appends `v`, or gives it back when the ring is full.
     pub(crate) fn push(&mut self, v: T) -> Result<(), T> {
         let cap = self.slots.len();

@@ -21,6 +21,7 @@ mod cred;
 mod device;
 mod frame;
 mod ioctl;
+mod napi;
 mod netdev;
 mod offload;
 mod queue;

@@ -31,6 +31,7 @@
 #include <linux/seq_file.h>
 #include <linux/skbuff.h>
 #include <linux/virtio_net.h>
+#include <net/gro.h>
 #include <net/gso.h>
 #include <net/ip_tunnels.h>
 #include <net/net_namespace.h>
@@ -51,6 +52,7 @@ int rtun_ndo_change_carrier(struct net_device *dev, bool on);
 netdev_features_t rtun_ndo_fix_features(struct net_device *dev, netdev_features_t features);
 u16 rtun_ndo_select_queue(struct net_device *dev, struct sk_buff *skb);
 int rtun_netdev_txqlen_changed(struct net_device *dev);
+int rtun_napi_poll(struct napi_struct *napi, int budget);
 void rtun_netdev_up(struct net_device *dev);
 void rtun_ethtool_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info);
 long long rtun_sysfs_tun_flags(struct net_device *dev);
@@ -245,6 +247,13 @@ const char *rtun_dev_name(const struct net_device *dev) { return dev->name; }
 bool rtun_dev_registered(const struct net_device *dev) { return READ_ONCE(dev->reg_state) == NETREG_REGISTERED; }
 void rtun_netif_tx_start_all_queues(struct net_device *dev) { netif_tx_start_all_queues(dev); }
 void rtun_dev_hold(struct net_device *dev) { dev_hold(dev); }
+bool rtun_netif_running(const struct net_device *dev) { return netif_running(dev); }
+/* Transmit queue `i` (callers pass an active queue's index; netdev_get_tx_queue
+ * checks it against the allocation under DEBUG_NET). */
+void rtun_txq_stop(struct net_device *dev, unsigned int i) { netif_tx_stop_queue(netdev_get_tx_queue(dev, i)); }
+void rtun_txq_wake(struct net_device *dev, unsigned int i) { netif_tx_wake_queue(netdev_get_tx_queue(dev, i)); }
+bool rtun_txq_stopped(struct net_device *dev, unsigned int i) { return netif_tx_queue_stopped(netdev_get_tx_queue(dev, i)); }
+bool rtun_txq_has_no_queue(struct net_device *dev, unsigned int i) { return qdisc_txq_has_no_queue(netdev_get_tx_queue(dev, i)); }
 void rtun_dev_put(struct net_device *dev) { dev_put(dev); }
 void rtun_unregister_netdevice(struct net_device *dev) { unregister_netdevice(dev); }
 void rtun_dev_net_set(struct net_device *dev, struct net *net) { dev_net_set(dev, net); }
@@ -298,6 +307,10 @@ int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr, bool tnl, bool 
 { return virtio_net_hdr_tnl_from_skb(skb, hdr, tnl, le, skb_vlan_tag_present(skb) ? VLAN_HLEN : 0, true, false); }
 void rtun_skb_set_network_header(struct sk_buff *skb, int offset) { skb_set_network_header(skb, offset); }
 void rtun_nf_reset_ct(struct sk_buff *skb) { nf_reset_ct(skb); }
+void rtun_napi_add(struct net_device *dev, struct napi_struct *napi) { netif_napi_add_tx(dev, napi, rtun_napi_poll); }
+void rtun_napi_del(struct napi_struct *napi) { netif_napi_del(napi); }
+void rtun_napi_schedule_bh(struct napi_struct *napi) { local_bh_disable(); napi_schedule(napi); local_bh_enable(); }
+void rtun_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb) { napi_gro_receive(napi, skb); }
 u32 rtun_skb_get_hash_symmetric(struct sk_buff *skb) { return __skb_get_hash_symmetric(skb); }
 bool rtun_skb_is_gso(const struct sk_buff *skb) { return skb_is_gso(skb); }
 unsigned int rtun_skb_gso_type(const struct sk_buff *skb) { return skb_shinfo(skb)->gso_type; }

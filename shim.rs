@@ -5,7 +5,7 @@
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::bindings::{
-    bpf_prog, dentry, fasync_struct, file, net, net_device, page, pid, sk_buff, sock_fprog, sockaddr, socket,
+    bpf_prog, dentry, fasync_struct, file, napi_struct, net, net_device, page, pid, sk_buff, sock_fprog, sockaddr, socket,
 };
 
 // Only pointers to these structures cross the boundary; their Rust layouts
@@ -50,6 +50,11 @@ extern "C" {
     pub(crate) fn rtun_dev_registered(dev: *const net_device) -> bool;
     pub(crate) fn rtun_netif_tx_start_all_queues(dev: *mut net_device);
     pub(crate) fn rtun_dev_hold(dev: *mut net_device);
+    pub(crate) fn rtun_netif_running(dev: *const net_device) -> bool;
+    pub(crate) fn rtun_txq_stop(dev: *mut net_device, i: c_uint);
+    pub(crate) fn rtun_txq_wake(dev: *mut net_device, i: c_uint);
+    pub(crate) fn rtun_txq_stopped(dev: *mut net_device, i: c_uint) -> bool;
+    pub(crate) fn rtun_txq_has_no_queue(dev: *mut net_device, i: c_uint) -> bool;
     pub(crate) fn rtun_dev_put(dev: *mut net_device);
     pub(crate) fn rtun_unregister_netdevice(dev: *mut net_device);
     pub(crate) fn rtun_dev_net_set(dev: *mut net_device, net: *mut net);
@@ -107,6 +112,13 @@ extern "C" {
     pub(crate) fn rtun_vnet_hdr_from_skb(skb: *const sk_buff, hdr: *mut c_void, tnl: bool, le: bool) -> c_int;
     pub(crate) fn rtun_skb_set_network_header(skb: *mut sk_buff, offset: c_int);
     pub(crate) fn rtun_nf_reset_ct(skb: *mut sk_buff);
+    pub(crate) fn napi_enable(napi: *mut napi_struct);
+    pub(crate) fn napi_disable(napi: *mut napi_struct);
+    pub(crate) fn napi_complete_done(napi: *mut napi_struct, work_done: c_int) -> bool;
+    pub(crate) fn rtun_napi_add(dev: *mut net_device, napi: *mut napi_struct);
+    pub(crate) fn rtun_napi_del(napi: *mut napi_struct);
+    pub(crate) fn rtun_napi_schedule_bh(napi: *mut napi_struct);
+    pub(crate) fn rtun_napi_gro_receive(napi: *mut napi_struct, skb: *mut sk_buff);
     pub(crate) fn rtun_skb_get_hash_symmetric(skb: *mut sk_buff) -> u32;
 
     pub(crate) fn rtun_skb_is_gso(skb: *const sk_buff) -> bool;

@@ -312,6 +312,11 @@ impl SkBuff {
         unsafe { shim::rtun_nf_reset_ct(self.ptr()) }
     }
 
+    /// Gives up ownership, for a kernel function that takes the skb.
+    pub(crate) fn into_raw(self) -> *mut bindings::sk_buff {
+        self.0.as_ptr()
+    }
+
     /// Hands the frame to the stack as received on its device.
     pub(crate) fn netif_rx(self) {
         // SAFETY: Ownership passes to the stack, which accepts it from any context.
@@ -339,6 +344,51 @@ impl SkBuff {
         // SAFETY: The skb is ours.
         unsafe { bindings::skb_tx_error(self.ptr()) };
         self.drop_reason(reason);
+    }
+}
+
+/// A FIFO of skbs linked through `skb->next` (a NAPI backlog), owned by the
+/// driver. It has no `Drop`: whoever empties it frees the frames.
+#[must_use = "a queue must be emptied or dropped with a reason"]
+pub(crate) struct SkbQueue {
+    head: Option<NonNull<bindings::sk_buff>>,
+    tail: Option<NonNull<bindings::sk_buff>>,
+}
+
+// SAFETY: An owned queue may move between threads.
+unsafe impl Send for SkbQueue {}
+
+impl SkbQueue {
+    pub(crate) const fn new() -> Self {
+        SkbQueue { head: None, tail: None }
+    }
+
+    pub(crate) fn push_back(&mut self, skb: SkBuff) {
+        let p = skb.0;
+        // SAFETY: `skb` is ours and on no list; `tail` is an skb of this queue.
+        unsafe {
+            shim::rtun_skb_set_next(p.as_ptr(), core::ptr::null_mut());
+            match self.tail {
+                Some(t) => shim::rtun_skb_set_next(t.as_ptr(), p.as_ptr()),
+                None => self.head = Some(p),
+            }
+        }
+        self.tail = Some(p);
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<SkBuff> {
+        let mut list = SkbList(self.head);
+        let skb = list.pop();
+        self.head = list.0;
+        if self.head.is_none() {
+            self.tail = None;
+        }
+        skb
+    }
+
+    /// Hands the frames over as a list (for one `kfree_skb_list_reason`).
+    pub(crate) fn into_list(self) -> SkbList {
+        SkbList(self.head)
     }
 }
 

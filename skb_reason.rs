@@ -85,6 +85,7 @@ pub(crate) enum Errno {
     Fault,
     Io,
     NoMem,
+    Busy,
 }
 
 /// Which `rtnl_link_stats64` drop counter a site bumps.
@@ -121,11 +122,13 @@ pub(crate) enum Site {
     WriteShortEth,
     WriteShortIp,
     WriteNotIp,
+    WriteNapiDetached,
     ReadCopy,
     ReadVnetHdr,
     ReadShortBuffer,
     DetachPurge,
     RingShrink,
+    NapiPurge,
 }
 
 pub(crate) struct SiteInfo {
@@ -144,7 +147,7 @@ const fn s(site: Site, reason: Reason, dir: Dir, errno: Option<Errno>, what: &'s
 }
 
 /// The table: one row per drop site, in [`Site`] order.
-pub(crate) const SITES: [SiteInfo; 24] = [
+pub(crate) const SITES: [SiteInfo; 26] = [
     s(Site::XmitNoQueue, Reason::DevReady, Dir::Tx, None,
       "xmit on a queue with no reader attached"),
     s(Site::XmitTxFilter, Reason::TapTxfilter, Dir::Tx, None,
@@ -183,6 +186,8 @@ pub(crate) const SITES: [SiteInfo; 24] = [
       "TUN write without PI and without a single byte of IP header"),
     s(Site::WriteNotIp, Reason::UnhandledProto, Dir::Rx, Some(Errno::Inval),
       "TUN write without PI whose IP version is neither 4 nor 6"),
+    s(Site::WriteNapiDetached, Reason::DevReady, Dir::Rx, Some(Errno::Busy),
+      "write on a detached IFF_NAPI queue, whose NAPI instance is disabled"),
     s(Site::ReadCopy, Reason::SkbUcopyFault, Dir::Tx, Some(Errno::Fault),
       "read could not copy the frame to user memory"),
     s(Site::ReadVnetHdr, Reason::DevHdr, Dir::Tx, Some(Errno::Inval),
@@ -193,6 +198,8 @@ pub(crate) const SITES: [SiteInfo; 24] = [
       "frames left on a queue's ring when it detaches"),
     s(Site::RingShrink, Reason::QueuePurge, Dir::Tx, None,
       "frames that no longer fit when a smaller txqueuelen resizes the ring"),
+    s(Site::NapiPurge, Reason::QueuePurge, Dir::Rx, None,
+      "written frames still waiting for NAPI when an IFF_NAPI queue detaches"),
 ];
 
 impl Site {
@@ -244,7 +251,7 @@ mod tests {
             if is_write {
                 assert!(row.errno.is_some(), "{:?}", row.site);
                 assert_ne!(row.dir, Dir::Tx, "{:?}", row.site);
-            } else {
+            } else if row.site != Site::NapiPurge {
                 assert_eq!(row.dir, Dir::Tx, "{:?}", row.site);
             }
         }
