@@ -39,6 +39,7 @@ drop_skb_gso_seg
 drop_full_ring_segments
 every_frame_accounted_under_load
 offload_negotiated_reader_gets_gso
+offload_features_follow_negotiation
 rmmod_refused_while_open_then_clean
 abi_detached_queue_ops
 abi_reattach_unprivileged

@@ -241,3 +241,32 @@ test_every_frame_accounted_under_load() {
     expect_eq "per-reason sum" "$by_reason" "$dropped" || return 1
     rtunctl del rs0 --tap --no-pi >/dev/null
 }
+
+# The device's offloads follow what its reader negotiated (TUNSETOFFLOAD), on
+# rtun as on tun.ko: off with none, on after TUN_F_CSUM|TUN_F_TSO4|TUN_F_TSO6.
+# `ethtool -k` must not claim more than the reader takes.
+offload_state() {
+    ethtool -k "$1" | awk -F': ' '/^tx-checksumming:|^tcp-segmentation-offload:|^	tx-tcp-segmentation:|^	tx-tcp6-segmentation:/ { gsub(/^[ \t]+/, "", $1); sub(/ \[requested on\]/, "", $2); printf "%s=%s ", $1, $2 }'
+}
+
+test_offload_features_follow_negotiation() {
+    load_rtun || return 1
+    grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
+    for dev in /dev/net/tun /dev/net/rtun; do
+        name=$(rtunctl --dev $dev add 'ofl%d' --tap --no-pi --vnet-hdr) || { fail "add on $dev"; return 1; }
+        hold $name --dev $dev --tap --no-pi --vnet-hdr || return 1
+        none=$(offload_state $name)
+        unhold
+        hold $name --dev $dev --tap --no-pi --vnet-hdr --offload 7 || return 1
+        tso=$(offload_state $name)
+        unhold
+        rtunctl --dev $dev del $name --tap --no-pi --vnet-hdr >/dev/null
+        diag "$dev: none: $none"
+        diag "$dev: csum|tso4|tso6: $tso"
+        eval "none_${dev##*/}='$none'; tso_${dev##*/}='$tso'"
+    done
+    expect_eq "rtun without offloads" "$none_rtun" "tx-checksumming=off tcp-segmentation-offload=off tx-tcp-segmentation=off tx-tcp6-segmentation=off " || return 1
+    expect_eq "rtun with csum|tso4|tso6" "$tso_rtun" "tx-checksumming=on tcp-segmentation-offload=on tx-tcp-segmentation=on tx-tcp6-segmentation=on " || return 1
+    expect_eq "rtun as tun.ko, no offloads" "$none_rtun" "$none_tun" || return 1
+    expect_eq "rtun as tun.ko, offloads" "$tso_rtun" "$tso_tun"
+}
