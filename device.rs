@@ -2,22 +2,31 @@
 //! Per-device state: the attached queues, the device's flags and owner, the
 //! counters, and the transmit path. Safe Rust on top of netdev.rs and skb.rs.
 //!
-//! Locking: `shared` (the queues, filters and offloads) is taken in
-//! `ndo_start_xmit` (BH) and by ioctls and attach/detach (process context,
-//! under RTNL), so it is a `SpinLockIrq`. Xmit nests a queue's ring lock inside
-//! it; nothing takes them in the other order. No skb is freed, and no
-//! `Arc<Queue>` or filter is dropped, while either lock is held.
+//! Locking (no lock on the data path disables hard IRQs; nothing sleeps under
+//! a spinlock, and skbs are freed after the locks are released):
+//! - `DevState::shared` (`SpinLockBh`): the queues, filters and offloads.
+//!   Taken by `ndo_start_xmit` and `ndo_select_queue` (softirq, or process
+//!   context with BHs off), by `write()` for flow steering, and by ioctls,
+//!   attach and detach (process context, RTNL held).
+//! - `Queue::ring` (`SpinLockBh`, queue.rs): xmit pushes (softirq), read, poll,
+//!   purge and resize pop or swap (process context). Xmit nests it inside
+//!   `shared`; nothing takes them in the other order.
+//! - `Queue::binding` (`SpinLock`): process context only.
+//! - `Napi::backlog` (`SpinLockBh`, napi.rs): `write()` (process context) and
+//!   the NAPI poll (softirq).
+//! - `DevState::debugfs` (`Mutex`): process context.
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::{
     alloc::{flags::GFP_KERNEL, KVec},
     error::code::*,
-    new_mutex, new_spinlock_irq,
+    new_mutex,
     prelude::*,
-    sync::{Arc, Mutex, SpinLockIrq},
+    sync::{Arc, Mutex},
 };
 
 use crate::{
+    sync::SpinLockBh,
     bpf::{ClassicFilter, EbpfFilter},
     cred::{self, LsmBlob, INVALID_ID},
     ioctl::{self, Mode},
@@ -159,7 +168,7 @@ pub(crate) struct DevState {
     /// The LSM's blob for this device.
     security: LsmBlob,
     #[pin]
-    shared: SpinLockIrq<Shared>,
+    shared: SpinLockBh<Shared>,
     /// Counters of queues that have gone away.
     retired: Stats,
     rx_dropped: AtomicU64,
@@ -190,7 +199,7 @@ impl DevState {
             vnet_be: AtomicBool::new(false),
             user_features: AtomicU64::new(0),
             security,
-            shared <- new_spinlock_irq!(
+            shared <- crate::sync::new_spinlock_bh!(
                 Shared {
                     active,
                     disabled,

@@ -12,9 +12,10 @@ use core::{
     ffi::c_int,
     sync::atomic::{AtomicU8, Ordering},
 };
-use kernel::{bindings, new_spinlock_irq, prelude::*, sync::SpinLockIrq, types::Opaque};
+use kernel::{bindings, prelude::*, types::Opaque};
 
 use crate::{
+    sync::SpinLockBh,
     netdev::NetDev,
     shim,
     skb::{SkBuff, SkbQueue},
@@ -37,7 +38,7 @@ pub(crate) struct Napi {
     inner: Opaque<bindings::napi_struct>,
     /// Written by `write()` (process context), drained by the poll (softirq).
     #[pin]
-    backlog: SpinLockIrq<SkbQueue>,
+    backlog: SpinLockBh<SkbQueue>,
     state: AtomicU8,
 }
 
@@ -50,7 +51,7 @@ impl Napi {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Napi {
             inner <- Opaque::zeroed(),
-            backlog <- new_spinlock_irq!(SkbQueue::new(), "rtun_napi_backlog"),
+            backlog <- crate::sync::new_spinlock_bh!(SkbQueue::new(), "rtun_napi_backlog"),
             state: AtomicU8::new(OFF),
         })
     }

@@ -9,14 +9,15 @@ use kernel::{
     error::code::*,
     fs::File,
     iov::{IovIterDest, IovIterSource},
-    new_poll_condvar, new_spinlock, new_spinlock_irq,
+    new_poll_condvar, new_spinlock,
     page::PAGE_SIZE,
     prelude::*,
-    sync::{aref::ARef, poll::PollCondVar, poll::PollTable, Arc, ArcBorrow, SpinLock, SpinLockIrq},
+    sync::{aref::ARef, poll::PollCondVar, poll::PollTable, Arc, ArcBorrow, SpinLock},
     uaccess::{UserPtr, UserSlice},
 };
 
 use crate::{
+    sync::SpinLockBh,
     bpf::{ClassicFilter, EbpfFilter},
     chardev::Fasync,
     cred::{self, LsmBlob},
@@ -53,7 +54,7 @@ struct Binding {
 #[pin_data]
 pub(crate) struct Queue {
     #[pin]
-    ring: SpinLockIrq<Ring<SkBuff>>,
+    ring: SpinLockBh<Ring<SkBuff>>,
     #[pin]
     wait: PollCondVar,
     #[pin]
@@ -99,7 +100,7 @@ impl Queue {
         let net = NetNs::current()?;
         Arc::pin_init(
             try_pin_init!(Queue {
-                ring <- new_spinlock_irq!(Ring::empty(), "rtun_ring"),
+                ring <- crate::sync::new_spinlock_bh!(Ring::empty(), "rtun_ring"),
                 wait <- new_poll_condvar!("rtun_wait"),
                 binding <- new_spinlock!(Binding { dev: None, disabled: false }, "rtun_binding"),
                 napi <- Napi::new(),

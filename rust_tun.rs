@@ -29,6 +29,7 @@ mod ring;
 mod shim;
 mod skb;
 mod skb_reason;
+mod sync;
 mod vnet;
 mod txfilter;
 

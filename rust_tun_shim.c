@@ -307,6 +307,9 @@ int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr, bool tnl, bool 
 { return virtio_net_hdr_tnl_from_skb(skb, hdr, tnl, le, skb_vlan_tag_present(skb) ? VLAN_HLEN : 0, true, false); }
 void rtun_skb_set_network_header(struct sk_buff *skb, int offset) { skb_set_network_header(skb, offset); }
 void rtun_nf_reset_ct(struct sk_buff *skb) { nf_reset_ct(skb); }
+void rtun_spin_lock_bh(spinlock_t *lock) { spin_lock_bh(lock); }
+void rtun_spin_unlock_bh(spinlock_t *lock) { spin_unlock_bh(lock); }
+int rtun_spin_trylock_bh(spinlock_t *lock) { return spin_trylock_bh(lock); }
 void rtun_napi_add(struct net_device *dev, struct napi_struct *napi) { netif_napi_add_tx(dev, napi, rtun_napi_poll); }
 void rtun_napi_del(struct napi_struct *napi) { netif_napi_del(napi); }
 void rtun_napi_schedule_bh(struct napi_struct *napi) { local_bh_disable(); napi_schedule(napi); local_bh_enable(); }
