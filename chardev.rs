@@ -11,10 +11,9 @@ use core::{
 use kernel::{
     bindings,
     error::to_result,
-    fs::File,
     iov::{IovIterDest, IovIterSource},
     prelude::*,
-    sync::{poll::PollTable, Arc},
+    sync::Arc,
     types::ForeignOwnable,
 };
 
@@ -170,8 +169,8 @@ unsafe extern "C" fn rtun_fop_write_iter(iocb: *mut bindings::kiocb, from: *mut 
 unsafe extern "C" fn rtun_fop_poll(file: *mut bindings::file, wait: *mut bindings::poll_table) -> c_uint {
     // SAFETY: The VFS passes an open rtun file and a poll table (or null) valid
     // for this call.
-    let (q, f, table) = unsafe { (queue(file), File::from_raw_file(file), PollTable::from_raw(wait)) };
-    q.poll(f, table)
+    let (q, poll) = unsafe { (queue(file), crate::sync::PollCtx::from_raw(file, wait)) };
+    q.poll(&poll)
 }
 
 #[no_mangle]

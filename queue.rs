@@ -7,17 +7,16 @@
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::Relaxed};
 use kernel::{
     error::code::*,
-    fs::File,
     iov::{IovIterDest, IovIterSource},
-    new_poll_condvar, new_spinlock,
+    new_spinlock,
     page::PAGE_SIZE,
     prelude::*,
-    sync::{aref::ARef, poll::PollCondVar, poll::PollTable, Arc, ArcBorrow, SpinLock},
+    sync::{aref::ARef, Arc, ArcBorrow, SpinLock},
     uaccess::{UserPtr, UserSlice},
 };
 
 use crate::{
-    sync::SpinLockBh,
+    sync::{new_wait_queue, PollCtx, SpinLockBh, WaitQueue},
     bpf::{ClassicFilter, EbpfFilter},
     chardev::Fasync,
     cred::{self, LsmBlob},
@@ -56,7 +55,7 @@ pub(crate) struct Queue {
     #[pin]
     ring: SpinLockBh<Ring<SkBuff>>,
     #[pin]
-    wait: PollCondVar,
+    wait: WaitQueue,
     #[pin]
     binding: SpinLock<Binding>,
     /// IFF_NAPI: written frames go to GRO through this instance.
@@ -101,7 +100,7 @@ impl Queue {
         Arc::pin_init(
             try_pin_init!(Queue {
                 ring <- crate::sync::new_spinlock_bh!(Ring::empty(), "rtun_ring"),
-                wait <- new_poll_condvar!("rtun_wait"),
+                wait <- new_wait_queue!("rtun_wait"),
                 binding <- new_spinlock!(Binding { dev: None, disabled: false }, "rtun_binding"),
                 napi <- Napi::new(),
                 shutdown: AtomicBool::new(false),
@@ -231,14 +230,14 @@ impl Queue {
     }
 
     fn notify(&self) {
-        self.wait.notify_all();
+        self.wait.wake(EPOLLIN | EPOLLRDNORM);
         self.fasync.notify(false);
     }
 
     /// The device came up: a writer that poll found blocked may write again.
     pub(crate) fn write_space(&self) {
         if self.nospace.swap(false, Relaxed) {
-            self.wait.notify_all();
+            self.wait.wake(EPOLLOUT | EPOLLWRNORM);
             self.fasync.notify(true);
         }
     }
@@ -284,11 +283,8 @@ impl Queue {
             b.dev.take()
         };
         drop(old);
-        {
-            let _ring = self.ring.lock();
-            self.shutdown.store(true, Relaxed);
-        }
-        self.wait.notify_all();
+        self.shutdown.store(true, Relaxed);
+        self.wait.wake(EPOLLIN | EPOLLERR);
     }
 
     /// Gives the ring room for `cap` frames (tun resizes on attach and when
@@ -354,26 +350,28 @@ impl Queue {
     /// Waits for a frame. A reader blocked when the device goes away gets
     /// EFAULT, as in tun.
     fn dequeue(&self, nonblock: bool, bp: Option<&NetDev>) -> Result<SkBuff> {
-        let mut ring = self.ring.lock();
-        let mut first = true;
-        loop {
-            if let Some(skb) = ring.pop() {
-                if let Some(dev) = bp {
-                    self.consumed_one(&ring, dev);
-                }
-                return Ok(skb);
-            }
-            if first && nonblock {
-                return Err(EAGAIN);
-            }
-            first = false;
-            if self.shutdown.load(Relaxed) {
-                return Err(EFAULT);
-            }
-            if self.wait.wait_interruptible(&mut ring) {
-                return Err(ERESTARTSYS);
-            }
+        if let Some(skb) = self.pop(bp) {
+            return Ok(skb);
         }
+        if nonblock {
+            return Err(EAGAIN);
+        }
+        let got = self.wait.wait_interruptible(|| {
+            if let Some(skb) = self.pop(bp) {
+                return Some(Ok(skb));
+            }
+            self.shutdown.load(Relaxed).then_some(Err(EFAULT))
+        });
+        got.unwrap_or(Err(ERESTARTSYS))
+    }
+
+    fn pop(&self, bp: Option<&NetDev>) -> Option<SkBuff> {
+        let mut ring = self.ring.lock();
+        let skb = ring.pop()?;
+        if let Some(dev) = bp {
+            self.consumed_one(&ring, dev);
+        }
+        Some(skb)
     }
 
     /// tun's `tun_put_user`: the PI header, the virtio-net header (its unused
@@ -558,8 +556,8 @@ impl Queue {
 
     // ---- poll -------------------------------------------------------------------
 
-    pub(crate) fn poll(&self, file: &File, table: PollTable<'_>) -> u32 {
-        table.register_wait(file, &self.wait);
+    pub(crate) fn poll(&self, poll: &PollCtx<'_>) -> u32 {
+        poll.wait_on(&self.wait);
         let Ok(dev) = self.device() else {
             return EPOLLERR;
         };

@@ -307,6 +307,10 @@ int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr, bool tnl, bool 
 { return virtio_net_hdr_tnl_from_skb(skb, hdr, tnl, le, skb_vlan_tag_present(skb) ? VLAN_HLEN : 0, true, false); }
 void rtun_skb_set_network_header(struct sk_buff *skb, int offset) { skb_set_network_header(skb, offset); }
 void rtun_nf_reset_ct(struct sk_buff *skb) { nf_reset_ct(skb); }
+bool rtun_wq_has_sleeper(struct wait_queue_head *wq) { return wq_has_sleeper(wq); }
+void rtun_wake_up_interruptible_poll(struct wait_queue_head *wq, u32 events)
+{ wake_up_interruptible_poll(wq, events); }
+void rtun_poll_wait(struct file *file, struct wait_queue_head *wq, poll_table *table) { poll_wait(file, wq, table); }
 void rtun_spin_lock_bh(spinlock_t *lock) { spin_lock_bh(lock); }
 void rtun_spin_unlock_bh(spinlock_t *lock) { spin_unlock_bh(lock); }
 int rtun_spin_trylock_bh(spinlock_t *lock) { return spin_trylock_bh(lock); }

@@ -83,6 +83,9 @@ int rtun_vnet_hdr_to_skb(struct sk_buff *skb, const void *hdr, bool tnl, bool tn
 int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr, bool tnl, bool le);
 void rtun_skb_set_network_header(struct sk_buff *skb, int offset);
 void rtun_nf_reset_ct(struct sk_buff *skb);
+bool rtun_wq_has_sleeper(struct wait_queue_head *wq);
+void rtun_wake_up_interruptible_poll(struct wait_queue_head *wq, u32 events);
+void rtun_poll_wait(struct file *file, struct wait_queue_head *wq, poll_table *table);
 void rtun_spin_lock_bh(spinlock_t *lock);
 void rtun_spin_unlock_bh(spinlock_t *lock);
 int rtun_spin_trylock_bh(spinlock_t *lock);

@@ -5,7 +5,7 @@
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::bindings::{
-    bpf_prog, dentry, fasync_struct, file, napi_struct, net, net_device, page, pid, sk_buff, sock_fprog, sockaddr, socket, spinlock_t,
+    bpf_prog, dentry, fasync_struct, file, napi_struct, net, net_device, page, pid, sk_buff, sock_fprog, poll_table, sockaddr, socket, spinlock_t, wait_queue_head,
 };
 
 // Only pointers to these structures cross the boundary; their Rust layouts
@@ -115,6 +115,9 @@ extern "C" {
     pub(crate) fn napi_enable(napi: *mut napi_struct);
     pub(crate) fn napi_disable(napi: *mut napi_struct);
     pub(crate) fn napi_complete_done(napi: *mut napi_struct, work_done: c_int) -> bool;
+    pub(crate) fn rtun_wq_has_sleeper(wq: *mut wait_queue_head) -> bool;
+    pub(crate) fn rtun_wake_up_interruptible_poll(wq: *mut wait_queue_head, events: u32);
+    pub(crate) fn rtun_poll_wait(file: *mut file, wq: *mut wait_queue_head, table: *mut poll_table);
     pub(crate) fn rtun_spin_lock_bh(lock: *mut spinlock_t);
     pub(crate) fn rtun_spin_unlock_bh(lock: *mut spinlock_t);
     pub(crate) fn rtun_spin_trylock_bh(lock: *mut spinlock_t) -> c_int;

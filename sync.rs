@@ -4,7 +4,7 @@
 //! `ndo_start_xmit` (softirq) and process context: keeping softirqs off on
 //! this CPU while the lock is held is all it needs, hard IRQs stay on.
 
-use kernel::{bindings, sync::lock::Backend};
+use kernel::{bindings, prelude::*, sync::lock::Backend};
 
 use crate::shim;
 
@@ -50,5 +50,104 @@ unsafe impl Backend for SpinLockBhBackend {
     unsafe fn assert_is_held(ptr: *mut Self::State) {
         // SAFETY: The caller initialised the lock.
         unsafe { bindings::spin_assert_is_held(ptr) }
+    }
+}
+
+/// A wait queue (`wait_queue_head_t`) whose wake-ups cost nothing when nobody
+/// waits (`wq_has_sleeper`), and which wakes pollers with the event that
+/// happened (a keyed wake-up), as a socket's `sk_data_ready` does.
+#[pin_data]
+pub(crate) struct WaitQueue {
+    #[pin]
+    head: kernel::types::Opaque<bindings::wait_queue_head>,
+}
+
+// SAFETY: A wait queue is made for use from any thread; its lock is inside.
+unsafe impl Send for WaitQueue {}
+// SAFETY: As above.
+unsafe impl Sync for WaitQueue {}
+
+/// Creates a [`WaitQueue`] with a lockdep class of its own per call site.
+macro_rules! new_wait_queue {
+    ($name:literal $(,)?) => {
+        $crate::sync::WaitQueue::new(kernel::c_str!($name), kernel::static_lock_class!())
+    };
+}
+pub(crate) use new_wait_queue;
+
+impl WaitQueue {
+    pub(crate) fn new(
+        name: &'static kernel::str::CStr,
+        key: core::pin::Pin<&'static kernel::sync::LockClassKey>,
+    ) -> impl PinInit<Self> {
+        pin_init!(WaitQueue {
+            // SAFETY: `slot` is valid for writes; name and key live forever.
+            head <- kernel::types::Opaque::ffi_init(|slot| unsafe {
+                bindings::__init_waitqueue_head(slot, name.as_char_ptr(), key.as_ptr())
+            }),
+        })
+    }
+
+    /// Wakes waiters and pollers for `events` (EPOLL* bits), if there are any.
+    /// Any context.
+    pub(crate) fn wake(&self, events: u32) {
+        // SAFETY: The head is initialised; the check orders with the waiters'
+        // own (it has the barrier `wq_has_sleeper` documents).
+        unsafe {
+            if shim::rtun_wq_has_sleeper(self.head.get()) {
+                shim::rtun_wake_up_interruptible_poll(self.head.get(), events);
+            }
+        }
+    }
+
+    /// Sleeps until `cond` returns a value, or a signal arrives (`None`).
+    /// `cond` runs with the task already queued, so a wake-up between its
+    /// check and the sleep is not lost. Process context.
+    pub(crate) fn wait_interruptible<R>(&self, mut cond: impl FnMut() -> Option<R>) -> Option<R> {
+        let entry = kernel::types::Opaque::<bindings::wait_queue_entry>::uninit();
+        // SAFETY: `entry` lives on this stack frame, is not moved, and leaves the
+        // queue (`finish_wait`) before the frame ends.
+        unsafe { bindings::init_wait_entry(entry.get(), 0) };
+        let r = loop {
+            // SAFETY: As above; the head is initialised.
+            let pending = unsafe {
+                bindings::prepare_to_wait_event(self.head.get(), entry.get(), bindings::TASK_INTERRUPTIBLE as _)
+            };
+            if let Some(r) = cond() {
+                break Some(r);
+            }
+            if pending != 0 {
+                break None;
+            }
+            // SAFETY: Process context, queued as interruptible.
+            unsafe { bindings::schedule() };
+        };
+        // SAFETY: `entry` was prepared on this head.
+        unsafe { bindings::finish_wait(self.head.get(), entry.get()) };
+        r
+    }
+}
+
+/// The arguments of a `poll()` call, to register wait queues with.
+pub(crate) struct PollCtx<'a> {
+    file: *mut bindings::file,
+    table: *mut bindings::poll_table,
+    _call: core::marker::PhantomData<&'a ()>,
+}
+
+impl PollCtx<'_> {
+    /// # Safety
+    /// `file` and `table` (which may be null) are the ones `f_op->poll` got,
+    /// valid for the call.
+    pub(crate) unsafe fn from_raw(file: *mut bindings::file, table: *mut bindings::poll_table) -> Self {
+        PollCtx { file, table, _call: core::marker::PhantomData }
+    }
+
+    /// `poll_wait()`: the caller is woken through `wq`.
+    pub(crate) fn wait_on(&self, wq: &WaitQueue) {
+        // SAFETY: Valid for the call, per `from_raw`; the queue outlives the
+        // file (it is in the file's private data), and the poll core removes
+        // its entries before the file goes.
+        unsafe { shim::rtun_poll_wait(self.file, wq.head.get(), self.table) }
     }
 }
