@@ -78,55 +78,6 @@ pub(crate) fn has_udp_tunnel(features: u64) -> bool {
     features & bit(kernel::bindings::NETIF_F_GSO_UDP_TUNNEL_BIT) != 0
 }
 
-/// Packet and byte counters of one queue.
-#[derive(Default)]
-pub(crate) struct Stats {
-    rx_packets: AtomicU64,
-    rx_bytes: AtomicU64,
-    tx_packets: AtomicU64,
-    tx_bytes: AtomicU64,
-}
-
-impl Stats {
-    pub(crate) fn rx(&self, bytes: usize) {
-        self.rx_packets.fetch_add(1, Relaxed);
-        self.rx_bytes.fetch_add(bytes as u64, Relaxed);
-    }
-
-    pub(crate) fn tx(&self, bytes: usize) {
-        self.tx_packets.fetch_add(1, Relaxed);
-        self.tx_bytes.fetch_add(bytes as u64, Relaxed);
-    }
-
-    fn add_to(&self, s: &mut Snapshot) {
-        s.rx_packets = s.rx_packets.wrapping_add(self.rx_packets.load(Relaxed));
-        s.rx_bytes = s.rx_bytes.wrapping_add(self.rx_bytes.load(Relaxed));
-        s.tx_packets = s.tx_packets.wrapping_add(self.tx_packets.load(Relaxed));
-        s.tx_bytes = s.tx_bytes.wrapping_add(self.tx_bytes.load(Relaxed));
-    }
-
-    /// Moves these counts into `other`, leaving zeros: a queue that goes on to
-    /// another device starts from nothing there.
-    fn move_into(&self, other: &Stats) {
-        other.rx_packets.fetch_add(self.rx_packets.swap(0, Relaxed), Relaxed);
-        other.rx_bytes.fetch_add(self.rx_bytes.swap(0, Relaxed), Relaxed);
-        other.tx_packets.fetch_add(self.tx_packets.swap(0, Relaxed), Relaxed);
-        other.tx_bytes.fetch_add(self.tx_bytes.swap(0, Relaxed), Relaxed);
-    }
-}
-
-/// What `ndo_get_stats64` reports.
-#[derive(Default)]
-pub(crate) struct Snapshot {
-    pub(crate) rx_packets: u64,
-    pub(crate) rx_bytes: u64,
-    pub(crate) tx_packets: u64,
-    pub(crate) tx_bytes: u64,
-    pub(crate) rx_dropped: u64,
-    pub(crate) tx_dropped: u64,
-    pub(crate) rx_frame_errors: u64,
-}
-
 /// What xmit reads under one lock: the queues bound to the device (`active`
 /// ones receive frames, index = `skb->queue_mapping`; `disabled` ones were
 /// detached with TUNSETQUEUE), the filters, and the readers' offloads.
@@ -169,10 +120,8 @@ pub(crate) struct DevState {
     security: LsmBlob,
     #[pin]
     shared: SpinLockBh<Shared>,
-    /// Counters of queues that have gone away.
-    retired: Stats,
-    rx_dropped: AtomicU64,
-    tx_dropped: AtomicU64,
+    /// Writers' invalid virtio-net headers (packets, bytes and rx/tx_dropped
+    /// are the core's per-CPU counters).
     rx_frame_errors: AtomicU64,
     drops: [AtomicU64; Reason::COUNT],
     /// tun's automatic steering: the queue that last wrote each flow receives
@@ -211,9 +160,6 @@ impl DevState {
                 },
                 "rtun_shared"
             ),
-            retired: Stats::default(),
-            rx_dropped: AtomicU64::new(0),
-            tx_dropped: AtomicU64::new(0),
             rx_frame_errors: AtomicU64::new(0),
             drops: [const { AtomicU64::new(0) }; Reason::COUNT],
             flows: [const { AtomicU64::new(0) }; FLOWS],
@@ -340,15 +286,21 @@ impl DevState {
             c.fetch_add(1, Relaxed);
         }
         match info.dir {
-            Dir::Rx => self.rx_dropped.fetch_add(1, Relaxed),
-            Dir::Tx => self.tx_dropped.fetch_add(1, Relaxed),
-            Dir::RxFrame => self.rx_frame_errors.fetch_add(1, Relaxed),
-        };
+            Dir::Rx => NetDev::of_state(self).count_rx_dropped(),
+            Dir::Tx => NetDev::of_state(self).count_tx_dropped(),
+            Dir::RxFrame => {
+                self.rx_frame_errors.fetch_add(1, Relaxed);
+            }
+        }
     }
 
     /// Counts a received frame lost before an skb existed (allocation failure).
     pub(crate) fn count_rx_lost(&self) {
-        self.rx_dropped.fetch_add(1, Relaxed);
+        NetDev::of_state(self).count_rx_dropped();
+    }
+
+    pub(crate) fn rx_frame_errors(&self) -> u64 {
+        self.rx_frame_errors.load(Relaxed)
     }
 
     pub(crate) fn drop_counts(&self) -> [u64; Reason::COUNT] {
@@ -357,21 +309,6 @@ impl DevState {
             *o = c.load(Relaxed);
         }
         out
-    }
-
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        let mut s = Snapshot {
-            rx_dropped: self.rx_dropped.load(Relaxed),
-            tx_dropped: self.tx_dropped.load(Relaxed),
-            rx_frame_errors: self.rx_frame_errors.load(Relaxed),
-            ..Snapshot::default()
-        };
-        self.retired.add_to(&mut s);
-        let qs = self.shared.lock();
-        for q in Iterator::chain(qs.active.iter(), qs.disabled.iter()) {
-            q.stats().add_to(&mut s);
-        }
-        s
     }
 
     // ---- transmit -----------------------------------------------------------
@@ -642,7 +579,6 @@ impl DevState {
         };
         // No xmit can reach `q` any more: purge what it did not read.
         q.napi_stop(self);
-        q.stats().move_into(&self.retired);
         q.purge(self);
         drop(removed);
         if active > 0 {
@@ -675,7 +611,6 @@ impl DevState {
             q.set_txq(None);
             q.napi_stop(self);
             q.shut_down();
-            q.stats().move_into(&self.retired);
             q.purge(self);
         }
     }

@@ -134,6 +134,40 @@ impl NetDev {
         out
     }
 
+    /// The device whose private area holds `state`.
+    pub(crate) fn of_state(state: &DevState) -> &NetDev {
+        let off = core::mem::offset_of!(Priv, state);
+        let priv_area = (state as *const DevState).cast::<u8>().wrapping_sub(off);
+        // SAFETY: A `DevState` only ever lives in the `Priv` of an rtun device's
+        // private area (`DevBuilder::register` is its only constructor), and
+        // that device outlives it.
+        unsafe { NetDev::from_raw(shim::rtun_netdev_from_priv(priv_area.cast())) }
+    }
+
+    /// One packet of `len` bytes received (written by user space), per CPU.
+    pub(crate) fn count_rx(&self, len: usize) {
+        // SAFETY: `self` is valid and has per-CPU tstats (rtun_setup).
+        unsafe { shim::rtun_sw_netstats_rx_add(self.as_ptr(), len as c_uint) }
+    }
+
+    /// One packet of `len` bytes transmitted (read by user space), per CPU.
+    pub(crate) fn count_tx(&self, len: usize) {
+        // SAFETY: As above.
+        unsafe { shim::rtun_sw_netstats_tx_add(self.as_ptr(), len as c_uint) }
+    }
+
+    /// `rx_dropped`, in the core's per-CPU counters.
+    pub(crate) fn count_rx_dropped(&self) {
+        // SAFETY: `self` is valid; callable from any context.
+        unsafe { shim::rtun_core_stats_rx_dropped_inc(self.as_ptr()) }
+    }
+
+    /// `tx_dropped`, in the core's per-CPU counters.
+    pub(crate) fn count_tx_dropped(&self) {
+        // SAFETY: As above.
+        unsafe { shim::rtun_core_stats_tx_dropped_inc(self.as_ptr()) }
+    }
+
     /// IFF_UP: the administrator set the link up.
     pub(crate) fn is_up(&self) -> bool {
         // SAFETY: `self` is valid.
@@ -646,18 +680,13 @@ unsafe extern "C" fn rtun_ndo_change_carrier(dev: *mut bindings::net_device, on:
 #[no_mangle]
 unsafe extern "C" fn rtun_ndo_get_stats64(dev: *mut bindings::net_device, out: *mut c_void) {
     // SAFETY: Called by the core with a valid device.
-    let dev = unsafe { NetDev::from_raw(dev) };
-    let Some(state) = dev.state() else { return };
-    let s = state.snapshot();
+    let dev_ref = unsafe { NetDev::from_raw(dev) };
+    // SAFETY: The per-CPU packet counters; the core adds its rx/tx_dropped.
+    unsafe { shim::dev_get_tstats64(dev, out) };
+    let Some(state) = dev_ref.state() else { return };
     // SAFETY: `out` points at a `struct rtnl_link_stats64`, whose prefix is `LinkStats64`.
     let out = unsafe { &mut *out.cast::<LinkStats64>() };
-    out.rx_packets = s.rx_packets;
-    out.rx_bytes = s.rx_bytes;
-    out.tx_packets = s.tx_packets;
-    out.tx_bytes = s.tx_bytes;
-    out.rx_dropped = s.rx_dropped;
-    out.tx_dropped = s.tx_dropped;
-    out.rx_frame_errors = s.rx_frame_errors;
+    out.rx_frame_errors = out.rx_frame_errors.wrapping_add(state.rx_frame_errors());
 }
 
 #[no_mangle]

@@ -20,7 +20,7 @@ use crate::{
     bpf::{ClassicFilter, EbpfFilter},
     chardev::Fasync,
     cred::{self, LsmBlob},
-    device::{self, DevState, Stats, MAX_QUEUES},
+    device::{self, DevState, MAX_QUEUES},
     frame,
     napi::Napi,
     ioctl::{self, IfReq, Mode},
@@ -76,7 +76,6 @@ pub(crate) struct Queue {
     /// IFF_BACKPRESSURE: frames read since the transmit queue was stopped
     /// (tun's `cons_cnt`). Changed under the ring lock.
     consumed: AtomicUsize,
-    stats: Stats,
     /// O_ASYNC readers get SIGIO when a frame arrives.
     fasync: Fasync,
     /// The opener's network namespace, where TUNSETIFF looks names up.
@@ -109,16 +108,11 @@ impl Queue {
                 ifindex: AtomicI32::new(0),
                 txq: AtomicI32::new(-1),
                 consumed: AtomicUsize::new(0),
-                stats: Stats::default(),
                 fasync: Fasync::new(),
                 net,
             }),
             GFP_KERNEL,
         )
-    }
-
-    pub(crate) fn stats(&self) -> &Stats {
-        &self.stats
     }
 
     pub(crate) fn fasync(&self) -> &Fasync {
@@ -335,7 +329,7 @@ impl Queue {
         let total = len.checked_add(pi_len).and_then(|t| t.checked_add(vnet_sz)).ok_or(EINVAL)?;
         match Self::put_user(&skb, &dev, state, to, pi_len, vnet_sz, room < total) {
             Ok(()) => {
-                self.stats.tx(len);
+                dev.count_tx(len);
                 skb.consume();
                 Ok(total.min(room))
             }
@@ -485,7 +479,7 @@ impl Queue {
                 } else {
                     skb.netif_rx();
                 }
-                self.stats.rx(len);
+                dev.count_rx(len);
                 if let Some(hash) = flow {
                     state.flow_update(hash, self);
                 }

@@ -170,6 +170,7 @@ static const struct attribute_group rtun_attr_group = { .attrs = rtun_dev_attrs 
 static void rtun_setup(struct net_device *dev)
 {
 	dev->sysfs_groups[0] = &rtun_attr_group;
+	dev->pcpu_stat_type = NETDEV_PCPU_STAT_TSTATS;
 	dev->needs_free_netdev = true;
 	dev->priv_destructor = rtun_priv_destructor;
 	dev->rtnl_link_ops = &rtun_link_ops;
@@ -223,6 +224,12 @@ void rtun_debugfs_remove(struct dentry *entry) { debugfs_remove(entry); }
 struct net_device *rtun_alloc_netdev(int priv_size, const char *name, unsigned int queues)
 { return alloc_netdev_mqs(priv_size, name, NET_NAME_UNKNOWN, rtun_setup, queues, queues); }
 void *rtun_netdev_priv(const struct net_device *dev) { return netdev_priv(dev); }
+struct net_device *rtun_netdev_from_priv(const void *p)
+{ return (struct net_device *)((const char *)p - offsetof(struct net_device, priv)); }
+void rtun_sw_netstats_rx_add(struct net_device *dev, unsigned int len) { dev_sw_netstats_rx_add(dev, len); }
+void rtun_sw_netstats_tx_add(struct net_device *dev, unsigned int len) { dev_sw_netstats_tx_add(dev, 1, len); }
+void rtun_core_stats_rx_dropped_inc(struct net_device *dev) { dev_core_stats_rx_dropped_inc(dev); }
+void rtun_core_stats_tx_dropped_inc(struct net_device *dev) { dev_core_stats_tx_dropped_inc(dev); }
 void rtun_dev_use_tun_ops(struct net_device *dev) { dev->netdev_ops = &rtun_tun_ops; }
 void rtun_dev_use_tap_ops(struct net_device *dev) { dev->netdev_ops = &rtun_tap_ops; }
 bool rtun_dev_is_tun(const struct net_device *dev) { return dev->netdev_ops == &rtun_tun_ops; }

@@ -27,6 +27,12 @@ extern "C" {
     // struct net_device.
     pub(crate) fn rtun_alloc_netdev(priv_size: c_int, name: *const c_char, queues: c_uint) -> *mut net_device;
     pub(crate) fn rtun_netdev_priv(dev: *const net_device) -> *mut c_void;
+    pub(crate) fn rtun_netdev_from_priv(p: *const c_void) -> *mut net_device;
+    pub(crate) fn rtun_sw_netstats_rx_add(dev: *mut net_device, len: c_uint);
+    pub(crate) fn rtun_sw_netstats_tx_add(dev: *mut net_device, len: c_uint);
+    pub(crate) fn rtun_core_stats_rx_dropped_inc(dev: *mut net_device);
+    pub(crate) fn rtun_core_stats_tx_dropped_inc(dev: *mut net_device);
+    pub(crate) fn dev_get_tstats64(dev: *mut net_device, s: *mut c_void);
     pub(crate) fn rtun_dev_use_tun_ops(dev: *mut net_device);
     pub(crate) fn rtun_dev_use_tap_ops(dev: *mut net_device);
     pub(crate) fn rtun_dev_is_tun(dev: *const net_device) -> bool;
