@@ -2,15 +2,17 @@
 //! Per-device state: the attached queues, the device's flags and owner, the
 //! counters, and the transmit path. Safe Rust on top of netdev.rs and skb.rs.
 //!
-//! Locking (no lock on the data path disables hard IRQs; nothing sleeps under
-//! a spinlock, and skbs are freed after the locks are released):
-//! - `DevState::shared` (`SpinLockBh`): the queues, filters and offloads.
-//!   Taken by `ndo_start_xmit` and `ndo_select_queue` (softirq, or process
-//!   context with BHs off), by `write()` for flow steering, and by ioctls,
-//!   attach and detach (process context, RTNL held).
-//! - `Queue::ring` (`SpinLockBh`, queue.rs): xmit pushes (softirq), read, poll,
-//!   purge and resize pop or swap (process context). Xmit nests it inside
-//!   `shared`; nothing takes them in the other order.
+//! Concurrency (no lock on the data path disables hard IRQs; nothing sleeps
+//! under a spinlock, and skbs are freed after the locks are released):
+//! - What xmit and `ndo_select_queue` read (the active queues, the filters,
+//!   the offloads) is published with RCU (rcu.rs): the transmit path takes no
+//!   device-wide lock. Writers are ioctls, attach and detach, in process
+//!   context under RTNL; a queue leaving the table is purged and released
+//!   only after a grace period.
+//! - `DevState::owners` (`Mutex`): the queues' owning references; process
+//!   context only (RTNL held).
+//! - `Queue::ring` (`SpinLockBh`, queue.rs): xmit pushes (softirq), read,
+//!   poll, purge and resize pop or swap (process context).
 //! - `Queue::binding` (`SpinLock`): process context only.
 //! - `Napi::backlog` (`SpinLockBh`, napi.rs): `write()` (process context) and
 //!   the NAPI poll (softirq).
@@ -18,16 +20,16 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use kernel::{
-    alloc::{flags::GFP_KERNEL, KVec},
+    alloc::{flags::GFP_KERNEL, KBox, KVec},
     error::code::*,
     new_mutex,
     prelude::*,
-    sync::{Arc, Mutex},
+    sync::{rcu, Arc, Mutex},
 };
 
 use crate::{
-    sync::SpinLockBh,
     bpf::{ClassicFilter, EbpfFilter},
+    rcu::{RcuBox, RcuTable, Retired},
     cred::{self, LsmBlob, INVALID_ID},
     ioctl::{self, Mode},
     netdev::{DebugfsEntry, NetDev, Rtnl},
@@ -78,18 +80,19 @@ pub(crate) fn has_udp_tunnel(features: u64) -> bool {
     features & bit(kernel::bindings::NETIF_F_GSO_UDP_TUNNEL_BIT) != 0
 }
 
-/// What xmit reads under one lock: the queues bound to the device (`active`
-/// ones receive frames, index = `skb->queue_mapping`; `disabled` ones were
-/// detached with TUNSETQUEUE), the filters, and the readers' offloads.
-pub(crate) struct Shared {
+/// The queues bound to the device, as their owners see them (process
+/// context, RTNL held): `active` ones receive frames, index =
+/// `skb->queue_mapping`, and are published to xmit in `DevState::queues`;
+/// `disabled` ones were detached with TUNSETQUEUE.
+struct Owners {
     active: KVec<Arc<Queue>>,
     disabled: KVec<Arc<Queue>>,
-    txfilter: TxFilter,
-    classic: Option<ClassicFilter>,
-    ebpf: Option<EbpfFilter>,
-    /// TUNSETSTEERINGEBPF: picks the queue of each frame.
-    steering: Option<EbpfFilter>,
-    offloads: Offloads,
+}
+
+impl Owners {
+    fn total(&self) -> usize {
+        self.active.len() + self.disabled.len()
+    }
 }
 
 /// Buckets of the flow table (tun's TUN_NUM_FLOW_ENTRIES).
@@ -119,7 +122,16 @@ pub(crate) struct DevState {
     /// The LSM's blob for this device.
     security: LsmBlob,
     #[pin]
-    shared: SpinLockBh<Shared>,
+    owners: Mutex<Owners>,
+    /// What xmit reads, published with RCU (rcu.rs): no lock on the data path.
+    queues: RcuTable<Queue, MAX_QUEUES>,
+    txfilter: RcuBox<TxFilter>,
+    classic: RcuBox<ClassicFilter>,
+    ebpf: RcuBox<EbpfFilter>,
+    /// TUNSETSTEERINGEBPF: picks the queue of each frame.
+    steering: RcuBox<EbpfFilter>,
+    /// The TUNSETOFFLOAD argument (validated).
+    offloads: AtomicU32,
     /// Writers' invalid virtio-net headers (packets, bytes and rx/tx_dropped
     /// are the core's per-CPU counters).
     rx_frame_errors: AtomicU64,
@@ -148,18 +160,13 @@ impl DevState {
             vnet_be: AtomicBool::new(false),
             user_features: AtomicU64::new(0),
             security,
-            shared <- crate::sync::new_spinlock_bh!(
-                Shared {
-                    active,
-                    disabled,
-                    txfilter: TxFilter::default(),
-                    classic: None,
-                    ebpf: None,
-                    steering: None,
-                    offloads: Offloads::default(),
-                },
-                "rtun_shared"
-            ),
+            owners <- new_mutex!(Owners { active, disabled }, "rtun_owners"),
+            queues: RcuTable::new(),
+            txfilter: RcuBox::empty(),
+            classic: RcuBox::empty(),
+            ebpf: RcuBox::empty(),
+            steering: RcuBox::empty(),
+            offloads: AtomicU32::new(0),
             rx_frame_errors: AtomicU64::new(0),
             drops: [const { AtomicU64::new(0) }; Reason::COUNT],
             flows: [const { AtomicU64::new(0) }; FLOWS],
@@ -261,7 +268,7 @@ impl DevState {
 
     /// Active (receiving) queues.
     pub(crate) fn num_active(&self) -> usize {
-        self.shared.lock().active.len()
+        self.owners.lock().active.len()
     }
 
     /// `ndo_change_carrier` and TUNSETCARRIER: carrier needs a queue, as in tun.
@@ -339,20 +346,22 @@ impl DevState {
     /// the offloads the reader cannot take, then the ring. Whatever is dropped
     /// comes back to `start_xmit`, which frees it once the locks are released.
     fn transmit(&self, dev: &NetDev, mut skb: SkBuff) -> Result<(), Dropped> {
-        let sh = self.shared.lock();
-        let Some(q) = sh.active.get(skb.queue_mapping()) else {
+        let rcu = rcu::read_lock();
+        let Some(q) = self.queues.get(skb.queue_mapping(), &rcu) else {
             return Err(Dropped::One(skb, Site::XmitNoQueue));
         };
-        if self.mode == Mode::Tap && sh.txfilter.is_on() && !sh.txfilter.accepts(skb.head()) {
-            return Err(Dropped::One(skb, Site::XmitTxFilter));
+        if let Some(f) = self.txfilter.get(&rcu) {
+            if self.mode == Mode::Tap && f.is_on() && !f.accepts(skb.head()) {
+                return Err(Dropped::One(skb, Site::XmitTxFilter));
+            }
         }
-        if let Some(filter) = &sh.classic {
+        if let Some(filter) = self.classic.get(&rcu) {
             let reason = filter.run(&mut skb);
             if reason != 0 {
                 return Err(Dropped::One(skb, skb::socket_filter_site(reason)));
             }
         }
-        if let Some(filter) = &sh.ebpf {
+        if let Some(filter) = self.ebpf.get(&rcu) {
             let len = filter.run(&mut skb);
             if len == 0 {
                 return Err(Dropped::One(skb, Site::XmitEbpfFilter));
@@ -371,7 +380,7 @@ impl DevState {
         skb.nf_reset_ct();
 
         // Offloads go to the reader only through a virtio-net header.
-        let offloads = if self.has(ioctl::IFF_VNET_HDR) { sh.offloads } else { Offloads::default() };
+        let offloads = if self.has(ioctl::IFF_VNET_HDR) { self.offloads() } else { Offloads::default() };
         if skb.is_gso() && !offloads.takes_gso(skb.gso_type()) {
             let segs = skb.gso_segment().map_err(|skb| Dropped::One(skb, Site::XmitGsoSeg))?;
             return q.push_list(segs, &offloads, self).map_err(|(rest, site)| Dropped::Many(rest, site));
@@ -385,39 +394,53 @@ impl DevState {
 
     // ---- filters and offloads (ioctls, process context) ---------------------------
 
-    /// TUNSETTXFILTER.
-    pub(crate) fn set_txfilter(&self, f: TxFilter) {
-        self.shared.lock().txfilter = f;
+    /// TUNSETTXFILTER. Waits for transmitters still using the old table.
+    pub(crate) fn set_txfilter(&self, f: TxFilter) -> Result {
+        drop(self.txfilter.replace(Some(KBox::new(f, GFP_KERNEL)?)));
+        Ok(())
     }
 
-    /// TUNATTACHFILTER / TUNDETACHFILTER. The old filter is released after the
-    /// lock, since releasing its socket may sleep.
-    pub(crate) fn set_classic_filter(&self, f: Option<ClassicFilter>) -> Option<ClassicFilter> {
-        core::mem::replace(&mut self.shared.lock().classic, f)
+    /// TUNATTACHFILTER / TUNDETACHFILTER. The old filter is released once no
+    /// transmitter can use it (its socket's release may sleep).
+    pub(crate) fn set_classic_filter(&self, f: Option<ClassicFilter>) -> Result {
+        let new = f.map(|f| KBox::new(f, GFP_KERNEL)).transpose()?;
+        drop(self.classic.replace(new));
+        Ok(())
     }
 
     /// The classic filter's `struct sock_fprog`, for TUNGETFILTER.
     pub(crate) fn classic_fprog(&self) -> (u16, usize) {
-        self.shared.lock().classic.as_ref().map_or((0, 0), ClassicFilter::fprog)
+        let rcu = rcu::read_lock();
+        self.classic.get(&rcu).map_or((0, 0), |f| f.fprog())
     }
 
-    /// TUNSETFILTEREBPF. The old program is put after the lock.
-    pub(crate) fn set_ebpf_filter(&self, f: Option<EbpfFilter>) -> Option<EbpfFilter> {
-        core::mem::replace(&mut self.shared.lock().ebpf, f)
+    /// TUNSETFILTEREBPF.
+    pub(crate) fn set_ebpf_filter(&self, f: Option<EbpfFilter>) -> Result {
+        let new = f.map(|f| KBox::new(f, GFP_KERNEL)).transpose()?;
+        drop(self.ebpf.replace(new));
+        Ok(())
+    }
+
+    fn offloads(&self) -> Offloads {
+        Offloads::parse(self.offloads.load(Relaxed)).unwrap_or_default()
     }
 
     /// TUNSETOFFLOAD: what readers take, and so what the device advertises.
-    pub(crate) fn set_offloads(&self, dev: &NetDev, o: Offloads, rtnl: &Rtnl) {
-        self.shared.lock().offloads = o;
+    pub(crate) fn set_offloads(&self, dev: &NetDev, arg: u32, rtnl: &Rtnl) -> Result {
+        let o = Offloads::parse(arg).ok_or(EINVAL)?;
+        self.offloads.store(arg, Relaxed);
         let bits = feature_bits(o.features());
         self.user_features.store(bits, Relaxed);
         dev.set_wanted_features(feature_bits(Features::ALL), bits, rtnl);
         dev.update_features(rtnl);
+        Ok(())
     }
 
     /// TUNSETSTEERINGEBPF. The old program is put after the lock.
-    pub(crate) fn set_steering(&self, f: Option<EbpfFilter>) -> Option<EbpfFilter> {
-        core::mem::replace(&mut self.shared.lock().steering, f)
+    pub(crate) fn set_steering(&self, f: Option<EbpfFilter>) -> Result {
+        let new = f.map(|f| KBox::new(f, GFP_KERNEL)).transpose()?;
+        drop(self.steering.replace(new));
+        Ok(())
     }
 
     /// `ndo_select_queue`, as tun: the steering program's choice modulo the
@@ -425,12 +448,12 @@ impl DevState {
     /// else the flow hash scaled to the queues.
     pub(crate) fn select_queue(&self, skb: &mut SkBuff) -> u16 {
         let n = {
-            let sh = self.shared.lock();
-            let n = sh.active.len();
+            let rcu = rcu::read_lock();
+            let n = self.queues.len(&rcu);
             if n == 0 {
                 return 0;
             }
-            if let Some(prog) = &sh.steering {
+            if let Some(prog) = self.steering.get(&rcu) {
                 return (prog.run(skb) as usize % n) as u16;
             }
             n
@@ -448,13 +471,23 @@ impl DevState {
 
     /// Whether writes should record their flow for `select_queue`.
     pub(crate) fn steers_flows(&self) -> bool {
-        let sh = self.shared.lock();
-        sh.steering.is_none() && sh.active.len() > 1
+        let rcu = rcu::read_lock();
+        self.steering.get(&rcu).is_none() && self.queues.len(&rcu) > 1
     }
 
     /// A frame of flow `hash` was written on `q`: send the flow's replies there.
     pub(crate) fn flow_update(&self, hash: u32, q: &Queue) {
-        let Some(index) = position(&self.shared.lock().active, q) else { return };
+        let index = {
+            let rcu = rcu::read_lock();
+            let mut i = 0;
+            loop {
+                match self.queues.get(i, &rcu) {
+                    Some(x) if core::ptr::eq(x, q) => break i,
+                    Some(_) => i += 1,
+                    None => return,
+                }
+            }
+        };
         if let Some(e) = self.flows.get(hash as usize % FLOWS) {
             e.store((u64::from(hash) << 32) | FLOW_VALID | index as u64, Relaxed);
         }
@@ -467,7 +500,7 @@ impl DevState {
 
     /// Runs `f` on every active queue (TUNSETSNDBUF). `f` must not sleep.
     pub(crate) fn for_each_active(&self, f: impl Fn(&Queue)) {
-        for q in self.shared.lock().active.iter() {
+        for q in self.owners.lock().active.iter() {
             f(q);
         }
     }
@@ -475,14 +508,11 @@ impl DevState {
     /// txqueuelen changed: every queue's ring follows, as tun's do. RTNL held,
     /// so the set of queues cannot change meanwhile.
     pub(crate) fn resize_rings(&self, cap: usize, _rtnl: &Rtnl) -> Result {
-        let n = Self::total(&self.shared.lock());
-        let mut qs: KVec<Arc<Queue>> = KVec::with_capacity(n, GFP_KERNEL)?;
+        let mut qs: KVec<Arc<Queue>> = KVec::new();
         {
-            let sh = self.shared.lock();
-            for q in Iterator::chain(sh.active.iter(), sh.disabled.iter()) {
-                if qs.push_within_capacity(q.clone()).is_err() {
-                    break;
-                }
+            let owners = self.owners.lock();
+            for q in Iterator::chain(owners.active.iter(), owners.disabled.iter()) {
+                qs.push(q.clone(), GFP_KERNEL)?;
             }
         }
         for q in qs.iter() {
@@ -493,37 +523,45 @@ impl DevState {
 
     /// The device's socket-filter state as TUNGETIFF reports it.
     pub(crate) fn has_classic_filter(&self) -> bool {
-        self.shared.lock().classic.is_some()
+        self.classic.get(&rcu::read_lock()).is_some()
     }
 
     // ---- attach and detach (RTNL held) ----------------------------------------
-
-    fn total(qs: &Shared) -> usize {
-        qs.active.len() + qs.disabled.len()
-    }
 
     /// Makes `q` an active queue of `dev`. `q` must not be bound elsewhere.
     /// Returns how many queues (active and disabled) the device has now.
     pub(crate) fn attach(&self, dev: &NetDev, q: &Arc<Queue>, rtnl: &Rtnl) -> Result<usize> {
         let (n, total) = {
-            let mut qs = self.shared.lock();
-            if !self.has(ioctl::IFF_MULTI_QUEUE) && qs.active.len() >= 1 {
+            let mut owners = self.owners.lock();
+            if !self.has(ioctl::IFF_MULTI_QUEUE) && owners.active.len() >= 1 {
                 return Err(EBUSY);
             }
-            if Self::total(&qs) >= MAX_QUEUES {
+            if owners.total() >= MAX_QUEUES {
                 return Err(E2BIG);
             }
-            qs.active.push_within_capacity(q.clone()).map_err(|_| E2BIG)?;
-            reindex(&qs);
-            (qs.active.len(), Self::total(&qs))
+            owners.active.push_within_capacity(q.clone()).map_err(|_| E2BIG)?;
+            self.publish(&owners);
+            (owners.active.len(), owners.total())
         };
         dev.set_real_num_queues(n, rtnl);
         q.force_wake(dev);
         Ok(total)
     }
 
+    /// Shows xmit the active queues, and tells every queue its index.
+    fn publish(&self, owners: &Owners) {
+        drop(self.queues.publish(&owners.active, Retired::<()>::none()));
+        for (i, q) in owners.active.iter().enumerate() {
+            q.set_txq(Some(i));
+        }
+        for q in owners.disabled.iter() {
+            q.set_txq(None);
+        }
+    }
+
     /// TUNSETQUEUE with IFF_DETACH_QUEUE: `q` stops receiving but stays bound;
-    /// what it had not read is dropped, as in tun.
+    /// once no transmitter can reach it, what it had not read is dropped, as
+    /// in tun.
     pub(crate) fn disable(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) -> Result {
         self.move_queue(dev, q, false, rtnl)?;
         q.napi_disable(self);
@@ -539,15 +577,16 @@ impl DevState {
         Ok(())
     }
 
-    /// Moves `q` between the disabled and the active set.
+    /// Moves `q` between the disabled and the active set. Leaving the active
+    /// set waits for transmitters that may still see `q`.
     fn move_queue(&self, dev: &NetDev, q: &Queue, to_active: bool, rtnl: &Rtnl) -> Result {
         let n = {
-            let mut guard = self.shared.lock();
-            let qs = &mut *guard;
+            let mut guard = self.owners.lock();
+            let owners = &mut *guard;
             let (from, to) = if to_active {
-                (&mut qs.disabled, &mut qs.active)
+                (&mut owners.disabled, &mut owners.active)
             } else {
-                (&mut qs.active, &mut qs.disabled)
+                (&mut owners.active, &mut owners.disabled)
             };
             let pos = position(from, q).ok_or(EINVAL)?;
             let moved = from.remove(pos).map_err(|_| EINVAL)?;
@@ -558,9 +597,12 @@ impl DevState {
                 drop(e);
                 return Err(E2BIG);
             }
-            reindex(qs);
-            qs.active.len()
+            self.publish(owners);
+            owners.active.len()
         };
+        if !to_active {
+            rcu_barrier_readers();
+        }
         dev.set_real_num_queues(n, rtnl);
         Ok(())
     }
@@ -569,15 +611,16 @@ impl DevState {
     /// unless it is persistent.
     pub(crate) fn detach(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) {
         let (removed, active, total) = {
-            let mut qs = self.shared.lock();
-            let removed = match position(&qs.active, q) {
-                Some(pos) => qs.active.remove(pos).ok(),
-                None => position(&qs.disabled, q).and_then(|pos| qs.disabled.remove(pos).ok()),
+            let mut owners = self.owners.lock();
+            let removed = match position(&owners.active, q) {
+                Some(pos) => owners.active.remove(pos).ok(),
+                None => position(&owners.disabled, q).and_then(|pos| owners.disabled.remove(pos).ok()),
             };
-            reindex(&qs);
-            (removed, qs.active.len(), Self::total(&qs))
+            self.publish(&owners);
+            (removed, owners.active.len(), owners.total())
         };
-        // No xmit can reach `q` any more: purge what it did not read.
+        // Once no transmitter can reach `q`, purge what it did not read.
+        rcu_barrier_readers();
         q.napi_stop(self);
         q.purge(self);
         drop(removed);
@@ -602,11 +645,13 @@ impl DevState {
     pub(crate) fn detach_all(&self, _rtnl: &Rtnl) {
         drop(self.debugfs.lock().take());
         let (active, disabled) = {
-            let mut qs = self.shared.lock();
-            let active = core::mem::take(&mut qs.active);
-            let disabled = core::mem::take(&mut qs.disabled);
+            let mut owners = self.owners.lock();
+            let active = core::mem::take(&mut owners.active);
+            let disabled = core::mem::take(&mut owners.disabled);
+            self.publish(&owners);
             (active, disabled)
         };
+        rcu_barrier_readers();
         for q in Iterator::chain(active.iter(), disabled.iter()) {
             q.set_txq(None);
             q.napi_stop(self);
@@ -616,15 +661,10 @@ impl DevState {
     }
 }
 
-/// Tells every queue its transmit-queue index (its place among the active
-/// ones), and disabled queues that they have none.
-fn reindex(qs: &Shared) {
-    for (i, q) in qs.active.iter().enumerate() {
-        q.set_txq(Some(i));
-    }
-    for q in qs.disabled.iter() {
-        q.set_txq(None);
-    }
+/// Waits until every transmitter that may have seen the old queue table
+/// (an RCU read-side critical section) is done. Process context.
+fn rcu_barrier_readers() {
+    drop(Retired::new(()));
 }
 
 fn position(v: &KVec<Arc<Queue>>, q: &Queue) -> Option<usize> {

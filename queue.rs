@@ -741,16 +741,15 @@ impl Queue {
                 Ok(0)
             }
             ioctl::TUNSETOFFLOAD => {
-                let o = Offloads::parse(arg as u32).ok_or(EINVAL)?;
-                state.set_offloads(dev, o, rtnl);
+                state.set_offloads(dev, arg as u32, rtnl)?;
                 Ok(0)
             }
             ioctl::TUNSETFILTEREBPF => {
-                drop(state.set_ebpf_filter(read_bpf_fd(arg)?));
+                state.set_ebpf_filter(read_bpf_fd(arg)?)?;
                 Ok(0)
             }
             ioctl::TUNSETSTEERINGEBPF => {
-                drop(state.set_steering(read_bpf_fd(arg)?));
+                state.set_steering(read_bpf_fd(arg)?)?;
                 Ok(0)
             }
             // The MAC and socket filters apply to TAP devices only, as in tun.
@@ -769,17 +768,17 @@ impl Queue {
                     b.add(a);
                 }
                 let (filter, nexact) = b.finish();
-                state.set_txfilter(filter);
+                state.set_txfilter(filter)?;
                 Ok(nexact as isize)
             }
             ioctl::TUNATTACHFILTER if state.mode() == Mode::Tap => {
                 let (len, insns) = read_fprog(arg)?;
                 let filter = ClassicFilter::new(len, insns)?;
-                drop(state.set_classic_filter(Some(filter)));
+                state.set_classic_filter(Some(filter))?;
                 Ok(0)
             }
             ioctl::TUNDETACHFILTER if state.mode() == Mode::Tap => {
-                drop(state.set_classic_filter(None));
+                state.set_classic_filter(None)?;
                 Ok(0)
             }
             ioctl::TUNGETFILTER if state.mode() == Mode::Tap => {

@@ -25,6 +25,7 @@ mod napi;
 mod netdev;
 mod offload;
 mod queue;
+mod rcu;
 mod ring;
 mod shim;
 mod skb;

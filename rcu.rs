@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: GPL-2.0
+//! RCU publication for what the transmit path reads, which the 7.3 kernel crate
+//! lacks (it has only the read-side guard): readers in `ndo_start_xmit` take no
+//! lock; writers (process context, serialised by the caller, here RTNL) publish
+//! a new value and free the old one only after a grace period.
+//!
+//! - [`RcuBox`]: one optional owned value (a filter, the tx filter table).
+//! - [`RcuTable`]: a fixed table of borrowed pointers (the active queues).
+//! - [`Retired`]: what a writer unpublished; dropping it waits for a grace
+//!   period (`synchronize_rcu`) first, so no reader can still see it.
+
+use core::{
+    ptr::{null_mut, NonNull},
+    sync::atomic::{AtomicPtr, AtomicUsize, Ordering},
+};
+use kernel::{alloc::KBox, bindings, sync::rcu::Guard, sync::Arc};
+
+/// An optional boxed `T` that RCU readers may look at.
+pub(crate) struct RcuBox<T> {
+    p: AtomicPtr<T>,
+}
+
+// SAFETY: Readers on any thread get `&T`; writers move `KBox<T>` between threads.
+unsafe impl<T: Send + Sync> Send for RcuBox<T> {}
+// SAFETY: As above.
+unsafe impl<T: Send + Sync> Sync for RcuBox<T> {}
+
+impl<T> RcuBox<T> {
+    pub(crate) const fn empty() -> Self {
+        RcuBox { p: AtomicPtr::new(null_mut()) }
+    }
+
+    /// The current value, valid while the read-side critical section lasts.
+    pub(crate) fn get<'g>(&self, _guard: &'g Guard) -> Option<&'g T> {
+        let p = self.p.load(Ordering::Acquire);
+        // SAFETY: A published pointer is a live `KBox<T>`; it is freed only by
+        // `Retired`, after a grace period that `_guard` holds back.
+        unsafe { p.as_ref() }
+    }
+
+    /// Publishes `new`; the old value comes back retired. Writers must be
+    /// serialised by the caller.
+    pub(crate) fn replace(&self, new: Option<KBox<T>>) -> Retired<KBox<T>> {
+        let newp = new.map_or(null_mut(), KBox::into_raw);
+        let old = self.p.swap(newp, Ordering::AcqRel);
+        // SAFETY: `old` came from `KBox::into_raw` in an earlier `replace`, and
+        // it is no longer published.
+        Retired(NonNull::new(old).map(|p| unsafe { KBox::from_raw(p.as_ptr()) }))
+    }
+}
+
+impl<T> Drop for RcuBox<T> {
+    fn drop(&mut self) {
+        let p = *self.p.get_mut();
+        if !p.is_null() {
+            // SAFETY: Dropping the owner means no reader can reach it any more
+            // (the device it belongs to is unregistered and freed); the pointer
+            // came from `KBox::into_raw`.
+            drop(unsafe { KBox::from_raw(p) });
+        }
+    }
+}
+
+/// A table of up to `N` entries, each borrowed from an `Arc<T>` that the
+/// writer keeps: readers see `table[i]` for `i < len`.
+///
+/// The writer must keep every `Arc` it published alive until a grace period
+/// after it leaves the table: [`RcuTable::publish`] returns the leavers'
+/// `Arc`s as a [`Retired`].
+pub(crate) struct RcuTable<T, const N: usize> {
+    slots: [AtomicPtr<T>; N],
+    len: AtomicUsize,
+}
+
+// SAFETY: Readers get `&T` on any thread; the `Arc`s are owned by the writer.
+unsafe impl<T: Send + Sync, const N: usize> Send for RcuTable<T, N> {}
+// SAFETY: As above.
+unsafe impl<T: Send + Sync, const N: usize> Sync for RcuTable<T, N> {}
+
+impl<T, const N: usize> RcuTable<T, N> {
+    pub(crate) const fn new() -> Self {
+        RcuTable { slots: [const { AtomicPtr::new(null_mut()) }; N], len: AtomicUsize::new(0) }
+    }
+
+    pub(crate) fn len(&self, _guard: &Guard) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// Entry `i`, valid while the read-side critical section lasts.
+    pub(crate) fn get<'g>(&self, i: usize, _guard: &'g Guard) -> Option<&'g T> {
+        if i >= self.len.load(Ordering::Acquire) {
+            return None;
+        }
+        let p = self.slots.get(i)?.load(Ordering::Acquire);
+        // SAFETY: A published pointer borrows from an `Arc` that the writer
+        // keeps until a grace period after unpublishing it, which `_guard`
+        // holds back.
+        unsafe { p.as_ref() }
+    }
+
+    /// Publishes `items` (at most `N`) as the new table. `gone` holds what
+    /// just left it (the callers' `Arc`s, or proof they keep them), and comes
+    /// back retired. Writers must be serialised by the caller.
+    pub(crate) fn publish<G>(&self, items: &[Arc<T>], gone: Retired<G>) -> Retired<G> {
+        let n = items.len().min(N);
+        for (slot, item) in self.slots.iter().zip(items.iter().take(n)) {
+            slot.store(Arc::as_ptr(item).cast_mut(), Ordering::Release);
+        }
+        let old = self.len.swap(n, Ordering::AcqRel);
+        for slot in self.slots.iter().take(old).skip(n) {
+            slot.store(null_mut(), Ordering::Release);
+        }
+        gone
+    }
+}
+
+/// A value RCU readers may still see: dropping it first waits for them (a
+/// grace period), so it may only be dropped in process context.
+#[must_use = "dropping it waits for a grace period"]
+pub(crate) struct Retired<T>(Option<T>);
+
+impl<T> Retired<T> {
+    /// `value`, to be dropped only after a grace period.
+    pub(crate) fn new(value: T) -> Self {
+        Retired(Some(value))
+    }
+
+    /// Nothing was unpublished: dropping this does not wait.
+    pub(crate) fn none() -> Self {
+        Retired(None)
+    }
+}
+
+impl<T> Drop for Retired<T> {
+    fn drop(&mut self) {
+        if self.0.is_some() {
+            // SAFETY: Process context (where writers run); waits for every
+            // read-side critical section that may still use the value.
+            unsafe { bindings::synchronize_rcu() };
+        }
+    }
+}
