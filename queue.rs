@@ -16,7 +16,7 @@ use kernel::{
 };
 
 use crate::{
-    sync::{new_wait_queue, PollCtx, SpinLockBh, WaitQueue},
+    sync::{new_wait_queue, PollCtx, WaitQueue},
     bpf::{ClassicFilter, EbpfFilter},
     chardev::Fasync,
     cred::{self, LsmBlob},
@@ -26,7 +26,7 @@ use crate::{
     ioctl::{self, IfReq, Mode},
     netdev::{self, DevBuilder, NetDev, NetNs, Rtnl},
     offload::Offloads,
-    ring::Ring,
+    skb_ring::SkbRing,
     skb::{SkBuff, SkbList},
     skb_reason::{Errno, Site},
     txfilter::{self, ETH_ALEN, TUN_FILTER_HDR_LEN},
@@ -53,7 +53,7 @@ struct Binding {
 #[pin_data]
 pub(crate) struct Queue {
     #[pin]
-    ring: SpinLockBh<Ring<SkBuff>>,
+    ring: SkbRing,
     #[pin]
     wait: WaitQueue,
     #[pin]
@@ -98,7 +98,7 @@ impl Queue {
         let net = NetNs::current()?;
         Arc::pin_init(
             try_pin_init!(Queue {
-                ring <- crate::sync::new_spinlock_bh!(Ring::empty(), "rtun_ring"),
+                ring <- SkbRing::new(),
                 wait <- new_wait_queue!("rtun_wait"),
                 binding <- new_spinlock!(Binding { dev: None, disabled: false }, "rtun_binding"),
                 napi <- Napi::new(),
@@ -149,12 +149,14 @@ impl Queue {
     /// stops its transmit queue, so the qdisc holds the next frames instead of
     /// the ring dropping them, as in tun.
     pub(crate) fn push(&self, skb: SkBuff, bp: Option<&NetDev>) -> Result<(), SkBuff> {
-        {
-            let mut ring = self.ring.lock();
-            ring.push(skb)?;
-            if let (Some(dev), Some(i)) = (bp, self.txq()) {
-                if ring.is_full() && dev.is_running() && !dev.txq_has_no_qdisc(i) {
-                    dev.stop_txq(i);
+        let full = self.ring.produce(skb)?;
+        if let (true, Some(dev), Some(i)) = (full, bp, self.txq()) {
+            if dev.is_running() && !dev.txq_has_no_qdisc(i) {
+                dev.stop_txq(i);
+                // A reader may have made room meanwhile: it then saw the queue
+                // running and did not wake it (tun's re-check).
+                if !self.ring.is_full() {
+                    dev.wake_txq(i);
                 }
             }
         }
@@ -162,25 +164,22 @@ impl Queue {
         Ok(())
     }
 
-    /// Reader side, under the ring lock: a stopped transmit queue restarts
-    /// once half the ring was read, or all of it (tun's `__tun_wake_queue`).
-    fn consumed_one(&self, ring: &Ring<SkBuff>, dev: &NetDev) {
+    /// Reader side: a stopped transmit queue restarts once half the ring was
+    /// read, or all of it (tun's `__tun_wake_queue`).
+    fn consumed_one(&self, capacity: usize, now_empty: bool, dev: &NetDev) {
         let Some(i) = self.txq() else { return };
         if !dev.is_running() || !dev.txq_stopped(i) {
             return;
         }
-        let n = self.consumed.load(Relaxed) + 1;
-        if n >= ring.capacity() / 2 || ring.is_empty() {
-            dev.wake_txq(i);
+        let n = self.consumed.fetch_add(1, Relaxed) + 1;
+        if n >= capacity / 2 || now_empty {
             self.consumed.store(0, Relaxed);
-        } else {
-            self.consumed.store(n, Relaxed);
+            dev.wake_txq(i);
         }
     }
 
     /// A queue (re)joins its device: its transmit queue must not stay stopped.
     pub(crate) fn force_wake(&self, dev: &NetDev) {
-        let _ring = self.ring.lock();
         self.consumed.store(0, Relaxed);
         if let Some(i) = self.txq() {
             if dev.is_running() {
@@ -200,18 +199,15 @@ impl Queue {
     ) -> Result<(), (SkbList, Site)> {
         let mut result = Ok(());
         let mut failed = SkbList::empty();
-        {
-            let mut ring = self.ring.lock();
-            while let Some(mut seg) = segs.pop() {
-                if seg.is_csum_partial() && !offloads.takes_partial_csum() && seg.checksum_help().is_err() {
-                    failed.push_front(seg);
-                    continue;
-                }
-                if let Err(seg) = ring.push(seg) {
-                    segs.push_front(seg);
-                    result = Err(Site::XmitSegmentsRingFull);
-                    break;
-                }
+        while let Some(mut seg) = segs.pop() {
+            if seg.is_csum_partial() && !offloads.takes_partial_csum() && seg.checksum_help().is_err() {
+                failed.push_front(seg);
+                continue;
+            }
+            if let Err(seg) = self.ring.produce(seg) {
+                segs.push_front(seg);
+                result = Err(Site::XmitSegmentsRingFull);
+                break;
             }
         }
         self.notify();
@@ -262,10 +258,9 @@ impl Queue {
 
     /// Drops every frame left on the ring (the queue no longer receives).
     pub(crate) fn purge(&self, state: &DevState) {
-        loop {
-            let Some(skb) = self.ring.lock().pop() else { break };
+        while let Some(c) = self.ring.consume() {
             state.count_drop(Site::DetachPurge);
-            skb.drop_reason(Site::DetachPurge.reason());
+            c.skb.drop_reason(Site::DetachPurge.reason());
         }
     }
 
@@ -286,22 +281,10 @@ impl Queue {
     /// on `state`, if any.
     pub(crate) fn resize_ring(&self, cap: usize, state: Option<&DevState>) -> Result {
         let cap = cap.max(1);
-        if self.ring.lock().capacity() == cap {
+        if self.ring.capacity() == cap {
             return Ok(());
         }
-        let mut ring = Ring::with_capacity(cap)?;
-        let mut overflow = SkbList::empty();
-        {
-            let mut cur = self.ring.lock();
-            while let Some(skb) = cur.pop() {
-                if let Err(skb) = ring.push(skb) {
-                    overflow.push_front(skb);
-                }
-            }
-            core::mem::swap(&mut *cur, &mut ring);
-        }
-        // `ring` is the old, now empty, ring.
-        drop(ring);
+        let overflow = self.ring.resize(cap)?;
         if let Some(state) = state {
             for _ in 0..overflow.count() {
                 state.count_drop(Site::RingShrink);
@@ -360,12 +343,11 @@ impl Queue {
     }
 
     fn pop(&self, bp: Option<&NetDev>) -> Option<SkBuff> {
-        let mut ring = self.ring.lock();
-        let skb = ring.pop()?;
+        let c = self.ring.consume()?;
         if let Some(dev) = bp {
-            self.consumed_one(&ring, dev);
+            self.consumed_one(c.capacity, c.now_empty, dev);
         }
-        Some(skb)
+        Some(c.skb)
     }
 
     /// tun's `tun_put_user`: the PI header, the virtio-net header (its unused
@@ -559,7 +541,7 @@ impl Queue {
             return EPOLLERR;
         }
         let mut mask = 0;
-        if !self.ring.lock().is_empty() {
+        if !self.ring.is_empty() {
             mask |= EPOLLIN | EPOLLRDNORM;
         }
         if dev.is_up() {

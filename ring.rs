@@ -1,138 +1,150 @@
 // SPDX-License-Identifier: GPL-2.0
-//! A bounded FIFO between `ndo_start_xmit` (producer, BH context) and `read()`
-//! (consumer, process context). The caller supplies the locking; the ring itself
-//! never allocates after construction, so pushing is safe in atomic context.
+//! The slot protocol of a bounded FIFO between one producer side and one
+//! consumer side, as the kernel's `ptr_ring` does it: a slot holds a pointer
+//! or null, the producer fills the slot at its index if it is null, the
+//! consumer empties the slot at its index if it is not. Producers and consumers
+//! each serialise among themselves (skb_ring.rs holds one lock per side), but
+//! the two sides never share a lock or an index. Pure logic over core atomics,
+//! unit-tested on the host.
 
-#[cfg(not(test))]
-use kernel::{alloc::flags::GFP_KERNEL, alloc::KVec, error::code::ENOMEM, error::Error};
+use core::sync::atomic::{AtomicPtr, Ordering};
 
-#[cfg(test)]
-type KVec<T> = Vec<T>;
-#[cfg(test)]
-#[derive(Debug)]
-pub(crate) struct Error;
-
-pub(crate) struct Ring<T> {
-    slots: KVec<Option<T>>,
-    head: usize,
-    len: usize,
+/// The producer's index (guarded by the producer lock).
+#[derive(Default)]
+pub(crate) struct Producer {
+    next: usize,
 }
 
-impl<T> Ring<T> {
-    /// A ring with no room: every push fails until it is replaced.
-    pub(crate) const fn empty() -> Self {
-        Ring { slots: KVec::new(), head: 0, len: 0 }
-    }
-
-    /// A ring for `cap` entries. Sleeps for memory (process context only).
-    pub(crate) fn with_capacity(cap: usize) -> Result<Self, Error> {
-        Ok(Ring { slots: alloc_slots(cap)?, head: 0, len: 0 })
-    }
-
-    pub(crate) fn capacity(&self) -> usize {
-        self.slots.len()
-    }
-
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    pub(crate) fn is_full(&self) -> bool {
-        self.len >= self.slots.len()
-    }
-
-    /// Appends `v`, or gives it back when the ring is full.
-    pub(crate) fn push(&mut self, v: T) -> Result<(), T> {
-        let cap = self.slots.len();
-        if self.len >= cap {
-            return Err(v);
-        }
-        // head < cap and len < cap: one subtraction wraps the sum.
-        let mut tail = self.head + self.len;
-        if tail >= cap {
-            tail -= cap;
-        }
-        match self.slots.get_mut(tail) {
-            Some(slot) => {
-                *slot = Some(v);
-                self.len += 1;
-                Ok(())
-            }
-            None => Err(v),
-        }
-    }
-
-    /// Removes the oldest entry.
-    pub(crate) fn pop(&mut self) -> Option<T> {
-        if self.len == 0 {
-            return None;
-        }
-        let cap = self.slots.len();
-        let v = self.slots.get_mut(self.head).and_then(Option::take);
-        self.head = if self.head + 1 >= cap { 0 } else { self.head + 1 };
-        self.len -= 1;
-        v
-    }
-
+/// The consumer's index (guarded by the consumer lock).
+#[derive(Default)]
+pub(crate) struct Consumer {
+    next: usize,
 }
 
-/// `cap` empty slots, allocated once.
-#[cfg(not(test))]
-fn alloc_slots<T>(cap: usize) -> Result<KVec<Option<T>>, Error> {
-    let mut slots = KVec::with_capacity(cap, GFP_KERNEL).map_err(|_| ENOMEM)?;
-    while slots.len() < cap {
-        // Capacity was reserved above, so this never allocates.
-        slots.push_within_capacity(None).map_err(|_| ENOMEM)?;
-    }
-    Ok(slots)
+fn advance(i: usize, cap: usize) -> usize {
+    if i + 1 >= cap { 0 } else { i + 1 }
 }
 
-#[cfg(test)]
-fn alloc_slots<T>(cap: usize) -> Result<KVec<Option<T>>, Error> {
-    Ok((0..cap).map(|_| None).collect())
+impl Producer {
+    /// Stores `item` (not null), or returns false when the ring is full.
+    pub(crate) fn produce<T>(&mut self, slots: &[AtomicPtr<T>], item: *mut T) -> bool {
+        let Some(slot) = slots.get(self.next) else { return false };
+        // The consumer's release store of null hands the slot back.
+        if !slot.load(Ordering::Acquire).is_null() {
+            return false;
+        }
+        // Publishes the item's contents along with the pointer.
+        slot.store(item, Ordering::Release);
+        self.next = advance(self.next, slots.len());
+        true
+    }
+
+    /// The next produce would fail.
+    pub(crate) fn is_full<T>(&self, slots: &[AtomicPtr<T>]) -> bool {
+        slots.get(self.next).is_none_or(|s| !s.load(Ordering::Acquire).is_null())
+    }
+}
+
+impl Consumer {
+    /// Takes the oldest item, or null when the ring is empty.
+    pub(crate) fn consume<T>(&mut self, slots: &[AtomicPtr<T>]) -> *mut T {
+        let Some(slot) = slots.get(self.next) else { return core::ptr::null_mut() };
+        let item = slot.load(Ordering::Acquire);
+        if !item.is_null() {
+            slot.store(core::ptr::null_mut(), Ordering::Release);
+            self.next = advance(self.next, slots.len());
+        }
+        item
+    }
+
+    pub(crate) fn is_empty<T>(&self, slots: &[AtomicPtr<T>]) -> bool {
+        slots.get(self.next).is_none_or(|s| s.load(Ordering::Acquire).is_null())
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = 0;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn slots(n: usize) -> Vec<AtomicPtr<u32>> {
+        (0..n).map(|_| AtomicPtr::new(core::ptr::null_mut())).collect()
+    }
+
+    fn item(v: u32) -> *mut u32 {
+        Box::into_raw(Box::new(v))
+    }
+
+    fn take(p: *mut u32) -> Option<u32> {
+        // SAFETY: Test pointers come from `item`, each consumed once.
+        (!p.is_null()).then(|| *unsafe { Box::from_raw(p) })
+    }
+
     #[test]
     fn empty_ring_refuses_everything() {
-        let mut r: Ring<u32> = Ring::empty();
-        assert_eq!(r.push(1), Err(1));
-        assert_eq!(r.pop(), None);
+        let s = slots(0);
+        let (mut p, mut c) = (Producer::default(), Consumer::default());
+        let x = item(1);
+        assert!(!p.produce(&s, x));
+        assert!(p.is_full(&s) && c.is_empty(&s));
+        assert_eq!(take(c.consume(&s)), None);
+        assert_eq!(take(x), Some(1));
     }
 
     #[test]
-    fn fifo_order_across_wraparound() -> Result<(), Error> {
-        let mut r = Ring::with_capacity(3)?;
+    fn fifo_order_across_wraparound() {
+        let s = slots(3);
+        let (mut p, mut c) = (Producer::default(), Consumer::default());
         for round in 0..10u32 {
-            assert_eq!(r.push(round * 2), Ok(()));
-            assert_eq!(r.push(round * 2 + 1), Ok(()));
-            assert_eq!(r.pop(), Some(round * 2));
-            assert_eq!(r.pop(), Some(round * 2 + 1));
-            assert!(r.is_empty());
+            assert!(p.produce(&s, item(round * 2)));
+            assert!(p.produce(&s, item(round * 2 + 1)));
+            assert_eq!(take(c.consume(&s)), Some(round * 2));
+            assert_eq!(take(c.consume(&s)), Some(round * 2 + 1));
+            assert!(c.is_empty(&s));
         }
-        Ok(())
     }
 
     #[test]
-    fn full_ring_gives_the_value_back() -> Result<(), Error> {
-        let mut r = Ring::with_capacity(2)?;
-        assert!(r.push(1).is_ok());
-        assert!(r.push(2).is_ok());
-        assert_eq!(r.push(3), Err(3));
-        assert_eq!(r.len(), 2);
-        assert_eq!(r.pop(), Some(1));
-        assert!(r.push(3).is_ok());
-        assert_eq!(r.pop(), Some(2));
-        assert_eq!(r.pop(), Some(3));
-        assert_eq!(r.pop(), None);
-        Ok(())
+    fn full_ring_gives_the_item_back() {
+        let s = slots(2);
+        let (mut p, mut c) = (Producer::default(), Consumer::default());
+        assert!(p.produce(&s, item(1)));
+        assert!(!p.is_full(&s));
+        assert!(p.produce(&s, item(2)));
+        assert!(p.is_full(&s));
+        let x = item(3);
+        assert!(!p.produce(&s, x));
+        assert_eq!(take(c.consume(&s)), Some(1));
+        assert!(p.produce(&s, x));
+        assert_eq!(take(c.consume(&s)), Some(2));
+        assert_eq!(take(c.consume(&s)), Some(3));
+        assert_eq!(take(c.consume(&s)), None);
+    }
+
+    #[test]
+    fn the_two_sides_run_concurrently() {
+        let s: &'static [AtomicPtr<u32>] = Box::leak(slots(8).into_boxed_slice());
+        let n = 20_000u32;
+        let prod = std::thread::spawn(move || {
+            let mut p = Producer::default();
+            for v in 0..n {
+                let x = item(v);
+                while !p.produce(s, x) {
+                    std::hint::spin_loop();
+                }
+            }
+        });
+        let mut c = Consumer::default();
+        let mut want = 0;
+        while want < n {
+            if let Some(v) = take(c.consume(s)) {
+                assert_eq!(v, want);
+                want += 1;
+            }
+        }
+        assert!(prod.join().is_ok());
     }
 }

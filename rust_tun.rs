@@ -30,6 +30,7 @@ mod ring;
 mod shim;
 mod skb;
 mod skb_reason;
+mod skb_ring;
 mod sync;
 mod vnet;
 mod txfilter;

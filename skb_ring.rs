@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A queue's ring of frames waiting for `read()`: ring.rs's slot protocol over
+//! a `kvmalloc`'d slot array, with one lock per side, as `ptr_ring` has them.
+//!
+//! - The producer lock (`SpinLockBh`) is taken by `ndo_start_xmit` (softirq).
+//! - The consumer lock (`SpinLockBh`) is taken by read, poll and purge
+//!   (process context).
+//! - Resizing takes both (consumer, then producer), in process context.
+//!
+//! A ring dropped with frames on it frees them with QUEUE_PURGE.
+
+use core::{
+    cell::UnsafeCell,
+    ptr::null_mut,
+    sync::atomic::{fence, AtomicPtr, Ordering},
+};
+use kernel::{alloc::KVVec, bindings, prelude::*};
+
+use crate::{
+    ring::{Consumer, Producer},
+    skb::{SkBuff, SkbList},
+    skb_reason::Reason,
+    sync::{new_spinlock_bh, SpinLockBh},
+};
+
+type Slots = KVVec<AtomicPtr<bindings::sk_buff>>;
+
+/// What `consume` saw, for IFF_BACKPRESSURE's wake-up rule.
+pub(crate) struct Consumed {
+    pub(crate) skb: SkBuff,
+    pub(crate) capacity: usize,
+    pub(crate) now_empty: bool,
+}
+
+#[pin_data(PinnedDrop)]
+pub(crate) struct SkbRing {
+    #[pin]
+    prod: SpinLockBh<Producer>,
+    #[pin]
+    cons: SpinLockBh<Consumer>,
+    /// Read with either lock held; replaced only with both held.
+    slots: UnsafeCell<Slots>,
+}
+
+// SAFETY: The slots are atomics, read under a lock and replaced under both;
+// the skbs they point at are owned by the ring and may move between threads.
+unsafe impl Send for SkbRing {}
+// SAFETY: As above.
+unsafe impl Sync for SkbRing {}
+
+fn empty_slots(cap: usize) -> Result<Slots> {
+    let mut v = KVVec::with_capacity(cap, GFP_KERNEL)?;
+    for _ in 0..cap {
+        v.push_within_capacity(AtomicPtr::new(null_mut())).map_err(|_| ENOMEM)?;
+    }
+    Ok(v)
+}
+
+impl SkbRing {
+    /// A ring without room, until the first `resize`.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(SkbRing {
+            prod <- new_spinlock_bh!(Producer::default(), "rtun_ring_producer"),
+            cons <- new_spinlock_bh!(Consumer::default(), "rtun_ring_consumer"),
+            slots: UnsafeCell::new(KVVec::new()),
+        })
+    }
+
+    /// The slots; `_side` proves that one of the two locks is held.
+    fn slots<G>(&self, _side: &G) -> &[AtomicPtr<bindings::sk_buff>] {
+        // SAFETY: The slot array is replaced only with both locks held, and
+        // the caller holds one of them while it uses the slice.
+        unsafe { &*self.slots.get() }
+    }
+
+    /// Xmit side: stores the frame, or gives it back when the ring is full.
+    /// `Ok(true)` when the ring is full after it.
+    pub(crate) fn produce(&self, skb: SkBuff) -> Result<bool, SkBuff> {
+        let mut p = self.prod.lock();
+        let slots = self.slots(&p);
+        let raw = skb.into_raw();
+        if p.produce(slots, raw) {
+            Ok(p.is_full(slots))
+        } else {
+            // SAFETY: The ring did not take `raw`, which is still ours.
+            Err(unsafe { SkBuff::from_raw(raw) })
+        }
+    }
+
+    /// Whether the next frame would not fit; a full barrier first, so that a
+    /// producer that just stopped its queue sees a consumer's progress.
+    pub(crate) fn is_full(&self) -> bool {
+        fence(Ordering::SeqCst);
+        let p = self.prod.lock();
+        p.is_full(self.slots(&p))
+    }
+
+    /// Reader side: the oldest frame.
+    pub(crate) fn consume(&self) -> Option<Consumed> {
+        let mut c = self.cons.lock();
+        let slots = self.slots(&c);
+        let raw = c.consume(slots);
+        if raw.is_null() {
+            return None;
+        }
+        let (capacity, now_empty) = (slots.len(), c.is_empty(slots));
+        drop(c);
+        // Pairs with the producer's barrier before its re-check.
+        fence(Ordering::SeqCst);
+        // SAFETY: The producer stored an skb it owned; consuming the slot
+        // hands that ownership over, once.
+        Some(Consumed { skb: unsafe { SkBuff::from_raw(raw) }, capacity, now_empty })
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        let c = self.cons.lock();
+        c.is_empty(self.slots(&c))
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        let c = self.cons.lock();
+        self.slots(&c).len()
+    }
+
+    /// Gives the ring room for `cap` frames, keeping the oldest ones; those
+    /// that no longer fit come back. Process context.
+    pub(crate) fn resize(&self, cap: usize) -> Result<SkbList> {
+        let mut new = empty_slots(cap)?;
+        let mut overflow = SkbList::empty();
+        {
+            let mut c = self.cons.lock();
+            let mut p = self.prod.lock();
+            let mut np = Producer::default();
+            loop {
+                let old = self.slots(&c);
+                let raw = c.consume(old);
+                if raw.is_null() {
+                    break;
+                }
+                if !np.produce(&new, raw) {
+                    // SAFETY: Consumed from the ring, so ours.
+                    overflow.push_front(unsafe { SkBuff::from_raw(raw) });
+                }
+            }
+            // SAFETY: Both locks are held: nobody else uses the slots.
+            core::mem::swap(unsafe { &mut *self.slots.get() }, &mut new);
+            c.reset();
+            *p = np;
+        }
+        // `new` is now the old, empty, array.
+        drop(new);
+        Ok(overflow)
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for SkbRing {
+    fn drop(self: Pin<&mut Self>) {
+        // Nobody else can use the ring any more; free what is left on it.
+        let mut list = SkbList::empty();
+        let mut c = self.cons.lock();
+        loop {
+            let slots = self.slots(&c);
+            let raw = c.consume(slots);
+            if raw.is_null() {
+                break;
+            }
+            // SAFETY: Consumed from the ring, so ours.
+            list.push_front(unsafe { SkBuff::from_raw(raw) });
+        }
+        drop(c);
+        list.drop_reason(Reason::QueuePurge);
+    }
+}
