@@ -389,7 +389,10 @@ impl DevState {
             return Err(Dropped::One(skb, Site::XmitCsum));
         }
         let bp = self.has(ioctl::IFF_BACKPRESSURE).then_some(dev);
-        q.push(skb, bp).map_err(|skb| Dropped::One(skb, Site::XmitRingFull))
+        let txq = skb.queue_mapping();
+        q.push(skb, bp).map_err(|skb| Dropped::One(skb, Site::XmitRingFull))?;
+        dev.txq_trans_update(txq);
+        Ok(())
     }
 
     // ---- filters and offloads (ioctls, process context) ---------------------------

@@ -204,6 +204,12 @@ impl NetDev {
         unsafe { shim::rtun_txq_stop(self.as_ptr(), i as c_uint) }
     }
 
+    /// `txq_trans_cond_update()`: lltx devices keep `trans_start` themselves.
+    pub(crate) fn txq_trans_update(&self, i: usize) {
+        // SAFETY: `self` is valid; the C side bounds-checks `i`.
+        unsafe { shim::rtun_txq_trans_update(self.as_ptr(), i as c_uint) }
+    }
+
     /// Wakes transmit queue `i`. Any context.
     pub(crate) fn wake_txq(&self, i: usize) {
         // SAFETY: `self` is valid; the C side bounds-checks `i`.

@@ -191,6 +191,9 @@ impl Queue {
     /// Xmit side: appends GSO segments, resolving checksums the reader cannot
     /// take. A segment whose checksum fails is dropped alone; what no longer
     /// fits the ring comes back as one list, with its drop site.
+    // Functions that free skbs carry readable symbol names, for the
+    // tracepoint's `location=` and dropwatch.
+    #[export_name = "rtun_queue_push_segments"]
     pub(crate) fn push_list(
         &self,
         mut segs: SkbList,
@@ -248,6 +251,7 @@ impl Queue {
         Self::drop_backlog(self.napi.del(), state);
     }
 
+    #[export_name = "rtun_queue_drop_napi_backlog"]
     fn drop_backlog(backlog: crate::skb::SkbQueue, state: &DevState) {
         let list = backlog.into_list();
         for _ in 0..list.count() {
@@ -257,6 +261,7 @@ impl Queue {
     }
 
     /// Drops every frame left on the ring (the queue no longer receives).
+    #[export_name = "rtun_queue_purge"]
     pub(crate) fn purge(&self, state: &DevState) {
         while let Some(c) = self.ring.consume() {
             state.count_drop(Site::DetachPurge);
@@ -279,6 +284,7 @@ impl Queue {
     /// Gives the ring room for `cap` frames (tun resizes on attach and when
     /// txqueuelen changes). Frames that no longer fit are dropped and counted
     /// on `state`, if any.
+    #[export_name = "rtun_queue_resize_ring"]
     pub(crate) fn resize_ring(&self, cap: usize, state: Option<&DevState>) -> Result {
         let cap = cap.max(1);
         if self.ring.capacity() == cap {
@@ -459,7 +465,7 @@ impl Queue {
                         return Err(errno(site));
                     }
                 } else {
-                    skb.netif_rx();
+                    skb.receive();
                 }
                 dev.count_rx(len);
                 if let Some(hash) = flow {

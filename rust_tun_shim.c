@@ -314,6 +314,8 @@ int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr, bool tnl, bool 
 { return virtio_net_hdr_tnl_from_skb(skb, hdr, tnl, le, skb_vlan_tag_present(skb) ? VLAN_HLEN : 0, true, false); }
 void rtun_skb_set_network_header(struct sk_buff *skb, int offset) { skb_set_network_header(skb, offset); }
 void rtun_nf_reset_ct(struct sk_buff *skb) { nf_reset_ct(skb); }
+void rtun_netif_receive_skb_bh(struct sk_buff *skb) { local_bh_disable(); netif_receive_skb(skb); local_bh_enable(); }
+void rtun_txq_trans_update(struct net_device *dev, unsigned int i) { txq_trans_cond_update(netdev_get_tx_queue(dev, i)); }
 bool rtun_wq_has_sleeper(struct wait_queue_head *wq) { return wq_has_sleeper(wq); }
 void rtun_wake_up_interruptible_poll(struct wait_queue_head *wq, u32 events)
 { wake_up_interruptible_poll(wq, events); }

@@ -88,6 +88,8 @@ int rtun_vnet_hdr_to_skb(struct sk_buff *skb, const void *hdr, bool tnl, bool tn
 int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr, bool tnl, bool le);
 void rtun_skb_set_network_header(struct sk_buff *skb, int offset);
 void rtun_nf_reset_ct(struct sk_buff *skb);
+void rtun_netif_receive_skb_bh(struct sk_buff *skb);
+void rtun_txq_trans_update(struct net_device *dev, unsigned int i);
 bool rtun_wq_has_sleeper(struct wait_queue_head *wq);
 void rtun_wake_up_interruptible_poll(struct wait_queue_head *wq, u32 events);
 void rtun_poll_wait(struct file *file, struct wait_queue_head *wq, poll_table *table);

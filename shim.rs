@@ -118,6 +118,8 @@ extern "C" {
     pub(crate) fn rtun_vnet_hdr_from_skb(skb: *const sk_buff, hdr: *mut c_void, tnl: bool, le: bool) -> c_int;
     pub(crate) fn rtun_skb_set_network_header(skb: *mut sk_buff, offset: c_int);
     pub(crate) fn rtun_nf_reset_ct(skb: *mut sk_buff);
+    pub(crate) fn rtun_netif_receive_skb_bh(skb: *mut sk_buff);
+    pub(crate) fn rtun_txq_trans_update(dev: *mut net_device, i: c_uint);
     pub(crate) fn napi_enable(napi: *mut napi_struct);
     pub(crate) fn napi_disable(napi: *mut napi_struct);
     pub(crate) fn napi_complete_done(napi: *mut napi_struct, work_done: c_int) -> bool;
@@ -167,5 +169,5 @@ extern "C" {
     pub(crate) fn netdev_state_change(dev: *mut net_device);
     pub(crate) fn __dev_get_by_name(net: *mut net, name: *const c_char) -> *mut net_device;
     pub(crate) fn eth_type_trans(skb: *mut sk_buff, dev: *mut net_device) -> u16;
-    pub(crate) fn netif_rx(skb: *mut sk_buff) -> c_int;
+
 }

@@ -2,7 +2,7 @@
 //! An owned `struct sk_buff`.
 //!
 //! A [`SkBuff`] leaves the driver in exactly one of three ways: handed to the
-//! stack ([`SkBuff::netif_rx`]), delivered ([`SkBuff::consume`], the
+//! stack ([`SkBuff::receive`]), delivered ([`SkBuff::consume`], the
 //! `consume_skb` tracepoint), or dropped with a named reason
 //! ([`SkBuff::drop_reason`], the `kfree_skb` tracepoint). There is no `Drop`
 //! impl on purpose: a forgotten skb leaks instead of being freed under a
@@ -317,10 +317,12 @@ impl SkBuff {
         self.0.as_ptr()
     }
 
-    /// Hands the frame to the stack as received on its device.
-    pub(crate) fn netif_rx(self) {
-        // SAFETY: Ownership passes to the stack, which accepts it from any context.
-        unsafe { shim::netif_rx(self.ptr()) };
+    /// Hands the frame to the stack as received on its device, processed at
+    /// once in the writer's context with BHs off (tun's `tun_rx_batched`
+    /// without batching), not through the backlog. Process context.
+    pub(crate) fn receive(self) {
+        // SAFETY: Ownership passes to the stack; the wrapper disables BHs.
+        unsafe { shim::rtun_netif_receive_skb_bh(self.ptr()) };
     }
 
     /// Frees a frame that was delivered.

@@ -156,7 +156,14 @@ impl SkbRing {
 #[pinned_drop]
 impl PinnedDrop for SkbRing {
     fn drop(self: Pin<&mut Self>) {
-        // Nobody else can use the ring any more; free what is left on it.
+        self.free_rest();
+    }
+}
+
+impl SkbRing {
+    /// The ring is going away with nobody else using it: frees what is left.
+    #[export_name = "rtun_ring_free_rest"]
+    fn free_rest(&self) {
         let mut list = SkbList::empty();
         let mut c = self.cons.lock();
         loop {

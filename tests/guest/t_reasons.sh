@@ -216,6 +216,11 @@ test_no_unnamed_drops() {
     diag "rtun drops recorded over the run: $total"
     [ $total -ge 30 ] || { fail "too few rtun drops recorded ($total): the audit saw nothing"; return 1; }
     [ $bad = 0 ] || { fail "$bad rtun drops without a named reason"; return 1; }
+    # Every location is a readable rtun function (dropwatch truncates mangled
+    # Rust symbols to nothing useful).
+    sed -n 's/.*location=\([^+ ]*\)+[^ ]* \[rtun\] reason: .*/\1/p' /tmp/audit.txt | sort | uniq -c | sed 's/^/# location: /'
+    unreadable=$(sed -n 's/.*location=\([^+ ]*\)+[^ ]* \[rtun\] reason: .*/\1/p' /tmp/audit.txt | grep -vc '^rtun_')
+    [ "$unreadable" = 0 ] || { fail "$unreadable rtun drops located in a function without a readable rtun_ name"; return 1; }
 }
 
 # Under load (two concurrent senders, a reader, an 8-frame ring), every frame is
