@@ -9,33 +9,33 @@
 //! back to the caller, to be dropped with a reason.
 
 use core::{
-    ffi::c_int,
-    sync::atomic::{AtomicU8, Ordering},
+    ffi::{c_int, c_void},
+    ptr::null_mut,
+    sync::atomic::{AtomicPtr, AtomicU8, Ordering},
 };
-use kernel::{bindings, prelude::*, types::Opaque};
+use kernel::{bindings, prelude::*};
 
 use crate::{
-    sync::SpinLockBh,
     netdev::NetDev,
     shim,
     skb::{SkBuff, SkbQueue},
+    sync::{new_spinlock_bh, SpinLockBh},
 };
 
 const OFF: u8 = 0;
 const ENABLED: u8 = 1;
 const DISABLED: u8 = 2;
 
-/// `struct napi_struct` plus the frames waiting for its poll.
+/// A NAPI instance (allocated by the C file: `struct napi_struct` is opaque to
+/// the bindings) plus the frames waiting for its poll.
 ///
 /// # Invariants
-/// While `state` is not OFF, `inner` is registered with a device (and the
-/// containing queue is pinned in memory, which `#[pin]` guarantees).
-#[repr(C)]
+/// `inner` is null exactly when `state` is OFF; otherwise it is registered with
+/// a device, and its poll reaches this `Napi`, which is pinned (it lives in an
+/// `Arc<Queue>`) and outlives the registration (`del` ends it).
 #[pin_data]
 pub(crate) struct Napi {
-    /// First, so that the poll callback's pointer is this struct's.
-    #[pin]
-    inner: Opaque<bindings::napi_struct>,
+    inner: AtomicPtr<bindings::napi_struct>,
     /// Written by `write()` (process context), drained by the poll (softirq).
     #[pin]
     backlog: SpinLockBh<SkbQueue>,
@@ -50,8 +50,8 @@ unsafe impl Sync for Napi {}
 impl Napi {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Napi {
-            inner <- Opaque::zeroed(),
-            backlog <- crate::sync::new_spinlock_bh!(SkbQueue::new(), "rtun_napi_backlog"),
+            inner: AtomicPtr::new(null_mut()),
+            backlog <- new_spinlock_bh!(SkbQueue::new(), "rtun_napi_backlog"),
             state: AtomicU8::new(OFF),
         })
     }
@@ -60,45 +60,50 @@ impl Napi {
         self.state.load(Ordering::Acquire) == ENABLED
     }
 
-    /// Registers the instance with `dev` and enables it.
-    pub(crate) fn add(&self, dev: &NetDev) {
+    /// Registers an instance with `dev` and enables it. Process context.
+    pub(crate) fn add(&self, dev: &NetDev) -> Result {
         if self.state.load(Ordering::Acquire) != OFF {
-            return;
+            return Ok(());
         }
-        // SAFETY: `inner` is pinned, zeroed and not registered (state OFF); the
-        // instance is deleted in `del` before the queue or `dev` goes away.
-        unsafe {
-            shim::rtun_napi_add(dev.as_ptr(), self.inner.get());
-            shim::napi_enable(self.inner.get());
+        let owner = (self as *const Napi).cast::<c_void>();
+        // SAFETY: `self` is pinned and stays registered only until `del`, which
+        // its owner calls before it goes away (type invariant).
+        let napi = unsafe { shim::rtun_napi_new(dev.as_ptr(), owner) };
+        if napi.is_null() {
+            return Err(ENOMEM);
         }
+        self.inner.store(napi, Ordering::Release);
+        // SAFETY: Just registered.
+        unsafe { shim::napi_enable(napi) };
         self.state.store(ENABLED, Ordering::Release);
+        Ok(())
     }
 
     /// Stops polling (TUNSETQUEUE detach). Sleeps until a running poll ends.
     pub(crate) fn disable(&self) {
         if self.state.compare_exchange(ENABLED, DISABLED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
             // SAFETY: Registered and enabled, per the state.
-            unsafe { shim::napi_disable(self.inner.get()) };
+            unsafe { shim::napi_disable(self.inner.load(Ordering::Acquire)) };
         }
     }
 
     pub(crate) fn enable(&self) {
         if self.state.compare_exchange(DISABLED, ENABLED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
             // SAFETY: Registered and disabled, per the state.
-            unsafe { shim::napi_enable(self.inner.get()) };
+            unsafe { shim::napi_enable(self.inner.load(Ordering::Acquire)) };
         }
     }
 
-    /// Unregisters the instance; returns the frames no poll took.
+    /// Unregisters and frees the instance; returns the frames no poll took.
     pub(crate) fn del(&self) -> SkbQueue {
         self.disable();
         if self.state.swap(OFF, Ordering::AcqRel) != OFF {
+            let napi = self.inner.swap(null_mut(), Ordering::AcqRel);
             // SAFETY: Registered and disabled: no poll runs or will run.
-            unsafe { shim::rtun_napi_del(self.inner.get()) };
+            unsafe { shim::rtun_napi_delete(napi) };
         }
         self.take_backlog()
     }
-
     /// Whether the queue was attached with IFF_NAPI (enabled or not).
     pub(crate) fn is_added(&self) -> bool {
         self.state.load(Ordering::Acquire) != OFF
@@ -121,31 +126,31 @@ impl Napi {
         }
         // SAFETY: Enabled, hence registered; scheduling is allowed from process
         // context with BHs off, which the wrapper arranges.
-        unsafe { shim::rtun_napi_schedule_bh(self.inner.get()) };
+        unsafe { shim::rtun_napi_schedule_bh(self.inner.load(Ordering::Acquire)) };
         Ok(())
     }
 
     /// The poll: up to `budget` frames to GRO.
-    fn poll(&self, budget: c_int) -> c_int {
+    fn poll(&self, napi: *mut bindings::napi_struct, budget: c_int) -> c_int {
         let mut done: c_int = 0;
         while done < budget {
             let Some(skb) = self.backlog.lock().pop_front() else { break };
             // SAFETY: We are the instance's poll; GRO takes the skb.
-            unsafe { shim::rtun_napi_gro_receive(self.inner.get(), skb.into_raw()) };
+            unsafe { shim::rtun_napi_gro_receive(napi, skb.into_raw()) };
             done += 1;
         }
         if done < budget {
             // SAFETY: Our poll, finishing under budget.
-            unsafe { shim::napi_complete_done(self.inner.get(), done) };
+            unsafe { shim::napi_complete_done(napi, done) };
         }
         done
     }
 }
 
 #[no_mangle]
-unsafe extern "C" fn rtun_napi_poll(napi: *mut bindings::napi_struct, budget: c_int) -> c_int {
-    // SAFETY: Only instances added by `Napi::add` have this poll, and `inner`
-    // is the first field of the `repr(C)` `Napi`, which outlives its registration.
-    let this = unsafe { &*napi.cast::<Napi>() };
-    this.poll(budget)
+unsafe extern "C" fn rtun_napi_poll(owner: *const c_void, napi: *mut bindings::napi_struct, budget: c_int) -> c_int {
+    // SAFETY: `owner` is the `Napi` that registered this instance, alive while
+    // it is registered (type invariant).
+    let this = unsafe { &*owner.cast::<Napi>() };
+    this.poll(napi, budget)
 }

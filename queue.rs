@@ -817,7 +817,11 @@ impl Queue {
                 let total = state.attach(&dev, this, rtnl)?;
                 this.bind(&dev);
                 if flags & ioctl::IFF_NAPI != 0 {
-                    this.napi.add(&dev);
+                    if let Err(e) = this.napi.add(&dev) {
+                        drop(this.unbind());
+                        state.detach(&dev, this, rtnl);
+                        return Err(e);
+                    }
                 }
                 if multi && total > 1 {
                     // Not the first queue: the device keeps its flags and carrier.
@@ -855,7 +859,11 @@ impl Queue {
                 }
                 this.bind(&dev);
                 if flags & ioctl::IFF_NAPI != 0 {
-                    this.napi.add(&dev);
+                    if let Err(e) = this.napi.add(&dev) {
+                        drop(this.unbind());
+                        state.detach(&dev, this, rtnl);
+                        return Err(e);
+                    }
                 }
                 state.add_debugfs(&dev);
                 dev
@@ -864,6 +872,12 @@ impl Queue {
         dev.set_carrier(flags & ioctl::IFF_NO_CARRIER == 0);
         req.set_name(&dev.name());
         Ok(())
+    }
+
+    fn unbind(&self) -> Option<ARef<NetDev>> {
+        let mut b = self.binding.lock();
+        b.disabled = false;
+        b.dev.take()
     }
 
     fn bind(&self, dev: &ARef<NetDev>) {

@@ -52,7 +52,7 @@ int rtun_ndo_change_carrier(struct net_device *dev, bool on);
 netdev_features_t rtun_ndo_fix_features(struct net_device *dev, netdev_features_t features);
 u16 rtun_ndo_select_queue(struct net_device *dev, struct sk_buff *skb);
 int rtun_netdev_txqlen_changed(struct net_device *dev);
-int rtun_napi_poll(struct napi_struct *napi, int budget);
+int rtun_napi_poll(const void *owner, struct napi_struct *napi, int budget);
 void rtun_netdev_up(struct net_device *dev);
 void rtun_ethtool_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info);
 long long rtun_sysfs_tun_flags(struct net_device *dev);
@@ -323,8 +323,25 @@ void rtun_poll_wait(struct file *file, struct wait_queue_head *wq, poll_table *t
 void rtun_spin_lock_bh(spinlock_t *lock) { spin_lock_bh(lock); }
 void rtun_spin_unlock_bh(spinlock_t *lock) { spin_unlock_bh(lock); }
 int rtun_spin_trylock_bh(spinlock_t *lock) { return spin_trylock_bh(lock); }
-void rtun_napi_add(struct net_device *dev, struct napi_struct *napi) { netif_napi_add_tx(dev, napi, rtun_napi_poll); }
-void rtun_napi_del(struct napi_struct *napi) { netif_napi_del(napi); }
+/* struct napi_struct is opaque to Rust: the C side allocates it, with a
+ * pointer back to the Rust owner (napi.rs) for the poll. */
+struct rtun_napi {
+	struct napi_struct napi;
+	const void *owner;
+};
+static int rtun_napi_poll_cb(struct napi_struct *n, int budget)
+{ return rtun_napi_poll(container_of(n, struct rtun_napi, napi)->owner, n, budget); }
+struct napi_struct *rtun_napi_new(struct net_device *dev, const void *owner)
+{
+	struct rtun_napi *r = kzalloc(sizeof(*r), GFP_KERNEL);
+
+	if (!r)
+		return NULL;
+	r->owner = owner;
+	netif_napi_add_tx(dev, &r->napi, rtun_napi_poll_cb);
+	return &r->napi;
+}
+void rtun_napi_delete(struct napi_struct *n) { netif_napi_del(n); kfree(container_of(n, struct rtun_napi, napi)); }
 void rtun_napi_schedule_bh(struct napi_struct *napi) { local_bh_disable(); napi_schedule(napi); local_bh_enable(); }
 void rtun_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb) { napi_gro_receive(napi, skb); }
 u32 rtun_skb_get_hash_symmetric(struct sk_buff *skb) { return __skb_get_hash_symmetric(skb); }

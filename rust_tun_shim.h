@@ -96,8 +96,8 @@ void rtun_poll_wait(struct file *file, struct wait_queue_head *wq, poll_table *t
 void rtun_spin_lock_bh(spinlock_t *lock);
 void rtun_spin_unlock_bh(spinlock_t *lock);
 int rtun_spin_trylock_bh(spinlock_t *lock);
-void rtun_napi_add(struct net_device *dev, struct napi_struct *napi);
-void rtun_napi_del(struct napi_struct *napi);
+struct napi_struct *rtun_napi_new(struct net_device *dev, const void *owner);
+void rtun_napi_delete(struct napi_struct *napi);
 void rtun_napi_schedule_bh(struct napi_struct *napi);
 void rtun_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
 u32 rtun_skb_get_hash_symmetric(struct sk_buff *skb);

@@ -129,8 +129,8 @@ extern "C" {
     pub(crate) fn rtun_spin_lock_bh(lock: *mut spinlock_t);
     pub(crate) fn rtun_spin_unlock_bh(lock: *mut spinlock_t);
     pub(crate) fn rtun_spin_trylock_bh(lock: *mut spinlock_t) -> c_int;
-    pub(crate) fn rtun_napi_add(dev: *mut net_device, napi: *mut napi_struct);
-    pub(crate) fn rtun_napi_del(napi: *mut napi_struct);
+    pub(crate) fn rtun_napi_new(dev: *mut net_device, owner: *const c_void) -> *mut napi_struct;
+    pub(crate) fn rtun_napi_delete(napi: *mut napi_struct);
     pub(crate) fn rtun_napi_schedule_bh(napi: *mut napi_struct);
     pub(crate) fn rtun_napi_gro_receive(napi: *mut napi_struct, skb: *mut sk_buff);
     pub(crate) fn rtun_skb_get_hash_symmetric(skb: *mut sk_buff) -> u32;
