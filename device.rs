@@ -32,7 +32,7 @@ use crate::{
     rcu::{RcuBox, RcuTable, Retired},
     cred::{self, LsmBlob, INVALID_ID},
     ioctl::{self, Mode},
-    netdev::{DebugfsEntry, NetDev, Rtnl},
+    netdev::{DebugfsEntry, Driver, NetDev, Rtnl},
     offload::{Features, Offloads},
     queue::Queue,
     skb::{self, SkBuff, SkbList},
@@ -293,8 +293,8 @@ impl DevState {
             c.fetch_add(1, Relaxed);
         }
         match info.dir {
-            Dir::Rx => NetDev::of_state(self).count_rx_dropped(),
-            Dir::Tx => NetDev::of_state(self).count_tx_dropped(),
+            Dir::Rx => NetDev::of_driver(self).count_rx_dropped(),
+            Dir::Tx => NetDev::of_driver(self).count_tx_dropped(),
             Dir::RxFrame => {
                 self.rx_frame_errors.fetch_add(1, Relaxed);
             }
@@ -303,26 +303,20 @@ impl DevState {
 
     /// Counts a received frame lost before an skb existed (allocation failure).
     pub(crate) fn count_rx_lost(&self) {
-        NetDev::of_state(self).count_rx_dropped();
+        NetDev::of_driver(self).count_rx_dropped();
     }
 
     pub(crate) fn rx_frame_errors(&self) -> u64 {
         self.rx_frame_errors.load(Relaxed)
     }
 
-    pub(crate) fn drop_counts(&self) -> [u64; Reason::COUNT] {
-        let mut out = [0u64; Reason::COUNT];
-        for (o, c) in out.iter_mut().zip(self.drops.iter()) {
-            *o = c.load(Relaxed);
-        }
-        out
-    }
 
     // ---- transmit -----------------------------------------------------------
 
     /// `ndo_start_xmit`: queue the frame for the reader of its queue, or drop it
     /// with the reason. BH context: nothing here sleeps. False when (part of)
     /// the frame was dropped, which tun reports as NET_XMIT_DROP.
+    #[inline(always)]
     pub(crate) fn start_xmit(&self, dev: &NetDev, skb: SkBuff) -> bool {
         match self.transmit(dev, skb) {
             Ok(()) => true,
@@ -672,4 +666,68 @@ fn rcu_barrier_readers() {
 
 fn position(v: &KVec<Arc<Queue>>, q: &Queue) -> Option<usize> {
     v.iter().position(|x| core::ptr::eq(&**x, q))
+}
+
+impl DevState {
+    /// The state of `dev`, if it is a live rtun device.
+    pub(crate) fn of(dev: &NetDev) -> Option<&DevState> {
+        dev.driver::<DevState>()
+    }
+}
+
+impl Driver for DevState {
+    const NAME: &'static str = "rtun";
+    const VERSION: &'static str = "1.0";
+    const STAT_NAMES: &'static [&'static str] = &Reason::NAMES;
+
+    // Inlined into `rtun_ndo_start_xmit`, so that drops there are located
+    // in a function with a readable name.
+    #[inline(always)]
+    fn start_xmit(&self, dev: &NetDev, skb: SkBuff) -> bool {
+        DevState::start_xmit(self, dev, skb)
+    }
+
+    fn select_queue(&self, skb: &mut SkBuff) -> u16 {
+        DevState::select_queue(self, skb)
+    }
+
+    fn fix_features(&self, features: u64) -> u64 {
+        DevState::fix_features(self, features)
+    }
+
+    fn change_carrier(&self, dev: &NetDev, on: bool) -> Result {
+        DevState::change_carrier(self, dev, on)
+    }
+
+    fn uninit(&self, rtnl: &Rtnl) {
+        self.detach_all(rtnl);
+    }
+
+    fn txqlen_changed(&self, dev: &NetDev, rtnl: &Rtnl) -> Result {
+        self.resize_rings(dev.tx_queue_len(), rtnl)
+    }
+
+    fn up(&self) {
+        self.write_space();
+    }
+
+    fn rx_frame_errors(&self) -> u64 {
+        DevState::rx_frame_errors(self)
+    }
+
+    fn stat(&self, i: usize) -> u64 {
+        self.drops.get(i).map_or(0, |c| c.load(Relaxed))
+    }
+
+    fn tun_flags(&self) -> u32 {
+        u32::from(self.ifr_flags())
+    }
+
+    fn owner(&self) -> Option<u32> {
+        Some(DevState::owner(self)).filter(|&id| id != INVALID_ID)
+    }
+
+    fn group(&self) -> Option<u32> {
+        Some(DevState::group(self)).filter(|&id| id != INVALID_ID)
+    }
 }

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Thin abstraction over `struct net_device`: allocation and registration with
 //! Rust private data, reference counting (`dev_hold`/`dev_put`), the fields the
-//! driver reads, RTNL, network namespaces, and the `ndo_*`/ethtool callbacks,
-//! which forward into device.rs.
+//! driver reads, RTNL, network namespaces, and the `ndo_*`/ethtool/sysfs
+//! callbacks. As `rust/kernel/net/phy.rs` does it, a generic [`Adapter<T>`]
+//! owns the `unsafe extern "C"` callbacks and forwards them to the [`Driver`]
+//! trait, which the driver implements (device.rs); [`export_callbacks!`] gives
+//! them the names the C tables use. Nothing here knows the driver's types.
 //!
 //! # Private data
-//! `netdev_priv()` holds a [`Priv`]: a `live` flag and the pinned [`DevState`].
+//! `netdev_priv()` holds a [`Priv<T>`]: a `live` flag and the pinned driver state.
 //! The state is initialised before the device gets rtun's `netdev_ops`, so a
 //! device whose ops are rtun's always has a live state, until the core calls
 //! `priv_destructor` once its last reference is gone.
@@ -26,7 +29,6 @@ use kernel::{
 };
 
 use crate::{
-    device::{self, DevState},
     ioctl::{Mode, IFNAMSIZ},
     shim,
     skb::SkBuff,
@@ -45,10 +47,45 @@ const ETH_SS_STATS: c_int = 1;
 /// What `ndo_start_xmit` returns for a frame it dropped (the C file checks it).
 const NET_XMIT_DROP: c_int = 1;
 
+/// What a driver provides for its devices: the callbacks of the ops tables
+/// in rust_tun_shim.c go through [`Adapter`] to these methods, and the driver
+/// names them with [`export_callbacks!`]. This file knows nothing else of it.
+pub(crate) trait Driver: Send + Sync + Sized + 'static {
+    /// `ethtool -i` driver name and version.
+    const NAME: &'static str;
+    const VERSION: &'static str;
+    /// `ethtool -S` counter names (and /sys/kernel/debug/rtun/<dev>).
+    const STAT_NAMES: &'static [&'static str];
+
+    /// `ndo_start_xmit` (softirq): the frame is consumed either way; false
+    /// when it was dropped.
+    fn start_xmit(&self, dev: &NetDev, skb: SkBuff) -> bool;
+    /// `ndo_select_queue`: the skb is only lent.
+    fn select_queue(&self, skb: &mut SkBuff) -> u16;
+    /// `ndo_fix_features`.
+    fn fix_features(&self, features: u64) -> u64;
+    /// `ndo_change_carrier`.
+    fn change_carrier(&self, dev: &NetDev, on: bool) -> Result;
+    /// `ndo_uninit`: the device is going away.
+    fn uninit(&self, rtnl: &Rtnl);
+    /// NETDEV_CHANGE_TX_QUEUE_LEN.
+    fn txqlen_changed(&self, dev: &NetDev, rtnl: &Rtnl) -> Result;
+    /// NETDEV_UP.
+    fn up(&self);
+    /// Added to the core's `rx_frame_errors`.
+    fn rx_frame_errors(&self) -> u64;
+    /// The value of counter `i` of [`Driver::STAT_NAMES`].
+    fn stat(&self, i: usize) -> u64;
+    /// sysfs `tun_flags`, `owner` and `group` (kernel ids; `None` if unset).
+    fn tun_flags(&self) -> u32;
+    fn owner(&self) -> Option<u32>;
+    fn group(&self) -> Option<u32>;
+}
+
 #[repr(C)]
-struct Priv {
+struct Priv<T> {
     live: AtomicBool,
-    state: MaybeUninit<DevState>,
+    state: MaybeUninit<T>,
 }
 
 /// A `struct net_device`.
@@ -90,7 +127,7 @@ impl NetDev {
         self.0.get()
     }
 
-    fn priv_area(&self) -> *mut Priv {
+    fn priv_area<T>(&self) -> *mut Priv<T> {
         // SAFETY: `self` is valid; `netdev_priv` is pointer arithmetic.
         unsafe { shim::rtun_netdev_priv(self.as_ptr()).cast() }
     }
@@ -109,10 +146,11 @@ impl NetDev {
         }
     }
 
-    /// The driver's state, if this is a live rtun device.
-    pub(crate) fn state(&self) -> Option<&DevState> {
+    /// The driver's state, if this is a live rtun device. Only one driver type
+    /// is ever registered (`export_callbacks!`), so `T` is it.
+    pub(crate) fn driver<T: Driver>(&self) -> Option<&T> {
         self.mode()?;
-        let p = self.priv_area();
+        let p = self.priv_area::<T>();
         // SAFETY: rtun devices have a `Priv` in their private area (see the module
         // docs); `live` is only set once `state` is initialised and is cleared
         // only when no reference to the device is left.
@@ -135,12 +173,12 @@ impl NetDev {
     }
 
     /// The device whose private area holds `state`.
-    pub(crate) fn of_state(state: &DevState) -> &NetDev {
-        let off = core::mem::offset_of!(Priv, state);
-        let priv_area = (state as *const DevState).cast::<u8>().wrapping_sub(off);
-        // SAFETY: A `DevState` only ever lives in the `Priv` of an rtun device's
-        // private area (`DevBuilder::register` is its only constructor), and
-        // that device outlives it.
+    pub(crate) fn of_driver<T: Driver>(state: &T) -> &NetDev {
+        let off = core::mem::offset_of!(Priv<T>, state);
+        let priv_area = (state as *const T).cast::<u8>().wrapping_sub(off);
+        // SAFETY: A driver state only ever lives in the `Priv` of an rtun
+        // device's private area (the driver builds it in place through
+        // `DevBuilder::register`), and that device outlives it.
         unsafe { NetDev::from_raw(shim::rtun_netdev_from_priv(priv_area.cast())) }
     }
 
@@ -349,28 +387,15 @@ impl Drop for DebugfsEntry {
     }
 }
 
-#[no_mangle]
-unsafe extern "C" fn rtun_drops_show(m: *mut bindings::seq_file, _v: *mut c_void) -> c_int {
-    // SAFETY: The seq_file's private data is the device the file was created
-    // for, which outlives the file (see `DebugfsEntry::new`).
-    let (seq, dev) = unsafe { (kernel::seq_file::SeqFile::from_raw(m), NetDev::from_raw((*m).private.cast())) };
-    if let Some(state) = dev.state() {
-        for (reason, n) in Reason::ALL.iter().zip(state.drop_counts()) {
-            kernel::seq_print!(seq, "{} {}\n", reason.name(), n);
-        }
-    }
-    0
-}
-
 /// Drops the private state once, from whichever path gets there first.
 ///
 /// # Safety
 /// `dev` is an rtun device whose private area holds a `Priv`, and nothing uses
 /// the state any more.
-unsafe fn destroy_priv(dev: *mut bindings::net_device) {
+unsafe fn destroy_priv<T>(dev: *mut bindings::net_device) {
     // SAFETY: Per the function's requirements.
     unsafe {
-        let p: *mut Priv = shim::rtun_netdev_priv(dev).cast();
+        let p: *mut Priv<T> = shim::rtun_netdev_priv(dev).cast();
         if (*p).live.swap(false, Ordering::AcqRel) {
             core::ptr::drop_in_place((*p).state.as_mut_ptr());
         }
@@ -385,8 +410,8 @@ pub(crate) struct DevBuilder {
 impl DevBuilder {
     /// Allocates a device named `name` (a template such as `rtun%d` is allowed)
     /// with room for `queues` queues.
-    pub(crate) fn new(name: &[u8; IFNAMSIZ], queues: usize) -> Result<Self> {
-        let priv_size = c_int::try_from(core::mem::size_of::<Priv>()).map_err(|_| EINVAL)?;
+    pub(crate) fn new<D: Driver>(name: &[u8; IFNAMSIZ], queues: usize) -> Result<Self> {
+        let priv_size = c_int::try_from(core::mem::size_of::<Priv<D>>()).map_err(|_| EINVAL)?;
         let queues = c_uint::try_from(queues).map_err(|_| EINVAL)?;
         // SAFETY: `name` is NUL-terminated (its last byte is always 0).
         let ptr = unsafe { shim::rtun_alloc_netdev(priv_size, name.as_ptr().cast(), queues) };
@@ -455,16 +480,17 @@ impl DevBuilder {
     }
 
     /// Initialises the private state, gives the device rtun's ops and registers it.
-    pub(crate) fn register(
+    pub(crate) fn register<D: Driver>(
         self,
         mode: Mode,
-        init: impl PinInit<DevState, Error>,
+        init: impl PinInit<D, Error>,
         _rtnl: &Rtnl,
     ) -> Result<ARef<NetDev>> {
         let d = self.ptr();
-        // SAFETY: `d` is valid and unregistered; its private area is a zeroed `Priv`.
+        // SAFETY: `d` is valid and unregistered; its private area is a zeroed
+        // `Priv<D>` (`new::<D>` sized it).
         unsafe {
-            let p: *mut Priv = shim::rtun_netdev_priv(d).cast();
+            let p: *mut Priv<D> = shim::rtun_netdev_priv(d).cast();
             // On error `self` is dropped, which frees the device; `live` is still false.
             init.__init((*p).state.as_mut_ptr())?;
             (*p).live.store(true, Ordering::Release);
@@ -475,7 +501,7 @@ impl DevBuilder {
             let ret = shim::register_netdevice(d);
             if ret < 0 {
                 // Late failures ran the destructor already; early ones did not.
-                destroy_priv(d);
+                destroy_priv::<D>(d);
                 return Err(Error::from_errno(ret));
             }
         }
@@ -597,143 +623,319 @@ struct LinkStats64 {
 
 // ---- callbacks from rust_tun_shim.c ------------------------------------------
 
-#[no_mangle]
-unsafe extern "C" fn rtun_ndo_start_xmit(skb: *mut bindings::sk_buff, dev: *mut bindings::net_device) -> c_int {
-    // SAFETY: The core passes a valid device and gives us ownership of `skb`.
-    let (dev, skb) = unsafe { (NetDev::from_raw(dev), SkBuff::from_raw(skb)) };
-    let queued = match dev.state() {
-        Some(state) => state.start_xmit(dev, skb),
-        // Not reachable: ops are installed only on live devices.
-        None => {
-            skb.drop_reason(Reason::DevReady);
-            false
+/// The `extern "C"` callbacks of the ops tables, for driver type `T`. The
+/// driver gives them the names the C file uses with [`export_callbacks!`].
+pub(crate) struct Adapter<T: Driver>(PhantomData<T>);
+
+impl<T: Driver> Adapter<T> {
+    /// # Safety
+    /// The core's `ndo_start_xmit` arguments: a valid device, and an skb whose
+    /// ownership passes to us.
+    #[inline(always)]
+    pub(crate) unsafe fn start_xmit(skb: *mut bindings::sk_buff, dev: *mut bindings::net_device) -> c_int {
+        // SAFETY: Per the function's requirements.
+        let (dev, skb) = unsafe { (NetDev::from_raw(dev), SkBuff::from_raw(skb)) };
+        let queued = match dev.driver::<T>() {
+            Some(state) => state.start_xmit(dev, skb),
+            // Not reachable: ops are installed only on live devices.
+            None => {
+                skb.drop_reason(Reason::DevReady);
+                false
+            }
+        };
+        // The skb is consumed either way; a drop is NET_XMIT_DROP, as in tun.
+        if queued { 0 } else { NET_XMIT_DROP }
+    }
+
+    /// # Safety
+    /// The core's `ndo_select_queue` arguments: a valid device and a lent skb.
+    pub(crate) unsafe fn select_queue(dev: *mut bindings::net_device, skb: *mut bindings::sk_buff) -> u16 {
+        // SAFETY: Per the function's requirements; the skb stays the caller's,
+        // so it is never freed here.
+        let (dev, mut skb) = unsafe { (NetDev::from_raw(dev), core::mem::ManuallyDrop::new(SkBuff::from_raw(skb))) };
+        dev.driver::<T>().map_or(0, |s| s.select_queue(&mut skb))
+    }
+
+    /// # Safety
+    /// A valid device, under RTNL (the netdevice notifier chain).
+    pub(crate) unsafe fn txqlen_changed(dev: *mut bindings::net_device) -> c_int {
+        // SAFETY: Per the function's requirements.
+        let (dev, rtnl) = unsafe { (NetDev::from_raw(dev), Rtnl::assume_held()) };
+        match dev.driver::<T>().map(|s| s.txqlen_changed(dev, &rtnl)) {
+            Some(Err(e)) => e.to_errno(),
+            _ => 0,
         }
+    }
+
+    /// # Safety
+    /// A valid device.
+    pub(crate) unsafe fn up(dev: *mut bindings::net_device) {
+        // SAFETY: Per the function's requirements.
+        let dev = unsafe { NetDev::from_raw(dev) };
+        if let Some(state) = dev.driver::<T>() {
+            state.up();
+        }
+    }
+
+    /// # Safety
+    /// A valid device, under RTNL.
+    pub(crate) unsafe fn fix_features(dev: *mut bindings::net_device, features: u64) -> u64 {
+        // SAFETY: Per the function's requirements.
+        let dev = unsafe { NetDev::from_raw(dev) };
+        dev.driver::<T>().map_or(features, |s| s.fix_features(features))
+    }
+
+    /// # Safety
+    /// A valid device, under RTNL.
+    pub(crate) unsafe fn uninit(dev: *mut bindings::net_device) {
+        // SAFETY: Per the function's requirements.
+        let (dev, rtnl) = unsafe { (NetDev::from_raw(dev), Rtnl::assume_held()) };
+        if let Some(state) = dev.driver::<T>() {
+            state.uninit(&rtnl);
+        }
+    }
+
+    /// # Safety
+    /// A valid device, under RTNL.
+    pub(crate) unsafe fn open(dev: *mut bindings::net_device) -> c_int {
+        // SAFETY: Per the function's requirements.
+        unsafe { shim::rtun_netif_tx_start_all_queues(dev) };
+        0
+    }
+
+    /// # Safety
+    /// A valid device, under RTNL.
+    pub(crate) unsafe fn stop(dev: *mut bindings::net_device) -> c_int {
+        // SAFETY: Per the function's requirements.
+        unsafe { shim::netif_tx_stop_all_queues(dev) };
+        0
+    }
+
+    /// # Safety
+    /// A valid device, under RTNL.
+    pub(crate) unsafe fn change_carrier(dev: *mut bindings::net_device, on: bool) -> c_int {
+        // SAFETY: Per the function's requirements.
+        let dev = unsafe { NetDev::from_raw(dev) };
+        match dev.driver::<T>().map(|s| s.change_carrier(dev, on)) {
+            Some(Err(e)) => e.to_errno(),
+            _ => 0,
+        }
+    }
+
+    /// # Safety
+    /// A valid device and a `struct rtnl_link_stats64` to fill.
+    pub(crate) unsafe fn get_stats64(dev: *mut bindings::net_device, out: *mut c_void) {
+        // SAFETY: Per the function's requirements.
+        let dev_ref = unsafe { NetDev::from_raw(dev) };
+        // SAFETY: The per-CPU packet counters; the core adds its rx/tx_dropped.
+        unsafe { shim::dev_get_tstats64(dev, out) };
+        let Some(state) = dev_ref.driver::<T>() else { return };
+        // SAFETY: `out` is a `struct rtnl_link_stats64`, whose prefix is `LinkStats64`.
+        let out = unsafe { &mut *out.cast::<LinkStats64>() };
+        out.rx_frame_errors = out.rx_frame_errors.wrapping_add(state.rx_frame_errors());
+    }
+
+    /// # Safety
+    /// Called once no reference to the rtun device `dev` is left.
+    pub(crate) unsafe fn priv_destructor(dev: *mut bindings::net_device) {
+        // SAFETY: Per the function's requirements.
+        unsafe { destroy_priv::<T>(dev) }
+    }
+
+    pub(crate) fn sset_count(sset: c_int) -> c_int {
+        if sset == ETH_SS_STATS {
+            T::STAT_NAMES.len() as c_int
+        } else {
+            EOPNOTSUPP.to_errno()
+        }
+    }
+
+    /// # Safety
+    /// `buf` has room for `sset_count` strings of ETH_GSTRING_LEN bytes.
+    pub(crate) unsafe fn strings(sset: u32, buf: *mut u8) {
+        if sset != ETH_SS_STATS as u32 {
+            return;
+        }
+        let len = bindings::ETH_GSTRING_LEN as usize;
+        // SAFETY: Per the function's requirements.
+        let out = unsafe { core::slice::from_raw_parts_mut(buf, T::STAT_NAMES.len() * len) };
+        for (chunk, name) in out.chunks_mut(len).zip(T::STAT_NAMES.iter()) {
+            chunk.fill(0);
+            let n = chunk.len().saturating_sub(1);
+            crate::ioctl::copy_bytes(&mut chunk[..n], name.as_bytes());
+        }
+    }
+
+    /// # Safety
+    /// A valid device, and room for `sset_count` values at `data`.
+    pub(crate) unsafe fn stats(dev: *mut bindings::net_device, data: *mut u64) {
+        // SAFETY: Per the function's requirements.
+        let (dev, out) = unsafe { (NetDev::from_raw(dev), core::slice::from_raw_parts_mut(data, T::STAT_NAMES.len())) };
+        let state = dev.driver::<T>();
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = state.map_or(0, |s| s.stat(i));
+        }
+    }
+
+    /// # Safety
+    /// A valid device and info block.
+    pub(crate) unsafe fn drvinfo(dev: *mut bindings::net_device, info: *mut bindings::ethtool_drvinfo) {
+        // SAFETY: Per the function's requirements.
+        let (dev, info) = unsafe { (NetDev::from_raw(dev), &mut *info) };
+        put_cstr(&mut info.driver, T::NAME);
+        put_cstr(&mut info.version, T::VERSION);
+        // As tun: the bus is the kind of device.
+        put_cstr(&mut info.bus_info, if dev.mode() == Some(Mode::Tap) { "tap" } else { "tun" });
+    }
+
+    /// # Safety
+    /// A registered device (sysfs).
+    pub(crate) unsafe fn sysfs_tun_flags(dev: *mut bindings::net_device) -> i64 {
+        // SAFETY: Per the function's requirements.
+        let dev = unsafe { NetDev::from_raw(dev) };
+        dev.driver::<T>().map_or(0, |s| i64::from(s.tun_flags()))
+    }
+
+    /// # Safety
+    /// A registered device (sysfs).
+    pub(crate) unsafe fn sysfs_owner(dev: *mut bindings::net_device) -> i64 {
+        // SAFETY: Per the function's requirements.
+        let dev = unsafe { NetDev::from_raw(dev) };
+        dev.driver::<T>().and_then(T::owner).and_then(crate::cred::uid_seen).map_or(-1, i64::from)
+    }
+
+    /// # Safety
+    /// A registered device (sysfs).
+    pub(crate) unsafe fn sysfs_group(dev: *mut bindings::net_device) -> i64 {
+        // SAFETY: Per the function's requirements.
+        let dev = unsafe { NetDev::from_raw(dev) };
+        dev.driver::<T>().and_then(T::group).and_then(crate::cred::gid_seen).map_or(-1, i64::from)
+    }
+
+    /// # Safety
+    /// A seq_file whose private data is a device that outlives the file
+    /// (`DebugfsEntry::new`).
+    pub(crate) unsafe fn debugfs_show(m: *mut bindings::seq_file) -> c_int {
+        // SAFETY: Per the function's requirements.
+        let (seq, dev) = unsafe { (kernel::seq_file::SeqFile::from_raw(m), NetDev::from_raw((*m).private.cast())) };
+        if let Some(state) = dev.driver::<T>() {
+            for (i, name) in T::STAT_NAMES.iter().enumerate() {
+                kernel::seq_print!(seq, "{} {}\n", name, state.stat(i));
+            }
+        }
+        0
+    }
+}
+
+/// Gives the callbacks of [`Adapter<T>`] the names rust_tun_shim.c's tables use.
+/// Used once, by the driver, for its state type.
+macro_rules! export_callbacks {
+    ($t:ty) => {
+        const _: () = {
+            use core::ffi::{c_int, c_void};
+            use kernel::bindings::{ethtool_drvinfo, net_device, seq_file, sk_buff};
+            use $crate::netdev::Adapter;
+            // SAFETY (all): the C file calls each with the arguments its
+            // kernel hook documents, which are what the `Adapter` functions
+            // require.
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_start_xmit(skb: *mut sk_buff, dev: *mut net_device) -> c_int {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::start_xmit(skb, dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_select_queue(dev: *mut net_device, skb: *mut sk_buff) -> u16 {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::select_queue(dev, skb) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_netdev_txqlen_changed(dev: *mut net_device) -> c_int {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::txqlen_changed(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_netdev_up(dev: *mut net_device) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::up(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_fix_features(dev: *mut net_device, f: u64) -> u64 {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::fix_features(dev, f) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_uninit(dev: *mut net_device) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::uninit(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_open(dev: *mut net_device) -> c_int {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::open(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_stop(dev: *mut net_device) -> c_int {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::stop(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_change_carrier(dev: *mut net_device, on: bool) -> c_int {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::change_carrier(dev, on) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_get_stats64(dev: *mut net_device, out: *mut c_void) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::get_stats64(dev, out) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_priv_destructor(dev: *mut net_device) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::priv_destructor(dev) }
+            }
+            #[no_mangle]
+            extern "C" fn rtun_ethtool_sset_count(_dev: *mut net_device, sset: c_int) -> c_int {
+                Adapter::<$t>::sset_count(sset)
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ethtool_strings(_dev: *mut net_device, sset: u32, buf: *mut u8) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::strings(sset, buf) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ethtool_stats(dev: *mut net_device, _st: *mut c_void, data: *mut u64) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::stats(dev, data) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ethtool_drvinfo(dev: *mut net_device, info: *mut ethtool_drvinfo) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::drvinfo(dev, info) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_sysfs_tun_flags(dev: *mut net_device) -> i64 {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::sysfs_tun_flags(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_sysfs_owner(dev: *mut net_device) -> i64 {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::sysfs_owner(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_sysfs_group(dev: *mut net_device) -> i64 {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::sysfs_group(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_drops_show(m: *mut seq_file, _v: *mut c_void) -> c_int {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::debugfs_show(m) }
+            }
+        };
     };
-    // The skb is consumed either way; a drop is NET_XMIT_DROP, as in tun.
-    if queued { 0 } else { NET_XMIT_DROP }
 }
-
-#[no_mangle]
-unsafe extern "C" fn rtun_ndo_select_queue(dev: *mut bindings::net_device, skb: *mut bindings::sk_buff) -> u16 {
-    // SAFETY: The core passes a valid device and lends us the skb for the call:
-    // it stays the caller's, so it is never freed here.
-    let (dev, mut skb) = unsafe { (NetDev::from_raw(dev), core::mem::ManuallyDrop::new(SkBuff::from_raw(skb))) };
-    dev.state().map_or(0, |s| s.select_queue(&mut skb))
-}
-
-/// NETDEV_CHANGE_TX_QUEUE_LEN on any device: an rtun device's rings follow
-/// its txqueuelen. Returns an errno, which the C side turns into NOTIFY_BAD.
-#[no_mangle]
-unsafe extern "C" fn rtun_netdev_txqlen_changed(dev: *mut bindings::net_device) -> c_int {
-    // SAFETY: The notifier chain passes a valid device, under RTNL.
-    let (dev, rtnl) = unsafe { (NetDev::from_raw(dev), Rtnl::assume_held()) };
-    match dev.state().map(|s| s.resize_rings(dev.tx_queue_len(), &rtnl)) {
-        Some(Err(e)) => e.to_errno(),
-        _ => 0,
-    }
-}
-
-/// NETDEV_UP on any device: writers of an rtun device may write again.
-#[no_mangle]
-unsafe extern "C" fn rtun_netdev_up(dev: *mut bindings::net_device) {
-    // SAFETY: The notifier chain passes a valid device.
-    let dev = unsafe { NetDev::from_raw(dev) };
-    if let Some(state) = dev.state() {
-        state.write_space();
-    }
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_ndo_fix_features(dev: *mut bindings::net_device, features: u64) -> u64 {
-    // SAFETY: Called by the core under RTNL with a valid device.
-    let dev = unsafe { NetDev::from_raw(dev) };
-    dev.state().map_or(features, |s| s.fix_features(features))
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_ndo_uninit(dev: *mut bindings::net_device) {
-    // SAFETY: Called by the core under RTNL with a valid device.
-    let (dev, rtnl) = unsafe { (NetDev::from_raw(dev), Rtnl::assume_held()) };
-    if let Some(state) = dev.state() {
-        state.detach_all(&rtnl);
-    }
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_ndo_open(dev: *mut bindings::net_device) -> c_int {
-    // SAFETY: Called by the core under RTNL with a valid device.
-    unsafe { shim::rtun_netif_tx_start_all_queues(dev) };
-    0
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_ndo_stop(dev: *mut bindings::net_device) -> c_int {
-    // SAFETY: Called by the core under RTNL with a valid device.
-    unsafe { shim::netif_tx_stop_all_queues(dev) };
-    0
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_ndo_change_carrier(dev: *mut bindings::net_device, on: bool) -> c_int {
-    // SAFETY: Called by the core under RTNL with a valid device.
-    let dev = unsafe { NetDev::from_raw(dev) };
-    match dev.state().map(|s| s.change_carrier(dev, on)) {
-        Some(Err(e)) => e.to_errno(),
-        _ => 0,
-    }
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_ndo_get_stats64(dev: *mut bindings::net_device, out: *mut c_void) {
-    // SAFETY: Called by the core with a valid device.
-    let dev_ref = unsafe { NetDev::from_raw(dev) };
-    // SAFETY: The per-CPU packet counters; the core adds its rx/tx_dropped.
-    unsafe { shim::dev_get_tstats64(dev, out) };
-    let Some(state) = dev_ref.state() else { return };
-    // SAFETY: `out` points at a `struct rtnl_link_stats64`, whose prefix is `LinkStats64`.
-    let out = unsafe { &mut *out.cast::<LinkStats64>() };
-    out.rx_frame_errors = out.rx_frame_errors.wrapping_add(state.rx_frame_errors());
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_priv_destructor(dev: *mut bindings::net_device) {
-    // SAFETY: The core calls this once no reference to the device is left.
-    unsafe { destroy_priv(dev) }
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_ethtool_sset_count(_dev: *mut bindings::net_device, sset: c_int) -> c_int {
-    if sset == ETH_SS_STATS {
-        Reason::COUNT as c_int
-    } else {
-        EOPNOTSUPP.to_errno()
-    }
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_ethtool_strings(_dev: *mut bindings::net_device, sset: u32, buf: *mut u8) {
-    if sset != ETH_SS_STATS as u32 {
-        return;
-    }
-    let len = bindings::ETH_GSTRING_LEN as usize;
-    // SAFETY: The core sized `buf` for `sset_count` strings of ETH_GSTRING_LEN bytes.
-    let out = unsafe { core::slice::from_raw_parts_mut(buf, Reason::COUNT * len) };
-    for (chunk, reason) in out.chunks_mut(len).zip(Reason::ALL.iter()) {
-        chunk.fill(0);
-        let n = chunk.len().saturating_sub(1);
-        crate::ioctl::copy_bytes(&mut chunk[..n], reason.name().as_bytes());
-    }
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_ethtool_stats(dev: *mut bindings::net_device, _st: *mut c_void, data: *mut u64) {
-    // SAFETY: Called by the core with a valid device and room for `sset_count` values.
-    let (dev, out) = unsafe { (NetDev::from_raw(dev), core::slice::from_raw_parts_mut(data, Reason::COUNT)) };
-    let counts = dev.state().map(device::DevState::drop_counts).unwrap_or([0; Reason::COUNT]);
-    for (o, c) in out.iter_mut().zip(counts) {
-        *o = c;
-    }
-}
+pub(crate) use export_callbacks;
 
 /// Copies `src` into a fixed C string field, always terminated.
 fn put_cstr(dst: &mut [kernel::ffi::c_char], src: &str) {
@@ -742,35 +944,4 @@ fn put_cstr(dst: &mut [kernel::ffi::c_char], src: &str) {
     for (d, s) in dst.iter_mut().take(n).zip(src.bytes()) {
         *d = s as kernel::ffi::c_char;
     }
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_ethtool_drvinfo(dev: *mut bindings::net_device, info: *mut bindings::ethtool_drvinfo) {
-    // SAFETY: Called by the core with a valid device and info block.
-    let (dev, info) = unsafe { (NetDev::from_raw(dev), &mut *info) };
-    put_cstr(&mut info.driver, "rtun");
-    put_cstr(&mut info.version, "1.0");
-    // As tun: the bus is the kind of device.
-    put_cstr(&mut info.bus_info, if dev.mode() == Some(Mode::Tap) { "tap" } else { "tun" });
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_sysfs_tun_flags(dev: *mut bindings::net_device) -> i64 {
-    // SAFETY: sysfs passes a registered device.
-    let dev = unsafe { NetDev::from_raw(dev) };
-    dev.state().map_or(0, |s| i64::from(s.ifr_flags()))
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_sysfs_owner(dev: *mut bindings::net_device) -> i64 {
-    // SAFETY: sysfs passes a registered device.
-    let dev = unsafe { NetDev::from_raw(dev) };
-    dev.state().and_then(|s| crate::cred::uid_seen(s.owner())).map_or(-1, i64::from)
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_sysfs_group(dev: *mut bindings::net_device) -> i64 {
-    // SAFETY: sysfs passes a registered device.
-    let dev = unsafe { NetDev::from_raw(dev) };
-    dev.state().and_then(|s| crate::cred::gid_seen(s.group())).map_or(-1, i64::from)
 }

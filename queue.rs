@@ -304,7 +304,7 @@ impl Queue {
 
     pub(crate) fn read(&self, to: &mut IovIterDest<'_>, nonblock: bool) -> Result<usize> {
         let dev = self.device()?;
-        let state = dev.state().ok_or(EBADFD)?;
+        let state = DevState::of(&dev).ok_or(EBADFD)?;
         let room = to.len();
         // tun leaves the ring alone for an empty read.
         if room == 0 {
@@ -402,7 +402,7 @@ impl Queue {
 
     pub(crate) fn write(&self, from: &mut IovIterSource<'_>) -> Result<usize> {
         let dev = self.device()?;
-        let state = dev.state().ok_or(EBADFD)?;
+        let state = DevState::of(&dev).ok_or(EBADFD)?;
         let total = from.len();
         let mut len = total;
 
@@ -612,7 +612,7 @@ impl Queue {
             _ => {}
         }
         let (dev, disabled) = bound.ok_or(EBADFD)?;
-        let state = dev.state().ok_or(EBADFD)?;
+        let state = DevState::of(&dev).ok_or(EBADFD)?;
         match cmd {
             ioctl::TUNGETIFF => {
                 let mut flags = state.ifr_flags();
@@ -802,7 +802,7 @@ impl Queue {
                 if flags & ioctl::IFF_TUN_EXCL != 0 {
                     return Err(EBUSY);
                 }
-                let state = match (dev.mode(), dev.state()) {
+                let state = match (dev.mode(), DevState::of(&dev)) {
                     (Some(mode), Some(state)) if mode.accepts(flags) => state,
                     _ => return Err(EINVAL),
                 };
@@ -842,7 +842,7 @@ impl Queue {
                 let mut tname = [0u8; ioctl::IFNAMSIZ];
                 let template = template.split(|&b| b == 0).next().unwrap_or(&[]);
                 ioctl::copy_bytes(&mut tname[..ioctl::IFNAMSIZ - 1], template);
-                let mut builder = DevBuilder::new(&tname, if multi { MAX_QUEUES } else { 1 })?;
+                let mut builder = DevBuilder::new::<DevState>(&tname, if multi { MAX_QUEUES } else { 1 })?;
                 builder.set_net(&this.net);
                 builder.set_ifindex(this.ifindex.load(Relaxed));
                 match mode {
@@ -852,7 +852,7 @@ impl Queue {
                 builder.set_features(device::device_features());
                 this.resize_ring(builder.tx_queue_len(), None)?;
                 let dev = builder.register(mode, DevState::new(mode, flags, LsmBlob::new()?)?, rtnl)?;
-                let state = dev.state().ok_or(EINVAL)?;
+                let state = DevState::of(&dev).ok_or(EINVAL)?;
                 if let Err(e) = state.attach(&dev, this, rtnl) {
                     dev.unregister(rtnl);
                     return Err(e);
@@ -890,7 +890,7 @@ impl Queue {
     /// file was given it.
     fn set_queue(&self, flags: u16, rtnl: &Rtnl) -> Result {
         let (dev, disabled) = self.bound().ok_or(EINVAL)?;
-        let state = dev.state().ok_or(EINVAL)?;
+        let state = DevState::of(&dev).ok_or(EINVAL)?;
         if flags & ioctl::IFF_ATTACH_QUEUE != 0 {
             if !disabled {
                 return Err(EINVAL);
@@ -920,7 +920,7 @@ impl Queue {
             b.dev.take()
         };
         if let Some(dev) = dev {
-            if let Some(state) = dev.state() {
+            if let Some(state) = DevState::of(&dev) {
                 state.detach(&dev, &this, &rtnl);
             }
             // Give the device reference back before RTNL: unlocking runs the

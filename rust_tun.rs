@@ -35,6 +35,9 @@ mod sync;
 mod vnet;
 mod txfilter;
 
+// The ops tables' callbacks, for the one driver type.
+netdev::export_callbacks!(device::DevState);
+
 module! {
     type: RustTun,
     name: "rtun",

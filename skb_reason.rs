@@ -51,6 +51,17 @@ impl Reason {
     ];
     pub(crate) const COUNT: usize = Self::ALL.len();
 
+    /// Every reason's name, in [`Reason::ALL`] order (the `ethtool -S` strings).
+    pub(crate) const NAMES: [&'static str; Self::COUNT] = {
+        let mut out = [""; Self::COUNT];
+        let mut i = 0;
+        while i < Self::COUNT {
+            out[i] = Self::ALL[i].name();
+            i += 1;
+        }
+        out
+    };
+
     /// The name the tracepoint prints after `reason:`.
     pub(crate) const fn name(self) -> &'static str {
         match self {
