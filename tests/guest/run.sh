@@ -50,6 +50,7 @@ abi_errnos
 abi_ring_resize
 abi_fdinfo_and_sysfs
 abi_fasync
+abi_compat32
 no_unnamed_drops
 no_splat_in_dmesg
 "

@@ -177,3 +177,31 @@ test_abi_fasync() {
         'sigio on frame: yes' \
         'sigio after O_ASYNC off: no'
 }
+
+# A 32-bit client (tools/compat32/tun32.c, gcc -m32 -static): every ioctl
+# goes through compat_ioctl, which passes the argument as a 32-bit value and
+# copies a 32-byte compat_ifreq. tun has no compat conversion for the 32-bit
+# sock_fprog of TUNATTACHFILTER: its 32-bit number is unknown to tun (EINVAL).
+test_abi_compat32() {
+    command -v tun32 > /dev/null || { skip "no tun32 in this guest (gcc -m32 unavailable at build time)"; return $KSFT_SKIP; }
+    abi_compare compat32 \
+        'client: 32-bit, sizeof(struct ifreq)=32' \
+        'TUNGETFEATURES: 0 features=0x71f3' \
+        'TUNSETIFF tap no_pi multi_queue vnet_hdr: 0' \
+        'TUNGETIFF flags: 0x5102' \
+        'TUNGETIFF bytes 16..31: 02510000000000000000000000000000' \
+        'TUNGETIFF bytes 32..47 (past compat_ifreq): untouched' \
+        'TUNGETVNETHDRSZ: 0 size=12' \
+        'fd2 TUNSETQUEUE detach: 0' \
+        'txqueues after detach: 1' \
+        'fd2 TUNSETQUEUE attach: 0' \
+        'SIOCGIFHWADDR family: 1' \
+        'TUNATTACHFILTER 32-bit number, 32-bit sock_fprog: EINVAL' \
+        'TUNATTACHFILTER 64-bit number, 32-bit sock_fprog: EINVAL' \
+        'TUNATTACHFILTER 64-bit number, 64-bit sock_fprog: 0' \
+        'TUNSETTXFILTER ff:ff:ff:ff:ff:ff: 1' \
+        'write 60-byte frame: 72' \
+        'nonblocking read, nothing queued: EAGAIN' \
+        'nonblocking read: 72'
+}
+

@@ -16,6 +16,7 @@ use std::{
     fmt::Display,
     fs,
     io::Write,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::mpsc,
     thread,
@@ -43,6 +44,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("ring_resize", ring_resize),
     ("fdinfo_and_sysfs", fdinfo_and_sysfs),
     ("fasync", fasync),
+    ("compat32", compat32),
 ];
 
 /// Runs one scenario against the device node `dev`; the process exit status.
@@ -156,6 +158,21 @@ pub fn ethtool_fields(text: &str) -> String {
 pub fn fmt_counters(kv: &[(String, String)], only_nonzero: bool) -> String {
     let v: Vec<String> = kv.iter().filter(|(_, v)| !only_nonzero || v != "0").map(|(k, v)| format!("{k}={v}")).collect();
     if only_nonzero && v.is_empty() { "all zero".into() } else { v.join(" ") }
+}
+
+/// Where `rtunctl abi compat32` looks for the 32-bit client, in order:
+/// $RTUN_TUN32, next to rtunctl (the guest's /usr/bin), target/tun32 beside
+/// target/release/rtunctl (scripts/build.sh), then `tun32` on the PATH.
+pub fn tun32_candidates(env: Option<&str>, exe: Option<&Path>) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = env.filter(|e| !e.is_empty()).map(PathBuf::from).into_iter().collect();
+    if let Some(dir) = exe.and_then(Path::parent) {
+        v.push(dir.join("tun32"));
+        if let Some(up) = dir.parent() {
+            v.push(up.join("tun32"));
+        }
+    }
+    v.push(PathBuf::from("tun32"));
+    v
 }
 
 // ---- syscalls ---------------------------------------------------------------------
@@ -1074,6 +1091,31 @@ fn fasync(c: &mut Ctx) -> Res {
     Ok(())
 }
 
+// ---- compat32 ------------------------------------------------------------------------
+
+/// A 32-bit client: tools/compat32/tun32.c, built `gcc -m32 -static`, makes
+/// its calls through the driver's compat_ioctl and prints the lines of this
+/// scenario itself. Its exit status is rtunctl's.
+fn compat32(c: &mut Ctx) -> Res {
+    let env = std::env::var("RTUN_TUN32").ok();
+    let exe = std::env::current_exe().ok();
+    let cands = tun32_candidates(env.as_deref(), exe.as_deref());
+    let prog = cands.iter().find(|p| p.components().count() > 1 && p.is_file()).cloned().unwrap_or_else(|| PathBuf::from("tun32"));
+    let _ = std::io::stdout().flush();
+    match Command::new(&prog).arg(&c.dev).stdin(Stdio::null()).status() {
+        Err(e) => {
+            c.say("run tun32", e.raw_os_error().map(errno_name).unwrap_or_else(|| "failed".into()));
+            Err(Stop)
+        }
+        Ok(st) if st.success() => Ok(()),
+        Ok(st) => {
+            // tun32 has said which step failed.
+            c.cleanup();
+            std::process::exit(st.code().unwrap_or(1))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1134,6 +1176,16 @@ mod tests {
         assert_eq!(fmt_counters(&kv, false), "rx_packets=0 tx_packets=2");
         assert_eq!(fmt_counters(&kv, true), "tx_packets=2");
         assert_eq!(fmt_counters(&kv[..1], true), "all zero");
+    }
+
+    #[test]
+    fn tun32_search_order() {
+        let exe = Path::new("/w/target/release/rtunctl");
+        let v = tun32_candidates(Some("/opt/tun32"), Some(exe));
+        let want: Vec<PathBuf> = ["/opt/tun32", "/w/target/release/tun32", "/w/target/tun32", "tun32"].iter().map(PathBuf::from).collect();
+        assert_eq!(v, want);
+        assert_eq!(tun32_candidates(Some(""), None), vec![PathBuf::from("tun32")]);
+        assert_eq!(tun32_candidates(None, Some(Path::new("/usr/bin/rtunctl")))[0], PathBuf::from("/usr/bin/tun32"));
     }
 
     #[test]
