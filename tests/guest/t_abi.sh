@@ -205,3 +205,18 @@ test_abi_compat32() {
         'nonblocking read: 72'
 }
 
+# TUNSETSTEERINGEBPF: the program's result picks the queue, modulo the
+# number of queues after tun_ebpf_select_queue keeps it in a u16 (0x10000 is
+# queue 0).
+test_abi_steering() {
+    abi_compare steering \
+        'TUNSETSTEERINGEBPF non-bpf fd: EINVAL' \
+        'TUNSETSTEERINGEBPF closed fd: EBADF' \
+        'program returning 1: frames per queue: q0=0 q1=8' \
+        'program returning 0: frames per queue: q0=8 q1=0' \
+        'TUNSETSTEERINGEBPF -1: 0' \
+        'no program: frames read on both queues: 8' \
+        '3 queues, program returning 0x5: frames per queue: q0=0 q1=0 q2=8' \
+        '3 queues, program returning 0x10000: frames per queue: q0=8 q1=0 q2=0'
+}
+

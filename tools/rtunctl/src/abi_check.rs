@@ -45,6 +45,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("fdinfo_and_sysfs", fdinfo_and_sysfs),
     ("fasync", fasync),
     ("compat32", compat32),
+    ("steering", steering),
 ];
 
 /// Runs one scenario against the device node `dev`; the process exit status.
@@ -158,6 +159,11 @@ pub fn ethtool_fields(text: &str) -> String {
 pub fn fmt_counters(kv: &[(String, String)], only_nonzero: bool) -> String {
     let v: Vec<String> = kv.iter().filter(|(_, v)| !only_nonzero || v != "0").map(|(k, v)| format!("{k}={v}")).collect();
     if only_nonzero && v.is_empty() { "all zero".into() } else { v.join(" ") }
+}
+
+/// Frames read per queue: `q0=0 q1=8`.
+pub fn fmt_per_queue(counts: &[usize]) -> String {
+    counts.iter().enumerate().map(|(i, n)| format!("q{i}={n}")).collect::<Vec<_>>().join(" ")
 }
 
 /// Where `rtunctl abi compat32` looks for the 32-bit client, in order:
@@ -1116,6 +1122,67 @@ fn compat32(c: &mut Ctx) -> Res {
     }
 }
 
+// ---- steering --------------------------------------------------------------------------
+
+/// Waits until one of `fds` has a frame (2 s at most), lets the rest arrive,
+/// then drains each: the count per queue.
+fn read_per_queue(fds: &[i32]) -> Vec<usize> {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(2) && !fds.iter().any(|&fd| poll_fd(fd, libc::POLLIN, 0) & libc::POLLIN != 0) {
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(200));
+    fds.iter().map(|&fd| drain(fd)).collect()
+}
+
+/// A BPF_PROG_TYPE_SOCKET_FILTER program returning `ret`, as an owned fd.
+fn ebpf_returning(ret: u32) -> Result<Fd, i32> {
+    frame::load_ebpf_returning(ret).map(Fd)
+}
+
+/// TUNSETSTEERINGEBPF: the program's return value picks the queue (modulo
+/// the number of queues, as tun_ebpf_select_queue's u16); -1 goes back to
+/// tun's automatic flow steering.
+fn steering(c: &mut Ctx) -> Res {
+    const N: usize = 8;
+    let (fd1, name) = c.create("fd1 TUNSETIFF tap multi_queue", TAP_MQ)?;
+    let fd2 = c.attach("fd2 TUNSETIFF same device", &name, TAP_MQ)?;
+    c.need("fd1 O_NONBLOCK", set_fl(fd1.0, libc::O_NONBLOCK, 0))?;
+    c.need("fd2 O_NONBLOCK", set_fl(fd2.0, libc::O_NONBLOCK, 0))?;
+    c.up(&name)?;
+    c.show("TUNSETSTEERINGEBPF non-bpf fd", ioctl_int(fd1.0, TUNSETSTEERINGEBPF, fd1.0));
+    c.show("TUNSETSTEERINGEBPF closed fd", ioctl_int(fd1.0, TUNSETSTEERINGEBPF, 9999));
+    c.show("TUNSETSTEERINGEBPF -2", ioctl_int(fd1.0, TUNSETSTEERINGEBPF, -2));
+    let fds = [fd1.0, fd2.0];
+    for ret in [1u32, 0] {
+        let prog = c.need(&format!("load program returning {ret}"), ebpf_returning(ret))?;
+        c.show(&format!("TUNSETSTEERINGEBPF program returning {ret}"), ioctl_int(fd1.0, TUNSETSTEERINGEBPF, prog.0));
+        // The device holds its own reference: closing ours changes nothing.
+        drop(prog);
+        c.show(&format!("inject {N} frames"), inject(&name, N));
+        c.say(&format!("program returning {ret}: frames per queue"), fmt_per_queue(&read_per_queue(&fds)));
+    }
+    c.show("TUNSETSTEERINGEBPF -1", ioctl_int(fd1.0, TUNSETSTEERINGEBPF, -1));
+    c.show("TUNSETSTEERINGEBPF -1 again", ioctl_int(fd1.0, TUNSETSTEERINGEBPF, -1));
+    c.show(&format!("inject {N} frames"), inject(&name, N));
+    // Which queue the flow hash picks differs from boot to boot: the sum only.
+    c.say("no program: frames read on both queues", read_per_queue(&fds).iter().sum::<usize>());
+
+    // tun keeps the program's u32 result in a u16 before `% numqueues`.
+    let fd3 = c.attach("fd3 TUNSETIFF third queue", &name, TAP_MQ)?;
+    c.need("fd3 O_NONBLOCK", set_fl(fd3.0, libc::O_NONBLOCK, 0))?;
+    let fds = [fd1.0, fd2.0, fd3.0];
+    for ret in [5u32, 0x10000] {
+        let prog = c.need(&format!("load program returning 0x{ret:x}"), ebpf_returning(ret))?;
+        c.show(&format!("fd2 TUNSETSTEERINGEBPF program returning 0x{ret:x}"), ioctl_int(fd2.0, TUNSETSTEERINGEBPF, prog.0));
+        drop(prog);
+        c.show(&format!("inject {N} frames"), inject(&name, N));
+        c.say(&format!("3 queues, program returning 0x{ret:x}: frames per queue"), fmt_per_queue(&read_per_queue(&fds)));
+    }
+    c.show("TUNSETSTEERINGEBPF -1 at the end", ioctl_int(fd3.0, TUNSETSTEERINGEBPF, -1));
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1176,6 +1243,13 @@ mod tests {
         assert_eq!(fmt_counters(&kv, false), "rx_packets=0 tx_packets=2");
         assert_eq!(fmt_counters(&kv, true), "tx_packets=2");
         assert_eq!(fmt_counters(&kv[..1], true), "all zero");
+    }
+
+    #[test]
+    fn per_queue_counts() {
+        assert_eq!(fmt_per_queue(&[0, 8]), "q0=0 q1=8");
+        assert_eq!(fmt_per_queue(&[8]), "q0=8");
+        assert_eq!(fmt_per_queue(&[]), "");
     }
 
     #[test]
