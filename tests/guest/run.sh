@@ -52,6 +52,7 @@ abi_fdinfo_and_sysfs
 abi_fasync
 abi_compat32
 abi_steering
+abi_backpressure
 no_unnamed_drops
 no_splat_in_dmesg
 "

@@ -220,3 +220,21 @@ test_abi_steering() {
         '3 queues, program returning 0x10000: frames per queue: q0=8 q1=0 q2=0'
 }
 
+# IFF_BACKPRESSURE (new in 7.3): a full ring stops the queue, the qdisc holds
+# the rest, reads wake the queue; no FULL_RING drops. With txqueuelen 4 tun
+# keeps 4 frames on the ring, 1 requeued and 4 in pfifo_fast; the qdisc drops
+# the 10th (ENOBUFS to the sender). Without the flag, the ring takes 4 and the
+# driver drops 6, which the sender does not see (the qdisc said "sent").
+test_abi_backpressure() {
+    abi_compare backpressure \
+        'plain: qdisc: pfifo_fast' \
+        'plain: inject 10 frames through the qdisc: sent=10' \
+        'plain: tx_dropped before reading: 6' \
+        'plain: readable in total, the queue woken by reads: 4' \
+        'backpressure: TUNGETIFF: 0 flags=0x1082' \
+        'backpressure: qdisc: pfifo_fast' \
+        'backpressure: inject 10 frames through the qdisc: sent=9 ENOBUFS=1' \
+        'backpressure: tx_dropped before reading: 0' \
+        'backpressure: readable in total, the queue woken by reads: 9' \
+        'backpressure: tx_dropped after reading: 0'
+}

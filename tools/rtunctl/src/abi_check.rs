@@ -46,6 +46,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("fasync", fasync),
     ("compat32", compat32),
     ("steering", steering),
+    ("backpressure", backpressure),
 ];
 
 /// Runs one scenario against the device node `dev`; the process exit status.
@@ -159,6 +160,32 @@ pub fn ethtool_fields(text: &str) -> String {
 pub fn fmt_counters(kv: &[(String, String)], only_nonzero: bool) -> String {
     let v: Vec<String> = kv.iter().filter(|(_, v)| !only_nonzero || v != "0").map(|(k, v)| format!("{k}={v}")).collect();
     if only_nonzero && v.is_empty() { "all zero".into() } else { v.join(" ") }
+}
+
+/// The errno of each send (0: sent) as `sent=9 ENOBUFS=1`: how many went
+/// out, then each errno with its count, in the order they first occurred.
+pub fn send_summary(errs: &[i32]) -> String {
+    let mut parts = vec![format!("sent={}", errs.iter().filter(|&&e| e == 0).count())];
+    let mut seen: Vec<i32> = Vec::new();
+    for &e in errs.iter().filter(|&&e| e != 0) {
+        if !seen.contains(&e) {
+            seen.push(e);
+            parts.push(format!("{}={}", errno_name(e), errs.iter().filter(|&&x| x == e).count()));
+        }
+    }
+    parts.join(" ")
+}
+
+/// The root qdisc `ip -o link show` names ("... qdisc pfifo_fast state ..."),
+/// or `none`.
+pub fn qdisc_of(ip_link: &str) -> String {
+    let mut w = ip_link.split_whitespace();
+    while let Some(t) = w.next() {
+        if t == "qdisc" {
+            return w.next().unwrap_or("none").to_string();
+        }
+    }
+    "none".into()
 }
 
 /// Frames read per queue: `q0=0 q1=8`.
@@ -275,6 +302,20 @@ fn set_fl(fd: i32, set: i32, clear: i32) -> Result<i32, i32> {
         }
         sys(libc::fcntl(fd, libc::F_SETFL, (fl | set) & !clear) as isize)
     }
+}
+
+/// Reads frames until nothing has come for `quiet_ms` (the fd must be
+/// non-blocking): frames that arrive while it reads (a woken queue) count too.
+fn drain_wait(fd: i32, quiet_ms: i32) -> usize {
+    let mut n = 0;
+    while n < 10000 {
+        if read_fd(fd, 65536).is_ok() {
+            n += 1;
+        } else if poll_fd(fd, libc::POLLIN, quiet_ms) & libc::POLLIN == 0 {
+            break;
+        }
+    }
+    n
 }
 
 /// Reads frames until EAGAIN (the fd must be non-blocking); how many.
@@ -1183,6 +1224,43 @@ fn steering(c: &mut Ctx) -> Res {
     Ok(())
 }
 
+// ---- backpressure -------------------------------------------------------------------
+
+/// IFF_BACKPRESSURE (7.3): a full ring stops the device's queue, so the
+/// qdisc keeps what does not fit (and drops only past its own limit) instead
+/// of the driver dropping it as FULL_RING; reading wakes the queue. The same
+/// sequence without the flag first, for contrast. Frames go through the
+/// qdisc (an AF_PACKET socket without PACKET_QDISC_BYPASS).
+fn backpressure(c: &mut Ctx) -> Res {
+    for (label, flags) in [("plain", TAP), ("backpressure", TAP | IFF_BACKPRESSURE)] {
+        let (fd, name) = c.create(&format!("{label}: TUNSETIFF"), flags)?;
+        c.say(&format!("{label}: TUNGETIFF"), fmt_flags(&getiff(fd.0)));
+        c.say(&format!("{label}: sysfs tun_flags"), sysfs(&name, "tun_flags"));
+        c.need(&format!("{label}: O_NONBLOCK"), set_fl(fd.0, libc::O_NONBLOCK, 0))?;
+        c.ip_need(&format!("{label}: ip link set txqueuelen 4"), &["link", "set", "dev", &name, "txqueuelen", "4"])?;
+        c.up(&name)?;
+        // tun's devices get the default qdisc; a device with noqueue has no
+        // queue to stop, so IFF_BACKPRESSURE cannot act.
+        let q = match run(&tool("ip"), &["-o", "link", "show", "dev", &name], Duration::from_secs(10)) {
+            Some((true, out, _)) => qdisc_of(&out),
+            _ => "ip failed".into(),
+        };
+        c.say(&format!("{label}: qdisc"), q);
+        let sent = frame::inject_each(&name, &eth_frame(), 0x88b5, 10);
+        c.say(&format!("{label}: inject 10 frames through the qdisc"), sent.map(|v| send_summary(&v)).unwrap_or_else(errno_name));
+        c.say(&format!("{label}: frames queued"), yes_no(wait_readable(fd.0, 2000)));
+        c.say(&format!("{label}: poll before reading"), poll_now(fd.0));
+        c.say(&format!("{label}: tx_dropped before reading"), sysfs(&name, "statistics/tx_dropped"));
+        c.say(&format!("{label}: readable in total, the queue woken by reads"), drain_wait(fd.0, 1000));
+        c.say(&format!("{label}: tx_dropped after reading"), sysfs(&name, "statistics/tx_dropped"));
+        c.say(&format!("{label}: tx_packets after reading"), sysfs(&name, "statistics/tx_packets"));
+        c.show(&format!("{label}: inject 1 frame after draining"), inject(&name, 1));
+        c.say(&format!("{label}: frame queued after draining"), yes_no(wait_readable(fd.0, 2000)));
+        c.say(&format!("{label}: readable"), drain(fd.0));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1243,6 +1321,23 @@ mod tests {
         assert_eq!(fmt_counters(&kv, false), "rx_packets=0 tx_packets=2");
         assert_eq!(fmt_counters(&kv, true), "tx_packets=2");
         assert_eq!(fmt_counters(&kv[..1], true), "all zero");
+    }
+
+    #[test]
+    fn send_results_summary() {
+        assert_eq!(send_summary(&[]), "sent=0");
+        assert_eq!(send_summary(&[0, 0, 0]), "sent=3");
+        assert_eq!(send_summary(&[0, libc::ENOBUFS, 0, libc::ENOBUFS]), "sent=2 ENOBUFS=2");
+        assert_eq!(send_summary(&[libc::ENETDOWN, libc::ENOBUFS, libc::ENETDOWN]), "sent=0 ENETDOWN=2 ENOBUFS=1");
+    }
+
+    #[test]
+    fn qdisc_from_ip_link() {
+        let out = "7: tap0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc pfifo_fast state UP mode DEFAULT group default qlen 4\\    link/ether 02:..";
+        assert_eq!(qdisc_of(out), "pfifo_fast");
+        assert_eq!(qdisc_of("8: rtap0: <UP> mtu 1500 qdisc noqueue state UNKNOWN"), "noqueue");
+        assert_eq!(qdisc_of("8: rtap0: <UP> mtu 1500 state DOWN"), "none");
+        assert_eq!(qdisc_of("x qdisc"), "none");
     }
 
     #[test]
