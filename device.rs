@@ -451,7 +451,8 @@ impl DevState {
                 return 0;
             }
             if let Some(prog) = self.steering.get(&rcu) {
-                return (prog.run(skb) as usize % n) as u16;
+                // tun keeps the program's result in a u16 before the modulo.
+                return (usize::from(prog.run(skb) as u16) % n) as u16;
             }
             n
         };

@@ -171,6 +171,9 @@ static void rtun_setup(struct net_device *dev)
 {
 	dev->sysfs_groups[0] = &rtun_attr_group;
 	dev->pcpu_stat_type = NETDEV_PCPU_STAT_TSTATS;
+	/* Set here, before alloc_netdev_mqs() checks it: a zero length would make
+	 * the device IFF_NO_QUEUE (no qdisc), unlike tun's. */
+	dev->tx_queue_len = 500;	/* TUN_READQ_SIZE */
 	dev->needs_free_netdev = true;
 	dev->priv_destructor = rtun_priv_destructor;
 	dev->rtnl_link_ops = &rtun_link_ops;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build everything: the test kernel (cached), rtun.ko, and the host tools.
+# Build everything: the test kernel (cached), rtun.ko, the host tools, and the
+# 32-bit compat_ioctl client tools/compat32/tun32.c (skipped without gcc -m32).
 # Fails if objtool reports a function falling through into a panic path: module
 # code must not panic.
 set -euo pipefail
@@ -14,3 +15,14 @@ if echo "$out" | grep -q 'falls through to next function'; then
 fi
 log "building tools/rtunctl"
 cargo build --quiet --release -p rtunctl
+
+# A static 32-bit binary: the guest has no 32-bit libc. gcc-multilib gives -m32.
+TUN32=$RTUN_TOP/target/tun32
+if echo 'int main(void) { return 0; }' | gcc -m32 -static -x c -o /dev/null - 2>/dev/null; then
+    log "building tools/compat32/tun32 (gcc -m32 -static)"
+    mkdir -p "$(dirname "$TUN32")"
+    gcc -m32 -static -O2 -Wall -Wextra -Werror -o "$TUN32" "$RTUN_TOP/tools/compat32/tun32.c"
+else
+    rm -f "$TUN32"
+    log "skipping tools/compat32/tun32: gcc -m32 -static does not work (install gcc-multilib); test_abi_compat32 will skip"
+fi

@@ -6,7 +6,8 @@
 #   scripts/guest.sh [--kvm] [--show-dmesg] COMMAND...
 #
 # The initramfs holds busybox, the host's ip/ethtool and tools/rtunctl (with
-# the shared libraries they need), rtun.ko, the C reference tun.ko, and tests/.
+# the shared libraries they need), rtun.ko, the C reference tun.ko, tests/, and
+# the static 32-bit client tun32 when scripts/build.sh could build it.
 # TCG is the default: KVM hangs on the machines this was built on (--kvm to try).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -49,6 +50,9 @@ copy_bin /bin/busybox /bin/busybox
 copy_bin "$(command -v ip)" /usr/sbin/ip
 copy_bin "$(command -v ethtool)" /usr/sbin/ethtool
 copy_bin "$RTUNCTL" /usr/bin/rtunctl
+# The 32-bit compat_ioctl client, static (scripts/build.sh builds it if it can).
+TUN32=${TUN32:-$RTUN_TOP/target/tun32}
+if [ -x "$TUN32" ]; then install -m 0755 "$TUN32" "$root/usr/bin/tun32"; fi
 cp "$KO" "$root/modules/rtun.ko"
 [ -f "$KDIR/drivers/net/tun.ko" ] && cp "$KDIR/drivers/net/tun.ko" "$root/modules/tun.ko"
 cp -r "$RTUN_TOP/tests" "$root/tests"

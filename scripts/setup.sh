@@ -9,7 +9,7 @@ BINDGEN_VERSION=0.73.2
 # Packages from the suites the machine already lists.
 BASE_PKGS=(rustc-web rust-web-src libclang-19-dev clang-19 llvm-19
            flex bison bc libelf-dev libssl-dev cpio kmod busybox-static
-           iproute2 ethtool xz-utils make gcc)
+           iproute2 ethtool xz-utils make gcc gcc-multilib)
 # linux-source-7.3 comes from trixie-backports, QEMU from bookworm-backports.
 SRC_PKG=linux-source-7.3
 QEMU_PKG=qemu-system-x86

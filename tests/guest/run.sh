@@ -51,6 +51,9 @@ abi_errnos
 abi_ring_resize
 abi_fdinfo_and_sysfs
 abi_fasync
+abi_compat32
+abi_steering
+abi_backpressure
 no_unnamed_drops
 no_splat_in_dmesg
 "

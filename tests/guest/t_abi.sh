@@ -177,3 +177,64 @@ test_abi_fasync() {
         'sigio on frame: yes' \
         'sigio after O_ASYNC off: no'
 }
+
+# A 32-bit client (tools/compat32/tun32.c, gcc -m32 -static): every ioctl
+# goes through compat_ioctl, which passes the argument as a 32-bit value and
+# copies a 32-byte compat_ifreq. tun has no compat conversion for the 32-bit
+# sock_fprog of TUNATTACHFILTER: its 32-bit number is unknown to tun (EINVAL).
+test_abi_compat32() {
+    command -v tun32 > /dev/null || { skip "no tun32 in this guest (gcc -m32 unavailable at build time)"; return $KSFT_SKIP; }
+    abi_compare compat32 \
+        'client: 32-bit, sizeof(struct ifreq)=32' \
+        'TUNGETFEATURES: 0 features=0x71f3' \
+        'TUNSETIFF tap no_pi multi_queue vnet_hdr: 0' \
+        'TUNGETIFF flags: 0x5102' \
+        'TUNGETIFF bytes 16..31: 02510000000000000000000000000000' \
+        'TUNGETIFF bytes 32..47 (past compat_ifreq): untouched' \
+        'TUNGETVNETHDRSZ: 0 size=12' \
+        'fd2 TUNSETQUEUE detach: 0' \
+        'txqueues after detach: 1' \
+        'fd2 TUNSETQUEUE attach: 0' \
+        'SIOCGIFHWADDR family: 1' \
+        'TUNATTACHFILTER 32-bit number, 32-bit sock_fprog: EINVAL' \
+        'TUNATTACHFILTER 64-bit number, 32-bit sock_fprog: EINVAL' \
+        'TUNATTACHFILTER 64-bit number, 64-bit sock_fprog: 0' \
+        'TUNSETTXFILTER ff:ff:ff:ff:ff:ff: 1' \
+        'write 60-byte frame: 72' \
+        'nonblocking read, nothing queued: EAGAIN' \
+        'nonblocking read: 72'
+}
+
+# TUNSETSTEERINGEBPF: the program's result picks the queue, modulo the
+# number of queues after tun_ebpf_select_queue keeps it in a u16 (0x10000 is
+# queue 0).
+test_abi_steering() {
+    abi_compare steering \
+        'TUNSETSTEERINGEBPF non-bpf fd: EINVAL' \
+        'TUNSETSTEERINGEBPF closed fd: EBADF' \
+        'program returning 1: frames per queue: q0=0 q1=8' \
+        'program returning 0: frames per queue: q0=8 q1=0' \
+        'TUNSETSTEERINGEBPF -1: 0' \
+        'no program: frames read on both queues: 8' \
+        '3 queues, program returning 0x5: frames per queue: q0=0 q1=0 q2=8' \
+        '3 queues, program returning 0x10000: frames per queue: q0=8 q1=0 q2=0'
+}
+
+# IFF_BACKPRESSURE (new in 7.3): a full ring stops the queue, the qdisc holds
+# the rest, reads wake the queue; no FULL_RING drops. With txqueuelen 4 tun
+# keeps 4 frames on the ring, 1 requeued and 4 in pfifo_fast; the qdisc drops
+# the 10th (ENOBUFS to the sender). Without the flag, the ring takes 4 and the
+# driver drops 6, which the sender does not see (the qdisc said "sent").
+test_abi_backpressure() {
+    abi_compare backpressure \
+        'plain: qdisc: pfifo_fast' \
+        'plain: inject 10 frames through the qdisc: sent=10' \
+        'plain: tx_dropped before reading: 6' \
+        'plain: readable in total, the queue woken by reads: 4' \
+        'backpressure: TUNGETIFF: 0 flags=0x1082' \
+        'backpressure: qdisc: pfifo_fast' \
+        'backpressure: inject 10 frames through the qdisc: sent=9 ENOBUFS=1' \
+        'backpressure: tx_dropped before reading: 0' \
+        'backpressure: readable in total, the queue woken by reads: 9' \
+        'backpressure: tx_dropped after reading: 0'
+}

@@ -16,6 +16,7 @@ use std::{
     fmt::Display,
     fs,
     io::Write,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::mpsc,
     thread,
@@ -43,6 +44,9 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("ring_resize", ring_resize),
     ("fdinfo_and_sysfs", fdinfo_and_sysfs),
     ("fasync", fasync),
+    ("compat32", compat32),
+    ("steering", steering),
+    ("backpressure", backpressure),
 ];
 
 /// Runs one scenario against the device node `dev`; the process exit status.
@@ -158,6 +162,52 @@ pub fn fmt_counters(kv: &[(String, String)], only_nonzero: bool) -> String {
     if only_nonzero && v.is_empty() { "all zero".into() } else { v.join(" ") }
 }
 
+/// The errno of each send (0: sent) as `sent=9 ENOBUFS=1`: how many went
+/// out, then each errno with its count, in the order they first occurred.
+pub fn send_summary(errs: &[i32]) -> String {
+    let mut parts = vec![format!("sent={}", errs.iter().filter(|&&e| e == 0).count())];
+    let mut seen: Vec<i32> = Vec::new();
+    for &e in errs.iter().filter(|&&e| e != 0) {
+        if !seen.contains(&e) {
+            seen.push(e);
+            parts.push(format!("{}={}", errno_name(e), errs.iter().filter(|&&x| x == e).count()));
+        }
+    }
+    parts.join(" ")
+}
+
+/// The root qdisc `ip -o link show` names ("... qdisc pfifo_fast state ..."),
+/// or `none`.
+pub fn qdisc_of(ip_link: &str) -> String {
+    let mut w = ip_link.split_whitespace();
+    while let Some(t) = w.next() {
+        if t == "qdisc" {
+            return w.next().unwrap_or("none").to_string();
+        }
+    }
+    "none".into()
+}
+
+/// Frames read per queue: `q0=0 q1=8`.
+pub fn fmt_per_queue(counts: &[usize]) -> String {
+    counts.iter().enumerate().map(|(i, n)| format!("q{i}={n}")).collect::<Vec<_>>().join(" ")
+}
+
+/// Where `rtunctl abi compat32` looks for the 32-bit client, in order:
+/// $RTUN_TUN32, next to rtunctl (the guest's /usr/bin), target/tun32 beside
+/// target/release/rtunctl (scripts/build.sh), then `tun32` on the PATH.
+pub fn tun32_candidates(env: Option<&str>, exe: Option<&Path>) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = env.filter(|e| !e.is_empty()).map(PathBuf::from).into_iter().collect();
+    if let Some(dir) = exe.and_then(Path::parent) {
+        v.push(dir.join("tun32"));
+        if let Some(up) = dir.parent() {
+            v.push(up.join("tun32"));
+        }
+    }
+    v.push(PathBuf::from("tun32"));
+    v
+}
+
 // ---- syscalls ---------------------------------------------------------------------
 
 /// An owned file descriptor, closed on drop.
@@ -252,6 +302,20 @@ fn set_fl(fd: i32, set: i32, clear: i32) -> Result<i32, i32> {
         }
         sys(libc::fcntl(fd, libc::F_SETFL, (fl | set) & !clear) as isize)
     }
+}
+
+/// Reads frames until nothing has come for `quiet_ms` (the fd must be
+/// non-blocking): frames that arrive while it reads (a woken queue) count too.
+fn drain_wait(fd: i32, quiet_ms: i32) -> usize {
+    let mut n = 0;
+    while n < 10000 {
+        if read_fd(fd, 65536).is_ok() {
+            n += 1;
+        } else if poll_fd(fd, libc::POLLIN, quiet_ms) & libc::POLLIN == 0 {
+            break;
+        }
+    }
+    n
 }
 
 /// Reads frames until EAGAIN (the fd must be non-blocking); how many.
@@ -1074,6 +1138,129 @@ fn fasync(c: &mut Ctx) -> Res {
     Ok(())
 }
 
+// ---- compat32 ------------------------------------------------------------------------
+
+/// A 32-bit client: tools/compat32/tun32.c, built `gcc -m32 -static`, makes
+/// its calls through the driver's compat_ioctl and prints the lines of this
+/// scenario itself. Its exit status is rtunctl's.
+fn compat32(c: &mut Ctx) -> Res {
+    let env = std::env::var("RTUN_TUN32").ok();
+    let exe = std::env::current_exe().ok();
+    let cands = tun32_candidates(env.as_deref(), exe.as_deref());
+    let prog = cands.iter().find(|p| p.components().count() > 1 && p.is_file()).cloned().unwrap_or_else(|| PathBuf::from("tun32"));
+    let _ = std::io::stdout().flush();
+    match Command::new(&prog).arg(&c.dev).stdin(Stdio::null()).status() {
+        Err(e) => {
+            c.say("run tun32", e.raw_os_error().map(errno_name).unwrap_or_else(|| "failed".into()));
+            Err(Stop)
+        }
+        Ok(st) if st.success() => Ok(()),
+        Ok(st) => {
+            // tun32 has said which step failed.
+            c.cleanup();
+            std::process::exit(st.code().unwrap_or(1))
+        }
+    }
+}
+
+// ---- steering --------------------------------------------------------------------------
+
+/// Waits until one of `fds` has a frame (2 s at most), lets the rest arrive,
+/// then drains each: the count per queue.
+fn read_per_queue(fds: &[i32]) -> Vec<usize> {
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(2) && !fds.iter().any(|&fd| poll_fd(fd, libc::POLLIN, 0) & libc::POLLIN != 0) {
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(200));
+    fds.iter().map(|&fd| drain(fd)).collect()
+}
+
+/// A BPF_PROG_TYPE_SOCKET_FILTER program returning `ret`, as an owned fd.
+fn ebpf_returning(ret: u32) -> Result<Fd, i32> {
+    frame::load_ebpf_returning(ret).map(Fd)
+}
+
+/// TUNSETSTEERINGEBPF: the program's return value picks the queue (modulo
+/// the number of queues, as tun_ebpf_select_queue's u16); -1 goes back to
+/// tun's automatic flow steering.
+fn steering(c: &mut Ctx) -> Res {
+    const N: usize = 8;
+    let (fd1, name) = c.create("fd1 TUNSETIFF tap multi_queue", TAP_MQ)?;
+    let fd2 = c.attach("fd2 TUNSETIFF same device", &name, TAP_MQ)?;
+    c.need("fd1 O_NONBLOCK", set_fl(fd1.0, libc::O_NONBLOCK, 0))?;
+    c.need("fd2 O_NONBLOCK", set_fl(fd2.0, libc::O_NONBLOCK, 0))?;
+    c.up(&name)?;
+    c.show("TUNSETSTEERINGEBPF non-bpf fd", ioctl_int(fd1.0, TUNSETSTEERINGEBPF, fd1.0));
+    c.show("TUNSETSTEERINGEBPF closed fd", ioctl_int(fd1.0, TUNSETSTEERINGEBPF, 9999));
+    c.show("TUNSETSTEERINGEBPF -2", ioctl_int(fd1.0, TUNSETSTEERINGEBPF, -2));
+    let fds = [fd1.0, fd2.0];
+    for ret in [1u32, 0] {
+        let prog = c.need(&format!("load program returning {ret}"), ebpf_returning(ret))?;
+        c.show(&format!("TUNSETSTEERINGEBPF program returning {ret}"), ioctl_int(fd1.0, TUNSETSTEERINGEBPF, prog.0));
+        // The device holds its own reference: closing ours changes nothing.
+        drop(prog);
+        c.show(&format!("inject {N} frames"), inject(&name, N));
+        c.say(&format!("program returning {ret}: frames per queue"), fmt_per_queue(&read_per_queue(&fds)));
+    }
+    c.show("TUNSETSTEERINGEBPF -1", ioctl_int(fd1.0, TUNSETSTEERINGEBPF, -1));
+    c.show("TUNSETSTEERINGEBPF -1 again", ioctl_int(fd1.0, TUNSETSTEERINGEBPF, -1));
+    c.show(&format!("inject {N} frames"), inject(&name, N));
+    // Which queue the flow hash picks differs from boot to boot: the sum only.
+    c.say("no program: frames read on both queues", read_per_queue(&fds).iter().sum::<usize>());
+
+    // tun keeps the program's u32 result in a u16 before `% numqueues`.
+    let fd3 = c.attach("fd3 TUNSETIFF third queue", &name, TAP_MQ)?;
+    c.need("fd3 O_NONBLOCK", set_fl(fd3.0, libc::O_NONBLOCK, 0))?;
+    let fds = [fd1.0, fd2.0, fd3.0];
+    for ret in [5u32, 0x10000] {
+        let prog = c.need(&format!("load program returning 0x{ret:x}"), ebpf_returning(ret))?;
+        c.show(&format!("fd2 TUNSETSTEERINGEBPF program returning 0x{ret:x}"), ioctl_int(fd2.0, TUNSETSTEERINGEBPF, prog.0));
+        drop(prog);
+        c.show(&format!("inject {N} frames"), inject(&name, N));
+        c.say(&format!("3 queues, program returning 0x{ret:x}: frames per queue"), fmt_per_queue(&read_per_queue(&fds)));
+    }
+    c.show("TUNSETSTEERINGEBPF -1 at the end", ioctl_int(fd3.0, TUNSETSTEERINGEBPF, -1));
+    Ok(())
+}
+
+// ---- backpressure -------------------------------------------------------------------
+
+/// IFF_BACKPRESSURE (7.3): a full ring stops the device's queue, so the
+/// qdisc keeps what does not fit (and drops only past its own limit) instead
+/// of the driver dropping it as FULL_RING; reading wakes the queue. The same
+/// sequence without the flag first, for contrast. Frames go through the
+/// qdisc (an AF_PACKET socket without PACKET_QDISC_BYPASS).
+fn backpressure(c: &mut Ctx) -> Res {
+    for (label, flags) in [("plain", TAP), ("backpressure", TAP | IFF_BACKPRESSURE)] {
+        let (fd, name) = c.create(&format!("{label}: TUNSETIFF"), flags)?;
+        c.say(&format!("{label}: TUNGETIFF"), fmt_flags(&getiff(fd.0)));
+        c.say(&format!("{label}: sysfs tun_flags"), sysfs(&name, "tun_flags"));
+        c.need(&format!("{label}: O_NONBLOCK"), set_fl(fd.0, libc::O_NONBLOCK, 0))?;
+        c.ip_need(&format!("{label}: ip link set txqueuelen 4"), &["link", "set", "dev", &name, "txqueuelen", "4"])?;
+        c.up(&name)?;
+        // tun's devices get the default qdisc; a device with noqueue has no
+        // queue to stop, so IFF_BACKPRESSURE cannot act.
+        let q = match run(&tool("ip"), &["-o", "link", "show", "dev", &name], Duration::from_secs(10)) {
+            Some((true, out, _)) => qdisc_of(&out),
+            _ => "ip failed".into(),
+        };
+        c.say(&format!("{label}: qdisc"), q);
+        let sent = frame::inject_each(&name, &eth_frame(), 0x88b5, 10);
+        c.say(&format!("{label}: inject 10 frames through the qdisc"), sent.map(|v| send_summary(&v)).unwrap_or_else(errno_name));
+        c.say(&format!("{label}: frames queued"), yes_no(wait_readable(fd.0, 2000)));
+        c.say(&format!("{label}: poll before reading"), poll_now(fd.0));
+        c.say(&format!("{label}: tx_dropped before reading"), sysfs(&name, "statistics/tx_dropped"));
+        c.say(&format!("{label}: readable in total, the queue woken by reads"), drain_wait(fd.0, 1000));
+        c.say(&format!("{label}: tx_dropped after reading"), sysfs(&name, "statistics/tx_dropped"));
+        c.say(&format!("{label}: tx_packets after reading"), sysfs(&name, "statistics/tx_packets"));
+        c.show(&format!("{label}: inject 1 frame after draining"), inject(&name, 1));
+        c.say(&format!("{label}: frame queued after draining"), yes_no(wait_readable(fd.0, 2000)));
+        c.say(&format!("{label}: readable"), drain(fd.0));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1134,6 +1321,40 @@ mod tests {
         assert_eq!(fmt_counters(&kv, false), "rx_packets=0 tx_packets=2");
         assert_eq!(fmt_counters(&kv, true), "tx_packets=2");
         assert_eq!(fmt_counters(&kv[..1], true), "all zero");
+    }
+
+    #[test]
+    fn send_results_summary() {
+        assert_eq!(send_summary(&[]), "sent=0");
+        assert_eq!(send_summary(&[0, 0, 0]), "sent=3");
+        assert_eq!(send_summary(&[0, libc::ENOBUFS, 0, libc::ENOBUFS]), "sent=2 ENOBUFS=2");
+        assert_eq!(send_summary(&[libc::ENETDOWN, libc::ENOBUFS, libc::ENETDOWN]), "sent=0 ENETDOWN=2 ENOBUFS=1");
+    }
+
+    #[test]
+    fn qdisc_from_ip_link() {
+        let out = "7: tap0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc pfifo_fast state UP mode DEFAULT group default qlen 4\\    link/ether 02:..";
+        assert_eq!(qdisc_of(out), "pfifo_fast");
+        assert_eq!(qdisc_of("8: rtap0: <UP> mtu 1500 qdisc noqueue state UNKNOWN"), "noqueue");
+        assert_eq!(qdisc_of("8: rtap0: <UP> mtu 1500 state DOWN"), "none");
+        assert_eq!(qdisc_of("x qdisc"), "none");
+    }
+
+    #[test]
+    fn per_queue_counts() {
+        assert_eq!(fmt_per_queue(&[0, 8]), "q0=0 q1=8");
+        assert_eq!(fmt_per_queue(&[8]), "q0=8");
+        assert_eq!(fmt_per_queue(&[]), "");
+    }
+
+    #[test]
+    fn tun32_search_order() {
+        let exe = Path::new("/w/target/release/rtunctl");
+        let v = tun32_candidates(Some("/opt/tun32"), Some(exe));
+        let want: Vec<PathBuf> = ["/opt/tun32", "/w/target/release/tun32", "/w/target/tun32", "tun32"].iter().map(PathBuf::from).collect();
+        assert_eq!(v, want);
+        assert_eq!(tun32_candidates(Some(""), None), vec![PathBuf::from("tun32")]);
+        assert_eq!(tun32_candidates(None, Some(Path::new("/usr/bin/rtunctl")))[0], PathBuf::from("/usr/bin/tun32"));
     }
 
     #[test]

@@ -100,6 +100,25 @@ pub fn inject(name: &str, frame: &[u8], proto: u16, count: usize) -> Result<usiz
     r
 }
 
+/// Sends `count` copies of `frame` out through `name`'s xmit path, through
+/// the device's qdisc (no PACKET_QDISC_BYPASS), one sendto each: the errno of
+/// each send, 0 if it was sent. ENOBUFS is the qdisc's (or, without a queue,
+/// the driver's) NET_XMIT_DROP.
+pub fn inject_each(name: &str, frame: &[u8], proto: u16, count: usize) -> Result<Vec<i32>, i32> {
+    let (fd, sa) = packet_socket(name, proto, false)?;
+    let mut out = Vec::with_capacity(count);
+    for _ in 0..count {
+        // SAFETY: `frame` and `sa` are valid for the call.
+        let r = unsafe {
+            libc::sendto(fd, frame.as_ptr().cast(), frame.len(), 0, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+        };
+        out.push(if r < 0 { last_errno() } else { 0 });
+    }
+    // SAFETY: Our socket.
+    unsafe { libc::close(fd) };
+    Ok(out)
+}
+
 fn csum16(data: &[u8]) -> u16 {
     let mut sum: u32 = 0;
     for c in data.chunks(2) {
