@@ -337,7 +337,7 @@ fn eth_frame() -> Vec<u8> {
 /// Sends `count` frames out through `name`'s xmit path (AF_PACKET).
 fn inject(name: &str, count: usize) -> Result<i32, i32> {
     let f = eth_frame();
-    frame::inject(name, &f, 0x88b5, count).map(|n| n as i32)
+    frame::inject(name, &f, 0x88b5, count, false).map(|n| n as i32)
 }
 
 fn sysfs(name: &str, attr: &str) -> String {

@@ -92,8 +92,21 @@ fn send_all(fd: i32, sa: &libc::sockaddr_ll, buf: &[u8], count: usize) -> Result
 }
 
 /// Sends `count` copies of `frame` out through `name`'s xmit path.
-pub fn inject(name: &str, frame: &[u8], proto: u16, count: usize) -> Result<usize, i32> {
+pub fn inject(name: &str, frame: &[u8], proto: u16, count: usize, bypass_qdisc: bool) -> Result<usize, i32> {
     let (fd, sa) = packet_socket(name, proto, false)?;
+    if bypass_qdisc {
+        // PACKET_QDISC_BYPASS: straight to the driver, so that only the
+        // driver can drop (a qdisc would drop past its own limit).
+        let one: i32 = 1;
+        // SAFETY: An int option on our socket.
+        let r = unsafe { libc::setsockopt(fd, libc::SOL_PACKET, 20, (&one as *const i32).cast(), 4) };
+        if r < 0 {
+            let e = last_errno();
+            // SAFETY: Our socket.
+            unsafe { libc::close(fd) };
+            return Err(e);
+        }
+    }
     let r = send_all(fd, &sa, frame, count);
     // SAFETY: Our socket.
     unsafe { libc::close(fd) };

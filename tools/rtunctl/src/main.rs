@@ -33,7 +33,7 @@ commands:
   recv NAME [--count N] [--timeout-ms T] [--no-poll]
                                             read frames (--no-poll: one plain blocking read)
   forward A B [--ready-file F]              copy frames between two devices
-  inject NAME [--count K] [--hex HEX] [--pad-to N] [--proto HEX] [--gso MSS --len N]
+  inject NAME [--count K] [--bypass-qdisc] [--hex HEX] [--pad-to N] [--proto HEX] [--gso MSS --len N]
                                             send frames out through the device's xmit path;
                                             --gso: TCP/IPv4 with a virtio-net header (MSS 0:
                                             checksum offload only)
@@ -56,6 +56,7 @@ struct Opts {
     no_pi: bool,
     multi_queue: bool,
     detach: bool,
+    bypass_qdisc: bool,
     vnet_hdr: bool,
     nonblock: bool,
     queues: usize,
@@ -131,6 +132,7 @@ fn parse_args() -> Opts {
             "--hex" => o.hex = Some(parse_hex(&it.next().unwrap_or_default()).unwrap_or_else(|e| usage_error(&e))),
             "--pad-to" => o.pad_to = Some(num("--pad-to", it.next())),
             "--count" => o.count = num("--count", it.next()),
+            "--bypass-qdisc" => o.bypass_qdisc = true,
             "--bad-buffer" => o.bad_buffer = true,
             "--timeout-ms" => o.timeout_ms = num("--timeout-ms", it.next()),
             "--no-poll" => o.no_poll = true,
@@ -482,7 +484,7 @@ fn cmd_inject(o: &Opts) {
             let mut f = o.hex.clone().unwrap_or_else(frame::default_eth_frame);
             f.resize(f.len().max(o.pad_to.unwrap_or(60)), 0);
             let proto = o.proto.unwrap_or_else(|| frame::guess_proto(false, &f));
-            frame::inject(name, &f, proto, o.count)
+            frame::inject(name, &f, proto, o.count, o.bypass_qdisc)
         }
     };
     match r {
