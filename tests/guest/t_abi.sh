@@ -238,3 +238,14 @@ test_abi_backpressure() {
         'backpressure: readable in total, the queue woken by reads: 9' \
         'backpressure: tx_dropped after reading: 0'
 }
+
+# IFF_NAPI and IFF_NAPI_FRAGS: tun's checks, GRO delivery, and EBUSY for a
+# write on a detached queue, whose NAPI instance is off.
+test_abi_napi() {
+    abi_compare napi \
+        'TUNSETIFF napi_frags without napi: EINVAL' \
+        'TUNSETIFF napi_frags on tun: EINVAL' \
+        'napi: write on the detached queue: EBUSY' \
+        'napi: write after reattach: 60' \
+        'napi_frags: write on the detached queue: EBUSY'
+}

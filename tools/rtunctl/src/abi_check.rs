@@ -40,6 +40,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("zero_length_read", zero_length_read),
     ("counters_reset_on_rebind", counters_reset_on_rebind),
     ("purge_on_detach", purge_on_detach),
+    ("napi", napi),
     ("errnos", errnos),
     ("ring_resize", ring_resize),
     ("fdinfo_and_sysfs", fdinfo_and_sysfs),
@@ -715,6 +716,45 @@ fn purge_on_detach(c: &mut Ctx) -> Res {
     c.show("read after reattach", read_fd(busy.0, 2048));
     c.say("poll after reattach", poll_now(busy.0));
     c.say("frames left on the other queue", drain(if busy.0 == fd1.0 { fd2.0 } else { fd1.0 }));
+    Ok(())
+}
+
+// ---- IFF_NAPI ---------------------------------------------------------------------------
+
+const IFF_NAPI: u16 = 0x0010;
+const IFF_NAPI_FRAGS: u16 = 0x0020;
+
+/// IFF_NAPI: written frames go through a NAPI instance; a detached queue's
+/// instance is off, so tun refuses its writes with EBUSY. IFF_NAPI_FRAGS needs
+/// IFF_NAPI and a TAP device.
+fn napi(c: &mut Ctx) -> Res {
+    for (label, flags) in [
+        ("napi_frags without napi", TAP | IFF_NAPI_FRAGS),
+        ("napi_frags on tun", IFF_TUN | IFF_NO_PI | IFF_NAPI | IFF_NAPI_FRAGS),
+    ] {
+        let r = c.open().and_then(|fd| setiff(fd.0, "", flags).map(|req| req.name()));
+        if let Ok(name) = &r {
+            c.track(name);
+        }
+        c.say(&format!("TUNSETIFF {label}"), r.map(|_| 0).map_or_else(errno_name, |v| v.to_string()));
+    }
+    for (label, extra) in [("napi", IFF_NAPI), ("napi_frags", IFF_NAPI | IFF_NAPI_FRAGS)] {
+        let (fd1, name) = c.create(&format!("{label}: TUNSETIFF tap multi_queue"), TAP_MQ | extra)?;
+        let fd2 = c.attach(&format!("{label}: fd2 TUNSETIFF"), &name, TAP_MQ | extra)?;
+        c.up(&name)?;
+        let f = eth_frame();
+        c.show(&format!("{label}: write"), write_fd(fd1.0, &f));
+        c.say(&format!("{label}: TUNGETIFF"), fmt_flags(&getiff(fd1.0)));
+        c.need(&format!("{label}: detach fd1"), setqueue(fd1.0, IFF_DETACH_QUEUE))?;
+        c.show(&format!("{label}: write on the detached queue"), write_fd(fd1.0, &f));
+        c.show(&format!("{label}: write on fd2"), write_fd(fd2.0, &f));
+        c.need(&format!("{label}: reattach fd1"), setqueue(fd1.0, IFF_ATTACH_QUEUE))?;
+        c.show(&format!("{label}: write after reattach"), write_fd(fd1.0, &f));
+        thread::sleep(Duration::from_millis(200));
+        c.say(&format!("{label}: rx_packets"), sysfs(&name, "statistics/rx_packets"));
+        drop(fd2);
+        drop(fd1);
+    }
     Ok(())
 }
 
