@@ -815,14 +815,7 @@ impl Queue {
                 state.security().may_open()?;
                 this.resize_ring(dev.tx_queue_len(), None)?;
                 let total = state.attach(&dev, this, rtnl)?;
-                this.bind(&dev);
-                if flags & ioctl::IFF_NAPI != 0 {
-                    if let Err(e) = this.napi.add(&dev) {
-                        drop(this.unbind());
-                        state.detach(&dev, this, rtnl);
-                        return Err(e);
-                    }
-                }
+                this.bind(&dev, state, flags, rtnl)?;
                 if multi && total > 1 {
                     // Not the first queue: the device keeps its flags and carrier.
                     dev.state_changed(rtnl);
@@ -857,14 +850,7 @@ impl Queue {
                     dev.unregister(rtnl);
                     return Err(e);
                 }
-                this.bind(&dev);
-                if flags & ioctl::IFF_NAPI != 0 {
-                    if let Err(e) = this.napi.add(&dev) {
-                        drop(this.unbind());
-                        state.detach(&dev, this, rtnl);
-                        return Err(e);
-                    }
-                }
+                this.bind(&dev, state, flags, rtnl)?;
                 state.add_debugfs(&dev);
                 dev
             }
@@ -880,9 +866,19 @@ impl Queue {
         b.dev.take()
     }
 
-    fn bind(&self, dev: &ARef<NetDev>) {
+    /// The queue, just attached to `dev`, becomes its file's; with IFF_NAPI
+    /// it gets its NAPI instance, or leaves the device again.
+    fn bind(&self, dev: &ARef<NetDev>, state: &DevState, flags: u16, rtnl: &Rtnl) -> Result {
         self.shutdown.store(false, Relaxed);
         *self.binding.lock() = Binding { dev: Some(dev.clone()), disabled: false };
+        if flags & ioctl::IFF_NAPI != 0 {
+            if let Err(e) = self.napi.add(dev) {
+                drop(self.unbind());
+                state.detach(dev, self, rtnl);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// TUNSETQUEUE: disable or re-enable this queue of a multi-queue device.
