@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build everything: the test kernel (cached), rtun.ko, and the host tools.
+# Build everything: the test kernel (cached), rtun.ko, the host tools, and the
+# kernel's own tun selftest for the guest (cached with the kernel).
 # Fails if objtool reports a function falling through into a panic path: module
 # code must not panic.
 set -euo pipefail
@@ -14,3 +15,5 @@ if echo "$out" | grep -q 'falls through to next function'; then
 fi
 log "building tools/rtunctl"
 cargo build --quiet --release -p rtunctl
+log "building the upstream tun selftest (cached)"
+KDIR=$KDIR "$RTUN_TOP/scripts/selftest.sh" >/dev/null
