@@ -6,7 +6,8 @@
 #   scripts/guest.sh [--kvm] [--show-dmesg] COMMAND...
 #
 # The initramfs holds busybox, the host's ip/ethtool and tools/rtunctl (with
-# the shared libraries they need), rtun.ko, the C reference tun.ko, and tests/.
+# the shared libraries they need), rtun.ko, the C reference tun.ko, the static
+# upstream tun selftest when built (/usr/bin/tun_selftest), and tests/.
 # TCG is the default: KVM hangs on the machines this was built on (--kvm to try).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -51,6 +52,9 @@ copy_bin "$(command -v ethtool)" /usr/sbin/ethtool
 copy_bin "$RTUNCTL" /usr/bin/rtunctl
 cp "$KO" "$root/modules/rtun.ko"
 [ -f "$KDIR/drivers/net/tun.ko" ] && cp "$KDIR/drivers/net/tun.ko" "$root/modules/tun.ko"
+# The kernel's own tun selftest, static, when scripts/selftest.sh has built it.
+selftest=$(tun_selftest_path "$KDIR")
+[ -x "$selftest" ] && install -m 0755 "$selftest" "$root/usr/bin/tun_selftest"
 cp -r "$RTUN_TOP/tests" "$root/tests"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\nuser:x:1000:1000:user:/:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\nuser:x:1000:\n' > "$root/etc/group"
