@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build everything: the test kernel (cached), rtun.ko, the host tools, and the
-# 32-bit compat_ioctl client tools/compat32/tun32.c (skipped without gcc -m32).
+# Build everything: the test kernel (cached), rtun.ko, the host tools, the
+# 32-bit compat_ioctl client tools/compat32/tun32.c (skipped without gcc -m32),
+# and the kernel's own tun selftest for the guest (cached with the kernel).
 # Fails if objtool reports a function falling through into a panic path: module
 # code must not panic.
 set -euo pipefail
@@ -26,3 +27,5 @@ else
     rm -f "$TUN32"
     log "skipping tools/compat32/tun32: gcc -m32 -static does not work (install gcc-multilib); test_abi_compat32 will skip"
 fi
+log "building the upstream tun selftest (cached)"
+KDIR=$KDIR "$RTUN_TOP/scripts/selftest.sh" >/dev/null

@@ -6,8 +6,9 @@
 #   scripts/guest.sh [--kvm] [--show-dmesg] COMMAND...
 #
 # The initramfs holds busybox, the host's ip/ethtool and tools/rtunctl (with
-# the shared libraries they need), rtun.ko, the C reference tun.ko, tests/, and
-# the static 32-bit client tun32 when scripts/build.sh could build it.
+# the shared libraries they need), rtun.ko, the C reference tun.ko, tests/,
+# the static 32-bit client tun32 when scripts/build.sh could build it, and the
+# static upstream tun selftest when built (/usr/bin/tun_selftest).
 # TCG is the default: KVM hangs on the machines this was built on (--kvm to try).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -55,6 +56,9 @@ TUN32=${TUN32:-$RTUN_TOP/target/tun32}
 if [ -x "$TUN32" ]; then install -m 0755 "$TUN32" "$root/usr/bin/tun32"; fi
 cp "$KO" "$root/modules/rtun.ko"
 [ -f "$KDIR/drivers/net/tun.ko" ] && cp "$KDIR/drivers/net/tun.ko" "$root/modules/tun.ko"
+# The kernel's own tun selftest, static, when scripts/selftest.sh has built it.
+selftest=$(tun_selftest_path "$KDIR")
+[ -x "$selftest" ] && install -m 0755 "$selftest" "$root/usr/bin/tun_selftest"
 cp -r "$RTUN_TOP/tests" "$root/tests"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\nuser:x:1000:1000:user:/:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\nuser:x:1000:\n' > "$root/etc/group"

@@ -15,5 +15,9 @@ prepare() {
     "$RTUN_TOP/scripts/build.sh"
 }
 
+# tun_selftest_path KDIR: where scripts/selftest.sh caches the static build of
+# the tree's tools/testing/selftests/net/tun.c.
+tun_selftest_path() { echo "$1/rtun-selftest/tun"; }
+
 log() { printf '[rust_tun] %s\n' "$*" >&2; }
 die() { printf '[rust_tun] error: %s\n' "$*" >&2; exit 1; }

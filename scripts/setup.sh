@@ -6,10 +6,13 @@ set -euo pipefail
 
 BINDGEN_VERSION=0.73.2
 
-# Packages from the suites the machine already lists.
+# Packages from the suites the machine already lists. libc6-dev (libc.a) and
+# python3-yaml + python3-jsonschema (the ynl code generator) build the upstream
+# tun selftest.
 BASE_PKGS=(rustc-web rust-web-src libclang-19-dev clang-19 llvm-19
            flex bison bc libelf-dev libssl-dev cpio kmod busybox-static
-           iproute2 ethtool xz-utils make gcc gcc-multilib)
+           iproute2 ethtool xz-utils make gcc gcc-multilib
+           libc6-dev python3-yaml python3-jsonschema)
 # linux-source-7.3 comes from trixie-backports, QEMU from bookworm-backports.
 SRC_PKG=linux-source-7.3
 QEMU_PKG=qemu-system-x86

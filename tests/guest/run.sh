@@ -8,9 +8,11 @@ cd "$(dirname "$0")"
 . ./t_drops.sh
 . ./t_reasons.sh
 . ./t_abi.sh
+. ./t_upstream.sh
 
 TESTS="
 module_load_unload
+upstream_tun_selftest
 drop_traced_in_trace_pipe
 tap_ping_through_forwarder
 tun_ping_through_forwarder

@@ -1,0 +1,224 @@
+# The kernel's own tun selftest, tools/testing/selftests/net/tun.c of the test
+# kernel's tree, built unmodified and static by scripts/selftest.sh. It opens
+# /dev/net/tun by name, so it runs first against C tun.ko, then against rtun
+# with /dev/net/rtun bind-mounted over /dev/net/tun, in the same boot.
+#
+# Twelve of its cases wait out a 10 s receive timeout (XFAIL), so one run in
+# one process takes about three minutes under TCG. Each run is split by the
+# harness's own filters (-f/-v) into TUN_SELFTEST_SHARDS shards that run side
+# by side, each in a network namespace of its own, since the cases use fixed
+# interface names (geneve1) and addresses. Two, not more: the cases that do
+# not wait mostly create and delete devices, which does not go faster in
+# parallel, and with five shards on a loaded host tun.ko itself failed cases
+# (a fixture's 2 s wait for the local route of its IPv6 address ran out, and
+# the geneve1 it left made the following cases fail). IPv6, which the
+# tun_vnet_udptnl fixtures need, is enabled in those namespaces only: run.sh
+# keeps it disabled in the initial one for the other tests.
+
+TUN_SELFTEST=/usr/bin/tun_selftest
+TUN_SELFTEST_SHARDS=2
+# Wall-clock cap on one shard (the harness's own limit is 30 s per case).
+TUN_SELFTEST_CAP=${TUN_SELFTEST_CAP:-300}
+
+# Interfaces the selftest creates: tap%d/tun%d through the driver, geneve1.
+SELFTEST_IFACES='^(tap|tun)[0-9]+$|^geneve1$'
+
+# selftest_shards: the harness's filter arguments, one shard per line. The
+# variants are grouped in families by the prefix before their first "_" (4in4,
+# 6in4, ...: three cases of each wait 10 s), dealt out to the shards in turn;
+# the fixtures without variants go to the first. `tun_selftest -l` prints
+# FIXTURE (20 wide), VARIANT (25 wide) and TEST columns. An empty line (one
+# shard, no filter: every case) if the listing gives nothing.
+selftest_shards() {
+    $TUN_SELFTEST -l 2>&1 | awk -v k=$TUN_SELFTEST_SHARDS '
+        NR == 1 || /^-+$/ { next }
+        {
+            f = substr($0, 1, 20); v = substr($0, 22, 25)
+            gsub(/ /, "", f); gsub(/ /, "", v)
+            if (f != "") cur = f
+            if (v == "") { plain[cur] = 1; next }
+            has_variants[cur] = 1
+            fam = v; sub(/_.*/, "", fam)
+            if (!(fam in shard)) shard[fam] = nfam++ % k
+            args[shard[fam]] = args[shard[fam]] " -v " v
+        }
+        END {
+            for (c in plain) if (!(c in has_variants)) args[0] = args[0] " -f " c
+            for (i = 0; i < k; i++) if (args[i] != "") { print args[i]; n++ }
+            if (!n) print ""
+        }'
+}
+
+# selftest_shard LOG ARGS...: one shard in a new network namespace. Reports
+# and deletes the selftest's interfaces still there when it ends.
+selftest_shard() {
+    log=$1
+    shift
+    unshare -n sh -c '
+        cap=$1 ifaces=$2 bin=$3
+        shift 3
+        /usr/sbin/ip link set lo up
+        echo 0 > /proc/sys/net/ipv6/conf/all/disable_ipv6
+        echo 0 > /proc/sys/net/ipv6/conf/default/disable_ipv6
+        timeout "$cap" "$bin" "$@"
+        rc=$?
+        for i in $(/usr/sbin/ip -o link show | cut -d: -f2 | cut -d@ -f1 | tr -d " " | grep -E "$ifaces"); do
+            echo "# left behind: $i"
+            /usr/sbin/ip link del "$i"
+        done
+        exit $rc' sh "$TUN_SELFTEST_CAP" "$SELFTEST_IFACES" "$TUN_SELFTEST" "$@" > "$log" 2>&1
+}
+
+# selftest_run LABEL: all shards side by side, logs in /tmp/selftest.LABEL.N.log.
+selftest_run() {
+    rm -f /tmp/selftest."$1".*.log
+    t0=$(cut -d' ' -f1 /proc/uptime)
+    n=0
+    pids=
+    while read -r args; do
+        n=$((n + 1))
+        selftest_shard "/tmp/selftest.$1.$n.log" $args &
+        pids="$pids $!"
+    done <<EOF
+$(selftest_shards)
+EOF
+    for p in $pids; do wait $p; done
+    t1=$(cut -d' ' -f1 /proc/uptime)
+    diag "$1: $n shards in $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f s", b - a }')"
+}
+
+# The kselftest_harness TAP lines of a log: "ok N NAME [# XFAIL|XPASS|SKIP ...]"
+# or "not ok N NAME". Passed is what kselftest counts as passed minus SKIP:
+# plain ok, XFAIL and XPASS.
+selftest_passed() { awk '$1 == "ok" && $2 ~ /^[0-9]+$/ && !/# SKIP/ { print $3 }' "$@"; }
+selftest_skipped() { awk '$1 == "ok" && $2 ~ /^[0-9]+$/ && /# SKIP/ { print $3 }' "$@"; }
+selftest_failed() { awk '$1 == "not" && $2 == "ok" && $3 ~ /^[0-9]+$/ { print $4 }' "$@"; }
+selftest_xfail() { awk '$1 == "ok" && $2 ~ /^[0-9]+$/ && /# XFAIL/ { print $3 }' "$@"; }
+
+# selftest_check_shard LOG: fails if the shard did not report a result for
+# every case it planned, or disagrees with the harness's own summary line.
+selftest_check_shard() {
+    plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$1" | head -1)
+    [ -n "$plan" ] || { fail "$1: no TAP plan"; tail -n 3 "$1"; return 1; }
+    [ "$plan" -gt 0 ] || { fail "$1: a shard with no cases"; return 1; }
+    got=$(( $(selftest_passed "$1" | wc -l) + $(selftest_skipped "$1" | wc -l) + $(selftest_failed "$1" | wc -l) ))
+    [ "$got" = "$plan" ] || { fail "$1: $got results for $plan planned cases (killed or crashed?)"; return 1; }
+    # The harness counts SKIP as passed.
+    summary=$(awk '$1 == "#" && ($2 == "PASSED:" || $2 == "FAILED:") && $4 == "/" && $6 == "tests" { s = $3 " " $5 } END { print s }' "$1")
+    expect_eq "$1: the harness's summary (passed / run)" "$summary" \
+        "$(( $(selftest_passed "$1" | wc -l) + $(selftest_skipped "$1" | wc -l) )) $plan" || return 1
+    behind=$(grep '^# left behind: ' "$1")
+    [ -z "$behind" ] || { echo "$behind"; fail "$1: the selftest left interfaces behind"; return 1; }
+}
+
+# Logs of a run: its shards', then its retry's if any (the retry comes last,
+# so its result and reason win).
+selftest_logs() {
+    ls /tmp/selftest."$1".*.log
+    [ ! -f /tmp/selftest-retry."$1".log ] || echo /tmp/selftest-retry."$1".log
+}
+
+# selftest_passed_all LABEL: the cases that passed in the shards or the retry.
+selftest_passed_all() { selftest_passed $(selftest_logs "$1") | awk '!seen[$0]++'; }
+
+# selftest_failing LABEL [ONLY]: "NAME: WHY" for each case of LABEL's run
+# that passed neither in a shard nor on retry (and that the file ONLY lists,
+# one name a line), in the order of ONLY, or of the run. WHY is the first two
+# lines the harness printed for the case (errno messages, failed
+# expectations), between its RUN line and its OK/FAIL line. One awk pass: the
+# suite's shell is slow to fork under TCG.
+selftest_failing() {
+    only=${2:-/dev/null}
+    awk -v only="$only" '
+        FILENAME == only { order[++n] = $1; next }
+        $2 == "RUN" { cur = $3; why[cur] = ""; k = 0; next }
+        cur != "" && ($2 == "OK" || $2 == "FAIL") && $3 == cur { cur = ""; next }
+        cur != "" { if (k++ < 2) { l = $0; sub(/^# */, "", l); why[cur] = why[cur] (k > 1 ? " | " : "") l }; next }
+        $1 == "ok" && $2 ~ /^[0-9]+$/ && !/# SKIP/ { passed[$3] = 1 }
+        $1 == "ok" && $2 ~ /^[0-9]+$/ { t = $3 }
+        $1 == "not" && $2 == "ok" && $3 ~ /^[0-9]+$/ { t = $4 }
+        t != "" { if (!(t in seen)) { seen[t] = 1; run[++m] = t }; t = "" }
+        END {
+            if (n == 0) for (i = 1; i <= m; i++) order[++n] = run[i]
+            for (i = 1; i <= n; i++) if (!(order[i] in passed)) print order[i] ": " why[order[i]]
+        }' "$only" $(selftest_logs "$1")
+}
+
+# selftest_retry LABEL LIST: runs once more, alone and one after the other,
+# the cases the file LIST names, when there are at most TUN_SELFTEST_RETRY_MAX:
+# a case that fails under the load of the shards (the fixtures wait 2 s for a
+# route, 10 s for a packet) gets a second chance. More failures than that are
+# not flakes, and retrying them would only cost time.
+TUN_SELFTEST_RETRY_MAX=10
+selftest_retry() {
+    rm -f /tmp/selftest-retry."$1".log
+    count=$(wc -l < "$2")
+    [ "$count" -gt 0 ] && [ "$count" -le $TUN_SELFTEST_RETRY_MAX ] || return 0
+    diag "$1: retrying alone: $(echo $(cat "$2"))"
+    selftest_shard /tmp/selftest-retry."$1".log $(sed 's/^/-r /' "$2")
+    for t in $(selftest_passed /tmp/selftest-retry."$1".log); do
+        diag "$1: $t passed on retry"
+    done
+}
+
+# selftest_summary LABEL: checks its shards and retry, prints its counts.
+selftest_summary() {
+    sok=0
+    for log in $(selftest_logs "$1"); do selftest_check_shard "$log" || sok=1; done
+    logs=$(ls /tmp/selftest."$1".*.log)
+    total=$(awk '/^1\.\.[0-9]+$/ { sub(/^1\.\./, ""); t += $0 } END { print t + 0 }' $logs)
+    passed=$(selftest_passed_all "$1" | wc -l)
+    skipped=$(selftest_skipped $logs | wc -l)
+    retried=0
+    [ ! -f /tmp/selftest-retry."$1".log ] || retried=$(selftest_passed /tmp/selftest-retry."$1".log | wc -l)
+    diag "$1: $passed/$total passed ($(selftest_xfail $logs | wc -l) XFAIL, $retried on retry), $((total - passed - skipped)) failed, $skipped skipped"
+    return $sok
+}
+
+test_upstream_tun_selftest() {
+    [ -x $TUN_SELFTEST ] || { skip "no $TUN_SELFTEST in this guest (scripts/selftest.sh)"; return $KSFT_SKIP; }
+    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
+    load_rtun || { fail "rtun not loaded"; return 1; }
+    had_tun=0
+    grep -q '^tun ' /proc/modules && had_tun=1
+    [ $had_tun = 1 ] || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
+    wait_for_file /dev/net/tun || return 1
+
+    selftest_run tun.ko
+    selftest_failing tun.ko | cut -d: -f1 > /tmp/selftest.retry.list
+    selftest_retry tun.ko /tmp/selftest.retry.list
+    # The reference: every case that passed on C tun.
+    selftest_passed_all tun.ko > /tmp/selftest.reference
+    ok=1
+    if mount --bind /dev/net/rtun /dev/net/tun; then
+        selftest_run rtun
+        selftest_failing rtun /tmp/selftest.reference | cut -d: -f1 > /tmp/selftest.retry.list
+        selftest_retry rtun /tmp/selftest.retry.list
+        umount /dev/net/tun || { fail "umount /dev/net/tun"; ok=0; }
+    else
+        fail "mount --bind /dev/net/rtun /dev/net/tun"; ok=0
+    fi
+    [ $had_tun = 1 ] || rmmod tun || diag "rmmod tun failed"
+    [ $ok = 1 ] || return 1
+    ! grep -q ' /dev/net/tun ' /proc/mounts || { fail "a mount over /dev/net/tun is left"; return 1; }
+    # When a namespace goes away, its devices without rtnl_link_ops move to
+    # the initial one instead of being deleted.
+    left=$(ls /sys/class/net | grep -E "$SELFTEST_IFACES")
+    for i in $left; do ip link del "$i"; done
+    [ -z "$left" ] || { fail "interfaces left behind: $(echo $left)"; return 1; }
+
+    selftest_summary tun.ko || ok=0
+    selftest_summary rtun || ok=0
+    selftest_failing tun.ko | sed 's/^/# fails on tun.ko: /'
+
+    # Every case C tun passes must pass on rtun.
+    selftest_failing rtun /tmp/selftest.reference > /tmp/selftest.lost
+    sed 's/^/# passes on tun.ko, fails on rtun: /' /tmp/selftest.lost
+    lost=$(wc -l < /tmp/selftest.lost)
+    pass_tun=$(wc -l < /tmp/selftest.reference)
+    pass_rtun=$(selftest_passed_all rtun | wc -l)
+    [ $ok = 1 ] || return 1
+    [ "$pass_tun" -gt 0 ] || { fail "not one case passes on tun.ko: no reference to compare with"; return 1; }
+    [ $lost = 0 ] && [ "$pass_rtun" -ge "$pass_tun" ] ||
+        { fail "rtun passes $pass_rtun cases, tun.ko $pass_tun; $lost case(s) passing on tun.ko fail on rtun"; return 1; }
+}
