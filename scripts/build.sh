@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build everything: the test kernel (cached), rtun.ko, and the host tools.
+# Build everything: the test kernel (cached), rtun.ko, and the host tools
+# (rtunctl, rtunbench).
 # Fails if objtool reports a function falling through into a panic path: module
 # code must not panic.
 set -euo pipefail
@@ -12,5 +13,5 @@ echo "$out" | grep -v '^make' >&2 || true
 if echo "$out" | grep -q 'falls through to next function'; then
     die "objtool found a panic path in module code (see above)"
 fi
-log "building tools/rtunctl"
-cargo build --quiet --release -p rtunctl
+log "building tools/rtunctl and tools/rtunbench"
+cargo build --quiet --release -p rtunctl -p rtunbench

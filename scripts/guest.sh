@@ -5,8 +5,10 @@
 #
 #   scripts/guest.sh [--kvm] [--show-dmesg] COMMAND...
 #
-# The initramfs holds busybox, the host's ip/ethtool and tools/rtunctl (with
-# the shared libraries they need), rtun.ko, the C reference tun.ko, and tests/.
+# The initramfs holds busybox, the host's ip/ethtool, tools/rtunctl and
+# tools/rtunbench (with the shared libraries they need), rtun.ko, the C
+# reference tun.ko of the same kernel tree, and tests/. KDIR picks the kernel
+# tree (default: the test kernel), RTUN_KO the module (default: ./rtun.ko).
 # TCG is the default: KVM hangs on the machines this was built on (--kvm to try).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -25,10 +27,12 @@ done
 [ $# -gt 0 ] || die "usage: scripts/guest.sh [--kvm] COMMAND..."
 
 KDIR=${KDIR:-$("$RTUN_TOP/scripts/kernel.sh")}
-KO=$RTUN_TOP/rtun.ko
+KO=${RTUN_KO:-$RTUN_TOP/rtun.ko}
 RTUNCTL=${RTUNCTL:-$RTUN_TOP/target/release/rtunctl}
+RTUNBENCH=${RTUNBENCH:-$RTUN_TOP/target/release/rtunbench}
 [ -f "$KO" ] || die "$KO missing: run make"
 [ -x "$RTUNCTL" ] || die "$RTUNCTL missing: run cargo build --release"
+[ -x "$RTUNBENCH" ] || die "$RTUNBENCH missing: run cargo build --release"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rtun-guest.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -49,6 +53,7 @@ copy_bin /bin/busybox /bin/busybox
 copy_bin "$(command -v ip)" /usr/sbin/ip
 copy_bin "$(command -v ethtool)" /usr/sbin/ethtool
 copy_bin "$RTUNCTL" /usr/bin/rtunctl
+copy_bin "$RTUNBENCH" /usr/bin/rtunbench
 cp "$KO" "$root/modules/rtun.ko"
 [ -f "$KDIR/drivers/net/tun.ko" ] && cp "$KDIR/drivers/net/tun.ko" "$root/modules/tun.ko"
 cp -r "$RTUN_TOP/tests" "$root/tests"
