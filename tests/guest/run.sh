@@ -8,6 +8,7 @@ cd "$(dirname "$0")"
 . ./t_drops.sh
 . ./t_reasons.sh
 . ./t_abi.sh
+. ./t_bench.sh
 
 TESTS="
 module_load_unload
@@ -52,6 +53,7 @@ abi_ring_resize
 abi_fdinfo_and_sysfs
 abi_fasync
 no_unnamed_drops
+bench_quick_runs
 no_splat_in_dmesg
 "
 

@@ -63,18 +63,23 @@ impl RunOut {
     }
 }
 
-/// Stops the threads of a run and keeps its first error.
+/// Stops the threads of a run and keeps its first error. Senders stop at the
+/// end of the measured window; readers may go on draining until `stop`.
 struct Ctl {
     stop: AtomicBool,
+    stop_senders: AtomicBool,
     err: Mutex<Option<String>>,
 }
 
 impl Ctl {
     fn new() -> Ctl {
-        Ctl { stop: AtomicBool::new(false), err: Mutex::new(None) }
+        Ctl { stop: AtomicBool::new(false), stop_senders: AtomicBool::new(false), err: Mutex::new(None) }
     }
     fn stopped(&self) -> bool {
         self.stop.load(Relaxed)
+    }
+    fn sending(&self) -> bool {
+        !self.stop.load(Relaxed) && !self.stop_senders.load(Relaxed)
     }
     fn fail(&self, e: String) {
         let mut g = self.err.lock().unwrap_or_else(|p| p.into_inner());
@@ -88,8 +93,15 @@ impl Ctl {
     }
 }
 
-/// Warm up, then count over the measured window; stops the run's threads.
-fn measure(ctl: &Ctl, cfg: &RunCfg, snap: impl Fn() -> Vec<u64>) -> (Vec<u64>, f64) {
+/// How long a window may be stretched, and readers may drain, when a starved
+/// thread (a loaded host under TCG) has not moved a frame yet.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Warm up, then count over the measured window, which lasts `cfg.dur` and, if
+/// the main count (`snap()[0]`) has not moved by then, until it does (at most
+/// `GRACE` longer). Then stops the senders, lets the readers go on until
+/// `drained()` (at most `GRACE`), and stops everything.
+fn measure(ctl: &Ctl, cfg: &RunCfg, snap: impl Fn() -> Vec<u64>, drained: impl Fn() -> bool) -> (Vec<u64>, f64) {
     let nap = |d: Duration| {
         let end = Instant::now() + d;
         while !ctl.stopped() && Instant::now() < end {
@@ -100,17 +112,29 @@ fn measure(ctl: &Ctl, cfg: &RunCfg, snap: impl Fn() -> Vec<u64>) -> (Vec<u64>, f
     let a = snap();
     let t0 = Instant::now();
     nap(cfg.dur);
+    while !ctl.stopped() && snap()[0] == a[0] && t0.elapsed() < cfg.dur + GRACE {
+        thread::sleep(Duration::from_millis(5));
+    }
     let b = snap();
     let secs = t0.elapsed().as_secs_f64();
+    ctl.stop_senders.store(true, Relaxed);
+    let t1 = Instant::now();
+    while !ctl.stopped() && !drained() && t1.elapsed() < GRACE {
+        thread::sleep(Duration::from_millis(5));
+    }
     ctl.stop.store(true, Relaxed);
     (b.iter().zip(&a).map(|(b, a)| b - a).collect(), secs)
+}
+
+fn no_drain() -> bool {
+    true
 }
 
 // ---- the loops ------------------------------------------------------------------------
 
 /// write() the same frame into the device until the run stops.
 fn write_loop(ctl: &Ctl, fd: i32, buf: &[u8], n: &AtomicU64) {
-    while !ctl.stopped() {
+    while ctl.sending() {
         // SAFETY: `buf` is readable for its length.
         let r = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
         if r == buf.len() as isize {
@@ -138,7 +162,7 @@ fn sent_anyway(e: i32) -> Option<bool> {
 
 /// send() on a connected UDP socket until the run stops.
 fn send_loop(ctl: &Ctl, fd: i32, buf: &[u8], n: &AtomicU64) {
-    while !ctl.stopped() {
+    while ctl.sending() {
         // SAFETY: `buf` is readable for its length.
         let r = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), 0) };
         if r >= 0 {
@@ -157,7 +181,7 @@ fn send_loop(ctl: &Ctl, fd: i32, buf: &[u8], n: &AtomicU64) {
 
 /// sendto() on a packet socket until the run stops.
 fn sendto_ll_loop(ctl: &Ctl, fd: i32, sa: &libc::sockaddr_ll, buf: &[u8], n: &AtomicU64) {
-    while !ctl.stopped() {
+    while ctl.sending() {
         // SAFETY: `buf` and `sa` are valid for the call.
         let r = unsafe {
             libc::sendto(fd, buf.as_ptr().cast(), buf.len(), 0, (sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
@@ -329,7 +353,7 @@ fn path_write(cfg: &RunCfg, tap: bool, size: usize) -> Res<RunOut> {
     let n = AtomicU64::new(0);
     let r = thread::scope(|s| {
         s.spawn(|| write_loop(&ctl, q.0, &frame, &n));
-        measure(&ctl, cfg, || vec![n.load(Relaxed)])
+        measure(&ctl, cfg, || vec![n.load(Relaxed)], no_drain)
     });
     let mut out = finish(&ctl, r, 1.0, &[])?;
     out.extras.push(("rx_packets".into(), stat(&cfg.name, "rx_packets")? - rx0));
@@ -346,7 +370,7 @@ fn path_xmit(cfg: &RunCfg, size: usize) -> Res<RunOut> {
     let r = thread::scope(|s| {
         s.spawn(|| read_loop(&ctl, q.0, 0, &frames, &bytes));
         s.spawn(|| send_loop(&ctl, tx.0, &payload, &sent));
-        measure(&ctl, cfg, || vec![frames.load(Relaxed), sent.load(Relaxed)])
+        measure(&ctl, cfg, || vec![frames.load(Relaxed), sent.load(Relaxed)], || frames.load(Relaxed) > 0)
     });
     let out = finish(&ctl, r, 1.0, &["sent"])?;
     if out.count == 0 {
@@ -382,7 +406,7 @@ fn drop_run(cfg: &RunCfg, fill: bool) -> Res<RunOut> {
     let sent = AtomicU64::new(0);
     let r = thread::scope(|s| {
         s.spawn(|| send_loop(&ctl, tx.0, &payload, &sent));
-        measure(&ctl, cfg, || vec![sent.load(Relaxed)])
+        measure(&ctl, cfg, || vec![sent.load(Relaxed)], no_drain)
     });
     let mut out = finish(&ctl, r, 1.0, &[])?;
     let dropped = stat(&cfg.name, "tx_dropped")? - d0;
@@ -433,21 +457,28 @@ fn path_mq2(cfg: &RunCfg) -> Res<RunOut> {
         s.spawn(|| read_loop(&ctl, q1.0, 0, &c[2], &c[3]));
         s.spawn(|| send_loop(&ctl, tx0.0, &payload, &c[4]));
         s.spawn(|| send_loop(&ctl, tx1.0, &payload, &c[5]));
-        measure(&ctl, cfg, || {
-            let (a, b) = (c[0].load(Relaxed), c[2].load(Relaxed));
-            vec![a + b, a, b, c[4].load(Relaxed), c[5].load(Relaxed)]
-        })
+        measure(
+            &ctl,
+            cfg,
+            || {
+                let (a, b) = (c[0].load(Relaxed), c[2].load(Relaxed));
+                vec![a + b, a, b, c[4].load(Relaxed), c[5].load(Relaxed)]
+            },
+            || c[0].load(Relaxed) > 0 && c[2].load(Relaxed) > 0,
+        )
     });
     let out = finish(&ctl, r, 1.0, &["q0", "q1", "sent0", "sent1"])?;
-    let e: Vec<u64> = out.extras.iter().map(|x| x.1).collect();
+    // Both queues must have carried frames over the whole run (a reader starved
+    // through the window still drains afterwards).
+    let total = [c[0].load(Relaxed), c[2].load(Relaxed)];
     for i in 0..2 {
-        if e[i] == 0 {
+        if total[i] == 0 {
             return Err(format!(
-                "queue {i} read no frame in the window (q0={} q1={}; sent to port 10000 (queue 0): {}, to 10001 (queue 1): {}; {})",
-                e[0],
-                e[1],
-                e[2],
-                e[3],
+                "queue {i} read no frame in the whole run: steering by destination port failed (read q0={} q1={}; sent to port 10000 (queue 0): {}, to 10001 (queue 1): {}; {})",
+                total[0],
+                total[1],
+                c[4].load(Relaxed),
+                c[5].load(Relaxed),
                 drop_summary(&cfg.name)
             ));
         }
@@ -470,7 +501,7 @@ fn path_tso(cfg: &RunCfg, vnet: bool) -> Res<RunOut> {
     let r = thread::scope(|s| {
         s.spawn(|| read_loop(&ctl, q.0, hdr, &reads, &payload));
         s.spawn(|| sendto_ll_loop(&ctl, tx.0, &sa, &frame, &sent));
-        measure(&ctl, cfg, || vec![payload.load(Relaxed), reads.load(Relaxed), sent.load(Relaxed)])
+        measure(&ctl, cfg, || vec![payload.load(Relaxed), reads.load(Relaxed), sent.load(Relaxed)], || payload.load(Relaxed) > 0)
     });
     // Frames delivered: TCP payload read, in whole 64 KiB frames' worth.
     let out = finish(&ctl, r, TSO_PAYLOAD as f64, &["reads", "sent"])?;
