@@ -373,10 +373,11 @@ fn report(o: &Opts, samples: &[Sample], took: Duration) -> i32 {
     };
     let mut rows = Vec::new();
     println!();
-    println!("frames/s per path (tso64k_*: 64 KiB frames/s delivered), {} round(s) of {} ms, medians and rtun/tun ratio of the medians:", o.rounds, o.dur_ms);
+    println!("frames/s per path (tso64k_*: 64 KiB frames/s delivered), {} round(s) of {} ms.", o.rounds, o.dur_ms);
+    println!("rtun/tun: ratio of the medians; paired: median over the rounds of rtun/tun within a round.");
     println!();
-    println!("| path | tracepoint | tun median | tun min | tun max | rtun median | rtun min | rtun max | rtun/tun |");
-    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|");
+    println!("| path | tracepoint | tun median | tun min | tun max | rtun median | rtun min | rtun max | rtun/tun | paired |");
+    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|");
     for path in &o.paths {
         for tp in &o.tps {
             let (a, b) = (stats(&rates(path, tp, tun)), stats(&rates(path, tp, rtun)));
@@ -384,14 +385,27 @@ fn report(o: &Opts, samples: &[Sample], took: Duration) -> i32 {
                 (Some((ma, _, _)), Some((mb, _, _))) => Some(mb / ma),
                 _ => None,
             };
+            // The two drivers' runs of one round are back to back, so they saw
+            // about the same host: the median of the per-round ratios is less
+            // sensitive to a loaded host than the ratio of the medians.
+            let paired: Vec<f64> = (0..o.rounds)
+                .filter_map(|r| {
+                    let get = |drv: &str| {
+                        samples.iter().find(|s| s.round == r && &s.path == path && &s.tp == tp && s.drv == drv).and_then(|s| s.rate.as_ref().ok().copied())
+                    };
+                    Some(get(rtun)? / get(tun)?)
+                })
+                .collect();
+            let paired = stats(&paired).map(|x| x.0);
             let (ca, cb) = (cell(a), cell(b));
             let rs = ratio.map(|r| format!("{r:.2}")).unwrap_or_else(|| "-".into());
-            println!("| {path} | {tp} | {} | {} | {} | {} | {} | {} | {rs} |", ca[0], ca[1], ca[2], cb[0], cb[1], cb[2]);
-            rows.push((path.clone(), tp.clone(), a, b, ratio));
+            let ps = paired.map(|r| format!("{r:.2}")).unwrap_or_else(|| "-".into());
+            println!("| {path} | {tp} | {} | {} | {} | {} | {} | {} | {rs} | {ps} |", ca[0], ca[1], ca[2], cb[0], cb[1], cb[2]);
+            rows.push((path.clone(), tp.clone(), a, b, ratio, paired));
         }
     }
     println!();
-    for (path, tp, a, b, ratio) in &rows {
+    for (path, tp, a, b, ratio, _) in &rows {
         println!(
             "path={path} tracepoint={tp} tun={} rtun={} ratio={:.3}",
             fmt_rate(a.map(|x| x.0).unwrap_or(0.0)),
@@ -432,13 +446,14 @@ fn report(o: &Opts, samples: &[Sample], took: Duration) -> i32 {
     println!();
     println!("# {} runs in {:.0} s", samples.len(), took.as_secs_f64());
 
-    let mut csv = String::from("path,tracepoint,rounds,tun_median,tun_min,tun_max,rtun_median,rtun_min,rtun_max,ratio\n");
-    for (path, tp, a, b, ratio) in &rows {
+    let mut csv = String::from("path,tracepoint,rounds,tun_median,tun_min,tun_max,rtun_median,rtun_min,rtun_max,ratio,paired_ratio\n");
+    for (path, tp, a, b, ratio, paired) in &rows {
         let f = |x: Option<(f64, f64, f64)>| match x {
             Some((m, lo, hi)) => format!("{m:.1},{lo:.1},{hi:.1}"),
             None => ",,".into(),
         };
-        csv += &format!("{path},{tp},{},{},{},{}\n", o.rounds, f(*a), f(*b), ratio.map(|r| format!("{r:.4}")).unwrap_or_default());
+        let r4 = |x: &Option<f64>| x.map(|r| format!("{r:.4}")).unwrap_or_default();
+        csv += &format!("{path},{tp},{},{},{},{},{}\n", o.rounds, f(*a), f(*b), r4(ratio), r4(paired));
     }
     let mut raw = String::from("round,path,tracepoint,driver,frames_per_s,count,secs,extras,error\n");
     for s in samples {

@@ -281,7 +281,7 @@ pub const TSO_FRAME: usize = TSO_HDRS + TSO_PAYLOAD;
 pub fn tso_frame() -> Vec<u8> {
     let (src, dst) = ([10, 99, 0, 1], [10, 99, 0, 2]);
     let mut v = Vec::with_capacity(10 + TSO_FRAME);
-    debug_assert!(TSO_FRAME < 65536);
+    const { assert!(TSO_FRAME < 65536) };
     v.push(1); // VIRTIO_NET_HDR_F_NEEDS_CSUM
     v.push(1); // VIRTIO_NET_HDR_GSO_TCPV4
     v.extend_from_slice(&(TSO_HDRS as u16).to_le_bytes()); // hdr_len
