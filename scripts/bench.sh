@@ -3,7 +3,7 @@
 # kernel (kernel/bench.config: no lockdep, no fault injection), with one client,
 # tools/rtunbench, that drives both through the same code.
 #
-#   scripts/bench.sh [--quick] [--out FILE] [RTUNBENCH OPTIONS...]
+#   scripts/bench.sh [--quick] [--icount SHIFT] [--out FILE] [RTUNBENCH OPTIONS...]
 #
 # Builds (or reuses) the bench kernel, builds rtun.ko against it in a scratch
 # copy of the sources (the test build's rtun.ko in the repo is left alone),
@@ -13,20 +13,26 @@
 # bench/results.csv; bench/quick.csv with --quick), the per-run samples beside
 # it (*.samples.csv) and the whole log (*.log). Options after --out go to
 # rtunbench (`--rounds N`, `--duration-ms MS`, `--paths a,b`, ...; see
-# `target/release/rtunbench --help`). It is a benchmark, not a test: the exit
-# status says whether every run worked, never anything about the numbers.
+# `target/release/rtunbench --help`). --icount SHIFT boots the guest with
+# QEMU's instruction counting (scripts/guest.sh --icount): the guest's clock
+# then follows the instructions it executes, not the host's load, so the
+# numbers repeat to about 1% on a busy machine; the two vCPUs share one host
+# thread. It is a benchmark, not a test: the exit status says whether every run
+# worked, never anything about the numbers.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 out=
 quick=0
 args=()
+gargs=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) [ $# -ge 2 ] || die "--out needs a file"; out=$2; shift 2 ;;
         --out=*) out=${1#--out=}; shift ;;
         --quick) quick=1; args+=("$1"); shift ;;
-        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --icount) [ $# -ge 2 ] || die "--icount needs a shift"; gargs+=(--icount "$2"); shift 2 ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) args+=("$1"); shift ;;
     esac
 done
@@ -67,7 +73,11 @@ rtun_rev=$(git -C "$RTUN_TOP" describe --always --dirty 2>/dev/null || echo unkn
     echo "# bench kernel: $(basename "$KDIR") (Linux $(make -s -C "$KDIR" kernelversion 2>/dev/null), kernel/bench.config)"
     echo "# rtun: $rtun_rev"
     echo "# host: $cpu, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
-    echo "# guest: QEMU $qemu, TCG, 2 vCPUs, 1 GiB"
+    if [ ${#gargs[@]} -gt 0 ]; then
+        echo "# guest: QEMU $qemu, TCG with -icount shift=${gargs[1]},sleep=off (guest time = instructions x $((1 << gargs[1])) ns; both vCPUs on one host thread), 2 vCPUs, 1 GiB"
+    else
+        echo "# guest: QEMU $qemu, TCG (multi-threaded: one host thread per vCPU), 2 vCPUs, 1 GiB"
+    fi
 } | tee "$base.log"
 
 # One run is warm-up + duration, and a second or so of setup under TCG.
@@ -76,7 +86,7 @@ quoted=
 [ ${#args[@]} = 0 ] || quoted=$(printf '%q ' "${args[@]}")
 cmd=". /tests/guest/lib.sh; insmod /modules/tun.ko && load_rtun && rtunbench $quoted"
 set +e
-RTUN_KO=$scratch/rtun.ko RTUN_TIMEOUT=$timeout "$RTUN_TOP/scripts/guest.sh" "$cmd" | tee -a "$base.log"
+RTUN_KO=$scratch/rtun.ko RTUN_TIMEOUT=$timeout "$RTUN_TOP/scripts/guest.sh" "${gargs[@]}" "$cmd" | tee -a "$base.log"
 rc=${PIPESTATUS[0]}
 set -e
 echo "# load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; bench.sh took $(( $(date +%s) - t_start )) s" | tee -a "$base.log"

@@ -3,7 +3,12 @@
 # in the guest. The exit status is the guest command's. A guest that hangs is
 # killed after RTUN_TIMEOUT seconds (default 600) and the run fails.
 #
-#   scripts/guest.sh [--kvm] [--show-dmesg] COMMAND...
+#   scripts/guest.sh [--kvm] [--icount SHIFT] [--show-dmesg] COMMAND...
+#
+# --icount SHIFT: TCG with instruction counting (-icount shift=SHIFT,sleep=off):
+# the guest's clock advances 2^SHIFT ns per instruction, whatever the host's
+# load, so that time measured in the guest does not depend on other processes
+# (the vCPUs then share one host thread).
 #
 # The initramfs holds busybox, the host's ip/ethtool, tools/rtunctl and
 # tools/rtunbench (with the shared libraries they need), rtun.ko, the C
@@ -16,9 +21,11 @@ set -euo pipefail
 accel=tcg
 cpu=max
 show_dmesg=0
+icount=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --kvm) accel=kvm; cpu=host; shift ;;
+        --icount) [ $# -ge 2 ] || die "--icount needs a shift"; icount=(-icount "shift=$2,sleep=off"); shift 2 ;;
         --show-dmesg) show_dmesg=1; shift ;;
         --) shift; break ;;
         *) break ;;
@@ -87,11 +94,11 @@ EOI
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.gz"
 
-log "booting the guest ($accel): $*"
+log "booting the guest ($accel${icount:+ ${icount[*]}}): $*"
 console=$work/console.log
 set +e
 timeout --kill-after=10 "${RTUN_TIMEOUT:-600}" qemu-system-x86_64 \
-    -accel "$accel" -cpu "$cpu" -m 1024 -smp 2 -nographic -no-reboot -net none \
+    -accel "$accel" "${icount[@]}" -cpu "$cpu" -m 1024 -smp 2 -nographic -no-reboot -net none \
     -kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$work/initramfs.gz" \
     -append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 quiet loglevel=4" \
     </dev/null >"$console" 2>&1
