@@ -68,10 +68,14 @@ log "building tools/rtunctl and tools/rtunbench"
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 qemu=$(qemu-system-x86_64 --version | head -1 | sed 's/^QEMU emulator version //')
-rtun_rev=$(git -C "$RTUN_TOP" describe --always --dirty 2>/dev/null || echo unknown)
+# The driver measured: the last commit that touched the module's sources, and
+# whether the working tree changes them.
+src=(Kbuild ':(glob)*.rs' ':(glob)*.c' ':(glob)*.h')
+rtun_rev=$(git -C "$RTUN_TOP" log -1 --format='%h %s' -- "${src[@]}" 2>/dev/null || echo unknown)
+[ -z "$(git -C "$RTUN_TOP" status --porcelain -- "${src[@]}" 2>/dev/null)" ] || rtun_rev="$rtun_rev, with uncommitted changes"
 {
     echo "# bench kernel: $(basename "$KDIR") (Linux $(make -s -C "$KDIR" kernelversion 2>/dev/null), kernel/bench.config)"
-    echo "# rtun: $rtun_rev"
+    echo "# rtun sources: $rtun_rev"
     echo "# host: $cpu, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
     if [ ${#gargs[@]} -gt 0 ]; then
         echo "# guest: QEMU $qemu, TCG with -icount shift=${gargs[1]},sleep=off (guest time = instructions x $((1 << gargs[1])) ns; both vCPUs on one host thread), 2 vCPUs, 1 GiB"
