@@ -197,7 +197,8 @@ impl Sample {
 }
 
 /// Runs `rtunbench run ...` and waits for it, at most `timeout`.
-fn spawn_run(o: &Opts, path: &str, dev: &str, name: &str, net: [u8; 2], timeout: Duration) -> (Result<f64, String>, Vec<(String, String)>) {
+/// The third value is true when the run is stuck in the kernel for good.
+fn spawn_run(o: &Opts, path: &str, dev: &str, name: &str, net: [u8; 2], timeout: Duration) -> (Result<f64, String>, Vec<(String, String)>, bool) {
     let exe = std::env::current_exe().unwrap_or_else(|_| "rtunbench".into());
     let child = Command::new(exe)
         .args(["run", path, "--dev", dev, "--name", name, "--net", &format!("{}.{}", net[0], net[1])])
@@ -208,7 +209,7 @@ fn spawn_run(o: &Opts, path: &str, dev: &str, name: &str, net: [u8; 2], timeout:
         .spawn();
     let mut child = match child {
         Ok(c) => c,
-        Err(e) => return (Err(format!("cannot start the run: {e}")), vec![]),
+        Err(e) => return (Err(format!("cannot start the run: {e}")), vec![], false),
     };
     let mut out_pipe = child.stdout.take();
     let mut err_pipe = child.stderr.take();
@@ -235,25 +236,40 @@ fn spawn_run(o: &Opts, path: &str, dev: &str, name: &str, net: [u8; 2], timeout:
         }
     };
     let Some(status) = status else {
+        // Where each of its threads is, before it goes.
+        let mut where_: Vec<String> = Vec::new();
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", child.id())) {
+            for t in tasks.filter_map(Result::ok) {
+                let p = t.path();
+                let rd = |f: &str| std::fs::read_to_string(p.join(f)).unwrap_or_default().trim().to_string();
+                let stack: Vec<String> = rd("stack").lines().take(6).map(|l| l.split_whitespace().last().unwrap_or("").to_string()).collect();
+                let mut w = format!("task {} state {}", t.file_name().to_string_lossy(), rd("stat").split_whitespace().nth(2).unwrap_or("?"));
+                let wchan = rd("wchan");
+                if !wchan.is_empty() && wchan != "0" {
+                    w += &format!(" wchan {wchan}");
+                }
+                if !stack.is_empty() {
+                    w += &format!(" stack {}", stack.join(" <- "));
+                }
+                where_.push(w);
+            }
+        }
         let _ = child.kill();
         // A process stuck in the kernel cannot be reaped; do not wait for it forever.
         let t1 = Instant::now();
+        let mut reaped = false;
         while t1.elapsed() < Duration::from_secs(5) {
             if let Ok(Some(_)) = child.try_wait() {
+                reaped = true;
                 break;
             }
             thread::sleep(Duration::from_millis(50));
         }
-        let stack = std::fs::read_to_string(format!("/proc/{}/stack", child.id())).unwrap_or_default();
-        let wchan = std::fs::read_to_string(format!("/proc/{}/wchan", child.id())).unwrap_or_default();
-        let mut why = format!("hung: no result after {} s, killed", timeout.as_secs());
-        if !wchan.is_empty() && wchan != "0" {
-            why += &format!(" (wchan {wchan})");
+        let mut why = format!("hung: no result after {} s; {}", timeout.as_secs(), where_.join("; "));
+        if !reaped {
+            why += "; unkillable (stuck in the kernel)";
         }
-        if !stack.is_empty() {
-            why += &format!("; kernel stack: {}", stack.lines().take(6).collect::<Vec<_>>().join(" <- "));
-        }
-        return (Err(why), vec![]);
+        return (Err(why), vec![], !reaped);
     };
     let out = out_t.join().unwrap_or_default();
     let err = err_t.join().unwrap_or_default();
@@ -265,19 +281,19 @@ fn spawn_run(o: &Opts, path: &str, dev: &str, name: &str, net: [u8; 2], timeout:
             l.split_whitespace().skip(1).filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let rate = fields.iter().find(|(k, _)| k == "rate").and_then(|(_, v)| v.parse::<f64>().ok());
         return match rate {
-            Some(r) if r > 0.0 => (Ok(r), fields),
-            Some(_) => (Err(format!("no frames: {l}")), fields),
-            None => (Err(format!("malformed result: {l}")), fields),
+            Some(r) if r > 0.0 => (Ok(r), fields, false),
+            Some(_) => (Err(format!("no frames: {l}")), fields, false),
+            None => (Err(format!("malformed result: {l}")), fields, false),
         };
     }
     if let Some(l) = out.lines().find(|l| l.starts_with("error ")) {
-        return (Err(l["error ".len()..].to_string()), vec![]);
+        return (Err(l["error ".len()..].to_string()), vec![], false);
     }
     let mut why = format!("the run ended without a result ({status})");
     if !err.trim().is_empty() {
         why += &format!(": {}", err.trim().replace('\n', " | "));
     }
-    (Err(why), vec![])
+    (Err(why), vec![], false)
 }
 
 fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
@@ -345,7 +361,7 @@ fn bench(o: &Opts) -> i32 {
                     // run cannot collide with the next one.
                     let name = format!("b{}{}", if d == 0 { "t" } else { "r" }, seq);
                     let net = [201 + d as u8, (seq % 250) as u8];
-                    let (rate, fields) = spawn_run(o, path, node, &name, net, timeout);
+                    let (rate, fields, stuck) = spawn_run(o, path, node, &name, net, timeout);
                     let s = Sample { round, path: path.clone(), tp: tp.clone(), drv: drv.clone(), rate, fields };
                     let detail: String = s.fields.iter().filter(|(k, _)| k != "rate").map(|(k, v)| format!(" {k}={v}")).collect();
                     match &s.rate {
@@ -354,6 +370,12 @@ fn bench(o: &Opts) -> i32 {
                     }
                     let _ = std::io::stdout().flush();
                     samples.push(s);
+                    if stuck {
+                        // It likely holds locks every later run needs: stop here.
+                        println!("# a run is stuck in the kernel: no more runs; the report covers those done");
+                        let _ = sys::set_kfree_skb_tracepoint(false);
+                        return report(o, &samples, t_start.elapsed());
+                    }
                 }
             }
         }
