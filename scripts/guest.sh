@@ -3,12 +3,19 @@
 # in the guest. The exit status is the guest command's. A guest that hangs is
 # killed after RTUN_TIMEOUT seconds (default 600) and the run fails.
 #
-#   scripts/guest.sh [--kvm] [--show-dmesg] COMMAND...
+#   scripts/guest.sh [--kvm] [--icount SHIFT] [--show-dmesg] COMMAND...
 #
-# The initramfs holds busybox, the host's ip/ethtool and tools/rtunctl (with
-# the shared libraries they need), rtun.ko, the C reference tun.ko, tests/,
-# the static 32-bit client tun32 when scripts/build.sh could build it, and the
-# static upstream tun selftest when built (/usr/bin/tun_selftest).
+# --icount SHIFT: TCG with instruction counting (-icount shift=SHIFT,sleep=off):
+# the guest's clock advances 2^SHIFT ns per instruction, whatever the host's
+# load, so that time measured in the guest does not depend on other processes
+# (the vCPUs then share one host thread).
+#
+# The initramfs holds busybox, the host's ip/ethtool, tools/rtunctl and
+# tools/rtunbench (with the shared libraries they need), rtun.ko, the C
+# reference tun.ko of the same kernel tree, tests/, the static 32-bit client
+# tun32 when scripts/build.sh could build it, and the static upstream tun
+# selftest when built (/usr/bin/tun_selftest). KDIR picks the kernel tree
+# (default: the test kernel), RTUN_KO the module (default: ./rtun.ko).
 # TCG is the default: KVM hangs on the machines this was built on (--kvm to try).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -16,9 +23,11 @@ set -euo pipefail
 accel=tcg
 cpu=max
 show_dmesg=0
+icount=()
 while [ $# -gt 0 ]; do
     case "$1" in
         --kvm) accel=kvm; cpu=host; shift ;;
+        --icount) [ $# -ge 2 ] || die "--icount needs a shift"; icount=(-icount "shift=$2,sleep=off"); shift 2 ;;
         --show-dmesg) show_dmesg=1; shift ;;
         --) shift; break ;;
         *) break ;;
@@ -27,10 +36,12 @@ done
 [ $# -gt 0 ] || die "usage: scripts/guest.sh [--kvm] COMMAND..."
 
 KDIR=${KDIR:-$("$RTUN_TOP/scripts/kernel.sh")}
-KO=$RTUN_TOP/rtun.ko
+KO=${RTUN_KO:-$RTUN_TOP/rtun.ko}
 RTUNCTL=${RTUNCTL:-$RTUN_TOP/target/release/rtunctl}
+RTUNBENCH=${RTUNBENCH:-$RTUN_TOP/target/release/rtunbench}
 [ -f "$KO" ] || die "$KO missing: run make"
 [ -x "$RTUNCTL" ] || die "$RTUNCTL missing: run cargo build --release"
+[ -x "$RTUNBENCH" ] || die "$RTUNBENCH missing: run cargo build --release"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rtun-guest.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -51,6 +62,7 @@ copy_bin /bin/busybox /bin/busybox
 copy_bin "$(command -v ip)" /usr/sbin/ip
 copy_bin "$(command -v ethtool)" /usr/sbin/ethtool
 copy_bin "$RTUNCTL" /usr/bin/rtunctl
+copy_bin "$RTUNBENCH" /usr/bin/rtunbench
 # The 32-bit compat_ioctl client, static (scripts/build.sh builds it if it can).
 TUN32=${TUN32:-$RTUN_TOP/target/tun32}
 if [ -x "$TUN32" ]; then install -m 0755 "$TUN32" "$root/usr/bin/tun32"; fi
@@ -90,11 +102,11 @@ EOI
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.gz"
 
-log "booting the guest ($accel): $*"
+log "booting the guest ($accel${icount:+ ${icount[*]}}): $*"
 console=$work/console.log
 set +e
 timeout --kill-after=10 "${RTUN_TIMEOUT:-600}" qemu-system-x86_64 \
-    -accel "$accel" -cpu "$cpu" -m 1024 -smp 2 -nographic -no-reboot -net none \
+    -accel "$accel" "${icount[@]}" -cpu "$cpu" -m 1024 -smp 2 -nographic -no-reboot -net none \
     -kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$work/initramfs.gz" \
     -append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 quiet loglevel=4" \
     </dev/null >"$console" 2>&1

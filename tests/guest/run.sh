@@ -9,6 +9,7 @@ cd "$(dirname "$0")"
 . ./t_reasons.sh
 . ./t_abi.sh
 . ./t_upstream.sh
+. ./t_bench.sh
 
 TESTS="
 module_load_unload
@@ -58,6 +59,7 @@ abi_compat32
 abi_steering
 abi_backpressure
 no_unnamed_drops
+bench_quick_runs
 no_splat_in_dmesg
 "
 

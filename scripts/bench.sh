@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The benchmark: rtun.ko against the C tun.ko, in one boot of the benchmark
+# kernel (kernel/bench.config: no lockdep, no fault injection), with one client,
+# tools/rtunbench, that drives both through the same code.
+#
+#   scripts/bench.sh [--quick] [--icount SHIFT] [--out FILE] [RTUNBENCH OPTIONS...]
+#
+# Builds (or reuses) the bench kernel, builds rtun.ko against it in a scratch
+# copy of the sources (the test build's rtun.ko in the repo is left alone),
+# boots it with scripts/guest.sh, loads tun.ko and rtun.ko and runs rtunbench.
+# Prints rtunbench's table and `path=... tracepoint=... tun=... rtun=...
+# ratio=...` lines, and writes the summary CSV to FILE (default
+# bench/results.csv; bench/quick.csv with --quick), the per-run samples beside
+# it (*.samples.csv) and the whole log (*.log). Options after --out go to
+# rtunbench (`--rounds N`, `--duration-ms MS`, `--paths a,b`, ...; see
+# `target/release/rtunbench --help`). --icount SHIFT boots the guest with
+# QEMU's instruction counting (scripts/guest.sh --icount): the guest's clock
+# then follows the instructions it executes, not the host's load, so the
+# numbers repeat to about 1% on a busy machine; the two vCPUs share one host
+# thread. It is a benchmark, not a test: the exit status says whether every run
+# worked, never anything about the numbers.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+out=
+quick=0
+args=()
+gargs=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --out) [ $# -ge 2 ] || die "--out needs a file"; out=$2; shift 2 ;;
+        --out=*) out=${1#--out=}; shift ;;
+        --quick) quick=1; args+=("$1"); shift ;;
+        --icount) [ $# -ge 2 ] || die "--icount needs a shift"; gargs+=(--icount "$2"); shift 2 ;;
+        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+if [ -z "$out" ]; then
+    if [ $quick = 1 ]; then out=$RTUN_TOP/bench/quick.csv; else out=$RTUN_TOP/bench/results.csv; fi
+fi
+mkdir -p "$(dirname "$out")"
+base=${out%.csv}
+t_start=$(date +%s)
+
+"$RTUN_TOP/scripts/setup.sh"
+KDIR=$("$RTUN_TOP/scripts/kernel.sh" bench)
+export KDIR
+
+# rtun.ko for the bench kernel, from a scratch copy of the working tree's
+# sources (committed or not; never the build outputs of the test build).
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/rtun-bench-module.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+if git -C "$RTUN_TOP" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    (cd "$RTUN_TOP" && git ls-files -co --exclude-standard) |
+        while IFS= read -r f; do [ -f "$RTUN_TOP/$f" ] && printf '%s\n' "$f"; done |
+        tar -C "$RTUN_TOP" -T - -cf - | tar -C "$scratch" -xf -
+else
+    cp "$RTUN_TOP"/Makefile "$RTUN_TOP"/Kbuild "$RTUN_TOP"/*.rs "$RTUN_TOP"/*.c "$RTUN_TOP"/*.h "$scratch"/
+fi
+log "building rtun.ko against $KDIR (in $scratch)"
+mout=$(make -C "$scratch" KDIR="$KDIR" 2>&1) || { echo "$mout" >&2; die "module build failed"; }
+echo "$mout" | grep -v '^make' >&2 || true
+[ -f "$scratch/rtun.ko" ] || die "no rtun.ko after the build"
+[ -f "$KDIR/drivers/net/tun.ko" ] || die "$KDIR has no drivers/net/tun.ko"
+log "building tools/rtunctl and tools/rtunbench"
+(cd "$RTUN_TOP" && cargo build --quiet --release -p rtunctl -p rtunbench)
+
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+qemu=$(qemu-system-x86_64 --version | head -1 | sed 's/^QEMU emulator version //')
+# The driver measured: the last commit that touched the module's sources, and
+# whether the working tree changes them.
+src=(Kbuild ':(glob)*.rs' ':(glob)*.c' ':(glob)*.h')
+rtun_rev=$(git -C "$RTUN_TOP" log -1 --format='%h %s' -- "${src[@]}" 2>/dev/null || echo unknown)
+[ -z "$(git -C "$RTUN_TOP" status --porcelain -- "${src[@]}" 2>/dev/null)" ] || rtun_rev="$rtun_rev, with uncommitted changes"
+{
+    echo "# bench kernel: $(basename "$KDIR") (Linux $(make -s -C "$KDIR" kernelversion 2>/dev/null), kernel/bench.config)"
+    echo "# rtun sources: $rtun_rev"
+    echo "# host: $cpu, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
+    if [ ${#gargs[@]} -gt 0 ]; then
+        echo "# guest: QEMU $qemu, TCG with -icount shift=${gargs[1]},sleep=off (guest time = instructions x $((1 << gargs[1])) ns; both vCPUs on one host thread), 2 vCPUs, 1 GiB"
+    else
+        echo "# guest: QEMU $qemu, TCG (multi-threaded: one host thread per vCPU), 2 vCPUs, 1 GiB"
+    fi
+} | tee "$base.log"
+
+# One run is warm-up + duration, and a second or so of setup under TCG.
+timeout=${RTUN_TIMEOUT:-$([ $quick = 1 ] && echo 900 || echo 5400)}
+quoted=
+[ ${#args[@]} = 0 ] || quoted=$(printf '%q ' "${args[@]}")
+cmd=". /tests/guest/lib.sh; insmod /modules/tun.ko && load_rtun && rtunbench $quoted"
+set +e
+RTUN_KO=$scratch/rtun.ko RTUN_TIMEOUT=$timeout "$RTUN_TOP/scripts/guest.sh" "${gargs[@]}" "$cmd" | tee -a "$base.log"
+rc=${PIPESTATUS[0]}
+set -e
+echo "# load average $(cut -d' ' -f1-3 /proc/loadavg) at the end; bench.sh took $(( $(date +%s) - t_start )) s" | tee -a "$base.log"
+
+extract() { sed -n "/^$1-BEGIN\$/,/^$1-END\$/p" "$base.log" | sed '1d;$d'; }
+if [ -n "$(extract RTUNBENCH-CSV)" ]; then
+    extract RTUNBENCH-CSV > "$out"
+    extract RTUNBENCH-SAMPLES > "$base.samples.csv"
+    log "wrote $out, $base.samples.csv and $base.log"
+else
+    log "no CSV in the guest's output (see $base.log)"
+    [ "$rc" != 0 ] || rc=1
+fi
+[ "$rc" = 0 ] || log "the benchmark reported failed runs or did not finish (exit $rc); see above"
+exit "$rc"

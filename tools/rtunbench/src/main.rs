@@ -1,0 +1,509 @@
+//! rtunbench: rust_tun's benchmark client. The same code drives tun.ko
+//! (/dev/net/tun) and rtun.ko (/dev/net/rtun); only the device node differs.
+//!
+//! Each path runs with the skb:kfree_skb tracepoint off and on, for a fixed
+//! time, in rounds that alternate which driver goes first; every run is a
+//! process of its own (`rtunbench run ...`), killed if it hangs. At the end it
+//! prints a table (median, min, max per driver, and the rtun/tun ratio of the
+//! medians), one `path=... tracepoint=... tun=... rtun=... ratio=...` line per
+//! path and tracepoint state, and CSV between markers for scripts/bench.sh.
+//! It is a benchmark: the exit status says whether every run worked, never
+//! anything about the numbers.
+
+mod paths;
+mod sys;
+
+use std::{
+    io::{Read, Write},
+    process::{exit, Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use paths::{RunCfg, PATHS};
+
+const USAGE: &str = "usage: rtunbench [--quick] [--rounds N] [--duration-ms MS] [--warmup-ms MS]
+                 [--paths P,...] [--tracepoint off,on] [--tun-dev PATH] [--rtun-dev PATH]
+                 [--csv FILE] [--timeout-s S] [--verbose]
+       rtunbench list
+       rtunbench run PATH --dev NODE --name IFNAME --net A.B [--warmup-ms MS] [--duration-ms MS]
+
+Defaults: 5 rounds of 1000 ms (after 200 ms of warm-up) per path, driver and
+tracepoint state. --quick: 1 round of 100 ms after 20 ms, to check that every
+path works.";
+
+fn usage_error(msg: &str) -> ! {
+    eprintln!("rtunbench: {msg}\n{USAGE}");
+    exit(2)
+}
+
+fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> T {
+    let v = v.unwrap_or_else(|| usage_error(&format!("{flag} needs a value")));
+    v.parse().unwrap_or_else(|_| usage_error(&format!("bad value for {flag}: {v}")))
+}
+
+fn list(v: Option<String>) -> Vec<String> {
+    v.unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+struct Opts {
+    rounds: usize,
+    dur_ms: u64,
+    warm_ms: u64,
+    paths: Vec<String>,
+    tps: Vec<String>,
+    devs: [(String, String); 2],
+    csv: Option<String>,
+    timeout_s: Option<u64>,
+    verbose: bool,
+    // `run` only
+    dev: String,
+    name: String,
+    net: [u8; 2],
+    args: Vec<String>,
+}
+
+fn parse_args() -> Opts {
+    let mut o = Opts {
+        rounds: 5,
+        dur_ms: 1000,
+        warm_ms: 200,
+        paths: PATHS.iter().map(|p| p.0.to_string()).collect(),
+        tps: vec!["off".into(), "on".into()],
+        devs: [("tun".into(), "/dev/net/tun".into()), ("rtun".into(), "/dev/net/rtun".into())],
+        csv: None,
+        timeout_s: None,
+        verbose: false,
+        dev: String::new(),
+        name: String::new(),
+        net: [0, 0],
+        args: Vec::new(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => {
+                o.rounds = 1;
+                o.dur_ms = 100;
+                o.warm_ms = 20;
+            }
+            "--rounds" => o.rounds = num("--rounds", it.next()),
+            "--duration-ms" => o.dur_ms = num("--duration-ms", it.next()),
+            "--warmup-ms" => o.warm_ms = num("--warmup-ms", it.next()),
+            "--paths" => o.paths = list(it.next()),
+            "--tracepoint" => o.tps = list(it.next()),
+            "--tun-dev" => o.devs[0].1 = it.next().unwrap_or_else(|| usage_error("--tun-dev needs a path")),
+            "--rtun-dev" => o.devs[1].1 = it.next().unwrap_or_else(|| usage_error("--rtun-dev needs a path")),
+            "--csv" => o.csv = it.next(),
+            "--timeout-s" => o.timeout_s = Some(num("--timeout-s", it.next())),
+            "--verbose" => o.verbose = true,
+            "--dev" => o.dev = it.next().unwrap_or_default(),
+            "--name" => o.name = it.next().unwrap_or_default(),
+            "--net" => {
+                let v = it.next().unwrap_or_default();
+                let p: Vec<u8> = v.split('.').filter_map(|x| x.parse().ok()).collect();
+                if p.len() != 2 {
+                    usage_error(&format!("--net wants A.B, got {v}"));
+                }
+                o.net = [p[0], p[1]];
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                exit(0)
+            }
+            s if s.starts_with("--") => usage_error(&format!("unknown option {s}")),
+            _ => o.args.push(a),
+        }
+    }
+    for p in &o.paths {
+        if !PATHS.iter().any(|k| k.0 == p) {
+            usage_error(&format!("unknown path {p} (rtunbench list)"));
+        }
+    }
+    for t in &o.tps {
+        if t != "off" && t != "on" {
+            usage_error(&format!("--tracepoint takes off and/or on, not {t}"));
+        }
+    }
+    if o.rounds == 0 || o.dur_ms == 0 {
+        usage_error("rounds and duration must be positive");
+    }
+    o
+}
+
+fn main() {
+    let o = parse_args();
+    match o.args.first().map(String::as_str) {
+        None => exit(bench(&o)),
+        Some("list") => {
+            for (p, what) in PATHS {
+                println!("{p:16} {what}");
+            }
+        }
+        Some("run") => exit(run_one(&o)),
+        Some(c) => usage_error(&format!("unknown command {c}")),
+    }
+}
+
+// ---- one run (child process) ----------------------------------------------------------
+
+fn run_one(o: &Opts) -> i32 {
+    let path = o.args.get(1).cloned().unwrap_or_else(|| usage_error("run needs a PATH"));
+    if o.dev.is_empty() || o.name.is_empty() {
+        usage_error("run needs --dev and --name");
+    }
+    sys::disable_ipv6();
+    let cfg = RunCfg {
+        path,
+        dev: o.dev.clone(),
+        name: o.name.clone(),
+        net: o.net,
+        warm: Duration::from_millis(o.warm_ms),
+        dur: Duration::from_millis(o.dur_ms),
+    };
+    match paths::run(&cfg) {
+        Ok(r) => {
+            let mut line = format!("result rate={:.3} count={} scale={} secs={:.4}", r.rate(), r.count, r.scale, r.secs);
+            for (k, v) in &r.extras {
+                line += &format!(" {k}={v}");
+            }
+            println!("{line}");
+            0
+        }
+        Err(e) => {
+            println!("error {e}");
+            1
+        }
+    }
+}
+
+// ---- the benchmark (parent) ---------------------------------------------------------------
+
+struct Sample {
+    round: usize,
+    path: String,
+    tp: String,
+    drv: String,
+    /// frames/s, or why the run failed.
+    rate: Result<f64, String>,
+    /// count=, secs=, and the path's extras, as the child printed them.
+    fields: Vec<(String, String)>,
+}
+
+impl Sample {
+    fn field(&self, k: &str) -> &str {
+        self.fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+}
+
+/// Runs `rtunbench run ...` and waits for it, at most `timeout`.
+/// The third value is true when the run is stuck in the kernel for good.
+fn spawn_run(o: &Opts, path: &str, dev: &str, name: &str, net: [u8; 2], timeout: Duration) -> (Result<f64, String>, Vec<(String, String)>, bool) {
+    let exe = std::env::current_exe().unwrap_or_else(|_| "rtunbench".into());
+    let child = Command::new(exe)
+        .args(["run", path, "--dev", dev, "--name", name, "--net", &format!("{}.{}", net[0], net[1])])
+        .args(["--warmup-ms", &o.warm_ms.to_string(), "--duration-ms", &o.dur_ms.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => return (Err(format!("cannot start the run: {e}")), vec![], false),
+    };
+    let mut out_pipe = child.stdout.take();
+    let mut err_pipe = child.stderr.take();
+    let out_t = thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(p) = out_pipe.as_mut() {
+            let _ = p.read_to_string(&mut s);
+        }
+        s
+    });
+    let err_t = thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(p) = err_pipe.as_mut() {
+            let _ = p.read_to_string(&mut s);
+        }
+        s
+    });
+    let t0 = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if t0.elapsed() < timeout => thread::sleep(Duration::from_millis(10)),
+            _ => break None,
+        }
+    };
+    let Some(status) = status else {
+        // Where each of its threads is, before it goes.
+        let mut where_: Vec<String> = Vec::new();
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", child.id())) {
+            for t in tasks.filter_map(Result::ok) {
+                let p = t.path();
+                let rd = |f: &str| std::fs::read_to_string(p.join(f)).unwrap_or_default().trim().to_string();
+                let stack: Vec<String> = rd("stack").lines().take(6).map(|l| l.split_whitespace().last().unwrap_or("").to_string()).collect();
+                let mut w = format!("task {} state {}", t.file_name().to_string_lossy(), rd("stat").split_whitespace().nth(2).unwrap_or("?"));
+                let wchan = rd("wchan");
+                if !wchan.is_empty() && wchan != "0" {
+                    w += &format!(" wchan {wchan}");
+                }
+                if !stack.is_empty() {
+                    w += &format!(" stack {}", stack.join(" <- "));
+                }
+                where_.push(w);
+            }
+        }
+        let _ = child.kill();
+        // A process stuck in the kernel cannot be reaped; do not wait for it forever.
+        let t1 = Instant::now();
+        let mut reaped = false;
+        while t1.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = child.try_wait() {
+                reaped = true;
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        let mut why = format!("hung: no result after {} s; {}", timeout.as_secs(), where_.join("; "));
+        if !reaped {
+            why += "; unkillable (stuck in the kernel)";
+        }
+        return (Err(why), vec![], !reaped);
+    };
+    let out = out_t.join().unwrap_or_default();
+    let err = err_t.join().unwrap_or_default();
+    for l in out.lines().filter(|l| l.starts_with('#')) {
+        println!("{l}");
+    }
+    if let Some(l) = out.lines().find(|l| l.starts_with("result ")) {
+        let fields: Vec<(String, String)> =
+            l.split_whitespace().skip(1).filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let rate = fields.iter().find(|(k, _)| k == "rate").and_then(|(_, v)| v.parse::<f64>().ok());
+        return match rate {
+            Some(r) if r > 0.0 => (Ok(r), fields, false),
+            Some(_) => (Err(format!("no frames: {l}")), fields, false),
+            None => (Err(format!("malformed result: {l}")), fields, false),
+        };
+    }
+    if let Some(l) = out.lines().find(|l| l.starts_with("error ")) {
+        return (Err(l["error ".len()..].to_string()), vec![], false);
+    }
+    let mut why = format!("the run ended without a result ({status})");
+    if !err.trim().is_empty() {
+        why += &format!(": {}", err.trim().replace('\n', " | "));
+    }
+    (Err(why), vec![], false)
+}
+
+fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    let med = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
+    Some((med, s[0], s[n - 1]))
+}
+
+/// frames/s for humans and for the `path=` lines: whole frames from 100 up.
+fn fmt_rate(r: f64) -> String {
+    if r >= 100.0 { format!("{r:.0}") } else { format!("{r:.1}") }
+}
+
+fn read_trim(p: &str) -> String {
+    std::fs::read_to_string(p).map(|s| s.trim().to_string()).unwrap_or_else(|_| "?".into())
+}
+
+fn bench(o: &Opts) -> i32 {
+    for (drv, node) in &o.devs {
+        if !std::path::Path::new(node).exists() {
+            eprintln!("rtunbench: {node} ({drv}) does not exist: load the module first");
+            return 2;
+        }
+    }
+    if o.tps.iter().any(|t| t == "on") {
+        if let Err(e) = sys::tracefs() {
+            eprintln!("rtunbench: {e}");
+            return 2;
+        }
+    }
+    sys::disable_ipv6();
+    let timeout = Duration::from_millis(o.warm_ms + o.dur_ms) + Duration::from_secs(o.timeout_s.unwrap_or(60));
+    println!(
+        "# rtunbench: {} round(s), {} ms per run after {} ms of warm-up; kernel {}; {} CPUs",
+        o.rounds,
+        o.dur_ms,
+        o.warm_ms,
+        read_trim("/proc/sys/kernel/osrelease"),
+        thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+    );
+    println!("# drivers: {}", o.devs.iter().map(|(d, n)| format!("{d}={n}")).collect::<Vec<_>>().join(" "));
+    let t_start = Instant::now();
+    let mut samples: Vec<Sample> = Vec::new();
+    let mut seq: usize = 0;
+    for round in 0..o.rounds {
+        // Alternate which driver goes first.
+        let order: Vec<usize> = if round % 2 == 0 { vec![0, 1] } else { vec![1, 0] };
+        for path in &o.paths {
+            for tp in &o.tps {
+                for &d in &order {
+                    let (drv, node) = &o.devs[d];
+                    if let Err(e) = sys::set_kfree_skb_tracepoint(tp == "on") {
+                        if tp == "on" {
+                            eprintln!("rtunbench: {e}");
+                            return 2;
+                        }
+                    }
+                    seq += 1;
+                    // A fresh name and /24 per run: a device left behind by a hung
+                    // run cannot collide with the next one.
+                    let name = format!("b{}{}", if d == 0 { "t" } else { "r" }, seq);
+                    let net = [201 + d as u8, (seq % 250) as u8];
+                    let (rate, fields, stuck) = spawn_run(o, path, node, &name, net, timeout);
+                    let s = Sample { round, path: path.clone(), tp: tp.clone(), drv: drv.clone(), rate, fields };
+                    let detail: String = s.fields.iter().filter(|(k, _)| k != "rate").map(|(k, v)| format!(" {k}={v}")).collect();
+                    match &s.rate {
+                        Ok(r) => println!("# round {}/{} {path} tracepoint={tp} {drv}: {} frames/s{detail}", round + 1, o.rounds, fmt_rate(*r)),
+                        Err(e) => println!("# round {}/{} {path} tracepoint={tp} {drv}: FAILED: {e}", round + 1, o.rounds),
+                    }
+                    let _ = std::io::stdout().flush();
+                    samples.push(s);
+                    if stuck {
+                        // It likely holds locks every later run needs: stop here.
+                        println!("# a run is stuck in the kernel: no more runs; the report covers those done");
+                        let _ = sys::set_kfree_skb_tracepoint(false);
+                        return report(o, &samples, t_start.elapsed());
+                    }
+                }
+            }
+        }
+    }
+    let _ = sys::set_kfree_skb_tracepoint(false);
+    report(o, &samples, t_start.elapsed())
+}
+
+fn report(o: &Opts, samples: &[Sample], took: Duration) -> i32 {
+    let rates = |path: &str, tp: &str, drv: &str| -> Vec<f64> {
+        samples.iter().filter(|s| s.path == path && s.tp == tp && s.drv == drv).filter_map(|s| s.rate.as_ref().ok().copied()).collect()
+    };
+    let (tun, rtun) = (o.devs[0].0.as_str(), o.devs[1].0.as_str());
+    let cell = |st: Option<(f64, f64, f64)>| match st {
+        Some((m, lo, hi)) => [fmt_rate(m), fmt_rate(lo), fmt_rate(hi)],
+        None => ["FAIL".into(), "-".into(), "-".into()],
+    };
+    let mut rows = Vec::new();
+    println!();
+    println!("frames/s per path (tso64k_*: 64 KiB frames/s delivered), {} round(s) of {} ms.", o.rounds, o.dur_ms);
+    println!("rtun/tun: ratio of the medians; paired: median over the rounds of rtun/tun within a round.");
+    println!();
+    println!("| path | tracepoint | tun median | tun min | tun max | rtun median | rtun min | rtun max | rtun/tun | paired |");
+    println!("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for path in &o.paths {
+        for tp in &o.tps {
+            let (a, b) = (stats(&rates(path, tp, tun)), stats(&rates(path, tp, rtun)));
+            let ratio = match (a, b) {
+                (Some((ma, _, _)), Some((mb, _, _))) => Some(mb / ma),
+                _ => None,
+            };
+            // The two drivers' runs of one round are back to back, so they saw
+            // about the same host: the median of the per-round ratios is less
+            // sensitive to a loaded host than the ratio of the medians.
+            let paired: Vec<f64> = (0..o.rounds)
+                .filter_map(|r| {
+                    let get = |drv: &str| {
+                        samples.iter().find(|s| s.round == r && &s.path == path && &s.tp == tp && s.drv == drv).and_then(|s| s.rate.as_ref().ok().copied())
+                    };
+                    Some(get(rtun)? / get(tun)?)
+                })
+                .collect();
+            let paired = stats(&paired).map(|x| x.0);
+            let (ca, cb) = (cell(a), cell(b));
+            let rs = ratio.map(|r| format!("{r:.2}")).unwrap_or_else(|| "-".into());
+            let ps = paired.map(|r| format!("{r:.2}")).unwrap_or_else(|| "-".into());
+            println!("| {path} | {tp} | {} | {} | {} | {} | {} | {} | {rs} | {ps} |", ca[0], ca[1], ca[2], cb[0], cb[1], cb[2]);
+            rows.push((path.clone(), tp.clone(), a, b, ratio, paired));
+        }
+    }
+    println!();
+    for (path, tp, a, b, ratio, _) in &rows {
+        println!(
+            "path={path} tracepoint={tp} tun={} rtun={} ratio={:.3}",
+            fmt_rate(a.map(|x| x.0).unwrap_or(0.0)),
+            fmt_rate(b.map(|x| x.0).unwrap_or(0.0)),
+            ratio.unwrap_or(0.0)
+        );
+    }
+    // What each queue carried: the two flows are steered apart on purpose.
+    if o.paths.iter().any(|p| p == "mq2_udp") {
+        println!();
+        println!("mq2_udp: frames read per queue, summed over the rounds");
+        for tp in &o.tps {
+            let mut line = format!("  tracepoint={tp}");
+            for (drv, _) in &o.devs {
+                let sum = |k: &str| -> u64 {
+                    samples.iter().filter(|s| s.path == "mq2_udp" && &s.tp == tp && &s.drv == drv).filter_map(|s| s.field(k).parse::<u64>().ok()).sum()
+                };
+                line += &format!("  {drv}: q0={} q1={}", sum("q0"), sum("q1"));
+            }
+            println!("{line}");
+        }
+    }
+    let failed: Vec<&Sample> = samples.iter().filter(|s| s.rate.is_err()).collect();
+    if !failed.is_empty() {
+        println!();
+        println!("{} run(s) failed:", failed.len());
+        for s in &failed {
+            println!(
+                "FAILED driver={} path={} tracepoint={} round={}: {}",
+                s.drv,
+                s.path,
+                s.tp,
+                s.round + 1,
+                s.rate.as_ref().err().map(String::as_str).unwrap_or("")
+            );
+        }
+    }
+    println!();
+    println!("# {} runs in {:.0} s", samples.len(), took.as_secs_f64());
+
+    let mut csv = String::from("path,tracepoint,rounds,tun_median,tun_min,tun_max,rtun_median,rtun_min,rtun_max,ratio,paired_ratio\n");
+    for (path, tp, a, b, ratio, paired) in &rows {
+        let f = |x: Option<(f64, f64, f64)>| match x {
+            Some((m, lo, hi)) => format!("{m:.1},{lo:.1},{hi:.1}"),
+            None => ",,".into(),
+        };
+        let r4 = |x: &Option<f64>| x.map(|r| format!("{r:.4}")).unwrap_or_default();
+        csv += &format!("{path},{tp},{},{},{},{},{}\n", o.rounds, f(*a), f(*b), r4(ratio), r4(paired));
+    }
+    let mut raw = String::from("round,path,tracepoint,driver,frames_per_s,count,secs,extras,error\n");
+    for s in samples {
+        let extras: Vec<String> =
+            s.fields.iter().filter(|(k, _)| !matches!(k.as_str(), "rate" | "count" | "secs" | "scale")).map(|(k, v)| format!("{k}={v}")).collect();
+        raw += &format!(
+            "{},{},{},{},{},{},{},{},\"{}\"\n",
+            s.round + 1,
+            s.path,
+            s.tp,
+            s.drv,
+            s.rate.as_ref().map(|r| format!("{r:.1}")).unwrap_or_default(),
+            s.field("count"),
+            s.field("secs"),
+            extras.join(" "),
+            s.rate.as_ref().err().map(|e| e.replace('"', "'")).unwrap_or_default()
+        );
+    }
+    println!("RTUNBENCH-CSV-BEGIN");
+    print!("{csv}");
+    println!("RTUNBENCH-CSV-END");
+    println!("RTUNBENCH-SAMPLES-BEGIN");
+    print!("{raw}");
+    println!("RTUNBENCH-SAMPLES-END");
+    if let Some(p) = &o.csv {
+        if let Err(e) = std::fs::write(p, &csv) {
+            eprintln!("rtunbench: {p}: {e}");
+        }
+    }
+    i32::from(!failed.is_empty())
+}

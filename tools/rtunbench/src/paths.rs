@@ -1,0 +1,565 @@
+//! One measured run of one path on one device node, in a process of its own
+//! (`rtunbench run ...`), so that a hang or a crash is confined to that run.
+//!
+//! Every path builds its devices and traffic through the same code whatever the
+//! device node: only `dev` (/dev/net/tun or /dev/net/rtun) differs.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
+        Mutex,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use crate::sys::*;
+
+/// The paths, in the order they run and are reported.
+pub const PATHS: &[(&str, &str)] = &[
+    ("write_tap_64", "write() of 64-byte TAP frames (IPv4/UDP to a local socket whose buffer is full)"),
+    ("write_tap_1500", "write() of 1500-byte TAP frames"),
+    ("write_tun_64", "write() of 64-byte TUN packets (IPv4/UDP to a local socket whose buffer is full)"),
+    ("write_tun_1500", "write() of 1500-byte TUN packets"),
+    ("xmit_udp_64", "a UDP socket sends 64-byte datagrams routed via a TUN device; a reader thread reads them"),
+    ("xmit_udp_1400", "the same with 1400-byte datagrams"),
+    ("drop_noreader", "UDP sent via a multi-queue TUN device whose only queue is detached (carrier on)"),
+    ("drop_ringfull", "UDP sent via a TUN device whose reader never reads (ring of 500 full)"),
+    ("mq2_udp", "2 queues, 2 UDP senders steered by eBPF to one queue each, 2 readers; aggregate frames read"),
+    ("tso64k_seg", "64 KiB (65214-byte) TCP/IPv4 GSO frames (packet socket, virtio-net header) to a TAP reader without offloads: segmented"),
+    ("tso64k_vnet", "the same to an IFF_VNET_HDR reader with TUNSETOFFLOAD CSUM|TSO4: taken whole"),
+];
+
+pub struct RunCfg {
+    pub path: String,
+    pub dev: String,
+    pub name: String,
+    /// The device's /24: 10.net[0].net[1].0; local .1, peer .2.
+    pub net: [u8; 2],
+    pub warm: Duration,
+    pub dur: Duration,
+}
+
+impl RunCfg {
+    fn local(&self) -> [u8; 4] {
+        [10, self.net[0], self.net[1], 1]
+    }
+    fn peer(&self) -> [u8; 4] {
+        [10, self.net[0], self.net[1], 2]
+    }
+}
+
+pub struct RunOut {
+    /// Units counted in the measured window, and how many make one frame.
+    pub count: u64,
+    pub scale: f64,
+    pub secs: f64,
+    pub extras: Vec<(String, u64)>,
+}
+
+impl RunOut {
+    pub fn rate(&self) -> f64 {
+        self.count as f64 / self.scale / self.secs
+    }
+}
+
+/// Stops the threads of a run and keeps its first error. Senders stop at the
+/// end of the measured window; readers may go on draining until `stop`.
+struct Ctl {
+    stop: AtomicBool,
+    stop_senders: AtomicBool,
+    err: Mutex<Option<String>>,
+}
+
+impl Ctl {
+    fn new() -> Ctl {
+        Ctl { stop: AtomicBool::new(false), stop_senders: AtomicBool::new(false), err: Mutex::new(None) }
+    }
+    fn stopped(&self) -> bool {
+        self.stop.load(Relaxed)
+    }
+    fn sending(&self) -> bool {
+        !self.stop.load(Relaxed) && !self.stop_senders.load(Relaxed)
+    }
+    fn fail(&self, e: String) {
+        let mut g = self.err.lock().unwrap_or_else(|p| p.into_inner());
+        if g.is_none() {
+            *g = Some(e);
+        }
+        self.stop.store(true, Relaxed);
+    }
+    fn error(&self) -> Option<String> {
+        self.err.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// How long a window may be stretched, and readers may drain, when a starved
+/// thread (a loaded host under TCG) has not moved a frame yet.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Warm up, then count over the measured window, which lasts `cfg.dur` and, if
+/// the main count (`snap()[0]`) has not moved by then, until it does (at most
+/// `GRACE` longer). Then stops the senders, lets the readers go on until
+/// `drained()` (at most `GRACE`), and stops everything.
+fn measure(ctl: &Ctl, cfg: &RunCfg, snap: impl Fn() -> Vec<u64>, drained: impl Fn() -> bool) -> (Vec<u64>, f64) {
+    let nap = |d: Duration| {
+        let end = Instant::now() + d;
+        while !ctl.stopped() && Instant::now() < end {
+            thread::sleep(Duration::from_millis(5).min(end.saturating_duration_since(Instant::now())));
+        }
+    };
+    nap(cfg.warm);
+    let a = snap();
+    let t0 = Instant::now();
+    nap(cfg.dur);
+    while !ctl.stopped() && snap()[0] == a[0] && t0.elapsed() < cfg.dur + GRACE {
+        thread::sleep(Duration::from_millis(5));
+    }
+    let b = snap();
+    let secs = t0.elapsed().as_secs_f64();
+    ctl.stop_senders.store(true, Relaxed);
+    let t1 = Instant::now();
+    while !ctl.stopped() && !drained() && t1.elapsed() < GRACE {
+        thread::sleep(Duration::from_millis(5));
+    }
+    ctl.stop.store(true, Relaxed);
+    (b.iter().zip(&a).map(|(b, a)| b - a).collect(), secs)
+}
+
+fn no_drain() -> bool {
+    true
+}
+
+// ---- the loops ------------------------------------------------------------------------
+
+/// write() the same frame into the device until the run stops.
+fn write_loop(ctl: &Ctl, fd: i32, buf: &[u8], n: &AtomicU64) {
+    while ctl.sending() {
+        // SAFETY: `buf` is readable for its length.
+        let r = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+        if r == buf.len() as isize {
+            n.fetch_add(1, Relaxed);
+        } else if r < 0 && matches!(errno(), libc::EAGAIN | libc::EINTR) {
+            continue;
+        } else if r < 0 {
+            return ctl.fail(os_err(&format!("write of a {}-byte frame", buf.len())));
+        } else {
+            return ctl.fail(format!("write of a {}-byte frame returned {r}", buf.len()));
+        }
+    }
+}
+
+/// Whether a send's errno still means the frame went to the device: ENOBUFS is
+/// a drop the device reported (NET_XMIT_DROP).
+fn sent_anyway(e: i32) -> Option<bool> {
+    match e {
+        libc::ENOBUFS => Some(true),
+        // SO_SNDTIMEO expired, a signal, or an ICMP error from an earlier frame.
+        libc::EAGAIN | libc::EINTR | libc::ECONNREFUSED => Some(false),
+        _ => None,
+    }
+}
+
+/// send() on a connected UDP socket until the run stops.
+fn send_loop(ctl: &Ctl, fd: i32, buf: &[u8], n: &AtomicU64) {
+    while ctl.sending() {
+        // SAFETY: `buf` is readable for its length.
+        let r = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), 0) };
+        if r >= 0 {
+            n.fetch_add(1, Relaxed);
+            continue;
+        }
+        match sent_anyway(errno()) {
+            Some(true) => {
+                n.fetch_add(1, Relaxed);
+            }
+            Some(false) => {}
+            None => return ctl.fail(os_err(&format!("send of a {}-byte UDP datagram", buf.len()))),
+        }
+    }
+}
+
+/// sendto() on a packet socket until the run stops.
+fn sendto_ll_loop(ctl: &Ctl, fd: i32, sa: &libc::sockaddr_ll, buf: &[u8], n: &AtomicU64) {
+    while ctl.sending() {
+        // SAFETY: `buf` and `sa` are valid for the call.
+        let r = unsafe {
+            libc::sendto(fd, buf.as_ptr().cast(), buf.len(), 0, (sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+        };
+        if r >= 0 {
+            n.fetch_add(1, Relaxed);
+            continue;
+        }
+        match sent_anyway(errno()) {
+            Some(true) => {
+                n.fetch_add(1, Relaxed);
+            }
+            Some(false) => {}
+            None => return ctl.fail(os_err(&format!("sendto of a {}-byte frame on a packet socket", buf.len()))),
+        }
+    }
+}
+
+/// read() a non-blocking queue until the run stops: frames, and bytes past the
+/// first `hdr` of each.
+fn read_loop(ctl: &Ctl, fd: i32, hdr: usize, frames: &AtomicU64, payload: &AtomicU64) {
+    let mut buf = vec![0u8; 70000];
+    while !ctl.stopped() {
+        // SAFETY: `buf` is writable for its length.
+        let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if r > 0 {
+            frames.fetch_add(1, Relaxed);
+            payload.fetch_add((r as usize).saturating_sub(hdr) as u64, Relaxed);
+            continue;
+        }
+        if r == 0 {
+            return ctl.fail("read returned 0 (device gone?)".into());
+        }
+        match errno() {
+            libc::EAGAIN => {
+                let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+                // SAFETY: One valid pollfd.
+                unsafe { libc::poll(&mut p, 1, 20) };
+            }
+            libc::EINTR => {}
+            _ => return ctl.fail(os_err("read")),
+        }
+    }
+}
+
+// ---- frames ---------------------------------------------------------------------------------
+
+fn csum16(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for c in data.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+fn ipv4_header(src: [u8; 4], dst: [u8; 4], proto: u8, total: usize) -> Vec<u8> {
+    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0];
+    ip[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let c = csum16(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    ip
+}
+
+/// An IPv4/UDP packet of `total` bytes, UDP checksum 0 (none).
+pub fn udp4_packet(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, total: usize) -> Vec<u8> {
+    let mut p = ipv4_header(src, dst, 17, total);
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&dport.to_be_bytes());
+    p.extend_from_slice(&((total - 20) as u16).to_be_bytes());
+    p.extend_from_slice(&[0, 0]);
+    p.resize(total, 0);
+    p
+}
+
+fn eth_header(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
+    let mut e = dst.to_vec();
+    e.extend_from_slice(&src);
+    e.extend_from_slice(&0x0800u16.to_be_bytes());
+    e
+}
+
+/// TSO frames: 45 full segments of `TSO_MSS`, 65214 bytes with the Ethernet
+/// header. (A frame of 65536 bytes or more is over the default gso_max_size and
+/// the core would segment it before any driver saw it.)
+pub const TSO_MSS: u16 = 1448;
+pub const TSO_HDRS: usize = 14 + 20 + 20;
+pub const TSO_PAYLOAD: usize = 45 * TSO_MSS as usize;
+pub const TSO_FRAME: usize = TSO_HDRS + TSO_PAYLOAD;
+
+/// An Ethernet + IPv4 + TCP frame of `TSO_FRAME` bytes behind a virtio-net
+/// header asking for TSO with `TSO_MSS` and a partial checksum.
+pub fn tso_frame() -> Vec<u8> {
+    let (src, dst) = ([10, 99, 0, 1], [10, 99, 0, 2]);
+    let mut v = Vec::with_capacity(10 + TSO_FRAME);
+    const { assert!(TSO_FRAME < 65536) };
+    v.push(1); // VIRTIO_NET_HDR_F_NEEDS_CSUM
+    v.push(1); // VIRTIO_NET_HDR_GSO_TCPV4
+    v.extend_from_slice(&(TSO_HDRS as u16).to_le_bytes()); // hdr_len
+    v.extend_from_slice(&TSO_MSS.to_le_bytes()); // gso_size
+    v.extend_from_slice(&34u16.to_le_bytes()); // csum_start
+    v.extend_from_slice(&16u16.to_le_bytes()); // csum_offset
+    v.extend_from_slice(&eth_header([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1]));
+    v.extend_from_slice(&ipv4_header(src, dst, 6, TSO_FRAME - 14));
+    let mut tcp = [0u8; 20];
+    tcp[0..2].copy_from_slice(&4000u16.to_be_bytes());
+    tcp[2..4].copy_from_slice(&5000u16.to_be_bytes());
+    tcp[12] = 5 << 4;
+    tcp[13] = 0x18; // PSH, ACK
+    tcp[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    // The pseudo-header sum, not inverted, as CHECKSUM_PARTIAL wants.
+    let tcp_len = (TSO_FRAME - 14 - 20) as u32;
+    let mut sum: u32 = [10u32 << 8 | 99, 1, 10 << 8 | 99, 2, 6, tcp_len].iter().sum();
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    tcp[16..18].copy_from_slice(&(sum as u16).to_be_bytes());
+    v.extend_from_slice(&tcp);
+    v.resize(10 + TSO_FRAME, 0);
+    v
+}
+
+// ---- the paths ----------------------------------------------------------------------------
+
+const SINK_PORT: u16 = 9999;
+
+/// Configures a TUN device point-to-point with its peer, or a TAP device on a
+/// /24, and brings it up.
+fn configure(cfg: &RunCfg, tap: bool) -> Res<()> {
+    if tap {
+        if_addr(&cfg.name, cfg.local(), 24)?;
+    } else {
+        if_addr(&cfg.name, cfg.local(), 32)?;
+        if_peer(&cfg.name, cfg.peer())?;
+    }
+    if_txqlen(&cfg.name, 500)?;
+    if_up(&cfg.name)
+}
+
+fn finish(ctl: &Ctl, (d, secs): (Vec<u64>, f64), scale: f64, names: &[&str]) -> Res<RunOut> {
+    if let Some(e) = ctl.error() {
+        return Err(e);
+    }
+    let extras = names.iter().zip(d.iter().skip(1)).map(|(n, v)| (n.to_string(), *v)).collect();
+    Ok(RunOut { count: d[0], scale, secs, extras })
+}
+
+fn path_write(cfg: &RunCfg, tap: bool, size: usize) -> Res<RunOut> {
+    let flags = if tap { IFF_TAP } else { IFF_TUN } | IFF_NO_PI;
+    let q = tun_attach(&cfg.dev, &cfg.name, flags, false)?;
+    configure(cfg, tap)?;
+    // The stack delivers every frame to this socket, which is never read: once
+    // its smallest buffer is full, each one is dropped there, cheaply.
+    let sink = udp_bound(cfg.local(), SINK_PORT)?;
+    setsockopt_int(sink.0, libc::SOL_SOCKET, libc::SO_RCVBUF, 1, "SO_RCVBUF")?;
+    let frame = if tap {
+        let mut f = eth_header(if_hwaddr(&cfg.name)?, [2, 0, 0, 0, 0, 2]);
+        f.extend_from_slice(&udp4_packet(cfg.peer(), cfg.local(), 4321, SINK_PORT, size - 14));
+        f
+    } else {
+        udp4_packet(cfg.peer(), cfg.local(), 4321, SINK_PORT, size)
+    };
+    let rx0 = stat(&cfg.name, "rx_packets")?;
+    let ctl = Ctl::new();
+    let n = AtomicU64::new(0);
+    let r = thread::scope(|s| {
+        s.spawn(|| write_loop(&ctl, q.0, &frame, &n));
+        measure(&ctl, cfg, || vec![n.load(Relaxed)], no_drain)
+    });
+    let mut out = finish(&ctl, r, 1.0, &[])?;
+    out.extras.push(("rx_packets".into(), stat(&cfg.name, "rx_packets")? - rx0));
+    Ok(out)
+}
+
+fn path_xmit(cfg: &RunCfg, size: usize) -> Res<RunOut> {
+    let q = tun_attach(&cfg.dev, &cfg.name, IFF_TUN | IFF_NO_PI, true)?;
+    configure(cfg, false)?;
+    let tx = udp_connected(cfg.peer(), SINK_PORT)?;
+    let payload = vec![0u8; size];
+    let ctl = Ctl::new();
+    let (sent, frames, bytes) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let r = thread::scope(|s| {
+        s.spawn(|| read_loop(&ctl, q.0, 0, &frames, &bytes));
+        s.spawn(|| send_loop(&ctl, tx.0, &payload, &sent));
+        measure(&ctl, cfg, || vec![frames.load(Relaxed), sent.load(Relaxed)], || frames.load(Relaxed) > 0)
+    });
+    let out = finish(&ctl, r, 1.0, &["sent"])?;
+    if out.count == 0 {
+        return Err(format!("the reader got no frame ({} sent; {})", out.extras[0].1, drop_summary(&cfg.name)));
+    }
+    Ok(out)
+}
+
+/// Sends UDP via the device and counts sends; the driver must count a drop for
+/// (almost) every one. With `fill`, first sends until the driver drops (the
+/// reader's ring is full), so that the measured window sees only drops.
+fn drop_run(cfg: &RunCfg, fill: bool) -> Res<RunOut> {
+    let tx = udp_connected(cfg.peer(), SINK_PORT)?;
+    let payload = vec![0u8; 64];
+    if fill {
+        let d0 = stat(&cfg.name, "tx_dropped")?;
+        let t0 = Instant::now();
+        let mut n = 0u64;
+        while stat(&cfg.name, "tx_dropped")? == d0 {
+            if t0.elapsed() > Duration::from_secs(10) {
+                return Err(format!("{n} datagrams sent in 10 s and no drop yet: the ring never filled"));
+            }
+            for _ in 0..32 {
+                // SAFETY: `payload` is readable for its length.
+                if unsafe { libc::send(tx.0, payload.as_ptr().cast(), payload.len(), 0) } >= 0 {
+                    n += 1;
+                }
+            }
+        }
+    }
+    let d0 = stat(&cfg.name, "tx_dropped")?;
+    let ctl = Ctl::new();
+    let sent = AtomicU64::new(0);
+    let r = thread::scope(|s| {
+        s.spawn(|| send_loop(&ctl, tx.0, &payload, &sent));
+        measure(&ctl, cfg, || vec![sent.load(Relaxed)], no_drain)
+    });
+    let mut out = finish(&ctl, r, 1.0, &[])?;
+    let dropped = stat(&cfg.name, "tx_dropped")? - d0;
+    out.extras.push(("tx_dropped".into(), dropped));
+    if dropped == 0 {
+        return Err(format!("{} datagrams sent, but tx_dropped did not move: they did not reach the driver ({})", out.count, drop_summary(&cfg.name)));
+    }
+    Ok(out)
+}
+
+fn path_drop_noreader(cfg: &RunCfg) -> Res<RunOut> {
+    let q = tun_attach(&cfg.dev, &cfg.name, IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE, false)?;
+    configure(cfg, false)?;
+    tun_detach_queue(q.0)?;
+    let carrier = sysfs_net(&cfg.name, "carrier")?;
+    if carrier != "1" {
+        return Err(format!("carrier is '{carrier}' after TUNSETQUEUE IFF_DETACH_QUEUE of the only queue (tun keeps it on)"));
+    }
+    let out = drop_run(cfg, false);
+    drop(q);
+    out
+}
+
+fn path_drop_ringfull(cfg: &RunCfg) -> Res<RunOut> {
+    // Attached, never read.
+    let q = tun_attach(&cfg.dev, &cfg.name, IFF_TUN | IFF_NO_PI, true)?;
+    configure(cfg, false)?;
+    let out = drop_run(cfg, true);
+    drop(q);
+    out
+}
+
+fn path_mq2(cfg: &RunCfg) -> Res<RunOut> {
+    let flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE;
+    let q0 = tun_attach(&cfg.dev, &cfg.name, flags, true)?;
+    let q1 = tun_attach(&cfg.dev, &cfg.name, flags, true)?;
+    configure(cfg, false)?;
+    let prog = load_port_steering()?;
+    tun_set_steering(q0.0, prog.0)?;
+    // Port 10000 -> queue 0, 10001 -> queue 1.
+    let tx0 = udp_connected(cfg.peer(), 10000)?;
+    let tx1 = udp_connected(cfg.peer(), 10001)?;
+    let payload = vec![0u8; 64];
+    let ctl = Ctl::new();
+    let c: Vec<AtomicU64> = (0..6).map(|_| AtomicU64::new(0)).collect();
+    let r = thread::scope(|s| {
+        s.spawn(|| read_loop(&ctl, q0.0, 0, &c[0], &c[1]));
+        s.spawn(|| read_loop(&ctl, q1.0, 0, &c[2], &c[3]));
+        s.spawn(|| send_loop(&ctl, tx0.0, &payload, &c[4]));
+        s.spawn(|| send_loop(&ctl, tx1.0, &payload, &c[5]));
+        measure(
+            &ctl,
+            cfg,
+            || {
+                let (a, b) = (c[0].load(Relaxed), c[2].load(Relaxed));
+                vec![a + b, a, b, c[4].load(Relaxed), c[5].load(Relaxed)]
+            },
+            || c[0].load(Relaxed) > 0 && c[2].load(Relaxed) > 0,
+        )
+    });
+    let out = finish(&ctl, r, 1.0, &["q0", "q1", "sent0", "sent1"])?;
+    // Both queues must have carried frames over the whole run (a reader starved
+    // through the window still drains afterwards).
+    let total = [c[0].load(Relaxed), c[2].load(Relaxed)];
+    for i in 0..2 {
+        if total[i] == 0 {
+            return Err(format!(
+                "queue {i} read no frame in the whole run: steering by destination port failed (read q0={} q1={}; sent to port 10000 (queue 0): {}, to 10001 (queue 1): {}; {})",
+                total[0],
+                total[1],
+                c[4].load(Relaxed),
+                c[5].load(Relaxed),
+                drop_summary(&cfg.name)
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn path_tso(cfg: &RunCfg, vnet: bool) -> Res<RunOut> {
+    let flags = IFF_TAP | IFF_NO_PI | if vnet { IFF_VNET_HDR } else { 0 };
+    let q = tun_attach(&cfg.dev, &cfg.name, flags, true)?;
+    if vnet {
+        tun_set_offload(q.0, TUN_F_CSUM | TUN_F_TSO4)?;
+    }
+    if_up(&cfg.name)?;
+    let (tx, sa) = packet_vnet(if_index(&cfg.name)?)?;
+    let frame = tso_frame();
+    let hdr = if vnet { 10 } else { 0 } + TSO_HDRS;
+    let ctl = Ctl::new();
+    let (sent, reads, payload) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let r = thread::scope(|s| {
+        s.spawn(|| read_loop(&ctl, q.0, hdr, &reads, &payload));
+        s.spawn(|| sendto_ll_loop(&ctl, tx.0, &sa, &frame, &sent));
+        measure(&ctl, cfg, || vec![payload.load(Relaxed), reads.load(Relaxed), sent.load(Relaxed)], || payload.load(Relaxed) > 0)
+    });
+    // Frames delivered: TCP payload read, in whole 64 KiB frames' worth.
+    let out = finish(&ctl, r, TSO_PAYLOAD as f64, &["reads", "sent"])?;
+    if out.count == 0 {
+        return Err(format!("the reader got no payload ({} reads, {} frames sent; {})", out.extras[0].1, out.extras[1].1, drop_summary(&cfg.name)));
+    }
+    Ok(out)
+}
+
+pub fn run(cfg: &RunCfg) -> Res<RunOut> {
+    let out = match cfg.path.as_str() {
+        "write_tap_64" => path_write(cfg, true, 64),
+        "write_tap_1500" => path_write(cfg, true, 1500),
+        "write_tun_64" => path_write(cfg, false, 64),
+        "write_tun_1500" => path_write(cfg, false, 1500),
+        "xmit_udp_64" => path_xmit(cfg, 64),
+        "xmit_udp_1400" => path_xmit(cfg, 1400),
+        "drop_noreader" => path_drop_noreader(cfg),
+        "drop_ringfull" => path_drop_ringfull(cfg),
+        "mq2_udp" => path_mq2(cfg),
+        "tso64k_seg" => path_tso(cfg, false),
+        "tso64k_vnet" => path_tso(cfg, true),
+        p => Err(format!("unknown path {p}")),
+    };
+    // The device goes with its last queue; wait for it so that runs do not overlap.
+    if !wait_gone(&cfg.name, Duration::from_secs(5)) {
+        println!("# warning: {} still exists 5 s after its last queue closed", cfg.name);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_packet_is_well_formed() {
+        let p = udp4_packet([10, 0, 0, 2], [10, 0, 0, 1], 1, 2, 64);
+        assert_eq!(p.len(), 64);
+        assert_eq!(csum16(&p[..20]), 0, "the IPv4 header checksum verifies");
+        assert_eq!(u16::from_be_bytes([p[2], p[3]]), 64);
+        assert_eq!(u16::from_be_bytes([p[24], p[25]]), 44, "UDP length");
+    }
+
+    #[test]
+    fn tso_frame_is_64k() {
+        let f = tso_frame();
+        assert_eq!(f.len(), 10 + 65214);
+        assert!(f.len() - 10 < 65536, "under the default gso_max_size");
+        assert_eq!(csum16(&f[10 + 14..10 + 34]), 0);
+        assert_eq!(u16::from_be_bytes([f[10 + 16], f[10 + 17]]) as usize, 65214 - 14);
+    }
+
+    #[test]
+    fn paths_are_unique() {
+        let mut v: Vec<_> = PATHS.iter().map(|p| p.0).collect();
+        v.sort();
+        v.dedup();
+        assert_eq!(v.len(), PATHS.len());
+    }
+}
