@@ -443,17 +443,27 @@ impl Queue {
             return Err(EINVAL);
         }
 
-        let linear = len.min(LINEAR_MAX);
-        let frags = (len - linear).div_ceil(PAGE_SIZE);
-        if frags > kernel::bindings::MAX_SKB_FRAGS as usize {
-            state.count_rx_lost();
-            return Err(EMSGSIZE);
-        }
-        let Some(mut skb) = SkBuff::alloc(&dev, linear) else {
-            state.count_rx_lost();
-            return Err(ENOMEM);
+        let (mut skb, linear) = match SkBuff::build(&dev, len) {
+            Ok(Some(skb)) => (skb, len),
+            Ok(None) => {
+                let linear = len.min(LINEAR_MAX);
+                let frags = (len - linear).div_ceil(PAGE_SIZE);
+                if frags > kernel::bindings::MAX_SKB_FRAGS as usize {
+                    state.count_rx_lost();
+                    return Err(EMSGSIZE);
+                }
+                let Some(mut skb) = SkBuff::alloc(&dev, linear) else {
+                    state.count_rx_lost();
+                    return Err(ENOMEM);
+                };
+                skb.put(linear);
+                (skb, linear)
+            }
+            Err(_) => {
+                state.count_rx_lost();
+                return Err(ENOMEM);
+            }
         };
-        skb.put(linear);
         match self.fill(&mut skb, &dev, state, from, len, linear, pi_proto, vnet_hdr.as_ref(), le) {
             Ok(()) => {
                 let flow = state.steers_flows().then(|| skb.hash_symmetric());

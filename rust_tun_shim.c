@@ -317,6 +317,16 @@ int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr, bool tnl, bool 
 { return virtio_net_hdr_tnl_from_skb(skb, hdr, tnl, le, skb_vlan_tag_present(skb) ? VLAN_HLEN : 0, true, false); }
 void rtun_skb_set_network_header(struct sk_buff *skb, int offset) { skb_set_network_header(skb, offset); }
 void rtun_nf_reset_ct(struct sk_buff *skb) { nf_reset_ct(skb); }
+/* Headroom of a frame built in a page fragment, and the buffer it needs
+ * (tun's TUN_RX_PAD and tun_build_skb's buflen). */
+unsigned int rtun_rx_pad(void) { return NET_IP_ALIGN + NET_SKB_PAD; }
+unsigned int rtun_build_buflen(unsigned int len)
+{ return SKB_DATA_ALIGN(len + NET_IP_ALIGN + NET_SKB_PAD) + SKB_DATA_ALIGN(sizeof(struct skb_shared_info)); }
+struct page_frag *rtun_task_frag(void) { return &current->task_frag; }
+void *rtun_page_address(struct page *page) { return page_address(page); }
+void rtun_get_page(struct page *page) { get_page(page); }
+void rtun_skb_reserve(struct sk_buff *skb, int len) { skb_reserve(skb, len); }
+void rtun_skb_set_dev(struct sk_buff *skb, struct net_device *dev) { skb->dev = dev; }
 void rtun_netif_receive_skb_bh(struct sk_buff *skb) { local_bh_disable(); netif_receive_skb(skb); local_bh_enable(); }
 void rtun_txq_trans_update(struct net_device *dev, unsigned int i) { txq_trans_cond_update(netdev_get_tx_queue(dev, i)); }
 bool rtun_wq_has_sleeper(struct wait_queue_head *wq) { return wq_has_sleeper(wq); }

@@ -88,6 +88,13 @@ int rtun_vnet_hdr_to_skb(struct sk_buff *skb, const void *hdr, bool tnl, bool tn
 int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr, bool tnl, bool le);
 void rtun_skb_set_network_header(struct sk_buff *skb, int offset);
 void rtun_nf_reset_ct(struct sk_buff *skb);
+unsigned int rtun_rx_pad(void);
+unsigned int rtun_build_buflen(unsigned int len);
+struct page_frag *rtun_task_frag(void);
+void *rtun_page_address(struct page *page);
+void rtun_get_page(struct page *page);
+void rtun_skb_reserve(struct sk_buff *skb, int len);
+void rtun_skb_set_dev(struct sk_buff *skb, struct net_device *dev);
 void rtun_netif_receive_skb_bh(struct sk_buff *skb);
 void rtun_txq_trans_update(struct net_device *dev, unsigned int i);
 bool rtun_wq_has_sleeper(struct wait_queue_head *wq);

@@ -5,7 +5,7 @@
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::bindings::{
-    bpf_prog, dentry, fasync_struct, file, napi_struct, net, net_device, page, pid, sk_buff, sock_fprog, poll_table, sockaddr, socket, spinlock_t, wait_queue_head,
+    bpf_prog, dentry, fasync_struct, file, napi_struct, net, net_device, page, page_frag, pid, sk_buff, sock_fprog, poll_table, sockaddr, socket, spinlock_t, wait_queue_head,
 };
 
 // Only pointers to these structures cross the boundary; their Rust layouts
@@ -118,6 +118,13 @@ extern "C" {
     pub(crate) fn rtun_vnet_hdr_from_skb(skb: *const sk_buff, hdr: *mut c_void, tnl: bool, le: bool) -> c_int;
     pub(crate) fn rtun_skb_set_network_header(skb: *mut sk_buff, offset: c_int);
     pub(crate) fn rtun_nf_reset_ct(skb: *mut sk_buff);
+    pub(crate) fn rtun_rx_pad() -> c_uint;
+    pub(crate) fn rtun_build_buflen(len: c_uint) -> c_uint;
+    pub(crate) fn rtun_task_frag() -> *mut page_frag;
+    pub(crate) fn rtun_page_address(page: *mut page) -> *mut c_void;
+    pub(crate) fn rtun_get_page(page: *mut page);
+    pub(crate) fn rtun_skb_reserve(skb: *mut sk_buff, len: c_int);
+    pub(crate) fn rtun_skb_set_dev(skb: *mut sk_buff, dev: *mut net_device);
     pub(crate) fn rtun_netif_receive_skb_bh(skb: *mut sk_buff);
     pub(crate) fn rtun_txq_trans_update(dev: *mut net_device, i: c_uint);
     pub(crate) fn napi_enable(napi: *mut napi_struct);

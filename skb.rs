@@ -98,6 +98,44 @@ impl SkBuff {
         self.0.as_ptr()
     }
 
+    /// tun's `tun_build_skb`: a frame of `len` bytes that fits a page gets its
+    /// data in the writing task's page fragment and an skb built around it, a
+    /// cheaper allocation than a separate head. `len` bytes of room are put.
+    /// `Ok(None)` when the frame does not fit; `Err` when memory ran out.
+    /// Process context: may sleep.
+    pub(crate) fn build(dev: &NetDev, len: usize) -> Result<Option<Self>, Failed> {
+        let len32 = u32::try_from(len).map_err(|_| Failed)?;
+        // SAFETY: Pure arithmetic on sizes.
+        let (pad, buflen) = unsafe { (shim::rtun_rx_pad(), shim::rtun_build_buflen(len32)) };
+        if buflen as usize > PAGE_SIZE {
+            return Ok(None);
+        }
+        // SAFETY: Process context: `current->task_frag` is the calling task's,
+        // used only by it; the refill may sleep.
+        let frag = unsafe { &mut *shim::rtun_task_frag() };
+        // SAFETY: As above.
+        if !unsafe { bindings::skb_page_frag_refill(buflen, frag, bindings::GFP_KERNEL) } {
+            return Err(Failed);
+        }
+        // SAFETY: The refill left `buflen` bytes at `offset` in `page`, mapped
+        // (lowmem); `build_skb` takes them and a page reference of its own.
+        let skb = unsafe {
+            let buf = shim::rtun_page_address(frag.page).cast::<u8>().add(frag.offset as usize);
+            let skb = bindings::build_skb(buf.cast(), buflen);
+            if skb.is_null() {
+                return Err(Failed);
+            }
+            shim::rtun_get_page(frag.page);
+            frag.offset += buflen;
+            shim::rtun_skb_reserve(skb, pad as c_int);
+            bindings::skb_put(skb, len32);
+            shim::rtun_skb_set_dev(skb, dev.as_ptr());
+            skb
+        };
+        // SAFETY: Just built, ours.
+        Ok(Some(unsafe { SkBuff::from_raw(skb) }))
+    }
+
     /// An skb for `dev` with `len` bytes of linear room (plus the usual headroom).
     /// Process context: may sleep.
     pub(crate) fn alloc(dev: &NetDev, len: usize) -> Option<Self> {
