@@ -135,14 +135,10 @@ impl NetDev {
     /// The device's kind, if it is an rtun device.
     pub(crate) fn mode(&self) -> Option<Mode> {
         // SAFETY: `self` is valid; these compare the ops pointer.
-        unsafe {
-            if shim::rtun_dev_is_tun(self.as_ptr()) {
-                Some(Mode::Tun)
-            } else if shim::rtun_dev_is_tap(self.as_ptr()) {
-                Some(Mode::Tap)
-            } else {
-                None
-            }
+        match unsafe { shim::rtun_dev_kind(self.as_ptr()) } {
+            1 => Some(Mode::Tun),
+            2 => Some(Mode::Tap),
+            _ => None,
         }
     }
 

@@ -235,8 +235,11 @@ void rtun_core_stats_rx_dropped_inc(struct net_device *dev) { dev_core_stats_rx_
 void rtun_core_stats_tx_dropped_inc(struct net_device *dev) { dev_core_stats_tx_dropped_inc(dev); }
 void rtun_dev_use_tun_ops(struct net_device *dev) { dev->netdev_ops = &rtun_tun_ops; }
 void rtun_dev_use_tap_ops(struct net_device *dev) { dev->netdev_ops = &rtun_tap_ops; }
-bool rtun_dev_is_tun(const struct net_device *dev) { return dev->netdev_ops == &rtun_tun_ops; }
-bool rtun_dev_is_tap(const struct net_device *dev) { return dev->netdev_ops == &rtun_tap_ops; }
+/* Which of rtun's tables a device has: 1 TUN, 2 TAP, 0 not rtun's. */
+int rtun_dev_kind(const struct net_device *dev)
+{ return dev->netdev_ops == &rtun_tun_ops ? 1 : dev->netdev_ops == &rtun_tap_ops ? 2 : 0; }
+void rtun_local_bh_disable(void) { local_bh_disable(); }
+void rtun_local_bh_enable(void) { local_bh_enable(); }
 void rtun_dev_use_ip_tunnel_header_ops(struct net_device *dev) { dev->header_ops = &ip_tunnel_header_ops; }
 void rtun_dev_set_type(struct net_device *dev, unsigned short type) { dev->type = type; }
 void rtun_dev_set_flags(struct net_device *dev, unsigned int flags) { dev->flags = flags; }

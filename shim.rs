@@ -35,8 +35,9 @@ extern "C" {
     pub(crate) fn dev_get_tstats64(dev: *mut net_device, s: *mut c_void);
     pub(crate) fn rtun_dev_use_tun_ops(dev: *mut net_device);
     pub(crate) fn rtun_dev_use_tap_ops(dev: *mut net_device);
-    pub(crate) fn rtun_dev_is_tun(dev: *const net_device) -> bool;
-    pub(crate) fn rtun_dev_is_tap(dev: *const net_device) -> bool;
+    pub(crate) fn rtun_dev_kind(dev: *const net_device) -> c_int;
+    pub(crate) fn rtun_local_bh_disable();
+    pub(crate) fn rtun_local_bh_enable();
     pub(crate) fn rtun_dev_use_ip_tunnel_header_ops(dev: *mut net_device);
     pub(crate) fn rtun_dev_set_type(dev: *mut net_device, ty: u16);
     pub(crate) fn rtun_dev_set_flags(dev: *mut net_device, flags: c_uint);

@@ -2,9 +2,11 @@
 //! A queue's ring of frames waiting for `read()`: ring.rs's slot protocol over
 //! a `kvmalloc`'d slot array, with one lock per side, as `ptr_ring` has them.
 //!
-//! - The producer lock (`SpinLockBh`) is taken by `ndo_start_xmit` (softirq).
-//! - The consumer lock (`SpinLockBh`) is taken by read, poll and purge
-//!   (process context).
+//! - The producer lock (`SpinLock`) is taken by `ndo_start_xmit`, with BHs
+//!   off (softirq); anyone else takes it with BHs off too ([`BhOff`]), as
+//!   `ptr_ring`'s `_bh` variants do.
+//! - The consumer lock (`SpinLock`) is taken by read, poll, purge and resize,
+//!   in process context only: never from softirq.
 //! - Resizing takes both (consumer, then producer), in process context.
 //!
 //! A ring dropped with frames on it frees them with QUEUE_PURGE.
@@ -14,13 +16,13 @@ use core::{
     ptr::null_mut,
     sync::atomic::{fence, AtomicPtr, Ordering},
 };
-use kernel::{alloc::KVVec, bindings, prelude::*};
+use kernel::{alloc::KVVec, bindings, new_spinlock, prelude::*, sync::SpinLock};
 
 use crate::{
     ring::{Consumer, Producer},
     skb::{SkBuff, SkbList},
     skb_reason::Reason,
-    sync::{new_spinlock_bh, SpinLockBh},
+    sync::BhOff,
 };
 
 type Slots = KVVec<AtomicPtr<bindings::sk_buff>>;
@@ -35,9 +37,9 @@ pub(crate) struct Consumed {
 #[pin_data(PinnedDrop)]
 pub(crate) struct SkbRing {
     #[pin]
-    prod: SpinLockBh<Producer>,
+    prod: SpinLock<Producer>,
     #[pin]
-    cons: SpinLockBh<Consumer>,
+    cons: SpinLock<Consumer>,
     /// Read with either lock held; replaced only with both held.
     slots: UnsafeCell<Slots>,
 }
@@ -60,8 +62,8 @@ impl SkbRing {
     /// A ring without room, until the first `resize`.
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(SkbRing {
-            prod <- new_spinlock_bh!(Producer::default(), "rtun_ring_producer"),
-            cons <- new_spinlock_bh!(Consumer::default(), "rtun_ring_consumer"),
+            prod <- new_spinlock!(Producer::default(), "rtun_ring_producer"),
+            cons <- new_spinlock!(Consumer::default(), "rtun_ring_consumer"),
             slots: UnsafeCell::new(KVVec::new()),
         })
     }
@@ -73,8 +75,8 @@ impl SkbRing {
         unsafe { &*self.slots.get() }
     }
 
-    /// Xmit side: stores the frame, or gives it back when the ring is full.
-    /// `Ok(true)` when the ring is full after it.
+    /// Xmit side (BHs off): stores the frame, or gives it back when the ring
+    /// is full. `Ok(true)` when the ring is full after it.
     pub(crate) fn produce(&self, skb: SkBuff) -> Result<bool, SkBuff> {
         let mut p = self.prod.lock();
         let slots = self.slots(&p);
@@ -91,6 +93,7 @@ impl SkbRing {
     /// producer that just stopped its queue sees a consumer's progress.
     pub(crate) fn is_full(&self) -> bool {
         fence(Ordering::SeqCst);
+        let _bh = BhOff::new();
         let p = self.prod.lock();
         p.is_full(self.slots(&p))
     }
@@ -129,6 +132,7 @@ impl SkbRing {
         let mut overflow = SkbList::empty();
         {
             let mut c = self.cons.lock();
+            let _bh = BhOff::new();
             let mut p = self.prod.lock();
             let mut np = Producer::default();
             loop {

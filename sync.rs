@@ -53,6 +53,24 @@ unsafe impl Backend for SpinLockBhBackend {
     }
 }
 
+/// Bottom halves stay disabled on this CPU while it lives (`local_bh_disable`).
+pub(crate) struct BhOff(core::marker::PhantomData<*mut ()>);
+
+impl BhOff {
+    pub(crate) fn new() -> Self {
+        // SAFETY: Paired with the enable in `drop`, on this thread (not `Send`).
+        unsafe { shim::rtun_local_bh_disable() };
+        BhOff(core::marker::PhantomData)
+    }
+}
+
+impl Drop for BhOff {
+    fn drop(&mut self) {
+        // SAFETY: Disabled in `new`.
+        unsafe { shim::rtun_local_bh_enable() };
+    }
+}
+
 /// A wait queue (`wait_queue_head_t`) whose wake-ups cost nothing when nobody
 /// waits (`wq_has_sleeper`), and which wakes pollers with the event that
 /// happened (a keyed wake-up), as a socket's `sk_data_ready` does.
