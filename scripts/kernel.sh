@@ -2,11 +2,20 @@
 # Build (or reuse) the Linux 7.3 test kernel, cached outside the repo.
 # Prints the tree's path on stdout. The cache key covers the kernel source package,
 # the config fragment and the toolchain, so changing any of them builds a new tree.
+#
+#   scripts/kernel.sh          the test kernel (kernel/rtun.config): bzImage, modules
+#   scripts/kernel.sh inner    the small kernel of the VM that the guest test
+#                              test_qemu_multiqueue_vm runs under an inner QEMU
+#                              (kernel/inner.config): bzImage only
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 SRC_TAR=/usr/src/linux-source-7.3.tar.xz
-FRAG=$RTUN_TOP/kernel/rtun.config
+case "${1:-}" in
+    "") FRAG=$RTUN_TOP/kernel/rtun.config; name=linux-7.3; targets="bzImage modules"; minutes=6-10 ;;
+    inner) FRAG=$RTUN_TOP/kernel/inner.config; name=linux-7.3-inner; targets=bzImage; minutes=3-5 ;;
+    *) die "usage: scripts/kernel.sh [inner]" ;;
+esac
 [ -f "$SRC_TAR" ] || die "$SRC_TAR missing: run scripts/setup.sh"
 [ -x "$BINDGEN" ] || die "bindgen missing: run scripts/setup.sh"
 
@@ -18,11 +27,11 @@ key=$( {
     /usr/lib/llvm-19/bin/clang --version | head -1
     gcc --version | head -1
 } | sha256sum | cut -c1-16)
-tree=$RTUN_CACHE/linux-7.3-$key
+tree=$RTUN_CACHE/$name-$key
 
 # One build per key at a time: a second caller waits, then reuses the tree.
 mkdir -p "$RTUN_CACHE"
-exec 9>"$RTUN_CACHE/linux-7.3-$key.lock"
+exec 9>"$RTUN_CACHE/$name-$key.lock"
 flock 9
 
 if [ -f "$tree/.rtun-complete" ]; then
@@ -30,7 +39,7 @@ if [ -f "$tree/.rtun-complete" ]; then
     exit 0
 fi
 
-log "building the test kernel in $tree (first time: about 6-10 minutes)"
+log "building the kernel in $tree (first time: about $minutes minutes)"
 rm -rf "$tree"
 mkdir -p "$tree"
 tar -xf "$SRC_TAR" -C "$tree" --strip-components=1
@@ -39,22 +48,25 @@ kmake tinyconfig >/dev/null
 (cd "$tree" && scripts/kconfig/merge_config.sh -m .config "$FRAG" >/dev/null)
 kmake olddefconfig >/dev/null
 
-# Kconfig silently drops a symbol whose dependencies are off: check every line.
+# Kconfig silently drops a symbol whose dependencies are off, and keeps one
+# that another selects: check every line, "# CONFIG_X is not set" included.
 bad=0
 while IFS= read -r line; do
-    case "$line" in CONFIG_*=*) ;; *) continue ;; esac
-    sym=${line%%=*}
-    want=${line#*=}
+    case "$line" in
+        CONFIG_*=*) sym=${line%%=*}; want=${line#*=} ;;
+        "# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *}; want= ;;
+        *) continue ;;
+    esac
     got=$(grep -E "^$sym=" "$tree/.config" | head -1 | cut -d= -f2- || true)
     if [ "$got" != "$want" ]; then
-        echo "[rust_tun] config: $sym wanted '$want', got '${got:-not set}'" >&2
+        echo "[rust_tun] config: $sym wanted '${want:-not set}', got '${got:-not set}'" >&2
         bad=1
     fi
 done < "$FRAG"
-[ $bad = 0 ] || die "the kernel config does not match kernel/rtun.config (see above)"
+[ $bad = 0 ] || die "the kernel config does not match ${FRAG#"$RTUN_TOP"/} (see above)"
 
 start=$(date +%s)
-kmake -j"$(( $(nproc) + 1 ))" bzImage modules
+kmake -j"$(( $(nproc) + 1 ))" $targets
 log "kernel built in $(( $(date +%s) - start )) s"
 touch "$tree/.rtun-complete"
 echo "$tree"
