@@ -13,7 +13,7 @@ log "guest tests"
 ktap=$(mktemp)
 trap 'rm -f "$ktap"' EXIT
 set +e
-RTUN_TIMEOUT=${RTUN_TIMEOUT:-300} "$RTUN_TOP/scripts/guest.sh" sh /tests/guest/run.sh | tee "$ktap"
+RTUN_TIMEOUT=${RTUN_TIMEOUT:-600} "$RTUN_TOP/scripts/guest.sh" sh /tests/guest/run.sh | tee "$ktap"
 rc=${PIPESTATUS[0]}
 set -e
 pass=$(grep -cE '^ok [0-9]+ [^#]*$' "$ktap" || true)

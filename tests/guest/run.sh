@@ -8,6 +8,7 @@ cd "$(dirname "$0")"
 . ./t_drops.sh
 . ./t_reasons.sh
 . ./t_abi.sh
+. ./t_qemu.sh
 
 TESTS="
 module_load_unload
@@ -50,6 +51,7 @@ abi_errnos
 abi_ring_resize
 abi_fdinfo_and_sysfs
 abi_fasync
+qemu_multiqueue_vm
 no_unnamed_drops
 no_splat_in_dmesg
 "
