@@ -105,6 +105,7 @@ qemu_stop() {
 qemu_check() {
     drv=$1
     out=/tmp/qemu.$drv
+    touch $out.up $out.console
     tr -d '\r' < $out.console > $out.log
     grep '^INNER: ' $out.log > $out.results
     diag "$drv: QEMU exit $(cat $out.rc) after $(cat $out.time) s; VM: $(sed -n 's/^INNER-STAT: //p' $out.log | tr '\n' ';' | sed 's/ *;/; /g')"
