@@ -14,7 +14,9 @@
 # tools/rtunbench (with the shared libraries they need), rtun.ko, the C
 # reference tun.ko of the same kernel tree, tests/, the static 32-bit client
 # tun32 when scripts/build.sh could build it, and the static upstream tun
-# selftest when built (/usr/bin/tun_selftest). KDIR picks the kernel tree
+# selftest when built (/usr/bin/tun_selftest); for a command that runs
+# tests/guest/t_qemu.sh (or run.sh), also QEMU and the kernel and initramfs of
+# the VM that test boots inside the guest. KDIR picks the kernel tree
 # (default: the test kernel), RTUN_KO the module (default: ./rtun.ko).
 # TCG is the default: KVM hangs on the machines this was built on (--kvm to try).
 set -euo pipefail
@@ -49,13 +51,14 @@ root=$work/root
 mkdir -p "$root"/{bin,sbin,lib,lib64,usr/bin,usr/sbin,proc,sys,dev,tmp,run,etc,root,modules,var}
 ln -s ../run "$root/var/run"
 
-# Binaries and every shared library they load.
+# copy_bin SRC DST [ROOT]: a binary and every shared library it loads.
 copy_bin() {
-    local src=$1 dst=$2
-    install -m 0755 "$src" "$root$dst"
+    local src=$1 dst=$2 r=${3:-$root}
+    mkdir -p "$r$(dirname "$dst")"
+    install -m 0755 "$src" "$r$dst"
     local lib
     for lib in $(ldd "$src" 2>/dev/null | grep -oE '/[^ ]+' || true); do
-        [ -e "$root$lib" ] || { mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"; }
+        [ -e "$r$lib" ] || { mkdir -p "$r$(dirname "$lib")"; cp -L "$lib" "$r$lib"; }
     done
 }
 copy_bin /bin/busybox /bin/busybox
@@ -72,6 +75,38 @@ cp "$KO" "$root/modules/rtun.ko"
 selftest=$(tun_selftest_path "$KDIR")
 [ -x "$selftest" ] && install -m 0755 "$selftest" "$root/usr/bin/tun_selftest"
 cp -r "$RTUN_TOP/tests" "$root/tests"
+
+# The inner VM of the guest test test_qemu_multiqueue_vm (tests/guest/t_qemu.sh):
+# QEMU and the firmware it loads, the small kernel of `scripts/kernel.sh inner`,
+# and the VM's uncompressed initramfs (busybox, ethtool, and
+# tests/guest/inner_init.sh as /init). That is about 60 MB, which add 3 s to the
+# boot, so they come only with a command that runs the test:
+# RTUN_GUEST_QEMU=auto (the default: the command names run.sh or t_qemu.sh), 1 or 0.
+case "${RTUN_GUEST_QEMU:-auto}" in
+    0|1) with_qemu=$RTUN_GUEST_QEMU ;;
+    *) case "$*" in *run.sh*|*t_qemu.sh*) with_qemu=1 ;; *) with_qemu=0 ;; esac ;;
+esac
+if [ "$with_qemu" = 1 ]; then
+    INNER_KDIR=${INNER_KDIR:-$("$RTUN_TOP/scripts/kernel.sh" inner)}
+    qemu_bin=$(command -v qemu-system-x86_64)
+    copy_bin "$qemu_bin" /usr/bin/qemu-system-x86_64
+    mkdir -p "$root/usr/share/qemu" "$root/qemu"
+    for fw in qboot.rom linuxboot_dma.bin kvmvapic.bin; do
+        for d in $("$qemu_bin" -L help) ""; do
+            [ -n "$d" ] || die "QEMU's $fw not found"
+            [ -f "$d/$fw" ] && { cp -L "$d/$fw" "$root/usr/share/qemu/"; break; }
+        done
+    done
+    cp "$INNER_KDIR/arch/x86/boot/bzImage" "$root/qemu/bzImage"
+    inner=$work/inner
+    mkdir -p "$inner"/{bin,usr/sbin,proc,sys,dev,tmp}
+    copy_bin /bin/busybox /bin/busybox "$inner"
+    # The applets as symlinks: `busybox --install` takes seconds under nested TCG.
+    for a in $(/bin/busybox --list); do [ -e "$inner/bin/$a" ] || ln -s busybox "$inner/bin/$a"; done
+    copy_bin "$(command -v ethtool)" /usr/sbin/ethtool "$inner"
+    install -m 0755 "$RTUN_TOP/tests/guest/inner_init.sh" "$inner/init"
+    (cd "$inner" && find . | cpio -o -H newc --quiet) > "$root/qemu/initramfs"
+fi
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\nuser:x:1000:1000:user:/:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\nuser:x:1000:\n' > "$root/etc/group"
 

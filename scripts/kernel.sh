@@ -2,21 +2,23 @@
 # Build (or reuse) a Linux 7.3 kernel, cached outside the repo. Prints the tree's
 # path on stdout.
 #
-#   scripts/kernel.sh [test|bench]
+#   scripts/kernel.sh [test|bench|inner]
 #
 # test (the default): kernel/rtun.config, lockdep and fault injection, for the
 # guest suite; bench: kernel/bench.config, the same functional options without
-# the debugging, for scripts/bench.sh. The cache key covers the kernel source
-# package, the config fragment and the toolchain, so changing any of them builds
-# a new tree.
+# the debugging, for scripts/bench.sh; inner: kernel/inner.config, the small
+# kernel (bzImage only) of the VM that the guest test test_qemu_multiqueue_vm
+# runs under an inner QEMU. The cache key covers the kernel source package, the
+# config fragment and the toolchain, so changing any of them builds a new tree.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 kind=${1:-test}
 case "$kind" in
-    test) FRAG=$RTUN_TOP/kernel/rtun.config; prefix=linux-7.3 ;;
-    bench) FRAG=$RTUN_TOP/kernel/bench.config; prefix=linux-7.3-bench ;;
-    *) die "usage: scripts/kernel.sh [test|bench]" ;;
+    test) FRAG=$RTUN_TOP/kernel/rtun.config; prefix=linux-7.3; targets="bzImage modules"; minutes=6-10 ;;
+    bench) FRAG=$RTUN_TOP/kernel/bench.config; prefix=linux-7.3-bench; targets="bzImage modules"; minutes=6-10 ;;
+    inner) FRAG=$RTUN_TOP/kernel/inner.config; prefix=linux-7.3-inner; targets=bzImage; minutes=3-5 ;;
+    *) die "usage: scripts/kernel.sh [test|bench|inner]" ;;
 esac
 
 SRC_TAR=/usr/src/linux-source-7.3.tar.xz
@@ -43,7 +45,7 @@ if [ -f "$tree/.rtun-complete" ]; then
     exit 0
 fi
 
-log "building the $kind kernel ($(basename "$FRAG")) in $tree (first time: about 6-10 minutes)"
+log "building the $kind kernel ($(basename "$FRAG")) in $tree (first time: about $minutes minutes)"
 rm -rf "$tree"
 mkdir -p "$tree"
 tar -xf "$SRC_TAR" -C "$tree" --strip-components=1
@@ -70,7 +72,7 @@ done < "$FRAG"
 [ $bad = 0 ] || die "the kernel config does not match $(basename "$FRAG") (see above)"
 
 start=$(date +%s)
-kmake -j"$(( $(nproc) + 1 ))" bzImage modules
+kmake -j"$(( $(nproc) + 1 ))" $targets
 log "$kind kernel built in $(( $(date +%s) - start )) s"
 touch "$tree/.rtun-complete"
 echo "$tree"

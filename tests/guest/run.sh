@@ -10,6 +10,7 @@ cd "$(dirname "$0")"
 . ./t_abi.sh
 . ./t_upstream.sh
 . ./t_bench.sh
+. ./t_qemu.sh
 
 TESTS="
 module_load_unload
@@ -58,6 +59,7 @@ abi_fasync
 abi_compat32
 abi_steering
 abi_backpressure
+qemu_multiqueue_vm
 no_unnamed_drops
 bench_quick_runs
 no_splat_in_dmesg
