@@ -8,23 +8,29 @@ echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
 
 insmod /modules/rtun.ko && load_rtun || exit 1
 echo "== rtun loaded: $(grep '^rtun ' /proc/modules)"
-rtunctl add rdemo --tap --no-pi >/dev/null
+rtunctl add rdemo --tap --no-pi --multi-queue >/dev/null
 ip link set rdemo txqueuelen 2
 
 echo 1 > $T/events/skb/kfree_skb/enable
 cat $T/trace_pipe > /tmp/trace.txt &
 tp=$!
 
-echo "== write while rdemo is down:  $(rtunctl send rdemo --tap --no-pi --hex $ETH_FRAME --pad-to 60)"
+F="rdemo --tap --no-pi --multi-queue"
+echo "== write while rdemo is down:  $(rtunctl send $F --hex $ETH_FRAME --pad-to 60)"
 ip link set rdemo up
-echo "== 10-byte frame on a TAP:     $(rtunctl send rdemo --tap --no-pi --hex 00112233445566778899)"
-echo "== write from a bad buffer:    $(rtunctl send rdemo --tap --no-pi --bad-buffer --pad-to 100)"
-ip link set rdemo carrier on
-echo "== xmit with no reader:        $(rtunctl inject rdemo --count 1)"
-rtunctl attach rdemo --tap --no-pi --ready-file /tmp/ready &
+echo "== 10-byte frame on a TAP:     $(rtunctl send $F --hex 00112233445566778899)"
+echo "== write from a bad buffer:    $(rtunctl send $F --bad-buffer --pad-to 100)"
+# As with tun, a queue that is detached (TUNSETQUEUE) keeps the carrier on
+# while nothing receives.
+rtunctl attach $F --detach --ready-file /tmp/ready1 >/dev/null &
+hold=$!
+wait_for_file /tmp/ready1 >/dev/null
+echo "== xmit with no reader:        $(rtunctl inject rdemo --count 1 --bypass-qdisc)"
+kill $hold; wait $hold 2>/dev/null
+rtunctl attach $F --ready-file /tmp/ready &
 hold=$!
 wait_for_file /tmp/ready >/dev/null
-echo "== 5 frames to a 2-slot ring:  $(rtunctl inject rdemo --count 5)"
+echo "== 5 frames to a 2-slot ring:  $(rtunctl inject rdemo --count 5 --bypass-qdisc)"
 kill $hold; wait $hold 2>/dev/null
 sleep 0.5
 kill $tp
@@ -40,4 +46,4 @@ ip -s link show rdemo
 echo
 echo "== ethtool -S rdemo"
 ethtool -S rdemo
-rtunctl del rdemo --tap --no-pi >/dev/null
+rtunctl del $F >/dev/null
