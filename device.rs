@@ -288,13 +288,18 @@ impl DevState {
 
     /// Counts one drop at `site`: its reason counter and rx/tx_dropped.
     pub(crate) fn count_drop(&self, site: Site) {
+        self.count_drop_on(NetDev::of_driver(self), site);
+    }
+
+    /// [`DevState::count_drop`] for a caller that has the device at hand.
+    fn count_drop_on(&self, dev: &NetDev, site: Site) {
         let info = site.info();
         if let Some(c) = self.drops.get(info.reason.index()) {
             c.fetch_add(1, Relaxed);
         }
         match info.dir {
-            Dir::Rx => NetDev::of_driver(self).count_rx_dropped(),
-            Dir::Tx => NetDev::of_driver(self).count_tx_dropped(),
+            Dir::Rx => dev.count_rx_dropped(),
+            Dir::Tx => dev.count_tx_dropped(),
             Dir::RxFrame => {
                 self.rx_frame_errors.fetch_add(1, Relaxed);
             }
@@ -321,13 +326,13 @@ impl DevState {
         match self.transmit(dev, skb) {
             Ok(()) => true,
             Err(Dropped::One(skb, site)) => {
-                self.count_drop(site);
+                self.count_drop_on(dev, site);
                 skb.drop_tx(site.reason());
                 false
             }
             Err(Dropped::Many(list, site)) => {
                 for _ in 0..list.count() {
-                    self.count_drop(site);
+                    self.count_drop_on(dev, site);
                 }
                 list.drop_reason(site.reason());
                 false
@@ -364,14 +369,11 @@ impl DevState {
                 return Err(Dropped::One(skb, Site::XmitTrim));
             }
         }
-        if skb.orphan_frags_rx().is_err() {
+        // Zerocopy fragments copied, timestamped, and (the frame may wait on
+        // the ring indefinitely) its socket and conntrack entry released.
+        if skb.detach_for_ring().is_err() {
             return Err(Dropped::One(skb, Site::XmitOrphanFrags));
         }
-        skb.tx_timestamp();
-        // The frame may wait on the ring indefinitely: release its socket and
-        // its conntrack entry.
-        skb.orphan();
-        skb.nf_reset_ct();
 
         // Offloads go to the reader only through a virtio-net header.
         let offloads = if self.has(ioctl::IFF_VNET_HDR) { self.offloads() } else { Offloads::default() };

@@ -146,6 +146,15 @@ impl NetDev {
     /// is ever registered (`export_callbacks!`), so `T` is it.
     pub(crate) fn driver<T: Driver>(&self) -> Option<&T> {
         self.mode()?;
+        // SAFETY: `mode()` found rtun's ops on the device.
+        unsafe { self.own_driver() }
+    }
+
+    /// [`NetDev::driver`] without checking the ops, for rtun's own callbacks.
+    ///
+    /// # Safety
+    /// The device has rtun's ops (the caller is one of them).
+    unsafe fn own_driver<T: Driver>(&self) -> Option<&T> {
         let p = self.priv_area::<T>();
         // SAFETY: rtun devices have a `Priv` in their private area (see the module
         // docs); `live` is only set once `state` is initialised and is cleared
@@ -629,9 +638,13 @@ impl<T: Driver> Adapter<T> {
     /// ownership passes to us.
     #[inline(always)]
     pub(crate) unsafe fn start_xmit(skb: *mut bindings::sk_buff, dev: *mut bindings::net_device) -> c_int {
-        // SAFETY: Per the function's requirements.
-        let (dev, skb) = unsafe { (NetDev::from_raw(dev), SkBuff::from_raw(skb)) };
-        let queued = match dev.driver::<T>() {
+        // SAFETY: Per the function's requirements; `ndo_start_xmit` is only in
+        // rtun's ops.
+        let (dev, skb, state) = unsafe {
+            let dev = NetDev::from_raw(dev);
+            (dev, SkBuff::from_raw(skb), dev.own_driver::<T>())
+        };
+        let queued = match state {
             Some(state) => state.start_xmit(dev, skb),
             // Not reachable: ops are installed only on live devices.
             None => {

@@ -308,9 +308,17 @@ void rtun_skb_set_protocol(struct sk_buff *skb, __be16 proto) { skb->protocol = 
 void rtun_skb_reset_network_header(struct sk_buff *skb) { skb_reset_network_header(skb); }
 void rtun_skb_reset_mac_header(struct sk_buff *skb) { skb_reset_mac_header(skb); }
 void rtun_skb_probe_transport_header(struct sk_buff *skb) { skb_probe_transport_header(skb); }
-void rtun_skb_orphan(struct sk_buff *skb) { skb_orphan(skb); }
-int rtun_skb_orphan_frags_rx(struct sk_buff *skb) { return skb_orphan_frags_rx(skb, GFP_ATOMIC); }
-void rtun_skb_tx_timestamp(struct sk_buff *skb) { skb_tx_timestamp(skb); }
+/* tun_net_xmit's fixed sequence before a frame waits on a ring, in one call
+ * on the hot path: only the first step can fail, and then nothing else runs. */
+int rtun_skb_detach_for_ring(struct sk_buff *skb)
+{
+	if (skb_orphan_frags_rx(skb, GFP_ATOMIC))
+		return -ENOMEM;
+	skb_tx_timestamp(skb);
+	skb_orphan(skb);
+	nf_reset_ct(skb);
+	return 0;
+}
 struct page *rtun_alloc_page(void) { return alloc_page(GFP_KERNEL); }
 void rtun_skb_add_rx_frag(struct sk_buff *skb, int i, struct page *page, int size)
 { skb_add_rx_frag(skb, i, page, 0, size, PAGE_SIZE); }
@@ -319,7 +327,6 @@ int rtun_vnet_hdr_to_skb(struct sk_buff *skb, const void *hdr, bool tnl, bool tn
 int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr, bool tnl, bool le)
 { return virtio_net_hdr_tnl_from_skb(skb, hdr, tnl, le, skb_vlan_tag_present(skb) ? VLAN_HLEN : 0, true, false); }
 void rtun_skb_set_network_header(struct sk_buff *skb, int offset) { skb_set_network_header(skb, offset); }
-void rtun_nf_reset_ct(struct sk_buff *skb) { nf_reset_ct(skb); }
 /* Headroom of a frame built in a page fragment, and the buffer it needs
  * (tun's TUN_RX_PAD and tun_build_skb's buflen). */
 unsigned int rtun_rx_pad(void) { return NET_IP_ALIGN + NET_SKB_PAD; }

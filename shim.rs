@@ -110,15 +110,12 @@ extern "C" {
     pub(crate) fn rtun_skb_reset_network_header(skb: *mut sk_buff);
     pub(crate) fn rtun_skb_reset_mac_header(skb: *mut sk_buff);
     pub(crate) fn rtun_skb_probe_transport_header(skb: *mut sk_buff);
-    pub(crate) fn rtun_skb_orphan(skb: *mut sk_buff);
-    pub(crate) fn rtun_skb_orphan_frags_rx(skb: *mut sk_buff) -> c_int;
-    pub(crate) fn rtun_skb_tx_timestamp(skb: *mut sk_buff);
+    pub(crate) fn rtun_skb_detach_for_ring(skb: *mut sk_buff) -> c_int;
     pub(crate) fn rtun_alloc_page() -> *mut page;
     pub(crate) fn rtun_skb_add_rx_frag(skb: *mut sk_buff, i: c_int, page: *mut page, size: c_int);
     pub(crate) fn rtun_vnet_hdr_to_skb(skb: *mut sk_buff, hdr: *const c_void, tnl: bool, tnl_csum: bool, le: bool) -> c_int;
     pub(crate) fn rtun_vnet_hdr_from_skb(skb: *const sk_buff, hdr: *mut c_void, tnl: bool, le: bool) -> c_int;
     pub(crate) fn rtun_skb_set_network_header(skb: *mut sk_buff, offset: c_int);
-    pub(crate) fn rtun_nf_reset_ct(skb: *mut sk_buff);
     pub(crate) fn rtun_rx_pad() -> c_uint;
     pub(crate) fn rtun_build_buflen(len: c_uint) -> c_uint;
     pub(crate) fn rtun_task_frag() -> *mut page_frag;

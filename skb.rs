@@ -244,21 +244,12 @@ impl SkBuff {
         unsafe { shim::rtun_skb_probe_transport_header(self.ptr()) }
     }
 
-    /// Copies zerocopy user fragments into kernel memory (GFP_ATOMIC).
-    pub(crate) fn orphan_frags_rx(&mut self) -> Result<(), Failed> {
+    /// tun's steps before a frame waits on a ring: zerocopy user fragments
+    /// copied into kernel memory (GFP_ATOMIC; the one step that can fail), the
+    /// transmit timestamp, and the socket and conntrack references dropped.
+    pub(crate) fn detach_for_ring(&mut self) -> Result<(), Failed> {
         // SAFETY: The skb is ours.
-        if unsafe { shim::rtun_skb_orphan_frags_rx(self.ptr()) } == 0 { Ok(()) } else { Err(Failed) }
-    }
-
-    /// Detaches the skb from its socket: it may sit on a ring for a long time.
-    pub(crate) fn orphan(&mut self) {
-        // SAFETY: The skb is ours.
-        unsafe { shim::rtun_skb_orphan(self.ptr()) }
-    }
-
-    pub(crate) fn tx_timestamp(&mut self) {
-        // SAFETY: The skb is ours.
-        unsafe { shim::rtun_skb_tx_timestamp(self.ptr()) }
+        if unsafe { shim::rtun_skb_detach_for_ring(self.ptr()) } == 0 { Ok(()) } else { Err(Failed) }
     }
 
     /// Cuts the frame to `len` bytes (no-op if it is not longer). GFP_ATOMIC.
@@ -344,11 +335,6 @@ impl SkBuff {
         unsafe { shim::rtun_skb_get_hash_symmetric(self.ptr()) }
     }
 
-    /// Drops the conntrack reference: the frame leaves the stack for user space.
-    pub(crate) fn nf_reset_ct(&mut self) {
-        // SAFETY: The skb is ours.
-        unsafe { shim::rtun_nf_reset_ct(self.ptr()) }
-    }
 
     /// Gives up ownership, for a kernel function that takes the skb.
     pub(crate) fn into_raw(self) -> *mut bindings::sk_buff {
