@@ -477,17 +477,8 @@ impl DevState {
 
     /// A frame of flow `hash` was written on `q`: send the flow's replies there.
     pub(crate) fn flow_update(&self, hash: u32, q: &Queue) {
-        let index = {
-            let rcu = rcu::read_lock();
-            let mut i = 0;
-            loop {
-                match self.queues.get(i, &rcu) {
-                    Some(x) if core::ptr::eq(x, q) => break i,
-                    Some(_) => i += 1,
-                    None => return,
-                }
-            }
-        };
+        // A disabled queue has no index and receives nothing.
+        let Some(index) = q.txq() else { return };
         if let Some(e) = self.flows.get(hash as usize % FLOWS) {
             e.store((u64::from(hash) << 32) | FLOW_VALID | index as u64, Relaxed);
         }

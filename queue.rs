@@ -140,7 +140,8 @@ impl Queue {
         self.txq.store(i.map_or(-1, |i| i as i32), Relaxed);
     }
 
-    fn txq(&self) -> Option<usize> {
+    /// The transmit queue this queue serves, while active.
+    pub(crate) fn txq(&self) -> Option<usize> {
         usize::try_from(self.txq.load(Relaxed)).ok()
     }
 
