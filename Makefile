@@ -4,13 +4,16 @@
 KDIR ?= $(shell scripts/kernel.sh)
 RUSTC ?= /usr/bin/rustc
 LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
+# A module is built with the compiler that built its kernel: the test kernel is
+# clang-built (KASAN with Rust needs it), the benchmark kernel gcc-built.
+KCC = $(if $(shell grep -s '^CONFIG_CC_IS_CLANG=y' $(KDIR)/.config),clang-19,gcc)
 
 all: modules
 
 modules:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) RUSTC=$(RUSTC) LIBCLANG_PATH=$(LIBCLANG_PATH) modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR) CC=$(KCC) HOSTCC=gcc RUSTC=$(RUSTC) LIBCLANG_PATH=$(LIBCLANG_PATH) modules
 
 clean:
-	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	$(MAKE) -C $(KDIR) M=$(CURDIR) CC=$(KCC) HOSTCC=gcc clean
 
 .PHONY: all modules clean

@@ -28,20 +28,24 @@ impl Registration {
         // SAFETY: Module init; the tables are static. debugfs failures are
         // ignored, as everywhere in the kernel.
         unsafe {
+            to_result(shim::rtun_wq_init())?;
             shim::rtun_debugfs_init();
             if let Err(e) = to_result(shim::rtun_link_register()) {
                 shim::rtun_debugfs_exit();
+                shim::rtun_wq_exit();
                 return Err(e);
             }
             if let Err(e) = to_result(shim::rtun_netdev_notifier_register()) {
                 shim::rtun_link_unregister();
                 shim::rtun_debugfs_exit();
+                shim::rtun_wq_exit();
                 return Err(e);
             }
             if let Err(e) = to_result(shim::rtun_misc_register()) {
                 shim::rtun_netdev_notifier_unregister();
                 shim::rtun_link_unregister();
                 shim::rtun_debugfs_exit();
+                shim::rtun_wq_exit();
                 return Err(e);
             }
         }
@@ -51,14 +55,17 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // SAFETY: Both were registered in `new`. No file is open (the module
+        // SAFETY: All were registered in `new`. No file is open (the module
         // holds no references then), and unregistering the link kind deletes
-        // the remaining, persistent, devices.
+        // the remaining, persistent, devices. What closed files left for
+        // after a grace period (rcu.rs `Retired::defer`) runs before the
+        // workqueue goes.
         unsafe {
             shim::rtun_misc_deregister();
             shim::rtun_netdev_notifier_unregister();
             shim::rtun_link_unregister();
             shim::rtun_debugfs_exit();
+            shim::rtun_wq_exit();
         }
     }
 }

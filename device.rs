@@ -24,7 +24,7 @@ use kernel::{
     error::code::*,
     new_mutex,
     prelude::*,
-    sync::{rcu, Arc, Mutex},
+    sync::{aref::ARef, rcu, Arc, Mutex},
 };
 
 use crate::{
@@ -142,6 +142,9 @@ pub(crate) struct DevState {
     /// /sys/kernel/debug/rtun/<dev>, from registration to `ndo_uninit`.
     #[pin]
     debugfs: Mutex<Option<DebugfsEntry>>,
+    /// A closed queue's device still counts it among its real queues; a
+    /// `Recount` is on its way (see `DevState::detach`).
+    recount_pending: AtomicBool,
 }
 
 impl DevState {
@@ -171,6 +174,7 @@ impl DevState {
             drops: [const { AtomicU64::new(0) }; Reason::COUNT],
             flows: [const { AtomicU64::new(0) }; FLOWS],
             debugfs <- new_mutex!(None, "rtun_debugfs"),
+            recount_pending: AtomicBool::new(false),
         }))
     }
 
@@ -599,8 +603,13 @@ impl DevState {
     }
 
     /// `q` is closing: unbind it, and take the device away with the last queue
-    /// unless it is persistent.
-    pub(crate) fn detach(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) {
+    /// unless it is persistent. What `q` had not read is dropped now; a
+    /// transmitter that picked `q` before it left may still queue a frame on
+    /// it, so the result keeps `q` until a grace period has passed, and drops
+    /// what came late then. Dropping the result waits for that grace period;
+    /// a closing file defers it instead (`Retired::defer`), so that closing
+    /// many queues does not cost a grace period each.
+    pub(crate) fn detach(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) -> Retired<LateQueue> {
         let (removed, active, total) = {
             let mut owners = self.owners.lock();
             let removed = match position(&owners.active, q) {
@@ -610,13 +619,14 @@ impl DevState {
             self.publish(&owners);
             (removed, owners.active.len(), owners.total())
         };
-        // Once no transmitter can reach `q`, purge what it did not read.
-        rcu_barrier_readers();
         q.napi_stop(self);
         q.purge(self);
-        drop(removed);
+        let late = match removed {
+            Some(q) => Retired::new(LateQueue { dev: ARef::from(dev), q }),
+            None => Retired::none(),
+        };
         if active > 0 {
-            dev.set_real_num_queues(active, rtnl);
+            self.recount_later(dev, rtnl);
         }
         if total == 0 {
             dev.set_carrier(false);
@@ -625,11 +635,16 @@ impl DevState {
             }
         }
         dev.state_changed(rtnl);
+        late
     }
 
-    /// Publishes the drop counters in debugfs, once the device has its name.
-    pub(crate) fn add_debugfs(&self, dev: &NetDev) {
-        *self.debugfs.lock() = DebugfsEntry::new(dev);
+    /// Publishes the drop counters in debugfs under the device's current name
+    /// (and namespace), replacing the entry it had.
+    fn name_debugfs(&self, dev: &NetDev) {
+        let mut entry = self.debugfs.lock();
+        // The old entry goes first: the new one may have the same name.
+        drop(entry.take());
+        *entry = DebugfsEntry::new(dev);
     }
 
     /// `ndo_uninit`: the device is going away; every queue loses it.
@@ -656,6 +671,69 @@ impl DevState {
 /// (an RCU read-side critical section) is done. Process context.
 fn rcu_barrier_readers() {
     drop(Retired::new(()));
+}
+
+impl DevState {
+    /// Brings the device's real queue count down to its active queues soon,
+    /// not now: the core waits for a grace period whenever the count shrinks
+    /// (`netif_set_real_num_tx_queues`), and a file closing must not wait for
+    /// one. Closes in a row share one update. Until it runs, frames the core
+    /// still maps to a gone queue are dropped as with no reader (DEV_READY).
+    fn recount_later(&self, dev: &NetDev, rtnl: &Rtnl) {
+        if self.recount_pending.swap(true, Relaxed) {
+            return;
+        }
+        if let Err(mut r) = crate::rcu::after_grace_period(Recount { dev: Some(ARef::from(dev)) }) {
+            // No memory for the work item: do it now (RTNL is held).
+            self.recount(dev, rtnl);
+            drop(r.dev.take());
+        }
+    }
+
+    fn recount(&self, dev: &NetDev, rtnl: &Rtnl) {
+        self.recount_pending.store(false, Relaxed);
+        if dev.is_registered() {
+            let n = self.owners.lock().active.len();
+            dev.set_real_num_queues(n, rtnl);
+        }
+    }
+}
+
+/// A pending [`DevState::recount_later`]: runs when dropped, from rtun's
+/// workqueue.
+struct Recount {
+    dev: Option<ARef<NetDev>>,
+}
+
+impl Drop for Recount {
+    fn drop(&mut self) {
+        let Some(dev) = self.dev.take() else {
+            return;
+        };
+        let rtnl = Rtnl::lock();
+        if let Some(state) = DevState::of(&dev) {
+            state.recount(&dev, &rtnl);
+        }
+        // The reference goes back before RTNL does: unlocking may finish an
+        // unregistration, which waits for it.
+        drop(dev);
+        drop(rtnl);
+    }
+}
+
+/// A queue that just left its device, kept a grace period longer: see
+/// [`DevState::detach`].
+pub(crate) struct LateQueue {
+    dev: ARef<NetDev>,
+    q: Arc<Queue>,
+}
+
+impl Drop for LateQueue {
+    fn drop(&mut self) {
+        if let Some(state) = DevState::of(&self.dev) {
+            self.q.purge(state);
+        }
+    }
 }
 
 fn position(v: &KVec<Arc<Queue>>, q: &Queue) -> Option<usize> {
@@ -703,6 +781,10 @@ impl Driver for DevState {
 
     fn up(&self) {
         self.write_space();
+    }
+
+    fn named(&self, dev: &NetDev, _rtnl: &Rtnl) {
+        self.name_debugfs(dev);
     }
 
     fn rx_frame_errors(&self) -> u64 {

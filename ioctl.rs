@@ -225,8 +225,44 @@ impl IfReq {
     }
 }
 
+/// A device's debugfs file name: its interface `name` (NUL-terminated), then
+/// `@<inum>` for a device outside the initial network namespace, NUL-terminated.
+pub(crate) fn debugfs_name(name: &[u8; IFNAMSIZ], inum: Option<u32>) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    let len = name.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ - 1).min(IFNAMSIZ - 1);
+    copy_bytes(&mut out[..len], &name[..len]);
+    if let Some(mut n) = inum {
+        let mut digits = [0u8; 10];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 || i == 0 {
+                break;
+            }
+        }
+        out[len] = b'@';
+        copy_bytes(&mut out[len + 1..], &digits[i..]);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn debugfs_names() {
+        let mut name = [0u8; IFNAMSIZ];
+        name[..5].copy_from_slice(b"rtun0");
+        let s = |b: [u8; 32]| String::from_utf8(b.iter().copied().take_while(|&c| c != 0).collect()).unwrap();
+        assert_eq!(s(debugfs_name(&name, None)), "rtun0");
+        assert_eq!(s(debugfs_name(&name, Some(4026532001))), "rtun0@4026532001");
+        assert_eq!(s(debugfs_name(&name, Some(0))), "rtun0@0");
+        assert_eq!(s(debugfs_name(&name, Some(u32::MAX))), "rtun0@4294967295");
+        let full = [b'x'; IFNAMSIZ];
+        let n = debugfs_name(&full, Some(7));
+        assert_eq!(s(n), format!("{}@7", "x".repeat(IFNAMSIZ - 1)));
+    }
     use super::*;
 
     #[test]

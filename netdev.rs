@@ -8,10 +8,14 @@
 //! them the names the C tables use. Nothing here knows the driver's types.
 //!
 //! # Private data
-//! `netdev_priv()` holds a [`Priv<T>`]: a `live` flag and the pinned driver state.
-//! The state is initialised before the device gets rtun's `netdev_ops`, so a
-//! device whose ops are rtun's always has a live state, until the core calls
-//! `priv_destructor` once its last reference is gone.
+//! `netdev_priv()` holds a [`Priv<T>`]: the pinned driver state and a flag that
+//! says whether it still has to be dropped. The state is initialised before
+//! the device gets rtun's `netdev_ops`, and dropped only by `priv_destructor`,
+//! which the core calls once the last reference to the device is gone (or on
+//! `register_netdevice`'s failure path). So whoever holds a reference to a
+//! device with rtun's ops, or runs one of its callbacks, sees an initialised
+//! state: that ordering is the synchronisation, and nothing reads the flag
+//! but the destructor.
 
 use core::{
     ffi::{c_int, c_uint, c_void},
@@ -32,7 +36,6 @@ use crate::{
     ioctl::{Mode, IFNAMSIZ},
     shim,
     skb::SkBuff,
-    skb_reason::Reason,
 };
 
 const ARPHRD_NONE: u16 = 0xfffe;
@@ -72,6 +75,9 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     fn txqlen_changed(&self, dev: &NetDev, rtnl: &Rtnl) -> Result;
     /// NETDEV_UP.
     fn up(&self);
+    /// NETDEV_REGISTER or NETDEV_CHANGENAME: the device got its name, a new
+    /// name, or a new network namespace (a move registers it again).
+    fn named(&self, dev: &NetDev, rtnl: &Rtnl);
     /// Added to the core's `rx_frame_errors`.
     fn rx_frame_errors(&self) -> u64;
     /// The value of counter `i` of [`Driver::STAT_NAMES`].
@@ -84,7 +90,11 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
 
 #[repr(C)]
 struct Priv<T> {
-    live: AtomicBool,
+    /// `state` is initialised and not yet dropped. Set once, in
+    /// [`DevBuilder::register`] before the ops are installed; cleared by
+    /// [`destroy_priv`], whose callers are serialised (see there). Atomic only
+    /// so that it can be shared through `&`.
+    needs_drop: AtomicBool,
     state: MaybeUninit<T>,
 }
 
@@ -142,30 +152,25 @@ impl NetDev {
         }
     }
 
-    /// The driver's state, if this is a live rtun device. Only one driver type
+    /// The driver's state, if this is an rtun device. Only one driver type
     /// is ever registered (`export_callbacks!`), so `T` is it.
     pub(crate) fn driver<T: Driver>(&self) -> Option<&T> {
         self.mode()?;
         // SAFETY: `mode()` found rtun's ops on the device.
-        unsafe { self.own_driver() }
+        Some(unsafe { self.own_driver() })
     }
 
     /// [`NetDev::driver`] without checking the ops, for rtun's own callbacks.
     ///
     /// # Safety
     /// The device has rtun's ops (the caller is one of them).
-    unsafe fn own_driver<T: Driver>(&self) -> Option<&T> {
+    unsafe fn own_driver<T: Driver>(&self) -> &T {
         let p = self.priv_area::<T>();
-        // SAFETY: rtun devices have a `Priv` in their private area (see the module
-        // docs); `live` is only set once `state` is initialised and is cleared
-        // only when no reference to the device is left.
-        unsafe {
-            if (*p).live.load(Ordering::Acquire) {
-                Some((*p).state.assume_init_ref())
-            } else {
-                None
-            }
-        }
+        // SAFETY: rtun devices have a `Priv<T>` in their private area, whose
+        // state is initialised before the ops are installed and dropped only
+        // once no reference to the device is left (module docs); `&self` is
+        // such a reference, for as long as the result lives.
+        unsafe { (*p).state.assume_init_ref() }
     }
 
     /// The interface name, NUL-terminated.
@@ -371,10 +376,14 @@ pub(crate) struct DebugfsEntry(NonNull<bindings::dentry>);
 unsafe impl Send for DebugfsEntry {}
 
 impl DebugfsEntry {
-    /// `rtun/<name>`, showing `dev`'s drop counters. `None` if debugfs is
-    /// unavailable or the name is taken (another namespace's device).
+    /// `rtun/<name>` for a device in the initial network namespace, and
+    /// `rtun/<name>@<netns inode>` for one elsewhere (the number `ls -l
+    /// /proc/<pid>/ns/net` shows), showing `dev`'s drop counters. `None` if
+    /// debugfs is unavailable.
     pub(crate) fn new(dev: &NetDev) -> Option<Self> {
-        let name = dev.name();
+        // SAFETY: `dev` is valid; these read its namespace's inode number.
+        let (inum, init) = unsafe { (shim::rtun_dev_net_inum(dev.as_ptr()), shim::rtun_init_net_inum()) };
+        let name = crate::ioctl::debugfs_name(&dev.name(), (inum != init).then_some(inum));
         // SAFETY: `name` is terminated; the file is removed (in `ndo_uninit`)
         // before the device it points at can be freed.
         let d = unsafe { shim::rtun_debugfs_add(name.as_ptr().cast(), dev.as_ptr()) };
@@ -396,12 +405,15 @@ impl Drop for DebugfsEntry {
 ///
 /// # Safety
 /// `dev` is an rtun device whose private area holds a `Priv`, and nothing uses
-/// the state any more.
+/// the state any more. Calls are serialised: the core's `priv_destructor` runs
+/// once, after the last reference is gone; on `register_netdevice`'s failure
+/// path it may run inside that call, and [`DevBuilder::register`] calls this
+/// again afterwards on the same thread.
 unsafe fn destroy_priv<T>(dev: *mut bindings::net_device) {
     // SAFETY: Per the function's requirements.
     unsafe {
         let p: *mut Priv<T> = shim::rtun_netdev_priv(dev).cast();
-        if (*p).live.swap(false, Ordering::AcqRel) {
+        if (*p).needs_drop.swap(false, Ordering::AcqRel) {
             core::ptr::drop_in_place((*p).state.as_mut_ptr());
         }
     }
@@ -420,7 +432,7 @@ impl DevBuilder {
         let queues = c_uint::try_from(queues).map_err(|_| EINVAL)?;
         // SAFETY: `name` is NUL-terminated (its last byte is always 0).
         let ptr = unsafe { shim::rtun_alloc_netdev(priv_size, name.as_ptr().cast(), queues) };
-        // The allocation zeroes the private area, so `live` starts false.
+        // The allocation zeroes the private area, so `needs_drop` starts false.
         NonNull::new(ptr).map(|dev| DevBuilder { dev }).ok_or(ENOMEM)
     }
 
@@ -496,9 +508,10 @@ impl DevBuilder {
         // `Priv<D>` (`new::<D>` sized it).
         unsafe {
             let p: *mut Priv<D> = shim::rtun_netdev_priv(d).cast();
-            // On error `self` is dropped, which frees the device; `live` is still false.
+            // On error `self` is dropped, which frees the device; `needs_drop`
+            // is still false.
             init.__init((*p).state.as_mut_ptr())?;
-            (*p).live.store(true, Ordering::Release);
+            (*p).needs_drop.store(true, Ordering::Release);
             match mode {
                 Mode::Tun => shim::rtun_dev_use_tun_ops(d),
                 Mode::Tap => shim::rtun_dev_use_tap_ops(d),
@@ -519,7 +532,8 @@ impl DevBuilder {
 
 impl Drop for DevBuilder {
     fn drop(&mut self) {
-        // SAFETY: The device was never registered and its state is not live.
+        // SAFETY: The device was never registered, and its state was never built
+        // or is already dropped (`register`).
         unsafe { shim::free_netdev(self.ptr()) }
     }
 }
@@ -644,14 +658,7 @@ impl<T: Driver> Adapter<T> {
             let dev = NetDev::from_raw(dev);
             (dev, SkBuff::from_raw(skb), dev.own_driver::<T>())
         };
-        let queued = match state {
-            Some(state) => state.start_xmit(dev, skb),
-            // Not reachable: ops are installed only on live devices.
-            None => {
-                skb.drop_reason(Reason::DevReady);
-                false
-            }
-        };
+        let queued = state.start_xmit(dev, skb);
         // The skb is consumed either way; a drop is NET_XMIT_DROP, as in tun.
         if queued { 0 } else { NET_XMIT_DROP }
     }
@@ -683,6 +690,16 @@ impl<T: Driver> Adapter<T> {
         let dev = unsafe { NetDev::from_raw(dev) };
         if let Some(state) = dev.driver::<T>() {
             state.up();
+        }
+    }
+
+    /// # Safety
+    /// A valid device, under RTNL (the netdevice notifier chain).
+    pub(crate) unsafe fn named(dev: *mut bindings::net_device) {
+        // SAFETY: Per the function's requirements.
+        let (dev, rtnl) = unsafe { (NetDev::from_raw(dev), Rtnl::assume_held()) };
+        if let Some(state) = dev.driver::<T>() {
+            state.named(dev, &rtnl);
         }
     }
 
@@ -866,6 +883,11 @@ macro_rules! export_callbacks {
             unsafe extern "C" fn rtun_netdev_up(dev: *mut net_device) {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::up(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_netdev_named(dev: *mut net_device) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::named(dev) }
             }
             #[no_mangle]
             unsafe extern "C" fn rtun_ndo_fix_features(dev: *mut net_device, f: u64) -> u64 {

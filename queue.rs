@@ -862,7 +862,6 @@ impl Queue {
                     return Err(e);
                 }
                 this.bind(&dev, state, flags, rtnl)?;
-                state.add_debugfs(&dev);
                 dev
             }
         };
@@ -885,7 +884,9 @@ impl Queue {
         if flags & ioctl::IFF_NAPI != 0 {
             if let Err(e) = self.napi.add(dev) {
                 drop(self.unbind());
-                state.detach(dev, self, rtnl);
+                // The file stays open and may bind again: wait until no
+                // transmitter can reach this queue.
+                drop(state.detach(dev, self, rtnl));
                 return Err(e);
             }
         }
@@ -928,7 +929,7 @@ impl Queue {
         };
         if let Some(dev) = dev {
             if let Some(state) = DevState::of(&dev) {
-                state.detach(&dev, &this, &rtnl);
+                state.detach(&dev, &this, &rtnl).defer();
             }
             // Give the device reference back before RTNL: unlocking runs the
             // unregistration, which waits for it.

@@ -7,13 +7,23 @@
 //! - [`RcuBox`]: one optional owned value (a filter, the tx filter table).
 //! - [`RcuTable`]: a fixed table of borrowed pointers (the active queues).
 //! - [`Retired`]: what a writer unpublished; dropping it waits for a grace
-//!   period (`synchronize_rcu`) first, so no reader can still see it.
+//!   period (`synchronize_rcu`) first, so no reader can still see it, and
+//!   [`Retired::defer`] drops it after one without waiting: from rtun's
+//!   workqueue (`queue_rcu_work`), in process context.
 
 use core::{
     ptr::{null_mut, NonNull},
     sync::atomic::{AtomicPtr, AtomicUsize, Ordering},
 };
-use kernel::{alloc::KBox, bindings, sync::rcu::Guard, sync::Arc};
+use kernel::{
+    alloc::{flags::GFP_KERNEL, KBox},
+    bindings,
+    sync::rcu::Guard,
+    sync::Arc,
+    types::Opaque,
+};
+
+use crate::shim;
 
 /// An optional boxed `T` that RCU readers may look at.
 pub(crate) struct RcuBox<T> {
@@ -129,6 +139,57 @@ impl<T> Retired<T> {
     pub(crate) fn none() -> Self {
         Retired(None)
     }
+}
+
+impl<T: Send + 'static> Retired<T> {
+    /// Drops the value after a grace period, in process context, without
+    /// waiting for it here. If no memory is left for the work item, waits
+    /// instead (as dropping does).
+    pub(crate) fn defer(mut self) {
+        if let Some(value) = self.0.take() {
+            if let Err(value) = after_grace_period(value) {
+                drop(Retired(Some(value)));
+            }
+        }
+    }
+}
+
+/// Drops `value` once a grace period has passed, from rtun's workqueue
+/// (process context, no lock held), and returns at once. Gives `value` back
+/// if there is no memory for the work item.
+pub(crate) fn after_grace_period<T: Send + 'static>(value: T) -> Result<(), T> {
+    let Ok(slot) = KBox::<Deferred<T>>::new_uninit(GFP_KERNEL) else {
+        return Err(value);
+    };
+    let item = KBox::into_raw(KBox::write(slot, Deferred { rwork: Opaque::uninit(), value }));
+    // SAFETY: `item` is a live allocation that the work function takes back
+    // (`run_deferred`), once, after the grace period `queue_rcu_work` waits
+    // for; the module's exit waits for every such item (chardev.rs).
+    unsafe {
+        let rwork = Opaque::cast_into(core::ptr::addr_of!((*item).rwork));
+        shim::rtun_init_rcu_work(rwork, Some(run_deferred::<T>));
+        shim::rtun_queue_rcu_work(rwork);
+    }
+    Ok(())
+}
+
+/// A value on its way to [`run_deferred`]. `rwork` comes first, so that the
+/// work item's address is the item's.
+#[repr(C)]
+struct Deferred<T> {
+    rwork: Opaque<bindings::rcu_work>,
+    value: T,
+}
+
+/// The work function of [`Retired::defer`]: a grace period has passed since
+/// the value was unpublished; drop it.
+///
+/// # Safety
+/// `work` is the `rcu_work.work` of a `Deferred<T>` leaked by `defer`.
+unsafe extern "C" fn run_deferred<T>(work: *mut bindings::work_struct) {
+    // SAFETY: `work` is the first field of `rcu_work`, the first field of a
+    // `#[repr(C)]` `Deferred<T>` that `defer` leaked with `KBox::into_raw`.
+    drop(unsafe { KBox::from_raw(work.cast::<Deferred<T>>()) });
 }
 
 impl<T> Drop for Retired<T> {

@@ -54,6 +54,7 @@ u16 rtun_ndo_select_queue(struct net_device *dev, struct sk_buff *skb);
 int rtun_netdev_txqlen_changed(struct net_device *dev);
 int rtun_napi_poll(const void *owner, struct napi_struct *napi, int budget);
 void rtun_netdev_up(struct net_device *dev);
+void rtun_netdev_named(struct net_device *dev);
 void rtun_ethtool_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info);
 long long rtun_sysfs_tun_flags(struct net_device *dev);
 long long rtun_sysfs_owner(struct net_device *dev);
@@ -117,6 +118,10 @@ static int rtun_netdev_event(struct notifier_block *nb, unsigned long event, voi
 		return notifier_from_errno(rtun_netdev_txqlen_changed(netdev_notifier_info_to_dev(ptr)));
 	case NETDEV_UP:
 		rtun_netdev_up(netdev_notifier_info_to_dev(ptr));
+		return NOTIFY_DONE;
+	case NETDEV_REGISTER:		/* also the end of a move to another netns */
+	case NETDEV_CHANGENAME:
+		rtun_netdev_named(netdev_notifier_info_to_dev(ptr));
 		return NOTIFY_DONE;
 	default:
 		return NOTIFY_DONE;
@@ -221,6 +226,17 @@ void rtun_debugfs_exit(void) { debugfs_remove(rtun_debugfs_root); }
 struct dentry *rtun_debugfs_add(const char *name, struct net_device *dev)
 { return debugfs_create_file(name, 0444, rtun_debugfs_root, dev, &rtun_drops_fops); }
 void rtun_debugfs_remove(struct dentry *entry) { debugfs_remove(entry); }
+unsigned int rtun_dev_net_inum(const struct net_device *dev) { return dev_net(dev)->ns.inum; }
+unsigned int rtun_init_net_inum(void) { return init_net.ns.inum; }
+
+/* ---- deferred work: rtun's workqueue, RCU-delayed items ---------------- */
+
+static struct workqueue_struct *rtun_wq;
+int rtun_wq_init(void) { rtun_wq = alloc_workqueue("rtun", WQ_UNBOUND, 0); return rtun_wq ? 0 : -ENOMEM; }
+/* Module exit: every queued item is on the workqueue once rcu_barrier returns. */
+void rtun_wq_exit(void) { rcu_barrier(); destroy_workqueue(rtun_wq); }
+void rtun_init_rcu_work(struct rcu_work *rwork, work_func_t fn) { INIT_RCU_WORK(rwork, fn); }
+void rtun_queue_rcu_work(struct rcu_work *rwork) { queue_rcu_work(rtun_wq, rwork); }
 
 /* ---- struct net_device ----------------------------------------------- */
 

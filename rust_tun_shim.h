@@ -145,5 +145,12 @@ void rtun_debugfs_init(void);
 void rtun_debugfs_exit(void);
 struct dentry *rtun_debugfs_add(const char *name, struct net_device *dev);
 void rtun_debugfs_remove(struct dentry *entry);
+unsigned int rtun_dev_net_inum(const struct net_device *dev);
+unsigned int rtun_init_net_inum(void);
+int rtun_wq_init(void);
+void rtun_wq_exit(void);
+struct rcu_work;
+void rtun_init_rcu_work(struct rcu_work *rwork, work_func_t fn);
+void rtun_queue_rcu_work(struct rcu_work *rwork);
 
 #endif /* RUST_TUN_SHIM_H */

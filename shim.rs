@@ -5,7 +5,7 @@
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::bindings::{
-    bpf_prog, dentry, fasync_struct, file, napi_struct, net, net_device, page, page_frag, pid, sk_buff, sock_fprog, poll_table, sockaddr, socket, spinlock_t, wait_queue_head,
+    bpf_prog, dentry, fasync_struct, rcu_work, work_struct, file, napi_struct, net, net_device, page, page_frag, pid, sk_buff, sock_fprog, poll_table, sockaddr, socket, spinlock_t, wait_queue_head,
 };
 
 // Only pointers to these structures cross the boundary; their Rust layouts
@@ -23,6 +23,14 @@ extern "C" {
     pub(crate) fn rtun_debugfs_exit();
     pub(crate) fn rtun_debugfs_add(name: *const c_char, dev: *mut net_device) -> *mut dentry;
     pub(crate) fn rtun_debugfs_remove(entry: *mut dentry);
+    pub(crate) fn rtun_dev_net_inum(dev: *const net_device) -> c_uint;
+    pub(crate) fn rtun_init_net_inum() -> c_uint;
+
+    // Deferred work (rcu.rs).
+    pub(crate) fn rtun_wq_init() -> c_int;
+    pub(crate) fn rtun_wq_exit();
+    pub(crate) fn rtun_init_rcu_work(rwork: *mut rcu_work, f: Option<unsafe extern "C" fn(*mut work_struct)>);
+    pub(crate) fn rtun_queue_rcu_work(rwork: *mut rcu_work);
 
     // struct net_device.
     pub(crate) fn rtun_alloc_netdev(priv_size: c_int, name: *const c_char, queues: c_uint) -> *mut net_device;

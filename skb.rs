@@ -4,12 +4,15 @@
 //! A [`SkBuff`] leaves the driver in exactly one of three ways: handed to the
 //! stack ([`SkBuff::receive`]), delivered ([`SkBuff::consume`], the
 //! `consume_skb` tracepoint), or dropped with a named reason
-//! ([`SkBuff::drop_reason`], the `kfree_skb` tracepoint). There is no `Drop`
-//! impl on purpose: a forgotten skb leaks instead of being freed under a
-//! made-up reason, and every path in device.rs and queue.rs ends in one of the
-//! three.
+//! ([`SkBuff::drop_reason`], the `kfree_skb` tracepoint). Every path in
+//! device.rs and queue.rs ends in one of the three. One that does not (an early
+//! `?`, a forgotten branch) is a driver bug, and still cannot leak: `Drop`
+//! frees the skb in [`rtun_skb_unhandled`], with `SKB_DROP_REASON_NOT_SPECIFIED`,
+//! and warns once with a backtrace. The trace line then names that function,
+//! and the suite's `no_unnamed_drops` and `no_splat_in_dmesg` fail on it.
+//! [`SkbList`] and [`SkbQueue`] do the same for every skb they still hold.
 
-use core::{ffi::c_int, ptr::NonNull};
+use core::{ffi::c_int, mem::ManuallyDrop, ptr::NonNull};
 use kernel::{
     bindings,
     iov::{IovIterDest, IovIterSource},
@@ -91,6 +94,11 @@ impl SkBuff {
 
     fn ptr(&self) -> *mut bindings::sk_buff {
         self.0.as_ptr()
+    }
+
+    /// Gives the skb up without freeing it: for the methods that pass it on.
+    fn release(self) -> NonNull<bindings::sk_buff> {
+        ManuallyDrop::new(self).0
     }
 
     /// For the filter wrappers in bpf.rs, which run programs over the skb.
@@ -296,7 +304,7 @@ impl SkBuff {
         }
         match NonNull::new(segs) {
             // Nothing to segment: the frame goes as it is.
-            None => Ok(SkbList(Some(self.0))),
+            None => Ok(SkbList(Some(self.release()))),
             Some(head) => {
                 self.consume();
                 Ok(SkbList(Some(head)))
@@ -338,7 +346,7 @@ impl SkBuff {
 
     /// Gives up ownership, for a kernel function that takes the skb.
     pub(crate) fn into_raw(self) -> *mut bindings::sk_buff {
-        self.0.as_ptr()
+        self.release().as_ptr()
     }
 
     /// Hands the frame to the stack as received on its device, processed at
@@ -346,13 +354,13 @@ impl SkBuff {
     /// without batching), not through the backlog. Process context.
     pub(crate) fn receive(self) {
         // SAFETY: Ownership passes to the stack; the wrapper disables BHs.
-        unsafe { shim::rtun_netif_receive_skb_bh(self.ptr()) };
+        unsafe { shim::rtun_netif_receive_skb_bh(self.release().as_ptr()) };
     }
 
     /// Frees a frame that was delivered.
     pub(crate) fn consume(self) {
         // SAFETY: The skb is ours to free.
-        unsafe { bindings::consume_skb(self.ptr()) }
+        unsafe { bindings::consume_skb(self.release().as_ptr()) }
     }
 
     /// Frees a dropped frame, reporting `reason` to `skb:kfree_skb`. Called
@@ -360,7 +368,7 @@ impl SkBuff {
     #[inline]
     pub(crate) fn drop_reason(self, reason: Reason) {
         // SAFETY: The skb is ours to free; a null socket is allowed.
-        unsafe { bindings::sk_skb_reason_drop(core::ptr::null_mut(), self.ptr(), raw_reason(reason)) }
+        unsafe { bindings::sk_skb_reason_drop(core::ptr::null_mut(), self.release().as_ptr(), raw_reason(reason)) }
     }
 
     /// Drops a frame on the transmit path: reports the error to a zerocopy or
@@ -373,8 +381,31 @@ impl SkBuff {
     }
 }
 
+impl Drop for SkBuff {
+    fn drop(&mut self) {
+        rtun_skb_unhandled(self.0);
+    }
+}
+
+/// Frees skbs the driver let go of without an outcome (a driver bug): with
+/// `SKB_DROP_REASON_NOT_SPECIFIED`, located in this function, after one
+/// warning. `head` may be a list linked through `skb->next`.
+#[inline(never)]
+#[export_name = "rtun_skb_unhandled"]
+fn rtun_skb_unhandled(head: NonNull<bindings::sk_buff>) {
+    kernel::do_once_lite! {
+        kernel::pr_warn!("rtun: an skb was dropped without a reason (driver bug)\n");
+        kernel::warn_on!(true);
+    }
+    // SAFETY: The caller owned the skb (or list) and gives it up.
+    unsafe {
+        bindings::kfree_skb_list_reason(head.as_ptr(), bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED)
+    }
+}
+
 /// A FIFO of skbs linked through `skb->next` (a NAPI backlog), owned by the
-/// driver. It has no `Drop`: whoever empties it frees the frames.
+/// driver. Whoever empties it frees the frames; dropping it with frames in it
+/// frees them as [`SkBuff`]'s `Drop` does.
 #[must_use = "a queue must be emptied or dropped with a reason"]
 pub(crate) struct SkbQueue {
     head: Option<NonNull<bindings::sk_buff>>,
@@ -390,7 +421,7 @@ impl SkbQueue {
     }
 
     pub(crate) fn push_back(&mut self, skb: SkBuff) {
-        let p = skb.0;
+        let p = skb.release();
         // SAFETY: `skb` is ours and on no list; `tail` is an skb of this queue.
         unsafe {
             shim::rtun_skb_set_next(p.as_ptr(), core::ptr::null_mut());
@@ -403,7 +434,8 @@ impl SkbQueue {
     }
 
     pub(crate) fn pop_front(&mut self) -> Option<SkBuff> {
-        let mut list = SkbList(self.head);
+        // The rest stays in this queue: the list must not free it.
+        let mut list = ManuallyDrop::new(SkbList(self.head.take()));
         let skb = list.pop();
         self.head = list.0;
         if self.head.is_none() {
@@ -414,7 +446,15 @@ impl SkbQueue {
 
     /// Hands the frames over as a list (for one `kfree_skb_list_reason`).
     pub(crate) fn into_list(self) -> SkbList {
-        SkbList(self.head)
+        SkbList(ManuallyDrop::new(self).head)
+    }
+}
+
+impl Drop for SkbQueue {
+    fn drop(&mut self) {
+        if let Some(head) = self.head {
+            rtun_skb_unhandled(head);
+        }
     }
 }
 
@@ -452,7 +492,7 @@ impl SkbList {
         let next = self.0.map_or(core::ptr::null_mut(), NonNull::as_ptr);
         // SAFETY: Both are skbs we own; `skb` is on no other list.
         unsafe { shim::rtun_skb_set_next(skb.ptr(), next) };
-        self.0 = Some(skb.0);
+        self.0 = Some(skb.release());
     }
 
     /// Number of skbs on the list.
@@ -470,9 +510,17 @@ impl SkbList {
     /// Frees the whole list with one reason (`kfree_skb_list_reason`).
     #[inline]
     pub(crate) fn drop_reason(self, reason: Reason) {
-        if let Some(head) = self.0 {
+        if let Some(head) = ManuallyDrop::new(self).0 {
             // SAFETY: The list is ours to free.
             unsafe { bindings::kfree_skb_list_reason(head.as_ptr(), raw_reason(reason)) }
+        }
+    }
+}
+
+impl Drop for SkbList {
+    fn drop(&mut self) {
+        if let Some(head) = self.0 {
+            rtun_skb_unhandled(head);
         }
     }
 }

@@ -141,7 +141,7 @@ log "booting the guest ($accel${icount:+ ${icount[*]}}): $*"
 console=$work/console.log
 set +e
 timeout --kill-after=10 "${RTUN_TIMEOUT:-600}" qemu-system-x86_64 \
-    -accel "$accel" "${icount[@]}" -cpu "$cpu" -m 1024 -smp 2 -nographic -no-reboot -net none \
+    -accel "$accel" "${icount[@]}" -cpu "$cpu" -m "${RTUN_GUEST_MEM:-2048}" -smp 2 -nographic -no-reboot -net none \
     -kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$work/initramfs.gz" \
     -append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 quiet loglevel=4" \
     </dev/null >"$console" 2>&1

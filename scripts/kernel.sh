@@ -14,8 +14,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 kind=${1:-test}
+cc=gcc
 case "$kind" in
-    test) FRAG=$RTUN_TOP/kernel/rtun.config; prefix=linux-7.3; targets="bzImage modules"; minutes=6-10 ;;
+    test) FRAG=$RTUN_TOP/kernel/rtun.config; prefix=linux-7.3; targets="bzImage modules"; minutes=10-14; cc=clang-19 ;;
     bench) FRAG=$RTUN_TOP/kernel/bench.config; prefix=linux-7.3-bench; targets="bzImage modules"; minutes=6-10 ;;
     inner) FRAG=$RTUN_TOP/kernel/inner.config; prefix=linux-7.3-inner; targets=bzImage; minutes=3-5 ;;
     *) die "usage: scripts/kernel.sh [test|bench|inner]" ;;
@@ -31,7 +32,7 @@ key=$( {
     "$RUSTC" --version
     "$BINDGEN" --version
     /usr/lib/llvm-19/bin/clang --version | head -1
-    gcc --version | head -1
+    "$cc" --version | head -1
 } | sha256sum | cut -c1-16)
 tree=$RTUN_CACHE/$prefix-$key
 
@@ -49,7 +50,7 @@ log "building the $kind kernel ($(basename "$FRAG")) in $tree (first time: about
 rm -rf "$tree"
 mkdir -p "$tree"
 tar -xf "$SRC_TAR" -C "$tree" --strip-components=1
-kmake() { make -C "$tree" -s RUSTC="$RUSTC" BINDGEN="$BINDGEN" LIBCLANG_PATH="$LIBCLANG_PATH" "$@"; }
+kmake() { make -C "$tree" -s CC="$cc" HOSTCC=gcc RUSTC="$RUSTC" BINDGEN="$BINDGEN" LIBCLANG_PATH="$LIBCLANG_PATH" "$@"; }
 kmake tinyconfig >/dev/null
 (cd "$tree" && scripts/kconfig/merge_config.sh -m .config "$FRAG" >/dev/null)
 kmake olddefconfig >/dev/null

@@ -58,7 +58,7 @@ load_rtun() {
 
 # Kernel warnings, oopses and friends since boot.
 splats() {
-    dmesg | grep -E 'BUG:|WARNING:|Oops|Call Trace:|RIP:|general protection|refcount_t:|UBSAN|KASAN|possible recursive locking|inconsistent lock state|sleeping function called from invalid context|Kernel panic'
+    dmesg | grep -E 'BUG:|WARNING:|Oops|Call Trace:|RIP:|general protection|refcount_t:|UBSAN|KASAN|possible recursive locking|inconsistent lock state|possible circular locking|sleeping function called from invalid context|Kernel panic|suspicious RCU usage|ODEBUG|list_add corruption|list_del corruption|rcu_sched self-detected stall|rcu: INFO'
 }
 
 # ---- tracing ------------------------------------------------------------------

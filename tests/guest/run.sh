@@ -11,6 +11,7 @@ cd "$(dirname "$0")"
 . ./t_upstream.sh
 . ./t_bench.sh
 . ./t_qemu.sh
+. ./t_reliability.sh
 
 TESTS="
 module_load_unload
@@ -60,8 +61,11 @@ abi_compat32
 abi_steering
 abi_backpressure
 qemu_multiqueue_vm
+debugfs_follows_renames_and_netns
+close_256_queues
 no_unnamed_drops
 bench_quick_runs
+kmemleak_clean
 no_splat_in_dmesg
 "
 

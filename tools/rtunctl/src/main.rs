@@ -41,6 +41,7 @@ commands:
   nonblock-check NAME                       read with O_NONBLOCK and nothing queued
   poll-check NAME [--ready-file F] [--timeout-ms T]
   queue-check NAME --queues N               TUNSETQUEUE detach/attach sequence
+  close-many NAME --queues N                attach N queues, close them all, print the time
   getiff NAME                               TUNGETIFF and TUNGETFEATURES
   carrier NAME on|off                       TUNSETCARRIER
   stats NAME                                the device's counters
@@ -250,6 +251,7 @@ fn main() {
         "nonblock-check" => cmd_nonblock_check(&o),
         "poll-check" => cmd_poll_check(&o),
         "queue-check" => cmd_queue_check(&o),
+        "close-many" => cmd_close_many(&o),
         "getiff" => cmd_getiff(&o),
         "carrier" => cmd_carrier(&o),
         "stats" => cmd_stats(&o),
@@ -575,6 +577,25 @@ fn cmd_queue_check(o: &Opts) {
         Ok(_) => println!("mismatch ok"),
         Err(e) => println!("mismatch errno={}", errno_name(e)),
     }
+}
+
+/// Attaches `--queues` queues to one device, then closes them all, one by
+/// one, and prints how long the closes took (the last one deletes the device).
+fn cmd_close_many(o: &Opts) {
+    let name = o.arg(1, "NAME").to_string();
+    let mut fds = Vec::new();
+    for _ in 0..o.queues.max(1) {
+        fds.push(attach(o, &name).0);
+    }
+    println!("queues={} txqueues={}", fds.len(), txqueues(&name));
+    let start = std::time::Instant::now();
+    for fd in fds {
+        // SAFETY: `fd` is ours and closed once.
+        unsafe { libc::close(fd) };
+    }
+    let ms = start.elapsed().as_millis();
+    let gone = !std::path::Path::new(&format!("/sys/class/net/{name}")).exists();
+    println!("closed_ms={ms} device_gone={gone}");
 }
 
 fn cmd_getiff(o: &Opts) {
