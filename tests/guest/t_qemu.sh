@@ -13,8 +13,9 @@
 # both ways, and switches between 1 and 4 queue pairs. Its "INNER: " result
 # lines must hold the expected results on tun.ko and be the same on rtun.
 
-# Seconds one inner VM may run (50-80 s under nested TCG on 2 shared cores).
-QEMU_TIMEOUT=${QEMU_TIMEOUT:-400}
+# Seconds one inner VM may run: 50-80 s under nested TCG on 2 shared cores,
+# several times that on the KASAN test kernel when the host is loaded.
+QEMU_TIMEOUT=${QEMU_TIMEOUT:-1200}
 
 # The results on tun.ko (drivers/net/tun.c), in the order the VM prints them.
 QEMU_EXPECTED='INNER: combined channels at boot: 1
