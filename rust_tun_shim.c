@@ -249,6 +249,8 @@ void rtun_sw_netstats_rx_add(struct net_device *dev, unsigned int len) { dev_sw_
 void rtun_sw_netstats_tx_add(struct net_device *dev, unsigned int len) { dev_sw_netstats_tx_add(dev, 1, len); }
 void rtun_core_stats_rx_dropped_inc(struct net_device *dev) { dev_core_stats_rx_dropped_inc(dev); }
 void rtun_core_stats_tx_dropped_inc(struct net_device *dev) { dev_core_stats_tx_dropped_inc(dev); }
+int rtun_skb_checksum_start_offset(const struct sk_buff *skb) { return skb_checksum_start_offset(skb); }
+u16 rtun_skb_csum_offset(const struct sk_buff *skb) { return skb->csum_offset; }
 void rtun_dev_use_tun_ops(struct net_device *dev) { dev->netdev_ops = &rtun_tun_ops; }
 void rtun_dev_use_tap_ops(struct net_device *dev) { dev->netdev_ops = &rtun_tap_ops; }
 /* Which of rtun's tables a device has: 1 TUN, 2 TAP, 0 not rtun's. */

@@ -146,6 +146,8 @@ void rtun_debugfs_exit(void);
 struct dentry *rtun_debugfs_add(const char *name, struct net_device *dev);
 void rtun_debugfs_remove(struct dentry *entry);
 unsigned int rtun_dev_net_inum(const struct net_device *dev);
+int rtun_skb_checksum_start_offset(const struct sk_buff *skb);
+u16 rtun_skb_csum_offset(const struct sk_buff *skb);
 unsigned int rtun_init_net_inum(void);
 int rtun_wq_init(void);
 void rtun_wq_exit(void);

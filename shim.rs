@@ -169,6 +169,8 @@ extern "C" {
 
     // Exported by the kernel, absent from the bindings.
     pub(crate) fn skb_checksum_help(skb: *mut sk_buff) -> c_int;
+    pub(crate) fn rtun_skb_checksum_start_offset(skb: *const sk_buff) -> c_int;
+    pub(crate) fn rtun_skb_csum_offset(skb: *const sk_buff) -> u16;
     pub(crate) fn rtnl_lock();
     pub(crate) fn rtnl_unlock();
     pub(crate) fn register_netdevice(dev: *mut net_device) -> c_int;

@@ -288,6 +288,15 @@ impl SkBuff {
     /// fault injection can target it.
     #[inline(never)]
     pub(crate) fn checksum_help(&mut self) -> Result<(), Failed> {
+        // `skb_checksum_help` warns and dumps the skb when the checksum does
+        // not lie in the linear data, which a filter's trim can cause (or a
+        // writer's header, on a frame looped back): such a frame fails here.
+        // SAFETY: The skb is valid; these read its checksum offsets.
+        let (start, off) = unsafe { (shim::rtun_skb_checksum_start_offset(self.ptr()), shim::rtun_skb_csum_offset(self.ptr())) };
+        let end = usize::try_from(start).ok().and_then(|s| s.checked_add(usize::from(off))?.checked_add(2));
+        if !end.is_some_and(|end| end <= self.headlen()) {
+            return Err(Failed);
+        }
         // SAFETY: The skb is ours.
         if unsafe { shim::skb_checksum_help(self.ptr()) } == 0 { Ok(()) } else { Err(Failed) }
     }
