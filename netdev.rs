@@ -480,6 +480,18 @@ impl DevBuilder {
         unsafe { shim::rtun_dev_init_features(self.ptr(), features) }
     }
 
+    /// Registers with one real queue of the ones allocated, as tun does: the
+    /// queues come into use (and into sysfs) as files attach, instead of
+    /// all of them being created at registration and removed again.
+    pub(crate) fn start_with_one_queue(&mut self) {
+        // SAFETY: The device is valid and not registered yet, so these only
+        // set the counts.
+        unsafe {
+            shim::netif_set_real_num_tx_queues(self.ptr(), 1);
+            shim::netif_set_real_num_rx_queues(self.ptr(), 1);
+        }
+    }
+
     /// The interface index to register with (TUNSETIFINDEX); 0 picks one.
     pub(crate) fn set_ifindex(&mut self, ifindex: i32) {
         // SAFETY: The device is valid and not registered yet.

@@ -849,6 +849,7 @@ impl Queue {
                 let mut builder = DevBuilder::new::<DevState>(&tname, if multi { MAX_QUEUES } else { 1 })?;
                 builder.set_net(&this.net);
                 builder.set_ifindex(this.ifindex.load(Relaxed));
+                builder.start_with_one_queue();
                 match mode {
                     Mode::Tun => builder.setup_tun(),
                     Mode::Tap => builder.setup_tap(),
