@@ -1,0 +1,459 @@
+# Lifecycle (issue 9, item 4): module load/unload cycles with live devices,
+# rmmod refused while any file is open, a network namespace deleted under
+# blocked readers, and a device deleted under a writer blocked on its send
+# buffer. Tests 3 and 4 run the same sequence on C tun.ko first, in the same
+# boot, and require rtun to end the same way.
+#
+# Every device these tests create is named lc*, so that a device left behind
+# is easy to find in any namespace.
+
+LC_FRAME=ffffffffffff02000000000188b5
+# A minimal IPv4 header, for TUN devices (the packet socket sends it as is).
+LC_IPV4=450000140000000040000000
+# An Ethernet frame to a MAC nobody has: a bridge floods it to its other ports.
+LC_UNICAST=02000000009902000000000a88b5
+
+# lc_state PID: the state letter of /proc/PID/stat (empty once the task is gone).
+lc_state() { sed -n 's/^[0-9]* ([^)]*) \(.\).*/\1/p' /proc/$1/stat 2>/dev/null; }
+
+# lc_alive PID: the task exists and is not a zombie.
+lc_alive() { s=$(lc_state $1); [ -n "$s" ] && [ "$s" != Z ]; }
+
+# lc_wait_sleep PID: until PID sleeps (S or D), 5 s at most.
+lc_wait_sleep() {
+    i=0
+    while [ $i -lt 50 ]; do
+        case $(lc_state $1) in S|D) return 0 ;; ""|Z) return 1 ;; esac
+        sleep 0.1; i=$((i + 1))
+    done
+    return 1
+}
+
+# lc_wait_exit PID TENTHS: until PID has exited, TENTHS tenths of a second at most.
+lc_wait_exit() {
+    i=0
+    while lc_alive $1 && [ $i -lt $2 ]; do sleep 0.1; i=$((i + 1)); done
+    ! lc_alive $1
+}
+
+# lc_blocked_in PID: the kernel functions PID sleeps in, from /proc/PID/stack
+# (wchan as well, which stops at the first non-scheduler function).
+lc_blocked_in() {
+    echo "wchan=$(cat /proc/$1/wchan 2>/dev/null) stack:" \
+        $(sed -n 's/^\[<[0-9a-f]*>\] \([^+]*\)+.*/\1/p' /proc/$1/stack 2>/dev/null | grep -v -e lock_ -e schedule -e '^__init_waitqueue' | head -5)
+}
+
+# lc_bg OUT READY CMD...: CMD in the background with stdout to OUT; waits for
+# the ready file CMD creates; LC_PID is its pid.
+lc_bg() {
+    out=$1 ready=$2
+    shift 2
+    rm -f "$ready"
+    "$@" > "$out" 2>&1 &
+    LC_PID=$!
+    i=0
+    while [ ! -e "$ready" ] && [ $i -lt 100 ] && lc_alive $LC_PID; do sleep 0.05; i=$((i + 1)); done
+    [ -e "$ready" ] || { cat "$out" | sed 's/^/#   /'; fail "$* did not get ready"; return 1; }
+}
+
+# lc_netns_add NAME: a fresh namespace without IPv6, whose autoconfiguration
+# would send frames of its own through the devices under test.
+lc_netns_add() {
+    ip netns del $1 2>/dev/null
+    ip netns add $1 || { fail "ip netns add $1"; return 1; }
+    ip netns exec $1 sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6' 2>/dev/null
+    return 0
+}
+
+# lc_kill PID...: SIGTERM and reap.
+lc_kill() { for p in "$@"; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; return 0; }
+
+lc_need_tun() {
+    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
+    grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
+    wait_for_file /dev/net/tun
+}
+
+# lc_unload_rtun: rmmod rtun if loaded.
+lc_unload_rtun() {
+    grep -q '^rtun ' /proc/modules || return 0
+    rmmod rtun || { fail "rmmod rtun"; return 1; }
+}
+
+# lc_leftovers: any lc* device in any namespace, one "NETNS: NAME" per line.
+lc_leftovers() {
+    for d in /sys/class/net/lc*; do [ -e "$d" ] && echo "init: ${d##*/}"; done
+    for ns in $(ip netns list | awk '{ print $1 }'); do
+        ip -n "$ns" -o link show | awk -v ns="$ns" '$2 ~ /^lc/ { sub(/[:@].*/, "", $2); print ns ": " $2 }'
+    done
+}
+
+# ---- 1. insmod/rmmod cycles with live devices -----------------------------------
+
+# Each cycle: insmod; four persistent devices whose creating fds are closed
+# (TUN and TAP, one multi-queue, one created inside another netns, one moved
+# into it), some up with an address; rmmod, which must delete them all. After
+# every rmmod nothing of rtun may be left: no lc* device in any namespace, no
+# /dev/net/rtun, no /sys/module/rtun.
+test_lifecycle_insmod_rmmod_cycles() {
+    n=${LC_CYCLES:-100}
+    lc_unload_rtun || return 1
+    lc_netns_add lcns || return 1
+    t0=$(cut -d' ' -f1 /proc/uptime)
+    c=0
+    rc=0
+    while [ $c -lt $n ]; do
+        insmod /modules/rtun.ko || { fail "cycle $c: insmod"; rc=1; break; }
+        [ -c /dev/net/rtun ] || { fail "cycle $c: no /dev/net/rtun after insmod"; rc=1; break; }
+        out=$(rtunctl add lct0 --tun --no-pi && rtunctl add lcp0 --tap --no-pi &&
+            rtunctl add lcm0 --tap --multi-queue && ip netns exec lcns rtunctl add lcn0 --tap)
+        [ $? = 0 ] || { echo "$out"; fail "cycle $c: creating devices"; rc=1; break; }
+        out=$(ip -b - 2>&1 <<EOF
+link set lct0 up
+address add 10.77.1.1 peer 10.77.1.2 dev lct0
+link set lcp0 up
+address add 10.77.0.1/24 dev lcp0
+link set lcm0 netns lcns
+EOF
+        ) || { echo "$out"; fail "cycle $c: configuring devices"; rc=1; break; }
+        out=$(ip -n lcns -b - 2>&1 <<EOF
+link set lcm0 up
+address add 10.77.2.1/24 dev lcm0
+link set lcn0 up
+EOF
+        ) || { echo "$out"; fail "cycle $c: configuring devices in lcns"; rc=1; break; }
+        if [ $c = 0 ]; then
+            diag "cycle 0: init: $(ls -d /sys/class/net/lc* | sed 's,.*/,,' | tr '\n' ' ')lcns: $(ip -n lcns -o link show | awk '{ sub(/:$/, "", $2); printf "%s ", $2 }')"
+            refs=$(cat /sys/module/rtun/refcnt)
+            expect_eq "cycle 0: rtun refcnt with only persistent devices" "$refs" 0 || { rc=1; break; }
+        fi
+        out=$(rmmod rtun 2>&1) || { echo "$out"; fail "cycle $c: rmmod with persistent devices and no open file"; rc=1; break; }
+        [ ! -e /dev/net/rtun ] || { fail "cycle $c: /dev/net/rtun still there after rmmod"; rc=1; break; }
+        [ ! -e /sys/module/rtun ] || { fail "cycle $c: /sys/module/rtun still there after rmmod"; rc=1; break; }
+        left=$(lc_leftovers)
+        [ -z "$left" ] || { echo "$left" | sed 's/^/#   /'; fail "cycle $c: devices left after rmmod"; rc=1; break; }
+        c=$((c + 1))
+    done
+    t1=$(cut -d' ' -f1 /proc/uptime)
+    ip netns del lcns
+    diag "cycles: $c of $n in $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f s", b - a }')"
+    diag "cycles/s: $(awk -v a=$t0 -v b=$t1 -v c=$c 'BEGIN { printf "%.2f", c / (b - a) }')"
+    [ $rc = 0 ] || { load_rtun; return 1; }
+    s=$(splats)
+    [ -z "$s" ] || { echo "$s"; fail "splat in dmesg"; return 1; }
+    load_rtun || { fail "insmod after the cycles"; return 1; }
+}
+
+# ---- 2. rmmod refused while a file is open --------------------------------------
+
+# lc_frame_reaches NS DEV TUN|TAP OUT: a frame sent out through DEV (in NS,
+# or "-") reaches its reader, whose output is OUT ("frame ..." or "read len=").
+# tun counts tx_packets when a frame is read, so a reader must read.
+lc_frame_reaches() {
+    ns=$1 dev=$2 kind=$3 out=$4
+    if [ "$ns" = - ]; then x=; else x="/usr/sbin/ip netns exec $ns"; fi
+    $x /usr/sbin/ip link set $dev up || { fail "$dev up"; return 1; }
+    if [ $kind = TUN ]; then
+        $x rtunctl inject $dev --hex $LC_IPV4 --proto 0x0800 >/dev/null
+    else
+        $x rtunctl inject $dev --hex $LC_FRAME >/dev/null
+    fi || { fail "inject on $dev"; return 1; }
+    i=0
+    while ! grep -q -e '^frame .*len=60' -e '^read len=60' $out && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+    grep -q -e '^frame .*len=60' -e '^read len=60' $out || { sed 's/^/#   /' $out; fail "$dev: the reader did not get the frame sent out through $dev"; return 1; }
+}
+
+# One mode: open a file in MODE, rmmod must fail (non-zero exit, module loaded,
+# /dev/net/rtun there, refcnt > 0), the device must still work, and after the
+# file is closed rmmod must succeed and leave nothing behind.
+lc_refused_mode() {
+    mode=$1
+    load_rtun || { fail "$mode: insmod"; return 1; }
+    dev= ns=- kind=TAP pid=
+    case $mode in
+        fresh)
+            # An open file that never saw TUNSETIFF.
+            sleep 600 3<>/dev/net/rtun &
+            pid=$!
+            i=0
+            while ! ls -l /proc/$pid/fd/3 2>/dev/null | grep -q rtun && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done ;;
+        tun) dev=lcr0 kind=TUN; lc_bg /tmp/lc.out /tmp/lc.ready rtunctl attach $dev --tun --no-pi --read --ready-file /tmp/lc.ready || return 1; pid=$LC_PID ;;
+        tap) dev=lcr1; lc_bg /tmp/lc.out /tmp/lc.ready rtunctl attach $dev --tap --no-pi --read --ready-file /tmp/lc.ready || return 1; pid=$LC_PID ;;
+        mq_detached)
+            dev=lcr2
+            lc_bg /tmp/lc.out /tmp/lc.ready rtunctl attach $dev --tap --no-pi --multi-queue --queues 2 --detach-one --read --ready-file /tmp/lc.ready || return 1
+            pid=$LC_PID
+            grep -q '^detached$' /tmp/lc.out || { fail "mq_detached: TUNSETQUEUE IFF_DETACH_QUEUE: $(cat /tmp/lc.out)"; lc_kill $pid; return 1; } ;;
+        persistent)
+            dev=lcr3
+            rtunctl add $dev --tap --no-pi >/dev/null || { fail "persistent: add"; return 1; }
+            lc_bg /tmp/lc.out /tmp/lc.ready rtunctl attach $dev --tap --no-pi --read --ready-file /tmp/lc.ready || return 1; pid=$LC_PID ;;
+        napi) dev=lcr4; lc_bg /tmp/lc.out /tmp/lc.ready rtunctl attach $dev --tap --no-pi --napi --read --ready-file /tmp/lc.ready || return 1; pid=$LC_PID ;;
+        blocked_read)
+            dev=lcr5
+            lc_bg /tmp/lc.out /tmp/lc.ready rtunctl block read $dev --tap --no-pi --ready-file /tmp/lc.ready || return 1
+            pid=$LC_PID
+            lc_wait_sleep $pid || { fail "blocked_read: the reader does not sleep"; lc_kill $pid; return 1; } ;;
+        netns)
+            dev=lcr6 ns=lcns2
+            lc_netns_add lcns2 || return 1
+            lc_bg /tmp/lc.out /tmp/lc.ready /usr/sbin/ip netns exec lcns2 rtunctl attach $dev --tap --no-pi --read --ready-file /tmp/lc.ready || return 1
+            pid=$LC_PID ;;
+    esac
+    refs=$(cat /sys/module/rtun/refcnt)
+    out=$(rmmod rtun 2>&1)
+    rc=$?
+    diag "$mode: refcnt=$refs, rmmod exit $rc: $out"
+    ok=1
+    [ $rc != 0 ] || { fail "$mode: rmmod succeeded with a file open"; load_rtun; lc_kill $pid; return 1; }
+    grep -q '^rtun ' /proc/modules || { fail "$mode: rtun not loaded after the refused rmmod"; ok=0; }
+    [ -c /dev/net/rtun ] || { fail "$mode: /dev/net/rtun gone after the refused rmmod"; ok=0; }
+    [ "$refs" -gt 0 ] 2>/dev/null || { fail "$mode: refcnt $refs with a file open"; ok=0; }
+    case "$out" in *"in use"*|*"temporarily unavailable"*|*busy*|*Busy*) ;; *) fail "$mode: rmmod's message is not EBUSY/EAGAIN/'in use'"; ok=0 ;; esac
+    # The device (or, for a fresh file, the driver) still works: a frame
+    # sent out through it reaches the reader.
+    if [ $mode = fresh ]; then
+        rtunctl add lcr9 --tap >/dev/null && rtunctl del lcr9 --tap >/dev/null || { fail "fresh: creating a device after the refused rmmod"; ok=0; }
+    else
+        lc_frame_reaches $ns $dev $kind /tmp/lc.out || ok=0
+    fi
+    lc_kill $pid
+    [ $ns = - ] || ip netns del $ns
+    [ $mode != persistent ] || rtunctl del $dev --tap --no-pi >/dev/null
+    refs=$(cat /sys/module/rtun/refcnt)
+    out=$(rmmod rtun 2>&1) || { fail "$mode: rmmod after the file was closed (refcnt $refs): $out"; return 1; }
+    [ ! -e /dev/net/rtun ] || { fail "$mode: /dev/net/rtun still there after rmmod"; ok=0; }
+    left=$(lc_leftovers)
+    [ -z "$left" ] || { echo "$left" | sed 's/^/#   /'; fail "$mode: devices left after rmmod"; ok=0; }
+    [ $ok = 1 ]
+}
+
+test_lifecycle_rmmod_refused_while_open() {
+    rc=0
+    for mode in fresh tun tap mq_detached persistent napi blocked_read netns; do
+        lc_refused_mode $mode || rc=1
+    done
+    load_rtun || { fail "insmod at the end"; return 1; }
+    return $rc
+}
+
+# ---- 3. netns deletion under blocked readers ------------------------------------
+
+# lc_netns_case NODE: five readers, blocked in read(), poll() and epoll_wait()
+# on a TUN, a persistent TAP and a 3-queue TAP, whose files were opened in
+# init_net; the devices are moved into a namespace of their own, which is then
+# deleted. Prints one line per reader with what each call returned, then the
+# state of the namespace and the devices. Returns 1 when a reader was not woken
+# (it is then ended with SIGUSR1), 2 when the setup failed.
+lc_netns_case() {
+    node=$1
+    lc_netns_add lcdel || return 2
+    # An id for the namespace in init_net: it goes away when the namespace
+    # is dismantled, which only happens once nothing holds it any more.
+    ip netns set lcdel 77 || { fail "ip netns set lcdel 77"; return 2; }
+    rtunctl --dev $node add lcdp --tap --no-pi >/dev/null || { fail "$node: add lcdp"; return 2; }
+    pids= early=
+    for r in "lcdt read --tun --no-pi" "lcdp epoll --tap --no-pi" \
+             "lcdm read --tap --no-pi --multi-queue" "lcdm poll --tap --no-pi --multi-queue" "lcdm epoll --tap --no-pi --multi-queue"; do
+        set -- $r
+        dev=$1 mode=$2
+        shift 2
+        tag=$dev.$mode
+        lc_bg /tmp/lc.$tag /tmp/lc.$tag.ready rtunctl --dev $node block $mode $dev "$@" --ready-file /tmp/lc.$tag.ready || return 2
+        pids="$pids $LC_PID:$tag"
+    done
+    for p in $pids; do
+        lc_wait_sleep ${p%%:*} || { fail "$node: ${p#*:} does not sleep"; lc_kill ${p%%:*}; }
+    done
+    for dev in lcdt lcdp lcdm; do
+        ip link set $dev netns lcdel || { fail "$node: moving $dev into lcdel"; return 2; }
+    done
+    ip -n lcdel link set lcdp up && ip -n lcdel address add 10.79.0.1/24 dev lcdp || { fail "$node: configuring lcdp"; return 2; }
+    ip -n lcdel link set lcdm up
+    echo "# $node: in lcdel: $(ip -n lcdel -o link show | awk '{ sub(/:$/, "", $2); printf "%s ", $2 }')"
+    for p in $pids; do
+        lc_alive ${p%%:*} || { fail "$node: ${p#*:} returned before the namespace was deleted: $(tr '\n' '|' < /tmp/lc.${p#*:})"; early=1; }
+        echo "# $node: ${p#*:} blocked: $(lc_blocked_in ${p%%:*})"
+    done
+    [ -z "$early" ] || { lc_kill $(echo "$pids" | sed 's/:[^ ]*//g'); ip netns del lcdel; return 2; }
+    ip netns list-id | grep -q 'nsid 77 ' || { fail "$node: no nsid 77 before the deletion"; return 2; }
+    before=$(ls /sys/class/net | tr '\n' ' ')
+    ip netns del lcdel || { fail "$node: ip netns del"; return 2; }
+    hung=0
+    for p in $pids; do
+        if ! lc_wait_exit ${p%%:*} 50; then
+            echo "# $node: ${p#*:} still blocked 5 s after the namespace was deleted: $(lc_blocked_in ${p%%:*})"
+            kill -USR1 ${p%%:*}
+            lc_wait_exit ${p%%:*} 30 || kill -9 ${p%%:*}
+            hung=1
+        fi
+        wait ${p%%:*} 2>/dev/null
+        echo "${p#*:}: $(grep -v '^fd=' /tmp/lc.${p#*:} | tr '\n' '|')"
+    done
+    i=0
+    while ip netns list-id | grep -q 'nsid 77 ' && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    if ip netns list-id | grep -q 'nsid 77 '; then echo "netns: still there (nsid 77 listed)"; else echo "netns: dismantled"; fi
+    after=$(ls /sys/class/net | tr '\n' ' ')
+    if [ "$before" = "$after" ]; then echo "init_net: unchanged"; else echo "init_net: was '$before', now '$after'"; fi
+    [ -e /run/netns/lcdel ] && echo "ip netns: lcdel still listed"
+    return $hung
+}
+
+test_lifecycle_netns_delete_blocked_readers() {
+    lc_need_tun || return $?
+    load_rtun || return 1
+    lc_netns_case /dev/net/tun > /tmp/lc.tun.txt
+    tun_rc=$?
+    lc_netns_case /dev/net/rtun > /tmp/lc.rtun.txt
+    rtun_rc=$?
+    grep '^#' /tmp/lc.tun.txt
+    grep '^#' /tmp/lc.rtun.txt
+    grep -v '^#' /tmp/lc.tun.txt > /tmp/lc.tun.res
+    grep -v '^#' /tmp/lc.rtun.txt > /tmp/lc.rtun.res
+    diag "tun.ko:"; sed 's/^/#   /' /tmp/lc.tun.res
+    rc=0
+    [ $tun_rc != 2 ] || { fail "tun.ko: setup failed"; return 1; }
+    [ $tun_rc = 0 ] || { fail "tun.ko: a reader was not woken (harness or kernel problem)"; rc=1; }
+    # tun's own outcome, as measured: the sequence must work on the reference.
+    for key in 'netns: dismantled' 'init_net: unchanged'; do
+        grep -qxF "$key" /tmp/lc.tun.res || { fail "tun.ko: expected '$key'"; rc=1; }
+    done
+    if ! cmp -s /tmp/lc.tun.res /tmp/lc.rtun.res; then
+        diag "rtun:"; sed 's/^/#   /' /tmp/lc.rtun.res
+        diag "differences (- tun.ko, + rtun):"
+        diff /tmp/lc.tun.res /tmp/lc.rtun.res | grep '^[-+][^-+]' | sed 's/^/#   /'
+        fail "rtun's readers or namespace end differently from tun.ko's"
+        rc=1
+    else
+        diag "rtun: the same"
+    fi
+    [ $rtun_rc != 2 ] || { fail "rtun: setup failed"; rc=1; }
+    [ $rtun_rc != 1 ] || { fail "rtun: a reader was not woken by the namespace's deletion"; rc=1; }
+    left=$(ls -d /sys/kernel/debug/rtun/lcd* 2>/dev/null)
+    [ -z "$left" ] || { fail "rtun debugfs entries left: $left"; rc=1; }
+    out=$(rmmod rtun 2>&1) || { fail "rmmod rtun at the end: $out"; rc=1; }
+    load_rtun || { fail "insmod at the end"; return 1; }
+    return $rc
+}
+
+# ---- 4. device deletion racing a writer blocked on its send buffer --------------
+
+# The setup that makes a tun writer block in write(): frames written to a TAP
+# are charged to the writer's socket (TUNSETSNDBUF) until they are freed or
+# orphaned. A bridge forwards them (not orphaned) to a second TAP, created with
+# IFF_BACKPRESSURE and txqueuelen 4, whose reader never reads: its ring fills
+# (tun orphans frames it puts on the ring), its queue stops, and the next frames
+# wait in its pfifo_fast qdisc, still charged to the writer. With TUNSETSNDBUF
+# 4096 and 1000-byte frames the writer sleeps in sock_alloc_send_pskb() after
+# about 6 writes.
+#
+# lc_write_case NODE: the writer blocks; `ip link del` of its device starts;
+# the pressure is freed (the second TAP is deleted, its qdisc purged); the
+# writer is nudged with SIGUSR1 if freeing did not wake it. Prints what it saw,
+# one line per stage; returns 1 when the writer never blocked.
+lc_write_case() {
+    node=$1
+    ip link add lcbr0 type bridge forward_delay 0 || { fail "ip link add lcbr0 type bridge"; return 2; }
+    ip link set lcbr0 up
+    rtunctl --dev $node add lcw1 --tap --no-pi --backpressure >/dev/null || { fail "$node: add lcw1"; return 2; }
+    ip link set lcw1 txqueuelen 4 master lcbr0 up || { fail "$node: lcw1 into the bridge"; return 2; }
+    lc_bg /tmp/lc.hold /tmp/lc.hold.ready rtunctl --dev $node attach lcw1 --tap --no-pi --backpressure --ready-file /tmp/lc.hold.ready || return 2
+    holder=$LC_PID
+    rtunctl --dev $node add lcw0 --tap --no-pi >/dev/null || { fail "$node: add lcw0"; return 2; }
+    ip link set lcw0 master lcbr0 up || { fail "$node: lcw0 into the bridge"; return 2; }
+    rm -f /tmp/lc.w.ready
+    rtunctl --dev $node block write lcw0 --tap --no-pi --sndbuf 4096 --hex $LC_UNICAST --pad-to 1000 --count 200 \
+        --ready-file /tmp/lc.w.ready > /tmp/lc.w 2>&1 &
+    writer=$!
+    # The writer attached: its port forwards once it has a carrier.
+    i=0
+    while [ "$(cat /sys/class/net/lcw0/brport/state 2>/dev/null)" != 3 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    echo "# $node: bridge port states lcw0=$(cat /sys/class/net/lcw0/brport/state) lcw1=$(cat /sys/class/net/lcw1/brport/state)"
+    # Blocked: alive, asleep, and no more frames coming in for 0.5 s.
+    sleep 0.5
+    rx0=$(stat lcw0 rx_packets)
+    sleep 0.5
+    rx1=$(stat lcw0 rx_packets)
+    if ! lc_alive $writer || [ "$rx0" != "$rx1" ] || ! lc_wait_sleep $writer; then
+        wait $writer 2>/dev/null
+        echo "# $node: writer output: $(tr '\n' '|' < /tmp/lc.w)"
+        echo "# $node: lcw0 rx_packets $rx0 then $rx1; lcw1 qdisc: $(ip -s link show lcw1 | tr -s ' \n' ' ')"
+        echo "never blocked: $(sed -n 's/^written=//p' /tmp/lc.w) writes of 1000 bytes with TUNSETSNDBUF 4096 returned ($(grep '^write ' /tmp/lc.w))"
+        lc_kill $holder
+        ip link del lcw1 2>/dev/null; ip link del lcw0 2>/dev/null; ip link del lcbr0
+        return 1
+    fi
+    echo "# $node: writer blocked after $rx1 frames: state $(lc_state $writer), $(lc_blocked_in $writer)"
+    echo "blocked: yes"
+    lc_blocked_in $writer | grep -q sock_alloc_send_pskb && echo "blocked in: sock_alloc_send_pskb"
+    /usr/sbin/ip link del lcw0 > /tmp/lc.del 2>&1 &
+    del=$!
+    sleep 1
+    if lc_alive $del; then echo "ip link del while the writer is blocked: waits"; else echo "ip link del while the writer is blocked: returned"; fi
+    if lc_alive $writer; then echo "writer after ip link del: blocked"; else echo "writer after ip link del: returned"; fi
+    ip link del lcw1 || echo "ip link del lcw1: failed"
+    lc_wait_exit $writer 20
+    if lc_alive $writer; then
+        echo "writer after the pressure was freed: blocked"
+        echo "# $node: still blocked 2 s after its frames were freed: $(lc_blocked_in $writer); SIGUSR1"
+        kill -USR1 $writer
+        lc_wait_exit $writer 30 || { echo "writer after SIGUSR1: blocked"; kill -9 $writer; }
+    else
+        echo "writer after the pressure was freed: returned"
+    fi
+    wait $writer 2>/dev/null
+    grep -v -e '^fd=' -e '^written=' /tmp/lc.w
+    echo "# $node: $(grep '^written=' /tmp/lc.w) before blocking"
+    lc_wait_exit $del 100 || { echo "ip link del: hangs"; kill -9 $del; }
+    wait $del
+    echo "ip link del: exit $? $(cat /tmp/lc.del)"
+    [ -e /sys/class/net/lcw0 ] && echo "lcw0: still there"
+    lc_kill $holder
+    ip link del lcbr0
+    return 0
+}
+
+test_lifecycle_delete_races_blocked_write() {
+    lc_need_tun || return $?
+    load_rtun || return 1
+    if ! ip link add lcbr9 type bridge 2>/dev/null; then
+        skip "no bridge in this kernel (CONFIG_BRIDGE=y needed: the setup forwards a TAP writer's frames through a bridge)"
+        return $KSFT_SKIP
+    fi
+    ip link del lcbr9
+    lc_write_case /dev/net/tun > /tmp/lc.tun.txt
+    tun_rc=$?
+    grep '^#' /tmp/lc.tun.txt
+    grep -v '^#' /tmp/lc.tun.txt > /tmp/lc.tun.res
+    diag "tun.ko:"; sed 's/^/#   /' /tmp/lc.tun.res
+    rc=0
+    [ $tun_rc = 0 ] || { fail "tun.ko: the writer never blocked: the setup does not work on this kernel"; return 1; }
+    for key in 'blocked: yes' 'blocked in: sock_alloc_send_pskb' 'ip link del: exit 0 '; do
+        grep -qxF "$key" /tmp/lc.tun.res || { fail "tun.ko: expected '$key'"; rc=1; }
+    done
+    grep -q '^write errno=' /tmp/lc.tun.res || { fail "tun.ko: the blocked write did not fail"; rc=1; }
+    lc_write_case /dev/net/rtun > /tmp/lc.rtun.txt
+    rtun_rc=$?
+    grep '^#' /tmp/lc.rtun.txt
+    grep -v '^#' /tmp/lc.rtun.txt > /tmp/lc.rtun.res
+    if [ $rtun_rc != 0 ]; then
+        diag "rtun:"; sed 's/^/#   /' /tmp/lc.rtun.res
+        fail "rtun: the writer never blocked: written frames are not charged against TUNSETSNDBUF (tun.ko blocks after $(sed -n 's/.*written=\([0-9]*\) before blocking/\1/p' /tmp/lc.tun.txt))"
+        return 1
+    fi
+    # Whether freeing the frames wakes the writer is informational: tun.ko's
+    # tun_sock_write_space() only wakes it if poll() had set
+    # SOCKWQ_ASYNC_NOSPACE, so a plain blocking writer sleeps on.
+    grep -v '^writer after the pressure was freed: ' /tmp/lc.tun.res > /tmp/lc.tun.cmp
+    grep -v '^writer after the pressure was freed: ' /tmp/lc.rtun.res > /tmp/lc.rtun.cmp
+    if ! cmp -s /tmp/lc.tun.cmp /tmp/lc.rtun.cmp; then
+        diag "rtun:"; sed 's/^/#   /' /tmp/lc.rtun.res
+        diag "differences (- tun.ko, + rtun):"
+        diff /tmp/lc.tun.cmp /tmp/lc.rtun.cmp | grep '^[-+][^-+]' | sed 's/^/#   /'
+        fail "rtun's blocked writer or device deletion ends differently from tun.ko's"
+        rc=1
+    else
+        diag "rtun: the same$(cmp -s /tmp/lc.tun.res /tmp/lc.rtun.res || echo ", except: $(grep '^writer after the pressure' /tmp/lc.rtun.res)")"
+    fi
+    return $rc
+}
