@@ -90,55 +90,31 @@ lc_leftovers() {
 
 # ---- 1. insmod/rmmod cycles with live devices -----------------------------------
 
-# Each cycle: insmod; four persistent devices whose creating fds are closed
-# (TUN and TAP, one multi-queue, one created inside another netns, one moved
-# into it), some up with an address; rmmod, which must delete them all. After
-# every rmmod nothing of rtun may be left: no lc* device in any namespace, no
-# /dev/net/rtun, no /sys/module/rtun.
+# `rtunctl cycles` (tools/rtunctl/src/cycles.rs) runs the cycles in one process:
+# under TCG with KASAN every exec costs 0.2-0.5 s, more than a cycle's kernel
+# work. Each cycle: insmod; persistent devices whose creating files are closed:
+# lct0 (TUN, up, with an address) and lcp0 (TAP, moved into lcns, up there with
+# an address); every 50th cycle (0 and 50) also lcq0 (a TAP created from a file opened in
+# lcns) and lcm0 (multi-queue TAP, up: 256 queues, each with its sysfs
+# directories, cost as much as ten plain cycles); then rmmod, which must delete
+# them all. After every rmmod the tool checks that /dev/net/rtun and
+# /sys/module/rtun are gone and that no lc* device is left in init_net or lcns.
 test_lifecycle_insmod_rmmod_cycles() {
     n=${LC_CYCLES:-100}
     lc_unload_rtun || return 1
     lc_netns_add lcns || return 1
-    t0=$(cut -d' ' -f1 /proc/uptime)
-    c=0
-    rc=0
-    while [ $c -lt $n ]; do
-        insmod /modules/rtun.ko || { fail "cycle $c: insmod"; rc=1; break; }
-        [ -c /dev/net/rtun ] || { fail "cycle $c: no /dev/net/rtun after insmod"; rc=1; break; }
-        out=$(rtunctl add lct0 --tun --no-pi && rtunctl add lcp0 --tap --no-pi &&
-            rtunctl add lcm0 --tap --multi-queue && ip netns exec lcns rtunctl add lcn0 --tap)
-        [ $? = 0 ] || { echo "$out"; fail "cycle $c: creating devices"; rc=1; break; }
-        out=$(ip -b - 2>&1 <<EOF
-link set lct0 up
-address add 10.77.1.1 peer 10.77.1.2 dev lct0
-link set lcp0 up
-address add 10.77.0.1/24 dev lcp0
-link set lcm0 netns lcns
-EOF
-        ) || { echo "$out"; fail "cycle $c: configuring devices"; rc=1; break; }
-        out=$(ip -n lcns -b - 2>&1 <<EOF
-link set lcm0 up
-address add 10.77.2.1/24 dev lcm0
-link set lcn0 up
-EOF
-        ) || { echo "$out"; fail "cycle $c: configuring devices in lcns"; rc=1; break; }
-        if [ $c = 0 ]; then
-            diag "cycle 0: init: $(ls -d /sys/class/net/lc* | sed 's,.*/,,' | tr '\n' ' ')lcns: $(ip -n lcns -o link show | awk '{ sub(/:$/, "", $2); printf "%s ", $2 }')"
-            refs=$(cat /sys/module/rtun/refcnt)
-            expect_eq "cycle 0: rtun refcnt with only persistent devices" "$refs" 0 || { rc=1; break; }
-        fi
-        out=$(rmmod rtun 2>&1) || { echo "$out"; fail "cycle $c: rmmod with persistent devices and no open file"; rc=1; break; }
-        [ ! -e /dev/net/rtun ] || { fail "cycle $c: /dev/net/rtun still there after rmmod"; rc=1; break; }
-        [ ! -e /sys/module/rtun ] || { fail "cycle $c: /sys/module/rtun still there after rmmod"; rc=1; break; }
-        left=$(lc_leftovers)
-        [ -z "$left" ] || { echo "$left" | sed 's/^/#   /'; fail "cycle $c: devices left after rmmod"; rc=1; break; }
-        c=$((c + 1))
-    done
-    t1=$(cut -d' ' -f1 /proc/uptime)
+    out=$(rtunctl cycles /modules/rtun.ko /run/netns/lcns --count $n --extra-every 50)
+    rc=$?
+    echo "$out" | sed 's/^/# /'
     ip netns del lcns
-    diag "cycles: $c of $n in $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f s", b - a }')"
-    diag "cycles/s: $(awk -v a=$t0 -v b=$t1 -v c=$c 'BEGIN { printf "%.2f", c / (b - a) }')"
-    [ $rc = 0 ] || { load_rtun; return 1; }
+    grep -q '^rtun ' /proc/modules && rmmod rtun
+    [ $rc = 0 ] || { fail "$(echo "$out" | tail -1)"; load_rtun; return 1; }
+    set -- $(echo "$out" | sed -n 's/^cycles=\([0-9]*\) devices=\([0-9]*\) seconds=\([0-9.]*\)$/\1 \2 \3/p')
+    expect_eq "cycles done" "${1:-none}" "$n" || { load_rtun; return 1; }
+    diag "cycles: $1, devices: $2, in $3 s"
+    diag "cycles/s: $(awk -v c=$1 -v s=$3 'BEGIN { printf "%.2f", c / s }')"
+    left=$(lc_leftovers)
+    [ -z "$left" ] || { echo "$left" | sed 's/^/#   /'; fail "devices left after the cycles"; load_rtun; return 1; }
     s=$(splats)
     [ -z "$s" ] || { echo "$s"; fail "splat in dmesg"; return 1; }
     load_rtun || { fail "insmod after the cycles"; return 1; }

@@ -10,6 +10,7 @@
 mod abi;
 mod abi_check;
 mod block;
+mod cycles;
 mod frame;
 mod util;
 
@@ -24,7 +25,7 @@ attach flags (every command that attaches): --tun | --tap (default), --no-pi,
   --multi-queue, --vnet-hdr, --napi, --backpressure, --nonblock
 
 commands:
-  add NAME [--owner UID] [--group GID]     create a persistent device, print its name
+  add NAME... [--owner UID] [--group GID]  create persistent devices, print their names
   del NAME                                  clear persist; the device goes with the fd
   attach NAME [--queues N] [--ready-file F] [--read] [--hexlen N]
          [--txfilter MAC,... [--allmulti]] [--cbpf-ret N] [--ebpf-ret N] [--offload N]
@@ -34,6 +35,9 @@ commands:
                                             block in one call on the attached fd, print its
                                             result, probe the fd again without blocking, close
                                             (SIGUSR1 interrupts the call: EINTR)
+  cycles MODULE NETNS [--count N] [--extra-every K]
+                                            N insmod/rmmod cycles with persistent devices,
+                                            more every K cycles (src/cycles.rs)
   send NAME (--hex HEX | --bad-buffer) [--pad-to N] [--count K] [--pi-proto HEX]
          [--vnet HEX]                       write frames, print 'wrote N' or 'errno=E'
   recv NAME [--count N] [--timeout-ms T] [--no-poll]
@@ -67,6 +71,7 @@ struct Opts {
     napi: bool,
     backpressure: bool,
     sndbuf: Option<i32>,
+    extra_every: usize,
     bypass_qdisc: bool,
     vnet_hdr: bool,
     nonblock: bool,
@@ -138,6 +143,7 @@ fn parse_args() -> Opts {
             "--napi" => o.napi = true,
             "--backpressure" => o.backpressure = true,
             "--sndbuf" => o.sndbuf = Some(num("--sndbuf", it.next())),
+            "--extra-every" => o.extra_every = num("--extra-every", it.next()),
             "--vnet-hdr" => o.vnet_hdr = true,
             "--nonblock" => o.nonblock = true,
             "--queues" => o.queues = num("--queues", it.next()),
@@ -277,21 +283,31 @@ fn main() {
         "stats" => cmd_stats(&o),
         "abi" => exit(abi_check::main(o.arg(1, "SCENARIO"), &o.dev_path)),
         "block" => cmd_block(&o),
+        "cycles" => {
+            let module = o.args.get(1).cloned().unwrap_or_else(|| "/modules/rtun.ko".into());
+            let netns = o.args.get(2).cloned().unwrap_or_else(|| usage_error("cycles needs MODULE NETNS"));
+            cycles::run(&module, &netns, o.count, o.extra_every);
+        }
         "help" => println!("{USAGE}"),
         c => usage_error(&format!("unknown command {c}")),
     }
 }
 
 fn cmd_add(o: &Opts) {
-    let (fd, name) = attach(o, o.arg(1, "NAME"));
-    if let Some(uid) = o.owner {
-        ioctl_val(fd, TUNSETOWNER, uid.into()).unwrap_or_else(|e| errno_exit(e));
+    o.arg(1, "NAME");
+    for name in &o.args[1..] {
+        let (fd, name) = attach(o, name);
+        if let Some(uid) = o.owner {
+            ioctl_val(fd, TUNSETOWNER, uid.into()).unwrap_or_else(|e| errno_exit(e));
+        }
+        if let Some(gid) = o.group {
+            ioctl_val(fd, TUNSETGROUP, gid.into()).unwrap_or_else(|e| errno_exit(e));
+        }
+        ioctl_val(fd, TUNSETPERSIST, 1).unwrap_or_else(|e| errno_exit(e));
+        // SAFETY: Our fd; the device persists without it.
+        unsafe { libc::close(fd) };
+        println!("{name}");
     }
-    if let Some(gid) = o.group {
-        ioctl_val(fd, TUNSETGROUP, gid.into()).unwrap_or_else(|e| errno_exit(e));
-    }
-    ioctl_val(fd, TUNSETPERSIST, 1).unwrap_or_else(|e| errno_exit(e));
-    println!("{name}");
 }
 
 fn cmd_del(o: &Opts) {
