@@ -13,18 +13,34 @@ LC_IPV4=450000140000000040000000
 # An Ethernet frame to a MAC nobody has: a bridge floods it to its other ports.
 LC_UNICAST=02000000009902000000000a88b5
 
-# lc_state PID: the state letter of /proc/PID/stat (empty once the task is gone).
-lc_state() { sed -n 's/^[0-9]* ([^)]*) \(.\).*/\1/p' /proc/$1/stat 2>/dev/null; }
+# Under TCG with KASAN every exec costs 0.2-0.5 s: the helpers below poll with
+# shell builtins only.
+
+# lc_nap SECONDS: sleep without an exec (a read that times out on a fifo).
+lc_nap() {
+    [ -p /tmp/lc.fifo ] || mkfifo /tmp/lc.fifo
+    read -t "$1" _ <> /tmp/lc.fifo
+    return 0
+}
+
+# lc_state PID: LC_S is the state letter of /proc/PID/stat (empty once gone).
+lc_state() {
+    LC_S=
+    read -r LC_S 2>/dev/null < /proc/$1/stat || [ -n "$LC_S" ] || return 0
+    LC_S=${LC_S##*) }
+    LC_S=${LC_S%% *}
+}
 
 # lc_alive PID: the task exists and is not a zombie.
-lc_alive() { s=$(lc_state $1); [ -n "$s" ] && [ "$s" != Z ]; }
+lc_alive() { lc_state $1; [ -n "$LC_S" ] && [ "$LC_S" != Z ]; }
 
 # lc_wait_sleep PID: until PID sleeps (S or D), 5 s at most.
 lc_wait_sleep() {
     i=0
     while [ $i -lt 50 ]; do
-        case $(lc_state $1) in S|D) return 0 ;; ""|Z) return 1 ;; esac
-        sleep 0.1; i=$((i + 1))
+        lc_state $1
+        case $LC_S in S|D) return 0 ;; ""|Z) return 1 ;; esac
+        lc_nap 0.1; i=$((i + 1))
     done
     return 1
 }
@@ -32,9 +48,22 @@ lc_wait_sleep() {
 # lc_wait_exit PID TENTHS: until PID has exited, TENTHS tenths of a second at most.
 lc_wait_exit() {
     i=0
-    while lc_alive $1 && [ $i -lt $2 ]; do sleep 0.1; i=$((i + 1)); done
+    while lc_alive $1 && [ $i -lt $2 ]; do lc_nap 0.1; i=$((i + 1)); done
     ! lc_alive $1
 }
+
+# lc_has FILE PATTERN...: FILE has a line matching one of the shell PATTERNs.
+lc_has() {
+    f=$1
+    shift
+    while read -r l; do
+        for pat in "$@"; do case $l in $pat) return 0 ;; esac; done
+    done < "$f"
+    return 1
+}
+
+# lc_wchan PID: what /proc/PID/wchan says.
+lc_wchan() { w=; read -r w 2>/dev/null < /proc/$1/wchan; echo "wchan=$w"; }
 
 # lc_blocked_in PID: the kernel functions PID sleeps in, from /proc/PID/stack
 # (wchan as well, which stops at the first non-scheduler function).
@@ -52,17 +81,8 @@ lc_bg() {
     "$@" > "$out" 2>&1 &
     LC_PID=$!
     i=0
-    while [ ! -e "$ready" ] && [ $i -lt 100 ] && lc_alive $LC_PID; do sleep 0.05; i=$((i + 1)); done
+    while [ ! -e "$ready" ] && [ $i -lt 100 ] && lc_alive $LC_PID; do lc_nap 0.05; i=$((i + 1)); done
     [ -e "$ready" ] || { cat "$out" | sed 's/^/#   /'; fail "$* did not get ready"; return 1; }
-}
-
-# lc_netns_add NAME: a fresh namespace without IPv6, whose autoconfiguration
-# would send frames of its own through the devices under test.
-lc_netns_add() {
-    ip netns del $1 2>/dev/null
-    ip netns add $1 || { fail "ip netns add $1"; return 1; }
-    ip netns exec $1 sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6' 2>/dev/null
-    return 0
 }
 
 # lc_kill PID...: SIGTERM and reap.
@@ -83,9 +103,19 @@ lc_unload_rtun() {
 # lc_leftovers: any lc* device in any namespace, one "NETNS: NAME" per line.
 lc_leftovers() {
     for d in /sys/class/net/lc*; do [ -e "$d" ] && echo "init: ${d##*/}"; done
-    for ns in $(ip netns list | awk '{ print $1 }'); do
-        ip -n "$ns" -o link show | awk -v ns="$ns" '$2 ~ /^lc/ { sub(/[:@].*/, "", $2); print ns ": " $2 }'
+    for f in /run/netns/*; do
+        [ -e "$f" ] || continue
+        ip -n "${f##*/}" -o link show | awk -v ns="${f##*/}" '$2 ~ /^lc/ { sub(/[:@].*/, "", $2); print ns ": " $2 }'
     done
+}
+
+# lc_netns_add NAME: a fresh namespace without IPv6, whose autoconfiguration
+# would send frames of its own through the devices under test.
+lc_netns_add() {
+    [ ! -e /run/netns/$1 ] || ip netns del $1
+    ip netns add $1 || { fail "ip netns add $1"; return 1; }
+    ip netns exec $1 sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6' 2>/dev/null
+    return 0
 }
 
 # ---- 1. insmod/rmmod cycles with live devices -----------------------------------
@@ -107,7 +137,7 @@ test_lifecycle_insmod_rmmod_cycles() {
     rc=$?
     echo "$out" | sed 's/^/# /'
     ip netns del lcns
-    grep -q '^rtun ' /proc/modules && rmmod rtun
+    [ ! -d /sys/module/rtun ] || rmmod rtun
     [ $rc = 0 ] || { fail "$(echo "$out" | tail -1)"; load_rtun; return 1; }
     set -- $(echo "$out" | sed -n 's/^cycles=\([0-9]*\) devices=\([0-9]*\) seconds=\([0-9.]*\)$/\1 \2 \3/p')
     expect_eq "cycles done" "${1:-none}" "$n" || { load_rtun; return 1; }
@@ -135,8 +165,8 @@ lc_frame_reaches() {
         $x rtunctl inject $dev --hex $LC_FRAME >/dev/null
     fi || { fail "inject on $dev"; return 1; }
     i=0
-    while ! grep -q -e '^frame .*len=60' -e '^read len=60' $out && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
-    grep -q -e '^frame .*len=60' -e '^read len=60' $out || { sed 's/^/#   /' $out; fail "$dev: the reader did not get the frame sent out through $dev"; return 1; }
+    while ! lc_has $out 'frame *len=60 *' 'read len=60' && [ $i -lt 30 ]; do lc_nap 0.1; i=$((i + 1)); done
+    lc_has $out 'frame *len=60 *' 'read len=60' || { sed 's/^/#   /' $out; fail "$dev: the reader did not get the frame sent out through $dev"; return 1; }
 }
 
 # One mode: open a file in MODE, rmmod must fail (non-zero exit, module loaded,
@@ -152,14 +182,14 @@ lc_refused_mode() {
             sleep 600 3<>/dev/net/rtun &
             pid=$!
             i=0
-            while ! ls -l /proc/$pid/fd/3 2>/dev/null | grep -q rtun && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done ;;
+            while [ "$(readlink /proc/$pid/fd/3 2>/dev/null)" != /dev/net/rtun ] && [ $i -lt 50 ]; do lc_nap 0.1; i=$((i + 1)); done ;;
         tun) dev=lcr0 kind=TUN; lc_bg /tmp/lc.out /tmp/lc.ready rtunctl attach $dev --tun --no-pi --read --ready-file /tmp/lc.ready || return 1; pid=$LC_PID ;;
         tap) dev=lcr1; lc_bg /tmp/lc.out /tmp/lc.ready rtunctl attach $dev --tap --no-pi --read --ready-file /tmp/lc.ready || return 1; pid=$LC_PID ;;
         mq_detached)
             dev=lcr2
             lc_bg /tmp/lc.out /tmp/lc.ready rtunctl attach $dev --tap --no-pi --multi-queue --queues 2 --detach-one --read --ready-file /tmp/lc.ready || return 1
             pid=$LC_PID
-            grep -q '^detached$' /tmp/lc.out || { fail "mq_detached: TUNSETQUEUE IFF_DETACH_QUEUE: $(cat /tmp/lc.out)"; lc_kill $pid; return 1; } ;;
+            lc_has /tmp/lc.out detached || { fail "mq_detached: TUNSETQUEUE IFF_DETACH_QUEUE: $(cat /tmp/lc.out)"; lc_kill $pid; return 1; } ;;
         persistent)
             dev=lcr3
             rtunctl add $dev --tap --no-pi >/dev/null || { fail "persistent: add"; return 1; }
@@ -176,13 +206,13 @@ lc_refused_mode() {
             lc_bg /tmp/lc.out /tmp/lc.ready /usr/sbin/ip netns exec lcns2 rtunctl attach $dev --tap --no-pi --read --ready-file /tmp/lc.ready || return 1
             pid=$LC_PID ;;
     esac
-    refs=$(cat /sys/module/rtun/refcnt)
+    read -r refs < /sys/module/rtun/refcnt
     out=$(rmmod rtun 2>&1)
-    rc=$?
-    diag "$mode: refcnt=$refs, rmmod exit $rc: $out"
+    rmrc=$?
+    diag "$mode: refcnt=$refs, rmmod exit $rmrc: $out"
     ok=1
-    [ $rc != 0 ] || { fail "$mode: rmmod succeeded with a file open"; load_rtun; lc_kill $pid; return 1; }
-    grep -q '^rtun ' /proc/modules || { fail "$mode: rtun not loaded after the refused rmmod"; ok=0; }
+    [ $rmrc != 0 ] || { fail "$mode: rmmod succeeded with a file open"; load_rtun; lc_kill $pid; return 1; }
+    [ -d /sys/module/rtun ] || { fail "$mode: rtun not loaded after the refused rmmod"; ok=0; }
     [ -c /dev/net/rtun ] || { fail "$mode: /dev/net/rtun gone after the refused rmmod"; ok=0; }
     [ "$refs" -gt 0 ] 2>/dev/null || { fail "$mode: refcnt $refs with a file open"; ok=0; }
     case "$out" in *"in use"*|*"temporarily unavailable"*|*busy*|*Busy*) ;; *) fail "$mode: rmmod's message is not EBUSY/EAGAIN/'in use'"; ok=0 ;; esac
@@ -196,7 +226,7 @@ lc_refused_mode() {
     lc_kill $pid
     [ $ns = - ] || ip netns del $ns
     [ $mode != persistent ] || rtunctl del $dev --tap --no-pi >/dev/null
-    refs=$(cat /sys/module/rtun/refcnt)
+    read -r refs < /sys/module/rtun/refcnt
     out=$(rmmod rtun 2>&1) || { fail "$mode: rmmod after the file was closed (refcnt $refs): $out"; return 1; }
     [ ! -e /dev/net/rtun ] || { fail "$mode: /dev/net/rtun still there after rmmod"; ok=0; }
     left=$(lc_leftovers)
@@ -241,34 +271,40 @@ lc_netns_case() {
     for p in $pids; do
         lc_wait_sleep ${p%%:*} || { fail "$node: ${p#*:} does not sleep"; lc_kill ${p%%:*}; }
     done
-    for dev in lcdt lcdp lcdm; do
-        ip link set $dev netns lcdel || { fail "$node: moving $dev into lcdel"; return 2; }
-    done
-    ip -n lcdel link set lcdp up && ip -n lcdel address add 10.79.0.1/24 dev lcdp || { fail "$node: configuring lcdp"; return 2; }
-    ip -n lcdel link set lcdm up
-    echo "# $node: in lcdel: $(ip -n lcdel -o link show | awk '{ sub(/:$/, "", $2); printf "%s ", $2 }')"
+    printf 'link set lcdt netns lcdel\nlink set lcdp netns lcdel\nlink set lcdm netns lcdel\n' | ip -b - ||
+        { fail "$node: moving the devices into lcdel"; return 2; }
+    printf 'link set lcdp up\naddress add 10.79.0.1/24 dev lcdp\nlink set lcdm up\nlink set lcdt up\n' | ip -n lcdel -b - ||
+        { fail "$node: configuring the devices in lcdel"; return 2; }
+    there=$(ip -n lcdel -o link show | awk '{ sub(/:$/, "", $2); printf "%s ", $2 }')
+    echo "# $node: in lcdel: $there"
+    case "$there" in *lcdp*lcdt*lcdm*|*lcdt*lcdp*lcdm*) ;; *) fail "$node: lcdt, lcdp and lcdm not all in lcdel"; return 2 ;; esac
     for p in $pids; do
         lc_alive ${p%%:*} || { fail "$node: ${p#*:} returned before the namespace was deleted: $(tr '\n' '|' < /tmp/lc.${p#*:})"; early=1; }
-        echo "# $node: ${p#*:} blocked: $(lc_blocked_in ${p%%:*})"
+        echo "# $node: ${p#*:} blocked: state $LC_S, $(lc_wchan ${p%%:*})"
     done
     [ -z "$early" ] || { lc_kill $(echo "$pids" | sed 's/:[^ ]*//g'); ip netns del lcdel; return 2; }
-    ip netns list-id | grep -q 'nsid 77 ' || { fail "$node: no nsid 77 before the deletion"; return 2; }
+    ip netns list-id > /tmp/lc.ids
+    lc_has /tmp/lc.ids 'nsid 77 *' || { fail "$node: no nsid 77 before the deletion"; return 2; }
     before=$(ls /sys/class/net | tr '\n' ' ')
     ip netns del lcdel || { fail "$node: ip netns del"; return 2; }
     hung=0
     for p in $pids; do
         if ! lc_wait_exit ${p%%:*} 50; then
-            echo "# $node: ${p#*:} still blocked 5 s after the namespace was deleted: $(lc_blocked_in ${p%%:*})"
+            echo "# $node: ${p#*:} still blocked 5 s after the namespace was deleted: $(lc_blocked_in ${p%%:*}); SIGUSR1"
             kill -USR1 ${p%%:*}
             lc_wait_exit ${p%%:*} 30 || kill -9 ${p%%:*}
             hung=1
         fi
         wait ${p%%:*} 2>/dev/null
-        echo "${p#*:}: $(grep -v '^fd=' /tmp/lc.${p#*:} | tr '\n' '|')"
+        l=
+        while read -r x; do case $x in fd=*) ;; *) l="$l$x|" ;; esac; done < /tmp/lc.${p#*:}
+        echo "${p#*:}: $l"
     done
+    # The readers were woken by the devices' unregistration, which cleanup_net
+    # does after it dropped the namespace's ids: nsid 77 is normally gone now.
     i=0
-    while ip netns list-id | grep -q 'nsid 77 ' && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    if ip netns list-id | grep -q 'nsid 77 '; then echo "netns: still there (nsid 77 listed)"; else echo "netns: dismantled"; fi
+    while ip netns list-id > /tmp/lc.ids && lc_has /tmp/lc.ids 'nsid 77 *' && [ $i -lt 10 ]; do lc_nap 0.5; i=$((i + 1)); done
+    if lc_has /tmp/lc.ids 'nsid 77 *'; then echo "netns: still there (nsid 77 listed)"; else echo "netns: dismantled"; fi
     after=$(ls /sys/class/net | tr '\n' ' ')
     if [ "$before" = "$after" ]; then echo "init_net: unchanged"; else echo "init_net: was '$before', now '$after'"; fi
     [ -e /run/netns/lcdel ] && echo "ip netns: lcdel still listed"
@@ -329,27 +365,27 @@ test_lifecycle_netns_delete_blocked_readers() {
 # one line per stage; returns 1 when the writer never blocked.
 lc_write_case() {
     node=$1
-    ip link add lcbr0 type bridge forward_delay 0 || { fail "ip link add lcbr0 type bridge"; return 2; }
-    ip link set lcbr0 up
-    rtunctl --dev $node add lcw1 --tap --no-pi --backpressure >/dev/null || { fail "$node: add lcw1"; return 2; }
-    ip link set lcw1 txqueuelen 4 master lcbr0 up || { fail "$node: lcw1 into the bridge"; return 2; }
+    # lcw0 gets IFF_BACKPRESSURE too, but its writer attaches without it, and
+    # tun takes the flags of the latest attach.
+    rtunctl --dev $node add lcw1 lcw0 --tap --no-pi --backpressure >/dev/null || { fail "$node: add lcw1 lcw0"; return 2; }
+    printf 'link add lcbr0 type bridge forward_delay 0\nlink set lcbr0 up\nlink set lcw1 txqueuelen 4 master lcbr0 up\nlink set lcw0 master lcbr0 up\n' | ip -b - ||
+        { fail "$node: the bridge"; return 2; }
     lc_bg /tmp/lc.hold /tmp/lc.hold.ready rtunctl --dev $node attach lcw1 --tap --no-pi --backpressure --ready-file /tmp/lc.hold.ready || return 2
     holder=$LC_PID
-    rtunctl --dev $node add lcw0 --tap --no-pi >/dev/null || { fail "$node: add lcw0"; return 2; }
-    ip link set lcw0 master lcbr0 up || { fail "$node: lcw0 into the bridge"; return 2; }
     rm -f /tmp/lc.w.ready
     rtunctl --dev $node block write lcw0 --tap --no-pi --sndbuf 4096 --hex $LC_UNICAST --pad-to 1000 --count 200 \
         --ready-file /tmp/lc.w.ready > /tmp/lc.w 2>&1 &
     writer=$!
     # The writer attached: its port forwards once it has a carrier.
-    i=0
-    while [ "$(cat /sys/class/net/lcw0/brport/state 2>/dev/null)" != 3 ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    echo "# $node: bridge port states lcw0=$(cat /sys/class/net/lcw0/brport/state) lcw1=$(cat /sys/class/net/lcw1/brport/state)"
+    i=0 st0=
+    while [ "$st0" != 3 ] && [ $i -lt 50 ]; do lc_nap 0.1; read -r st0 < /sys/class/net/lcw0/brport/state; i=$((i + 1)); done
+    read -r st1 < /sys/class/net/lcw1/brport/state
+    echo "# $node: bridge port states (3: forwarding) lcw0=$st0 lcw1=$st1"
     # Blocked: alive, asleep, and no more frames coming in for 0.5 s.
-    sleep 0.5
-    rx0=$(stat lcw0 rx_packets)
-    sleep 0.5
-    rx1=$(stat lcw0 rx_packets)
+    lc_nap 0.5
+    read -r rx0 < /sys/class/net/lcw0/statistics/rx_packets
+    lc_nap 0.5
+    read -r rx1 < /sys/class/net/lcw0/statistics/rx_packets
     if ! lc_alive $writer || [ "$rx0" != "$rx1" ] || ! lc_wait_sleep $writer; then
         wait $writer 2>/dev/null
         echo "# $node: writer output: $(tr '\n' '|' < /tmp/lc.w)"
@@ -359,12 +395,13 @@ lc_write_case() {
         ip link del lcw1 2>/dev/null; ip link del lcw0 2>/dev/null; ip link del lcbr0
         return 1
     fi
-    echo "# $node: writer blocked after $rx1 frames: state $(lc_state $writer), $(lc_blocked_in $writer)"
+    where=$(lc_blocked_in $writer)
+    echo "# $node: writer blocked after $rx1 frames: state $LC_S, $where"
     echo "blocked: yes"
-    lc_blocked_in $writer | grep -q sock_alloc_send_pskb && echo "blocked in: sock_alloc_send_pskb"
+    case "$where" in *sock_alloc_send_pskb*) echo "blocked in: sock_alloc_send_pskb" ;; esac
     /usr/sbin/ip link del lcw0 > /tmp/lc.del 2>&1 &
     del=$!
-    sleep 1
+    lc_nap 1
     if lc_alive $del; then echo "ip link del while the writer is blocked: waits"; else echo "ip link del while the writer is blocked: returned"; fi
     if lc_alive $writer; then echo "writer after ip link del: blocked"; else echo "writer after ip link del: returned"; fi
     ip link del lcw1 || echo "ip link del lcw1: failed"
