@@ -81,8 +81,9 @@ lc_bg() {
     "$@" > "$out" 2>&1 &
     LC_PID=$!
     i=0
-    while [ ! -e "$ready" ] && [ $i -lt 100 ] && lc_alive $LC_PID; do lc_nap 0.05; i=$((i + 1)); done
-    [ -e "$ready" ] || { cat "$out" | sed 's/^/#   /'; fail "$* did not get ready"; return 1; }
+    # 30 s: creating a multi-queue device (256 queues) takes 5-10 s under KASAN.
+    while [ ! -e "$ready" ] && [ $i -lt 600 ] && lc_alive $LC_PID; do lc_nap 0.05; i=$((i + 1)); done
+    [ -e "$ready" ] || { lc_kill $LC_PID; sed 's/^/#   /' "$out"; fail "$* did not get ready"; return 1; }
 }
 
 # lc_kill PID...: SIGTERM and reap.
@@ -252,6 +253,17 @@ test_lifecycle_rmmod_refused_while_open() {
 # state of the namespace and the devices. Returns 1 when a reader was not woken
 # (it is then ended with SIGUSR1), 2 when the setup failed.
 lc_netns_case() {
+    lc_netns_run "$@"
+    r=$?
+    if [ $r = 2 ]; then
+        lc_kill $(echo "$pids" | sed 's/:[^ ]*//g')
+        [ ! -e /run/netns/lcdel ] || ip netns del lcdel
+        for d in lcdt lcdp lcdm; do [ ! -e /sys/class/net/$d ] || ip link del $d; done
+    fi
+    return $r
+}
+
+lc_netns_run() {
     node=$1
     lc_netns_add lcdel || return 2
     # An id for the namespace in init_net: it goes away when the namespace
@@ -282,7 +294,7 @@ lc_netns_case() {
         lc_alive ${p%%:*} || { fail "$node: ${p#*:} returned before the namespace was deleted: $(tr '\n' '|' < /tmp/lc.${p#*:})"; early=1; }
         echo "# $node: ${p#*:} blocked: state $LC_S, $(lc_wchan ${p%%:*})"
     done
-    [ -z "$early" ] || { lc_kill $(echo "$pids" | sed 's/:[^ ]*//g'); ip netns del lcdel; return 2; }
+    [ -z "$early" ] || return 2
     ip netns list-id > /tmp/lc.ids
     lc_has /tmp/lc.ids 'nsid 77 *' || { fail "$node: no nsid 77 before the deletion"; return 2; }
     before=$(ls /sys/class/net | tr '\n' ' ')
