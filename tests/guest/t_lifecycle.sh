@@ -5,7 +5,8 @@
 # boot, and require rtun to end the same way.
 #
 # Every device these tests create is named lc*, so that a device left behind
-# is easy to find in any namespace.
+# is easy to find in any namespace. LC_DEV=/dev/net/tun runs tun.ko where tests
+# 3 and 4 run rtun, which checks the harness (both halves must then agree).
 
 LC_FRAME=ffffffffffff02000000000188b5
 # A minimal IPv4 header, for TUN devices (the packet socket sends it as is).
@@ -328,7 +329,7 @@ test_lifecycle_netns_delete_blocked_readers() {
     load_rtun || return 1
     lc_netns_case /dev/net/tun > /tmp/lc.tun.txt
     tun_rc=$?
-    lc_netns_case /dev/net/rtun > /tmp/lc.rtun.txt
+    lc_netns_case ${LC_DEV:-/dev/net/rtun} > /tmp/lc.rtun.txt
     rtun_rc=$?
     grep '^#' /tmp/lc.tun.txt
     grep '^#' /tmp/lc.rtun.txt
@@ -457,7 +458,7 @@ test_lifecycle_delete_races_blocked_write() {
         grep -qxF "$key" /tmp/lc.tun.res || { fail "tun.ko: expected '$key'"; rc=1; }
     done
     grep -q '^write errno=' /tmp/lc.tun.res || { fail "tun.ko: the blocked write did not fail"; rc=1; }
-    lc_write_case /dev/net/rtun > /tmp/lc.rtun.txt
+    lc_write_case ${LC_DEV:-/dev/net/rtun} > /tmp/lc.rtun.txt
     rtun_rc=$?
     grep '^#' /tmp/lc.rtun.txt
     grep -v '^#' /tmp/lc.rtun.txt > /tmp/lc.rtun.res
