@@ -265,13 +265,12 @@ lc_netns_case() {
 }
 
 lc_netns_run() {
-    node=$1
+    node=$1 pids= early=
     lc_netns_add lcdel || return 2
     # An id for the namespace in init_net: it goes away when the namespace
     # is dismantled, which only happens once nothing holds it any more.
     ip netns set lcdel 77 || { fail "ip netns set lcdel 77"; return 2; }
     rtunctl --dev $node add lcdp --tap --no-pi >/dev/null || { fail "$node: add lcdp"; return 2; }
-    pids= early=
     for r in "lcdt read --tun --no-pi" "lcdp epoll --tap --no-pi" \
              "lcdm read --tap --no-pi --multi-queue" "lcdm poll --tap --no-pi --multi-queue" "lcdm epoll --tap --no-pi --multi-queue"; do
         set -- $r
@@ -297,7 +296,7 @@ lc_netns_run() {
     done
     [ -z "$early" ] || return 2
     ip netns list-id > /tmp/lc.ids
-    lc_has /tmp/lc.ids 'nsid 77 *' || { fail "$node: no nsid 77 before the deletion"; return 2; }
+    lc_has /tmp/lc.ids 'nsid 77' 'nsid 77 *' || { fail "$node: no nsid 77 before the deletion"; return 2; }
     before=$(ls /sys/class/net | tr '\n' ' ')
     ip netns del lcdel || { fail "$node: ip netns del"; return 2; }
     hung=0
@@ -316,21 +315,47 @@ lc_netns_run() {
     # The readers were woken by the devices' unregistration, which cleanup_net
     # does after it dropped the namespace's ids: nsid 77 is normally gone now.
     i=0
-    while ip netns list-id > /tmp/lc.ids && lc_has /tmp/lc.ids 'nsid 77 *' && [ $i -lt 10 ]; do lc_nap 0.5; i=$((i + 1)); done
-    if lc_has /tmp/lc.ids 'nsid 77 *'; then echo "netns: still there (nsid 77 listed)"; else echo "netns: dismantled"; fi
+    while ip netns list-id > /tmp/lc.ids && lc_has /tmp/lc.ids 'nsid 77' 'nsid 77 *' && [ $i -lt 10 ]; do lc_nap 0.5; i=$((i + 1)); done
+    if lc_has /tmp/lc.ids 'nsid 77' 'nsid 77 *'; then echo "netns: still there (nsid 77 listed)"; else echo "netns: dismantled"; fi
     after=$(ls /sys/class/net | tr '\n' ' ')
     if [ "$before" = "$after" ]; then echo "init_net: unchanged"; else echo "init_net: was '$before', now '$after'"; fi
     [ -e /run/netns/lcdel ] && echo "ip netns: lcdel still listed"
     return $hung
 }
 
+# lc_pinned_case NODE: the other way round: a reader whose file was opened
+# inside the namespace. That file holds the namespace (tun's socket takes a
+# reference on it), so `ip netns del` only removes its name: the reader stays
+# blocked and the namespace's id stays listed until the file is closed.
+lc_pinned_case() {
+    node=$1
+    lc_netns_add lcpin || return 2
+    ip netns set lcpin 78 || { fail "ip netns set lcpin 78"; return 2; }
+    lc_bg /tmp/lc.pin /tmp/lc.pin.ready /usr/sbin/ip netns exec lcpin rtunctl --dev $node block read lcdx --tap --no-pi --ready-file /tmp/lc.pin.ready || return 2
+    pin=$LC_PID
+    lc_wait_sleep $pin || { fail "$node: the reader in lcpin does not sleep"; lc_kill $pin; ip netns del lcpin; return 2; }
+    ip netns del lcpin
+    lc_nap 1
+    if lc_alive $pin; then echo "pinned: reader after ip netns del: blocked"; else echo "pinned: reader after ip netns del: returned"; fi
+    ip netns list-id > /tmp/lc.ids
+    if lc_has /tmp/lc.ids 'nsid 78' 'nsid 78 *'; then echo "pinned: netns after ip netns del: alive"; else echo "pinned: netns after ip netns del: dismantled"; fi
+    kill -USR1 $pin
+    lc_wait_exit $pin 30 || { kill -9 $pin; echo "pinned: reader after SIGUSR1: blocked"; }
+    wait $pin 2>/dev/null
+    l=
+    while read -r x; do case $x in fd=*) ;; *) l="$l$x|" ;; esac; done < /tmp/lc.pin
+    echo "pinned: $l"
+    i=0
+    while ip netns list-id > /tmp/lc.ids && lc_has /tmp/lc.ids 'nsid 78' 'nsid 78 *' && [ $i -lt 10 ]; do lc_nap 0.5; i=$((i + 1)); done
+    if lc_has /tmp/lc.ids 'nsid 78' 'nsid 78 *'; then echo "pinned: netns after close: alive"; else echo "pinned: netns after close: dismantled"; fi
+    return 0
+}
+
 test_lifecycle_netns_delete_blocked_readers() {
     lc_need_tun || return $?
     load_rtun || return 1
-    lc_netns_case /dev/net/tun > /tmp/lc.tun.txt
-    tun_rc=$?
-    lc_netns_case ${LC_DEV:-/dev/net/rtun} > /tmp/lc.rtun.txt
-    rtun_rc=$?
+    { lc_netns_case /dev/net/tun; tun_rc=$?; lc_pinned_case /dev/net/tun || tun_rc=2; } > /tmp/lc.tun.txt
+    { lc_netns_case ${LC_DEV:-/dev/net/rtun}; rtun_rc=$?; lc_pinned_case ${LC_DEV:-/dev/net/rtun} || rtun_rc=2; } > /tmp/lc.rtun.txt
     grep '^#' /tmp/lc.tun.txt
     grep '^#' /tmp/lc.rtun.txt
     grep -v '^#' /tmp/lc.tun.txt > /tmp/lc.tun.res
@@ -340,7 +365,7 @@ test_lifecycle_netns_delete_blocked_readers() {
     [ $tun_rc != 2 ] || { fail "tun.ko: setup failed"; return 1; }
     [ $tun_rc = 0 ] || { fail "tun.ko: a reader was not woken (harness or kernel problem)"; rc=1; }
     # tun's own outcome, as measured: the sequence must work on the reference.
-    for key in 'netns: dismantled' 'init_net: unchanged'; do
+    for key in 'netns: dismantled' 'init_net: unchanged' 'pinned: reader after ip netns del: blocked' 'pinned: netns after ip netns del: alive' 'pinned: netns after close: dismantled'; do
         grep -qxF "$key" /tmp/lc.tun.res || { fail "tun.ko: expected '$key'"; rc=1; }
     done
     if ! cmp -s /tmp/lc.tun.res /tmp/lc.rtun.res; then
