@@ -457,7 +457,9 @@ lc_write_case() {
     echo "# $node: $(grep '^written=' /tmp/lc.w) before blocking"
     lc_wait_exit $del 100 || { echo "ip link del: hangs"; kill -9 $del; }
     wait $del
-    echo "ip link del: exit $? $(cat /tmp/lc.del)"
+    drc=$?
+    msg=$(cat /tmp/lc.del)
+    echo "ip link del: exit $drc${msg:+ $msg}"
     [ -e /sys/class/net/lcw0 ] && echo "lcw0: still there"
     lc_kill $holder
     ip link del lcbr0
@@ -479,7 +481,7 @@ test_lifecycle_delete_races_blocked_write() {
     diag "tun.ko:"; sed 's/^/#   /' /tmp/lc.tun.res
     rc=0
     [ $tun_rc = 0 ] || { fail "tun.ko: the writer never blocked: the setup does not work on this kernel"; return 1; }
-    for key in 'blocked: yes' 'blocked in: sock_alloc_send_pskb' 'ip link del: exit 0 '; do
+    for key in 'blocked: yes' 'blocked in: sock_alloc_send_pskb' 'ip link del: exit 0'; do
         grep -qxF "$key" /tmp/lc.tun.res || { fail "tun.ko: expected '$key'"; rc=1; }
     done
     grep -q '^write errno=' /tmp/lc.tun.res || { fail "tun.ko: the blocked write did not fail"; rc=1; }
