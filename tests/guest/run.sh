@@ -12,6 +12,7 @@ cd "$(dirname "$0")"
 . ./t_bench.sh
 . ./t_qemu.sh
 . ./t_reliability.sh
+. ./t_lifecycle.sh
 
 TESTS="
 module_load_unload
@@ -63,6 +64,10 @@ abi_backpressure
 qemu_multiqueue_vm
 debugfs_follows_renames_and_netns
 close_256_queues
+lifecycle_insmod_rmmod_cycles
+lifecycle_rmmod_refused_while_open
+lifecycle_netns_delete_blocked_readers
+lifecycle_delete_races_blocked_write
 no_unnamed_drops
 bench_quick_runs
 kmemleak_clean

@@ -40,6 +40,7 @@ pub const SIOCGSKNS: u64 = 0x894c;
 
 pub const IFF_TUN: u16 = 0x0001;
 pub const IFF_TAP: u16 = 0x0002;
+pub const IFF_NAPI: u16 = 0x0010;
 pub const IFF_NO_CARRIER: u16 = 0x0040;
 /// New in 7.3: stop the queue instead of dropping when the ring is full.
 pub const IFF_BACKPRESSURE: u16 = 0x0080;

@@ -721,7 +721,6 @@ fn purge_on_detach(c: &mut Ctx) -> Res {
 
 // ---- IFF_NAPI ---------------------------------------------------------------------------
 
-const IFF_NAPI: u16 = 0x0010;
 const IFF_NAPI_FRAGS: u16 = 0x0020;
 
 /// IFF_NAPI: written frames go through a NAPI instance; a detached queue's

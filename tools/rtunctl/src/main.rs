@@ -9,6 +9,8 @@
 
 mod abi;
 mod abi_check;
+mod block;
+mod cycles;
 mod frame;
 mod util;
 
@@ -20,14 +22,22 @@ use util::*;
 const USAGE: &str = "usage: rtunctl [--dev PATH] [--as-uid UID[:GID]] COMMAND [ARGS]
 
 attach flags (every command that attaches): --tun | --tap (default), --no-pi,
-  --multi-queue, --vnet-hdr, --nonblock
+  --multi-queue, --vnet-hdr, --napi, --backpressure, --nonblock
 
 commands:
-  add NAME [--owner UID] [--group GID]     create a persistent device, print its name
+  add NAME... [--owner UID] [--group GID]  create persistent devices, print their names
   del NAME                                  clear persist; the device goes with the fd
   attach NAME [--queues N] [--ready-file F] [--read] [--hexlen N]
-         [--txfilter MAC,... [--allmulti]] [--cbpf-ret N] [--ebpf-ret N] [--offload N] [--detach]
-                                            attach (and set filters), then hold or read
+         [--txfilter MAC,... [--allmulti]] [--cbpf-ret N] [--ebpf-ret N] [--offload N]
+         [--detach | --detach-one]          attach (and set filters), then hold or read;
+                                            --detach-one detaches only the last queue
+  block read|poll|epoll|write NAME [--ready-file F] [--sndbuf N] [--hex HEX --pad-to N --count K]
+                                            block in one call on the attached fd, print its
+                                            result, probe the fd again without blocking, close
+                                            (SIGUSR1 interrupts the call: EINTR)
+  cycles MODULE NETNS [--count N] [--extra-every K]
+                                            N insmod/rmmod cycles with persistent devices,
+                                            more every K cycles (src/cycles.rs)
   send NAME (--hex HEX | --bad-buffer) [--pad-to N] [--count K] [--pi-proto HEX]
          [--vnet HEX]                       write frames, print 'wrote N' or 'errno=E'
   recv NAME [--count N] [--timeout-ms T] [--no-poll]
@@ -57,6 +67,11 @@ struct Opts {
     no_pi: bool,
     multi_queue: bool,
     detach: bool,
+    detach_one: bool,
+    napi: bool,
+    backpressure: bool,
+    sndbuf: Option<i32>,
+    extra_every: usize,
     bypass_qdisc: bool,
     vnet_hdr: bool,
     nonblock: bool,
@@ -124,6 +139,11 @@ fn parse_args() -> Opts {
             "--no-pi" => o.no_pi = true,
             "--multi-queue" => o.multi_queue = true,
             "--detach" => o.detach = true,
+            "--detach-one" => o.detach_one = true,
+            "--napi" => o.napi = true,
+            "--backpressure" => o.backpressure = true,
+            "--sndbuf" => o.sndbuf = Some(num("--sndbuf", it.next())),
+            "--extra-every" => o.extra_every = num("--extra-every", it.next()),
             "--vnet-hdr" => o.vnet_hdr = true,
             "--nonblock" => o.nonblock = true,
             "--queues" => o.queues = num("--queues", it.next()),
@@ -175,6 +195,12 @@ impl Opts {
         }
         if self.vnet_hdr {
             f |= IFF_VNET_HDR;
+        }
+        if self.napi {
+            f |= IFF_NAPI;
+        }
+        if self.backpressure {
+            f |= IFF_BACKPRESSURE;
         }
         f
     }
@@ -256,21 +282,32 @@ fn main() {
         "carrier" => cmd_carrier(&o),
         "stats" => cmd_stats(&o),
         "abi" => exit(abi_check::main(o.arg(1, "SCENARIO"), &o.dev_path)),
+        "block" => cmd_block(&o),
+        "cycles" => {
+            let module = o.args.get(1).cloned().unwrap_or_else(|| "/modules/rtun.ko".into());
+            let netns = o.args.get(2).cloned().unwrap_or_else(|| usage_error("cycles needs MODULE NETNS"));
+            cycles::run(&module, &netns, o.count, o.extra_every);
+        }
         "help" => println!("{USAGE}"),
         c => usage_error(&format!("unknown command {c}")),
     }
 }
 
 fn cmd_add(o: &Opts) {
-    let (fd, name) = attach(o, o.arg(1, "NAME"));
-    if let Some(uid) = o.owner {
-        ioctl_val(fd, TUNSETOWNER, uid.into()).unwrap_or_else(|e| errno_exit(e));
+    o.arg(1, "NAME");
+    for name in &o.args[1..] {
+        let (fd, name) = attach(o, name);
+        if let Some(uid) = o.owner {
+            ioctl_val(fd, TUNSETOWNER, uid.into()).unwrap_or_else(|e| errno_exit(e));
+        }
+        if let Some(gid) = o.group {
+            ioctl_val(fd, TUNSETGROUP, gid.into()).unwrap_or_else(|e| errno_exit(e));
+        }
+        ioctl_val(fd, TUNSETPERSIST, 1).unwrap_or_else(|e| errno_exit(e));
+        // SAFETY: Our fd; the device persists without it.
+        unsafe { libc::close(fd) };
+        println!("{name}");
     }
-    if let Some(gid) = o.group {
-        ioctl_val(fd, TUNSETGROUP, gid.into()).unwrap_or_else(|e| errno_exit(e));
-    }
-    ioctl_val(fd, TUNSETPERSIST, 1).unwrap_or_else(|e| errno_exit(e));
-    println!("{name}");
 }
 
 fn cmd_del(o: &Opts) {
@@ -326,9 +363,10 @@ fn cmd_attach(o: &Opts) {
     if let Some(&fd) = fds.first() {
         set_filters(o, fd);
     }
-    if o.detach {
-        // TUNSETQUEUE IFF_DETACH_QUEUE on every queue: bound, not receiving.
-        for &fd in &fds {
+    if o.detach || o.detach_one {
+        // TUNSETQUEUE IFF_DETACH_QUEUE on every queue (or the last): bound, not receiving.
+        let first = if o.detach_one { fds.len() - 1 } else { 0 };
+        for &fd in &fds[first..] {
             let mut req = IfReq::new("", IFF_DETACH_QUEUE);
             if let Err(e) = ioctl(fd, TUNSETQUEUE, &mut req) {
                 errno_exit(e);
@@ -634,4 +672,18 @@ fn cmd_stats(o: &Opts) {
         }
     }
     println!("{}", parts.join(" "));
+}
+
+fn cmd_block(o: &Opts) {
+    let mode = o.arg(1, "read|poll|epoll|write").to_string();
+    let (fd, _) = attach(o, o.arg(2, "NAME"));
+    let mut frame = o.hex.clone().unwrap_or_else(frame::default_eth_frame);
+    if let Some(n) = o.pad_to {
+        if frame.len() < n {
+            frame.resize(n, 0);
+        }
+    }
+    let mut buf = headers(o, &frame);
+    buf.extend_from_slice(&frame);
+    block::run(&mode, fd, &buf, o.count, o.sndbuf, &o.ready_file);
 }
