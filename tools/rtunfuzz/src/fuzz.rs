@@ -842,7 +842,9 @@ impl Fuzzer {
             // "... [001] ..... 123.456789:": seconds.microseconds.
             let ts = head.trim_end().trim_end_matches(':').rsplit(' ').next().unwrap_or("");
             let us = ts.split_once('.').and_then(|(a, b)| Some(a.parse::<u64>().ok()? * 1_000_000 + b.parse::<u64>().ok()?));
-            if rest.contains(" rc=0") {
+            // Every call that consumed the frame: 0 (queued) or NET_XMIT_DROP;
+            // NETDEV_TX_BUSY (16) hands it back to the qdisc, which retries.
+            if !rest.contains(" rc=16") {
                 m.entry(name.to_string()).or_default().push(us.unwrap_or(0));
             }
         }
@@ -902,7 +904,15 @@ impl Fuzzer {
             let dbg = sys::read_file(&format!("/sys/kernel/debug/rtun/{}", r.name));
             if let Some(text) = dbg {
                 let sum: u64 = text.lines().filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()).sum();
-                let _ = write!(line, " reasons={sum}");
+                let nz: Vec<String> = text
+                    .lines()
+                    .filter_map(|l| {
+                        let mut w = l.split_whitespace();
+                        let (k, v) = (w.next()?, w.next()?);
+                        (v != "0").then(|| format!("{k}:{v}"))
+                    })
+                    .collect();
+                let _ = write!(line, " reasons={sum} [{}]", nz.join(","));
                 if let Some(tx) = txdrv {
                     if sum + r.writes_lost != rxd + rxfe + tx {
                         bad.push(format!(
