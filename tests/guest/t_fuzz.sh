@@ -18,7 +18,7 @@
 # RTUN_FUZZ_SEED replays a seed; RTUN_FUZZ_ITERATIONS changes the length.
 
 FUZZ_SEED_DEFAULT=9031
-FUZZ_ITERATIONS_DEFAULT=4000
+FUZZ_ITERATIONS_DEFAULT=600
 
 # fuzz_run DEV OUT: one run; its exit status.
 fuzz_run() {
@@ -56,6 +56,10 @@ test_fuzz_seeded() {
     cat /tmp/fuzz.hist
     found=$(grep -c ' only$' /tmp/fuzz.hist)
     diag "$found (call, errno) pair(s) seen on one driver only (findings, not failures)"
+    for d in tun rtun; do
+        diag "$d: $(grep '^devices: ' /tmp/fuzz.$d)"
+        diag "$d: time per action: $(sed -n 's/^action time: //p' /tmp/fuzz.$d | tr '\n' ';')"
+    done
     diag "rtun devices:"
     grep '^device ' /tmp/fuzz.rtun | sed 's/^/#   /'
     diag "tun.ko devices:"

@@ -64,6 +64,8 @@ pub struct Fuzzer {
     pub hist: BTreeMap<(String, String), u64>,
     pub failures: Vec<String>,
     pub notes: Vec<String>,
+    /// Wall time per kind of action, in microseconds.
+    pub action_us: BTreeMap<&'static str, u64>,
     udp: i32,
     tap: i32,
     trace_dir: Option<String>,
@@ -114,6 +116,7 @@ impl Fuzzer {
             hist: BTreeMap::new(),
             failures: Vec::new(),
             notes: Vec::new(),
+            action_us: BTreeMap::new(),
             udp,
             tap,
             trace_dir: None,
@@ -765,25 +768,64 @@ impl Fuzzer {
         for i in 0..self.cfg.iterations {
             self.iter = i;
             let k = self.rng.below(100);
-            match k {
+            let t0 = mono_us();
+            let kind = match k {
                 0..=5 => {
-                    if self.slots.len() < MAX_FDS { self.act_open() } else { self.act_close() }
+                    if self.slots.len() < MAX_FDS {
+                        self.act_open();
+                        "open"
+                    } else {
+                        self.act_close();
+                        "close"
+                    }
                 }
-                6..=8 => self.act_close(),
-                9..=18 => self.act_setiff(),
-                19..=22 => self.act_setqueue(),
-                23..=26 => self.act_persist(),
-                27..=44 => self.act_known_ioctl(),
-                45..=51 => self.act_random_ioctl(),
-                52..=69 => self.act_write(),
-                70..=83 => self.act_read(),
-                84..=86 => self.act_poll(),
-                87..=96 => self.act_traffic(),
+                6..=8 => {
+                    self.act_close();
+                    "close"
+                }
+                9..=18 => {
+                    self.act_setiff();
+                    "TUNSETIFF"
+                }
+                19..=22 => {
+                    self.act_setqueue();
+                    "TUNSETQUEUE"
+                }
+                23..=26 => {
+                    self.act_persist();
+                    "TUNSETPERSIST"
+                }
+                27..=44 => {
+                    self.act_known_ioctl();
+                    "known ioctl"
+                }
+                45..=51 => {
+                    self.act_random_ioctl();
+                    "random ioctl"
+                }
+                52..=69 => {
+                    self.act_write();
+                    "write"
+                }
+                70..=83 => {
+                    self.act_read();
+                    "read"
+                }
+                84..=86 => {
+                    self.act_poll();
+                    "poll"
+                }
+                87..=96 => {
+                    self.act_traffic();
+                    "traffic"
+                }
                 _ => {
                     let up = self.rng.chance(1, 2);
                     self.act_updown(up);
+                    "up/down"
                 }
-            }
+            };
+            *self.action_us.entry(kind).or_default() += mono_us() - t0;
             if self.slots.is_empty() {
                 self.act_open();
             }
@@ -940,6 +982,8 @@ impl Fuzzer {
             }
             out.push(line);
         }
+        let checked = out.iter().filter(|l| !l.ends_with("not checked")).count();
+        out.push(format!("devices: {} created, {checked} checked at the end (the others were deleted earlier)", self.devs.len()));
         // Delete what is left.
         for &d in &live {
             let name = self.devs[d].name.clone();

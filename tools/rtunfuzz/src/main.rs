@@ -57,6 +57,9 @@ fn main() {
     for ((c, e), n) in &f.hist {
         println!("errno: {c} {e} {n}");
     }
+    for (k, us) in &f.action_us {
+        println!("action time: {k} {:.1} s", *us as f64 / 1e6);
+    }
     for l in &report {
         println!("{l}");
     }
