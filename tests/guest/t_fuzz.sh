@@ -22,7 +22,7 @@ FUZZ_ITERATIONS_DEFAULT=600
 
 # fuzz_run DEV OUT: one run; its exit status.
 fuzz_run() {
-    rtunfuzz --seed "$seed" --iterations "$iters" --dev "$1" > "$2" 2> "$2.err"
+    rtunfuzz --seed "$seed" --iterations "$iters" --dev "$1" --trace "$2.trace" > "$2" 2> "$2.err"
 }
 
 test_fuzz_seeded() {
@@ -60,6 +60,13 @@ test_fuzz_seeded() {
         diag "$d: $(grep '^devices: ' /tmp/fuzz.$d)"
         diag "$d: time per action: $(sed -n 's/^action time: //p' /tmp/fuzz.$d | tr '\n' ';')"
     done
+    # The call-by-call traces (device names normalised): where the ioctls'
+    # results first differ. Reads, writes and polls depend on timing (frames
+    # in flight) and on rtun's intended differences, so only the rest is shown.
+    for d in tun rtun; do grep -v -E '^[0-9]+ (read|write|poll) ' /tmp/fuzz.$d.trace > /tmp/fuzz.$d.ioctls; done
+    ndiff=$(diff /tmp/fuzz.tun.ioctls /tmp/fuzz.rtun.ioctls | grep -c '^[<>]')
+    diag "call-by-call (ioctl, open, close): $(wc -l < /tmp/fuzz.rtun.ioctls) calls, $ndiff line(s) differ (< tun.ko, > rtun)"
+    diff /tmp/fuzz.tun.ioctls /tmp/fuzz.rtun.ioctls | grep '^[<>]' | head -16 | sed 's/^/#   /'
     diag "rtun devices:"
     grep '^device ' /tmp/fuzz.rtun | sed 's/^/#   /'
     diag "tun.ko devices:"

@@ -24,6 +24,9 @@ pub struct Config {
     /// accounting rtun promises (purged frames counted, reasons) is reported, not required.
     pub tun: bool,
     pub verbose: bool,
+    /// Where to write one line per call, with the driver's names normalised,
+    /// so that the runs on tun.ko and rtun can be compared line by line.
+    pub trace: Option<String>,
 }
 
 /// A device some TUNSETIFF of ours created.
@@ -71,6 +74,7 @@ pub struct Fuzzer {
     trace_dir: Option<String>,
     /// CLOCK_MONOTONIC (us) taken before the last ioctl.
     ioctl_us: u64,
+    trace_out: Option<std::io::BufWriter<std::fs::File>>,
 }
 
 fn mono_us() -> u64 {
@@ -80,6 +84,11 @@ fn mono_us() -> u64 {
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }
 
+/// The drivers' own names made equal: fzr/fzt (ours), rtun%d/tun%d, rtap%d/tap%d.
+pub fn normalise(s: &str) -> String {
+    s.replace("fzr", "fz").replace("fzt", "fz").replace("rtun", "tun").replace("rtap", "tap").replace("/dev/net/tun", "DEV").replace("/dev/net/rtun", "DEV")
+}
+
 fn fmt_errno(r: isize) -> String {
     if r < 0 { errnos::name(-r as i32) } else { "ok".into() }
 }
@@ -87,6 +96,7 @@ fn fmt_errno(r: isize) -> String {
 impl Fuzzer {
     pub fn new(cfg: Config) -> Fuzzer {
         let rng = Rng::new(cfg.seed);
+        let trace_out = cfg.trace.as_ref().and_then(|p| std::fs::File::create(p).ok()).map(std::io::BufWriter::new);
         // SAFETY: Plain socket() calls.
         let udp = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
         let one: i32 = 1;
@@ -121,6 +131,7 @@ impl Fuzzer {
             tap,
             trace_dir: None,
             ioctl_us: 0,
+            trace_out,
         }
     }
 
@@ -128,6 +139,12 @@ impl Fuzzer {
         let e = fmt_errno(r);
         if self.cfg.verbose {
             eprintln!("{} {} {} -> {}", self.iter, call, args(), if r >= 0 { r.to_string() } else { e.clone() });
+        }
+        if let Some(w) = self.trace_out.as_mut() {
+            use std::io::Write;
+            let a = normalise(&args());
+            let v = if r >= 0 { r.to_string() } else { e.clone() };
+            let _ = writeln!(w, "{} {} {} -> {}", self.iter, call, a, v);
         }
         if r < 0 && !errnos::allowed(call, &e, self.cfg.tun) {
             let msg = format!(
@@ -982,6 +999,10 @@ impl Fuzzer {
             }
             out.push(line);
         }
+        if let Some(w) = self.trace_out.as_mut() {
+            use std::io::Write;
+            let _ = w.flush();
+        }
         let checked = out.iter().filter(|l| !l.ends_with("not checked")).count();
         out.push(format!("devices: {} created, {checked} checked at the end (the others were deleted earlier)", self.devs.len()));
         // Delete what is left.
@@ -1004,6 +1025,33 @@ impl Drop for Fuzzer {
         }
         if self.tap >= 0 {
             sys::close(self.tap);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_normalise_alike() {
+        assert_eq!(normalise("name=\"fzr12\" x"), normalise("name=\"fzt12\" x"));
+        assert_eq!(normalise("rtap0 rtun1"), "tap0 tun1");
+        assert_eq!(normalise("/dev/net/rtun"), normalise("/dev/net/tun"));
+    }
+
+    #[test]
+    fn frames_and_actions_follow_the_seed() {
+        let cfg = |seed| Config { seed, iterations: 0, dev: "/nonexistent".into(), tun: false, verbose: false, trace: None };
+        let mut a = Fuzzer::new(cfg(3));
+        let mut b = Fuzzer::new(cfg(3));
+        for f in [&mut a, &mut b] {
+            f.slots.push(Slot { fd: -1, dev: None, flags: t::IFF_TAP | t::IFF_VNET_HDR, vnet_sz: 12 });
+        }
+        for _ in 0..50 {
+            let (la, lb) = (a.frame_len(), b.frame_len());
+            assert_eq!(la, lb);
+            assert_eq!(a.frame(0, la), b.frame(0, lb));
         }
     }
 }

@@ -5,7 +5,11 @@
 //! README.md documents for the call; at the end, every frame of every device
 //! must be accounted for.
 //!
-//!   rtunfuzz --seed N --iterations K [--dev PATH] [--tun] [--verbose]
+//!   rtunfuzz --seed N --iterations K [--dev PATH] [--tun] [--verbose] [--trace FILE]
+//!
+//! --tun: apply tun.ko's rules (the default for a path ending in /tun).
+//! --verbose: every call on stderr. --trace FILE: every call in FILE, with the
+//! drivers' device names normalised, for a line-by-line comparison of two runs.
 
 mod errnos;
 mod fuzz;
@@ -16,7 +20,7 @@ mod sys;
 use std::time::Instant;
 
 fn usage() -> ! {
-    eprintln!("usage: rtunfuzz --seed N --iterations K [--dev /dev/net/rtun] [--tun] [--verbose]");
+    eprintln!("usage: rtunfuzz --seed N --iterations K [--dev /dev/net/rtun] [--tun] [--verbose] [--trace FILE]");
     std::process::exit(2);
 }
 
@@ -26,6 +30,7 @@ fn main() {
     let mut dev = "/dev/net/rtun".to_string();
     let mut tun = None;
     let mut verbose = false;
+    let mut trace = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -34,6 +39,7 @@ fn main() {
             "--dev" => dev = args.next().unwrap_or_else(|| usage()),
             "--tun" => tun = Some(true),
             "--verbose" => verbose = true,
+            "--trace" => trace = Some(args.next().unwrap_or_else(|| usage())),
             _ => usage(),
         }
     }
@@ -43,7 +49,7 @@ fn main() {
     let driver = if tun { "tun.ko" } else { "rtun" };
     println!("rtunfuzz: seed={seed} iterations={iterations} dev={dev} driver={driver}");
     let t0 = Instant::now();
-    let mut f = fuzz::Fuzzer::new(fuzz::Config { seed, iterations, dev, tun, verbose });
+    let mut f = fuzz::Fuzzer::new(fuzz::Config { seed, iterations, dev, tun, verbose, trace });
     f.run();
     let report = f.finish();
     println!("time: {:.1} s", t0.elapsed().as_secs_f64());
