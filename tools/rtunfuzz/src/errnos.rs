@@ -11,8 +11,16 @@ pub struct Row {
     pub tun_only: &'static [&'static str],
 }
 
-const fn row(calls: &'static [&'static str], rtun: &'static [&'static str], tun_only: &'static [&'static str]) -> Row {
-    Row { calls, rtun, tun_only }
+const fn row(
+    calls: &'static [&'static str],
+    rtun: &'static [&'static str],
+    tun_only: &'static [&'static str],
+) -> Row {
+    Row {
+        calls,
+        rtun,
+        tun_only,
+    }
 }
 
 /// Keep in sync with README.md, "### Errnos" (checked by `readme_table_matches`).
@@ -20,24 +28,95 @@ pub const TABLE: &[Row] = &[
     row(&["open"], &["ENOMEM"], &[]),
     row(&["close", "poll"], &[], &[]),
     row(&["read"], &["EBADFD", "EAGAIN", "EFAULT", "EINVAL"], &[]),
-    row(&["write"], &["EBADFD", "EINVAL", "EFAULT", "EIO", "ENOMEM", "EMSGSIZE", "EBUSY"], &["EAGAIN"]),
-    row(&["TUNSETIFF"], &["EFAULT", "EEXIST", "EINVAL", "EBUSY", "EPERM", "E2BIG", "ENOMEM", "ENFILE"], &[]),
-    row(&["TUNSETQUEUE"], &["EFAULT", "EINVAL", "EBUSY", "E2BIG", "EPERM", "ENOMEM"], &[]),
+    row(
+        &["write"],
+        &[
+            "EBADFD", "EINVAL", "EFAULT", "EIO", "ENOMEM", "EMSGSIZE", "EBUSY",
+        ],
+        &["EAGAIN"],
+    ),
+    row(
+        &["TUNSETIFF"],
+        &[
+            "EFAULT", "EEXIST", "EINVAL", "EBUSY", "EPERM", "E2BIG", "ENOMEM", "ENFILE",
+        ],
+        &[],
+    ),
+    row(
+        &["TUNSETQUEUE"],
+        &["EFAULT", "EINVAL", "EBUSY", "E2BIG", "EPERM", "ENOMEM"],
+        &[],
+    ),
     row(&["TUNGETFEATURES"], &["EFAULT"], &[]),
     row(&["TUNSETIFINDEX"], &["EFAULT", "EINVAL", "EPERM"], &[]),
     row(&["SIOCGSKNS"], &["EPERM", "EMFILE", "ENOMEM"], &[]),
-    row(&["TUNGETDEVNETNS"], &["EBADFD", "EPERM", "EMFILE", "ENOMEM"], &[]),
-    row(&["TUNSETNOCSUM", "TUNSETDEBUG", "TUNSETPERSIST"], &["EBADFD"], &[]),
-    row(&["TUNGETIFF", "TUNGETSNDBUF", "TUNGETVNETHDRSZ", "TUNGETVNETLE", "TUNSETVNETLE"], &["EBADFD", "EFAULT"], &[]),
-    row(&["TUNSETOWNER", "TUNSETGROUP", "TUNSETOFFLOAD", "TUNDETACHFILTER"], &["EBADFD", "EINVAL"], &[]),
+    row(
+        &["TUNGETDEVNETNS"],
+        &["EBADFD", "EPERM", "EMFILE", "ENOMEM"],
+        &[],
+    ),
+    row(
+        &["TUNSETNOCSUM", "TUNSETDEBUG", "TUNSETPERSIST"],
+        &["EBADFD"],
+        &[],
+    ),
+    row(
+        &[
+            "TUNGETIFF",
+            "TUNGETSNDBUF",
+            "TUNGETVNETHDRSZ",
+            "TUNGETVNETLE",
+            "TUNSETVNETLE",
+        ],
+        &["EBADFD", "EFAULT"],
+        &[],
+    ),
+    row(
+        &[
+            "TUNSETOWNER",
+            "TUNSETGROUP",
+            "TUNSETOFFLOAD",
+            "TUNDETACHFILTER",
+        ],
+        &["EBADFD", "EINVAL"],
+        &[],
+    ),
     row(&["TUNSETLINK"], &["EBADFD", "EBUSY"], &[]),
-    row(&["TUNSETTXFILTER", "TUNATTACHFILTER"], &["EBADFD", "EINVAL", "EFAULT", "ENOMEM"], &[]),
-    row(&["TUNGETFILTER", "TUNSETSNDBUF", "TUNSETVNETHDRSZ"], &["EBADFD", "EINVAL", "EFAULT"], &[]),
-    row(&["TUNSETVNETBE", "TUNGETVNETBE"], &["EBADFD", "EINVAL", "EFAULT", "EBUSY"], &[]),
-    row(&["TUNSETSTEERINGEBPF", "TUNSETFILTEREBPF"], &["EBADFD", "EFAULT", "EBADF", "EINVAL"], &[]),
+    row(
+        &["TUNSETTXFILTER", "TUNATTACHFILTER"],
+        &["EBADFD", "EINVAL", "EFAULT", "ENOMEM"],
+        &[],
+    ),
+    row(
+        &["TUNGETFILTER", "TUNSETSNDBUF", "TUNSETVNETHDRSZ"],
+        &["EBADFD", "EINVAL", "EFAULT"],
+        &[],
+    ),
+    row(
+        &["TUNSETVNETBE", "TUNGETVNETBE"],
+        &["EBADFD", "EINVAL", "EFAULT", "EBUSY"],
+        &[],
+    ),
+    row(
+        &["TUNSETSTEERINGEBPF", "TUNSETFILTEREBPF"],
+        &["EBADFD", "EFAULT", "EBADF", "EINVAL"],
+        &[],
+    ),
     row(&["TUNSETCARRIER"], &["EBADFD", "EFAULT", "EPERM"], &[]),
     row(&["SIOCGIFHWADDR"], &["EFAULT", "EBADFD", "ENODEV"], &[]),
-    row(&["SIOCSIFHWADDR"], &["EFAULT", "EBADFD", "EINVAL", "EOPNOTSUPP", "EADDRNOTAVAIL", "EBUSY", "ENODEV"], &[]),
+    row(
+        &["SIOCSIFHWADDR"],
+        &[
+            "EFAULT",
+            "EBADFD",
+            "EINVAL",
+            "EOPNOTSUPP",
+            "EADDRNOTAVAIL",
+            "EBUSY",
+            "ENODEV",
+        ],
+        &[],
+    ),
     row(&["other SIOC*"], &["EFAULT", "EBADFD", "EINVAL"], &[]),
     row(&["other"], &["EBADFD", "EINVAL"], &[]),
 ];
@@ -90,7 +169,11 @@ pub const NAMES: &[(i32, &str)] = &[
 ];
 
 pub fn name(e: i32) -> String {
-    NAMES.iter().find(|(n, _)| *n == e).map(|(_, s)| s.to_string()).unwrap_or_else(|| format!("E{e}"))
+    NAMES
+        .iter()
+        .find(|(n, _)| *n == e)
+        .map(|(_, s)| s.to_string())
+        .unwrap_or_else(|| format!("E{e}"))
 }
 
 /// The rows of README.md's "### Errnos" section: `| calls | errnos | tun.ko also | when |`,
@@ -107,7 +190,12 @@ pub fn parse_readme(text: &str) -> Result<Vec<(Vec<String>, Vec<String>, Vec<Str
         if !inside || !line.starts_with("| `") {
             continue;
         }
-        let cells: Vec<&str> = line.trim().trim_matches('|').split('|').map(str::trim).collect();
+        let cells: Vec<&str> = line
+            .trim()
+            .trim_matches('|')
+            .split('|')
+            .map(str::trim)
+            .collect();
         if cells.len() < 4 {
             return Err(format!("short row: {line}"));
         }
@@ -183,11 +271,21 @@ mod tests {
         let rows = parse_readme(&text).unwrap();
         let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         let sets = |v: &Vec<String>| v.iter().cloned().collect::<BTreeSet<_>>();
-        assert_eq!(rows.len(), TABLE.len(), "README has {} rows, the code {}", rows.len(), TABLE.len());
+        assert_eq!(
+            rows.len(),
+            TABLE.len(),
+            "README has {} rows, the code {}",
+            rows.len(),
+            TABLE.len()
+        );
         for (r, (calls, rtun, tun)) in TABLE.iter().zip(&rows) {
             assert_eq!(set(r.calls), sets(calls), "calls");
             assert_eq!(set(r.rtun), sets(rtun), "errnos of {calls:?}");
-            assert_eq!(set(r.tun_only), sets(tun), "tun.ko-only errnos of {calls:?}");
+            assert_eq!(
+                set(r.tun_only),
+                sets(tun),
+                "tun.ko-only errnos of {calls:?}"
+            );
         }
     }
 }

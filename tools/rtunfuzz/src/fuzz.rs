@@ -78,7 +78,10 @@ pub struct Fuzzer {
 }
 
 fn mono_us() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: A timespec of ours.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
@@ -86,34 +89,68 @@ fn mono_us() -> u64 {
 
 /// The drivers' own names made equal: fzr/fzt (ours), rtun%d/tun%d, rtap%d/tap%d.
 pub fn normalise(s: &str) -> String {
-    s.replace("fzr", "fz").replace("fzt", "fz").replace("rtun", "tun").replace("rtap", "tap").replace("/dev/net/tun", "DEV").replace("/dev/net/rtun", "DEV")
+    s.replace("fzr", "fz")
+        .replace("fzt", "fz")
+        .replace("rtun", "tun")
+        .replace("rtap", "tap")
+        .replace("/dev/net/tun", "DEV")
+        .replace("/dev/net/rtun", "DEV")
 }
 
 fn fmt_errno(r: isize) -> String {
-    if r < 0 { errnos::name(-r as i32) } else { "ok".into() }
+    if r < 0 {
+        errnos::name(-r as i32)
+    } else {
+        "ok".into()
+    }
 }
 
 impl Fuzzer {
     pub fn new(cfg: Config) -> Fuzzer {
         let rng = Rng::new(cfg.seed);
-        let trace_out = cfg.trace.as_ref().and_then(|p| std::fs::File::create(p).ok()).map(std::io::BufWriter::new);
+        let trace_out = cfg
+            .trace
+            .as_ref()
+            .and_then(|p| std::fs::File::create(p).ok())
+            .map(std::io::BufWriter::new);
         // SAFETY: Plain socket() calls.
-        let udp = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) };
+        let udp = unsafe {
+            libc::socket(
+                libc::AF_INET,
+                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
         let one: i32 = 1;
         // SAFETY: An int option on our socket.
         unsafe {
-            libc::setsockopt(udp, libc::SOL_SOCKET, libc::SO_BROADCAST, (&one as *const i32).cast(), 4);
+            libc::setsockopt(
+                udp,
+                libc::SOL_SOCKET,
+                libc::SO_BROADCAST,
+                (&one as *const i32).cast(),
+                4,
+            );
         }
         // A packet tap that never reads: every received frame has a handler,
         // so the core never counts one in rx_dropped as an unknown protocol,
         // and the drop counters are the driver's alone.
         let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
         // SAFETY: As above.
-        let tap = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
+        let tap =
+            unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto) };
         if tap >= 0 {
             let small: i32 = 4096;
             // SAFETY: As above.
-            unsafe { libc::setsockopt(tap, libc::SOL_SOCKET, libc::SO_RCVBUF, (&small as *const i32).cast(), 4) };
+            unsafe {
+                libc::setsockopt(
+                    tap,
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUF,
+                    (&small as *const i32).cast(),
+                    4,
+                )
+            };
         }
         Fuzzer {
             cfg,
@@ -138,7 +175,13 @@ impl Fuzzer {
     fn note(&mut self, call: &str, r: isize, args: &dyn Fn() -> String) {
         let e = fmt_errno(r);
         if self.cfg.verbose {
-            eprintln!("{} {} {} -> {}", self.iter, call, args(), if r >= 0 { r.to_string() } else { e.clone() });
+            eprintln!(
+                "{} {} {} -> {}",
+                self.iter,
+                call,
+                args(),
+                if r >= 0 { r.to_string() } else { e.clone() }
+            );
         }
         if let Some(w) = self.trace_out.as_mut() {
             use std::io::Write;
@@ -182,11 +225,23 @@ impl Fuzzer {
         let name = String::from_utf8_lossy(&ifr[..end]).into_owned();
         let flags = u16::from_ne_bytes([ifr[16], ifr[17]]);
         let ifindex = sys::sysfs_u64(&name, "ifindex").unwrap_or(0);
-        let d = match self.devs.iter().position(|r| r.name == name && r.ifindex == ifindex) {
+        let d = match self
+            .devs
+            .iter()
+            .position(|r| r.name == name && r.ifindex == ifindex)
+        {
             Some(d) => d,
             None => {
                 let born_us = self.ioctl_us;
-                self.devs.push(DevRec { name, ifindex, writes_ok: 0, writes_lost: 0, frames_read: 0, addr_set: false, born_us });
+                self.devs.push(DevRec {
+                    name,
+                    ifindex,
+                    writes_ok: 0,
+                    writes_lost: 0,
+                    frames_read: 0,
+                    addr_set: false,
+                    born_us,
+                });
                 self.devs.len() - 1
             }
         };
@@ -198,7 +253,11 @@ impl Fuzzer {
     }
 
     fn name_prefix(&self) -> &'static str {
-        if self.cfg.tun { "fzt" } else { "fzr" }
+        if self.cfg.tun {
+            "fzt"
+        } else {
+            "fzr"
+        }
     }
 
     // ---- argument generators --------------------------------------------------------
@@ -328,7 +387,11 @@ impl Fuzzer {
     // ---- actions -----------------------------------------------------------------------
 
     fn pick_slot(&mut self) -> Option<usize> {
-        if self.slots.is_empty() { None } else { Some(self.rng.idx(self.slots.len())) }
+        if self.slots.is_empty() {
+            None
+        } else {
+            Some(self.rng.idx(self.slots.len()))
+        }
     }
 
     fn act_open(&mut self) {
@@ -336,7 +399,12 @@ impl Fuzzer {
         let dev = self.cfg.dev.clone();
         self.note("open", r, &|| dev.clone());
         if r >= 0 {
-            self.slots.push(Slot { fd: r as i32, dev: None, flags: 0, vnet_sz: 10 });
+            self.slots.push(Slot {
+                fd: r as i32,
+                dev: None,
+                flags: 0,
+                vnet_sz: 10,
+            });
         }
     }
 
@@ -375,7 +443,12 @@ impl Fuzzer {
         };
         self.slots[s].flags = flags;
         let nm = String::from_utf8_lossy(&name).into_owned();
-        self.do_ioctl(s, t::TUNSETIFF, p, format!("ifreq@{how} name={nm:?} flags=0x{flags:x}"));
+        self.do_ioctl(
+            s,
+            t::TUNSETIFF,
+            p,
+            format!("ifreq@{how} name={nm:?} flags=0x{flags:x}"),
+        );
     }
 
     fn act_setqueue(&mut self) {
@@ -393,7 +466,12 @@ impl Fuzzer {
         } else {
             self.pointer(40, &req)
         };
-        self.do_ioctl(s, t::TUNSETQUEUE, p, format!("ifreq@{how} flags=0x{flags:x}"));
+        self.do_ioctl(
+            s,
+            t::TUNSETQUEUE,
+            p,
+            format!("ifreq@{how} flags=0x{flags:x}"),
+        );
     }
 
     fn act_persist(&mut self) {
@@ -421,10 +499,19 @@ impl Fuzzer {
         match kind {
             Arg::Val => {
                 let v: u64 = match cmd {
-                    t::TUNSETLINK => self.rng.pick(&[1u64, 65534, 776, 778, 823, 804, 512, 0xffff, 0x1_0001]),
-                    t::TUNSETOWNER | t::TUNSETGROUP => self.rng.pick(&[0u64, 1000, 65534, 0xffff_ffff, 0x1_0000_0000]),
+                    t::TUNSETLINK => self
+                        .rng
+                        .pick(&[1u64, 65534, 776, 778, 823, 804, 512, 0xffff, 0x1_0001]),
+                    t::TUNSETOWNER | t::TUNSETGROUP => {
+                        self.rng
+                            .pick(&[0u64, 1000, 65534, 0xffff_ffff, 0x1_0000_0000])
+                    }
                     t::TUNSETOFFLOAD => {
-                        if self.rng.chance(3, 4) { self.rng.below(0x400) } else { self.int_value() as u64 }
+                        if self.rng.chance(3, 4) {
+                            self.rng.below(0x400)
+                        } else {
+                            self.int_value() as u64
+                        }
                     }
                     _ => self.int_value() as u64,
                 };
@@ -506,10 +593,12 @@ impl Fuzzer {
         let cmd = loop {
             let c = match self.rng.below(4) {
                 0 => self.rng.u32(),
-                1 => ((self.rng.below(4) as u32) << 30)
-                    | ((self.rng.below(64) as u32) << 16)
-                    | (u32::from(b'T') << 8)
-                    | self.rng.below(256) as u32,
+                1 => {
+                    ((self.rng.below(4) as u32) << 30)
+                        | ((self.rng.below(64) as u32) << 16)
+                        | (u32::from(b'T') << 8)
+                        | self.rng.below(256) as u32
+                }
                 2 => 0x8900 | self.rng.below(256) as u32,
                 _ => self.rng.u32() & 0xffff,
             };
@@ -549,7 +638,9 @@ impl Fuzzer {
                 h[0] = self.rng.pick(&[0, 1, 2, 4, 0xff]);
                 let any = self.rng.u32() as u8;
                 h[1] = self.rng.pick(&[0, 1, 3, 4, 5, 0x80, 0x81, 0x20, 0x40, any]);
-                let le = |v: u16, at: usize, h: &mut Vec<u8>| h[at..at + 2].copy_from_slice(&v.to_le_bytes());
+                let le = |v: u16, at: usize, h: &mut Vec<u8>| {
+                    h[at..at + 2].copy_from_slice(&v.to_le_bytes())
+                };
                 let hl = self.rng.pick(&[0u16, 14, 20, 34, 54, 200, 0xffff]);
                 le(hl, 2, &mut h);
                 let gs = self.rng.pick(&[0u16, 1, 536, 1448, 9000, 0xffff]);
@@ -616,8 +707,15 @@ impl Fuzzer {
         let mut off = 0;
         for i in 0..n {
             let left = len - off;
-            let take = if i + 1 == n { left } else { self.rng.idx(left + 1).min(left) };
-            v.push(libc::iovec { iov_base: (base + off) as *mut _, iov_len: take });
+            let take = if i + 1 == n {
+                left
+            } else {
+                self.rng.idx(left + 1).min(left)
+            };
+            v.push(libc::iovec {
+                iov_base: (base + off) as *mut _,
+                iov_len: take,
+            });
             off += take;
         }
         v
@@ -633,29 +731,67 @@ impl Fuzzer {
         self.mem.good()[..n].copy_from_slice(&f[..n]);
         let k = self.rng.below(100);
         let (iov, how) = if k < 55 {
-            (vec![libc::iovec { iov_base: self.mem.good.cast(), iov_len: f.len().min(g) }], "one".to_string())
+            (
+                vec![libc::iovec {
+                    iov_base: self.mem.good.cast(),
+                    iov_len: f.len().min(g),
+                }],
+                "one".to_string(),
+            )
         } else if k < 75 {
             let pieces = self.rng.pick(&[2usize, 3, 8, 64, 1024]);
-            (self.split(self.mem.good as usize, n, pieces), format!("{pieces} iovecs"))
+            (
+                self.split(self.mem.good as usize, n, pieces),
+                format!("{pieces} iovecs"),
+            )
         } else if k < 78 {
-            (self.split(self.mem.good as usize, n, 1025), "1025 iovecs".into())
+            (
+                self.split(self.mem.good as usize, n, 1025),
+                "1025 iovecs".into(),
+            )
         } else if k < 84 {
-            (vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: f.len().max(1) }], "NULL".into())
+            (
+                vec![libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: f.len().max(1),
+                }],
+                "NULL".into(),
+            )
         } else if k < 88 {
-            (vec![libc::iovec { iov_base: self.mem.none.cast(), iov_len: f.len().max(1) }], "unmapped".into())
+            (
+                vec![libc::iovec {
+                    iov_base: self.mem.none.cast(),
+                    iov_len: f.len().max(1),
+                }],
+                "unmapped".into(),
+            )
         } else if k < 90 {
-            (vec![libc::iovec { iov_base: KERNEL_ADDR as *mut _, iov_len: f.len().max(1) }], "kernel".into())
+            (
+                vec![libc::iovec {
+                    iov_base: KERNEL_ADDR as *mut _,
+                    iov_len: f.len().max(1),
+                }],
+                "kernel".into(),
+            )
         } else {
             // The frame runs past the end of the mapping after `cut` bytes.
             let cut = self.rng.idx(f.len().min(PAGE) + 1);
             let c = cut.min(f.len());
             self.mem.before_edge(c).copy_from_slice(&f[..c]);
             let base = self.mem.edge as usize - c;
-            (vec![libc::iovec { iov_base: base as *mut _, iov_len: f.len().max(1) }], format!("cut-after-{c}"))
+            (
+                vec![libc::iovec {
+                    iov_base: base as *mut _,
+                    iov_len: f.len().max(1),
+                }],
+                format!("cut-after-{c}"),
+            )
         };
         let r = sys::rw(fd, true, &iov);
         let fl = self.slots[s].flags;
-        self.note("write", r, &|| format!("fd={fd} len={} flags=0x{fl:x} buf={how}", f.len()));
+        self.note("write", r, &|| {
+            format!("fd={fd} len={} flags=0x{fl:x} buf={how}", f.len())
+        });
         if let Some(d) = self.slots[s].dev {
             // writev() of nothing returns 0 in the VFS, without the driver.
             if r > 0 {
@@ -683,17 +819,44 @@ impl Fuzzer {
         };
         let k = self.rng.below(100);
         let (iov, how) = if k < 70 {
-            (vec![libc::iovec { iov_base: self.mem.good.cast(), iov_len: len }], "one".to_string())
+            (
+                vec![libc::iovec {
+                    iov_base: self.mem.good.cast(),
+                    iov_len: len,
+                }],
+                "one".to_string(),
+            )
         } else if k < 80 {
             let pieces = self.rng.pick(&[2usize, 5, 64]);
-            (self.split(self.mem.good as usize, len, pieces), format!("{pieces} iovecs"))
+            (
+                self.split(self.mem.good as usize, len, pieces),
+                format!("{pieces} iovecs"),
+            )
         } else if k < 86 {
-            (vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: len }], "NULL".into())
+            (
+                vec![libc::iovec {
+                    iov_base: std::ptr::null_mut(),
+                    iov_len: len,
+                }],
+                "NULL".into(),
+            )
         } else if k < 90 {
-            (vec![libc::iovec { iov_base: KERNEL_ADDR as *mut _, iov_len: len }], "kernel".into())
+            (
+                vec![libc::iovec {
+                    iov_base: KERNEL_ADDR as *mut _,
+                    iov_len: len,
+                }],
+                "kernel".into(),
+            )
         } else {
             let c = self.rng.idx(len.min(PAGE) + 1).min(len);
-            (vec![libc::iovec { iov_base: (self.mem.edge as usize - c) as *mut _, iov_len: len }], format!("cut-after-{c}"))
+            (
+                vec![libc::iovec {
+                    iov_base: (self.mem.edge as usize - c) as *mut _,
+                    iov_len: len,
+                }],
+                format!("cut-after-{c}"),
+            )
         };
         let r = sys::rw(fd, false, &iov);
         self.note("read", r, &|| format!("fd={fd} len={len} buf={how}"));
@@ -709,7 +872,9 @@ impl Fuzzer {
         let fd = self.slots[s].fd;
         let ev = self.rng.u32() as i16 | libc::POLLIN | libc::POLLOUT;
         let (r, rev) = sys::poll(fd, ev);
-        self.note("poll", r, &|| format!("fd={fd} events=0x{ev:x} revents=0x{rev:x}"));
+        self.note("poll", r, &|| {
+            format!("fd={fd} events=0x{ev:x} revents=0x{rev:x}")
+        });
     }
 
     /// Up or down a live device; up, with an address the first time.
@@ -730,37 +895,78 @@ impl Fuzzer {
             a[20..24].copy_from_slice(&[10, 201, x, 1]);
             sys::ioctl(self.udp, libc::SIOCSIFADDR as u32, a.as_mut_ptr() as usize);
             a[20..24].copy_from_slice(&[255, 255, 255, 0]);
-            sys::ioctl(self.udp, libc::SIOCSIFNETMASK as u32, a.as_mut_ptr() as usize);
+            sys::ioctl(
+                self.udp,
+                libc::SIOCSIFNETMASK as u32,
+                a.as_mut_ptr() as usize,
+            );
         }
-        if sys::ioctl(self.udp, libc::SIOCGIFFLAGS as u32, req.as_mut_ptr() as usize) < 0 {
+        if sys::ioctl(
+            self.udp,
+            libc::SIOCGIFFLAGS as u32,
+            req.as_mut_ptr() as usize,
+        ) < 0
+        {
             return None;
         }
         let mut fl = u16::from_ne_bytes([req[16], req[17]]);
-        fl = if up { fl | libc::IFF_UP as u16 } else { fl & !(libc::IFF_UP as u16) };
+        fl = if up {
+            fl | libc::IFF_UP as u16
+        } else {
+            fl & !(libc::IFF_UP as u16)
+        };
         req[16..18].copy_from_slice(&fl.to_ne_bytes());
-        let r = sys::ioctl(self.udp, libc::SIOCSIFFLAGS as u32, req.as_mut_ptr() as usize);
-        *self.hist.entry((if up { "ip link up" } else { "ip link down" }.into(), fmt_errno(r))).or_default() += 1;
+        let r = sys::ioctl(
+            self.udp,
+            libc::SIOCSIFFLAGS as u32,
+            req.as_mut_ptr() as usize,
+        );
+        *self
+            .hist
+            .entry((
+                if up { "ip link up" } else { "ip link down" }.into(),
+                fmt_errno(r),
+            ))
+            .or_default() += 1;
         Some(d)
     }
 
     /// UDP datagrams out through a live device (bound to it, to the limited
     /// broadcast address and to a peer in its subnet), so reads find frames.
     fn act_traffic(&mut self) {
-        let Some(d) = self.act_updown(true) else { return };
+        let Some(d) = self.act_updown(true) else {
+            return;
+        };
         let name = self.devs[d].name.clone();
         // SAFETY: The name's bytes and their length.
         unsafe {
-            libc::setsockopt(self.udp, libc::SOL_SOCKET, libc::SO_BINDTODEVICE, name.as_ptr().cast(), name.len() as u32);
+            libc::setsockopt(
+                self.udp,
+                libc::SOL_SOCKET,
+                libc::SO_BINDTODEVICE,
+                name.as_ptr().cast(),
+                name.len() as u32,
+            );
         }
         let n = 1 + self.rng.idx(12);
         let x = (d % 250) as u8 + 1;
         for _ in 0..n {
-            let size = if self.rng.chance(1, 10) { 1 + self.rng.idx(4000) } else { self.rng.idx(1400) };
-            let dst = if self.rng.chance(1, 2) { [255, 255, 255, 255] } else { [10, 201, x, 2] };
+            let size = if self.rng.chance(1, 10) {
+                1 + self.rng.idx(4000)
+            } else {
+                self.rng.idx(1400)
+            };
+            let dst = if self.rng.chance(1, 2) {
+                [255, 255, 255, 255]
+            } else {
+                [10, 201, x, 2]
+            };
             let sa = libc::sockaddr_in {
                 sin_family: libc::AF_INET as u16,
                 sin_port: 9u16.to_be(),
-                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(dst) },
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(dst),
+                },
                 sin_zero: [0; 8],
             };
             // SAFETY: Our buffer and a sockaddr_in.
@@ -774,7 +980,10 @@ impl Fuzzer {
                     std::mem::size_of::<libc::sockaddr_in>() as u32,
                 )
             });
-            *self.hist.entry(("udp sendto".into(), fmt_errno(r))).or_default() += 1;
+            *self
+                .hist
+                .entry(("udp sendto".into(), fmt_errno(r)))
+                .or_default() += 1;
         }
     }
 
@@ -853,12 +1062,15 @@ impl Fuzzer {
 
     fn trace_start(&mut self) {
         if !std::path::Path::new(TRACE).join("instances").exists() {
-            self.notes.push("no tracefs: the xmit count is not checked".into());
+            self.notes
+                .push("no tracefs: the xmit count is not checked".into());
             return;
         }
         let dir = format!("{TRACE}/instances/rtunfuzz{}", std::process::id());
         if std::fs::create_dir(&dir).is_err() {
-            self.notes.push(format!("cannot create {dir}: the xmit count is not checked"));
+            self.notes.push(format!(
+                "cannot create {dir}: the xmit count is not checked"
+            ));
             return;
         }
         let _ = std::fs::write(format!("{dir}/buffer_size_kb"), "8192");
@@ -869,7 +1081,8 @@ impl Fuzzer {
             self.trace_dir = Some(dir);
         } else {
             let _ = std::fs::remove_dir(&dir);
-            self.notes.push("no net:net_dev_xmit event: the xmit count is not checked".into());
+            self.notes
+                .push("no net:net_dev_xmit event: the xmit count is not checked".into());
         }
     }
 
@@ -880,7 +1093,11 @@ impl Fuzzer {
         let _ = std::fs::write(format!("{dir}/tracing_on"), "0");
         let text = sys::read_file(&format!("{dir}/trace")).unwrap_or_default();
         let mut lost = false;
-        for cpu in std::fs::read_dir(format!("{dir}/per_cpu")).into_iter().flatten().flatten() {
+        for cpu in std::fs::read_dir(format!("{dir}/per_cpu"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let st = sys::read_file(&format!("{}/stats", cpu.path().display())).unwrap_or_default();
             for l in st.lines() {
                 if let Some(v) = l.strip_prefix("overrun: ") {
@@ -891,16 +1108,26 @@ impl Fuzzer {
         let _ = std::fs::write(format!("{dir}/events/net/net_dev_xmit/enable"), "0");
         let _ = std::fs::remove_dir(&dir);
         if lost {
-            self.notes.push("the xmit trace overran: the xmit count is not checked".into());
+            self.notes
+                .push("the xmit trace overran: the xmit count is not checked".into());
             return None;
         }
         let mut m: BTreeMap<String, Vec<u64>> = BTreeMap::new();
         for l in text.lines() {
-            let Some((head, rest)) = l.split_once(" net_dev_xmit: dev=") else { continue };
+            let Some((head, rest)) = l.split_once(" net_dev_xmit: dev=") else {
+                continue;
+            };
             let name = rest.split_whitespace().next().unwrap_or("");
             // "... [001] ..... 123.456789:": seconds.microseconds.
-            let ts = head.trim_end().trim_end_matches(':').rsplit(' ').next().unwrap_or("");
-            let us = ts.split_once('.').and_then(|(a, b)| Some(a.parse::<u64>().ok()? * 1_000_000 + b.parse::<u64>().ok()?));
+            let ts = head
+                .trim_end()
+                .trim_end_matches(':')
+                .rsplit(' ')
+                .next()
+                .unwrap_or("");
+            let us = ts.split_once('.').and_then(|(a, b)| {
+                Some(a.parse::<u64>().ok()? * 1_000_000 + b.parse::<u64>().ok()?)
+            });
             // Every call that consumed the frame: 0 (queued) or NET_XMIT_DROP;
             // NETDEV_TX_BUSY (16) hands it back to the qdisc, which retries.
             if !rest.contains(" rc=16") {
@@ -908,6 +1135,97 @@ impl Fuzzer {
             }
         }
         Some(m)
+    }
+
+    /// One device's counters against what the run did: the report line and
+    /// what does not add up.
+    fn check_dev(
+        &self,
+        d: usize,
+        xmits: Option<&BTreeMap<String, Vec<u64>>>,
+    ) -> (String, Vec<String>) {
+        let r = &self.devs[d];
+        let st = |a: &str| sys::sysfs_u64(&r.name, &format!("statistics/{a}")).unwrap_or(u64::MAX);
+        let (rxp, txp, rxd, txd, rxfe) = (
+            st("rx_packets"),
+            st("tx_packets"),
+            st("rx_dropped"),
+            st("tx_dropped"),
+            st("rx_frame_errors"),
+        );
+        let mut line = format!(
+            "device {}: writes_ok={} rx_packets={rxp} frames_read={} tx_packets={txp} rx_dropped={rxd} tx_dropped={txd} rx_frame_errors={rxfe} lost_writes={}",
+            r.name, r.writes_ok, r.frames_read, r.writes_lost
+        );
+        let mut bad = Vec::new();
+        if rxp != r.writes_ok {
+            bad.push(format!(
+                "rx_packets {rxp} != successful writes {}",
+                r.writes_ok
+            ));
+        }
+        if txp != r.frames_read {
+            bad.push(format!("tx_packets {txp} != frames read {}", r.frames_read));
+        }
+        // This device's ndo_start_xmit calls: its name's lines since it was created.
+        let xm = xmits.map(|m| {
+            m.get(&r.name)
+                .map_or(0, |v| v.iter().filter(|&&t| t >= r.born_us).count() as u64)
+        });
+        // Frames the driver dropped on transmit: what it took and did not hand
+        // to a reader. The rest of tx_dropped is the core's (a qdisc that is
+        // noop while the carrier is off counts its drops there).
+        let mut txdrv = None;
+        if let Some(x) = xm {
+            let _ = write!(line, " xmits={x}");
+            if x < txp {
+                bad.push(format!("xmits {x} < tx_packets {txp}"));
+            } else if x - txp > txd {
+                bad.push(format!("xmits - tx_packets {} > tx_dropped {txd}: transmitted frames neither read nor counted", x - txp));
+            } else {
+                txdrv = Some(x - txp);
+                let _ = write!(
+                    line,
+                    " tx_dropped_by_driver={} tx_dropped_by_core={}",
+                    x - txp,
+                    txd - (x - txp)
+                );
+            }
+        } else {
+            line.push_str(" xmits=?");
+        }
+        let dbg = sys::read_file(&format!("/sys/kernel/debug/rtun/{}", r.name));
+        if let Some(text) = dbg {
+            let sum: u64 = text
+                .lines()
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .sum();
+            let nz: Vec<String> = text
+                .lines()
+                .filter_map(|l| {
+                    let mut w = l.split_whitespace();
+                    let (k, v) = (w.next()?, w.next()?);
+                    (v != "0").then(|| format!("{k}:{v}"))
+                })
+                .collect();
+            let _ = write!(line, " reasons={sum} [{}]", nz.join(","));
+            if let Some(tx) = txdrv {
+                if sum + r.writes_lost != rxd + rxfe + tx {
+                    bad.push(format!(
+                        "per-reason counters {sum} + lost writes {} != rx_dropped + rx_frame_errors + driver tx drops {}",
+                        r.writes_lost,
+                        rxd + rxfe + tx
+                    ));
+                }
+            } else if sum + r.writes_lost > rxd + rxfe + txd {
+                bad.push(format!(
+                    "per-reason counters {sum} > rx_dropped + rx_frame_errors + tx_dropped"
+                ));
+            }
+        } else if !self.cfg.tun {
+            bad.push("no /sys/kernel/debug/rtun entry".into());
+        }
+        (line, bad)
     }
 
     /// Closes every fd, then checks each live device's counters; then deletes
@@ -924,67 +1242,25 @@ impl Fuzzer {
         for d in 0..self.devs.len() {
             let r = &self.devs[d];
             if !live.contains(&d) {
-                out.push(format!("device {} (ifindex {}): deleted before the end, not checked", r.name, r.ifindex));
+                out.push(format!(
+                    "device {} (ifindex {}): deleted before the end, not checked",
+                    r.name, r.ifindex
+                ));
                 continue;
             }
-            let st = |a: &str| sys::sysfs_u64(&r.name, &format!("statistics/{a}")).unwrap_or(u64::MAX);
-            let (rxp, txp, rxd, txd, rxfe) =
-                (st("rx_packets"), st("tx_packets"), st("rx_dropped"), st("tx_dropped"), st("rx_frame_errors"));
-            let mut line = format!(
-                "device {}: writes_ok={} rx_packets={rxp} frames_read={} tx_packets={txp} rx_dropped={rxd} tx_dropped={txd} rx_frame_errors={rxfe} lost_writes={}",
-                r.name, r.writes_ok, r.frames_read, r.writes_lost
-            );
-            let mut bad = Vec::new();
-            if rxp != r.writes_ok {
-                bad.push(format!("rx_packets {rxp} != successful writes {}", r.writes_ok));
-            }
-            if txp != r.frames_read {
-                bad.push(format!("tx_packets {txp} != frames read {}", r.frames_read));
-            }
-            // This device's ndo_start_xmit calls: its name's lines since it was created.
-            let xm = xmits.as_ref().map(|m| m.get(&r.name).map_or(0, |v| v.iter().filter(|&&t| t >= r.born_us).count() as u64));
-            // Frames the driver dropped on transmit: what it took and did not hand
-            // to a reader. The rest of tx_dropped is the core's (a qdisc that is
-            // noop while the carrier is off counts its drops there).
-            let mut txdrv = None;
-            if let Some(x) = xm {
-                let _ = write!(line, " xmits={x}");
-                if x < txp {
-                    bad.push(format!("xmits {x} < tx_packets {txp}"));
-                } else if x - txp > txd {
-                    bad.push(format!("xmits - tx_packets {} > tx_dropped {txd}: transmitted frames neither read nor counted", x - txp));
-                } else {
-                    txdrv = Some(x - txp);
-                    let _ = write!(line, " tx_dropped_by_driver={} tx_dropped_by_core={}", x - txp, txd - (x - txp));
+            // Frames a closed queue left are purged after an RCU grace period
+            // (rtun's workqueue): give the counters a few seconds to settle.
+            let mut tries = 0;
+            let (mut line, bad) = loop {
+                let (line, bad) = self.check_dev(d, xmits.as_ref());
+                tries += 1;
+                if bad.is_empty() || tries == 25 || self.cfg.tun {
+                    break (line, bad);
                 }
-            } else {
-                line.push_str(" xmits=?");
-            }
-            let dbg = sys::read_file(&format!("/sys/kernel/debug/rtun/{}", r.name));
-            if let Some(text) = dbg {
-                let sum: u64 = text.lines().filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()).sum();
-                let nz: Vec<String> = text
-                    .lines()
-                    .filter_map(|l| {
-                        let mut w = l.split_whitespace();
-                        let (k, v) = (w.next()?, w.next()?);
-                        (v != "0").then(|| format!("{k}:{v}"))
-                    })
-                    .collect();
-                let _ = write!(line, " reasons={sum} [{}]", nz.join(","));
-                if let Some(tx) = txdrv {
-                    if sum + r.writes_lost != rxd + rxfe + tx {
-                        bad.push(format!(
-                            "per-reason counters {sum} + lost writes {} != rx_dropped + rx_frame_errors + driver tx drops {}",
-                            r.writes_lost,
-                            rxd + rxfe + tx
-                        ));
-                    }
-                } else if sum + r.writes_lost > rxd + rxfe + txd {
-                    bad.push(format!("per-reason counters {sum} > rx_dropped + rx_frame_errors + tx_dropped"));
-                }
-            } else if !self.cfg.tun {
-                bad.push("no /sys/kernel/debug/rtun entry".into());
+                std::thread::sleep(Duration::from_millis(200));
+            };
+            if tries > 1 {
+                let _ = write!(line, " (settled after {} ms)", (tries - 1) * 200);
             }
             if bad.is_empty() {
                 line.push_str(": accounted");
@@ -992,7 +1268,8 @@ impl Fuzzer {
                 let _ = write!(line, ": UNACCOUNTED: {}", bad.join("; "));
                 let msg = format!("{} (seed={})", line, self.cfg.seed);
                 if self.cfg.tun {
-                    self.notes.push(format!("tun.ko (expected where rtun counts more): {msg}"));
+                    self.notes
+                        .push(format!("tun.ko (expected where rtun counts more): {msg}"));
                 } else {
                     self.failures.push(msg);
                 }
@@ -1004,14 +1281,24 @@ impl Fuzzer {
             let _ = w.flush();
         }
         let checked = out.iter().filter(|l| !l.ends_with("not checked")).count();
-        out.push(format!("devices: {} created, {checked} checked at the end (the others were deleted earlier)", self.devs.len()));
+        out.push(format!(
+            "devices: {} created, {checked} checked at the end (the others were deleted earlier)",
+            self.devs.len()
+        ));
         // Delete what is left.
         for &d in &live {
             let name = self.devs[d].name.clone();
-            let ip = if std::path::Path::new("/usr/sbin/ip").exists() { "/usr/sbin/ip" } else { "ip" };
-            let _ = std::process::Command::new(ip).args(["link", "del", "dev", &name]).status();
+            let ip = if std::path::Path::new("/usr/sbin/ip").exists() {
+                "/usr/sbin/ip"
+            } else {
+                "ip"
+            };
+            let _ = std::process::Command::new(ip)
+                .args(["link", "del", "dev", &name])
+                .status();
             if self.alive(d) {
-                self.failures.push(format!("device {name} could not be deleted"));
+                self.failures
+                    .push(format!("device {name} could not be deleted"));
             }
         }
         out
@@ -1042,11 +1329,23 @@ mod tests {
 
     #[test]
     fn frames_and_actions_follow_the_seed() {
-        let cfg = |seed| Config { seed, iterations: 0, dev: "/nonexistent".into(), tun: false, verbose: false, trace: None };
+        let cfg = |seed| Config {
+            seed,
+            iterations: 0,
+            dev: "/nonexistent".into(),
+            tun: false,
+            verbose: false,
+            trace: None,
+        };
         let mut a = Fuzzer::new(cfg(3));
         let mut b = Fuzzer::new(cfg(3));
         for f in [&mut a, &mut b] {
-            f.slots.push(Slot { fd: -1, dev: None, flags: t::IFF_TAP | t::IFF_VNET_HDR, vnet_sz: 12 });
+            f.slots.push(Slot {
+                fd: -1,
+                dev: None,
+                flags: t::IFF_TAP | t::IFF_VNET_HDR,
+                vnet_sz: 12,
+            });
         }
         for _ in 0..50 {
             let (la, lb) = (a.frame_len(), b.frame_len());

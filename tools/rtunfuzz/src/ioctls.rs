@@ -95,8 +95,24 @@ pub const ALL: &[(u32, &str, Arg)] = &[
 /// Never drawn: they do not reach the driver, and FIONBIO/FIOASYNC would
 /// change the fd (blocking reads, SIGIO).
 pub const VFS: &[u32] = &[
-    0x5451, 0x5450, 0x5421, 0x5452, 0x5460, 0xc004_5877, 0xc004_5878, 0xc020_660b, 0x2, 0x4004_9409, 0x4020_940d,
-    0xc018_9436, 0x8008_6601, 0x4008_6602, 0x801c_581f, 0x401c_5820, 0x8011_1500, 0x8081_1501,
+    0x5451,
+    0x5450,
+    0x5421,
+    0x5452,
+    0x5460,
+    0xc004_5877,
+    0xc004_5878,
+    0xc020_660b,
+    0x2,
+    0x4004_9409,
+    0x4020_940d,
+    0xc018_9436,
+    0x8008_6601,
+    0x4008_6602,
+    0x801c_581f,
+    0x401c_5820,
+    0x8011_1500,
+    0x8081_1501,
 ];
 
 /// The errno table's name for an ioctl command.
@@ -104,7 +120,11 @@ pub fn call_name(cmd: u32) -> &'static str {
     if let Some((_, n, _)) = ALL.iter().find(|(c, _, _)| *c == cmd) {
         return n;
     }
-    if (cmd >> 8) & 0xff == 0x89 { "other SIOC*" } else { "other" }
+    if (cmd >> 8) & 0xff == 0x89 {
+        "other SIOC*"
+    } else {
+        "other"
+    }
 }
 
 pub fn arg_kind(cmd: u32) -> Option<Arg> {

@@ -35,7 +35,12 @@ fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--seed" => seed = args.next().and_then(|v| v.parse().ok()).or_else(|| usage()),
-            "--iterations" => iterations = args.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage()),
+            "--iterations" => {
+                iterations = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
             "--dev" => dev = args.next().unwrap_or_else(|| usage()),
             "--tun" => tun = Some(true),
             "--verbose" => verbose = true,
@@ -49,7 +54,14 @@ fn main() {
     let driver = if tun { "tun.ko" } else { "rtun" };
     println!("rtunfuzz: seed={seed} iterations={iterations} dev={dev} driver={driver}");
     let t0 = Instant::now();
-    let mut f = fuzz::Fuzzer::new(fuzz::Config { seed, iterations, dev, tun, verbose, trace });
+    let mut f = fuzz::Fuzzer::new(fuzz::Config {
+        seed,
+        iterations,
+        dev,
+        tun,
+        verbose,
+        trace,
+    });
     f.run();
     let report = f.finish();
     println!("time: {:.1} s", t0.elapsed().as_secs_f64());

@@ -74,7 +74,10 @@ mod tests {
         // Pinned: a change of the generator changes every replayed seed.
         let mut r = Rng::new(1);
         let v: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
-        assert_eq!(v, vec![0x4b46a55df3611b9b, 0xd7e1f1410e763ef4, 0x5f14ec66975f9b06]);
+        assert_eq!(
+            v,
+            vec![0x4b46a55df3611b9b, 0xd7e1f1410e763ef4, 0x5f14ec66975f9b06]
+        );
     }
 
     #[test]

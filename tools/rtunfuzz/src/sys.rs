@@ -10,7 +10,11 @@ pub fn errno() -> i32 {
 
 /// The result of a syscall: the value, or minus the errno.
 pub fn sys(r: isize) -> isize {
-    if r < 0 { -(errno() as isize) } else { r }
+    if r < 0 {
+        -(errno() as isize)
+    } else {
+        r
+    }
 }
 
 pub fn ioctl(fd: i32, cmd: u32, arg: usize) -> isize {
@@ -22,7 +26,12 @@ pub fn ioctl(fd: i32, cmd: u32, arg: usize) -> isize {
 pub fn open(path: &str) -> isize {
     let p = CString::new(path).unwrap();
     // SAFETY: A NUL-terminated path.
-    sys(unsafe { libc::open(p.as_ptr(), libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC) } as isize)
+    sys(unsafe {
+        libc::open(
+            p.as_ptr(),
+            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+        )
+    } as isize)
 }
 
 pub fn close(fd: i32) -> isize {
@@ -44,7 +53,11 @@ pub fn rw(fd: i32, write: bool, iov: &[libc::iovec]) -> isize {
 }
 
 pub fn poll(fd: i32, events: i16) -> (isize, i16) {
-    let mut p = libc::pollfd { fd, events, revents: 0 };
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
     // SAFETY: One pollfd of ours.
     let r = sys(unsafe { libc::poll(&mut p, 1, 0) } as isize);
     (r, p.revents)
@@ -63,7 +76,16 @@ pub struct Mem {
 
 fn map(len: usize, prot: i32) -> *mut u8 {
     // SAFETY: An anonymous private mapping.
-    let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
     assert!(p != libc::MAP_FAILED, "mmap failed");
     p.cast()
 }
@@ -76,7 +98,12 @@ impl Mem {
         unsafe { libc::mprotect(two.add(PAGE).cast(), PAGE, libc::PROT_NONE) };
         let none = map(PAGE, libc::PROT_NONE);
         // SAFETY: Inside `two`.
-        Mem { good, good_len, edge: unsafe { two.add(PAGE) }, none }
+        Mem {
+            good,
+            good_len,
+            edge: unsafe { two.add(PAGE) },
+            none,
+        }
     }
 
     pub fn good(&self) -> &mut [u8] {
@@ -97,5 +124,8 @@ pub fn read_file(path: &str) -> Option<String> {
 }
 
 pub fn sysfs_u64(dev: &str, attr: &str) -> Option<u64> {
-    read_file(&format!("/sys/class/net/{dev}/{attr}"))?.trim().parse().ok()
+    read_file(&format!("/sys/class/net/{dev}/{attr}"))?
+        .trim()
+        .parse()
+        .ok()
 }
