@@ -20,7 +20,7 @@ mod sys;
 use std::time::Instant;
 
 fn usage() -> ! {
-    eprintln!("usage: rtunfuzz --seed N --iterations K [--dev /dev/net/rtun] [--tun] [--verbose] [--trace FILE]");
+    eprintln!("usage: rtunfuzz --seed N --iterations K [--dev /dev/net/rtun] [--tun] [--verbose] [--trace FILE] [--watch DEV]");
     std::process::exit(2);
 }
 
@@ -31,6 +31,7 @@ fn main() {
     let mut tun = None;
     let mut verbose = false;
     let mut trace = None;
+    let mut watch = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -45,6 +46,7 @@ fn main() {
             "--tun" => tun = Some(true),
             "--verbose" => verbose = true,
             "--trace" => trace = Some(args.next().unwrap_or_else(|| usage())),
+            "--watch" => watch = Some(args.next().unwrap_or_else(|| usage())),
             _ => usage(),
         }
     }
@@ -61,6 +63,7 @@ fn main() {
         tun,
         verbose,
         trace,
+        watch,
     });
     f.run();
     let report = f.finish();
