@@ -18,7 +18,7 @@
 # RTUN_FUZZ_SEED replays a seed; RTUN_FUZZ_ITERATIONS changes the length.
 
 FUZZ_SEED_DEFAULT=9031
-FUZZ_ITERATIONS_DEFAULT=600
+FUZZ_ITERATIONS_DEFAULT=500
 
 # fuzz_run DEV OUT: one run; its exit status.
 fuzz_run() {
