@@ -414,12 +414,19 @@ impl Fuzzer {
 
     // ---- actions -----------------------------------------------------------------------
 
+    /// An fd: three times in four one bound to a device (if any is), so that
+    /// most calls get past the EBADFD check into the driver's logic.
     fn pick_slot(&mut self) -> Option<usize> {
         if self.slots.is_empty() {
-            None
-        } else {
-            Some(self.rng.idx(self.slots.len()))
+            return None;
         }
+        let bound: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].dev.is_some())
+            .collect();
+        if !bound.is_empty() && self.rng.chance(3, 4) {
+            return Some(bound[self.rng.idx(bound.len())]);
+        }
+        Some(self.rng.idx(self.slots.len()))
     }
 
     fn act_open(&mut self) {
