@@ -6,10 +6,12 @@
 #
 # Fails on: an errno the README's "Errnos" table does not document for the
 # call (on either driver: the table claims to be tun's), a frame rtun does not
-# account for (rx_packets = successful writes, tx_packets = frames read,
-# ndo_start_xmit calls = tx_packets + tx_dropped, per-reason counters =
-# rx_dropped + tx_dropped + rx_frame_errors), and a kernel splat during the
-# runs. The two drivers' (call, errno) histograms are printed side by side;
+# account for (rx_packets = successful writes, tx_packets = frames read, every
+# ndo_start_xmit a frame read or counted in tx_dropped, per-reason counters =
+# rx_dropped + rx_frame_errors + the driver's transmit drops, less the core's
+# own drops; see README "Seeded fuzzing"), and a kernel splat during the runs.
+# The call-by-call traces of the two runs are compared for the ioctls, opens
+# and closes, whose results do not depend on timing; differences are printed. The two drivers' (call, errno) histograms are printed side by side;
 # they are not compared for equality: the reads and writes see frames whose
 # arrival depends on timing, and rtun differs from tun on purpose in places
 # (device names, a read into an unwritable buffer, counting purged frames).
