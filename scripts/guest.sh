@@ -10,8 +10,8 @@
 # load, so that time measured in the guest does not depend on other processes
 # (the vCPUs then share one host thread).
 #
-# The initramfs holds busybox, the host's ip/ethtool, tools/rtunctl and
-# tools/rtunbench (with the shared libraries they need), rtun.ko, the C
+# The initramfs holds busybox, the host's ip/ethtool, tools/rtunctl,
+# tools/rtunbench and tools/rtunfuzz (with the shared libraries they need), rtun.ko, the C
 # reference tun.ko of the same kernel tree, tests/, the static 32-bit client
 # tun32 when scripts/build.sh could build it, and the static upstream tun
 # selftest when built (/usr/bin/tun_selftest); for a command that runs
@@ -41,9 +41,11 @@ KDIR=${KDIR:-$("$RTUN_TOP/scripts/kernel.sh")}
 KO=${RTUN_KO:-$RTUN_TOP/rtun.ko}
 RTUNCTL=${RTUNCTL:-$RTUN_TOP/target/release/rtunctl}
 RTUNBENCH=${RTUNBENCH:-$RTUN_TOP/target/release/rtunbench}
+RTUNFUZZ=${RTUNFUZZ:-$RTUN_TOP/target/release/rtunfuzz}
 [ -f "$KO" ] || die "$KO missing: run make"
 [ -x "$RTUNCTL" ] || die "$RTUNCTL missing: run cargo build --release"
 [ -x "$RTUNBENCH" ] || die "$RTUNBENCH missing: run cargo build --release"
+[ -x "$RTUNFUZZ" ] || die "$RTUNFUZZ missing: run cargo build --release"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rtun-guest.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -66,6 +68,7 @@ copy_bin "$(command -v ip)" /usr/sbin/ip
 copy_bin "$(command -v ethtool)" /usr/sbin/ethtool
 copy_bin "$RTUNCTL" /usr/bin/rtunctl
 copy_bin "$RTUNBENCH" /usr/bin/rtunbench
+copy_bin "$RTUNFUZZ" /usr/bin/rtunfuzz
 # The 32-bit compat_ioctl client, static (scripts/build.sh builds it if it can).
 TUN32=${TUN32:-$RTUN_TOP/target/tun32}
 if [ -x "$TUN32" ]; then install -m 0755 "$TUN32" "$root/usr/bin/tun32"; fi

@@ -13,6 +13,7 @@ cd "$(dirname "$0")"
 . ./t_qemu.sh
 . ./t_reliability.sh
 . ./t_lifecycle.sh
+. ./t_fuzz.sh
 
 TESTS="
 module_load_unload
@@ -68,6 +69,7 @@ lifecycle_insmod_rmmod_cycles
 lifecycle_rmmod_refused_while_open
 lifecycle_netns_delete_blocked_readers
 lifecycle_delete_races_blocked_write
+fuzz_seeded
 no_unnamed_drops
 bench_quick_runs
 kmemleak_clean
