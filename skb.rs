@@ -131,6 +131,7 @@ impl SkBuff {
         }
         // SAFETY: The refill left `buflen` bytes at `offset` in `page`, mapped
         // (lowmem); `build_skb` takes them and a page reference of its own.
+        // The charge (`skb_set_owner_w`) keeps `sock` until the skb is freed.
         let skb = unsafe {
             let buf = shim::rtun_page_address(frag.page).cast::<u8>().add(frag.offset as usize);
             let skb = bindings::build_skb(buf.cast(), buflen);
