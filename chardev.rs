@@ -4,7 +4,6 @@
 //! has no `poll`, so the table is C and the callbacks are here.
 
 use core::{
-    cell::UnsafeCell,
     ffi::{c_int, c_long, c_uint, c_ulong, c_void},
     sync::atomic::{AtomicBool, Ordering},
 };
@@ -17,7 +16,7 @@ use kernel::{
     types::ForeignOwnable,
 };
 
-use crate::{ioctl, queue::Queue, shim};
+use crate::{ioctl, queue::Queue, shim, sock::Sock};
 
 /// Registers the rtnl link kind (so rmmod deletes every rtun device) and the
 /// misc device; unregisters both on drop.
@@ -71,22 +70,19 @@ impl Drop for Registration {
 }
 
 /// A file's SIGIO subscribers (`struct fasync_struct *`), as `fasync_helper`
-/// and `kill_fasync` keep them.
+/// and `kill_fasync` keep them. The list head is in the queue's socket
+/// (`socket.wq.fasync_list`), so that the socket's `sk_write_space` can
+/// reach it from any context, as tun's reaches `tfile->fasync`.
 pub(crate) struct Fasync {
-    list: UnsafeCell<*mut bindings::fasync_struct>,
+    /// Holds the socket, and with it the list head.
+    sock: Sock,
     /// O_ASYNC is on (tun's TUN_FASYNC).
     on: AtomicBool,
 }
 
-// SAFETY: The list is only touched through `fasync_helper` (which serialises
-// writers) and `kill_fasync` (RCU readers), both made for concurrent use.
-unsafe impl Send for Fasync {}
-// SAFETY: As above.
-unsafe impl Sync for Fasync {}
-
 impl Fasync {
-    pub(crate) const fn new() -> Self {
-        Fasync { list: UnsafeCell::new(core::ptr::null_mut()), on: AtomicBool::new(false) }
+    pub(crate) fn new(sock: Sock) -> Self {
+        Fasync { sock, on: AtomicBool::new(false) }
     }
 
     /// Sends SIGIO to the subscribers, if O_ASYNC is on: POLL_OUT when
@@ -94,7 +90,8 @@ impl Fasync {
     pub(crate) fn notify(&self, writable: bool) {
         if self.on.load(Ordering::Relaxed) {
             // SAFETY: `kill_fasync` reads the list under RCU; it may be null.
-            unsafe { shim::rtun_kill_fasync(self.list.get(), writable) }
+            // The socket, which holds it, lives while `self.sock` does.
+            unsafe { shim::rtun_kill_fasync(self.sock.fasync_list(), writable) }
         }
     }
 
@@ -108,7 +105,7 @@ impl Fasync {
             if on {
                 to_result(shim::file_f_owner_allocate(file))?;
             }
-            let ret = shim::fasync_helper(fd, file, c_int::from(on), self.list.get());
+            let ret = shim::fasync_helper(fd, file, c_int::from(on), self.sock.fasync_list());
             if ret < 0 {
                 return to_result(ret);
             }
@@ -167,9 +164,14 @@ unsafe extern "C" fn rtun_fop_read_iter(iocb: *mut bindings::kiocb, to: *mut bin
 
 #[no_mangle]
 unsafe extern "C" fn rtun_fop_write_iter(iocb: *mut bindings::kiocb, from: *mut bindings::iov_iter) -> isize {
-    // SAFETY: As for read.
-    let (q, from) = unsafe { (queue((*iocb).ki_filp), IovIterSource::from_raw(from)) };
-    ret_size(q.write(from))
+    // SAFETY: As for read. tun's writes do not wait with O_NONBLOCK or
+    // IOCB_NOWAIT.
+    let (q, nonblock, from) = unsafe {
+        let file = (*iocb).ki_filp;
+        let nonblock = (*file).f_flags & bindings::O_NONBLOCK != 0 || shim::rtun_iocb_nowait(iocb);
+        (queue(file), nonblock, IovIterSource::from_raw(from))
+    };
+    ret_size(q.write(from, nonblock))
 }
 
 #[no_mangle]

@@ -6,7 +6,7 @@
 use core::ffi::c_void;
 use kernel::{error::to_result, prelude::*};
 
-use crate::shim;
+use crate::{shim, sock::Sock};
 
 /// `INVALID_UID`/`INVALID_GID` as raw kernel ids.
 pub(crate) const INVALID_ID: u32 = u32::MAX;
@@ -80,6 +80,13 @@ impl LsmBlob {
     pub(crate) fn may_open(&self) -> Result {
         // SAFETY: The blob is live while `self` is.
         to_result(unsafe { shim::rtun_security_open(self.0) })
+    }
+
+    /// `security_tun_dev_attach()`: a queue joins the device; the LSM labels
+    /// the queue's socket (tun_attach).
+    pub(crate) fn attach(&self, sock: &Sock) -> Result {
+        // SAFETY: The blob is live while `self` is, the sock while `sock` is.
+        to_result(unsafe { shim::rtun_security_attach(sock.as_ptr(), self.0) })
     }
 
     /// `security_tun_dev_attach_queue()`: may the caller re-enable a queue?

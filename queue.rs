@@ -16,7 +16,7 @@ use kernel::{
 };
 
 use crate::{
-    sync::{new_wait_queue, PollCtx, WaitQueue},
+    sync::{PollCtx, WaitQueue},
     bpf::{ClassicFilter, EbpfFilter},
     chardev::Fasync,
     cred::{self, LsmBlob},
@@ -29,6 +29,7 @@ use crate::{
     skb_ring::SkbRing,
     skb::{SkBuff, SkbList},
     skb_reason::{Errno, Site},
+    sock::Sock,
     txfilter::{self, ETH_ALEN, TUN_FILTER_HDR_LEN},
     vnet,
 };
@@ -38,6 +39,7 @@ const EPOLLOUT: u32 = 0x004;
 const EPOLLERR: u32 = 0x008;
 const EPOLLRDNORM: u32 = 0x040;
 const EPOLLWRNORM: u32 = 0x100;
+const EPOLLWRBAND: u32 = 0x200;
 
 /// Linear bytes of a written frame; the rest goes into page fragments, so large
 /// frames need no high-order allocation (tun's SKB_MAX_HEAD, rounded down).
@@ -55,19 +57,16 @@ pub(crate) struct Queue {
     #[pin]
     ring: SkbRing,
     #[pin]
-    wait: WaitQueue,
-    #[pin]
     binding: SpinLock<Binding>,
     /// IFF_NAPI: written frames go to GRO through this instance.
     #[pin]
     napi: Napi,
     /// The device went away under the reader: a blocked read fails.
     shutdown: AtomicBool,
-    /// poll found the device not writable (tun's SOCKWQ_ASYNC_NOSPACE): tell
-    /// the writer once it is.
-    nospace: AtomicBool,
-    /// tun's per-queue `sk_sndbuf` (TUNGETSNDBUF), set by TUNSETSNDBUF.
-    sndbuf: AtomicI32,
+    /// tun's per-queue socket: written frames are charged to it against its
+    /// `sk_sndbuf` (TUNSETSNDBUF); writers wait for room, and pollers for
+    /// EPOLLOUT, on its wait queue (sock.rs).
+    sock: Sock,
     /// TUNSETIFINDEX: the index a device created by this file gets.
     ifindex: AtomicI32,
     /// The transmit queue this queue serves while active, or -1 (device.rs
@@ -96,31 +95,38 @@ fn errno(site: Site) -> Error {
 impl Queue {
     pub(crate) fn new() -> Result<Arc<Queue>> {
         let net = NetNs::current()?;
+        let sock = Sock::new()?;
+        let fasync = Fasync::new(sock.new_ref());
         Arc::pin_init(
             try_pin_init!(Queue {
                 ring <- SkbRing::new(),
-                wait <- new_wait_queue!("rtun_wait"),
                 binding <- new_spinlock!(Binding { dev: None, disabled: false }, "rtun_binding"),
                 napi <- Napi::new(),
                 shutdown: AtomicBool::new(false),
-                nospace: AtomicBool::new(false),
-                sndbuf: AtomicI32::new(i32::MAX),
+                sock,
                 ifindex: AtomicI32::new(0),
                 txq: AtomicI32::new(-1),
                 consumed: AtomicUsize::new(0),
-                fasync: Fasync::new(),
+                fasync,
                 net,
             }),
             GFP_KERNEL,
         )
     }
 
+    /// Where readers, writers waiting for room and pollers wait: the
+    /// socket's queue, as in tun.
+    fn wait(&self) -> &WaitQueue {
+        self.sock.wait()
+    }
+
     pub(crate) fn fasync(&self) -> &Fasync {
         &self.fasync
     }
 
+    /// TUNSETSNDBUF (tun_set_sndbuf): this queue's send buffer.
     pub(crate) fn set_sndbuf(&self, v: i32) {
-        self.sndbuf.store(v, Relaxed);
+        self.sock.set_sndbuf(v);
     }
 
     /// The device this queue is bound to, receiving or not (EBADFD when
@@ -224,16 +230,14 @@ impl Queue {
     }
 
     fn notify(&self) {
-        self.wait.wake(EPOLLIN | EPOLLRDNORM);
+        self.wait().wake(EPOLLIN | EPOLLRDNORM);
         self.fasync.notify(false);
     }
 
-    /// The device came up: a writer that poll found blocked may write again.
+    /// The device came up: a writer that poll found blocked may write again
+    /// (tun calls `sk_write_space` for every queue on NETDEV_UP).
     pub(crate) fn write_space(&self) {
-        if self.nospace.swap(false, Relaxed) {
-            self.wait.wake(EPOLLOUT | EPOLLWRNORM);
-            self.fasync.notify(true);
-        }
+        sock_write_space(&self.sock);
     }
 
     /// TUNSETQUEUE detach: NAPI stops, and written frames it had not taken
@@ -279,7 +283,7 @@ impl Queue {
         };
         drop(old);
         self.shutdown.store(true, Relaxed);
-        self.wait.wake(EPOLLIN | EPOLLERR);
+        self.wait().wake(EPOLLIN | EPOLLERR);
     }
 
     /// Gives the ring room for `cap` frames (tun resizes on attach and when
@@ -340,7 +344,7 @@ impl Queue {
         if nonblock {
             return Err(EAGAIN);
         }
-        let got = self.wait.wait_interruptible(|| {
+        let got = self.wait().wait_interruptible(|| {
             if let Some(skb) = self.pop(bp) {
                 return Some(Ok(skb));
             }
@@ -401,7 +405,9 @@ impl Queue {
 
     // ---- write ------------------------------------------------------------------
 
-    pub(crate) fn write(&self, from: &mut IovIterSource<'_>) -> Result<usize> {
+    /// A `write()`; `nonblock` (O_NONBLOCK, IOCB_NOWAIT): fail with EAGAIN
+    /// instead of waiting for room in the send buffer.
+    pub(crate) fn write(&self, from: &mut IovIterSource<'_>, nonblock: bool) -> Result<usize> {
         let dev = self.device()?;
         let state = DevState::of(&dev).ok_or(EBADFD)?;
         let total = from.len();
@@ -444,7 +450,15 @@ impl Queue {
             return Err(EINVAL);
         }
 
-        let (mut skb, linear) = match SkBuff::build(&dev, len) {
+        // tun's choice of allocation: IFF_NAPI_FRAGS frames are not charged;
+        // a TAP frame that fits a page, written without waiting while the send
+        // buffer is unlimited, is built in the task's page fragment
+        // (tun_can_build_skb); every other frame is charged to the queue's
+        // socket, waiting for room unless `nonblock` (tun_alloc_skb).
+        let frags_mode = state.has(ioctl::IFF_NAPI_FRAGS) && self.napi.is_added();
+        let cheap = !frags_mode && state.mode() == Mode::Tap && self.sock.sndbuf() == i32::MAX && nonblock;
+        let built = if cheap { SkBuff::build(&dev, &self.sock, len) } else { Ok(None) };
+        let (mut skb, linear) = match built {
             Ok(Some(skb)) => (skb, len),
             Ok(None) => {
                 let linear = len.min(LINEAR_MAX);
@@ -453,12 +467,24 @@ impl Queue {
                     state.count_rx_lost();
                     return Err(EMSGSIZE);
                 }
-                let Some(mut skb) = SkBuff::alloc(&dev, linear) else {
-                    state.count_rx_lost();
-                    return Err(ENOMEM);
+                let skb = if frags_mode {
+                    SkBuff::alloc(&dev, linear).ok_or(ENOMEM)
+                } else {
+                    SkBuff::alloc_send(&dev, &self.sock, linear, nonblock)
                 };
-                skb.put(linear);
-                (skb, linear)
+                match skb {
+                    Ok(mut skb) => {
+                        skb.put(linear);
+                        (skb, linear)
+                    }
+                    // tun counts every failed write but EAGAIN in rx_dropped.
+                    Err(e) => {
+                        if e != EAGAIN {
+                            state.count_rx_lost();
+                        }
+                        return Err(e);
+                    }
+                }
             }
             Err(_) => {
                 state.count_rx_lost();
@@ -509,12 +535,21 @@ impl Queue {
         le: bool,
     ) -> Result<(), Site> {
         let mut rest = len - linear;
-        let mut frag = 0;
-        while rest > 0 {
-            let chunk = rest.min(PAGE_SIZE);
-            skb.add_page_frag(frag, chunk).map_err(|_| Site::WriteFragAlloc)?;
-            rest -= chunk;
-            frag += 1;
+        if rest > 0 {
+            // The charge follows the frame's size: given back before the
+            // fragments grow it, taken again for the whole frame after.
+            let charged = skb.is_owned();
+            skb.orphan();
+            let mut frag = 0;
+            while rest > 0 {
+                let chunk = rest.min(PAGE_SIZE);
+                skb.add_page_frag(frag, chunk).map_err(|_| Site::WriteFragAlloc)?;
+                rest -= chunk;
+                frag += 1;
+            }
+            if charged {
+                skb.set_owner_w(&self.sock);
+            }
         }
         skb.copy_from_iter(from, len).map_err(|_| Site::WriteCopy)?;
         match state.mode() {
@@ -550,7 +585,7 @@ impl Queue {
     // ---- poll -------------------------------------------------------------------
 
     pub(crate) fn poll(&self, poll: &PollCtx<'_>) -> u32 {
-        poll.wait_on(&self.wait);
+        poll.wait_on(self.wait());
         let Ok(dev) = self.device() else {
             return EPOLLERR;
         };
@@ -561,10 +596,12 @@ impl Queue {
         if !self.ring.is_empty() {
             mask |= EPOLLIN | EPOLLRDNORM;
         }
-        if dev.is_up() {
+        // tun: writable while the device is up and less than half the send
+        // buffer is charged; else SOCKWQ_ASYNC_NOSPACE, so that
+        // `sk_write_space` tells the poller once it is, and a second look.
+        let writable = || dev.is_up() && self.sock.writeable();
+        if writable() || (!self.sock.test_and_set_nospace() && writable()) {
             mask |= EPOLLOUT | EPOLLWRNORM;
-        } else {
-            self.nospace.store(true, Relaxed);
         }
         mask
     }
@@ -658,7 +695,7 @@ impl Queue {
                 Ok(0)
             }
             ioctl::TUNGETSNDBUF => {
-                user(4).writer().write_slice(&this.sndbuf.load(Relaxed).to_ne_bytes())?;
+                user(4).writer().write_slice(&this.sock.sndbuf().to_ne_bytes())?;
                 Ok(0)
             }
             ioctl::TUNSETSNDBUF => {
@@ -824,6 +861,7 @@ impl Queue {
                     return Err(EPERM);
                 }
                 state.security().may_open()?;
+                state.security().attach(&this.sock)?;
                 this.resize_ring(dev.tx_queue_len(), None)?;
                 let total = state.attach(&dev, this, rtnl)?;
                 this.bind(&dev, state, flags, rtnl)?;
@@ -858,7 +896,7 @@ impl Queue {
                 this.resize_ring(builder.tx_queue_len(), None)?;
                 let dev = builder.register(mode, DevState::new(mode, flags, LsmBlob::new()?)?, rtnl)?;
                 let state = DevState::of(&dev).ok_or(EINVAL)?;
-                if let Err(e) = state.attach(&dev, this, rtnl) {
+                if let Err(e) = state.security().attach(&this.sock).and_then(|()| state.attach(&dev, this, rtnl)) {
                     dev.unregister(rtnl);
                     return Err(e);
                 }
@@ -905,6 +943,7 @@ impl Queue {
                 return Err(EINVAL);
             }
             state.security().may_attach_queue()?;
+            state.security().attach(&self.sock)?;
             state.enable(&dev, self, rtnl)?;
             self.binding.lock().disabled = false;
         } else if flags & ioctl::IFF_DETACH_QUEUE != 0 {
@@ -944,6 +983,18 @@ impl Queue {
         let _rtnl = Rtnl::lock();
         self.device().map_or([0; ioctl::IFNAMSIZ], |d| d.name())
     }
+}
+
+/// tun's `tun_sock_write_space`, the queue socket's `sk_write_space` (sock.rs):
+/// once less than half the send buffer is charged, a writer or poller that
+/// found it full (SOCKWQ_ASYNC_NOSPACE) is woken, and SIGIO says POLL_OUT.
+/// Any context; the queue itself may be gone.
+pub(crate) fn sock_write_space(sock: &Sock) {
+    if !sock.writeable() || !sock.test_and_clear_nospace() {
+        return;
+    }
+    sock.wait().wake(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
+    sock.notify_writable();
 }
 
 /// Reads the caller's `struct ifreq` (`len` bytes: 40, or 32 from 32-bit code).

@@ -31,6 +31,7 @@
 #include <linux/seq_file.h>
 #include <linux/skbuff.h>
 #include <linux/virtio_net.h>
+#include <net/sock.h>
 #include <net/gro.h>
 #include <net/gso.h>
 #include <net/ip_tunnels.h>
@@ -73,6 +74,7 @@ long rtun_fop_compat_ioctl(struct file *file, unsigned int cmd, unsigned long ar
 int rtun_fop_fasync(int fd, struct file *file, int on);
 void rtun_fop_show_fdinfo(struct seq_file *m, struct file *file);
 int rtun_drops_show(struct seq_file *m, void *v);
+void rtun_sock_write_space(struct sock *sk);
 
 /* Rust mirrors the UAPI layout of the counters it fills in. */
 static_assert(offsetof(struct rtnl_link_stats64, tx_dropped) == 7 * sizeof(u64));
@@ -207,6 +209,27 @@ static struct miscdevice rtun_miscdev = {
 	.nodename	= "net/rtun",
 	.mode		= 0666,
 	.fops		= &rtun_fops,
+};
+
+/* A queue's socket, as tun's tun_file embeds one (sock.rs): the sock that
+ * written frames are charged to, and the struct socket its sk_socket and
+ * sk_wq point at. The socket comes with a (zeroed) inode after it, as sockfs
+ * allocates them (struct socket_alloc), because sock_init_data_uid() reads
+ * SOCK_INODE(sock)->i_uid and ->i_ino. One allocation, freed by sk_free()
+ * once the last reference and the last charged frame are gone; .owner pins
+ * the module until then. */
+struct rtun_sock {
+	struct sock sk;
+	struct socket_alloc sa;
+};
+
+/* Its socket's operations: none (tun's serve vhost-net, which rtun does not). */
+static const struct proto_ops rtun_socket_ops = { .family = AF_UNSPEC };
+
+static struct proto rtun_proto = {
+	.name		= "rtun",
+	.owner		= THIS_MODULE,
+	.obj_size	= sizeof(struct rtun_sock),
 };
 
 /* /sys/kernel/debug/rtun/<dev>: the per-reason drop counters (rtun_drops_show). */
@@ -350,6 +373,9 @@ void rtun_skb_set_network_header(struct sk_buff *skb, int offset) { skb_set_netw
 unsigned int rtun_rx_pad(void) { return NET_IP_ALIGN + NET_SKB_PAD; }
 unsigned int rtun_build_buflen(unsigned int len)
 { return SKB_DATA_ALIGN(len + NET_IP_ALIGN + NET_SKB_PAD) + SKB_DATA_ALIGN(sizeof(struct skb_shared_info)); }
+/* tun_can_build_skb's size test, which counts XDP's headroom too. */
+bool rtun_build_fits(unsigned int len)
+{ return SKB_DATA_ALIGN(len + NET_IP_ALIGN + NET_SKB_PAD + XDP_PACKET_HEADROOM) + SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) <= PAGE_SIZE; }
 struct page_frag *rtun_task_frag(void) { return &current->task_frag; }
 void *rtun_page_address(struct page *page) { return page_address(page); }
 void rtun_get_page(struct page *page) { get_page(page); }
@@ -394,6 +420,28 @@ struct sk_buff *rtun_skb_next(const struct sk_buff *skb) { return skb->next; }
 void rtun_skb_mark_not_on_list(struct sk_buff *skb) { skb_mark_not_on_list(skb); }
 void rtun_skb_set_next(struct sk_buff *skb, struct sk_buff *next) { skb->next = next; }
 int rtun_pskb_trim(struct sk_buff *skb, unsigned int len) { return pskb_trim(skb, len); }
+
+/* ---- a queue's socket (sock.rs) ------------------------------------- */
+
+/* In the opener's network namespace, as tun_chr_open. */
+struct sock *rtun_sk_alloc(void) { return sk_alloc(current->nsproxy->net_ns, AF_UNSPEC, GFP_KERNEL, &rtun_proto, 0); }
+static struct socket *rtun_sk_socket(struct sock *sk) { return &container_of(sk, struct rtun_sock, sk)->sa.socket; }
+void rtun_sock_init_wq(struct sock *sk) { init_waitqueue_head(&rtun_sk_socket(sk)->wq.wait); }
+void rtun_sock_init_data(struct sock *sk) { sock_init_data_uid(rtun_sk_socket(sk), sk, current_fsuid()); }
+void rtun_sock_use_callbacks(struct sock *sk) { sk->sk_write_space = rtun_sock_write_space; sk->sk_socket->ops = &rtun_socket_ops; }
+void rtun_sock_hold(struct sock *sk) { sock_hold(sk); }
+void rtun_sock_put(struct sock *sk) { sock_put(sk); }
+int rtun_sk_sndbuf(const struct sock *sk) { return READ_ONCE(sk->sk_sndbuf); }
+void rtun_sk_set_sndbuf(struct sock *sk, int v) { WRITE_ONCE(sk->sk_sndbuf, v); }
+bool rtun_sock_writeable(const struct sock *sk) { return sock_writeable(sk); }
+bool rtun_sock_test_and_set_nospace(struct sock *sk) { return test_and_set_bit(SOCKWQ_ASYNC_NOSPACE, &sk->sk_socket->flags); }
+bool rtun_sock_test_and_clear_nospace(struct sock *sk) { return test_and_clear_bit(SOCKWQ_ASYNC_NOSPACE, &sk->sk_socket->flags); }
+struct wait_queue_head *rtun_sk_sleep(struct sock *sk) { return sk_sleep(sk); }
+struct fasync_struct **rtun_sock_fasync_list(struct sock *sk) { return &rtun_sk_socket(sk)->wq.fasync_list; }
+int rtun_security_attach(struct sock *sk, void *sec) { return security_tun_dev_attach(sk, sec); }
+void rtun_skb_orphan(struct sk_buff *skb) { skb_orphan(skb); }
+bool rtun_skb_has_owner(const struct sk_buff *skb) { return skb->sk; }
+bool rtun_iocb_nowait(const struct kiocb *iocb) { return iocb->ki_flags & IOCB_NOWAIT; }
 
 /* ---- packet filters -------------------------------------------------- */
 

@@ -19,6 +19,8 @@ struct sockaddr;
 struct sockaddr_storage;
 struct fasync_struct;
 struct pid;
+struct sock;
+struct kiocb;
 
 int rtun_misc_register(void);
 void rtun_misc_deregister(void);
@@ -88,6 +90,7 @@ int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr, bool tnl, bool 
 void rtun_skb_set_network_header(struct sk_buff *skb, int offset);
 unsigned int rtun_rx_pad(void);
 unsigned int rtun_build_buflen(unsigned int len);
+bool rtun_build_fits(unsigned int len);
 struct page_frag *rtun_task_frag(void);
 void *rtun_page_address(struct page *page);
 void rtun_get_page(struct page *page);
@@ -154,5 +157,23 @@ void rtun_wq_exit(void);
 struct rcu_work;
 void rtun_init_rcu_work(struct rcu_work *rwork, work_func_t fn);
 void rtun_queue_rcu_work(struct rcu_work *rwork);
+
+struct sock *rtun_sk_alloc(void);
+void rtun_sock_init_wq(struct sock *sk);
+void rtun_sock_init_data(struct sock *sk);
+void rtun_sock_use_callbacks(struct sock *sk);
+void rtun_sock_hold(struct sock *sk);
+void rtun_sock_put(struct sock *sk);
+int rtun_sk_sndbuf(const struct sock *sk);
+void rtun_sk_set_sndbuf(struct sock *sk, int v);
+bool rtun_sock_writeable(const struct sock *sk);
+bool rtun_sock_test_and_set_nospace(struct sock *sk);
+bool rtun_sock_test_and_clear_nospace(struct sock *sk);
+struct wait_queue_head *rtun_sk_sleep(struct sock *sk);
+struct fasync_struct **rtun_sock_fasync_list(struct sock *sk);
+int rtun_security_attach(struct sock *sk, void *sec);
+void rtun_skb_orphan(struct sk_buff *skb);
+bool rtun_skb_has_owner(const struct sk_buff *skb);
+bool rtun_iocb_nowait(const struct kiocb *iocb);
 
 #endif /* RUST_TUN_SHIM_H */

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Declarations of what Rust calls in C: the module's own one-line wrappers
 //! (rust_tun_shim.c) and exported kernel functions that `kernel::bindings` lacks.
-//! Only the abstraction files (netdev.rs, skb.rs, chardev.rs) use these.
+//! Only the abstraction files (netdev.rs, skb.rs, chardev.rs, sock.rs, ...) use these.
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::bindings::{
-    bpf_prog, dentry, fasync_struct, rcu_work, work_struct, file, napi_struct, net, net_device, page, page_frag, pid, sk_buff, sock_fprog, poll_table, sockaddr, socket, spinlock_t, wait_queue_head,
+    bpf_prog, dentry, fasync_struct, rcu_work, work_struct, file, kiocb, napi_struct, net, net_device, page, page_frag, pid, sk_buff, sock, sock_fprog, poll_table, sockaddr, socket, spinlock_t, wait_queue_head,
 };
 
 // Only pointers to these structures cross the boundary; their Rust layouts
@@ -126,6 +126,7 @@ extern "C" {
     pub(crate) fn rtun_skb_set_network_header(skb: *mut sk_buff, offset: c_int);
     pub(crate) fn rtun_rx_pad() -> c_uint;
     pub(crate) fn rtun_build_buflen(len: c_uint) -> c_uint;
+    pub(crate) fn rtun_build_fits(len: c_uint) -> bool;
     pub(crate) fn rtun_task_frag() -> *mut page_frag;
     pub(crate) fn rtun_page_address(page: *mut page) -> *mut c_void;
     pub(crate) fn rtun_get_page(page: *mut page);
@@ -157,6 +158,25 @@ extern "C" {
     pub(crate) fn rtun_skb_set_next(skb: *mut sk_buff, next: *mut sk_buff);
     pub(crate) fn rtun_pskb_trim(skb: *mut sk_buff, len: c_uint) -> c_int;
 
+    // A queue's socket (sock.rs).
+    pub(crate) fn rtun_sk_alloc() -> *mut sock;
+    pub(crate) fn rtun_sock_init_wq(sk: *mut sock);
+    pub(crate) fn rtun_sock_init_data(sk: *mut sock);
+    pub(crate) fn rtun_sock_use_callbacks(sk: *mut sock);
+    pub(crate) fn rtun_sock_hold(sk: *mut sock);
+    pub(crate) fn rtun_sock_put(sk: *mut sock);
+    pub(crate) fn rtun_sk_sndbuf(sk: *const sock) -> c_int;
+    pub(crate) fn rtun_sk_set_sndbuf(sk: *mut sock, v: c_int);
+    pub(crate) fn rtun_sock_writeable(sk: *const sock) -> bool;
+    pub(crate) fn rtun_sock_test_and_set_nospace(sk: *mut sock) -> bool;
+    pub(crate) fn rtun_sock_test_and_clear_nospace(sk: *mut sock) -> bool;
+    pub(crate) fn rtun_sk_sleep(sk: *mut sock) -> *mut wait_queue_head;
+    pub(crate) fn rtun_sock_fasync_list(sk: *mut sock) -> *mut *mut fasync_struct;
+    pub(crate) fn rtun_security_attach(sk: *mut sock, sec: *mut c_void) -> c_int;
+    pub(crate) fn rtun_skb_orphan(skb: *mut sk_buff);
+    pub(crate) fn rtun_skb_has_owner(skb: *const sk_buff) -> bool;
+    pub(crate) fn rtun_iocb_nowait(iocb: *const kiocb) -> bool;
+
     // Packet filters.
     pub(crate) fn rtun_filter_sock_create(res: *mut *mut socket) -> c_int;
     pub(crate) fn rtun_filter_sock_release(sock: *mut socket);
@@ -184,5 +204,14 @@ extern "C" {
     pub(crate) fn netdev_state_change(dev: *mut net_device);
     pub(crate) fn __dev_get_by_name(net: *mut net, name: *const c_char) -> *mut net_device;
     pub(crate) fn eth_type_trans(skb: *mut sk_buff, dev: *mut net_device) -> u16;
+    pub(crate) fn sock_alloc_send_pskb(
+        sk: *mut sock,
+        header_len: core::ffi::c_ulong,
+        data_len: core::ffi::c_ulong,
+        noblock: c_int,
+        errcode: *mut c_int,
+        max_page_order: c_int,
+    ) -> *mut sk_buff;
+    pub(crate) fn skb_set_owner_w(skb: *mut sk_buff, sk: *mut sock);
 
 }

@@ -15,6 +15,7 @@
 use core::{ffi::c_int, mem::ManuallyDrop, ptr::NonNull};
 use kernel::{
     bindings,
+    error::{code::*, Error},
     iov::{IovIterDest, IovIterSource},
     page::PAGE_SIZE,
 };
@@ -23,6 +24,7 @@ use crate::{
     netdev::NetDev,
     offload, shim,
     skb_reason::{Reason, Site},
+    sock::Sock,
     vnet,
 };
 
@@ -108,14 +110,16 @@ impl SkBuff {
 
     /// tun's `tun_build_skb`: a frame of `len` bytes that fits a page gets its
     /// data in the writing task's page fragment and an skb built around it, a
-    /// cheaper allocation than a separate head. `len` bytes of room are put.
-    /// `Ok(None)` when the frame does not fit; `Err` when memory ran out.
-    /// Process context: may sleep.
-    pub(crate) fn build(dev: &NetDev, len: usize) -> Result<Option<Self>, Failed> {
+    /// cheaper allocation than a separate head, charged to `sock` without
+    /// waiting for room (`skb_set_owner_w`). `len` bytes of room are put.
+    /// `Ok(None)` when the frame does not fit (tun_can_build_skb's test, with
+    /// XDP's headroom); `Err` when memory ran out. Process context: may sleep.
+    pub(crate) fn build(dev: &NetDev, sock: &Sock, len: usize) -> Result<Option<Self>, Failed> {
         let len32 = u32::try_from(len).map_err(|_| Failed)?;
         // SAFETY: Pure arithmetic on sizes.
-        let (pad, buflen) = unsafe { (shim::rtun_rx_pad(), shim::rtun_build_buflen(len32)) };
-        if buflen as usize > PAGE_SIZE {
+        let (pad, buflen, fits) =
+            unsafe { (shim::rtun_rx_pad(), shim::rtun_build_buflen(len32), shim::rtun_build_fits(len32)) };
+        if !fits || buflen as usize > PAGE_SIZE {
             return Ok(None);
         }
         // SAFETY: Process context: `current->task_frag` is the calling task's,
@@ -127,6 +131,7 @@ impl SkBuff {
         }
         // SAFETY: The refill left `buflen` bytes at `offset` in `page`, mapped
         // (lowmem); `build_skb` takes them and a page reference of its own.
+        // The charge (`skb_set_owner_w`) keeps `sock` until the skb is freed.
         let skb = unsafe {
             let buf = shim::rtun_page_address(frag.page).cast::<u8>().add(frag.offset as usize);
             let skb = bindings::build_skb(buf.cast(), buflen);
@@ -138,6 +143,7 @@ impl SkBuff {
             shim::rtun_skb_reserve(skb, pad as c_int);
             bindings::skb_put(skb, len32);
             shim::rtun_skb_set_dev(skb, dev.as_ptr());
+            shim::skb_set_owner_w(skb, sock.as_ptr());
             skb
         };
         // SAFETY: Just built, ours.
@@ -145,12 +151,60 @@ impl SkBuff {
     }
 
     /// An skb for `dev` with `len` bytes of linear room (plus the usual headroom).
-    /// Process context: may sleep.
+    /// Not charged to any socket (tun's IFF_NAPI_FRAGS frames). Process
+    /// context: may sleep.
     pub(crate) fn alloc(dev: &NetDev, len: usize) -> Option<Self> {
         let len = u32::try_from(len).ok()?;
         // SAFETY: `dev` is valid; GFP_KERNEL is fine in process context.
         let ptr = unsafe { bindings::__netdev_alloc_skb(dev.as_ptr(), len, bindings::GFP_KERNEL) };
         NonNull::new(ptr).map(SkBuff)
+    }
+
+    /// tun's `tun_alloc_skb`: an skb for `dev` with `len` bytes of linear room
+    /// after tun's headroom, charged to `sock` (`sock_alloc_send_pskb`) until
+    /// freed. While the charged frames fill `sock`'s send buffer, waits for
+    /// room (`sk_sndtimeo`), or fails with EAGAIN when `nonblock`; a signal
+    /// ends the wait with ERESTARTSYS. Other errors are the kernel's (ENOBUFS
+    /// when memory ran out). Process context: may sleep.
+    pub(crate) fn alloc_send(dev: &NetDev, sock: &Sock, len: usize, nonblock: bool) -> Result<Self, Error> {
+        // SAFETY: Pure arithmetic.
+        let pad = unsafe { shim::rtun_rx_pad() } as usize;
+        let header = len.checked_add(pad).ok_or(EMSGSIZE)?;
+        let mut err: c_int = 0;
+        // SAFETY: Process context; `sock` is valid; `err` receives the errno.
+        let ptr = unsafe {
+            shim::sock_alloc_send_pskb(sock.as_ptr(), header as core::ffi::c_ulong, 0, c_int::from(nonblock), &mut err, 0)
+        };
+        let Some(skb) = NonNull::new(ptr) else {
+            return Err(if err < 0 { Error::from_errno(err) } else { ENOBUFS });
+        };
+        // SAFETY: A new skb with `pad + len` bytes of room, ours.
+        unsafe {
+            shim::rtun_skb_reserve(skb.as_ptr(), pad as c_int);
+            shim::rtun_skb_set_dev(skb.as_ptr(), dev.as_ptr());
+        }
+        Ok(SkBuff(skb))
+    }
+
+    /// Whether the frame is charged to a socket (`skb->sk`).
+    pub(crate) fn is_owned(&self) -> bool {
+        // SAFETY: The skb is valid.
+        unsafe { shim::rtun_skb_has_owner(self.ptr()) }
+    }
+
+    /// Gives back the frame's charge to its socket, if any (`skb_orphan`),
+    /// before its size changes.
+    pub(crate) fn orphan(&mut self) {
+        // SAFETY: The skb is ours; its destructor, if any, uncharges it.
+        unsafe { shim::rtun_skb_orphan(self.ptr()) }
+    }
+
+    /// Charges the frame, as it is now, to `sock` until it is freed
+    /// (`skb_set_owner_w`, which first gives back any earlier charge).
+    pub(crate) fn set_owner_w(&mut self, sock: &Sock) {
+        // SAFETY: The skb is ours; `sock` is valid, and the charge keeps its
+        // memory until the skb's destructor gives the charge back.
+        unsafe { shim::skb_set_owner_w(self.ptr(), sock.as_ptr()) }
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -4,7 +4,7 @@
 //! `ndo_start_xmit` (softirq) and process context: keeping softirqs off on
 //! this CPU while the lock is held is all it needs, hard IRQs stay on.
 
-use kernel::{bindings, prelude::*, sync::lock::Backend};
+use kernel::{bindings, sync::lock::Backend};
 
 use crate::shim;
 
@@ -73,10 +73,11 @@ impl Drop for BhOff {
 
 /// A wait queue (`wait_queue_head_t`) whose wake-ups cost nothing when nobody
 /// waits (`wq_has_sleeper`), and which wakes pollers with the event that
-/// happened (a keyed wake-up), as a socket's `sk_data_ready` does.
-#[pin_data]
+/// happened (a keyed wake-up), as a socket's `sk_data_ready` does. A queue's
+/// is its socket's (sock.rs), as in tun: readers, writers waiting for room
+/// and pollers all wait on it.
+#[repr(transparent)]
 pub(crate) struct WaitQueue {
-    #[pin]
     head: kernel::types::Opaque<bindings::wait_queue_head>,
 }
 
@@ -85,25 +86,13 @@ unsafe impl Send for WaitQueue {}
 // SAFETY: As above.
 unsafe impl Sync for WaitQueue {}
 
-/// Creates a [`WaitQueue`] with a lockdep class of its own per call site.
-macro_rules! new_wait_queue {
-    ($name:literal $(,)?) => {
-        $crate::sync::WaitQueue::new(kernel::c_str!($name), kernel::static_lock_class!())
-    };
-}
-pub(crate) use new_wait_queue;
-
 impl WaitQueue {
-    pub(crate) fn new(
-        name: &'static kernel::str::CStr,
-        key: core::pin::Pin<&'static kernel::sync::LockClassKey>,
-    ) -> impl PinInit<Self> {
-        pin_init!(WaitQueue {
-            // SAFETY: `slot` is valid for writes; name and key live forever.
-            head <- kernel::types::Opaque::ffi_init(|slot| unsafe {
-                bindings::__init_waitqueue_head(slot, name.as_char_ptr(), key.as_ptr())
-            }),
-        })
+    /// # Safety
+    /// `head` is an initialised wait queue head, valid and not moved for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(head: *mut bindings::wait_queue_head) -> &'a WaitQueue {
+        // SAFETY: `WaitQueue` is a transparent wrapper of the head; valid per
+        // the function's requirements.
+        unsafe { &*head.cast::<WaitQueue>() }
     }
 
     /// Wakes waiters and pollers for `events` (EPOLL* bits), if there are any.
@@ -168,4 +157,5 @@ impl PollCtx<'_> {
         // its entries before the file goes.
         unsafe { shim::rtun_poll_wait(self.file, wq.head.get(), self.table) }
     }
+
 }

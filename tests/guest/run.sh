@@ -62,6 +62,7 @@ abi_fasync
 abi_compat32
 abi_steering
 abi_backpressure
+abi_sndbuf
 qemu_multiqueue_vm
 debugfs_follows_renames_and_netns
 close_256_queues

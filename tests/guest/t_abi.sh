@@ -249,3 +249,37 @@ test_abi_napi() {
         'napi: write after reattach: 60' \
         'napi_frags: write on the detached queue: EBUSY'
 }
+
+# TUNSETSNDBUF: written frames are charged to the queue's socket until freed;
+# a write waits (or fails with EAGAIN when non-blocking) while they fill its
+# send buffer. Frames stay charged in the ARP proxy queue (a broadcast ARP
+# request for an address behind another device's route, proxy_arp and
+# forwarding on, proxy_delay of days); removing the TAP's only IPv4 address
+# frees them. tun's sk_write_space wakes a waiting writer only after a poll
+# found the file not writable; without one, the next frame transmitted to the
+# queue (sk_data_ready) wakes it. A signal ends the wait (EINTR, counted in
+# rx_dropped); EAGAIN is not counted.
+test_abi_sndbuf() {
+    abi_compare sndbuf \
+        'unattached TUNGETSNDBUF: EBADFD' \
+        'mq fd1 TUNGETSNDBUF default: 2147483647' \
+        'mq fd1 TUNSETSNDBUF 0: EINVAL' \
+        'mq fd2 TUNGETSNDBUF: 4096' \
+        'mq fd3 (detached) TUNGETSNDBUF: 2147483647' \
+        'mq fd1 TUNGETSNDBUF after fd3'"'"'s: 8192' \
+        'mq fd4 (new) TUNGETSNDBUF: 2147483647' \
+        'nonblocking write, 2 frames held: EAGAIN' \
+        'nonblocking write after: 60' \
+        'nonblocking write, 1 frame held: EAGAIN' \
+        'rx_dropped grew: no' \
+        'blocking write asleep: yes' \
+        'blocking write still asleep 500 ms later: yes' \
+        'blocked write returns after the transmit: 60' \
+        'poll POLLOUT, 1 frame held: none' \
+        'blocked write returns: 60' \
+        'sigio when writable: yes' \
+        'poll POLLOUT after: POLLOUT,POLLWRNORM' \
+        'blocked write after SIGUSR1: EINTR' \
+        'rx_dropped grew by: 1' \
+        'write with the buffer unlimited, 1 frame held: 60'
+}

@@ -48,6 +48,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("compat32", compat32),
     ("steering", steering),
     ("backpressure", backpressure),
+    ("sndbuf", sndbuf),
 ];
 
 /// Runs one scenario against the device node `dev`; the process exit status.
@@ -1297,6 +1298,251 @@ fn backpressure(c: &mut Ctx) -> Res {
         c.say(&format!("{label}: frame queued after draining"), yes_no(wait_readable(fd.0, 2000)));
         c.say(&format!("{label}: readable"), drain(fd.0));
     }
+    Ok(())
+}
+
+// ---- TUNSETSNDBUF ----------------------------------------------------------------------
+
+/// A 60-byte broadcast ARP request from 10.231.1.2 (02:00:00:00:e7:02) for
+/// 10.231.2.5, an address behind the route of another device.
+fn arp_request() -> Vec<u8> {
+    let mac = [0x02, 0, 0, 0, 0xe7, 0x02];
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&[10, 231, 1, 2]);
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&[10, 231, 2, 5]);
+    f.resize(60, 0);
+    f
+}
+
+/// Writes a sysctl: `0` or the errno name.
+fn sysctl_set(path: &str, v: &str) -> String {
+    match fs::write(path, v) {
+        Ok(()) => "0".into(),
+        Err(e) => e.raw_os_error().map(errno_name).unwrap_or_else(|| "error".into()),
+    }
+}
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// SIGUSR1 interrupts a blocked call instead of restarting it (no SA_RESTART).
+fn sigusr1_interrupts() {
+    // SAFETY: A plain sigaction with an empty mask and a handler that does nothing.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as usize;
+        sa.sa_flags = 0;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
+    }
+}
+
+/// A `write()` on a thread of its own, for a writer that may block.
+struct BlockedWrite {
+    rx: mpsc::Receiver<Result<i32, i32>>,
+    tid: i32,
+}
+
+impl BlockedWrite {
+    /// Starts the write; `None` if the thread did not start.
+    fn start(fd: i32, data: Vec<u8>) -> Option<BlockedWrite> {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            // SAFETY: gettid has no arguments.
+            let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+            let _ = tx.send(Err(tid as i32));
+            let _ = tx.send(write_fd(fd, &data));
+        });
+        match rx.recv_timeout(Duration::from_secs(5)) {
+            Ok(Err(tid)) => Some(BlockedWrite { rx, tid }),
+            _ => None,
+        }
+    }
+
+    /// Whether the writer is asleep (state S) within 5 s, and stays so a
+    /// little longer.
+    fn asleep(&self) -> bool {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(5) {
+            let st = fs::read_to_string(format!("/proc/self/task/{}/stat", self.tid)).unwrap_or_default();
+            if proc_state(&st) == Some('S') {
+                thread::sleep(Duration::from_millis(200));
+                let st = fs::read_to_string(format!("/proc/self/task/{}/stat", self.tid)).unwrap_or_default();
+                return proc_state(&st) == Some('S');
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// The write's result within `ms`, or `None`.
+    fn result(&self, ms: u64) -> Option<Result<i32, i32>> {
+        self.rx.recv_timeout(Duration::from_millis(ms)).ok()
+    }
+
+    fn signal(&self) {
+        // SAFETY: tgkill to a thread of this process.
+        unsafe { libc::syscall(libc::SYS_tgkill, libc::getpid(), self.tid, libc::SIGUSR1) };
+    }
+
+    /// The write's result within 5 s; a write still blocked is interrupted
+    /// (so that the scenario can delete its devices) and reported.
+    fn finish(self, c: &Ctx, step: &str) -> Res {
+        match self.result(5000) {
+            Some(r) => {
+                c.say(step, rv(&r));
+                Ok(())
+            }
+            None => {
+                c.say(step, "nothing: still blocked after 5 s");
+                self.signal();
+                let _ = self.result(5000);
+                Err(Stop)
+            }
+        }
+    }
+}
+
+/// POLLOUT|POLLWRNORM asked for alone: whether the fd is writable now (a
+/// poll that finds it not writable asks the driver for a wake-up).
+fn poll_out(fd: i32) -> String {
+    poll_names(poll_fd(fd, libc::POLLOUT | libc::POLLWRNORM, 0))
+}
+
+/// TUNSETSNDBUF: tun charges every written frame to the queue's socket
+/// (`skb_set_owner_w`) until it is freed, and a write waits, or fails with
+/// EAGAIN when non-blocking, while the charged frames fill `sk_sndbuf`.
+///
+/// Frames stay charged here in the ARP proxy queue: with `proxy_arp` and
+/// `forwarding` on the TAP and a route out of another device, a broadcast ARP
+/// request for an address behind that route waits in the neighbour table's
+/// proxy queue (`pneigh_enqueue`, for a random delay below `proxy_delay`,
+/// set to days), still charged: ARP input does not orphan, as IPv4 and IPv6
+/// input do. Removing the TAP's only IPv4 address (`fib_disable_ip` →
+/// `arp_ifdown`) frees them.
+///
+/// tun's `sk_write_space` wakes a writer only if a poll found the file not
+/// writable (SOCKWQ_ASYNC_NOSPACE) since, and once less than half the buffer
+/// is charged; a waiting writer also wakes, and looks again, when the
+/// transmit path wakes the queue's readers (`sk_data_ready`).
+fn sndbuf(c: &mut Ctx) -> Res {
+    sigusr1_interrupts();
+    // SAFETY: Blocks SIGIO in this thread and the threads it starts, so it stays pending.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGIO);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+
+    // The value, per queue and per device.
+    let r = c.open();
+    let ufd = c.need("open, no TUNSETIFF", r)?;
+    c.show("unattached TUNGETSNDBUF", ioctl_get_int(ufd.0, TUNGETSNDBUF));
+    c.show("unattached TUNSETSNDBUF 4096", ioctl_int(ufd.0, TUNSETSNDBUF, 4096));
+    drop(ufd);
+    let (fd1, name) = c.create("mq fd1 TUNSETIFF tap multi_queue", TAP_MQ)?;
+    let fd2 = c.attach("mq fd2 TUNSETIFF same device", &name, TAP_MQ)?;
+    let fd3 = c.attach("mq fd3 TUNSETIFF same device", &name, TAP_MQ)?;
+    c.show("mq fd1 TUNGETSNDBUF default", ioctl_get_int(fd1.0, TUNGETSNDBUF));
+    c.show("mq fd1 TUNSETSNDBUF 0", ioctl_int(fd1.0, TUNSETSNDBUF, 0));
+    c.show("mq fd1 TUNSETSNDBUF -1", ioctl_int(fd1.0, TUNSETSNDBUF, -1));
+    c.show("mq fd3 TUNSETQUEUE detach", setqueue(fd3.0, IFF_DETACH_QUEUE));
+    c.show("mq fd1 TUNSETSNDBUF 4096", ioctl_int(fd1.0, TUNSETSNDBUF, 4096));
+    c.show("mq fd1 TUNGETSNDBUF", ioctl_get_int(fd1.0, TUNGETSNDBUF));
+    c.show("mq fd2 TUNGETSNDBUF", ioctl_get_int(fd2.0, TUNGETSNDBUF));
+    c.show("mq fd3 (detached) TUNGETSNDBUF", ioctl_get_int(fd3.0, TUNGETSNDBUF));
+    c.show("mq fd3 (detached) TUNSETSNDBUF 8192", ioctl_int(fd3.0, TUNSETSNDBUF, 8192));
+    c.show("mq fd3 (detached) TUNGETSNDBUF", ioctl_get_int(fd3.0, TUNGETSNDBUF));
+    c.show("mq fd1 TUNGETSNDBUF after fd3's", ioctl_get_int(fd1.0, TUNGETSNDBUF));
+    let fd4 = c.attach("mq fd4 TUNSETIFF same device", &name, TAP_MQ)?;
+    c.show("mq fd4 (new) TUNGETSNDBUF", ioctl_get_int(fd4.0, TUNGETSNDBUF));
+    c.show("mq fd3 TUNSETQUEUE attach", setqueue(fd3.0, IFF_ATTACH_QUEUE));
+    c.show("mq fd3 (reattached) TUNGETSNDBUF", ioctl_get_int(fd3.0, TUNGETSNDBUF));
+    drop((fd1, fd2, fd3, fd4));
+
+    // A TAP whose broadcast ARP requests wait in the proxy queue.
+    let (_tunfd, tun) = c.create("TUNSETIFF tun (the route's device)", IFF_TUN | IFF_NO_PI)?;
+    c.ip_need("tun: ip addr add 10.231.2.1/24", &["addr", "add", "10.231.2.1/24", "dev", &tun])?;
+    c.up(&tun)?;
+    let (fd, name) = c.create("TUNSETIFF tap", TAP)?;
+    c.ip_need("tap: ip addr add 10.231.1.1/24", &["addr", "add", "10.231.1.1/24", "dev", &name])?;
+    for (k, v) in [("conf/{}/forwarding", "1"), ("conf/{}/proxy_arp", "1"), ("neigh/{}/proxy_delay", "100000000")] {
+        let path = format!("/proc/sys/net/ipv4/{}", k.replace("{}", &name));
+        let r = sysctl_set(&path, v);
+        c.say(&format!("sysctl {} = {v}", k.replace("{}", "TAP")), &r);
+        if r != "0" {
+            return Err(Stop);
+        }
+    }
+    c.up(&name)?;
+    c.need("O_NONBLOCK", set_fl(fd.0, libc::O_NONBLOCK, 0))?;
+    let other = eth_frame();
+    let arp = arp_request();
+
+    // The default buffer: frames built in the page fragment are charged too.
+    c.show("TUNGETSNDBUF default", ioctl_get_int(fd.0, TUNGETSNDBUF));
+    c.show("write ARP request (held)", write_fd(fd.0, &arp));
+    c.show("write ARP request (held)", write_fd(fd.0, &arp));
+    c.say("poll POLLOUT, 2 frames held, unlimited buffer", poll_out(fd.0));
+    c.show("TUNSETSNDBUF 64", ioctl_int(fd.0, TUNSETSNDBUF, 64));
+    c.show("TUNGETSNDBUF", ioctl_get_int(fd.0, TUNGETSNDBUF));
+    c.show("nonblocking write, 2 frames held", write_fd(fd.0, &other));
+    c.ip_need("ip addr del (frees the held frames)", &["addr", "del", "10.231.1.1/24", "dev", &name])?;
+    c.show("nonblocking write after", write_fd(fd.0, &other));
+    c.show("nonblocking write again (that one was freed)", write_fd(fd.0, &other));
+
+    // Non-blocking: EAGAIN while a frame is held, not counted as a drop.
+    c.ip_need("ip addr add 10.231.1.1/24 again", &["addr", "add", "10.231.1.1/24", "dev", &name])?;
+    let rx_dropped0 = sysfs(&name, "statistics/rx_dropped");
+    c.show("write ARP request (held)", write_fd(fd.0, &arp));
+    c.show("nonblocking write, 1 frame held", write_fd(fd.0, &other));
+    c.show("nonblocking write ARP request, 1 frame held", write_fd(fd.0, &arp));
+    c.say("rx_dropped grew", yes_no(sysfs(&name, "statistics/rx_dropped") != rx_dropped0));
+
+    // Blocking, no poller: freeing the frame does not wake the writer; the
+    // transmit path's wake-up does.
+    c.need("clear O_NONBLOCK", set_fl(fd.0, 0, libc::O_NONBLOCK))?;
+    let w = BlockedWrite::start(fd.0, other.clone()).ok_or(Stop)?;
+    c.say("blocking write asleep", yes_no(w.asleep()));
+    c.ip_need("ip addr del (frees the held frame)", &["addr", "del", "10.231.1.1/24", "dev", &name])?;
+    c.say("blocking write still asleep 500 ms later", yes_no(w.result(500).is_none()));
+    c.show("inject 1 frame towards the reader", inject(&name, 1));
+    w.finish(c, "blocked write returns after the transmit")?;
+
+    // Blocking, after a poll found the file not writable: freeing the frame
+    // wakes the writer and the poller, with SIGIO.
+    c.ip_need("ip addr add 10.231.1.1/24 again", &["addr", "add", "10.231.1.1/24", "dev", &name])?;
+    c.show("write ARP request (held)", write_fd(fd.0, &arp));
+    // SAFETY: fcntl on our fd.
+    let r = sys(unsafe { libc::fcntl(fd.0, libc::F_SETOWN, libc::getpid()) } as isize);
+    c.need("F_SETOWN", r)?;
+    c.need("O_ASYNC", set_fl(fd.0, libc::O_ASYNC, 0))?;
+    c.say("poll POLLOUT, 1 frame held", poll_out(fd.0));
+    let w = BlockedWrite::start(fd.0, other.clone()).ok_or(Stop)?;
+    c.say("blocking write asleep", yes_no(w.asleep()));
+    while sigio_within(0) {}
+    c.ip_need("ip addr del (frees the held frame)", &["addr", "del", "10.231.1.1/24", "dev", &name])?;
+    w.finish(c, "blocked write returns")?;
+    c.say("sigio when writable", yes_no(sigio_within(1000)));
+    c.need("clear O_ASYNC", set_fl(fd.0, 0, libc::O_ASYNC))?;
+    c.say("poll POLLOUT after", poll_out(fd.0));
+
+    // A signal ends the wait: EINTR without SA_RESTART, counted in rx_dropped.
+    c.ip_need("ip addr add 10.231.1.1/24 again", &["addr", "add", "10.231.1.1/24", "dev", &name])?;
+    c.show("write ARP request (held)", write_fd(fd.0, &arp));
+    let rx_dropped0 = sysfs(&name, "statistics/rx_dropped");
+    let w = BlockedWrite::start(fd.0, other.clone()).ok_or(Stop)?;
+    c.say("blocking write asleep", yes_no(w.asleep()));
+    w.signal();
+    w.finish(c, "blocked write after SIGUSR1")?;
+    let grew = sysfs(&name, "statistics/rx_dropped").parse::<u64>().ok().zip(rx_dropped0.parse::<u64>().ok());
+    c.say("rx_dropped grew by", grew.map(|(a, b)| a.wrapping_sub(b).to_string()).unwrap_or_else(|| "?".into()));
+    c.show("TUNSETSNDBUF 2147483647", ioctl_int(fd.0, TUNSETSNDBUF, i32::MAX));
+    c.show("write with the buffer unlimited, 1 frame held", write_fd(fd.0, &other));
     Ok(())
 }
 

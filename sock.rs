@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0
+//! A queue's socket: the `struct sock` (with its `struct socket`) that tun's
+//! `tun_file` embeds, for what rtun uses it for. Written frames are charged
+//! to it (`sk_wmem_alloc`, through `skb_set_owner_w`) until they are freed,
+//! against its send buffer (`sk_sndbuf`, TUNSETSNDBUF); a writer that finds
+//! it full sleeps on its wait queue in `sock_alloc_send_pskb`, and
+//! `sk_write_space` (queue.rs's [`sock_write_space`](crate::queue::sock_write_space),
+//! tun's `tun_sock_write_space`) wakes it and the pollers, and sends SIGIO to
+//! the file's fasync list, which lives in the socket as well. Readers wait on
+//! the same queue, and the transmit path wakes it, as tun's
+//! `sk_data_ready` does (which also wakes a waiting writer: it looks again).
+//!
+//! Lifetime: a [`Sock`] is one counted reference (`sk_refcnt`); the queue
+//! holds one and its fasync list another. Every charged frame holds the
+//! memory through `sk_wmem_alloc`: when the last reference goes, `sk_free`
+//! frees the sock at once if no frame is charged, else the last frame's
+//! destructor (`sock_wfree`) does. The proto's `.owner` keeps the module
+//! loaded until then, so `sk_write_space` always has its code.
+
+use core::{mem::ManuallyDrop, ptr::NonNull};
+use kernel::{bindings, prelude::*};
+
+use crate::{shim, sync::WaitQueue};
+
+/// A counted reference to a queue's socket.
+///
+/// # Invariants
+/// The pointer is a `struct sock` made by [`Sock::new`] (inside a
+/// `struct rtun_sock`, with its `struct socket`), on which this value holds
+/// one `sk_refcnt` reference.
+pub(crate) struct Sock(NonNull<bindings::sock>);
+
+// SAFETY: A sock reference may be used and dropped from any thread; the
+// accessors below use the kernel's atomic or READ_ONCE/WRITE_ONCE helpers.
+unsafe impl Send for Sock {}
+// SAFETY: As above.
+unsafe impl Sync for Sock {}
+
+impl Sock {
+    /// tun_chr_open's socket: in the caller's network namespace, owned by its
+    /// fsuid, `sk_write_space` rtun's, `sk_sndbuf` INT_MAX. Process context.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: Process context (GFP_KERNEL); `current` has an nsproxy.
+        let sk = NonNull::new(unsafe { shim::rtun_sk_alloc() }).ok_or(ENOMEM)?;
+        // SAFETY: `sk` was just allocated (zeroed) inside a `struct rtun_sock`
+        // and is ours alone: its socket's wait queue is set up before
+        // `sock_init_data_uid` links the two and sets `sk_refcnt` to 1, the
+        // reference this value holds.
+        unsafe {
+            shim::rtun_sock_init_wq(sk.as_ptr());
+            shim::rtun_sock_init_data(sk.as_ptr());
+            shim::rtun_sock_use_callbacks(sk.as_ptr());
+            shim::rtun_sk_set_sndbuf(sk.as_ptr(), i32::MAX);
+        }
+        Ok(Sock(sk))
+    }
+
+    /// Another reference to the same socket (`sock_hold`).
+    pub(crate) fn new_ref(&self) -> Sock {
+        // SAFETY: We hold a reference, so the count is not zero.
+        unsafe { shim::rtun_sock_hold(self.as_ptr()) };
+        Sock(self.0)
+    }
+
+    /// For the wrappers that pass the socket to the kernel (skb.rs, cred.rs);
+    /// valid while `self` is.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::sock {
+        self.0.as_ptr()
+    }
+
+    /// `sk_sndbuf` (TUNGETSNDBUF).
+    pub(crate) fn sndbuf(&self) -> i32 {
+        // SAFETY: The sock is valid; a READ_ONCE of an int.
+        unsafe { shim::rtun_sk_sndbuf(self.as_ptr()) }
+    }
+
+    /// Sets `sk_sndbuf` (TUNSETSNDBUF). Wakes nobody, as in tun.
+    pub(crate) fn set_sndbuf(&self, v: i32) {
+        // SAFETY: The sock is valid; a WRITE_ONCE of an int.
+        unsafe { shim::rtun_sk_set_sndbuf(self.as_ptr(), v) }
+    }
+
+    /// `sock_writeable`: less than half the send buffer is charged.
+    pub(crate) fn writeable(&self) -> bool {
+        // SAFETY: The sock is valid.
+        unsafe { shim::rtun_sock_writeable(self.as_ptr()) }
+    }
+
+    /// Sets SOCKWQ_ASYNC_NOSPACE (a poller found the file not writable);
+    /// whether it was set already.
+    pub(crate) fn test_and_set_nospace(&self) -> bool {
+        // SAFETY: The sock is valid and has its socket (`sk_socket`).
+        unsafe { shim::rtun_sock_test_and_set_nospace(self.as_ptr()) }
+    }
+
+    /// Clears SOCKWQ_ASYNC_NOSPACE; whether it was set.
+    pub(crate) fn test_and_clear_nospace(&self) -> bool {
+        // SAFETY: As above.
+        unsafe { shim::rtun_sock_test_and_clear_nospace(self.as_ptr()) }
+    }
+
+    /// The socket's wait queue (`sk_sleep`): readers, writers waiting for
+    /// room and pollers wait on it, as on tun's.
+    pub(crate) fn wait(&self) -> &WaitQueue {
+        // SAFETY: The head is in the socket, initialised in `new`, and lives
+        // (unmoved) as long as the reference `self` holds.
+        unsafe { WaitQueue::from_raw(shim::rtun_sk_sleep(self.as_ptr())) }
+    }
+
+    /// SIGIO with POLL_OUT to the file's fasync list (empty unless O_ASYNC).
+    /// Any context.
+    pub(crate) fn notify_writable(&self) {
+        // SAFETY: The list lives in the socket; `kill_fasync` reads it under RCU.
+        unsafe { shim::rtun_kill_fasync(self.fasync_list(), true) }
+    }
+
+    /// The file's fasync list head (`socket.wq.fasync_list`), for chardev.rs;
+    /// valid while `self` is.
+    pub(crate) fn fasync_list(&self) -> *mut *mut bindings::fasync_struct {
+        // SAFETY: The sock is valid; pure address arithmetic.
+        unsafe { shim::rtun_sock_fasync_list(self.as_ptr()) }
+    }
+}
+
+impl Drop for Sock {
+    fn drop(&mut self) {
+        // SAFETY: Gives back the reference this value holds; the last one
+        // frees the sock now or, with frames still charged, when the last
+        // of them is freed.
+        unsafe { shim::rtun_sock_put(self.as_ptr()) }
+    }
+}
+
+/// `sk_write_space`: called by `sock_wfree` when a charged frame is freed
+/// (any context), and by rtun when its device comes up.
+#[no_mangle]
+unsafe extern "C" fn rtun_sock_write_space(sk: *mut bindings::sock) {
+    // SAFETY: `sk` is one of rtun's socks (only they have this callback), alive
+    // for the call: `sock_wfree` holds an `sk_wmem_alloc` reference across it.
+    // The borrowed value is not dropped, so no reference is given back.
+    let sock = ManuallyDrop::new(Sock(unsafe { NonNull::new_unchecked(sk) }));
+    crate::queue::sock_write_space(&sock);
+}
