@@ -461,11 +461,12 @@ impl Queue {
         let (mut skb, linear) = match built {
             Ok(Some(skb)) => (skb, len),
             Ok(None) => {
-                let linear = len.min(LINEAR_MAX);
-                let frags = (len - linear).div_ceil(PAGE_SIZE);
-                if frags > kernel::bindings::MAX_SKB_FRAGS as usize {
-                    state.count_rx_lost();
-                    return Err(EMSGSIZE);
+                let mut linear = len.min(LINEAR_MAX);
+                if (len - linear).div_ceil(PAGE_SIZE) > kernel::bindings::MAX_SKB_FRAGS as usize {
+                    // More pages than an skb holds: all of it linear, as tun
+                    // lays out a frame without a header length (it succeeds,
+                    // or fails for memory like any other write).
+                    linear = len;
                 }
                 let skb = if frags_mode {
                     SkBuff::alloc(&dev, linear).ok_or(ENOMEM)

@@ -39,7 +39,7 @@ struct DevRec {
     /// write() calls that returned a length: frames handed to the stack.
     writes_ok: u64,
     /// write() failures before a frame existed that tun and rtun count in
-    /// rx_dropped without a reason (EMSGSIZE, ENOMEM).
+    /// rx_dropped without a reason (ENOMEM, ENOBUFS).
     writes_lost: u64,
     /// read() calls that returned a frame.
     frames_read: u64,
@@ -831,7 +831,7 @@ impl Fuzzer {
             // writev() of nothing returns 0 in the VFS, without the driver.
             if r > 0 {
                 self.devs[d].writes_ok += 1;
-            } else if r == -(libc::EMSGSIZE as isize) || r == -(libc::ENOMEM as isize) {
+            } else if [libc::EMSGSIZE, libc::ENOMEM, libc::ENOBUFS].iter().any(|&e| r == -(e as isize)) {
                 self.devs[d].writes_lost += 1;
             }
         }
