@@ -416,13 +416,15 @@ lc_write_case() {
         { fail "$node: the bridge"; return 2; }
     lc_bg /tmp/lc.hold /tmp/lc.hold.ready rtunctl --dev $node attach lcw1 --tap --no-pi --backpressure --ready-file /tmp/lc.hold.ready || return 2
     holder=$LC_PID
-    rm -f /tmp/lc.w.ready
-    rtunctl --dev $node block write lcw0 --tap --no-pi --sndbuf 4096 --hex $LC_UNICAST --pad-to 1000 --count 200 \
-        --ready-file /tmp/lc.w.ready > /tmp/lc.w 2>&1 &
+    rm -f /tmp/lc.w.ready /tmp/lc.go
+    RTUNCTL_GO_FILE=/tmp/lc.go rtunctl --dev $node block write lcw0 --tap --no-pi --sndbuf 4096 --hex $LC_UNICAST \
+        --pad-to 1000 --count 200 --ready-file /tmp/lc.w.ready > /tmp/lc.w 2>&1 &
     writer=$!
-    # The writer attached: its port forwards once it has a carrier.
+    # The writer attached: its port forwards once the carrier is seen (the
+    # link watch runs late under KASAN); only then does it write.
     i=0 st0=
-    while [ "$st0" != 3 ] && [ $i -lt 50 ]; do lc_nap 0.1; read -r st0 < /sys/class/net/lcw0/brport/state; i=$((i + 1)); done
+    while [ "$st0" != 3 ] && [ $i -lt 100 ]; do lc_nap 0.1; read -r st0 < /sys/class/net/lcw0/brport/state; i=$((i + 1)); done
+    touch /tmp/lc.go
     read -r st1 < /sys/class/net/lcw1/brport/state
     echo "# $node: bridge port states (3: forwarding) lcw0=$st0 lcw1=$st1"
     # Blocked: alive, asleep, and no more frames coming in for 0.5 s.

@@ -162,7 +162,16 @@ pub fn run(mode: &str, fd: i32, frame: &[u8], count: usize, sndbuf: Option<i32>,
         "read" => do_read(fd, "read"),
         "poll" => do_poll(fd, "poll", -1),
         "epoll" => do_epoll(ep, "epoll", -1),
-        "write" => do_write(fd, frame, count),
+        "write" => {
+            // RTUNCTL_GO_FILE: attached, the writer waits for this file (the
+            // caller's sign that the path its frames take is ready).
+            if let Ok(go) = std::env::var("RTUNCTL_GO_FILE") {
+                while !std::path::Path::new(&go).exists() {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+            }
+            do_write(fd, frame, count)
+        }
         m => {
             eprintln!("rtunctl: block: unknown mode {m} (read, poll, epoll, write)");
             exit(2);
