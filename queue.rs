@@ -8,15 +8,14 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::Relaxed};
 use kernel::{
     error::code::*,
     iov::{IovIterDest, IovIterSource},
-    new_spinlock,
     page::PAGE_SIZE,
     prelude::*,
-    sync::{aref::ARef, Arc, ArcBorrow, SpinLock},
+    sync::{aref::ARef, Arc, ArcBorrow},
     uaccess::{UserPtr, UserSlice},
 };
 
 use crate::{
-    sync::{new_wait_queue, PollCtx, WaitQueue},
+    sync::{new_raw_spinlock, new_wait_queue, PollCtx, RawSpinLock, WaitQueue},
     bpf::{ClassicFilter, EbpfFilter},
     chardev::Fasync,
     cred::{self, LsmBlob},
@@ -57,7 +56,7 @@ pub(crate) struct Queue {
     #[pin]
     wait: WaitQueue,
     #[pin]
-    binding: SpinLock<Binding>,
+    binding: RawSpinLock<Binding>,
     /// IFF_NAPI: written frames go to GRO through this instance.
     #[pin]
     napi: Napi,
@@ -100,7 +99,7 @@ impl Queue {
             try_pin_init!(Queue {
                 ring <- SkbRing::new(),
                 wait <- new_wait_queue!("rtun_wait"),
-                binding <- new_spinlock!(Binding { dev: None, disabled: false }, "rtun_binding"),
+                binding <- new_raw_spinlock!(Binding { dev: None, disabled: false }, "rtun_binding"),
                 napi <- Napi::new(),
                 shutdown: AtomicBool::new(false),
                 nospace: AtomicBool::new(false),
@@ -125,6 +124,7 @@ impl Queue {
 
     /// The device this queue is bound to, receiving or not (EBADFD when
     /// unbound): tun keeps a detached queue's file working.
+    #[inline(always)]
     fn device(&self) -> Result<ARef<NetDev>> {
         self.binding.lock().dev.clone().ok_or(EBADFD)
     }
@@ -141,6 +141,7 @@ impl Queue {
     }
 
     /// The transmit queue this queue serves, while active.
+    #[inline(always)]
     pub(crate) fn txq(&self) -> Option<usize> {
         usize::try_from(self.txq.load(Relaxed)).ok()
     }
@@ -149,6 +150,7 @@ impl Queue {
     /// With IFF_BACKPRESSURE (`bp`, the device), a ring that just filled up
     /// stops its transmit queue, so the qdisc holds the next frames instead of
     /// the ring dropping them, as in tun.
+    #[inline(always)]
     pub(crate) fn push(&self, skb: SkBuff, bp: Option<&NetDev>) -> Result<(), SkBuff> {
         let full = self.ring.produce(skb)?;
         if let (true, Some(dev), Some(i)) = (full, bp, self.txq()) {
@@ -223,6 +225,7 @@ impl Queue {
         result.map_err(|site| (segs, site))
     }
 
+    #[inline(always)]
     fn notify(&self) {
         self.wait.wake(EPOLLIN | EPOLLRDNORM);
         self.fasync.notify(false);
@@ -349,9 +352,14 @@ impl Queue {
         got.unwrap_or(Err(ERESTARTSYS))
     }
 
+    #[inline(always)]
     fn pop(&self, bp: Option<&NetDev>) -> Option<SkBuff> {
         let c = self.ring.consume()?;
         if let Some(dev) = bp {
+            // Pairs with the barrier after `push` stops the transmit queue:
+            // either it sees the room made here, or this sees it stopped
+            // (tun's `__tun_wake_queue`, which has it under BACKPRESSURE only).
+            core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
             self.consumed_one(c.capacity, c.now_empty, dev);
         }
         Some(c.skb)
@@ -551,17 +559,20 @@ impl Queue {
 
     pub(crate) fn poll(&self, poll: &PollCtx<'_>) -> u32 {
         poll.wait_on(&self.wait);
-        let Ok(dev) = self.device() else {
+        // The device's state, read under the binding lock: no reference to
+        // take and give back.
+        let state = {
+            let b = self.binding.lock();
+            b.dev.as_ref().map(|dev| (dev.is_registered(), dev.is_up()))
+        };
+        let Some((true, up)) = state else {
             return EPOLLERR;
         };
-        if !dev.is_registered() {
-            return EPOLLERR;
-        }
         let mut mask = 0;
         if !self.ring.is_empty() {
             mask |= EPOLLIN | EPOLLRDNORM;
         }
-        if dev.is_up() {
+        if up {
             mask |= EPOLLOUT | EPOLLWRNORM;
         } else {
             self.nospace.store(true, Relaxed);
