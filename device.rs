@@ -357,7 +357,7 @@ impl DevState {
                     Ok(segs) => segs,
                     Err(skb) => return self.xmit_drop(dev, skb, Site::XmitGsoSeg),
                 };
-                return match q.push_list(segs, &offloads, self) {
+                return match q.push_list(segs, offloads, self) {
                     Ok(()) => true,
                     Err((rest, site)) => {
                         for _ in 0..rest.count() {
@@ -368,8 +368,11 @@ impl DevState {
                     }
                 };
             }
-            if partial && !offloads.takes_partial_csum() && skb.checksum_help().is_err() {
-                return self.xmit_drop(dev, skb, Site::XmitCsum);
+            if partial && !offloads.takes_partial_csum() {
+                skb = match skb.checksum_help() {
+                    Ok(skb) => skb,
+                    Err(skb) => return self.xmit_drop(dev, skb, Site::XmitCsum),
+                };
             }
         }
         let bp = self.has(ioctl::IFF_BACKPRESSURE).then_some(dev);

@@ -200,15 +200,20 @@ impl Queue {
     pub(crate) fn push_list(
         &self,
         mut segs: SkbList,
-        offloads: &Offloads,
+        offloads: Offloads,
         state: &DevState,
     ) -> Result<(), (SkbList, Site)> {
         let mut result = Ok(());
         let mut failed = SkbList::empty();
         while let Some(mut seg) = segs.pop() {
-            if seg.is_csum_partial() && !offloads.takes_partial_csum() && seg.checksum_help().is_err() {
-                failed.push_front(seg);
-                continue;
+            if seg.is_csum_partial() && !offloads.takes_partial_csum() {
+                seg = match seg.checksum_help() {
+                    Ok(seg) => seg,
+                    Err(seg) => {
+                        failed.push_front(seg);
+                        continue;
+                    }
+                };
             }
             if let Err(seg) = self.ring.produce(seg) {
                 segs.push_front(seg);

@@ -316,11 +316,12 @@ impl SkBuff {
 
     /// Fills in a CHECKSUM_PARTIAL checksum in software. May allocate
     /// (GFP_ATOMIC) when the header is shared. Named and never inlined, so
-    /// fault injection can target it.
+    /// fault injection can target it. The skb comes back either way (taken
+    /// by value, so that callers keep it in a register).
     #[inline(never)]
-    pub(crate) fn checksum_help(&mut self) -> Result<(), Failed> {
+    pub(crate) fn checksum_help(self) -> Result<Self, Self> {
         // SAFETY: The skb is ours.
-        if unsafe { shim::skb_checksum_help(self.ptr()) } == 0 { Ok(()) } else { Err(Failed) }
+        if unsafe { shim::skb_checksum_help(self.ptr()) } == 0 { Ok(self) } else { Err(self) }
     }
 
     /// Segments a GSO frame in software, with checksums resolved. On success the
