@@ -476,6 +476,7 @@ impl DevState {
     /// `ndo_select_queue`, as tun: the steering program's choice modulo the
     /// active queues; without one, the queue that last wrote the frame's flow,
     /// else the flow hash scaled to the queues.
+    #[inline(always)]
     pub(crate) fn select_queue(&self, skb: &mut SkBuff) -> u16 {
         let n = {
             let rcu = rcu::read_lock();
@@ -786,6 +787,7 @@ impl Driver for DevState {
         DevState::start_xmit(self, dev, skb)
     }
 
+    #[inline(always)]
     fn select_queue(&self, skb: &mut SkBuff) -> u16 {
         DevState::select_queue(self, skb)
     }

@@ -680,11 +680,17 @@ impl<T: Driver> Adapter<T> {
 
     /// # Safety
     /// The core's `ndo_select_queue` arguments: a valid device and a lent skb.
+    #[inline(always)]
     pub(crate) unsafe fn select_queue(dev: *mut bindings::net_device, skb: *mut bindings::sk_buff) -> u16 {
         // SAFETY: Per the function's requirements; the skb stays the caller's,
         // so it is never freed here.
-        let (dev, mut skb) = unsafe { (NetDev::from_raw(dev), core::mem::ManuallyDrop::new(SkBuff::from_raw(skb))) };
-        dev.driver::<T>().map_or(0, |s| s.select_queue(&mut skb))
+        // `ndo_select_queue` is only in rtun's ops, as `ndo_start_xmit`: the
+        // state is the driver's without checking the ops.
+        let (mut skb, state) = unsafe {
+            let dev = NetDev::from_raw(dev);
+            (core::mem::ManuallyDrop::new(SkBuff::from_raw(skb)), dev.own_driver::<T>())
+        };
+        state.select_queue(&mut skb)
     }
 
     /// # Safety
