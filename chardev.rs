@@ -87,6 +87,7 @@ impl Fasync {
 
     /// Sends SIGIO to the subscribers, if O_ASYNC is on: POLL_OUT when
     /// `writable`, else POLL_IN. Any context.
+    #[inline(always)]
     pub(crate) fn notify(&self, writable: bool) {
         if self.on.load(Ordering::Relaxed) {
             // SAFETY: `kill_fasync` reads the list under RCU; it may be null.

@@ -35,7 +35,7 @@ use crate::{
     netdev::{DebugfsEntry, Driver, NetDev, Rtnl},
     offload::{Features, Offloads},
     queue::Queue,
-    skb::{self, SkBuff, SkbList},
+    skb::{self, SkBuff},
     skb_reason::{Dir, Reason, Site},
     txfilter::TxFilter,
     vnet,
@@ -99,12 +99,6 @@ impl Owners {
 const FLOWS: usize = 1024;
 /// Marks a used flow-table entry (hash in the high half, queue in the low 16 bits).
 const FLOW_VALID: u64 = 1 << 31;
-
-/// A dropped frame, or the rest of a segment list, with its drop site.
-enum Dropped {
-    One(SkBuff, Site),
-    Many(SkbList, Site),
-}
 
 #[pin_data]
 pub(crate) struct DevState {
@@ -296,17 +290,19 @@ impl DevState {
     }
 
     /// [`DevState::count_drop`] for a caller that has the device at hand.
+    #[inline(always)]
     fn count_drop_on(&self, dev: &NetDev, site: Site) {
         let info = site.info();
         if let Some(c) = self.drops.get(info.reason.index()) {
             c.fetch_add(1, Relaxed);
         }
-        match info.dir {
-            Dir::Rx => dev.count_rx_dropped(),
-            Dir::Tx => dev.count_tx_dropped(),
-            Dir::RxFrame => {
-                self.rx_frame_errors.fetch_add(1, Relaxed);
-            }
+        // Transmit sites first: the hot ones.
+        if info.dir == Dir::Tx {
+            dev.count_tx_dropped();
+        } else if info.dir == Dir::Rx {
+            dev.count_rx_dropped();
+        } else {
+            self.rx_frame_errors.fetch_add(1, Relaxed);
         }
     }
 
@@ -325,74 +321,105 @@ impl DevState {
     /// `ndo_start_xmit`: queue the frame for the reader of its queue, or drop it
     /// with the reason. BH context: nothing here sleeps. False when (part of)
     /// the frame was dropped, which tun reports as NET_XMIT_DROP.
-    #[inline(always)]
-    pub(crate) fn start_xmit(&self, dev: &NetDev, skb: SkBuff) -> bool {
-        match self.transmit(dev, skb) {
-            Ok(()) => true,
-            Err(Dropped::One(skb, site)) => {
-                self.count_drop_on(dev, site);
-                skb.drop_tx(site.reason());
-                false
-            }
-            Err(Dropped::Many(list, site)) => {
-                for _ in 0..list.count() {
-                    self.count_drop_on(dev, site);
-                }
-                list.drop_reason(site.reason());
-                false
-            }
-        }
-    }
-
+    ///
     /// tun's transmit order: a queue to receive, the TAP tx filter, the classic
     /// and eBPF filters (and the trim they ask for), zerocopy fragments, then
-    /// the offloads the reader cannot take, then the ring. Whatever is dropped
-    /// comes back to `start_xmit`, which frees it once the locks are released.
-    fn transmit(&self, dev: &NetDev, mut skb: SkBuff) -> Result<(), Dropped> {
+    /// the offloads the reader cannot take, then the ring. A frame is dropped
+    /// where its site is known (inside the RCU read-side section, as in tun,
+    /// and never under the ring lock), so that each site's counter and reason
+    /// are constants. One function with `rtun_ndo_start_xmit`, as tun's is.
+    #[inline(always)]
+    pub(crate) fn start_xmit(&self, dev: &NetDev, mut skb: SkBuff) -> bool {
         let rcu = rcu::read_lock();
         let Some(q) = self.queues.get(skb.queue_mapping(), &rcu) else {
-            return Err(Dropped::One(skb, Site::XmitNoQueue));
+            return self.xmit_drop(dev, skb, Site::XmitNoQueue);
         };
-        if let Some(f) = self.txfilter.get(&rcu) {
-            if self.mode == Mode::Tap && f.is_on() && !f.accepts(skb.head()) {
-                return Err(Dropped::One(skb, Site::XmitTxFilter));
-            }
-        }
-        if let Some(filter) = self.classic.get(&rcu) {
-            let reason = filter.run(&mut skb);
-            if reason != 0 {
-                return Err(Dropped::One(skb, skb::socket_filter_site(reason)));
-            }
-        }
-        if let Some(filter) = self.ebpf.get(&rcu) {
-            let len = filter.run(&mut skb);
-            if len == 0 {
-                return Err(Dropped::One(skb, Site::XmitEbpfFilter));
-            }
-            if skb.trim(len).is_err() {
-                return Err(Dropped::One(skb, Site::XmitTrim));
+        if self.txfilter.get(&rcu).is_some() || self.classic.get(&rcu).is_some() || self.ebpf.get(&rcu).is_some() {
+            let verdict;
+            (skb, verdict) = self.xmit_filters(skb, &rcu);
+            if let Some(site) = verdict {
+                return self.xmit_drop(dev, skb, site);
             }
         }
         // Zerocopy fragments copied, timestamped, and (the frame may wait on
         // the ring indefinitely) its socket and conntrack entry released.
         if skb.detach_for_ring().is_err() {
-            return Err(Dropped::One(skb, Site::XmitOrphanFrags));
+            return self.xmit_drop(dev, skb, Site::XmitOrphanFrags);
         }
 
-        // Offloads go to the reader only through a virtio-net header.
-        let offloads = if self.has(ioctl::IFF_VNET_HDR) { self.offloads() } else { Offloads::default() };
-        if skb.is_gso() && !offloads.takes_gso(skb.gso_type()) {
-            let segs = skb.gso_segment().map_err(|skb| Dropped::One(skb, Site::XmitGsoSeg))?;
-            return q.push_list(segs, &offloads, self).map_err(|(rest, site)| Dropped::Many(rest, site));
-        }
-        if skb.is_csum_partial() && !offloads.takes_partial_csum() && skb.checksum_help().is_err() {
-            return Err(Dropped::One(skb, Site::XmitCsum));
+        // Offloads go to the reader only through a virtio-net header; they
+        // are read only for a frame that has one to resolve.
+        let (gso, partial) = (skb.is_gso(), skb.is_csum_partial());
+        if gso || partial {
+            let offloads = if self.has(ioctl::IFF_VNET_HDR) { self.offloads() } else { Offloads::default() };
+            if gso && !offloads.takes_gso(skb.gso_type()) {
+                let segs = match skb.gso_segment() {
+                    Ok(segs) => segs,
+                    Err(skb) => return self.xmit_drop(dev, skb, Site::XmitGsoSeg),
+                };
+                return match q.push_list(segs, offloads, self) {
+                    Ok(()) => true,
+                    Err((rest, site)) => {
+                        for _ in 0..rest.count() {
+                            self.count_drop_on(dev, site);
+                        }
+                        rest.drop_reason(site.reason());
+                        false
+                    }
+                };
+            }
+            if partial && !offloads.takes_partial_csum() {
+                skb = match skb.checksum_help() {
+                    Ok(skb) => skb,
+                    Err(skb) => return self.xmit_drop(dev, skb, Site::XmitCsum),
+                };
+            }
         }
         let bp = self.has(ioctl::IFF_BACKPRESSURE).then_some(dev);
         let txq = skb.queue_mapping();
-        q.push(skb, bp).map_err(|skb| Dropped::One(skb, Site::XmitRingFull))?;
+        if let Err(skb) = q.push(skb, bp) {
+            return self.xmit_drop(dev, skb, Site::XmitRingFull);
+        }
         dev.txq_trans_update(txq);
-        Ok(())
+        true
+    }
+
+    /// The filters of `start_xmit`, in tun's order: the TAP tx filter, the
+    /// classic and eBPF filters (and the trim they ask for). The frame comes
+    /// back with the site where it is to be dropped, if any. Out of line: the
+    /// frame then stays in a register on the path without filters.
+    #[inline(never)]
+    fn xmit_filters(&self, mut skb: SkBuff, rcu: &rcu::Guard) -> (SkBuff, Option<Site>) {
+        if let Some(f) = self.txfilter.get(rcu) {
+            if self.mode == Mode::Tap && f.is_on() && !f.accepts(skb.head()) {
+                return (skb, Some(Site::XmitTxFilter));
+            }
+        }
+        if let Some(filter) = self.classic.get(rcu) {
+            let reason = filter.run(&mut skb);
+            if reason != 0 {
+                return (skb, Some(skb::socket_filter_site(reason)));
+            }
+        }
+        if let Some(filter) = self.ebpf.get(rcu) {
+            let len = filter.run(&mut skb);
+            if len == 0 {
+                return (skb, Some(Site::XmitEbpfFilter));
+            }
+            if skb.trim(len).is_err() {
+                return (skb, Some(Site::XmitTrim));
+            }
+        }
+        (skb, None)
+    }
+
+    /// Drops a frame at transmit drop site `site` (a constant where inlined),
+    /// counted; false, for `start_xmit` to return.
+    #[inline(always)]
+    fn xmit_drop(&self, dev: &NetDev, skb: SkBuff, site: Site) -> bool {
+        self.count_drop_on(dev, site);
+        skb.drop_tx(site.reason());
+        false
     }
 
     // ---- filters and offloads (ioctls, process context) ---------------------------
@@ -449,6 +476,7 @@ impl DevState {
     /// `ndo_select_queue`, as tun: the steering program's choice modulo the
     /// active queues; without one, the queue that last wrote the frame's flow,
     /// else the flow hash scaled to the queues.
+    #[inline(always)]
     pub(crate) fn select_queue(&self, skb: &mut SkBuff) -> u16 {
         let n = {
             let rcu = rcu::read_lock();
@@ -759,6 +787,7 @@ impl Driver for DevState {
         DevState::start_xmit(self, dev, skb)
     }
 
+    #[inline(always)]
     fn select_queue(&self, skb: &mut SkBuff) -> u16 {
         DevState::select_queue(self, skb)
     }

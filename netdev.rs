@@ -47,6 +47,10 @@ const MIN_MTU: u32 = 68;
 const MAX_MTU: u32 = 65535;
 const TUN_READQ_SIZE: u32 = 500;
 const ETH_SS_STATS: c_int = 1;
+/// Offsets of `rx_dropped` and `tx_dropped` in `struct net_device_core_stats`
+/// (the C file checks them).
+const CORE_STATS_RX_DROPPED: u32 = 0;
+const CORE_STATS_TX_DROPPED: u32 = 8;
 /// What `ndo_start_xmit` returns for a frame it dropped (the C file checks it).
 const NET_XMIT_DROP: c_int = 1;
 
@@ -137,9 +141,12 @@ impl NetDev {
         self.0.get()
     }
 
+    /// `netdev_priv()`, inline: the private area is at a fixed offset.
+    #[inline(always)]
     fn priv_area<T>(&self) -> *mut Priv<T> {
-        // SAFETY: `self` is valid; `netdev_priv` is pointer arithmetic.
-        unsafe { shim::rtun_netdev_priv(self.as_ptr()).cast() }
+        // SAFETY: `rtun_netdev_priv_offset` is a constant set at build time.
+        let off = unsafe { shim::rtun_netdev_priv_offset };
+        self.as_ptr().cast::<u8>().wrapping_add(off).cast()
     }
 
     /// The device's kind, if it is an rtun device.
@@ -185,11 +192,14 @@ impl NetDev {
     /// The device whose private area holds `state`.
     pub(crate) fn of_driver<T: Driver>(state: &T) -> &NetDev {
         let off = core::mem::offset_of!(Priv<T>, state);
-        let priv_area = (state as *const T).cast::<u8>().wrapping_sub(off);
+        // SAFETY: `rtun_netdev_priv_offset` is a constant set at build time.
+        let priv_off = unsafe { shim::rtun_netdev_priv_offset };
+        let dev = (state as *const T).cast::<u8>().wrapping_sub(off).wrapping_sub(priv_off);
         // SAFETY: A driver state only ever lives in the `Priv` of an rtun
         // device's private area (the driver builds it in place through
-        // `DevBuilder::register`), and that device outlives it.
-        unsafe { NetDev::from_raw(shim::rtun_netdev_from_priv(priv_area.cast())) }
+        // `DevBuilder::register`), at `priv_off` into the device, and that
+        // device outlives it.
+        unsafe { NetDev::from_raw(dev.cast_mut().cast()) }
     }
 
     /// One packet of `len` bytes received (written by user space), per CPU.
@@ -204,16 +214,21 @@ impl NetDev {
         unsafe { shim::rtun_sw_netstats_tx_add(self.as_ptr(), len as c_uint) }
     }
 
-    /// `rx_dropped`, in the core's per-CPU counters.
+    /// `rx_dropped`, in the core's per-CPU counters
+    /// (`dev_core_stats_rx_dropped_inc`).
+    #[inline(always)]
     pub(crate) fn count_rx_dropped(&self) {
-        // SAFETY: `self` is valid; callable from any context.
-        unsafe { shim::rtun_core_stats_rx_dropped_inc(self.as_ptr()) }
+        // SAFETY: `self` is valid; callable from any context; the offset is
+        // the field's (the C file checks it).
+        unsafe { shim::netdev_core_stats_inc(self.as_ptr(), CORE_STATS_RX_DROPPED) }
     }
 
-    /// `tx_dropped`, in the core's per-CPU counters.
+    /// `tx_dropped`, in the core's per-CPU counters
+    /// (`dev_core_stats_tx_dropped_inc`).
+    #[inline(always)]
     pub(crate) fn count_tx_dropped(&self) {
         // SAFETY: As above.
-        unsafe { shim::rtun_core_stats_tx_dropped_inc(self.as_ptr()) }
+        unsafe { shim::netdev_core_stats_inc(self.as_ptr(), CORE_STATS_TX_DROPPED) }
     }
 
     /// IFF_UP: the administrator set the link up.
@@ -677,11 +692,17 @@ impl<T: Driver> Adapter<T> {
 
     /// # Safety
     /// The core's `ndo_select_queue` arguments: a valid device and a lent skb.
+    #[inline(always)]
     pub(crate) unsafe fn select_queue(dev: *mut bindings::net_device, skb: *mut bindings::sk_buff) -> u16 {
         // SAFETY: Per the function's requirements; the skb stays the caller's,
         // so it is never freed here.
-        let (dev, mut skb) = unsafe { (NetDev::from_raw(dev), core::mem::ManuallyDrop::new(SkBuff::from_raw(skb))) };
-        dev.driver::<T>().map_or(0, |s| s.select_queue(&mut skb))
+        // `ndo_select_queue` is only in rtun's ops, as `ndo_start_xmit`: the
+        // state is the driver's without checking the ops.
+        let (mut skb, state) = unsafe {
+            let dev = NetDev::from_raw(dev);
+            (core::mem::ManuallyDrop::new(SkBuff::from_raw(skb)), dev.own_driver::<T>())
+        };
+        state.select_queue(&mut skb)
     }
 
     /// # Safety

@@ -8,15 +8,14 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::Relaxed};
 use kernel::{
     error::code::*,
     iov::{IovIterDest, IovIterSource},
-    new_spinlock,
     page::PAGE_SIZE,
     prelude::*,
-    sync::{aref::ARef, Arc, ArcBorrow, SpinLock},
+    sync::{aref::ARef, Arc, ArcBorrow},
     uaccess::{UserPtr, UserSlice},
 };
 
 use crate::{
-    sync::{PollCtx, WaitQueue},
+    sync::{new_raw_spinlock, PollCtx, RawSpinLock, WaitQueue},
     bpf::{ClassicFilter, EbpfFilter},
     chardev::Fasync,
     cred::{self, LsmBlob},
@@ -57,7 +56,7 @@ pub(crate) struct Queue {
     #[pin]
     ring: SkbRing,
     #[pin]
-    binding: SpinLock<Binding>,
+    binding: RawSpinLock<Binding>,
     /// IFF_NAPI: written frames go to GRO through this instance.
     #[pin]
     napi: Napi,
@@ -100,7 +99,7 @@ impl Queue {
         Arc::pin_init(
             try_pin_init!(Queue {
                 ring <- SkbRing::new(),
-                binding <- new_spinlock!(Binding { dev: None, disabled: false }, "rtun_binding"),
+                binding <- new_raw_spinlock!(Binding { dev: None, disabled: false }, "rtun_binding"),
                 napi <- Napi::new(),
                 shutdown: AtomicBool::new(false),
                 sock,
@@ -131,6 +130,7 @@ impl Queue {
 
     /// The device this queue is bound to, receiving or not (EBADFD when
     /// unbound): tun keeps a detached queue's file working.
+    #[inline(always)]
     fn device(&self) -> Result<ARef<NetDev>> {
         self.binding.lock().dev.clone().ok_or(EBADFD)
     }
@@ -147,6 +147,7 @@ impl Queue {
     }
 
     /// The transmit queue this queue serves, while active.
+    #[inline(always)]
     pub(crate) fn txq(&self) -> Option<usize> {
         usize::try_from(self.txq.load(Relaxed)).ok()
     }
@@ -155,6 +156,7 @@ impl Queue {
     /// With IFF_BACKPRESSURE (`bp`, the device), a ring that just filled up
     /// stops its transmit queue, so the qdisc holds the next frames instead of
     /// the ring dropping them, as in tun.
+    #[inline(always)]
     pub(crate) fn push(&self, skb: SkBuff, bp: Option<&NetDev>) -> Result<(), SkBuff> {
         let full = self.ring.produce(skb)?;
         if let (true, Some(dev), Some(i)) = (full, bp, self.txq()) {
@@ -204,15 +206,20 @@ impl Queue {
     pub(crate) fn push_list(
         &self,
         mut segs: SkbList,
-        offloads: &Offloads,
+        offloads: Offloads,
         state: &DevState,
     ) -> Result<(), (SkbList, Site)> {
         let mut result = Ok(());
         let mut failed = SkbList::empty();
         while let Some(mut seg) = segs.pop() {
-            if seg.is_csum_partial() && !offloads.takes_partial_csum() && seg.checksum_help().is_err() {
-                failed.push_front(seg);
-                continue;
+            if seg.is_csum_partial() && !offloads.takes_partial_csum() {
+                seg = match seg.checksum_help() {
+                    Ok(seg) => seg,
+                    Err(seg) => {
+                        failed.push_front(seg);
+                        continue;
+                    }
+                };
             }
             if let Err(seg) = self.ring.produce(seg) {
                 segs.push_front(seg);
@@ -229,6 +236,7 @@ impl Queue {
         result.map_err(|site| (segs, site))
     }
 
+    #[inline(always)]
     fn notify(&self) {
         self.wait().wake(EPOLLIN | EPOLLRDNORM);
         self.fasync.notify(false);
@@ -353,9 +361,14 @@ impl Queue {
         got.unwrap_or(Err(ERESTARTSYS))
     }
 
+    #[inline(always)]
     fn pop(&self, bp: Option<&NetDev>) -> Option<SkBuff> {
         let c = self.ring.consume()?;
         if let Some(dev) = bp {
+            // Pairs with the barrier after `push` stops the transmit queue:
+            // either it sees the room made here, or this sees it stopped
+            // (tun's `__tun_wake_queue`, which has it under BACKPRESSURE only).
+            core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
             self.consumed_one(c.capacity, c.now_empty, dev);
         }
         Some(c.skb)
@@ -587,12 +600,15 @@ impl Queue {
 
     pub(crate) fn poll(&self, poll: &PollCtx<'_>) -> u32 {
         poll.wait_on(self.wait());
-        let Ok(dev) = self.device() else {
+        // The device's state, read under the binding lock: no reference to
+        // take and give back.
+        let state = {
+            let b = self.binding.lock();
+            b.dev.as_ref().map(|dev| (dev.is_registered(), dev.is_up()))
+        };
+        let Some((true, up)) = state else {
             return EPOLLERR;
         };
-        if !dev.is_registered() {
-            return EPOLLERR;
-        }
         let mut mask = 0;
         if !self.ring.is_empty() {
             mask |= EPOLLIN | EPOLLRDNORM;
@@ -600,7 +616,7 @@ impl Queue {
         // tun: writable while the device is up and less than half the send
         // buffer is charged; else SOCKWQ_ASYNC_NOSPACE, so that
         // `sk_write_space` tells the poller once it is, and a second look.
-        let writable = || dev.is_up() && self.sock.writeable();
+        let writable = || up && self.sock.writeable();
         if writable() || (!self.sock.test_and_set_nospace() && writable()) {
             mask |= EPOLLOUT | EPOLLWRNORM;
         }

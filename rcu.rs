@@ -97,11 +97,14 @@ impl<T, const N: usize> RcuTable<T, N> {
     }
 
     /// Entry `i`, valid while the read-side critical section lasts.
+    #[inline(always)]
     pub(crate) fn get<'g>(&self, i: usize, _guard: &'g Guard) -> Option<&'g T> {
         if i >= self.len.load(Ordering::Acquire) {
             return None;
         }
-        let p = self.slots.get(i)?.load(Ordering::Acquire);
+        // SAFETY: `len` never exceeds `N` (`publish` stores at most `N`), so
+        // `i < N`.
+        let p = unsafe { self.slots.get_unchecked(i) }.load(Ordering::Acquire);
         // SAFETY: A published pointer borrows from an `Arc` that the writer
         // keeps until a grace period after unpublishing it, which `_guard`
         // holds back.

@@ -21,12 +21,16 @@ pub(crate) struct Consumer {
     next: usize,
 }
 
+#[inline(always)]
 fn advance(i: usize, cap: usize) -> usize {
-    if i + 1 >= cap { 0 } else { i + 1 }
+    // `i < cap`, so `i + 1` cannot wrap.
+    let next = i.wrapping_add(1);
+    if next >= cap { 0 } else { next }
 }
 
 impl Producer {
     /// Stores `item` (not null), or returns false when the ring is full.
+    #[inline(always)]
     pub(crate) fn produce<T>(&mut self, slots: &[AtomicPtr<T>], item: *mut T) -> bool {
         let Some(slot) = slots.get(self.next) else { return false };
         // The consumer's release store of null hands the slot back.
@@ -40,6 +44,7 @@ impl Producer {
     }
 
     /// The next produce would fail.
+    #[inline(always)]
     pub(crate) fn is_full<T>(&self, slots: &[AtomicPtr<T>]) -> bool {
         slots.get(self.next).is_none_or(|s| !s.load(Ordering::Acquire).is_null())
     }
@@ -47,6 +52,7 @@ impl Producer {
 
 impl Consumer {
     /// Takes the oldest item, or null when the ring is empty.
+    #[inline(always)]
     pub(crate) fn consume<T>(&mut self, slots: &[AtomicPtr<T>]) -> *mut T {
         let Some(slot) = slots.get(self.next) else { return core::ptr::null_mut() };
         let item = slot.load(Ordering::Acquire);
@@ -57,6 +63,7 @@ impl Consumer {
         item
     }
 
+    #[inline(always)]
     pub(crate) fn is_empty<T>(&self, slots: &[AtomicPtr<T>]) -> bool {
         slots.get(self.next).is_none_or(|s| s.load(Ordering::Acquire).is_null())
     }

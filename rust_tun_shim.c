@@ -80,6 +80,11 @@ void rtun_sock_write_space(struct sock *sk);
 static_assert(offsetof(struct rtnl_link_stats64, tx_dropped) == 7 * sizeof(u64));
 static_assert(offsetof(struct rtnl_link_stats64, rx_frame_errors) == 13 * sizeof(u64));
 static_assert(NET_XMIT_DROP == 1);
+/* netdev.rs counts drops with netdev_core_stats_inc() at these offsets. */
+static_assert(offsetof(struct net_device_core_stats, rx_dropped) == 0);
+static_assert(offsetof(struct net_device_core_stats, tx_dropped) == 8);
+/* sync.rs's RawSpinLock passes a spinlock_t to _raw_spin_lock() as spin_lock() does. */
+static_assert(offsetof(spinlock_t, rlock) == 0);
 
 /* ---- tables ---------------------------------------------------------- */
 
@@ -266,12 +271,10 @@ void rtun_queue_rcu_work(struct rcu_work *rwork) { queue_rcu_work(rtun_wq, rwork
 struct net_device *rtun_alloc_netdev(int priv_size, const char *name, unsigned int queues)
 { return alloc_netdev_mqs(priv_size, name, NET_NAME_UNKNOWN, rtun_setup, queues, queues); }
 void *rtun_netdev_priv(const struct net_device *dev) { return netdev_priv(dev); }
-struct net_device *rtun_netdev_from_priv(const void *p)
-{ return (struct net_device *)((const char *)p - offsetof(struct net_device, priv)); }
+/* netdev_priv() is dev->priv: Rust adds this offset inline on the data path. */
+const size_t rtun_netdev_priv_offset = offsetof(struct net_device, priv);
 void rtun_sw_netstats_rx_add(struct net_device *dev, unsigned int len) { dev_sw_netstats_rx_add(dev, len); }
 void rtun_sw_netstats_tx_add(struct net_device *dev, unsigned int len) { dev_sw_netstats_tx_add(dev, 1, len); }
-void rtun_core_stats_rx_dropped_inc(struct net_device *dev) { dev_core_stats_rx_dropped_inc(dev); }
-void rtun_core_stats_tx_dropped_inc(struct net_device *dev) { dev_core_stats_tx_dropped_inc(dev); }
 int rtun_skb_checksum_start_offset(const struct sk_buff *skb) { return skb_checksum_start_offset(skb); }
 u16 rtun_skb_csum_offset(const struct sk_buff *skb) { return skb->csum_offset; }
 void rtun_dev_use_tun_ops(struct net_device *dev) { dev->netdev_ops = &rtun_tun_ops; }
@@ -383,10 +386,8 @@ void rtun_skb_reserve(struct sk_buff *skb, int len) { skb_reserve(skb, len); }
 void rtun_skb_set_dev(struct sk_buff *skb, struct net_device *dev) { skb->dev = dev; }
 void rtun_netif_receive_skb_bh(struct sk_buff *skb) { local_bh_disable(); netif_receive_skb(skb); local_bh_enable(); }
 void rtun_txq_trans_update(struct net_device *dev, unsigned int i) { txq_trans_cond_update(netdev_get_tx_queue(dev, i)); }
-bool rtun_wq_has_sleeper(struct wait_queue_head *wq) { return wq_has_sleeper(wq); }
 void rtun_wake_up_interruptible_poll(struct wait_queue_head *wq, u32 events)
 { wake_up_interruptible_poll(wq, events); }
-void rtun_poll_wait(struct file *file, struct wait_queue_head *wq, poll_table *table) { poll_wait(file, wq, table); }
 void rtun_spin_lock_bh(spinlock_t *lock) { spin_lock_bh(lock); }
 void rtun_spin_unlock_bh(spinlock_t *lock) { spin_unlock_bh(lock); }
 int rtun_spin_trylock_bh(spinlock_t *lock) { return spin_trylock_bh(lock); }
@@ -412,9 +413,6 @@ void rtun_napi_delete(struct napi_struct *n) { netif_napi_del(n); kfree(containe
 void rtun_napi_schedule_bh(struct napi_struct *napi) { local_bh_disable(); napi_schedule(napi); local_bh_enable(); }
 void rtun_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb) { napi_gro_receive(napi, skb); }
 u32 rtun_skb_get_hash_symmetric(struct sk_buff *skb) { return __skb_get_hash_symmetric(skb); }
-bool rtun_skb_is_gso(const struct sk_buff *skb) { return skb_is_gso(skb); }
-unsigned int rtun_skb_gso_type(const struct sk_buff *skb) { return skb_shinfo(skb)->gso_type; }
-bool rtun_skb_csum_partial(const struct sk_buff *skb) { return skb->ip_summed == CHECKSUM_PARTIAL; }
 struct sk_buff *rtun_skb_gso_segment(struct sk_buff *skb) { return skb_gso_segment(skb, 0); }
 struct sk_buff *rtun_skb_next(const struct sk_buff *skb) { return skb->next; }
 void rtun_skb_mark_not_on_list(struct sk_buff *skb) { skb_mark_not_on_list(skb); }

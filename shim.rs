@@ -5,7 +5,7 @@
 
 use core::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::bindings::{
-    bpf_prog, dentry, fasync_struct, rcu_work, work_struct, file, kiocb, napi_struct, net, net_device, page, page_frag, pid, sk_buff, sock, sock_fprog, poll_table, sockaddr, socket, spinlock_t, wait_queue_head,
+    bpf_prog, dentry, fasync_struct, rcu_work, work_struct, file, kiocb, napi_struct, net, net_device, page, page_frag, pid, sk_buff, sock, sock_fprog, sockaddr, socket, spinlock_t, wait_queue_head,
 };
 
 // Only pointers to these structures cross the boundary; their Rust layouts
@@ -35,11 +35,12 @@ extern "C" {
     // struct net_device.
     pub(crate) fn rtun_alloc_netdev(priv_size: c_int, name: *const c_char, queues: c_uint) -> *mut net_device;
     pub(crate) fn rtun_netdev_priv(dev: *const net_device) -> *mut c_void;
-    pub(crate) fn rtun_netdev_from_priv(p: *const c_void) -> *mut net_device;
+    /// `offsetof(struct net_device, priv)`: where `netdev_priv()` points.
+    pub(crate) static rtun_netdev_priv_offset: usize;
     pub(crate) fn rtun_sw_netstats_rx_add(dev: *mut net_device, len: c_uint);
     pub(crate) fn rtun_sw_netstats_tx_add(dev: *mut net_device, len: c_uint);
-    pub(crate) fn rtun_core_stats_rx_dropped_inc(dev: *mut net_device);
-    pub(crate) fn rtun_core_stats_tx_dropped_inc(dev: *mut net_device);
+    /// `dev_core_stats_{rx,tx}_dropped_inc()` is this with the field's offset.
+    pub(crate) fn netdev_core_stats_inc(dev: *mut net_device, offset: u32);
     pub(crate) fn dev_get_tstats64(dev: *mut net_device, s: *mut c_void);
     pub(crate) fn rtun_dev_use_tun_ops(dev: *mut net_device);
     pub(crate) fn rtun_dev_use_tap_ops(dev: *mut net_device);
@@ -137,9 +138,7 @@ extern "C" {
     pub(crate) fn napi_enable(napi: *mut napi_struct);
     pub(crate) fn napi_disable(napi: *mut napi_struct);
     pub(crate) fn napi_complete_done(napi: *mut napi_struct, work_done: c_int) -> bool;
-    pub(crate) fn rtun_wq_has_sleeper(wq: *mut wait_queue_head) -> bool;
     pub(crate) fn rtun_wake_up_interruptible_poll(wq: *mut wait_queue_head, events: u32);
-    pub(crate) fn rtun_poll_wait(file: *mut file, wq: *mut wait_queue_head, table: *mut poll_table);
     pub(crate) fn rtun_spin_lock_bh(lock: *mut spinlock_t);
     pub(crate) fn rtun_spin_unlock_bh(lock: *mut spinlock_t);
     pub(crate) fn rtun_spin_trylock_bh(lock: *mut spinlock_t) -> c_int;
@@ -149,9 +148,6 @@ extern "C" {
     pub(crate) fn rtun_napi_gro_receive(napi: *mut napi_struct, skb: *mut sk_buff);
     pub(crate) fn rtun_skb_get_hash_symmetric(skb: *mut sk_buff) -> u32;
 
-    pub(crate) fn rtun_skb_is_gso(skb: *const sk_buff) -> bool;
-    pub(crate) fn rtun_skb_gso_type(skb: *const sk_buff) -> c_uint;
-    pub(crate) fn rtun_skb_csum_partial(skb: *const sk_buff) -> bool;
     pub(crate) fn rtun_skb_gso_segment(skb: *mut sk_buff) -> *mut sk_buff;
     pub(crate) fn rtun_skb_next(skb: *const sk_buff) -> *mut sk_buff;
     pub(crate) fn rtun_skb_mark_not_on_list(skb: *mut sk_buff);

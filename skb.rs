@@ -41,8 +41,26 @@ const _: () = {
     assert!(offload::GSO_TCP_FIXEDID_INNER == bindings::SKB_GSO_TCP_FIXEDID_INNER as u32);
 };
 
+/// The kernel's value for each reason, indexed by [`Reason::index`]: one
+/// load on the drop path.
+const RAW_REASONS: [bindings::skb_drop_reason; Reason::COUNT] = {
+    let mut t = [0; Reason::COUNT];
+    let mut i = 0;
+    while i < Reason::COUNT {
+        t[i] = raw_reason_of(Reason::ALL[i]);
+        i += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn raw_reason(r: Reason) -> bindings::skb_drop_reason {
+    // `index()` is below COUNT for every reason: no bounds check remains.
+    RAW_REASONS.get(r.index()).copied().unwrap_or(bindings::skb_drop_reason_SKB_DROP_REASON_DEV_READY)
+}
+
 /// The kernel's value for each reason, from the generated bindings.
-const fn raw_reason(r: Reason) -> bindings::skb_drop_reason {
+const fn raw_reason_of(r: Reason) -> bindings::skb_drop_reason {
     match r {
         Reason::DevReady => bindings::skb_drop_reason_SKB_DROP_REASON_DEV_READY,
         Reason::TapTxfilter => bindings::skb_drop_reason_SKB_DROP_REASON_TAP_TXFILTER,
@@ -321,27 +339,41 @@ impl SkBuff {
         if unsafe { shim::rtun_pskb_trim(self.ptr(), len) } == 0 { Ok(()) } else { Err(Failed) }
     }
 
-    pub(crate) fn is_gso(&self) -> bool {
-        // SAFETY: The skb is valid.
-        unsafe { shim::rtun_skb_is_gso(self.ptr()) }
+    /// `skb_shinfo()`: the shared info at `head + end` (64-bit kernels keep
+    /// `end` as an offset).
+    #[inline(always)]
+    fn shinfo(&self) -> *const bindings::skb_shared_info {
+        // SAFETY: The skb is valid; its head buffer holds the shared info at `end`.
+        unsafe { (*self.ptr()).head.add((*self.ptr()).end as usize).cast() }
     }
 
+    /// `skb_is_gso()`: a GSO size is set.
+    #[inline(always)]
+    pub(crate) fn is_gso(&self) -> bool {
+        // SAFETY: The shared info is valid while the skb is.
+        unsafe { (*self.shinfo()).gso_size != 0 }
+    }
+
+    #[inline(always)]
     pub(crate) fn gso_type(&self) -> u32 {
-        // SAFETY: The skb is valid.
-        unsafe { shim::rtun_skb_gso_type(self.ptr()) }
+        // SAFETY: The shared info is valid while the skb is.
+        unsafe { (*self.shinfo()).gso_type }
     }
 
     /// `ip_summed == CHECKSUM_PARTIAL`: a checksum is still to be filled in.
+    #[inline(always)]
     pub(crate) fn is_csum_partial(&self) -> bool {
-        // SAFETY: The skb is valid.
-        unsafe { shim::rtun_skb_csum_partial(self.ptr()) }
+        // SAFETY: The skb is valid; `ip_summed` is a bitfield the generated
+        // accessor reads.
+        unsafe { u32::from((*self.ptr()).__bindgen_anon_4.__bindgen_anon_1.as_ref().ip_summed()) == bindings::CHECKSUM_PARTIAL }
     }
 
     /// Fills in a CHECKSUM_PARTIAL checksum in software. May allocate
     /// (GFP_ATOMIC) when the header is shared. Named and never inlined, so
-    /// fault injection can target it.
+    /// fault injection can target it. The skb comes back either way (taken
+    /// by value, so that callers keep it in a register).
     #[inline(never)]
-    pub(crate) fn checksum_help(&mut self) -> Result<(), Failed> {
+    pub(crate) fn checksum_help(self) -> Result<Self, Self> {
         // `skb_checksum_help` warns and dumps the skb when the checksum does
         // not lie in the linear data, which a filter's trim can cause (or a
         // writer's header, on a frame looped back): such a frame fails here.
@@ -349,10 +381,10 @@ impl SkBuff {
         let (start, off) = unsafe { (shim::rtun_skb_checksum_start_offset(self.ptr()), shim::rtun_skb_csum_offset(self.ptr())) };
         let end = usize::try_from(start).ok().and_then(|s| s.checked_add(usize::from(off))?.checked_add(2));
         if !end.is_some_and(|end| end <= self.headlen()) {
-            return Err(Failed);
+            return Err(self);
         }
         // SAFETY: The skb is ours.
-        if unsafe { shim::skb_checksum_help(self.ptr()) } == 0 { Ok(()) } else { Err(Failed) }
+        if unsafe { shim::skb_checksum_help(self.ptr()) } == 0 { Ok(self) } else { Err(self) }
     }
 
     /// Segments a GSO frame in software, with checksums resolved. On success the

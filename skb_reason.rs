@@ -84,6 +84,7 @@ impl Reason {
     }
 
     /// Position in [`Reason::ALL`] (and in the per-reason counters).
+    #[inline(always)]
     pub(crate) const fn index(self) -> usize {
         self as usize
     }
@@ -214,9 +215,11 @@ pub(crate) const SITES: [SiteInfo; 26] = [
 ];
 
 impl Site {
+    #[inline(always)]
     pub(crate) const fn info(self) -> &'static SiteInfo {
         &SITES[self as usize]
     }
+    #[inline(always)]
     pub(crate) const fn reason(self) -> Reason {
         self.info().reason
     }

@@ -2,10 +2,10 @@
 //! A queue's ring of frames waiting for `read()`: ring.rs's slot protocol over
 //! a `kvmalloc`'d slot array, with one lock per side, as `ptr_ring` has them.
 //!
-//! - The producer lock (`SpinLock`) is taken by `ndo_start_xmit`, with BHs
+//! - The producer lock (`RawSpinLock`, sync.rs: `spin_lock`) is taken by `ndo_start_xmit`, with BHs
 //!   off (softirq); anyone else takes it with BHs off too ([`BhOff`]), as
 //!   `ptr_ring`'s `_bh` variants do.
-//! - The consumer lock (`SpinLock`) is taken by read, poll, purge and resize,
+//! - The consumer lock (`RawSpinLock`) is taken by read, poll, purge and resize,
 //!   in process context only: never from softirq.
 //! - Resizing takes both (consumer, then producer), in process context.
 //!
@@ -16,13 +16,13 @@ use core::{
     ptr::null_mut,
     sync::atomic::{fence, AtomicPtr, Ordering},
 };
-use kernel::{alloc::KVVec, bindings, new_spinlock, prelude::*, sync::SpinLock};
+use kernel::{alloc::KVVec, bindings, prelude::*};
 
 use crate::{
     ring::{Consumer, Producer},
     skb::{SkBuff, SkbList},
     skb_reason::Reason,
-    sync::BhOff,
+    sync::{new_raw_spinlock, BhOff, RawSpinLock},
 };
 
 type Slots = KVVec<AtomicPtr<bindings::sk_buff>>;
@@ -37,9 +37,9 @@ pub(crate) struct Consumed {
 #[pin_data(PinnedDrop)]
 pub(crate) struct SkbRing {
     #[pin]
-    prod: SpinLock<Producer>,
+    prod: RawSpinLock<Producer>,
     #[pin]
-    cons: SpinLock<Consumer>,
+    cons: RawSpinLock<Consumer>,
     /// Read with either lock held; replaced only with both held.
     slots: UnsafeCell<Slots>,
 }
@@ -62,13 +62,14 @@ impl SkbRing {
     /// A ring without room, until the first `resize`.
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(SkbRing {
-            prod <- new_spinlock!(Producer::default(), "rtun_ring_producer"),
-            cons <- new_spinlock!(Consumer::default(), "rtun_ring_consumer"),
+            prod <- new_raw_spinlock!(Producer::default(), "rtun_ring_producer"),
+            cons <- new_raw_spinlock!(Consumer::default(), "rtun_ring_consumer"),
             slots: UnsafeCell::new(KVVec::new()),
         })
     }
 
     /// The slots; `_side` proves that one of the two locks is held.
+    #[inline(always)]
     fn slots<G>(&self, _side: &G) -> &[AtomicPtr<bindings::sk_buff>] {
         // SAFETY: The slot array is replaced only with both locks held, and
         // the caller holds one of them while it uses the slice.
@@ -77,6 +78,7 @@ impl SkbRing {
 
     /// Xmit side (BHs off): stores the frame, or gives it back when the ring
     /// is full. `Ok(true)` when the ring is full after it.
+    #[inline(always)]
     pub(crate) fn produce(&self, skb: SkBuff) -> Result<bool, SkBuff> {
         let mut p = self.prod.lock();
         let slots = self.slots(&p);
@@ -99,6 +101,7 @@ impl SkbRing {
     }
 
     /// Reader side: the oldest frame.
+    #[inline(always)]
     pub(crate) fn consume(&self) -> Option<Consumed> {
         let mut c = self.cons.lock();
         let slots = self.slots(&c);
@@ -108,13 +111,12 @@ impl SkbRing {
         }
         let (capacity, now_empty) = (slots.len(), c.is_empty(slots));
         drop(c);
-        // Pairs with the producer's barrier before its re-check.
-        fence(Ordering::SeqCst);
         // SAFETY: The producer stored an skb it owned; consuming the slot
         // hands that ownership over, once.
         Some(Consumed { skb: unsafe { SkBuff::from_raw(raw) }, capacity, now_empty })
     }
 
+    #[inline(always)]
     pub(crate) fn is_empty(&self) -> bool {
         let c = self.cons.lock();
         c.is_empty(self.slots(&c))

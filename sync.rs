@@ -53,6 +53,72 @@ unsafe impl Backend for SpinLockBhBackend {
     }
 }
 
+/// `Lock<T, RawSpinLockBackend>`: a `spinlock_t` taken with `spin_lock()`,
+/// like the kernel crate's `SpinLock`, but calling `_raw_spin_lock` and
+/// `_raw_spin_unlock` (what `spin_lock`/`spin_unlock` are) directly instead of
+/// through the crate's out-of-line helpers, and asserting the lock in the
+/// guard only under lockdep. For the data path's locks.
+pub(crate) type RawSpinLock<T> = kernel::sync::lock::Lock<T, RawSpinLockBackend>;
+
+/// Creates a [`RawSpinLock`] with a lockdep class of its own per call site.
+macro_rules! new_raw_spinlock {
+    ($inner:expr, $name:literal $(,)?) => {
+        $crate::sync::RawSpinLock::new($inner, kernel::c_str!($name), kernel::static_lock_class!())
+    };
+}
+pub(crate) use new_raw_spinlock;
+
+pub(crate) struct RawSpinLockBackend;
+
+/// The `raw_spinlock_t` inside a (non-PREEMPT_RT) `spinlock_t`, which is
+/// what `spin_lock()` passes to `_raw_spin_lock()`: its first member (the C
+/// file checks the offset; `spinlock_t` is opaque to bindgen).
+#[inline(always)]
+fn rlock(ptr: *mut bindings::spinlock_t) -> *mut bindings::raw_spinlock_t {
+    ptr.cast()
+}
+
+// SAFETY: `_raw_spin_lock` and `_raw_spin_unlock` are `spin_lock` and
+// `spin_unlock` on the lock's `rlock` (what the C inlines expand to), which
+// give mutual exclusion on an initialised `spinlock_t`; the guard state carries
+// nothing.
+unsafe impl Backend for RawSpinLockBackend {
+    type State = bindings::spinlock_t;
+    type GuardState = ();
+
+    unsafe fn init(ptr: *mut Self::State, name: *const kernel::ffi::c_char, key: *mut bindings::lock_class_key) {
+        // SAFETY: The caller gives a writable lock and a name and key that live forever.
+        unsafe { bindings::__spin_lock_init(ptr, name, key) }
+    }
+
+    #[inline(always)]
+    unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
+        // SAFETY: The caller initialised the lock.
+        unsafe { bindings::_raw_spin_lock(rlock(ptr)) }
+    }
+
+    #[inline(always)]
+    unsafe fn try_lock(ptr: *mut Self::State) -> Option<Self::GuardState> {
+        // SAFETY: The caller initialised the lock.
+        (unsafe { bindings::_raw_spin_trylock(rlock(ptr)) } != 0).then_some(())
+    }
+
+    #[inline(always)]
+    unsafe fn unlock(ptr: *mut Self::State, _guard_state: &Self::GuardState) {
+        // SAFETY: The caller owns the lock.
+        unsafe { bindings::_raw_spin_unlock(rlock(ptr)) }
+    }
+
+    #[inline(always)]
+    unsafe fn assert_is_held(ptr: *mut Self::State) {
+        // Without lockdep, `lockdep_assert_held` is empty: skip the call.
+        if cfg!(CONFIG_LOCKDEP) {
+            // SAFETY: The caller initialised the lock.
+            unsafe { bindings::spin_assert_is_held(ptr) }
+        }
+    }
+}
+
 /// Bottom halves stay disabled on this CPU while it lives (`local_bh_disable`).
 pub(crate) struct BhOff(core::marker::PhantomData<*mut ()>);
 
@@ -95,15 +161,33 @@ impl WaitQueue {
         unsafe { &*head.cast::<WaitQueue>() }
     }
 
+    /// The `wait_queue_head`: `Opaque<T>` is a transparent wrapper of `T`
+    /// (a cast, where `Opaque::get` is an out-of-line call).
+    #[inline(always)]
+    fn head_ptr(&self) -> *mut bindings::wait_queue_head {
+        core::ptr::from_ref(&self.head).cast_mut().cast()
+    }
+
     /// Wakes waiters and pollers for `events` (EPOLL* bits), if there are any.
     /// Any context.
+    #[inline(always)]
     pub(crate) fn wake(&self, events: u32) {
-        // SAFETY: The head is initialised; the check orders with the waiters'
-        // own (it has the barrier `wq_has_sleeper` documents).
-        unsafe {
-            if shim::rtun_wq_has_sleeper(self.head.get()) {
-                shim::rtun_wake_up_interruptible_poll(self.head.get(), events);
-            }
+        let head = self.head_ptr();
+        // `wq_has_sleeper()`, inline: a full barrier, so that the caller's
+        // update is visible to a waiter that queued itself before checking
+        // it (the waiter's barrier is in `prepare_to_wait`), then
+        // `waitqueue_active()`: the list is not empty.
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
+        // SAFETY: The head is initialised; `head.next` is read once, as
+        // `list_empty` does with READ_ONCE.
+        let active = unsafe {
+            let list: *mut bindings::list_head = &raw mut (*head).head;
+            let next: *mut bindings::list_head = core::ptr::read_volatile(&raw const (*list).next);
+            next != list
+        };
+        if active {
+            // SAFETY: The head is initialised.
+            unsafe { shim::rtun_wake_up_interruptible_poll(head, events) };
         }
     }
 
@@ -151,11 +235,21 @@ impl PollCtx<'_> {
     }
 
     /// `poll_wait()`: the caller is woken through `wq`.
+    #[inline(always)]
     pub(crate) fn wait_on(&self, wq: &WaitQueue) {
+        // `poll_wait()`, inline: only a table with a queueing function
+        // registers, followed by a full barrier (paired with the waker's in
+        // `WaitQueue::wake`).
+        if self.table.is_null() {
+            return;
+        }
+        // SAFETY: A non-null table is valid for the call, per `from_raw`.
+        let Some(qproc) = (unsafe { (*self.table)._qproc }) else { return };
         // SAFETY: Valid for the call, per `from_raw`; the queue outlives the
         // file (it is in the file's private data), and the poll core removes
         // its entries before the file goes.
-        unsafe { shim::rtun_poll_wait(self.file, wq.head.get(), self.table) }
+        unsafe { qproc(self.file, wq.head_ptr(), self.table) };
+        core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
     }
 
 }
