@@ -12,6 +12,7 @@ cd "$(dirname "$0")"
 . ./t_bench.sh
 . ./t_qemu.sh
 . ./t_reliability.sh
+. ./t_stress.sh
 
 TESTS="
 module_load_unload
@@ -63,6 +64,7 @@ abi_backpressure
 qemu_multiqueue_vm
 debugfs_follows_renames_and_netns
 close_256_queues
+stress_seeded
 no_unnamed_drops
 bench_quick_runs
 kmemleak_clean
