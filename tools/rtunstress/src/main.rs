@@ -16,6 +16,7 @@
 
 mod account;
 mod rng;
+mod rtnl;
 mod sys;
 mod trace;
 mod worker;

@@ -1,7 +1,7 @@
 //! tun's ABI, netlink link statistics, network namespaces, bpf(2) and the
 //! small syscall helpers the workers use.
 
-use std::{ffi::CString, fs, io, process::Command};
+use std::{ffi::CString, fs, io};
 
 pub const TUNSETIFF: u64 = ioc(1, 202, 4);
 pub const TUNSETPERSIST: u64 = ioc(1, 203, 4);
@@ -25,8 +25,6 @@ pub const IFF_DETACH_QUEUE: u16 = 0x0400;
 pub const IFF_NO_PI: u16 = 0x1000;
 pub const IFF_VNET_HDR: u16 = 0x4000;
 pub const TUN_FLT_ALLMULTI: u16 = 0x0001;
-
-pub const IP: &str = "/usr/sbin/ip";
 
 const fn ioc(dir: u64, nr: u64, size: u64) -> u64 {
     (dir << 30) | (size << 16) | ((b'T' as u64) << 8) | nr
@@ -398,23 +396,6 @@ pub fn parse_reasons(text: &str) -> Result<[u64; 15], String> {
         return Err(format!("no reason counters in '{}'", text.trim()));
     }
     Ok(out)
-}
-
-/// Runs `ip [-n NS] ARGS...`; the error is its stderr.
-pub fn ip(ns: Option<&str>, args: &[&str]) -> Result<(), String> {
-    let mut c = Command::new(IP);
-    if let Some(ns) = ns {
-        c.arg("-n").arg(ns);
-    }
-    c.args(args);
-    c.stdin(std::process::Stdio::null());
-    c.stdout(std::process::Stdio::null());
-    let out = c.output().map_err(|e| format!("{IP}: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().replace('\n', " / "))
-    }
 }
 
 // ---- frames ---------------------------------------------------------------------

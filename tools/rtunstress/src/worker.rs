@@ -16,7 +16,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{account::DevRecord, rng::Rng, sys::*};
+use crate::{
+    account::DevRecord,
+    rng::Rng,
+    rtnl::{self, Link},
+    sys::*,
+};
 
 pub const MAX_PROCS: usize = 32;
 pub const SLOTS: usize = 4;
@@ -73,9 +78,6 @@ impl Dev {
     fn addr(&self, w: usize, host: u8) -> [u8; 4] {
         let c = self.counter;
         [10, 64 + w as u8, ((c >> 6) & 0xff) as u8, ((c & 63) * 4) as u8 + host]
-    }
-    fn dotted(a: [u8; 4]) -> String {
-        format!("{}.{}.{}.{}", a[0], a[1], a[2], a[3])
     }
 }
 
@@ -220,10 +222,10 @@ impl Worker {
             self.retire(0, how);
         }
         for ns in std::mem::take(&mut self.netns) {
-            let r = ip(None, &["netns", "del", &ns]);
+            let r = rtnl::netns_del(&ns);
             self.ops.note("netns_del", r.is_ok());
             if let Err(e) = r {
-                self.fatal.push(format!("ip netns del {ns} at the end: {e}"));
+                self.fatal.push(format!("netns del {ns} at the end: {e}"));
             }
         }
         for fd in std::mem::take(&mut self.zombies) {
@@ -294,16 +296,19 @@ impl Worker {
             "persist" => self.persist(d),
             "link_updown" => self.link_updown(d),
             "link_mtu" => {
-                let mtu = self.rng.pick(&[68u32, 576, 1280, 1500, 9000]).to_string();
-                self.link(d, &["mtu", &mtu])
+                let mtu = self.rng.pick(&[68u32, 576, 1280, 1500, 9000]);
+                self.link(d, "mtu", Link::Mtu(mtu))
             }
             "link_txqlen" => {
-                let q = self.rng.pick(&[0u32, 1, 2, 4, 16, 64, 500, 1000]).to_string();
-                self.link(d, &["txqueuelen", &q])
+                let q = self.rng.pick(&[0u32, 1, 2, 4, 16, 64, 500, 1000]);
+                self.link(d, "txqueuelen", Link::TxQLen(q))
             }
             "link_address" => {
-                let mac = format!("02:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", self.w, self.rng.below(256), self.rng.below(256), self.rng.below(256), self.rng.below(256));
-                self.link(d, &["address", &mac])
+                let mut mac = [0x02, self.w as u8, 0, 0, 0, 0];
+                for b in &mut mac[2..] {
+                    *b = self.rng.below(256) as u8;
+                }
+                self.link(d, "address", Link::Address(mac))
             }
             "netns_move" => self.netns_move(d),
             "netns_back" => self.netns_back(d),
@@ -433,19 +438,18 @@ impl Worker {
         let name = dev.name.clone();
         let ns = dev.ns.clone();
         if up && ns.is_none() && !dev.has_addr {
-            let local = Dev::dotted(dev.addr(self.w, 1));
+            let local = dev.addr(self.w, 1);
             let r = if dev.tap {
-                ip(None, &["addr", "add", &format!("{local}/30"), "brd", "+", "dev", &name])
+                rtnl::addr_add(&name, local, None, 30, Some(dev.addr(self.w, 3)))
             } else {
-                let peer = Dev::dotted(dev.addr(self.w, 2));
-                ip(None, &["addr", "add", &local, "peer", &peer, "dev", &name])
+                rtnl::addr_add(&name, local, Some(dev.addr(self.w, 2)), 32, None)
             };
             match r {
                 Ok(()) => self.devs[d].has_addr = true,
-                Err(e) => self.error(format!("ip addr add: {e}")),
+                Err(e) => self.error(format!("addr add: {e}")),
             }
         }
-        let r = ip(ns.as_deref(), &["link", "set", &name, if up { "up" } else { "down" }]);
+        let r = rtnl::link(ns.as_deref(), self.home, &name, Link::Up(up));
         match r {
             Ok(()) => {
                 self.devs[d].up = up;
@@ -453,7 +457,7 @@ impl Worker {
                 true
             }
             Err(e) => {
-                self.error(format!("ip link set {}: {e}", if up { "up" } else { "down" }));
+                self.error(format!("link set {}: {e}", if up { "up" } else { "down" }));
                 false
             }
         }
@@ -607,14 +611,12 @@ impl Worker {
 
     // ---- links and namespaces -----------------------------------------------------
 
-    fn link(&mut self, d: usize, args: &[&str]) -> bool {
+    fn link(&mut self, d: usize, what: &str, op: Link) -> bool {
         let (name, ns) = (self.devs[d].name.clone(), self.devs[d].ns.clone());
-        let mut a = vec!["link", "set", name.as_str()];
-        a.extend_from_slice(args);
-        match ip(ns.as_deref(), &a) {
+        match rtnl::link(ns.as_deref(), self.home, &name, op) {
             Ok(()) => true,
             Err(e) => {
-                self.error(format!("ip link set {}: {e}", args[0]));
+                self.error(format!("link set {what}: {e}"));
                 false
             }
         }
@@ -632,10 +634,10 @@ impl Worker {
         if self.netns.is_empty() || (self.netns.len() < 2 && self.rng.chance(1, 3)) {
             let ns = format!("rsns{}x{}", self.w, self.netns_made);
             self.netns_made += 1;
-            match ip(None, &["netns", "add", &ns]) {
+            match rtnl::netns_add(&ns) {
                 Ok(()) => self.netns.push(ns),
                 Err(e) => {
-                    self.error(format!("ip netns add: {e}"));
+                    self.error(format!("netns add: {e}"));
                     return false;
                 }
             }
@@ -645,7 +647,7 @@ impl Worker {
         // Out of the senders' reach first: the move takes the device down.
         self.devs[d].up = false;
         self.publish(d);
-        match ip(None, &["link", "set", &name, "netns", &ns]) {
+        match rtnl::move_link(None, Some(&ns), self.home, &name) {
             Ok(()) => {
                 let dev = &mut self.devs[d];
                 dev.ns = Some(ns);
@@ -653,7 +655,7 @@ impl Worker {
                 true
             }
             Err(e) => {
-                self.error(format!("ip link set netns: {e}"));
+                self.error(format!("link set netns: {e}"));
                 false
             }
         }
@@ -662,7 +664,7 @@ impl Worker {
     fn netns_back(&mut self, d: usize) -> bool {
         let Some(ns) = self.devs[d].ns.clone() else { return false };
         let name = self.devs[d].name.clone();
-        match ip(Some(&ns), &["link", "set", &name, "netns", "1"]) {
+        match rtnl::move_link(Some(&ns), None, self.home, &name) {
             Ok(()) => {
                 let dev = &mut self.devs[d];
                 dev.ns = None;
@@ -671,7 +673,7 @@ impl Worker {
                 true
             }
             Err(e) => {
-                self.error(format!("ip link set netns 1: {e}"));
+                self.error(format!("link set netns back: {e}"));
                 false
             }
         }
@@ -685,10 +687,10 @@ impl Worker {
             self.retire(d, "netns");
         }
         self.netns.remove(i);
-        match ip(None, &["netns", "del", &ns]) {
+        match rtnl::netns_del(&ns) {
             Ok(()) => true,
             Err(e) => {
-                self.fatal.push(format!("ip netns del {ns}: {e}"));
+                self.fatal.push(format!("netns del {ns}: {e}"));
                 false
             }
         }
@@ -937,7 +939,7 @@ impl Worker {
         self.shared.slots[self.w * SLOTS + dev.slot].store(0, Ordering::SeqCst);
         let ns = dev.ns.clone();
         let name = dev.name.clone();
-        if let Err(e) = ip(ns.as_deref(), &["link", "set", &name, "down"]) {
+        if let Err(e) = rtnl::link(ns.as_deref(), self.home, &name, Link::Up(false)) {
             self.fatal.push(format!("{name}: cannot take it down to retire it: {e}"));
         }
         // Drain every queue: after `down` nothing more comes in.
@@ -1034,8 +1036,8 @@ impl Worker {
     }
 
     fn delete_link(&mut self, name: &str, ns: Option<&str>) {
-        if let Err(e) = ip(ns, &["link", "del", name]) {
-            self.fatal.push(format!("ip link del {name}: {e}"));
+        if let Err(e) = rtnl::link(ns, self.home, name, Link::Delete) {
+            self.fatal.push(format!("link del {name}: {e}"));
         }
     }
 }
