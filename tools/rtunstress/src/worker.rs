@@ -116,6 +116,9 @@ pub struct Worker {
     buf: Vec<u8>,
     bad: *mut u8,
     fatal: Vec<String>,
+    /// RTUNSTRESS_VERBOSE=1: every operation on stderr, as it starts.
+    verbose: bool,
+    t0: Instant,
 }
 
 const OPS: [(&str, u32); 24] = [
@@ -194,6 +197,8 @@ impl Worker {
             buf: vec![0u8; 70000],
             bad: unmapped_region(65536),
             fatal: Vec::new(),
+            verbose: std::env::var("RTUNSTRESS_VERBOSE").is_ok_and(|v| v == "1"),
+            t0: Instant::now(),
         })
     }
 
@@ -260,6 +265,9 @@ impl Worker {
     }
 
     fn op(&mut self, kind: &'static str) {
+        if self.verbose {
+            eprintln!("w{} {:?} {kind} devs={}", self.w, self.t0.elapsed(), self.devs.len());
+        }
         if kind == "create" {
             if self.devs.len() < SLOTS {
                 let ok = self.create();
@@ -378,7 +386,9 @@ impl Worker {
         if self.rng.chance(1, 2) {
             flags |= IFF_VNET_HDR;
         }
-        if self.rng.chance(1, 2) {
+        // Rarer: a multi-queue device has 256 queues, and registering their
+        // sysfs entries takes seconds in the KASAN guest.
+        if self.rng.chance(1, 5) {
             flags |= IFF_MULTI_QUEUE;
         }
         if self.rng.chance(1, 4) {
@@ -396,6 +406,9 @@ impl Worker {
         } else {
             None
         };
+        if self.verbose {
+            eprintln!("w{} {:?} create {name} flags {flags:#x} ns {ns:?}", self.w, self.t0.elapsed());
+        }
         let fd = match self.open_queue(ns.as_deref(), &name, flags) {
             Ok(fd) => fd,
             Err(e) => {
@@ -425,6 +438,9 @@ impl Worker {
             }
         }
         self.devs.push(dev);
+        if self.verbose {
+            eprintln!("w{} {:?} created {}", self.w, self.t0.elapsed(), self.devs[self.devs.len() - 1].name);
+        }
         let d = self.devs.len() - 1;
         if self.rng.chance(2, 3) {
             self.set_up(d, true);
@@ -448,6 +464,9 @@ impl Worker {
                 Ok(()) => self.devs[d].has_addr = true,
                 Err(e) => self.error(format!("addr add: {e}")),
             }
+        }
+        if self.verbose {
+            eprintln!("w{} {:?} {name} addr done, up={up}", self.w, self.t0.elapsed());
         }
         let r = rtnl::link(ns.as_deref(), self.home, &name, Link::Up(up));
         match r {
