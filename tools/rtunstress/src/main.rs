@@ -362,14 +362,19 @@ fn main() {
             if !c.other_reasons.is_empty() {
                 bad.push(format!("drops in rtun with a reason it does not report: {:?}", c.other_reasons));
             }
+            let (mut core_rx, mut core_tx) = (0, 0);
             for r in &g.recs {
                 let x = c.xmit.get(&r.name).copied().unwrap_or(0);
+                let (rx, tx) = account::core_drops(r, x);
+                core_rx += rx;
+                core_tx += tx;
                 let v = check_device(r, x);
                 if !v.is_empty() {
                     println!("device {} (xmit {x}): {}", r.name, r.to_line());
                 }
                 bad.extend(v);
             }
+            println!("drops the core counted on the devices besides the driver's: rx_dropped {core_rx}, tx_dropped {core_tx}");
             bad.extend(check_global(&g.recs, &c.xmit, &c.drops));
             // Nothing vacuous: the run must have moved frames both ways and dropped some.
             if g.recs.len() < a.procs {

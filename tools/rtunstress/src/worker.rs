@@ -752,6 +752,7 @@ impl Worker {
             }
             hdr.extend_from_slice(&v);
         }
+        let bad_vnet = dev.vnet() && kind < 4;
         let mut body: Vec<u8>;
         let id = self.rng.below(65536) as u16;
         if dev.tap {
@@ -790,6 +791,12 @@ impl Worker {
             Err(libc::EBADFD) => self.error("write on a live device: EBADFD".into()),
             Err(e) => {
                 rec.write_fail += 1;
+                if e == libc::EINVAL {
+                    rec.write_einval += 1;
+                    if bad_vnet {
+                        rec.write_bad_vnet += 1;
+                    }
+                }
                 if ![libc::EIO, libc::EINVAL, libc::EFAULT, libc::EBUSY].contains(&e) {
                     self.error(format!("write: {}", errno_name(e)));
                 }
