@@ -386,9 +386,10 @@ impl Worker {
         if self.rng.chance(1, 2) {
             flags |= IFF_VNET_HDR;
         }
-        // Rarer: a multi-queue device has 256 queues, and registering their
-        // sysfs entries takes seconds in the KASAN guest.
-        if self.rng.chance(1, 5) {
+        // Rarer: rtun registers a multi-queue device with all of its 256
+        // queues' sysfs entries (then drops 255 when the first queue
+        // attaches), which holds RTNL for seconds in the KASAN guest.
+        if self.rng.chance(1, 10) {
             flags |= IFF_MULTI_QUEUE;
         }
         if self.rng.chance(1, 4) {
