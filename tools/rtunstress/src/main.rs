@@ -345,7 +345,15 @@ fn main() {
                     by_reason[i] += n;
                 }
             }
-            println!("devices: {} retired with a snapshot", g.recs.len());
+            let mut hows: BTreeMap<&str, u64> = BTreeMap::new();
+            for r in &g.recs {
+                *hows.entry(r.how.as_str()).or_insert(0) += 1;
+                if r.napi {
+                    *hows.entry("(of which IFF_NAPI)").or_insert(0) += 1;
+                }
+            }
+            let hows: Vec<String> = hows.iter().map(|(k, n)| format!("{k}={n}")).collect();
+            println!("devices: {} retired with a snapshot, ended by: {}", g.recs.len(), hows.join(" "));
             println!(
                 "frames: {xmit_total} handed to the driver ({:.1}/s), {read} read, {wok} written, {wfail} writes refused",
                 xmit_total as f64 / secs

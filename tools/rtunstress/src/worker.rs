@@ -256,14 +256,6 @@ impl Worker {
         i32::from(!fatal.is_empty())
     }
 
-    fn pick_dev(&mut self) -> Option<usize> {
-        if self.devs.is_empty() {
-            None
-        } else {
-            Some(self.rng.below(self.devs.len() as u64) as usize)
-        }
-    }
-
     fn op(&mut self, kind: &'static str) {
         if self.verbose {
             eprintln!("w{} {:?} {kind} devs={}", self.w, self.t0.elapsed(), self.devs.len());
@@ -287,7 +279,20 @@ impl Worker {
             }
             return;
         }
-        let Some(d) = self.pick_dev() else { return };
+        // A device this kind of operation makes sense on; none: nothing done.
+        let eligible = |d: &Dev| match kind {
+            "add_queue" => d.mq() && d.qs.len() < 4 || d.qs.is_empty(),
+            "set_queue" => d.mq() && !d.qs.is_empty(),
+            "txfilter" | "cbpf" | "link_address" => d.tap,
+            "netns_move" => d.ns.is_none(),
+            "netns_back" => d.ns.is_some(),
+            _ => true,
+        };
+        let candidates: Vec<usize> = (0..self.devs.len()).filter(|&i| eligible(&self.devs[i])).collect();
+        if candidates.is_empty() {
+            return;
+        }
+        let d = self.rng.pick(&candidates);
         let ok = match kind {
             "add_queue" => self.add_queue(d),
             "set_queue" => self.set_queue(d),
