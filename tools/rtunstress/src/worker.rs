@@ -102,8 +102,10 @@ pub struct Worker {
     cfg: Config,
     shared: &'static Shared,
     devs: Vec<Dev>,
-    /// Files whose device is gone.
-    zombies: Vec<i32>,
+    /// Files whose device is gone, or going: (fd, may write). A device in a
+    /// namespace being deleted lives on, counted already, until the
+    /// namespace's teardown reaches it: its files are not written to.
+    zombies: Vec<(i32, bool)>,
     netns: Vec<String>,
     netns_made: u32,
     counter: u32,
@@ -233,7 +235,7 @@ impl Worker {
                 self.fatal.push(format!("netns del {ns} at the end: {e}"));
             }
         }
-        for fd in std::mem::take(&mut self.zombies) {
+        for (fd, _) in std::mem::take(&mut self.zombies) {
             close(fd);
         }
         for fd in std::mem::take(&mut self.ebpf) {
@@ -932,7 +934,7 @@ impl Worker {
             return;
         }
         let i = self.rng.below(self.zombies.len() as u64) as usize;
-        let fd = self.zombies[i];
+        let (fd, may_write) = self.zombies[i];
         match self.rng.below(4) {
             0 => {
                 close(fd);
@@ -949,9 +951,13 @@ impl Worker {
                 }
                 self.ops.note("zombie_read", r.is_err());
             }
-            2 => {
+            2 if may_write => {
                 let frame = [0x45u8; 60];
                 let r = writev(fd, &[(frame.as_ptr(), frame.len())]);
+                match r {
+                    Ok(n) => self.fatal.push(format!("wrote {n} bytes to a file whose device is gone")),
+                    Err(e) => self.error(format!("write on a file whose device is gone (expected): {}", errno_name(e))),
+                }
                 self.ops.note("zombie_write", r.is_err());
             }
             _ => {
@@ -1057,11 +1063,11 @@ impl Worker {
             }
             "netns" => {
                 // The namespace's deletion takes the device; its files stay open.
-                self.zombies.extend(dev.qs.drain(..).map(|q| q.fd));
+                self.zombies.extend(dev.qs.drain(..).map(|q| (q.fd, false)));
             }
             _ => {
                 self.delete_link(&name, ns.as_deref());
-                self.zombies.extend(dev.qs.drain(..).map(|q| q.fd));
+                self.zombies.extend(dev.qs.drain(..).map(|q| (q.fd, true)));
             }
         }
         self.ops.note("retired", true);
