@@ -147,7 +147,7 @@ const OPS: [(&str, u32); 24] = [
     ("netns_del", 1),
     ("link_del", 2),
     ("retire", 3),
-    ("rmmod", 1),
+    ("rmmod", 2),
 ];
 
 extern "C" fn on_alarm(_: libc::c_int) {}
@@ -616,7 +616,9 @@ impl Worker {
 
     fn offload(&mut self, d: usize) -> bool {
         let Some(fd) = self.any_fd(d) else { return false };
-        let bits = self.rng.below(0x80);
+        // What VMMs negotiate, and now and then any bits (tun refuses some).
+        let any = self.rng.below(0x80);
+        let bits = self.rng.pick(&[0u64, 0x1, 0x7, 0xf, 0x1f, 0x61, 0x7f, any]);
         let r = ioctl_val(fd, TUNSETOFFLOAD, bits as libc::c_ulong);
         self.result("TUNSETOFFLOAD", r)
     }
