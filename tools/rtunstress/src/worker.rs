@@ -288,8 +288,9 @@ impl Worker {
             "txfilter" | "cbpf" | "link_address" => d.tap,
             "netns_move" => d.ns.is_none(),
             "netns_back" => d.ns.is_some(),
+            "write" | "read" | "poll" | "close_queue" | "offload" | "vnet_hdr_sz" | "persist" => !d.qs.is_empty(),
             _ => true,
-        };
+        } && (!matches!(kind, "txfilter" | "cbpf") || !d.qs.is_empty());
         let candidates: Vec<usize> = (0..self.devs.len()).filter(|&i| eligible(&self.devs[i])).collect();
         if candidates.is_empty() {
             return;
