@@ -63,8 +63,8 @@ mout=$(make -C "$scratch" KDIR="$KDIR" 2>&1) || { echo "$mout" >&2; die "module 
 echo "$mout" | grep -v '^make' >&2 || true
 [ -f "$scratch/rtun.ko" ] || die "no rtun.ko after the build"
 [ -f "$KDIR/drivers/net/tun.ko" ] || die "$KDIR has no drivers/net/tun.ko"
-log "building tools/rtunctl, tools/rtunbench and tools/rtunfuzz (the guest carries all three)"
-(cd "$RTUN_TOP" && cargo build --quiet --release -p rtunctl -p rtunbench -p rtunfuzz)
+log "building tools/rtunctl, tools/rtunbench, tools/rtunfuzz and tools/rtunstress (the guest carries them all)"
+(cd "$RTUN_TOP" && cargo build --quiet --release -p rtunctl -p rtunbench -p rtunfuzz -p rtunstress)
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 qemu=$(qemu-system-x86_64 --version | head -1 | sed 's/^QEMU emulator version //')

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build everything: the test kernel (cached), rtun.ko, the host tools
-# (rtunctl, rtunbench, rtunfuzz), the 32-bit compat_ioctl client tools/compat32/tun32.c
+# (rtunctl, rtunbench, rtunfuzz, rtunstress), the 32-bit compat_ioctl client tools/compat32/tun32.c
 # (skipped without gcc -m32), and the kernel's own tun selftest for the guest
 # (cached with the kernel).
 # Fails if objtool reports a function falling through into a panic path: module
@@ -15,8 +15,8 @@ echo "$out" | grep -v '^make' >&2 || true
 if echo "$out" | grep -q 'falls through to next function'; then
     die "objtool found a panic path in module code (see above)"
 fi
-log "building tools/rtunctl, tools/rtunbench and tools/rtunfuzz"
-cargo build --quiet --release -p rtunctl -p rtunbench -p rtunfuzz
+log "building tools/rtunctl, tools/rtunbench, tools/rtunfuzz and tools/rtunstress"
+cargo build --quiet --release -p rtunctl -p rtunbench -p rtunfuzz -p rtunstress
 
 # A static 32-bit binary: the guest has no 32-bit libc. gcc-multilib gives -m32.
 TUN32=$RTUN_TOP/target/tun32

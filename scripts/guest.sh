@@ -11,7 +11,7 @@
 # (the vCPUs then share one host thread).
 #
 # The initramfs holds busybox, the host's ip/ethtool, tools/rtunctl,
-# tools/rtunbench and tools/rtunfuzz (with the shared libraries they need), rtun.ko, the C
+# tools/rtunbench, tools/rtunfuzz and tools/rtunstress (with the shared libraries they need), rtun.ko, the C
 # reference tun.ko of the same kernel tree, tests/, the static 32-bit client
 # tun32 when scripts/build.sh could build it, and the static upstream tun
 # selftest when built (/usr/bin/tun_selftest); for a command that runs
@@ -42,10 +42,28 @@ KO=${RTUN_KO:-$RTUN_TOP/rtun.ko}
 RTUNCTL=${RTUNCTL:-$RTUN_TOP/target/release/rtunctl}
 RTUNBENCH=${RTUNBENCH:-$RTUN_TOP/target/release/rtunbench}
 RTUNFUZZ=${RTUNFUZZ:-$RTUN_TOP/target/release/rtunfuzz}
+RTUNSTRESS=${RTUNSTRESS:-$RTUN_TOP/target/release/rtunstress}
 [ -f "$KO" ] || die "$KO missing: run make"
 [ -x "$RTUNCTL" ] || die "$RTUNCTL missing: run cargo build --release"
 [ -x "$RTUNBENCH" ] || die "$RTUNBENCH missing: run cargo build --release"
 [ -x "$RTUNFUZZ" ] || die "$RTUNFUZZ missing: run cargo build --release"
+[ -x "$RTUNSTRESS" ] || die "$RTUNSTRESS missing: run cargo build --release"
+
+# Settings for the guest's tests go on the kernel command line: the kernel
+# hands NAME=VALUE parameters it does not know to /init as environment
+# variables, and /proc/cmdline shows them (tests/guest/t_stress.sh reads
+# both). RTUN_STRESS_SECONDS and RTUN_STRESS_SEED (digits only) are passed on;
+# a longer stress run also gets a longer timeout.
+guest_env=
+for v in RTUN_STRESS_SECONDS RTUN_STRESS_SEED; do
+    val=${!v:-}
+    [ -n "$val" ] || continue
+    case "$val" in *[!0-9]*) die "$v must be a number, not '$val'" ;; esac
+    guest_env="$guest_env $v=$val"
+done
+if [ -n "${RTUN_STRESS_SECONDS:-}" ] && [ -z "${RTUN_TIMEOUT:-}" ]; then
+    RTUN_TIMEOUT=$((600 + 3 * RTUN_STRESS_SECONDS))
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rtun-guest.XXXXXX")
 trap 'rm -rf "$work"' EXIT
@@ -69,6 +87,7 @@ copy_bin "$(command -v ethtool)" /usr/sbin/ethtool
 copy_bin "$RTUNCTL" /usr/bin/rtunctl
 copy_bin "$RTUNBENCH" /usr/bin/rtunbench
 copy_bin "$RTUNFUZZ" /usr/bin/rtunfuzz
+copy_bin "$RTUNSTRESS" /usr/bin/rtunstress
 # The 32-bit compat_ioctl client, static (scripts/build.sh builds it if it can).
 TUN32=${TUN32:-$RTUN_TOP/target/tun32}
 if [ -x "$TUN32" ]; then install -m 0755 "$TUN32" "$root/usr/bin/tun32"; fi
@@ -146,7 +165,7 @@ set +e
 timeout --kill-after=10 "${RTUN_TIMEOUT:-600}" qemu-system-x86_64 \
     -accel "$accel" "${icount[@]}" -cpu "$cpu" -m "${RTUN_GUEST_MEM:-2048}" -smp 2 -nographic -no-reboot -net none \
     -kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$work/initramfs.gz" \
-    -append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 quiet loglevel=4" \
+    -append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 quiet loglevel=4$guest_env" \
     </dev/null >"$console" 2>&1
 qrc=$?
 set -e

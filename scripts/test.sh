@@ -4,6 +4,16 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+# --stress-seconds N: how long test_stress_seeded runs (default 60);
+# --stress-seed N: its seed (default: from the date, printed in the output).
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --stress-seconds) [ $# -ge 2 ] || die "--stress-seconds needs a number"; export RTUN_STRESS_SECONDS=$2; shift 2 ;;
+        --stress-seed) [ $# -ge 2 ] || die "--stress-seed needs a number"; export RTUN_STRESS_SEED=$2; shift 2 ;;
+        *) die "unknown argument '$1' (scripts/test.sh [--stress-seconds N] [--stress-seed N])" ;;
+    esac
+done
+
 prepare
 
 log "host unit tests"
@@ -14,8 +24,9 @@ ktap=$(mktemp)
 trap 'rm -f "$ktap"' EXIT
 set +e
 # The upstream tun selftest caps each of its two runs (tun.ko, rtun) at 300 s;
-# the rest of the suite takes about a minute.
-RTUN_TIMEOUT=${RTUN_TIMEOUT:-3600} "$RTUN_TOP/scripts/guest.sh" sh /tests/guest/run.sh | tee "$ktap"
+# the rest of the suite takes a few minutes on the KASAN kernel, plus the
+# stress test's seconds (RTUN_STRESS_SECONDS, default 60).
+RTUN_TIMEOUT=${RTUN_TIMEOUT:-$((3600 + 3 * ${RTUN_STRESS_SECONDS:-60}))} "$RTUN_TOP/scripts/guest.sh" sh /tests/guest/run.sh | tee "$ktap"
 rc=${PIPESTATUS[0]}
 set -e
 pass=$(grep -cE '^ok [0-9]+ [^#]*$' "$ktap" || true)

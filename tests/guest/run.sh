@@ -14,6 +14,7 @@ cd "$(dirname "$0")"
 . ./t_reliability.sh
 . ./t_lifecycle.sh
 . ./t_fuzz.sh
+. ./t_stress.sh
 
 TESTS="
 module_load_unload
@@ -71,6 +72,7 @@ lifecycle_rmmod_refused_while_open
 lifecycle_netns_delete_blocked_readers
 lifecycle_delete_races_blocked_write
 fuzz_seeded
+stress_seeded
 no_unnamed_drops
 bench_quick_runs
 kmemleak_clean
