@@ -54,11 +54,11 @@ impl Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // SAFETY: All were registered in `new`. No file is open (the module
-        // holds no references then), and unregistering the link kind deletes
-        // the remaining, persistent, devices. What closed files left for
-        // after a grace period (rcu.rs `Retired::defer`) runs before the
+        // Unregistering the link kind deletes the remaining, persistent,
+        // devices; what closed files deferred (rcu.rs) runs before the
         // workqueue goes.
+        // SAFETY: All were registered in `new`, and no file is open (the
+        // module holds no references then).
         unsafe {
             shim::rtun_misc_deregister();
             shim::rtun_netdev_notifier_unregister();

@@ -254,7 +254,7 @@ mod tests {
     fn debugfs_names() {
         let mut name = [0u8; IFNAMSIZ];
         name[..5].copy_from_slice(b"rtun0");
-        let s = |b: [u8; 32]| String::from_utf8(b.iter().copied().take_while(|&c| c != 0).collect()).unwrap();
+        let s = |b: [u8; 32]| String::from_utf8(b.iter().copied().take_while(|&c| c != 0).collect()).unwrap_or_default();
         assert_eq!(s(debugfs_name(&name, None)), "rtun0");
         assert_eq!(s(debugfs_name(&name, Some(4026532001))), "rtun0@4026532001");
         assert_eq!(s(debugfs_name(&name, Some(0))), "rtun0@0");

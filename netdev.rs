@@ -173,10 +173,10 @@ impl NetDev {
     /// The device has rtun's ops (the caller is one of them).
     unsafe fn own_driver<T: Driver>(&self) -> &T {
         let p = self.priv_area::<T>();
-        // SAFETY: rtun devices have a `Priv<T>` in their private area, whose
-        // state is initialised before the ops are installed and dropped only
-        // once no reference to the device is left (module docs); `&self` is
-        // such a reference, for as long as the result lives.
+        // The state is initialised before the ops are installed and dropped
+        // only once no reference to the device is left (module docs).
+        // SAFETY: rtun devices have an initialised `Priv<T>` in their private
+        // area while `&self`, a reference to the device, lives.
         unsafe { (*p).state.assume_init_ref() }
     }
 
@@ -195,10 +195,9 @@ impl NetDev {
         // SAFETY: `rtun_netdev_priv_offset` is a constant set at build time.
         let priv_off = unsafe { shim::rtun_netdev_priv_offset };
         let dev = (state as *const T).cast::<u8>().wrapping_sub(off).wrapping_sub(priv_off);
-        // SAFETY: A driver state only ever lives in the `Priv` of an rtun
-        // device's private area (the driver builds it in place through
-        // `DevBuilder::register`), at `priv_off` into the device, and that
-        // device outlives it.
+        // The driver builds its state in place through `DevBuilder::register`.
+        // SAFETY: A driver state only lives in the `Priv` of an rtun device's
+        // private area, `priv_off` into the device, which outlives it.
         unsafe { NetDev::from_raw(dev.cast_mut().cast()) }
     }
 
@@ -694,10 +693,10 @@ impl<T: Driver> Adapter<T> {
     /// The core's `ndo_select_queue` arguments: a valid device and a lent skb.
     #[inline(always)]
     pub(crate) unsafe fn select_queue(dev: *mut bindings::net_device, skb: *mut bindings::sk_buff) -> u16 {
-        // SAFETY: Per the function's requirements; the skb stays the caller's,
-        // so it is never freed here.
         // `ndo_select_queue` is only in rtun's ops, as `ndo_start_xmit`: the
         // state is the driver's without checking the ops.
+        // SAFETY: Per the function's requirements; the skb stays the caller's,
+        // so it is never freed here.
         let (mut skb, state) = unsafe {
             let dev = NetDev::from_raw(dev);
             (core::mem::ManuallyDrop::new(SkBuff::from_raw(skb)), dev.own_driver::<T>())

@@ -42,10 +42,10 @@ impl Sock {
     pub(crate) fn new() -> Result<Self> {
         // SAFETY: Process context (GFP_KERNEL); `current` has an nsproxy.
         let sk = NonNull::new(unsafe { shim::rtun_sk_alloc() }).ok_or(ENOMEM)?;
-        // SAFETY: `sk` was just allocated (zeroed) inside a `struct rtun_sock`
-        // and is ours alone: its socket's wait queue is set up before
-        // `sock_init_data_uid` links the two and sets `sk_refcnt` to 1, the
-        // reference this value holds.
+        // The socket's wait queue is set up before `sock_init_data_uid` links
+        // the two and sets `sk_refcnt` to 1, the reference this value holds.
+        // SAFETY: `sk` was just allocated (zeroed) in a `struct rtun_sock`
+        // and is ours alone.
         unsafe {
             shim::rtun_sock_init_wq(sk.as_ptr());
             shim::rtun_sock_init_data(sk.as_ptr());
