@@ -34,12 +34,17 @@ use crate::{
     ioctl::{self, Mode},
     netdev::{DebugfsEntry, Driver, NetDev, Rtnl},
     offload::{Features, Offloads},
+    percpu::PerCpuCounters,
     queue::Queue,
     skb::{self, SkBuff},
     skb_reason::{Dir, Reason, Site},
     txfilter::TxFilter,
     vnet,
 };
+
+/// The per-CPU counters of a device: one per drop reason, then this one.
+const FRAME_ERRORS: usize = Reason::COUNT;
+const COUNTERS: usize = Reason::COUNT + 1;
 
 /// Most queues one device can have (tun's MAX_TAP_QUEUES).
 pub(crate) const MAX_QUEUES: usize = 256;
@@ -126,10 +131,10 @@ pub(crate) struct DevState {
     steering: RcuBox<EbpfFilter>,
     /// The TUNSETOFFLOAD argument (validated).
     offloads: AtomicU32,
-    /// Writers' invalid virtio-net headers (packets, bytes and rx/tx_dropped
-    /// are the core's per-CPU counters).
-    rx_frame_errors: AtomicU64,
-    drops: [AtomicU64; Reason::COUNT],
+    /// Per CPU: the drops of each reason, then writers' invalid virtio-net
+    /// headers at `FRAME_ERRORS` (packets, bytes and rx/tx_dropped are the
+    /// core's per-CPU counters).
+    counters: PerCpuCounters<COUNTERS>,
     /// tun's automatic steering: the queue that last wrote each flow receives
     /// its replies. Direct-mapped by flow hash; see `select_queue`.
     flows: [AtomicU64; FLOWS],
@@ -147,6 +152,7 @@ impl DevState {
         let cap = if flags & ioctl::IFF_MULTI_QUEUE != 0 { MAX_QUEUES } else { 1 };
         let active = KVec::with_capacity(cap, GFP_KERNEL)?;
         let disabled = KVec::with_capacity(cap, GFP_KERNEL)?;
+        let counters = PerCpuCounters::new()?;
         Ok(try_pin_init!(DevState {
             mode,
             flags: AtomicU32::new(u32::from(flags & ioctl::FEATURES)),
@@ -164,8 +170,7 @@ impl DevState {
             ebpf: RcuBox::empty(),
             steering: RcuBox::empty(),
             offloads: AtomicU32::new(0),
-            rx_frame_errors: AtomicU64::new(0),
-            drops: [const { AtomicU64::new(0) }; Reason::COUNT],
+            counters,
             flows: [const { AtomicU64::new(0) }; FLOWS],
             debugfs <- new_mutex!(None, "rtun_debugfs"),
             recount_pending: AtomicBool::new(false),
@@ -293,16 +298,14 @@ impl DevState {
     #[inline(always)]
     fn count_drop_on(&self, dev: &NetDev, site: Site) {
         let info = site.info();
-        if let Some(c) = self.drops.get(info.reason.index()) {
-            c.fetch_add(1, Relaxed);
-        }
+        self.counters.inc(info.reason.index());
         // Transmit sites first: the hot ones.
         if info.dir == Dir::Tx {
             dev.count_tx_dropped();
         } else if info.dir == Dir::Rx {
             dev.count_rx_dropped();
         } else {
-            self.rx_frame_errors.fetch_add(1, Relaxed);
+            self.counters.inc(FRAME_ERRORS);
         }
     }
 
@@ -312,7 +315,7 @@ impl DevState {
     }
 
     pub(crate) fn rx_frame_errors(&self) -> u64 {
-        self.rx_frame_errors.load(Relaxed)
+        self.counters.get(FRAME_ERRORS)
     }
 
 
@@ -821,7 +824,7 @@ impl Driver for DevState {
     }
 
     fn stat(&self, i: usize) -> u64 {
-        self.drops.get(i).map_or(0, |c| c.load(Relaxed))
+        if i < Reason::COUNT { self.counters.get(i) } else { 0 }
     }
 
     fn tun_flags(&self) -> u32 {

@@ -9,7 +9,7 @@
 //! with a reason from skb_reason.rs.
 //!
 //! Layout: the abstraction layer (all `unsafe`) is netdev.rs, skb.rs,
-//! sock.rs, chardev.rs, cred.rs and shim.rs, over rust_tun_shim.c. The device logic is
+//! sock.rs, chardev.rs, cred.rs, percpu.rs and shim.rs, over rust_tun_shim.c. The device logic is
 //! device.rs and queue.rs; ioctl.rs, frame.rs, ring.rs and skb_reason.rs are
 //! pure and also unit-tested on the host.
 
@@ -24,6 +24,7 @@ mod ioctl;
 mod napi;
 mod netdev;
 mod offload;
+mod percpu;
 mod queue;
 mod rcu;
 mod ring;

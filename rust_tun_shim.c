@@ -282,6 +282,13 @@ void rtun_dev_use_tap_ops(struct net_device *dev) { dev->netdev_ops = &rtun_tap_
 /* Which of rtun's tables a device has: 1 TUN, 2 TAP, 0 not rtun's. */
 int rtun_dev_kind(const struct net_device *dev)
 { return dev->netdev_ops == &rtun_tun_ops ? 1 : dev->netdev_ops == &rtun_tap_ops ? 2 : 0; }
+/* percpu.rs: per-CPU counter arrays. */
+void __percpu *rtun_alloc_percpu(size_t size) { return __alloc_percpu(size, sizeof(unsigned long)); }
+void rtun_free_percpu(void __percpu *p) { free_percpu(p); }
+unsigned long *rtun_per_cpu_ulong(unsigned long __percpu *p, int cpu) { return per_cpu_ptr(p, cpu); }
+unsigned int rtun_next_possible_cpu(int cpu) { return cpumask_next(cpu, cpu_possible_mask); }
+unsigned int rtun_nr_cpu_ids(void) { return nr_cpu_ids; }
+void rtun_this_cpu_inc(unsigned long __percpu *p) { this_cpu_inc(*p); }
 void rtun_local_bh_disable(void) { local_bh_disable(); }
 void rtun_local_bh_enable(void) { local_bh_enable(); }
 void rtun_dev_use_ip_tunnel_header_ops(struct net_device *dev) { dev->header_ops = &ip_tunnel_header_ops; }

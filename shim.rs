@@ -3,7 +3,7 @@
 //! (rust_tun_shim.c) and exported kernel functions that `kernel::bindings` lacks.
 //! Only the abstraction files (netdev.rs, skb.rs, chardev.rs, sock.rs, ...) use these.
 
-use core::ffi::{c_char, c_int, c_uint, c_void};
+use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 use kernel::bindings::{
     bpf_prog, dentry, fasync_struct, rcu_work, work_struct, file, kiocb, napi_struct, net, net_device, page, page_frag, pid, sk_buff, sock, sock_fprog, sockaddr, socket, spinlock_t, wait_queue_head,
 };
@@ -45,6 +45,15 @@ extern "C" {
     pub(crate) fn rtun_dev_use_tun_ops(dev: *mut net_device);
     pub(crate) fn rtun_dev_use_tap_ops(dev: *mut net_device);
     pub(crate) fn rtun_dev_kind(dev: *const net_device) -> c_int;
+    // Per-CPU counters (percpu.rs). The `__percpu` pointers are offsets into
+    // every CPU's area, never dereferenced as they are.
+    pub(crate) fn rtun_alloc_percpu(size: usize) -> *mut c_ulong;
+    pub(crate) fn rtun_free_percpu(p: *mut c_ulong);
+    pub(crate) fn rtun_per_cpu_ulong(p: *mut c_ulong, cpu: c_int) -> *mut c_ulong;
+    pub(crate) fn rtun_next_possible_cpu(cpu: c_int) -> c_uint;
+    pub(crate) fn rtun_nr_cpu_ids() -> c_uint;
+    #[allow(dead_code)] // percpu.rs inlines it where it can
+    pub(crate) fn rtun_this_cpu_inc(p: *mut c_ulong);
     pub(crate) fn rtun_local_bh_disable();
     pub(crate) fn rtun_local_bh_enable();
     pub(crate) fn rtun_dev_use_ip_tunnel_header_ops(dev: *mut net_device);

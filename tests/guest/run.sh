@@ -78,6 +78,8 @@ bench_quick_runs
 kmemleak_clean
 no_splat_in_dmesg
 "
+# Arguments, if any, pick tests by name (sh /tests/guest/run.sh drop_full_ring ...).
+[ $# -gt 0 ] && TESTS="$*"
 
 # The reasons rtun may report (skb_reason.rs); anything else fails no_unnamed_drops.
 KNOWN_REASONS="DEV_READY TAP_TXFILTER SOCKET_FILTER TAP_FILTER NOMEM SKB_UCOPY_FAULT FULL_RING HDR_TRUNC DEV_HDR SKB_CSUM SKB_GSO_SEG UNHANDLED_PROTO QUEUE_PURGE PFMEMALLOC SECURITY_HOOK"

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Per-CPU counters, which the 7.3 kernel crate lacks: an array of `N`
+//! counters on every CPU, bumped on the local CPU without a locked
+//! instruction or a shared cache line (`this_cpu_inc`), and summed over the
+//! possible CPUs when someone reads them.
+
+use core::ffi::{c_int, c_ulong};
+
+use kernel::prelude::*;
+
+use crate::shim;
+
+pub(crate) struct PerCpuCounters<const N: usize> {
+    /// A `__percpu` pointer to `[c_ulong; N]`, from `__alloc_percpu`: an
+    /// offset into each CPU's area, never dereferenced as it is.
+    base: *mut c_ulong,
+}
+
+// SAFETY: The counters are only ever bumped with this-CPU operations and read
+// with single loads (below), which is safe from any thread; the pointer is
+// owned and freed once, in `drop`.
+unsafe impl<const N: usize> Send for PerCpuCounters<N> {}
+// SAFETY: As above: `&self` gives only `inc` and `get`, both safe concurrently.
+unsafe impl<const N: usize> Sync for PerCpuCounters<N> {}
+
+impl<const N: usize> PerCpuCounters<N> {
+    /// `N` counters per CPU, all zero. Process context (`GFP_KERNEL`).
+    pub(crate) fn new() -> Result<Self> {
+        let size = N.checked_mul(core::mem::size_of::<c_ulong>()).ok_or(ENOMEM)?;
+        // SAFETY: A plain allocation; `__alloc_percpu` zeroes it.
+        let base = unsafe { shim::rtun_alloc_percpu(size) };
+        if base.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(PerCpuCounters { base })
+    }
+
+    /// Adds one to counter `i` of this CPU (nothing if `i` is out of range).
+    /// Any context; preemption may stay on.
+    #[inline(always)]
+    pub(crate) fn inc(&self, i: usize) {
+        if i >= N {
+            return;
+        }
+        // Still a `__percpu` pointer, inside the allocation since `i < N`.
+        let p = self.base.wrapping_add(i);
+        #[cfg(all(target_arch = "x86_64", CONFIG_SMP))]
+        // SAFETY: `p` is a `__percpu` pointer to a counter of this allocation:
+        // `%gs` bases it on this CPU's area, as `this_cpu_inc` does on x86-64.
+        // One instruction, so neither preemption nor an interrupt can split it;
+        // it touches nothing else than that counter.
+        unsafe {
+            core::arch::asm!("incq %gs:({0})", in(reg) p, options(att_syntax, nostack))
+        };
+        #[cfg(not(all(target_arch = "x86_64", CONFIG_SMP)))]
+        // SAFETY: `p` is a `__percpu` pointer to a counter of this allocation.
+        unsafe {
+            shim::rtun_this_cpu_inc(p)
+        };
+    }
+
+    /// Counter `i` summed over the possible CPUs (0 if out of range). It can
+    /// miss increments that race with it, as every per-CPU statistic can.
+    pub(crate) fn get(&self, i: usize) -> u64 {
+        if i >= N {
+            return 0;
+        }
+        let p = self.base.wrapping_add(i);
+        // SAFETY: Reads a global.
+        let nr = unsafe { shim::rtun_nr_cpu_ids() };
+        let mut sum: u64 = 0;
+        let mut cpu: c_int = -1;
+        loop {
+            // SAFETY: `cpu` is -1 or a CPU number below `nr_cpu_ids`.
+            let next = unsafe { shim::rtun_next_possible_cpu(cpu) };
+            if next >= nr {
+                return sum;
+            }
+            cpu = next as c_int;
+            // SAFETY: `cpu` is a possible CPU and `p` a `__percpu` pointer of
+            // this live allocation: `per_cpu_ptr` gives that CPU's copy, an
+            // aligned `unsigned long`. Its owner CPU writes it with single
+            // instructions, so one volatile load (`READ_ONCE`) sees a whole value.
+            let v = unsafe { core::ptr::read_volatile(shim::rtun_per_cpu_ulong(p, cpu)) };
+            sum = sum.wrapping_add(u64::from(v));
+        }
+    }
+}
+
+impl<const N: usize> Drop for PerCpuCounters<N> {
+    fn drop(&mut self) {
+        // SAFETY: `base` came from `__alloc_percpu` and is freed only here.
+        // `free_percpu` may be called from any context.
+        unsafe { shim::rtun_free_percpu(self.base) };
+    }
+}
