@@ -29,7 +29,7 @@ use kernel::{
 
 use crate::{
     bpf::{ClassicFilter, EbpfFilter},
-    rcu::{RcuBox, RcuTable, Retired},
+    rcu::{BhSection, RcuBox, RcuTable, Retired},
     cred::{self, LsmBlob, INVALID_ID},
     ioctl::{self, Mode},
     netdev::{DebugfsEntry, Driver, NetDev, Rtnl},
@@ -332,14 +332,13 @@ impl DevState {
     /// and never under the ring lock), so that each site's counter and reason
     /// are constants. One function with `rtun_ndo_start_xmit`, as tun's is.
     #[inline(always)]
-    pub(crate) fn start_xmit(&self, dev: &NetDev, mut skb: SkBuff) -> bool {
-        let rcu = rcu::read_lock();
-        let Some(q) = self.queues.get(skb.queue_mapping(), &rcu) else {
+    pub(crate) fn start_xmit(&self, dev: &NetDev, mut skb: SkBuff, rcu: &BhSection) -> bool {
+        let Some(q) = self.queues.get(skb.queue_mapping(), rcu) else {
             return self.xmit_drop(dev, skb, Site::XmitNoQueue);
         };
-        if self.txfilter.get(&rcu).is_some() || self.classic.get(&rcu).is_some() || self.ebpf.get(&rcu).is_some() {
+        if self.txfilter.get(rcu).is_some() || self.classic.get(rcu).is_some() || self.ebpf.get(rcu).is_some() {
             let verdict;
-            (skb, verdict) = self.xmit_filters(skb, &rcu);
+            (skb, verdict) = self.xmit_filters(skb, rcu);
             if let Some(site) = verdict {
                 return self.xmit_drop(dev, skb, site);
             }
@@ -392,7 +391,7 @@ impl DevState {
     /// back with the site where it is to be dropped, if any. Out of line: the
     /// frame then stays in a register on the path without filters.
     #[inline(never)]
-    fn xmit_filters(&self, mut skb: SkBuff, rcu: &rcu::Guard) -> (SkBuff, Option<Site>) {
+    fn xmit_filters(&self, mut skb: SkBuff, rcu: &BhSection) -> (SkBuff, Option<Site>) {
         if let Some(f) = self.txfilter.get(rcu) {
             if self.mode == Mode::Tap && f.is_on() && !f.accepts(skb.head()) {
                 return (skb, Some(Site::XmitTxFilter));
@@ -786,8 +785,8 @@ impl Driver for DevState {
     // Inlined into `rtun_ndo_start_xmit`, so that drops there are located
     // in a function with a readable name.
     #[inline(always)]
-    fn start_xmit(&self, dev: &NetDev, skb: SkBuff) -> bool {
-        DevState::start_xmit(self, dev, skb)
+    fn start_xmit(&self, dev: &NetDev, skb: SkBuff, rcu: &BhSection) -> bool {
+        DevState::start_xmit(self, dev, skb, rcu)
     }
 
     #[inline(always)]

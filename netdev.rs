@@ -34,6 +34,7 @@ use kernel::{
 
 use crate::{
     ioctl::{Mode, IFNAMSIZ},
+    rcu::BhSection,
     shim,
     skb::SkBuff,
 };
@@ -64,9 +65,10 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     /// `ethtool -S` counter names (and /sys/kernel/debug/rtun/<dev>).
     const STAT_NAMES: &'static [&'static str];
 
-    /// `ndo_start_xmit` (softirq): the frame is consumed either way; false
-    /// when it was dropped.
-    fn start_xmit(&self, dev: &NetDev, skb: SkBuff) -> bool;
+    /// `ndo_start_xmit` (bottom halves off, so in an RCU read-side section,
+    /// which `rcu` proves): the frame is consumed either way; false when it
+    /// was dropped.
+    fn start_xmit(&self, dev: &NetDev, skb: SkBuff, rcu: &BhSection) -> bool;
     /// `ndo_select_queue`: the skb is only lent.
     fn select_queue(&self, skb: &mut SkBuff) -> u16;
     /// `ndo_fix_features`.
@@ -684,7 +686,11 @@ impl<T: Driver> Adapter<T> {
             let dev = NetDev::from_raw(dev);
             (dev, SkBuff::from_raw(skb), dev.own_driver::<T>())
         };
-        let queued = state.start_xmit(dev, skb);
+        // SAFETY: The core calls `ndo_start_xmit` with bottom halves off
+        // (`__dev_queue_xmit`, `__dev_direct_xmit`, pktgen) or hard IRQs off
+        // (netpoll), for the whole call (Documentation/networking/netdevices.rst).
+        let rcu = unsafe { BhSection::assume() };
+        let queued = state.start_xmit(dev, skb, &rcu);
         // The skb is consumed either way; a drop is NET_XMIT_DROP, as in tun.
         if queued { 0 } else { NET_XMIT_DROP }
     }

@@ -6,12 +6,16 @@
 //!
 //! - [`RcuBox`]: one optional owned value (a filter, the tx filter table).
 //! - [`RcuTable`]: a fixed table of borrowed pointers (the active queues).
+//! - [`ReadSide`]: what proves a read-side critical section to them: the
+//!   crate's [`Guard`] (`rcu_read_lock`), or [`BhSection`], which the transmit
+//!   path already is in because bottom halves are off there.
 //! - [`Retired`]: what a writer unpublished; dropping it waits for a grace
 //!   period (`synchronize_rcu`) first, so no reader can still see it, and
 //!   [`Retired::defer`] drops it after one without waiting: from rtun's
 //!   workqueue (`queue_rcu_work`), in process context.
 
 use core::{
+    marker::PhantomData,
     ptr::{null_mut, NonNull},
     sync::atomic::{AtomicPtr, AtomicUsize, Ordering},
 };
@@ -24,6 +28,36 @@ use kernel::{
 };
 
 use crate::shim;
+
+/// A read-side critical section in progress, for as long as the borrow of
+/// the value that proves it lasts.
+pub(crate) trait ReadSide {}
+
+impl ReadSide for Guard {}
+
+/// Bottom halves (or hard interrupts) are off on this CPU: the code is in a
+/// read-side critical section of every grace period rtun waits for
+/// (`synchronize_rcu` and `call_rcu` wait for such regions since RCU's
+/// flavours became one, in 4.20), without a `rcu_read_lock` of its own.
+pub(crate) struct BhSection(PhantomData<*mut ()>);
+
+impl BhSection {
+    /// # Safety
+    /// Bottom halves or hard interrupts must stay off on this CPU while the
+    /// value lives; it cannot leave this thread (`!Send`).
+    #[inline(always)]
+    pub(crate) unsafe fn assume() -> Self {
+        // The debug kernel checks the claim (a lockdep splat if it is false).
+        #[cfg(CONFIG_PROVE_RCU)]
+        // SAFETY: Only reads this CPU's state.
+        unsafe {
+            shim::rtun_assert_rcu_reader()
+        };
+        BhSection(PhantomData)
+    }
+}
+
+impl ReadSide for BhSection {}
 
 /// An optional boxed `T` that RCU readers may look at.
 pub(crate) struct RcuBox<T> {
@@ -41,7 +75,8 @@ impl<T> RcuBox<T> {
     }
 
     /// The current value, valid while the read-side critical section lasts.
-    pub(crate) fn get<'g>(&self, _guard: &'g Guard) -> Option<&'g T> {
+    #[inline(always)]
+    pub(crate) fn get<'g>(&self, _guard: &'g impl ReadSide) -> Option<&'g T> {
         let p = self.p.load(Ordering::Acquire);
         // SAFETY: A published pointer is a live `KBox<T>`; it is freed only by
         // `Retired`, after a grace period that `_guard` holds back.
@@ -92,13 +127,14 @@ impl<T, const N: usize> RcuTable<T, N> {
         RcuTable { slots: [const { AtomicPtr::new(null_mut()) }; N], len: AtomicUsize::new(0) }
     }
 
-    pub(crate) fn len(&self, _guard: &Guard) -> usize {
+    #[inline(always)]
+    pub(crate) fn len(&self, _guard: &impl ReadSide) -> usize {
         self.len.load(Ordering::Acquire)
     }
 
     /// Entry `i`, valid while the read-side critical section lasts.
     #[inline(always)]
-    pub(crate) fn get<'g>(&self, i: usize, _guard: &'g Guard) -> Option<&'g T> {
+    pub(crate) fn get<'g>(&self, i: usize, _guard: &'g impl ReadSide) -> Option<&'g T> {
         if i >= self.len.load(Ordering::Acquire) {
             return None;
         }

@@ -282,6 +282,8 @@ void rtun_dev_use_tap_ops(struct net_device *dev) { dev->netdev_ops = &rtun_tap_
 /* Which of rtun's tables a device has: 1 TUN, 2 TAP, 0 not rtun's. */
 int rtun_dev_kind(const struct net_device *dev)
 { return dev->netdev_ops == &rtun_tun_ops ? 1 : dev->netdev_ops == &rtun_tap_ops ? 2 : 0; }
+/* rcu.rs (debug kernels): the transmit path is in an RCU read-side section. */
+void rtun_assert_rcu_reader(void) { RCU_LOCKDEP_WARN(!rcu_read_lock_any_held(), "rtun: transmit outside RCU"); }
 /* percpu.rs: per-CPU counter arrays. */
 void __percpu *rtun_alloc_percpu(size_t size) { return __alloc_percpu(size, sizeof(unsigned long)); }
 void rtun_free_percpu(void __percpu *p) { free_percpu(p); }

@@ -36,6 +36,7 @@ void rtun_sw_netstats_tx_add(struct net_device *dev, unsigned int len);
 void rtun_dev_use_tun_ops(struct net_device *dev);
 void rtun_dev_use_tap_ops(struct net_device *dev);
 int rtun_dev_kind(const struct net_device *dev);
+void rtun_assert_rcu_reader(void);
 void __percpu *rtun_alloc_percpu(size_t size);
 void rtun_free_percpu(void __percpu *p);
 unsigned long *rtun_per_cpu_ulong(unsigned long __percpu *p, int cpu);

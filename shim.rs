@@ -45,6 +45,8 @@ extern "C" {
     pub(crate) fn rtun_dev_use_tun_ops(dev: *mut net_device);
     pub(crate) fn rtun_dev_use_tap_ops(dev: *mut net_device);
     pub(crate) fn rtun_dev_kind(dev: *const net_device) -> c_int;
+    #[allow(dead_code)] // debug kernels only (rcu.rs)
+    pub(crate) fn rtun_assert_rcu_reader();
     // Per-CPU counters (percpu.rs). The `__percpu` pointers are offsets into
     // every CPU's area, never dereferenced as they are.
     pub(crate) fn rtun_alloc_percpu(size: usize) -> *mut c_ulong;
