@@ -24,13 +24,16 @@ use paths::{RunCfg, PATHS};
 
 const USAGE: &str = "usage: rtunbench [--quick] [--rounds N] [--duration-ms MS] [--warmup-ms MS]
                  [--paths P,...] [--tracepoint off,on] [--tun-dev PATH] [--rtun-dev PATH]
-                 [--csv FILE] [--timeout-s S] [--verbose]
+                 [--csv FILE] [--timeout-s S] [--pin none|TX0,TX1/RX0,RX1[/MAIN]] [--verbose]
        rtunbench list
-       rtunbench run PATH --dev NODE --name IFNAME --net A.B [--warmup-ms MS] [--duration-ms MS]
+       rtunbench run PATH --dev NODE --name IFNAME --net A.B [--warmup-ms MS] [--duration-ms MS] [--pin ...]
 
 Defaults: 5 rounds of 1000 ms (after 200 ms of warm-up) per path, driver and
 tracepoint state. --quick: 1 round of 100 ms after 20 ms, to check that every
-path works.";
+path works. --pin: the CPUs of the paths with senders and readers (xmit_udp_*,
+mq2_udp, tso64k_*): flow i's sender on TX<i>, its reader on RX<i>, the
+measuring thread on MAIN (else unpinned), modulo the CPUs usable; default
+1,0/0,1/0; none leaves them to the scheduler.";
 
 fn usage_error(msg: &str) -> ! {
     eprintln!("rtunbench: {msg}\n{USAGE}");
@@ -55,6 +58,7 @@ struct Opts {
     devs: [(String, String); 2],
     csv: Option<String>,
     timeout_s: Option<u64>,
+    pin: String,
     verbose: bool,
     // `run` only
     dev: String,
@@ -73,6 +77,7 @@ fn parse_args() -> Opts {
         devs: [("tun".into(), "/dev/net/tun".into()), ("rtun".into(), "/dev/net/rtun".into())],
         csv: None,
         timeout_s: None,
+        pin: paths::DEFAULT_PIN.into(),
         verbose: false,
         dev: String::new(),
         name: String::new(),
@@ -96,6 +101,7 @@ fn parse_args() -> Opts {
             "--rtun-dev" => o.devs[1].1 = it.next().unwrap_or_else(|| usage_error("--rtun-dev needs a path")),
             "--csv" => o.csv = it.next(),
             "--timeout-s" => o.timeout_s = Some(num("--timeout-s", it.next())),
+            "--pin" => o.pin = it.next().unwrap_or_else(|| usage_error("--pin needs a placement")),
             "--verbose" => o.verbose = true,
             "--dev" => o.dev = it.next().unwrap_or_default(),
             "--name" => o.name = it.next().unwrap_or_default(),
@@ -124,6 +130,9 @@ fn parse_args() -> Opts {
         if t != "off" && t != "on" {
             usage_error(&format!("--tracepoint takes off and/or on, not {t}"));
         }
+    }
+    if let Err(e) = paths::parse_pin(&o.pin) {
+        usage_error(&e);
     }
     if o.rounds == 0 || o.dur_ms == 0 {
         usage_error("rounds and duration must be positive");
@@ -160,6 +169,7 @@ fn run_one(o: &Opts) -> i32 {
         net: o.net,
         warm: Duration::from_millis(o.warm_ms),
         dur: Duration::from_millis(o.dur_ms),
+        pin: paths::parse_pin(&o.pin).unwrap_or_else(|e| usage_error(&e)),
     };
     match paths::run(&cfg) {
         Ok(r) => {
@@ -202,7 +212,7 @@ fn spawn_run(o: &Opts, path: &str, dev: &str, name: &str, net: [u8; 2], timeout:
     let exe = std::env::current_exe().unwrap_or_else(|_| "rtunbench".into());
     let child = Command::new(exe)
         .args(["run", path, "--dev", dev, "--name", name, "--net", &format!("{}.{}", net[0], net[1])])
-        .args(["--warmup-ms", &o.warm_ms.to_string(), "--duration-ms", &o.dur_ms.to_string()])
+        .args(["--warmup-ms", &o.warm_ms.to_string(), "--duration-ms", &o.dur_ms.to_string(), "--pin", &o.pin])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -340,6 +350,20 @@ fn bench(o: &Opts) -> i32 {
         thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
     );
     println!("# drivers: {}", o.devs.iter().map(|(d, n)| format!("{d}={n}")).collect::<Vec<_>>().join(" "));
+    match paths::parse_pin(&o.pin) {
+        Ok(Some(p)) => println!(
+            "# placement --pin {p}: xmit_udp_*, tso64k_*: sender on CPU {}, reader on CPU {}; mq2_udp: flow i's sender on CPU {},{}, its reader on {},{}; measuring thread {} (indexes, modulo their count, into the CPUs usable: {}; cpu_ROLE= in a run's line: the CPU each thread ended on)",
+            p.tx[0],
+            p.rx[0],
+            p.tx[0],
+            p.tx[1],
+            p.rx[0],
+            p.rx[1],
+            p.main.map(|m| format!("on CPU {m}")).unwrap_or_else(|| "unpinned".into()),
+            sys::allowed_cpus().map(|c| format!("{c:?}")).unwrap_or_else(|e| e)
+        ),
+        _ => println!("# placement --pin none: the scheduler places every thread (cpu_ROLE= in a run's line: the CPU each thread ended on)"),
+    }
     let t_start = Instant::now();
     let mut samples: Vec<Sample> = Vec::new();
     let mut seq: usize = 0;

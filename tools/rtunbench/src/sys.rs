@@ -415,3 +415,44 @@ pub fn drop_summary(name: &str) -> String {
     }
     s
 }
+
+// ---- CPU affinity ---------------------------------------------------------------------------
+
+/// The CPUs the calling thread may run on, in increasing order.
+pub fn allowed_cpus() -> Res<Vec<usize>> {
+    // SAFETY: cpu_set_t is plain data; all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
+    // SAFETY: `set` is writable for its size.
+    if unsafe { libc::sched_getaffinity(0, mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
+        return Err(os_err("sched_getaffinity"));
+    }
+    Ok((0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| {
+            // SAFETY: `c` is below CPU_SETSIZE, inside `set`.
+            unsafe { libc::CPU_ISSET(c, &set) }
+        })
+        .collect())
+}
+
+/// Binds the calling thread to `cpu`.
+pub fn pin_thread(cpu: usize) -> Res<()> {
+    // SAFETY: cpu_set_t is plain data; all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { mem::zeroed() };
+    if cpu >= libc::CPU_SETSIZE as usize {
+        return Err(format!("CPU {cpu} is past CPU_SETSIZE"));
+    }
+    // SAFETY: `cpu` is below CPU_SETSIZE (checked above), inside `set`.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is readable for its size.
+    if unsafe { libc::sched_setaffinity(0, mem::size_of::<libc::cpu_set_t>(), &set) } != 0 {
+        return Err(os_err(&format!("sched_setaffinity to CPU {cpu}")));
+    }
+    Ok(())
+}
+
+/// The CPU the calling thread is on now, if the kernel says.
+pub fn current_cpu() -> Option<usize> {
+    // SAFETY: No arguments; returns -1 on error.
+    let c = unsafe { libc::sched_getcpu() };
+    usize::try_from(c).ok()
+}
