@@ -2,150 +2,41 @@
 //! through socket ioctls (no `ip` process per run), sockets, BPF, tracefs.
 //! Every failure comes back as a message that names the call and the errno.
 
-use std::{ffi::CString, io, mem, time::Duration};
+use std::{io, mem, time::Duration};
+
+use rtun_common::{bpf, net, sys::{ioctl, ioctl_val as ioctl_v, open_dev}};
+
+pub use rtun_common::abi::*;
+pub use rtun_common::sys::{errno, errno_name, Fd};
 
 pub type Res<T> = Result<T, String>;
 
-pub fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
 /// "WHAT: strerror (ENAME)" for the errno the last call left.
 pub fn os_err(what: &str) -> String {
-    let e = errno();
+    os_err_of(what, errno())
+}
+
+/// "WHAT: strerror (ENAME)" for errno `e`.
+pub fn os_err_of(what: &str, e: i32) -> String {
     format!("{what}: {} ({})", io::Error::from_raw_os_error(e), errno_name(e))
 }
 
-pub fn errno_name(e: i32) -> &'static str {
-    match e {
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::ENXIO => "ENXIO",
-        libc::EBADF => "EBADF",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EACCES => "EACCES",
-        libc::EFAULT => "EFAULT",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::ENODEV => "ENODEV",
-        libc::EINVAL => "EINVAL",
-        libc::ENOTTY => "ENOTTY",
-        libc::ENOSPC => "ENOSPC",
-        libc::EMSGSIZE => "EMSGSIZE",
-        libc::ENOBUFS => "ENOBUFS",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::EBADFD => "EBADFD",
-        libc::ENETDOWN => "ENETDOWN",
-        libc::ENETUNREACH => "ENETUNREACH",
-        libc::EHOSTUNREACH => "EHOSTUNREACH",
-        libc::ECONNREFUSED => "ECONNREFUSED",
-        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
-        _ => "E?",
-    }
-}
-
-// ---- tun's ABI (include/uapi/linux/if_tun.h) ----------------------------------
-
-const fn ioc(dir: u64, nr: u64, size: u64) -> u64 {
-    (dir << 30) | (size << 16) | ((b'T' as u64) << 8) | nr
-}
-pub const TUNSETIFF: u64 = ioc(1, 202, 4);
-pub const TUNSETOFFLOAD: u64 = ioc(1, 208, 4);
-pub const TUNSETQUEUE: u64 = ioc(1, 217, 4);
-pub const TUNSETSTEERINGEBPF: u64 = ioc(2, 224, 4);
-
-pub const IFF_TUN: u16 = 0x0001;
-pub const IFF_TAP: u16 = 0x0002;
-pub const IFF_MULTI_QUEUE: u16 = 0x0100;
-pub const IFF_DETACH_QUEUE: u16 = 0x0400;
-pub const IFF_NO_PI: u16 = 0x1000;
-pub const IFF_VNET_HDR: u16 = 0x4000;
-pub const TUN_F_CSUM: u32 = 0x01;
-pub const TUN_F_TSO4: u32 = 0x02;
-
-/// `struct ifreq`: a 16-byte name and a 24-byte union.
-#[repr(C)]
-struct IfReq {
-    name: [u8; 16],
-    data: [u8; 24],
-}
-
-impl IfReq {
-    fn new(name: &str) -> IfReq {
-        let mut r = IfReq { name: [0; 16], data: [0; 24] };
-        for (d, s) in r.name.iter_mut().zip(name.bytes().take(15)) {
-            *d = s;
-        }
-        r
-    }
-
-    fn with_flags(name: &str, flags: u16) -> IfReq {
-        let mut r = IfReq::new(name);
-        r.data[..2].copy_from_slice(&flags.to_ne_bytes());
-        r
-    }
-
-    fn with_int(name: &str, v: i32) -> IfReq {
-        let mut r = IfReq::new(name);
-        r.data[..4].copy_from_slice(&v.to_ne_bytes());
-        r
-    }
-
-    /// A `struct sockaddr_in` in the union.
-    fn with_inet(name: &str, a: [u8; 4]) -> IfReq {
-        let mut r = IfReq::new(name);
-        r.data[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
-        r.data[4..8].copy_from_slice(&a);
-        r
-    }
-
-    fn name(&self) -> String {
-        let end = self.name.iter().position(|&b| b == 0).unwrap_or(16);
-        String::from_utf8_lossy(&self.name[..end]).into_owned()
-    }
-}
+// ---- tun's ABI (rtun_common::abi) ---------------------------------------------
 
 fn ioctl_ptr<T>(fd: i32, req: u64, arg: *mut T, what: &str) -> Res<i32> {
-    // SAFETY: The callers pass an argument of the layout `req` expects.
-    let r = unsafe { libc::ioctl(fd, req as _, arg) };
-    if r < 0 { Err(os_err(what)) } else { Ok(r) }
+    ioctl(fd, req, arg).map_err(|e| os_err_of(what, e))
 }
 
 fn ioctl_val(fd: i32, req: u64, v: libc::c_ulong, what: &str) -> Res<i32> {
-    // SAFETY: These requests take an integer argument.
-    let r = unsafe { libc::ioctl(fd, req as _, v) };
-    if r < 0 { Err(os_err(what)) } else { Ok(r) }
-}
-
-/// An owned file descriptor, closed on drop.
-pub struct Fd(pub i32);
-
-impl Drop for Fd {
-    fn drop(&mut self) {
-        if self.0 >= 0 {
-            // SAFETY: We own the descriptor.
-            unsafe { libc::close(self.0) };
-        }
-    }
+    ioctl_v(fd, req, v).map_err(|e| os_err_of(what, e))
 }
 
 /// Opens the device node (`/dev/net/tun` or `/dev/net/rtun`) and attaches with
 /// TUNSETIFF: one queue of device `name`.
 pub fn tun_attach(dev: &str, name: &str, flags: u16, nonblock: bool) -> Res<Fd> {
-    let path = CString::new(dev).map_err(|_| format!("bad device path {dev}"))?;
-    let mut oflags = libc::O_RDWR | libc::O_CLOEXEC;
-    if nonblock {
-        oflags |= libc::O_NONBLOCK;
-    }
-    // SAFETY: A valid C string.
-    let fd = Fd(unsafe { libc::open(path.as_ptr(), oflags) });
-    if fd.0 < 0 {
-        return Err(os_err(&format!("open {dev}")));
-    }
-    let mut req = IfReq::with_flags(name, flags);
+    let extra = if nonblock { libc::O_NONBLOCK } else { 0 };
+    let fd = Fd(open_dev(dev, extra).map_err(|e| os_err_of(&format!("open {dev}"), e))?);
+    let mut req = IfReq::new(name, flags);
     ioctl_ptr(fd.0, TUNSETIFF, &mut req, &format!("TUNSETIFF {name} flags=0x{flags:x} on {dev}"))?;
     if req.name() != name {
         return Err(format!("TUNSETIFF on {dev}: asked for {name}, got {}", req.name()));
@@ -155,7 +46,7 @@ pub fn tun_attach(dev: &str, name: &str, flags: u16, nonblock: bool) -> Res<Fd> 
 
 /// TUNSETQUEUE IFF_DETACH_QUEUE: the queue stays bound to the device but receives nothing.
 pub fn tun_detach_queue(fd: i32) -> Res<()> {
-    let mut req = IfReq::with_flags("", IFF_DETACH_QUEUE);
+    let mut req = IfReq::new("", IFF_DETACH_QUEUE);
     ioctl_ptr(fd, TUNSETQUEUE, &mut req, "TUNSETQUEUE IFF_DETACH_QUEUE").map(|_| ())
 }
 
@@ -183,7 +74,7 @@ fn if_ioctl(req: u64, r: &mut IfReq, what: &str) -> Res<()> {
 
 /// IFF_UP.
 pub fn if_up(name: &str) -> Res<()> {
-    let mut r = IfReq::new(name);
+    let mut r = IfReq::new(name, 0);
     if_ioctl(libc::SIOCGIFFLAGS, &mut r, &format!("SIOCGIFFLAGS {name}"))?;
     let flags = i16::from_ne_bytes([r.data[0], r.data[1]]) | libc::IFF_UP as i16;
     r.data[..2].copy_from_slice(&flags.to_ne_bytes());
@@ -207,7 +98,7 @@ pub fn if_txqlen(name: &str, n: i32) -> Res<()> {
 }
 
 pub fn if_hwaddr(name: &str) -> Res<[u8; 6]> {
-    let mut r = IfReq::new(name);
+    let mut r = IfReq::new(name, 0);
     if_ioctl(libc::SIOCGIFHWADDR, &mut r, &format!("SIOCGIFHWADDR {name}"))?;
     let mut m = [0u8; 6];
     m.copy_from_slice(&r.data[2..8]);
@@ -215,16 +106,12 @@ pub fn if_hwaddr(name: &str) -> Res<[u8; 6]> {
 }
 
 pub fn if_index(name: &str) -> Res<i32> {
-    let c = CString::new(name).map_err(|_| format!("bad interface name {name}"))?;
-    // SAFETY: A valid C string.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if i == 0 { Err(os_err(&format!("if_nametoindex {name}"))) } else { Ok(i as i32) }
+    net::if_index(name).map(|i| i as i32).ok_or_else(|| os_err(&format!("if_nametoindex {name}")))
 }
 
 /// A file under /sys/class/net/NAME, trimmed.
 pub fn sysfs_net(name: &str, file: &str) -> Res<String> {
-    let p = format!("/sys/class/net/{name}/{file}");
-    std::fs::read_to_string(&p).map(|s| s.trim().to_string()).map_err(|e| format!("{p}: {e}"))
+    net::sysfs_net(name, file).map_err(|e| format!("/sys/class/net/{name}/{file}: {e}"))
 }
 
 pub fn stat(name: &str, counter: &str) -> Res<u64> {
@@ -323,49 +210,29 @@ pub fn fmt_ip(a: [u8; 4]) -> String {
 
 // ---- BPF -------------------------------------------------------------------------------
 
-const BPF_PROG_LOAD: i64 = 5;
-const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
 /// SKF_NET_OFF: LD_ABS offsets from the network header.
 const SKF_NET_OFF: i32 = -0x100000;
-
-fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
-    let mut i = [0u8; 8];
-    i[0] = code;
-    i[1] = (src << 4) | dst;
-    i[2..4].copy_from_slice(&off.to_ne_bytes());
-    i[4..8].copy_from_slice(&imm.to_ne_bytes());
-    i
-}
 
 /// A steering program (TUNSETSTEERINGEBPF): the queue is the low bit of the
 /// IPv4/UDP destination port, so port 10000 goes to queue 0 and 10001 to queue 1
 /// on either driver (tun takes the return value modulo the number of queues).
 pub fn load_port_steering() -> Res<Fd> {
-    let prog: Vec<[u8; 8]> = vec![
+    use bpf::insn;
+    let prog = [
         insn(0xbf, 6, 1, 0, 0),                // r6 = r1 (LD_ABS wants the skb in r6)
         insn(0x28, 0, 0, 0, SKF_NET_OFF + 22), // r0 = ntohs(*(u16 *)(nh + 20 + 2)): UDP dport
         insn(0x57, 0, 0, 0, 1),                // r0 &= 1
         insn(0x95, 0, 0, 0, 0),                // exit
     ];
-    let code: Vec<u8> = prog.concat();
-    let license = b"GPL\0";
     let mut log = vec![0u8; 4096];
-    let mut attr = [0u8; 144];
-    attr[0..4].copy_from_slice(&BPF_PROG_TYPE_SOCKET_FILTER.to_ne_bytes());
-    attr[4..8].copy_from_slice(&(prog.len() as u32).to_ne_bytes());
-    attr[8..16].copy_from_slice(&(code.as_ptr() as u64).to_ne_bytes());
-    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
-    attr[24..28].copy_from_slice(&1u32.to_ne_bytes());
-    attr[28..32].copy_from_slice(&(log.len() as u32).to_ne_bytes());
-    attr[32..40].copy_from_slice(&(log.as_mut_ptr() as u64).to_ne_bytes());
-    // SAFETY: `attr` is a bpf_attr for BPF_PROG_LOAD pointing at live buffers.
-    let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, attr.as_mut_ptr(), attr.len()) };
-    if fd < 0 {
-        let e = os_err("BPF_PROG_LOAD (steering program)");
-        let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-        return Err(format!("{e}; verifier: {}", String::from_utf8_lossy(&log[..end]).trim()));
+    match bpf::load_socket_filter(&prog, Some(&mut log)) {
+        Ok(fd) => Ok(Fd(fd)),
+        Err(e) => {
+            let e = os_err_of("BPF_PROG_LOAD (steering program)", e);
+            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+            Err(format!("{e}; verifier: {}", String::from_utf8_lossy(&log[..end]).trim()))
+        }
     }
-    Ok(Fd(fd as i32))
 }
 
 // ---- tracefs ------------------------------------------------------------------------------

@@ -12,7 +12,7 @@
 //! prints its errno and stops the scenario (exit status 1).
 
 use std::{
-    ffi::{CStr, CString},
+    ffi::CStr,
     fmt::Display,
     fs,
     io::Write,
@@ -23,9 +23,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::abi::*;
+use rtun_common::{
+    abi::*,
+    bpf, net,
+    sys::{self, errno, errno_name, ioctl, ioctl_val, Fd},
+};
+
 use crate::frame;
-use crate::util::{errno_name, ioctl, ioctl_val, last_errno, to_hex};
+use crate::util::to_hex;
 
 /// A setup step failed: its line is printed, the scenario stops.
 pub struct Stop;
@@ -212,25 +217,12 @@ pub fn tun32_candidates(env: Option<&str>, exe: Option<&Path>) -> Vec<PathBuf> {
 
 // ---- syscalls ---------------------------------------------------------------------
 
-/// An owned file descriptor, closed on drop.
-pub struct Fd(pub i32);
-
-impl Drop for Fd {
-    fn drop(&mut self) {
-        // SAFETY: We own this descriptor.
-        unsafe { libc::close(self.0) };
-    }
-}
-
 fn sys(r: isize) -> Result<i32, i32> {
-    if r < 0 { Err(last_errno()) } else { Ok(r as i32) }
+    if r < 0 { Err(errno()) } else { Ok(r as i32) }
 }
 
 fn open_dev(path: &str, extra: i32) -> Result<Fd, i32> {
-    let p = CString::new(path).map_err(|_| libc::EINVAL)?;
-    // SAFETY: A valid C string.
-    let fd = unsafe { libc::open(p.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | extra) };
-    if fd < 0 { Err(last_errno()) } else { Ok(Fd(fd)) }
+    sys::open_dev(path, extra).map(Fd)
 }
 
 /// TUNSETIFF; the ifreq as the kernel copied it back.
@@ -243,7 +235,7 @@ fn setiff(fd: i32, name: &str, flags: u16) -> Result<IfReq, i32> {
 fn getiff(fd: i32) -> Result<u16, i32> {
     let mut req = IfReq::new("", 0);
     ioctl(fd, TUNGETIFF, &mut req)?;
-    Ok(req.flags)
+    Ok(req.flags())
 }
 
 fn setqueue(fd: i32, flags: u16) -> Result<i32, i32> {
@@ -300,7 +292,7 @@ fn set_fl(fd: i32, set: i32, clear: i32) -> Result<i32, i32> {
     unsafe {
         let fl = libc::fcntl(fd, libc::F_GETFL);
         if fl < 0 {
-            return Err(last_errno());
+            return Err(errno());
         }
         sys(libc::fcntl(fd, libc::F_SETFL, (fl | set) & !clear) as isize)
     }
@@ -343,8 +335,8 @@ fn inject(name: &str, count: usize) -> Result<i32, i32> {
 }
 
 fn sysfs(name: &str, attr: &str) -> String {
-    match fs::read_to_string(format!("/sys/class/net/{name}/{attr}")) {
-        Ok(s) => s.trim().to_string(),
+    match net::sysfs_net(name, attr) {
+        Ok(s) => s,
         Err(e) => e.raw_os_error().map(errno_name).unwrap_or_else(|| "error".into()),
     }
 }
@@ -365,9 +357,7 @@ fn all_counters(name: &str) -> Vec<(String, String)> {
 }
 
 fn ifindex(name: &str) -> u32 {
-    let Ok(c) = CString::new(name) else { return 0 };
-    // SAFETY: A valid C string.
-    unsafe { libc::if_nametoindex(c.as_ptr()) }
+    net::if_index(name).unwrap_or(0)
 }
 
 /// Runs a command with a timeout: Some((success, stderr)), None if it hung.
@@ -552,7 +542,7 @@ fn drop_privileges() -> Result<i32, i32> {
     // SAFETY: Plain credential syscalls.
     unsafe {
         if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(1000) != 0 || libc::setuid(1000) != 0 {
-            return Err(last_errno());
+            return Err(errno());
         }
     }
     Ok(0)
@@ -568,7 +558,7 @@ fn reattach_unprivileged(c: &mut Ctx) -> Res {
     // SAFETY: Single-threaded here; the child only makes syscalls and prints.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return c.need("fork", Err::<(), i32>(last_errno()));
+        return c.need("fork", Err::<(), i32>(errno()));
     }
     if pid == 0 {
         // Opened as root: what is checked is the ioctl, not the node's mode.
@@ -722,8 +712,6 @@ fn purge_on_detach(c: &mut Ctx) -> Res {
 
 // ---- IFF_NAPI ---------------------------------------------------------------------------
 
-const IFF_NAPI_FRAGS: u16 = 0x0020;
-
 /// IFF_NAPI: written frames go through a NAPI instance; a detached queue's
 /// instance is off, so tun refuses its writes with EBUSY. IFF_NAPI_FRAGS needs
 /// IFF_NAPI and a TAP device.
@@ -793,7 +781,7 @@ fn errnos_setiff(c: &mut Ctx) -> Res {
     let req = c.need("TUNSETIFF tap no_pi", r)?;
     let a = req.name();
     c.track(&a);
-    c.say("TUNSETIFF flags copied back", format!("0x{:x}", req.flags));
+    c.say("TUNSETIFF flags copied back", format!("0x{:x}", req.flags()));
     c.show("TUNSETIFF twice on one fd", setiff(fd.0, "", TAP).map(|_| 0));
     c.show("TUNSETIFF twice, same name", setiff(fd.0, &a, TAP).map(|_| 0));
     let other = |name: &str, flags: u16| c.open().and_then(|f| setiff(f.0, name, flags).map(|_| 0));
@@ -1218,7 +1206,7 @@ fn read_per_queue(fds: &[i32]) -> Vec<usize> {
 
 /// A BPF_PROG_TYPE_SOCKET_FILTER program returning `ret`, as an owned fd.
 fn ebpf_returning(ret: u32) -> Result<Fd, i32> {
-    frame::load_ebpf_returning(ret).map(Fd)
+    bpf::load_ebpf_returning(ret).map(Fd)
 }
 
 /// TUNSETSTEERINGEBPF: the program's return value picks the queue (modulo

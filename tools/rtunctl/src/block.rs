@@ -21,8 +21,10 @@
 
 use std::{fs, io::Write, process::exit};
 
-use crate::abi::*;
-use crate::util::*;
+use rtun_common::{
+    abi::*,
+    sys::{errno, errno_name, ioctl, set_nonblock},
+};
 
 extern "C" fn on_usr1(_: libc::c_int) {}
 
@@ -39,14 +41,6 @@ fn install_usr1() {
         libc::sigemptyset(&mut sa.sa_mask);
         sa.sa_flags = 0;
         libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut());
-    }
-}
-
-fn set_nonblock(fd: i32) {
-    // SAFETY: fcntl on our own fd.
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
     }
 }
 
@@ -74,7 +68,7 @@ fn do_read(fd: i32, what: &str) {
     // SAFETY: `buf` is writable for its length.
     let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
     if r < 0 {
-        say(format!("{what} errno={}", errno_name(last_errno())));
+        say(format!("{what} errno={}", errno_name(errno())));
     } else {
         say(format!("{what} len={r}"));
     }
@@ -85,7 +79,7 @@ fn do_poll(fd: i32, what: &str, timeout: i32) {
     // SAFETY: One valid pollfd.
     let r = unsafe { libc::poll(&mut p, 1, timeout) };
     if r < 0 {
-        say(format!("{what} errno={}", errno_name(last_errno())));
+        say(format!("{what} errno={}", errno_name(errno())));
     } else {
         say(format!("{what} ret={r} revents={}", poll_names(p.revents.into())));
     }
@@ -96,7 +90,7 @@ fn do_epoll(ep: i32, what: &str, timeout: i32) {
     // SAFETY: One valid epoll_event.
     let r = unsafe { libc::epoll_wait(ep, &mut ev, 1, timeout) };
     if r < 0 {
-        say(format!("{what} errno={}", errno_name(last_errno())));
+        say(format!("{what} errno={}", errno_name(errno())));
     } else {
         let evs = if r == 0 { 0 } else { ev.events as i32 };
         say(format!("{what} ret={r} events={}", poll_names(evs)));
@@ -112,7 +106,7 @@ fn do_write(fd: i32, frame: &[u8], count: usize) {
         // SAFETY: `frame` is readable for its length.
         let r = unsafe { libc::write(fd, frame.as_ptr().cast(), frame.len()) };
         if r < 0 {
-            err = Some(last_errno());
+            err = Some(errno());
             break;
         }
         n += 1;
@@ -146,7 +140,7 @@ pub fn run(mode: &str, fd: i32, frame: &[u8], count: usize, sndbuf: Option<i32>,
             let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
             let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: fd as u64 };
             if ep < 0 || libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) < 0 {
-                say(format!("epoll_ctl errno={}", errno_name(last_errno())));
+                say(format!("epoll_ctl errno={}", errno_name(errno())));
                 exit(1);
             }
             ep
@@ -177,7 +171,7 @@ pub fn run(mode: &str, fd: i32, frame: &[u8], count: usize, sndbuf: Option<i32>,
             exit(2);
         }
     }
-    set_nonblock(fd);
+    set_nonblock(fd, true);
     match mode {
         "read" => do_read(fd, "again read"),
         "poll" => do_poll(fd, "again poll", 0),
@@ -186,7 +180,7 @@ pub fn run(mode: &str, fd: i32, frame: &[u8], count: usize, sndbuf: Option<i32>,
             // SAFETY: `frame` is readable for its length.
             let r = unsafe { libc::write(fd, frame.as_ptr().cast(), frame.len()) };
             if r < 0 {
-                say(format!("again write errno={}", errno_name(last_errno())));
+                say(format!("again write errno={}", errno_name(errno())));
             } else {
                 say(format!("again write len={r}"));
             }
@@ -204,7 +198,7 @@ pub fn run(mode: &str, fd: i32, frame: &[u8], count: usize, sndbuf: Option<i32>,
     }
     // SAFETY: Our fd.
     if unsafe { libc::close(fd) } < 0 {
-        say(format!("close errno={}", errno_name(last_errno())));
+        say(format!("close errno={}", errno_name(errno())));
         exit(1);
     }
     say("close ok".into());

@@ -16,10 +16,13 @@
 //! Output: `cycle N: WHAT` for the first failure (exit 1), else
 //! `cycles=N devices=D seconds=S`.
 
-use std::{ffi::CString, fs, os::fd::AsRawFd, path::Path, process::exit, time::Instant};
+use std::{fs, os::fd::AsRawFd, path::Path, process::exit, time::Instant};
 
-use crate::abi::*;
-use crate::util::*;
+use rtun_common::{
+    abi::*,
+    net,
+    sys::{delete_module, errno, errno_name, ioctl, ioctl_val, open_dev},
+};
 
 fn check(c: usize, what: &str, r: Result<(), String>) {
     if let Err(e) = r {
@@ -34,16 +37,12 @@ fn errs(e: i32) -> String {
 
 fn setns(fd: i32) -> Result<(), String> {
     // SAFETY: setns on a namespace fd we hold; this process is single-threaded.
-    if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } < 0 { Err(errs(last_errno())) } else { Ok(()) }
+    if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } < 0 { Err(errs(errno())) } else { Ok(()) }
 }
 
 /// Creates a persistent device and closes its file.
 fn create(name: &str, flags: u16) -> Result<(), String> {
-    // SAFETY: A valid C string.
-    let fd = unsafe { libc::open(c"/dev/net/rtun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(format!("open /dev/net/rtun {}", errs(last_errno())));
-    }
+    let fd = open_dev("/dev/net/rtun", 0).map_err(|e| format!("open /dev/net/rtun {}", errs(e)))?;
     let mut req = IfReq::new(name, flags);
     let r = ioctl(fd, TUNSETIFF, &mut req).and_then(|_| ioctl_val(fd, TUNSETPERSIST, 1));
     // SAFETY: Our fd.
@@ -63,7 +62,7 @@ fn up_with_address(name: &str, addr: [u8; 4], peer: Option<[u8; 4]>) -> Result<(
     // SAFETY: A plain socket.
     let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if s < 0 {
-        return Err(errs(last_errno()));
+        return Err(errs(errno()));
     }
     let run = || -> Result<(), String> {
         // SAFETY: An all-zero ifreq is valid.
@@ -91,16 +90,11 @@ fn up_with_address(name: &str, addr: [u8; 4], peer: Option<[u8; 4]>) -> Result<(
 
 /// RTM_NEWLINK with IFLA_NET_NS_FD: moves `name` into the namespace `nsfd`.
 fn move_to_netns(name: &str, nsfd: i32) -> Result<(), String> {
-    let cname = CString::new(name).map_err(|_| "bad name".to_string())?;
-    // SAFETY: A valid C string.
-    let index = unsafe { libc::if_nametoindex(cname.as_ptr()) };
-    if index == 0 {
-        return Err(format!("if_nametoindex {name} {}", errs(last_errno())));
-    }
+    let index = net::if_index(name).ok_or_else(|| format!("if_nametoindex {name} {}", errs(errno())))?;
     // SAFETY: A plain netlink socket.
     let s = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) };
     if s < 0 {
-        return Err(errs(last_errno()));
+        return Err(errs(errno()));
     }
     // nlmsghdr (16) + ifinfomsg (16) + rtattr IFLA_NET_NS_FD u32 (8).
     let mut m = Vec::with_capacity(40);
@@ -125,7 +119,7 @@ fn move_to_netns(name: &str, nsfd: i32) -> Result<(), String> {
             libc::recv(s, buf.as_mut_ptr().cast(), buf.len(), 0)
         }
     };
-    let e = last_errno();
+    let e = errno();
     // SAFETY: Our socket.
     unsafe { libc::close(s) };
     if r < 20 {
@@ -177,7 +171,7 @@ pub fn run(module: &str, netns: &str, count: usize, extra_every: usize) {
     for c in 0..count {
         // SAFETY: finit_module with our fd and empty parameters.
         let r = unsafe { libc::syscall(libc::SYS_finit_module, ko.as_raw_fd(), c"".as_ptr(), 0) };
-        check(c, "insmod", if r < 0 { Err(errs(last_errno())) } else { Ok(()) });
+        check(c, "insmod", if r < 0 { Err(errs(errno())) } else { Ok(()) });
         check(c, "/dev/net/rtun after insmod", match fs::metadata("/dev/net/rtun") {
             Ok(m) if std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()) => Ok(()),
             Ok(_) => Err("not a character device".into()),
@@ -203,9 +197,7 @@ pub fn run(module: &str, netns: &str, count: usize, extra_every: usize) {
             let refs = fs::read_to_string("/sys/module/rtun/refcnt").unwrap_or_default();
             check(c, "refcnt with only persistent devices", if refs.trim() == "0" { Ok(()) } else { Err(refs.trim().to_string()) });
         }
-        // SAFETY: delete_module with a valid name, as rmmod does.
-        let r = unsafe { libc::syscall(libc::SYS_delete_module, c"rtun".as_ptr(), libc::O_NONBLOCK) };
-        check(c, "rmmod with persistent devices and no open file", if r < 0 { Err(errs(last_errno())) } else { Ok(()) });
+        check(c, "rmmod with persistent devices and no open file", delete_module("rtun").map_err(errs));
         for p in ["/dev/net/rtun", "/sys/module/rtun"] {
             check(c, "after rmmod", if Path::new(p).exists() { Err(format!("{p} still there")) } else { Ok(()) });
         }

@@ -1,15 +1,11 @@
-//! Building frames and getting them into the kernel: through the device's xmit
-//! path with a packet socket, and eBPF filter programs.
+//! Building frames and getting them into the kernel through the device's xmit
+//! path with a packet socket.
 
-use std::ffi::CString;
-
-use crate::util::last_errno;
+use rtun_common::{net, sys::errno};
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
 const PACKET_VNET_HDR: i32 = 15;
-const BPF_PROG_LOAD: i64 = 5;
-const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
 
 /// The PI protocol for a frame: the IP version for TUN, the ethertype for TAP.
 pub fn guess_proto(tun: bool, frame: &[u8]) -> u16 {
@@ -32,40 +28,19 @@ pub fn default_eth_frame() -> Vec<u8> {
     f
 }
 
-/// An address range of `len` bytes that is not mapped.
-pub fn unmapped_region(len: usize) -> *const u8 {
-    let len = len.max(1);
-    // SAFETY: Anonymous mapping; unmapped again right away, so the range is invalid.
-    unsafe {
-        let p = libc::mmap(std::ptr::null_mut(), len, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
-        if p == libc::MAP_FAILED {
-            return 8 as *const u8;
-        }
-        libc::munmap(p, len);
-        p as *const u8
-    }
-}
-
-fn ifindex(name: &str) -> Result<i32, i32> {
-    let c = CString::new(name).map_err(|_| libc::EINVAL)?;
-    // SAFETY: A valid C string.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if i == 0 { Err(libc::ENODEV) } else { Ok(i as i32) }
-}
-
 fn packet_socket(name: &str, proto: u16, vnet: bool) -> Result<(i32, libc::sockaddr_ll), i32> {
-    let idx = ifindex(name)?;
+    let idx = net::if_index(name).ok_or(libc::ENODEV)? as i32;
     // SAFETY: Plain socket call.
     let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
     if fd < 0 {
-        return Err(last_errno());
+        return Err(errno());
     }
     if vnet {
         let one: i32 = 1;
         // SAFETY: An int option.
         let r = unsafe { libc::setsockopt(fd, libc::SOL_PACKET, PACKET_VNET_HDR, (&one as *const i32).cast(), 4) };
         if r < 0 {
-            return Err(last_errno());
+            return Err(errno());
         }
     }
     // SAFETY: sockaddr_ll is plain data.
@@ -84,8 +59,8 @@ fn send_all(fd: i32, sa: &libc::sockaddr_ll, buf: &[u8], count: usize) -> Result
         };
         // ENOBUFS: the frame left the socket and the device dropped it
         // (NET_XMIT_DROP, as tun reports its drops); it was sent all the same.
-        if r < 0 && last_errno() != libc::ENOBUFS {
-            return Err(last_errno());
+        if r < 0 && errno() != libc::ENOBUFS {
+            return Err(errno());
         }
     }
     Ok(count)
@@ -101,7 +76,7 @@ pub fn inject(name: &str, frame: &[u8], proto: u16, count: usize, bypass_qdisc: 
         // SAFETY: An int option on our socket.
         let r = unsafe { libc::setsockopt(fd, libc::SOL_PACKET, 20, (&one as *const i32).cast(), 4) };
         if r < 0 {
-            let e = last_errno();
+            let e = errno();
             // SAFETY: Our socket.
             unsafe { libc::close(fd) };
             return Err(e);
@@ -125,23 +100,11 @@ pub fn inject_each(name: &str, frame: &[u8], proto: u16, count: usize) -> Result
         let r = unsafe {
             libc::sendto(fd, frame.as_ptr().cast(), frame.len(), 0, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
         };
-        out.push(if r < 0 { last_errno() } else { 0 });
+        out.push(if r < 0 { errno() } else { 0 });
     }
     // SAFETY: Our socket.
     unsafe { libc::close(fd) };
     Ok(out)
-}
-
-fn csum16(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for c in data.chunks(2) {
-        let w = if c.len() == 2 { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_be_bytes([c[0], 0]) };
-        sum += u32::from(w);
-    }
-    while sum >> 16 != 0 {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 /// An Ethernet + IPv4 + TCP frame with `payload` zero bytes, its TCP checksum
@@ -151,7 +114,7 @@ pub fn tcp4_frame(payload: usize) -> Vec<u8> {
     let tot = (20 + 20 + payload) as u16;
     let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 7, 0, 1, 10, 7, 0, 2];
     ip[2..4].copy_from_slice(&tot.to_be_bytes());
-    let c = csum16(&ip);
+    let c = net::ip_checksum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
     let mut tcp = vec![0u8; 20];
     tcp[0..2].copy_from_slice(&4000u16.to_be_bytes());
@@ -196,25 +159,7 @@ pub fn capture(name: &str) -> Result<i32, i32> {
     sa.sll_protocol = 0x0003u16.to_be();
     // SAFETY: `sa` is a valid sockaddr_ll.
     let r = unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) };
-    if r < 0 { Err(last_errno()) } else { Ok(fd) }
-}
-
-/// Loads a BPF_PROG_TYPE_SOCKET_FILTER program that returns `ret`; its fd.
-pub fn load_ebpf_returning(ret: u32) -> Result<i32, i32> {
-    // r0 = ret; exit
-    let mut insns = [0u8; 16];
-    insns[0] = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K
-    insns[4..8].copy_from_slice(&ret.to_ne_bytes());
-    insns[8] = 0x95; // BPF_JMP | BPF_EXIT
-    let license = b"GPL\0";
-    let mut attr = [0u8; 144];
-    attr[0..4].copy_from_slice(&BPF_PROG_TYPE_SOCKET_FILTER.to_ne_bytes());
-    attr[4..8].copy_from_slice(&2u32.to_ne_bytes());
-    attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
-    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
-    // SAFETY: `attr` is a bpf_attr for BPF_PROG_LOAD, pointing at live buffers.
-    let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, attr.as_mut_ptr(), attr.len()) };
-    if fd < 0 { Err(last_errno()) } else { Ok(fd as i32) }
+    if r < 0 { Err(errno()) } else { Ok(fd) }
 }
 
 #[cfg(test)]
@@ -232,7 +177,7 @@ mod tests {
     fn tcp_frame_has_a_valid_ip_header() {
         let f = tcp4_frame(100);
         assert_eq!(f.len(), 14 + 20 + 20 + 100);
-        assert_eq!(csum16(&f[14..34]), 0, "IPv4 header checksum verifies");
+        assert_eq!(net::ip_checksum(&f[14..34]), 0, "IPv4 header checksum verifies");
         assert_eq!(u16::from_be_bytes([f[16], f[17]]), 140);
     }
 }

@@ -7,7 +7,6 @@
 //! print `errno=NAME` on stdout and exit 1; usage errors print to stderr and
 //! exit 2.
 
-mod abi;
 mod abi_check;
 mod block;
 mod cycles;
@@ -16,7 +15,11 @@ mod util;
 
 use std::{ffi::CString, fs, io::Write, process::exit, time::Duration};
 
-use abi::*;
+use rtun_common::{
+    abi::*,
+    bpf,
+    sys::{errno, errno_name, ioctl, ioctl_val, unmapped_region},
+};
 use util::*;
 
 const USAGE: &str = "usage: rtunctl [--dev PATH] [--as-uid UID[:GID]] COMMAND [ARGS]
@@ -220,7 +223,7 @@ fn try_attach(o: &Opts, name: &str) -> Result<(i32, String), i32> {
     // SAFETY: A valid C string.
     let fd = unsafe { libc::open(path.as_ptr(), oflags) };
     if fd < 0 {
-        return Err(last_errno());
+        return Err(errno());
     }
     let mut req = IfReq::new(name, o.flags());
     if let Err(e) = ioctl(fd, TUNSETIFF, &mut req) {
@@ -256,7 +259,7 @@ fn main() {
         // SAFETY: Plain credential syscalls.
         let ok = unsafe { libc::setgroups(0, std::ptr::null()) == 0 && libc::setgid(gid) == 0 && libc::setuid(uid) == 0 };
         if !ok {
-            eprintln!("rtunctl: cannot switch to uid {uid}: {}", errno_name(last_errno()));
+            eprintln!("rtunctl: cannot switch to uid {uid}: {}", errno_name(errno()));
             exit(2);
         }
     }
@@ -330,20 +333,13 @@ fn set_filters(o: &Opts, fd: i32) {
     }
     if let Some(ret) = o.cbpf_ret {
         // One classic instruction: "ret #ret" (BPF_RET | BPF_K).
-        let mut insn = [0u8; 8];
-        insn[..2].copy_from_slice(&0x06u16.to_ne_bytes());
-        insn[4..].copy_from_slice(&ret.to_ne_bytes());
-        #[repr(C)]
-        struct Fprog {
-            len: u16,
-            filter: *mut u8,
-        }
-        let mut fprog = Fprog { len: 1, filter: insn.as_mut_ptr() };
+        let insn = [bpf::SockFilter { code: 0x06, jt: 0, jf: 0, k: ret }];
+        let mut fprog = bpf::SockFprog { len: 1, filter: insn.as_ptr() };
         ioctl(fd, TUNATTACHFILTER, &mut fprog).unwrap_or_else(|e| errno_exit(e));
         println!("cbpf ret={ret}");
     }
     if let Some(ret) = o.ebpf_ret {
-        let prog = frame::load_ebpf_returning(ret).unwrap_or_else(|e| errno_exit(e));
+        let prog = bpf::load_ebpf_returning(ret).unwrap_or_else(|e| errno_exit(e));
         let mut pfd = prog;
         ioctl(fd, TUNSETFILTEREBPF, &mut pfd).unwrap_or_else(|e| errno_exit(e));
         println!("ebpf ret={ret}");
@@ -422,7 +418,7 @@ fn cmd_send(o: &Opts) {
     let mut failed = false;
     if o.bad_buffer {
         let len = o.pad_to.unwrap_or(100);
-        let bad = frame::unmapped_region(len);
+        let bad = unmapped_region(len);
         for _ in 0..o.count {
             // SAFETY: Deliberately an unmapped address: the kernel must fail the copy.
             let r = unsafe { libc::write(fd, bad.cast(), len) };
@@ -448,7 +444,7 @@ fn cmd_send(o: &Opts) {
 
 fn report_write(r: isize, failed: &mut bool) {
     if r < 0 {
-        println!("errno={}", errno_name(last_errno()));
+        println!("errno={}", errno_name(errno()));
         *failed = true;
     } else {
         println!("wrote {r}");
@@ -470,7 +466,7 @@ fn cmd_recv(o: &Opts) {
         // SAFETY: `buf` is writable for its length.
         let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if r < 0 {
-            errno_exit(last_errno());
+            errno_exit(errno());
         }
         println!("read {r}");
         return;
@@ -483,7 +479,7 @@ fn cmd_recv(o: &Opts) {
         // SAFETY: `buf` is writable for its length.
         let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if r < 0 {
-            errno_exit(last_errno());
+            errno_exit(errno());
         }
         let r = r as usize;
         println!("frame len={r} hex={}", to_hex(&buf[..r.min(o.hexlen)]));
@@ -544,7 +540,7 @@ fn cmd_nonblock_check(o: &Opts) {
     // SAFETY: `buf` is writable.
     let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
     if r < 0 {
-        let e = last_errno();
+        let e = errno();
         println!("read errno={}", errno_name(e));
         exit(if e == libc::EAGAIN { 0 } else { 1 });
     }
@@ -640,7 +636,7 @@ fn cmd_getiff(o: &Opts) {
     let (fd, _) = attach(o, o.arg(1, "NAME"));
     let mut req = IfReq::new("", 0);
     ioctl(fd, TUNGETIFF, &mut req).unwrap_or_else(|e| errno_exit(e));
-    println!("name={} flags=0x{:x}", req.name(), req.flags);
+    println!("name={} flags=0x{:x}", req.name(), req.flags());
     let mut feat: u32 = 0;
     ioctl(fd, TUNGETFEATURES, &mut feat).unwrap_or_else(|e| errno_exit(e));
     println!("features=0x{feat:x}");

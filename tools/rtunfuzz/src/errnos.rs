@@ -135,47 +135,6 @@ pub fn known_call(call: &str) -> bool {
     TABLE.iter().any(|r| r.calls.contains(&call))
 }
 
-/// Errno numbers (x86-64/generic) and the names the table uses.
-pub const NAMES: &[(i32, &str)] = &[
-    (libc::EPERM, "EPERM"),
-    (libc::ENOENT, "ENOENT"),
-    (libc::EINTR, "EINTR"),
-    (libc::EIO, "EIO"),
-    (libc::ENXIO, "ENXIO"),
-    (libc::E2BIG, "E2BIG"),
-    (libc::EBADF, "EBADF"),
-    (libc::EAGAIN, "EAGAIN"),
-    (libc::ENOMEM, "ENOMEM"),
-    (libc::EACCES, "EACCES"),
-    (libc::EFAULT, "EFAULT"),
-    (libc::EBUSY, "EBUSY"),
-    (libc::EEXIST, "EEXIST"),
-    (libc::EXDEV, "EXDEV"),
-    (libc::ENODEV, "ENODEV"),
-    (libc::EINVAL, "EINVAL"),
-    (libc::ENFILE, "ENFILE"),
-    (libc::EMFILE, "EMFILE"),
-    (libc::ENOTTY, "ENOTTY"),
-    (libc::ENOSPC, "ENOSPC"),
-    (libc::ERANGE, "ERANGE"),
-    (libc::ENOSYS, "ENOSYS"),
-    (libc::EOVERFLOW, "EOVERFLOW"),
-    (libc::EBADFD, "EBADFD"),
-    (libc::EMSGSIZE, "EMSGSIZE"),
-    (libc::EOPNOTSUPP, "EOPNOTSUPP"),
-    (libc::EADDRNOTAVAIL, "EADDRNOTAVAIL"),
-    (libc::ENETDOWN, "ENETDOWN"),
-    (libc::ENOBUFS, "ENOBUFS"),
-];
-
-pub fn name(e: i32) -> String {
-    NAMES
-        .iter()
-        .find(|(n, _)| *n == e)
-        .map(|(_, s)| s.to_string())
-        .unwrap_or_else(|| format!("E{e}"))
-}
-
 /// The rows of README.md's "### Errnos" section: `| calls | errnos | tun.ko also | when |`,
 /// names in backquotes, "none" for no errno. Returns (calls, rtun, tun_only) per row.
 #[cfg_attr(not(test), allow(dead_code))]
@@ -216,13 +175,18 @@ pub fn parse_readme(text: &str) -> Result<Vec<(Vec<String>, Vec<String>, Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rtun_common::sys::ERRNO_NAMES;
     use std::collections::BTreeSet;
 
     #[test]
     fn every_name_in_the_table_is_an_errno() {
         for r in TABLE {
             for e in r.rtun.iter().chain(r.tun_only) {
-                assert!(NAMES.iter().any(|(_, n)| n == e), "{e} in {:?}", r.calls);
+                assert!(
+                    ERRNO_NAMES.iter().any(|(_, n)| n == e),
+                    "{e} in {:?}",
+                    r.calls
+                );
             }
         }
     }
@@ -246,8 +210,6 @@ mod tests {
         assert!(allowed("TUNGETIFF", "EBADFD", false));
         assert!(!allowed("poll", "EINVAL", true));
         assert!(!allowed("nosuchcall", "EINVAL", true));
-        assert_eq!(name(libc::EBADFD), "EBADFD");
-        assert_eq!(name(4242), "E4242");
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use crate::errnos;
 use crate::ioctls::{self as t, Arg};
-use crate::prng::Rng;
 use crate::sys::{self, Mem, PAGE};
+use rtun_common::{prng::{Draw, SeedRng}, sys::errno_name};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -60,7 +60,7 @@ struct Slot {
 
 pub struct Fuzzer {
     cfg: Config,
-    rng: Rng,
+    rng: SeedRng,
     mem: Mem,
     slots: Vec<Slot>,
     devs: Vec<DevRec>,
@@ -127,7 +127,7 @@ pub fn normalise(s: &str) -> String {
 
 fn fmt_errno(r: isize) -> String {
     if r < 0 {
-        errnos::name(-r as i32)
+        errno_name(-r as i32)
     } else {
         "ok".into()
     }
@@ -135,7 +135,7 @@ fn fmt_errno(r: isize) -> String {
 
 impl Fuzzer {
     pub fn new(cfg: Config) -> Fuzzer {
-        let rng = Rng::new(cfg.seed);
+        let rng = SeedRng::new(cfg.seed);
         let trace_out = cfg
             .trace
             .as_ref()
@@ -450,7 +450,7 @@ impl Fuzzer {
         self.note("close", r, &|| format!("fd={}", sl.fd));
     }
 
-    fn do_ioctl(&mut self, s: usize, cmd: u32, arg: usize, desc: String) -> isize {
+    fn do_ioctl(&mut self, s: usize, cmd: u64, arg: usize, desc: String) -> isize {
         let fd = self.slots[s].fd;
         self.ioctl_us = mono_us();
         let r = sys::ioctl(fd, cmd, arg);
@@ -530,7 +530,7 @@ impl Fuzzer {
         }
     }
 
-    fn arg_for(&mut self, cmd: u32, kind: Arg) -> (usize, String) {
+    fn arg_for(&mut self, cmd: u64, kind: Arg) -> (usize, String) {
         match kind {
             Arg::Val => {
                 let v: u64 = match cmd {
@@ -626,7 +626,7 @@ impl Fuzzer {
     fn act_random_ioctl(&mut self) {
         let Some(s) = self.pick_slot() else { return };
         let cmd = loop {
-            let c = match self.rng.below(4) {
+            let c = u64::from(match self.rng.below(4) {
                 0 => self.rng.u32(),
                 1 => {
                     ((self.rng.below(4) as u32) << 30)
@@ -636,7 +636,7 @@ impl Fuzzer {
                 }
                 2 => 0x8900 | self.rng.below(256) as u32,
                 _ => self.rng.u32() & 0xffff,
-            };
+            });
             if !t::VFS.contains(&c) {
                 break c;
             }
@@ -928,17 +928,17 @@ impl Fuzzer {
             let x = (d % 250) as u8 + 1;
             a[16..18].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
             a[20..24].copy_from_slice(&[10, 201, x, 1]);
-            sys::ioctl(self.udp, libc::SIOCSIFADDR as u32, a.as_mut_ptr() as usize);
+            sys::ioctl(self.udp, libc::SIOCSIFADDR, a.as_mut_ptr() as usize);
             a[20..24].copy_from_slice(&[255, 255, 255, 0]);
             sys::ioctl(
                 self.udp,
-                libc::SIOCSIFNETMASK as u32,
+                libc::SIOCSIFNETMASK,
                 a.as_mut_ptr() as usize,
             );
         }
         if sys::ioctl(
             self.udp,
-            libc::SIOCGIFFLAGS as u32,
+            libc::SIOCGIFFLAGS,
             req.as_mut_ptr() as usize,
         ) < 0
         {
@@ -953,7 +953,7 @@ impl Fuzzer {
         req[16..18].copy_from_slice(&fl.to_ne_bytes());
         let r = sys::ioctl(
             self.udp,
-            libc::SIOCSIFFLAGS as u32,
+            libc::SIOCSIFFLAGS,
             req.as_mut_ptr() as usize,
         );
         *self

@@ -14,7 +14,6 @@
 mod errnos;
 mod fuzz;
 mod ioctls;
-mod prng;
 mod sys;
 
 use std::time::Instant;

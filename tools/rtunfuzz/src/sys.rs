@@ -2,11 +2,9 @@
 
 use std::ffi::CString;
 
-pub const PAGE: usize = 4096;
+use rtun_common::{net, sys::errno};
 
-pub fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
+pub const PAGE: usize = 4096;
 
 /// The result of a syscall: the value, or minus the errno.
 pub fn sys(r: isize) -> isize {
@@ -17,7 +15,7 @@ pub fn sys(r: isize) -> isize {
     }
 }
 
-pub fn ioctl(fd: i32, cmd: u32, arg: usize) -> isize {
+pub fn ioctl(fd: i32, cmd: u64, arg: usize) -> isize {
     // SAFETY: ioctl with arbitrary arguments: the kernel validates every
     // pointer, and the memory it may write to (the buffers of `Mem`) is ours.
     sys(unsafe { libc::ioctl(fd, cmd as libc::c_ulong, arg as libc::c_ulong) } as isize)
@@ -124,8 +122,5 @@ pub fn read_file(path: &str) -> Option<String> {
 }
 
 pub fn sysfs_u64(dev: &str, attr: &str) -> Option<u64> {
-    read_file(&format!("/sys/class/net/{dev}/{attr}"))?
-        .trim()
-        .parse()
-        .ok()
+    net::sysfs_net(dev, attr).ok()?.parse().ok()
 }

@@ -15,7 +15,6 @@
 //! `result: PASS` or `result: FAIL`; exits 0 or 1 (2 for usage errors).
 
 mod account;
-mod rng;
 mod rtnl;
 mod sys;
 mod trace;
@@ -200,7 +199,7 @@ fn main() {
     let started = Instant::now();
 
     // A file held open for the whole run: rmmod must fail all along.
-    let pin = match sys::open_dev(&a.dev, false) {
+    let pin = match sys::open_dev(&a.dev, 0) {
         Ok(fd) => fd,
         Err(e) => {
             println!("result: FAIL (cannot open {}: {})", a.dev, sys::errno_name(e));

@@ -1,128 +1,24 @@
-//! tun's ABI, netlink link statistics, network namespaces, bpf(2) and the
-//! small syscall helpers the workers use.
+//! What the workers call: tun's ABI, errno, ioctl and the small syscalls of
+//! rtun_common (re-exported here), reads and writes, classic filter programs,
+//! network namespaces, link statistics over rtnetlink, and test frames.
 
-use std::{ffi::CString, fs, io};
+use std::{ffi::CString, fs};
 
-pub const TUNSETIFF: u64 = ioc(1, 202, 4);
-pub const TUNSETPERSIST: u64 = ioc(1, 203, 4);
-pub const TUNSETOFFLOAD: u64 = ioc(1, 208, 4);
-pub const TUNSETTXFILTER: u64 = ioc(1, 209, 4);
-pub const TUNGETIFF: u64 = ioc(2, 210, 4);
-pub const TUNATTACHFILTER: u64 = ioc(1, 213, 16);
-pub const TUNDETACHFILTER: u64 = ioc(1, 214, 16);
-pub const TUNSETVNETHDRSZ: u64 = ioc(1, 216, 4);
-pub const TUNSETQUEUE: u64 = ioc(1, 217, 4);
-pub const TUNSETFILTEREBPF: u64 = ioc(2, 225, 4);
+pub use rtun_common::{
+    abi::*,
+    bpf::{load_ebpf_returning, SockFilter, SockFprog},
+    net::ip_checksum,
+    sys::{delete_module, errno, ioctl, ioctl_val, open_dev, set_nonblock, unmapped_region},
+};
 
-pub const IFF_TUN: u16 = 0x0001;
-pub const IFF_TAP: u16 = 0x0002;
-pub const IFF_NAPI: u16 = 0x0010;
-pub const IFF_NAPI_FRAGS: u16 = 0x0020;
-pub const IFF_BACKPRESSURE: u16 = 0x0080;
-pub const IFF_MULTI_QUEUE: u16 = 0x0100;
-pub const IFF_ATTACH_QUEUE: u16 = 0x0200;
-pub const IFF_DETACH_QUEUE: u16 = 0x0400;
-pub const IFF_NO_PI: u16 = 0x1000;
-pub const IFF_VNET_HDR: u16 = 0x4000;
-pub const TUN_FLT_ALLMULTI: u16 = 0x0001;
-
-const fn ioc(dir: u64, nr: u64, size: u64) -> u64 {
-    (dir << 30) | (size << 16) | ((b'T' as u64) << 8) | nr
-}
-
-pub fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-/// The errno's name, for the report.
+/// The errno's name, for the report ("OK" for 0).
 pub fn errno_name(e: i32) -> String {
-    let n = match e {
-        0 => "OK",
-        libc::EPERM => "EPERM",
-        libc::ENOENT => "ENOENT",
-        libc::EINTR => "EINTR",
-        libc::EIO => "EIO",
-        libc::ENXIO => "ENXIO",
-        libc::EBADF => "EBADF",
-        libc::EAGAIN => "EAGAIN",
-        libc::ENOMEM => "ENOMEM",
-        libc::EFAULT => "EFAULT",
-        libc::EBUSY => "EBUSY",
-        libc::EEXIST => "EEXIST",
-        libc::ENODEV => "ENODEV",
-        libc::EINVAL => "EINVAL",
-        libc::ENOTTY => "ENOTTY",
-        libc::EMSGSIZE => "EMSGSIZE",
-        libc::ENOBUFS => "ENOBUFS",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::EBADFD => "EBADFD",
-        libc::ENETDOWN => "ENETDOWN",
-        libc::ENETUNREACH => "ENETUNREACH",
-        libc::EHOSTUNREACH => "EHOSTUNREACH",
-        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
-        libc::ENOSPC => "ENOSPC",
-        libc::EACCES => "EACCES",
-        libc::ECONNREFUSED => "ECONNREFUSED",
-        _ => return format!("E{e}"),
-    };
-    n.to_string()
-}
-
-/// `struct ifreq` with `short ifr_flags`.
-#[repr(C)]
-pub struct IfReq {
-    pub name: [u8; 16],
-    pub flags: u16,
-    pub pad: [u8; 22],
-}
-
-impl IfReq {
-    pub fn new(name: &str, flags: u16) -> IfReq {
-        let mut r = IfReq { name: [0; 16], flags, pad: [0; 22] };
-        for (d, s) in r.name.iter_mut().zip(name.bytes().take(15)) {
-            *d = s;
-        }
-        r
-    }
-}
-
-pub fn ioctl_ptr<T>(fd: i32, req: u64, arg: *mut T) -> Result<i32, i32> {
-    // SAFETY: The caller passes an argument of the layout `req` expects.
-    let r = unsafe { libc::ioctl(fd, req as _, arg) };
-    if r < 0 { Err(errno()) } else { Ok(r) }
-}
-
-pub fn ioctl_val(fd: i32, req: u64, val: libc::c_ulong) -> Result<i32, i32> {
-    // SAFETY: These commands take an integer, not a pointer.
-    let r = unsafe { libc::ioctl(fd, req as _, val) };
-    if r < 0 { Err(errno()) } else { Ok(r) }
-}
-
-pub fn open_dev(path: &str, nonblock: bool) -> Result<i32, i32> {
-    let c = CString::new(path).map_err(|_| libc::EINVAL)?;
-    let mut flags = libc::O_RDWR | libc::O_CLOEXEC;
-    if nonblock {
-        flags |= libc::O_NONBLOCK;
-    }
-    // SAFETY: A valid C string.
-    let fd = unsafe { libc::open(c.as_ptr(), flags) };
-    if fd < 0 { Err(errno()) } else { Ok(fd) }
+    if e == 0 { "OK".into() } else { rtun_common::sys::errno_name(e) }
 }
 
 pub fn close(fd: i32) {
     // SAFETY: The caller owns `fd` and forgets it.
     unsafe { libc::close(fd) };
-}
-
-pub fn set_nonblock(fd: i32, on: bool) {
-    // SAFETY: fcntl on an fd the caller owns.
-    unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        if fl >= 0 {
-            let fl = if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK };
-            libc::fcntl(fd, libc::F_SETFL, fl);
-        }
-    }
 }
 
 pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, i32> {
@@ -144,60 +40,6 @@ pub fn writev(fd: i32, parts: &[(*const u8, usize)]) -> Result<usize, i32> {
     // SAFETY: Each iovec points at memory the caller chose (some deliberately unmapped).
     let r = unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as i32) };
     if r < 0 { Err(errno()) } else { Ok(r as usize) }
-}
-
-/// An address range of `len` bytes that is not mapped.
-pub fn unmapped_region(len: usize) -> *mut u8 {
-    // SAFETY: Anonymous mapping, unmapped again right away: the range is invalid.
-    unsafe {
-        let p = libc::mmap(std::ptr::null_mut(), len, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
-        if p == libc::MAP_FAILED {
-            return 8 as *mut u8;
-        }
-        libc::munmap(p, len);
-        p.cast()
-    }
-}
-
-/// `rmmod rtun` as kmod does it: delete_module(2) with O_NONBLOCK.
-pub fn delete_module(name: &str) -> Result<(), i32> {
-    let c = CString::new(name).map_err(|_| libc::EINVAL)?;
-    // SAFETY: A valid C string and flags.
-    let r = unsafe { libc::syscall(libc::SYS_delete_module, c.as_ptr(), libc::O_NONBLOCK) };
-    if r < 0 { Err(errno()) } else { Ok(()) }
-}
-
-/// Loads `r0 = ret; exit` as a socket filter program.
-pub fn load_ebpf_returning(ret: u32) -> Result<i32, i32> {
-    let mut insns = [0u8; 16];
-    insns[0] = 0xb7; // BPF_ALU64 | BPF_MOV | BPF_K, dst r0
-    insns[4..8].copy_from_slice(&ret.to_ne_bytes());
-    insns[8] = 0x95; // BPF_JMP | BPF_EXIT
-    let license = b"GPL\0";
-    let mut attr = [0u8; 144];
-    attr[0..4].copy_from_slice(&1u32.to_ne_bytes()); // BPF_PROG_TYPE_SOCKET_FILTER
-    attr[4..8].copy_from_slice(&2u32.to_ne_bytes());
-    attr[8..16].copy_from_slice(&(insns.as_ptr() as u64).to_ne_bytes());
-    attr[16..24].copy_from_slice(&(license.as_ptr() as u64).to_ne_bytes());
-    // SAFETY: A bpf_attr for BPF_PROG_LOAD (5) pointing at live buffers.
-    let fd = unsafe { libc::syscall(libc::SYS_bpf, 5i64, attr.as_mut_ptr(), attr.len()) };
-    if fd < 0 { Err(errno()) } else { Ok(fd as i32) }
-}
-
-/// A classic BPF instruction (`struct sock_filter`).
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct SockFilter {
-    pub code: u16,
-    pub jt: u8,
-    pub jf: u8,
-    pub k: u32,
-}
-
-#[repr(C)]
-pub struct SockFprog {
-    pub len: u16,
-    pub filter: *const SockFilter,
 }
 
 /// The classic programs the workers attach: drop all, pass all, trim to 20
@@ -400,19 +242,6 @@ pub fn parse_reasons(text: &str) -> Result<[u64; 15], String> {
 
 // ---- frames ---------------------------------------------------------------------
 
-/// The IPv4 header checksum.
-pub fn ip_checksum(h: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for c in h.chunks(2) {
-        let w = if c.len() == 2 { u16::from_be_bytes([c[0], c[1]]) } else { u16::from(c[0]) << 8 };
-        s += u32::from(w);
-    }
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
-
 /// An IPv4/UDP packet from `src` to `dst` (port 9) with `payload` bytes of 0x5a.
 pub fn ipv4_udp(src: [u8; 4], dst: [u8; 4], payload: usize, id: u16) -> Vec<u8> {
     let total = 20 + 8 + payload;
@@ -440,23 +269,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ioctl_numbers_match_the_header() {
-        assert_eq!(TUNSETIFF, 0x400454ca);
-        assert_eq!(TUNATTACHFILTER, 0x401054d5);
-        assert_eq!(TUNDETACHFILTER, 0x401054d6);
-        assert_eq!(TUNSETFILTEREBPF, 0x800454e1);
-        assert_eq!(TUNSETQUEUE, 0x400454d9);
-        assert_eq!(TUNSETVNETHDRSZ, 0x400454d8);
-        assert_eq!(std::mem::size_of::<IfReq>(), 40);
-        assert_eq!(std::mem::size_of::<SockFilter>(), 8);
-        assert_eq!(std::mem::size_of::<SockFprog>(), 16);
-    }
-
-    #[test]
-    fn checksum_of_a_known_header() {
-        // The classic example header (Wikipedia, "IPv4 header checksum").
-        let h = [0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7];
-        assert_eq!(ip_checksum(&h), 0xb861);
+    fn udp_packet_has_a_valid_header() {
         let p = ipv4_udp([10, 0, 0, 2], [10, 0, 0, 1], 10, 7);
         assert_eq!(p.len(), 38);
         assert_eq!(ip_checksum(&p[..20]), 0, "a header with its checksum sums to zero");

@@ -18,10 +18,10 @@ use std::{
 
 use crate::{
     account::DevRecord,
-    rng::Rng,
     rtnl::{self, Link},
     sys::*,
 };
+use rtun_common::prng::{Draw, StreamRng};
 
 pub const MAX_PROCS: usize = 32;
 pub const SLOTS: usize = 4;
@@ -98,7 +98,7 @@ impl Ops {
 
 pub struct Worker {
     w: usize,
-    rng: Rng,
+    rng: StreamRng,
     cfg: Config,
     shared: &'static Shared,
     devs: Vec<Dev>,
@@ -154,7 +154,7 @@ extern "C" fn on_alarm(_: libc::c_int) {}
 
 impl Worker {
     pub fn new(w: usize, cfg: Config, shared: &'static Shared) -> Result<Worker, String> {
-        let rng = Rng::derive(cfg.seed, w as u64);
+        let rng = StreamRng::derive(cfg.seed, w as u64);
         let path = format!("{}/w{w}.txt", cfg.out_dir);
         let out = File::create(&path).map_err(|e| format!("{path}: {e}"))?;
         // SAFETY: Creating an epoll instance.
@@ -348,9 +348,9 @@ impl Worker {
         let nonblock = self.rng.chance(1, 2);
         let dev = self.cfg.dev.clone();
         let r = in_netns(ns, self.home, || -> Result<i32, i32> {
-            let fd = open_dev(&dev, nonblock)?;
+            let fd = open_dev(&dev, if nonblock { libc::O_NONBLOCK } else { 0 })?;
             let mut req = IfReq::new(name, flags);
-            if let Err(e) = ioctl_ptr(fd, TUNSETIFF, &mut req) {
+            if let Err(e) = ioctl(fd, TUNSETIFF, &mut req) {
                 close(fd);
                 return Err(e);
             }
@@ -519,7 +519,7 @@ impl Worker {
         let Some(q) = self.pick_q(d) else { return false };
         let attached = self.devs[d].qs[q].attached;
         let mut req = IfReq::new("", if attached { IFF_DETACH_QUEUE } else { IFF_ATTACH_QUEUE });
-        match ioctl_ptr(self.devs[d].qs[q].fd, TUNSETQUEUE, &mut req) {
+        match ioctl(self.devs[d].qs[q].fd, TUNSETQUEUE, &mut req) {
             Ok(_) => {
                 self.devs[d].qs[q].attached = !attached;
                 true
@@ -582,7 +582,7 @@ impl Worker {
                 b.extend_from_slice(&[0x02, self.w as u8, 0, 0, 0, self.rng.below(4) as u8]);
             }
         }
-        let r = ioctl_ptr(fd, TUNSETTXFILTER, b.as_mut_ptr());
+        let r = ioctl(fd, TUNSETTXFILTER, b.as_mut_ptr());
         self.result("TUNSETTXFILTER", r)
     }
 
@@ -600,19 +600,19 @@ impl Worker {
         let Some(fd) = self.any_fd(d) else { return false };
         if self.rng.chance(1, 3) {
             let mut fprog = SockFprog { len: 0, filter: std::ptr::null() };
-            let r = ioctl_ptr(fd, TUNDETACHFILTER, &mut fprog);
+            let r = ioctl(fd, TUNDETACHFILTER, &mut fprog);
             return self.result("TUNDETACHFILTER", r);
         }
         let prog = cbpf_program(self.rng.below(4));
         let mut fprog = SockFprog { len: prog.len() as u16, filter: prog.as_ptr() };
-        let r = ioctl_ptr(fd, TUNATTACHFILTER, &mut fprog);
+        let r = ioctl(fd, TUNATTACHFILTER, &mut fprog);
         self.result("TUNATTACHFILTER", r)
     }
 
     fn ebpf(&mut self, d: usize) -> bool {
         let Some(fd) = self.any_fd(d) else { return false };
         let mut prog: i32 = if self.ebpf.is_empty() || self.rng.chance(1, 3) { -1 } else { self.rng.pick(&self.ebpf) };
-        let r = ioctl_ptr(fd, TUNSETFILTEREBPF, &mut prog);
+        let r = ioctl(fd, TUNSETFILTEREBPF, &mut prog);
         self.result("TUNSETFILTEREBPF", r)
     }
 
@@ -628,7 +628,7 @@ impl Worker {
     fn vnet_hdr_sz(&mut self, d: usize) -> bool {
         let Some(fd) = self.any_fd(d) else { return false };
         let mut sz: i32 = self.rng.pick(&[10, 12, 20, 24, 32, 9]);
-        match ioctl_ptr(fd, TUNSETVNETHDRSZ, &mut sz) {
+        match ioctl(fd, TUNSETVNETHDRSZ, &mut sz) {
             Ok(_) => {
                 self.devs[d].vnet_sz = sz as usize;
                 true
@@ -966,7 +966,7 @@ impl Worker {
             }
             _ => {
                 let mut req = IfReq::new("", 0);
-                let r = ioctl_ptr(fd, TUNGETIFF, &mut req);
+                let r = ioctl(fd, TUNGETIFF, &mut req);
                 self.ops.note("zombie_getiff", r.is_err());
             }
         }
@@ -1086,7 +1086,7 @@ impl Worker {
 
 /// A sender: UDP datagrams to whatever the workers have up, in bursts.
 pub fn sender(s: usize, seed: u64, seconds: u64, shared: &'static Shared, nprocs: usize, out_dir: &str) -> i32 {
-    let mut rng = Rng::derive(seed, 1000 + s as u64);
+    let mut rng = StreamRng::derive(seed, 1000 + s as u64);
     // SAFETY: Plain socket calls.
     let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if sock < 0 {

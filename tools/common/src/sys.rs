@@ -1,0 +1,175 @@
+//! errno and its names, the ioctl wrappers, an owned fd, and the small
+//! syscalls more than one tool makes.
+
+use std::{ffi::CString, io};
+
+/// The errno the last failed call left.
+pub fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// Errno numbers (x86-64/generic) and their names, as scripts, reports and
+/// rtunfuzz's errno table write them.
+pub const ERRNO_NAMES: &[(i32, &str)] = &[
+    (libc::EPERM, "EPERM"),
+    (libc::ENOENT, "ENOENT"),
+    (libc::ESRCH, "ESRCH"),
+    (libc::EINTR, "EINTR"),
+    (libc::EIO, "EIO"),
+    (libc::ENXIO, "ENXIO"),
+    (libc::E2BIG, "E2BIG"),
+    (libc::EBADF, "EBADF"),
+    (libc::EAGAIN, "EAGAIN"),
+    (libc::ENOMEM, "ENOMEM"),
+    (libc::EACCES, "EACCES"),
+    (libc::EFAULT, "EFAULT"),
+    (libc::EBUSY, "EBUSY"),
+    (libc::EEXIST, "EEXIST"),
+    (libc::EXDEV, "EXDEV"),
+    (libc::ENODEV, "ENODEV"),
+    (libc::EINVAL, "EINVAL"),
+    (libc::ENFILE, "ENFILE"),
+    (libc::EMFILE, "EMFILE"),
+    (libc::ENOTTY, "ENOTTY"),
+    (libc::ENOSPC, "ENOSPC"),
+    (libc::ERANGE, "ERANGE"),
+    (libc::ENOSYS, "ENOSYS"),
+    (libc::EOVERFLOW, "EOVERFLOW"),
+    (libc::EBADFD, "EBADFD"),
+    (libc::ENOTSOCK, "ENOTSOCK"),
+    (libc::EMSGSIZE, "EMSGSIZE"),
+    (libc::EOPNOTSUPP, "EOPNOTSUPP"),
+    (libc::EADDRINUSE, "EADDRINUSE"),
+    (libc::EADDRNOTAVAIL, "EADDRNOTAVAIL"),
+    (libc::ENETDOWN, "ENETDOWN"),
+    (libc::ENETUNREACH, "ENETUNREACH"),
+    (libc::ENOBUFS, "ENOBUFS"),
+    (libc::ECONNREFUSED, "ECONNREFUSED"),
+    (libc::EHOSTUNREACH, "EHOSTUNREACH"),
+];
+
+/// The errno's name, if [`ERRNO_NAMES`] has it.
+pub fn errno_str(e: i32) -> Option<&'static str> {
+    ERRNO_NAMES.iter().find(|(n, _)| *n == e).map(|(_, s)| *s)
+}
+
+/// The errno's name (`EINVAL`), or `E<number>` for one without a name here.
+pub fn errno_name(e: i32) -> String {
+    errno_str(e).map_or_else(|| format!("E{e}"), str::to_string)
+}
+
+/// `ioctl(fd, req, arg)`, as a Result with the errno.
+pub fn ioctl<T>(fd: i32, req: u64, arg: *mut T) -> Result<i32, i32> {
+    // SAFETY: The caller passes an argument of the layout `req` expects.
+    let r = unsafe { libc::ioctl(fd, req as _, arg) };
+    if r < 0 { Err(errno()) } else { Ok(r) }
+}
+
+/// `ioctl(fd, req, value)` for commands that take their argument by value.
+pub fn ioctl_val(fd: i32, req: u64, val: libc::c_ulong) -> Result<i32, i32> {
+    // SAFETY: These commands take an integer, not a pointer.
+    let r = unsafe { libc::ioctl(fd, req as _, val) };
+    if r < 0 { Err(errno()) } else { Ok(r) }
+}
+
+/// An owned file descriptor, closed on drop (a negative one is not closed).
+pub struct Fd(pub i32);
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        if self.0 >= 0 {
+            // SAFETY: We own the descriptor.
+            unsafe { libc::close(self.0) };
+        }
+    }
+}
+
+/// Opens a device node (`/dev/net/tun`, `/dev/net/rtun`) with
+/// `O_RDWR | O_CLOEXEC | extra`; the fd, or the errno.
+pub fn open_dev(path: &str, extra: i32) -> Result<i32, i32> {
+    let c = CString::new(path).map_err(|_| libc::EINVAL)?;
+    // SAFETY: A valid C string.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | extra) };
+    if fd < 0 { Err(errno()) } else { Ok(fd) }
+}
+
+/// Sets or clears O_NONBLOCK (nothing if F_GETFL fails).
+pub fn set_nonblock(fd: i32, on: bool) {
+    // SAFETY: fcntl on an fd the caller owns.
+    unsafe {
+        let fl = libc::fcntl(fd, libc::F_GETFL);
+        if fl >= 0 {
+            let fl = if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK };
+            libc::fcntl(fd, libc::F_SETFL, fl);
+        }
+    }
+}
+
+/// An address range of `len` bytes (at least one page) that is not mapped:
+/// the kernel must fail a copy from or to it.
+pub fn unmapped_region(len: usize) -> *mut u8 {
+    let len = len.max(1);
+    // SAFETY: Anonymous mapping, unmapped again right away: the range is invalid.
+    unsafe {
+        let p = libc::mmap(std::ptr::null_mut(), len, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        if p == libc::MAP_FAILED {
+            return 8 as *mut u8;
+        }
+        libc::munmap(p, len);
+        p.cast()
+    }
+}
+
+/// `rmmod NAME` as kmod does it: delete_module(2) with O_NONBLOCK.
+pub fn delete_module(name: &str) -> Result<(), i32> {
+    let c = CString::new(name).map_err(|_| libc::EINVAL)?;
+    // SAFETY: A valid C string and flags.
+    let r = unsafe { libc::syscall(libc::SYS_delete_module, c.as_ptr(), libc::O_NONBLOCK) };
+    if r < 0 { Err(errno()) } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errno_names() {
+        assert_eq!(errno_name(libc::EFAULT), "EFAULT");
+        assert_eq!(errno_name(libc::EBADFD), "EBADFD");
+        assert_eq!(errno_name(libc::ENETUNREACH), "ENETUNREACH");
+        assert_eq!(errno_name(9999), "E9999");
+        assert_eq!(errno_name(4242), "E4242");
+        assert_eq!(errno_str(0), None);
+    }
+
+    #[test]
+    fn names_are_unique_and_spelled_as_their_constant() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (n, s) in ERRNO_NAMES {
+            assert!(seen.insert(*n), "{s} twice");
+            assert!(s.starts_with('E'), "{s}");
+        }
+    }
+
+    #[test]
+    fn ioctl_errors_come_back_as_errno() {
+        assert_eq!(ioctl_val(-1, crate::abi::TUNSETPERSIST, 1), Err(libc::EBADF));
+        let mut x = 0i32;
+        assert_eq!(ioctl(-1, crate::abi::TUNGETFEATURES, &mut x), Err(libc::EBADF));
+        assert_eq!(open_dev("/nonexistent/rtun", 0), Err(libc::ENOENT));
+        assert_eq!(open_dev("bad\0path", 0), Err(libc::EINVAL));
+    }
+
+    #[test]
+    fn unmapped_region_faults() {
+        let p = unmapped_region(4096);
+        let mut fds = [0i32; 2];
+        // SAFETY: A pipe into our array.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let (_r, w) = (Fd(fds[0]), Fd(fds[1]));
+        // write(2) from the unmapped range fails with EFAULT instead of crashing.
+        // SAFETY: The kernel checks the pointer.
+        let r = unsafe { libc::write(w.0, p.cast(), 16) };
+        assert_eq!((r, errno()), (-1, libc::EFAULT));
+    }
+}
