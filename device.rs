@@ -129,7 +129,7 @@ pub(crate) struct DevState {
     ebpf: RcuBox<EbpfFilter>,
     /// TUNSETSTEERINGEBPF: picks the queue of each frame.
     steering: RcuBox<EbpfFilter>,
-    /// The TUNSETOFFLOAD argument (validated).
+    /// What TUNSETOFFLOAD negotiated, parsed (`Offloads::bits`).
     offloads: AtomicU32,
     /// Per CPU: the drops of each reason, then writers' invalid virtio-net
     /// headers at `FRAME_ERRORS` (packets, bytes and rx/tx_dropped are the
@@ -453,14 +453,15 @@ impl DevState {
         Ok(())
     }
 
+    #[inline(always)]
     fn offloads(&self) -> Offloads {
-        Offloads::parse(self.offloads.load(Relaxed)).unwrap_or_default()
+        Offloads::from_bits(self.offloads.load(Relaxed))
     }
 
     /// TUNSETOFFLOAD: what readers take, and so what the device advertises.
     pub(crate) fn set_offloads(&self, dev: &NetDev, arg: u32, rtnl: &Rtnl) -> Result {
         let o = Offloads::parse(arg).ok_or(EINVAL)?;
-        self.offloads.store(arg, Relaxed);
+        self.offloads.store(o.bits(), Relaxed);
         let bits = feature_bits(o.features());
         self.user_features.store(bits, Relaxed);
         dev.set_wanted_features(feature_bits(Features::ALL), bits, rtnl);

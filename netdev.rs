@@ -318,9 +318,16 @@ impl NetDev {
     }
 
     /// `dev->features`: what is on now.
+    #[inline(always)]
     pub(crate) fn features(&self) -> u64 {
-        // SAFETY: `self` is valid.
-        unsafe { shim::rtun_dev_features(self.as_ptr()) }
+        // `READ_ONCE(dev->features)`, inline.
+        // SAFETY: `rtun_netdev_features_offset` is a constant set at build time.
+        let off = unsafe { shim::rtun_netdev_features_offset };
+        let field = self.as_ptr().cast::<u8>().wrapping_add(off).cast::<u64>();
+        // SAFETY: `self` is valid and `field` is its aligned `features`
+        // (a u64, the C file checks), changed under RTNL: read once, as
+        // READ_ONCE does.
+        unsafe { core::ptr::read_volatile(field) }
     }
 
     /// Replaces the `mask` bits of `wanted_features` with `on`.

@@ -24,17 +24,19 @@ pub(crate) const GSO_UDP_TUNNEL: u32 = 1 << 10;
 pub(crate) const GSO_UDP_TUNNEL_CSUM: u32 = 1 << 11;
 pub(crate) const GSO_TCP_FIXEDID_INNER: u32 = 1 << 31;
 
+/// What a reader takes, as a set of bits: `DevState` keeps it in one atomic,
+/// so the transmit path reads it with one load, parsed once by TUNSETOFFLOAD.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
-pub(crate) struct Offloads {
-    csum: bool,
-    tso4: bool,
-    tso6: bool,
-    tso_ecn: bool,
-    uso: bool,
-    /// UDP-tunnel GSO (GENEVE, VXLAN) with the inner offsets in the header.
-    tnl: bool,
-    tnl_csum: bool,
-}
+pub(crate) struct Offloads(u32);
+
+const CSUM: u32 = 1 << 0;
+const TSO4: u32 = 1 << 1;
+const TSO6: u32 = 1 << 2;
+const TSO_ECN: u32 = 1 << 3;
+const USO: u32 = 1 << 4;
+/// UDP-tunnel GSO (GENEVE, VXLAN) with the inner offsets in the header.
+const TNL: u32 = 1 << 5;
+const TNL_CSUM: u32 = 1 << 6;
 
 impl Offloads {
     /// tun's `set_offload` rules: TSO needs CSUM, ECN needs TSO, USO needs both
@@ -42,68 +44,92 @@ impl Offloads {
     /// plain GSO (and its CSUM variant needs it); any other bit is EINVAL.
     pub(crate) fn parse(arg: u32) -> Option<Offloads> {
         let mut rest = arg;
-        let mut o = Offloads::default();
+        let mut o = 0;
         if rest & TUN_F_CSUM != 0 {
-            o.csum = true;
+            o |= CSUM;
             rest &= !TUN_F_CSUM;
             if rest & (TUN_F_TSO4 | TUN_F_TSO6) != 0 {
                 if rest & TUN_F_TSO_ECN != 0 {
-                    o.tso_ecn = true;
+                    o |= TSO_ECN;
                     rest &= !TUN_F_TSO_ECN;
                 }
-                o.tso4 = rest & TUN_F_TSO4 != 0;
-                o.tso6 = rest & TUN_F_TSO6 != 0;
+                if rest & TUN_F_TSO4 != 0 {
+                    o |= TSO4;
+                }
+                if rest & TUN_F_TSO6 != 0 {
+                    o |= TSO6;
+                }
                 rest &= !(TUN_F_TSO4 | TUN_F_TSO6);
             }
             rest &= !TUN_F_UFO;
             if rest & TUN_F_USO4 != 0 && rest & TUN_F_USO6 != 0 {
-                o.uso = true;
+                o |= USO;
                 rest &= !(TUN_F_USO4 | TUN_F_USO6);
             }
-            if (o.tso4 || o.tso6 || o.uso) && rest & TUN_F_UDP_TUNNEL_GSO != 0 {
-                o.tnl = true;
-                o.tnl_csum = rest & TUN_F_UDP_TUNNEL_GSO_CSUM != 0;
+            if o & (TSO4 | TSO6 | USO) != 0 && rest & TUN_F_UDP_TUNNEL_GSO != 0 {
+                o |= TNL;
+                if rest & TUN_F_UDP_TUNNEL_GSO_CSUM != 0 {
+                    o |= TNL_CSUM;
+                }
                 rest &= !(TUN_F_UDP_TUNNEL_GSO | TUN_F_UDP_TUNNEL_GSO_CSUM);
             }
         }
-        (rest == 0).then_some(o)
+        (rest == 0).then_some(Offloads(o))
+    }
+
+    /// The set as stored (`from_bits` gives it back).
+    pub(crate) const fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// A set stored with `bits`; unknown bits are ignored.
+    #[inline(always)]
+    pub(crate) const fn from_bits(bits: u32) -> Offloads {
+        Offloads(bits & (CSUM | TSO4 | TSO6 | TSO_ECN | USO | TNL | TNL_CSUM))
+    }
+
+    #[inline(always)]
+    fn has(&self, bit: u32) -> bool {
+        self.0 & bit != 0
     }
 
     /// A CHECKSUM_PARTIAL frame can go out with its checksum unresolved.
+    #[inline(always)]
     pub(crate) fn takes_partial_csum(&self) -> bool {
-        self.csum
+        self.has(CSUM)
     }
 
     /// The offloads the device advertises for them (tun's `set_features`).
     pub(crate) fn features(&self) -> Features {
         Features {
-            hw_csum: self.csum,
-            tso: self.tso4,
-            tso6: self.tso6,
-            tso_ecn: self.tso_ecn,
-            gso_udp_l4: self.uso,
-            gso_udp_tunnel: self.tnl,
-            gso_udp_tunnel_csum: self.tnl_csum,
+            hw_csum: self.has(CSUM),
+            tso: self.has(TSO4),
+            tso6: self.has(TSO6),
+            tso_ecn: self.has(TSO_ECN),
+            gso_udp_l4: self.has(USO),
+            gso_udp_tunnel: self.has(TNL),
+            gso_udp_tunnel_csum: self.has(TNL_CSUM),
         }
     }
 
     /// A GSO frame of `gso_type` can go out unsegmented.
+    #[inline(always)]
     pub(crate) fn takes_gso(&self, gso_type: u32) -> bool {
         let mut t = gso_type & !(GSO_DODGY | GSO_TCP_FIXEDID | GSO_TCP_FIXEDID_INNER);
         let tunnel = t & (GSO_UDP_TUNNEL | GSO_UDP_TUNNEL_CSUM);
         if tunnel != 0 {
-            if !self.tnl || (tunnel & GSO_UDP_TUNNEL_CSUM != 0 && !self.tnl_csum) {
+            if !self.has(TNL) || (tunnel & GSO_UDP_TUNNEL_CSUM != 0 && !self.has(TNL_CSUM)) {
                 return false;
             }
             t &= !tunnel;
         }
-        if t & GSO_TCP_ECN != 0 && !self.tso_ecn {
+        if t & GSO_TCP_ECN != 0 && !self.has(TSO_ECN) {
             return false;
         }
         match t & !GSO_TCP_ECN {
-            GSO_TCPV4 => self.tso4,
-            GSO_TCPV6 => self.tso6,
-            GSO_UDP_L4 => self.uso,
+            GSO_TCPV4 => self.has(TSO4),
+            GSO_TCPV6 => self.has(TSO6),
+            GSO_UDP_L4 => self.has(USO),
             _ => false,
         }
     }
@@ -185,6 +211,16 @@ mod tests {
                                 | TUN_F_UDP_TUNNEL_GSO_CSUM).unwrap_or_default();
         assert!(o.takes_gso(GSO_UDP_L4 | GSO_UDP_TUNNEL_CSUM | GSO_DODGY));
         assert!(o.features().gso_udp_tunnel_csum);
+    }
+
+    #[test]
+    fn bits_round_trip() {
+        for arg in 0..0x200 {
+            if let Some(o) = Offloads::parse(arg) {
+                assert_eq!(Offloads::from_bits(o.bits()), o, "{arg:#x}");
+            }
+        }
+        assert_eq!(Offloads::from_bits(0), Offloads::default());
     }
 
     #[test]

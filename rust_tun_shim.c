@@ -273,6 +273,9 @@ struct net_device *rtun_alloc_netdev(int priv_size, const char *name, unsigned i
 void *rtun_netdev_priv(const struct net_device *dev) { return netdev_priv(dev); }
 /* netdev_priv() is dev->priv: Rust adds this offset inline on the data path. */
 const size_t rtun_netdev_priv_offset = offsetof(struct net_device, priv);
+/* dev->features (netdev_features_t, a u64): netdev.rs reads it inline. */
+const size_t rtun_netdev_features_offset = offsetof(struct net_device, features);
+static_assert(sizeof(netdev_features_t) == sizeof(u64));
 void rtun_sw_netstats_rx_add(struct net_device *dev, unsigned int len) { dev_sw_netstats_rx_add(dev, len); }
 void rtun_sw_netstats_tx_add(struct net_device *dev, unsigned int len) { dev_sw_netstats_tx_add(dev, 1, len); }
 int rtun_skb_checksum_start_offset(const struct sk_buff *skb) { return skb_checksum_start_offset(skb); }
@@ -327,7 +330,6 @@ bool rtun_dev_net_admin(const struct net_device *dev) { return ns_capable(dev_ne
 
 void rtun_dev_init_features(struct net_device *dev, netdev_features_t f)
 { dev->hw_features = dev->features = dev->hw_enc_features = dev->vlan_features = f; }
-netdev_features_t rtun_dev_features(const struct net_device *dev) { return READ_ONCE(dev->features); }
 void rtun_dev_set_wanted_features(struct net_device *dev, netdev_features_t mask, netdev_features_t on)
 { dev->wanted_features = (dev->wanted_features & ~mask) | on; }
 void rtun_dev_set_ifindex(struct net_device *dev, int ifindex) { dev->ifindex = ifindex; }
@@ -443,7 +445,11 @@ void rtun_sk_set_sndbuf(struct sock *sk, int v) { WRITE_ONCE(sk->sk_sndbuf, v); 
 bool rtun_sock_writeable(const struct sock *sk) { return sock_writeable(sk); }
 bool rtun_sock_test_and_set_nospace(struct sock *sk) { return test_and_set_bit(SOCKWQ_ASYNC_NOSPACE, &sk->sk_socket->flags); }
 bool rtun_sock_test_and_clear_nospace(struct sock *sk) { return test_and_clear_bit(SOCKWQ_ASYNC_NOSPACE, &sk->sk_socket->flags); }
-struct wait_queue_head *rtun_sk_sleep(struct sock *sk) { return sk_sleep(sk); }
+/* sk_sleep() of rtun's socks (sk_wq is the embedded socket's wq from
+ * sock_init_data_uid on; nothing orphans them): a constant offset, which
+ * sock.rs adds inline on the data path. */
+const size_t rtun_sock_wait_offset = offsetof(struct rtun_sock, sa.socket.wq.wait);
+static_assert(offsetof(struct rtun_sock, sk) == 0);
 struct fasync_struct **rtun_sock_fasync_list(struct sock *sk) { return &rtun_sk_socket(sk)->wq.fasync_list; }
 int rtun_security_attach(struct sock *sk, void *sec) { return security_tun_dev_attach(sk, sec); }
 void rtun_skb_orphan(struct sk_buff *skb) { skb_orphan(skb); }

@@ -45,6 +45,8 @@ extern "C" {
     pub(crate) fn rtun_dev_use_tun_ops(dev: *mut net_device);
     pub(crate) fn rtun_dev_use_tap_ops(dev: *mut net_device);
     pub(crate) fn rtun_dev_kind(dev: *const net_device) -> c_int;
+    /// `offsetof(struct net_device, features)`: netdev.rs reads it inline.
+    pub(crate) static rtun_netdev_features_offset: usize;
     #[allow(dead_code)] // debug kernels only (rcu.rs)
     pub(crate) fn rtun_assert_rcu_reader();
     // Per-CPU counters (percpu.rs). The `__percpu` pointers are offsets into
@@ -88,7 +90,6 @@ extern "C" {
     pub(crate) fn rtun_dev_net_admin(dev: *const net_device) -> bool;
 
     pub(crate) fn rtun_dev_init_features(dev: *mut net_device, f: u64);
-    pub(crate) fn rtun_dev_features(dev: *const net_device) -> u64;
     pub(crate) fn rtun_dev_set_wanted_features(dev: *mut net_device, mask: u64, on: u64);
     pub(crate) fn rtun_dev_set_ifindex(dev: *mut net_device, ifindex: c_int);
     pub(crate) fn rtun_dev_addr_len(dev: *const net_device) -> u8;
@@ -177,7 +178,8 @@ extern "C" {
     pub(crate) fn rtun_sock_writeable(sk: *const sock) -> bool;
     pub(crate) fn rtun_sock_test_and_set_nospace(sk: *mut sock) -> bool;
     pub(crate) fn rtun_sock_test_and_clear_nospace(sk: *mut sock) -> bool;
-    pub(crate) fn rtun_sk_sleep(sk: *mut sock) -> *mut wait_queue_head;
+    /// `sk_sleep()` of rtun's socks: the wait queue is this far into the sock.
+    pub(crate) static rtun_sock_wait_offset: usize;
     pub(crate) fn rtun_sock_fasync_list(sk: *mut sock) -> *mut *mut fasync_struct;
     pub(crate) fn rtun_security_attach(sk: *mut sock, sec: *mut c_void) -> c_int;
     pub(crate) fn rtun_skb_orphan(skb: *mut sk_buff);

@@ -91,6 +91,9 @@ pub(crate) fn socket_filter_site(raw: bindings::skb_drop_reason) -> Site {
     }
 }
 
+/// `VLAN_HLEN`: a VLAN tag's bytes.
+const VLAN_HLEN: i32 = 4;
+
 /// A socket buffer owned by the driver.
 ///
 /// # Invariants
@@ -354,6 +357,42 @@ impl SkBuff {
         unsafe { (*self.shinfo()).gso_size != 0 }
     }
 
+    /// `skb_shinfo()->gso_size`.
+    #[inline(always)]
+    fn gso_size(&self) -> u16 {
+        // SAFETY: The shared info is valid while the skb is.
+        unsafe { (*self.shinfo()).gso_size }
+    }
+
+    /// The checksum state a reader's virtio-net header reports, as
+    /// `virtio_net_hdr_from_skb` reads it (`vlan_hlen`: tun counts a VLAN tag
+    /// still in the skb's metadata in `csum_start`).
+    #[inline(always)]
+    fn vnet_csum(&self) -> vnet::Csum {
+        let skb = self.ptr();
+        // SAFETY: The skb is valid; `ip_summed` is a bitfield the generated
+        // accessor reads; `csum_start`/`csum_offset` are the meaning of the
+        // checksum union under CHECKSUM_PARTIAL, and `vlan_all` of the VLAN
+        // union as `skb_vlan_tag_present()` reads it.
+        unsafe {
+            let hdrs = (*skb).__bindgen_anon_4.__bindgen_anon_1.as_ref();
+            let summed = u32::from(hdrs.ip_summed());
+            if summed == bindings::CHECKSUM_PARTIAL {
+                let c = hdrs.__bindgen_anon_1.__bindgen_anon_1;
+                // `skb_checksum_start_offset()`: `csum_start` counts from the
+                // head. Wrapping, as the C arithmetic does.
+                let headroom = ((*skb).data as usize).wrapping_sub((*skb).head as usize) as i32;
+                let vlan_hlen = if hdrs.__bindgen_anon_2.vlan_all != 0 { VLAN_HLEN } else { 0 };
+                let start = i32::from(c.csum_start).wrapping_sub(headroom).wrapping_add(vlan_hlen);
+                vnet::Csum::Partial { start, offset: c.csum_offset }
+            } else if summed == bindings::CHECKSUM_UNNECESSARY {
+                vnet::Csum::Valid
+            } else {
+                vnet::Csum::None
+            }
+        }
+    }
+
     #[inline(always)]
     pub(crate) fn gso_type(&self) -> u32 {
         // SAFETY: The shared info is valid while the skb is.
@@ -417,8 +456,23 @@ impl SkBuff {
     }
 
     /// Describes the skb in a virtio-net header for a reader; the tunnel
-    /// fields only when `tnl` (the device offers UDP-tunnel GSO).
+    /// fields only when `tnl` (the device offers UDP-tunnel GSO). A frame
+    /// without UDP-tunnel GSO is described inline ([`vnet::encode`], the
+    /// kernel's `virtio_net_hdr_from_skb`, which is what
+    /// `virtio_net_hdr_tnl_from_skb` does for it), the others by the kernel.
+    #[inline(always)]
     pub(crate) fn vnet_hdr(&self, tnl: bool, le: bool) -> Result<vnet::Raw, Failed> {
+        let gso_type = self.gso_type();
+        if gso_type & (offload::GSO_UDP_TUNNEL | offload::GSO_UDP_TUNNEL_CSUM) == 0 {
+            let info = vnet::FrameInfo {
+                gso_size: self.gso_size(),
+                gso_type,
+                // `len - data_len`, both u32.
+                headlen: self.headlen() as u32,
+                csum: self.vnet_csum(),
+            };
+            return vnet::encode(&info, le).map_err(|()| Failed);
+        }
         let mut hdr = [0u8; vnet::TNL_HDR_LEN];
         // SAFETY: The skb is valid; `hdr` has room for the tunnel header layout.
         let ret = unsafe { shim::rtun_vnet_hdr_from_skb(self.ptr(), hdr.as_mut_ptr().cast(), tnl, le) };

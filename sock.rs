@@ -101,10 +101,16 @@ impl Sock {
 
     /// The socket's wait queue (`sk_sleep`): readers, writers waiting for
     /// room and pollers wait on it, as on tun's.
+    #[inline(always)]
     pub(crate) fn wait(&self) -> &WaitQueue {
-        // SAFETY: The head is in the socket, initialised in `new`, and lives
-        // (unmoved) as long as the reference `self` holds.
-        unsafe { WaitQueue::from_raw(shim::rtun_sk_sleep(self.as_ptr())) }
+        // SAFETY: `rtun_sock_wait_offset` is a constant set at build time.
+        let off = unsafe { shim::rtun_sock_wait_offset };
+        let head = self.as_ptr().cast::<u8>().wrapping_add(off).cast::<bindings::wait_queue_head>();
+        // SAFETY: The sock is the first member of a `struct rtun_sock`
+        // (invariant), whose socket's wait queue, `sk_sleep()` of it, is
+        // `off` bytes in; initialised in `new`, it lives (unmoved) as long as
+        // the reference `self` holds.
+        unsafe { WaitQueue::from_raw(head) }
     }
 
     /// SIGIO with POLL_OUT to the file's fasync list (empty unless O_ASYNC).

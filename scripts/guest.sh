@@ -19,6 +19,7 @@
 # the VM that test boots inside the guest. KDIR picks the kernel tree
 # (default: the test kernel), RTUN_KO the module (default: ./rtun.ko).
 # TCG is the default: KVM hangs on the machines this was built on (--kvm to try).
+# RTUN_QEMU_EXTRA: more QEMU arguments (word-split), e.g. tools/tbprof's -plugin.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -163,7 +164,7 @@ log "booting the guest ($accel${icount:+ ${icount[*]}}): $*"
 console=$work/console.log
 set +e
 timeout --kill-after=10 "${RTUN_TIMEOUT:-600}" qemu-system-x86_64 \
-    -accel "$accel" "${icount[@]}" -cpu "$cpu" -m "${RTUN_GUEST_MEM:-2048}" -smp 2 -nographic -no-reboot -net none \
+    -accel "$accel" "${icount[@]}" ${RTUN_QEMU_EXTRA:-} -cpu "$cpu" -m "${RTUN_GUEST_MEM:-2048}" -smp 2 -nographic -no-reboot -net none \
     -kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$work/initramfs.gz" \
     -append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 quiet loglevel=4$guest_env" \
     </dev/null >"$console" 2>&1
