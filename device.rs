@@ -6,14 +6,17 @@
 //! under a spinlock, and skbs are freed after the locks are released):
 //! - What xmit and `ndo_select_queue` read (the active queues, the filters,
 //!   the offloads) is published with RCU (rcu.rs): the transmit path takes no
-//!   device-wide lock. Writers are ioctls, attach and detach, in process
+//!   device-wide lock (nor an `rcu_read_lock`: BHs are off there,
+//!   `rcu::BhSection`). Drop counters are per CPU (percpu.rs). Writers are ioctls, attach and detach, in process
 //!   context under RTNL; a queue leaving the table is purged and released
 //!   only after a grace period.
 //! - `DevState::owners` (`Mutex`): the queues' owning references; process
 //!   context only (RTNL held).
-//! - `Queue::ring` (`SpinLockBh`, queue.rs): xmit pushes (softirq), read,
-//!   poll, purge and resize pop or swap (process context).
-//! - `Queue::binding` (`SpinLock`): process context only.
+//! - `Queue::ring` (skb_ring.rs): a producer lock (`RawSpinLock`), taken by
+//!   xmit in softirq and by others only with BHs off; a consumer lock
+//!   (`RawSpinLock`), taken by read, poll, purge and resize in process context.
+//! - `Queue::binding` (`RawSpinLock`, queue.rs): process context only, never
+//!   from softirq.
 //! - `Napi::backlog` (`SpinLockBh`, napi.rs): `write()` (process context) and
 //!   the NAPI poll (softirq).
 //! - `DevState::debugfs` (`Mutex`): process context.
