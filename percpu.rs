@@ -44,11 +44,11 @@ impl<const N: usize> PerCpuCounters<N> {
         }
         // Still a `__percpu` pointer, inside the allocation since `i < N`.
         let p = self.base.wrapping_add(i);
+        // `%gs` bases a `__percpu` pointer on this CPU's area, as `this_cpu_inc`
+        // does on x86-64; one instruction, so neither preemption nor an
+        // interrupt can split it, and it touches nothing but that counter.
         #[cfg(all(target_arch = "x86_64", CONFIG_SMP))]
-        // SAFETY: `p` is a `__percpu` pointer to a counter of this allocation:
-        // `%gs` bases it on this CPU's area, as `this_cpu_inc` does on x86-64.
-        // One instruction, so neither preemption nor an interrupt can split it;
-        // it touches nothing else than that counter.
+        // SAFETY: `p` is a `__percpu` pointer to a counter of this allocation.
         unsafe {
             core::arch::asm!("incq %gs:({0})", in(reg) p, options(att_syntax, nostack))
         };
@@ -77,10 +77,10 @@ impl<const N: usize> PerCpuCounters<N> {
                 return sum;
             }
             cpu = next as c_int;
-            // SAFETY: `cpu` is a possible CPU and `p` a `__percpu` pointer of
-            // this live allocation: `per_cpu_ptr` gives that CPU's copy, an
-            // aligned `unsigned long`. Its owner CPU writes it with single
-            // instructions, so one volatile load (`READ_ONCE`) sees a whole value.
+            // `per_cpu_ptr` gives that CPU's copy, an aligned `unsigned long`
+            // its owner writes with single instructions, so one volatile load
+            // (`READ_ONCE`) sees a whole value.
+            // SAFETY: `cpu` is possible; `p` is a `__percpu` pointer of this live allocation.
             let v = unsafe { core::ptr::read_volatile(shim::rtun_per_cpu_ulong(p, cpu)) };
             sum = sum.wrapping_add(u64::from(v));
         }

@@ -370,10 +370,11 @@ impl SkBuff {
     #[inline(always)]
     fn vnet_csum(&self) -> vnet::Csum {
         let skb = self.ptr();
-        // SAFETY: The skb is valid; `ip_summed` is a bitfield the generated
-        // accessor reads; `csum_start`/`csum_offset` are the meaning of the
-        // checksum union under CHECKSUM_PARTIAL, and `vlan_all` of the VLAN
-        // union as `skb_vlan_tag_present()` reads it.
+        // `ip_summed` is a bitfield the generated accessor reads;
+        // `csum_start`/`csum_offset` are the meaning of the checksum union
+        // under CHECKSUM_PARTIAL, and `vlan_all` of the VLAN union as
+        // `skb_vlan_tag_present()` reads it.
+        // SAFETY: The skb is valid, and each union is read as the kernel does.
         unsafe {
             let hdrs = (*skb).__bindgen_anon_4.__bindgen_anon_1.as_ref();
             let summed = u32::from(hdrs.ip_summed());

@@ -106,10 +106,9 @@ impl Sock {
         // SAFETY: `rtun_sock_wait_offset` is a constant set at build time.
         let off = unsafe { shim::rtun_sock_wait_offset };
         let head = self.as_ptr().cast::<u8>().wrapping_add(off).cast::<bindings::wait_queue_head>();
-        // SAFETY: The sock is the first member of a `struct rtun_sock`
-        // (invariant), whose socket's wait queue, `sk_sleep()` of it, is
-        // `off` bytes in; initialised in `new`, it lives (unmoved) as long as
-        // the reference `self` holds.
+        // The sock is the first member of a `struct rtun_sock` (invariant),
+        // whose socket's wait queue, `sk_sleep()` of it, is `off` bytes in.
+        // SAFETY: That queue, initialised in `new`, lives unmoved while `self` does.
         unsafe { WaitQueue::from_raw(head) }
     }
 
