@@ -28,12 +28,8 @@ fuzz_run() {
 }
 
 test_fuzz_seeded() {
-    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
-    grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
-    wait_for_file /dev/net/tun || return 1
-    load_rtun || { fail "rtun did not load"; return 1; }
-    echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
-    echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 2>/dev/null
+    # Both drivers loaded, IPv6 autoconfiguration off (t_abi.sh).
+    abi_prepare || return $?
     seed=${RTUN_FUZZ_SEED:-$FUZZ_SEED_DEFAULT}
     iters=${RTUN_FUZZ_ITERATIONS:-$FUZZ_ITERATIONS_DEFAULT}
     diag "seed $seed, $iters iterations per driver (replay: RTUN_FUZZ_SEED=$seed)"
