@@ -40,6 +40,7 @@ use crate::{
     percpu::PerCpuCounters,
     queue::Queue,
     skb::{self, SkBuff},
+    skb_ring::NewSlots,
     skb_reason::{Dir, Reason, Site},
     txfilter::TxFilter,
     vnet,
@@ -499,10 +500,10 @@ impl DevState {
         let hash = skb.hash_symmetric();
         let e = self.flows.get(hash as usize % FLOWS).map_or(0, |e| e.load(Relaxed));
         if e & FLOW_VALID != 0 && (e >> 32) as u32 == hash {
+            // A flow whose queue has gone keeps its index on tun, which the
+            // core then caps to queue 0 (`netdev_cap_txqueue`).
             let q = (e & 0xffff) as usize;
-            if q < n {
-                return q as u16;
-            }
+            return if q < n { q as u16 } else { 0 };
         }
         ((u64::from(hash) * n as u64) >> 32) as u16
     }
@@ -534,18 +535,26 @@ impl DevState {
         }
     }
 
-    /// txqueuelen changed: every queue's ring follows, as tun's do. RTNL held,
-    /// so the set of queues cannot change meanwhile.
+    /// txqueuelen changed: every queue's ring follows, as tun's do, all or
+    /// none: every new slot array is allocated before any ring changes (tun's
+    /// `ptr_ring_resize_multiple_bh`). RTNL held, so the set of queues cannot
+    /// change meanwhile.
     pub(crate) fn resize_rings(&self, cap: usize, _rtnl: &Rtnl) -> Result {
-        let mut qs: KVec<Arc<Queue>> = KVec::new();
+        let mut qs: KVec<(Arc<Queue>, Option<NewSlots>)> = KVec::new();
         {
             let owners = self.owners.lock();
+            qs.reserve(owners.total(), GFP_KERNEL)?;
             for q in Iterator::chain(owners.active.iter(), owners.disabled.iter()) {
-                qs.push(q.clone(), GFP_KERNEL)?;
+                qs.push_within_capacity((q.clone(), None)).map_err(|_| ENOMEM)?;
             }
         }
-        for q in qs.iter() {
-            q.resize_ring(cap, Some(self))?;
+        for (q, slots) in qs.iter_mut() {
+            *slots = q.slots_for(cap)?;
+        }
+        for (q, slots) in qs.into_iter() {
+            if let Some(slots) = slots {
+                q.resize_ring_to(slots, Some(self));
+            }
         }
         Ok(())
     }
@@ -607,30 +616,36 @@ impl DevState {
     }
 
     /// Moves `q` between the disabled and the active set. Leaving the active
-    /// set waits for transmitters that may still see `q`.
+    /// set waits for transmitters that may still see `q`; the last active
+    /// queue takes its index, as in tun (`__tun_detach`).
     fn move_queue(&self, dev: &NetDev, q: &Queue, to_active: bool, rtnl: &Rtnl) -> Result {
-        let n = {
+        let (n, moved) = {
             let mut guard = self.owners.lock();
             let owners = &mut *guard;
-            let (from, to) = if to_active {
-                (&mut owners.disabled, &mut owners.active)
+            let (taken, moved) = if to_active {
+                let pos = position(&owners.disabled, q).ok_or(EINVAL)?;
+                (owners.disabled.remove(pos).map_err(|_| EINVAL)?, None)
             } else {
-                (&mut owners.active, &mut owners.disabled)
+                let (taken, index, moved) = take_active(&mut owners.active, q).ok_or(EINVAL)?;
+                // No transmitter that still sees `q` may stop the transmit
+                // queue it had: it is another queue's now.
+                taken.set_txq(None);
+                (taken, Some((index, moved)))
             };
-            let pos = position(from, q).ok_or(EINVAL)?;
-            let moved = from.remove(pos).map_err(|_| EINVAL)?;
+            let to = if to_active { &mut owners.active } else { &mut owners.disabled };
             // Both sets have room for every queue, so this cannot fail; if it
             // did, the Arc would come back and be dropped after the lock.
-            if let Err(e) = to.push_within_capacity(moved) {
+            if let Err(e) = to.push_within_capacity(taken) {
                 drop(guard);
                 drop(e);
                 return Err(E2BIG);
             }
             self.publish(owners);
-            owners.active.len()
+            (owners.active.len(), moved)
         };
-        if !to_active {
+        if let Some((index, moved)) = moved {
             rcu_barrier_readers();
+            wake_moved(dev, index, moved.as_deref());
         }
         dev.set_real_num_queues(n, rtnl);
         Ok(())
@@ -646,17 +661,22 @@ impl DevState {
     pub(crate) fn detach(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) -> Retired<LateQueue> {
         let (removed, active, total) = {
             let mut owners = self.owners.lock();
-            let removed = match position(&owners.active, q) {
-                Some(pos) => owners.active.remove(pos).ok(),
-                None => position(&owners.disabled, q).and_then(|pos| owners.disabled.remove(pos).ok()),
+            let removed = match take_active(&mut owners.active, q) {
+                Some((q, index, moved)) => Some((q, Some((index, moved)))),
+                None => position(&owners.disabled, q)
+                    .and_then(|pos| owners.disabled.remove(pos).ok())
+                    .map(|q| (q, None)),
             };
+            // A transmitter that still sees `q` must not stop the transmit
+            // queue it had: it is another queue's now, or gone.
+            q.set_txq(None);
             self.publish(&owners);
             (removed, owners.active.len(), owners.total())
         };
         q.napi_stop(self);
         q.purge(self);
         let late = match removed {
-            Some(q) => Retired::new(LateQueue { dev: ARef::from(dev), q }),
+            Some((q, moved)) => Retired::new(LateQueue { dev: ARef::from(dev), q, moved }),
             None => Retired::none(),
         };
         if active > 0 {
@@ -756,10 +776,12 @@ impl Drop for Recount {
 }
 
 /// A queue that just left its device, kept a grace period longer: see
-/// [`DevState::detach`].
+/// [`DevState::detach`]. If it was active, `moved` is the index it had and the
+/// queue that took that index (none if it was the last).
 pub(crate) struct LateQueue {
     dev: ARef<NetDev>,
     q: Arc<Queue>,
+    moved: Option<(usize, Option<Arc<Queue>>)>,
 }
 
 impl Drop for LateQueue {
@@ -767,6 +789,38 @@ impl Drop for LateQueue {
         if let Some(state) = DevState::of(&self.dev) {
             self.q.purge(state);
         }
+        if let Some((index, moved)) = self.moved.take() {
+            wake_moved(&self.dev, index, moved.as_deref());
+        }
+    }
+}
+
+/// Takes `q` out of the active queues as tun does: the last one moves into
+/// its place, so that only that one changes index (steering programs and the
+/// flow table keep mapping to the same queues as on tun). Returns `q`, the
+/// index it had, and the queue that now has it (none if `q` was the last).
+fn take_active(active: &mut KVec<Arc<Queue>>, q: &Queue) -> Option<(Arc<Queue>, usize, Option<Arc<Queue>>)> {
+    let index = position(active, q)?;
+    let last = active.len().checked_sub(1)?;
+    active.swap(index, last);
+    let taken = active.pop()?;
+    let moved = active.get(index).cloned();
+    Some((taken, index, moved))
+}
+
+/// A grace period after transmit queue `index` lost its queue, no
+/// transmitter can stop it on that queue's behalf any more. If the queue that
+/// took the index (`moved`) has an empty ring, nobody's reading will wake the
+/// transmit queue, so it is woken here, as tun's `__tun_detach` does, or it
+/// could stay stopped for ever (IFF_BACKPRESSURE) with the qdisc holding its
+/// frames. With no queue moved, the index's frames are drained (and dropped
+/// as with no reader) until the queue count comes down. Process context.
+fn wake_moved(dev: &NetDev, index: usize, moved: Option<&Queue>) {
+    match moved {
+        Some(q) => q.wake_if_empty(dev, index),
+        // `index` was a queue's, so the device has that transmit queue.
+        None if dev.is_running() => dev.wake_txq(index),
+        None => (),
     }
 }
 

@@ -200,6 +200,7 @@ pub(crate) fn after_grace_period<T: Send + 'static>(value: T) -> Result<(), T> {
     let Ok(slot) = KBox::<Deferred<T>>::new_uninit(GFP_KERNEL) else {
         return Err(value);
     };
+    PENDING.fetch_add(1, Ordering::Relaxed);
     let item = KBox::into_raw(KBox::write(slot, Deferred { rwork: Opaque::uninit(), value }));
     // SAFETY: `item` is a live allocation that the work function takes back
     // (`run_deferred`), once, after the grace period `queue_rcu_work` waits
@@ -229,6 +230,23 @@ unsafe extern "C" fn run_deferred<T>(work: *mut bindings::work_struct) {
     // SAFETY: `work` is the first field of `rcu_work`, the first field of a
     // `#[repr(C)]` `Deferred<T>` that `defer` leaked with `KBox::into_raw`.
     drop(unsafe { KBox::from_raw(work.cast::<Deferred<T>>()) });
+    PENDING.fetch_sub(1, Ordering::Release);
+}
+
+/// Items [`after_grace_period`] queued whose value has not been dropped yet.
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits until every value queued by [`after_grace_period`] so far has been
+/// dropped, if any is pending. Process context, and not from rtun's
+/// workqueue (it waits for that). A queue's deferred value holds its socket,
+/// and the socket the module (its protocol's owner): the last file to close
+/// waits, so that the module can be removed right after, as tun.ko can.
+pub(crate) fn drain_deferred() {
+    if PENDING.load(Ordering::Acquire) != 0 {
+        // SAFETY: Process context; the callers are file operations, never
+        // items of rtun's workqueue, so the flush cannot wait for itself.
+        unsafe { shim::rtun_wq_drain() };
+    }
 }
 
 impl<T> Drop for Retired<T> {

@@ -265,6 +265,8 @@ int rtun_wq_init(void) { rtun_wq = alloc_workqueue("rtun", WQ_UNBOUND, 0); retur
 void rtun_wq_exit(void) { rcu_barrier(); destroy_workqueue(rtun_wq); }
 void rtun_init_rcu_work(struct rcu_work *rwork, work_func_t fn) { INIT_RCU_WORK(rwork, fn); }
 void rtun_queue_rcu_work(struct rcu_work *rwork) { queue_rcu_work(rtun_wq, rwork); }
+/* Waits for every item queued so far: its grace period, then its work. */
+void rtun_wq_drain(void) { rcu_barrier(); flush_workqueue(rtun_wq); }
 
 /* ---- struct net_device ----------------------------------------------- */
 

@@ -157,6 +157,7 @@ void rtun_wq_exit(void);
 struct rcu_work;
 void rtun_init_rcu_work(struct rcu_work *rwork, work_func_t fn);
 void rtun_queue_rcu_work(struct rcu_work *rwork);
+void rtun_wq_drain(void);
 
 struct sock *rtun_sk_alloc(void);
 void rtun_sock_init_wq(struct sock *sk);

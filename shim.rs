@@ -31,6 +31,7 @@ extern "C" {
     pub(crate) fn rtun_wq_exit();
     pub(crate) fn rtun_init_rcu_work(rwork: *mut rcu_work, f: Option<unsafe extern "C" fn(*mut work_struct)>);
     pub(crate) fn rtun_queue_rcu_work(rwork: *mut rcu_work);
+    pub(crate) fn rtun_wq_drain();
 
     // struct net_device.
     pub(crate) fn rtun_alloc_netdev(priv_size: c_int, name: *const c_char, queues: c_uint) -> *mut net_device;

@@ -27,6 +27,23 @@ use crate::{
 
 type Slots = KVVec<AtomicPtr<bindings::sk_buff>>;
 
+/// A ring that a frame just filled, seen from under the producer lock.
+pub(crate) struct Full<'a> {
+    p: &'a Producer,
+    slots: &'a [AtomicPtr<bindings::sk_buff>],
+}
+
+impl Full<'_> {
+    /// Whether the ring is still full, after a full barrier: a producer that
+    /// just stopped its transmit queue either sees a reader's progress here,
+    /// or the reader sees the queue stopped (and wakes it).
+    #[inline(always)]
+    pub(crate) fn still_full(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.p.is_full(self.slots)
+    }
+}
+
 /// What `consume` saw, for IFF_BACKPRESSURE's wake-up rule.
 pub(crate) struct Consumed {
     pub(crate) skb: SkBuff,
@@ -76,28 +93,37 @@ impl SkbRing {
         unsafe { &*self.slots.get() }
     }
 
-    /// Xmit side (BHs off): stores the frame, or gives it back when the ring
-    /// is full. `Ok(true)` when the ring is full after it.
+    /// Xmit side: stores the frame, or gives it back when the ring is full.
+    /// When the frame filled the ring, `when_full` runs under the producer
+    /// lock (IFF_BACKPRESSURE stops the transmit queue there, and re-checks
+    /// with [`Full::still_full`], as tun does under its producer lock).
+    ///
+    /// Runs as `ndo_start_xmit` does: with BHs off, or with IRQs off under
+    /// netpoll (possibly in hard IRQ context), so nothing here touches the BH
+    /// state: the producer lock is taken as it is.
     #[inline(always)]
-    pub(crate) fn produce(&self, skb: SkBuff) -> Result<bool, SkBuff> {
+    pub(crate) fn produce(&self, skb: SkBuff, when_full: impl FnOnce(&Full<'_>)) -> Result<(), SkBuff> {
         let mut p = self.prod.lock();
         let slots = self.slots(&p);
         let raw = skb.into_raw();
-        if p.produce(slots, raw) {
-            Ok(p.is_full(slots))
-        } else {
+        if !p.produce(slots, raw) {
             // SAFETY: The ring did not take `raw`, which is still ours.
-            Err(unsafe { SkBuff::from_raw(raw) })
+            return Err(unsafe { SkBuff::from_raw(raw) });
         }
+        if p.is_full(slots) {
+            when_full(&Full { p: &p, slots });
+        }
+        Ok(())
     }
 
-    /// Whether the next frame would not fit; a full barrier first, so that a
-    /// producer that just stopped its queue sees a consumer's progress.
-    pub(crate) fn is_full(&self) -> bool {
-        fence(Ordering::SeqCst);
+    /// Runs `f` with both locks held (process context), so that neither a
+    /// transmitter nor a reader can change the ring, nor stop or wake its
+    /// transmit queue meanwhile. `f` learns whether the ring is empty.
+    pub(crate) fn quiesced<R>(&self, f: impl FnOnce(bool) -> R) -> R {
+        let c = self.cons.lock();
         let _bh = BhOff::new();
-        let p = self.prod.lock();
-        p.is_full(self.slots(&p))
+        let _p = self.prod.lock();
+        f(c.is_empty(self.slots(&c)))
     }
 
     /// Reader side: the oldest frame.
@@ -127,10 +153,13 @@ impl SkbRing {
         self.slots(&c).len()
     }
 
-    /// Gives the ring room for `cap` frames, keeping the oldest ones; those
-    /// that no longer fit come back. Process context.
-    pub(crate) fn resize(&self, cap: usize) -> Result<SkbList> {
-        let mut new = empty_slots(cap)?;
+    /// Gives the ring room for as many frames as `new` has slots, keeping
+    /// the oldest ones; those that no longer fit come back. The slots are
+    /// allocated beforehand, so that resizing
+    /// several rings can fail before any of them changes (tun's
+    /// `ptr_ring_resize_multiple_bh`). Cannot fail. Process context.
+    pub(crate) fn resize_to(&self, new: NewSlots) -> SkbList {
+        let mut new = new.0;
         let mut overflow = SkbList::empty();
         {
             let mut c = self.cons.lock();
@@ -155,7 +184,17 @@ impl SkbRing {
         }
         // `new` is now the old, empty, array.
         drop(new);
-        Ok(overflow)
+        overflow
+    }
+}
+
+/// An empty slot array for [`SkbRing::resize_to`].
+pub(crate) struct NewSlots(Slots);
+
+impl NewSlots {
+    /// Room for `cap` frames. Process context (it may sleep).
+    pub(crate) fn new(cap: usize) -> Result<Self> {
+        empty_slots(cap).map(NewSlots)
     }
 }
 

@@ -15,6 +15,7 @@ cd "$(dirname "$0")"
 . ./t_lifecycle.sh
 . ./t_fuzz.sh
 . ./t_stress.sh
+. ./t_races.sh
 
 TESTS="
 module_load_unload
@@ -63,6 +64,9 @@ abi_fasync
 abi_compat32
 abi_steering
 abi_backpressure
+abi_backpressure_detach_middle
+race_napi_write_vs_delete
+netpoll_backpressure_xmit
 abi_sndbuf
 qemu_multiqueue_vm
 debugfs_follows_renames_and_netns

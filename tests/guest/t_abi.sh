@@ -283,3 +283,18 @@ test_abi_sndbuf() {
         'rx_dropped grew by: 1' \
         'write with the buffer unlimited, 1 frame held: 60'
 }
+
+# A queue leaving from the middle of an IFF_BACKPRESSURE device: the queue
+# that takes its index gets the frames its stopped transmit queue held, and
+# indexes map to tun's queues afterwards (move-the-last, __tun_detach).
+test_abi_backpressure_detach_middle() {
+    abi_compare backpressure_detach_middle \
+        'close: fd2 (index 1) has frames: yes' \
+        'close: fd3 reads what the qdisc held: 2' \
+        'close: fd3 reads the new frames: 3' \
+        'detach: fd2 (index 1) has frames: yes' \
+        'detach: fd3 reads what the qdisc held: 2' \
+        'detach: fd3 reads the new frames: 3' \
+        'reindex: program returning 0: frames on fd1, fd2, fd3: q0=0 q1=0 q2=4' \
+        'reindex: program returning 1: frames on fd1, fd2, fd3: q0=0 q1=4 q2=0'
+}

@@ -53,6 +53,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("compat32", compat32),
     ("steering", steering),
     ("backpressure", backpressure),
+    ("backpressure_detach_middle", backpressure_detach_middle),
     ("sndbuf", sndbuf),
 ];
 
@@ -1285,6 +1286,65 @@ fn backpressure(c: &mut Ctx) -> Res {
         c.show(&format!("{label}: inject 1 frame after draining"), inject(&name, 1));
         c.say(&format!("{label}: frame queued after draining"), yes_no(wait_readable(fd.0, 2000)));
         c.say(&format!("{label}: readable"), drain(fd.0));
+    }
+    Ok(())
+}
+
+/// A queue leaving from the middle of a multi-queue IFF_BACKPRESSURE device
+/// (tun's `__tun_detach`): the last queue takes its index, and with it the
+/// transmit queue that the leaving queue's full ring stopped; tun wakes that
+/// transmit queue once the new owner's ring is empty, or the qdisc would
+/// hold its frames for ever. Once by close, once by TUNSETQUEUE. A steering
+/// program returning 1 sends everything to the queue at index 1.
+fn backpressure_detach_middle(c: &mut Ctx) -> Res {
+    for how in ["close", "detach"] {
+        let (fd1, name) = c.create(&format!("{how}: fd1 TUNSETIFF tap multi_queue backpressure"), TAP_MQ | IFF_BACKPRESSURE)?;
+        let fd2 = c.attach(&format!("{how}: fd2 TUNSETIFF"), &name, TAP_MQ | IFF_BACKPRESSURE)?;
+        let fd3 = c.attach(&format!("{how}: fd3 TUNSETIFF"), &name, TAP_MQ | IFF_BACKPRESSURE)?;
+        for (n, fd) in [("fd1", &fd1), ("fd2", &fd2), ("fd3", &fd3)] {
+            c.need(&format!("{how}: {n} O_NONBLOCK"), set_fl(fd.0, libc::O_NONBLOCK, 0))?;
+        }
+        c.ip_need(&format!("{how}: ip link set txqueuelen 4"), &["link", "set", "dev", &name, "txqueuelen", "4"])?;
+        c.up(&name)?;
+        let prog = c.need(&format!("{how}: load program returning 1"), ebpf_returning(1))?;
+        c.show(&format!("{how}: TUNSETSTEERINGEBPF program returning 1"), ioctl_int(fd1.0, TUNSETSTEERINGEBPF, prog.0));
+        drop(prog);
+        let sent = frame::inject_each(&name, &eth_frame(), 0x88b5, 6);
+        c.say(&format!("{how}: inject 6 frames through the qdisc"), sent.map(|v| send_summary(&v)).unwrap_or_else(errno_name));
+        c.say(&format!("{how}: fd2 (index 1) has frames"), yes_no(wait_readable(fd2.0, 2000)));
+        let fd2 = if how == "close" {
+            drop(fd2);
+            c.say(&format!("{how}: fd2 closed"), 0);
+            None
+        } else {
+            c.show(&format!("{how}: fd2 TUNSETQUEUE IFF_DETACH_QUEUE"), setqueue(fd2.0, IFF_DETACH_QUEUE));
+            Some(fd2)
+        };
+        // fd3 now has index 1: what the qdisc held for it comes through.
+        c.say(&format!("{how}: fd3 reads what the qdisc held"), drain_wait(fd3.0, 1000));
+        c.show(&format!("{how}: inject 3 more frames"), inject(&name, 3));
+        c.say(&format!("{how}: fd3 reads the new frames"), drain_wait(fd3.0, 1000));
+        c.say(&format!("{how}: fd1 reads"), drain(fd1.0));
+        c.say(&format!("{how}: poll fd3 at the end"), poll_now(fd3.0));
+        drop(fd2);
+    }
+
+    // Which queue an index reaches after the first of three leaves: tun
+    // moves the last one into its place.
+    let (fd1, name) = c.create("reindex: fd1 TUNSETIFF tap multi_queue", TAP_MQ)?;
+    let fd2 = c.attach("reindex: fd2 TUNSETIFF", &name, TAP_MQ)?;
+    let fd3 = c.attach("reindex: fd3 TUNSETIFF", &name, TAP_MQ)?;
+    for (n, fd) in [("fd1", &fd1), ("fd2", &fd2), ("fd3", &fd3)] {
+        c.need(&format!("reindex: {n} O_NONBLOCK"), set_fl(fd.0, libc::O_NONBLOCK, 0))?;
+    }
+    c.up(&name)?;
+    c.show("reindex: fd1 TUNSETQUEUE IFF_DETACH_QUEUE", setqueue(fd1.0, IFF_DETACH_QUEUE));
+    for ret in [0u32, 1] {
+        let prog = c.need(&format!("reindex: load program returning {ret}"), ebpf_returning(ret))?;
+        c.show(&format!("reindex: TUNSETSTEERINGEBPF program returning {ret}"), ioctl_int(fd2.0, TUNSETSTEERINGEBPF, prog.0));
+        drop(prog);
+        c.show("reindex: inject 4 frames", inject(&name, 4));
+        c.say(&format!("reindex: program returning {ret}: frames on fd1, fd2, fd3"), fmt_per_queue(&read_per_queue(&[fd1.0, fd2.0, fd3.0])));
     }
     Ok(())
 }
