@@ -64,6 +64,7 @@ abi_compat32
 abi_steering
 abi_backpressure
 abi_sndbuf
+abi_nowait
 qemu_multiqueue_vm
 debugfs_follows_renames_and_netns
 close_256_queues

@@ -283,3 +283,26 @@ test_abi_sndbuf() {
         'rx_dropped grew by: 1' \
         'write with the buffer unlimited, 1 frame held: 60'
 }
+
+# IOCB_NOWAIT (issue 14, M2): tun's file has FMODE_NOWAIT, and its read and
+# write treat IOCB_NOWAIT as O_NONBLOCK. On a blocking fd, preadv2/pwritev2
+# with RWF_NOWAIT give EAGAIN where they would wait (a driver without
+# FMODE_NOWAIT gets EOPNOTSUPP from the VFS). An io_uring read of an empty
+# queue stays pending, waiting for POLLIN in the kernel (no io-wq worker),
+# and completes with the frame the kernel then transmits; one of a queued
+# frame completes within io_uring_enter.
+test_abi_nowait() {
+    abi_compare nowait \
+        'preadv2 RWF_NOWAIT, nothing queued: EAGAIN' \
+        'pwritev2 RWF_NOWAIT 60-byte frame: 60' \
+        'preadv2 RWF_NOWAIT: 60' \
+        'preadv2 RWF_NOWAIT read: the frame' \
+        'preadv2 RWF_NOWAIT again, nothing queued: EAGAIN' \
+        'io_uring read 300 ms later: pending' \
+        'io-wq workers while it waits: 0' \
+        'io_uring read after the transmit: 60' \
+        'io_uring read completed by io_uring_enter: 60' \
+        'pwritev2 RWF_NOWAIT, 1 frame held: EAGAIN' \
+        'rx_dropped grew: no' \
+        'pwritev2 RWF_NOWAIT after: 60'
+}

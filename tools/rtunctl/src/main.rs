@@ -11,6 +11,7 @@ mod abi_check;
 mod block;
 mod cycles;
 mod frame;
+mod uring;
 mod util;
 
 use std::{ffi::CString, fs, io::Write, process::exit, time::Duration};
