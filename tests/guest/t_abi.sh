@@ -301,7 +301,10 @@ test_abi_nowait() {
         'io_uring read 300 ms later: pending' \
         'io-wq workers while it waits: 0' \
         'io_uring read after the transmit: 60' \
+        'io_uring read after the transmit, what it read: user_data=1 the frame' \
         'io_uring read completed by io_uring_enter: 60' \
+        'io_uring read completed by io_uring_enter, what it read: user_data=2 the frame' \
+        'preadv2 RWF_NOWAIT after, nothing queued: EAGAIN' \
         'pwritev2 RWF_NOWAIT, 1 frame held: EAGAIN' \
         'rx_dropped grew: no' \
         'pwritev2 RWF_NOWAIT after: 60'

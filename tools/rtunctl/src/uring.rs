@@ -245,7 +245,8 @@ impl Ring {
         let raw = unsafe { cq.ptr.add(self.p.cq_off.cqes as usize).cast::<RawCqe>().add(idx as usize).read() };
         cq.word(self.p.cq_off.head).store(head.wrapping_add(1), Ordering::Release);
         let pos = self.bufs.iter().position(|(u, _)| *u == raw.user_data);
-        let buf = pos.map(|i| self.bufs.swap_remove(i).1).unwrap_or_default();
+        let mut buf = pos.map(|i| self.bufs.swap_remove(i).1).unwrap_or_default();
+        buf.truncate(usize::try_from(raw.res).unwrap_or(0));
         Some(Cqe { user_data: raw.user_data, res: raw.res, buf })
     }
 
