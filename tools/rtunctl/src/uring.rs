@@ -130,7 +130,9 @@ impl Map {
     /// writes. `off` comes from the kernel's `io_uring_params` for this
     /// mapping, so it is inside it and 4-byte aligned.
     fn word(&self, off: u32) -> &AtomicU32 {
-        // SAFETY: As the comment says; the mapping lives as long as `self`.
+        // SAFETY: Every caller passes a ring offset from the kernel's
+        // io_uring_params for this mapping: inside it and 4-byte aligned. The
+        // mapping lives as long as `self`; the kernel accesses it atomically too.
         unsafe { &*self.ptr.add(off as usize).cast::<AtomicU32>() }
     }
 }
