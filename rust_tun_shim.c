@@ -457,6 +457,7 @@ int rtun_security_attach(struct sock *sk, void *sec) { return security_tun_dev_a
 void rtun_skb_orphan(struct sk_buff *skb) { skb_orphan(skb); }
 bool rtun_skb_has_owner(const struct sk_buff *skb) { return skb->sk; }
 bool rtun_iocb_nowait(const struct kiocb *iocb) { return iocb->ki_flags & IOCB_NOWAIT; }
+void rtun_file_set_nowait(struct file *file) { file->f_mode |= FMODE_NOWAIT; }
 
 /* ---- packet filters -------------------------------------------------- */
 

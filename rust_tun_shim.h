@@ -21,6 +21,7 @@ struct fasync_struct;
 struct pid;
 struct sock;
 struct kiocb;
+struct file;
 
 int rtun_misc_register(void);
 void rtun_misc_deregister(void);
@@ -176,5 +177,6 @@ int rtun_security_attach(struct sock *sk, void *sec);
 void rtun_skb_orphan(struct sk_buff *skb);
 bool rtun_skb_has_owner(const struct sk_buff *skb);
 bool rtun_iocb_nowait(const struct kiocb *iocb);
+void rtun_file_set_nowait(struct file *file);
 
 #endif /* RUST_TUN_SHIM_H */

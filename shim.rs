@@ -186,6 +186,7 @@ extern "C" {
     pub(crate) fn rtun_skb_orphan(skb: *mut sk_buff);
     pub(crate) fn rtun_skb_has_owner(skb: *const sk_buff) -> bool;
     pub(crate) fn rtun_iocb_nowait(iocb: *const kiocb) -> bool;
+    pub(crate) fn rtun_file_set_nowait(file: *mut file);
 
     // Packet filters.
     pub(crate) fn rtun_filter_sock_create(res: *mut *mut socket) -> c_int;

@@ -68,6 +68,7 @@ abi_backpressure_detach_middle
 race_napi_write_vs_delete
 netpoll_backpressure_xmit
 abi_sndbuf
+abi_nowait
 qemu_multiqueue_vm
 debugfs_follows_renames_and_netns
 close_256_queues

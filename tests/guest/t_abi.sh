@@ -298,3 +298,29 @@ test_abi_backpressure_detach_middle() {
         'reindex: program returning 0: frames on fd1, fd2, fd3: q0=0 q1=0 q2=4' \
         'reindex: program returning 1: frames on fd1, fd2, fd3: q0=0 q1=4 q2=0'
 }
+
+# IOCB_NOWAIT (issue 14, M2): tun's file has FMODE_NOWAIT, and its read and
+# write treat IOCB_NOWAIT as O_NONBLOCK. On a blocking fd, preadv2/pwritev2
+# with RWF_NOWAIT give EAGAIN where they would wait (a driver without
+# FMODE_NOWAIT gets EOPNOTSUPP from the VFS). An io_uring read of an empty
+# queue stays pending, waiting for POLLIN in the kernel (no io-wq worker),
+# and completes with the frame the kernel then transmits; one of a queued
+# frame completes within io_uring_enter.
+test_abi_nowait() {
+    abi_compare nowait \
+        'preadv2 RWF_NOWAIT, nothing queued: EAGAIN' \
+        'pwritev2 RWF_NOWAIT 60-byte frame: 60' \
+        'preadv2 RWF_NOWAIT: 60' \
+        'preadv2 RWF_NOWAIT read: the frame' \
+        'preadv2 RWF_NOWAIT again, nothing queued: EAGAIN' \
+        'io_uring read 300 ms later: pending' \
+        'io-wq workers while it waits: 0' \
+        'io_uring read after the transmit: 60' \
+        'io_uring read after the transmit, what it read: user_data=1 the frame' \
+        'io_uring read completed by io_uring_enter: 60' \
+        'io_uring read completed by io_uring_enter, what it read: user_data=2 the frame' \
+        'preadv2 RWF_NOWAIT after, nothing queued: EAGAIN' \
+        'pwritev2 RWF_NOWAIT, 1 frame held: EAGAIN' \
+        'rx_dropped grew: no' \
+        'pwritev2 RWF_NOWAIT after: 60'
+}

@@ -30,6 +30,7 @@ use rtun_common::{
 };
 
 use crate::frame;
+use crate::uring::{self, Ring};
 use crate::util::to_hex;
 
 /// A setup step failed: its line is printed, the scenario stops.
@@ -55,6 +56,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("backpressure", backpressure),
     ("backpressure_detach_middle", backpressure_detach_middle),
     ("sndbuf", sndbuf),
+    ("nowait", nowait),
 ];
 
 /// Runs one scenario against the device node `dev`; the process exit status.
@@ -1591,6 +1593,131 @@ fn sndbuf(c: &mut Ctx) -> Res {
     c.say("rx_dropped grew by", grew.map(|(a, b)| a.wrapping_sub(b).to_string()).unwrap_or_else(|| "?".into()));
     c.show("TUNSETSNDBUF 2147483647", ioctl_int(fd.0, TUNSETSNDBUF, i32::MAX));
     c.show("write with the buffer unlimited, 1 frame held", write_fd(fd.0, &other));
+    Ok(())
+}
+
+// ---- IOCB_NOWAIT ----------------------------------------------------------------------
+
+extern "C" fn ignore_alarm(_: libc::c_int) {}
+
+/// `f()` with SIGALRM due in 3 s and no SA_RESTART: a call that should not
+/// wait, but does, ends with EINTR instead of hanging the scenario.
+fn within_3s(f: impl FnOnce() -> Result<i32, i32>) -> Result<i32, i32> {
+    // SAFETY: A plain sigaction with an empty mask and a handler that does
+    // nothing, then alarm(); alarm(0) cancels it.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = ignore_alarm as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGALRM, &sa, std::ptr::null_mut());
+        libc::alarm(3);
+    }
+    let r = f();
+    // SAFETY: Cancels the alarm.
+    unsafe { libc::alarm(0) };
+    r
+}
+
+/// `preadv2(fd, {buf}, 1, -1, RWF_NOWAIT)`: the byte count and the bytes read.
+fn preadv2_nowait(fd: i32) -> (Result<i32, i32>, Vec<u8>) {
+    let mut buf = vec![0u8; 2048];
+    let iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: One iovec over `buf`, writable for its length.
+    let r = within_3s(|| sys(unsafe { libc::preadv2(fd, &iov, 1, -1, libc::RWF_NOWAIT) }));
+    buf.truncate(*r.as_ref().unwrap_or(&0) as usize);
+    (r, buf)
+}
+
+/// `pwritev2(fd, {data}, 1, -1, RWF_NOWAIT)`.
+fn pwritev2_nowait(fd: i32, data: &[u8]) -> Result<i32, i32> {
+    let iov = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+    // SAFETY: One iovec over `data`, which the kernel only reads.
+    within_3s(|| sys(unsafe { libc::pwritev2(fd, &iov, 1, -1, libc::RWF_NOWAIT) }))
+}
+
+/// `the frame`, or the length and the first 64 bytes of what was read instead.
+fn same_frame(got: &[u8], want: &[u8]) -> String {
+    if got == want {
+        "the frame".into()
+    } else {
+        format!("{} bytes, differ: {}", got.len(), to_hex(&got[..got.len().min(64)]))
+    }
+}
+
+/// A completion as printed: its result (bytes or errno name), or `pending`.
+fn fmt_cqe(c: &Option<uring::Cqe>) -> String {
+    match c {
+        None => "pending".into(),
+        Some(c) if c.res < 0 => errno_name(-c.res),
+        Some(c) => c.res.to_string(),
+    }
+}
+
+/// IOCB_NOWAIT: tun's file has FMODE_NOWAIT (tun_chr_open), so preadv2 and
+/// pwritev2 accept RWF_NOWAIT, and tun_chr_read_iter/tun_chr_write_iter
+/// treat IOCB_NOWAIT as O_NONBLOCK: on a blocking fd, a read of an empty
+/// queue and a write that would wait for send buffer fail with EAGAIN.
+/// io_uring issues its reads with IOCB_NOWAIT; on EAGAIN it waits for POLLIN
+/// in the kernel (no io-wq worker) and reads again when a frame comes.
+fn nowait(c: &mut Ctx) -> Res {
+    let (fd, name) = c.create("TUNSETIFF tap", TAP)?;
+    c.up(&name)?;
+    let f = eth_frame();
+
+    // preadv2 and pwritev2 on the blocking fd.
+    c.show("preadv2 RWF_NOWAIT, nothing queued", preadv2_nowait(fd.0).0);
+    c.show("pwritev2 RWF_NOWAIT 60-byte frame", pwritev2_nowait(fd.0, &f));
+    c.show("inject 1 frame", inject(&name, 1));
+    c.say("frame queued", yes_no(wait_readable(fd.0, 2000)));
+    let (r, got) = preadv2_nowait(fd.0);
+    c.show("preadv2 RWF_NOWAIT", r);
+    c.say("preadv2 RWF_NOWAIT read", same_frame(&got, &f));
+    c.show("preadv2 RWF_NOWAIT again, nothing queued", preadv2_nowait(fd.0).0);
+
+    // io_uring: a read of the empty queue waits for the frame.
+    let mut ring = c.need("io_uring_setup 4 entries", Ring::new(4))?;
+    c.show("io_uring read, nothing queued: io_uring_enter", ring.submit_read(fd.0, 2048, 1));
+    c.say("io_uring read 300 ms later", fmt_cqe(&ring.wait(300)));
+    c.say("io-wq workers while it waits", uring::iowq_workers());
+    c.show("inject 1 frame", inject(&name, 1));
+    let done = ring.wait(3000);
+    c.say("io_uring read after the transmit", fmt_cqe(&done));
+    if let Some(d) = &done {
+        c.say("io_uring read after the transmit, what it read", format!("user_data={} {}", d.user_data, same_frame(&d.buf, &f)));
+    }
+    // A read of a queued frame completes in io_uring_enter.
+    c.show("inject 1 frame", inject(&name, 1));
+    c.say("frame queued", yes_no(wait_readable(fd.0, 2000)));
+    c.show("io_uring read, frame queued: io_uring_enter", ring.submit_read(fd.0, 2048, 2));
+    let done = ring.peek();
+    c.say("io_uring read completed by io_uring_enter", fmt_cqe(&done));
+    if let Some(d) = &done {
+        c.say("io_uring read completed by io_uring_enter, what it read", format!("user_data={} {}", d.user_data, same_frame(&d.buf, &f)));
+    }
+    c.say("io-wq workers", uring::iowq_workers());
+    drop(ring);
+    c.show("preadv2 RWF_NOWAIT after, nothing queued", preadv2_nowait(fd.0).0);
+
+    // A write that would wait for send buffer: one frame held charged in the
+    // ARP proxy queue (as in `sndbuf`), the buffer 64 bytes.
+    let (_tunfd, tun) = c.create("TUNSETIFF tun (the route's device)", IFF_TUN | IFF_NO_PI)?;
+    c.ip_need("tun: ip addr add 10.231.2.1/24", &["addr", "add", "10.231.2.1/24", "dev", &tun])?;
+    c.up(&tun)?;
+    c.ip_need("tap: ip addr add 10.231.1.1/24", &["addr", "add", "10.231.1.1/24", "dev", &name])?;
+    for (k, v) in [("conf/{}/forwarding", "1"), ("conf/{}/proxy_arp", "1"), ("neigh/{}/proxy_delay", "100000000")] {
+        let r = sysctl_set(&format!("/proc/sys/net/ipv4/{}", k.replace("{}", &name)), v);
+        c.say(&format!("sysctl {} = {v}", k.replace("{}", "TAP")), &r);
+        if r != "0" {
+            return Err(Stop);
+        }
+    }
+    c.show("TUNSETSNDBUF 64", ioctl_int(fd.0, TUNSETSNDBUF, 64));
+    c.show("pwritev2 RWF_NOWAIT ARP request (held)", pwritev2_nowait(fd.0, &arp_request()));
+    let rx_dropped0 = sysfs(&name, "statistics/rx_dropped");
+    c.show("pwritev2 RWF_NOWAIT, 1 frame held", pwritev2_nowait(fd.0, &f));
+    c.say("rx_dropped grew", yes_no(sysfs(&name, "statistics/rx_dropped") != rx_dropped0));
+    c.ip_need("ip addr del (frees the held frame)", &["addr", "del", "10.231.1.1/24", "dev", &name])?;
+    c.show("pwritev2 RWF_NOWAIT after", pwritev2_nowait(fd.0, &f));
     Ok(())
 }
 

@@ -12,6 +12,7 @@ mod block;
 mod cycles;
 mod frame;
 mod race;
+mod uring;
 mod util;
 
 use std::{ffi::CString, fs, io::Write, process::exit, time::Duration};
