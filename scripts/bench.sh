@@ -52,7 +52,7 @@ mkdir -p "$(dirname "$out")"
 # tree with uncommitted changes may write only to a scratch --out elsewhere.
 case "$(cd "$(dirname "$out")" && pwd)/" in
     "$RTUN_TOP/bench/"*)
-        if [ -n "$(git -C "$RTUN_TOP" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+        if [ -n "$(git -C "$RTUN_TOP" status --porcelain --untracked-files=no -- . ":(exclude)bench" 2>/dev/null)" ]; then
             die "the tree has uncommitted changes: commit them, or write to a scratch --out outside bench/"
         fi ;;
 esac
