@@ -13,7 +13,8 @@
 //! - `DevState::owners` (`Mutex`): the queues' owning references; process
 //!   context only (RTNL held).
 //! - `Queue::ring` (skb_ring.rs): a producer lock (`RawSpinLock`), taken by
-//!   xmit in softirq and by others only with BHs off; a consumer lock
+//!   xmit with BHs off (or IRQs off, under netpoll) and by others only with
+//!   BHs off; a consumer lock
 //!   (`RawSpinLock`), taken by read, poll, purge and resize in process context.
 //! - `Queue::binding` (`RawSpinLock`, queue.rs): process context only, never
 //!   from softirq.
@@ -363,7 +364,8 @@ impl DevState {
                     Ok(segs) => segs,
                     Err(skb) => return self.xmit_drop(dev, skb, Site::XmitGsoSeg),
                 };
-                return match q.push_list(segs, offloads, self) {
+                let bp = self.has(ioctl::IFF_BACKPRESSURE).then_some(dev);
+                return match q.push_list(segs, offloads, self, bp) {
                     Ok(()) => true,
                     Err((rest, site)) => {
                         for _ in 0..rest.count() {
@@ -539,7 +541,7 @@ impl DevState {
     /// none: every new slot array is allocated before any ring changes (tun's
     /// `ptr_ring_resize_multiple_bh`). RTNL held, so the set of queues cannot
     /// change meanwhile.
-    pub(crate) fn resize_rings(&self, cap: usize, _rtnl: &Rtnl) -> Result {
+    pub(crate) fn resize_rings(&self, dev: &NetDev, cap: usize, _rtnl: &Rtnl) -> Result {
         let mut qs: KVec<(Arc<Queue>, Option<NewSlots>)> = KVec::new();
         {
             let owners = self.owners.lock();
@@ -551,10 +553,15 @@ impl DevState {
         for (q, slots) in qs.iter_mut() {
             *slots = q.slots_for(cap)?;
         }
-        for (q, slots) in qs.into_iter() {
-            if let Some(slots) = slots {
+        for (q, slots) in qs.iter_mut() {
+            if let Some(slots) = slots.take() {
                 q.resize_ring_to(slots, Some(self));
             }
+        }
+        // A ring left full by the new size has nobody to restart its
+        // transmit queue, as tun's `tun_queue_resize` knows.
+        for q in self.owners.lock().active.iter() {
+            q.force_wake(dev);
         }
         Ok(())
     }
@@ -619,33 +626,38 @@ impl DevState {
     /// set waits for transmitters that may still see `q`; the last active
     /// queue takes its index, as in tun (`__tun_detach`).
     fn move_queue(&self, dev: &NetDev, q: &Queue, to_active: bool, rtnl: &Rtnl) -> Result {
-        let (n, moved) = {
+        let (n, left) = {
             let mut guard = self.owners.lock();
             let owners = &mut *guard;
-            let (taken, moved) = if to_active {
+            // Both sets have room for every queue; checked before anything
+            // changes all the same.
+            let to = if to_active { &owners.active } else { &owners.disabled };
+            if to.len() >= to.capacity() {
+                return Err(E2BIG);
+            }
+            let (taken, left) = if to_active {
                 let pos = position(&owners.disabled, q).ok_or(EINVAL)?;
                 (owners.disabled.remove(pos).map_err(|_| EINVAL)?, None)
             } else {
-                let (taken, index, moved) = take_active(&mut owners.active, q).ok_or(EINVAL)?;
+                let (taken, index) = take_active(&mut owners.active, q).ok_or(EINVAL)?;
                 // No transmitter that still sees `q` may stop the transmit
                 // queue it had: it is another queue's now.
                 taken.set_txq(None);
-                (taken, Some((index, moved)))
+                (taken, Some(index))
             };
             let to = if to_active { &mut owners.active } else { &mut owners.disabled };
-            // Both sets have room for every queue, so this cannot fail; if it
-            // did, the Arc would come back and be dropped after the lock.
             if let Err(e) = to.push_within_capacity(taken) {
+                // Cannot happen (room was checked above, under the lock).
                 drop(guard);
                 drop(e);
                 return Err(E2BIG);
             }
             self.publish(owners);
-            (owners.active.len(), moved)
+            (owners.active.len(), left)
         };
-        if let Some((index, moved)) = moved {
+        if let Some(index) = left {
             rcu_barrier_readers();
-            wake_moved(dev, index, moved.as_deref());
+            self.wake_index(dev, index);
         }
         dev.set_real_num_queues(n, rtnl);
         Ok(())
@@ -662,7 +674,7 @@ impl DevState {
         let (removed, active, total) = {
             let mut owners = self.owners.lock();
             let removed = match take_active(&mut owners.active, q) {
-                Some((q, index, moved)) => Some((q, Some((index, moved)))),
+                Some((q, index)) => Some((q, Some(index))),
                 None => position(&owners.disabled, q)
                     .and_then(|pos| owners.disabled.remove(pos).ok())
                     .map(|q| (q, None)),
@@ -676,7 +688,7 @@ impl DevState {
         q.napi_stop(self);
         q.purge(self);
         let late = match removed {
-            Some((q, moved)) => Retired::new(LateQueue { dev: ARef::from(dev), q, moved }),
+            Some((q, left)) => Retired::new(LateQueue { dev: ARef::from(dev), q, left }),
             None => Retired::none(),
         };
         if active > 0 {
@@ -776,51 +788,54 @@ impl Drop for Recount {
 }
 
 /// A queue that just left its device, kept a grace period longer: see
-/// [`DevState::detach`]. If it was active, `moved` is the index it had and the
-/// queue that took that index (none if it was the last).
+/// [`DevState::detach`]. If it was active, `left` is the index it had.
 pub(crate) struct LateQueue {
     dev: ARef<NetDev>,
     q: Arc<Queue>,
-    moved: Option<(usize, Option<Arc<Queue>>)>,
+    left: Option<usize>,
 }
 
 impl Drop for LateQueue {
     fn drop(&mut self) {
         if let Some(state) = DevState::of(&self.dev) {
             self.q.purge(state);
-        }
-        if let Some((index, moved)) = self.moved.take() {
-            wake_moved(&self.dev, index, moved.as_deref());
+            if let Some(index) = self.left.take() {
+                state.wake_index(&self.dev, index);
+            }
         }
     }
 }
 
 /// Takes `q` out of the active queues as tun does: the last one moves into
 /// its place, so that only that one changes index (steering programs and the
-/// flow table keep mapping to the same queues as on tun). Returns `q`, the
-/// index it had, and the queue that now has it (none if `q` was the last).
-fn take_active(active: &mut KVec<Arc<Queue>>, q: &Queue) -> Option<(Arc<Queue>, usize, Option<Arc<Queue>>)> {
+/// flow table keep mapping to the same queues as on tun). Returns `q` and the
+/// index it had.
+fn take_active(active: &mut KVec<Arc<Queue>>, q: &Queue) -> Option<(Arc<Queue>, usize)> {
     let index = position(active, q)?;
     let last = active.len().checked_sub(1)?;
     active.swap(index, last);
-    let taken = active.pop()?;
-    let moved = active.get(index).cloned();
-    Some((taken, index, moved))
+    Some((active.pop()?, index))
 }
 
-/// A grace period after transmit queue `index` lost its queue, no
-/// transmitter can stop it on that queue's behalf any more. If the queue that
-/// took the index (`moved`) has an empty ring, nobody's reading will wake the
-/// transmit queue, so it is woken here, as tun's `__tun_detach` does, or it
-/// could stay stopped for ever (IFF_BACKPRESSURE) with the qdisc holding its
-/// frames. With no queue moved, the index's frames are drained (and dropped
-/// as with no reader) until the queue count comes down. Process context.
-fn wake_moved(dev: &NetDev, index: usize, moved: Option<&Queue>) {
-    match moved {
-        Some(q) => q.wake_if_empty(dev, index),
-        // `index` was a queue's, so the device has that transmit queue.
-        None if dev.is_running() => dev.wake_txq(index),
-        None => (),
+impl DevState {
+    /// A grace period after transmit queue `index` lost its queue, no
+    /// transmitter can stop it on that queue's behalf any more. Whichever
+    /// queue holds the index now (looked up under the owners' lock, which
+    /// attach, detach and TUNSETQUEUE hold while they change indexes) is
+    /// woken if its ring is empty: nobody's reading would wake it, and
+    /// with IFF_BACKPRESSURE it could stay stopped for ever with the qdisc
+    /// holding its frames (tun's `__tun_detach`). A queue with frames is left
+    /// to its reader, which wakes it. With no queue at the index, it is
+    /// woken, as tun does: its frames drain (dropped as with no reader) until
+    /// the queue count comes down. Process context.
+    fn wake_index(&self, dev: &NetDev, index: usize) {
+        let owners = self.owners.lock();
+        match owners.active.get(index) {
+            Some(q) => q.wake_if_empty(dev, index),
+            // `index` was a queue's, so the device has that transmit queue.
+            None if dev.is_running() => dev.wake_txq(index),
+            None => (),
+        }
     }
 }
 
@@ -865,7 +880,7 @@ impl Driver for DevState {
     }
 
     fn txqlen_changed(&self, dev: &NetDev, rtnl: &Rtnl) -> Result {
-        self.resize_rings(dev.tx_queue_len(), rtnl)
+        self.resize_rings(dev, dev.tx_queue_len(), rtnl)
     }
 
     fn up(&self) {

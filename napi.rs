@@ -91,11 +91,19 @@ impl Napi {
         }
     }
 
+    /// Polls again (TUNSETQUEUE attach). The instance is enabled before
+    /// writers may queue on it: a frame queued while it was still disabled
+    /// would find it scheduled (a disabled instance looks so) and wait for
+    /// the next write. Under RTNL, as every state change but `receive`'s.
     pub(crate) fn enable(&self) {
-        if self.state.compare_exchange(DISABLED, ENABLED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            // SAFETY: Registered and disabled, per the state.
-            unsafe { shim::napi_enable(self.inner.load(Ordering::Acquire)) };
+        if self.state.load(Ordering::Acquire) != DISABLED {
+            return;
         }
+        // SAFETY: Registered (the state is not OFF) and disabled: `disable`
+        // disabled it, and nothing else enables it (RTNL serialises both).
+        unsafe { shim::napi_enable(self.inner.load(Ordering::Acquire)) };
+        let _backlog = self.backlog.lock();
+        self.state.store(ENABLED, Ordering::Release);
     }
 
     /// Unregisters and frees the instance; returns the frames no poll took.
@@ -103,8 +111,8 @@ impl Napi {
     /// Writers schedule the instance only under the backlog lock, after
     /// checking that it is enabled (`receive`). The instance is unpublished
     /// under that lock too, so once it is released no writer is still about
-    /// to schedule it, and none will: only then is it freed (tun keeps its
-    /// `napi_struct` in the file and schedules it under the queue's lock).
+    /// to schedule it, and none will: only then is it freed. (tun schedules
+    /// after its queue's lock, but its `napi_struct` lives in the file.)
     pub(crate) fn del(&self) -> SkbQueue {
         self.disable();
         let napi = {
@@ -119,7 +127,9 @@ impl Napi {
             // SAFETY: `napi` was registered by `add` and is now unpublished:
             // `state` is OFF, set under the backlog lock, so no `receive` can
             // schedule it any more (it checks `state` and schedules under
-            // that lock), and `disable` above waited for any running poll.
+            // that lock). It is disabled, so no poll runs: by `disable`
+            // above, or by the TUNSETQUEUE detach that made it DISABLED
+            // (`napi_disable` waits for a running poll).
             unsafe { shim::rtun_napi_delete(napi) };
         }
         self.take_backlog()

@@ -4,7 +4,10 @@
 //! behaviour, errnos included, is tun's (drivers/net/tun.c); where rtun differs
 //! on purpose, the README's ABI table says so.
 
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicUsize,
+    Ordering::{AcqRel, Relaxed},
+};
 use kernel::{
     error::code::*,
     iov::{IovIterDest, IovIterSource},
@@ -25,7 +28,7 @@ use crate::{
     ioctl::{self, IfReq, Mode},
     netdev::{self, DevBuilder, NetDev, NetNs, Rtnl},
     offload::Offloads,
-    skb_ring::{NewSlots, SkbRing},
+    skb_ring::{Full, NewSlots, SkbRing},
     skb::{SkBuff, SkbList},
     skb_reason::{Errno, Site},
     sock::Sock,
@@ -72,7 +75,9 @@ pub(crate) struct Queue {
     /// keeps it up to date under its lock).
     txq: AtomicI32,
     /// IFF_BACKPRESSURE: frames read since the transmit queue was stopped
-    /// (tun's `cons_cnt`). Changed under the ring lock.
+    /// (tun's `cons_cnt`). Counted by the reader after the consumer lock
+    /// (a count off by a few wakes the queue a little early or late; an
+    /// empty ring always wakes it), reset under both ring locks.
     consumed: AtomicUsize,
     /// O_ASYNC readers get SIGIO when a frame arrives.
     fasync: Fasync,
@@ -159,26 +164,32 @@ impl Queue {
     }
 
     /// Xmit side: appends a frame and wakes the reader, or gives the frame back.
-    /// With IFF_BACKPRESSURE (`bp`, the device), a ring that just filled up
-    /// stops its transmit queue, so the qdisc holds the next frames instead of
-    /// the ring dropping them, as in tun. Any context `ndo_start_xmit` runs
-    /// in, netpoll's (IRQs off) included: nothing here touches the BH state.
+    /// With IFF_BACKPRESSURE (`bp`, the device), a full ring stops its
+    /// transmit queue, so the qdisc holds the next frames instead of the ring
+    /// dropping them, as in tun. Any context `ndo_start_xmit` runs in,
+    /// netpoll's (IRQs off) included: nothing here touches the BH state.
     #[inline(always)]
     pub(crate) fn push(&self, skb: SkBuff, bp: Option<&NetDev>) -> Result<(), SkBuff> {
-        self.ring.produce(skb, |ring| {
-            if let (Some(dev), Some(i)) = (bp, self.txq()) {
-                if dev.is_running() && !dev.txq_has_no_qdisc(i) {
-                    dev.stop_txq(i);
-                    // A reader may have made room meanwhile: it then saw the
-                    // queue running and did not wake it (tun's re-check).
-                    if !ring.still_full() {
-                        dev.wake_txq(i);
-                    }
-                }
-            }
-        })?;
+        self.ring.produce(skb, |ring| self.stop_full(bp, ring))?;
         self.notify();
         Ok(())
+    }
+
+    /// Under the producer lock of a full ring: with IFF_BACKPRESSURE (`bp`),
+    /// stops the transmit queue this queue serves, unless the device is going
+    /// down or has no qdisc to hold frames (tun's `tun_net_xmit`).
+    #[inline(always)]
+    fn stop_full(&self, bp: Option<&NetDev>, ring: &Full<'_>) {
+        if let (Some(dev), Some(i)) = (bp, self.txq()) {
+            if dev.is_running() && !dev.txq_has_no_qdisc(i) {
+                dev.stop_txq(i);
+                // A reader may have made room meanwhile: it then saw the
+                // queue running and did not wake it (tun's re-check).
+                if !ring.still_full() {
+                    dev.wake_txq(i);
+                }
+            }
+        }
     }
 
     /// Reader side: a stopped transmit queue restarts once half the ring was
@@ -235,6 +246,7 @@ impl Queue {
         mut segs: SkbList,
         offloads: Offloads,
         state: &DevState,
+        bp: Option<&NetDev>,
     ) -> Result<(), (SkbList, Site)> {
         let mut result = Ok(());
         let mut failed = SkbList::empty();
@@ -248,7 +260,7 @@ impl Queue {
                     }
                 };
             }
-            if let Err(seg) = self.ring.produce(seg, |_| ()) {
+            if let Err(seg) = self.ring.produce(seg, |ring| self.stop_full(bp, ring)) {
                 segs.push_front(seg);
                 result = Err(Site::XmitSegmentsRingFull);
                 break;
@@ -1026,7 +1038,10 @@ impl Queue {
     /// module once no file is open.
     pub(crate) fn release(this: Arc<Queue>) {
         Self::detach_on_release(this);
-        if OPEN_FILES.fetch_sub(1, Relaxed) == 1 {
+        // Release: what this close deferred (`rcu`'s pending count) is
+        // seen by whichever close ends up last; acquire: the last one sees
+        // what every other close deferred.
+        if OPEN_FILES.fetch_sub(1, AcqRel) == 1 {
             crate::rcu::drain_deferred();
         }
     }

@@ -2,9 +2,10 @@
 //! A queue's ring of frames waiting for `read()`: ring.rs's slot protocol over
 //! a `kvmalloc`'d slot array, with one lock per side, as `ptr_ring` has them.
 //!
-//! - The producer lock (`RawSpinLock`, sync.rs: `spin_lock`) is taken by `ndo_start_xmit`, with BHs
-//!   off (softirq); anyone else takes it with BHs off too ([`BhOff`]), as
-//!   `ptr_ring`'s `_bh` variants do.
+//! - The producer lock (`RawSpinLock`, sync.rs: `spin_lock`) is taken by
+//!   `ndo_start_xmit`, with BHs off (softirq) or IRQs off (netpoll), as it
+//!   is; anyone else takes it with BHs off ([`BhOff`]), as `ptr_ring`'s
+//!   `_bh` variants do.
 //! - The consumer lock (`RawSpinLock`) is taken by read, poll, purge and resize,
 //!   in process context only: never from softirq.
 //! - Resizing takes both (consumer, then producer), in process context.
@@ -94,26 +95,31 @@ impl SkbRing {
     }
 
     /// Xmit side: stores the frame, or gives it back when the ring is full.
-    /// When the frame filled the ring, `when_full` runs under the producer
-    /// lock (IFF_BACKPRESSURE stops the transmit queue there, and re-checks
-    /// with [`Full::still_full`], as tun does under its producer lock).
+    /// Whenever the ring is full after the attempt (the frame filled it, or
+    /// did not fit), `when_full` runs under the producer lock: IFF_BACKPRESSURE
+    /// stops the transmit queue there, and re-checks with
+    /// [`Full::still_full`], as tun does after every produce.
     ///
     /// Runs as `ndo_start_xmit` does: with BHs off, or with IRQs off under
-    /// netpoll (possibly in hard IRQ context), so nothing here touches the BH
-    /// state: the producer lock is taken as it is.
+    /// netpoll, so nothing here touches the BH state: the producer lock is
+    /// taken as it is. (Like tun's ring lock, it is not IRQ-safe: a netpoll
+    /// transmit from a hard IRQ that interrupted a holder on the same CPU
+    /// would spin; netpoll's own checks are what keep that from happening.)
     #[inline(always)]
     pub(crate) fn produce(&self, skb: SkBuff, when_full: impl FnOnce(&Full<'_>)) -> Result<(), SkBuff> {
         let mut p = self.prod.lock();
         let slots = self.slots(&p);
         let raw = skb.into_raw();
-        if !p.produce(slots, raw) {
-            // SAFETY: The ring did not take `raw`, which is still ours.
-            return Err(unsafe { SkBuff::from_raw(raw) });
-        }
+        let stored = p.produce(slots, raw);
         if p.is_full(slots) {
             when_full(&Full { p: &p, slots });
         }
-        Ok(())
+        if stored {
+            Ok(())
+        } else {
+            // SAFETY: The ring did not take `raw`, which is still ours.
+            Err(unsafe { SkBuff::from_raw(raw) })
+        }
     }
 
     /// Runs `f` with both locks held (process context), so that neither a
