@@ -795,7 +795,10 @@ impl Queue {
                 Ok(0)
             }
             ioctl::TUNSETOFFLOAD => {
-                state.set_offloads(dev, arg as u32, rtnl)?;
+                // tun's set_offload takes the whole unsigned long: a bit above
+                // 31 is unknown, so EINVAL, not cut off.
+                let arg = u32::try_from(arg).map_err(|_| EINVAL)?;
+                state.set_offloads(dev, arg, rtnl)?;
                 Ok(0)
             }
             ioctl::TUNSETFILTEREBPF => {

@@ -148,6 +148,8 @@ test_abi_errnos() {
         'TUNSETSTEERINGEBPF -1: 0' \
         'TUNSETOFFLOAD csum|tso4|udp_tunnel_gso: 0' \
         'TUNSETOFFLOAD unknown bit 0x200: EINVAL' \
+        'TUNSETOFFLOAD csum|1<<32: EINVAL' \
+        'TUNSETOFFLOAD 1<<63: EINVAL' \
         'single-queue TUNSETQUEUE detach: EINVAL' \
         'blocked read returns: EFAULT'
 }

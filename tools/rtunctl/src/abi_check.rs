@@ -941,6 +941,10 @@ fn errnos_misc_ioctls(c: &mut Ctx) -> Res {
     c.show("TUNSETOFFLOAD unknown bit 0x200", ioctl_val(fd.0, TUNSETOFFLOAD, 0x200));
     c.show("TUNSETOFFLOAD tso4 without csum", ioctl_val(fd.0, TUNSETOFFLOAD, TUN_F_TSO4.into()));
     c.show("TUNSETOFFLOAD udp_tunnel_gso without tso", ioctl_val(fd.0, TUNSETOFFLOAD, (TUN_F_CSUM | TUN_F_UDP_TUNNEL_GSO).into()));
+    // tun's set_offload sees the whole unsigned long: a bit above 31 is unknown.
+    let csum_hi = (1u64 << 32) | u64::from(TUN_F_CSUM);
+    c.show("TUNSETOFFLOAD csum|1<<32", ioctl_val(fd.0, TUNSETOFFLOAD, csum_hi as _));
+    c.show("TUNSETOFFLOAD 1<<63", ioctl_val(fd.0, TUNSETOFFLOAD, (1u64 << 63) as _));
     c.show("TUNSETOFFLOAD 0", ioctl_val(fd.0, TUNSETOFFLOAD, 0));
     let mut fprog = [0u8; 16];
     c.show("TUNGETFILTER (none attached)", ioctl(fd.0, TUNGETFILTER, fprog.as_mut_ptr()));
