@@ -248,8 +248,10 @@ test_abi_napi() {
         'TUNSETIFF napi_frags without napi: EINVAL' \
         'TUNSETIFF napi_frags on tun: EINVAL' \
         'napi: write on the detached queue: EBUSY' \
+        'napi: rx_dropped by that write: 0' \
         'napi: write after reattach: 60' \
-        'napi_frags: write on the detached queue: EBUSY'
+        'napi_frags: write on the detached queue: EBUSY' \
+        'napi_frags: rx_dropped by that write: 0'
 }
 
 # TUNSETSNDBUF: written frames are charged to the queue's socket until freed;
