@@ -508,6 +508,11 @@ impl Queue {
         };
         match self.fill(&mut skb, &dev, state, from, len, linear, pi_proto, vnet_hdr.as_ref(), le) {
             Ok(()) => {
+                // tun_get_user: the receive queue is the writer's queue (a
+                // detached queue has none: tun records its stale index).
+                if let Some(i) = self.txq() {
+                    skb.record_rx_queue(i);
+                }
                 let flow = state.steers_flows().then(|| skb.hash_symmetric());
                 if self.napi.is_added() {
                     if let Err(skb) = self.napi.receive(skb) {

@@ -56,6 +56,7 @@ abi_zero_length_read
 abi_counters_reset_on_rebind
 abi_purge_on_detach
 abi_napi
+abi_rx_queue
 abi_errnos
 abi_ring_resize
 abi_fdinfo_and_sysfs

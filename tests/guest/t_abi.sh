@@ -254,6 +254,21 @@ test_abi_napi() {
         'napi_frags: rx_dropped by that write: 0'
 }
 
+# skb_record_rx_queue: a frame written on queue N reaches the stack with
+# receive queue N recorded (skb->queue_mapping N + 1), on the plain, IFF_NAPI
+# and IFF_NAPI_FRAGS paths; a packet socket's classic filter reads it
+# (SKF_AD_QUEUE) and returns it as the snap length.
+test_abi_rx_queue() {
+    abi_compare rx_queue \
+        'plain: write 0: recorded: rx-1' \
+        'plain: write 1: recorded: rx-0' \
+        'plain: write 2: recorded: rx-1' \
+        'napi: write 0: recorded: rx-1' \
+        'napi: write 1: recorded: rx-0' \
+        'napi_frags: write 0: recorded: rx-1' \
+        'napi_frags: write 1: recorded: rx-0'
+}
+
 # TUNSETSNDBUF: written frames are charged to the queue's socket until freed;
 # a write waits (or fails with EAGAIN when non-blocking) while they fill its
 # send buffer. Frames stay charged in the ARP proxy queue (a broadcast ARP
