@@ -70,6 +70,7 @@ debugfs_follows_renames_and_netns
 close_256_queues
 lifecycle_insmod_rmmod_cycles
 lifecycle_rmmod_refused_while_open
+lifecycle_rmmod_right_after_close
 lifecycle_netns_delete_blocked_readers
 lifecycle_delete_races_blocked_write
 fuzz_seeded
