@@ -309,7 +309,7 @@ impl DevState {
             dev.count_tx_dropped();
         } else if info.dir == Dir::Rx {
             dev.count_rx_dropped();
-        } else {
+        } else if info.dir == Dir::RxFrame {
             self.counters.inc(FRAME_ERRORS);
         }
     }

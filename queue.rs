@@ -560,6 +560,11 @@ impl Queue {
         };
         match self.fill(&mut skb, &dev, state, from, len, linear, pi_proto, vnet_hdr.as_ref(), le) {
             Ok(()) => {
+                // tun_get_user: the receive queue is the writer's queue (a
+                // detached queue has none: tun records its stale index).
+                if let Some(i) = self.txq() {
+                    skb.record_rx_queue(i);
+                }
                 let flow = state.steers_flows().then(|| skb.hash_symmetric());
                 if self.napi.is_added() {
                     if let Err(skb) = self.napi.receive(skb) {
@@ -847,7 +852,10 @@ impl Queue {
                 Ok(0)
             }
             ioctl::TUNSETOFFLOAD => {
-                state.set_offloads(dev, arg as u32, rtnl)?;
+                // tun's set_offload takes the whole unsigned long: a bit above
+                // 31 is unknown, so EINVAL, not cut off.
+                let arg = u32::try_from(arg).map_err(|_| EINVAL)?;
+                state.set_offloads(dev, arg, rtnl)?;
                 Ok(0)
             }
             ioctl::TUNSETFILTEREBPF => {

@@ -244,6 +244,18 @@ impl SkBuff {
         unsafe { usize::from((*self.ptr()).queue_mapping) }
     }
 
+    /// `skb_record_rx_queue`: the frame came in on receive queue `i`, which
+    /// RPS, packet fanout and BPF (`SKF_AD_QUEUE`) then see; `queue_mapping`
+    /// holds `i + 1`, 0 being "not recorded". An index without a `u16`
+    /// successor is left unrecorded.
+    pub(crate) fn record_rx_queue(&mut self, i: usize) {
+        let Some(v) = i.checked_add(1).and_then(|v| u16::try_from(v).ok()) else {
+            return;
+        };
+        // SAFETY: The skb is valid and ours: no one else writes its fields.
+        unsafe { (*self.ptr()).queue_mapping = v };
+    }
+
     /// `skb->protocol`, in network byte order as stored.
     pub(crate) fn protocol_be(&self) -> u16 {
         // SAFETY: The skb is valid.

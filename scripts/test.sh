@@ -29,14 +29,20 @@ set +e
 RTUN_TIMEOUT=${RTUN_TIMEOUT:-$((3600 + 3 * ${RTUN_STRESS_SECONDS:-60}))} "$RTUN_TOP/scripts/guest.sh" sh /tests/guest/run.sh | tee "$ktap"
 rc=${PIPESTATUS[0]}
 set -e
+# Top-level results only (subtests are indented). A plain pass has no
+# directive; `# flaky` (passed on retry) and `# XFAIL` are counted apart.
 pass=$(grep -cE '^ok [0-9]+ [^#]*$' "$ktap" || true)
-skip=$(grep -cE '^ok [0-9]+ .*# SKIP' "$ktap" || true)
+flaky=$(grep -cE '^ok [0-9]+ [^#]*# flaky' "$ktap" || true)
+xfail=$(grep -cE '^ok [0-9]+ [^#]*# XFAIL' "$ktap" || true)
+skip=$(grep -cE '^ok [0-9]+ [^#]*# SKIP' "$ktap" || true)
 fail=$(grep -cE '^not ok [0-9]+' "$ktap" || true)
 planned=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$ktap" | head -1)
-ran=$((pass + skip + fail))
+ran=$((pass + flaky + xfail + skip + fail))
 if [ "$rc" = 0 ] && [ -n "$planned" ] && [ "$ran" != "$planned" ]; then
     log "the guest planned $planned tests but reported $ran"
     rc=1
 fi
-echo "guest: $pass passed, $fail failed, $skip skipped"
+sub_xfail=$(grep -cE '^ +ok [0-9]+ [^#]*# XFAIL' "$ktap" || true)
+sub_flaky=$(grep -cE '^ +ok [0-9]+ [^#]*# flaky' "$ktap" || true)
+echo "guest: $pass passed, $fail failed, $skip skipped, $flaky flaky (passed on retry), $xfail XFAIL; subtests: $sub_xfail XFAIL, $sub_flaky flaky"
 exit "$rc"

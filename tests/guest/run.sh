@@ -57,6 +57,7 @@ abi_zero_length_read
 abi_counters_reset_on_rebind
 abi_purge_on_detach
 abi_napi
+abi_rx_queue
 abi_errnos
 abi_ring_resize
 abi_fdinfo_and_sysfs
@@ -74,6 +75,7 @@ debugfs_follows_renames_and_netns
 close_256_queues
 lifecycle_insmod_rmmod_cycles
 lifecycle_rmmod_refused_while_open
+lifecycle_rmmod_right_after_close
 lifecycle_netns_delete_blocked_readers
 lifecycle_delete_races_blocked_write
 fuzz_seeded

@@ -148,6 +148,8 @@ test_abi_errnos() {
         'TUNSETSTEERINGEBPF -1: 0' \
         'TUNSETOFFLOAD csum|tso4|udp_tunnel_gso: 0' \
         'TUNSETOFFLOAD unknown bit 0x200: EINVAL' \
+        'TUNSETOFFLOAD csum|1<<32: EINVAL' \
+        'TUNSETOFFLOAD 1<<63: EINVAL' \
         'single-queue TUNSETQUEUE detach: EINVAL' \
         'blocked read returns: EFAULT'
 }
@@ -246,8 +248,25 @@ test_abi_napi() {
         'TUNSETIFF napi_frags without napi: EINVAL' \
         'TUNSETIFF napi_frags on tun: EINVAL' \
         'napi: write on the detached queue: EBUSY' \
+        'napi: rx_dropped by that write: 0' \
         'napi: write after reattach: 60' \
-        'napi_frags: write on the detached queue: EBUSY'
+        'napi_frags: write on the detached queue: EBUSY' \
+        'napi_frags: rx_dropped by that write: 0'
+}
+
+# skb_record_rx_queue: a frame written on queue N reaches the stack with
+# receive queue N recorded (skb->queue_mapping N + 1), on the plain, IFF_NAPI
+# and IFF_NAPI_FRAGS paths; a packet socket's classic filter reads it
+# (SKF_AD_QUEUE) and returns it as the snap length.
+test_abi_rx_queue() {
+    abi_compare rx_queue \
+        'plain: write 0: recorded: rx-1' \
+        'plain: write 1: recorded: rx-0' \
+        'plain: write 2: recorded: rx-1' \
+        'napi: write 0: recorded: rx-1' \
+        'napi: write 1: recorded: rx-0' \
+        'napi_frags: write 0: recorded: rx-1' \
+        'napi_frags: write 1: recorded: rx-0'
 }
 
 # TUNSETSNDBUF: written frames are charged to the queue's socket until freed;

@@ -47,6 +47,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("counters_reset_on_rebind", counters_reset_on_rebind),
     ("purge_on_detach", purge_on_detach),
     ("napi", napi),
+    ("rx_queue", rx_queue),
     ("errnos", errnos),
     ("ring_resize", ring_resize),
     ("fdinfo_and_sysfs", fdinfo_and_sysfs),
@@ -737,12 +738,91 @@ fn napi(c: &mut Ctx) -> Res {
         c.show(&format!("{label}: write"), write_fd(fd1.0, &f));
         c.say(&format!("{label}: TUNGETIFF"), fmt_flags(&getiff(fd1.0)));
         c.need(&format!("{label}: detach fd1"), setqueue(fd1.0, IFF_DETACH_QUEUE))?;
+        // The frame written before is through the stack (which counts it in
+        // rx_dropped: no protocol takes 0x88b5); tun frees the refused one
+        // without counting it.
+        thread::sleep(Duration::from_millis(200));
+        let dropped = || sysfs(&name, "statistics/rx_dropped").parse::<i64>().unwrap_or(-1);
+        let before = dropped();
         c.show(&format!("{label}: write on the detached queue"), write_fd(fd1.0, &f));
+        c.say(&format!("{label}: rx_dropped by that write"), dropped() - before);
         c.show(&format!("{label}: write on fd2"), write_fd(fd2.0, &f));
         c.need(&format!("{label}: reattach fd1"), setqueue(fd1.0, IFF_ATTACH_QUEUE))?;
         c.show(&format!("{label}: write after reattach"), write_fd(fd1.0, &f));
         thread::sleep(Duration::from_millis(200));
         c.say(&format!("{label}: rx_packets"), sysfs(&name, "statistics/rx_packets"));
+        drop(fd2);
+        drop(fd1);
+    }
+    Ok(())
+}
+
+// ---- rx queue ---------------------------------------------------------------------------
+
+/// A packet socket on `name` whose classic filter takes only 0x88b5 frames,
+/// with a snap length of `skb->queue_mapping + 1` (`ld #queue`, SKF_AD_QUEUE):
+/// the length a recv returns tells the receive queue the stack recorded.
+fn queue_socket(name: &str) -> Result<Fd, i32> {
+    let idx = net::if_index(name).ok_or(libc::ENODEV)? as i32;
+    // No protocol until bound: nothing arrives before the filter is on.
+    // SAFETY: Plain socket call.
+    let fd = Fd(sys(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) } as isize)?);
+    let ins = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let prog = [
+        ins((libc::BPF_LD | libc::BPF_H | libc::BPF_ABS) as u16, 0, 0, 12),
+        ins((libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16, 0, 3, 0x88b5),
+        ins((libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, 0, 0, (libc::SKF_AD_OFF + libc::SKF_AD_QUEUE) as u32),
+        ins((libc::BPF_ALU | libc::BPF_ADD | libc::BPF_K) as u16, 0, 0, 1),
+        ins((libc::BPF_RET | libc::BPF_A) as u16, 0, 0, 0),
+        ins((libc::BPF_RET | libc::BPF_K) as u16, 0, 0, 0),
+    ];
+    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr().cast_mut() };
+    // SAFETY: `fprog` and the program it points to live across the call.
+    sys(unsafe {
+        libc::setsockopt(fd.0, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, (&fprog as *const libc::sock_fprog).cast(), std::mem::size_of::<libc::sock_fprog>() as u32)
+    } as isize)?;
+    // SAFETY: sockaddr_ll is plain data.
+    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sa.sll_family = libc::AF_PACKET as u16;
+    sa.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+    sa.sll_ifindex = idx;
+    // SAFETY: `sa` is a valid sockaddr_ll.
+    sys(unsafe { libc::bind(fd.0, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) } as isize)?;
+    Ok(fd)
+}
+
+/// The receive queue recorded for the next frame `queue_socket` gets (1 s at
+/// most): `rx-N`, `none` (not recorded), `no frame`, or the errno.
+fn recorded_queue(fd: i32) -> String {
+    if !wait_readable(fd, 1000) {
+        return "no frame".into();
+    }
+    let mut buf = [0u8; 64];
+    // SAFETY: `buf` is ours for its length.
+    match sys(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) }) {
+        Ok(0) => "no frame".into(),
+        Ok(1) => "none".into(),
+        Ok(n) => format!("rx-{}", n - 2),
+        Err(e) => errno_name(e),
+    }
+}
+
+/// skb_record_rx_queue: tun_get_user records the writer's queue as the
+/// frame's receive queue (RPS, packet fanout, BPF see it), on every path:
+/// plain, IFF_NAPI and IFF_NAPI_FRAGS.
+fn rx_queue(c: &mut Ctx) -> Res {
+    for (label, extra) in [("plain", 0), ("napi", IFF_NAPI), ("napi_frags", IFF_NAPI | IFF_NAPI_FRAGS)] {
+        let (fd1, name) = c.create(&format!("{label}: TUNSETIFF tap multi_queue"), TAP_MQ | extra)?;
+        let fd2 = c.attach(&format!("{label}: fd2 TUNSETIFF"), &name, TAP_MQ | extra)?;
+        c.up(&name)?;
+        let ps = c.need(&format!("{label}: packet socket reporting the rx queue"), queue_socket(&name))?;
+        let f = eth_frame();
+        // fd1 is queue 0, fd2 queue 1.
+        for (i, (q, fd)) in [(1, fd2.0), (0, fd1.0), (1, fd2.0)].into_iter().enumerate() {
+            c.show(&format!("{label}: write {i} on queue {q}"), write_fd(fd, &f));
+            c.say(&format!("{label}: write {i}: recorded"), recorded_queue(ps.0));
+        }
+        drop(ps);
         drop(fd2);
         drop(fd1);
     }
@@ -944,6 +1024,10 @@ fn errnos_misc_ioctls(c: &mut Ctx) -> Res {
     c.show("TUNSETOFFLOAD unknown bit 0x200", ioctl_val(fd.0, TUNSETOFFLOAD, 0x200));
     c.show("TUNSETOFFLOAD tso4 without csum", ioctl_val(fd.0, TUNSETOFFLOAD, TUN_F_TSO4.into()));
     c.show("TUNSETOFFLOAD udp_tunnel_gso without tso", ioctl_val(fd.0, TUNSETOFFLOAD, (TUN_F_CSUM | TUN_F_UDP_TUNNEL_GSO).into()));
+    // tun's set_offload sees the whole unsigned long: a bit above 31 is unknown.
+    let csum_hi = (1u64 << 32) | u64::from(TUN_F_CSUM);
+    c.show("TUNSETOFFLOAD csum|1<<32", ioctl_val(fd.0, TUNSETOFFLOAD, csum_hi as _));
+    c.show("TUNSETOFFLOAD 1<<63", ioctl_val(fd.0, TUNSETOFFLOAD, (1u64 << 63) as _));
     c.show("TUNSETOFFLOAD 0", ioctl_val(fd.0, TUNSETOFFLOAD, 0));
     let mut fprog = [0u8; 16];
     c.show("TUNGETFILTER (none attached)", ioctl(fd.0, TUNGETFILTER, fprog.as_mut_ptr()));

@@ -43,6 +43,9 @@ commands:
   cycles MODULE NETNS [--count N] [--extra-every K]
                                             N insmod/rmmod cycles with persistent devices,
                                             more every K cycles (src/cycles.rs)
+  close-rmmod MODULE.ko [persist] [--count N] [--dev PATH]
+                                            N rounds: open, TUNSETIFF, close, rmmod at once;
+                                            prints each refused first try (src/cycles.rs)
   send NAME (--hex HEX | --bad-buffer) [--pad-to N] [--count K] [--pi-proto HEX]
          [--vnet HEX]                       write frames, print 'wrote N' or 'errno=E'
   recv NAME [--count N] [--timeout-ms T] [--no-poll]
@@ -307,6 +310,14 @@ fn main() {
             Some("napi-del") => exit(race::napi_del(&o.dev_path, o.count.max(1), o.seed)),
             _ => usage_error("race needs napi-del"),
         },
+        "close-rmmod" => {
+            let persist = match o.args.get(2).map(String::as_str) {
+                None => false,
+                Some("persist") => true,
+                Some(a) => usage_error(&format!("close-rmmod: unknown argument {a}")),
+            };
+            cycles::close_rmmod(o.arg(1, "MODULE.ko"), &o.dev_path, persist, o.count);
+        }
         "help" => println!("{USAGE}"),
         c => usage_error(&format!("unknown command {c}")),
     }
