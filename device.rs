@@ -585,7 +585,7 @@ impl DevState {
                 return Err(E2BIG);
             }
             owners.active.push_within_capacity(q.clone()).map_err(|_| E2BIG)?;
-            self.publish(&owners);
+            self.publish(&owners, rtnl);
             (owners.active.len(), owners.total())
         };
         dev.set_real_num_queues(n, rtnl);
@@ -594,8 +594,10 @@ impl DevState {
     }
 
     /// Shows xmit the active queues, and tells every queue its index.
-    fn publish(&self, owners: &Owners) {
-        drop(self.queues.publish(&owners.active, Retired::<()>::none()));
+    fn publish(&self, owners: &Owners, rtnl: &Rtnl) {
+        // The table's references to queues that left it go a grace period
+        // later, from rtun's workqueue: nothing waits here.
+        self.queues.publish(&owners.active, rtnl).defer();
         for (i, q) in owners.active.iter().enumerate() {
             q.set_txq(Some(i));
         }
@@ -652,7 +654,7 @@ impl DevState {
                 drop(e);
                 return Err(E2BIG);
             }
-            self.publish(owners);
+            self.publish(owners, rtnl);
             (owners.active.len(), left)
         };
         if let Some(index) = left {
@@ -682,7 +684,7 @@ impl DevState {
             // A transmitter that still sees `q` must not stop the transmit
             // queue it had: it is another queue's now, or gone.
             q.set_txq(None);
-            self.publish(&owners);
+            self.publish(&owners, rtnl);
             (removed, owners.active.len(), owners.total())
         };
         q.napi_stop(self);
@@ -714,13 +716,13 @@ impl DevState {
     }
 
     /// `ndo_uninit`: the device is going away; every queue loses it.
-    pub(crate) fn detach_all(&self, _rtnl: &Rtnl) {
+    pub(crate) fn detach_all(&self, rtnl: &Rtnl) {
         drop(self.debugfs.lock().take());
         let (active, disabled) = {
             let mut owners = self.owners.lock();
             let active = core::mem::take(&mut owners.active);
             let disabled = core::mem::take(&mut owners.disabled);
-            self.publish(&owners);
+            self.publish(&owners, rtnl);
             (active, disabled)
         };
         rcu_barrier_readers();
