@@ -17,13 +17,13 @@ use core::{
     ptr::null_mut,
     sync::atomic::{fence, AtomicPtr, Ordering},
 };
-use kernel::{alloc::KVVec, bindings, prelude::*};
+use kernel::{alloc::KVVec, bindings, prelude::*, sync::lock::Guard};
 
 use crate::{
     ring::{Consumer, Producer},
     skb::{SkBuff, SkbList},
     skb_reason::Reason,
-    sync::{new_raw_spinlock, BhOff, RawSpinLock},
+    sync::{new_raw_spinlock, BhOff, RawSpinLock, RawSpinLockBackend},
 };
 
 type Slots = KVVec<AtomicPtr<bindings::sk_buff>>;
@@ -42,6 +42,27 @@ impl Full<'_> {
     pub(crate) fn still_full(&self) -> bool {
         fence(Ordering::SeqCst);
         self.p.is_full(self.slots)
+    }
+}
+
+/// A held guard of one of a ring's two locks: what [`SkbRing::slots`] takes
+/// as proof. Only the two guard types implement it.
+trait Side {
+    /// Whether this is a guard of `ring`'s own lock.
+    fn holds(&self, ring: &SkbRing) -> bool;
+}
+
+impl Side for Guard<'_, Producer, RawSpinLockBackend> {
+    #[inline(always)]
+    fn holds(&self, ring: &SkbRing) -> bool {
+        core::ptr::eq(self.lock_ref(), &ring.prod)
+    }
+}
+
+impl Side for Guard<'_, Consumer, RawSpinLockBackend> {
+    #[inline(always)]
+    fn holds(&self, ring: &SkbRing) -> bool {
+        core::ptr::eq(self.lock_ref(), &ring.cons)
     }
 }
 
@@ -86,11 +107,19 @@ impl SkbRing {
         })
     }
 
-    /// The slots; `_side` proves that one of the two locks is held.
+    /// The slots; `side`, a held guard of this ring's producer or consumer
+    /// lock, proves that the array cannot be replaced meanwhile. A guard of
+    /// another ring's lock gets no slots. The slice must not be used after
+    /// `side` is dropped (its lifetime is `self`'s, so that the guard stays
+    /// usable mutably alongside it: this module's callers keep to that).
     #[inline(always)]
-    fn slots<G>(&self, _side: &G) -> &[AtomicPtr<bindings::sk_buff>] {
-        // SAFETY: The slot array is replaced only with both locks held, and
-        // the caller holds one of them while it uses the slice.
+    fn slots<G: Side>(&self, side: &G) -> &[AtomicPtr<bindings::sk_buff>] {
+        if !side.holds(self) {
+            return &[];
+        }
+        // SAFETY: The slot array is replaced only with both locks held
+        // (`resize`), and `side` holds one of them, for as long as the caller
+        // uses the slice.
         unsafe { &*self.slots.get() }
     }
 
