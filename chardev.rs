@@ -202,9 +202,15 @@ unsafe extern "C" fn rtun_fop_ioctl(file: *mut bindings::file, cmd: c_uint, arg:
     }
 }
 
+// `rtun_fop_compat_ioctl` takes a 32-bit caller's pointer as it is, which is
+// what `compat_ptr()` does on x86_64; rtun is not built for other compat ABIs.
+#[cfg(all(CONFIG_COMPAT, not(CONFIG_X86_64)))]
+compile_error!("rtun supports CONFIG_COMPAT only on x86_64: its compat_ioctl uses a 32-bit caller's pointer as is, which compat_ptr() does there (s390 masks the top bit)");
+
 /// A 32-bit caller: tun passes every argument as a 32-bit value (user pointers
-/// included, which `compat_ptr` leaves as they are on x86) and reads a
-/// `struct compat_ifreq`, whose fields tun uses are laid out the same.
+/// included, which `compat_ptr` leaves as they are on x86_64, the only compat
+/// configuration rtun builds for) and reads a `struct compat_ifreq`, whose
+/// fields tun uses are laid out the same.
 #[no_mangle]
 unsafe extern "C" fn rtun_fop_compat_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
     // SAFETY: The VFS passes an open rtun file.

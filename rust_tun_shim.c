@@ -8,6 +8,13 @@
  * Rust (struct net_device). No decisions are taken here: every branch of
  * the driver is in the Rust code.
  */
+
+/* Configurations rtun refuses to build for (CONFIG_* come from the forced
+ * include of autoconf.h, so these fire before any header can fail). */
+#ifdef CONFIG_PREEMPT_RT
+#error "rtun does not support PREEMPT_RT: spinlock_t is an rt_mutex there, and sync.rs's RawSpinLock takes a spinlock_t's rlock as a raw_spinlock_t (_raw_spin_lock) and holds its locks in xmit, where they must not sleep"
+#endif
+
 #include <linux/cred.h>
 #include <linux/debugfs.h>
 #include <linux/etherdevice.h>
@@ -83,8 +90,21 @@ static_assert(NET_XMIT_DROP == 1);
 /* netdev.rs counts drops with netdev_core_stats_inc() at these offsets. */
 static_assert(offsetof(struct net_device_core_stats, rx_dropped) == 0);
 static_assert(offsetof(struct net_device_core_stats, tx_dropped) == 8);
-/* sync.rs's RawSpinLock passes a spinlock_t to _raw_spin_lock() as spin_lock() does. */
+/* sync.rs's RawSpinLock passes a spinlock_t to _raw_spin_lock() as spin_lock() does
+ * (PREEMPT_RT, where spinlock_t has no rlock, is refused above). */
+#ifndef CONFIG_PREEMPT_RT
 static_assert(offsetof(spinlock_t, rlock) == 0);
+#endif
+/* netdev.rs hands these over as its SockaddrStorage: 128 bytes aligned to 8,
+ * which holds a struct sockaddr_storage and a struct sockaddr. */
+static_assert(sizeof(struct sockaddr_storage) == 128);
+static_assert(__alignof__(struct sockaddr_storage) <= 8);
+static_assert(sizeof(struct sockaddr) <= 128 && __alignof__(struct sockaddr) <= 8);
+/* skb.rs hands these over as its VnetHdrBuf: vnet.rs's TNL_HDR_LEN (24) bytes
+ * aligned to 8, the prefix of which is the basic header (HDR_LEN, 10). */
+static_assert(sizeof(struct virtio_net_hdr_v1_hash_tunnel) == 24);
+static_assert(__alignof__(struct virtio_net_hdr_v1_hash_tunnel) <= 8);
+static_assert(sizeof(struct virtio_net_hdr) == 10);
 
 /* ---- tables ---------------------------------------------------------- */
 
