@@ -201,7 +201,7 @@ test_no_unnamed_drops() {
     # Symbolic locations ("func+0x../0x.. [rtun]") in one pass; raw addresses
     # (older kernels) through kallsyms, line by line.
     set -- $(awk -v known=" $KNOWN_REASONS " '
-        / \[rtun\] reason: / { n++; r = $NF; if (index(known, " " r " ") == 0) { bad++; print r > "/tmp/audit.bad" } }
+        / \[rtun\] reason: / { n++; r = $NF; if (index(known, " " r " ") == 0) { bad++; print r > "/tmp/audit.bad"; print > "/tmp/audit.badlines" } }
         END { print n + 0, bad + 0 }' /tmp/audit.txt)
     total=$1
     bad=$2
@@ -213,6 +213,8 @@ test_no_unnamed_drops() {
         case " $KNOWN_REASONS " in *" ${line##* reason: } "*) ;; *) echo "$line"; bad=$((bad + 1)) ;; esac
     done < /tmp/audit.raw
     [ -s /tmp/audit.bad ] && sort /tmp/audit.bad | uniq -c | sed 's/^/# unnamed: /'
+    # Where they were dropped, by function.
+    [ -s /tmp/audit.badlines ] && sed -n 's/.*location=\([^ ]*\) .*/\1/p' /tmp/audit.badlines | sort | uniq -c | sed 's/^/# unnamed at: /'
     diag "rtun drops recorded over the run: $total"
     [ $total -ge 30 ] || { fail "too few rtun drops recorded ($total): the audit saw nothing"; return 1; }
     [ $bad = 0 ] || { fail "$bad rtun drops without a named reason"; return 1; }
