@@ -127,6 +127,27 @@ expect_drops() {
     [ -z "$line" ] || diag "trace: ${line##*kfree_skb: }"
 }
 
+# ---- the suite's drop audit (run.sh sets it up, no_unnamed_drops reads it) ----
+
+# audit_pause: resolves the locations recorded so far (the trace prints them
+# against the modules loaded when it is read), keeps them in
+# /tmp/audit.saved, empties the buffer and stops recording: a test that
+# unloads and loads modules calls it first, and audit_resume after, so that
+# no earlier drop is read against another module's addresses.
+audit_pause() {
+    I=$T/instances/rtun_audit
+    [ -d "$I" ] || return 0
+    echo 0 > "$I/tracing_on"
+    grep 'kfree_skb:' "$I/trace" >> /tmp/audit.saved
+    echo > "$I/trace"
+}
+
+audit_resume() {
+    I=$T/instances/rtun_audit
+    [ -d "$I" ] || return 0
+    echo 1 > "$I/tracing_on"
+}
+
 # ---- counters ---------------------------------------------------------------------
 
 # stat DEV NAME: one counter from ip -s link's source, /sys/class/net/DEV/statistics.

@@ -138,11 +138,10 @@ test_lifecycle_insmod_rmmod_cycles() {
     # The suite's drop audit (no_unnamed_drops) resolves each location when
     # it reads the trace: drops of module instances unloaded since would show
     # as bare addresses. It pauses for the cycles.
-    audit=$T/instances/rtun_audit/tracing_on
-    [ -e $audit ] && echo 0 > $audit
+    audit_pause
     out=$(rtunctl cycles /modules/rtun.ko /run/netns/lcns --count $n --extra-every 50)
     rc=$?
-    [ -e $audit ] && echo 1 > $audit
+    audit_resume
     echo "$out" | sed 's/^/# /'
     ip netns del lcns
     [ ! -d /sys/module/rtun ] || rmmod rtun
@@ -277,8 +276,10 @@ test_lifecycle_rmmod_right_after_close() {
     [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
     had_tun=0
     grep -q '^tun ' /proc/modules && had_tun=1
-    lc_unload tun || return 1
-    lc_unload rtun || return 1
+    # Modules come and go: the drop audit resolves what it has first.
+    audit_pause
+    lc_unload tun || { audit_resume; return 1; }
+    lc_unload rtun || { audit_resume; return 1; }
     n=$LC_CLOSE_RMMOD_ROUNDS
     rc=0
     for run in "tun.ko:/modules/tun.ko:/dev/net/tun:" "rtun:/modules/rtun.ko:/dev/net/rtun:" \
@@ -293,6 +294,7 @@ test_lifecycle_rmmod_right_after_close() {
     done
     load_rtun || { fail "insmod rtun at the end"; rc=1; }
     [ $had_tun = 0 ] || insmod /modules/tun.ko || { fail "insmod tun.ko at the end"; rc=1; }
+    audit_resume
     return $rc
 }
 
