@@ -15,6 +15,7 @@ cd "$(dirname "$0")"
 . ./t_lifecycle.sh
 . ./t_fuzz.sh
 . ./t_stress.sh
+. ./t_kcsan.sh
 
 TESTS="
 module_load_unload
