@@ -9,14 +9,16 @@ set -euo pipefail
 # The KCSAN slice: guest tests by name (tests/guest/run.sh takes names), run in
 # this order on the KCSAN kernel; kcsan_no_reports, which checks what KCSAN
 # saw, always comes last. Add a test here by its name (without test_); e.g.
-# stress_lifecycle once it is on main. Keep the slice to a few minutes: CI
-# builds this kernel too (measured in the README, Reliability).
+# stress_lifecycle once it is on main. kcsan_hammer (tests/guest/t_kcsan.sh)
+# is the one that gives KCSAN a real chance (README, Reliability). Keep the
+# slice to a few minutes: CI builds this kernel too.
 KCSAN_SLICE="
 lifecycle_insmod_rmmod_cycles
 lifecycle_rmmod_refused_while_open
 lifecycle_netns_delete_blocked_readers
 lifecycle_delete_races_blocked_write
 stress_seeded
+kcsan_hammer
 "
 # The slice's stress run is shorter than the suite's, and so are the insmod/rmmod
 # cycles (the suite's 100 are 3-4 minutes on the KASAN kernel).
