@@ -137,8 +137,15 @@ fn ret_size(r: Result<usize>) -> isize {
 unsafe extern "C" fn rtun_fop_open(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
     match Queue::new() {
         Ok(q) => {
-            // SAFETY: `file` is valid and its private_data is ours to set.
-            unsafe { (*file).private_data = q.into_foreign().cast::<c_void>() };
+            // Read and write honour IOCB_NOWAIT (below), so the file says so
+            // (FMODE_NOWAIT), as tun's does: RWF_NOWAIT is accepted, and
+            // io_uring polls the file instead of blocking in a read.
+            // SAFETY: `file` is valid and being opened: its private_data and
+            // f_mode are ours to set, and nothing else uses it yet.
+            unsafe {
+                (*file).private_data = q.into_foreign().cast::<c_void>();
+                shim::rtun_file_set_nowait(file);
+            }
             0
         }
         Err(e) => e.to_errno(),
@@ -155,10 +162,12 @@ unsafe extern "C" fn rtun_fop_release(_inode: *mut bindings::inode, file: *mut b
 
 #[no_mangle]
 unsafe extern "C" fn rtun_fop_read_iter(iocb: *mut bindings::kiocb, to: *mut bindings::iov_iter) -> isize {
+    // As tun's, reads do not wait with O_NONBLOCK or IOCB_NOWAIT.
     // SAFETY: The VFS passes a valid kiocb for an open rtun file and a valid iterator.
     let (q, nonblock, to) = unsafe {
         let file = (*iocb).ki_filp;
-        (queue(file), (*file).f_flags & bindings::O_NONBLOCK != 0, IovIterDest::from_raw(to))
+        let nonblock = (*file).f_flags & bindings::O_NONBLOCK != 0 || shim::rtun_iocb_nowait(iocb);
+        (queue(file), nonblock, IovIterDest::from_raw(to))
     };
     ret_size(q.read(to, nonblock))
 }
@@ -193,9 +202,15 @@ unsafe extern "C" fn rtun_fop_ioctl(file: *mut bindings::file, cmd: c_uint, arg:
     }
 }
 
+// `rtun_fop_compat_ioctl` takes a 32-bit caller's pointer as it is, which is
+// what `compat_ptr()` does on x86_64; rtun is not built for other compat ABIs.
+#[cfg(all(CONFIG_COMPAT, not(CONFIG_X86_64)))]
+compile_error!("rtun supports CONFIG_COMPAT only on x86_64: its compat_ioctl uses a 32-bit caller's pointer as is, which compat_ptr() does there (s390 masks the top bit)");
+
 /// A 32-bit caller: tun passes every argument as a 32-bit value (user pointers
-/// included, which `compat_ptr` leaves as they are on x86) and reads a
-/// `struct compat_ifreq`, whose fields tun uses are laid out the same.
+/// included, which `compat_ptr` leaves as they are on x86_64, the only compat
+/// configuration rtun builds for) and reads a `struct compat_ifreq`, whose
+/// fields tun uses are laid out the same.
 #[no_mangle]
 unsafe extern "C" fn rtun_fop_compat_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
     // SAFETY: The VFS passes an open rtun file.

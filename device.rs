@@ -13,7 +13,8 @@
 //! - `DevState::owners` (`Mutex`): the queues' owning references; process
 //!   context only (RTNL held).
 //! - `Queue::ring` (skb_ring.rs): a producer lock (`RawSpinLock`), taken by
-//!   xmit in softirq and by others only with BHs off; a consumer lock
+//!   xmit with BHs off (or IRQs off, under netpoll) and by others only with
+//!   BHs off; a consumer lock
 //!   (`RawSpinLock`), taken by read, poll, purge and resize in process context.
 //! - `Queue::binding` (`RawSpinLock`, queue.rs): process context only, never
 //!   from softirq.
@@ -40,6 +41,7 @@ use crate::{
     percpu::PerCpuCounters,
     queue::Queue,
     skb::{self, SkBuff},
+    skb_ring::NewSlots,
     skb_reason::{Dir, Reason, Site},
     txfilter::TxFilter,
     vnet,
@@ -307,7 +309,7 @@ impl DevState {
             dev.count_tx_dropped();
         } else if info.dir == Dir::Rx {
             dev.count_rx_dropped();
-        } else {
+        } else if info.dir == Dir::RxFrame {
             self.counters.inc(FRAME_ERRORS);
         }
     }
@@ -362,7 +364,8 @@ impl DevState {
                     Ok(segs) => segs,
                     Err(skb) => return self.xmit_drop(dev, skb, Site::XmitGsoSeg),
                 };
-                return match q.push_list(segs, offloads, self) {
+                let bp = self.has(ioctl::IFF_BACKPRESSURE).then_some(dev);
+                return match q.push_list(segs, offloads, self, bp) {
                     Ok(()) => true,
                     Err((rest, site)) => {
                         for _ in 0..rest.count() {
@@ -499,10 +502,10 @@ impl DevState {
         let hash = skb.hash_symmetric();
         let e = self.flows.get(hash as usize % FLOWS).map_or(0, |e| e.load(Relaxed));
         if e & FLOW_VALID != 0 && (e >> 32) as u32 == hash {
+            // A flow whose queue has gone keeps its index on tun, which the
+            // core then caps to queue 0 (`netdev_cap_txqueue`).
             let q = (e & 0xffff) as usize;
-            if q < n {
-                return q as u16;
-            }
+            return if q < n { q as u16 } else { 0 };
         }
         ((u64::from(hash) * n as u64) >> 32) as u16
     }
@@ -534,18 +537,31 @@ impl DevState {
         }
     }
 
-    /// txqueuelen changed: every queue's ring follows, as tun's do. RTNL held,
-    /// so the set of queues cannot change meanwhile.
-    pub(crate) fn resize_rings(&self, cap: usize, _rtnl: &Rtnl) -> Result {
-        let mut qs: KVec<Arc<Queue>> = KVec::new();
+    /// txqueuelen changed: every queue's ring follows, as tun's do, all or
+    /// none: every new slot array is allocated before any ring changes (tun's
+    /// `ptr_ring_resize_multiple_bh`). RTNL held, so the set of queues cannot
+    /// change meanwhile.
+    pub(crate) fn resize_rings(&self, dev: &NetDev, cap: usize, _rtnl: &Rtnl) -> Result {
+        let mut qs: KVec<(Arc<Queue>, Option<NewSlots>)> = KVec::new();
         {
             let owners = self.owners.lock();
+            qs.reserve(owners.total(), GFP_KERNEL)?;
             for q in Iterator::chain(owners.active.iter(), owners.disabled.iter()) {
-                qs.push(q.clone(), GFP_KERNEL)?;
+                qs.push_within_capacity((q.clone(), None)).map_err(|_| ENOMEM)?;
             }
         }
-        for q in qs.iter() {
-            q.resize_ring(cap, Some(self))?;
+        for (q, slots) in qs.iter_mut() {
+            *slots = q.slots_for(cap)?;
+        }
+        for (q, slots) in qs.iter_mut() {
+            if let Some(slots) = slots.take() {
+                q.resize_ring_to(slots, Some(self));
+            }
+        }
+        // A ring left full by the new size has nobody to restart its
+        // transmit queue, as tun's `tun_queue_resize` knows.
+        for q in self.owners.lock().active.iter() {
+            q.force_wake(dev);
         }
         Ok(())
     }
@@ -569,7 +585,7 @@ impl DevState {
                 return Err(E2BIG);
             }
             owners.active.push_within_capacity(q.clone()).map_err(|_| E2BIG)?;
-            self.publish(&owners);
+            self.publish(&owners, rtnl);
             (owners.active.len(), owners.total())
         };
         dev.set_real_num_queues(n, rtnl);
@@ -578,8 +594,10 @@ impl DevState {
     }
 
     /// Shows xmit the active queues, and tells every queue its index.
-    fn publish(&self, owners: &Owners) {
-        drop(self.queues.publish(&owners.active, Retired::<()>::none()));
+    fn publish(&self, owners: &Owners, rtnl: &Rtnl) {
+        // The table's references to queues that left it go a grace period
+        // later, from rtun's workqueue: nothing waits here.
+        self.queues.publish(&owners.active, rtnl).defer();
         for (i, q) in owners.active.iter().enumerate() {
             q.set_txq(Some(i));
         }
@@ -607,30 +625,41 @@ impl DevState {
     }
 
     /// Moves `q` between the disabled and the active set. Leaving the active
-    /// set waits for transmitters that may still see `q`.
+    /// set waits for transmitters that may still see `q`; the last active
+    /// queue takes its index, as in tun (`__tun_detach`).
     fn move_queue(&self, dev: &NetDev, q: &Queue, to_active: bool, rtnl: &Rtnl) -> Result {
-        let n = {
+        let (n, left) = {
             let mut guard = self.owners.lock();
             let owners = &mut *guard;
-            let (from, to) = if to_active {
-                (&mut owners.disabled, &mut owners.active)
+            // Both sets have room for every queue; checked before anything
+            // changes all the same.
+            let to = if to_active { &owners.active } else { &owners.disabled };
+            if to.len() >= to.capacity() {
+                return Err(E2BIG);
+            }
+            let (taken, left) = if to_active {
+                let pos = position(&owners.disabled, q).ok_or(EINVAL)?;
+                (owners.disabled.remove(pos).map_err(|_| EINVAL)?, None)
             } else {
-                (&mut owners.active, &mut owners.disabled)
+                let (taken, index) = take_active(&mut owners.active, q).ok_or(EINVAL)?;
+                // No transmitter that still sees `q` may stop the transmit
+                // queue it had: it is another queue's now.
+                taken.set_txq(None);
+                (taken, Some(index))
             };
-            let pos = position(from, q).ok_or(EINVAL)?;
-            let moved = from.remove(pos).map_err(|_| EINVAL)?;
-            // Both sets have room for every queue, so this cannot fail; if it
-            // did, the Arc would come back and be dropped after the lock.
-            if let Err(e) = to.push_within_capacity(moved) {
+            let to = if to_active { &mut owners.active } else { &mut owners.disabled };
+            if let Err(e) = to.push_within_capacity(taken) {
+                // Cannot happen (room was checked above, under the lock).
                 drop(guard);
                 drop(e);
                 return Err(E2BIG);
             }
-            self.publish(owners);
-            owners.active.len()
+            self.publish(owners, rtnl);
+            (owners.active.len(), left)
         };
-        if !to_active {
+        if let Some(index) = left {
             rcu_barrier_readers();
+            self.wake_index(dev, index);
         }
         dev.set_real_num_queues(n, rtnl);
         Ok(())
@@ -646,17 +675,22 @@ impl DevState {
     pub(crate) fn detach(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) -> Retired<LateQueue> {
         let (removed, active, total) = {
             let mut owners = self.owners.lock();
-            let removed = match position(&owners.active, q) {
-                Some(pos) => owners.active.remove(pos).ok(),
-                None => position(&owners.disabled, q).and_then(|pos| owners.disabled.remove(pos).ok()),
+            let removed = match take_active(&mut owners.active, q) {
+                Some((q, index)) => Some((q, Some(index))),
+                None => position(&owners.disabled, q)
+                    .and_then(|pos| owners.disabled.remove(pos).ok())
+                    .map(|q| (q, None)),
             };
-            self.publish(&owners);
+            // A transmitter that still sees `q` must not stop the transmit
+            // queue it had: it is another queue's now, or gone.
+            q.set_txq(None);
+            self.publish(&owners, rtnl);
             (removed, owners.active.len(), owners.total())
         };
         q.napi_stop(self);
         q.purge(self);
         let late = match removed {
-            Some(q) => Retired::new(LateQueue { dev: ARef::from(dev), q }),
+            Some((q, left)) => Retired::new(LateQueue { dev: ARef::from(dev), q, left }),
             None => Retired::none(),
         };
         if active > 0 {
@@ -682,13 +716,13 @@ impl DevState {
     }
 
     /// `ndo_uninit`: the device is going away; every queue loses it.
-    pub(crate) fn detach_all(&self, _rtnl: &Rtnl) {
+    pub(crate) fn detach_all(&self, rtnl: &Rtnl) {
         drop(self.debugfs.lock().take());
         let (active, disabled) = {
             let mut owners = self.owners.lock();
             let active = core::mem::take(&mut owners.active);
             let disabled = core::mem::take(&mut owners.disabled);
-            self.publish(&owners);
+            self.publish(&owners, rtnl);
             (active, disabled)
         };
         rcu_barrier_readers();
@@ -756,16 +790,53 @@ impl Drop for Recount {
 }
 
 /// A queue that just left its device, kept a grace period longer: see
-/// [`DevState::detach`].
+/// [`DevState::detach`]. If it was active, `left` is the index it had.
 pub(crate) struct LateQueue {
     dev: ARef<NetDev>,
     q: Arc<Queue>,
+    left: Option<usize>,
 }
 
 impl Drop for LateQueue {
     fn drop(&mut self) {
         if let Some(state) = DevState::of(&self.dev) {
             self.q.purge(state);
+            if let Some(index) = self.left.take() {
+                state.wake_index(&self.dev, index);
+            }
+        }
+    }
+}
+
+/// Takes `q` out of the active queues as tun does: the last one moves into
+/// its place, so that only that one changes index (steering programs and the
+/// flow table keep mapping to the same queues as on tun). Returns `q` and the
+/// index it had.
+fn take_active(active: &mut KVec<Arc<Queue>>, q: &Queue) -> Option<(Arc<Queue>, usize)> {
+    let index = position(active, q)?;
+    let last = active.len().checked_sub(1)?;
+    active.swap(index, last);
+    Some((active.pop()?, index))
+}
+
+impl DevState {
+    /// A grace period after transmit queue `index` lost its queue, no
+    /// transmitter can stop it on that queue's behalf any more. Whichever
+    /// queue holds the index now (looked up under the owners' lock, which
+    /// attach, detach and TUNSETQUEUE hold while they change indexes) is
+    /// woken if its ring is empty: nobody's reading would wake it, and
+    /// with IFF_BACKPRESSURE it could stay stopped for ever with the qdisc
+    /// holding its frames (tun's `__tun_detach`). A queue with frames is left
+    /// to its reader, which wakes it. With no queue at the index, it is
+    /// woken, as tun does: its frames drain (dropped as with no reader) until
+    /// the queue count comes down. Process context.
+    fn wake_index(&self, dev: &NetDev, index: usize) {
+        let owners = self.owners.lock();
+        match owners.active.get(index) {
+            Some(q) => q.wake_if_empty(dev, index),
+            // `index` was a queue's, so the device has that transmit queue.
+            None if dev.is_running() => dev.wake_txq(index),
+            None => (),
         }
     }
 }
@@ -811,7 +882,7 @@ impl Driver for DevState {
     }
 
     fn txqlen_changed(&self, dev: &NetDev, rtnl: &Rtnl) -> Result {
-        self.resize_rings(dev.tx_queue_len(), rtnl)
+        self.resize_rings(dev, dev.tx_queue_len(), rtnl)
     }
 
     fn up(&self) {

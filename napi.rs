@@ -30,9 +30,11 @@ const DISABLED: u8 = 2;
 /// the bindings) plus the frames waiting for its poll.
 ///
 /// # Invariants
-/// `inner` is null exactly when `state` is OFF; otherwise it is registered with
-/// a device, and its poll reaches this `Napi`, which is pinned (it lives in an
-/// `Arc<Queue>`) and outlives the registration (`del` ends it).
+/// While `state` is not OFF, `inner` is an instance registered with a device
+/// (`add` publishes it before it leaves OFF), and its poll reaches this
+/// `Napi`, which is pinned (it lives in an `Arc<Queue>`) and outlives the
+/// registration (`del` ends it). `state` becomes OFF only under the backlog
+/// lock, and the instance is freed only after that.
 #[pin_data]
 pub(crate) struct Napi {
     inner: AtomicPtr<bindings::napi_struct>,
@@ -42,9 +44,11 @@ pub(crate) struct Napi {
     state: AtomicU8,
 }
 
-// SAFETY: The NAPI core serialises polls; the backlog has its own lock.
+// SAFETY: The raw `inner` pointer is only a handle to a C object that is not
+// tied to a thread; what it points at is used under the rules above.
 unsafe impl Send for Napi {}
-// SAFETY: As above.
+// SAFETY: Shared use is safe: `state` and `inner` are atomics, the backlog is
+// behind its lock, and the NAPI core serialises the polls of one instance.
 unsafe impl Sync for Napi {}
 
 impl Napi {
@@ -87,19 +91,45 @@ impl Napi {
         }
     }
 
+    /// Polls again (TUNSETQUEUE attach). The instance is enabled before
+    /// writers may queue on it: a frame queued while it was still disabled
+    /// would find it scheduled (a disabled instance looks so) and wait for
+    /// the next write. Under RTNL, as every state change but `receive`'s.
     pub(crate) fn enable(&self) {
-        if self.state.compare_exchange(DISABLED, ENABLED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            // SAFETY: Registered and disabled, per the state.
-            unsafe { shim::napi_enable(self.inner.load(Ordering::Acquire)) };
+        if self.state.load(Ordering::Acquire) != DISABLED {
+            return;
         }
+        // SAFETY: Registered (the state is not OFF) and disabled: `disable`
+        // disabled it, and nothing else enables it (RTNL serialises both).
+        unsafe { shim::napi_enable(self.inner.load(Ordering::Acquire)) };
+        let _backlog = self.backlog.lock();
+        self.state.store(ENABLED, Ordering::Release);
     }
 
     /// Unregisters and frees the instance; returns the frames no poll took.
+    ///
+    /// Writers schedule the instance only under the backlog lock, after
+    /// checking that it is enabled (`receive`). The instance is unpublished
+    /// under that lock too, so once it is released no writer is still about
+    /// to schedule it, and none will: only then is it freed. (tun schedules
+    /// after its queue's lock, but its `napi_struct` lives in the file.)
     pub(crate) fn del(&self) -> SkbQueue {
         self.disable();
-        if self.state.swap(OFF, Ordering::AcqRel) != OFF {
-            let napi = self.inner.swap(null_mut(), Ordering::AcqRel);
-            // SAFETY: Registered and disabled: no poll runs or will run.
+        let napi = {
+            let _backlog = self.backlog.lock();
+            if self.state.swap(OFF, Ordering::AcqRel) != OFF {
+                self.inner.swap(null_mut(), Ordering::AcqRel)
+            } else {
+                null_mut()
+            }
+        };
+        if !napi.is_null() {
+            // SAFETY: `napi` was registered by `add` and is now unpublished:
+            // `state` is OFF, set under the backlog lock, so no `receive` can
+            // schedule it any more (it checks `state` and schedules under
+            // that lock). It is disabled, so no poll runs: by `disable`
+            // above, or by the TUNSETQUEUE detach that made it DISABLED
+            // (`napi_disable` waits for a running poll).
             unsafe { shim::rtun_napi_delete(napi) };
         }
         self.take_backlog()
@@ -116,17 +146,26 @@ impl Napi {
 
     /// Queues a written frame and schedules the poll. Gives the frame back if
     /// the instance is not enabled (a detached queue): tun fails such a write.
+    ///
+    /// The poll is scheduled before the backlog lock is released: `del` turns
+    /// the instance off under that lock before it frees it, so the instance
+    /// scheduled here is still registered. (Scheduling under the lock is
+    /// allowed: BHs are off, and the poll runs once they are back on, on
+    /// unlock.)
     pub(crate) fn receive(&self, skb: SkBuff) -> Result<(), SkBuff> {
-        {
-            let mut backlog = self.backlog.lock();
-            if !self.is_on() {
-                return Err(skb);
-            }
-            backlog.push_back(skb);
+        let mut backlog = self.backlog.lock();
+        if !self.is_on() {
+            return Err(skb);
         }
-        // SAFETY: Enabled, hence registered; scheduling is allowed from process
-        // context with BHs off, which the wrapper arranges.
-        unsafe { shim::rtun_napi_schedule_bh(self.inner.load(Ordering::Acquire)) };
+        backlog.push_back(skb);
+        let napi = self.inner.load(Ordering::Acquire);
+        // SAFETY: `state` is ENABLED, read under the backlog lock, which we
+        // still hold: `add` published `napi` before it set ENABLED, and `del`
+        // clears `state` under this lock before it frees `napi`, so `napi` is
+        // a registered instance until we unlock. Scheduling needs BHs off,
+        // which the lock (and the wrapper) provide.
+        unsafe { shim::rtun_napi_schedule_bh(napi) };
+        drop(backlog);
         Ok(())
     }
 

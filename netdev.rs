@@ -11,11 +11,12 @@
 //! `netdev_priv()` holds a [`Priv<T>`]: the pinned driver state and a flag that
 //! says whether it still has to be dropped. The state is initialised before
 //! the device gets rtun's `netdev_ops`, and dropped only by `priv_destructor`,
-//! which the core calls once the last reference to the device is gone (or on
-//! `register_netdevice`'s failure path). So whoever holds a reference to a
-//! device with rtun's ops, or runs one of its callbacks, sees an initialised
-//! state: that ordering is the synchronisation, and nothing reads the flag
-//! but the destructor.
+//! which the core calls once the last reference to the device is gone, or by
+//! a failed [`DevBuilder::register`] while the device was never listed (a
+//! failure that unregisters a listed device leaves the state to the
+//! destructor). So whoever holds a reference to a device with rtun's ops, or
+//! runs one of its callbacks, sees an initialised state: that ordering is the
+//! synchronisation, and nothing reads the flag but the destructor.
 
 use core::{
     ffi::{c_int, c_uint, c_void},
@@ -58,6 +59,9 @@ const NET_XMIT_DROP: c_int = 1;
 /// What a driver provides for its devices: the callbacks of the ops tables
 /// in rust_tun_shim.c go through [`Adapter`] to these methods, and the driver
 /// names them with [`export_callbacks!`]. This file knows nothing else of it.
+///
+/// Dropping the state must not call [`NetDev::of_driver`]: it runs in
+/// `priv_destructor`, when the device has no reference left.
 pub(crate) trait Driver: Send + Sync + Sized + 'static {
     /// `ethtool -i` driver name and version.
     const NAME: &'static str;
@@ -104,24 +108,42 @@ struct Priv<T> {
     state: MaybeUninit<T>,
 }
 
-/// A `struct net_device`.
+/// A `struct net_device`, in whatever state it is in: registering,
+/// registered, unregistering or unregistered, rtun's or another driver's.
 ///
 /// # Invariants
-/// A `&NetDev` always points at a registered or registering device that stays
-/// allocated for the reference's lifetime.
+/// A `&NetDev` points at a live `struct net_device` that stays allocated for
+/// the reference's lifetime, and whose destruction (`priv_destructor`, then
+/// `free_netdev`, once its last reference is gone) has not begun, so that
+/// `dev_hold` keeps it allocated. Its holder has a counted reference (an
+/// `ARef<NetDev>`: a queue's binding, `LateQueue`, `Recount`), or runs in a
+/// callback that the core makes on a device it holds (`ndo_*`, netdevice
+/// notifiers, ethtool, sysfs and debugfs), or reached it from its driver
+/// state ([`NetDev::of_driver`]), which lives inside the device and is
+/// dropped only as its destruction begins.
+///
+/// Nothing more is promised. The device may be unregistered already; its
+/// network namespace may then be gone (a device holds no reference to it);
+/// it may not be rtun's (what [`find`] returns). Methods that need more check
+/// it: [`NetDev::driver`] rtun's ops, [`NetDev::net`] the registration,
+/// [`NetDev::unregister`] the registration too.
 #[repr(transparent)]
 pub(crate) struct NetDev(Opaque<bindings::net_device>);
 
 // SAFETY: `net_device` is designed to be used from any thread; the methods below
 // only use the core's thread-safe accessors.
 unsafe impl Send for NetDev {}
-// SAFETY: As above.
+// SAFETY: The methods take `&self` and use only the core's accessors, which
+// are safe to call concurrently (each one's locking is stated where it is used).
 unsafe impl Sync for NetDev {}
 
-// SAFETY: `dev_hold`/`dev_put` keep the device allocated while the count is held.
+// SAFETY: `dev_hold`/`dev_put` keep the device allocated while the count is
+// held: `netdev_run_todo` waits for every reference before the device's
+// destruction begins.
 unsafe impl AlwaysRefCounted for NetDev {
     fn inc_ref(&self) {
-        // SAFETY: `self` is a valid device by the type invariant.
+        // SAFETY: By the type invariant `self` is allocated and its
+        // destruction has not begun, so the count it takes holds it back.
         unsafe { shim::rtun_dev_hold(self.as_ptr()) }
     }
 
@@ -192,26 +214,40 @@ impl NetDev {
     }
 
     /// The device whose private area holds `state`.
+    ///
+    /// A `&T` exists only while the state is initialised and not dropped,
+    /// which is from `DevBuilder::register` until the device's destruction
+    /// begins (module docs), so the device is as the type invariant says.
+    /// The one exception is the state's own drop, which runs in
+    /// `priv_destructor`: the driver's state must not call this from its
+    /// `Drop` (DevState has none, and its fields' drops do not reach the
+    /// device).
     pub(crate) fn of_driver<T: Driver>(state: &T) -> &NetDev {
         let off = core::mem::offset_of!(Priv<T>, state);
         // SAFETY: `rtun_netdev_priv_offset` is a constant set at build time.
         let priv_off = unsafe { shim::rtun_netdev_priv_offset };
         let dev = (state as *const T).cast::<u8>().wrapping_sub(off).wrapping_sub(priv_off);
-        // The driver builds its state in place through `DevBuilder::register`.
-        // SAFETY: A driver state only lives in the `Priv` of an rtun device's
-        // private area, `priv_off` into the device, which outlives it.
+        // SAFETY: A driver state is only ever built in place, in the `Priv` of
+        // an rtun device's private area (`DevBuilder::register` is the only
+        // place that initialises a `T: Driver`), `priv_off` bytes into the
+        // device, which stays allocated, and not yet in destruction, while
+        // the state lives (see above).
         unsafe { NetDev::from_raw(dev.cast_mut().cast()) }
     }
 
     /// One packet of `len` bytes received (written by user space), per CPU.
     pub(crate) fn count_rx(&self, len: usize) {
-        // SAFETY: `self` is valid and has per-CPU tstats (rtun_setup).
+        // SAFETY: `self` is valid and has per-CPU tstats, allocated at
+        // registration (rtun_setup asks for them) and freed only in its
+        // destruction.
         unsafe { shim::rtun_sw_netstats_rx_add(self.as_ptr(), len as c_uint) }
     }
 
     /// One packet of `len` bytes transmitted (read by user space), per CPU.
     pub(crate) fn count_tx(&self, len: usize) {
-        // SAFETY: As above.
+        // SAFETY: `self` is valid and has per-CPU tstats, allocated at
+        // registration (rtun_setup asks for them) and freed only in its
+        // destruction.
         unsafe { shim::rtun_sw_netstats_tx_add(self.as_ptr(), len as c_uint) }
     }
 
@@ -228,7 +264,9 @@ impl NetDev {
     /// (`dev_core_stats_tx_dropped_inc`).
     #[inline(always)]
     pub(crate) fn count_tx_dropped(&self) {
-        // SAFETY: As above.
+        // SAFETY: `self` is valid; callable from any context (the counters
+        // are allocated on first use, GFP_ATOMIC); the offset is the field's
+        // (the C file checks it).
         unsafe { shim::netdev_core_stats_inc(self.as_ptr(), CORE_STATS_TX_DROPPED) }
     }
 
@@ -262,33 +300,57 @@ impl NetDev {
         unsafe { shim::rtun_netif_running(self.as_ptr()) }
     }
 
-    /// Stops transmit queue `i` (IFF_BACKPRESSURE). Any context.
+    /// `i` as an index of the device's transmit queues, if it is one:
+    /// `netdev_get_tx_queue()` does not check it (only DEBUG_NET warns), so
+    /// the queue helpers below do, against the allocation
+    /// (`dev->num_tx_queues`, read inline: they run in xmit).
+    #[inline(always)]
+    fn txq_index(&self, i: usize) -> Option<c_uint> {
+        // SAFETY: `rtun_netdev_num_tx_queues_offset` is a constant set at build time.
+        let off = unsafe { shim::rtun_netdev_num_tx_queues_offset };
+        let field = self.as_ptr().cast::<u8>().wrapping_add(off).cast::<c_uint>();
+        // SAFETY: `self` is valid and `field` is its aligned `num_tx_queues`
+        // (an unsigned int, the C file checks), written once by
+        // `alloc_netdev_mqs` before the device could reach us.
+        let n = unsafe { field.read() };
+        c_uint::try_from(i).ok().filter(|&i| i < n)
+    }
+
+    /// Stops transmit queue `i` (IFF_BACKPRESSURE), if the device has it.
+    /// Any context.
     pub(crate) fn stop_txq(&self, i: usize) {
-        // SAFETY: `self` is valid; the C side bounds-checks `i`.
-        unsafe { shim::rtun_txq_stop(self.as_ptr(), i as c_uint) }
+        let Some(i) = self.txq_index(i) else { return };
+        // SAFETY: `self` is valid and `i` is below `num_tx_queues`.
+        unsafe { shim::rtun_txq_stop(self.as_ptr(), i) }
     }
 
     /// `txq_trans_cond_update()`: lltx devices keep `trans_start` themselves.
     pub(crate) fn txq_trans_update(&self, i: usize) {
-        // SAFETY: `self` is valid; the C side bounds-checks `i`.
-        unsafe { shim::rtun_txq_trans_update(self.as_ptr(), i as c_uint) }
+        let Some(i) = self.txq_index(i) else { return };
+        // SAFETY: `self` is valid and `i` is below `num_tx_queues`.
+        unsafe { shim::rtun_txq_trans_update(self.as_ptr(), i) }
     }
 
-    /// Wakes transmit queue `i`. Any context.
+    /// Wakes transmit queue `i`, if the device has it. Any context.
     pub(crate) fn wake_txq(&self, i: usize) {
-        // SAFETY: `self` is valid; the C side bounds-checks `i`.
-        unsafe { shim::rtun_txq_wake(self.as_ptr(), i as c_uint) }
+        let Some(i) = self.txq_index(i) else { return };
+        // SAFETY: `self` is valid and `i` is below `num_tx_queues`.
+        unsafe { shim::rtun_txq_wake(self.as_ptr(), i) }
     }
 
+    /// Whether transmit queue `i` is stopped (false if there is no such queue).
     pub(crate) fn txq_stopped(&self, i: usize) -> bool {
-        // SAFETY: `self` is valid; the C side bounds-checks `i`.
-        unsafe { shim::rtun_txq_stopped(self.as_ptr(), i as c_uint) }
+        let Some(i) = self.txq_index(i) else { return false };
+        // SAFETY: `self` is valid and `i` is below `num_tx_queues`.
+        unsafe { shim::rtun_txq_stopped(self.as_ptr(), i) }
     }
 
-    /// Queue `i` has no qdisc to hold frames (noqueue): stopping it would drop.
+    /// Queue `i` has no qdisc to hold frames (noqueue): stopping it would
+    /// drop. True if there is no such queue: there is nothing to stop.
     pub(crate) fn txq_has_no_qdisc(&self, i: usize) -> bool {
-        // SAFETY: `self` is valid; the C side bounds-checks `i`.
-        unsafe { shim::rtun_txq_has_no_queue(self.as_ptr(), i as c_uint) }
+        let Some(i) = self.txq_index(i) else { return true };
+        // SAFETY: `self` is valid and `i` is below `num_tx_queues`.
+        unsafe { shim::rtun_txq_has_no_queue(self.as_ptr(), i) }
     }
 
     pub(crate) fn tx_queue_len(&self) -> usize {
@@ -306,10 +368,22 @@ impl NetDev {
         }
     }
 
-    /// CAP_NET_ADMIN in the user namespace owning the device's network namespace.
+    /// The device's network namespace, counted, while the device is
+    /// registered; `None` once its unregistration began. A device holds no
+    /// reference to its namespace: dismantling a namespace unregisters its
+    /// devices (then waits for a grace period, then frees it), so only a
+    /// registered device's is sure to be there.
+    pub(crate) fn net(&self) -> Option<NetNs> {
+        // SAFETY: `self` is valid; the C side reads the registration state and
+        // the namespace in one RCU read-side section, and counts the namespace
+        // only if it is not dying (`maybe_get_net`).
+        NonNull::new(unsafe { shim::rtun_dev_net_get(self.as_ptr()) }).map(NetNs)
+    }
+
+    /// CAP_NET_ADMIN in the user namespace owning the device's network
+    /// namespace (false once the device is unregistered).
     pub(crate) fn net_admin(&self) -> bool {
-        // SAFETY: `self` is valid.
-        unsafe { shim::rtun_dev_net_admin(self.as_ptr()) }
+        self.net().is_some_and(|net| net.net_admin())
     }
 
     pub(crate) fn state_changed(&self, _rtnl: &Rtnl) {
@@ -360,10 +434,21 @@ impl NetDev {
         usize::from(unsafe { shim::rtun_dev_addr_len(self.as_ptr()) })
     }
 
-    /// SIOCGIFHWADDR: fills `sa` (a `struct sockaddr`, 16 bytes).
+    /// SIOCGIFHWADDR: fills `sa` (a `struct sockaddr`, 16 bytes). EBADFD once
+    /// the device is unregistered.
     pub(crate) fn get_hwaddr(&self, sa: &mut [u8; 16], _rtnl: &Rtnl) -> Result {
-        // SAFETY: `sa` has the size of `struct sockaddr`; the name is the device's own.
-        kernel::error::to_result(unsafe { shim::rtun_dev_get_hwaddr(self.as_ptr(), sa.as_mut_ptr().cast()) })
+        let net = self.net().ok_or(EBADFD)?;
+        // Written through an aligned `struct sockaddr_storage` (a prefix of
+        // which is a `struct sockaddr`), not through the byte array.
+        let mut ss = SockaddrStorage::zeroed();
+        ss.0[..sa.len()].copy_from_slice(sa);
+        // SAFETY: `ss` is a writable, aligned `struct sockaddr` and more; `net`
+        // is counted; RTNL keeps the name from changing under the lookup.
+        let ret = unsafe { shim::rtun_dev_get_hwaddr(self.as_ptr(), net.as_ptr(), ss.as_mut_ptr().cast()) };
+        kernel::error::to_result(ret)?;
+        let n = sa.len();
+        sa.copy_from_slice(&ss.0[..n]);
+        Ok(())
     }
 
     /// SIOCSIFHWADDR from a `struct sockaddr`; the caller checked that the
@@ -371,23 +456,52 @@ impl NetDev {
     pub(crate) fn set_hwaddr(&self, sa: &[u8; 16], _rtnl: &Rtnl) -> Result {
         // `struct sockaddr_storage`, of which only the family and `addr_len`
         // bytes are read.
-        let mut ss = [0u8; 128];
-        crate::ioctl::copy_bytes(&mut ss, sa);
-        // SAFETY: RTNL is held; `ss` is a full `sockaddr_storage`.
+        let mut ss = SockaddrStorage::zeroed();
+        ss.0[..sa.len()].copy_from_slice(sa);
+        // SAFETY: RTNL is held; `ss` is a full, aligned `sockaddr_storage`.
         kernel::error::to_result(unsafe { shim::rtun_dev_set_hwaddr(self.as_ptr(), ss.as_mut_ptr().cast()) })
     }
 
-    /// The device's network namespace (borrowed, not counted).
+    /// A new file descriptor for the device's network namespace
+    /// (TUNGETDEVNETNS); EBADFD once the device is unregistered.
     pub(crate) fn net_open_fd(&self) -> Result<i32> {
-        // SAFETY: `self` is valid and so is its namespace while it is registered.
-        let fd = unsafe { shim::rtun_net_open_ns_fd(shim::rtun_dev_net(self.as_ptr())) };
-        kernel::error::to_result(fd)?;
-        Ok(fd)
+        self.net().ok_or(EBADFD)?.open_fd()
     }
 
+    /// Unregisters the device, if it still is registered (RTNL keeps that
+    /// from changing meanwhile).
     pub(crate) fn unregister(&self, _rtnl: &Rtnl) {
-        // SAFETY: RTNL is held and the device is registered.
-        unsafe { shim::rtun_unregister_netdevice(self.as_ptr()) }
+        if self.is_registered() {
+            // SAFETY: RTNL is held and the device is registered.
+            unsafe { shim::rtun_unregister_netdevice(self.as_ptr()) }
+        }
+    }
+}
+
+/// A `struct sockaddr_storage` (the C file checks its size, and that this
+/// alignment is enough for it and for `struct sockaddr`), as bytes.
+#[repr(C, align(8))]
+struct SockaddrStorage([u8; SOCKADDR_STORAGE_LEN]);
+
+/// `sizeof(struct sockaddr_storage)` (`_K_SS_MAXSIZE`).
+const SOCKADDR_STORAGE_LEN: usize = 128;
+
+// The layouts `SockaddrStorage` stands for, as bindgen sees them.
+const _: () = {
+    use core::mem::{align_of, size_of};
+    assert!(size_of::<bindings::__kernel_sockaddr_storage>() == SOCKADDR_STORAGE_LEN);
+    assert!(align_of::<bindings::__kernel_sockaddr_storage>() <= align_of::<SockaddrStorage>());
+    assert!(size_of::<bindings::sockaddr>() <= SOCKADDR_STORAGE_LEN);
+    assert!(align_of::<bindings::sockaddr>() <= align_of::<SockaddrStorage>());
+};
+
+impl SockaddrStorage {
+    fn zeroed() -> Self {
+        SockaddrStorage([0; SOCKADDR_STORAGE_LEN])
+    }
+
+    fn as_mut_ptr(&mut self) -> *mut Self {
+        self
     }
 }
 
@@ -404,8 +518,10 @@ impl DebugfsEntry {
     /// /proc/<pid>/ns/net` shows), showing `dev`'s drop counters. `None` if
     /// debugfs is unavailable.
     pub(crate) fn new(dev: &NetDev) -> Option<Self> {
-        // SAFETY: `dev` is valid; these read its namespace's inode number.
-        let (inum, init) = unsafe { (shim::rtun_dev_net_inum(dev.as_ptr()), shim::rtun_init_net_inum()) };
+        let net = dev.net()?;
+        // SAFETY: `net` is counted; these read two namespaces' inode numbers.
+        let (inum, init) = unsafe { (shim::rtun_net_inum(net.as_ptr()), shim::rtun_init_net_inum()) };
+        drop(net);
         let name = crate::ioctl::debugfs_name(&dev.name(), (inum != init).then_some(inum));
         // SAFETY: `name` is terminated; the file is removed (in `ndo_uninit`)
         // before the device it points at can be freed.
@@ -443,8 +559,16 @@ unsafe fn destroy_priv<T>(dev: *mut bindings::net_device) {
 }
 
 /// A device being built: allocated, not registered. Dropping it frees it.
+///
+/// # Invariants
+/// `dev` is an allocated, unregistered device that the builder owns; its
+/// namespace is the initial one, or `net`'s.
 pub(crate) struct DevBuilder {
     dev: NonNull<bindings::net_device>,
+    /// The namespace `dev` is in, if not the initial one: a device holds no
+    /// reference to its namespace, so the builder does until registration
+    /// (after which dismantling the namespace unregisters the device first).
+    net: Option<NetNs>,
 }
 
 impl DevBuilder {
@@ -456,7 +580,7 @@ impl DevBuilder {
         // SAFETY: `name` is NUL-terminated (its last byte is always 0).
         let ptr = unsafe { shim::rtun_alloc_netdev(priv_size, name.as_ptr().cast(), queues) };
         // The allocation zeroes the private area, so `needs_drop` starts false.
-        NonNull::new(ptr).map(|dev| DevBuilder { dev }).ok_or(ENOMEM)
+        NonNull::new(ptr).map(|dev| DevBuilder { dev, net: None }).ok_or(ENOMEM)
     }
 
     fn ptr(&self) -> *mut bindings::net_device {
@@ -521,9 +645,16 @@ impl DevBuilder {
         unsafe { shim::rtun_dev_set_ifindex(self.ptr(), ifindex) }
     }
 
+    /// Puts the device in `net`. `dev_net_set` only stores the pointer: the
+    /// builder keeps a reference of its own to `net` until the device is
+    /// registered, or freed.
     pub(crate) fn set_net(&mut self, net: &NetNs) {
-        // SAFETY: Both are valid; `dev_net_set` takes its own reference.
+        let net = net.clone_ref();
+        // SAFETY: The device is valid and not registered yet, so nobody reads
+        // `nd_net` meanwhile; `net` stays counted (by `self.net`) for as long
+        // as the device can be registered from this builder.
         unsafe { shim::rtun_dev_net_set(self.ptr(), net.as_ptr()) }
+        self.net = Some(net);
     }
 
     pub(crate) fn tx_queue_len(&self) -> usize {
@@ -533,7 +664,7 @@ impl DevBuilder {
 
     /// Initialises the private state, gives the device rtun's ops and registers it.
     pub(crate) fn register<D: Driver>(
-        self,
+        mut self,
         mode: Mode,
         init: impl PinInit<D, Error>,
         _rtnl: &Rtnl,
@@ -553,23 +684,40 @@ impl DevBuilder {
             }
             let ret = shim::register_netdevice(d);
             if ret < 0 {
-                // Late failures ran the destructor already; early ones did not.
-                destroy_priv::<D>(d);
+                // A failure before `ndo_init` ran no destructor, and one
+                // after it ran the destructor already (`destroy_priv` does
+                // nothing then). A NETDEV_REGISTER notifier's failure
+                // unregisters the device instead: others may hold it then,
+                // and its destructor runs once they let go
+                // (`netdev_run_todo`), as does the free that dropping `self`
+                // asks for (`free_netdev` defers it). The state stays until
+                // then.
+                if !shim::rtun_dev_unregistering(d) {
+                    destroy_priv::<D>(d);
+                }
                 return Err(Error::from_errno(ret));
             }
         }
         // SAFETY: Registration succeeded, so the device lives until unregistered.
         let dev = ARef::from(unsafe { NetDev::from_raw(d) });
+        // The namespace's reference goes: the registered device is in its
+        // list now, and RTNL is held, so dismantling it (which needs RTNL)
+        // will unregister the device before freeing the namespace.
+        let net = self.net.take();
         core::mem::forget(self);
+        drop(net);
         Ok(dev)
     }
 }
 
 impl Drop for DevBuilder {
     fn drop(&mut self) {
-        // SAFETY: The device was never registered, and its state was never built
-        // or is already dropped (`register`).
+        // SAFETY: The device was never registered, and its state was never
+        // built, or is already dropped, or is left to its destructor
+        // (`register`); `free_netdev` defers the free of a device that a
+        // failed registration left unregistering.
         unsafe { shim::free_netdev(self.ptr()) }
+        // `self.net` is dropped after: the device no longer points at it.
     }
 }
 
@@ -585,11 +733,16 @@ pub(crate) fn find(net: &NetNs, name: &[u8; IFNAMSIZ], _rtnl: &Rtnl) -> Option<A
 }
 
 /// A counted reference to a network namespace.
+///
+/// # Invariants
+/// The pointer is a `struct net` of which this value holds one reference
+/// (`get_net`), given back on drop.
 pub(crate) struct NetNs(NonNull<bindings::net>);
 
 // SAFETY: `struct net` references may be used and dropped from any thread.
 unsafe impl Send for NetNs {}
-// SAFETY: As above; only thread-safe accessors are used.
+// SAFETY: `&NetNs` gives only `net_admin` and `open_fd`, which read the
+// namespace through the core's thread-safe accessors.
 unsafe impl Sync for NetNs {}
 
 impl NetNs {
@@ -602,6 +755,14 @@ impl NetNs {
 
     fn as_ptr(&self) -> *mut bindings::net {
         self.0.as_ptr()
+    }
+
+    /// Another counted reference to the same namespace.
+    fn clone_ref(&self) -> NetNs {
+        // SAFETY: The namespace is valid while we hold our reference, so its
+        // count is not zero and `get_net` may take another.
+        unsafe { shim::rtun_net_get(self.as_ptr()) };
+        NetNs(self.0)
     }
 
     /// CAP_NET_ADMIN over this namespace.
@@ -621,7 +782,8 @@ impl NetNs {
 
 impl Drop for NetNs {
     fn drop(&mut self) {
-        // SAFETY: Gives back the reference taken in `current`.
+        // SAFETY: Gives back the reference taken in `current`, `clone_ref` or
+        // `NetDev::net`.
         unsafe { shim::rtun_net_put(self.as_ptr()) }
     }
 }

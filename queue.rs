@@ -4,7 +4,10 @@
 //! behaviour, errnos included, is tun's (drivers/net/tun.c); where rtun differs
 //! on purpose, the README's ABI table says so.
 
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{
+    AtomicBool, AtomicI32, AtomicUsize,
+    Ordering::{AcqRel, Relaxed},
+};
 use kernel::{
     error::code::*,
     iov::{IovIterDest, IovIterSource},
@@ -25,7 +28,7 @@ use crate::{
     ioctl::{self, IfReq, Mode},
     netdev::{self, DevBuilder, NetDev, NetNs, Rtnl},
     offload::Offloads,
-    skb_ring::SkbRing,
+    skb_ring::{Full, NewSlots, SkbRing},
     skb::{SkBuff, SkbList},
     skb_reason::{Errno, Site},
     sock::Sock,
@@ -72,13 +75,18 @@ pub(crate) struct Queue {
     /// keeps it up to date under its lock).
     txq: AtomicI32,
     /// IFF_BACKPRESSURE: frames read since the transmit queue was stopped
-    /// (tun's `cons_cnt`). Changed under the ring lock.
+    /// (tun's `cons_cnt`). Counted by the reader after the consumer lock
+    /// (a count off by a few wakes the queue a little early or late; an
+    /// empty ring always wakes it), reset under both ring locks.
     consumed: AtomicUsize,
     /// O_ASYNC readers get SIGIO when a frame arrives.
     fasync: Fasync,
     /// The opener's network namespace, where TUNSETIFF looks names up.
     net: NetNs,
 }
+
+/// Open rtun files: from a successful `Queue::new` to its `Queue::release`.
+static OPEN_FILES: AtomicUsize = AtomicUsize::new(0);
 
 /// Maps a drop site's errno to the kernel's.
 fn errno(site: Site) -> Error {
@@ -92,11 +100,12 @@ fn errno(site: Site) -> Error {
 }
 
 impl Queue {
+    /// A new file's queue; [`Queue::release`] ends it.
     pub(crate) fn new() -> Result<Arc<Queue>> {
         let net = NetNs::current()?;
         let sock = Sock::new()?;
         let fasync = Fasync::new(sock.new_ref());
-        Arc::pin_init(
+        let q = Arc::pin_init(
             try_pin_init!(Queue {
                 ring <- SkbRing::new(),
                 binding <- new_raw_spinlock!(Binding { dev: None, disabled: false }, "rtun_binding"),
@@ -110,7 +119,9 @@ impl Queue {
                 net,
             }),
             GFP_KERNEL,
-        )
+        )?;
+        OPEN_FILES.fetch_add(1, Relaxed);
+        Ok(q)
     }
 
     /// Where readers, writers waiting for room and pollers wait: the
@@ -153,24 +164,32 @@ impl Queue {
     }
 
     /// Xmit side: appends a frame and wakes the reader, or gives the frame back.
-    /// With IFF_BACKPRESSURE (`bp`, the device), a ring that just filled up
-    /// stops its transmit queue, so the qdisc holds the next frames instead of
-    /// the ring dropping them, as in tun.
+    /// With IFF_BACKPRESSURE (`bp`, the device), a full ring stops its
+    /// transmit queue, so the qdisc holds the next frames instead of the ring
+    /// dropping them, as in tun. Any context `ndo_start_xmit` runs in,
+    /// netpoll's (IRQs off) included: nothing here touches the BH state.
     #[inline(always)]
     pub(crate) fn push(&self, skb: SkBuff, bp: Option<&NetDev>) -> Result<(), SkBuff> {
-        let full = self.ring.produce(skb)?;
-        if let (true, Some(dev), Some(i)) = (full, bp, self.txq()) {
+        self.ring.produce(skb, |ring| self.stop_full(bp, ring))?;
+        self.notify();
+        Ok(())
+    }
+
+    /// Under the producer lock of a full ring: with IFF_BACKPRESSURE (`bp`),
+    /// stops the transmit queue this queue serves, unless the device is going
+    /// down or has no qdisc to hold frames (tun's `tun_net_xmit`).
+    #[inline(always)]
+    fn stop_full(&self, bp: Option<&NetDev>, ring: &Full<'_>) {
+        if let (Some(dev), Some(i)) = (bp, self.txq()) {
             if dev.is_running() && !dev.txq_has_no_qdisc(i) {
                 dev.stop_txq(i);
-                // A reader may have made room meanwhile: it then saw the queue
-                // running and did not wake it (tun's re-check).
-                if !self.ring.is_full() {
+                // A reader may have made room meanwhile: it then saw the
+                // queue running and did not wake it (tun's re-check).
+                if !ring.still_full() {
                     dev.wake_txq(i);
                 }
             }
         }
-        self.notify();
-        Ok(())
     }
 
     /// Reader side: a stopped transmit queue restarts once half the ring was
@@ -187,14 +206,33 @@ impl Queue {
         }
     }
 
-    /// A queue (re)joins its device: its transmit queue must not stay stopped.
+    /// A queue (re)joins its device: its transmit queue must not stay
+    /// stopped. Under both ring locks, as tun's `tun_force_wake_queue`, so
+    /// that a transmitter cannot stop it between the check and the wake.
     pub(crate) fn force_wake(&self, dev: &NetDev) {
-        self.consumed.store(0, Relaxed);
-        if let Some(i) = self.txq() {
-            if dev.is_running() {
-                dev.wake_txq(i);
+        self.ring.quiesced(|_| {
+            self.consumed.store(0, Relaxed);
+            if let Some(i) = self.txq() {
+                if dev.is_running() {
+                    dev.wake_txq(i);
+                }
             }
-        }
+        });
+    }
+
+    /// This queue took transmit queue `index` from one that left: if nothing
+    /// is left to read, nobody's reading will wake it, so it is woken now
+    /// (tun's `__tun_detach`). Nothing happens if it has moved on since.
+    pub(crate) fn wake_if_empty(&self, dev: &NetDev, index: usize) {
+        self.ring.quiesced(|empty| {
+            if self.txq() != Some(index) {
+                return;
+            }
+            self.consumed.store(0, Relaxed);
+            if empty && dev.is_running() {
+                dev.wake_txq(index);
+            }
+        });
     }
 
     /// Xmit side: appends GSO segments, resolving checksums the reader cannot
@@ -208,6 +246,7 @@ impl Queue {
         mut segs: SkbList,
         offloads: Offloads,
         state: &DevState,
+        bp: Option<&NetDev>,
     ) -> Result<(), (SkbList, Site)> {
         let mut result = Ok(());
         let mut failed = SkbList::empty();
@@ -221,7 +260,7 @@ impl Queue {
                     }
                 };
             }
-            if let Err(seg) = self.ring.produce(seg) {
+            if let Err(seg) = self.ring.produce(seg, |ring| self.stop_full(bp, ring)) {
                 segs.push_front(seg);
                 result = Err(Site::XmitSegmentsRingFull);
                 break;
@@ -297,20 +336,33 @@ impl Queue {
     /// Gives the ring room for `cap` frames (tun resizes on attach and when
     /// txqueuelen changes). Frames that no longer fit are dropped and counted
     /// on `state`, if any.
-    #[export_name = "rtun_queue_resize_ring"]
     pub(crate) fn resize_ring(&self, cap: usize, state: Option<&DevState>) -> Result {
         let cap = cap.max(1);
         if self.ring.capacity() == cap {
             return Ok(());
         }
-        let overflow = self.ring.resize(cap)?;
+        self.resize_ring_to(NewSlots::new(cap)?, state);
+        Ok(())
+    }
+
+    /// Slots for [`Queue::resize_ring_to`]: none needed if the ring already
+    /// has room for `cap` frames.
+    pub(crate) fn slots_for(&self, cap: usize) -> Result<Option<NewSlots>> {
+        let cap = cap.max(1);
+        if self.ring.capacity() == cap { Ok(None) } else { NewSlots::new(cap).map(Some) }
+    }
+
+    /// Moves the ring to `slots`; frames that no longer fit are dropped
+    /// (RING_SHRINK) and counted on `state`, if any. Cannot fail.
+    #[export_name = "rtun_queue_resize_ring"]
+    pub(crate) fn resize_ring_to(&self, slots: NewSlots, state: Option<&DevState>) {
+        let overflow = self.ring.resize_to(slots);
         if let Some(state) = state {
             for _ in 0..overflow.count() {
                 state.count_drop(Site::RingShrink);
             }
         }
         overflow.drop_reason(Site::RingShrink.reason());
-        Ok(())
     }
 
     // ---- read -------------------------------------------------------------------
@@ -508,6 +560,11 @@ impl Queue {
         };
         match self.fill(&mut skb, &dev, state, from, len, linear, pi_proto, vnet_hdr.as_ref(), le) {
             Ok(()) => {
+                // tun_get_user: the receive queue is the writer's queue (a
+                // detached queue has none: tun records its stale index).
+                if let Some(i) = self.txq() {
+                    skb.record_rx_queue(i);
+                }
                 let flow = state.steers_flows().then(|| skb.hash_symmetric());
                 if self.napi.is_added() {
                     if let Err(skb) = self.napi.receive(skb) {
@@ -795,7 +852,10 @@ impl Queue {
                 Ok(0)
             }
             ioctl::TUNSETOFFLOAD => {
-                state.set_offloads(dev, arg as u32, rtnl)?;
+                // tun's set_offload takes the whole unsigned long: a bit above
+                // 31 is unknown, so EINVAL, not cut off.
+                let arg = u32::try_from(arg).map_err(|_| EINVAL)?;
+                state.set_offloads(dev, arg, rtnl)?;
                 Ok(0)
             }
             ioctl::TUNSETFILTEREBPF => {
@@ -912,9 +972,13 @@ impl Queue {
                 }
                 builder.set_features(device::device_features());
                 this.resize_ring(builder.tx_queue_len(), None)?;
-                let dev = builder.register(mode, DevState::new(mode, flags, LsmBlob::new()?)?, rtnl)?;
+                // The LSM decides before the device exists, as tun asks it
+                // inside `ndo_init`: a denial never shows a device.
+                let security = LsmBlob::new()?;
+                security.attach(&this.sock)?;
+                let dev = builder.register(mode, DevState::new(mode, flags, security)?, rtnl)?;
                 let state = DevState::of(&dev).ok_or(EINVAL)?;
-                if let Err(e) = state.security().attach(&this.sock).and_then(|()| state.attach(&dev, this, rtnl)) {
+                if let Err(e) = state.attach(&dev, this, rtnl) {
                     dev.unregister(rtnl);
                     return Err(e);
                 }
@@ -977,8 +1041,20 @@ impl Queue {
         Ok(())
     }
 
-    /// The file is closing.
+    /// The file is closing. The last open rtun file to close waits for what
+    /// closes deferred (`rcu::drain_deferred`), so that nothing pins the
+    /// module once no file is open.
     pub(crate) fn release(this: Arc<Queue>) {
+        Self::detach_on_release(this);
+        // Release: what this close deferred (`rcu`'s pending count) is
+        // seen by whichever close ends up last; acquire: the last one sees
+        // what every other close deferred.
+        if OPEN_FILES.fetch_sub(1, AcqRel) == 1 {
+            crate::rcu::drain_deferred();
+        }
+    }
+
+    fn detach_on_release(this: Arc<Queue>) {
         let rtnl = Rtnl::lock();
         let dev = {
             let mut b = this.binding.lock();

@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 //! RCU publication for what the transmit path reads, which the 7.3 kernel crate
 //! lacks (it has only the read-side guard): readers in `ndo_start_xmit` take no
-//! lock; writers (process context, serialised by the caller, here RTNL) publish
-//! a new value and free the old one only after a grace period.
+//! lock; writers (process context) publish a new value and free the old one
+//! only after a grace period.
 //!
 //! - [`RcuBox`]: one optional owned value (a filter, the tx filter table).
-//! - [`RcuTable`]: a fixed table of borrowed pointers (the active queues).
+//! - [`RcuTable`]: a fixed table of shared values (the active queues), each
+//!   counted by the table while it is in it.
 //! - [`ReadSide`]: what proves a read-side critical section to them: the
 //!   crate's [`Guard`] (`rcu_read_lock`), or [`BhSection`], which the transmit
-//!   path already is in because bottom halves are off there.
+//!   path already is in because bottom halves are off there. Sealed: only
+//!   these two are proofs.
 //! - [`Retired`]: what a writer unpublished; dropping it waits for a grace
 //!   period (`synchronize_rcu`) first, so no reader can still see it, and
 //!   [`Retired::defer`] drops it after one without waiting: from rtun's
@@ -20,19 +22,28 @@ use core::{
     sync::atomic::{AtomicPtr, AtomicUsize, Ordering},
 };
 use kernel::{
-    alloc::{flags::GFP_KERNEL, KBox},
+    alloc::{flags::GFP_KERNEL, KBox, KVec},
     bindings,
     sync::rcu::Guard,
     sync::Arc,
     types::Opaque,
 };
 
-use crate::shim;
+use crate::{netdev::Rtnl, shim};
+
+/// Keeps [`ReadSide`] to the types of this file: implementing it is a claim
+/// that a read-side critical section is in progress, which only they can
+/// back.
+mod sealed {
+    pub(crate) trait Sealed {}
+}
 
 /// A read-side critical section in progress, for as long as the borrow of
-/// the value that proves it lasts.
-pub(crate) trait ReadSide {}
+/// the value that proves it lasts. Sealed: [`Guard`] and [`BhSection`] are
+/// the only implementations.
+pub(crate) trait ReadSide: sealed::Sealed {}
 
+impl sealed::Sealed for Guard {}
 impl ReadSide for Guard {}
 
 /// Bottom halves (or hard interrupts) are off on this CPU: the code is in a
@@ -57,16 +68,24 @@ impl BhSection {
     }
 }
 
+impl sealed::Sealed for BhSection {}
 impl ReadSide for BhSection {}
 
 /// An optional boxed `T` that RCU readers may look at.
+///
+/// # Invariants
+/// `p` is null or comes from `KBox::into_raw`, and the box is owned by the
+/// `RcuBox`; one that left `p` is freed only after a grace period
+/// ([`Retired`]) or when the `RcuBox` is dropped.
 pub(crate) struct RcuBox<T> {
     p: AtomicPtr<T>,
 }
 
-// SAFETY: Readers on any thread get `&T`; writers move `KBox<T>` between threads.
+// SAFETY: The `RcuBox` owns a `KBox<T>`, which a writer on another thread may
+// take back (`replace`): `T: Send`; readers on any thread get `&T`: `T: Sync`.
 unsafe impl<T: Send + Sync> Send for RcuBox<T> {}
-// SAFETY: As above.
+// SAFETY: Through `&RcuBox<T>`, threads get `&T` (`get`) and swap whole boxes
+// atomically (`replace`), which needs `T: Send + Sync` as above.
 unsafe impl<T: Send + Sync> Sync for RcuBox<T> {}
 
 impl<T> RcuBox<T> {
@@ -74,22 +93,27 @@ impl<T> RcuBox<T> {
         RcuBox { p: AtomicPtr::new(null_mut()) }
     }
 
-    /// The current value, valid while the read-side critical section lasts.
+    /// The current value, valid while both the read-side critical section
+    /// and the borrow of the `RcuBox` last (dropping the `RcuBox` frees it).
     #[inline(always)]
-    pub(crate) fn get<'g>(&self, _guard: &'g impl ReadSide) -> Option<&'g T> {
+    pub(crate) fn get<'a>(&'a self, _guard: &'a impl ReadSide) -> Option<&'a T> {
         let p = self.p.load(Ordering::Acquire);
-        // SAFETY: A published pointer is a live `KBox<T>`; it is freed only by
-        // `Retired`, after a grace period that `_guard` holds back.
+        // SAFETY: A published pointer is a live `KBox<T>` (type invariant); it
+        // is freed only by `Retired`, after a grace period that `_guard` holds
+        // back, or by dropping the `RcuBox`, which the borrow of `self` holds
+        // back.
         unsafe { p.as_ref() }
     }
 
-    /// Publishes `new`; the old value comes back retired. Writers must be
-    /// serialised by the caller.
+    /// Publishes `new`; the old value comes back retired. Writers need no
+    /// serialisation: the swap is atomic, so each old box goes to exactly one
+    /// of them, and a reader sees either box, both kept a grace period.
     pub(crate) fn replace(&self, new: Option<KBox<T>>) -> Retired<KBox<T>> {
         let newp = new.map_or(null_mut(), KBox::into_raw);
         let old = self.p.swap(newp, Ordering::AcqRel);
-        // SAFETY: `old` came from `KBox::into_raw` in an earlier `replace`, and
-        // it is no longer published.
+        // SAFETY: `old` is null or came from `KBox::into_raw` (type
+        // invariant); the swap took it out of `p`, so it is unpublished and
+        // this caller is its only owner.
         Retired(NonNull::new(old).map(|p| unsafe { KBox::from_raw(p.as_ptr()) }))
     }
 }
@@ -106,20 +130,25 @@ impl<T> Drop for RcuBox<T> {
     }
 }
 
-/// A table of up to `N` entries, each borrowed from an `Arc<T>` that the
-/// writer keeps: readers see `table[i]` for `i < len`.
+/// A table of up to `N` shared values that RCU readers may look at: readers
+/// see `table[i]` for `i < len`.
 ///
-/// The writer must keep every `Arc` it published alive until a grace period
-/// after it leaves the table: [`RcuTable::publish`] returns the leavers'
-/// `Arc`s as a [`Retired`].
+/// # Invariants
+/// Every non-null slot holds a pointer from `Arc::into_raw` and owns that
+/// reference: the table keeps its entries alive itself. A reference that
+/// leaves a slot is dropped only after a grace period (or when the table is
+/// dropped). `len <= N`.
 pub(crate) struct RcuTable<T, const N: usize> {
     slots: [AtomicPtr<T>; N],
     len: AtomicUsize,
 }
 
-// SAFETY: Readers get `&T` on any thread; the `Arc`s are owned by the writer.
+// SAFETY: The table owns `Arc<T>` references (dropped on whichever thread
+// drops or republishes it), and readers get `&T` on any thread: both need
+// `T: Send + Sync`, as `Arc<T>: Send` does.
 unsafe impl<T: Send + Sync, const N: usize> Send for RcuTable<T, N> {}
-// SAFETY: As above.
+// SAFETY: Through `&RcuTable`, threads get `&T` (`get`) and move `Arc<T>`
+// references in and out (`publish`), which needs `T: Send + Sync` as above.
 unsafe impl<T: Send + Sync, const N: usize> Sync for RcuTable<T, N> {}
 
 impl<T, const N: usize> RcuTable<T, N> {
@@ -132,34 +161,90 @@ impl<T, const N: usize> RcuTable<T, N> {
         self.len.load(Ordering::Acquire)
     }
 
-    /// Entry `i`, valid while the read-side critical section lasts.
+    /// Entry `i`, valid while both the read-side critical section and the
+    /// borrow of the table last.
     #[inline(always)]
-    pub(crate) fn get<'g>(&self, i: usize, _guard: &'g impl ReadSide) -> Option<&'g T> {
+    pub(crate) fn get<'a>(&'a self, i: usize, _guard: &'a impl ReadSide) -> Option<&'a T> {
         if i >= self.len.load(Ordering::Acquire) {
             return None;
         }
-        // SAFETY: `len` never exceeds `N` (`publish` stores at most `N`), so
-        // `i < N`.
+        // SAFETY: `len` never exceeds `N` (type invariant), so `i < N`.
         let p = unsafe { self.slots.get_unchecked(i) }.load(Ordering::Acquire);
-        // SAFETY: A published pointer borrows from an `Arc` that the writer
-        // keeps until a grace period after unpublishing it, which `_guard`
-        // holds back.
+        // SAFETY: A non-null slot owns a reference to a live `T` (type
+        // invariant), which is dropped only a grace period after it leaves the
+        // slot, which `_guard` holds back, or with the table, which the borrow
+        // of `self` holds back.
         unsafe { p.as_ref() }
     }
 
-    /// Publishes `items` (at most `N`) as the new table. `gone` holds what
-    /// just left it (the callers' `Arc`s, or proof they keep them), and comes
-    /// back retired. Writers must be serialised by the caller.
-    pub(crate) fn publish<G>(&self, items: &[Arc<T>], gone: Retired<G>) -> Retired<G> {
+    /// Publishes `items` (the first `N` of them) as the new table, taking a
+    /// reference to each. The references of the entries it had come back
+    /// retired, except where a slot keeps its entry. Writers are serialised
+    /// by RTNL (`_rtnl`), which keeps `len` and the slots consistent;
+    /// soundness does not depend on it (every slot is swapped atomically and
+    /// owns what it holds). Process context: if there is no memory to keep an
+    /// old reference in, this waits for a grace period before dropping it.
+    pub(crate) fn publish(&self, items: &[Arc<T>], _rtnl: &Rtnl) -> Retired<KVec<Arc<T>>> {
         let n = items.len().min(N);
+        let mut gone = KVec::new();
         for (slot, item) in self.slots.iter().zip(items.iter().take(n)) {
-            slot.store(Arc::as_ptr(item).cast_mut(), Ordering::Release);
+            let new = Arc::into_raw(item.clone()).cast_mut();
+            let old = slot.swap(new, Ordering::AcqRel);
+            Self::unpublished(old, new, &mut gone);
         }
-        let old = self.len.swap(n, Ordering::AcqRel);
-        for slot in self.slots.iter().take(old).skip(n) {
-            slot.store(null_mut(), Ordering::Release);
+        let old_len = self.len.swap(n, Ordering::AcqRel);
+        for slot in self.slots.iter().take(old_len).skip(n) {
+            let old = slot.swap(null_mut(), Ordering::AcqRel);
+            Self::unpublished(old, null_mut(), &mut gone);
         }
-        gone
+        if gone.is_empty() {
+            Retired::none()
+        } else {
+            Retired::new(gone)
+        }
+    }
+
+    /// `old` just left a slot that now holds `new`: its reference goes to
+    /// `gone`, or is dropped at once if the slot still holds the same entry
+    /// (through the reference just taken).
+    fn unpublished(old: *mut T, new: *mut T, gone: &mut KVec<Arc<T>>) {
+        if old.is_null() {
+            return;
+        }
+        // SAFETY: A non-null slot value comes from `Arc::into_raw` and owns
+        // that reference (type invariant); the swap took it out of the slot,
+        // so this caller is its only owner now.
+        let old = unsafe { Arc::from_raw(old) };
+        if core::ptr::eq(Arc::as_ptr(&old), new) {
+            // The slot's new reference keeps the entry alive for readers.
+            return;
+        }
+        if gone.reserve(1, GFP_KERNEL).is_ok() {
+            if let Err(e) = gone.push_within_capacity(old) {
+                Self::drop_after_readers(e.0);
+            }
+        } else {
+            Self::drop_after_readers(old);
+        }
+    }
+
+    /// Drops `old` once no reader can see it: a grace period, waited for here.
+    fn drop_after_readers(old: Arc<T>) {
+        drop(Retired::new(old));
+    }
+}
+
+impl<T, const N: usize> Drop for RcuTable<T, N> {
+    fn drop(&mut self) {
+        for slot in self.slots.iter_mut() {
+            let p = *slot.get_mut();
+            if !p.is_null() {
+                // SAFETY: Dropping the table means no reader can reach it any
+                // more (`get`'s results borrow the table); a non-null slot
+                // owns a reference from `Arc::into_raw` (type invariant).
+                drop(unsafe { Arc::from_raw(p) });
+            }
+        }
     }
 }
 
@@ -200,6 +285,7 @@ pub(crate) fn after_grace_period<T: Send + 'static>(value: T) -> Result<(), T> {
     let Ok(slot) = KBox::<Deferred<T>>::new_uninit(GFP_KERNEL) else {
         return Err(value);
     };
+    PENDING.fetch_add(1, Ordering::Relaxed);
     let item = KBox::into_raw(KBox::write(slot, Deferred { rwork: Opaque::uninit(), value }));
     // SAFETY: `item` is a live allocation that the work function takes back
     // (`run_deferred`), once, after the grace period `queue_rcu_work` waits
@@ -229,6 +315,23 @@ unsafe extern "C" fn run_deferred<T>(work: *mut bindings::work_struct) {
     // SAFETY: `work` is the first field of `rcu_work`, the first field of a
     // `#[repr(C)]` `Deferred<T>` that `defer` leaked with `KBox::into_raw`.
     drop(unsafe { KBox::from_raw(work.cast::<Deferred<T>>()) });
+    PENDING.fetch_sub(1, Ordering::Release);
+}
+
+/// Items [`after_grace_period`] queued whose value has not been dropped yet.
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Waits until every value queued by [`after_grace_period`] so far has been
+/// dropped, if any is pending. Process context, and not from rtun's
+/// workqueue (it waits for that). A queue's deferred value holds its socket,
+/// and the socket the module (its protocol's owner): the last file to close
+/// waits, so that the module can be removed right after, as tun.ko can.
+pub(crate) fn drain_deferred() {
+    if PENDING.load(Ordering::Acquire) != 0 {
+        // SAFETY: Process context; the callers are file operations, never
+        // items of rtun's workqueue, so the flush cannot wait for itself.
+        unsafe { shim::rtun_wq_drain() };
+    }
 }
 
 impl<T> Drop for Retired<T> {

@@ -8,6 +8,13 @@
  * Rust (struct net_device). No decisions are taken here: every branch of
  * the driver is in the Rust code.
  */
+
+/* Configurations rtun refuses to build for (CONFIG_* come from the forced
+ * include of autoconf.h, so these fire before any header can fail). */
+#ifdef CONFIG_PREEMPT_RT
+#error "rtun does not support PREEMPT_RT: spinlock_t is an rt_mutex there, and sync.rs's RawSpinLock takes a spinlock_t's rlock as a raw_spinlock_t (_raw_spin_lock) and holds its locks in xmit, where they must not sleep"
+#endif
+
 #include <linux/cred.h>
 #include <linux/debugfs.h>
 #include <linux/etherdevice.h>
@@ -83,8 +90,21 @@ static_assert(NET_XMIT_DROP == 1);
 /* netdev.rs counts drops with netdev_core_stats_inc() at these offsets. */
 static_assert(offsetof(struct net_device_core_stats, rx_dropped) == 0);
 static_assert(offsetof(struct net_device_core_stats, tx_dropped) == 8);
-/* sync.rs's RawSpinLock passes a spinlock_t to _raw_spin_lock() as spin_lock() does. */
+/* sync.rs's RawSpinLock passes a spinlock_t to _raw_spin_lock() as spin_lock() does
+ * (PREEMPT_RT, where spinlock_t has no rlock, is refused above). */
+#ifndef CONFIG_PREEMPT_RT
 static_assert(offsetof(spinlock_t, rlock) == 0);
+#endif
+/* netdev.rs hands these over as its SockaddrStorage: 128 bytes aligned to 8,
+ * which holds a struct sockaddr_storage and a struct sockaddr. */
+static_assert(sizeof(struct sockaddr_storage) == 128);
+static_assert(__alignof__(struct sockaddr_storage) <= 8);
+static_assert(sizeof(struct sockaddr) <= 128 && __alignof__(struct sockaddr) <= 8);
+/* skb.rs hands these over as its VnetHdrBuf: vnet.rs's TNL_HDR_LEN (24) bytes
+ * aligned to 8, the prefix of which is the basic header (HDR_LEN, 10). */
+static_assert(sizeof(struct virtio_net_hdr_v1_hash_tunnel) == 24);
+static_assert(__alignof__(struct virtio_net_hdr_v1_hash_tunnel) <= 8);
+static_assert(sizeof(struct virtio_net_hdr) == 10);
 
 /* ---- tables ---------------------------------------------------------- */
 
@@ -254,7 +274,7 @@ void rtun_debugfs_exit(void) { debugfs_remove(rtun_debugfs_root); }
 struct dentry *rtun_debugfs_add(const char *name, struct net_device *dev)
 { return debugfs_create_file(name, 0444, rtun_debugfs_root, dev, &rtun_drops_fops); }
 void rtun_debugfs_remove(struct dentry *entry) { debugfs_remove(entry); }
-unsigned int rtun_dev_net_inum(const struct net_device *dev) { return dev_net(dev)->ns.inum; }
+unsigned int rtun_net_inum(const struct net *net) { return net->ns.inum; }
 unsigned int rtun_init_net_inum(void) { return init_net.ns.inum; }
 
 /* ---- deferred work: rtun's workqueue, RCU-delayed items ---------------- */
@@ -265,6 +285,8 @@ int rtun_wq_init(void) { rtun_wq = alloc_workqueue("rtun", WQ_UNBOUND, 0); retur
 void rtun_wq_exit(void) { rcu_barrier(); destroy_workqueue(rtun_wq); }
 void rtun_init_rcu_work(struct rcu_work *rwork, work_func_t fn) { INIT_RCU_WORK(rwork, fn); }
 void rtun_queue_rcu_work(struct rcu_work *rwork) { queue_rcu_work(rtun_wq, rwork); }
+/* Waits for every item queued so far: its grace period, then its work. */
+void rtun_wq_drain(void) { rcu_barrier(); flush_workqueue(rtun_wq); }
 
 /* ---- struct net_device ----------------------------------------------- */
 
@@ -276,6 +298,10 @@ const size_t rtun_netdev_priv_offset = offsetof(struct net_device, priv);
 /* dev->features (netdev_features_t, a u64): netdev.rs reads it inline. */
 const size_t rtun_netdev_features_offset = offsetof(struct net_device, features);
 static_assert(sizeof(netdev_features_t) == sizeof(u64));
+/* dev->num_tx_queues (an unsigned int, set by alloc_netdev_mqs and never
+ * changed): netdev.rs checks queue indices against it inline. */
+const size_t rtun_netdev_num_tx_queues_offset = offsetof(struct net_device, num_tx_queues);
+static_assert(__same_type(((struct net_device *)0)->num_tx_queues, unsigned int));
 void rtun_sw_netstats_rx_add(struct net_device *dev, unsigned int len) { dev_sw_netstats_rx_add(dev, len); }
 void rtun_sw_netstats_tx_add(struct net_device *dev, unsigned int len) { dev_sw_netstats_tx_add(dev, 1, len); }
 int rtun_skb_checksum_start_offset(const struct sk_buff *skb) { return skb_checksum_start_offset(skb); }
@@ -314,11 +340,12 @@ void rtun_dev_tap_priv_flags(struct net_device *dev)
 void rtun_eth_hw_addr_random(struct net_device *dev) { eth_hw_addr_random(dev); }
 const char *rtun_dev_name(const struct net_device *dev) { return dev->name; }
 bool rtun_dev_registered(const struct net_device *dev) { return READ_ONCE(dev->reg_state) == NETREG_REGISTERED; }
+bool rtun_dev_unregistering(const struct net_device *dev) { return READ_ONCE(dev->reg_state) == NETREG_UNREGISTERING; }
 void rtun_netif_tx_start_all_queues(struct net_device *dev) { netif_tx_start_all_queues(dev); }
 void rtun_dev_hold(struct net_device *dev) { dev_hold(dev); }
 bool rtun_netif_running(const struct net_device *dev) { return netif_running(dev); }
-/* Transmit queue `i` (callers pass an active queue's index; netdev_get_tx_queue
- * checks it against the allocation under DEBUG_NET). */
+/* Transmit queue `i`. netdev_get_tx_queue() does not check `i` (DEBUG_NET only
+ * warns): netdev.rs passes only indices below dev->num_tx_queues. */
 void rtun_txq_stop(struct net_device *dev, unsigned int i) { netif_tx_stop_queue(netdev_get_tx_queue(dev, i)); }
 void rtun_txq_wake(struct net_device *dev, unsigned int i) { netif_tx_wake_queue(netdev_get_tx_queue(dev, i)); }
 bool rtun_txq_stopped(struct net_device *dev, unsigned int i) { return netif_tx_queue_stopped(netdev_get_tx_queue(dev, i)); }
@@ -326,7 +353,6 @@ bool rtun_txq_has_no_queue(struct net_device *dev, unsigned int i) { return qdis
 void rtun_dev_put(struct net_device *dev) { dev_put(dev); }
 void rtun_unregister_netdevice(struct net_device *dev) { unregister_netdevice(dev); }
 void rtun_dev_net_set(struct net_device *dev, struct net *net) { dev_net_set(dev, net); }
-bool rtun_dev_net_admin(const struct net_device *dev) { return ns_capable(dev_net(dev)->user_ns, CAP_NET_ADMIN); }
 
 void rtun_dev_init_features(struct net_device *dev, netdev_features_t f)
 { dev->hw_features = dev->features = dev->hw_enc_features = dev->vlan_features = f; }
@@ -337,16 +363,31 @@ unsigned char rtun_dev_addr_len(const struct net_device *dev) { return dev->addr
 int rtun_dev_pre_type_change(struct net_device *dev)
 { return notifier_to_errno(call_netdevice_notifiers(NETDEV_PRE_TYPE_CHANGE, dev)); }
 void rtun_dev_post_type_change(struct net_device *dev) { call_netdevice_notifiers(NETDEV_POST_TYPE_CHANGE, dev); }
-int rtun_dev_get_hwaddr(struct net_device *dev, struct sockaddr *sa)
-{ return netif_get_mac_address(sa, dev_net(dev), dev->name); }
+int rtun_dev_get_hwaddr(struct net_device *dev, struct net *net, struct sockaddr *sa)
+{ return netif_get_mac_address(sa, net, dev->name); }
 int rtun_dev_set_hwaddr(struct net_device *dev, struct sockaddr_storage *ss)
 { return dev_set_mac_address_user(dev, ss, NULL); }
-struct net *rtun_dev_net(const struct net_device *dev) { return dev_net(dev); }
+/* The device's namespace, counted, or NULL once its unregistration began. A
+ * device holds no reference to its namespace; dismantling the namespace
+ * unregisters the device (reg_state leaves NETREG_REGISTERED, then
+ * synchronize_net()) before it is freed, so a namespace read under RCU from a
+ * device seen registered is still there, and maybe_get_net() refuses a dying one. */
+struct net *rtun_dev_net_get(const struct net_device *dev)
+{
+	struct net *net = NULL;
+
+	rcu_read_lock();
+	if (READ_ONCE(dev->reg_state) == NETREG_REGISTERED)
+		net = maybe_get_net(dev_net_rcu(dev));
+	rcu_read_unlock();
+	return net;
+}
 int rtun_net_open_ns_fd(struct net *net) { return open_related_ns(&net->ns, get_net_ns); }
 
 /* ---- network namespaces and credentials ------------------------------ */
 
 struct net *rtun_current_net_get(void) { return get_net(current->nsproxy->net_ns); }
+struct net *rtun_net_get(struct net *net) { return get_net(net); }
 void rtun_net_put(struct net *net) { put_net(net); }
 bool rtun_net_admin(const struct net *net) { return ns_capable(net->user_ns, CAP_NET_ADMIN); }
 u32 rtun_make_kuid(u32 uid) { return __kuid_val(make_kuid(current_user_ns(), uid)); }
@@ -455,6 +496,7 @@ int rtun_security_attach(struct sock *sk, void *sec) { return security_tun_dev_a
 void rtun_skb_orphan(struct sk_buff *skb) { skb_orphan(skb); }
 bool rtun_skb_has_owner(const struct sk_buff *skb) { return skb->sk; }
 bool rtun_iocb_nowait(const struct kiocb *iocb) { return iocb->ki_flags & IOCB_NOWAIT; }
+void rtun_file_set_nowait(struct file *file) { file->f_mode |= FMODE_NOWAIT; }
 
 /* ---- packet filters -------------------------------------------------- */
 

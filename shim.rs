@@ -23,7 +23,7 @@ extern "C" {
     pub(crate) fn rtun_debugfs_exit();
     pub(crate) fn rtun_debugfs_add(name: *const c_char, dev: *mut net_device) -> *mut dentry;
     pub(crate) fn rtun_debugfs_remove(entry: *mut dentry);
-    pub(crate) fn rtun_dev_net_inum(dev: *const net_device) -> c_uint;
+    pub(crate) fn rtun_net_inum(net: *const net) -> c_uint;
     pub(crate) fn rtun_init_net_inum() -> c_uint;
 
     // Deferred work (rcu.rs).
@@ -31,6 +31,7 @@ extern "C" {
     pub(crate) fn rtun_wq_exit();
     pub(crate) fn rtun_init_rcu_work(rwork: *mut rcu_work, f: Option<unsafe extern "C" fn(*mut work_struct)>);
     pub(crate) fn rtun_queue_rcu_work(rwork: *mut rcu_work);
+    pub(crate) fn rtun_wq_drain();
 
     // struct net_device.
     pub(crate) fn rtun_alloc_netdev(priv_size: c_int, name: *const c_char, queues: c_uint) -> *mut net_device;
@@ -47,6 +48,8 @@ extern "C" {
     pub(crate) fn rtun_dev_kind(dev: *const net_device) -> c_int;
     /// `offsetof(struct net_device, features)`: netdev.rs reads it inline.
     pub(crate) static rtun_netdev_features_offset: usize;
+    /// `offsetof(struct net_device, num_tx_queues)`: netdev.rs reads it inline.
+    pub(crate) static rtun_netdev_num_tx_queues_offset: usize;
     #[allow(dead_code)] // debug kernels only (rcu.rs)
     pub(crate) fn rtun_assert_rcu_reader();
     // Per-CPU counters (percpu.rs). The `__percpu` pointers are offsets into
@@ -77,6 +80,7 @@ extern "C" {
     pub(crate) fn rtun_eth_hw_addr_random(dev: *mut net_device);
     pub(crate) fn rtun_dev_name(dev: *const net_device) -> *const c_char;
     pub(crate) fn rtun_dev_registered(dev: *const net_device) -> bool;
+    pub(crate) fn rtun_dev_unregistering(dev: *const net_device) -> bool;
     pub(crate) fn rtun_netif_tx_start_all_queues(dev: *mut net_device);
     pub(crate) fn rtun_dev_hold(dev: *mut net_device);
     pub(crate) fn rtun_netif_running(dev: *const net_device) -> bool;
@@ -87,7 +91,7 @@ extern "C" {
     pub(crate) fn rtun_dev_put(dev: *mut net_device);
     pub(crate) fn rtun_unregister_netdevice(dev: *mut net_device);
     pub(crate) fn rtun_dev_net_set(dev: *mut net_device, net: *mut net);
-    pub(crate) fn rtun_dev_net_admin(dev: *const net_device) -> bool;
+    pub(crate) fn rtun_dev_net_get(dev: *const net_device) -> *mut net;
 
     pub(crate) fn rtun_dev_init_features(dev: *mut net_device, f: u64);
     pub(crate) fn rtun_dev_set_wanted_features(dev: *mut net_device, mask: u64, on: u64);
@@ -95,9 +99,8 @@ extern "C" {
     pub(crate) fn rtun_dev_addr_len(dev: *const net_device) -> u8;
     pub(crate) fn rtun_dev_pre_type_change(dev: *mut net_device) -> c_int;
     pub(crate) fn rtun_dev_post_type_change(dev: *mut net_device);
-    pub(crate) fn rtun_dev_get_hwaddr(dev: *mut net_device, sa: *mut sockaddr) -> c_int;
+    pub(crate) fn rtun_dev_get_hwaddr(dev: *mut net_device, net: *mut net, sa: *mut sockaddr) -> c_int;
     pub(crate) fn rtun_dev_set_hwaddr(dev: *mut net_device, ss: *mut c_void) -> c_int;
-    pub(crate) fn rtun_dev_net(dev: *const net_device) -> *mut net;
     pub(crate) fn rtun_net_open_ns_fd(net: *mut net) -> c_int;
     pub(crate) fn netdev_update_features(dev: *mut net_device);
 
@@ -116,6 +119,7 @@ extern "C" {
 
     // Namespaces and credentials.
     pub(crate) fn rtun_current_net_get() -> *mut net;
+    pub(crate) fn rtun_net_get(net: *mut net) -> *mut net;
     pub(crate) fn rtun_net_put(net: *mut net);
     pub(crate) fn rtun_net_admin(net: *const net) -> bool;
     pub(crate) fn rtun_make_kuid(uid: u32) -> u32;
@@ -185,6 +189,7 @@ extern "C" {
     pub(crate) fn rtun_skb_orphan(skb: *mut sk_buff);
     pub(crate) fn rtun_skb_has_owner(skb: *const sk_buff) -> bool;
     pub(crate) fn rtun_iocb_nowait(iocb: *const kiocb) -> bool;
+    pub(crate) fn rtun_file_set_nowait(file: *mut file);
 
     // Packet filters.
     pub(crate) fn rtun_filter_sock_create(res: *mut *mut socket) -> c_int;

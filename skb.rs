@@ -28,6 +28,20 @@ use crate::{
     vnet,
 };
 
+// `SkBuff::shinfo` reads `end` as an offset from `head`, which it is only on
+// 64-bit kernels (NET_SKBUFF_DATA_USES_OFFSET).
+#[cfg(not(CONFIG_64BIT))]
+compile_error!("rtun needs a 64-bit kernel (CONFIG_64BIT): skb.rs reads skb->end as an offset from skb->head (NET_SKBUFF_DATA_USES_OFFSET)");
+
+/// A virtio-net header as the C helpers take it: a `struct
+/// virtio_net_hdr_v1_hash_tunnel` (vnet.rs's layout, [`vnet::Raw`], is its
+/// bytes), aligned for it; the C file checks that its size is
+/// [`vnet::TNL_HDR_LEN`] and its alignment at most this.
+#[repr(C, align(8))]
+struct VnetHdrBuf(vnet::Raw);
+
+const _: () = assert!(core::mem::size_of::<VnetHdrBuf>() == vnet::TNL_HDR_LEN);
+
 // The GSO type bits offload.rs decides on are the kernel's.
 const _: () = {
     assert!(offload::GSO_TCPV4 == bindings::SKB_GSO_TCPV4 as u32);
@@ -244,6 +258,18 @@ impl SkBuff {
         unsafe { usize::from((*self.ptr()).queue_mapping) }
     }
 
+    /// `skb_record_rx_queue`: the frame came in on receive queue `i`, which
+    /// RPS, packet fanout and BPF (`SKF_AD_QUEUE`) then see; `queue_mapping`
+    /// holds `i + 1`, 0 being "not recorded". An index without a `u16`
+    /// successor is left unrecorded.
+    pub(crate) fn record_rx_queue(&mut self, i: usize) {
+        let Some(v) = i.checked_add(1).and_then(|v| u16::try_from(v).ok()) else {
+            return;
+        };
+        // SAFETY: The skb is valid and ours: no one else writes its fields.
+        unsafe { (*self.ptr()).queue_mapping = v };
+    }
+
     /// `skb->protocol`, in network byte order as stored.
     pub(crate) fn protocol_be(&self) -> u16 {
         // SAFETY: The skb is valid.
@@ -342,12 +368,17 @@ impl SkBuff {
         if unsafe { shim::rtun_pskb_trim(self.ptr(), len) } == 0 { Ok(()) } else { Err(Failed) }
     }
 
-    /// `skb_shinfo()`: the shared info at `head + end` (64-bit kernels keep
-    /// `end` as an offset).
+    /// `skb_shinfo()`: the shared info at `head + end`. 64-bit kernels keep
+    /// `end` as an offset from `head` (NET_SKBUFF_DATA_USES_OFFSET, a u32
+    /// `sk_buff_data_t`); 32-bit ones as a pointer, which this file refuses
+    /// to build for (below), and which the `u32` binding rejects too.
     #[inline(always)]
     fn shinfo(&self) -> *const bindings::skb_shared_info {
-        // SAFETY: The skb is valid; its head buffer holds the shared info at `end`.
-        unsafe { (*self.ptr()).head.add((*self.ptr()).end as usize).cast() }
+        // SAFETY: The skb is valid; reading a field.
+        let end: u32 = unsafe { (*self.ptr()).end };
+        // SAFETY: The skb is valid; its head buffer holds the shared info
+        // `end` bytes in (an offset on 64-bit kernels, see above).
+        unsafe { (*self.ptr()).head.add(end as usize).cast() }
     }
 
     /// `skb_is_gso()`: a GSO size is set.
@@ -450,9 +481,12 @@ impl SkBuff {
     /// Applies a virtio-net header written by user space (GSO and checksum
     /// offload); `tnl` and `tnl_csum` say whether its UDP-tunnel fields count.
     pub(crate) fn apply_vnet_hdr(&mut self, hdr: &vnet::Raw, tnl: bool, tnl_csum: bool, le: bool) -> Result<(), Failed> {
-        // SAFETY: The skb is ours; `hdr` has the layout of
-        // `struct virtio_net_hdr_v1_hash_tunnel`, whose prefix is the basic header.
-        let ret = unsafe { shim::rtun_vnet_hdr_to_skb(self.ptr(), hdr.as_ptr().cast(), tnl, tnl_csum, le) };
+        // Copied: `hdr` is a byte array, with no alignment of its own.
+        let buf = VnetHdrBuf(*hdr);
+        // SAFETY: The skb is ours; `buf` is a `struct
+        // virtio_net_hdr_v1_hash_tunnel`, aligned (whose prefix is the basic
+        // header), and only read.
+        let ret = unsafe { shim::rtun_vnet_hdr_to_skb(self.ptr(), (&raw const buf).cast(), tnl, tnl_csum, le) };
         if ret == 0 { Ok(()) } else { Err(Failed) }
     }
 
@@ -474,10 +508,11 @@ impl SkBuff {
             };
             return vnet::encode(&info, le).map_err(|()| Failed);
         }
-        let mut hdr = [0u8; vnet::TNL_HDR_LEN];
-        // SAFETY: The skb is valid; `hdr` has room for the tunnel header layout.
-        let ret = unsafe { shim::rtun_vnet_hdr_from_skb(self.ptr(), hdr.as_mut_ptr().cast(), tnl, le) };
-        if ret == 0 { Ok(hdr) } else { Err(Failed) }
+        let mut buf = VnetHdrBuf([0u8; vnet::TNL_HDR_LEN]);
+        // SAFETY: The skb is valid; `buf` is a writable, aligned `struct
+        // virtio_net_hdr_v1_hash_tunnel`.
+        let ret = unsafe { shim::rtun_vnet_hdr_from_skb(self.ptr(), (&raw mut buf).cast(), tnl, le) };
+        if ret == 0 { Ok(buf.0) } else { Err(Failed) }
     }
 
     pub(crate) fn set_network_header(&mut self, offset: usize) {

@@ -110,6 +110,10 @@ pub(crate) enum Dir {
     /// Frames written with an invalid virtio-net header: `rx_frame_errors`,
     /// where tun counts them.
     RxFrame,
+    /// Frames written by user space that tun frees without counting them
+    /// anywhere (a write on a detached `IFF_NAPI` queue): no device counter,
+    /// only the per-reason one.
+    RxUncounted,
 }
 
 /// A drop site. The discriminant indexes [`SITES`].
@@ -198,7 +202,7 @@ pub(crate) const SITES: [SiteInfo; 26] = [
       "TUN write without PI and without a single byte of IP header"),
     s(Site::WriteNotIp, Reason::UnhandledProto, Dir::Rx, Some(Errno::Inval),
       "TUN write without PI whose IP version is neither 4 nor 6"),
-    s(Site::WriteNapiDetached, Reason::DevReady, Dir::Rx, Some(Errno::Busy),
+    s(Site::WriteNapiDetached, Reason::DevReady, Dir::RxUncounted, Some(Errno::Busy),
       "write on a detached IFF_NAPI queue, whose NAPI instance is disabled"),
     s(Site::ReadCopy, Reason::SkbUcopyFault, Dir::Tx, Some(Errno::Fault),
       "read could not copy the frame to user memory"),
@@ -268,6 +272,15 @@ mod tests {
             } else if row.site != Site::NapiPurge {
                 assert_eq!(row.dir, Dir::Tx, "{:?}", row.site);
             }
+        }
+    }
+
+    #[test]
+    fn only_tuns_uncounted_drop_is_uncounted() {
+        // tun_get_user frees a write on a detached IFF_NAPI queue without
+        // dev_core_stats_rx_dropped_inc (EBUSY, `goto free_skb`).
+        for row in SITES.iter() {
+            assert_eq!(row.dir == Dir::RxUncounted, row.site == Site::WriteNapiDetached, "{:?}", row.site);
         }
     }
 

@@ -2,9 +2,10 @@
 //! A queue's ring of frames waiting for `read()`: ring.rs's slot protocol over
 //! a `kvmalloc`'d slot array, with one lock per side, as `ptr_ring` has them.
 //!
-//! - The producer lock (`RawSpinLock`, sync.rs: `spin_lock`) is taken by `ndo_start_xmit`, with BHs
-//!   off (softirq); anyone else takes it with BHs off too ([`BhOff`]), as
-//!   `ptr_ring`'s `_bh` variants do.
+//! - The producer lock (`RawSpinLock`, sync.rs: `spin_lock`) is taken by
+//!   `ndo_start_xmit`, with BHs off (softirq) or IRQs off (netpoll), as it
+//!   is; anyone else takes it with BHs off ([`BhOff`]), as `ptr_ring`'s
+//!   `_bh` variants do.
 //! - The consumer lock (`RawSpinLock`) is taken by read, poll, purge and resize,
 //!   in process context only: never from softirq.
 //! - Resizing takes both (consumer, then producer), in process context.
@@ -16,16 +17,54 @@ use core::{
     ptr::null_mut,
     sync::atomic::{fence, AtomicPtr, Ordering},
 };
-use kernel::{alloc::KVVec, bindings, prelude::*};
+use kernel::{alloc::KVVec, bindings, prelude::*, sync::lock::Guard};
 
 use crate::{
     ring::{Consumer, Producer},
     skb::{SkBuff, SkbList},
     skb_reason::Reason,
-    sync::{new_raw_spinlock, BhOff, RawSpinLock},
+    sync::{new_raw_spinlock, BhOff, RawSpinLock, RawSpinLockBackend},
 };
 
 type Slots = KVVec<AtomicPtr<bindings::sk_buff>>;
+
+/// A ring that a frame just filled, seen from under the producer lock.
+pub(crate) struct Full<'a> {
+    p: &'a Producer,
+    slots: &'a [AtomicPtr<bindings::sk_buff>],
+}
+
+impl Full<'_> {
+    /// Whether the ring is still full, after a full barrier: a producer that
+    /// just stopped its transmit queue either sees a reader's progress here,
+    /// or the reader sees the queue stopped (and wakes it).
+    #[inline(always)]
+    pub(crate) fn still_full(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.p.is_full(self.slots)
+    }
+}
+
+/// A held guard of one of a ring's two locks: what [`SkbRing::slots`] takes
+/// as proof. Only the two guard types implement it.
+trait Side {
+    /// Whether this is a guard of `ring`'s own lock.
+    fn holds(&self, ring: &SkbRing) -> bool;
+}
+
+impl Side for Guard<'_, Producer, RawSpinLockBackend> {
+    #[inline(always)]
+    fn holds(&self, ring: &SkbRing) -> bool {
+        core::ptr::eq(self.lock_ref(), &ring.prod)
+    }
+}
+
+impl Side for Guard<'_, Consumer, RawSpinLockBackend> {
+    #[inline(always)]
+    fn holds(&self, ring: &SkbRing) -> bool {
+        core::ptr::eq(self.lock_ref(), &ring.cons)
+    }
+}
 
 /// What `consume` saw, for IFF_BACKPRESSURE's wake-up rule.
 pub(crate) struct Consumed {
@@ -68,36 +107,58 @@ impl SkbRing {
         })
     }
 
-    /// The slots; `_side` proves that one of the two locks is held.
+    /// The slots; `side`, a held guard of this ring's producer or consumer
+    /// lock, proves that the array cannot be replaced meanwhile. A guard of
+    /// another ring's lock gets no slots. The slice must not be used after
+    /// `side` is dropped (its lifetime is `self`'s, so that the guard stays
+    /// usable mutably alongside it: this module's callers keep to that).
     #[inline(always)]
-    fn slots<G>(&self, _side: &G) -> &[AtomicPtr<bindings::sk_buff>] {
-        // SAFETY: The slot array is replaced only with both locks held, and
-        // the caller holds one of them while it uses the slice.
+    fn slots<G: Side>(&self, side: &G) -> &[AtomicPtr<bindings::sk_buff>] {
+        if !side.holds(self) {
+            return &[];
+        }
+        // SAFETY: The slot array is replaced only with both locks held
+        // (`resize`), and `side` holds one of them, for as long as the caller
+        // uses the slice.
         unsafe { &*self.slots.get() }
     }
 
-    /// Xmit side (BHs off): stores the frame, or gives it back when the ring
-    /// is full. `Ok(true)` when the ring is full after it.
+    /// Xmit side: stores the frame, or gives it back when the ring is full.
+    /// Whenever the ring is full after the attempt (the frame filled it, or
+    /// did not fit), `when_full` runs under the producer lock: IFF_BACKPRESSURE
+    /// stops the transmit queue there, and re-checks with
+    /// [`Full::still_full`], as tun does after every produce.
+    ///
+    /// Runs as `ndo_start_xmit` does: with BHs off, or with IRQs off under
+    /// netpoll, so nothing here touches the BH state: the producer lock is
+    /// taken as it is. (Like tun's ring lock, it is not IRQ-safe: a netpoll
+    /// transmit from a hard IRQ that interrupted a holder on the same CPU
+    /// would spin; netpoll's own checks are what keep that from happening.)
     #[inline(always)]
-    pub(crate) fn produce(&self, skb: SkBuff) -> Result<bool, SkBuff> {
+    pub(crate) fn produce(&self, skb: SkBuff, when_full: impl FnOnce(&Full<'_>)) -> Result<(), SkBuff> {
         let mut p = self.prod.lock();
         let slots = self.slots(&p);
         let raw = skb.into_raw();
-        if p.produce(slots, raw) {
-            Ok(p.is_full(slots))
+        let stored = p.produce(slots, raw);
+        if p.is_full(slots) {
+            when_full(&Full { p: &p, slots });
+        }
+        if stored {
+            Ok(())
         } else {
             // SAFETY: The ring did not take `raw`, which is still ours.
             Err(unsafe { SkBuff::from_raw(raw) })
         }
     }
 
-    /// Whether the next frame would not fit; a full barrier first, so that a
-    /// producer that just stopped its queue sees a consumer's progress.
-    pub(crate) fn is_full(&self) -> bool {
-        fence(Ordering::SeqCst);
+    /// Runs `f` with both locks held (process context), so that neither a
+    /// transmitter nor a reader can change the ring, nor stop or wake its
+    /// transmit queue meanwhile. `f` learns whether the ring is empty.
+    pub(crate) fn quiesced<R>(&self, f: impl FnOnce(bool) -> R) -> R {
+        let c = self.cons.lock();
         let _bh = BhOff::new();
-        let p = self.prod.lock();
-        p.is_full(self.slots(&p))
+        let _p = self.prod.lock();
+        f(c.is_empty(self.slots(&c)))
     }
 
     /// Reader side: the oldest frame.
@@ -127,10 +188,13 @@ impl SkbRing {
         self.slots(&c).len()
     }
 
-    /// Gives the ring room for `cap` frames, keeping the oldest ones; those
-    /// that no longer fit come back. Process context.
-    pub(crate) fn resize(&self, cap: usize) -> Result<SkbList> {
-        let mut new = empty_slots(cap)?;
+    /// Gives the ring room for as many frames as `new` has slots, keeping
+    /// the oldest ones; those that no longer fit come back. The slots are
+    /// allocated beforehand, so that resizing
+    /// several rings can fail before any of them changes (tun's
+    /// `ptr_ring_resize_multiple_bh`). Cannot fail. Process context.
+    pub(crate) fn resize_to(&self, new: NewSlots) -> SkbList {
+        let mut new = new.0;
         let mut overflow = SkbList::empty();
         {
             let mut c = self.cons.lock();
@@ -155,7 +219,17 @@ impl SkbRing {
         }
         // `new` is now the old, empty, array.
         drop(new);
-        Ok(overflow)
+        overflow
+    }
+}
+
+/// An empty slot array for [`SkbRing::resize_to`].
+pub(crate) struct NewSlots(Slots);
+
+impl NewSlots {
+    /// Room for `cap` frames. Process context (it may sleep).
+    pub(crate) fn new(cap: usize) -> Result<Self> {
+        empty_slots(cap).map(NewSlots)
     }
 }
 

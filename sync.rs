@@ -58,7 +58,18 @@ unsafe impl Backend for SpinLockBhBackend {
 /// `_raw_spin_unlock` (what `spin_lock`/`spin_unlock` are) directly instead of
 /// through the crate's out-of-line helpers, and asserting the lock in the
 /// guard only under lockdep. For the data path's locks.
+///
+/// Where the kernel inlines one of those three (CONFIG_INLINE_SPIN_LOCK,
+/// CONFIG_INLINE_SPIN_TRYLOCK, or no CONFIG_UNINLINE_SPIN_UNLOCK) it is a
+/// macro, with no function to call: that one goes through the crate's helper
+/// (`spin_lock`, `spin_trylock`, `spin_unlock`) instead, which is the same
+/// operation out of line.
 pub(crate) type RawSpinLock<T> = kernel::sync::lock::Lock<T, RawSpinLockBackend>;
+
+// Under PREEMPT_RT a `spinlock_t` is an rt_mutex, with no `rlock` to pass to
+// `_raw_spin_lock`, and may sleep, which xmit must not.
+#[cfg(CONFIG_PREEMPT_RT)]
+compile_error!("rtun does not support PREEMPT_RT: spinlock_t is an rt_mutex there, and sync.rs's RawSpinLock takes a spinlock_t's rlock as a raw_spinlock_t (_raw_spin_lock) and holds its locks in xmit, where they must not sleep");
 
 /// Creates a [`RawSpinLock`] with a lockdep class of its own per call site.
 macro_rules! new_raw_spinlock {
@@ -73,15 +84,86 @@ pub(crate) struct RawSpinLockBackend;
 /// The `raw_spinlock_t` inside a (non-PREEMPT_RT) `spinlock_t`, which is
 /// what `spin_lock()` passes to `_raw_spin_lock()`: its first member (the C
 /// file checks the offset; `spinlock_t` is opaque to bindgen).
+#[cfg_attr(all(CONFIG_INLINE_SPIN_LOCK, CONFIG_INLINE_SPIN_TRYLOCK, not(CONFIG_UNINLINE_SPIN_UNLOCK)), allow(dead_code))]
 #[inline(always)]
 fn rlock(ptr: *mut bindings::spinlock_t) -> *mut bindings::raw_spinlock_t {
     ptr.cast()
 }
 
-// SAFETY: `_raw_spin_lock` and `_raw_spin_unlock` are `spin_lock` and
-// `spin_unlock` on the lock's `rlock` (what the C inlines expand to), which
-// give mutual exclusion on an initialised `spinlock_t`; the guard state carries
-// nothing.
+/// `spin_lock()`: `_raw_spin_lock()` on the lock's `rlock`.
+///
+/// # Safety
+/// `ptr` is an initialised `spinlock_t`.
+#[cfg(not(CONFIG_INLINE_SPIN_LOCK))]
+#[inline(always)]
+unsafe fn raw_spin_lock(ptr: *mut bindings::spinlock_t) {
+    // SAFETY: Per the function's requirements; `rlock` is the lock's
+    // `raw_spinlock_t`, which is what `spin_lock()` passes.
+    unsafe { bindings::_raw_spin_lock(rlock(ptr)) }
+}
+
+/// `spin_lock()`, out of line: `_raw_spin_lock` is an inline macro here.
+///
+/// # Safety
+/// `ptr` is an initialised `spinlock_t`.
+#[cfg(CONFIG_INLINE_SPIN_LOCK)]
+#[inline(always)]
+unsafe fn raw_spin_lock(ptr: *mut bindings::spinlock_t) {
+    // SAFETY: Per the function's requirements.
+    unsafe { bindings::spin_lock(ptr) }
+}
+
+/// `spin_trylock()`: `_raw_spin_trylock()` on the lock's `rlock`.
+///
+/// # Safety
+/// `ptr` is an initialised `spinlock_t`.
+#[cfg(not(CONFIG_INLINE_SPIN_TRYLOCK))]
+#[inline(always)]
+unsafe fn raw_spin_trylock(ptr: *mut bindings::spinlock_t) -> kernel::ffi::c_int {
+    // SAFETY: Per the function's requirements; `rlock` is the lock's
+    // `raw_spinlock_t`, which is what `spin_trylock()` passes.
+    unsafe { bindings::_raw_spin_trylock(rlock(ptr)) }
+}
+
+/// `spin_trylock()`, out of line: `_raw_spin_trylock` is an inline macro here.
+///
+/// # Safety
+/// `ptr` is an initialised `spinlock_t`.
+#[cfg(CONFIG_INLINE_SPIN_TRYLOCK)]
+#[inline(always)]
+unsafe fn raw_spin_trylock(ptr: *mut bindings::spinlock_t) -> kernel::ffi::c_int {
+    // SAFETY: Per the function's requirements.
+    unsafe { bindings::spin_trylock(ptr) }
+}
+
+/// `spin_unlock()`: `_raw_spin_unlock()` on the lock's `rlock`.
+///
+/// # Safety
+/// `ptr` is a `spinlock_t` the caller holds.
+#[cfg(CONFIG_UNINLINE_SPIN_UNLOCK)]
+#[inline(always)]
+unsafe fn raw_spin_unlock(ptr: *mut bindings::spinlock_t) {
+    // SAFETY: Per the function's requirements; `rlock` is the lock's
+    // `raw_spinlock_t`, which is what `spin_unlock()` passes.
+    unsafe { bindings::_raw_spin_unlock(rlock(ptr)) }
+}
+
+/// `spin_unlock()`, out of line: `_raw_spin_unlock` is an inline macro here.
+///
+/// # Safety
+/// `ptr` is a `spinlock_t` the caller holds.
+#[cfg(not(CONFIG_UNINLINE_SPIN_UNLOCK))]
+#[inline(always)]
+unsafe fn raw_spin_unlock(ptr: *mut bindings::spinlock_t) {
+    // SAFETY: Per the function's requirements.
+    unsafe { bindings::spin_unlock(ptr) }
+}
+
+// SAFETY: `raw_spin_lock`, `raw_spin_trylock` and `raw_spin_unlock` are
+// `spin_lock`, `spin_trylock` and `spin_unlock` (`_raw_spin_*` on the lock's
+// `rlock`, what the C inlines expand to, or the kernel crate's helpers where
+// those are inline macros), which give mutual exclusion on an initialised
+// `spinlock_t`; the guard state carries nothing.
 unsafe impl Backend for RawSpinLockBackend {
     type State = bindings::spinlock_t;
     type GuardState = ();
@@ -94,19 +176,19 @@ unsafe impl Backend for RawSpinLockBackend {
     #[inline(always)]
     unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
         // SAFETY: The caller initialised the lock.
-        unsafe { bindings::_raw_spin_lock(rlock(ptr)) }
+        unsafe { raw_spin_lock(ptr) }
     }
 
     #[inline(always)]
     unsafe fn try_lock(ptr: *mut Self::State) -> Option<Self::GuardState> {
         // SAFETY: The caller initialised the lock.
-        (unsafe { bindings::_raw_spin_trylock(rlock(ptr)) } != 0).then_some(())
+        (unsafe { raw_spin_trylock(ptr) } != 0).then_some(())
     }
 
     #[inline(always)]
     unsafe fn unlock(ptr: *mut Self::State, _guard_state: &Self::GuardState) {
         // SAFETY: The caller owns the lock.
-        unsafe { bindings::_raw_spin_unlock(rlock(ptr)) }
+        unsafe { raw_spin_unlock(ptr) }
     }
 
     #[inline(always)]

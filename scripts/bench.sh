@@ -10,7 +10,9 @@
 # boots it with scripts/guest.sh, loads tun.ko and rtun.ko and runs rtunbench.
 # Prints rtunbench's table and `path=... tracepoint=... tun=... rtun=...
 # ratio=...` lines, and writes the summary CSV to FILE (default
-# bench/results.csv; bench/quick.csv with --quick), the per-run samples beside
+# bench/results-icount.csv with --icount, bench/results-wall.csv without;
+# bench/quick.csv with --quick; only from a tree without uncommitted
+# changes, as anything under bench/), the per-run samples beside
 # it (*.samples.csv) and the whole log (*.log). Options after --out go to
 # rtunbench (`--rounds N`, `--duration-ms MS`, `--paths a,b`, ...; see
 # `target/release/rtunbench --help`). --icount SHIFT boots the guest with
@@ -37,9 +39,23 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ -z "$out" ]; then
-    if [ $quick = 1 ]; then out=$RTUN_TOP/bench/quick.csv; else out=$RTUN_TOP/bench/results.csv; fi
+    if [ $quick = 1 ]; then
+        out=$RTUN_TOP/bench/quick.csv
+    elif [ ${#gargs[@]} -gt 0 ]; then
+        out=$RTUN_TOP/bench/results-icount.csv
+    else
+        out=$RTUN_TOP/bench/results-wall.csv
+    fi
 fi
 mkdir -p "$(dirname "$out")"
+# Results that are committed (bench/*.csv) come only from committed code: a
+# tree with uncommitted changes may write only to a scratch --out elsewhere.
+case "$(cd "$(dirname "$out")" && pwd)/" in
+    "$RTUN_TOP/bench/"*)
+        if [ -n "$(git -C "$RTUN_TOP" status --porcelain --untracked-files=no -- . ":(exclude)bench" 2>/dev/null)" ]; then
+            die "the tree has uncommitted changes: commit them, or write to a scratch --out outside bench/"
+        fi ;;
+esac
 base=${out%.csv}
 t_start=$(date +%s)
 

@@ -15,8 +15,11 @@ set -euo pipefail
 KCSAN_SLICE="
 lifecycle_insmod_rmmod_cycles
 lifecycle_rmmod_refused_while_open
+lifecycle_rmmod_right_after_close
 lifecycle_netns_delete_blocked_readers
 lifecycle_delete_races_blocked_write
+race_napi_write_vs_delete
+netpoll_backpressure_xmit
 stress_seeded
 kcsan_hammer
 "
@@ -51,22 +54,28 @@ trap 'rm -rf "$ktap" ${scratch:+"$scratch"}' EXIT
 # and counts its KTAP output; returns non-zero if the guest failed or reported
 # fewer tests than it planned.
 guest_ktap() {
-    local label=$1 rc pass skip fail planned ran
+    local label=$1 rc pass flaky xfail skip fail planned ran sub_xfail sub_flaky
     shift
     set +e
     "$RTUN_TOP/scripts/guest.sh" "$@" | tee "$ktap"
     rc=${PIPESTATUS[0]}
     set -e
+    # Top-level results only (subtests are indented). A plain pass has no
+    # directive; `# flaky` (passed on retry) and `# XFAIL` are counted apart.
     pass=$(grep -cE '^ok [0-9]+ [^#]*$' "$ktap" || true)
-    skip=$(grep -cE '^ok [0-9]+ .*# SKIP' "$ktap" || true)
+    flaky=$(grep -cE '^ok [0-9]+ [^#]*# flaky' "$ktap" || true)
+    xfail=$(grep -cE '^ok [0-9]+ [^#]*# XFAIL' "$ktap" || true)
+    skip=$(grep -cE '^ok [0-9]+ [^#]*# SKIP' "$ktap" || true)
     fail=$(grep -cE '^not ok [0-9]+' "$ktap" || true)
     planned=$(sed -n 's/^1\.\.\([0-9]*\).*/\1/p' "$ktap" | head -1)
-    ran=$((pass + skip + fail))
+    ran=$((pass + flaky + xfail + skip + fail))
     if [ "$rc" = 0 ] && [ -n "$planned" ] && [ "$ran" != "$planned" ]; then
         log "the guest planned $planned tests but reported $ran"
         rc=1
     fi
-    echo "$label: $pass passed, $fail failed, $skip skipped"
+    sub_xfail=$(grep -cE '^ +ok [0-9]+ [^#]*# XFAIL' "$ktap" || true)
+    sub_flaky=$(grep -cE '^ +ok [0-9]+ [^#]*# flaky' "$ktap" || true)
+    echo "$label: $pass passed, $fail failed, $skip skipped, $flaky flaky (passed on retry), $xfail XFAIL; subtests: $sub_xfail XFAIL, $sub_flaky flaky"
     return "$rc"
 }
 

@@ -12,6 +12,7 @@ KSFT_SKIP=4
 _n=0
 _fails=0
 _skips=0
+_flakies=0
 
 # The drop-reason names the tracepoint prints.
 diag() { echo "# $*"; }
@@ -22,7 +23,14 @@ fail() { echo "# FAIL: $*"; return 1; }
 # skip MSG: skip the current test.
 skip() { echo "# SKIP: $*"; return $KSFT_SKIP; }
 
+# flaky MSG: something failed at first and passed on retry. The test's own
+# result stands (a retry that passes does not fail it), but its KTAP line is
+# `ok N NAME # flaky: MSG`, never a plain ok.
+flaky() { echo "# FLAKY: $*"; }
+
 # run_test NAME FUNCTION: runs FUNCTION in a subshell and prints its KTAP line.
+# Its output becomes diagnostic lines, except KTAP subtest lines (indented by
+# two spaces a level: version, plan, results, diagnostics), which stay as they are.
 run_test() {
     name=$1
     shift
@@ -32,17 +40,22 @@ run_test() {
     rc=$?
     t1=$(cut -d' ' -f1 /proc/uptime)
     echo "# time: $name $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f s", b - a }')"
-    [ -n "$out" ] && echo "$out" | sed 's/^\([^#]\)/# \1/'
+    [ -n "$out" ] && echo "$out" | sed -E '/^(  )+(KTAP version 1|1\.\.[0-9]+|(not )?ok [0-9]+ .*|# .*)$/!s/^([^#])/# \1/'
     why=$(echo "$out" | sed -n 's/^# SKIP: //p' | tail -1)
+    flaky_why=$(echo "$out" | sed -n 's/^# FLAKY: //p' | tail -1)
     case $rc in
-        0) echo "ok $_n $name" ;;
+        0) if [ -n "$flaky_why" ]; then
+               echo "ok $_n $name # flaky: $flaky_why"; _flakies=$((_flakies + 1))
+           else
+               echo "ok $_n $name"
+           fi ;;
         "$KSFT_SKIP") echo "ok $_n $name # SKIP $why"; _skips=$((_skips + 1)) ;;
         *) echo "not ok $_n $name"; _fails=$((_fails + 1)) ;;
     esac
 }
 
 ktap_finish() {
-    echo "# Totals: pass:$((_n - _fails - _skips)) fail:$_fails skip:$_skips"
+    echo "# Totals: pass:$((_n - _fails - _skips - _flakies)) fail:$_fails skip:$_skips flaky:$_flakies"
     [ $_fails = 0 ] || exit $KSFT_FAIL
     exit $KSFT_PASS
 }

@@ -15,6 +15,7 @@ cd "$(dirname "$0")"
 . ./t_lifecycle.sh
 . ./t_fuzz.sh
 . ./t_stress.sh
+. ./t_races.sh
 . ./t_kcsan.sh
 
 TESTS="
@@ -57,6 +58,7 @@ abi_zero_length_read
 abi_counters_reset_on_rebind
 abi_purge_on_detach
 abi_napi
+abi_rx_queue
 abi_errnos
 abi_ring_resize
 abi_fdinfo_and_sysfs
@@ -64,12 +66,17 @@ abi_fasync
 abi_compat32
 abi_steering
 abi_backpressure
+abi_backpressure_detach_middle
+race_napi_write_vs_delete
+netpoll_backpressure_xmit
 abi_sndbuf
+abi_nowait
 qemu_multiqueue_vm
 debugfs_follows_renames_and_netns
 close_256_queues
 lifecycle_insmod_rmmod_cycles
 lifecycle_rmmod_refused_while_open
+lifecycle_rmmod_right_after_close
 lifecycle_netns_delete_blocked_readers
 lifecycle_delete_races_blocked_write
 fuzz_seeded

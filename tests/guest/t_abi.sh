@@ -148,6 +148,8 @@ test_abi_errnos() {
         'TUNSETSTEERINGEBPF -1: 0' \
         'TUNSETOFFLOAD csum|tso4|udp_tunnel_gso: 0' \
         'TUNSETOFFLOAD unknown bit 0x200: EINVAL' \
+        'TUNSETOFFLOAD csum|1<<32: EINVAL' \
+        'TUNSETOFFLOAD 1<<63: EINVAL' \
         'single-queue TUNSETQUEUE detach: EINVAL' \
         'blocked read returns: EFAULT'
 }
@@ -246,8 +248,25 @@ test_abi_napi() {
         'TUNSETIFF napi_frags without napi: EINVAL' \
         'TUNSETIFF napi_frags on tun: EINVAL' \
         'napi: write on the detached queue: EBUSY' \
+        'napi: rx_dropped by that write: 0' \
         'napi: write after reattach: 60' \
-        'napi_frags: write on the detached queue: EBUSY'
+        'napi_frags: write on the detached queue: EBUSY' \
+        'napi_frags: rx_dropped by that write: 0'
+}
+
+# skb_record_rx_queue: a frame written on queue N reaches the stack with
+# receive queue N recorded (skb->queue_mapping N + 1), on the plain, IFF_NAPI
+# and IFF_NAPI_FRAGS paths; a packet socket's classic filter reads it
+# (SKF_AD_QUEUE) and returns it as the snap length.
+test_abi_rx_queue() {
+    abi_compare rx_queue \
+        'plain: write 0: recorded: rx-1' \
+        'plain: write 1: recorded: rx-0' \
+        'plain: write 2: recorded: rx-1' \
+        'napi: write 0: recorded: rx-1' \
+        'napi: write 1: recorded: rx-0' \
+        'napi_frags: write 0: recorded: rx-1' \
+        'napi_frags: write 1: recorded: rx-0'
 }
 
 # TUNSETSNDBUF: written frames are charged to the queue's socket until freed;
@@ -282,4 +301,45 @@ test_abi_sndbuf() {
         'blocked write after SIGUSR1: EINTR' \
         'rx_dropped grew by: 1' \
         'write with the buffer unlimited, 1 frame held: 60'
+}
+
+# A queue leaving from the middle of an IFF_BACKPRESSURE device: the queue
+# that takes its index gets the frames its stopped transmit queue held, and
+# indexes map to tun's queues afterwards (move-the-last, __tun_detach).
+test_abi_backpressure_detach_middle() {
+    abi_compare backpressure_detach_middle \
+        'close: fd2 (index 1) has frames: yes' \
+        'close: fd3 reads what the qdisc held: 2' \
+        'close: fd3 reads the new frames: 3' \
+        'detach: fd2 (index 1) has frames: yes' \
+        'detach: fd3 reads what the qdisc held: 2' \
+        'detach: fd3 reads the new frames: 3' \
+        'reindex: program returning 0: frames on fd1, fd2, fd3: q0=0 q1=0 q2=4' \
+        'reindex: program returning 1: frames on fd1, fd2, fd3: q0=0 q1=4 q2=0'
+}
+
+# IOCB_NOWAIT (issue 14, M2): tun's file has FMODE_NOWAIT, and its read and
+# write treat IOCB_NOWAIT as O_NONBLOCK. On a blocking fd, preadv2/pwritev2
+# with RWF_NOWAIT give EAGAIN where they would wait (a driver without
+# FMODE_NOWAIT gets EOPNOTSUPP from the VFS). An io_uring read of an empty
+# queue stays pending, waiting for POLLIN in the kernel (no io-wq worker),
+# and completes with the frame the kernel then transmits; one of a queued
+# frame completes within io_uring_enter.
+test_abi_nowait() {
+    abi_compare nowait \
+        'preadv2 RWF_NOWAIT, nothing queued: EAGAIN' \
+        'pwritev2 RWF_NOWAIT 60-byte frame: 60' \
+        'preadv2 RWF_NOWAIT: 60' \
+        'preadv2 RWF_NOWAIT read: the frame' \
+        'preadv2 RWF_NOWAIT again, nothing queued: EAGAIN' \
+        'io_uring read 300 ms later: pending' \
+        'io-wq workers while it waits: 0' \
+        'io_uring read after the transmit: 60' \
+        'io_uring read after the transmit, what it read: user_data=1 the frame' \
+        'io_uring read completed by io_uring_enter: 60' \
+        'io_uring read completed by io_uring_enter, what it read: user_data=2 the frame' \
+        'preadv2 RWF_NOWAIT after, nothing queued: EAGAIN' \
+        'pwritev2 RWF_NOWAIT, 1 frame held: EAGAIN' \
+        'rx_dropped grew: no' \
+        'pwritev2 RWF_NOWAIT after: 60'
 }

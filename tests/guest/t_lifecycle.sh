@@ -251,6 +251,51 @@ test_lifecycle_rmmod_refused_while_open() {
     return $rc
 }
 
+# ---- 2b. rmmod right after the last close ----------------------------------------
+
+# With no file open, nothing holds the module: `rmmod` right after the last
+# close must succeed at the first try, as on tun.ko. `rtunctl close-rmmod`
+# runs LC_CLOSE_RMMOD_ROUNDS rounds of: load, open, TUNSETIFF (a new TAP),
+# close, delete_module at once (O_NONBLOCK, as rmmod), in one process, so
+# that nothing else gives deferred work the time to finish; a refused first
+# try is printed with the module's refcnt and how long it stayed refused. The
+# same on tun.ko first; then on rtun with a persistent device too, which does
+# not pin rtun (rmmod deletes it; tun pins itself while one exists).
+LC_CLOSE_RMMOD_ROUNDS=${LC_CLOSE_RMMOD_ROUNDS:-20}
+
+# lc_unload MODULE: rmmod it if loaded, retrying for up to 5 s.
+lc_unload() {
+    i=0
+    while grep -q "^$1 " /proc/modules; do
+        rmmod "$1" 2>/dev/null && return 0
+        [ $i -lt 50 ] || { fail "$1 cannot be unloaded before the test (refcnt $(cat /sys/module/$1/refcnt))"; return 1; }
+        lc_nap 0.1; i=$((i + 1))
+    done
+}
+
+test_lifecycle_rmmod_right_after_close() {
+    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
+    had_tun=0
+    grep -q '^tun ' /proc/modules && had_tun=1
+    lc_unload tun || return 1
+    lc_unload rtun || return 1
+    n=$LC_CLOSE_RMMOD_ROUNDS
+    rc=0
+    for run in "tun.ko:/modules/tun.ko:/dev/net/tun:" "rtun:/modules/rtun.ko:/dev/net/rtun:" \
+        "rtun, persistent device:/modules/rtun.ko:/dev/net/rtun:persist"; do
+        label=${run%%:*} rest=${run#*:}
+        ko=${rest%%:*} rest=${rest#*:}
+        node=${rest%%:*} persist=${rest#*:}
+        rtunctl close-rmmod "$ko" $persist --dev "$node" --count "$n" > /tmp/lc.closermmod 2>&1
+        sed "s/^/$label: /" /tmp/lc.closermmod
+        expect_eq "$label: rmmod right after the close, first tries that succeeded" \
+            "$(tail -1 /tmp/lc.closermmod)" "rounds=$n first_try_ok=$n" || rc=1
+    done
+    load_rtun || { fail "insmod rtun at the end"; rc=1; }
+    [ $had_tun = 0 ] || insmod /modules/tun.ko || { fail "insmod tun.ko at the end"; rc=1; }
+    return $rc
+}
+
 # ---- 3. netns deletion under blocked readers ------------------------------------
 
 # lc_netns_case NODE: five readers, blocked in read(), poll() and epoll_wait()

@@ -90,11 +90,14 @@ EOF
 
 # The kselftest_harness TAP lines of a log: "ok N NAME [# XFAIL|XPASS|SKIP ...]"
 # or "not ok N NAME". Passed is what kselftest counts as passed minus SKIP:
-# plain ok, XFAIL and XPASS.
+# plain ok, XFAIL (an XFAIL_ADD case that failed, as expected) and XPASS.
+# They are reported apart (selftest_summary, selftest_ktap); a case "passes"
+# on rtun when it ends as on tun.ko, XFAIL included.
 selftest_passed() { awk '$1 == "ok" && $2 ~ /^[0-9]+$/ && !/# SKIP/ { print $3 }' "$@"; }
 selftest_skipped() { awk '$1 == "ok" && $2 ~ /^[0-9]+$/ && /# SKIP/ { print $3 }' "$@"; }
 selftest_failed() { awk '$1 == "not" && $2 == "ok" && $3 ~ /^[0-9]+$/ { print $4 }' "$@"; }
 selftest_xfail() { awk '$1 == "ok" && $2 ~ /^[0-9]+$/ && /# XFAIL/ { print $3 }' "$@"; }
+selftest_xpass() { awk '$1 == "ok" && $2 ~ /^[0-9]+$/ && /# XPASS/ { print $3 }' "$@"; }
 
 # selftest_check_shard LOG: fails if the shard did not report a result for
 # every case it planned, or disagrees with the harness's own summary line.
@@ -158,22 +161,93 @@ selftest_retry() {
     diag "$1: retrying alone: $(echo $(cat "$2"))"
     selftest_shard /tmp/selftest-retry."$1".log $(sed 's/^/-r /' "$2")
     for t in $(selftest_passed /tmp/selftest-retry."$1".log); do
-        diag "$1: $t passed on retry"
+        diag "$1: $t passed on retry: flaky"
     done
 }
 
-# selftest_summary LABEL: checks its shards and retry, prints its counts.
+# selftest_summary LABEL: checks its shards and retry, prints its counts:
+# plain passes, XFAIL and XPASS apart, and the cases that passed only on
+# retry (flaky) apart from those.
 selftest_summary() {
     sok=0
     for log in $(selftest_logs "$1"); do selftest_check_shard "$log" || sok=1; done
     logs=$(ls /tmp/selftest."$1".*.log)
     total=$(awk '/^1\.\.[0-9]+$/ { sub(/^1\.\./, ""); t += $0 } END { print t + 0 }' $logs)
-    passed=$(selftest_passed_all "$1" | wc -l)
+    ok_all=$(selftest_passed_all "$1" | wc -l)
     skipped=$(selftest_skipped $logs | wc -l)
-    retried=0
-    [ ! -f /tmp/selftest-retry."$1".log ] || retried=$(selftest_passed /tmp/selftest-retry."$1".log | wc -l)
-    diag "$1: $passed/$total passed ($(selftest_xfail $logs | wc -l) XFAIL, $retried on retry), $((total - passed - skipped)) failed, $skipped skipped"
+    xfail=$(selftest_xfail $logs | wc -l)
+    xpass=$(selftest_xpass $logs | wc -l)
+    flaky=0
+    [ ! -f /tmp/selftest-retry."$1".log ] || flaky=$(selftest_passed /tmp/selftest-retry."$1".log | wc -l)
+    plain=$((ok_all - xfail - xpass - flaky))
+    diag "$1: $total cases: $plain passed, $xfail XFAIL, $xpass XPASS, $flaky flaky (failed, then passed alone on retry), $((total - ok_all - skipped)) failed, $skipped skipped"
     return $sok
+}
+
+# selftest_ktap LABEL INDENT NUMBER [REFERENCE]: the run of LABEL as a KTAP
+# subtest (every line indented by INDENT), numbered NUMBER in its parent: a
+# line for each case, in the order the shards ran them, with the harness's
+# directive (XFAIL, XPASS, SKIP). A case that failed in its shard and passed
+# alone on retry is `ok ... # flaky`, after the output of its first failure
+# (at most 30 lines); one that failed both times is `not ok`, or, when the
+# file REFERENCE (the cases tun.ko passes) does not list it, `not ok ...
+# # SKIP fails on tun.ko too`. The subtest's own line is `not ok` if a case
+# REFERENCE lists failed; for the reference run (no REFERENCE), cases that
+# fail make it `not ok ... # SKIP`: rtun is not asked to pass them. Writes
+# the number of flaky cases to /tmp/selftest.flaky.LABEL.
+selftest_ktap() {
+    # shellcheck disable=SC2046 # the log names, one a word
+    awk -v label="$1" -v ind="$2" -v num="$3" -v ref="${4:-}" -v retry=/tmp/selftest-retry."$1".log \
+        -v flakyfile=/tmp/selftest.flaky."$1" '
+        function res(line) {
+            if (line ~ /# XFAIL/) return "xfail"
+            if (line ~ /# XPASS/) return "xpass"
+            if (line ~ /# SKIP/) return "skip"
+            return line ~ /^not ok/ ? "fail" : "pass"
+        }
+        function directive(line) { return sub(/^[^#]*# /, "", line) ? line : "" }
+        FILENAME == ref { inref[$1] = 1; next }
+        $2 == "RUN" { cur = $3; blk = ""; k = 0; next }
+        cur != "" && ($2 == "OK" || $2 == "FAIL") && $3 == cur { cur = ""; next }
+        cur != "" { if (k++ < 30) blk = blk "\n" $0; next }
+        ($1 == "ok" && $2 ~ /^[0-9]+$/) || ($1 == "not" && $2 == "ok" && $3 ~ /^[0-9]+$/) {
+            name = $1 == "ok" ? $3 : $4
+            if (FILENAME == retry) { again[name] = res($0); next }
+            if (!(name in first)) { order[++n] = name; first[name] = res($0); dir[name] = directive($0); out[name] = blk }
+            blk = ""
+        }
+        END {
+            sub_ind = ind "  "
+            print sub_ind "KTAP version 1"
+            print sub_ind "1.." n
+            bad = 0; refbad = 0; flaky = 0
+            for (i = 1; i <= n; i++) {
+                c = order[i]; r = first[c]
+                if (r == "pass") print sub_ind "ok " i " " c
+                else if (r == "xfail" || r == "xpass" || r == "skip") print sub_ind "ok " i " " c " # " dir[c]
+                else if (again[c] == "pass" || again[c] == "xfail" || again[c] == "xpass") {
+                    flaky++
+                    print sub_ind "# " label ": the first run of " c " failed:"
+                    m = split(substr(out[c], 2), l, "\n")
+                    for (j = 1; j <= m; j++) print sub_ind "#   " l[j]
+                    print sub_ind "ok " i " " c " # flaky: failed in its shard, passed alone on retry"
+                } else if (ref != "" && !(c in inref)) {
+                    print sub_ind "not ok " i " " c " # SKIP fails on tun.ko too"
+                } else {
+                    bad++
+                    print sub_ind "not ok " i " " c
+                }
+            }
+            if (ref == "" && bad > 0)
+                print ind "not ok " num " " label " # SKIP the reference: " bad " case(s) fail on " label " itself, not required of rtun"
+            else if (bad > 0)
+                print ind "not ok " num " " label
+            else if (flaky > 0)
+                print ind "ok " num " " label " # flaky: " flaky " case(s) passed only on retry"
+            else
+                print ind "ok " num " " label
+            print flaky > flakyfile
+        }' ${4:+"$4"} $(selftest_logs "$1")
 }
 
 test_upstream_tun_selftest() {
@@ -211,6 +285,13 @@ test_upstream_tun_selftest() {
     selftest_summary tun.ko || ok=0
     selftest_summary rtun || ok=0
     selftest_failing tun.ko | sed 's/^/# fails on tun.ko: /'
+    # Both runs as KTAP subtests, one line a case.
+    echo "  KTAP version 1"
+    echo "  1..2"
+    selftest_ktap tun.ko "  " 1
+    selftest_ktap rtun "  " 2 /tmp/selftest.reference
+    flaky_tun=$(cat /tmp/selftest.flaky.tun.ko)
+    flaky_rtun=$(cat /tmp/selftest.flaky.rtun)
 
     # Every case C tun passes must pass on rtun.
     selftest_failing rtun /tmp/selftest.reference > /tmp/selftest.lost
@@ -222,4 +303,6 @@ test_upstream_tun_selftest() {
     [ "$pass_tun" -gt 0 ] || { fail "not one case passes on tun.ko: no reference to compare with"; return 1; }
     [ $lost = 0 ] && [ "$pass_rtun" -ge "$pass_tun" ] ||
         { fail "rtun passes $pass_rtun cases, tun.ko $pass_tun; $lost case(s) passing on tun.ko fail on rtun"; return 1; }
+    [ "$flaky_tun$flaky_rtun" = 00 ] ||
+        flaky "cases that passed only on retry: tun.ko $flaky_tun, rtun $flaky_rtun"
 }

@@ -30,6 +30,7 @@ use rtun_common::{
 };
 
 use crate::frame;
+use crate::uring::{self, Ring};
 use crate::util::to_hex;
 
 /// A setup step failed: its line is printed, the scenario stops.
@@ -46,6 +47,7 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("counters_reset_on_rebind", counters_reset_on_rebind),
     ("purge_on_detach", purge_on_detach),
     ("napi", napi),
+    ("rx_queue", rx_queue),
     ("errnos", errnos),
     ("ring_resize", ring_resize),
     ("fdinfo_and_sysfs", fdinfo_and_sysfs),
@@ -53,7 +55,9 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("compat32", compat32),
     ("steering", steering),
     ("backpressure", backpressure),
+    ("backpressure_detach_middle", backpressure_detach_middle),
     ("sndbuf", sndbuf),
+    ("nowait", nowait),
 ];
 
 /// Runs one scenario against the device node `dev`; the process exit status.
@@ -734,12 +738,91 @@ fn napi(c: &mut Ctx) -> Res {
         c.show(&format!("{label}: write"), write_fd(fd1.0, &f));
         c.say(&format!("{label}: TUNGETIFF"), fmt_flags(&getiff(fd1.0)));
         c.need(&format!("{label}: detach fd1"), setqueue(fd1.0, IFF_DETACH_QUEUE))?;
+        // The frame written before is through the stack (which counts it in
+        // rx_dropped: no protocol takes 0x88b5); tun frees the refused one
+        // without counting it.
+        thread::sleep(Duration::from_millis(200));
+        let dropped = || sysfs(&name, "statistics/rx_dropped").parse::<i64>().unwrap_or(-1);
+        let before = dropped();
         c.show(&format!("{label}: write on the detached queue"), write_fd(fd1.0, &f));
+        c.say(&format!("{label}: rx_dropped by that write"), dropped() - before);
         c.show(&format!("{label}: write on fd2"), write_fd(fd2.0, &f));
         c.need(&format!("{label}: reattach fd1"), setqueue(fd1.0, IFF_ATTACH_QUEUE))?;
         c.show(&format!("{label}: write after reattach"), write_fd(fd1.0, &f));
         thread::sleep(Duration::from_millis(200));
         c.say(&format!("{label}: rx_packets"), sysfs(&name, "statistics/rx_packets"));
+        drop(fd2);
+        drop(fd1);
+    }
+    Ok(())
+}
+
+// ---- rx queue ---------------------------------------------------------------------------
+
+/// A packet socket on `name` whose classic filter takes only 0x88b5 frames,
+/// with a snap length of `skb->queue_mapping + 1` (`ld #queue`, SKF_AD_QUEUE):
+/// the length a recv returns tells the receive queue the stack recorded.
+fn queue_socket(name: &str) -> Result<Fd, i32> {
+    let idx = net::if_index(name).ok_or(libc::ENODEV)? as i32;
+    // No protocol until bound: nothing arrives before the filter is on.
+    // SAFETY: Plain socket call.
+    let fd = Fd(sys(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) } as isize)?);
+    let ins = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let prog = [
+        ins((libc::BPF_LD | libc::BPF_H | libc::BPF_ABS) as u16, 0, 0, 12),
+        ins((libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16, 0, 3, 0x88b5),
+        ins((libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, 0, 0, (libc::SKF_AD_OFF + libc::SKF_AD_QUEUE) as u32),
+        ins((libc::BPF_ALU | libc::BPF_ADD | libc::BPF_K) as u16, 0, 0, 1),
+        ins((libc::BPF_RET | libc::BPF_A) as u16, 0, 0, 0),
+        ins((libc::BPF_RET | libc::BPF_K) as u16, 0, 0, 0),
+    ];
+    let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr().cast_mut() };
+    // SAFETY: `fprog` and the program it points to live across the call.
+    sys(unsafe {
+        libc::setsockopt(fd.0, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, (&fprog as *const libc::sock_fprog).cast(), std::mem::size_of::<libc::sock_fprog>() as u32)
+    } as isize)?;
+    // SAFETY: sockaddr_ll is plain data.
+    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sa.sll_family = libc::AF_PACKET as u16;
+    sa.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+    sa.sll_ifindex = idx;
+    // SAFETY: `sa` is a valid sockaddr_ll.
+    sys(unsafe { libc::bind(fd.0, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) } as isize)?;
+    Ok(fd)
+}
+
+/// The receive queue recorded for the next frame `queue_socket` gets (1 s at
+/// most): `rx-N`, `none` (not recorded), `no frame`, or the errno.
+fn recorded_queue(fd: i32) -> String {
+    if !wait_readable(fd, 1000) {
+        return "no frame".into();
+    }
+    let mut buf = [0u8; 64];
+    // SAFETY: `buf` is ours for its length.
+    match sys(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) }) {
+        Ok(0) => "no frame".into(),
+        Ok(1) => "none".into(),
+        Ok(n) => format!("rx-{}", n - 2),
+        Err(e) => errno_name(e),
+    }
+}
+
+/// skb_record_rx_queue: tun_get_user records the writer's queue as the
+/// frame's receive queue (RPS, packet fanout, BPF see it), on every path:
+/// plain, IFF_NAPI and IFF_NAPI_FRAGS.
+fn rx_queue(c: &mut Ctx) -> Res {
+    for (label, extra) in [("plain", 0), ("napi", IFF_NAPI), ("napi_frags", IFF_NAPI | IFF_NAPI_FRAGS)] {
+        let (fd1, name) = c.create(&format!("{label}: TUNSETIFF tap multi_queue"), TAP_MQ | extra)?;
+        let fd2 = c.attach(&format!("{label}: fd2 TUNSETIFF"), &name, TAP_MQ | extra)?;
+        c.up(&name)?;
+        let ps = c.need(&format!("{label}: packet socket reporting the rx queue"), queue_socket(&name))?;
+        let f = eth_frame();
+        // fd1 is queue 0, fd2 queue 1.
+        for (i, (q, fd)) in [(1, fd2.0), (0, fd1.0), (1, fd2.0)].into_iter().enumerate() {
+            c.show(&format!("{label}: write {i} on queue {q}"), write_fd(fd, &f));
+            c.say(&format!("{label}: write {i}: recorded"), recorded_queue(ps.0));
+        }
+        drop(ps);
         drop(fd2);
         drop(fd1);
     }
@@ -941,6 +1024,10 @@ fn errnos_misc_ioctls(c: &mut Ctx) -> Res {
     c.show("TUNSETOFFLOAD unknown bit 0x200", ioctl_val(fd.0, TUNSETOFFLOAD, 0x200));
     c.show("TUNSETOFFLOAD tso4 without csum", ioctl_val(fd.0, TUNSETOFFLOAD, TUN_F_TSO4.into()));
     c.show("TUNSETOFFLOAD udp_tunnel_gso without tso", ioctl_val(fd.0, TUNSETOFFLOAD, (TUN_F_CSUM | TUN_F_UDP_TUNNEL_GSO).into()));
+    // tun's set_offload sees the whole unsigned long: a bit above 31 is unknown.
+    let csum_hi = (1u64 << 32) | u64::from(TUN_F_CSUM);
+    c.show("TUNSETOFFLOAD csum|1<<32", ioctl_val(fd.0, TUNSETOFFLOAD, csum_hi as _));
+    c.show("TUNSETOFFLOAD 1<<63", ioctl_val(fd.0, TUNSETOFFLOAD, (1u64 << 63) as _));
     c.show("TUNSETOFFLOAD 0", ioctl_val(fd.0, TUNSETOFFLOAD, 0));
     let mut fprog = [0u8; 16];
     c.show("TUNGETFILTER (none attached)", ioctl(fd.0, TUNGETFILTER, fprog.as_mut_ptr()));
@@ -1289,6 +1376,65 @@ fn backpressure(c: &mut Ctx) -> Res {
     Ok(())
 }
 
+/// A queue leaving from the middle of a multi-queue IFF_BACKPRESSURE device
+/// (tun's `__tun_detach`): the last queue takes its index, and with it the
+/// transmit queue that the leaving queue's full ring stopped; tun wakes that
+/// transmit queue once the new owner's ring is empty, or the qdisc would
+/// hold its frames for ever. Once by close, once by TUNSETQUEUE. A steering
+/// program returning 1 sends everything to the queue at index 1.
+fn backpressure_detach_middle(c: &mut Ctx) -> Res {
+    for how in ["close", "detach"] {
+        let (fd1, name) = c.create(&format!("{how}: fd1 TUNSETIFF tap multi_queue backpressure"), TAP_MQ | IFF_BACKPRESSURE)?;
+        let fd2 = c.attach(&format!("{how}: fd2 TUNSETIFF"), &name, TAP_MQ | IFF_BACKPRESSURE)?;
+        let fd3 = c.attach(&format!("{how}: fd3 TUNSETIFF"), &name, TAP_MQ | IFF_BACKPRESSURE)?;
+        for (n, fd) in [("fd1", &fd1), ("fd2", &fd2), ("fd3", &fd3)] {
+            c.need(&format!("{how}: {n} O_NONBLOCK"), set_fl(fd.0, libc::O_NONBLOCK, 0))?;
+        }
+        c.ip_need(&format!("{how}: ip link set txqueuelen 4"), &["link", "set", "dev", &name, "txqueuelen", "4"])?;
+        c.up(&name)?;
+        let prog = c.need(&format!("{how}: load program returning 1"), ebpf_returning(1))?;
+        c.show(&format!("{how}: TUNSETSTEERINGEBPF program returning 1"), ioctl_int(fd1.0, TUNSETSTEERINGEBPF, prog.0));
+        drop(prog);
+        let sent = frame::inject_each(&name, &eth_frame(), 0x88b5, 6);
+        c.say(&format!("{how}: inject 6 frames through the qdisc"), sent.map(|v| send_summary(&v)).unwrap_or_else(errno_name));
+        c.say(&format!("{how}: fd2 (index 1) has frames"), yes_no(wait_readable(fd2.0, 2000)));
+        let fd2 = if how == "close" {
+            drop(fd2);
+            c.say(&format!("{how}: fd2 closed"), 0);
+            None
+        } else {
+            c.show(&format!("{how}: fd2 TUNSETQUEUE IFF_DETACH_QUEUE"), setqueue(fd2.0, IFF_DETACH_QUEUE));
+            Some(fd2)
+        };
+        // fd3 now has index 1: what the qdisc held for it comes through.
+        c.say(&format!("{how}: fd3 reads what the qdisc held"), drain_wait(fd3.0, 1000));
+        c.show(&format!("{how}: inject 3 more frames"), inject(&name, 3));
+        c.say(&format!("{how}: fd3 reads the new frames"), drain_wait(fd3.0, 1000));
+        c.say(&format!("{how}: fd1 reads"), drain(fd1.0));
+        c.say(&format!("{how}: poll fd3 at the end"), poll_now(fd3.0));
+        drop(fd2);
+    }
+
+    // Which queue an index reaches after the first of three leaves: tun
+    // moves the last one into its place.
+    let (fd1, name) = c.create("reindex: fd1 TUNSETIFF tap multi_queue", TAP_MQ)?;
+    let fd2 = c.attach("reindex: fd2 TUNSETIFF", &name, TAP_MQ)?;
+    let fd3 = c.attach("reindex: fd3 TUNSETIFF", &name, TAP_MQ)?;
+    for (n, fd) in [("fd1", &fd1), ("fd2", &fd2), ("fd3", &fd3)] {
+        c.need(&format!("reindex: {n} O_NONBLOCK"), set_fl(fd.0, libc::O_NONBLOCK, 0))?;
+    }
+    c.up(&name)?;
+    c.show("reindex: fd1 TUNSETQUEUE IFF_DETACH_QUEUE", setqueue(fd1.0, IFF_DETACH_QUEUE));
+    for ret in [0u32, 1] {
+        let prog = c.need(&format!("reindex: load program returning {ret}"), ebpf_returning(ret))?;
+        c.show(&format!("reindex: TUNSETSTEERINGEBPF program returning {ret}"), ioctl_int(fd2.0, TUNSETSTEERINGEBPF, prog.0));
+        drop(prog);
+        c.show("reindex: inject 4 frames", inject(&name, 4));
+        c.say(&format!("reindex: program returning {ret}: frames on fd1, fd2, fd3"), fmt_per_queue(&read_per_queue(&[fd1.0, fd2.0, fd3.0])));
+    }
+    Ok(())
+}
+
 // ---- TUNSETSNDBUF ----------------------------------------------------------------------
 
 /// A 60-byte broadcast ARP request from 10.231.1.2 (02:00:00:00:e7:02) for
@@ -1531,6 +1677,131 @@ fn sndbuf(c: &mut Ctx) -> Res {
     c.say("rx_dropped grew by", grew.map(|(a, b)| a.wrapping_sub(b).to_string()).unwrap_or_else(|| "?".into()));
     c.show("TUNSETSNDBUF 2147483647", ioctl_int(fd.0, TUNSETSNDBUF, i32::MAX));
     c.show("write with the buffer unlimited, 1 frame held", write_fd(fd.0, &other));
+    Ok(())
+}
+
+// ---- IOCB_NOWAIT ----------------------------------------------------------------------
+
+extern "C" fn ignore_alarm(_: libc::c_int) {}
+
+/// `f()` with SIGALRM due in 3 s and no SA_RESTART: a call that should not
+/// wait, but does, ends with EINTR instead of hanging the scenario.
+fn within_3s(f: impl FnOnce() -> Result<i32, i32>) -> Result<i32, i32> {
+    // SAFETY: A plain sigaction with an empty mask and a handler that does
+    // nothing, then alarm(); alarm(0) cancels it.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = ignore_alarm as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGALRM, &sa, std::ptr::null_mut());
+        libc::alarm(3);
+    }
+    let r = f();
+    // SAFETY: Cancels the alarm.
+    unsafe { libc::alarm(0) };
+    r
+}
+
+/// `preadv2(fd, {buf}, 1, -1, RWF_NOWAIT)`: the byte count and the bytes read.
+fn preadv2_nowait(fd: i32) -> (Result<i32, i32>, Vec<u8>) {
+    let mut buf = vec![0u8; 2048];
+    let iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: One iovec over `buf`, writable for its length.
+    let r = within_3s(|| sys(unsafe { libc::preadv2(fd, &iov, 1, -1, libc::RWF_NOWAIT) }));
+    buf.truncate(*r.as_ref().unwrap_or(&0) as usize);
+    (r, buf)
+}
+
+/// `pwritev2(fd, {data}, 1, -1, RWF_NOWAIT)`.
+fn pwritev2_nowait(fd: i32, data: &[u8]) -> Result<i32, i32> {
+    let iov = libc::iovec { iov_base: data.as_ptr() as *mut libc::c_void, iov_len: data.len() };
+    // SAFETY: One iovec over `data`, which the kernel only reads.
+    within_3s(|| sys(unsafe { libc::pwritev2(fd, &iov, 1, -1, libc::RWF_NOWAIT) }))
+}
+
+/// `the frame`, or the length and the first 64 bytes of what was read instead.
+fn same_frame(got: &[u8], want: &[u8]) -> String {
+    if got == want {
+        "the frame".into()
+    } else {
+        format!("{} bytes, differ: {}", got.len(), to_hex(&got[..got.len().min(64)]))
+    }
+}
+
+/// A completion as printed: its result (bytes or errno name), or `pending`.
+fn fmt_cqe(c: &Option<uring::Cqe>) -> String {
+    match c {
+        None => "pending".into(),
+        Some(c) if c.res < 0 => errno_name(-c.res),
+        Some(c) => c.res.to_string(),
+    }
+}
+
+/// IOCB_NOWAIT: tun's file has FMODE_NOWAIT (tun_chr_open), so preadv2 and
+/// pwritev2 accept RWF_NOWAIT, and tun_chr_read_iter/tun_chr_write_iter
+/// treat IOCB_NOWAIT as O_NONBLOCK: on a blocking fd, a read of an empty
+/// queue and a write that would wait for send buffer fail with EAGAIN.
+/// io_uring issues its reads with IOCB_NOWAIT; on EAGAIN it waits for POLLIN
+/// in the kernel (no io-wq worker) and reads again when a frame comes.
+fn nowait(c: &mut Ctx) -> Res {
+    let (fd, name) = c.create("TUNSETIFF tap", TAP)?;
+    c.up(&name)?;
+    let f = eth_frame();
+
+    // preadv2 and pwritev2 on the blocking fd.
+    c.show("preadv2 RWF_NOWAIT, nothing queued", preadv2_nowait(fd.0).0);
+    c.show("pwritev2 RWF_NOWAIT 60-byte frame", pwritev2_nowait(fd.0, &f));
+    c.show("inject 1 frame", inject(&name, 1));
+    c.say("frame queued", yes_no(wait_readable(fd.0, 2000)));
+    let (r, got) = preadv2_nowait(fd.0);
+    c.show("preadv2 RWF_NOWAIT", r);
+    c.say("preadv2 RWF_NOWAIT read", same_frame(&got, &f));
+    c.show("preadv2 RWF_NOWAIT again, nothing queued", preadv2_nowait(fd.0).0);
+
+    // io_uring: a read of the empty queue waits for the frame.
+    let mut ring = c.need("io_uring_setup 4 entries", Ring::new(4))?;
+    c.show("io_uring read, nothing queued: io_uring_enter", ring.submit_read(fd.0, 2048, 1));
+    c.say("io_uring read 300 ms later", fmt_cqe(&ring.wait(300)));
+    c.say("io-wq workers while it waits", uring::iowq_workers());
+    c.show("inject 1 frame", inject(&name, 1));
+    let done = ring.wait(3000);
+    c.say("io_uring read after the transmit", fmt_cqe(&done));
+    if let Some(d) = &done {
+        c.say("io_uring read after the transmit, what it read", format!("user_data={} {}", d.user_data, same_frame(&d.buf, &f)));
+    }
+    // A read of a queued frame completes in io_uring_enter.
+    c.show("inject 1 frame", inject(&name, 1));
+    c.say("frame queued", yes_no(wait_readable(fd.0, 2000)));
+    c.show("io_uring read, frame queued: io_uring_enter", ring.submit_read(fd.0, 2048, 2));
+    let done = ring.peek();
+    c.say("io_uring read completed by io_uring_enter", fmt_cqe(&done));
+    if let Some(d) = &done {
+        c.say("io_uring read completed by io_uring_enter, what it read", format!("user_data={} {}", d.user_data, same_frame(&d.buf, &f)));
+    }
+    c.say("io-wq workers", uring::iowq_workers());
+    drop(ring);
+    c.show("preadv2 RWF_NOWAIT after, nothing queued", preadv2_nowait(fd.0).0);
+
+    // A write that would wait for send buffer: one frame held charged in the
+    // ARP proxy queue (as in `sndbuf`), the buffer 64 bytes.
+    let (_tunfd, tun) = c.create("TUNSETIFF tun (the route's device)", IFF_TUN | IFF_NO_PI)?;
+    c.ip_need("tun: ip addr add 10.231.2.1/24", &["addr", "add", "10.231.2.1/24", "dev", &tun])?;
+    c.up(&tun)?;
+    c.ip_need("tap: ip addr add 10.231.1.1/24", &["addr", "add", "10.231.1.1/24", "dev", &name])?;
+    for (k, v) in [("conf/{}/forwarding", "1"), ("conf/{}/proxy_arp", "1"), ("neigh/{}/proxy_delay", "100000000")] {
+        let r = sysctl_set(&format!("/proc/sys/net/ipv4/{}", k.replace("{}", &name)), v);
+        c.say(&format!("sysctl {} = {v}", k.replace("{}", "TAP")), &r);
+        if r != "0" {
+            return Err(Stop);
+        }
+    }
+    c.show("TUNSETSNDBUF 64", ioctl_int(fd.0, TUNSETSNDBUF, 64));
+    c.show("pwritev2 RWF_NOWAIT ARP request (held)", pwritev2_nowait(fd.0, &arp_request()));
+    let rx_dropped0 = sysfs(&name, "statistics/rx_dropped");
+    c.show("pwritev2 RWF_NOWAIT, 1 frame held", pwritev2_nowait(fd.0, &f));
+    c.say("rx_dropped grew", yes_no(sysfs(&name, "statistics/rx_dropped") != rx_dropped0));
+    c.ip_need("ip addr del (frees the held frame)", &["addr", "del", "10.231.1.1/24", "dev", &name])?;
+    c.show("pwritev2 RWF_NOWAIT after", pwritev2_nowait(fd.0, &f));
     Ok(())
 }
 

@@ -210,3 +210,66 @@ pub fn run(module: &str, netns: &str, count: usize, extra_every: usize) {
     }
     println!("cycles={count} devices={devices} seconds={:.1}", t0.elapsed().as_secs_f64());
 }
+
+/// `rtunctl close-rmmod MODULE.ko [persist] --dev PATH --count N`: N rounds
+/// of: load MODULE.ko if it is not loaded, open PATH, TUNSETIFF (a new TAP,
+/// lcx%d), with `persist` TUNSETPERSIST 1, close, and at once
+/// delete_module(O_NONBLOCK), as `rmmod` right after the close. With no file
+/// open, nothing should hold the module: the first try must succeed, as on
+/// tun.ko (tests/guest/t_lifecycle.sh). A refused first try is printed with
+/// its errno and the module's refcnt, then retried every 2 ms for up to 5 s.
+///
+/// Output: a `round N: ...` line for each refused first try, then
+/// `rounds=N first_try_ok=K`; exit status 1 only if a setup step failed or
+/// the module could not be removed at all.
+pub fn close_rmmod(ko_path: &str, dev: &str, persist: bool, rounds: usize) {
+    let module = Path::new(ko_path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ko = fs::File::open(ko_path).unwrap_or_else(|e| {
+        println!("open {ko_path}: {e}");
+        exit(1)
+    });
+    let refcnt_path = format!("/sys/module/{module}/refcnt");
+    let mut first_ok = 0;
+    for round in 0..rounds {
+        if !Path::new(&format!("/sys/module/{module}")).exists() {
+            // SAFETY: finit_module with our fd and empty parameters.
+            let r = unsafe { libc::syscall(libc::SYS_finit_module, ko.as_raw_fd(), c"".as_ptr(), 0) };
+            check(round, "insmod", if r < 0 { Err(errs(errno())) } else { Ok(()) });
+        }
+        let t0 = Instant::now();
+        while !Path::new(dev).exists() && t0.elapsed().as_secs() < 5 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let fd = open_dev(dev, 0).unwrap_or_else(|e| {
+            println!("cycle {round}: open {dev}: {}", errs(e));
+            exit(1)
+        });
+        let mut req = IfReq::new("lcx%d", IFF_TAP | IFF_NO_PI);
+        let mut r = ioctl(fd, TUNSETIFF, &mut req).map(|_| ());
+        if persist {
+            r = r.and_then(|_| ioctl_val(fd, TUNSETPERSIST, 1).map(|_| ()));
+        }
+        // SAFETY: Our fd.
+        unsafe { libc::close(fd) };
+        check(round, "TUNSETIFF", r.map_err(errs));
+        match delete_module(&module) {
+            Ok(()) => first_ok += 1,
+            Err(e) => {
+                let refs = fs::read_to_string(&refcnt_path).unwrap_or_default();
+                let t0 = Instant::now();
+                let mut last = Err(e);
+                while last.is_err() && t0.elapsed().as_secs() < 5 {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    last = delete_module(&module);
+                }
+                let after = match last {
+                    Ok(()) => format!("removed {:.1} ms later", t0.elapsed().as_secs_f64() * 1000.0),
+                    Err(e) => format!("still refused after 5 s ({})", errs(e)),
+                };
+                println!("round {round}: rmmod {module} right after the close: {} (refcnt {}); {after}", errs(e), refs.trim());
+                check(round, "rmmod at all", last.map_err(errs));
+            }
+        }
+    }
+    println!("rounds={rounds} first_try_ok={first_ok}");
+}

@@ -11,6 +11,8 @@ mod abi_check;
 mod block;
 mod cycles;
 mod frame;
+mod race;
+mod uring;
 mod util;
 
 use std::{ffi::CString, fs, io::Write, process::exit, time::Duration};
@@ -30,7 +32,7 @@ attach flags (every command that attaches): --tun | --tap (default), --no-pi,
 commands:
   add NAME... [--owner UID] [--group GID]  create persistent devices, print their names
   del NAME                                  clear persist; the device goes with the fd
-  attach NAME [--queues N] [--ready-file F] [--read] [--hexlen N]
+  attach NAME [--queues N] [--ready-file F] [--read | --read-after F] [--hexlen N]
          [--txfilter MAC,... [--allmulti]] [--cbpf-ret N] [--ebpf-ret N] [--offload N]
          [--detach | --detach-one]          attach (and set filters), then hold or read;
                                             --detach-one detaches only the last queue
@@ -41,6 +43,9 @@ commands:
   cycles MODULE NETNS [--count N] [--extra-every K]
                                             N insmod/rmmod cycles with persistent devices,
                                             more every K cycles (src/cycles.rs)
+  close-rmmod MODULE.ko [persist] [--count N] [--dev PATH]
+                                            N rounds: open, TUNSETIFF, close, rmmod at once;
+                                            prints each refused first try (src/cycles.rs)
   send NAME (--hex HEX | --bad-buffer) [--pad-to N] [--count K] [--pi-proto HEX]
          [--vnet HEX]                       write frames, print 'wrote N' or 'errno=E'
   recv NAME [--count N] [--timeout-ms T] [--no-poll]
@@ -58,6 +63,9 @@ commands:
   getiff NAME                               TUNGETIFF and TUNGETFEATURES
   carrier NAME on|off                       TUNSETCARRIER
   stats NAME                                the device's counters
+  race napi-del [--count ROUNDS] [--seed S]
+                                            writers on an IFF_NAPI queue while its device is
+                                            deleted (src/race.rs)
   abi SCENARIO | list                       one fixed call sequence, printed as 'step: result'
                                             lines that compare between --dev /dev/net/tun and
                                             /dev/net/rtun (tests/guest/t_abi.sh)";
@@ -80,11 +88,13 @@ struct Opts {
     nonblock: bool,
     queues: usize,
     ready_file: Option<String>,
+    read_after: Option<String>,
     read: bool,
     hexlen: usize,
     hex: Option<Vec<u8>>,
     pad_to: Option<usize>,
     count: usize,
+    seed: u64,
     bad_buffer: bool,
     timeout_ms: i32,
     no_poll: bool,
@@ -151,11 +161,16 @@ fn parse_args() -> Opts {
             "--nonblock" => o.nonblock = true,
             "--queues" => o.queues = num("--queues", it.next()),
             "--ready-file" => o.ready_file = it.next(),
+            "--read-after" => {
+                o.read_after = it.next();
+                o.read = true;
+            }
             "--read" => o.read = true,
             "--hexlen" => o.hexlen = num("--hexlen", it.next()),
             "--hex" => o.hex = Some(parse_hex(&it.next().unwrap_or_default()).unwrap_or_else(|e| usage_error(&e))),
             "--pad-to" => o.pad_to = Some(num("--pad-to", it.next())),
             "--count" => o.count = num("--count", it.next()),
+            "--seed" => o.seed = num("--seed", it.next()),
             "--bypass-qdisc" => o.bypass_qdisc = true,
             "--bad-buffer" => o.bad_buffer = true,
             "--timeout-ms" => o.timeout_ms = num("--timeout-ms", it.next()),
@@ -291,6 +306,18 @@ fn main() {
             let netns = o.args.get(2).cloned().unwrap_or_else(|| usage_error("cycles needs MODULE NETNS"));
             cycles::run(&module, &netns, o.count, o.extra_every);
         }
+        "race" => match o.args.get(1).map(String::as_str) {
+            Some("napi-del") => exit(race::napi_del(&o.dev_path, o.count.max(1), o.seed)),
+            _ => usage_error("race needs napi-del"),
+        },
+        "close-rmmod" => {
+            let persist = match o.args.get(2).map(String::as_str) {
+                None => false,
+                Some("persist") => true,
+                Some(a) => usage_error(&format!("close-rmmod: unknown argument {a}")),
+            };
+            cycles::close_rmmod(o.arg(1, "MODULE.ko"), &o.dev_path, persist, o.count);
+        }
         "help" => println!("{USAGE}"),
         c => usage_error(&format!("unknown command {c}")),
     }
@@ -374,6 +401,12 @@ fn cmd_attach(o: &Opts) {
     touch(&o.ready_file);
     if !o.read {
         sleep_forever();
+    }
+    if let Some(go) = &o.read_after {
+        // A reader that does not read until told to (the file appears).
+        while fs::metadata(go).is_err() {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
     let mut pfds: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
     let mut buf = vec![0u8; 65536 + 64];

@@ -803,6 +803,9 @@ impl Worker {
             Err(libc::EBADFD) => self.error("write on a live device: EBADFD".into()),
             Err(e) => {
                 rec.write_fail += 1;
+                if e == libc::EBUSY {
+                    rec.write_busy += 1;
+                }
                 if e == libc::EINVAL {
                     rec.write_einval += 1;
                     if bad_vnet {
