@@ -63,21 +63,10 @@ t_start=$(date +%s)
 KDIR=$("$RTUN_TOP/scripts/kernel.sh" bench)
 export KDIR
 
-# rtun.ko for the bench kernel, from a scratch copy of the working tree's
-# sources (committed or not; never the build outputs of the test build).
+# rtun.ko for the bench kernel, from a scratch copy of the working tree's sources.
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/rtun-bench-module.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
-if git -C "$RTUN_TOP" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
-    (cd "$RTUN_TOP" && git ls-files -co --exclude-standard) |
-        while IFS= read -r f; do [ -f "$RTUN_TOP/$f" ] && printf '%s\n' "$f"; done |
-        tar -C "$RTUN_TOP" -T - -cf - | tar -C "$scratch" -xf -
-else
-    cp "$RTUN_TOP"/Makefile "$RTUN_TOP"/Kbuild "$RTUN_TOP"/*.rs "$RTUN_TOP"/*.c "$RTUN_TOP"/*.h "$scratch"/
-fi
-log "building rtun.ko against $KDIR (in $scratch)"
-mout=$(make -C "$scratch" KDIR="$KDIR" 2>&1) || { echo "$mout" >&2; die "module build failed"; }
-echo "$mout" | grep -v '^make' >&2 || true
-[ -f "$scratch/rtun.ko" ] || die "no rtun.ko after the build"
+module_for_tree "$KDIR" "$scratch"
 [ -f "$KDIR/drivers/net/tun.ko" ] || die "$KDIR has no drivers/net/tun.ko"
 log "building tools/rtunctl, tools/rtunbench, tools/rtunfuzz and tools/rtunstress (the guest carries them all)"
 (cd "$RTUN_TOP" && cargo build --quiet --release -p rtunctl -p rtunbench -p rtunfuzz -p rtunstress)

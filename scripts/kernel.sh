@@ -2,25 +2,32 @@
 # Build (or reuse) a Linux 7.3 kernel, cached outside the repo. Prints the tree's
 # path on stdout.
 #
-#   scripts/kernel.sh [test|bench|inner]
+#   scripts/kernel.sh [test|bench|inner|kcsan]
 #
 # test (the default): kernel/rtun.config, lockdep and fault injection, for the
 # guest suite; bench: kernel/bench.config, the same functional options without
 # the debugging, for scripts/bench.sh; inner: kernel/inner.config, the small
 # kernel (bzImage only) of the VM that the guest test test_qemu_multiqueue_vm
-# runs under an inner QEMU. The cache key covers the kernel source package, the
+# runs under an inner QEMU; kcsan: kernel/rtun.config with kernel/kcsan.config
+# over it (KCSAN instead of KASAN, no lockdep), for the KCSAN slice of
+# scripts/test.sh. The cache key covers the kernel source package, the
 # config fragment and the toolchain, so changing any of them builds a new tree.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 kind=${1:-test}
 cc=gcc
+K=$RTUN_TOP/kernel
+# FRAGS: the fragments merged over tinyconfig, in order (a later line for the
+# same symbol wins).
 case "$kind" in
-    test) FRAG=$RTUN_TOP/kernel/rtun.config; prefix=linux-7.3; targets="bzImage modules"; minutes=10-14; cc=clang-19 ;;
-    bench) FRAG=$RTUN_TOP/kernel/bench.config; prefix=linux-7.3-bench; targets="bzImage modules"; minutes=6-10 ;;
-    inner) FRAG=$RTUN_TOP/kernel/inner.config; prefix=linux-7.3-inner; targets=bzImage; minutes=3-5 ;;
-    *) die "usage: scripts/kernel.sh [test|bench|inner]" ;;
+    test) FRAGS=("$K/rtun.config"); prefix=linux-7.3; targets="bzImage modules"; minutes=10-14; cc=clang-19 ;;
+    bench) FRAGS=("$K/bench.config"); prefix=linux-7.3-bench; targets="bzImage modules"; minutes=6-10 ;;
+    inner) FRAGS=("$K/inner.config"); prefix=linux-7.3-inner; targets=bzImage; minutes=3-5 ;;
+    kcsan) FRAGS=("$K/rtun.config" "$K/kcsan.config"); prefix=linux-7.3-kcsan; targets="bzImage modules"; minutes=10-14; cc=clang-19 ;;
+    *) die "usage: scripts/kernel.sh [test|bench|inner|kcsan]" ;;
 esac
+names=$(for f in "${FRAGS[@]}"; do basename "$f"; done | paste -sd+)
 
 SRC_TAR=/usr/src/linux-source-7.3.tar.xz
 [ -f "$SRC_TAR" ] || die "$SRC_TAR missing: run scripts/setup.sh"
@@ -28,7 +35,7 @@ SRC_TAR=/usr/src/linux-source-7.3.tar.xz
 
 key=$( {
     dpkg-query -W -f='${Version}' linux-source-7.3
-    cat "$FRAG"
+    cat "${FRAGS[@]}"
     "$RUSTC" --version
     "$BINDGEN" --version
     /usr/lib/llvm-19/bin/clang --version | head -1
@@ -46,31 +53,40 @@ if [ -f "$tree/.rtun-complete" ]; then
     exit 0
 fi
 
-log "building the $kind kernel ($(basename "$FRAG")) in $tree (first time: about $minutes minutes)"
+log "building the $kind kernel ($names) in $tree (first time: about $minutes minutes)"
 rm -rf "$tree"
 mkdir -p "$tree"
 tar -xf "$SRC_TAR" -C "$tree" --strip-components=1
 kmake() { make -C "$tree" -s CC="$cc" HOSTCC=gcc RUSTC="$RUSTC" BINDGEN="$BINDGEN" LIBCLANG_PATH="$LIBCLANG_PATH" "$@"; }
 kmake tinyconfig >/dev/null
-(cd "$tree" && scripts/kconfig/merge_config.sh -m .config "$FRAG" >/dev/null)
+(cd "$tree" && scripts/kconfig/merge_config.sh -m .config "${FRAGS[@]}" >/dev/null)
 kmake olddefconfig >/dev/null
 
 # Kconfig silently drops a symbol whose dependencies are off: check every line,
-# "=y/m/value" lines and "is not set" lines alike.
+# "=y/m/value" lines and "is not set" lines alike; for a symbol set by more
+# than one fragment, the last line.
 bad=0
-while IFS= read -r line; do
-    case "$line" in
-        CONFIG_*=*) sym=${line%%=*}; want=${line#*=} ;;
-        "# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *}; want= ;;
-        *) continue ;;
-    esac
+declare -A want=()
+order=()
+for f in "${FRAGS[@]}"; do
+    while IFS= read -r line; do
+        case "$line" in
+            CONFIG_*=*) sym=${line%%=*}; val=${line#*=} ;;
+            "# CONFIG_"*" is not set") sym=${line#\# }; sym=${sym%% *}; val= ;;
+            *) continue ;;
+        esac
+        [ -n "${want[$sym]+set}" ] || order+=("$sym")
+        want[$sym]=$val
+    done < "$f"
+done
+for sym in "${order[@]}"; do
     got=$(grep -E "^$sym=" "$tree/.config" | head -1 | cut -d= -f2- || true)
-    if [ "$got" != "$want" ]; then
-        echo "[rust_tun] config: $sym wanted '${want:-not set}', got '${got:-not set}'" >&2
+    if [ "$got" != "${want[$sym]}" ]; then
+        echo "[rust_tun] config: $sym wanted '${want[$sym]:-not set}', got '${got:-not set}'" >&2
         bad=1
     fi
-done < "$FRAG"
-[ $bad = 0 ] || die "the kernel config does not match $(basename "$FRAG") (see above)"
+done
+[ $bad = 0 ] || die "the kernel config does not match $names (see above)"
 
 start=$(date +%s)
 kmake -j"$(( $(nproc) + 1 ))" $targets

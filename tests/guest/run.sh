@@ -16,6 +16,7 @@ cd "$(dirname "$0")"
 . ./t_fuzz.sh
 . ./t_stress.sh
 . ./t_races.sh
+. ./t_kcsan.sh
 
 TESTS="
 module_load_unload

@@ -850,12 +850,12 @@ impl Worker {
         let Some(q) = self.pick_q(d) else { return false };
         let fd = self.devs[d].qs[q].fd;
         if self.rng.chance(1, 4) {
-            // A blocking read, cut short by SIGALRM if nothing comes.
+            // A blocking read, cut short by SIGALRM if nothing comes. The
+            // timer repeats until disarmed: one that fired before read()
+            // went to sleep (a slow kernel under TCG) fires again.
             set_nonblock(fd, false);
-            let t = libc::itimerval {
-                it_interval: libc::timeval { tv_sec: 0, tv_usec: 0 },
-                it_value: libc::timeval { tv_sec: 0, tv_usec: self.rng.range(1000, 30000) as i64 },
-            };
+            let every = libc::timeval { tv_sec: 0, tv_usec: self.rng.range(1000, 30000) as i64 };
+            let t = libc::itimerval { it_interval: every, it_value: every };
             // SAFETY: Arming and disarming our own timer.
             unsafe { libc::setitimer(libc::ITIMER_REAL, &t, std::ptr::null_mut()) };
             let r = self.read_one(d, fd);
