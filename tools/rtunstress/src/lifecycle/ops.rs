@@ -100,8 +100,17 @@ pub struct Th<'w> {
     pub fatal: Vec<String>,
 }
 
+/// The errno's name, with the few that rtun_common's table lacks and the
+/// lifecycle operations meet (io_uring's cancellations, restarts).
 fn errno_str(e: i32) -> String {
-    errno_name(e)
+    match e {
+        libc::ECANCELED => "ECANCELED".into(),
+        libc::ETIME => "ETIME".into(),
+        libc::EALREADY => "EALREADY".into(),
+        libc::ERESTART => "ERESTART".into(),
+        512 => "ERESTARTSYS".into(),
+        _ => errno_name(e),
+    }
 }
 
 impl<'w> Th<'w> {
@@ -156,14 +165,14 @@ impl<'w> Th<'w> {
 
     fn end(&mut self, op: &'static str, out: Out) {
         let mut r = lk(&self.w.recent[self.t]);
-        let start = r.cur.take().map(|c| c.1).unwrap_or_default();
+        let (start, took) = r.cur.take().map(|c| (c.1, c.0.elapsed().as_secs_f64() * 1000.0)).unwrap_or_default();
         let (res, detail) = match &out {
             Out::Ok(d) => ("OK".to_string(), d.clone()),
             Out::Err(e, d) => (errno_str(*e), d.clone()),
             Out::Fail(d) => ("FAIL".to_string(), d.clone()),
             Out::Skip => ("skip".to_string(), String::new()),
         };
-        r.ring.push_back(format!("{start} {detail} -> {res}"));
+        r.ring.push_back(format!("{start} {detail} -> {res} ({took:.0} ms)"));
         while r.ring.len() > RECENT {
             r.ring.pop_front();
         }
@@ -180,11 +189,17 @@ impl<'w> Th<'w> {
     pub fn run(&mut self) {
         let table: &[(&str, u32)] = if self.role == Role::Data { &DATA_OPS } else { &TEARDOWN_OPS };
         let weights: Vec<u32> = table.iter().map(|o| o.1).collect();
-        while Instant::now() < self.w.deadline && !self.w.stop.load(Ordering::Relaxed) && self.ops + self.skipped < self.w.cfg.max_ops {
+        while Instant::now() < self.w.deadline && !self.w.stop.load(Ordering::Relaxed) && self.ops < self.w.cfg.max_ops {
             let op = table[self.rng.weighted(&weights)].0;
             self.begin(op);
             let out = self.op(op);
+            let skip = matches!(out, Out::Skip);
             self.end(op, out);
+            if skip {
+                // Nothing to do it on (no device yet, every slot taken):
+                // leave the CPUs to the threads that have something to do.
+                std::thread::sleep(Duration::from_millis(2));
+            }
             if !self.fatal.is_empty() {
                 self.w.stop.store(true, Ordering::Relaxed);
             }
@@ -467,11 +482,23 @@ impl<'w> Th<'w> {
     /// A wait for io_uring completions that did not end within 3 s after
     /// the request's own timeout: the request could not be cancelled.
     fn uring_stuck(&mut self, what: String) -> Out {
+        // Where the request is: the ring's io-wq workers ("iou-wrk-TID").
+        let me = std::process::id();
+        let mut workers = String::new();
+        if let Ok(rd) = std::fs::read_dir(format!("/proc/{me}/task")) {
+            for e in rd.flatten() {
+                let tid: u32 = e.file_name().to_string_lossy().parse().unwrap_or(0);
+                let comm = std::fs::read_to_string(format!("/proc/{me}/task/{tid}/comm")).unwrap_or_default();
+                if comm.trim() == format!("iou-wrk-{}", self.tid) {
+                    workers.push_str(&format!(" [{}: {}]", comm.trim(), sysx::task_where(me, tid).replace('\n', " | ")));
+                }
+            }
+        }
         // The buffer stays lent to the kernel: a fresh one for us, the old
         // one leaked; the ring is closed (which cancels what it can).
         std::mem::forget(std::mem::replace(&mut self.buf, vec![0u8; 70000]));
         self.uring = None;
-        self.fatal.push(format!("{what}: the io_uring request did not complete within 3 s of its timeout (it cannot be cancelled)"));
+        self.fatal.push(format!("{what}: the io_uring request did not complete within 3 s of its timeout (it cannot be cancelled); io-wq:{workers}"));
         Out::Fail(what)
     }
 
@@ -480,9 +507,10 @@ impl<'w> Th<'w> {
         let ms = self.rng.range(2, 30);
         let what = format!("{} fd {} timeout {ms} ms", q.dev.name, q.fd);
         let mut buf = std::mem::take(&mut self.buf);
-        self.timer.arm((ms + 3000) * 1000);
+        let give_up = Instant::now() + Duration::from_millis(ms + 3000);
+        self.timer.arm((ms + 3100) * 1000);
         let r = match self.ring() {
-            Ok(ring) => ring.read(q.fd, &mut buf, ms),
+            Ok(ring) => ring.read(q.fd, &mut buf, ms, give_up),
             Err(e) => Err(e),
         };
         self.timer.disarm();
@@ -514,9 +542,10 @@ impl<'w> Th<'w> {
         let (mut frame, body) = self.frame(&q.dev);
         frame.extend_from_slice(&body);
         let what = format!("{} fd {} {} bytes", q.dev.name, q.fd, frame.len());
-        self.timer.arm(3_000_000);
+        let give_up = Instant::now() + Duration::from_secs(3);
+        self.timer.arm(3_100_000);
         let r = match self.ring() {
-            Ok(ring) => ring.write(q.fd, &frame),
+            Ok(ring) => ring.write(q.fd, &frame, give_up),
             Err(e) => Err(e),
         };
         self.timer.disarm();

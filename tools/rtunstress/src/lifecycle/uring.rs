@@ -6,7 +6,10 @@
 //! completion of what it submitted before it submits again, so the ring
 //! never holds more than two entries in flight.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::{
+    sync::atomic::{AtomicU32, Ordering},
+    time::Instant,
+};
 
 use crate::sys::errno;
 
@@ -171,7 +174,9 @@ impl Ring {
         }
     }
 
-    /// Queues `sqes` and submits them, waiting for as many completions.
+    /// Queues `sqes` and submits them. It does not wait: io_uring_enter
+    /// returns the count submitted even when a signal cut its wait short,
+    /// which would hide the signal from [`Ring::wait_for`].
     fn submit(&mut self, sqes: &[Sqe]) -> Result<(), i32> {
         let mask = self.sq.u32_at(self.p.sq_off.ring_mask).load(Ordering::Relaxed);
         let tail = self.sq.u32_at(self.p.sq_off.tail).load(Ordering::Relaxed);
@@ -186,8 +191,8 @@ impl Ring {
         }
         self.sq.u32_at(self.p.sq_off.tail).store(tail.wrapping_add(sqes.len() as u32), Ordering::Release);
         let n = sqes.len() as u32;
-        // SAFETY: io_uring_enter(2) on our ring, no signal mask.
-        let r = unsafe { libc::syscall(libc::SYS_io_uring_enter, self.fd, n, n, IORING_ENTER_GETEVENTS, std::ptr::null::<u8>(), 0usize) };
+        // SAFETY: io_uring_enter(2) on our ring: submit, no waiting, no signal mask.
+        let r = unsafe { libc::syscall(libc::SYS_io_uring_enter, self.fd, n, 0u32, 0u32, std::ptr::null::<u8>(), 0usize) };
         if r < 0 {
             return Err(errno());
         }
@@ -212,9 +217,10 @@ impl Ring {
     }
 
     /// Waits until the completions of every `user_data` in `ids` are in;
-    /// their results, in the order of `ids`. Err: io_uring_enter's errno
-    /// (EINTR when the thread's timer cut the wait short).
-    fn wait_for(&mut self, ids: &[u64]) -> Result<Vec<i32>, i32> {
+    /// their results, in the order of `ids`. Err: io_uring_enter's errno;
+    /// EINTR only once `give_up` has passed (a signal before it, SIGIO for
+    /// one, only interrupts the wait, which goes on).
+    fn wait_for(&mut self, ids: &[u64], give_up: Instant) -> Result<Vec<i32>, i32> {
         loop {
             self.reap();
             if ids.iter().all(|id| self.pending.iter().any(|c| c.user_data == *id)) {
@@ -229,7 +235,11 @@ impl Ring {
             // SAFETY: io_uring_enter(2): wait for one more completion.
             let r = unsafe { libc::syscall(libc::SYS_io_uring_enter, self.fd, 0u32, 1u32, IORING_ENTER_GETEVENTS, std::ptr::null::<u8>(), 0usize) };
             if r < 0 {
-                return Err(errno());
+                let e = errno();
+                if e == libc::EINTR && Instant::now() < give_up {
+                    continue;
+                }
+                return Err(e);
             }
         }
     }
@@ -237,21 +247,24 @@ impl Ring {
     /// A read of up to `buf.len()` bytes from `fd`, cancelled after
     /// `timeout_ms` if it has not completed: the read's result (bytes, or
     /// -errno). Err: the wait itself failed (the buffer then stays lent to
-    /// the kernel: the caller must not reuse it, and should drop the ring).
-    pub fn read(&mut self, fd: i32, buf: &mut [u8], timeout_ms: u64) -> Result<i32, i32> {
+    /// the kernel: the caller must not reuse it, and should drop the ring);
+    /// EINTR when a signal came after `give_up` (the caller's timer says
+    /// when it gives up waiting).
+    pub fn read(&mut self, fd: i32, buf: &mut [u8], timeout_ms: u64, give_up: Instant) -> Result<i32, i32> {
         let ts = KernelTimespec { tv_sec: (timeout_ms / 1000) as i64, tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64 };
         let read = Sqe { opcode: IORING_OP_READ, flags: IOSQE_IO_LINK, fd, off: u64::MAX, addr: buf.as_mut_ptr() as u64, len: buf.len() as u32, user_data: 1, ..Default::default() };
         let timeout = Sqe { opcode: IORING_OP_LINK_TIMEOUT, fd: -1, addr: &ts as *const KernelTimespec as u64, len: 1, user_data: 2, ..Default::default() };
         self.submit(&[read, timeout])?;
-        let r = self.wait_for(&[1, 2])?;
+        let r = self.wait_for(&[1, 2], give_up)?;
         Ok(r[0])
     }
 
-    /// A write of `buf` to `fd`: its result (bytes, or -errno).
-    pub fn write(&mut self, fd: i32, buf: &[u8]) -> Result<i32, i32> {
+    /// A write of `buf` to `fd`: its result (bytes, or -errno); Err as
+    /// for [`Ring::read`].
+    pub fn write(&mut self, fd: i32, buf: &[u8], give_up: Instant) -> Result<i32, i32> {
         let w = Sqe { opcode: IORING_OP_WRITE, fd, off: u64::MAX, addr: buf.as_ptr() as u64, len: buf.len() as u32, user_data: 3, ..Default::default() };
         self.submit(&[w])?;
-        let r = self.wait_for(&[3])?;
+        let r = self.wait_for(&[3], give_up)?;
         Ok(r[0])
     }
 }
@@ -283,12 +296,13 @@ mod tests {
         let mut fds = [0i32; 2];
         // SAFETY: A pipe into our array.
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-        assert_eq!(ring.write(fds[1], b"hello"), Ok(5));
+        let later = Instant::now() + std::time::Duration::from_secs(5);
+        assert_eq!(ring.write(fds[1], b"hello", later), Ok(5));
         let mut buf = [0u8; 16];
-        assert_eq!(ring.read(fds[0], &mut buf, 100), Ok(5));
+        assert_eq!(ring.read(fds[0], &mut buf, 100, later), Ok(5));
         assert_eq!(&buf[..5], b"hello");
         // Nothing to read: the linked timeout cancels the read.
-        let r = ring.read(fds[0], &mut buf, 20).unwrap();
+        let r = ring.read(fds[0], &mut buf, 20, later).unwrap();
         assert!(r == -libc::ECANCELED || r == -libc::EINTR, "{r}");
         crate::sys::close(fds[0]);
         crate::sys::close(fds[1]);
