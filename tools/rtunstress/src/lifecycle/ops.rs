@@ -81,6 +81,13 @@ const TEARDOWN_OPS: [(&str, u32); 17] = [
 
 pub const MAX_QUEUES: usize = 4;
 
+/// How long an io_uring request may take after its own timeout before it
+/// counts as one that cannot be cancelled. Long: the completion of a
+/// request may have to close the last reference to a file, whose release
+/// takes RTNL, which a device's creation or a netconsole target's setup can
+/// hold for seconds in the KASAN guest.
+const URING_GIVE_UP_MS: u64 = 60_000;
+
 /// A thread of the run.
 pub struct Th<'w> {
     pub w: &'w World,
@@ -479,8 +486,9 @@ impl<'w> Th<'w> {
         self.uring.as_mut().ok_or(libc::ENOSYS)
     }
 
-    /// A wait for io_uring completions that did not end within 3 s after
-    /// the request's own timeout: the request could not be cancelled.
+    /// A wait for io_uring completions that did not end within
+    /// [`URING_GIVE_UP_MS`] after the request's own timeout: the request
+    /// could not be cancelled.
     fn uring_stuck(&mut self, what: String) -> Out {
         // Where the request is: the ring's io-wq workers ("iou-wrk-TID").
         let me = std::process::id();
@@ -498,7 +506,7 @@ impl<'w> Th<'w> {
         // one leaked; the ring is closed (which cancels what it can).
         std::mem::forget(std::mem::replace(&mut self.buf, vec![0u8; 70000]));
         self.uring = None;
-        self.fatal.push(format!("{what}: the io_uring request did not complete within 3 s of its timeout (it cannot be cancelled); io-wq:{workers}"));
+        self.fatal.push(format!("{what}: the io_uring request did not complete within {} s of its timeout (it cannot be cancelled); io-wq:{workers}", URING_GIVE_UP_MS / 1000));
         Out::Fail(what)
     }
 
@@ -507,8 +515,8 @@ impl<'w> Th<'w> {
         let ms = self.rng.range(2, 30);
         let what = format!("{} fd {} timeout {ms} ms", q.dev.name, q.fd);
         let mut buf = std::mem::take(&mut self.buf);
-        let give_up = Instant::now() + Duration::from_millis(ms + 3000);
-        self.timer.arm((ms + 3100) * 1000);
+        let give_up = Instant::now() + Duration::from_millis(ms + URING_GIVE_UP_MS);
+        self.timer.arm((ms + URING_GIVE_UP_MS + 100) * 1000);
         let r = match self.ring() {
             Ok(ring) => ring.read(q.fd, &mut buf, ms, give_up),
             Err(e) => Err(e),
@@ -542,8 +550,8 @@ impl<'w> Th<'w> {
         let (mut frame, body) = self.frame(&q.dev);
         frame.extend_from_slice(&body);
         let what = format!("{} fd {} {} bytes", q.dev.name, q.fd, frame.len());
-        let give_up = Instant::now() + Duration::from_secs(3);
-        self.timer.arm(3_100_000);
+        let give_up = Instant::now() + Duration::from_millis(URING_GIVE_UP_MS);
+        self.timer.arm((URING_GIVE_UP_MS + 100) * 1000);
         let r = match self.ring() {
             Ok(ring) => ring.write(q.fd, &frame, give_up),
             Err(e) => Err(e),
@@ -554,7 +562,7 @@ impl<'w> Th<'w> {
                 // The frame's buffer is lent to the kernel.
                 std::mem::forget(frame);
                 self.uring = None;
-                self.fatal.push(format!("{what}: an io_uring write did not complete within 3 s"));
+                self.fatal.push(format!("{what}: an io_uring write did not complete within {} s", URING_GIVE_UP_MS / 1000));
                 Out::Fail(what)
             }
             Err(e) => {
