@@ -123,7 +123,7 @@ test_stress_lifecycle() {
     s2=$(splats | wc -l)
     for d in tun rtun; do
         diag "$d:"
-        grep -E '^(lifecycle|note|ops|devices|sigio|frames|accounting|drops by reason|trace|survivors|result): ' /tmp/life.$d | sed 's/^/#   /'
+        grep -E '^(lifecycle|note|finding|ops|devices|sigio|frames|accounting|drops by reason|trace|survivors|result): ' /tmp/life.$d | sed 's/^/#   /'
     done
     # The errno of every operation, per driver: differences are findings
     # (RWF_NOWAIT on rtun, for one), not failures: timing decides much of it.
@@ -143,7 +143,7 @@ test_stress_lifecycle() {
         splats | tail -n +$((s0 + 1)) | head -20 | sed 's/^/#   /'
     fi
     if [ $rrc != 0 ]; then
-        grep -E '^(FAIL|replay|  t[0-9]+|  end)' /tmp/life.rtun | head -120 | sed 's/^/#   /'
+        grep -E '^(FAIL|replay|  t[0-9]+|  end|  [rt]l[0-9])' /tmp/life.rtun | head -150 | sed 's/^/#   /'
         fail "rtunstress lifecycle failed on rtun (exit $rrc; seed $seed)"
         rc=1
     fi

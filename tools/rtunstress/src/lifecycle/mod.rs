@@ -61,6 +61,9 @@ const USAGE: &str = "usage: rtunstress lifecycle --seconds N --seed S [--dev PAT
 
 const INSTANCE: &str = "rtunlife";
 
+/// ops.rs's io_uring write timeout, for the report.
+const URING_WRITE_TIMEOUT_S: u64 = 1;
+
 struct Args {
     seed: u64,
     seconds: u64,
@@ -458,6 +461,18 @@ fn run(a: Args) -> i32 {
     for ((op, res), n) in &errnos {
         println!("errno: {op} {res} {n}");
     }
+    // What differs from tun.ko without failing the run: EOPNOTSUPP for
+    // RWF_NOWAIT (the branch `nowait` gives rtun FMODE_NOWAIT), and its
+    // consequence for io_uring writes.
+    let count = |op: &str, res: &str| errnos.iter().filter(|((o, r), _)| *o == op && r == res).map(|(_, n)| *n).sum::<u64>();
+    let parked = count("uring_write", "ECANCELED");
+    if parked > 0 {
+        println!("finding: {parked} io_uring writes were still waiting after {URING_WRITE_TIMEOUT_S} s and were cancelled: without FMODE_NOWAIT io_uring parks a write until poll finds the file writable, which a down or deleted device never is (tun.ko answers at once, EIO or EBADFD)");
+    }
+    let nowait = count("nowait_read", "EOPNOTSUPP") + count("nowait_write", "EOPNOTSUPP");
+    if nowait > 0 {
+        println!("finding: {nowait} preadv2/pwritev2 with RWF_NOWAIT failed with EOPNOTSUPP (tun.ko: EAGAIN or the frame)");
+    }
     let all = lk(&w.all).clone();
     let mut ended: BTreeMap<&str, u64> = BTreeMap::new();
     let mut flags_seen: BTreeMap<&str, u64> = BTreeMap::new();
@@ -561,6 +576,10 @@ fn run(a: Args) -> i32 {
     }
     for b in &bad {
         println!("FAIL: {b}");
+    }
+    println!("the run's devices:");
+    for d in &all {
+        println!("  {} flags {:#06x} ended: {}", d.name, d.flags, lk(&d.ended));
     }
     print_recent(&w);
     println!("replay: {replay}");

@@ -88,6 +88,9 @@ pub const MAX_QUEUES: usize = 4;
 /// hold for seconds in the KASAN guest.
 const URING_GIVE_UP_MS: u64 = 60_000;
 
+/// An io_uring write's own timeout.
+const URING_WRITE_TIMEOUT_MS: u64 = 1000;
+
 /// A thread of the run.
 pub struct Th<'w> {
     pub w: &'w World,
@@ -489,8 +492,9 @@ impl<'w> Th<'w> {
     /// A wait for io_uring completions that did not end within
     /// [`URING_GIVE_UP_MS`] after the request's own timeout: the request
     /// could not be cancelled.
-    fn uring_stuck(&mut self, what: String) -> Out {
-        // Where the request is: the ring's io-wq workers ("iou-wrk-TID").
+    /// Where this thread's io_uring requests are: its io-wq workers
+    /// ("iou-wrk-TID"), their wchan and kernel stack.
+    fn uring_workers(&self) -> String {
         let me = std::process::id();
         let mut workers = String::new();
         if let Ok(rd) = std::fs::read_dir(format!("/proc/{me}/task")) {
@@ -502,6 +506,11 @@ impl<'w> Th<'w> {
                 }
             }
         }
+        if workers.is_empty() { " none".into() } else { workers }
+    }
+
+    fn uring_stuck(&mut self, what: String) -> Out {
+        let workers = self.uring_workers();
         // The buffer stays lent to the kernel: a fresh one for us, the old
         // one leaked; the ring is closed (which cancels what it can).
         std::mem::forget(std::mem::replace(&mut self.buf, vec![0u8; 70000]));
@@ -550,19 +559,24 @@ impl<'w> Th<'w> {
         let (mut frame, body) = self.frame(&q.dev);
         frame.extend_from_slice(&body);
         let what = format!("{} fd {} {} bytes", q.dev.name, q.fd, frame.len());
-        let give_up = Instant::now() + Duration::from_millis(URING_GIVE_UP_MS);
-        self.timer.arm((URING_GIVE_UP_MS + 100) * 1000);
+        // tun.ko writes at once (FMODE_NOWAIT: the nonblocking attempt gets
+        // EIO on a down device); a file without FMODE_NOWAIT has its write
+        // parked until poll finds it writable, which a deleted device never
+        // is: a write still parked after a second is cancelled (ECANCELED).
+        let give_up = Instant::now() + Duration::from_millis(URING_WRITE_TIMEOUT_MS + URING_GIVE_UP_MS);
+        self.timer.arm((URING_WRITE_TIMEOUT_MS + URING_GIVE_UP_MS + 100) * 1000);
         let r = match self.ring() {
-            Ok(ring) => ring.write(q.fd, &frame, give_up),
+            Ok(ring) => ring.write(q.fd, &frame, URING_WRITE_TIMEOUT_MS, give_up),
             Err(e) => Err(e),
         };
         self.timer.disarm();
         match r {
             Err(libc::EINTR) => {
+                let workers = self.uring_workers();
                 // The frame's buffer is lent to the kernel.
                 std::mem::forget(frame);
                 self.uring = None;
-                self.fatal.push(format!("{what}: an io_uring write did not complete within {} s", URING_GIVE_UP_MS / 1000));
+                self.fatal.push(format!("{what}: an io_uring write did not complete within {} s; io-wq:{workers}", URING_GIVE_UP_MS / 1000));
                 Out::Fail(what)
             }
             Err(e) => {
@@ -1167,6 +1181,9 @@ impl<'w> Th<'w> {
         if let Err(e) = rtnl::link(ns.as_deref(), self.w.home, &d.name, Link::TxQLen(500)) {
             bad.push(format!("{}: txqueuelen 500 before the probe: {e}", d.name));
         }
+        if let Err(e) = rtnl::link(ns.as_deref(), self.w.home, &d.name, Link::Mtu(1500)) {
+            bad.push(format!("{}: MTU 1500 before the probe: {e}", d.name));
+        }
         if !up {
             if let Err(e) = rtnl::link(ns.as_deref(), self.w.home, &d.name, Link::Up(true)) {
                 return vec![format!("{}: up before the probe: {e}", d.name)];
@@ -1184,7 +1201,17 @@ impl<'w> Th<'w> {
                 break;
             }
             let marker = format!("rtunstress-probe-{i}");
-            let (f, proto) = self.packet_frame(&d, marker.as_bytes());
+            let (mut f, proto) = self.packet_frame(&d, marker.as_bytes());
+            // Small, whatever MTU the run left (it is 1500 now, all the same).
+            f.truncate(if d.tap() { 60 } else { 28 + marker.len() });
+            if !d.tap() {
+                let n = f.len() as u16;
+                f[2..4].copy_from_slice(&n.to_be_bytes());
+                f[24..26].copy_from_slice(&(n - 20).to_be_bytes());
+                f[10..12].copy_from_slice(&[0, 0]);
+                let c = rtun_common::net::ip_checksum(&f[..20]);
+                f[10..12].copy_from_slice(&c.to_be_bytes());
+            }
             match sysx::packet_send(ns.as_deref(), self.w.home, &d.name, proto, true, &f) {
                 Ok(()) => {
                     Counters::add(&d.c.bypass_ok, 1);

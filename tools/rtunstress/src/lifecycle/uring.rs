@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! A minimal io_uring over raw system calls (include/uapi/linux/io_uring.h),
-//! enough for one read or write at a time: `IORING_OP_READ` with an
-//! `IORING_OP_LINK_TIMEOUT` linked to it (a read that waits is cancelled),
-//! and `IORING_OP_WRITE`. One ring per thread; the caller waits for every
+//! enough for one read or write at a time: `IORING_OP_READ` and
+//! `IORING_OP_WRITE`, each with an `IORING_OP_LINK_TIMEOUT` linked to it (a
+//! request that waits is cancelled). One ring per thread; the caller waits for every
 //! completion of what it submitted before it submits again, so the ring
 //! never holds more than two entries in flight.
 
@@ -259,12 +259,16 @@ impl Ring {
         Ok(r[0])
     }
 
-    /// A write of `buf` to `fd`: its result (bytes, or -errno); Err as
-    /// for [`Ring::read`].
-    pub fn write(&mut self, fd: i32, buf: &[u8], give_up: Instant) -> Result<i32, i32> {
-        let w = Sqe { opcode: IORING_OP_WRITE, fd, off: u64::MAX, addr: buf.as_ptr() as u64, len: buf.len() as u32, user_data: 3, ..Default::default() };
-        self.submit(&[w])?;
-        let r = self.wait_for(&[3], give_up)?;
+    /// A write of `buf` to `fd`, cancelled after `timeout_ms` if it has not
+    /// completed (a file without FMODE_NOWAIT that poll does not find
+    /// writable gets its write parked until poll says it is): its result
+    /// (bytes, or -errno); Err as for [`Ring::read`].
+    pub fn write(&mut self, fd: i32, buf: &[u8], timeout_ms: u64, give_up: Instant) -> Result<i32, i32> {
+        let ts = KernelTimespec { tv_sec: (timeout_ms / 1000) as i64, tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64 };
+        let w = Sqe { opcode: IORING_OP_WRITE, flags: IOSQE_IO_LINK, fd, off: u64::MAX, addr: buf.as_ptr() as u64, len: buf.len() as u32, user_data: 3, ..Default::default() };
+        let timeout = Sqe { opcode: IORING_OP_LINK_TIMEOUT, fd: -1, addr: &ts as *const KernelTimespec as u64, len: 1, user_data: 4, ..Default::default() };
+        self.submit(&[w, timeout])?;
+        let r = self.wait_for(&[3, 4], give_up)?;
         Ok(r[0])
     }
 }
@@ -297,7 +301,7 @@ mod tests {
         // SAFETY: A pipe into our array.
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
         let later = Instant::now() + std::time::Duration::from_secs(5);
-        assert_eq!(ring.write(fds[1], b"hello", later), Ok(5));
+        assert_eq!(ring.write(fds[1], b"hello", 1000, later), Ok(5));
         let mut buf = [0u8; 16];
         assert_eq!(ring.read(fds[0], &mut buf, 100, later), Ok(5));
         assert_eq!(&buf[..5], b"hello");
