@@ -1219,8 +1219,11 @@ impl<'w> Th<'w> {
                 }
                 Err(libc::ENOBUFS) => {
                     Counters::add(&d.c.bypass_busy, 1);
+                    // Past the qdisc, ENOBUFS is a stopped transmit queue, a
+                    // device down or without carrier, or a drop by the driver.
+                    let carrier = if ns.is_none() { rtun_common::net::sysfs_net(&d.name, "carrier").unwrap_or_else(|e| e.to_string()) } else { "?".into() };
                     bad.push(format!(
-                        "{} (flags {:#06x}, {attached} of {} queues attached): transmit queue {i} refuses a frame while every ring is empty (stopped?)",
+                        "{} (flags {:#06x}, {attached} of {} queues attached, carrier {carrier}): transmit queue {i} refuses a frame while every ring is empty (stopped?)",
                         d.name,
                         d.flags,
                         qs.len()
