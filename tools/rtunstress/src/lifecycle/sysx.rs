@@ -74,12 +74,12 @@ impl ThreadTimer {
         }
     }
 
-    /// Fires once after `us` microseconds (0: disarmed).
+    /// Fires after `us` microseconds, then every 20 ms until disarmed: a
+    /// signal that came before the thread entered its blocking call (the
+    /// thread was preempted in between) is followed by another (0: disarmed).
     pub fn arm(&self, us: u64) {
-        let its = libc::itimerspec {
-            it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
-            it_value: libc::timespec { tv_sec: (us / 1_000_000) as i64, tv_nsec: ((us % 1_000_000) * 1000) as i64 },
-        };
+        let ts = |us: u64| libc::timespec { tv_sec: (us / 1_000_000) as i64, tv_nsec: ((us % 1_000_000) * 1000) as i64 };
+        let its = libc::itimerspec { it_interval: ts(if us == 0 { 0 } else { 20_000 }), it_value: ts(us) };
         // SAFETY: timer_settime(2) on our timer with a valid itimerspec.
         unsafe { libc::syscall(libc::SYS_timer_settime, self.id, 0, &its as *const libc::itimerspec, std::ptr::null_mut::<libc::itimerspec>()) };
     }
