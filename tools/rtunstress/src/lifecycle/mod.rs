@@ -637,6 +637,7 @@ fn retire(th: &mut Th, dev: &Arc<Dev>, per_reason: bool) -> Result<DevRecord, St
         write_fail: g(&d.c.write_fail),
         write_einval: g(&d.c.write_einval),
         write_bad_vnet: 0,
+        write_busy: g(&d.c.write_busy),
         write_lost: g(&d.c.write_lost),
         rx_packets: s.rx_packets,
         tx_packets: s.tx_packets,

@@ -332,6 +332,9 @@ impl<'w> Th<'w> {
                 if e == libc::EINVAL {
                     Counters::add(&c.write_einval, 1);
                 }
+                if e == libc::EBUSY {
+                    Counters::add(&c.write_busy, 1);
+                }
             }
         }
     }

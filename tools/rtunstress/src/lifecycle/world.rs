@@ -44,6 +44,9 @@ pub struct Counters {
     /// Failed writes the driver had an skb for (EIO, EBUSY, EINVAL, EFAULT).
     pub write_fail: AtomicU64,
     pub write_einval: AtomicU64,
+    /// Of the failed writes, those refused with EBUSY (a detached IFF_NAPI
+    /// queue: a reason, but not in rx_dropped).
+    pub write_busy: AtomicU64,
     /// Failed writes for memory (ENOMEM, EMSGSIZE).
     pub write_lost: AtomicU64,
     /// qdisc-bypass sends that succeeded, and that failed with ENOBUFS.
