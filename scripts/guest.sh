@@ -64,7 +64,7 @@ for v in RTUN_STRESS_SECONDS RTUN_STRESS_SEED RTUN_LIFECYCLE_SECONDS RTUN_LIFECY
     guest_env="$guest_env $v=$val"
 done
 if [ -n "${RTUN_STRESS_SECONDS:-}${RTUN_LIFECYCLE_SECONDS:-}" ] && [ -z "${RTUN_TIMEOUT:-}" ]; then
-    # The lifecycle stress runs twice (tun.ko, then rtun).
+    # The lifecycle stress runs twice (rtun, then tun.ko).
     RTUN_TIMEOUT=$((600 + 3 * ${RTUN_STRESS_SECONDS:-0} + 6 * ${RTUN_LIFECYCLE_SECONDS:-0}))
 fi
 
