@@ -53,17 +53,19 @@ RTUNSTRESS=${RTUNSTRESS:-$RTUN_TOP/target/release/rtunstress}
 # Settings for the guest's tests go on the kernel command line: the kernel
 # hands NAME=VALUE parameters it does not know to /init as environment
 # variables, and /proc/cmdline shows them (tests/guest/t_stress.sh reads
-# both). RTUN_STRESS_SECONDS and RTUN_STRESS_SEED (digits only) are passed on;
-# a longer stress run also gets a longer timeout.
+# both). RTUN_STRESS_SECONDS, RTUN_STRESS_SEED, RTUN_LIFECYCLE_SECONDS and
+# RTUN_LIFECYCLE_SEED (digits only) are passed on; a longer stress run also
+# gets a longer timeout.
 guest_env=
-for v in RTUN_STRESS_SECONDS RTUN_STRESS_SEED; do
+for v in RTUN_STRESS_SECONDS RTUN_STRESS_SEED RTUN_LIFECYCLE_SECONDS RTUN_LIFECYCLE_SEED; do
     val=${!v:-}
     [ -n "$val" ] || continue
     case "$val" in *[!0-9]*) die "$v must be a number, not '$val'" ;; esac
     guest_env="$guest_env $v=$val"
 done
-if [ -n "${RTUN_STRESS_SECONDS:-}" ] && [ -z "${RTUN_TIMEOUT:-}" ]; then
-    RTUN_TIMEOUT=$((600 + 3 * RTUN_STRESS_SECONDS))
+if [ -n "${RTUN_STRESS_SECONDS:-}${RTUN_LIFECYCLE_SECONDS:-}" ] && [ -z "${RTUN_TIMEOUT:-}" ]; then
+    # The lifecycle stress runs twice (rtun, then tun.ko).
+    RTUN_TIMEOUT=$((600 + 3 * ${RTUN_STRESS_SECONDS:-0} + 6 * ${RTUN_LIFECYCLE_SECONDS:-0}))
 fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rtun-guest.XXXXXX")

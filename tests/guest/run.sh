@@ -81,6 +81,7 @@ lifecycle_netns_delete_blocked_readers
 lifecycle_delete_races_blocked_write
 fuzz_seeded
 stress_seeded
+stress_lifecycle
 no_unnamed_drops
 bench_quick_runs
 kmemleak_clean

@@ -1,6 +1,10 @@
 //! rtunstress: a bounded, seeded stress test of rust_tun.
 //!
 //!     rtunstress --seed N --seconds S [--procs P] [--dev /dev/net/rtun]
+//!     rtunstress lifecycle --seed N --seconds S [--dev PATH] ...
+//!
+//! The second form is the lifecycle mode (lifecycle/mod.rs): threads on the
+//! data path against threads that tear the devices down.
 //!
 //! Forks P workers and P senders, each with a PRNG stream derived from the
 //! seed. For S seconds the workers create devices (TUN/TAP, single and
@@ -15,6 +19,7 @@
 //! `result: PASS` or `result: FAIL`; exits 0 or 1 (2 for usage errors).
 
 mod account;
+mod lifecycle;
 mod rtnl;
 mod sys;
 mod trace;
@@ -193,6 +198,10 @@ fn leftover_links() -> Vec<String> {
 }
 
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some("lifecycle") {
+        lifecycle::main(&argv[2..]);
+    }
     let a = parse_args();
     println!("seed: {}", a.seed);
     println!("seconds: {} procs: {} dev: {}", a.seconds, a.procs, a.dev);

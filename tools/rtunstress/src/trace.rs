@@ -1,6 +1,7 @@
-//! An ftrace instance of the run's own: `net:net_dev_start_xmit` for the
-//! run's devices (frames handed to a driver, by device name) and
-//! `skb:kfree_skb` (drops, by location and reason). A thread consumes
+//! An ftrace instance of the run's own: `net:net_dev_start_xmit` (or, for
+//! the lifecycle mode, `net:net_dev_xmit`, which has the driver's return
+//! code) for the run's devices (frames handed to a driver, by device name)
+//! and `skb:kfree_skb` (drops, by location and reason). A thread consumes
 //! `trace_pipe` while the run goes, so the buffer does not fill; the
 //! per-CPU `stats` files tell whether any event was lost all the same.
 
@@ -24,11 +25,14 @@ pub const TRACEFS: &str = "/sys/kernel/tracing";
 /// What the trace says.
 #[derive(Debug, Default, Clone)]
 pub struct Counts {
-    /// net_dev_start_xmit events per device name.
+    /// net_dev_start_xmit events per device name (net_dev_xmit events but
+    /// those with NETDEV_TX_BUSY, which the qdisc hands over again).
     pub xmit: BTreeMap<String, u64>,
-    /// kfree_skb events located in rtun, per reason (the driver's order).
+    /// net_dev_xmit events with NETDEV_TX_BUSY.
+    pub busy: u64,
+    /// kfree_skb events located in the driver, per reason (rtun's order).
     pub drops: [u64; 15],
-    /// kfree_skb events located in rtun with a reason rtun does not report.
+    /// kfree_skb events located in the driver with a reason rtun does not report.
     pub other_reasons: BTreeMap<String, u64>,
     pub events: u64,
     pub unparsed: u64,
@@ -37,9 +41,28 @@ pub struct Counts {
 /// The rtun module's text, for kernels that print a location as an address.
 pub type Range = Option<(u64, u64)>;
 
-/// Counts one line of trace output.
+/// Counts one line of trace output, with drops located in rtun.
+#[cfg(test)]
 pub fn count_line(line: &str, c: &mut Counts, rtun: Range) {
-    if let Some(i) = line.find(": net_dev_start_xmit: dev=") {
+    count_line_in(line, c, "rtun", rtun)
+}
+
+const NETDEV_TX_BUSY: i64 = 0x10;
+
+/// Counts one line of trace output, with drops located in `module` (whose
+/// text is `range`, for locations printed as addresses).
+pub fn count_line_in(line: &str, c: &mut Counts, module: &str, rtun: Range) {
+    if let Some(i) = line.find(": net_dev_xmit: dev=") {
+        let rest = &line[i + ": net_dev_xmit: dev=".len()..];
+        let name = rest.split_whitespace().next().unwrap_or("");
+        let rc = rest.split_whitespace().find_map(|f| f.strip_prefix("rc=")).and_then(|v| v.parse::<i64>().ok());
+        c.events += 1;
+        match rc {
+            Some(NETDEV_TX_BUSY) => c.busy += 1,
+            Some(_) => *c.xmit.entry(name.to_string()).or_insert(0) += 1,
+            None => c.unparsed += 1,
+        }
+    } else if let Some(i) = line.find(": net_dev_start_xmit: dev=") {
         let rest = &line[i + ": net_dev_start_xmit: dev=".len()..];
         let name = rest.split_whitespace().next().unwrap_or("");
         *c.xmit.entry(name.to_string()).or_insert(0) += 1;
@@ -57,7 +80,7 @@ pub fn count_line(line: &str, c: &mut Counts, rtun: Range) {
         }
         let location = &rest[l + "location=".len()..r];
         let reason = rest[r + " reason: ".len()..].trim();
-        let in_rtun = if location.ends_with("[rtun]") {
+        let in_rtun = if location.ends_with(&format!("[{module}]")) {
             true
         } else if let Some(hex) = location.strip_prefix("0x") {
             match (u64::from_str_radix(hex.trim(), 16), rtun) {
@@ -81,9 +104,14 @@ pub fn count_line(line: &str, c: &mut Counts, rtun: Range) {
 /// The address range of rtun's module image from /proc/modules ("rtun SIZE
 /// ... 0xADDR"), if the kernel shows it.
 pub fn module_range(proc_modules: &str) -> Range {
+    module_range_of(proc_modules, "rtun")
+}
+
+/// [`module_range`] of module `module`.
+pub fn module_range_of(proc_modules: &str, module: &str) -> Range {
     for line in proc_modules.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.first() == Some(&"rtun") && f.len() >= 6 {
+        if f.first() == Some(&module) && f.len() >= 6 {
             let size: u64 = f[1].parse().ok()?;
             let base = u64::from_str_radix(f[5].trim_start_matches("0x"), 16).ok()?;
             if base == 0 {
@@ -106,8 +134,15 @@ fn write(path: &str, what: &str) -> Result<(), String> {
 }
 
 impl Tracer {
-    /// Creates (afresh) the instance `name`, with `kb` KiB per CPU.
+    /// Creates (afresh) the instance `name`, with `kb` KiB per CPU, tracing
+    /// net_dev_start_xmit for the stress's devices (`rs*`).
     pub fn setup(name: &str, kb: u32) -> Result<Tracer, String> {
+        Tracer::setup_with(name, kb, "net_dev_start_xmit", "rs*")
+    }
+
+    /// [`Tracer::setup`] with the xmit event `xmit` (net_dev_start_xmit or
+    /// net_dev_xmit) for the devices whose names match `glob`.
+    pub fn setup_with(name: &str, kb: u32, xmit: &str, glob: &str) -> Result<Tracer, String> {
         let dir = format!("{TRACEFS}/instances/{name}");
         if fs::metadata(&dir).is_ok() {
             let _ = fs::write(format!("{dir}/tracing_on"), "0");
@@ -116,14 +151,19 @@ impl Tracer {
         fs::create_dir(&dir).map_err(|e| format!("creating {dir}: {e} (is tracefs mounted?)"))?;
         write(&format!("{dir}/tracing_on"), "0")?;
         write(&format!("{dir}/buffer_size_kb"), &kb.to_string())?;
-        write(&format!("{dir}/events/net/net_dev_start_xmit/filter"), "name ~ \"rs*\"")?;
-        write(&format!("{dir}/events/net/net_dev_start_xmit/enable"), "1")?;
+        write(&format!("{dir}/events/net/{xmit}/filter"), &format!("name ~ \"{glob}\""))?;
+        write(&format!("{dir}/events/net/{xmit}/enable"), "1")?;
         write(&format!("{dir}/events/skb/kfree_skb/enable"), "1")?;
         Ok(Tracer { dir, stop: Arc::new(AtomicBool::new(false)), reader: None })
     }
 
-    /// Turns the instance on and starts consuming it.
+    /// Turns the instance on and starts consuming it (drops located in rtun).
     pub fn start(&mut self, rtun: Range) -> Result<(), String> {
+        self.start_in("rtun", rtun)
+    }
+
+    /// [`Tracer::start`] for drops located in `module`.
+    pub fn start_in(&mut self, module: &str, rtun: Range) -> Result<(), String> {
         let pipe = fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
@@ -131,7 +171,8 @@ impl Tracer {
             .map_err(|e| format!("opening trace_pipe: {e}"))?;
         write(&format!("{}/tracing_on", self.dir), "1")?;
         let stop = self.stop.clone();
-        self.reader = Some(thread::spawn(move || consume(pipe, stop, rtun)));
+        let module = module.to_string();
+        self.reader = Some(thread::spawn(move || consume(pipe, stop, &module, rtun)));
         Ok(())
     }
 
@@ -174,7 +215,7 @@ pub fn lost_in_stats(stats: &str) -> u64 {
     lost
 }
 
-fn consume(mut pipe: fs::File, stop: Arc<AtomicBool>, rtun: Range) -> Result<Counts, String> {
+fn consume(mut pipe: fs::File, stop: Arc<AtomicBool>, module: &str, rtun: Range) -> Result<Counts, String> {
     let mut c = Counts::default();
     let mut buf = vec![0u8; 1 << 16];
     let mut pending: Vec<u8> = Vec::new();
@@ -191,7 +232,7 @@ fn consume(mut pipe: fs::File, stop: Arc<AtomicBool>, rtun: Range) -> Result<Cou
                 if let Some(end) = pending.iter().rposition(|&b| b == b'\n') {
                     let text = String::from_utf8_lossy(&pending[..end]).into_owned();
                     for line in text.lines() {
-                        count_line(line, &mut c, rtun);
+                        count_line_in(line, &mut c, module, rtun);
                     }
                     pending.drain(..=end);
                 }
@@ -207,9 +248,19 @@ fn consume(mut pipe: fs::File, stop: Arc<AtomicBool>, rtun: Range) -> Result<Cou
     }
     let text = String::from_utf8_lossy(&pending).into_owned();
     for line in text.lines() {
-        count_line(line, &mut c, rtun);
+        count_line_in(line, &mut c, module, rtun);
     }
     Ok(c)
+}
+
+/// Turns off and removes the instance `name` (whatever it traced).
+pub fn remove_instance(name: &str) {
+    let dir = format!("{TRACEFS}/instances/{name}");
+    let _ = fs::write(format!("{dir}/tracing_on"), "0");
+    for ev in ["net/net_dev_start_xmit", "net/net_dev_xmit", "skb/kfree_skb"] {
+        let _ = fs::write(format!("{dir}/events/{ev}/enable"), "0");
+    }
+    let _ = fs::remove_dir(&dir);
 }
 
 /// The reason names a summary prints, with their counts, non-zero only.
@@ -237,6 +288,24 @@ mod tests {
         assert_eq!(c.drops[6], 1);
         assert_eq!(c.drops.iter().sum::<u64>(), 1, "a drop outside rtun is not rtun's");
         assert_eq!(c.events, 4);
+        assert_eq!(c.unparsed, 0);
+    }
+
+    #[test]
+    fn net_dev_xmit_counts_all_but_busy_and_drops_are_per_module() {
+        let mut c = Counts::default();
+        let ok = "  udp-9 [000] b..2. 5.0: net_dev_xmit: dev=rl0g1 skbaddr=00000000deadbeef len=84 rc=0";
+        let drop = "  udp-9 [000] b..2. 5.0: net_dev_xmit: dev=rl0g1 skbaddr=00000000deadbeef len=84 rc=1";
+        let busy = "  udp-9 [000] b..2. 5.0: net_dev_xmit: dev=rl0g1 skbaddr=00000000deadbeef len=84 rc=16";
+        for l in [ok, drop, busy] {
+            count_line_in(l, &mut c, "tun", None);
+        }
+        assert_eq!(c.xmit.get("rl0g1"), Some(&2));
+        assert_eq!(c.busy, 1);
+        let tun_drop = DROP.replace("[rtun]", "[tun]").replace("rtun_ndo", "tun_net");
+        count_line_in(&tun_drop, &mut c, "tun", None);
+        count_line_in(DROP, &mut c, "tun", None);
+        assert_eq!(c.drops[6], 1, "only the drop located in tun counts");
         assert_eq!(c.unparsed, 0);
     }
 
