@@ -8,8 +8,8 @@ set -euo pipefail
 
 # The KCSAN slice: guest tests by name (tests/guest/run.sh takes names), run in
 # this order on the KCSAN kernel; kcsan_no_reports, which checks what KCSAN
-# saw, always comes last. Add a test here by its name (without test_); e.g.
-# stress_lifecycle once it is on main. kcsan_hammer (tests/guest/t_kcsan.sh)
+# saw, always comes last. Add a test here by its name (without test_).
+# kcsan_hammer (tests/guest/t_kcsan.sh)
 # is the one that gives KCSAN a real chance (README, Reliability). Keep the
 # slice to a few minutes: CI builds this kernel too.
 KCSAN_SLICE="
@@ -21,6 +21,7 @@ lifecycle_delete_races_blocked_write
 race_napi_write_vs_delete
 netpoll_backpressure_xmit
 stress_seeded
+stress_lifecycle
 kcsan_hammer
 "
 # The slice's stress run is shorter than the suite's, and so are the insmod/rmmod
