@@ -162,13 +162,16 @@ EOI
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initramfs.gz"
 
+# log_buf_len: the checks that read the kernel log (no_splat_in_dmesg,
+# kcsan_no_reports) need it to hold the whole boot; the default 128 KiB does
+# not survive a long stress run's netconsole and tracing lines.
 log "booting the guest ($accel${icount:+ ${icount[*]}}): $*"
 console=$work/console.log
 set +e
 timeout --kill-after=10 "${RTUN_TIMEOUT:-600}" qemu-system-x86_64 \
     -accel "$accel" "${icount[@]}" ${RTUN_QEMU_EXTRA:-} -cpu "$cpu" -m "${RTUN_GUEST_MEM:-2048}" -smp 2 -nographic -no-reboot -net none \
     -kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$work/initramfs.gz" \
-    -append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 quiet loglevel=4$guest_env" \
+    -append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 quiet loglevel=4 log_buf_len=16M$guest_env" \
     </dev/null >"$console" 2>&1
 qrc=$?
 set -e

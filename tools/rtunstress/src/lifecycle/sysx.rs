@@ -214,9 +214,14 @@ pub fn netconsole_enable(target: &str, dev: &str, local: [u8; 4]) -> Result<(), 
 }
 
 /// Disables (errors ignored: the device may have taken it down already)
-/// and removes the target.
+/// and removes the target. A target that is not enabled (its device went
+/// away) is not disabled again: netconsole logs a line for each such write,
+/// and a long run's lines would push the boot out of the kernel log.
 pub fn netconsole_remove(target: &str) -> Result<(), String> {
-    let _ = nc_write(target, "enabled", "0");
+    let enabled = fs::read_to_string(format!("{NETCONSOLE}/{target}/enabled"));
+    if enabled.map_or(true, |v| v.trim() != "0") {
+        let _ = nc_write(target, "enabled", "0");
+    }
     let dir = format!("{NETCONSOLE}/{target}");
     fs::remove_dir(&dir).map_err(|e| format!("rmdir {dir}: {e}"))
 }
