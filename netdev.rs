@@ -175,11 +175,20 @@ impl NetDev {
 
     /// The device's kind, if it is an rtun device.
     pub(crate) fn mode(&self) -> Option<Mode> {
-        // SAFETY: `self` is valid; these compare the ops pointer.
-        match unsafe { shim::rtun_dev_kind(self.as_ptr()) } {
-            1 => Some(Mode::Tun),
-            2 => Some(Mode::Tap),
-            _ => None,
+        // SAFETY: The offset and the two table addresses are constants set at
+        // build time.
+        let (off, tun, tap) = unsafe { (shim::rtun_netdev_ops_offset, shim::rtun_tun_ops_ptr, shim::rtun_tap_ops_ptr) };
+        let field = self.as_ptr().cast::<u8>().wrapping_add(off).cast::<*const c_void>();
+        // SAFETY: `self` is valid and `field` is its aligned `netdev_ops` (a
+        // pointer, the C file checks), set by the device's driver before the
+        // device could reach us; the volatile read is C's plain one.
+        let ops = unsafe { field.read_volatile() };
+        if ops == tun {
+            Some(Mode::Tun)
+        } else if ops == tap {
+            Some(Mode::Tap)
+        } else {
+            None
         }
     }
 
@@ -272,8 +281,14 @@ impl NetDev {
 
     /// IFF_UP: the administrator set the link up.
     pub(crate) fn is_up(&self) -> bool {
-        // SAFETY: `self` is valid.
-        unsafe { shim::rtun_dev_flags(self.as_ptr()) & IFF_UP != 0 }
+        // SAFETY: The offset is a constant set at build time.
+        let off = unsafe { shim::rtun_netdev_flags_offset };
+        let field = self.as_ptr().cast::<u8>().wrapping_add(off).cast::<c_uint>();
+        // SAFETY: `self` is valid and `field` is its aligned `flags` (an
+        // unsigned int, the C file checks). Changed under RTNL, which the
+        // data path does not hold: read once, as READ_ONCE does (a stale
+        // answer is tun's too).
+        unsafe { field.read_volatile() & IFF_UP != 0 }
     }
 
 

@@ -631,23 +631,22 @@ impl Queue {
                 } else {
                     pi_proto
                 };
-                skb.reset_network_header();
                 skb.set_protocol_be(proto);
             }
-            Mode::Tap => {
-                frame::check_tap(len)?;
-                skb.set_network_header(frame::ETH_HLEN);
-            }
+            Mode::Tap => frame::check_tap(len)?,
         }
         if let Some((hdr, tnl)) = vnet_hdr {
+            // The virtio-net header's offsets are checked against the
+            // network header: at the data (TUN) or after the Ethernet header
+            // (TAP). Without one, nothing reads it before it is reset below.
+            match state.mode() {
+                Mode::Tun => skb.reset_network_header(),
+                Mode::Tap => skb.set_network_header(frame::ETH_HLEN),
+            }
             skb.apply_vnet_hdr(hdr, *tnl, *tnl, le).map_err(|_| Site::WriteVnetHdr)?;
         }
-        match state.mode() {
-            Mode::Tun => skb.reset_mac_header(),
-            Mode::Tap => skb.eth_type_trans(dev),
-        }
-        skb.reset_network_header();
-        skb.probe_transport_header();
+        // A TAP frame's Ethernet header is linear (check_tap, LINEAR_MAX).
+        skb.finish_rx_headers(dev, state.mode() == Mode::Tap).map_err(|_| Site::WriteShortEth)?;
         if !dev.is_up() {
             return Err(Site::WriteDown);
         }

@@ -302,15 +302,23 @@ static_assert(sizeof(netdev_features_t) == sizeof(u64));
  * changed): netdev.rs checks queue indices against it inline. */
 const size_t rtun_netdev_num_tx_queues_offset = offsetof(struct net_device, num_tx_queues);
 static_assert(__same_type(((struct net_device *)0)->num_tx_queues, unsigned int));
+/* dev->flags (an unsigned int, changed under RTNL): netdev.rs reads it
+ * inline, as READ_ONCE does. */
+const size_t rtun_netdev_flags_offset = offsetof(struct net_device, flags);
+static_assert(__same_type(((struct net_device *)0)->flags, unsigned int));
+/* dev->netdev_ops, and the two tables rtun installs there: netdev.rs tells
+ * rtun's devices and their kind apart inline (each read of it on the data
+ * path was a call). */
+const size_t rtun_netdev_ops_offset = offsetof(struct net_device, netdev_ops);
+static_assert(__same_type(((struct net_device *)0)->netdev_ops, const struct net_device_ops *));
 void rtun_sw_netstats_rx_add(struct net_device *dev, unsigned int len) { dev_sw_netstats_rx_add(dev, len); }
 void rtun_sw_netstats_tx_add(struct net_device *dev, unsigned int len) { dev_sw_netstats_tx_add(dev, 1, len); }
 int rtun_skb_checksum_start_offset(const struct sk_buff *skb) { return skb_checksum_start_offset(skb); }
 u16 rtun_skb_csum_offset(const struct sk_buff *skb) { return skb->csum_offset; }
 void rtun_dev_use_tun_ops(struct net_device *dev) { dev->netdev_ops = &rtun_tun_ops; }
 void rtun_dev_use_tap_ops(struct net_device *dev) { dev->netdev_ops = &rtun_tap_ops; }
-/* Which of rtun's tables a device has: 1 TUN, 2 TAP, 0 not rtun's. */
-int rtun_dev_kind(const struct net_device *dev)
-{ return dev->netdev_ops == &rtun_tun_ops ? 1 : dev->netdev_ops == &rtun_tap_ops ? 2 : 0; }
+const struct net_device_ops *const rtun_tun_ops_ptr = &rtun_tun_ops;
+const struct net_device_ops *const rtun_tap_ops_ptr = &rtun_tap_ops;
 /* rcu.rs (debug kernels): the transmit path is in an RCU read-side section. */
 void rtun_assert_rcu_reader(void) { RCU_LOCKDEP_WARN(!rcu_read_lock_any_held(), "rtun: transmit outside RCU"); }
 /* percpu.rs: per-CPU counter arrays. */
@@ -325,7 +333,6 @@ void rtun_local_bh_enable(void) { local_bh_enable(); }
 void rtun_dev_use_ip_tunnel_header_ops(struct net_device *dev) { dev->header_ops = &ip_tunnel_header_ops; }
 void rtun_dev_set_type(struct net_device *dev, unsigned short type) { dev->type = type; }
 void rtun_dev_set_flags(struct net_device *dev, unsigned int flags) { dev->flags = flags; }
-unsigned int rtun_dev_flags(const struct net_device *dev) { return READ_ONCE(dev->flags); }
 void rtun_dev_set_hard_header_len(struct net_device *dev, unsigned short len) { dev->hard_header_len = len; }
 unsigned short rtun_dev_hard_header_len(const struct net_device *dev) { return dev->hard_header_len; }
 void rtun_dev_set_addr_len(struct net_device *dev, unsigned char len) { dev->addr_len = len; }
@@ -402,8 +409,19 @@ bool rtun_current_in_egroup(u32 kgid) { return in_egroup_p(KGIDT_INIT(kgid)); }
 __be16 rtun_skb_protocol(const struct sk_buff *skb) { return skb->protocol; }
 void rtun_skb_set_protocol(struct sk_buff *skb, __be16 proto) { skb->protocol = proto; }
 void rtun_skb_reset_network_header(struct sk_buff *skb) { skb_reset_network_header(skb); }
-void rtun_skb_reset_mac_header(struct sk_buff *skb) { skb_reset_mac_header(skb); }
-void rtun_skb_probe_transport_header(struct sk_buff *skb) { skb_probe_transport_header(skb); }
+/* A write's last header steps, tun_get_user's, in one call: TAP frames get
+ * their protocol and MAC header from eth_type_trans (which pulls the Ethernet
+ * header), TUN frames their MAC header at the data; then the network header
+ * is at the data and the transport header is probed. */
+void rtun_skb_rx_headers(struct sk_buff *skb, struct net_device *dev, bool tap)
+{
+	if (tap)
+		skb->protocol = eth_type_trans(skb, dev);
+	else
+		skb_reset_mac_header(skb);
+	skb_reset_network_header(skb);
+	skb_probe_transport_header(skb);
+}
 /* tun_net_xmit's fixed sequence before a frame waits on a ring, in one call
  * on the hot path: only the first step can fail, and then nothing else runs. */
 int rtun_skb_detach_for_ring(struct sk_buff *skb)
@@ -423,23 +441,65 @@ int rtun_vnet_hdr_to_skb(struct sk_buff *skb, const void *hdr, bool tnl, bool tn
 int rtun_vnet_hdr_from_skb(const struct sk_buff *skb, void *hdr, bool tnl, bool le)
 { return virtio_net_hdr_tnl_from_skb(skb, hdr, tnl, le, skb_vlan_tag_present(skb) ? VLAN_HLEN : 0, true, false); }
 void rtun_skb_set_network_header(struct sk_buff *skb, int offset) { skb_set_network_header(skb, offset); }
-/* Headroom of a frame built in a page fragment, and the buffer it needs
- * (tun's TUN_RX_PAD and tun_build_skb's buflen). */
-unsigned int rtun_rx_pad(void) { return NET_IP_ALIGN + NET_SKB_PAD; }
-unsigned int rtun_build_buflen(unsigned int len)
-{ return SKB_DATA_ALIGN(len + NET_IP_ALIGN + NET_SKB_PAD) + SKB_DATA_ALIGN(sizeof(struct skb_shared_info)); }
+/* tun's TUN_RX_PAD: the headroom of the frames a write builds. */
+#define RTUN_RX_PAD (NET_IP_ALIGN + NET_SKB_PAD)
 /* tun_can_build_skb's size test, which counts XDP's headroom too. */
-bool rtun_build_fits(unsigned int len)
-{ return SKB_DATA_ALIGN(len + NET_IP_ALIGN + NET_SKB_PAD + XDP_PACKET_HEADROOM) + SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) <= PAGE_SIZE; }
-struct page_frag *rtun_task_frag(void) { return &current->task_frag; }
-void *rtun_page_address(struct page *page) { return page_address(page); }
-void rtun_get_page(struct page *page) { get_page(page); }
-void rtun_skb_reserve(struct sk_buff *skb, int len) { skb_reserve(skb, len); }
-void rtun_skb_set_dev(struct sk_buff *skb, struct net_device *dev) { skb->dev = dev; }
+static bool rtun_build_fits(unsigned int len)
+{ return SKB_DATA_ALIGN(len + RTUN_RX_PAD + XDP_PACKET_HEADROOM) + SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) <= PAGE_SIZE; }
+/* tun_build_skb without XDP: a frame of `len` bytes of room (put, not yet
+ * written) built in the calling task's page fragment, for `dev`, charged to
+ * `sk`. One call for what is a dozen inline steps (the write path's cost under
+ * emulation is in its calls). NULL with *err 0 when the frame does not fit a
+ * page (tun_can_build_skb, XDP's headroom included), with *err -ENOMEM when
+ * memory ran out. Process context: may sleep. */
+struct sk_buff *rtun_build_skb(struct net_device *dev, struct sock *sk, unsigned int len, int *err)
+{
+	struct page_frag *frag = &current->task_frag;
+	unsigned int buflen = SKB_DATA_ALIGN(len + RTUN_RX_PAD) + SKB_DATA_ALIGN(sizeof(struct skb_shared_info));
+	struct sk_buff *skb;
+
+	*err = 0;
+	if (len > PAGE_SIZE || !rtun_build_fits(len))
+		return NULL;
+	*err = -ENOMEM;
+	frag->offset = ALIGN((u64)frag->offset, SMP_CACHE_BYTES);
+	if (!skb_page_frag_refill(buflen, frag, GFP_KERNEL))
+		return NULL;
+	skb = build_skb((char *)page_address(frag->page) + frag->offset, buflen);
+	if (!skb)
+		return NULL;
+	get_page(frag->page);
+	frag->offset += buflen;
+	skb_reserve(skb, RTUN_RX_PAD);
+	skb_put(skb, len);
+	skb->dev = dev;
+	skb_set_owner_w(skb, sk);
+	*err = 0;
+	return skb;
+}
+/* tun_alloc_skb for a linear frame: `len` bytes of room after tun's headroom,
+ * none put, for `dev`, charged to `sk` (sock_alloc_send_pskb: waits for room
+ * unless `noblock`). NULL with *err set on failure (-EMSGSIZE for a length
+ * that overflows). Process context: may sleep. */
+struct sk_buff *rtun_alloc_send_skb(struct net_device *dev, struct sock *sk, unsigned long len, bool noblock, int *err)
+{
+	struct sk_buff *skb;
+
+	if (len > ULONG_MAX - RTUN_RX_PAD) {
+		*err = -EMSGSIZE;
+		return NULL;
+	}
+	skb = sock_alloc_send_pskb(sk, RTUN_RX_PAD + len, 0, noblock, err, 0);
+	if (!skb)
+		return NULL;
+	skb_reserve(skb, RTUN_RX_PAD);
+	skb->dev = dev;
+	return skb;
+}
 void rtun_netif_receive_skb_bh(struct sk_buff *skb) { local_bh_disable(); netif_receive_skb(skb); local_bh_enable(); }
 void rtun_txq_trans_update(struct net_device *dev, unsigned int i) { txq_trans_cond_update(netdev_get_tx_queue(dev, i)); }
-void rtun_wake_up_interruptible_poll(struct wait_queue_head *wq, u32 events)
-{ wake_up_interruptible_poll(wq, events); }
+void rtun_wake_up_interruptible_sync_poll(struct wait_queue_head *wq, u32 events)
+{ wake_up_interruptible_sync_poll(wq, events); }
 void rtun_spin_lock_bh(spinlock_t *lock) { spin_lock_bh(lock); }
 void rtun_spin_unlock_bh(spinlock_t *lock) { spin_unlock_bh(lock); }
 int rtun_spin_trylock_bh(spinlock_t *lock) { return spin_trylock_bh(lock); }

@@ -5,7 +5,7 @@
 
 use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 use kernel::bindings::{
-    bpf_prog, dentry, fasync_struct, rcu_work, work_struct, file, kiocb, napi_struct, net, net_device, page, page_frag, pid, sk_buff, sock, sock_fprog, sockaddr, socket, spinlock_t, wait_queue_head,
+    bpf_prog, dentry, fasync_struct, rcu_work, work_struct, file, kiocb, napi_struct, net, net_device, page, pid, sk_buff, sock, sock_fprog, sockaddr, socket, spinlock_t, wait_queue_head,
 };
 
 // Only pointers to these structures cross the boundary; their Rust layouts
@@ -45,7 +45,13 @@ extern "C" {
     pub(crate) fn dev_get_tstats64(dev: *mut net_device, s: *mut c_void);
     pub(crate) fn rtun_dev_use_tun_ops(dev: *mut net_device);
     pub(crate) fn rtun_dev_use_tap_ops(dev: *mut net_device);
-    pub(crate) fn rtun_dev_kind(dev: *const net_device) -> c_int;
+    /// `offsetof(struct net_device, netdev_ops)`: netdev.rs reads it inline.
+    pub(crate) static rtun_netdev_ops_offset: usize;
+    /// rtun's TUN and TAP `net_device_ops` tables (compared, never read).
+    pub(crate) static rtun_tun_ops_ptr: *const c_void;
+    pub(crate) static rtun_tap_ops_ptr: *const c_void;
+    /// `offsetof(struct net_device, flags)`: netdev.rs reads it inline.
+    pub(crate) static rtun_netdev_flags_offset: usize;
     /// `offsetof(struct net_device, features)`: netdev.rs reads it inline.
     pub(crate) static rtun_netdev_features_offset: usize;
     /// `offsetof(struct net_device, num_tx_queues)`: netdev.rs reads it inline.
@@ -66,7 +72,6 @@ extern "C" {
     pub(crate) fn rtun_dev_use_ip_tunnel_header_ops(dev: *mut net_device);
     pub(crate) fn rtun_dev_set_type(dev: *mut net_device, ty: u16);
     pub(crate) fn rtun_dev_set_flags(dev: *mut net_device, flags: c_uint);
-    pub(crate) fn rtun_dev_flags(dev: *const net_device) -> c_uint;
     pub(crate) fn rtun_dev_set_hard_header_len(dev: *mut net_device, len: u16);
     pub(crate) fn rtun_dev_hard_header_len(dev: *const net_device) -> u16;
     pub(crate) fn rtun_dev_set_addr_len(dev: *mut net_device, len: u8);
@@ -133,28 +138,27 @@ extern "C" {
     pub(crate) fn rtun_skb_protocol(skb: *const sk_buff) -> u16;
     pub(crate) fn rtun_skb_set_protocol(skb: *mut sk_buff, proto: u16);
     pub(crate) fn rtun_skb_reset_network_header(skb: *mut sk_buff);
-    pub(crate) fn rtun_skb_reset_mac_header(skb: *mut sk_buff);
-    pub(crate) fn rtun_skb_probe_transport_header(skb: *mut sk_buff);
+    pub(crate) fn rtun_skb_rx_headers(skb: *mut sk_buff, dev: *mut net_device, tap: bool);
     pub(crate) fn rtun_skb_detach_for_ring(skb: *mut sk_buff) -> c_int;
     pub(crate) fn rtun_alloc_page() -> *mut page;
     pub(crate) fn rtun_skb_add_rx_frag(skb: *mut sk_buff, i: c_int, page: *mut page, size: c_int);
     pub(crate) fn rtun_vnet_hdr_to_skb(skb: *mut sk_buff, hdr: *const c_void, tnl: bool, tnl_csum: bool, le: bool) -> c_int;
     pub(crate) fn rtun_vnet_hdr_from_skb(skb: *const sk_buff, hdr: *mut c_void, tnl: bool, le: bool) -> c_int;
     pub(crate) fn rtun_skb_set_network_header(skb: *mut sk_buff, offset: c_int);
-    pub(crate) fn rtun_rx_pad() -> c_uint;
-    pub(crate) fn rtun_build_buflen(len: c_uint) -> c_uint;
-    pub(crate) fn rtun_build_fits(len: c_uint) -> bool;
-    pub(crate) fn rtun_task_frag() -> *mut page_frag;
-    pub(crate) fn rtun_page_address(page: *mut page) -> *mut c_void;
-    pub(crate) fn rtun_get_page(page: *mut page);
-    pub(crate) fn rtun_skb_reserve(skb: *mut sk_buff, len: c_int);
-    pub(crate) fn rtun_skb_set_dev(skb: *mut sk_buff, dev: *mut net_device);
+    pub(crate) fn rtun_build_skb(dev: *mut net_device, sk: *mut sock, len: c_uint, err: *mut c_int) -> *mut sk_buff;
+    pub(crate) fn rtun_alloc_send_skb(
+        dev: *mut net_device,
+        sk: *mut sock,
+        len: c_ulong,
+        noblock: bool,
+        err: *mut c_int,
+    ) -> *mut sk_buff;
     pub(crate) fn rtun_netif_receive_skb_bh(skb: *mut sk_buff);
     pub(crate) fn rtun_txq_trans_update(dev: *mut net_device, i: c_uint);
     pub(crate) fn napi_enable(napi: *mut napi_struct);
     pub(crate) fn napi_disable(napi: *mut napi_struct);
     pub(crate) fn napi_complete_done(napi: *mut napi_struct, work_done: c_int) -> bool;
-    pub(crate) fn rtun_wake_up_interruptible_poll(wq: *mut wait_queue_head, events: u32);
+    pub(crate) fn rtun_wake_up_interruptible_sync_poll(wq: *mut wait_queue_head, events: u32);
     pub(crate) fn rtun_spin_lock_bh(lock: *mut spinlock_t);
     pub(crate) fn rtun_spin_unlock_bh(lock: *mut spinlock_t);
     pub(crate) fn rtun_spin_trylock_bh(lock: *mut spinlock_t) -> c_int;
@@ -217,15 +221,6 @@ extern "C" {
     pub(crate) fn netif_set_real_num_rx_queues(dev: *mut net_device, n: c_uint) -> c_int;
     pub(crate) fn netdev_state_change(dev: *mut net_device);
     pub(crate) fn __dev_get_by_name(net: *mut net, name: *const c_char) -> *mut net_device;
-    pub(crate) fn eth_type_trans(skb: *mut sk_buff, dev: *mut net_device) -> u16;
-    pub(crate) fn sock_alloc_send_pskb(
-        sk: *mut sock,
-        header_len: core::ffi::c_ulong,
-        data_len: core::ffi::c_ulong,
-        noblock: c_int,
-        errcode: *mut c_int,
-        max_page_order: c_int,
-    ) -> *mut sk_buff;
     pub(crate) fn skb_set_owner_w(skb: *mut sk_buff, sk: *mut sock);
 
 }

@@ -12,7 +12,11 @@
 //! and the suite's `no_unnamed_drops` and `no_splat_in_dmesg` fail on it.
 //! [`SkbList`] and [`SkbQueue`] do the same for every skb they still hold.
 
-use core::{ffi::c_int, mem::ManuallyDrop, ptr::NonNull};
+use core::{
+    ffi::{c_int, c_ulong},
+    mem::ManuallyDrop,
+    ptr::NonNull,
+};
 use kernel::{
     bindings,
     error::{code::*, Error},
@@ -150,39 +154,18 @@ impl SkBuff {
     /// `Ok(None)` when the frame does not fit (tun_can_build_skb's test, with
     /// XDP's headroom); `Err` when memory ran out. Process context: may sleep.
     pub(crate) fn build(dev: &NetDev, sock: &Sock, len: usize) -> Result<Option<Self>, Failed> {
-        let len32 = u32::try_from(len).map_err(|_| Failed)?;
-        // SAFETY: Pure arithmetic on sizes.
-        let (pad, buflen, fits) =
-            unsafe { (shim::rtun_rx_pad(), shim::rtun_build_buflen(len32), shim::rtun_build_fits(len32)) };
-        if !fits || buflen as usize > PAGE_SIZE {
-            return Ok(None);
+        let Ok(len) = u32::try_from(len) else { return Ok(None) };
+        let mut err: c_int = 0;
+        // SAFETY: Process context (the helper may sleep in the refill of the
+        // calling task's own page fragment); `dev` and `sock` are valid, and
+        // the charge keeps `sock` until the skb is freed; `err` receives the
+        // outcome.
+        let ptr = unsafe { shim::rtun_build_skb(dev.as_ptr(), sock.as_ptr(), len, &mut err) };
+        match NonNull::new(ptr) {
+            Some(skb) => Ok(Some(SkBuff(skb))),
+            None if err == 0 => Ok(None),
+            None => Err(Failed),
         }
-        // SAFETY: Process context: `current->task_frag` is the calling task's,
-        // used only by it; the refill may sleep.
-        let frag = unsafe { &mut *shim::rtun_task_frag() };
-        // SAFETY: As above.
-        if !unsafe { bindings::skb_page_frag_refill(buflen, frag, bindings::GFP_KERNEL) } {
-            return Err(Failed);
-        }
-        // SAFETY: The refill left `buflen` bytes at `offset` in `page`, mapped
-        // (lowmem); `build_skb` takes them and a page reference of its own.
-        // The charge (`skb_set_owner_w`) keeps `sock` until the skb is freed.
-        let skb = unsafe {
-            let buf = shim::rtun_page_address(frag.page).cast::<u8>().add(frag.offset as usize);
-            let skb = bindings::build_skb(buf.cast(), buflen);
-            if skb.is_null() {
-                return Err(Failed);
-            }
-            shim::rtun_get_page(frag.page);
-            frag.offset += buflen;
-            shim::rtun_skb_reserve(skb, pad as c_int);
-            bindings::skb_put(skb, len32);
-            shim::rtun_skb_set_dev(skb, dev.as_ptr());
-            shim::skb_set_owner_w(skb, sock.as_ptr());
-            skb
-        };
-        // SAFETY: Just built, ours.
-        Ok(Some(unsafe { SkBuff::from_raw(skb) }))
     }
 
     /// An skb for `dev` with `len` bytes of linear room (plus the usual headroom).
@@ -202,22 +185,15 @@ impl SkBuff {
     /// ends the wait with ERESTARTSYS. Other errors are the kernel's (ENOBUFS
     /// when memory ran out). Process context: may sleep.
     pub(crate) fn alloc_send(dev: &NetDev, sock: &Sock, len: usize, nonblock: bool) -> Result<Self, Error> {
-        // SAFETY: Pure arithmetic.
-        let pad = unsafe { shim::rtun_rx_pad() } as usize;
-        let header = len.checked_add(pad).ok_or(EMSGSIZE)?;
+        let len = c_ulong::try_from(len).map_err(|_| EMSGSIZE)?;
         let mut err: c_int = 0;
-        // SAFETY: Process context; `sock` is valid; `err` receives the errno.
-        let ptr = unsafe {
-            shim::sock_alloc_send_pskb(sock.as_ptr(), header as core::ffi::c_ulong, 0, c_int::from(nonblock), &mut err, 0)
-        };
+        // SAFETY: Process context (the allocation may wait for room in
+        // `sock`); `dev` and `sock` are valid, and the charge keeps `sock`
+        // until the skb is freed; `err` receives the errno.
+        let ptr = unsafe { shim::rtun_alloc_send_skb(dev.as_ptr(), sock.as_ptr(), len, nonblock, &mut err) };
         let Some(skb) = NonNull::new(ptr) else {
             return Err(if err < 0 { Error::from_errno(err) } else { ENOBUFS });
         };
-        // SAFETY: A new skb with `pad + len` bytes of room, ours.
-        unsafe {
-            shim::rtun_skb_reserve(skb.as_ptr(), pad as c_int);
-            shim::rtun_skb_set_dev(skb.as_ptr(), dev.as_ptr());
-        }
         Ok(SkBuff(skb))
     }
 
@@ -330,27 +306,25 @@ impl SkBuff {
         if ret == 0 { Ok(()) } else { Err(Failed) }
     }
 
-    /// Sets `protocol`, the MAC header and `pkt_type` from the Ethernet header,
-    /// and pulls it. The caller checked that there is one.
-    pub(crate) fn eth_type_trans(&mut self, dev: &NetDev) {
-        // SAFETY: The skb is ours and holds ETH_HLEN linear bytes.
-        let proto = unsafe { shim::eth_type_trans(self.ptr(), dev.as_ptr()) };
-        self.set_protocol_be(proto);
-    }
-
-    pub(crate) fn reset_mac_header(&mut self) {
-        // SAFETY: The skb is ours.
-        unsafe { shim::rtun_skb_reset_mac_header(self.ptr()) }
+    /// A received frame's last header steps, as tun takes them: a TAP frame
+    /// (`tap`) gets its protocol, MAC header and `pkt_type` from its Ethernet
+    /// header, which is then pulled; a TUN frame's MAC header is at the data.
+    /// Then the network header is at the data, and the transport header
+    /// probed. Fails, changing nothing, for a TAP frame without an Ethernet
+    /// header in its linear part.
+    pub(crate) fn finish_rx_headers(&mut self, dev: &NetDev, tap: bool) -> Result<(), Failed> {
+        if tap && self.headlen() < bindings::ETH_HLEN as usize {
+            return Err(Failed);
+        }
+        // SAFETY: The skb is ours; `dev` is valid; a TAP frame holds an
+        // Ethernet header in its linear part (checked above).
+        unsafe { shim::rtun_skb_rx_headers(self.ptr(), dev.as_ptr(), tap) };
+        Ok(())
     }
 
     pub(crate) fn reset_network_header(&mut self) {
         // SAFETY: The skb is ours.
         unsafe { shim::rtun_skb_reset_network_header(self.ptr()) }
-    }
-
-    pub(crate) fn probe_transport_header(&mut self) {
-        // SAFETY: The skb is ours.
-        unsafe { shim::rtun_skb_probe_transport_header(self.ptr()) }
     }
 
     /// tun's steps before a frame waits on a ring: zerocopy user fragments

@@ -250,8 +250,10 @@ impl WaitQueue {
         core::ptr::from_ref(&self.head).cast_mut().cast()
     }
 
-    /// Wakes waiters and pollers for `events` (EPOLL* bits), if there are any.
-    /// Any context.
+    /// Wakes waiters and pollers for `events` (EPOLL* bits), if there are any,
+    /// as a socket's `sk_data_ready`/`sk_write_space` do (tun's wake-ups): a
+    /// synchronous wake-up, the waker being about to go on or to sleep, so
+    /// the scheduler need not preempt it for the wakee. Any context.
     #[inline(always)]
     pub(crate) fn wake(&self, events: u32) {
         let head = self.head_ptr();
@@ -269,7 +271,7 @@ impl WaitQueue {
         };
         if active {
             // SAFETY: The head is initialised.
-            unsafe { shim::rtun_wake_up_interruptible_poll(head, events) };
+            unsafe { shim::rtun_wake_up_interruptible_sync_poll(head, events) };
         }
     }
 
