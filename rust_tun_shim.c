@@ -455,12 +455,15 @@ static bool rtun_build_fits(unsigned int len)
 struct sk_buff *rtun_build_skb(struct net_device *dev, struct sock *sk, unsigned int len, int *err)
 {
 	struct page_frag *frag = &current->task_frag;
-	unsigned int buflen = SKB_DATA_ALIGN(len + RTUN_RX_PAD) + SKB_DATA_ALIGN(sizeof(struct skb_shared_info));
+	unsigned int buflen;
 	struct sk_buff *skb;
 
+	/* The task's own fragment: never from an interrupt (debug kernels check). */
+	might_sleep();
 	*err = 0;
 	if (len > PAGE_SIZE || !rtun_build_fits(len))
 		return NULL;
+	buflen = SKB_DATA_ALIGN(len + RTUN_RX_PAD) + SKB_DATA_ALIGN(sizeof(struct skb_shared_info));
 	*err = -ENOMEM;
 	frag->offset = ALIGN((u64)frag->offset, SMP_CACHE_BYTES);
 	if (!skb_page_frag_refill(buflen, frag, GFP_KERNEL))

@@ -252,8 +252,8 @@ impl WaitQueue {
 
     /// Wakes waiters and pollers for `events` (EPOLL* bits), if there are any,
     /// as a socket's `sk_data_ready`/`sk_write_space` do (tun's wake-ups): a
-    /// synchronous wake-up, the waker being about to go on or to sleep, so
-    /// the scheduler need not preempt it for the wakee. Any context.
+    /// synchronous wake-up (`WF_SYNC`: a hint that the waker will soon sleep,
+    /// so the scheduler need not preempt it for the wakee). Any context.
     #[inline(always)]
     pub(crate) fn wake(&self, events: u32) {
         let head = self.head_ptr();
