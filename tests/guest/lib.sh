@@ -35,6 +35,10 @@ run_test() {
     name=$1
     shift
     _n=$((_n + 1))
+    # The drop audit's locations, resolved while the modules that made them
+    # are loaded: a test may unload one.
+    audit_pause
+    audit_resume
     t0=$(cut -d' ' -f1 /proc/uptime)
     out=$( ( set -u; "$@" ) 2>&1 )
     rc=$?

@@ -99,7 +99,9 @@ lc_need_tun() {
 # lc_unload_rtun: rmmod rtun if loaded.
 lc_unload_rtun() {
     grep -q '^rtun ' /proc/modules || return 0
-    rmmod rtun || { fail "rmmod rtun"; return 1; }
+    audit_pause
+    rmmod rtun || { audit_resume; fail "rmmod rtun"; return 1; }
+    audit_resume
 }
 
 # lc_leftovers: any lc* device in any namespace, one "NETNS: NAME" per line.

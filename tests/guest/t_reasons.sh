@@ -206,9 +206,18 @@ test_no_unnamed_drops() {
         END { print n + 0, bad + 0 }' /tmp/audit.txt)
     total=$1
     bad=$2
-    grep 'location=0x' /tmp/audit.txt | while read -r line; do
-        case "$(where_is "$(location "$line")")" in *"[rtun]") echo "$line" ;; esac
-    done > /tmp/audit.raw
+    # In one pass (a kallsyms lookup per line took hours for thousands of
+    # lines): a raw address counts as rtun's if it lies between the first and
+    # the last symbol rtun has now. The audit resolves the trace before any
+    # module is unloaded (audit_pause), so raw addresses are rare.
+    grep 'location=0x' /tmp/audit.txt > /tmp/audit.hex
+    : > /tmp/audit.raw
+    if [ -s /tmp/audit.hex ]; then
+        diag "$(wc -l < /tmp/audit.hex) drops located by a raw address"
+        awk 'NR == FNR { if ($4 == "[rtun]") { if (lo == "" || $1 < lo) lo = $1; if ($1 > hi) hi = $1 }; next }
+             { a = $0; sub(/.*location=0x/, "", a); sub(/ .*/, "", a)
+               if (lo != "" && length(a) == length(lo) && a >= lo && a <= hi) print }' /proc/kallsyms /tmp/audit.hex > /tmp/audit.raw
+    fi
     while read -r line; do
         total=$((total + 1))
         case " $KNOWN_REASONS " in *" ${line##* reason: } "*) ;; *) echo "$line"; bad=$((bad + 1)) ;; esac

@@ -122,6 +122,22 @@ test_stress_lifecycle() {
     s0=$(splats | wc -l)
     rtunstress lifecycle --seed "$seed" --seconds "$seconds" --dev /dev/net/rtun > /tmp/life.rtun 2>&1
     rrc=$?
+    first=
+    if [ $rrc != 0 ] && [ "$(splats | wc -l)" = "$s0" ]; then
+        # A failed invariant without a splat (a queue found stopped, frames
+        # unaccounted): the same seed once more. Its schedule is the same,
+        # its timing is not; a pass is reported as flaky, with the first
+        # run's failure, never as a plain ok.
+        first=$(grep -E '^(FAIL|replay): ' /tmp/life.rtun | head -20)
+        mv /tmp/life.rtun /tmp/life.rtun.first
+        load_rtun || { fail "rtun did not load for the rerun"; return 1; }
+        rtunstress lifecycle --seed "$seed" --seconds "$seconds" --dev /dev/net/rtun > /tmp/life.rtun 2>&1
+        rrc=$?
+        if [ $rrc = 0 ]; then
+            echo "$first" | sed 's/^/#   first run: /'
+            flaky "rtunstress lifecycle failed on rtun (seed $seed), then passed on the same seed"
+        fi
+    fi
     s1=$(splats | wc -l)
     # The control without IFF_NAPI_FRAGS (drawn, not set: the schedule is the
     # same): tun.ko's frags writes race with the deletion of their device. In
