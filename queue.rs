@@ -240,6 +240,7 @@ impl Queue {
     /// fits the ring comes back as one list, with its drop site.
     // Functions that free skbs carry readable symbol names, for the
     // tracepoint's `location=` and dropwatch.
+    #[inline(never)]
     #[export_name = "rtun_queue_push_segments"]
     pub(crate) fn push_list(
         &self,
@@ -303,6 +304,7 @@ impl Queue {
         Self::drop_backlog(self.napi.del(), state);
     }
 
+    #[inline(never)]
     #[export_name = "rtun_queue_drop_napi_backlog"]
     fn drop_backlog(backlog: crate::skb::SkbQueue, state: &DevState) {
         let list = backlog.into_list();
@@ -313,6 +315,7 @@ impl Queue {
     }
 
     /// Drops every frame left on the ring (the queue no longer receives).
+    #[inline(never)]
     #[export_name = "rtun_queue_purge"]
     pub(crate) fn purge(&self, state: &DevState) {
         while let Some(c) = self.ring.consume() {
@@ -353,7 +356,10 @@ impl Queue {
     }
 
     /// Moves the ring to `slots`; frames that no longer fit are dropped
-    /// (RING_SHRINK) and counted on `state`, if any. Cannot fail.
+    /// (RING_SHRINK) and counted on `state`, if any. Cannot fail. Never
+    /// inlined: its drops are located in a readable function name (the
+    /// tracepoint's `location=`, dropwatch), not in its caller's mangled one.
+    #[inline(never)]
     #[export_name = "rtun_queue_resize_ring"]
     pub(crate) fn resize_ring_to(&self, slots: NewSlots, state: Option<&DevState>) {
         let overflow = self.ring.resize_to(slots);

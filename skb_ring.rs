@@ -242,6 +242,7 @@ impl PinnedDrop for SkbRing {
 
 impl SkbRing {
     /// The ring is going away with nobody else using it: frees what is left.
+    #[inline(never)]
     #[export_name = "rtun_ring_free_rest"]
     fn free_rest(&self) {
         let mut list = SkbList::empty();
