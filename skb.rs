@@ -527,7 +527,8 @@ impl SkBuff {
     #[inline]
     pub(crate) fn drop_reason(self, reason: Reason) {
         // SAFETY: The skb is ours to free; a null socket is allowed.
-        unsafe { bindings::sk_skb_reason_drop(core::ptr::null_mut(), self.release().as_ptr(), raw_reason(reason)) }
+        unsafe { bindings::sk_skb_reason_drop(core::ptr::null_mut(), self.release().as_ptr(), raw_reason(reason)) };
+        not_a_tail_call();
     }
 
     /// Drops a frame on the transmit path: reports the error to a zerocopy or
@@ -547,6 +548,16 @@ impl Drop for SkBuff {
 }
 
 /// Frees skbs the driver let go of without an outcome (a driver bug): with
+/// Placed right after a call that frees skbs: the tracepoint's `location=`
+/// is that call's return address, and a tail call (a jump, with nothing
+/// after it) would report the return address of the caller's caller, in
+/// another function (seen: RING_SHRINK drops located in `txqlen_changed`).
+/// A compiler-only fence emits no instruction, but the call is no longer last.
+#[inline(always)]
+fn not_a_tail_call() {
+    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+}
+
 /// `SKB_DROP_REASON_NOT_SPECIFIED`, located in this function, after one
 /// warning. `head` may be a list linked through `skb->next`.
 #[inline(never)]
@@ -671,7 +682,8 @@ impl SkbList {
     pub(crate) fn drop_reason(self, reason: Reason) {
         if let Some(head) = ManuallyDrop::new(self).0 {
             // SAFETY: The list is ours to free.
-            unsafe { bindings::kfree_skb_list_reason(head.as_ptr(), raw_reason(reason)) }
+            unsafe { bindings::kfree_skb_list_reason(head.as_ptr(), raw_reason(reason)) };
+            not_a_tail_call();
         }
     }
 }
