@@ -524,7 +524,7 @@ impl SkBuff {
 
     /// Frees a dropped frame, reporting `reason` to `skb:kfree_skb`. Called
     /// straight from Rust, so the tracepoint's `location` is in rust_tun.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn drop_reason(self, reason: Reason) {
         // SAFETY: The skb is ours to free; a null socket is allowed.
         unsafe { bindings::sk_skb_reason_drop(core::ptr::null_mut(), self.release().as_ptr(), raw_reason(reason)) };
@@ -533,7 +533,7 @@ impl SkBuff {
 
     /// Drops a frame on the transmit path: reports the error to a zerocopy or
     /// timestamping sender first, as tun does.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn drop_tx(self, reason: Reason) {
         // SAFETY: The skb is ours.
         unsafe { bindings::skb_tx_error(self.ptr()) };
@@ -678,7 +678,7 @@ impl SkbList {
     }
 
     /// Frees the whole list with one reason (`kfree_skb_list_reason`).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn drop_reason(self, reason: Reason) {
         if let Some(head) = ManuallyDrop::new(self).0 {
             // SAFETY: The list is ours to free.
