@@ -15,30 +15,13 @@
 
 use kernel::prelude::*;
 
-mod bpf;
-mod chardev;
-mod cred;
-mod device;
-mod frame;
-mod ioctl;
-mod napi;
-mod netdev;
-mod offload;
-mod percpu;
-mod queue;
-mod rcu;
-mod ring;
-mod shim;
-mod skb;
+mod abstractions;
+mod driver;
+mod logic;
 mod skb_reason;
-mod skb_ring;
-mod sock;
-mod sync;
-mod vnet;
-mod txfilter;
 
 // The ops tables' callbacks, for the one driver type.
-netdev::export_callbacks!(device::DevState);
+abstractions::netdev::export_callbacks!(driver::device::DevState);
 
 module! {
     type: RustTun,
@@ -49,12 +32,12 @@ module! {
 }
 
 struct RustTun {
-    _registration: chardev::Registration,
+    _registration: abstractions::chardev::Registration,
 }
 
 impl kernel::Module for RustTun {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let registration = chardev::Registration::new()?;
+        let registration = abstractions::chardev::Registration::new()?;
         pr_info!("/dev/net/rtun ready\n");
         Ok(RustTun { _registration: registration })
     }

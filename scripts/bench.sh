@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark: rtun.ko against the C tun.ko, in one boot of the benchmark
-# kernel (kernel/bench.config: no lockdep, no fault injection), with one client,
+# kernel (configs/bench.config: no lockdep, no fault injection), with one client,
 # tools/rtunbench, that drives both through the same code.
 #
 #   scripts/bench.sh [--quick] [--icount SHIFT] [--out FILE] [RTUNBENCH OPTIONS...]
@@ -75,11 +75,11 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 qemu=$(qemu-system-x86_64 --version | head -1 | sed 's/^QEMU emulator version //')
 # The driver measured: the last commit that touched the module's sources, and
 # whether the working tree changes them.
-src=(Kbuild ':(glob)*.rs' ':(glob)*.c' ':(glob)*.h')
+src=(Kbuild ':(glob)*.rs' ':(glob)*.c' ':(glob)*.h' abstractions driver logic)
 rtun_rev=$(git -C "$RTUN_TOP" log -1 --format='%h %s' -- "${src[@]}" 2>/dev/null || echo unknown)
 [ -z "$(git -C "$RTUN_TOP" status --porcelain -- "${src[@]}" 2>/dev/null)" ] || rtun_rev="$rtun_rev, with uncommitted changes"
 {
-    echo "# bench kernel: $(basename "$KDIR") (Linux $(make -s -C "$KDIR" kernelversion 2>/dev/null), kernel/bench.config)"
+    echo "# bench kernel: $(basename "$KDIR") (Linux $(make -s -C "$KDIR" kernelversion 2>/dev/null), configs/bench.config)"
     echo "# rtun sources: $rtun_rev"
     echo "# host: $cpu, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
     if [ ${#gargs[@]} -gt 0 ]; then

@@ -4,11 +4,11 @@
 #
 #   scripts/kernel.sh [test|bench|inner|kcsan]
 #
-# test (the default): kernel/rtun.config, lockdep and fault injection, for the
-# guest suite; bench: kernel/bench.config, the same functional options without
-# the debugging, for scripts/bench.sh; inner: kernel/inner.config, the small
+# test (the default): configs/rtun.config, lockdep and fault injection, for the
+# guest suite; bench: configs/bench.config, the same functional options without
+# the debugging, for scripts/bench.sh; inner: configs/inner.config, the small
 # kernel (bzImage only) of the VM that the guest test test_qemu_multiqueue_vm
-# runs under an inner QEMU; kcsan: kernel/rtun.config with kernel/kcsan.config
+# runs under an inner QEMU; kcsan: configs/rtun.config with configs/kcsan.config
 # over it (KCSAN instead of KASAN, no lockdep), for the KCSAN slice of
 # scripts/test.sh. The cache key covers the kernel source package, the
 # config fragment and the toolchain, so changing any of them builds a new tree.
@@ -17,7 +17,7 @@ set -euo pipefail
 
 kind=${1:-test}
 cc=gcc
-K=$RTUN_TOP/kernel
+K=$RTUN_TOP/configs
 # FRAGS: the fragments merged over tinyconfig, in order (a later line for the
 # same symbol wins).
 case "$kind" in

@@ -28,7 +28,7 @@ module_for_tree() {
             while IFS= read -r f; do [ -f "$RTUN_TOP/$f" ] && printf '%s\n' "$f"; done |
             tar -C "$RTUN_TOP" -T - -cf - | tar -C "$dir" -xf -
     else
-        cp "$RTUN_TOP"/Makefile "$RTUN_TOP"/Kbuild "$RTUN_TOP"/*.rs "$RTUN_TOP"/*.c "$RTUN_TOP"/*.h "$dir"/
+        cp -r "$RTUN_TOP"/Makefile "$RTUN_TOP"/Kbuild "$RTUN_TOP"/*.rs "$RTUN_TOP"/*.c "$RTUN_TOP"/*.h "$RTUN_TOP"/abstractions "$RTUN_TOP"/driver "$RTUN_TOP"/logic "$dir"/
     fi
     log "building rtun.ko against $kdir (in $dir)"
     out=$(make -C "$dir" KDIR="$kdir" 2>&1) || { echo "$out" >&2; die "module build failed"; }

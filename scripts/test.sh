@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command: set up, build, run the host unit tests, then boot the test
 # guest and run the KTAP suite in tests/guest/, then the KCSAN slice: a few of
-# those tests again on the KCSAN kernel (kernel/kcsan.config), and its report
+# those tests again on the KCSAN kernel (configs/kcsan.config), and its report
 # check. Exit status 0 only if all pass.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"

@@ -3,7 +3,7 @@
 # test guest, under an inner QEMU whose virtio-net NIC (mq=on, 4 queue pairs)
 # has a multi-queue tap on tun.ko or on rtun as its backend. scripts/guest.sh
 # packs it with busybox and ethtool into /qemu/initramfs; the kernel is the
-# small one of kernel/inner.config.
+# small one of configs/inner.config.
 #
 # The kernel command line sets q_host (the tap's address in the test guest),
 # q_addr (this VM's, with prefix) and q_port: the test guest stores what

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
 # KCSAN (issue 14): the tests of the KCSAN slice that only make sense on the
-# KCSAN kernel (kernel/kcsan.config), where scripts/test.sh runs them after a
+# KCSAN kernel (configs/kcsan.config), where scripts/test.sh runs them after a
 # few tests of the suite; they skip elsewhere. Sourced by run.sh.
 
 KCSAN_DEBUGFS=/sys/kernel/debug/kcsan

@@ -4,23 +4,8 @@
 #![allow(dead_code)]
 
 #[cfg(test)]
-#[path = "../../../frame.rs"]
-mod frame;
-#[cfg(test)]
-#[path = "../../../ioctl.rs"]
-mod ioctl;
-#[cfg(test)]
-#[path = "../../../ring.rs"]
-mod ring;
+#[path = "../../../logic/mod.rs"]
+mod logic;
 #[cfg(test)]
 #[path = "../../../skb_reason.rs"]
 mod skb_reason;
-#[cfg(test)]
-#[path = "../../../txfilter.rs"]
-mod txfilter;
-#[cfg(test)]
-#[path = "../../../offload.rs"]
-mod offload;
-#[cfg(test)]
-#[path = "../../../vnet.rs"]
-mod vnet;

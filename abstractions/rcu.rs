@@ -29,7 +29,7 @@ use kernel::{
     types::Opaque,
 };
 
-use crate::{netdev::Rtnl, shim};
+use crate::{abstractions::netdev::Rtnl, abstractions::ffi};
 
 /// Keeps [`ReadSide`] to the types of this file: implementing it is a claim
 /// that a read-side critical section is in progress, which only they can
@@ -62,7 +62,7 @@ impl BhSection {
         #[cfg(CONFIG_PROVE_RCU)]
         // SAFETY: Only reads this CPU's state.
         unsafe {
-            shim::rtun_assert_rcu_reader()
+            ffi::rtun_assert_rcu_reader()
         };
         BhSection(PhantomData)
     }
@@ -292,8 +292,8 @@ pub(crate) fn after_grace_period<T: Send + 'static>(value: T) -> Result<(), T> {
     // for; the module's exit waits for every such item (chardev.rs).
     unsafe {
         let rwork = Opaque::cast_into(core::ptr::addr_of!((*item).rwork));
-        shim::rtun_init_rcu_work(rwork, Some(run_deferred::<T>));
-        shim::rtun_queue_rcu_work(rwork);
+        ffi::rtun_init_rcu_work(rwork, Some(run_deferred::<T>));
+        ffi::rtun_queue_rcu_work(rwork);
     }
     Ok(())
 }
@@ -330,7 +330,7 @@ pub(crate) fn drain_deferred() {
     if PENDING.load(Ordering::Acquire) != 0 {
         // SAFETY: Process context; the callers are file operations, never
         // items of rtun's workqueue, so the flush cannot wait for itself.
-        unsafe { shim::rtun_wq_drain() };
+        unsafe { ffi::rtun_wq_drain() };
     }
 }
 

@@ -8,7 +8,7 @@ use core::ffi::{c_int, c_ulong};
 
 use kernel::prelude::*;
 
-use crate::shim;
+use crate::abstractions::ffi;
 
 pub(crate) struct PerCpuCounters<const N: usize> {
     /// A `__percpu` pointer to `[c_ulong; N]`, from `__alloc_percpu`: an
@@ -28,7 +28,7 @@ impl<const N: usize> PerCpuCounters<N> {
     pub(crate) fn new() -> Result<Self> {
         let size = N.checked_mul(core::mem::size_of::<c_ulong>()).ok_or(ENOMEM)?;
         // SAFETY: A plain allocation; `__alloc_percpu` zeroes it.
-        let base = unsafe { shim::rtun_alloc_percpu(size) };
+        let base = unsafe { ffi::rtun_alloc_percpu(size) };
         if base.is_null() {
             return Err(ENOMEM);
         }
@@ -55,7 +55,7 @@ impl<const N: usize> PerCpuCounters<N> {
         #[cfg(not(all(target_arch = "x86_64", CONFIG_SMP)))]
         // SAFETY: `p` is a `__percpu` pointer to a counter of this allocation.
         unsafe {
-            shim::rtun_this_cpu_inc(p)
+            ffi::rtun_this_cpu_inc(p)
         };
     }
 
@@ -67,12 +67,12 @@ impl<const N: usize> PerCpuCounters<N> {
         }
         let p = self.base.wrapping_add(i);
         // SAFETY: Reads a global.
-        let nr = unsafe { shim::rtun_nr_cpu_ids() };
+        let nr = unsafe { ffi::rtun_nr_cpu_ids() };
         let mut sum: u64 = 0;
         let mut cpu: c_int = -1;
         loop {
             // SAFETY: `cpu` is -1 or a CPU number below `nr_cpu_ids`.
-            let next = unsafe { shim::rtun_next_possible_cpu(cpu) };
+            let next = unsafe { ffi::rtun_next_possible_cpu(cpu) };
             if next >= nr {
                 return sum;
             }
@@ -81,7 +81,7 @@ impl<const N: usize> PerCpuCounters<N> {
             // its owner writes with single instructions, so one volatile load
             // (`READ_ONCE`) sees a whole value.
             // SAFETY: `cpu` is possible; `p` is a `__percpu` pointer of this live allocation.
-            let v = unsafe { core::ptr::read_volatile(shim::rtun_per_cpu_ulong(p, cpu)) };
+            let v = unsafe { core::ptr::read_volatile(ffi::rtun_per_cpu_ulong(p, cpu)) };
             sum = sum.wrapping_add(u64::from(v));
         }
     }
@@ -91,6 +91,6 @@ impl<const N: usize> Drop for PerCpuCounters<N> {
     fn drop(&mut self) {
         // SAFETY: `base` came from `__alloc_percpu` and is freed only here.
         // `free_percpu` may be called from any context.
-        unsafe { shim::rtun_free_percpu(self.base) };
+        unsafe { ffi::rtun_free_percpu(self.base) };
     }
 }

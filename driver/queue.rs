@@ -18,22 +18,22 @@ use kernel::{
 };
 
 use crate::{
-    sync::{new_raw_spinlock, PollCtx, RawSpinLock, WaitQueue},
-    bpf::{ClassicFilter, EbpfFilter},
-    chardev::Fasync,
-    cred::{self, LsmBlob},
-    device::{self, DevState, MAX_QUEUES},
-    frame,
-    napi::Napi,
-    ioctl::{self, IfReq, Mode},
-    netdev::{self, DevBuilder, NetDev, NetNs, Rtnl},
-    offload::Offloads,
-    skb_ring::{Full, NewSlots, SkbRing},
-    skb::{SkBuff, SkbList},
+    abstractions::sync::{new_raw_spinlock, PollCtx, RawSpinLock, WaitQueue},
+    abstractions::bpf::{ClassicFilter, EbpfFilter},
+    abstractions::chardev::Fasync,
+    abstractions::cred::{self, LsmBlob},
+    driver::device::{self, DevState, MAX_QUEUES},
+    logic::frame,
+    abstractions::napi::Napi,
+    logic::ioctl::{self, IfReq, Mode},
+    abstractions::netdev::{self, DevBuilder, NetDev, NetNs, Rtnl},
+    logic::offload::Offloads,
+    abstractions::skb_ring::{Full, NewSlots, SkbRing},
+    abstractions::skb::{SkBuff, SkbList},
     skb_reason::{Errno, Site},
-    sock::Sock,
-    txfilter::{self, ETH_ALEN, TUN_FILTER_HDR_LEN},
-    vnet,
+    abstractions::sock::Sock,
+    logic::txfilter::{self, ETH_ALEN, TUN_FILTER_HDR_LEN},
+    logic::vnet,
 };
 
 const EPOLLIN: u32 = 0x001;
@@ -306,7 +306,7 @@ impl Queue {
 
     #[inline(never)]
     #[export_name = "rtun_queue_drop_napi_backlog"]
-    fn drop_backlog(backlog: crate::skb::SkbQueue, state: &DevState) {
+    fn drop_backlog(backlog: crate::abstractions::skb::SkbQueue, state: &DevState) {
         let list = backlog.into_list();
         for _ in 0..list.count() {
             state.count_drop(Site::NapiPurge);
@@ -467,7 +467,7 @@ impl Queue {
             // A header smaller than the offloads need cannot be written whole.
             // (Nothing to zero for a header of just the fields: no call.)
             let rest = vnet_sz.checked_sub(parsed).ok_or(Site::ReadCopy)?;
-            if rest > 0 && crate::skb::zero_iter(to, rest) != rest {
+            if rest > 0 && crate::abstractions::skb::zero_iter(to, rest) != rest {
                 return Err(Site::ReadCopy);
             }
         }
@@ -1055,7 +1055,7 @@ impl Queue {
         // seen by whichever close ends up last; acquire: the last one sees
         // what every other close deferred.
         if OPEN_FILES.fetch_sub(1, AcqRel) == 1 {
-            crate::rcu::drain_deferred();
+            crate::abstractions::rcu::drain_deferred();
         }
     }
 

@@ -20,10 +20,10 @@ use core::{
 use kernel::{alloc::KVVec, bindings, prelude::*, sync::lock::Guard};
 
 use crate::{
-    ring::{Consumer, Producer},
-    skb::{SkBuff, SkbList},
+    logic::ring::{Consumer, Producer},
+    abstractions::skb::{SkBuff, SkbList},
     skb_reason::Reason,
-    sync::{new_raw_spinlock, BhOff, RawSpinLock, RawSpinLockBackend},
+    abstractions::sync::{new_raw_spinlock, BhOff, RawSpinLock, RawSpinLockBackend},
 };
 
 type Slots = KVVec<AtomicPtr<bindings::sk_buff>>;

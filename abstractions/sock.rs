@@ -4,7 +4,7 @@
 //! to it (`sk_wmem_alloc`, through `skb_set_owner_w`) until they are freed,
 //! against its send buffer (`sk_sndbuf`, TUNSETSNDBUF); a writer that finds
 //! it full sleeps on its wait queue in `sock_alloc_send_pskb`, and
-//! `sk_write_space` (queue.rs's [`sock_write_space`](crate::queue::sock_write_space),
+//! `sk_write_space` (queue.rs's [`sock_write_space`](crate::driver::queue::sock_write_space),
 //! tun's `tun_sock_write_space`) wakes it and the pollers, and sends SIGIO to
 //! the file's fasync list, which lives in the socket as well. Readers wait on
 //! the same queue, and the transmit path wakes it, as tun's
@@ -20,7 +20,7 @@
 use core::{mem::ManuallyDrop, ptr::NonNull};
 use kernel::{bindings, prelude::*};
 
-use crate::{shim, sync::WaitQueue};
+use crate::{abstractions::ffi, abstractions::sync::WaitQueue};
 
 /// A counted reference to a queue's socket.
 ///
@@ -41,16 +41,16 @@ impl Sock {
     /// fsuid, `sk_write_space` rtun's, `sk_sndbuf` INT_MAX. Process context.
     pub(crate) fn new() -> Result<Self> {
         // SAFETY: Process context (GFP_KERNEL); `current` has an nsproxy.
-        let sk = NonNull::new(unsafe { shim::rtun_sk_alloc() }).ok_or(ENOMEM)?;
+        let sk = NonNull::new(unsafe { ffi::rtun_sk_alloc() }).ok_or(ENOMEM)?;
         // The socket's wait queue is set up before `sock_init_data_uid` links
         // the two and sets `sk_refcnt` to 1, the reference this value holds.
         // SAFETY: `sk` was just allocated (zeroed) in a `struct rtun_sock`
         // and is ours alone.
         unsafe {
-            shim::rtun_sock_init_wq(sk.as_ptr());
-            shim::rtun_sock_init_data(sk.as_ptr());
-            shim::rtun_sock_use_callbacks(sk.as_ptr());
-            shim::rtun_sk_set_sndbuf(sk.as_ptr(), i32::MAX);
+            ffi::rtun_sock_init_wq(sk.as_ptr());
+            ffi::rtun_sock_init_data(sk.as_ptr());
+            ffi::rtun_sock_use_callbacks(sk.as_ptr());
+            ffi::rtun_sk_set_sndbuf(sk.as_ptr(), i32::MAX);
         }
         Ok(Sock(sk))
     }
@@ -58,7 +58,7 @@ impl Sock {
     /// Another reference to the same socket (`sock_hold`).
     pub(crate) fn new_ref(&self) -> Sock {
         // SAFETY: We hold a reference, so the count is not zero.
-        unsafe { shim::rtun_sock_hold(self.as_ptr()) };
+        unsafe { ffi::rtun_sock_hold(self.as_ptr()) };
         Sock(self.0)
     }
 
@@ -71,32 +71,32 @@ impl Sock {
     /// `sk_sndbuf` (TUNGETSNDBUF).
     pub(crate) fn sndbuf(&self) -> i32 {
         // SAFETY: The sock is valid; a READ_ONCE of an int.
-        unsafe { shim::rtun_sk_sndbuf(self.as_ptr()) }
+        unsafe { ffi::rtun_sk_sndbuf(self.as_ptr()) }
     }
 
     /// Sets `sk_sndbuf` (TUNSETSNDBUF). Wakes nobody, as in tun.
     pub(crate) fn set_sndbuf(&self, v: i32) {
         // SAFETY: The sock is valid; a WRITE_ONCE of an int.
-        unsafe { shim::rtun_sk_set_sndbuf(self.as_ptr(), v) }
+        unsafe { ffi::rtun_sk_set_sndbuf(self.as_ptr(), v) }
     }
 
     /// `sock_writeable`: less than half the send buffer is charged.
     pub(crate) fn writeable(&self) -> bool {
         // SAFETY: The sock is valid.
-        unsafe { shim::rtun_sock_writeable(self.as_ptr()) }
+        unsafe { ffi::rtun_sock_writeable(self.as_ptr()) }
     }
 
     /// Sets SOCKWQ_ASYNC_NOSPACE (a poller found the file not writable);
     /// whether it was set already.
     pub(crate) fn test_and_set_nospace(&self) -> bool {
         // SAFETY: The sock is valid and has its socket (`sk_socket`).
-        unsafe { shim::rtun_sock_test_and_set_nospace(self.as_ptr()) }
+        unsafe { ffi::rtun_sock_test_and_set_nospace(self.as_ptr()) }
     }
 
     /// Clears SOCKWQ_ASYNC_NOSPACE; whether it was set.
     pub(crate) fn test_and_clear_nospace(&self) -> bool {
         // SAFETY: As above.
-        unsafe { shim::rtun_sock_test_and_clear_nospace(self.as_ptr()) }
+        unsafe { ffi::rtun_sock_test_and_clear_nospace(self.as_ptr()) }
     }
 
     /// The socket's wait queue (`sk_sleep`): readers, writers waiting for
@@ -104,7 +104,7 @@ impl Sock {
     #[inline(always)]
     pub(crate) fn wait(&self) -> &WaitQueue {
         // SAFETY: `rtun_sock_wait_offset` is a constant set at build time.
-        let off = unsafe { shim::rtun_sock_wait_offset };
+        let off = unsafe { ffi::rtun_sock_wait_offset };
         let head = self.as_ptr().cast::<u8>().wrapping_add(off).cast::<bindings::wait_queue_head>();
         // The sock is the first member of a `struct rtun_sock` (invariant),
         // whose socket's wait queue, `sk_sleep()` of it, is `off` bytes in.
@@ -116,14 +116,14 @@ impl Sock {
     /// Any context.
     pub(crate) fn notify_writable(&self) {
         // SAFETY: The list lives in the socket; `kill_fasync` reads it under RCU.
-        unsafe { shim::rtun_kill_fasync(self.fasync_list(), true) }
+        unsafe { ffi::rtun_kill_fasync(self.fasync_list(), true) }
     }
 
     /// The file's fasync list head (`socket.wq.fasync_list`), for chardev.rs;
     /// valid while `self` is.
     pub(crate) fn fasync_list(&self) -> *mut *mut bindings::fasync_struct {
         // SAFETY: The sock is valid; pure address arithmetic.
-        unsafe { shim::rtun_sock_fasync_list(self.as_ptr()) }
+        unsafe { ffi::rtun_sock_fasync_list(self.as_ptr()) }
     }
 }
 
@@ -132,7 +132,7 @@ impl Drop for Sock {
         // SAFETY: Gives back the reference this value holds; the last one
         // frees the sock now or, with frames still charged, when the last
         // of them is freed.
-        unsafe { shim::rtun_sock_put(self.as_ptr()) }
+        unsafe { ffi::rtun_sock_put(self.as_ptr()) }
     }
 }
 
@@ -144,5 +144,5 @@ unsafe extern "C" fn rtun_sock_write_space(sk: *mut bindings::sock) {
     // for the call: `sock_wfree` holds an `sk_wmem_alloc` reference across it.
     // The borrowed value is not dropped, so no reference is given back.
     let sock = ManuallyDrop::new(Sock(unsafe { NonNull::new_unchecked(sk) }));
-    crate::queue::sock_write_space(&sock);
+    crate::driver::queue::sock_write_space(&sock);
 }

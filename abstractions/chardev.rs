@@ -16,7 +16,7 @@ use kernel::{
     types::ForeignOwnable,
 };
 
-use crate::{ioctl, queue::Queue, shim, sock::Sock};
+use crate::{logic::ioctl, driver::queue::Queue, abstractions::ffi, abstractions::sock::Sock};
 
 /// Registers the rtnl link kind (so rmmod deletes every rtun device) and the
 /// misc device; unregisters both on drop.
@@ -27,24 +27,24 @@ impl Registration {
         // SAFETY: Module init; the tables are static. debugfs failures are
         // ignored, as everywhere in the kernel.
         unsafe {
-            to_result(shim::rtun_wq_init())?;
-            shim::rtun_debugfs_init();
-            if let Err(e) = to_result(shim::rtun_link_register()) {
-                shim::rtun_debugfs_exit();
-                shim::rtun_wq_exit();
+            to_result(ffi::rtun_wq_init())?;
+            ffi::rtun_debugfs_init();
+            if let Err(e) = to_result(ffi::rtun_link_register()) {
+                ffi::rtun_debugfs_exit();
+                ffi::rtun_wq_exit();
                 return Err(e);
             }
-            if let Err(e) = to_result(shim::rtun_netdev_notifier_register()) {
-                shim::rtun_link_unregister();
-                shim::rtun_debugfs_exit();
-                shim::rtun_wq_exit();
+            if let Err(e) = to_result(ffi::rtun_netdev_notifier_register()) {
+                ffi::rtun_link_unregister();
+                ffi::rtun_debugfs_exit();
+                ffi::rtun_wq_exit();
                 return Err(e);
             }
-            if let Err(e) = to_result(shim::rtun_misc_register()) {
-                shim::rtun_netdev_notifier_unregister();
-                shim::rtun_link_unregister();
-                shim::rtun_debugfs_exit();
-                shim::rtun_wq_exit();
+            if let Err(e) = to_result(ffi::rtun_misc_register()) {
+                ffi::rtun_netdev_notifier_unregister();
+                ffi::rtun_link_unregister();
+                ffi::rtun_debugfs_exit();
+                ffi::rtun_wq_exit();
                 return Err(e);
             }
         }
@@ -60,11 +60,11 @@ impl Drop for Registration {
         // SAFETY: All were registered in `new`, and no file is open (the
         // module holds no references then).
         unsafe {
-            shim::rtun_misc_deregister();
-            shim::rtun_netdev_notifier_unregister();
-            shim::rtun_link_unregister();
-            shim::rtun_debugfs_exit();
-            shim::rtun_wq_exit();
+            ffi::rtun_misc_deregister();
+            ffi::rtun_netdev_notifier_unregister();
+            ffi::rtun_link_unregister();
+            ffi::rtun_debugfs_exit();
+            ffi::rtun_wq_exit();
         }
     }
 }
@@ -92,7 +92,7 @@ impl Fasync {
         if self.on.load(Ordering::Relaxed) {
             // SAFETY: `kill_fasync` reads the list under RCU; it may be null.
             // The socket, which holds it, lives while `self.sock` does.
-            unsafe { shim::rtun_kill_fasync(self.sock.fasync_list(), writable) }
+            unsafe { ffi::rtun_kill_fasync(self.sock.fasync_list(), writable) }
         }
     }
 
@@ -104,14 +104,14 @@ impl Fasync {
         // SAFETY: Per the function's requirements; process context.
         unsafe {
             if on {
-                to_result(shim::file_f_owner_allocate(file))?;
+                to_result(ffi::file_f_owner_allocate(file))?;
             }
-            let ret = shim::fasync_helper(fd, file, c_int::from(on), self.sock.fasync_list());
+            let ret = ffi::fasync_helper(fd, file, c_int::from(on), self.sock.fasync_list());
             if ret < 0 {
                 return to_result(ret);
             }
             if on {
-                shim::__f_setown(file, shim::rtun_current_tgid(), bindings::pid_type_PIDTYPE_TGID, 0);
+                ffi::__f_setown(file, ffi::rtun_current_tgid(), bindings::pid_type_PIDTYPE_TGID, 0);
             }
         }
         self.on.store(on, Ordering::Relaxed);
@@ -144,7 +144,7 @@ unsafe extern "C" fn rtun_fop_open(_inode: *mut bindings::inode, file: *mut bind
             // f_mode are ours to set, and nothing else uses it yet.
             unsafe {
                 (*file).private_data = q.into_foreign().cast::<c_void>();
-                shim::rtun_file_set_nowait(file);
+                ffi::rtun_file_set_nowait(file);
             }
             0
         }
@@ -166,7 +166,7 @@ unsafe extern "C" fn rtun_fop_read_iter(iocb: *mut bindings::kiocb, to: *mut bin
     // SAFETY: The VFS passes a valid kiocb for an open rtun file and a valid iterator.
     let (q, nonblock, to) = unsafe {
         let file = (*iocb).ki_filp;
-        let nonblock = (*file).f_flags & bindings::O_NONBLOCK != 0 || shim::rtun_iocb_nowait(iocb);
+        let nonblock = (*file).f_flags & bindings::O_NONBLOCK != 0 || ffi::rtun_iocb_nowait(iocb);
         (queue(file), nonblock, IovIterDest::from_raw(to))
     };
     ret_size(q.read(to, nonblock))
@@ -178,7 +178,7 @@ unsafe extern "C" fn rtun_fop_write_iter(iocb: *mut bindings::kiocb, from: *mut 
     // IOCB_NOWAIT.
     let (q, nonblock, from) = unsafe {
         let file = (*iocb).ki_filp;
-        let nonblock = (*file).f_flags & bindings::O_NONBLOCK != 0 || shim::rtun_iocb_nowait(iocb);
+        let nonblock = (*file).f_flags & bindings::O_NONBLOCK != 0 || ffi::rtun_iocb_nowait(iocb);
         (queue(file), nonblock, IovIterSource::from_raw(from))
     };
     ret_size(q.write(from, nonblock))
@@ -188,7 +188,7 @@ unsafe extern "C" fn rtun_fop_write_iter(iocb: *mut bindings::kiocb, from: *mut 
 unsafe extern "C" fn rtun_fop_poll(file: *mut bindings::file, wait: *mut bindings::poll_table) -> c_uint {
     // SAFETY: The VFS passes an open rtun file and a poll table (or null) valid
     // for this call.
-    let (q, poll) = unsafe { (queue(file), crate::sync::PollCtx::from_raw(file, wait)) };
+    let (q, poll) = unsafe { (queue(file), crate::abstractions::sync::PollCtx::from_raw(file, wait)) };
     q.poll(&poll)
 }
 

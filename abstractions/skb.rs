@@ -25,11 +25,11 @@ use kernel::{
 };
 
 use crate::{
-    netdev::NetDev,
-    offload, shim,
+    abstractions::netdev::NetDev,
+    logic::offload, abstractions::ffi,
     skb_reason::{Reason, Site},
-    sock::Sock,
-    vnet,
+    abstractions::sock::Sock,
+    logic::vnet,
 };
 
 // `SkBuff::shinfo` reads `end` as an offset from `head`, which it is only on
@@ -160,7 +160,7 @@ impl SkBuff {
         // calling task's own page fragment); `dev` and `sock` are valid, and
         // the charge keeps `sock` until the skb is freed; `err` receives the
         // outcome.
-        let ptr = unsafe { shim::rtun_build_skb(dev.as_ptr(), sock.as_ptr(), len, &mut err) };
+        let ptr = unsafe { ffi::rtun_build_skb(dev.as_ptr(), sock.as_ptr(), len, &mut err) };
         match NonNull::new(ptr) {
             Some(skb) => Ok(Some(SkBuff(skb))),
             None if err == 0 => Ok(None),
@@ -190,7 +190,7 @@ impl SkBuff {
         // SAFETY: Process context (the allocation may wait for room in
         // `sock`); `dev` and `sock` are valid, and the charge keeps `sock`
         // until the skb is freed; `err` receives the errno.
-        let ptr = unsafe { shim::rtun_alloc_send_skb(dev.as_ptr(), sock.as_ptr(), len, nonblock, &mut err) };
+        let ptr = unsafe { ffi::rtun_alloc_send_skb(dev.as_ptr(), sock.as_ptr(), len, nonblock, &mut err) };
         let Some(skb) = NonNull::new(ptr) else {
             return Err(if err < 0 { Error::from_errno(err) } else { ENOBUFS });
         };
@@ -200,14 +200,14 @@ impl SkBuff {
     /// Whether the frame is charged to a socket (`skb->sk`).
     pub(crate) fn is_owned(&self) -> bool {
         // SAFETY: The skb is valid.
-        unsafe { shim::rtun_skb_has_owner(self.ptr()) }
+        unsafe { ffi::rtun_skb_has_owner(self.ptr()) }
     }
 
     /// Gives back the frame's charge to its socket, if any (`skb_orphan`),
     /// before its size changes.
     pub(crate) fn orphan(&mut self) {
         // SAFETY: The skb is ours; its destructor, if any, uncharges it.
-        unsafe { shim::rtun_skb_orphan(self.ptr()) }
+        unsafe { ffi::rtun_skb_orphan(self.ptr()) }
     }
 
     /// Charges the frame, as it is now, to `sock` until it is freed
@@ -215,7 +215,7 @@ impl SkBuff {
     pub(crate) fn set_owner_w(&mut self, sock: &Sock) {
         // SAFETY: The skb is ours; `sock` is valid, and the charge keeps its
         // memory until the skb's destructor gives the charge back.
-        unsafe { shim::skb_set_owner_w(self.ptr(), sock.as_ptr()) }
+        unsafe { ffi::skb_set_owner_w(self.ptr(), sock.as_ptr()) }
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -249,12 +249,12 @@ impl SkBuff {
     /// `skb->protocol`, in network byte order as stored.
     pub(crate) fn protocol_be(&self) -> u16 {
         // SAFETY: The skb is valid.
-        unsafe { shim::rtun_skb_protocol(self.ptr()) }
+        unsafe { ffi::rtun_skb_protocol(self.ptr()) }
     }
 
     pub(crate) fn set_protocol_be(&mut self, proto: u16) {
         // SAFETY: The skb is valid and ours.
-        unsafe { shim::rtun_skb_set_protocol(self.ptr(), proto) }
+        unsafe { ffi::rtun_skb_set_protocol(self.ptr(), proto) }
     }
 
     /// The linear bytes.
@@ -280,13 +280,13 @@ impl SkBuff {
             return Err(Failed);
         }
         // SAFETY: Process context.
-        let page = unsafe { shim::rtun_alloc_page() };
+        let page = unsafe { ffi::rtun_alloc_page() };
         if page.is_null() {
             return Err(Failed);
         }
         // SAFETY: `index` is the next free fragment slot (the caller counts them),
         // the page is ours to give, and `len` fits in it.
-        unsafe { shim::rtun_skb_add_rx_frag(self.ptr(), index as c_int, page, len as c_int) };
+        unsafe { ffi::rtun_skb_add_rx_frag(self.ptr(), index as c_int, page, len as c_int) };
         Ok(())
     }
 
@@ -318,13 +318,13 @@ impl SkBuff {
         }
         // SAFETY: The skb is ours; `dev` is valid; a TAP frame holds an
         // Ethernet header in its linear part (checked above).
-        unsafe { shim::rtun_skb_rx_headers(self.ptr(), dev.as_ptr(), tap) };
+        unsafe { ffi::rtun_skb_rx_headers(self.ptr(), dev.as_ptr(), tap) };
         Ok(())
     }
 
     pub(crate) fn reset_network_header(&mut self) {
         // SAFETY: The skb is ours.
-        unsafe { shim::rtun_skb_reset_network_header(self.ptr()) }
+        unsafe { ffi::rtun_skb_reset_network_header(self.ptr()) }
     }
 
     /// tun's steps before a frame waits on a ring: zerocopy user fragments
@@ -332,14 +332,14 @@ impl SkBuff {
     /// transmit timestamp, and the socket and conntrack references dropped.
     pub(crate) fn detach_for_ring(&mut self) -> Result<(), Failed> {
         // SAFETY: The skb is ours.
-        if unsafe { shim::rtun_skb_detach_for_ring(self.ptr()) } == 0 { Ok(()) } else { Err(Failed) }
+        if unsafe { ffi::rtun_skb_detach_for_ring(self.ptr()) } == 0 { Ok(()) } else { Err(Failed) }
     }
 
     /// Cuts the frame to `len` bytes (no-op if it is not longer). GFP_ATOMIC.
     #[inline(never)]
     pub(crate) fn trim(&mut self, len: u32) -> Result<(), Failed> {
         // SAFETY: The skb is ours.
-        if unsafe { shim::rtun_pskb_trim(self.ptr(), len) } == 0 { Ok(()) } else { Err(Failed) }
+        if unsafe { ffi::rtun_pskb_trim(self.ptr(), len) } == 0 { Ok(()) } else { Err(Failed) }
     }
 
     /// `skb_shinfo()`: the shared info at `head + end`. 64-bit kernels keep
@@ -423,13 +423,13 @@ impl SkBuff {
         // not lie in the linear data, which a filter's trim can cause (or a
         // writer's header, on a frame looped back): such a frame fails here.
         // SAFETY: The skb is valid; these read its checksum offsets.
-        let (start, off) = unsafe { (shim::rtun_skb_checksum_start_offset(self.ptr()), shim::rtun_skb_csum_offset(self.ptr())) };
+        let (start, off) = unsafe { (ffi::rtun_skb_checksum_start_offset(self.ptr()), ffi::rtun_skb_csum_offset(self.ptr())) };
         let end = usize::try_from(start).ok().and_then(|s| s.checked_add(usize::from(off))?.checked_add(2));
         if !end.is_some_and(|end| end <= self.headlen()) {
             return Err(self);
         }
         // SAFETY: The skb is ours.
-        if unsafe { shim::skb_checksum_help(self.ptr()) } == 0 { Ok(self) } else { Err(self) }
+        if unsafe { ffi::skb_checksum_help(self.ptr()) } == 0 { Ok(self) } else { Err(self) }
     }
 
     /// Segments a GSO frame in software, with checksums resolved. On success the
@@ -438,7 +438,7 @@ impl SkBuff {
     #[inline(never)]
     pub(crate) fn gso_segment(self) -> Result<SkbList, SkBuff> {
         // SAFETY: The skb is ours; segmentation leaves it intact.
-        let segs = unsafe { shim::rtun_skb_gso_segment(self.ptr()) };
+        let segs = unsafe { ffi::rtun_skb_gso_segment(self.ptr()) };
         if kernel::error::from_err_ptr(segs).is_err() {
             return Err(self);
         }
@@ -460,7 +460,7 @@ impl SkBuff {
         // SAFETY: The skb is ours; `buf` is a `struct
         // virtio_net_hdr_v1_hash_tunnel`, aligned (whose prefix is the basic
         // header), and only read.
-        let ret = unsafe { shim::rtun_vnet_hdr_to_skb(self.ptr(), (&raw const buf).cast(), tnl, tnl_csum, le) };
+        let ret = unsafe { ffi::rtun_vnet_hdr_to_skb(self.ptr(), (&raw const buf).cast(), tnl, tnl_csum, le) };
         if ret == 0 { Ok(()) } else { Err(Failed) }
     }
 
@@ -485,7 +485,7 @@ impl SkBuff {
         let mut buf = VnetHdrBuf([0u8; vnet::TNL_HDR_LEN]);
         // SAFETY: The skb is valid; `buf` is a writable, aligned `struct
         // virtio_net_hdr_v1_hash_tunnel`.
-        let ret = unsafe { shim::rtun_vnet_hdr_from_skb(self.ptr(), (&raw mut buf).cast(), tnl, le) };
+        let ret = unsafe { ffi::rtun_vnet_hdr_from_skb(self.ptr(), (&raw mut buf).cast(), tnl, le) };
         if ret == 0 { Ok(buf.0) } else { Err(Failed) }
     }
 
@@ -493,13 +493,13 @@ impl SkBuff {
         // The caller passes a small offset into the linear data.
         let offset = offset as c_int;
         // SAFETY: The skb is ours.
-        unsafe { shim::rtun_skb_set_network_header(self.ptr(), offset) }
+        unsafe { ffi::rtun_skb_set_network_header(self.ptr(), offset) }
     }
 
     /// The flow hash, the same for both directions of a flow.
     pub(crate) fn hash_symmetric(&mut self) -> u32 {
         // SAFETY: The skb is valid for the call.
-        unsafe { shim::rtun_skb_get_hash_symmetric(self.ptr()) }
+        unsafe { ffi::rtun_skb_get_hash_symmetric(self.ptr()) }
     }
 
 
@@ -513,7 +513,7 @@ impl SkBuff {
     /// without batching), not through the backlog. Process context.
     pub(crate) fn receive(self) {
         // SAFETY: Ownership passes to the stack; the wrapper disables BHs.
-        unsafe { shim::rtun_netif_receive_skb_bh(self.release().as_ptr()) };
+        unsafe { ffi::rtun_netif_receive_skb_bh(self.release().as_ptr()) };
     }
 
     /// Frees a frame that was delivered.
@@ -594,9 +594,9 @@ impl SkbQueue {
         let p = skb.release();
         // SAFETY: `skb` is ours and on no list; `tail` is an skb of this queue.
         unsafe {
-            shim::rtun_skb_set_next(p.as_ptr(), core::ptr::null_mut());
+            ffi::rtun_skb_set_next(p.as_ptr(), core::ptr::null_mut());
             match self.tail {
-                Some(t) => shim::rtun_skb_set_next(t.as_ptr(), p.as_ptr()),
+                Some(t) => ffi::rtun_skb_set_next(t.as_ptr(), p.as_ptr()),
                 None => self.head = Some(p),
             }
         }
@@ -651,8 +651,8 @@ impl SkbList {
         let head = self.0?;
         // SAFETY: `head` is a valid skb of the list we own.
         unsafe {
-            self.0 = NonNull::new(shim::rtun_skb_next(head.as_ptr()));
-            shim::rtun_skb_mark_not_on_list(head.as_ptr());
+            self.0 = NonNull::new(ffi::rtun_skb_next(head.as_ptr()));
+            ffi::rtun_skb_mark_not_on_list(head.as_ptr());
         }
         Some(SkBuff(head))
     }
@@ -661,7 +661,7 @@ impl SkbList {
     pub(crate) fn push_front(&mut self, skb: SkBuff) {
         let next = self.0.map_or(core::ptr::null_mut(), NonNull::as_ptr);
         // SAFETY: Both are skbs we own; `skb` is on no other list.
-        unsafe { shim::rtun_skb_set_next(skb.ptr(), next) };
+        unsafe { ffi::rtun_skb_set_next(skb.ptr(), next) };
         self.0 = Some(skb.release());
     }
 
@@ -672,7 +672,7 @@ impl SkbList {
         while let Some(skb) = p {
             n += 1;
             // SAFETY: Every element of the list is a valid skb we own.
-            p = NonNull::new(unsafe { shim::rtun_skb_next(skb.as_ptr()) });
+            p = NonNull::new(unsafe { ffi::rtun_skb_next(skb.as_ptr()) });
         }
         n
     }

@@ -34,10 +34,10 @@ use kernel::{
 };
 
 use crate::{
-    ioctl::{Mode, IFNAMSIZ},
-    rcu::BhSection,
-    shim,
-    skb::SkBuff,
+    logic::ioctl::{Mode, IFNAMSIZ},
+    abstractions::rcu::BhSection,
+    abstractions::ffi,
+    abstractions::skb::SkBuff,
 };
 
 const ARPHRD_NONE: u16 = 0xfffe;
@@ -144,12 +144,12 @@ unsafe impl AlwaysRefCounted for NetDev {
     fn inc_ref(&self) {
         // SAFETY: By the type invariant `self` is allocated and its
         // destruction has not begun, so the count it takes holds it back.
-        unsafe { shim::rtun_dev_hold(self.as_ptr()) }
+        unsafe { ffi::rtun_dev_hold(self.as_ptr()) }
     }
 
     unsafe fn dec_ref(obj: NonNull<Self>) {
         // SAFETY: The caller gives back a reference it holds.
-        unsafe { shim::rtun_dev_put(obj.as_ptr().cast()) }
+        unsafe { ffi::rtun_dev_put(obj.as_ptr().cast()) }
     }
 }
 
@@ -169,7 +169,7 @@ impl NetDev {
     #[inline(always)]
     fn priv_area<T>(&self) -> *mut Priv<T> {
         // SAFETY: `rtun_netdev_priv_offset` is a constant set at build time.
-        let off = unsafe { shim::rtun_netdev_priv_offset };
+        let off = unsafe { ffi::rtun_netdev_priv_offset };
         self.as_ptr().cast::<u8>().wrapping_add(off).cast()
     }
 
@@ -177,7 +177,7 @@ impl NetDev {
     pub(crate) fn mode(&self) -> Option<Mode> {
         // SAFETY: The offset and the two table addresses are constants set at
         // build time.
-        let (off, tun, tap) = unsafe { (shim::rtun_netdev_ops_offset, shim::rtun_tun_ops_ptr, shim::rtun_tap_ops_ptr) };
+        let (off, tun, tap) = unsafe { (ffi::rtun_netdev_ops_offset, ffi::rtun_tun_ops_ptr, ffi::rtun_tap_ops_ptr) };
         let field = self.as_ptr().cast::<u8>().wrapping_add(off).cast::<*const c_void>();
         // SAFETY: `self` is valid and `field` is its aligned `netdev_ops` (a
         // pointer, the C file checks), set by the device's driver before the
@@ -217,8 +217,8 @@ impl NetDev {
     pub(crate) fn name(&self) -> [u8; IFNAMSIZ] {
         let mut out = [0u8; IFNAMSIZ];
         // SAFETY: `dev->name` is an IFNAMSIZ array inside a valid device.
-        let name = unsafe { core::slice::from_raw_parts(shim::rtun_dev_name(self.as_ptr()).cast::<u8>(), IFNAMSIZ) };
-        crate::ioctl::copy_bytes(&mut out[..IFNAMSIZ - 1], name);
+        let name = unsafe { core::slice::from_raw_parts(ffi::rtun_dev_name(self.as_ptr()).cast::<u8>(), IFNAMSIZ) };
+        crate::logic::ioctl::copy_bytes(&mut out[..IFNAMSIZ - 1], name);
         out
     }
 
@@ -234,7 +234,7 @@ impl NetDev {
     pub(crate) fn of_driver<T: Driver>(state: &T) -> &NetDev {
         let off = core::mem::offset_of!(Priv<T>, state);
         // SAFETY: `rtun_netdev_priv_offset` is a constant set at build time.
-        let priv_off = unsafe { shim::rtun_netdev_priv_offset };
+        let priv_off = unsafe { ffi::rtun_netdev_priv_offset };
         let dev = (state as *const T).cast::<u8>().wrapping_sub(off).wrapping_sub(priv_off);
         // SAFETY: A driver state is only ever built in place, in the `Priv` of
         // an rtun device's private area (`DevBuilder::register` is the only
@@ -249,7 +249,7 @@ impl NetDev {
         // SAFETY: `self` is valid and has per-CPU tstats, allocated at
         // registration (rtun_setup asks for them) and freed only in its
         // destruction.
-        unsafe { shim::rtun_sw_netstats_rx_add(self.as_ptr(), len as c_uint) }
+        unsafe { ffi::rtun_sw_netstats_rx_add(self.as_ptr(), len as c_uint) }
     }
 
     /// One packet of `len` bytes transmitted (read by user space), per CPU.
@@ -257,7 +257,7 @@ impl NetDev {
         // SAFETY: `self` is valid and has per-CPU tstats, allocated at
         // registration (rtun_setup asks for them) and freed only in its
         // destruction.
-        unsafe { shim::rtun_sw_netstats_tx_add(self.as_ptr(), len as c_uint) }
+        unsafe { ffi::rtun_sw_netstats_tx_add(self.as_ptr(), len as c_uint) }
     }
 
     /// `rx_dropped`, in the core's per-CPU counters
@@ -266,7 +266,7 @@ impl NetDev {
     pub(crate) fn count_rx_dropped(&self) {
         // SAFETY: `self` is valid; callable from any context; the offset is
         // the field's (the C file checks it).
-        unsafe { shim::netdev_core_stats_inc(self.as_ptr(), CORE_STATS_RX_DROPPED) }
+        unsafe { ffi::netdev_core_stats_inc(self.as_ptr(), CORE_STATS_RX_DROPPED) }
     }
 
     /// `tx_dropped`, in the core's per-CPU counters
@@ -276,13 +276,13 @@ impl NetDev {
         // SAFETY: `self` is valid; callable from any context (the counters
         // are allocated on first use, GFP_ATOMIC); the offset is the field's
         // (the C file checks it).
-        unsafe { shim::netdev_core_stats_inc(self.as_ptr(), CORE_STATS_TX_DROPPED) }
+        unsafe { ffi::netdev_core_stats_inc(self.as_ptr(), CORE_STATS_TX_DROPPED) }
     }
 
     /// IFF_UP: the administrator set the link up.
     pub(crate) fn is_up(&self) -> bool {
         // SAFETY: The offset is a constant set at build time.
-        let off = unsafe { shim::rtun_netdev_flags_offset };
+        let off = unsafe { ffi::rtun_netdev_flags_offset };
         let field = self.as_ptr().cast::<u8>().wrapping_add(off).cast::<c_uint>();
         // SAFETY: `self` is valid and `field` is its aligned `flags` (an
         // unsigned int, the C file checks). Changed under RTNL, which the
@@ -294,7 +294,7 @@ impl NetDev {
 
     pub(crate) fn is_registered(&self) -> bool {
         // SAFETY: `self` is valid.
-        unsafe { shim::rtun_dev_registered(self.as_ptr()) }
+        unsafe { ffi::rtun_dev_registered(self.as_ptr()) }
     }
 
 
@@ -302,9 +302,9 @@ impl NetDev {
         // SAFETY: `self` is valid; both are callable from process context.
         unsafe {
             if on {
-                shim::netif_carrier_on(self.as_ptr())
+                ffi::netif_carrier_on(self.as_ptr())
             } else {
-                shim::netif_carrier_off(self.as_ptr())
+                ffi::netif_carrier_off(self.as_ptr())
             }
         }
     }
@@ -312,7 +312,7 @@ impl NetDev {
     /// `netif_running()`: the device is administratively up.
     pub(crate) fn is_running(&self) -> bool {
         // SAFETY: `self` is valid.
-        unsafe { shim::rtun_netif_running(self.as_ptr()) }
+        unsafe { ffi::rtun_netif_running(self.as_ptr()) }
     }
 
     /// `i` as an index of the device's transmit queues, if it is one:
@@ -322,7 +322,7 @@ impl NetDev {
     #[inline(always)]
     fn txq_index(&self, i: usize) -> Option<c_uint> {
         // SAFETY: `rtun_netdev_num_tx_queues_offset` is a constant set at build time.
-        let off = unsafe { shim::rtun_netdev_num_tx_queues_offset };
+        let off = unsafe { ffi::rtun_netdev_num_tx_queues_offset };
         let field = self.as_ptr().cast::<u8>().wrapping_add(off).cast::<c_uint>();
         // SAFETY: `self` is valid and `field` is its aligned `num_tx_queues`
         // (an unsigned int, the C file checks), written once by
@@ -336,28 +336,28 @@ impl NetDev {
     pub(crate) fn stop_txq(&self, i: usize) {
         let Some(i) = self.txq_index(i) else { return };
         // SAFETY: `self` is valid and `i` is below `num_tx_queues`.
-        unsafe { shim::rtun_txq_stop(self.as_ptr(), i) }
+        unsafe { ffi::rtun_txq_stop(self.as_ptr(), i) }
     }
 
     /// `txq_trans_cond_update()`: lltx devices keep `trans_start` themselves.
     pub(crate) fn txq_trans_update(&self, i: usize) {
         let Some(i) = self.txq_index(i) else { return };
         // SAFETY: `self` is valid and `i` is below `num_tx_queues`.
-        unsafe { shim::rtun_txq_trans_update(self.as_ptr(), i) }
+        unsafe { ffi::rtun_txq_trans_update(self.as_ptr(), i) }
     }
 
     /// Wakes transmit queue `i`, if the device has it. Any context.
     pub(crate) fn wake_txq(&self, i: usize) {
         let Some(i) = self.txq_index(i) else { return };
         // SAFETY: `self` is valid and `i` is below `num_tx_queues`.
-        unsafe { shim::rtun_txq_wake(self.as_ptr(), i) }
+        unsafe { ffi::rtun_txq_wake(self.as_ptr(), i) }
     }
 
     /// Whether transmit queue `i` is stopped (false if there is no such queue).
     pub(crate) fn txq_stopped(&self, i: usize) -> bool {
         let Some(i) = self.txq_index(i) else { return false };
         // SAFETY: `self` is valid and `i` is below `num_tx_queues`.
-        unsafe { shim::rtun_txq_stopped(self.as_ptr(), i) }
+        unsafe { ffi::rtun_txq_stopped(self.as_ptr(), i) }
     }
 
     /// Queue `i` has no qdisc to hold frames (noqueue): stopping it would
@@ -365,12 +365,12 @@ impl NetDev {
     pub(crate) fn txq_has_no_qdisc(&self, i: usize) -> bool {
         let Some(i) = self.txq_index(i) else { return true };
         // SAFETY: `self` is valid and `i` is below `num_tx_queues`.
-        unsafe { shim::rtun_txq_has_no_queue(self.as_ptr(), i) }
+        unsafe { ffi::rtun_txq_has_no_queue(self.as_ptr(), i) }
     }
 
     pub(crate) fn tx_queue_len(&self) -> usize {
         // SAFETY: `self` is valid.
-        unsafe { shim::rtun_dev_tx_queue_len(self.as_ptr()) as usize }
+        unsafe { ffi::rtun_dev_tx_queue_len(self.as_ptr()) as usize }
     }
 
     /// Tells the stack how many queues are attached (at least one is reported).
@@ -378,8 +378,8 @@ impl NetDev {
         let n = n.max(1) as c_uint;
         // SAFETY: RTNL is held; the core bounds-checks `n` against the allocation.
         unsafe {
-            shim::netif_set_real_num_tx_queues(self.as_ptr(), n);
-            shim::netif_set_real_num_rx_queues(self.as_ptr(), n);
+            ffi::netif_set_real_num_tx_queues(self.as_ptr(), n);
+            ffi::netif_set_real_num_rx_queues(self.as_ptr(), n);
         }
     }
 
@@ -392,7 +392,7 @@ impl NetDev {
         // SAFETY: `self` is valid; the C side reads the registration state and
         // the namespace in one RCU read-side section, and counts the namespace
         // only if it is not dying (`maybe_get_net`).
-        NonNull::new(unsafe { shim::rtun_dev_net_get(self.as_ptr()) }).map(NetNs)
+        NonNull::new(unsafe { ffi::rtun_dev_net_get(self.as_ptr()) }).map(NetNs)
     }
 
     /// CAP_NET_ADMIN in the user namespace owning the device's network
@@ -403,7 +403,7 @@ impl NetDev {
 
     pub(crate) fn state_changed(&self, _rtnl: &Rtnl) {
         // SAFETY: RTNL is held.
-        unsafe { shim::netdev_state_change(self.as_ptr()) }
+        unsafe { ffi::netdev_state_change(self.as_ptr()) }
     }
 
     /// `dev->features`: what is on now.
@@ -411,7 +411,7 @@ impl NetDev {
     pub(crate) fn features(&self) -> u64 {
         // `READ_ONCE(dev->features)`, inline.
         // SAFETY: `rtun_netdev_features_offset` is a constant set at build time.
-        let off = unsafe { shim::rtun_netdev_features_offset };
+        let off = unsafe { ffi::rtun_netdev_features_offset };
         let field = self.as_ptr().cast::<u8>().wrapping_add(off).cast::<u64>();
         // SAFETY: `self` is valid and `field` is its aligned `features`
         // (a u64, the C file checks), changed under RTNL: read once, as
@@ -422,13 +422,13 @@ impl NetDev {
     /// Replaces the `mask` bits of `wanted_features` with `on`.
     pub(crate) fn set_wanted_features(&self, mask: u64, on: u64, _rtnl: &Rtnl) {
         // SAFETY: RTNL is held, which guards `wanted_features`.
-        unsafe { shim::rtun_dev_set_wanted_features(self.as_ptr(), mask, on) }
+        unsafe { ffi::rtun_dev_set_wanted_features(self.as_ptr(), mask, on) }
     }
 
     /// Recomputes `features` through `ndo_fix_features` and tells the stack.
     pub(crate) fn update_features(&self, _rtnl: &Rtnl) {
         // SAFETY: RTNL is held, as `netdev_update_features` requires.
-        unsafe { shim::netdev_update_features(self.as_ptr()) }
+        unsafe { ffi::netdev_update_features(self.as_ptr()) }
     }
 
     /// TUNSETLINK: a new ARPHRD type and address length, with the notifiers
@@ -436,17 +436,17 @@ impl NetDev {
     pub(crate) fn set_link_type(&self, ty: u16, addr_len: u8, _rtnl: &Rtnl) -> Result {
         // SAFETY: RTNL is held, as the notifier chain and the fields require.
         unsafe {
-            kernel::error::to_result(shim::rtun_dev_pre_type_change(self.as_ptr()))?;
-            shim::rtun_dev_set_type(self.as_ptr(), ty);
-            shim::rtun_dev_set_addr_len(self.as_ptr(), addr_len);
-            shim::rtun_dev_post_type_change(self.as_ptr());
+            kernel::error::to_result(ffi::rtun_dev_pre_type_change(self.as_ptr()))?;
+            ffi::rtun_dev_set_type(self.as_ptr(), ty);
+            ffi::rtun_dev_set_addr_len(self.as_ptr(), addr_len);
+            ffi::rtun_dev_post_type_change(self.as_ptr());
         }
         Ok(())
     }
 
     pub(crate) fn addr_len(&self) -> usize {
         // SAFETY: `self` is valid.
-        usize::from(unsafe { shim::rtun_dev_addr_len(self.as_ptr()) })
+        usize::from(unsafe { ffi::rtun_dev_addr_len(self.as_ptr()) })
     }
 
     /// SIOCGIFHWADDR: fills `sa` (a `struct sockaddr`, 16 bytes). EBADFD once
@@ -459,7 +459,7 @@ impl NetDev {
         ss.0[..sa.len()].copy_from_slice(sa);
         // SAFETY: `ss` is a writable, aligned `struct sockaddr` and more; `net`
         // is counted; RTNL keeps the name from changing under the lookup.
-        let ret = unsafe { shim::rtun_dev_get_hwaddr(self.as_ptr(), net.as_ptr(), ss.as_mut_ptr().cast()) };
+        let ret = unsafe { ffi::rtun_dev_get_hwaddr(self.as_ptr(), net.as_ptr(), ss.as_mut_ptr().cast()) };
         kernel::error::to_result(ret)?;
         let n = sa.len();
         sa.copy_from_slice(&ss.0[..n]);
@@ -474,7 +474,7 @@ impl NetDev {
         let mut ss = SockaddrStorage::zeroed();
         ss.0[..sa.len()].copy_from_slice(sa);
         // SAFETY: RTNL is held; `ss` is a full, aligned `sockaddr_storage`.
-        kernel::error::to_result(unsafe { shim::rtun_dev_set_hwaddr(self.as_ptr(), ss.as_mut_ptr().cast()) })
+        kernel::error::to_result(unsafe { ffi::rtun_dev_set_hwaddr(self.as_ptr(), ss.as_mut_ptr().cast()) })
     }
 
     /// A new file descriptor for the device's network namespace
@@ -488,7 +488,7 @@ impl NetDev {
     pub(crate) fn unregister(&self, _rtnl: &Rtnl) {
         if self.is_registered() {
             // SAFETY: RTNL is held and the device is registered.
-            unsafe { shim::rtun_unregister_netdevice(self.as_ptr()) }
+            unsafe { ffi::rtun_unregister_netdevice(self.as_ptr()) }
         }
     }
 }
@@ -535,12 +535,12 @@ impl DebugfsEntry {
     pub(crate) fn new(dev: &NetDev) -> Option<Self> {
         let net = dev.net()?;
         // SAFETY: `net` is counted; these read two namespaces' inode numbers.
-        let (inum, init) = unsafe { (shim::rtun_net_inum(net.as_ptr()), shim::rtun_init_net_inum()) };
+        let (inum, init) = unsafe { (ffi::rtun_net_inum(net.as_ptr()), ffi::rtun_init_net_inum()) };
         drop(net);
-        let name = crate::ioctl::debugfs_name(&dev.name(), (inum != init).then_some(inum));
+        let name = crate::logic::ioctl::debugfs_name(&dev.name(), (inum != init).then_some(inum));
         // SAFETY: `name` is terminated; the file is removed (in `ndo_uninit`)
         // before the device it points at can be freed.
-        let d = unsafe { shim::rtun_debugfs_add(name.as_ptr().cast(), dev.as_ptr()) };
+        let d = unsafe { ffi::rtun_debugfs_add(name.as_ptr().cast(), dev.as_ptr()) };
         if kernel::error::from_err_ptr(d).is_err() {
             return None;
         }
@@ -551,7 +551,7 @@ impl DebugfsEntry {
 impl Drop for DebugfsEntry {
     fn drop(&mut self) {
         // SAFETY: Created in `new`, removed once.
-        unsafe { shim::rtun_debugfs_remove(self.0.as_ptr()) }
+        unsafe { ffi::rtun_debugfs_remove(self.0.as_ptr()) }
     }
 }
 
@@ -566,7 +566,7 @@ impl Drop for DebugfsEntry {
 unsafe fn destroy_priv<T>(dev: *mut bindings::net_device) {
     // SAFETY: Per the function's requirements.
     unsafe {
-        let p: *mut Priv<T> = shim::rtun_netdev_priv(dev).cast();
+        let p: *mut Priv<T> = ffi::rtun_netdev_priv(dev).cast();
         if (*p).needs_drop.swap(false, Ordering::AcqRel) {
             core::ptr::drop_in_place((*p).state.as_mut_ptr());
         }
@@ -593,7 +593,7 @@ impl DevBuilder {
         let priv_size = c_int::try_from(core::mem::size_of::<Priv<D>>()).map_err(|_| EINVAL)?;
         let queues = c_uint::try_from(queues).map_err(|_| EINVAL)?;
         // SAFETY: `name` is NUL-terminated (its last byte is always 0).
-        let ptr = unsafe { shim::rtun_alloc_netdev(priv_size, name.as_ptr().cast(), queues) };
+        let ptr = unsafe { ffi::rtun_alloc_netdev(priv_size, name.as_ptr().cast(), queues) };
         // The allocation zeroes the private area, so `needs_drop` starts false.
         NonNull::new(ptr).map(|dev| DevBuilder { dev, net: None }).ok_or(ENOMEM)
     }
@@ -607,16 +607,16 @@ impl DevBuilder {
         let d = self.ptr();
         // SAFETY: `d` is a valid device that is not registered yet.
         unsafe {
-            shim::rtun_dev_use_ip_tunnel_header_ops(d);
-            shim::rtun_dev_set_hard_header_len(d, 0);
-            shim::rtun_dev_set_addr_len(d, 0);
-            shim::rtun_dev_set_mtu(d, 1500);
-            shim::rtun_dev_set_type(d, ARPHRD_NONE);
-            shim::rtun_dev_set_flags(d, IFF_POINTOPOINT | IFF_NOARP | IFF_MULTICAST);
-            shim::rtun_dev_set_tx_queue_len(d, TUN_READQ_SIZE);
-            shim::rtun_dev_set_lltx(d);
-            shim::rtun_dev_set_min_mtu(d, MIN_MTU);
-            shim::rtun_dev_set_max_mtu(d, MAX_MTU);
+            ffi::rtun_dev_use_ip_tunnel_header_ops(d);
+            ffi::rtun_dev_set_hard_header_len(d, 0);
+            ffi::rtun_dev_set_addr_len(d, 0);
+            ffi::rtun_dev_set_mtu(d, 1500);
+            ffi::rtun_dev_set_type(d, ARPHRD_NONE);
+            ffi::rtun_dev_set_flags(d, IFF_POINTOPOINT | IFF_NOARP | IFF_MULTICAST);
+            ffi::rtun_dev_set_tx_queue_len(d, TUN_READQ_SIZE);
+            ffi::rtun_dev_set_lltx(d);
+            ffi::rtun_dev_set_min_mtu(d, MIN_MTU);
+            ffi::rtun_dev_set_max_mtu(d, MAX_MTU);
         }
     }
 
@@ -625,13 +625,13 @@ impl DevBuilder {
         let d = self.ptr();
         // SAFETY: `d` is a valid device that is not registered yet.
         unsafe {
-            shim::ether_setup(d);
-            shim::rtun_dev_tap_priv_flags(d);
-            shim::rtun_eth_hw_addr_random(d);
-            shim::rtun_dev_set_lltx(d);
-            shim::rtun_dev_set_min_mtu(d, MIN_MTU);
-            let hh = u32::from(shim::rtun_dev_hard_header_len(d));
-            shim::rtun_dev_set_max_mtu(d, MAX_MTU - hh);
+            ffi::ether_setup(d);
+            ffi::rtun_dev_tap_priv_flags(d);
+            ffi::rtun_eth_hw_addr_random(d);
+            ffi::rtun_dev_set_lltx(d);
+            ffi::rtun_dev_set_min_mtu(d, MIN_MTU);
+            let hh = u32::from(ffi::rtun_dev_hard_header_len(d));
+            ffi::rtun_dev_set_max_mtu(d, MAX_MTU - hh);
         }
     }
 
@@ -639,7 +639,7 @@ impl DevBuilder {
     /// them wanted, and `ndo_fix_features` decides what is on.
     pub(crate) fn set_features(&mut self, features: u64) {
         // SAFETY: The device is valid and not registered yet.
-        unsafe { shim::rtun_dev_init_features(self.ptr(), features) }
+        unsafe { ffi::rtun_dev_init_features(self.ptr(), features) }
     }
 
     /// Registers with one real queue of the ones allocated, as tun does: the
@@ -649,15 +649,15 @@ impl DevBuilder {
         // SAFETY: The device is valid and not registered yet, so these only
         // set the counts.
         unsafe {
-            shim::netif_set_real_num_tx_queues(self.ptr(), 1);
-            shim::netif_set_real_num_rx_queues(self.ptr(), 1);
+            ffi::netif_set_real_num_tx_queues(self.ptr(), 1);
+            ffi::netif_set_real_num_rx_queues(self.ptr(), 1);
         }
     }
 
     /// The interface index to register with (TUNSETIFINDEX); 0 picks one.
     pub(crate) fn set_ifindex(&mut self, ifindex: i32) {
         // SAFETY: The device is valid and not registered yet.
-        unsafe { shim::rtun_dev_set_ifindex(self.ptr(), ifindex) }
+        unsafe { ffi::rtun_dev_set_ifindex(self.ptr(), ifindex) }
     }
 
     /// Puts the device in `net`. `dev_net_set` only stores the pointer: the
@@ -668,13 +668,13 @@ impl DevBuilder {
         // SAFETY: The device is valid and not registered yet, so nobody reads
         // `nd_net` meanwhile; `net` stays counted (by `self.net`) for as long
         // as the device can be registered from this builder.
-        unsafe { shim::rtun_dev_net_set(self.ptr(), net.as_ptr()) }
+        unsafe { ffi::rtun_dev_net_set(self.ptr(), net.as_ptr()) }
         self.net = Some(net);
     }
 
     pub(crate) fn tx_queue_len(&self) -> usize {
         // SAFETY: The device is valid.
-        unsafe { shim::rtun_dev_tx_queue_len(self.ptr()) as usize }
+        unsafe { ffi::rtun_dev_tx_queue_len(self.ptr()) as usize }
     }
 
     /// Initialises the private state, gives the device rtun's ops and registers it.
@@ -688,16 +688,16 @@ impl DevBuilder {
         // SAFETY: `d` is valid and unregistered; its private area is a zeroed
         // `Priv<D>` (`new::<D>` sized it).
         unsafe {
-            let p: *mut Priv<D> = shim::rtun_netdev_priv(d).cast();
+            let p: *mut Priv<D> = ffi::rtun_netdev_priv(d).cast();
             // On error `self` is dropped, which frees the device; `needs_drop`
             // is still false.
             init.__init((*p).state.as_mut_ptr())?;
             (*p).needs_drop.store(true, Ordering::Release);
             match mode {
-                Mode::Tun => shim::rtun_dev_use_tun_ops(d),
-                Mode::Tap => shim::rtun_dev_use_tap_ops(d),
+                Mode::Tun => ffi::rtun_dev_use_tun_ops(d),
+                Mode::Tap => ffi::rtun_dev_use_tap_ops(d),
             }
-            let ret = shim::register_netdevice(d);
+            let ret = ffi::register_netdevice(d);
             if ret < 0 {
                 // A failure before `ndo_init` ran no destructor, and one
                 // after it ran the destructor already (`destroy_priv` does
@@ -707,7 +707,7 @@ impl DevBuilder {
                 // (`netdev_run_todo`), as does the free that dropping `self`
                 // asks for (`free_netdev` defers it). The state stays until
                 // then.
-                if !shim::rtun_dev_unregistering(d) {
+                if !ffi::rtun_dev_unregistering(d) {
                     destroy_priv::<D>(d);
                 }
                 return Err(Error::from_errno(ret));
@@ -731,7 +731,7 @@ impl Drop for DevBuilder {
         // built, or is already dropped, or is left to its destructor
         // (`register`); `free_netdev` defers the free of a device that a
         // failed registration left unregistering.
-        unsafe { shim::free_netdev(self.ptr()) }
+        unsafe { ffi::free_netdev(self.ptr()) }
         // `self.net` is dropped after: the device no longer points at it.
     }
 }
@@ -739,7 +739,7 @@ impl Drop for DevBuilder {
 /// Looks an interface up by name in `net`.
 pub(crate) fn find(net: &NetNs, name: &[u8; IFNAMSIZ], _rtnl: &Rtnl) -> Option<ARef<NetDev>> {
     // SAFETY: RTNL is held, which `__dev_get_by_name` requires; `name` is terminated.
-    let ptr = unsafe { shim::__dev_get_by_name(net.as_ptr(), name.as_ptr().cast()) };
+    let ptr = unsafe { ffi::__dev_get_by_name(net.as_ptr(), name.as_ptr().cast()) };
     if ptr.is_null() {
         return None;
     }
@@ -764,7 +764,7 @@ impl NetNs {
     /// The calling task's network namespace.
     pub(crate) fn current() -> Result<Self> {
         // SAFETY: Called from process context, where `current->nsproxy` is valid.
-        let ptr = unsafe { shim::rtun_current_net_get() };
+        let ptr = unsafe { ffi::rtun_current_net_get() };
         NonNull::new(ptr).map(NetNs).ok_or(EINVAL)
     }
 
@@ -776,20 +776,20 @@ impl NetNs {
     fn clone_ref(&self) -> NetNs {
         // SAFETY: The namespace is valid while we hold our reference, so its
         // count is not zero and `get_net` may take another.
-        unsafe { shim::rtun_net_get(self.as_ptr()) };
+        unsafe { ffi::rtun_net_get(self.as_ptr()) };
         NetNs(self.0)
     }
 
     /// CAP_NET_ADMIN over this namespace.
     pub(crate) fn net_admin(&self) -> bool {
         // SAFETY: The namespace is valid while we hold the reference.
-        unsafe { shim::rtun_net_admin(self.as_ptr()) }
+        unsafe { ffi::rtun_net_admin(self.as_ptr()) }
     }
 
     /// A new file descriptor for this namespace (SIOCGSKNS).
     pub(crate) fn open_fd(&self) -> Result<i32> {
         // SAFETY: The namespace is valid while we hold the reference.
-        let fd = unsafe { shim::rtun_net_open_ns_fd(self.as_ptr()) };
+        let fd = unsafe { ffi::rtun_net_open_ns_fd(self.as_ptr()) };
         kernel::error::to_result(fd)?;
         Ok(fd)
     }
@@ -799,7 +799,7 @@ impl Drop for NetNs {
     fn drop(&mut self) {
         // SAFETY: Gives back the reference taken in `current`, `clone_ref` or
         // `NetDev::net`.
-        unsafe { shim::rtun_net_put(self.as_ptr()) }
+        unsafe { ffi::rtun_net_put(self.as_ptr()) }
     }
 }
 
@@ -812,7 +812,7 @@ pub(crate) struct Rtnl {
 impl Rtnl {
     pub(crate) fn lock() -> Self {
         // SAFETY: Process context; paired with the unlock in `drop`.
-        unsafe { shim::rtnl_lock() };
+        unsafe { ffi::rtnl_lock() };
         Rtnl { owned: true, _not_send: PhantomData }
     }
 
@@ -827,7 +827,7 @@ impl Drop for Rtnl {
     fn drop(&mut self) {
         if self.owned {
             // SAFETY: Taken in `lock`.
-            unsafe { shim::rtnl_unlock() };
+            unsafe { ffi::rtnl_unlock() };
         }
     }
 }
@@ -947,7 +947,7 @@ impl<T: Driver> Adapter<T> {
     /// A valid device, under RTNL.
     pub(crate) unsafe fn open(dev: *mut bindings::net_device) -> c_int {
         // SAFETY: Per the function's requirements.
-        unsafe { shim::rtun_netif_tx_start_all_queues(dev) };
+        unsafe { ffi::rtun_netif_tx_start_all_queues(dev) };
         0
     }
 
@@ -955,7 +955,7 @@ impl<T: Driver> Adapter<T> {
     /// A valid device, under RTNL.
     pub(crate) unsafe fn stop(dev: *mut bindings::net_device) -> c_int {
         // SAFETY: Per the function's requirements.
-        unsafe { shim::netif_tx_stop_all_queues(dev) };
+        unsafe { ffi::netif_tx_stop_all_queues(dev) };
         0
     }
 
@@ -976,7 +976,7 @@ impl<T: Driver> Adapter<T> {
         // SAFETY: Per the function's requirements.
         let dev_ref = unsafe { NetDev::from_raw(dev) };
         // SAFETY: The per-CPU packet counters; the core adds its rx/tx_dropped.
-        unsafe { shim::dev_get_tstats64(dev, out) };
+        unsafe { ffi::dev_get_tstats64(dev, out) };
         let Some(state) = dev_ref.driver::<T>() else { return };
         // SAFETY: `out` is a `struct rtnl_link_stats64`, whose prefix is `LinkStats64`.
         let out = unsafe { &mut *out.cast::<LinkStats64>() };
@@ -1010,7 +1010,7 @@ impl<T: Driver> Adapter<T> {
         for (chunk, name) in out.chunks_mut(len).zip(T::STAT_NAMES.iter()) {
             chunk.fill(0);
             let n = chunk.len().saturating_sub(1);
-            crate::ioctl::copy_bytes(&mut chunk[..n], name.as_bytes());
+            crate::logic::ioctl::copy_bytes(&mut chunk[..n], name.as_bytes());
         }
     }
 
@@ -1049,7 +1049,7 @@ impl<T: Driver> Adapter<T> {
     pub(crate) unsafe fn sysfs_owner(dev: *mut bindings::net_device) -> i64 {
         // SAFETY: Per the function's requirements.
         let dev = unsafe { NetDev::from_raw(dev) };
-        dev.driver::<T>().and_then(T::owner).and_then(crate::cred::uid_seen).map_or(-1, i64::from)
+        dev.driver::<T>().and_then(T::owner).and_then(crate::abstractions::cred::uid_seen).map_or(-1, i64::from)
     }
 
     /// # Safety
@@ -1057,7 +1057,7 @@ impl<T: Driver> Adapter<T> {
     pub(crate) unsafe fn sysfs_group(dev: *mut bindings::net_device) -> i64 {
         // SAFETY: Per the function's requirements.
         let dev = unsafe { NetDev::from_raw(dev) };
-        dev.driver::<T>().and_then(T::group).and_then(crate::cred::gid_seen).map_or(-1, i64::from)
+        dev.driver::<T>().and_then(T::group).and_then(crate::abstractions::cred::gid_seen).map_or(-1, i64::from)
     }
 
     /// # Safety
@@ -1082,7 +1082,7 @@ macro_rules! export_callbacks {
         const _: () = {
             use core::ffi::{c_int, c_void};
             use kernel::bindings::{ethtool_drvinfo, net_device, seq_file, sk_buff};
-            use $crate::netdev::Adapter;
+            use $crate::abstractions::netdev::Adapter;
             // SAFETY (all): the C file calls each with the arguments its
             // kernel hook documents, which are what the `Adapter` functions
             // require.

@@ -16,10 +16,10 @@ use core::{
 use kernel::{bindings, prelude::*};
 
 use crate::{
-    netdev::NetDev,
-    shim,
-    skb::{SkBuff, SkbQueue},
-    sync::{new_spinlock_bh, SpinLockBh},
+    abstractions::netdev::NetDev,
+    abstractions::ffi,
+    abstractions::skb::{SkBuff, SkbQueue},
+    abstractions::sync::{new_spinlock_bh, SpinLockBh},
 };
 
 const OFF: u8 = 0;
@@ -72,13 +72,13 @@ impl Napi {
         let owner = (self as *const Napi).cast::<c_void>();
         // SAFETY: `self` is pinned and stays registered only until `del`, which
         // its owner calls before it goes away (type invariant).
-        let napi = unsafe { shim::rtun_napi_new(dev.as_ptr(), owner) };
+        let napi = unsafe { ffi::rtun_napi_new(dev.as_ptr(), owner) };
         if napi.is_null() {
             return Err(ENOMEM);
         }
         self.inner.store(napi, Ordering::Release);
         // SAFETY: Just registered.
-        unsafe { shim::napi_enable(napi) };
+        unsafe { ffi::napi_enable(napi) };
         self.state.store(ENABLED, Ordering::Release);
         Ok(())
     }
@@ -87,7 +87,7 @@ impl Napi {
     pub(crate) fn disable(&self) {
         if self.state.compare_exchange(ENABLED, DISABLED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
             // SAFETY: Registered and enabled, per the state.
-            unsafe { shim::napi_disable(self.inner.load(Ordering::Acquire)) };
+            unsafe { ffi::napi_disable(self.inner.load(Ordering::Acquire)) };
         }
     }
 
@@ -101,7 +101,7 @@ impl Napi {
         }
         // SAFETY: Registered (the state is not OFF) and disabled: `disable`
         // disabled it, and nothing else enables it (RTNL serialises both).
-        unsafe { shim::napi_enable(self.inner.load(Ordering::Acquire)) };
+        unsafe { ffi::napi_enable(self.inner.load(Ordering::Acquire)) };
         let _backlog = self.backlog.lock();
         self.state.store(ENABLED, Ordering::Release);
     }
@@ -130,7 +130,7 @@ impl Napi {
             // that lock). It is disabled, so no poll runs: by `disable`
             // above, or by the TUNSETQUEUE detach that made it DISABLED
             // (`napi_disable` waits for a running poll).
-            unsafe { shim::rtun_napi_delete(napi) };
+            unsafe { ffi::rtun_napi_delete(napi) };
         }
         self.take_backlog()
     }
@@ -164,7 +164,7 @@ impl Napi {
         // clears `state` under this lock before it frees `napi`, so `napi` is
         // a registered instance until we unlock. Scheduling needs BHs off,
         // which the lock (and the wrapper) provide.
-        unsafe { shim::rtun_napi_schedule_bh(napi) };
+        unsafe { ffi::rtun_napi_schedule_bh(napi) };
         drop(backlog);
         Ok(())
     }
@@ -175,12 +175,12 @@ impl Napi {
         while done < budget {
             let Some(skb) = self.backlog.lock().pop_front() else { break };
             // SAFETY: We are the instance's poll; GRO takes the skb.
-            unsafe { shim::rtun_napi_gro_receive(napi, skb.into_raw()) };
+            unsafe { ffi::rtun_napi_gro_receive(napi, skb.into_raw()) };
             done += 1;
         }
         if done < budget {
             // SAFETY: Our poll, finishing under budget.
-            unsafe { shim::napi_complete_done(napi, done) };
+            unsafe { ffi::napi_complete_done(napi, done) };
         }
         done
     }

@@ -32,19 +32,19 @@ use kernel::{
 };
 
 use crate::{
-    bpf::{ClassicFilter, EbpfFilter},
-    rcu::{BhSection, RcuBox, RcuTable, Retired},
-    cred::{self, LsmBlob, INVALID_ID},
-    ioctl::{self, Mode},
-    netdev::{DebugfsEntry, Driver, NetDev, Rtnl},
-    offload::{Features, Offloads},
-    percpu::PerCpuCounters,
-    queue::Queue,
-    skb::{self, SkBuff},
-    skb_ring::NewSlots,
+    abstractions::bpf::{ClassicFilter, EbpfFilter},
+    abstractions::rcu::{BhSection, RcuBox, RcuTable, Retired},
+    abstractions::cred::{self, LsmBlob, INVALID_ID},
+    logic::ioctl::{self, Mode},
+    abstractions::netdev::{DebugfsEntry, Driver, NetDev, Rtnl},
+    logic::offload::{Features, Offloads},
+    abstractions::percpu::PerCpuCounters,
+    driver::queue::Queue,
+    abstractions::skb::{self, SkBuff},
+    abstractions::skb_ring::NewSlots,
     skb_reason::{Dir, Reason, Site},
-    txfilter::TxFilter,
-    vnet,
+    logic::txfilter::TxFilter,
+    logic::vnet,
 };
 
 /// The per-CPU counters of a device: one per drop reason, then this one.
@@ -751,7 +751,7 @@ impl DevState {
         if self.recount_pending.swap(true, Relaxed) {
             return;
         }
-        if let Err(mut r) = crate::rcu::after_grace_period(Recount { dev: Some(ARef::from(dev)) }) {
+        if let Err(mut r) = crate::abstractions::rcu::after_grace_period(Recount { dev: Some(ARef::from(dev)) }) {
             // No memory for the work item: do it now (RTNL is held).
             self.recount(dev, rtnl);
             drop(r.dev.take());

@@ -6,7 +6,7 @@
 
 use kernel::{bindings, sync::lock::Backend};
 
-use crate::shim;
+use crate::abstractions::ffi;
 
 /// `Lock<T, SpinLockBhBackend>`: `spin_lock_bh`/`spin_unlock_bh`.
 pub(crate) type SpinLockBh<T> = kernel::sync::lock::Lock<T, SpinLockBhBackend>;
@@ -14,7 +14,7 @@ pub(crate) type SpinLockBh<T> = kernel::sync::lock::Lock<T, SpinLockBhBackend>;
 /// Creates a [`SpinLockBh`] with a lockdep class of its own per call site.
 macro_rules! new_spinlock_bh {
     ($inner:expr, $name:literal $(,)?) => {
-        $crate::sync::SpinLockBh::new($inner, kernel::c_str!($name), kernel::static_lock_class!())
+        $crate::abstractions::sync::SpinLockBh::new($inner, kernel::c_str!($name), kernel::static_lock_class!())
     };
 }
 pub(crate) use new_spinlock_bh;
@@ -34,17 +34,17 @@ unsafe impl Backend for SpinLockBhBackend {
 
     unsafe fn lock(ptr: *mut Self::State) -> Self::GuardState {
         // SAFETY: The caller initialised the lock.
-        unsafe { shim::rtun_spin_lock_bh(ptr) }
+        unsafe { ffi::rtun_spin_lock_bh(ptr) }
     }
 
     unsafe fn try_lock(ptr: *mut Self::State) -> Option<Self::GuardState> {
         // SAFETY: The caller initialised the lock.
-        (unsafe { shim::rtun_spin_trylock_bh(ptr) } != 0).then_some(())
+        (unsafe { ffi::rtun_spin_trylock_bh(ptr) } != 0).then_some(())
     }
 
     unsafe fn unlock(ptr: *mut Self::State, _guard_state: &Self::GuardState) {
         // SAFETY: The caller owns the lock.
-        unsafe { shim::rtun_spin_unlock_bh(ptr) }
+        unsafe { ffi::rtun_spin_unlock_bh(ptr) }
     }
 
     unsafe fn assert_is_held(ptr: *mut Self::State) {
@@ -74,7 +74,7 @@ compile_error!("rtun does not support PREEMPT_RT: spinlock_t is an rt_mutex ther
 /// Creates a [`RawSpinLock`] with a lockdep class of its own per call site.
 macro_rules! new_raw_spinlock {
     ($inner:expr, $name:literal $(,)?) => {
-        $crate::sync::RawSpinLock::new($inner, kernel::c_str!($name), kernel::static_lock_class!())
+        $crate::abstractions::sync::RawSpinLock::new($inner, kernel::c_str!($name), kernel::static_lock_class!())
     };
 }
 pub(crate) use new_raw_spinlock;
@@ -207,7 +207,7 @@ pub(crate) struct BhOff(core::marker::PhantomData<*mut ()>);
 impl BhOff {
     pub(crate) fn new() -> Self {
         // SAFETY: Paired with the enable in `drop`, on this thread (not `Send`).
-        unsafe { shim::rtun_local_bh_disable() };
+        unsafe { ffi::rtun_local_bh_disable() };
         BhOff(core::marker::PhantomData)
     }
 }
@@ -215,7 +215,7 @@ impl BhOff {
 impl Drop for BhOff {
     fn drop(&mut self) {
         // SAFETY: Disabled in `new`.
-        unsafe { shim::rtun_local_bh_enable() };
+        unsafe { ffi::rtun_local_bh_enable() };
     }
 }
 
@@ -271,7 +271,7 @@ impl WaitQueue {
         };
         if active {
             // SAFETY: The head is initialised.
-            unsafe { shim::rtun_wake_up_interruptible_sync_poll(head, events) };
+            unsafe { ffi::rtun_wake_up_interruptible_sync_poll(head, events) };
         }
     }
 

@@ -6,7 +6,7 @@
 use core::ffi::c_void;
 use kernel::{error::to_result, prelude::*};
 
-use crate::{shim, sock::Sock};
+use crate::{abstractions::ffi, abstractions::sock::Sock};
 
 /// `INVALID_UID`/`INVALID_GID` as raw kernel ids.
 pub(crate) const INVALID_ID: u32 = u32::MAX;
@@ -14,14 +14,14 @@ pub(crate) const INVALID_ID: u32 = u32::MAX;
 /// The kernel id of user `uid` in the caller's user namespace, if it maps.
 pub(crate) fn make_kuid(uid: u32) -> Option<u32> {
     // SAFETY: Process context; a pure lookup.
-    let k = unsafe { shim::rtun_make_kuid(uid) };
+    let k = unsafe { ffi::rtun_make_kuid(uid) };
     (k != INVALID_ID).then_some(k)
 }
 
 /// The kernel id of group `gid` in the caller's user namespace, if it maps.
 pub(crate) fn make_kgid(gid: u32) -> Option<u32> {
     // SAFETY: Process context; a pure lookup.
-    let k = unsafe { shim::rtun_make_kgid(gid) };
+    let k = unsafe { ffi::rtun_make_kgid(gid) };
     (k != INVALID_ID).then_some(k)
 }
 
@@ -29,35 +29,35 @@ pub(crate) fn make_kgid(gid: u32) -> Option<u32> {
 /// or `None` when it is unset.
 pub(crate) fn uid_seen(kuid: u32) -> Option<u32> {
     // SAFETY: Process context; a pure lookup.
-    (kuid != INVALID_ID).then(|| unsafe { shim::rtun_from_kuid_munged(kuid) })
+    (kuid != INVALID_ID).then(|| unsafe { ffi::rtun_from_kuid_munged(kuid) })
 }
 
 /// As [`uid_seen`], for a kernel gid.
 pub(crate) fn gid_seen(kgid: u32) -> Option<u32> {
     // SAFETY: Process context; a pure lookup.
-    (kgid != INVALID_ID).then(|| unsafe { shim::rtun_from_kgid_munged(kgid) })
+    (kgid != INVALID_ID).then(|| unsafe { ffi::rtun_from_kgid_munged(kgid) })
 }
 
 pub(crate) fn euid_is(kuid: u32) -> bool {
     // SAFETY: Process context; reads the current credentials.
-    unsafe { shim::rtun_current_euid_is(kuid) }
+    unsafe { ffi::rtun_current_euid_is(kuid) }
 }
 
 pub(crate) fn in_egroup(kgid: u32) -> bool {
     // SAFETY: Process context; reads the current credentials.
-    unsafe { shim::rtun_current_in_egroup(kgid) }
+    unsafe { ffi::rtun_current_in_egroup(kgid) }
 }
 
 /// CAP_NET_ADMIN in the initial user namespace (`capable()`).
 pub(crate) fn capable_net_admin() -> bool {
     // SAFETY: Process context; reads the current credentials.
-    unsafe { shim::rtun_capable_net_admin() }
+    unsafe { ffi::rtun_capable_net_admin() }
 }
 
 /// `security_tun_dev_create()`: may the caller create a device?
 pub(crate) fn may_create() -> Result {
     // SAFETY: Process context.
-    to_result(unsafe { shim::rtun_security_create() })
+    to_result(unsafe { ffi::rtun_security_create() })
 }
 
 /// A device's LSM blob (`security_tun_dev_alloc_security`), freed on drop.
@@ -72,33 +72,33 @@ impl LsmBlob {
     pub(crate) fn new() -> Result<Self> {
         let mut p = core::ptr::null_mut();
         // SAFETY: Process context; `p` receives the blob (or stays null).
-        to_result(unsafe { shim::rtun_security_alloc(&mut p) })?;
+        to_result(unsafe { ffi::rtun_security_alloc(&mut p) })?;
         Ok(LsmBlob(p))
     }
 
     /// `security_tun_dev_open()`: may the caller attach to the existing device?
     pub(crate) fn may_open(&self) -> Result {
         // SAFETY: The blob is live while `self` is.
-        to_result(unsafe { shim::rtun_security_open(self.0) })
+        to_result(unsafe { ffi::rtun_security_open(self.0) })
     }
 
     /// `security_tun_dev_attach()`: a queue joins the device; the LSM labels
     /// the queue's socket (tun_attach).
     pub(crate) fn attach(&self, sock: &Sock) -> Result {
         // SAFETY: The blob is live while `self` is, the sock while `sock` is.
-        to_result(unsafe { shim::rtun_security_attach(sock.as_ptr(), self.0) })
+        to_result(unsafe { ffi::rtun_security_attach(sock.as_ptr(), self.0) })
     }
 
     /// `security_tun_dev_attach_queue()`: may the caller re-enable a queue?
     pub(crate) fn may_attach_queue(&self) -> Result {
         // SAFETY: The blob is live while `self` is.
-        to_result(unsafe { shim::rtun_security_attach_queue(self.0) })
+        to_result(unsafe { ffi::rtun_security_attach_queue(self.0) })
     }
 }
 
 impl Drop for LsmBlob {
     fn drop(&mut self) {
         // SAFETY: Allocated in `new`, freed once.
-        unsafe { shim::rtun_security_free(self.0) }
+        unsafe { ffi::rtun_security_free(self.0) }
     }
 }

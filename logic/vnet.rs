@@ -7,7 +7,7 @@
 //! and, for UDP-tunnel GSO frames, `virtio_net_hdr_tnl_from_skb` (called
 //! through skb.rs) do the rest. Pure logic, unit-tested on the host.
 
-use crate::offload::{GSO_TCPV4, GSO_TCPV6, GSO_TCP_ECN, GSO_UDP_L4};
+use super::offload::{GSO_TCPV4, GSO_TCPV6, GSO_TCP_ECN, GSO_UDP_L4};
 
 /// `sizeof(struct virtio_net_hdr)`: the smallest header size TUNSETVNETHDRSZ accepts.
 pub(crate) const HDR_LEN: usize = 10;
@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn encodes_tso_with_partial_csum() {
-        let f = info(1448, GSO_TCPV4 | crate::offload::GSO_DODGY, Csum::Partial { start: 34, offset: 16 });
+        let f = info(1448, GSO_TCPV4 | crate::logic::offload::GSO_DODGY, Csum::Partial { start: 34, offset: 16 });
         let raw = encode(&f, true).unwrap_or([0xaa; TNL_HDR_LEN]);
         assert_eq!(&raw[..HDR_LEN], &[1, 1, 66, 0, 0xa8, 0x05, 34, 0, 16, 0]);
         assert_eq!(&raw[HDR_LEN..], &[0; TNL_HDR_LEN - HDR_LEN], "the rest is zero");
@@ -198,7 +198,7 @@ mod tests {
         assert_eq!(raw[..2], [0, 0x84]);
         let raw = encode(&info(100, GSO_UDP_L4, Csum::Valid), true).unwrap_or(bad);
         assert_eq!(raw[..2], [F_DATA_VALID, 5]);
-        assert_eq!(encode(&info(100, crate::offload::GSO_DODGY, Csum::None), true), Err(()));
+        assert_eq!(encode(&info(100, crate::logic::offload::GSO_DODGY, Csum::None), true), Err(()));
         // Not GSO: the type, hdr_len and gso_size stay 0 whatever gso_type says.
         assert_eq!(encode(&info(0, GSO_TCPV4, Csum::None), true), Ok([0; TNL_HDR_LEN]));
         // csum_start is cut to 16 bits, as the C assignment does.

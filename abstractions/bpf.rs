@@ -9,7 +9,7 @@
 use core::ptr::NonNull;
 use kernel::{bindings, error::from_err_ptr, error::to_result, prelude::*};
 
-use crate::{shim, skb::SkBuff};
+use crate::{abstractions::ffi, abstractions::skb::SkBuff};
 
 /// A classic BPF filter attached to a kernel socket of its own.
 pub(crate) struct ClassicFilter {
@@ -30,7 +30,7 @@ impl ClassicFilter {
     pub(crate) fn new(len: u16, insns_user: usize) -> Result<Self> {
         let mut sock: *mut bindings::socket = core::ptr::null_mut();
         // SAFETY: Process context; `sock` receives the new socket.
-        to_result(unsafe { shim::rtun_filter_sock_create(&mut sock) })?;
+        to_result(unsafe { ffi::rtun_filter_sock_create(&mut sock) })?;
         let sock = NonNull::new(sock).ok_or(ENOMEM)?;
         let this = ClassicFilter { sock, len, insns_user };
         let mut fprog = bindings::sock_fprog { len, filter: insns_user as *mut bindings::sock_filter };
@@ -38,9 +38,9 @@ impl ClassicFilter {
         // SAFETY: The socket is ours; attaching needs its lock, as in tun. The
         // kernel copies and checks the user's instructions itself.
         let ret = unsafe {
-            shim::rtun_filter_sock_lock(sock);
-            let ret = shim::rtun_filter_sock_attach(sock, &mut fprog);
-            shim::rtun_filter_sock_unlock(sock);
+            ffi::rtun_filter_sock_lock(sock);
+            let ret = ffi::rtun_filter_sock_attach(sock, &mut fprog);
+            ffi::rtun_filter_sock_unlock(sock);
             ret
         };
         to_result(ret)?;
@@ -55,14 +55,14 @@ impl ClassicFilter {
     /// Runs the filter the way a socket's receive path does. BH-safe.
     pub(crate) fn run(&self, skb: &mut SkBuff) -> bindings::skb_drop_reason {
         // SAFETY: The socket holds the filter; the skb is ours.
-        unsafe { shim::rtun_filter_sock_run(self.sock.as_ptr(), skb.as_ptr()) }
+        unsafe { ffi::rtun_filter_sock_run(self.sock.as_ptr(), skb.as_ptr()) }
     }
 }
 
 impl Drop for ClassicFilter {
     fn drop(&mut self) {
         // SAFETY: The socket was created in `new` and is released once.
-        unsafe { shim::rtun_filter_sock_release(self.sock.as_ptr()) }
+        unsafe { ffi::rtun_filter_sock_release(self.sock.as_ptr()) }
     }
 }
 
@@ -79,14 +79,14 @@ impl EbpfFilter {
     /// BPF_PROG_TYPE_SOCKET_FILTER.
     pub(crate) fn from_fd(fd: u32) -> Result<Self> {
         // SAFETY: Process context; the kernel checks the fd and the type.
-        let ptr = from_err_ptr(unsafe { shim::rtun_bpf_prog_get(fd) })?;
+        let ptr = from_err_ptr(unsafe { ffi::rtun_bpf_prog_get(fd) })?;
         NonNull::new(ptr).map(EbpfFilter).ok_or(EINVAL)
     }
 
     /// The length to keep; 0 means drop. BH-safe.
     pub(crate) fn run(&self, skb: &mut SkBuff) -> u32 {
         // SAFETY: We hold a reference to the program; the skb is ours.
-        unsafe { shim::rtun_bpf_prog_run(self.0.as_ptr(), skb.as_ptr()) }
+        unsafe { ffi::rtun_bpf_prog_run(self.0.as_ptr(), skb.as_ptr()) }
     }
 }
 
