@@ -39,6 +39,8 @@ impl kernel::Module for RustTun {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let registration = abstractions::chardev::Registration::new()?;
         pr_info!("/dev/net/rtun ready\n");
-        Ok(RustTun { _registration: registration })
+        Ok(RustTun {
+            _registration: registration,
+        })
     }
 }

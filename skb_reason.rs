@@ -158,64 +158,206 @@ pub(crate) struct SiteInfo {
     pub(crate) what: &'static str,
 }
 
-const fn s(site: Site, reason: Reason, dir: Dir, errno: Option<Errno>, what: &'static str) -> SiteInfo {
-    SiteInfo { site, reason, dir, errno, what }
+const fn s(
+    site: Site,
+    reason: Reason,
+    dir: Dir,
+    errno: Option<Errno>,
+    what: &'static str,
+) -> SiteInfo {
+    SiteInfo {
+        site,
+        reason,
+        dir,
+        errno,
+        what,
+    }
 }
 
 /// The table: one row per drop site, in [`Site`] order.
 pub(crate) const SITES: [SiteInfo; 26] = [
-    s(Site::XmitNoQueue, Reason::DevReady, Dir::Tx, None,
-      "xmit on a queue with no reader attached"),
-    s(Site::XmitTxFilter, Reason::TapTxfilter, Dir::Tx, None,
-      "the TUNSETTXFILTER MAC/multicast filter rejects the destination"),
-    s(Site::XmitSocketFilter, Reason::SocketFilter, Dir::Tx, None,
-      "the TUNATTACHFILTER classic BPF filter returns 0"),
-    s(Site::XmitSocketFilterPfmemalloc, Reason::Pfmemalloc, Dir::Tx, None,
-      "the socket-filter path refuses an skb from pfmemalloc reserves"),
-    s(Site::XmitSocketFilterSecurity, Reason::SecurityHook, Dir::Tx, None,
-      "the socket-filter path's security hook refuses the frame"),
-    s(Site::XmitEbpfFilter, Reason::TapFilter, Dir::Tx, None,
-      "the TUNSETFILTEREBPF program returns 0"),
-    s(Site::XmitTrim, Reason::Nomem, Dir::Tx, None,
-      "trimming the frame to the length a filter returned failed"),
-    s(Site::XmitOrphanFrags, Reason::SkbUcopyFault, Dir::Tx, None,
-      "xmit could not copy zerocopy user fragments"),
-    s(Site::XmitCsum, Reason::SkbCsum, Dir::Tx, None,
-      "resolving CHECKSUM_PARTIAL for a reader without checksum offload failed"),
-    s(Site::XmitGsoSeg, Reason::SkbGsoSeg, Dir::Tx, None,
-      "segmenting a GSO frame for a reader without that offload failed"),
-    s(Site::XmitRingFull, Reason::FullRing, Dir::Tx, None,
-      "xmit found the reader's ring full"),
-    s(Site::XmitSegmentsRingFull, Reason::FullRing, Dir::Tx, None,
-      "segments of a GSO frame that no longer fit the ring (one reason, whole list)"),
-    s(Site::WriteDown, Reason::DevReady, Dir::Rx, Some(Errno::Io),
-      "write while the interface is down"),
-    s(Site::WriteFragAlloc, Reason::Nomem, Dir::Rx, Some(Errno::NoMem),
-      "write could not allocate a page for a large frame"),
-    s(Site::WriteCopy, Reason::SkbUcopyFault, Dir::Rx, Some(Errno::Fault),
-      "write could not copy the frame from user memory"),
-    s(Site::WriteVnetHdr, Reason::DevHdr, Dir::RxFrame, Some(Errno::Inval),
-      "write carried an invalid virtio-net header"),
-    s(Site::WriteShortEth, Reason::HdrTrunc, Dir::Rx, Some(Errno::Inval),
-      "TAP write shorter than an Ethernet header"),
-    s(Site::WriteShortIp, Reason::HdrTrunc, Dir::Rx, Some(Errno::Inval),
-      "TUN write without PI and without a single byte of IP header"),
-    s(Site::WriteNotIp, Reason::UnhandledProto, Dir::Rx, Some(Errno::Inval),
-      "TUN write without PI whose IP version is neither 4 nor 6"),
-    s(Site::WriteNapiDetached, Reason::DevReady, Dir::RxUncounted, Some(Errno::Busy),
-      "write on a detached IFF_NAPI queue, whose NAPI instance is disabled"),
-    s(Site::ReadCopy, Reason::SkbUcopyFault, Dir::Tx, Some(Errno::Fault),
-      "read could not copy the frame to user memory"),
-    s(Site::ReadVnetHdr, Reason::DevHdr, Dir::Tx, Some(Errno::Inval),
-      "read could not describe the frame in a virtio-net header"),
-    s(Site::ReadShortBuffer, Reason::DevHdr, Dir::Tx, Some(Errno::Inval),
-      "the reader's buffer cannot hold the PI or virtio-net header (tun drops the frame too)"),
-    s(Site::DetachPurge, Reason::QueuePurge, Dir::Tx, None,
-      "frames left on a queue's ring when it detaches"),
-    s(Site::RingShrink, Reason::QueuePurge, Dir::Tx, None,
-      "frames that no longer fit when a smaller txqueuelen resizes the ring"),
-    s(Site::NapiPurge, Reason::QueuePurge, Dir::Rx, None,
-      "written frames still waiting for NAPI when an IFF_NAPI queue detaches"),
+    s(
+        Site::XmitNoQueue,
+        Reason::DevReady,
+        Dir::Tx,
+        None,
+        "xmit on a queue with no reader attached",
+    ),
+    s(
+        Site::XmitTxFilter,
+        Reason::TapTxfilter,
+        Dir::Tx,
+        None,
+        "the TUNSETTXFILTER MAC/multicast filter rejects the destination",
+    ),
+    s(
+        Site::XmitSocketFilter,
+        Reason::SocketFilter,
+        Dir::Tx,
+        None,
+        "the TUNATTACHFILTER classic BPF filter returns 0",
+    ),
+    s(
+        Site::XmitSocketFilterPfmemalloc,
+        Reason::Pfmemalloc,
+        Dir::Tx,
+        None,
+        "the socket-filter path refuses an skb from pfmemalloc reserves",
+    ),
+    s(
+        Site::XmitSocketFilterSecurity,
+        Reason::SecurityHook,
+        Dir::Tx,
+        None,
+        "the socket-filter path's security hook refuses the frame",
+    ),
+    s(
+        Site::XmitEbpfFilter,
+        Reason::TapFilter,
+        Dir::Tx,
+        None,
+        "the TUNSETFILTEREBPF program returns 0",
+    ),
+    s(
+        Site::XmitTrim,
+        Reason::Nomem,
+        Dir::Tx,
+        None,
+        "trimming the frame to the length a filter returned failed",
+    ),
+    s(
+        Site::XmitOrphanFrags,
+        Reason::SkbUcopyFault,
+        Dir::Tx,
+        None,
+        "xmit could not copy zerocopy user fragments",
+    ),
+    s(
+        Site::XmitCsum,
+        Reason::SkbCsum,
+        Dir::Tx,
+        None,
+        "resolving CHECKSUM_PARTIAL for a reader without checksum offload failed",
+    ),
+    s(
+        Site::XmitGsoSeg,
+        Reason::SkbGsoSeg,
+        Dir::Tx,
+        None,
+        "segmenting a GSO frame for a reader without that offload failed",
+    ),
+    s(
+        Site::XmitRingFull,
+        Reason::FullRing,
+        Dir::Tx,
+        None,
+        "xmit found the reader's ring full",
+    ),
+    s(
+        Site::XmitSegmentsRingFull,
+        Reason::FullRing,
+        Dir::Tx,
+        None,
+        "segments of a GSO frame that no longer fit the ring (one reason, whole list)",
+    ),
+    s(
+        Site::WriteDown,
+        Reason::DevReady,
+        Dir::Rx,
+        Some(Errno::Io),
+        "write while the interface is down",
+    ),
+    s(
+        Site::WriteFragAlloc,
+        Reason::Nomem,
+        Dir::Rx,
+        Some(Errno::NoMem),
+        "write could not allocate a page for a large frame",
+    ),
+    s(
+        Site::WriteCopy,
+        Reason::SkbUcopyFault,
+        Dir::Rx,
+        Some(Errno::Fault),
+        "write could not copy the frame from user memory",
+    ),
+    s(
+        Site::WriteVnetHdr,
+        Reason::DevHdr,
+        Dir::RxFrame,
+        Some(Errno::Inval),
+        "write carried an invalid virtio-net header",
+    ),
+    s(
+        Site::WriteShortEth,
+        Reason::HdrTrunc,
+        Dir::Rx,
+        Some(Errno::Inval),
+        "TAP write shorter than an Ethernet header",
+    ),
+    s(
+        Site::WriteShortIp,
+        Reason::HdrTrunc,
+        Dir::Rx,
+        Some(Errno::Inval),
+        "TUN write without PI and without a single byte of IP header",
+    ),
+    s(
+        Site::WriteNotIp,
+        Reason::UnhandledProto,
+        Dir::Rx,
+        Some(Errno::Inval),
+        "TUN write without PI whose IP version is neither 4 nor 6",
+    ),
+    s(
+        Site::WriteNapiDetached,
+        Reason::DevReady,
+        Dir::RxUncounted,
+        Some(Errno::Busy),
+        "write on a detached IFF_NAPI queue, whose NAPI instance is disabled",
+    ),
+    s(
+        Site::ReadCopy,
+        Reason::SkbUcopyFault,
+        Dir::Tx,
+        Some(Errno::Fault),
+        "read could not copy the frame to user memory",
+    ),
+    s(
+        Site::ReadVnetHdr,
+        Reason::DevHdr,
+        Dir::Tx,
+        Some(Errno::Inval),
+        "read could not describe the frame in a virtio-net header",
+    ),
+    s(
+        Site::ReadShortBuffer,
+        Reason::DevHdr,
+        Dir::Tx,
+        Some(Errno::Inval),
+        "the reader's buffer cannot hold the PI or virtio-net header (tun drops the frame too)",
+    ),
+    s(
+        Site::DetachPurge,
+        Reason::QueuePurge,
+        Dir::Tx,
+        None,
+        "frames left on a queue's ring when it detaches",
+    ),
+    s(
+        Site::RingShrink,
+        Reason::QueuePurge,
+        Dir::Tx,
+        None,
+        "frames that no longer fit when a smaller txqueuelen resizes the ring",
+    ),
+    s(
+        Site::NapiPurge,
+        Reason::QueuePurge,
+        Dir::Rx,
+        None,
+        "written frames still waiting for NAPI when an IFF_NAPI queue detaches",
+    ),
 ];
 
 impl Site {
@@ -252,7 +394,10 @@ mod tests {
     fn names_are_the_kernels_and_unique() {
         for (i, a) in Reason::ALL.iter().enumerate() {
             let n = a.name();
-            assert!(n.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'), "{n}");
+            assert!(
+                n.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'),
+                "{n}"
+            );
             // The generic reason, spelled in two halves so that a grep of the
             // module sources for it only ever finds real uses.
             assert_ne!(n, concat!("NOT_", "SPECIFIED"));
@@ -280,7 +425,12 @@ mod tests {
         // tun_get_user frees a write on a detached IFF_NAPI queue without
         // dev_core_stats_rx_dropped_inc (EBUSY, `goto free_skb`).
         for row in SITES.iter() {
-            assert_eq!(row.dir == Dir::RxUncounted, row.site == Site::WriteNapiDetached, "{:?}", row.site);
+            assert_eq!(
+                row.dir == Dir::RxUncounted,
+                row.site == Site::WriteNapiDetached,
+                "{:?}",
+                row.site
+            );
         }
     }
 
@@ -306,16 +456,34 @@ mod tests {
     fn the_readme_documents_every_reason() {
         let readme = include_str!("README.md");
         for r in Reason::ALL {
-            assert!(readme.contains(&format!("`{}`", r.name())), "README lacks {}", r.name());
+            assert!(
+                readme.contains(&format!("`{}`", r.name())),
+                "README lacks {}",
+                r.name()
+            );
         }
     }
 
     #[test]
     fn the_seed_series_reasons_are_all_emitted() {
-        let seed = ["DEV_READY", "TAP_TXFILTER", "SOCKET_FILTER", "TAP_FILTER", "NOMEM",
-                    "SKB_UCOPY_FAULT", "FULL_RING", "HDR_TRUNC", "DEV_HDR", "SKB_CSUM", "SKB_GSO_SEG"];
+        let seed = [
+            "DEV_READY",
+            "TAP_TXFILTER",
+            "SOCKET_FILTER",
+            "TAP_FILTER",
+            "NOMEM",
+            "SKB_UCOPY_FAULT",
+            "FULL_RING",
+            "HDR_TRUNC",
+            "DEV_HDR",
+            "SKB_CSUM",
+            "SKB_GSO_SEG",
+        ];
         for name in seed {
-            assert!(SITES.iter().any(|s| s.reason.name() == name), "{name} has no drop site");
+            assert!(
+                SITES.iter().any(|s| s.reason.name() == name),
+                "{name} has no drop site"
+            );
         }
     }
 }

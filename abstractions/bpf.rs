@@ -32,8 +32,15 @@ impl ClassicFilter {
         // SAFETY: Process context; `sock` receives the new socket.
         to_result(unsafe { ffi::rtun_filter_sock_create(&mut sock) })?;
         let sock = NonNull::new(sock).ok_or(ENOMEM)?;
-        let this = ClassicFilter { sock, len, insns_user };
-        let mut fprog = bindings::sock_fprog { len, filter: insns_user as *mut bindings::sock_filter };
+        let this = ClassicFilter {
+            sock,
+            len,
+            insns_user,
+        };
+        let mut fprog = bindings::sock_fprog {
+            len,
+            filter: insns_user as *mut bindings::sock_filter,
+        };
         let sock = this.sock.as_ptr();
         // SAFETY: The socket is ours; attaching needs its lock, as in tun. The
         // kernel copies and checks the user's instructions itself.

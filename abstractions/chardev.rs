@@ -16,7 +16,7 @@ use kernel::{
     types::ForeignOwnable,
 };
 
-use crate::{logic::ioctl, driver::queue::Queue, abstractions::ffi, abstractions::sock::Sock};
+use crate::{abstractions::ffi, abstractions::sock::Sock, driver::queue::Queue, logic::ioctl};
 
 /// Registers the rtnl link kind (so rmmod deletes every rtun device) and the
 /// misc device; unregisters both on drop.
@@ -82,7 +82,10 @@ pub(crate) struct Fasync {
 
 impl Fasync {
     pub(crate) fn new(sock: Sock) -> Self {
-        Fasync { sock, on: AtomicBool::new(false) }
+        Fasync {
+            sock,
+            on: AtomicBool::new(false),
+        }
     }
 
     /// Sends SIGIO to the subscribers, if O_ASYNC is on: POLL_OUT when
@@ -111,7 +114,12 @@ impl Fasync {
                 return to_result(ret);
             }
             if on {
-                ffi::__f_setown(file, ffi::rtun_current_tgid(), bindings::pid_type_PIDTYPE_TGID, 0);
+                ffi::__f_setown(
+                    file,
+                    ffi::rtun_current_tgid(),
+                    bindings::pid_type_PIDTYPE_TGID,
+                    0,
+                );
             }
         }
         self.on.store(on, Ordering::Relaxed);
@@ -134,7 +142,10 @@ fn ret_size(r: Result<usize>) -> isize {
 }
 
 #[no_mangle]
-unsafe extern "C" fn rtun_fop_open(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+unsafe extern "C" fn rtun_fop_open(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     match Queue::new() {
         Ok(q) => {
             // Read and write honour IOCB_NOWAIT (below), so the file says so
@@ -153,7 +164,10 @@ unsafe extern "C" fn rtun_fop_open(_inode: *mut bindings::inode, file: *mut bind
 }
 
 #[no_mangle]
-unsafe extern "C" fn rtun_fop_release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+unsafe extern "C" fn rtun_fop_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
     // SAFETY: The last user of the file; takes back the Arc stored by open.
     let q = unsafe { <Arc<Queue> as ForeignOwnable>::from_foreign((*file).private_data) };
     Queue::release(q);
@@ -161,7 +175,10 @@ unsafe extern "C" fn rtun_fop_release(_inode: *mut bindings::inode, file: *mut b
 }
 
 #[no_mangle]
-unsafe extern "C" fn rtun_fop_read_iter(iocb: *mut bindings::kiocb, to: *mut bindings::iov_iter) -> isize {
+unsafe extern "C" fn rtun_fop_read_iter(
+    iocb: *mut bindings::kiocb,
+    to: *mut bindings::iov_iter,
+) -> isize {
     // As tun's, reads do not wait with O_NONBLOCK or IOCB_NOWAIT.
     // SAFETY: The VFS passes a valid kiocb for an open rtun file and a valid iterator.
     let (q, nonblock, to) = unsafe {
@@ -173,7 +190,10 @@ unsafe extern "C" fn rtun_fop_read_iter(iocb: *mut bindings::kiocb, to: *mut bin
 }
 
 #[no_mangle]
-unsafe extern "C" fn rtun_fop_write_iter(iocb: *mut bindings::kiocb, from: *mut bindings::iov_iter) -> isize {
+unsafe extern "C" fn rtun_fop_write_iter(
+    iocb: *mut bindings::kiocb,
+    from: *mut bindings::iov_iter,
+) -> isize {
     // SAFETY: As for read. tun's writes do not wait with O_NONBLOCK or
     // IOCB_NOWAIT.
     let (q, nonblock, from) = unsafe {
@@ -185,15 +205,27 @@ unsafe extern "C" fn rtun_fop_write_iter(iocb: *mut bindings::kiocb, from: *mut 
 }
 
 #[no_mangle]
-unsafe extern "C" fn rtun_fop_poll(file: *mut bindings::file, wait: *mut bindings::poll_table) -> c_uint {
+unsafe extern "C" fn rtun_fop_poll(
+    file: *mut bindings::file,
+    wait: *mut bindings::poll_table,
+) -> c_uint {
     // SAFETY: The VFS passes an open rtun file and a poll table (or null) valid
     // for this call.
-    let (q, poll) = unsafe { (queue(file), crate::abstractions::sync::PollCtx::from_raw(file, wait)) };
+    let (q, poll) = unsafe {
+        (
+            queue(file),
+            crate::abstractions::sync::PollCtx::from_raw(file, wait),
+        )
+    };
     q.poll(&poll)
 }
 
 #[no_mangle]
-unsafe extern "C" fn rtun_fop_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+unsafe extern "C" fn rtun_fop_ioctl(
+    file: *mut bindings::file,
+    cmd: c_uint,
+    arg: c_ulong,
+) -> c_long {
     // SAFETY: The VFS passes an open rtun file.
     let q = unsafe { queue(file) };
     match Queue::ioctl(q, cmd, arg as usize, ioctl::IFREQ_LEN) {
@@ -212,7 +244,11 @@ compile_error!("rtun supports CONFIG_COMPAT only on x86_64: its compat_ioctl use
 /// configuration rtun builds for) and reads a `struct compat_ifreq`, whose
 /// fields tun uses are laid out the same.
 #[no_mangle]
-unsafe extern "C" fn rtun_fop_compat_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+unsafe extern "C" fn rtun_fop_compat_ioctl(
+    file: *mut bindings::file,
+    cmd: c_uint,
+    arg: c_ulong,
+) -> c_long {
     // SAFETY: The VFS passes an open rtun file.
     let q = unsafe { queue(file) };
     match Queue::ioctl(q, cmd, arg as u32 as usize, ioctl::COMPAT_IFREQ_LEN) {

@@ -5,7 +5,9 @@
 
 use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 use kernel::bindings::{
-    bpf_prog, dentry, fasync_struct, rcu_work, work_struct, file, kiocb, napi_struct, net, net_device, page, pid, sk_buff, sock, sock_fprog, sockaddr, socket, spinlock_t, wait_queue_head,
+    bpf_prog, dentry, fasync_struct, file, kiocb, napi_struct, net, net_device, page, pid,
+    rcu_work, sk_buff, sock, sock_fprog, sockaddr, socket, spinlock_t, wait_queue_head,
+    work_struct,
 };
 
 // Only pointers to these structures cross the boundary; their Rust layouts
@@ -29,12 +31,19 @@ extern "C" {
     // Deferred work (rcu.rs).
     pub(crate) fn rtun_wq_init() -> c_int;
     pub(crate) fn rtun_wq_exit();
-    pub(crate) fn rtun_init_rcu_work(rwork: *mut rcu_work, f: Option<unsafe extern "C" fn(*mut work_struct)>);
+    pub(crate) fn rtun_init_rcu_work(
+        rwork: *mut rcu_work,
+        f: Option<unsafe extern "C" fn(*mut work_struct)>,
+    );
     pub(crate) fn rtun_queue_rcu_work(rwork: *mut rcu_work);
     pub(crate) fn rtun_wq_drain();
 
     // struct net_device.
-    pub(crate) fn rtun_alloc_netdev(priv_size: c_int, name: *const c_char, queues: c_uint) -> *mut net_device;
+    pub(crate) fn rtun_alloc_netdev(
+        priv_size: c_int,
+        name: *const c_char,
+        queues: c_uint,
+    ) -> *mut net_device;
     pub(crate) fn rtun_netdev_priv(dev: *const net_device) -> *mut c_void;
     /// `offsetof(struct net_device, priv)`: where `netdev_priv()` points.
     pub(crate) static rtun_netdev_priv_offset: usize;
@@ -104,7 +113,11 @@ extern "C" {
     pub(crate) fn rtun_dev_addr_len(dev: *const net_device) -> u8;
     pub(crate) fn rtun_dev_pre_type_change(dev: *mut net_device) -> c_int;
     pub(crate) fn rtun_dev_post_type_change(dev: *mut net_device);
-    pub(crate) fn rtun_dev_get_hwaddr(dev: *mut net_device, net: *mut net, sa: *mut sockaddr) -> c_int;
+    pub(crate) fn rtun_dev_get_hwaddr(
+        dev: *mut net_device,
+        net: *mut net,
+        sa: *mut sockaddr,
+    ) -> c_int;
     pub(crate) fn rtun_dev_set_hwaddr(dev: *mut net_device, ss: *mut c_void) -> c_int;
     pub(crate) fn rtun_net_open_ns_fd(net: *mut net) -> c_int;
     pub(crate) fn netdev_update_features(dev: *mut net_device);
@@ -113,7 +126,12 @@ extern "C" {
     pub(crate) fn rtun_current_tgid() -> *mut pid;
     pub(crate) fn rtun_kill_fasync(fa: *mut *mut fasync_struct, out: bool);
     pub(crate) fn file_f_owner_allocate(file: *mut file) -> c_int;
-    pub(crate) fn fasync_helper(fd: c_int, file: *mut file, on: c_int, fa: *mut *mut fasync_struct) -> c_int;
+    pub(crate) fn fasync_helper(
+        fd: c_int,
+        file: *mut file,
+        on: c_int,
+        fa: *mut *mut fasync_struct,
+    ) -> c_int;
     pub(crate) fn __f_setown(file: *mut file, pid: *mut pid, ty: c_uint, force: c_int);
     pub(crate) fn rtun_security_alloc(sec: *mut *mut c_void) -> c_int;
     pub(crate) fn rtun_security_free(sec: *mut c_void);
@@ -142,10 +160,26 @@ extern "C" {
     pub(crate) fn rtun_skb_detach_for_ring(skb: *mut sk_buff) -> c_int;
     pub(crate) fn rtun_alloc_page() -> *mut page;
     pub(crate) fn rtun_skb_add_rx_frag(skb: *mut sk_buff, i: c_int, page: *mut page, size: c_int);
-    pub(crate) fn rtun_vnet_hdr_to_skb(skb: *mut sk_buff, hdr: *const c_void, tnl: bool, tnl_csum: bool, le: bool) -> c_int;
-    pub(crate) fn rtun_vnet_hdr_from_skb(skb: *const sk_buff, hdr: *mut c_void, tnl: bool, le: bool) -> c_int;
+    pub(crate) fn rtun_vnet_hdr_to_skb(
+        skb: *mut sk_buff,
+        hdr: *const c_void,
+        tnl: bool,
+        tnl_csum: bool,
+        le: bool,
+    ) -> c_int;
+    pub(crate) fn rtun_vnet_hdr_from_skb(
+        skb: *const sk_buff,
+        hdr: *mut c_void,
+        tnl: bool,
+        le: bool,
+    ) -> c_int;
     pub(crate) fn rtun_skb_set_network_header(skb: *mut sk_buff, offset: c_int);
-    pub(crate) fn rtun_build_skb(dev: *mut net_device, sk: *mut sock, len: c_uint, err: *mut c_int) -> *mut sk_buff;
+    pub(crate) fn rtun_build_skb(
+        dev: *mut net_device,
+        sk: *mut sock,
+        len: c_uint,
+        err: *mut c_int,
+    ) -> *mut sk_buff;
     pub(crate) fn rtun_alloc_send_skb(
         dev: *mut net_device,
         sk: *mut sock,

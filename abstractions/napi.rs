@@ -16,8 +16,8 @@ use core::{
 use kernel::{bindings, prelude::*};
 
 use crate::{
-    abstractions::netdev::NetDev,
     abstractions::ffi,
+    abstractions::netdev::NetDev,
     abstractions::skb::{SkBuff, SkbQueue},
     abstractions::sync::{new_spinlock_bh, SpinLockBh},
 };
@@ -85,7 +85,11 @@ impl Napi {
 
     /// Stops polling (TUNSETQUEUE detach). Sleeps until a running poll ends.
     pub(crate) fn disable(&self) {
-        if self.state.compare_exchange(ENABLED, DISABLED, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if self
+            .state
+            .compare_exchange(ENABLED, DISABLED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
             // SAFETY: Registered and enabled, per the state.
             unsafe { ffi::napi_disable(self.inner.load(Ordering::Acquire)) };
         }
@@ -173,7 +177,9 @@ impl Napi {
     fn poll(&self, napi: *mut bindings::napi_struct, budget: c_int) -> c_int {
         let mut done: c_int = 0;
         while done < budget {
-            let Some(skb) = self.backlog.lock().pop_front() else { break };
+            let Some(skb) = self.backlog.lock().pop_front() else {
+                break;
+            };
             // SAFETY: We are the instance's poll; GRO takes the skb.
             unsafe { ffi::rtun_napi_gro_receive(napi, skb.into_raw()) };
             done += 1;
@@ -187,7 +193,11 @@ impl Napi {
 }
 
 #[no_mangle]
-unsafe extern "C" fn rtun_napi_poll(owner: *const c_void, napi: *mut bindings::napi_struct, budget: c_int) -> c_int {
+unsafe extern "C" fn rtun_napi_poll(
+    owner: *const c_void,
+    napi: *mut bindings::napi_struct,
+    budget: c_int,
+) -> c_int {
     // SAFETY: `owner` is the `Napi` that registered this instance, alive while
     // it is registered (type invariant).
     let this = unsafe { &*owner.cast::<Napi>() };

@@ -34,10 +34,10 @@ use kernel::{
 };
 
 use crate::{
-    logic::ioctl::{Mode, IFNAMSIZ},
-    abstractions::rcu::BhSection,
     abstractions::ffi,
+    abstractions::rcu::BhSection,
     abstractions::skb::SkBuff,
+    logic::ioctl::{Mode, IFNAMSIZ},
 };
 
 const ARPHRD_NONE: u16 = 0xfffe;
@@ -177,8 +177,18 @@ impl NetDev {
     pub(crate) fn mode(&self) -> Option<Mode> {
         // SAFETY: The offset and the two table addresses are constants set at
         // build time.
-        let (off, tun, tap) = unsafe { (ffi::rtun_netdev_ops_offset, ffi::rtun_tun_ops_ptr, ffi::rtun_tap_ops_ptr) };
-        let field = self.as_ptr().cast::<u8>().wrapping_add(off).cast::<*const c_void>();
+        let (off, tun, tap) = unsafe {
+            (
+                ffi::rtun_netdev_ops_offset,
+                ffi::rtun_tun_ops_ptr,
+                ffi::rtun_tap_ops_ptr,
+            )
+        };
+        let field = self
+            .as_ptr()
+            .cast::<u8>()
+            .wrapping_add(off)
+            .cast::<*const c_void>();
         // SAFETY: `self` is valid and `field` is its aligned `netdev_ops` (a
         // pointer, the C file checks), set by the device's driver before the
         // device could reach us; the volatile read is C's plain one.
@@ -217,7 +227,9 @@ impl NetDev {
     pub(crate) fn name(&self) -> [u8; IFNAMSIZ] {
         let mut out = [0u8; IFNAMSIZ];
         // SAFETY: `dev->name` is an IFNAMSIZ array inside a valid device.
-        let name = unsafe { core::slice::from_raw_parts(ffi::rtun_dev_name(self.as_ptr()).cast::<u8>(), IFNAMSIZ) };
+        let name = unsafe {
+            core::slice::from_raw_parts(ffi::rtun_dev_name(self.as_ptr()).cast::<u8>(), IFNAMSIZ)
+        };
         crate::logic::ioctl::copy_bytes(&mut out[..IFNAMSIZ - 1], name);
         out
     }
@@ -235,7 +247,10 @@ impl NetDev {
         let off = core::mem::offset_of!(Priv<T>, state);
         // SAFETY: `rtun_netdev_priv_offset` is a constant set at build time.
         let priv_off = unsafe { ffi::rtun_netdev_priv_offset };
-        let dev = (state as *const T).cast::<u8>().wrapping_sub(off).wrapping_sub(priv_off);
+        let dev = (state as *const T)
+            .cast::<u8>()
+            .wrapping_sub(off)
+            .wrapping_sub(priv_off);
         // SAFETY: A driver state is only ever built in place, in the `Priv` of
         // an rtun device's private area (`DevBuilder::register` is the only
         // place that initialises a `T: Driver`), `priv_off` bytes into the
@@ -283,7 +298,11 @@ impl NetDev {
     pub(crate) fn is_up(&self) -> bool {
         // SAFETY: The offset is a constant set at build time.
         let off = unsafe { ffi::rtun_netdev_flags_offset };
-        let field = self.as_ptr().cast::<u8>().wrapping_add(off).cast::<c_uint>();
+        let field = self
+            .as_ptr()
+            .cast::<u8>()
+            .wrapping_add(off)
+            .cast::<c_uint>();
         // SAFETY: `self` is valid and `field` is its aligned `flags` (an
         // unsigned int, the C file checks). Changed under RTNL, which the
         // data path does not hold: read once, as READ_ONCE does (a stale
@@ -291,12 +310,10 @@ impl NetDev {
         unsafe { field.read_volatile() & IFF_UP != 0 }
     }
 
-
     pub(crate) fn is_registered(&self) -> bool {
         // SAFETY: `self` is valid.
         unsafe { ffi::rtun_dev_registered(self.as_ptr()) }
     }
-
 
     pub(crate) fn set_carrier(&self, on: bool) {
         // SAFETY: `self` is valid; both are callable from process context.
@@ -323,7 +340,11 @@ impl NetDev {
     fn txq_index(&self, i: usize) -> Option<c_uint> {
         // SAFETY: `rtun_netdev_num_tx_queues_offset` is a constant set at build time.
         let off = unsafe { ffi::rtun_netdev_num_tx_queues_offset };
-        let field = self.as_ptr().cast::<u8>().wrapping_add(off).cast::<c_uint>();
+        let field = self
+            .as_ptr()
+            .cast::<u8>()
+            .wrapping_add(off)
+            .cast::<c_uint>();
         // SAFETY: `self` is valid and `field` is its aligned `num_tx_queues`
         // (an unsigned int, the C file checks), written once by
         // `alloc_netdev_mqs` before the device could reach us.
@@ -355,7 +376,9 @@ impl NetDev {
 
     /// Whether transmit queue `i` is stopped (false if there is no such queue).
     pub(crate) fn txq_stopped(&self, i: usize) -> bool {
-        let Some(i) = self.txq_index(i) else { return false };
+        let Some(i) = self.txq_index(i) else {
+            return false;
+        };
         // SAFETY: `self` is valid and `i` is below `num_tx_queues`.
         unsafe { ffi::rtun_txq_stopped(self.as_ptr(), i) }
     }
@@ -363,7 +386,9 @@ impl NetDev {
     /// Queue `i` has no qdisc to hold frames (noqueue): stopping it would
     /// drop. True if there is no such queue: there is nothing to stop.
     pub(crate) fn txq_has_no_qdisc(&self, i: usize) -> bool {
-        let Some(i) = self.txq_index(i) else { return true };
+        let Some(i) = self.txq_index(i) else {
+            return true;
+        };
         // SAFETY: `self` is valid and `i` is below `num_tx_queues`.
         unsafe { ffi::rtun_txq_has_no_queue(self.as_ptr(), i) }
     }
@@ -459,7 +484,9 @@ impl NetDev {
         ss.0[..sa.len()].copy_from_slice(sa);
         // SAFETY: `ss` is a writable, aligned `struct sockaddr` and more; `net`
         // is counted; RTNL keeps the name from changing under the lookup.
-        let ret = unsafe { ffi::rtun_dev_get_hwaddr(self.as_ptr(), net.as_ptr(), ss.as_mut_ptr().cast()) };
+        let ret = unsafe {
+            ffi::rtun_dev_get_hwaddr(self.as_ptr(), net.as_ptr(), ss.as_mut_ptr().cast())
+        };
         kernel::error::to_result(ret)?;
         let n = sa.len();
         sa.copy_from_slice(&ss.0[..n]);
@@ -474,7 +501,9 @@ impl NetDev {
         let mut ss = SockaddrStorage::zeroed();
         ss.0[..sa.len()].copy_from_slice(sa);
         // SAFETY: RTNL is held; `ss` is a full, aligned `sockaddr_storage`.
-        kernel::error::to_result(unsafe { ffi::rtun_dev_set_hwaddr(self.as_ptr(), ss.as_mut_ptr().cast()) })
+        kernel::error::to_result(unsafe {
+            ffi::rtun_dev_set_hwaddr(self.as_ptr(), ss.as_mut_ptr().cast())
+        })
     }
 
     /// A new file descriptor for the device's network namespace
@@ -595,7 +624,9 @@ impl DevBuilder {
         // SAFETY: `name` is NUL-terminated (its last byte is always 0).
         let ptr = unsafe { ffi::rtun_alloc_netdev(priv_size, name.as_ptr().cast(), queues) };
         // The allocation zeroes the private area, so `needs_drop` starts false.
-        NonNull::new(ptr).map(|dev| DevBuilder { dev, net: None }).ok_or(ENOMEM)
+        NonNull::new(ptr)
+            .map(|dev| DevBuilder { dev, net: None })
+            .ok_or(ENOMEM)
     }
 
     fn ptr(&self) -> *mut bindings::net_device {
@@ -813,13 +844,19 @@ impl Rtnl {
     pub(crate) fn lock() -> Self {
         // SAFETY: Process context; paired with the unlock in `drop`.
         unsafe { ffi::rtnl_lock() };
-        Rtnl { owned: true, _not_send: PhantomData }
+        Rtnl {
+            owned: true,
+            _not_send: PhantomData,
+        }
     }
 
     /// # Safety
     /// The caller runs under RTNL taken by someone else (an `ndo_*` callback).
     unsafe fn assume_held() -> Self {
-        Rtnl { owned: false, _not_send: PhantomData }
+        Rtnl {
+            owned: false,
+            _not_send: PhantomData,
+        }
     }
 }
 
@@ -863,7 +900,10 @@ impl<T: Driver> Adapter<T> {
     /// The core's `ndo_start_xmit` arguments: a valid device, and an skb whose
     /// ownership passes to us.
     #[inline(always)]
-    pub(crate) unsafe fn start_xmit(skb: *mut bindings::sk_buff, dev: *mut bindings::net_device) -> c_int {
+    pub(crate) unsafe fn start_xmit(
+        skb: *mut bindings::sk_buff,
+        dev: *mut bindings::net_device,
+    ) -> c_int {
         // SAFETY: Per the function's requirements; `ndo_start_xmit` is only in
         // rtun's ops.
         let (dev, skb, state) = unsafe {
@@ -876,20 +916,30 @@ impl<T: Driver> Adapter<T> {
         let rcu = unsafe { BhSection::assume() };
         let queued = state.start_xmit(dev, skb, &rcu);
         // The skb is consumed either way; a drop is NET_XMIT_DROP, as in tun.
-        if queued { 0 } else { NET_XMIT_DROP }
+        if queued {
+            0
+        } else {
+            NET_XMIT_DROP
+        }
     }
 
     /// # Safety
     /// The core's `ndo_select_queue` arguments: a valid device and a lent skb.
     #[inline(always)]
-    pub(crate) unsafe fn select_queue(dev: *mut bindings::net_device, skb: *mut bindings::sk_buff) -> u16 {
+    pub(crate) unsafe fn select_queue(
+        dev: *mut bindings::net_device,
+        skb: *mut bindings::sk_buff,
+    ) -> u16 {
         // `ndo_select_queue` is only in rtun's ops, as `ndo_start_xmit`: the
         // state is the driver's without checking the ops.
         // SAFETY: Per the function's requirements; the skb stays the caller's,
         // so it is never freed here.
         let (mut skb, state) = unsafe {
             let dev = NetDev::from_raw(dev);
-            (core::mem::ManuallyDrop::new(SkBuff::from_raw(skb)), dev.own_driver::<T>())
+            (
+                core::mem::ManuallyDrop::new(SkBuff::from_raw(skb)),
+                dev.own_driver::<T>(),
+            )
         };
         state.select_queue(&mut skb)
     }
@@ -930,7 +980,8 @@ impl<T: Driver> Adapter<T> {
     pub(crate) unsafe fn fix_features(dev: *mut bindings::net_device, features: u64) -> u64 {
         // SAFETY: Per the function's requirements.
         let dev = unsafe { NetDev::from_raw(dev) };
-        dev.driver::<T>().map_or(features, |s| s.fix_features(features))
+        dev.driver::<T>()
+            .map_or(features, |s| s.fix_features(features))
     }
 
     /// # Safety
@@ -977,7 +1028,9 @@ impl<T: Driver> Adapter<T> {
         let dev_ref = unsafe { NetDev::from_raw(dev) };
         // SAFETY: The per-CPU packet counters; the core adds its rx/tx_dropped.
         unsafe { ffi::dev_get_tstats64(dev, out) };
-        let Some(state) = dev_ref.driver::<T>() else { return };
+        let Some(state) = dev_ref.driver::<T>() else {
+            return;
+        };
         // SAFETY: `out` is a `struct rtnl_link_stats64`, whose prefix is `LinkStats64`.
         let out = unsafe { &mut *out.cast::<LinkStats64>() };
         out.rx_frame_errors = out.rx_frame_errors.wrapping_add(state.rx_frame_errors());
@@ -1018,7 +1071,12 @@ impl<T: Driver> Adapter<T> {
     /// A valid device, and room for `sset_count` values at `data`.
     pub(crate) unsafe fn stats(dev: *mut bindings::net_device, data: *mut u64) {
         // SAFETY: Per the function's requirements.
-        let (dev, out) = unsafe { (NetDev::from_raw(dev), core::slice::from_raw_parts_mut(data, T::STAT_NAMES.len())) };
+        let (dev, out) = unsafe {
+            (
+                NetDev::from_raw(dev),
+                core::slice::from_raw_parts_mut(data, T::STAT_NAMES.len()),
+            )
+        };
         let state = dev.driver::<T>();
         for (i, o) in out.iter_mut().enumerate() {
             *o = state.map_or(0, |s| s.stat(i));
@@ -1027,13 +1085,23 @@ impl<T: Driver> Adapter<T> {
 
     /// # Safety
     /// A valid device and info block.
-    pub(crate) unsafe fn drvinfo(dev: *mut bindings::net_device, info: *mut bindings::ethtool_drvinfo) {
+    pub(crate) unsafe fn drvinfo(
+        dev: *mut bindings::net_device,
+        info: *mut bindings::ethtool_drvinfo,
+    ) {
         // SAFETY: Per the function's requirements.
         let (dev, info) = unsafe { (NetDev::from_raw(dev), &mut *info) };
         put_cstr(&mut info.driver, T::NAME);
         put_cstr(&mut info.version, T::VERSION);
         // As tun: the bus is the kind of device.
-        put_cstr(&mut info.bus_info, if dev.mode() == Some(Mode::Tap) { "tap" } else { "tun" });
+        put_cstr(
+            &mut info.bus_info,
+            if dev.mode() == Some(Mode::Tap) {
+                "tap"
+            } else {
+                "tun"
+            },
+        );
     }
 
     /// # Safety
@@ -1049,7 +1117,10 @@ impl<T: Driver> Adapter<T> {
     pub(crate) unsafe fn sysfs_owner(dev: *mut bindings::net_device) -> i64 {
         // SAFETY: Per the function's requirements.
         let dev = unsafe { NetDev::from_raw(dev) };
-        dev.driver::<T>().and_then(T::owner).and_then(crate::abstractions::cred::uid_seen).map_or(-1, i64::from)
+        dev.driver::<T>()
+            .and_then(T::owner)
+            .and_then(crate::abstractions::cred::uid_seen)
+            .map_or(-1, i64::from)
     }
 
     /// # Safety
@@ -1057,7 +1128,10 @@ impl<T: Driver> Adapter<T> {
     pub(crate) unsafe fn sysfs_group(dev: *mut bindings::net_device) -> i64 {
         // SAFETY: Per the function's requirements.
         let dev = unsafe { NetDev::from_raw(dev) };
-        dev.driver::<T>().and_then(T::group).and_then(crate::abstractions::cred::gid_seen).map_or(-1, i64::from)
+        dev.driver::<T>()
+            .and_then(T::group)
+            .and_then(crate::abstractions::cred::gid_seen)
+            .map_or(-1, i64::from)
     }
 
     /// # Safety
@@ -1065,7 +1139,12 @@ impl<T: Driver> Adapter<T> {
     /// (`DebugfsEntry::new`).
     pub(crate) unsafe fn debugfs_show(m: *mut bindings::seq_file) -> c_int {
         // SAFETY: Per the function's requirements.
-        let (seq, dev) = unsafe { (kernel::seq_file::SeqFile::from_raw(m), NetDev::from_raw((*m).private.cast())) };
+        let (seq, dev) = unsafe {
+            (
+                kernel::seq_file::SeqFile::from_raw(m),
+                NetDev::from_raw((*m).private.cast()),
+            )
+        };
         if let Some(state) = dev.driver::<T>() {
             for (i, name) in T::STAT_NAMES.iter().enumerate() {
                 kernel::seq_print!(seq, "{} {}\n", name, state.stat(i));
@@ -1087,12 +1166,18 @@ macro_rules! export_callbacks {
             // kernel hook documents, which are what the `Adapter` functions
             // require.
             #[no_mangle]
-            unsafe extern "C" fn rtun_ndo_start_xmit(skb: *mut sk_buff, dev: *mut net_device) -> c_int {
+            unsafe extern "C" fn rtun_ndo_start_xmit(
+                skb: *mut sk_buff,
+                dev: *mut net_device,
+            ) -> c_int {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::start_xmit(skb, dev) }
             }
             #[no_mangle]
-            unsafe extern "C" fn rtun_ndo_select_queue(dev: *mut net_device, skb: *mut sk_buff) -> u16 {
+            unsafe extern "C" fn rtun_ndo_select_queue(
+                dev: *mut net_device,
+                skb: *mut sk_buff,
+            ) -> u16 {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::select_queue(dev, skb) }
             }
@@ -1151,17 +1236,28 @@ macro_rules! export_callbacks {
                 Adapter::<$t>::sset_count(sset)
             }
             #[no_mangle]
-            unsafe extern "C" fn rtun_ethtool_strings(_dev: *mut net_device, sset: u32, buf: *mut u8) {
+            unsafe extern "C" fn rtun_ethtool_strings(
+                _dev: *mut net_device,
+                sset: u32,
+                buf: *mut u8,
+            ) {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::strings(sset, buf) }
             }
             #[no_mangle]
-            unsafe extern "C" fn rtun_ethtool_stats(dev: *mut net_device, _st: *mut c_void, data: *mut u64) {
+            unsafe extern "C" fn rtun_ethtool_stats(
+                dev: *mut net_device,
+                _st: *mut c_void,
+                data: *mut u64,
+            ) {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::stats(dev, data) }
             }
             #[no_mangle]
-            unsafe extern "C" fn rtun_ethtool_drvinfo(dev: *mut net_device, info: *mut ethtool_drvinfo) {
+            unsafe extern "C" fn rtun_ethtool_drvinfo(
+                dev: *mut net_device,
+                info: *mut ethtool_drvinfo,
+            ) {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::drvinfo(dev, info) }
             }

@@ -26,7 +26,9 @@ unsafe impl<const N: usize> Sync for PerCpuCounters<N> {}
 impl<const N: usize> PerCpuCounters<N> {
     /// `N` counters per CPU, all zero. Process context (`GFP_KERNEL`).
     pub(crate) fn new() -> Result<Self> {
-        let size = N.checked_mul(core::mem::size_of::<c_ulong>()).ok_or(ENOMEM)?;
+        let size = N
+            .checked_mul(core::mem::size_of::<c_ulong>())
+            .ok_or(ENOMEM)?;
         // SAFETY: A plain allocation; `__alloc_percpu` zeroes it.
         let base = unsafe { ffi::rtun_alloc_percpu(size) };
         if base.is_null() {

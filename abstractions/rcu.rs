@@ -29,7 +29,7 @@ use kernel::{
     types::Opaque,
 };
 
-use crate::{abstractions::netdev::Rtnl, abstractions::ffi};
+use crate::{abstractions::ffi, abstractions::netdev::Rtnl};
 
 /// Keeps [`ReadSide`] to the types of this file: implementing it is a claim
 /// that a read-side critical section is in progress, which only they can
@@ -90,7 +90,9 @@ unsafe impl<T: Send + Sync> Sync for RcuBox<T> {}
 
 impl<T> RcuBox<T> {
     pub(crate) const fn empty() -> Self {
-        RcuBox { p: AtomicPtr::new(null_mut()) }
+        RcuBox {
+            p: AtomicPtr::new(null_mut()),
+        }
     }
 
     /// The current value, valid while both the read-side critical section
@@ -153,7 +155,10 @@ unsafe impl<T: Send + Sync, const N: usize> Sync for RcuTable<T, N> {}
 
 impl<T, const N: usize> RcuTable<T, N> {
     pub(crate) const fn new() -> Self {
-        RcuTable { slots: [const { AtomicPtr::new(null_mut()) }; N], len: AtomicUsize::new(0) }
+        RcuTable {
+            slots: [const { AtomicPtr::new(null_mut()) }; N],
+            len: AtomicUsize::new(0),
+        }
     }
 
     #[inline(always)]
@@ -286,7 +291,13 @@ pub(crate) fn after_grace_period<T: Send + 'static>(value: T) -> Result<(), T> {
         return Err(value);
     };
     PENDING.fetch_add(1, Ordering::Relaxed);
-    let item = KBox::into_raw(KBox::write(slot, Deferred { rwork: Opaque::uninit(), value }));
+    let item = KBox::into_raw(KBox::write(
+        slot,
+        Deferred {
+            rwork: Opaque::uninit(),
+            value,
+        },
+    ));
     // SAFETY: `item` is a live allocation that the work function takes back
     // (`run_deferred`), once, after the grace period `queue_rcu_work` waits
     // for; the module's exit waits for every such item (chardev.rs).

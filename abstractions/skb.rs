@@ -25,11 +25,12 @@ use kernel::{
 };
 
 use crate::{
+    abstractions::ffi,
     abstractions::netdev::NetDev,
-    logic::offload, abstractions::ffi,
-    skb_reason::{Reason, Site},
     abstractions::sock::Sock,
+    logic::offload,
     logic::vnet,
+    skb_reason::{Reason, Site},
 };
 
 // `SkBuff::shinfo` reads `end` as an offset from `head`, which it is only on
@@ -74,7 +75,10 @@ const RAW_REASONS: [bindings::skb_drop_reason; Reason::COUNT] = {
 #[inline(always)]
 fn raw_reason(r: Reason) -> bindings::skb_drop_reason {
     // `index()` is below COUNT for every reason: no bounds check remains.
-    RAW_REASONS.get(r.index()).copied().unwrap_or(bindings::skb_drop_reason_SKB_DROP_REASON_DEV_READY)
+    RAW_REASONS
+        .get(r.index())
+        .copied()
+        .unwrap_or(bindings::skb_drop_reason_SKB_DROP_REASON_DEV_READY)
 }
 
 /// The kernel's value for each reason, from the generated bindings.
@@ -154,7 +158,9 @@ impl SkBuff {
     /// `Ok(None)` when the frame does not fit (tun_can_build_skb's test, with
     /// XDP's headroom); `Err` when memory ran out. Process context: may sleep.
     pub(crate) fn build(dev: &NetDev, sock: &Sock, len: usize) -> Result<Option<Self>, Failed> {
-        let Ok(len) = u32::try_from(len) else { return Ok(None) };
+        let Ok(len) = u32::try_from(len) else {
+            return Ok(None);
+        };
         let mut err: c_int = 0;
         // SAFETY: Process context (the helper may sleep in the refill of the
         // calling task's own page fragment); `dev` and `sock` are valid, and
@@ -184,15 +190,26 @@ impl SkBuff {
     /// room (`sk_sndtimeo`), or fails with EAGAIN when `nonblock`; a signal
     /// ends the wait with ERESTARTSYS. Other errors are the kernel's (ENOBUFS
     /// when memory ran out). Process context: may sleep.
-    pub(crate) fn alloc_send(dev: &NetDev, sock: &Sock, len: usize, nonblock: bool) -> Result<Self, Error> {
+    pub(crate) fn alloc_send(
+        dev: &NetDev,
+        sock: &Sock,
+        len: usize,
+        nonblock: bool,
+    ) -> Result<Self, Error> {
         let len = c_ulong::try_from(len).map_err(|_| EMSGSIZE)?;
         let mut err: c_int = 0;
         // SAFETY: Process context (the allocation may wait for room in
         // `sock`); `dev` and `sock` are valid, and the charge keeps `sock`
         // until the skb is freed; `err` receives the errno.
-        let ptr = unsafe { ffi::rtun_alloc_send_skb(dev.as_ptr(), sock.as_ptr(), len, nonblock, &mut err) };
+        let ptr = unsafe {
+            ffi::rtun_alloc_send_skb(dev.as_ptr(), sock.as_ptr(), len, nonblock, &mut err)
+        };
         let Some(skb) = NonNull::new(ptr) else {
-            return Err(if err < 0 { Error::from_errno(err) } else { ENOBUFS });
+            return Err(if err < 0 {
+                Error::from_errno(err)
+            } else {
+                ENOBUFS
+            });
         };
         Ok(SkBuff(skb))
     }
@@ -291,11 +308,20 @@ impl SkBuff {
     }
 
     /// Copies `len` bytes from user memory into the skb, from its start.
-    pub(crate) fn copy_from_iter(&mut self, from: &mut IovIterSource<'_>, len: usize) -> Result<(), Failed> {
+    pub(crate) fn copy_from_iter(
+        &mut self,
+        from: &mut IovIterSource<'_>,
+        len: usize,
+    ) -> Result<(), Failed> {
         let len = c_int::try_from(len).map_err(|_| Failed)?;
         // SAFETY: The skb is ours and sized for `len` bytes; the iterator is valid.
-        let ret = unsafe { bindings::skb_copy_datagram_from_iter(self.ptr(), 0, from.as_raw(), len) };
-        if ret == 0 { Ok(()) } else { Err(Failed) }
+        let ret =
+            unsafe { bindings::skb_copy_datagram_from_iter(self.ptr(), 0, from.as_raw(), len) };
+        if ret == 0 {
+            Ok(())
+        } else {
+            Err(Failed)
+        }
     }
 
     /// Copies the first `len` bytes of the frame to user memory.
@@ -303,7 +329,11 @@ impl SkBuff {
         let len = c_int::try_from(len.min(self.len())).map_err(|_| Failed)?;
         // SAFETY: The skb is valid and holds at least `len` bytes.
         let ret = unsafe { bindings::skb_copy_datagram_iter(self.ptr(), 0, to.as_raw(), len) };
-        if ret == 0 { Ok(()) } else { Err(Failed) }
+        if ret == 0 {
+            Ok(())
+        } else {
+            Err(Failed)
+        }
     }
 
     /// A received frame's last header steps, as tun takes them: a TAP frame
@@ -332,14 +362,22 @@ impl SkBuff {
     /// transmit timestamp, and the socket and conntrack references dropped.
     pub(crate) fn detach_for_ring(&mut self) -> Result<(), Failed> {
         // SAFETY: The skb is ours.
-        if unsafe { ffi::rtun_skb_detach_for_ring(self.ptr()) } == 0 { Ok(()) } else { Err(Failed) }
+        if unsafe { ffi::rtun_skb_detach_for_ring(self.ptr()) } == 0 {
+            Ok(())
+        } else {
+            Err(Failed)
+        }
     }
 
     /// Cuts the frame to `len` bytes (no-op if it is not longer). GFP_ATOMIC.
     #[inline(never)]
     pub(crate) fn trim(&mut self, len: u32) -> Result<(), Failed> {
         // SAFETY: The skb is ours.
-        if unsafe { ffi::rtun_pskb_trim(self.ptr(), len) } == 0 { Ok(()) } else { Err(Failed) }
+        if unsafe { ffi::rtun_pskb_trim(self.ptr(), len) } == 0 {
+            Ok(())
+        } else {
+            Err(Failed)
+        }
     }
 
     /// `skb_shinfo()`: the shared info at `head + end`. 64-bit kernels keep
@@ -388,9 +426,18 @@ impl SkBuff {
                 // `skb_checksum_start_offset()`: `csum_start` counts from the
                 // head. Wrapping, as the C arithmetic does.
                 let headroom = ((*skb).data as usize).wrapping_sub((*skb).head as usize) as i32;
-                let vlan_hlen = if hdrs.__bindgen_anon_2.vlan_all != 0 { VLAN_HLEN } else { 0 };
-                let start = i32::from(c.csum_start).wrapping_sub(headroom).wrapping_add(vlan_hlen);
-                vnet::Csum::Partial { start, offset: c.csum_offset }
+                let vlan_hlen = if hdrs.__bindgen_anon_2.vlan_all != 0 {
+                    VLAN_HLEN
+                } else {
+                    0
+                };
+                let start = i32::from(c.csum_start)
+                    .wrapping_sub(headroom)
+                    .wrapping_add(vlan_hlen);
+                vnet::Csum::Partial {
+                    start,
+                    offset: c.csum_offset,
+                }
             } else if summed == bindings::CHECKSUM_UNNECESSARY {
                 vnet::Csum::Valid
             } else {
@@ -410,7 +457,15 @@ impl SkBuff {
     pub(crate) fn is_csum_partial(&self) -> bool {
         // SAFETY: The skb is valid; `ip_summed` is a bitfield the generated
         // accessor reads.
-        unsafe { u32::from((*self.ptr()).__bindgen_anon_4.__bindgen_anon_1.as_ref().ip_summed()) == bindings::CHECKSUM_PARTIAL }
+        unsafe {
+            u32::from(
+                (*self.ptr())
+                    .__bindgen_anon_4
+                    .__bindgen_anon_1
+                    .as_ref()
+                    .ip_summed(),
+            ) == bindings::CHECKSUM_PARTIAL
+        }
     }
 
     /// Fills in a CHECKSUM_PARTIAL checksum in software. May allocate
@@ -423,13 +478,24 @@ impl SkBuff {
         // not lie in the linear data, which a filter's trim can cause (or a
         // writer's header, on a frame looped back): such a frame fails here.
         // SAFETY: The skb is valid; these read its checksum offsets.
-        let (start, off) = unsafe { (ffi::rtun_skb_checksum_start_offset(self.ptr()), ffi::rtun_skb_csum_offset(self.ptr())) };
-        let end = usize::try_from(start).ok().and_then(|s| s.checked_add(usize::from(off))?.checked_add(2));
+        let (start, off) = unsafe {
+            (
+                ffi::rtun_skb_checksum_start_offset(self.ptr()),
+                ffi::rtun_skb_csum_offset(self.ptr()),
+            )
+        };
+        let end = usize::try_from(start)
+            .ok()
+            .and_then(|s| s.checked_add(usize::from(off))?.checked_add(2));
         if !end.is_some_and(|end| end <= self.headlen()) {
             return Err(self);
         }
         // SAFETY: The skb is ours.
-        if unsafe { ffi::skb_checksum_help(self.ptr()) } == 0 { Ok(self) } else { Err(self) }
+        if unsafe { ffi::skb_checksum_help(self.ptr()) } == 0 {
+            Ok(self)
+        } else {
+            Err(self)
+        }
     }
 
     /// Segments a GSO frame in software, with checksums resolved. On success the
@@ -454,14 +520,26 @@ impl SkBuff {
 
     /// Applies a virtio-net header written by user space (GSO and checksum
     /// offload); `tnl` and `tnl_csum` say whether its UDP-tunnel fields count.
-    pub(crate) fn apply_vnet_hdr(&mut self, hdr: &vnet::Raw, tnl: bool, tnl_csum: bool, le: bool) -> Result<(), Failed> {
+    pub(crate) fn apply_vnet_hdr(
+        &mut self,
+        hdr: &vnet::Raw,
+        tnl: bool,
+        tnl_csum: bool,
+        le: bool,
+    ) -> Result<(), Failed> {
         // Copied: `hdr` is a byte array, with no alignment of its own.
         let buf = VnetHdrBuf(*hdr);
         // SAFETY: The skb is ours; `buf` is a `struct
         // virtio_net_hdr_v1_hash_tunnel`, aligned (whose prefix is the basic
         // header), and only read.
-        let ret = unsafe { ffi::rtun_vnet_hdr_to_skb(self.ptr(), (&raw const buf).cast(), tnl, tnl_csum, le) };
-        if ret == 0 { Ok(()) } else { Err(Failed) }
+        let ret = unsafe {
+            ffi::rtun_vnet_hdr_to_skb(self.ptr(), (&raw const buf).cast(), tnl, tnl_csum, le)
+        };
+        if ret == 0 {
+            Ok(())
+        } else {
+            Err(Failed)
+        }
     }
 
     /// Describes the skb in a virtio-net header for a reader; the tunnel
@@ -485,8 +563,13 @@ impl SkBuff {
         let mut buf = VnetHdrBuf([0u8; vnet::TNL_HDR_LEN]);
         // SAFETY: The skb is valid; `buf` is a writable, aligned `struct
         // virtio_net_hdr_v1_hash_tunnel`.
-        let ret = unsafe { ffi::rtun_vnet_hdr_from_skb(self.ptr(), (&raw mut buf).cast(), tnl, le) };
-        if ret == 0 { Ok(buf.0) } else { Err(Failed) }
+        let ret =
+            unsafe { ffi::rtun_vnet_hdr_from_skb(self.ptr(), (&raw mut buf).cast(), tnl, le) };
+        if ret == 0 {
+            Ok(buf.0)
+        } else {
+            Err(Failed)
+        }
     }
 
     pub(crate) fn set_network_header(&mut self, offset: usize) {
@@ -501,7 +584,6 @@ impl SkBuff {
         // SAFETY: The skb is valid for the call.
         unsafe { ffi::rtun_skb_get_hash_symmetric(self.ptr()) }
     }
-
 
     /// Gives up ownership, for a kernel function that takes the skb.
     pub(crate) fn into_raw(self) -> *mut bindings::sk_buff {
@@ -527,7 +609,13 @@ impl SkBuff {
     #[inline(always)]
     pub(crate) fn drop_reason(self, reason: Reason) {
         // SAFETY: The skb is ours to free; a null socket is allowed.
-        unsafe { bindings::sk_skb_reason_drop(core::ptr::null_mut(), self.release().as_ptr(), raw_reason(reason)) };
+        unsafe {
+            bindings::sk_skb_reason_drop(
+                core::ptr::null_mut(),
+                self.release().as_ptr(),
+                raw_reason(reason),
+            )
+        };
         not_a_tail_call();
     }
 
@@ -569,7 +657,10 @@ fn rtun_skb_unhandled(head: NonNull<bindings::sk_buff>) {
     }
     // SAFETY: The caller owned the skb (or list) and gives it up.
     unsafe {
-        bindings::kfree_skb_list_reason(head.as_ptr(), bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED)
+        bindings::kfree_skb_list_reason(
+            head.as_ptr(),
+            bindings::skb_drop_reason_SKB_DROP_REASON_NOT_SPECIFIED,
+        )
     }
 }
 
@@ -587,7 +678,10 @@ unsafe impl Send for SkbQueue {}
 
 impl SkbQueue {
     pub(crate) const fn new() -> Self {
-        SkbQueue { head: None, tail: None }
+        SkbQueue {
+            head: None,
+            tail: None,
+        }
     }
 
     pub(crate) fn push_back(&mut self, skb: SkBuff) {

@@ -20,10 +20,10 @@ use core::{
 use kernel::{alloc::KVVec, bindings, prelude::*, sync::lock::Guard};
 
 use crate::{
-    logic::ring::{Consumer, Producer},
     abstractions::skb::{SkBuff, SkbList},
-    skb_reason::Reason,
     abstractions::sync::{new_raw_spinlock, BhOff, RawSpinLock, RawSpinLockBackend},
+    logic::ring::{Consumer, Producer},
+    skb_reason::Reason,
 };
 
 type Slots = KVVec<AtomicPtr<bindings::sk_buff>>;
@@ -92,7 +92,8 @@ unsafe impl Sync for SkbRing {}
 fn empty_slots(cap: usize) -> Result<Slots> {
     let mut v = KVVec::with_capacity(cap, GFP_KERNEL)?;
     for _ in 0..cap {
-        v.push_within_capacity(AtomicPtr::new(null_mut())).map_err(|_| ENOMEM)?;
+        v.push_within_capacity(AtomicPtr::new(null_mut()))
+            .map_err(|_| ENOMEM)?;
     }
     Ok(v)
 }
@@ -135,7 +136,11 @@ impl SkbRing {
     /// transmit from a hard IRQ that interrupted a holder on the same CPU
     /// would spin; netpoll's own checks are what keep that from happening.)
     #[inline(always)]
-    pub(crate) fn produce(&self, skb: SkBuff, when_full: impl FnOnce(&Full<'_>)) -> Result<(), SkBuff> {
+    pub(crate) fn produce(
+        &self,
+        skb: SkBuff,
+        when_full: impl FnOnce(&Full<'_>),
+    ) -> Result<(), SkBuff> {
         let mut p = self.prod.lock();
         let slots = self.slots(&p);
         let raw = skb.into_raw();
@@ -174,7 +179,11 @@ impl SkbRing {
         drop(c);
         // SAFETY: The producer stored an skb it owned; consuming the slot
         // hands that ownership over, once.
-        Some(Consumed { skb: unsafe { SkBuff::from_raw(raw) }, capacity, now_empty })
+        Some(Consumed {
+            skb: unsafe { SkBuff::from_raw(raw) },
+            capacity,
+            now_empty,
+        })
     }
 
     #[inline(always)]

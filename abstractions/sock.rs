@@ -105,7 +105,11 @@ impl Sock {
     pub(crate) fn wait(&self) -> &WaitQueue {
         // SAFETY: `rtun_sock_wait_offset` is a constant set at build time.
         let off = unsafe { ffi::rtun_sock_wait_offset };
-        let head = self.as_ptr().cast::<u8>().wrapping_add(off).cast::<bindings::wait_queue_head>();
+        let head = self
+            .as_ptr()
+            .cast::<u8>()
+            .wrapping_add(off)
+            .cast::<bindings::wait_queue_head>();
         // The sock is the first member of a `struct rtun_sock` (invariant),
         // whose socket's wait queue, `sk_sleep()` of it, is `off` bytes in.
         // SAFETY: That queue, initialised in `new`, lives unmoved while `self` does.

@@ -14,7 +14,11 @@ pub(crate) type SpinLockBh<T> = kernel::sync::lock::Lock<T, SpinLockBhBackend>;
 /// Creates a [`SpinLockBh`] with a lockdep class of its own per call site.
 macro_rules! new_spinlock_bh {
     ($inner:expr, $name:literal $(,)?) => {
-        $crate::abstractions::sync::SpinLockBh::new($inner, kernel::c_str!($name), kernel::static_lock_class!())
+        $crate::abstractions::sync::SpinLockBh::new(
+            $inner,
+            kernel::c_str!($name),
+            kernel::static_lock_class!(),
+        )
     };
 }
 pub(crate) use new_spinlock_bh;
@@ -27,7 +31,11 @@ unsafe impl Backend for SpinLockBhBackend {
     type State = bindings::spinlock_t;
     type GuardState = ();
 
-    unsafe fn init(ptr: *mut Self::State, name: *const kernel::ffi::c_char, key: *mut bindings::lock_class_key) {
+    unsafe fn init(
+        ptr: *mut Self::State,
+        name: *const kernel::ffi::c_char,
+        key: *mut bindings::lock_class_key,
+    ) {
         // SAFETY: The caller gives a writable lock and a name and key that live forever.
         unsafe { bindings::__spin_lock_init(ptr, name, key) }
     }
@@ -74,7 +82,11 @@ compile_error!("rtun does not support PREEMPT_RT: spinlock_t is an rt_mutex ther
 /// Creates a [`RawSpinLock`] with a lockdep class of its own per call site.
 macro_rules! new_raw_spinlock {
     ($inner:expr, $name:literal $(,)?) => {
-        $crate::abstractions::sync::RawSpinLock::new($inner, kernel::c_str!($name), kernel::static_lock_class!())
+        $crate::abstractions::sync::RawSpinLock::new(
+            $inner,
+            kernel::c_str!($name),
+            kernel::static_lock_class!(),
+        )
     };
 }
 pub(crate) use new_raw_spinlock;
@@ -84,7 +96,14 @@ pub(crate) struct RawSpinLockBackend;
 /// The `raw_spinlock_t` inside a (non-PREEMPT_RT) `spinlock_t`, which is
 /// what `spin_lock()` passes to `_raw_spin_lock()`: its first member (the C
 /// file checks the offset; `spinlock_t` is opaque to bindgen).
-#[cfg_attr(all(CONFIG_INLINE_SPIN_LOCK, CONFIG_INLINE_SPIN_TRYLOCK, not(CONFIG_UNINLINE_SPIN_UNLOCK)), allow(dead_code))]
+#[cfg_attr(
+    all(
+        CONFIG_INLINE_SPIN_LOCK,
+        CONFIG_INLINE_SPIN_TRYLOCK,
+        not(CONFIG_UNINLINE_SPIN_UNLOCK)
+    ),
+    allow(dead_code)
+)]
 #[inline(always)]
 fn rlock(ptr: *mut bindings::spinlock_t) -> *mut bindings::raw_spinlock_t {
     ptr.cast()
@@ -168,7 +187,11 @@ unsafe impl Backend for RawSpinLockBackend {
     type State = bindings::spinlock_t;
     type GuardState = ();
 
-    unsafe fn init(ptr: *mut Self::State, name: *const kernel::ffi::c_char, key: *mut bindings::lock_class_key) {
+    unsafe fn init(
+        ptr: *mut Self::State,
+        name: *const kernel::ffi::c_char,
+        key: *mut bindings::lock_class_key,
+    ) {
         // SAFETY: The caller gives a writable lock and a name and key that live forever.
         unsafe { bindings::__spin_lock_init(ptr, name, key) }
     }
@@ -286,7 +309,11 @@ impl WaitQueue {
         let r = loop {
             // SAFETY: As above; the head is initialised.
             let pending = unsafe {
-                bindings::prepare_to_wait_event(self.head.get(), entry.get(), bindings::TASK_INTERRUPTIBLE as _)
+                bindings::prepare_to_wait_event(
+                    self.head.get(),
+                    entry.get(),
+                    bindings::TASK_INTERRUPTIBLE as _,
+                )
             };
             if let Some(r) = cond() {
                 break Some(r);
@@ -314,8 +341,15 @@ impl PollCtx<'_> {
     /// # Safety
     /// `file` and `table` (which may be null) are the ones `f_op->poll` got,
     /// valid for the call.
-    pub(crate) unsafe fn from_raw(file: *mut bindings::file, table: *mut bindings::poll_table) -> Self {
-        PollCtx { file, table, _call: core::marker::PhantomData }
+    pub(crate) unsafe fn from_raw(
+        file: *mut bindings::file,
+        table: *mut bindings::poll_table,
+    ) -> Self {
+        PollCtx {
+            file,
+            table,
+            _call: core::marker::PhantomData,
+        }
     }
 
     /// `poll_wait()`: the caller is woken through `wq`.
@@ -328,12 +362,13 @@ impl PollCtx<'_> {
             return;
         }
         // SAFETY: A non-null table is valid for the call, per `from_raw`.
-        let Some(qproc) = (unsafe { (*self.table)._qproc }) else { return };
+        let Some(qproc) = (unsafe { (*self.table)._qproc }) else {
+            return;
+        };
         // SAFETY: Valid for the call, per `from_raw`; the queue outlives the
         // file (it is in the file's private data), and the poll core removes
         // its entries before the file goes.
         unsafe { qproc(self.file, wq.head_ptr(), self.table) };
         core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
     }
-
 }

@@ -33,18 +33,18 @@ use kernel::{
 
 use crate::{
     abstractions::bpf::{ClassicFilter, EbpfFilter},
-    abstractions::rcu::{BhSection, RcuBox, RcuTable, Retired},
     abstractions::cred::{self, LsmBlob, INVALID_ID},
-    logic::ioctl::{self, Mode},
     abstractions::netdev::{DebugfsEntry, Driver, NetDev, Rtnl},
-    logic::offload::{Features, Offloads},
     abstractions::percpu::PerCpuCounters,
-    driver::queue::Queue,
+    abstractions::rcu::{BhSection, RcuBox, RcuTable, Retired},
     abstractions::skb::{self, SkBuff},
     abstractions::skb_ring::NewSlots,
-    skb_reason::{Dir, Reason, Site},
+    driver::queue::Queue,
+    logic::ioctl::{self, Mode},
+    logic::offload::{Features, Offloads},
     logic::txfilter::TxFilter,
     logic::vnet,
+    skb_reason::{Dir, Reason, Site},
 };
 
 /// The per-CPU counters of a device: one per drop reason, then this one.
@@ -153,8 +153,16 @@ pub(crate) struct DevState {
 
 impl DevState {
     /// State for a new device created with TUNSETIFF `flags`.
-    pub(crate) fn new(mode: Mode, flags: u16, security: LsmBlob) -> Result<impl PinInit<Self, Error>> {
-        let cap = if flags & ioctl::IFF_MULTI_QUEUE != 0 { MAX_QUEUES } else { 1 };
+    pub(crate) fn new(
+        mode: Mode,
+        flags: u16,
+        security: LsmBlob,
+    ) -> Result<impl PinInit<Self, Error>> {
+        let cap = if flags & ioctl::IFF_MULTI_QUEUE != 0 {
+            MAX_QUEUES
+        } else {
+            1
+        };
         let active = KVec::with_capacity(cap, GFP_KERNEL)?;
         let disabled = KVec::with_capacity(cap, GFP_KERNEL)?;
         let counters = PerCpuCounters::new()?;
@@ -202,7 +210,8 @@ impl DevState {
 
     pub(crate) fn set_features(&self, flags: u16) {
         let keep = self.flags() & !ioctl::FEATURES;
-        self.flags.store(u32::from(keep | (flags & ioctl::FEATURES)), Relaxed);
+        self.flags
+            .store(u32::from(keep | (flags & ioctl::FEATURES)), Relaxed);
     }
 
     pub(crate) fn set_persist(&self, on: bool) {
@@ -270,7 +279,9 @@ impl DevState {
         let owner = self.owner.load(Relaxed);
         let group = self.group.load(Relaxed);
         let ids_set = owner != INVALID_ID || group != INVALID_ID;
-        (ids_set && (owner == INVALID_ID || cred::euid_is(owner)) && (group == INVALID_ID || cred::in_egroup(group)))
+        (ids_set
+            && (owner == INVALID_ID || cred::euid_is(owner))
+            && (group == INVALID_ID || cred::in_egroup(group)))
             || dev.net_admin()
     }
 
@@ -323,7 +334,6 @@ impl DevState {
         self.counters.get(FRAME_ERRORS)
     }
 
-
     // ---- transmit -----------------------------------------------------------
 
     /// `ndo_start_xmit`: queue the frame for the reader of its queue, or drop it
@@ -341,7 +351,10 @@ impl DevState {
         let Some(q) = self.queues.get(skb.queue_mapping(), rcu) else {
             return self.xmit_drop(dev, skb, Site::XmitNoQueue);
         };
-        if self.txfilter.get(rcu).is_some() || self.classic.get(rcu).is_some() || self.ebpf.get(rcu).is_some() {
+        if self.txfilter.get(rcu).is_some()
+            || self.classic.get(rcu).is_some()
+            || self.ebpf.get(rcu).is_some()
+        {
             let verdict;
             (skb, verdict) = self.xmit_filters(skb, rcu);
             if let Some(site) = verdict {
@@ -358,7 +371,11 @@ impl DevState {
         // are read only for a frame that has one to resolve.
         let (gso, partial) = (skb.is_gso(), skb.is_csum_partial());
         if gso || partial {
-            let offloads = if self.has(ioctl::IFF_VNET_HDR) { self.offloads() } else { Offloads::default() };
+            let offloads = if self.has(ioctl::IFF_VNET_HDR) {
+                self.offloads()
+            } else {
+                Offloads::default()
+            };
             if gso && !offloads.takes_gso(skb.gso_type()) {
                 let segs = match skb.gso_segment() {
                     Ok(segs) => segs,
@@ -500,7 +517,10 @@ impl DevState {
             n
         };
         let hash = skb.hash_symmetric();
-        let e = self.flows.get(hash as usize % FLOWS).map_or(0, |e| e.load(Relaxed));
+        let e = self
+            .flows
+            .get(hash as usize % FLOWS)
+            .map_or(0, |e| e.load(Relaxed));
         if e & FLOW_VALID != 0 && (e >> 32) as u32 == hash {
             // A flow whose queue has gone keeps its index on tun, which the
             // core then caps to queue 0 (`netdev_cap_txqueue`).
@@ -547,7 +567,8 @@ impl DevState {
             let owners = self.owners.lock();
             qs.reserve(owners.total(), GFP_KERNEL)?;
             for q in Iterator::chain(owners.active.iter(), owners.disabled.iter()) {
-                qs.push_within_capacity((q.clone(), None)).map_err(|_| ENOMEM)?;
+                qs.push_within_capacity((q.clone(), None))
+                    .map_err(|_| ENOMEM)?;
             }
         }
         for (q, slots) in qs.iter_mut() {
@@ -584,7 +605,10 @@ impl DevState {
             if owners.total() >= MAX_QUEUES {
                 return Err(E2BIG);
             }
-            owners.active.push_within_capacity(q.clone()).map_err(|_| E2BIG)?;
+            owners
+                .active
+                .push_within_capacity(q.clone())
+                .map_err(|_| E2BIG)?;
             self.publish(&owners, rtnl);
             (owners.active.len(), owners.total())
         };
@@ -633,7 +657,11 @@ impl DevState {
             let owners = &mut *guard;
             // Both sets have room for every queue; checked before anything
             // changes all the same.
-            let to = if to_active { &owners.active } else { &owners.disabled };
+            let to = if to_active {
+                &owners.active
+            } else {
+                &owners.disabled
+            };
             if to.len() >= to.capacity() {
                 return Err(E2BIG);
             }
@@ -647,7 +675,11 @@ impl DevState {
                 taken.set_txq(None);
                 (taken, Some(index))
             };
-            let to = if to_active { &mut owners.active } else { &mut owners.disabled };
+            let to = if to_active {
+                &mut owners.active
+            } else {
+                &mut owners.disabled
+            };
             if let Err(e) = to.push_within_capacity(taken) {
                 // Cannot happen (room was checked above, under the lock).
                 drop(guard);
@@ -690,7 +722,11 @@ impl DevState {
         q.napi_stop(self);
         q.purge(self);
         let late = match removed {
-            Some((q, left)) => Retired::new(LateQueue { dev: ARef::from(dev), q, left }),
+            Some((q, left)) => Retired::new(LateQueue {
+                dev: ARef::from(dev),
+                q,
+                left,
+            }),
             None => Retired::none(),
         };
         if active > 0 {
@@ -751,7 +787,9 @@ impl DevState {
         if self.recount_pending.swap(true, Relaxed) {
             return;
         }
-        if let Err(mut r) = crate::abstractions::rcu::after_grace_period(Recount { dev: Some(ARef::from(dev)) }) {
+        if let Err(mut r) = crate::abstractions::rcu::after_grace_period(Recount {
+            dev: Some(ARef::from(dev)),
+        }) {
             // No memory for the work item: do it now (RTNL is held).
             self.recount(dev, rtnl);
             drop(r.dev.take());
@@ -898,7 +936,11 @@ impl Driver for DevState {
     }
 
     fn stat(&self, i: usize) -> u64 {
-        if i < Reason::COUNT { self.counters.get(i) } else { 0 }
+        if i < Reason::COUNT {
+            self.counters.get(i)
+        } else {
+            0
+        }
     }
 
     fn tun_flags(&self) -> u32 {

@@ -18,22 +18,22 @@ use kernel::{
 };
 
 use crate::{
-    abstractions::sync::{new_raw_spinlock, PollCtx, RawSpinLock, WaitQueue},
     abstractions::bpf::{ClassicFilter, EbpfFilter},
     abstractions::chardev::Fasync,
     abstractions::cred::{self, LsmBlob},
+    abstractions::napi::Napi,
+    abstractions::netdev::{self, DevBuilder, NetDev, NetNs, Rtnl},
+    abstractions::skb::{SkBuff, SkbList},
+    abstractions::skb_ring::{Full, NewSlots, SkbRing},
+    abstractions::sock::Sock,
+    abstractions::sync::{new_raw_spinlock, PollCtx, RawSpinLock, WaitQueue},
     driver::device::{self, DevState, MAX_QUEUES},
     logic::frame,
-    abstractions::napi::Napi,
     logic::ioctl::{self, IfReq, Mode},
-    abstractions::netdev::{self, DevBuilder, NetDev, NetNs, Rtnl},
     logic::offload::Offloads,
-    abstractions::skb_ring::{Full, NewSlots, SkbRing},
-    abstractions::skb::{SkBuff, SkbList},
-    skb_reason::{Errno, Site},
-    abstractions::sock::Sock,
     logic::txfilter::{self, ETH_ALEN, TUN_FILTER_HDR_LEN},
     logic::vnet,
+    skb_reason::{Errno, Site},
 };
 
 const EPOLLIN: u32 = 0x001;
@@ -352,7 +352,11 @@ impl Queue {
     /// has room for `cap` frames.
     pub(crate) fn slots_for(&self, cap: usize) -> Result<Option<NewSlots>> {
         let cap = cap.max(1);
-        if self.ring.capacity() == cap { Ok(None) } else { NewSlots::new(cap).map(Some) }
+        if self.ring.capacity() == cap {
+            Ok(None)
+        } else {
+            NewSlots::new(cap).map(Some)
+        }
     }
 
     /// Moves the ring to `slots`; frames that no longer fit are dropped
@@ -383,10 +387,21 @@ impl Queue {
         }
         let bp = state.has(ioctl::IFF_BACKPRESSURE).then_some(&*dev);
         let skb = self.dequeue(nonblock, bp)?;
-        let pi_len = if state.has(ioctl::IFF_NO_PI) { 0 } else { ioctl::PI_LEN };
-        let vnet_sz = if state.has(ioctl::IFF_VNET_HDR) { state.vnet_hdr_sz() } else { 0 };
+        let pi_len = if state.has(ioctl::IFF_NO_PI) {
+            0
+        } else {
+            ioctl::PI_LEN
+        };
+        let vnet_sz = if state.has(ioctl::IFF_VNET_HDR) {
+            state.vnet_hdr_sz()
+        } else {
+            0
+        };
         let len = skb.len();
-        let total = len.checked_add(pi_len).and_then(|t| t.checked_add(vnet_sz)).ok_or(EINVAL)?;
+        let total = len
+            .checked_add(pi_len)
+            .and_then(|t| t.checked_add(vnet_sz))
+            .ok_or(EINVAL)?;
         match Self::put_user(&skb, &dev, state, to, pi_len, vnet_sz, room < total) {
             Ok(()) => {
                 dev.count_tx(len);
@@ -455,7 +470,9 @@ impl Queue {
         }
         if vnet_sz > 0 {
             let tnl = device::has_udp_tunnel(dev.features());
-            let hdr = skb.vnet_hdr(tnl, state.vnet_little_endian()).map_err(|_| Site::ReadVnetHdr)?;
+            let hdr = skb
+                .vnet_hdr(tnl, state.vnet_little_endian())
+                .map_err(|_| Site::ReadVnetHdr)?;
             if to.len() < vnet_sz {
                 return Err(Site::ReadShortBuffer);
             }
@@ -528,8 +545,13 @@ impl Queue {
         // (tun_can_build_skb); every other frame is charged to the queue's
         // socket, waiting for room unless `nonblock` (tun_alloc_skb).
         let frags_mode = state.has(ioctl::IFF_NAPI_FRAGS) && self.napi.is_added();
-        let cheap = !frags_mode && state.mode() == Mode::Tap && self.sock.sndbuf() == i32::MAX && nonblock;
-        let built = if cheap { SkBuff::build(&dev, &self.sock, len) } else { Ok(None) };
+        let cheap =
+            !frags_mode && state.mode() == Mode::Tap && self.sock.sndbuf() == i32::MAX && nonblock;
+        let built = if cheap {
+            SkBuff::build(&dev, &self.sock, len)
+        } else {
+            Ok(None)
+        };
         let (mut skb, linear) = match built {
             Ok(Some(skb)) => (skb, len),
             Ok(None) => {
@@ -564,7 +586,17 @@ impl Queue {
                 return Err(ENOMEM);
             }
         };
-        match self.fill(&mut skb, &dev, state, from, len, linear, pi_proto, vnet_hdr.as_ref(), le) {
+        match self.fill(
+            &mut skb,
+            &dev,
+            state,
+            from,
+            len,
+            linear,
+            pi_proto,
+            vnet_hdr.as_ref(),
+            le,
+        ) {
             Ok(()) => {
                 // tun_get_user: the receive queue is the writer's queue (a
                 // detached queue has none: tun records its stale index).
@@ -621,7 +653,8 @@ impl Queue {
             let mut frag = 0;
             while rest > 0 {
                 let chunk = rest.min(PAGE_SIZE);
-                skb.add_page_frag(frag, chunk).map_err(|_| Site::WriteFragAlloc)?;
+                skb.add_page_frag(frag, chunk)
+                    .map_err(|_| Site::WriteFragAlloc)?;
                 rest -= chunk;
                 frag += 1;
             }
@@ -649,10 +682,12 @@ impl Queue {
                 Mode::Tun => skb.reset_network_header(),
                 Mode::Tap => skb.set_network_header(frame::ETH_HLEN),
             }
-            skb.apply_vnet_hdr(hdr, *tnl, *tnl, le).map_err(|_| Site::WriteVnetHdr)?;
+            skb.apply_vnet_hdr(hdr, *tnl, *tnl, le)
+                .map_err(|_| Site::WriteVnetHdr)?;
         }
         // A TAP frame's Ethernet header is linear (check_tap, LINEAR_MAX).
-        skb.finish_rx_headers(dev, state.mode() == Mode::Tap).map_err(|_| Site::WriteShortEth)?;
+        skb.finish_rx_headers(dev, state.mode() == Mode::Tap)
+            .map_err(|_| Site::WriteShortEth)?;
         if !dev.is_up() {
             return Err(Site::WriteDown);
         }
@@ -689,16 +724,27 @@ impl Queue {
     // ---- ioctl ------------------------------------------------------------------
 
     /// tun's `__tun_chr_ioctl`; `ifreq_len` is 32 for 32-bit callers.
-    pub(crate) fn ioctl(this: ArcBorrow<'_, Queue>, cmd: u32, arg: usize, ifreq_len: usize) -> Result<isize> {
+    pub(crate) fn ioctl(
+        this: ArcBorrow<'_, Queue>,
+        cmd: u32,
+        arg: usize,
+        ifreq_len: usize,
+    ) -> Result<isize> {
         let user = |len| UserSlice::new(UserPtr::from_addr(arg), len);
         // tun reads the `struct ifreq` of these first, whatever comes next.
         let takes_ifreq = cmd == ioctl::TUNSETIFF
             || cmd == ioctl::TUNSETQUEUE
             || (ioctl::ioc_type(cmd) == ioctl::SOCK_IOC_TYPE && cmd != ioctl::SIOCGSKNS);
-        let mut req = if takes_ifreq { read_ifreq(arg, ifreq_len)? } else { IfReq::new([0; ioctl::IFREQ_LEN]) };
+        let mut req = if takes_ifreq {
+            read_ifreq(arg, ifreq_len)?
+        } else {
+            IfReq::new([0; ioctl::IFREQ_LEN])
+        };
         match cmd {
             ioctl::TUNGETFEATURES => {
-                user(4).writer().write_slice(&ioctl::supported_features().to_ne_bytes())?;
+                user(4)
+                    .writer()
+                    .write_slice(&ioctl::supported_features().to_ne_bytes())?;
                 return Ok(0);
             }
             ioctl::TUNSETQUEUE => {
@@ -723,7 +769,9 @@ impl Queue {
                     return Err(EEXIST);
                 }
                 Self::set_iff(&Arc::from(this), &mut req, &rtnl)?;
-                user(ifreq_len).writer().write_slice(req.raw.get(..ifreq_len).ok_or(EINVAL)?)?;
+                user(ifreq_len)
+                    .writer()
+                    .write_slice(req.raw.get(..ifreq_len).ok_or(EINVAL)?)?;
                 return Ok(0);
             }
             ioctl::TUNSETIFINDEX => {
@@ -752,7 +800,9 @@ impl Queue {
                 }
                 req.set_name(&dev.name());
                 req.set_flags(flags);
-                user(ifreq_len).writer().write_slice(req.raw.get(..ifreq_len).ok_or(EINVAL)?)?;
+                user(ifreq_len)
+                    .writer()
+                    .write_slice(req.raw.get(..ifreq_len).ok_or(EINVAL)?)?;
                 Ok(0)
             }
             ioctl::SIOCGIFHWADDR => {
@@ -761,7 +811,9 @@ impl Queue {
                 ioctl::copy_bytes(&mut sa, &req.raw[ioctl::IFNAMSIZ..]);
                 dev.get_hwaddr(&mut sa, &rtnl)?;
                 ioctl::copy_bytes(&mut req.raw[ioctl::IFNAMSIZ..], &sa);
-                user(ifreq_len).writer().write_slice(req.raw.get(..ifreq_len).ok_or(EINVAL)?)?;
+                user(ifreq_len)
+                    .writer()
+                    .write_slice(req.raw.get(..ifreq_len).ok_or(EINVAL)?)?;
                 Ok(0)
             }
             ioctl::SIOCSIFHWADDR => {
@@ -775,7 +827,9 @@ impl Queue {
                 Ok(0)
             }
             ioctl::TUNGETSNDBUF => {
-                user(4).writer().write_slice(&this.sock.sndbuf().to_ne_bytes())?;
+                user(4)
+                    .writer()
+                    .write_slice(&this.sock.sndbuf().to_ne_bytes())?;
                 Ok(0)
             }
             ioctl::TUNSETSNDBUF => {
@@ -791,9 +845,17 @@ impl Queue {
     }
 
     /// Commands on the bound device, under RTNL.
-    fn device_ioctl(dev: &NetDev, state: &DevState, cmd: u32, arg: usize, rtnl: &Rtnl) -> Result<isize> {
+    fn device_ioctl(
+        dev: &NetDev,
+        state: &DevState,
+        cmd: u32,
+        arg: usize,
+        rtnl: &Rtnl,
+    ) -> Result<isize> {
         let int_out = |v: i32| -> Result<isize> {
-            UserSlice::new(UserPtr::from_addr(arg), 4).writer().write_slice(&v.to_ne_bytes())?;
+            UserSlice::new(UserPtr::from_addr(arg), 4)
+                .writer()
+                .write_slice(&v.to_ne_bytes())?;
             Ok(0)
         };
         match cmd {
@@ -851,7 +913,9 @@ impl Queue {
                 Ok(0)
             }
             // Big-endian headers only with CONFIG_TUN_VNET_CROSS_LE, as in tun.
-            ioctl::TUNGETVNETBE if cfg!(CONFIG_TUN_VNET_CROSS_LE) => int_out(i32::from(state.vnet_be())),
+            ioctl::TUNGETVNETBE if cfg!(CONFIG_TUN_VNET_CROSS_LE) => {
+                int_out(i32::from(state.vnet_be()))
+            }
             ioctl::TUNSETVNETBE if cfg!(CONFIG_TUN_VNET_CROSS_LE) => {
                 state.set_vnet_be(read_i32(arg)? != 0);
                 Ok(0)
@@ -874,7 +938,9 @@ impl Queue {
             // The MAC and socket filters apply to TAP devices only, as in tun.
             ioctl::TUNSETTXFILTER if state.mode() == Mode::Tap => {
                 let mut hdr = [0u8; TUN_FILTER_HDR_LEN];
-                UserSlice::new(UserPtr::from_addr(arg), TUN_FILTER_HDR_LEN).reader().read_slice(&mut hdr)?;
+                UserSlice::new(UserPtr::from_addr(arg), TUN_FILTER_HDR_LEN)
+                    .reader()
+                    .read_slice(&mut hdr)?;
                 let flags = u16::from_ne_bytes([hdr[0], hdr[1]]);
                 let count = u16::from_ne_bytes([hdr[2], hdr[3]]);
                 let addrs = arg.checked_add(TUN_FILTER_HDR_LEN).ok_or(EFAULT)?;
@@ -905,7 +971,9 @@ impl Queue {
                 let mut raw = [0u8; FPROG_LEN];
                 ioctl::copy_bytes(&mut raw[..2], &len.to_ne_bytes());
                 ioctl::copy_bytes(&mut raw[8..], &insns.to_ne_bytes());
-                UserSlice::new(UserPtr::from_addr(arg), FPROG_LEN).writer().write_slice(&raw)?;
+                UserSlice::new(UserPtr::from_addr(arg), FPROG_LEN)
+                    .writer()
+                    .write_slice(&raw)?;
                 Ok(0)
             }
             _ => Err(EINVAL),
@@ -926,7 +994,11 @@ impl Queue {
         }
         let multi = flags & ioctl::IFF_MULTI_QUEUE != 0;
         let (name, empty) = req.name();
-        let existing = if empty { None } else { netdev::find(&this.net, &name, rtnl) };
+        let existing = if empty {
+            None
+        } else {
+            netdev::find(&this.net, &name, rtnl)
+        };
 
         let dev = match existing {
             Some(dev) => {
@@ -963,11 +1035,16 @@ impl Queue {
                 }
                 cred::may_create()?;
                 let mode = Mode::from_flags(flags).ok_or(EINVAL)?;
-                let template = if empty { mode.default_template() } else { &name[..] };
+                let template = if empty {
+                    mode.default_template()
+                } else {
+                    &name[..]
+                };
                 let mut tname = [0u8; ioctl::IFNAMSIZ];
                 let template = template.split(|&b| b == 0).next().unwrap_or(&[]);
                 ioctl::copy_bytes(&mut tname[..ioctl::IFNAMSIZ - 1], template);
-                let mut builder = DevBuilder::new::<DevState>(&tname, if multi { MAX_QUEUES } else { 1 })?;
+                let mut builder =
+                    DevBuilder::new::<DevState>(&tname, if multi { MAX_QUEUES } else { 1 })?;
                 builder.set_net(&this.net);
                 builder.set_ifindex(this.ifindex.load(Relaxed));
                 builder.start_with_one_queue();
@@ -1006,7 +1083,10 @@ impl Queue {
     /// it gets its NAPI instance, or leaves the device again.
     fn bind(&self, dev: &ARef<NetDev>, state: &DevState, flags: u16, rtnl: &Rtnl) -> Result {
         self.shutdown.store(false, Relaxed);
-        *self.binding.lock() = Binding { dev: Some(dev.clone()), disabled: false };
+        *self.binding.lock() = Binding {
+            dev: Some(dev.clone()),
+            disabled: false,
+        };
         if flags & ioctl::IFF_NAPI != 0 {
             if let Err(e) = self.napi.add(dev) {
                 drop(self.unbind());
@@ -1100,7 +1180,9 @@ pub(crate) fn sock_write_space(sock: &Sock) {
 fn read_ifreq(arg: usize, len: usize) -> Result<IfReq> {
     let mut raw = [0u8; ioctl::IFREQ_LEN];
     let part = raw.get_mut(..len).ok_or(EINVAL)?;
-    UserSlice::new(UserPtr::from_addr(arg), len).reader().read_slice(part)?;
+    UserSlice::new(UserPtr::from_addr(arg), len)
+        .reader()
+        .read_slice(part)?;
     Ok(IfReq::new(raw))
 }
 
@@ -1110,7 +1192,9 @@ const FPROG_LEN: usize = 16;
 /// Reads a user `struct sock_fprog`: (instruction count, user pointer).
 fn read_fprog(arg: usize) -> Result<(u16, usize)> {
     let mut raw = [0u8; FPROG_LEN];
-    UserSlice::new(UserPtr::from_addr(arg), FPROG_LEN).reader().read_slice(&mut raw)?;
+    UserSlice::new(UserPtr::from_addr(arg), FPROG_LEN)
+        .reader()
+        .read_slice(&mut raw)?;
     let len = u16::from_ne_bytes([raw[0], raw[1]]);
     let mut p = [0u8; 8];
     ioctl::copy_bytes(&mut p, &raw[8..]);
@@ -1119,7 +1203,9 @@ fn read_fprog(arg: usize) -> Result<(u16, usize)> {
 
 fn read_i32(arg: usize) -> Result<i32> {
     let mut raw = [0u8; 4];
-    UserSlice::new(UserPtr::from_addr(arg), 4).reader().read_slice(&mut raw)?;
+    UserSlice::new(UserPtr::from_addr(arg), 4)
+        .reader()
+        .read_slice(&mut raw)?;
     Ok(i32::from_ne_bytes(raw))
 }
 
@@ -1130,5 +1216,7 @@ fn read_bpf_fd(arg: usize) -> Result<Option<EbpfFilter>> {
     if fd == -1 {
         return Ok(None);
     }
-    Ok(Some(EbpfFilter::from_fd(u32::try_from(fd).map_err(|_| EBADF)?)?))
+    Ok(Some(EbpfFilter::from_fd(
+        u32::try_from(fd).map_err(|_| EBADF)?,
+    )?))
 }

@@ -40,7 +40,10 @@ pub(crate) fn pi_encode(flags: u16, proto_be: u16) -> [u8; 4] {
 }
 
 pub(crate) fn pi_decode(pi: [u8; 4]) -> (u16, u16) {
-    (u16::from_ne_bytes([pi[0], pi[1]]), u16::from_ne_bytes([pi[2], pi[3]]))
+    (
+        u16::from_ne_bytes([pi[0], pi[1]]),
+        u16::from_ne_bytes([pi[2], pi[3]]),
+    )
 }
 
 #[cfg(test)]
@@ -56,7 +59,11 @@ mod tests {
     #[test]
     fn tun_version_decides_and_length_is_not_checked() {
         assert_eq!(tun_protocol(&[]), Err(Site::WriteShortIp));
-        assert_eq!(tun_protocol(&[0x45]), Ok(ETH_P_IP), "a short IPv4 frame is the stack's to drop");
+        assert_eq!(
+            tun_protocol(&[0x45]),
+            Ok(ETH_P_IP),
+            "a short IPv4 frame is the stack's to drop"
+        );
         assert_eq!(tun_protocol(&[0x60]), Ok(ETH_P_IPV6));
         assert_eq!(tun_protocol(&[0x20]), Err(Site::WriteNotIp));
     }

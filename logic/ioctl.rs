@@ -7,10 +7,13 @@
 // The kernel's own ioctl encoders, so the numbers follow the architecture and
 // the argument types' sizes (`struct sock_fprog` differs for 32-bit callers).
 // The host build of this file uses an equivalent of the generic encoding.
-#[cfg(not(test))]
-use kernel::{bindings::sock_fprog, ioctl::{_IO, _IOR, _IOW}};
 #[cfg(test)]
 use host_ioctl::{_IO, _IOR, _IOW};
+#[cfg(not(test))]
+use kernel::{
+    bindings::sock_fprog,
+    ioctl::{_IO, _IOR, _IOW},
+};
 #[cfg(test)]
 #[repr(C)]
 struct sock_fprog {
@@ -100,8 +103,13 @@ pub(crate) const TUN_TYPE_MASK: u16 = 0x000f;
 pub(crate) const IFF_NOFILTER: u16 = 0x1000;
 
 /// The per-device feature flags a TUNSETIFF sets (tun's TUN_FEATURES).
-pub(crate) const FEATURES: u16 =
-    IFF_NO_PI | IFF_ONE_QUEUE | IFF_VNET_HDR | IFF_MULTI_QUEUE | IFF_NAPI | IFF_NAPI_FRAGS | IFF_BACKPRESSURE;
+pub(crate) const FEATURES: u16 = IFF_NO_PI
+    | IFF_ONE_QUEUE
+    | IFF_VNET_HDR
+    | IFF_MULTI_QUEUE
+    | IFF_NAPI
+    | IFF_NAPI_FRAGS
+    | IFF_BACKPRESSURE;
 
 /// What TUNGETFEATURES reports.
 pub(crate) const fn supported_features() -> u32 {
@@ -229,7 +237,11 @@ impl IfReq {
 /// `@<inum>` for a device outside the initial network namespace, NUL-terminated.
 pub(crate) fn debugfs_name(name: &[u8; IFNAMSIZ], inum: Option<u32>) -> [u8; 32] {
     let mut out = [0u8; 32];
-    let len = name.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ - 1).min(IFNAMSIZ - 1);
+    let len = name
+        .iter()
+        .position(|&b| b == 0)
+        .unwrap_or(IFNAMSIZ - 1)
+        .min(IFNAMSIZ - 1);
     copy_bytes(&mut out[..len], &name[..len]);
     if let Some(mut n) = inum {
         let mut digits = [0u8; 10];
@@ -254,7 +266,10 @@ mod tests {
     fn debugfs_names() {
         let mut name = [0u8; IFNAMSIZ];
         name[..5].copy_from_slice(b"rtun0");
-        let s = |b: [u8; 32]| String::from_utf8(b.iter().copied().take_while(|&c| c != 0).collect()).unwrap_or_default();
+        let s = |b: [u8; 32]| {
+            String::from_utf8(b.iter().copied().take_while(|&c| c != 0).collect())
+                .unwrap_or_default()
+        };
         assert_eq!(s(debugfs_name(&name, None)), "rtun0");
         assert_eq!(s(debugfs_name(&name, Some(4026532001))), "rtun0@4026532001");
         assert_eq!(s(debugfs_name(&name, Some(0))), "rtun0@0");
@@ -285,7 +300,11 @@ mod tests {
     fn mode_needs_a_kind() {
         assert_eq!(Mode::from_flags(IFF_TUN | IFF_NO_PI), Some(Mode::Tun));
         assert_eq!(Mode::from_flags(IFF_TAP | IFF_MULTI_QUEUE), Some(Mode::Tap));
-        assert_eq!(Mode::from_flags(IFF_TUN | IFF_TAP), Some(Mode::Tun), "TUN wins, as in tun");
+        assert_eq!(
+            Mode::from_flags(IFF_TUN | IFF_TAP),
+            Some(Mode::Tun),
+            "TUN wins, as in tun"
+        );
         assert_eq!(Mode::from_flags(IFF_NO_PI), None);
         assert!(Mode::Tap.accepts(IFF_TUN | IFF_TAP));
         assert!(!Mode::Tap.accepts(IFF_TUN));

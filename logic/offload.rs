@@ -191,24 +191,41 @@ mod tests {
 
     #[test]
     fn ecn_and_uso() {
-        let o = Offloads::parse(TUN_F_CSUM | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6).unwrap_or_default();
+        let o = Offloads::parse(TUN_F_CSUM | TUN_F_TSO6 | TUN_F_TSO_ECN | TUN_F_USO4 | TUN_F_USO6)
+            .unwrap_or_default();
         assert!(o.takes_gso(GSO_TCPV6 | GSO_TCP_ECN));
         assert!(o.takes_gso(GSO_UDP_L4));
-        assert_eq!(Offloads::parse(TUN_F_CSUM | TUN_F_USO4), None, "USO4 alone is not accepted");
-        assert!(Offloads::parse(TUN_F_CSUM | TUN_F_UFO).is_some(), "UFO is accepted and ignored");
+        assert_eq!(
+            Offloads::parse(TUN_F_CSUM | TUN_F_USO4),
+            None,
+            "USO4 alone is not accepted"
+        );
+        assert!(
+            Offloads::parse(TUN_F_CSUM | TUN_F_UFO).is_some(),
+            "UFO is accepted and ignored"
+        );
     }
 
     #[test]
     fn udp_tunnel_needs_plain_gso() {
         assert_eq!(Offloads::parse(TUN_F_CSUM | TUN_F_UDP_TUNNEL_GSO), None);
-        assert_eq!(Offloads::parse(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_UDP_TUNNEL_GSO_CSUM), None,
-                   "the CSUM variant alone is not accepted");
-        let o = Offloads::parse(TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6 | TUN_F_UDP_TUNNEL_GSO).unwrap_or_default();
+        assert_eq!(
+            Offloads::parse(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_UDP_TUNNEL_GSO_CSUM),
+            None,
+            "the CSUM variant alone is not accepted"
+        );
+        let o = Offloads::parse(TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6 | TUN_F_UDP_TUNNEL_GSO)
+            .unwrap_or_default();
         assert!(o.takes_gso(GSO_UDP_L4 | GSO_UDP_TUNNEL));
         assert!(!o.takes_gso(GSO_UDP_L4 | GSO_UDP_TUNNEL_CSUM));
-        assert!(!o.takes_gso(GSO_TCPV4 | GSO_UDP_TUNNEL), "the inner type must be taken too");
-        let o = Offloads::parse(TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6 | TUN_F_UDP_TUNNEL_GSO
-                                | TUN_F_UDP_TUNNEL_GSO_CSUM).unwrap_or_default();
+        assert!(
+            !o.takes_gso(GSO_TCPV4 | GSO_UDP_TUNNEL),
+            "the inner type must be taken too"
+        );
+        let o = Offloads::parse(
+            TUN_F_CSUM | TUN_F_USO4 | TUN_F_USO6 | TUN_F_UDP_TUNNEL_GSO | TUN_F_UDP_TUNNEL_GSO_CSUM,
+        )
+        .unwrap_or_default();
         assert!(o.takes_gso(GSO_UDP_L4 | GSO_UDP_TUNNEL_CSUM | GSO_DODGY));
         assert!(o.features().gso_udp_tunnel_csum);
     }
@@ -226,7 +243,9 @@ mod tests {
     #[test]
     fn features_follow_the_negotiation() {
         assert_eq!(Offloads::default().features(), Features::default());
-        let f = Offloads::parse(TUN_F_CSUM | TUN_F_TSO4).unwrap_or_default().features();
+        let f = Offloads::parse(TUN_F_CSUM | TUN_F_TSO4)
+            .unwrap_or_default()
+            .features();
         assert!(f.hw_csum && f.tso && !f.tso6 && !f.gso_udp_l4);
     }
 }

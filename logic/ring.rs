@@ -25,14 +25,20 @@ pub(crate) struct Consumer {
 fn advance(i: usize, cap: usize) -> usize {
     // `i < cap`, so `i + 1` cannot wrap.
     let next = i.wrapping_add(1);
-    if next >= cap { 0 } else { next }
+    if next >= cap {
+        0
+    } else {
+        next
+    }
 }
 
 impl Producer {
     /// Stores `item` (not null), or returns false when the ring is full.
     #[inline(always)]
     pub(crate) fn produce<T>(&mut self, slots: &[AtomicPtr<T>], item: *mut T) -> bool {
-        let Some(slot) = slots.get(self.next) else { return false };
+        let Some(slot) = slots.get(self.next) else {
+            return false;
+        };
         // The consumer's release store of null hands the slot back.
         if !slot.load(Ordering::Acquire).is_null() {
             return false;
@@ -46,7 +52,9 @@ impl Producer {
     /// The next produce would fail.
     #[inline(always)]
     pub(crate) fn is_full<T>(&self, slots: &[AtomicPtr<T>]) -> bool {
-        slots.get(self.next).is_none_or(|s| !s.load(Ordering::Acquire).is_null())
+        slots
+            .get(self.next)
+            .is_none_or(|s| !s.load(Ordering::Acquire).is_null())
     }
 }
 
@@ -54,7 +62,9 @@ impl Consumer {
     /// Takes the oldest item, or null when the ring is empty.
     #[inline(always)]
     pub(crate) fn consume<T>(&mut self, slots: &[AtomicPtr<T>]) -> *mut T {
-        let Some(slot) = slots.get(self.next) else { return core::ptr::null_mut() };
+        let Some(slot) = slots.get(self.next) else {
+            return core::ptr::null_mut();
+        };
         let item = slot.load(Ordering::Acquire);
         if !item.is_null() {
             slot.store(core::ptr::null_mut(), Ordering::Release);
@@ -65,7 +75,9 @@ impl Consumer {
 
     #[inline(always)]
     pub(crate) fn is_empty<T>(&self, slots: &[AtomicPtr<T>]) -> bool {
-        slots.get(self.next).is_none_or(|s| s.load(Ordering::Acquire).is_null())
+        slots
+            .get(self.next)
+            .is_none_or(|s| s.load(Ordering::Acquire).is_null())
     }
 
     pub(crate) fn reset(&mut self) {
@@ -78,7 +90,9 @@ mod tests {
     use super::*;
 
     fn slots(n: usize) -> Vec<AtomicPtr<u32>> {
-        (0..n).map(|_| AtomicPtr::new(core::ptr::null_mut())).collect()
+        (0..n)
+            .map(|_| AtomicPtr::new(core::ptr::null_mut()))
+            .collect()
     }
 
     fn item(v: u32) -> *mut u32 {

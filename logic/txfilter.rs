@@ -25,7 +25,11 @@ fn ether_crc(addr: &[u8; ETH_ALEN]) -> u32 {
     for &b in addr {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     crc.reverse_bits()
@@ -90,7 +94,12 @@ pub(crate) struct Builder {
 
 impl Builder {
     pub(crate) fn new(flags: u16) -> Self {
-        Builder { f: TxFilter::default(), flags, n: 0, disabled: false }
+        Builder {
+            f: TxFilter::default(),
+            flags,
+            n: 0,
+            disabled: false,
+        }
     }
 
     pub(crate) fn add(&mut self, a: [u8; ETH_ALEN]) {
@@ -158,7 +167,10 @@ mod tests {
         assert!(f.accepts(&frame(A)));
         assert!(!f.accepts(&frame(B)));
         assert!(!f.accepts(&frame(MCAST)));
-        assert!(!f.accepts(&[0x02, 0]), "a frame too short for a MAC is rejected");
+        assert!(
+            !f.accepts(&[0x02, 0]),
+            "a frame too short for a MAC is rejected"
+        );
     }
 
     #[test]

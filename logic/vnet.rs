@@ -43,13 +43,21 @@ pub(crate) fn writer_knows_tunnel(sz: usize) -> bool {
 /// `tunnel` is on, else the basic one. The rest of a larger header is skipped
 /// on write and zeroed on read.
 pub(crate) fn parsed_len(tunnel: bool) -> usize {
-    if tunnel { TNL_HDR_LEN } else { HDR_LEN }
+    if tunnel {
+        TNL_HDR_LEN
+    } else {
+        HDR_LEN
+    }
 }
 
 #[inline(always)]
 fn get16(raw: &Raw, off: usize, le: bool) -> u16 {
     let b = [raw[off], raw[off + 1]];
-    if le { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) }
+    if le {
+        u16::from_le_bytes(b)
+    } else {
+        u16::from_be_bytes(b)
+    }
 }
 
 #[inline(always)]
@@ -72,7 +80,9 @@ const OFF_CSUM_OFFSET: usize = 8;
 pub(crate) fn fix_hdr_len(raw: &mut Raw, le: bool) -> usize {
     let mut hdr_len = get16(raw, OFF_HDR_LEN, le);
     if raw[0] & F_NEEDS_CSUM != 0 {
-        let need = u32::from(get16(raw, OFF_CSUM_START, le)) + u32::from(get16(raw, OFF_CSUM_OFFSET, le)) + 2;
+        let need = u32::from(get16(raw, OFF_CSUM_START, le))
+            + u32::from(get16(raw, OFF_CSUM_OFFSET, le))
+            + 2;
         hdr_len = need.max(u32::from(hdr_len)) as u16;
         put16(raw, OFF_HDR_LEN, hdr_len, le);
     }
@@ -160,7 +170,11 @@ mod tests {
     fn needs_csum_extends_hdr_len() {
         let mut h = hdr(F_NEEDS_CSUM, 14, 34, 16);
         assert_eq!(fix_hdr_len(&mut h, true), 52);
-        assert_eq!(get16(&h, OFF_HDR_LEN, true), 52, "written back for the kernel's parser");
+        assert_eq!(
+            get16(&h, OFF_HDR_LEN, true),
+            52,
+            "written back for the kernel's parser"
+        );
         let mut h = hdr(F_NEEDS_CSUM, 100, 34, 16);
         assert_eq!(fix_hdr_len(&mut h, true), 100);
     }
@@ -178,15 +192,31 @@ mod tests {
     }
 
     fn info(gso_size: u16, gso_type: u32, csum: Csum) -> FrameInfo {
-        FrameInfo { gso_size, gso_type, headlen: 66, csum }
+        FrameInfo {
+            gso_size,
+            gso_type,
+            headlen: 66,
+            csum,
+        }
     }
 
     #[test]
     fn encodes_tso_with_partial_csum() {
-        let f = info(1448, GSO_TCPV4 | crate::logic::offload::GSO_DODGY, Csum::Partial { start: 34, offset: 16 });
+        let f = info(
+            1448,
+            GSO_TCPV4 | crate::logic::offload::GSO_DODGY,
+            Csum::Partial {
+                start: 34,
+                offset: 16,
+            },
+        );
         let raw = encode(&f, true).unwrap_or([0xaa; TNL_HDR_LEN]);
         assert_eq!(&raw[..HDR_LEN], &[1, 1, 66, 0, 0xa8, 0x05, 34, 0, 16, 0]);
-        assert_eq!(&raw[HDR_LEN..], &[0; TNL_HDR_LEN - HDR_LEN], "the rest is zero");
+        assert_eq!(
+            &raw[HDR_LEN..],
+            &[0; TNL_HDR_LEN - HDR_LEN],
+            "the rest is zero"
+        );
         let raw = encode(&f, false).unwrap_or([0xaa; TNL_HDR_LEN]);
         assert_eq!(&raw[..HDR_LEN], &[1, 1, 0, 66, 0x05, 0xa8, 0, 34, 0, 16]);
     }
@@ -198,11 +228,31 @@ mod tests {
         assert_eq!(raw[..2], [0, 0x84]);
         let raw = encode(&info(100, GSO_UDP_L4, Csum::Valid), true).unwrap_or(bad);
         assert_eq!(raw[..2], [F_DATA_VALID, 5]);
-        assert_eq!(encode(&info(100, crate::logic::offload::GSO_DODGY, Csum::None), true), Err(()));
+        assert_eq!(
+            encode(
+                &info(100, crate::logic::offload::GSO_DODGY, Csum::None),
+                true
+            ),
+            Err(())
+        );
         // Not GSO: the type, hdr_len and gso_size stay 0 whatever gso_type says.
-        assert_eq!(encode(&info(0, GSO_TCPV4, Csum::None), true), Ok([0; TNL_HDR_LEN]));
+        assert_eq!(
+            encode(&info(0, GSO_TCPV4, Csum::None), true),
+            Ok([0; TNL_HDR_LEN])
+        );
         // csum_start is cut to 16 bits, as the C assignment does.
-        let raw = encode(&info(0, 0, Csum::Partial { start: 0x1_0002, offset: 6 }), true).unwrap_or(bad);
+        let raw = encode(
+            &info(
+                0,
+                0,
+                Csum::Partial {
+                    start: 0x1_0002,
+                    offset: 6,
+                },
+            ),
+            true,
+        )
+        .unwrap_or(bad);
         assert_eq!(&raw[..HDR_LEN], &[1, 0, 0, 0, 0, 0, 2, 0, 6, 0]);
     }
 
@@ -213,7 +263,9 @@ mod tests {
         assert_eq!(fix_hdr_len(&mut h, false), 0x0102);
         assert!(little_endian(true, true));
         assert_eq!(little_endian(false, false), cfg!(target_endian = "little"));
-        assert!(!writer_knows_tunnel(HDR_LEN) && !writer_knows_tunnel(20) && writer_knows_tunnel(24));
+        assert!(
+            !writer_knows_tunnel(HDR_LEN) && !writer_knows_tunnel(20) && writer_knows_tunnel(24)
+        );
         assert_eq!(parsed_len(false), 10);
         assert_eq!(parsed_len(true), 24);
     }
