@@ -203,9 +203,6 @@ static void rtun_setup(struct net_device *dev)
 {
 	dev->sysfs_groups[0] = &rtun_attr_group;
 	dev->pcpu_stat_type = NETDEV_PCPU_STAT_TSTATS;
-	/* Set here, before alloc_netdev_mqs() checks it: a zero length would make
-	 * the device IFF_NO_QUEUE (no qdisc), unlike tun's. */
-	dev->tx_queue_len = 500;	/* TUN_READQ_SIZE */
 	dev->needs_free_netdev = true;
 	dev->priv_destructor = rtun_priv_destructor;
 	dev->rtnl_link_ops = &rtun_link_ops;
@@ -339,7 +336,14 @@ void rtun_dev_set_addr_len(struct net_device *dev, unsigned char len) { dev->add
 void rtun_dev_set_mtu(struct net_device *dev, unsigned int mtu) { dev->mtu = mtu; }
 void rtun_dev_set_min_mtu(struct net_device *dev, unsigned int mtu) { dev->min_mtu = mtu; }
 void rtun_dev_set_max_mtu(struct net_device *dev, unsigned int mtu) { dev->max_mtu = mtu; }
-void rtun_dev_set_tx_queue_len(struct net_device *dev, unsigned int len) { dev->tx_queue_len = len; }
+/* Before registration: alloc_netdev_mqs() made a device that its setup left
+ * without a queue length IFF_NO_QUEUE; one with a length has a qdisc. */
+void rtun_dev_set_tx_queue_len(struct net_device *dev, unsigned int len)
+{
+	dev->tx_queue_len = len;
+	if (len)
+		dev->priv_flags &= ~IFF_NO_QUEUE;
+}
 unsigned int rtun_dev_tx_queue_len(const struct net_device *dev) { return READ_ONCE(dev->tx_queue_len); }
 void rtun_dev_set_lltx(struct net_device *dev) { dev->lltx = true; }
 void rtun_dev_tap_priv_flags(struct net_device *dev)

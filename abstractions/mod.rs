@@ -13,6 +13,7 @@ pub(crate) mod ffi;
 pub(crate) mod napi;
 pub(crate) mod netdev;
 pub(crate) mod percpu;
+pub(crate) mod ptr_ring;
 pub(crate) mod rcu;
 pub(crate) mod skb;
 pub(crate) mod skb_ring;

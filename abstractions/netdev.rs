@@ -19,6 +19,7 @@
 //! synchronisation, and nothing reads the flag but the destructor.
 
 use core::{
+    ffi::CStr,
     ffi::{c_int, c_uint, c_void},
     marker::PhantomData,
     mem::MaybeUninit,
@@ -33,21 +34,15 @@ use kernel::{
     types::Opaque,
 };
 
-use crate::{
-    abstractions::ffi,
-    abstractions::rcu::BhSection,
-    abstractions::skb::SkBuff,
-    logic::ioctl::{Mode, IFNAMSIZ},
-};
+use crate::{abstractions::ffi, abstractions::rcu::BhSection, abstractions::skb::SkBuff};
 
-const ARPHRD_NONE: u16 = 0xfffe;
-const IFF_UP: u32 = 0x1;
-const IFF_POINTOPOINT: u32 = 0x10;
-const IFF_NOARP: u32 = 0x80;
-const IFF_MULTICAST: u32 = 0x1000;
-const MIN_MTU: u32 = 68;
-const MAX_MTU: u32 = 65535;
-const TUN_READQ_SIZE: u32 = 500;
+/// The size of an interface name, with its NUL.
+pub(crate) const IFNAMSIZ: usize = bindings::IFNAMSIZ as usize;
+const IFF_UP: u32 = bindings::net_device_flags_IFF_UP;
+/// Device flags (`IFF_*`) for [`DevBuilder::set_flags`].
+pub(crate) const IFF_POINTOPOINT: u32 = bindings::net_device_flags_IFF_POINTOPOINT;
+pub(crate) const IFF_NOARP: u32 = bindings::net_device_flags_IFF_NOARP;
+pub(crate) const IFF_MULTICAST: u32 = bindings::net_device_flags_IFF_MULTICAST;
 const ETH_SS_STATS: c_int = 1;
 /// Offsets of `rx_dropped` and `tx_dropped` in `struct net_device_core_stats`
 /// (the C file checks them).
@@ -55,6 +50,15 @@ const CORE_STATS_RX_DROPPED: u32 = 0;
 const CORE_STATS_TX_DROPPED: u32 = 8;
 /// What `ndo_start_xmit` returns for a frame it dropped (the C file checks it).
 const NET_XMIT_DROP: c_int = 1;
+
+/// Which of the two ops tables a device has: what kind of link it is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Link {
+    /// An L3 device without a link-layer header (`ARPHRD_NONE`).
+    L3,
+    /// An Ethernet device.
+    Ether,
+}
 
 /// What a driver provides for its devices: the callbacks of the ops tables
 /// in rust_tun_shim.c go through [`Adapter`] to these methods, and the driver
@@ -68,6 +72,8 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     const VERSION: &'static str;
     /// `ethtool -S` counter names (and /sys/kernel/debug/rtun/<dev>).
     const STAT_NAMES: &'static [&'static str];
+    /// `ethtool -i` bus info of a device of kind `link`.
+    fn bus_info(link: Option<Link>) -> &'static str;
 
     /// `ndo_start_xmit` (bottom halves off, so in an RCU read-side section,
     /// which `rcu` proves): the frame is consumed either way; false when it
@@ -173,8 +179,8 @@ impl NetDev {
         self.as_ptr().cast::<u8>().wrapping_add(off).cast()
     }
 
-    /// The device's kind, if it is an rtun device.
-    pub(crate) fn mode(&self) -> Option<Mode> {
+    /// The device's kind, if it is one of this module's devices.
+    pub(crate) fn link(&self) -> Option<Link> {
         // SAFETY: The offset and the two table addresses are constants set at
         // build time.
         let (off, tun, tap) = unsafe {
@@ -194,9 +200,9 @@ impl NetDev {
         // device could reach us; the volatile read is C's plain one.
         let ops = unsafe { field.read_volatile() };
         if ops == tun {
-            Some(Mode::Tun)
+            Some(Link::L3)
         } else if ops == tap {
-            Some(Mode::Tap)
+            Some(Link::Ether)
         } else {
             None
         }
@@ -205,8 +211,8 @@ impl NetDev {
     /// The driver's state, if this is an rtun device. Only one driver type
     /// is ever registered (`export_callbacks!`), so `T` is it.
     pub(crate) fn driver<T: Driver>(&self) -> Option<&T> {
-        self.mode()?;
-        // SAFETY: `mode()` found rtun's ops on the device.
+        self.link()?;
+        // SAFETY: `link()` found rtun's ops on the device.
         Some(unsafe { self.own_driver() })
     }
 
@@ -230,7 +236,7 @@ impl NetDev {
         let name = unsafe {
             core::slice::from_raw_parts(ffi::rtun_dev_name(self.as_ptr()).cast::<u8>(), IFNAMSIZ)
         };
-        crate::logic::ioctl::copy_bytes(&mut out[..IFNAMSIZ - 1], name);
+        copy_prefix(&mut out[..IFNAMSIZ - 1], name);
         out
     }
 
@@ -557,16 +563,9 @@ pub(crate) struct DebugfsEntry(NonNull<bindings::dentry>);
 unsafe impl Send for DebugfsEntry {}
 
 impl DebugfsEntry {
-    /// `rtun/<name>` for a device in the initial network namespace, and
-    /// `rtun/<name>@<netns inode>` for one elsewhere (the number `ls -l
-    /// /proc/<pid>/ns/net` shows), showing `dev`'s drop counters. `None` if
-    /// debugfs is unavailable.
-    pub(crate) fn new(dev: &NetDev) -> Option<Self> {
-        let net = dev.net()?;
-        // SAFETY: `net` is counted; these read two namespaces' inode numbers.
-        let (inum, init) = unsafe { (ffi::rtun_net_inum(net.as_ptr()), ffi::rtun_init_net_inum()) };
-        drop(net);
-        let name = crate::logic::ioctl::debugfs_name(&dev.name(), (inum != init).then_some(inum));
+    /// `rtun/<name>`, showing `dev`'s drop counters. `None` if debugfs is
+    /// unavailable.
+    pub(crate) fn new(dev: &NetDev, name: &CStr) -> Option<Self> {
         // SAFETY: `name` is terminated; the file is removed (in `ndo_uninit`)
         // before the device it points at can be freed.
         let d = unsafe { ffi::rtun_debugfs_add(name.as_ptr().cast(), dev.as_ptr()) };
@@ -617,53 +616,94 @@ pub(crate) struct DevBuilder {
 
 impl DevBuilder {
     /// Allocates a device named `name` (a template such as `rtun%d` is allowed)
-    /// with room for `queues` queues.
-    pub(crate) fn new<D: Driver>(name: &[u8; IFNAMSIZ], queues: usize) -> Result<Self> {
+    /// with room for `queues` queues, and a qdisc of `tx_queue_len` frames.
+    pub(crate) fn new<D: Driver>(
+        name: &[u8; IFNAMSIZ],
+        queues: usize,
+        tx_queue_len: u32,
+    ) -> Result<Self> {
         let priv_size = c_int::try_from(core::mem::size_of::<Priv<D>>()).map_err(|_| EINVAL)?;
         let queues = c_uint::try_from(queues).map_err(|_| EINVAL)?;
         // SAFETY: `name` is NUL-terminated (its last byte is always 0).
         let ptr = unsafe { ffi::rtun_alloc_netdev(priv_size, name.as_ptr().cast(), queues) };
         // The allocation zeroes the private area, so `needs_drop` starts false.
-        NonNull::new(ptr)
+        let mut builder = NonNull::new(ptr)
             .map(|dev| DevBuilder { dev, net: None })
-            .ok_or(ENOMEM)
+            .ok_or(ENOMEM)?;
+        builder.set_tx_queue_len(tx_queue_len);
+        Ok(builder)
     }
 
     fn ptr(&self) -> *mut bindings::net_device {
         self.dev.as_ptr()
     }
 
-    /// Point-to-point L3 device without ARP, like tun's TUN mode.
-    pub(crate) fn setup_tun(&mut self) {
+    /// Sets the link-layer type (`ARPHRD_*`), no header and no address:
+    /// an L3 device, which gets IP tunnels' header ops (so that packet
+    /// sockets see the protocol).
+    pub(crate) fn l3_setup(&mut self, ty: u16) {
         let d = self.ptr();
         // SAFETY: `d` is a valid device that is not registered yet.
         unsafe {
             ffi::rtun_dev_use_ip_tunnel_header_ops(d);
             ffi::rtun_dev_set_hard_header_len(d, 0);
             ffi::rtun_dev_set_addr_len(d, 0);
-            ffi::rtun_dev_set_mtu(d, 1500);
-            ffi::rtun_dev_set_type(d, ARPHRD_NONE);
-            ffi::rtun_dev_set_flags(d, IFF_POINTOPOINT | IFF_NOARP | IFF_MULTICAST);
-            ffi::rtun_dev_set_tx_queue_len(d, TUN_READQ_SIZE);
-            ffi::rtun_dev_set_lltx(d);
-            ffi::rtun_dev_set_min_mtu(d, MIN_MTU);
-            ffi::rtun_dev_set_max_mtu(d, MAX_MTU);
+            ffi::rtun_dev_set_type(d, ty);
         }
     }
 
-    /// Ethernet device with a random MAC address, like tun's TAP mode.
-    pub(crate) fn setup_tap(&mut self) {
+    /// A software Ethernet device (as veth and tun's TAP are): `ether_setup`,
+    /// no shared transmit skbs, address changes while up, a random address.
+    pub(crate) fn ether_setup(&mut self) {
         let d = self.ptr();
         // SAFETY: `d` is a valid device that is not registered yet.
         unsafe {
             ffi::ether_setup(d);
             ffi::rtun_dev_tap_priv_flags(d);
             ffi::rtun_eth_hw_addr_random(d);
-            ffi::rtun_dev_set_lltx(d);
-            ffi::rtun_dev_set_min_mtu(d, MIN_MTU);
-            let hh = u32::from(ffi::rtun_dev_hard_header_len(d));
-            ffi::rtun_dev_set_max_mtu(d, MAX_MTU - hh);
         }
+    }
+
+    /// `dev->flags` (`IFF_*`), before registration.
+    pub(crate) fn set_flags(&mut self, flags: u32) {
+        // SAFETY: The device is valid and not registered yet.
+        unsafe { ffi::rtun_dev_set_flags(self.ptr(), flags) }
+    }
+
+    /// The MTU.
+    pub(crate) fn set_mtu(&mut self, mtu: u32) {
+        // SAFETY: The device is valid and not registered yet.
+        unsafe { ffi::rtun_dev_set_mtu(self.ptr(), mtu) }
+    }
+
+    /// The MTU's bounds.
+    pub(crate) fn set_mtu_bounds(&mut self, min: u32, max: u32) {
+        let d = self.ptr();
+        // SAFETY: `d` is a valid device that is not registered yet.
+        unsafe {
+            ffi::rtun_dev_set_min_mtu(d, min);
+            ffi::rtun_dev_set_max_mtu(d, max);
+        }
+    }
+
+    /// The link-layer header's length (`hard_header_len`).
+    pub(crate) fn hard_header_len(&self) -> u32 {
+        // SAFETY: The device is valid.
+        u32::from(unsafe { ffi::rtun_dev_hard_header_len(self.ptr()) })
+    }
+
+    /// The qdisc's queue length; a device that has one keeps it (a length
+    /// of 0 before registration would otherwise mean no qdisc).
+    pub(crate) fn set_tx_queue_len(&mut self, len: u32) {
+        // SAFETY: The device is valid and not registered yet.
+        unsafe { ffi::rtun_dev_set_tx_queue_len(self.ptr(), len) }
+    }
+
+    /// `NETIF_F_LLTX`-style lockless transmit (`dev->lltx`): the driver
+    /// serialises its own transmit.
+    pub(crate) fn set_lltx(&mut self) {
+        // SAFETY: The device is valid and not registered yet.
+        unsafe { ffi::rtun_dev_set_lltx(self.ptr()) }
     }
 
     /// The offloads the device can have (`hw_features`); it starts with all of
@@ -711,7 +751,7 @@ impl DevBuilder {
     /// Initialises the private state, gives the device rtun's ops and registers it.
     pub(crate) fn register<D: Driver>(
         mut self,
-        mode: Mode,
+        link: Link,
         init: impl PinInit<D, Error>,
         _rtnl: &Rtnl,
     ) -> Result<ARef<NetDev>> {
@@ -724,9 +764,9 @@ impl DevBuilder {
             // is still false.
             init.__init((*p).state.as_mut_ptr())?;
             (*p).needs_drop.store(true, Ordering::Release);
-            match mode {
-                Mode::Tun => ffi::rtun_dev_use_tun_ops(d),
-                Mode::Tap => ffi::rtun_dev_use_tap_ops(d),
+            match link {
+                Link::L3 => ffi::rtun_dev_use_tun_ops(d),
+                Link::Ether => ffi::rtun_dev_use_tap_ops(d),
             }
             let ret = ffi::register_netdevice(d);
             if ret < 0 {
@@ -809,6 +849,16 @@ impl NetNs {
         // count is not zero and `get_net` may take another.
         unsafe { ffi::rtun_net_get(self.as_ptr()) };
         NetNs(self.0)
+    }
+
+    /// The namespace's inode number (what `ls -l /proc/<pid>/ns/net`
+    /// shows), and whether it is the initial namespace.
+    pub(crate) fn inum(&self) -> (u32, bool) {
+        // SAFETY: The namespace is valid while we hold the reference; these
+        // read two namespaces' inode numbers.
+        let (inum, init) =
+            unsafe { (ffi::rtun_net_inum(self.as_ptr()), ffi::rtun_init_net_inum()) };
+        (inum, inum == init)
     }
 
     /// CAP_NET_ADMIN over this namespace.
@@ -1063,7 +1113,7 @@ impl<T: Driver> Adapter<T> {
         for (chunk, name) in out.chunks_mut(len).zip(T::STAT_NAMES.iter()) {
             chunk.fill(0);
             let n = chunk.len().saturating_sub(1);
-            crate::logic::ioctl::copy_bytes(&mut chunk[..n], name.as_bytes());
+            copy_prefix(&mut chunk[..n], name.as_bytes());
         }
     }
 
@@ -1094,14 +1144,7 @@ impl<T: Driver> Adapter<T> {
         put_cstr(&mut info.driver, T::NAME);
         put_cstr(&mut info.version, T::VERSION);
         // As tun: the bus is the kind of device.
-        put_cstr(
-            &mut info.bus_info,
-            if dev.mode() == Some(Mode::Tap) {
-                "tap"
-            } else {
-                "tun"
-            },
-        );
+        put_cstr(&mut info.bus_info, T::bus_info(dev.link()));
     }
 
     /// # Safety
@@ -1292,5 +1335,12 @@ fn put_cstr(dst: &mut [kernel::ffi::c_char], src: &str) {
     dst.fill(0);
     for (d, s) in dst.iter_mut().take(n).zip(src.bytes()) {
         *d = s as kernel::ffi::c_char;
+    }
+}
+
+/// Copies as much of `src` as fits into `dst`.
+fn copy_prefix(dst: &mut [u8], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
     }
 }

@@ -24,93 +24,68 @@ use kernel::{
     page::PAGE_SIZE,
 };
 
-use crate::{
-    abstractions::ffi,
-    abstractions::netdev::NetDev,
-    abstractions::sock::Sock,
-    logic::offload,
-    logic::vnet,
-    skb_reason::{Reason, Site},
-};
+use crate::{abstractions::ffi, abstractions::netdev::NetDev, abstractions::sock::Sock};
 
 // `SkBuff::shinfo` reads `end` as an offset from `head`, which it is only on
 // 64-bit kernels (NET_SKBUFF_DATA_USES_OFFSET).
 #[cfg(not(CONFIG_64BIT))]
 compile_error!("rtun needs a 64-bit kernel (CONFIG_64BIT): skb.rs reads skb->end as an offset from skb->head (NET_SKBUFF_DATA_USES_OFFSET)");
 
-/// A virtio-net header as the C helpers take it: a `struct
-/// virtio_net_hdr_v1_hash_tunnel` (vnet.rs's layout, [`vnet::Raw`], is its
-/// bytes), aligned for it; the C file checks that its size is
-/// [`vnet::TNL_HDR_LEN`] and its alignment at most this.
+/// A virtio-net header's bytes, as user space reads and writes them: a
+/// `struct virtio_net_hdr_v1_hash_tunnel` (24 bytes), of which the basic
+/// header is the first 10. The C file checks the size.
+pub(crate) const VNET_TNL_HDR_LEN: usize = 24;
+
+/// The bytes of a virtio-net header, unaligned (see [`VNET_TNL_HDR_LEN`]).
+pub(crate) type VnetBytes = [u8; VNET_TNL_HDR_LEN];
+
+/// A virtio-net header as the C helpers take it: the bytes, aligned for a
+/// `struct virtio_net_hdr_v1_hash_tunnel` (the C file checks that its
+/// alignment is at most this).
 #[repr(C, align(8))]
-struct VnetHdrBuf(vnet::Raw);
+struct VnetHdrBuf(VnetBytes);
 
-const _: () = assert!(core::mem::size_of::<VnetHdrBuf>() == vnet::TNL_HDR_LEN);
+const _: () = assert!(core::mem::size_of::<VnetHdrBuf>() == VNET_TNL_HDR_LEN);
 
-// The GSO type bits offload.rs decides on are the kernel's.
-const _: () = {
-    assert!(offload::GSO_TCPV4 == bindings::SKB_GSO_TCPV4 as u32);
-    assert!(offload::GSO_DODGY == bindings::SKB_GSO_DODGY as u32);
-    assert!(offload::GSO_TCP_ECN == bindings::SKB_GSO_TCP_ECN as u32);
-    assert!(offload::GSO_TCP_FIXEDID == bindings::SKB_GSO_TCP_FIXEDID as u32);
-    assert!(offload::GSO_TCPV6 == bindings::SKB_GSO_TCPV6 as u32);
-    assert!(offload::GSO_UDP_L4 == bindings::SKB_GSO_UDP_L4 as u32);
-    assert!(offload::GSO_UDP_TUNNEL == bindings::SKB_GSO_UDP_TUNNEL as u32);
-    assert!(offload::GSO_UDP_TUNNEL_CSUM == bindings::SKB_GSO_UDP_TUNNEL_CSUM as u32);
-    assert!(offload::GSO_TCP_FIXEDID_INNER == bindings::SKB_GSO_TCP_FIXEDID_INNER as u32);
-};
-
-/// The kernel's value for each reason, indexed by [`Reason::index`]: one
-/// load on the drop path.
-const RAW_REASONS: [bindings::skb_drop_reason; Reason::COUNT] = {
-    let mut t = [0; Reason::COUNT];
-    let mut i = 0;
-    while i < Reason::COUNT {
-        t[i] = raw_reason_of(Reason::ALL[i]);
-        i += 1;
-    }
-    t
-};
-
-#[inline(always)]
-fn raw_reason(r: Reason) -> bindings::skb_drop_reason {
-    // `index()` is below COUNT for every reason: no bounds check remains.
-    RAW_REASONS
-        .get(r.index())
-        .copied()
-        .unwrap_or(bindings::skb_drop_reason_SKB_DROP_REASON_DEV_READY)
+/// A drop reason as the kernel knows it (`enum skb_drop_reason`): what
+/// [`SkBuff::drop_reason`] reports to `skb:kfree_skb`. The kernel's own
+/// values implement it; so do a driver's reasons, mapped to the kernel's.
+pub(crate) trait DropReason: Copy {
+    /// The kernel's value.
+    fn raw(self) -> bindings::skb_drop_reason;
 }
 
-/// The kernel's value for each reason, from the generated bindings.
-const fn raw_reason_of(r: Reason) -> bindings::skb_drop_reason {
-    match r {
-        Reason::DevReady => bindings::skb_drop_reason_SKB_DROP_REASON_DEV_READY,
-        Reason::TapTxfilter => bindings::skb_drop_reason_SKB_DROP_REASON_TAP_TXFILTER,
-        Reason::SocketFilter => bindings::skb_drop_reason_SKB_DROP_REASON_SOCKET_FILTER,
-        Reason::TapFilter => bindings::skb_drop_reason_SKB_DROP_REASON_TAP_FILTER,
-        Reason::Nomem => bindings::skb_drop_reason_SKB_DROP_REASON_NOMEM,
-        Reason::SkbUcopyFault => bindings::skb_drop_reason_SKB_DROP_REASON_SKB_UCOPY_FAULT,
-        Reason::FullRing => bindings::skb_drop_reason_SKB_DROP_REASON_FULL_RING,
-        Reason::HdrTrunc => bindings::skb_drop_reason_SKB_DROP_REASON_HDR_TRUNC,
-        Reason::DevHdr => bindings::skb_drop_reason_SKB_DROP_REASON_DEV_HDR,
-        Reason::SkbCsum => bindings::skb_drop_reason_SKB_DROP_REASON_SKB_CSUM,
-        Reason::SkbGsoSeg => bindings::skb_drop_reason_SKB_DROP_REASON_SKB_GSO_SEG,
-        Reason::UnhandledProto => bindings::skb_drop_reason_SKB_DROP_REASON_UNHANDLED_PROTO,
-        Reason::QueuePurge => bindings::skb_drop_reason_SKB_DROP_REASON_QUEUE_PURGE,
-        Reason::Pfmemalloc => bindings::skb_drop_reason_SKB_DROP_REASON_PFMEMALLOC,
-        Reason::SecurityHook => bindings::skb_drop_reason_SKB_DROP_REASON_SECURITY_HOOK,
+impl DropReason for bindings::skb_drop_reason {
+    #[inline(always)]
+    fn raw(self) -> bindings::skb_drop_reason {
+        self
     }
 }
 
-/// The drop site for a reason returned by the kernel's socket-filter path.
-pub(crate) fn socket_filter_site(raw: bindings::skb_drop_reason) -> Site {
-    if raw == bindings::skb_drop_reason_SKB_DROP_REASON_PFMEMALLOC {
-        Site::XmitSocketFilterPfmemalloc
-    } else if raw == bindings::skb_drop_reason_SKB_DROP_REASON_SECURITY_HOOK {
-        Site::XmitSocketFilterSecurity
-    } else {
-        Site::XmitSocketFilter
-    }
+/// The checksum state of an skb, as a virtio-net header reports it to a
+/// reader (`virtio_net_hdr_from_skb`).
+pub(crate) enum CsumState {
+    /// CHECKSUM_PARTIAL: to be filled in from `start` (relative to `data`,
+    /// counting a VLAN tag still in the skb's metadata), at `offset`.
+    Partial { start: i32, offset: u16 },
+    /// CHECKSUM_UNNECESSARY: verified.
+    Unnecessary,
+    /// Anything else.
+    None,
+}
+
+/// The GSO type bits (`SKB_GSO_*`) as the kernel defines them.
+pub(crate) mod gso {
+    use kernel::bindings;
+    pub(crate) const TCPV4: u32 = bindings::SKB_GSO_TCPV4 as u32;
+    pub(crate) const DODGY: u32 = bindings::SKB_GSO_DODGY as u32;
+    pub(crate) const TCP_ECN: u32 = bindings::SKB_GSO_TCP_ECN as u32;
+    pub(crate) const TCP_FIXEDID: u32 = bindings::SKB_GSO_TCP_FIXEDID as u32;
+    pub(crate) const TCPV6: u32 = bindings::SKB_GSO_TCPV6 as u32;
+    pub(crate) const UDP_L4: u32 = bindings::SKB_GSO_UDP_L4 as u32;
+    pub(crate) const UDP_TUNNEL: u32 = bindings::SKB_GSO_UDP_TUNNEL as u32;
+    pub(crate) const UDP_TUNNEL_CSUM: u32 = bindings::SKB_GSO_UDP_TUNNEL_CSUM as u32;
+    pub(crate) const TCP_FIXEDID_INNER: u32 = bindings::SKB_GSO_TCP_FIXEDID_INNER as u32;
 }
 
 /// `VLAN_HLEN`: a VLAN tag's bytes.
@@ -402,7 +377,7 @@ impl SkBuff {
 
     /// `skb_shinfo()->gso_size`.
     #[inline(always)]
-    fn gso_size(&self) -> u16 {
+    pub(crate) fn gso_size(&self) -> u16 {
         // SAFETY: The shared info is valid while the skb is.
         unsafe { (*self.shinfo()).gso_size }
     }
@@ -411,7 +386,7 @@ impl SkBuff {
     /// `virtio_net_hdr_from_skb` reads it (`vlan_hlen`: tun counts a VLAN tag
     /// still in the skb's metadata in `csum_start`).
     #[inline(always)]
-    fn vnet_csum(&self) -> vnet::Csum {
+    pub(crate) fn csum_state(&self) -> CsumState {
         let skb = self.ptr();
         // `ip_summed` is a bitfield the generated accessor reads;
         // `csum_start`/`csum_offset` are the meaning of the checksum union
@@ -434,14 +409,14 @@ impl SkBuff {
                 let start = i32::from(c.csum_start)
                     .wrapping_sub(headroom)
                     .wrapping_add(vlan_hlen);
-                vnet::Csum::Partial {
+                CsumState::Partial {
                     start,
                     offset: c.csum_offset,
                 }
             } else if summed == bindings::CHECKSUM_UNNECESSARY {
-                vnet::Csum::Valid
+                CsumState::Unnecessary
             } else {
-                vnet::Csum::None
+                CsumState::None
             }
         }
     }
@@ -522,7 +497,7 @@ impl SkBuff {
     /// offload); `tnl` and `tnl_csum` say whether its UDP-tunnel fields count.
     pub(crate) fn apply_vnet_hdr(
         &mut self,
-        hdr: &vnet::Raw,
+        hdr: &VnetBytes,
         tnl: bool,
         tnl_csum: bool,
         le: bool,
@@ -542,25 +517,11 @@ impl SkBuff {
         }
     }
 
-    /// Describes the skb in a virtio-net header for a reader; the tunnel
-    /// fields only when `tnl` (the device offers UDP-tunnel GSO). A frame
-    /// without UDP-tunnel GSO is described inline ([`vnet::encode`], the
-    /// kernel's `virtio_net_hdr_from_skb`, which is what
-    /// `virtio_net_hdr_tnl_from_skb` does for it), the others by the kernel.
-    #[inline(always)]
-    pub(crate) fn vnet_hdr(&self, tnl: bool, le: bool) -> Result<vnet::Raw, Failed> {
-        let gso_type = self.gso_type();
-        if gso_type & (offload::GSO_UDP_TUNNEL | offload::GSO_UDP_TUNNEL_CSUM) == 0 {
-            let info = vnet::FrameInfo {
-                gso_size: self.gso_size(),
-                gso_type,
-                // `len - data_len`, both u32.
-                headlen: self.headlen() as u32,
-                csum: self.vnet_csum(),
-            };
-            return vnet::encode(&info, le).map_err(|()| Failed);
-        }
-        let mut buf = VnetHdrBuf([0u8; vnet::TNL_HDR_LEN]);
+    /// Describes the skb in a virtio-net header for a reader, with the
+    /// kernel's `virtio_net_hdr_tnl_from_skb`; the tunnel fields only when
+    /// `tnl` (the device offers UDP-tunnel GSO).
+    pub(crate) fn vnet_hdr_by_kernel(&self, tnl: bool, le: bool) -> Result<VnetBytes, Failed> {
+        let mut buf = VnetHdrBuf([0u8; VNET_TNL_HDR_LEN]);
         // SAFETY: The skb is valid; `buf` is a writable, aligned `struct
         // virtio_net_hdr_v1_hash_tunnel`.
         let ret =
@@ -607,13 +568,13 @@ impl SkBuff {
     /// Frees a dropped frame, reporting `reason` to `skb:kfree_skb`. Called
     /// straight from Rust, so the tracepoint's `location` is in rust_tun.
     #[inline(always)]
-    pub(crate) fn drop_reason(self, reason: Reason) {
+    pub(crate) fn drop_reason(self, reason: impl DropReason) {
         // SAFETY: The skb is ours to free; a null socket is allowed.
         unsafe {
             bindings::sk_skb_reason_drop(
                 core::ptr::null_mut(),
                 self.release().as_ptr(),
-                raw_reason(reason),
+                reason.raw(),
             )
         };
         not_a_tail_call();
@@ -622,7 +583,7 @@ impl SkBuff {
     /// Drops a frame on the transmit path: reports the error to a zerocopy or
     /// timestamping sender first, as tun does.
     #[inline(always)]
-    pub(crate) fn drop_tx(self, reason: Reason) {
+    pub(crate) fn drop_tx(self, reason: impl DropReason) {
         // SAFETY: The skb is ours.
         unsafe { bindings::skb_tx_error(self.ptr()) };
         self.drop_reason(reason);
@@ -773,10 +734,10 @@ impl SkbList {
 
     /// Frees the whole list with one reason (`kfree_skb_list_reason`).
     #[inline(always)]
-    pub(crate) fn drop_reason(self, reason: Reason) {
+    pub(crate) fn drop_reason(self, reason: impl DropReason) {
         if let Some(head) = ManuallyDrop::new(self).0 {
             // SAFETY: The list is ours to free.
-            unsafe { bindings::kfree_skb_list_reason(head.as_ptr(), raw_reason(reason)) };
+            unsafe { bindings::kfree_skb_list_reason(head.as_ptr(), reason.raw()) };
             not_a_tail_call();
         }
     }

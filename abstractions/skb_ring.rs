@@ -20,10 +20,9 @@ use core::{
 use kernel::{alloc::KVVec, bindings, prelude::*, sync::lock::Guard};
 
 use crate::{
+    abstractions::ptr_ring::{Consumer, Producer},
     abstractions::skb::{SkBuff, SkbList},
     abstractions::sync::{new_raw_spinlock, BhOff, RawSpinLock, RawSpinLockBackend},
-    logic::ring::{Consumer, Producer},
-    skb_reason::Reason,
 };
 
 type Slots = KVVec<AtomicPtr<bindings::sk_buff>>;
@@ -266,6 +265,6 @@ impl SkbRing {
             list.push_front(unsafe { SkBuff::from_raw(raw) });
         }
         drop(c);
-        list.drop_reason(Reason::QueuePurge);
+        list.drop_reason(bindings::skb_drop_reason_SKB_DROP_REASON_QUEUE_PURGE);
     }
 }

@@ -4,8 +4,8 @@
 //! to it (`sk_wmem_alloc`, through `skb_set_owner_w`) until they are freed,
 //! against its send buffer (`sk_sndbuf`, TUNSETSNDBUF); a writer that finds
 //! it full sleeps on its wait queue in `sock_alloc_send_pskb`, and
-//! `sk_write_space` (queue.rs's [`sock_write_space`](crate::driver::queue::sock_write_space),
-//! tun's `tun_sock_write_space`) wakes it and the pollers, and sends SIGIO to
+//! `sk_write_space` ([`Sock::write_space`], tun's `tun_sock_write_space`)
+//! wakes it and the pollers, and sends SIGIO to
 //! the file's fasync list, which lives in the socket as well. Readers wait on
 //! the same queue, and the transmit path wakes it, as tun's
 //! `sk_data_ready` does (which also wakes a waiting writer: it looks again).
@@ -20,7 +20,10 @@
 use core::{mem::ManuallyDrop, ptr::NonNull};
 use kernel::{bindings, prelude::*};
 
-use crate::{abstractions::ffi, abstractions::sync::WaitQueue};
+use crate::abstractions::{
+    ffi,
+    sync::{poll, WaitQueue},
+};
 
 /// A counted reference to a queue's socket.
 ///
@@ -123,6 +126,19 @@ impl Sock {
         unsafe { ffi::rtun_kill_fasync(self.fasync_list(), true) }
     }
 
+    /// tun's `tun_sock_write_space`, the socket's `sk_write_space`: once less
+    /// than half the send buffer is charged, a writer or poller that found it
+    /// full (SOCKWQ_ASYNC_NOSPACE) is woken, and SIGIO says POLL_OUT. Any
+    /// context.
+    pub(crate) fn write_space(&self) {
+        if !self.writeable() || !self.test_and_clear_nospace() {
+            return;
+        }
+        let events = poll::EPOLLOUT | poll::EPOLLWRNORM | poll::EPOLLWRBAND;
+        self.wait().wake(events);
+        self.notify_writable();
+    }
+
     /// The file's fasync list head (`socket.wq.fasync_list`), for chardev.rs;
     /// valid while `self` is.
     pub(crate) fn fasync_list(&self) -> *mut *mut bindings::fasync_struct {
@@ -148,5 +164,5 @@ unsafe extern "C" fn rtun_sock_write_space(sk: *mut bindings::sock) {
     // for the call: `sock_wfree` holds an `sk_wmem_alloc` reference across it.
     // The borrowed value is not dropped, so no reference is given back.
     let sock = ManuallyDrop::new(Sock(unsafe { NonNull::new_unchecked(sk) }));
-    crate::driver::queue::sock_write_space(&sock);
+    sock.write_space();
 }

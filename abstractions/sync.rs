@@ -242,6 +242,17 @@ impl Drop for BhOff {
     }
 }
 
+/// Poll event bits (`__poll_t`, uapi/linux/eventpoll.h), which bindgen
+/// cannot see through their `__force` casts. User-space ABI: fixed.
+pub(crate) mod poll {
+    pub(crate) const EPOLLIN: u32 = 0x001;
+    pub(crate) const EPOLLOUT: u32 = 0x004;
+    pub(crate) const EPOLLERR: u32 = 0x008;
+    pub(crate) const EPOLLRDNORM: u32 = 0x040;
+    pub(crate) const EPOLLWRNORM: u32 = 0x100;
+    pub(crate) const EPOLLWRBAND: u32 = 0x200;
+}
+
 /// A wait queue (`wait_queue_head_t`) whose wake-ups cost nothing when nobody
 /// waits (`wq_has_sleeper`), and which wakes pollers with the event that
 /// happened (a keyed wake-up), as a socket's `sk_data_ready` does. A queue's

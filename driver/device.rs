@@ -34,11 +34,12 @@ use kernel::{
 use crate::{
     abstractions::bpf::{ClassicFilter, EbpfFilter},
     abstractions::cred::{self, LsmBlob, INVALID_ID},
-    abstractions::netdev::{DebugfsEntry, Driver, NetDev, Rtnl},
+    abstractions::netdev::{self, DebugfsEntry, DevBuilder, Driver, Link, NetDev, Rtnl},
     abstractions::percpu::PerCpuCounters,
     abstractions::rcu::{BhSection, RcuBox, RcuTable, Retired},
-    abstractions::skb::{self, SkBuff},
+    abstractions::skb::SkBuff,
     abstractions::skb_ring::NewSlots,
+    driver::frames,
     driver::queue::Queue,
     logic::ioctl::{self, Mode},
     logic::offload::{Features, Offloads},
@@ -53,6 +54,64 @@ const COUNTERS: usize = Reason::COUNT + 1;
 
 /// Most queues one device can have (tun's MAX_TAP_QUEUES).
 pub(crate) const MAX_QUEUES: usize = 256;
+
+/// tun's `TUN_READQ_SIZE`: a new device's qdisc length (TAP's Ethernet setup
+/// then makes it Ethernet's default, as on tun).
+pub(crate) const TUN_READQ_SIZE: u32 = 500;
+/// tun's MTU bounds (`MIN_MTU`, `MAX_MTU`; TAP's maximum less its header).
+const MIN_MTU: u32 = 68;
+const MAX_MTU: u32 = 65535;
+/// A TUN device's MTU (`ETH_DATA_LEN`).
+const TUN_MTU: u32 = 1500;
+/// `ARPHRD_NONE`: a TUN device has no link-layer header.
+const ARPHRD_NONE: u16 = 0xfffe;
+
+// The logic layer's IFNAMSIZ is the kernel's.
+const _: () = assert!(ioctl::IFNAMSIZ == netdev::IFNAMSIZ);
+
+/// The netdev kind of a mode: TUN is L3, TAP Ethernet.
+pub(crate) fn link_of(mode: Mode) -> Link {
+    match mode {
+        Mode::Tun => Link::L3,
+        Mode::Tap => Link::Ether,
+    }
+}
+
+/// The mode of an rtun device (`None` for another driver's).
+pub(crate) trait ModeOf {
+    fn mode(&self) -> Option<Mode>;
+}
+
+impl ModeOf for NetDev {
+    #[inline(always)]
+    fn mode(&self) -> Option<Mode> {
+        self.link().map(|link| match link {
+            Link::L3 => Mode::Tun,
+            Link::Ether => Mode::Tap,
+        })
+    }
+}
+
+/// tun's `tun_net_initialize` for a new device: TUN is a point-to-point L3
+/// device without ARP; TAP an Ethernet device with a random address.
+pub(crate) fn setup_link(b: &mut DevBuilder, mode: Mode) {
+    match mode {
+        Mode::Tun => {
+            b.l3_setup(ARPHRD_NONE);
+            b.set_flags(netdev::IFF_POINTOPOINT | netdev::IFF_NOARP | netdev::IFF_MULTICAST);
+            b.set_tx_queue_len(TUN_READQ_SIZE);
+            b.set_lltx();
+            b.set_mtu(TUN_MTU);
+            b.set_mtu_bounds(MIN_MTU, MAX_MTU);
+        }
+        Mode::Tap => {
+            b.ether_setup();
+            b.set_lltx();
+            let max = MAX_MTU.saturating_sub(b.hard_header_len());
+            b.set_mtu_bounds(MIN_MTU, max);
+        }
+    }
+}
 
 const fn bit(b: kernel::bindings::_bindgen_ty_117) -> u64 {
     1u64 << b
@@ -423,7 +482,7 @@ impl DevState {
         if let Some(filter) = self.classic.get(rcu) {
             let reason = filter.run(&mut skb);
             if reason != 0 {
-                return (skb, Some(skb::socket_filter_site(reason)));
+                return (skb, Some(frames::socket_filter_site(reason)));
             }
         }
         if let Some(filter) = self.ebpf.get(rcu) {
@@ -748,7 +807,15 @@ impl DevState {
         let mut entry = self.debugfs.lock();
         // The old entry goes first: the new one may have the same name.
         drop(entry.take());
-        *entry = DebugfsEntry::new(dev);
+        // `rtun/<name>` for a device in the initial network namespace, and
+        // `rtun/<name>@<netns inode>` for one elsewhere.
+        let Some((inum, init)) = dev.net().map(|net| net.inum()) else {
+            return;
+        };
+        let name = ioctl::debugfs_name(&dev.name(), (!init).then_some(inum));
+        if let Ok(name) = core::ffi::CStr::from_bytes_until_nul(&name) {
+            *entry = DebugfsEntry::new(dev, name);
+        }
     }
 
     /// `ndo_uninit`: the device is going away; every queue loses it.
@@ -894,6 +961,14 @@ impl Driver for DevState {
     const NAME: &'static str = "rtun";
     const VERSION: &'static str = "1.0";
     const STAT_NAMES: &'static [&'static str] = &Reason::NAMES;
+
+    fn bus_info(link: Option<Link>) -> &'static str {
+        // As tun: the bus is the kind of device.
+        match link {
+            Some(Link::Ether) => "tap",
+            _ => "tun",
+        }
+    }
 
     // Inlined into `rtun_ndo_start_xmit`, so that drops there are located
     // in a function with a readable name.

@@ -3,4 +3,5 @@
 //! the pure logic. No `unsafe` here.
 
 pub(crate) mod device;
+pub(crate) mod frames;
 pub(crate) mod queue;

@@ -27,7 +27,8 @@ use crate::{
     abstractions::skb_ring::{Full, NewSlots, SkbRing},
     abstractions::sock::Sock,
     abstractions::sync::{new_raw_spinlock, PollCtx, RawSpinLock, WaitQueue},
-    driver::device::{self, DevState, MAX_QUEUES},
+    driver::device::{self, DevState, ModeOf, MAX_QUEUES},
+    driver::frames,
     logic::frame,
     logic::ioctl::{self, IfReq, Mode},
     logic::offload::Offloads,
@@ -36,12 +37,7 @@ use crate::{
     skb_reason::{Errno, Site},
 };
 
-const EPOLLIN: u32 = 0x001;
-const EPOLLOUT: u32 = 0x004;
-const EPOLLERR: u32 = 0x008;
-const EPOLLRDNORM: u32 = 0x040;
-const EPOLLWRNORM: u32 = 0x100;
-const EPOLLWRBAND: u32 = 0x200;
+use crate::abstractions::sync::poll::{EPOLLERR, EPOLLIN, EPOLLOUT, EPOLLRDNORM, EPOLLWRNORM};
 
 /// Linear bytes of a written frame; the rest goes into page fragments, so large
 /// frames need no high-order allocation (tun's SKB_MAX_HEAD, rounded down).
@@ -285,7 +281,7 @@ impl Queue {
     /// The device came up: a writer that poll found blocked may write again
     /// (tun calls `sk_write_space` for every queue on NETDEV_UP).
     pub(crate) fn write_space(&self) {
-        sock_write_space(&self.sock);
+        self.sock.write_space();
     }
 
     /// TUNSETQUEUE detach: NAPI stops, and written frames it had not taken
@@ -470,8 +466,7 @@ impl Queue {
         }
         if vnet_sz > 0 {
             let tnl = device::has_udp_tunnel(dev.features());
-            let hdr = skb
-                .vnet_hdr(tnl, state.vnet_little_endian())
+            let hdr = frames::vnet_hdr(&skb, tnl, state.vnet_little_endian())
                 .map_err(|_| Site::ReadVnetHdr)?;
             if to.len() < vnet_sz {
                 return Err(Site::ReadShortBuffer);
@@ -1043,22 +1038,21 @@ impl Queue {
                 let mut tname = [0u8; ioctl::IFNAMSIZ];
                 let template = template.split(|&b| b == 0).next().unwrap_or(&[]);
                 ioctl::copy_bytes(&mut tname[..ioctl::IFNAMSIZ - 1], template);
+                let queues = if multi { MAX_QUEUES } else { 1 };
                 let mut builder =
-                    DevBuilder::new::<DevState>(&tname, if multi { MAX_QUEUES } else { 1 })?;
+                    DevBuilder::new::<DevState>(&tname, queues, device::TUN_READQ_SIZE)?;
                 builder.set_net(&this.net);
                 builder.set_ifindex(this.ifindex.load(Relaxed));
                 builder.start_with_one_queue();
-                match mode {
-                    Mode::Tun => builder.setup_tun(),
-                    Mode::Tap => builder.setup_tap(),
-                }
+                device::setup_link(&mut builder, mode);
                 builder.set_features(device::device_features());
                 this.resize_ring(builder.tx_queue_len(), None)?;
                 // The LSM decides before the device exists, as tun asks it
                 // inside `ndo_init`: a denial never shows a device.
                 let security = LsmBlob::new()?;
                 security.attach(&this.sock)?;
-                let dev = builder.register(mode, DevState::new(mode, flags, security)?, rtnl)?;
+                let init = DevState::new(mode, flags, security)?;
+                let dev = builder.register(device::link_of(mode), init, rtnl)?;
                 let state = DevState::of(&dev).ok_or(EINVAL)?;
                 if let Err(e) = state.attach(&dev, this, rtnl) {
                     dev.unregister(rtnl);
@@ -1162,18 +1156,6 @@ impl Queue {
         let _rtnl = Rtnl::lock();
         self.device().map_or([0; ioctl::IFNAMSIZ], |d| d.name())
     }
-}
-
-/// tun's `tun_sock_write_space`, the queue socket's `sk_write_space` (sock.rs):
-/// once less than half the send buffer is charged, a writer or poller that
-/// found it full (SOCKWQ_ASYNC_NOSPACE) is woken, and SIGIO says POLL_OUT.
-/// Any context; the queue itself may be gone.
-pub(crate) fn sock_write_space(sock: &Sock) {
-    if !sock.writeable() || !sock.test_and_clear_nospace() {
-        return;
-    }
-    sock.wait().wake(EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND);
-    sock.notify_writable();
 }
 
 /// Reads the caller's `struct ifreq` (`len` bytes: 40, or 32 from 32-bit code).

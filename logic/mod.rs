@@ -7,6 +7,5 @@
 pub(crate) mod frame;
 pub(crate) mod ioctl;
 pub(crate) mod offload;
-pub(crate) mod ring;
 pub(crate) mod txfilter;
 pub(crate) mod vnet;

@@ -7,5 +7,8 @@
 #[path = "../../../logic/mod.rs"]
 mod logic;
 #[cfg(test)]
+#[path = "../../../abstractions/ptr_ring.rs"]
+mod ptr_ring;
+#[cfg(test)]
 #[path = "../../../skb_reason.rs"]
 mod skb_reason;

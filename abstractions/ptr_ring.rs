@@ -4,8 +4,9 @@
 //! or null, the producer fills the slot at its index if it is null, the
 //! consumer empties the slot at its index if it is not. Producers and consumers
 //! each serialise among themselves (skb_ring.rs holds one lock per side), but
-//! the two sides never share a lock or an index. Pure logic over core atomics,
-//! unit-tested on the host.
+//! the two sides never share a lock or an index. Pure logic over core atomics
+//! (the kernel's primitive, rewritten: `ptr_ring.h` is all inline), with no
+//! kernel calls, so tests/host also builds it and runs its unit tests.
 
 use core::sync::atomic::{AtomicPtr, Ordering};
 
