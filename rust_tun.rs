@@ -13,6 +13,7 @@
 //! device.rs and queue.rs; ioctl.rs, frame.rs, ring.rs and skb_reason.rs are
 //! pure and also unit-tested on the host.
 
+use abstractions::{chardev, netdev, rcu};
 use kernel::prelude::*;
 
 mod abstractions;
@@ -31,16 +32,31 @@ module! {
     license: "GPL",
 }
 
+/// The module: one guard per registration. Fields drop in declaration
+/// order, the reverse of `init`'s, and a failed `init` drops the guards it
+/// made in reverse as well.
 struct RustTun {
-    _registration: abstractions::chardev::Registration,
+    _misc: chardev::Registration<driver::queue::Queue>,
+    _notifier: netdev::Notifier,
+    _link: netdev::LinkKind,
+    _debugfs: netdev::DebugfsDir,
+    _wq: rcu::Workqueue,
 }
 
 impl kernel::Module for RustTun {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        let registration = abstractions::chardev::Registration::new()?;
+        let wq = rcu::Workqueue::new()?;
+        let debugfs = netdev::DebugfsDir::create();
+        let link = netdev::LinkKind::register()?;
+        let notifier = netdev::Notifier::register()?;
+        let misc = chardev::Registration::new(c"rtun", c"net/rtun", 0o666)?;
         pr_info!("/dev/net/rtun ready\n");
         Ok(RustTun {
-            _registration: registration,
+            _misc: misc,
+            _notifier: notifier,
+            _link: link,
+            _debugfs: debugfs,
+            _wq: wq,
         })
     }
 }

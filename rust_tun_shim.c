@@ -24,7 +24,6 @@
 #include <linux/ethtool.h>
 #include <linux/gfp.h>
 #include <linux/if_arp.h>
-#include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/netdevice.h>
 #include <linux/nsproxy.h>
@@ -71,15 +70,6 @@ void rtun_priv_destructor(struct net_device *dev);
 int rtun_ethtool_sset_count(struct net_device *dev, int sset);
 void rtun_ethtool_strings(struct net_device *dev, u32 sset, u8 *buf);
 void rtun_ethtool_stats(struct net_device *dev, struct ethtool_stats *st, u64 *data);
-int rtun_fop_open(struct inode *inode, struct file *file);
-int rtun_fop_release(struct inode *inode, struct file *file);
-ssize_t rtun_fop_read_iter(struct kiocb *iocb, struct iov_iter *to);
-ssize_t rtun_fop_write_iter(struct kiocb *iocb, struct iov_iter *from);
-__poll_t rtun_fop_poll(struct file *file, poll_table *wait);
-long rtun_fop_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
-long rtun_fop_compat_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
-int rtun_fop_fasync(int fd, struct file *file, int on);
-void rtun_fop_show_fdinfo(struct seq_file *m, struct file *file);
 int rtun_drops_show(struct seq_file *m, void *v);
 void rtun_sock_write_space(struct sock *sk);
 
@@ -209,30 +199,6 @@ static void rtun_setup(struct net_device *dev)
 	dev->ethtool_ops = &rtun_ethtool_ops;
 }
 
-static const struct file_operations rtun_fops = {
-	.owner		= THIS_MODULE,
-	.open		= rtun_fop_open,
-	.release	= rtun_fop_release,
-	.read_iter	= rtun_fop_read_iter,
-	.write_iter	= rtun_fop_write_iter,
-	.poll		= rtun_fop_poll,
-	.unlocked_ioctl	= rtun_fop_ioctl,
-#ifdef CONFIG_COMPAT
-	.compat_ioctl	= rtun_fop_compat_ioctl,
-#endif
-	.fasync		= rtun_fop_fasync,
-	.show_fdinfo	= rtun_fop_show_fdinfo,
-	.llseek		= noop_llseek,
-};
-
-static struct miscdevice rtun_miscdev = {
-	.minor		= MISC_DYNAMIC_MINOR,
-	.name		= "rtun",
-	.nodename	= "net/rtun",
-	.mode		= 0666,
-	.fops		= &rtun_fops,
-};
-
 /* A queue's socket, as tun's tun_file embeds one (sock.rs): the sock that
  * written frames are charged to, and the struct socket its sk_socket and
  * sk_wq point at. The socket comes with a (zeroed) inode after it, as sockfs
@@ -260,8 +226,6 @@ static struct dentry *rtun_debugfs_root;
 
 /* ---- registration ---------------------------------------------------- */
 
-int rtun_misc_register(void) { return misc_register(&rtun_miscdev); }
-void rtun_misc_deregister(void) { misc_deregister(&rtun_miscdev); }
 int rtun_link_register(void) { return rtnl_link_register(&rtun_link_ops); }
 int rtun_netdev_notifier_register(void) { return register_netdevice_notifier(&rtun_netdev_notifier); }
 void rtun_netdev_notifier_unregister(void) { unregister_netdevice_notifier(&rtun_netdev_notifier); }

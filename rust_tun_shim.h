@@ -23,8 +23,6 @@ struct sock;
 struct kiocb;
 struct file;
 
-int rtun_misc_register(void);
-void rtun_misc_deregister(void);
 int rtun_link_register(void);
 int rtun_netdev_notifier_register(void);
 void rtun_netdev_notifier_unregister(void);

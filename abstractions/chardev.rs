@@ -1,10 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
-//! /dev/net/rtun: registration, and the `file_operations` callbacks from
-//! rust_tun_shim.c, which forward to queue.rs. The kernel crate's `MiscDevice`
-//! has no `poll`, so the table is C and the callbacks are here.
+//! A misc character device and its file operations, through a trait: the
+//! driver implements [`FileOps`] for its per-file object, and [`Adapter`]
+//! owns the `file_operations` table (built here, in Rust, as the kernel
+//! crate's `miscdevice.rs` builds its own) and its nine C callbacks, which
+//! forward to the trait. The kernel crate's `MiscDevice` has no `poll` and
+//! no `fasync`, and cannot set a node name (`/dev/net/...`), so this file
+//! registers the `struct miscdevice` itself.
+//!
+//! A file's object lives from `open` (stored as an `Arc` in `private_data`)
+//! to `release`, which takes it back; every other callback borrows it.
 
 use core::{
-    ffi::{c_int, c_long, c_uint, c_ulong, c_void},
+    ffi::{c_int, c_uint, c_void, CStr},
+    marker::PhantomData,
     sync::atomic::{AtomicBool, Ordering},
 };
 use kernel::{
@@ -12,61 +20,37 @@ use kernel::{
     error::to_result,
     iov::{IovIterDest, IovIterSource},
     prelude::*,
-    sync::Arc,
-    types::ForeignOwnable,
+    seq_file::SeqFile,
+    sync::{Arc, ArcBorrow},
+    types::{ForeignOwnable, Opaque},
+    ModuleMetadata,
 };
 
-use crate::{abstractions::ffi, abstractions::sock::Sock, driver::queue::Queue, logic::ioctl};
+use crate::abstractions::{ffi, sock::Sock, sync::PollCtx};
 
-/// Registers the rtnl link kind (so rmmod deletes every rtun device) and the
-/// misc device; unregisters both on drop.
-pub(crate) struct Registration;
+/// The file operations of a misc device, for its per-file object `Self`.
+pub(crate) trait FileOps: Send + Sync + Sized + 'static {
+    /// The module that owns the callbacks (`fops->owner`): it stays loaded
+    /// while a file is open.
+    type OwnerModule: ModuleMetadata;
 
-impl Registration {
-    pub(crate) fn new() -> Result<Self> {
-        // SAFETY: Module init; the tables are static. debugfs failures are
-        // ignored, as everywhere in the kernel.
-        unsafe {
-            to_result(ffi::rtun_wq_init())?;
-            ffi::rtun_debugfs_init();
-            if let Err(e) = to_result(ffi::rtun_link_register()) {
-                ffi::rtun_debugfs_exit();
-                ffi::rtun_wq_exit();
-                return Err(e);
-            }
-            if let Err(e) = to_result(ffi::rtun_netdev_notifier_register()) {
-                ffi::rtun_link_unregister();
-                ffi::rtun_debugfs_exit();
-                ffi::rtun_wq_exit();
-                return Err(e);
-            }
-            if let Err(e) = to_result(ffi::rtun_misc_register()) {
-                ffi::rtun_netdev_notifier_unregister();
-                ffi::rtun_link_unregister();
-                ffi::rtun_debugfs_exit();
-                ffi::rtun_wq_exit();
-                return Err(e);
-            }
-        }
-        Ok(Registration)
-    }
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        // Unregistering the link kind deletes the remaining, persistent,
-        // devices; what closed files deferred (rcu.rs) runs before the
-        // workqueue goes.
-        // SAFETY: All were registered in `new`, and no file is open (the
-        // module holds no references then).
-        unsafe {
-            ffi::rtun_misc_deregister();
-            ffi::rtun_netdev_notifier_unregister();
-            ffi::rtun_link_unregister();
-            ffi::rtun_debugfs_exit();
-            ffi::rtun_wq_exit();
-        }
-    }
+    /// `open`: a new file's object.
+    fn open() -> Result<Arc<Self>>;
+    /// `release`: the last reference to the file is gone.
+    fn release(this: Arc<Self>);
+    /// `read_iter`; `nonblock` with O_NONBLOCK or IOCB_NOWAIT.
+    fn read(&self, to: &mut IovIterDest<'_>, nonblock: bool) -> Result<usize>;
+    /// `write_iter`; `nonblock` with O_NONBLOCK or IOCB_NOWAIT.
+    fn write(&self, from: &mut IovIterSource<'_>, nonblock: bool) -> Result<usize>;
+    /// `poll`: the ready mask (`EPOLL*`).
+    fn poll(&self, poll: &PollCtx<'_>) -> u32;
+    /// `unlocked_ioctl`, and `compat_ioctl` with `compat` (a 32-bit caller,
+    /// whose argument is a 32-bit value).
+    fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize, compat: bool) -> Result<isize>;
+    /// The file's SIGIO subscribers (`fasync`).
+    fn fasync(&self) -> &Fasync;
+    /// `show_fdinfo`: lines for `/proc/<pid>/fdinfo/<fd>`.
+    fn show_fdinfo(&self, seq: &SeqFile);
 }
 
 /// A file's SIGIO subscribers (`struct fasync_struct *`), as `fasync_helper`
@@ -127,155 +111,209 @@ impl Fasync {
     }
 }
 
-/// # Safety
-/// `file` is an open rtun file whose `private_data` came from `rtun_fop_open`.
-unsafe fn queue<'a>(file: *mut bindings::file) -> kernel::sync::ArcBorrow<'a, Queue> {
-    // SAFETY: Per the function's requirements; the file holds the Arc until release.
-    unsafe { <Arc<Queue> as ForeignOwnable>::borrow((*file).private_data) }
-}
+/// The C callbacks of a [`FileOps`] type, and its `file_operations` table.
+pub(crate) struct Adapter<T: FileOps>(PhantomData<T>);
 
-fn ret_size(r: Result<usize>) -> isize {
-    match r {
-        Ok(n) => isize::try_from(n).unwrap_or(isize::MAX),
-        Err(e) => e.to_errno() as isize,
+impl<T: FileOps> Adapter<T> {
+    /// # Safety
+    /// `file` is an open file of this table whose `private_data` came from
+    /// [`Adapter::open`]; the borrow does not outlive the callback.
+    unsafe fn borrow<'a>(file: *mut bindings::file) -> ArcBorrow<'a, T> {
+        // SAFETY: Per the function's requirements: `open` stored an `Arc<T>`
+        // there, which `release` alone takes back, after every other callback.
+        unsafe { <Arc<T> as ForeignOwnable>::borrow((*file).private_data) }
     }
-}
 
-#[no_mangle]
-unsafe extern "C" fn rtun_fop_open(
-    _inode: *mut bindings::inode,
-    file: *mut bindings::file,
-) -> c_int {
-    match Queue::new() {
-        Ok(q) => {
-            // Read and write honour IOCB_NOWAIT (below), so the file says so
-            // (FMODE_NOWAIT), as tun's does: RWF_NOWAIT is accepted, and
-            // io_uring polls the file instead of blocking in a read.
-            // SAFETY: `file` is valid and being opened: its private_data and
-            // f_mode are ours to set, and nothing else uses it yet.
-            unsafe {
-                (*file).private_data = q.into_foreign().cast::<c_void>();
-                ffi::rtun_file_set_nowait(file);
-            }
-            0
+    /// # Safety
+    /// `file` is valid for the call (any callback's file).
+    unsafe fn nonblock(iocb: *mut bindings::kiocb) -> bool {
+        // SAFETY: Per the function's requirements, `iocb` and its file are valid.
+        unsafe {
+            let file = (*iocb).ki_filp;
+            (*file).f_flags & bindings::O_NONBLOCK != 0 || ffi::rtun_iocb_nowait(iocb)
         }
-        Err(e) => e.to_errno(),
     }
-}
 
-#[no_mangle]
-unsafe extern "C" fn rtun_fop_release(
-    _inode: *mut bindings::inode,
-    file: *mut bindings::file,
-) -> c_int {
-    // SAFETY: The last user of the file; takes back the Arc stored by open.
-    let q = unsafe { <Arc<Queue> as ForeignOwnable>::from_foreign((*file).private_data) };
-    Queue::release(q);
-    0
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_fop_read_iter(
-    iocb: *mut bindings::kiocb,
-    to: *mut bindings::iov_iter,
-) -> isize {
-    // As tun's, reads do not wait with O_NONBLOCK or IOCB_NOWAIT.
-    // SAFETY: The VFS passes a valid kiocb for an open rtun file and a valid iterator.
-    let (q, nonblock, to) = unsafe {
-        let file = (*iocb).ki_filp;
-        let nonblock = (*file).f_flags & bindings::O_NONBLOCK != 0 || ffi::rtun_iocb_nowait(iocb);
-        (queue(file), nonblock, IovIterDest::from_raw(to))
-    };
-    ret_size(q.read(to, nonblock))
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_fop_write_iter(
-    iocb: *mut bindings::kiocb,
-    from: *mut bindings::iov_iter,
-) -> isize {
-    // SAFETY: As for read. tun's writes do not wait with O_NONBLOCK or
-    // IOCB_NOWAIT.
-    let (q, nonblock, from) = unsafe {
-        let file = (*iocb).ki_filp;
-        let nonblock = (*file).f_flags & bindings::O_NONBLOCK != 0 || ffi::rtun_iocb_nowait(iocb);
-        (queue(file), nonblock, IovIterSource::from_raw(from))
-    };
-    ret_size(q.write(from, nonblock))
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_fop_poll(
-    file: *mut bindings::file,
-    wait: *mut bindings::poll_table,
-) -> c_uint {
-    // SAFETY: The VFS passes an open rtun file and a poll table (or null) valid
-    // for this call.
-    let (q, poll) = unsafe {
-        (
-            queue(file),
-            crate::abstractions::sync::PollCtx::from_raw(file, wait),
-        )
-    };
-    q.poll(&poll)
-}
-
-#[no_mangle]
-unsafe extern "C" fn rtun_fop_ioctl(
-    file: *mut bindings::file,
-    cmd: c_uint,
-    arg: c_ulong,
-) -> c_long {
-    // SAFETY: The VFS passes an open rtun file.
-    let q = unsafe { queue(file) };
-    match Queue::ioctl(q, cmd, arg as usize, ioctl::IFREQ_LEN) {
-        Ok(v) => v as c_long,
-        Err(e) => e.to_errno() as c_long,
+    fn ret_size(r: Result<usize>) -> isize {
+        match r {
+            Ok(n) => isize::try_from(n).unwrap_or(isize::MAX),
+            Err(e) => e.to_errno() as isize,
+        }
     }
+
+    unsafe extern "C" fn open(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+        match T::open() {
+            Ok(obj) => {
+                // Read and write honour IOCB_NOWAIT, so the file says so
+                // (FMODE_NOWAIT), as tun's does: RWF_NOWAIT is accepted, and
+                // io_uring polls the file instead of blocking in a read.
+                // SAFETY: `file` is valid and being opened: its private_data
+                // and f_mode are ours to set, and nothing else uses it yet.
+                unsafe {
+                    (*file).private_data = obj.into_foreign().cast::<c_void>();
+                    ffi::rtun_file_set_nowait(file);
+                }
+                0
+            }
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
+        // SAFETY: The last user of the file; takes back the Arc stored by
+        // `open`, once.
+        let obj = unsafe { <Arc<T> as ForeignOwnable>::from_foreign((*file).private_data) };
+        T::release(obj);
+        0
+    }
+
+    unsafe extern "C" fn read_iter(
+        iocb: *mut bindings::kiocb,
+        to: *mut bindings::iov_iter,
+    ) -> isize {
+        // SAFETY: The VFS passes a valid kiocb for an open file of this table
+        // and an iterator valid for the call.
+        let (obj, nonblock, to) = unsafe {
+            (
+                Self::borrow((*iocb).ki_filp),
+                Self::nonblock(iocb),
+                IovIterDest::from_raw(to),
+            )
+        };
+        Self::ret_size(obj.read(to, nonblock))
+    }
+
+    unsafe extern "C" fn write_iter(
+        iocb: *mut bindings::kiocb,
+        from: *mut bindings::iov_iter,
+    ) -> isize {
+        // SAFETY: The VFS passes a valid kiocb for an open file of this table
+        // and an iterator valid for the call.
+        let (obj, nonblock, from) = unsafe {
+            (
+                Self::borrow((*iocb).ki_filp),
+                Self::nonblock(iocb),
+                IovIterSource::from_raw(from),
+            )
+        };
+        Self::ret_size(obj.write(from, nonblock))
+    }
+
+    unsafe extern "C" fn poll(
+        file: *mut bindings::file,
+        wait: *mut bindings::poll_table,
+    ) -> c_uint {
+        // SAFETY: The VFS passes an open file of this table and a poll table
+        // (or null) valid for the call.
+        let (obj, poll) = unsafe { (Self::borrow(file), PollCtx::from_raw(file, wait)) };
+        obj.poll(&poll)
+    }
+
+    unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: usize) -> isize {
+        // SAFETY: The VFS passes an open file of this table.
+        let obj = unsafe { Self::borrow(file) };
+        match T::ioctl(obj, cmd, arg, false) {
+            Ok(v) => v,
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+
+    /// A 32-bit caller: every argument is a 32-bit value (user pointers
+    /// included, which `compat_ptr` leaves as they are on x86_64, the only
+    /// compat configuration this builds for).
+    #[cfg(CONFIG_COMPAT)]
+    unsafe extern "C" fn compat_ioctl(file: *mut bindings::file, cmd: c_uint, arg: usize) -> isize {
+        // SAFETY: The VFS passes an open file of this table.
+        let obj = unsafe { Self::borrow(file) };
+        match T::ioctl(obj, cmd, arg as u32 as usize, true) {
+            Ok(v) => v,
+            Err(e) => e.to_errno() as isize,
+        }
+    }
+
+    unsafe extern "C" fn fasync(fd: c_int, file: *mut bindings::file, on: c_int) -> c_int {
+        // SAFETY: The VFS passes an open file of this table.
+        let obj = unsafe { Self::borrow(file) };
+        // SAFETY: `file` is the file whose subscribers `obj.fasync()` keeps.
+        match unsafe { obj.fasync().set(fd, file, on != 0) } {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
+    }
+
+    unsafe extern "C" fn show_fdinfo(m: *mut bindings::seq_file, file: *mut bindings::file) {
+        // SAFETY: The VFS passes a seq_file and an open file of this table,
+        // both valid for the call.
+        let (seq, obj) = unsafe { (SeqFile::from_raw(m), Self::borrow(file)) };
+        obj.show_fdinfo(seq);
+    }
+
+    const VTABLE: bindings::file_operations = bindings::file_operations {
+        owner: kernel::module::this_module::<T::OwnerModule>().as_ptr(),
+        open: Some(Self::open),
+        release: Some(Self::release),
+        read_iter: Some(Self::read_iter),
+        write_iter: Some(Self::write_iter),
+        poll: Some(Self::poll),
+        unlocked_ioctl: Some(Self::ioctl),
+        #[cfg(CONFIG_COMPAT)]
+        compat_ioctl: Some(Self::compat_ioctl),
+        fasync: Some(Self::fasync),
+        show_fdinfo: Some(Self::show_fdinfo),
+        llseek: Some(bindings::noop_llseek),
+        // SAFETY: All zeroes is a valid `file_operations` (no callbacks).
+        ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
+    };
 }
 
-// `rtun_fop_compat_ioctl` takes a 32-bit caller's pointer as it is, which is
-// what `compat_ptr()` does on x86_64; rtun is not built for other compat ABIs.
+// The compat ioctl takes a 32-bit caller's pointer as it is, which is what
+// `compat_ptr()` does on x86_64; other compat ABIs are refused.
 #[cfg(all(CONFIG_COMPAT, not(CONFIG_X86_64)))]
 compile_error!("rtun supports CONFIG_COMPAT only on x86_64: its compat_ioctl uses a 32-bit caller's pointer as is, which compat_ptr() does there (s390 masks the top bit)");
 
-/// A 32-bit caller: tun passes every argument as a 32-bit value (user pointers
-/// included, which `compat_ptr` leaves as they are on x86_64, the only compat
-/// configuration rtun builds for) and reads a `struct compat_ifreq`, whose
-/// fields tun uses are laid out the same.
-#[no_mangle]
-unsafe extern "C" fn rtun_fop_compat_ioctl(
-    file: *mut bindings::file,
-    cmd: c_uint,
-    arg: c_ulong,
-) -> c_long {
-    // SAFETY: The VFS passes an open rtun file.
-    let q = unsafe { queue(file) };
-    match Queue::ioctl(q, cmd, arg as u32 as usize, ioctl::COMPAT_IFREQ_LEN) {
-        Ok(v) => v as c_long,
-        Err(e) => e.to_errno() as c_long,
+/// A registered misc device whose files are `T`s; deregistered on drop.
+///
+/// # Invariants
+/// `misc` is registered, and stays at its address (boxed) until `drop`
+/// deregisters it.
+pub(crate) struct Registration<T: FileOps> {
+    misc: KBox<Opaque<bindings::miscdevice>>,
+    _t: PhantomData<T>,
+}
+
+// SAFETY: The registration is only created and dropped (module init and
+// exit); the misc core serialises its own use of the structure.
+unsafe impl<T: FileOps> Send for Registration<T> {}
+// SAFETY: `&Registration` gives no access to the structure.
+unsafe impl<T: FileOps> Sync for Registration<T> {}
+
+impl<T: FileOps> Registration<T> {
+    /// Registers `/dev/<nodename>` (named `name` in /proc/misc, mode `mode`)
+    /// with a dynamic minor.
+    pub(crate) fn new(name: &'static CStr, nodename: &'static CStr, mode: u16) -> Result<Self> {
+        let misc = KBox::new(Opaque::<bindings::miscdevice>::zeroed(), GFP_KERNEL)?;
+        let p = misc.get();
+        // SAFETY: `p` is a zeroed `miscdevice` of ours, not yet registered;
+        // the names and the table are static.
+        unsafe {
+            (*p).minor = bindings::MISC_DYNAMIC_MINOR as c_int;
+            (*p).name = name.as_ptr().cast();
+            (*p).nodename = nodename.as_ptr().cast();
+            (*p).mode = mode;
+            (*p).fops = &Adapter::<T>::VTABLE;
+            to_result(bindings::misc_register(p))?;
+        }
+        // INVARIANT: registered above; the box keeps its address.
+        Ok(Registration {
+            misc,
+            _t: PhantomData,
+        })
     }
 }
 
-#[no_mangle]
-unsafe extern "C" fn rtun_fop_fasync(fd: c_int, file: *mut bindings::file, on: c_int) -> c_int {
-    // SAFETY: The VFS passes an open rtun file.
-    let q = unsafe { queue(file) };
-    // SAFETY: `file` is the queue's own file.
-    match unsafe { q.fasync().set(fd, file, on != 0) } {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
+impl<T: FileOps> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `new` (invariant), deregistered once.
+        unsafe { bindings::misc_deregister(self.misc.get()) }
     }
-}
-
-/// `/proc/<pid>/fdinfo/<fd>`: the `iff:` line tun prints, which `ip tuntap`
-/// reads to tell which process holds which device.
-#[no_mangle]
-unsafe extern "C" fn rtun_fop_show_fdinfo(m: *mut bindings::seq_file, file: *mut bindings::file) {
-    // SAFETY: The VFS passes a seq_file and an open rtun file for this call.
-    let (seq, q) = unsafe { (kernel::seq_file::SeqFile::from_raw(m), queue(file)) };
-    let name = q.iff_name();
-    let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
-    let name = core::str::from_utf8(&name[..len]).unwrap_or("");
-    kernel::seq_print!(seq, "iff:\t{}\n", name);
 }

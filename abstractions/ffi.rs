@@ -15,8 +15,6 @@ use kernel::bindings::{
 #[allow(improper_ctypes)]
 extern "C" {
     // Registration.
-    pub(crate) fn rtun_misc_register() -> c_int;
-    pub(crate) fn rtun_misc_deregister();
     pub(crate) fn rtun_link_register() -> c_int;
     pub(crate) fn rtun_link_unregister();
     pub(crate) fn rtun_netdev_notifier_register() -> c_int;

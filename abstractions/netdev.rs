@@ -1344,3 +1344,61 @@ fn copy_prefix(dst: &mut [u8], src: &[u8]) {
         *d = *s;
     }
 }
+
+/// The rtnetlink link kind (`ip link add ... type rtun`): registered while
+/// this lives. Unregistering it deletes the devices left (persistent ones).
+pub(crate) struct LinkKind(());
+
+impl LinkKind {
+    pub(crate) fn register() -> Result<Self> {
+        // SAFETY: Module init; the ops table is static.
+        kernel::error::to_result(unsafe { ffi::rtun_link_register() })?;
+        Ok(LinkKind(()))
+    }
+}
+
+impl Drop for LinkKind {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `register`, unregistered once.
+        unsafe { ffi::rtun_link_unregister() }
+    }
+}
+
+/// The netdevice notifier that calls [`Driver::up`], [`Driver::named`] and
+/// [`Driver::txqlen_changed`]: registered while this lives.
+pub(crate) struct Notifier(());
+
+impl Notifier {
+    pub(crate) fn register() -> Result<Self> {
+        // SAFETY: Module init; the notifier block is static.
+        kernel::error::to_result(unsafe { ffi::rtun_netdev_notifier_register() })?;
+        Ok(Notifier(()))
+    }
+}
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `register`, unregistered once.
+        unsafe { ffi::rtun_netdev_notifier_unregister() }
+    }
+}
+
+/// /sys/kernel/debug/rtun/, where [`DebugfsEntry`]s go; removed on drop.
+/// debugfs failures are ignored, as everywhere in the kernel.
+pub(crate) struct DebugfsDir(());
+
+impl DebugfsDir {
+    pub(crate) fn create() -> Self {
+        // SAFETY: Module init, once.
+        unsafe { ffi::rtun_debugfs_init() };
+        DebugfsDir(())
+    }
+}
+
+impl Drop for DebugfsDir {
+    fn drop(&mut self) {
+        // SAFETY: Created in `create`; every entry in it is gone (devices are
+        // deleted first).
+        unsafe { ffi::rtun_debugfs_exit() }
+    }
+}

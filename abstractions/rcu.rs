@@ -354,3 +354,25 @@ impl<T> Drop for Retired<T> {
         }
     }
 }
+
+/// The module's workqueue for deferred, RCU-delayed work ([`Retired`] and
+/// the like); destroyed on drop, after a barrier that lets every item queued
+/// so far run.
+pub(crate) struct Workqueue(());
+
+impl Workqueue {
+    /// Module init.
+    pub(crate) fn new() -> kernel::error::Result<Self> {
+        // SAFETY: Module init, once; `drop` undoes it.
+        kernel::error::to_result(unsafe { ffi::rtun_wq_init() })?;
+        Ok(Workqueue(()))
+    }
+}
+
+impl Drop for Workqueue {
+    fn drop(&mut self) {
+        // SAFETY: Created in `new`; module exit (or init's unwind), when no
+        // file or device is left to queue more.
+        unsafe { ffi::rtun_wq_exit() }
+    }
+}

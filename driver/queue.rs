@@ -13,13 +13,14 @@ use kernel::{
     iov::{IovIterDest, IovIterSource},
     page::PAGE_SIZE,
     prelude::*,
+    seq_file::SeqFile,
     sync::{aref::ARef, Arc, ArcBorrow},
     uaccess::{UserPtr, UserSlice},
 };
 
 use crate::{
     abstractions::bpf::{ClassicFilter, EbpfFilter},
-    abstractions::chardev::Fasync,
+    abstractions::chardev::{Fasync, FileOps},
     abstractions::cred::{self, LsmBlob},
     abstractions::napi::Napi,
     abstractions::netdev::{self, DevBuilder, NetDev, NetNs, Rtnl},
@@ -1201,4 +1202,62 @@ fn read_bpf_fd(arg: usize) -> Result<Option<EbpfFilter>> {
     Ok(Some(EbpfFilter::from_fd(
         u32::try_from(fd).map_err(|_| EBADF)?,
     )?))
+}
+
+impl FileOps for Queue {
+    type OwnerModule = crate::RustTun;
+
+    fn open() -> Result<Arc<Self>> {
+        Queue::new()
+    }
+
+    #[inline(never)]
+    #[export_name = "rtun_file_release"]
+    fn release(this: Arc<Self>) {
+        Queue::release(this)
+    }
+
+    // The read and write paths drop frames: readable names for the trace's
+    // `location=`, as the other drop sites have.
+    #[inline(never)]
+    #[export_name = "rtun_file_read"]
+    fn read(&self, to: &mut IovIterDest<'_>, nonblock: bool) -> Result<usize> {
+        Queue::read(self, to, nonblock)
+    }
+
+    #[inline(never)]
+    #[export_name = "rtun_file_write"]
+    fn write(&self, from: &mut IovIterSource<'_>, nonblock: bool) -> Result<usize> {
+        Queue::write(self, from, nonblock)
+    }
+
+    fn poll(&self, poll: &PollCtx<'_>) -> u32 {
+        Queue::poll(self, poll)
+    }
+
+    #[inline(never)]
+    #[export_name = "rtun_file_ioctl"]
+    fn ioctl(this: ArcBorrow<'_, Self>, cmd: u32, arg: usize, compat: bool) -> Result<isize> {
+        // tun reads a 32-bit caller's `struct compat_ifreq`, whose fields it
+        // uses are laid out the same.
+        let ifreq_len = if compat {
+            ioctl::COMPAT_IFREQ_LEN
+        } else {
+            ioctl::IFREQ_LEN
+        };
+        Queue::ioctl(this, cmd, arg, ifreq_len)
+    }
+
+    fn fasync(&self) -> &Fasync {
+        Queue::fasync(self)
+    }
+
+    /// The `iff:` line tun prints, which `ip tuntap` reads to tell which
+    /// process holds which device.
+    fn show_fdinfo(&self, seq: &SeqFile) {
+        let name = self.iff_name();
+        let len = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        let name = core::str::from_utf8(name.get(..len).unwrap_or(&[])).unwrap_or("");
+        kernel::seq_print!(seq, "iff:\t{}\n", name);
+    }
 }
