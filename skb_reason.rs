@@ -454,11 +454,11 @@ mod tests {
 
     #[test]
     fn the_readme_documents_every_reason() {
-        let readme = include_str!("README.md");
+        let readme = include_str!("docs/drop-reasons.md");
         for r in Reason::ALL {
             assert!(
                 readme.contains(&format!("`{}`", r.name())),
-                "README lacks {}",
+                "docs/drop-reasons.md lacks {}",
                 r.name()
             );
         }

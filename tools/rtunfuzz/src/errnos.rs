@@ -1,6 +1,6 @@
-//! The errnos each call may return, as README.md's "Errnos" table documents
+//! The errnos each call may return, as docs/abi.md's "Errnos" table documents
 //! them: `rtun` (both drivers) and `tun_only` (what tun.ko may also return,
-//! where rtun differs on purpose). A host test parses README.md and checks
+//! where rtun differs on purpose). A host test parses docs/abi.md and checks
 //! that it says the same as this table.
 
 /// One row: the calls it covers, the errnos rtun may return, the errnos only
@@ -23,7 +23,7 @@ const fn row(
     }
 }
 
-/// Keep in sync with README.md, "### Errnos" (checked by `readme_table_matches`).
+/// Keep in sync with docs/abi.md, "### Errnos" (checked by `readme_table_matches`).
 pub const TABLE: &[Row] = &[
     row(&["open"], &["ENOMEM"], &[]),
     row(&["close", "poll"], &[], &[]),
@@ -135,7 +135,7 @@ pub fn known_call(call: &str) -> bool {
     TABLE.iter().any(|r| r.calls.contains(&call))
 }
 
-/// The rows of README.md's "### Errnos" section: `| calls | errnos | tun.ko also | when |`,
+/// The rows of docs/abi.md's "### Errnos" section: `| calls | errnos | tun.ko also | when |`,
 /// names in backquotes, "none" for no errno. Returns (calls, rtun, tun_only) per row.
 #[cfg_attr(not(test), allow(dead_code))]
 pub fn parse_readme(text: &str) -> Result<Vec<(Vec<String>, Vec<String>, Vec<String>)>, String> {
@@ -167,7 +167,7 @@ pub fn parse_readme(text: &str) -> Result<Vec<(Vec<String>, Vec<String>, Vec<Str
         rows.push((names(cells[0]), names(cells[1]), names(cells[2])));
     }
     if rows.is_empty() {
-        return Err("no ### Errnos table in README.md".into());
+        return Err("no ### Errnos table in docs/abi.md".into());
     }
     Ok(rows)
 }
@@ -225,18 +225,18 @@ mod tests {
         assert!(rows[1].1.is_empty());
     }
 
-    /// README.md's table and TABLE say the same, row by row.
+    /// docs/abi.md's table and TABLE say the same, row by row.
     #[test]
     fn readme_table_matches() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md");
-        let text = std::fs::read_to_string(path).expect("README.md");
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/abi.md");
+        let text = std::fs::read_to_string(path).expect("docs/abi.md");
         let rows = parse_readme(&text).unwrap();
         let set = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         let sets = |v: &Vec<String>| v.iter().cloned().collect::<BTreeSet<_>>();
         assert_eq!(
             rows.len(),
             TABLE.len(),
-            "README has {} rows, the code {}",
+            "docs/abi.md has {} rows, the code {}",
             rows.len(),
             TABLE.len()
         );
