@@ -36,7 +36,7 @@ module! {
 /// order, the reverse of `init`'s, and a failed `init` drops the guards it
 /// made in reverse as well.
 struct RustTun {
-    _misc: chardev::Registration<driver::queue::Queue>,
+    _misc: chardev::Registration<driver::tunfile::TunFile>,
     _notifier: netdev::Notifier,
     _link: netdev::LinkKind,
     _debugfs: netdev::DebugfsDir,

@@ -12,11 +12,11 @@
 //!   only after a grace period.
 //! - `DevState::owners` (`Mutex`): the queues' owning references; process
 //!   context only (RTNL held).
-//! - `Queue::ring` (skb_ring.rs): a producer lock (`RawSpinLock`), taken by
+//! - `TunFile::ring` (skb_ring.rs): a producer lock (`RawSpinLock`), taken by
 //!   xmit with BHs off (or IRQs off, under netpoll) and by others only with
 //!   BHs off; a consumer lock
 //!   (`RawSpinLock`), taken by read, poll, purge and resize in process context.
-//! - `Queue::binding` (`RawSpinLock`, queue.rs): process context only, never
+//! - `TunFile::binding` (`RawSpinLock`, queue.rs): process context only, never
 //!   from softirq.
 //! - `Napi::backlog` (`SpinLockBh`, napi.rs): `write()` (process context) and
 //!   the NAPI poll (softirq).
@@ -40,7 +40,7 @@ use crate::{
     abstractions::skb::SkBuff,
     abstractions::skb_ring::NewSlots,
     driver::frames,
-    driver::queue::Queue,
+    driver::tunfile::TunFile,
     logic::ioctl::{self, Mode},
     logic::offload::{Features, Offloads},
     logic::txfilter::TxFilter,
@@ -154,8 +154,8 @@ pub(crate) fn has_udp_tunnel(features: u64) -> bool {
 /// `skb->queue_mapping`, and are published to xmit in `DevState::queues`;
 /// `disabled` ones were detached with TUNSETQUEUE.
 struct Owners {
-    active: KVec<Arc<Queue>>,
-    disabled: KVec<Arc<Queue>>,
+    active: KVec<Arc<TunFile>>,
+    disabled: KVec<Arc<TunFile>>,
 }
 
 impl Owners {
@@ -187,7 +187,7 @@ pub(crate) struct DevState {
     #[pin]
     owners: Mutex<Owners>,
     /// What xmit reads, published with RCU (rcu.rs): no lock on the data path.
-    queues: RcuTable<Queue, MAX_QUEUES>,
+    queues: RcuTable<TunFile, MAX_QUEUES>,
     txfilter: RcuBox<TxFilter>,
     classic: RcuBox<ClassicFilter>,
     ebpf: RcuBox<EbpfFilter>,
@@ -596,7 +596,7 @@ impl DevState {
     }
 
     /// A frame of flow `hash` was written on `q`: send the flow's replies there.
-    pub(crate) fn flow_update(&self, hash: u32, q: &Queue) {
+    pub(crate) fn flow_update(&self, hash: u32, q: &TunFile) {
         // A disabled queue has no index and receives nothing.
         let Some(index) = q.txq() else { return };
         if let Some(e) = self.flows.get(hash as usize % FLOWS) {
@@ -606,11 +606,11 @@ impl DevState {
 
     /// The device came up: tell blocked writers of every active queue.
     pub(crate) fn write_space(&self) {
-        self.for_each_active(Queue::write_space);
+        self.for_each_active(TunFile::write_space);
     }
 
     /// Runs `f` on every active queue (TUNSETSNDBUF). `f` must not sleep.
-    pub(crate) fn for_each_active(&self, f: impl Fn(&Queue)) {
+    pub(crate) fn for_each_active(&self, f: impl Fn(&TunFile)) {
         for q in self.owners.lock().active.iter() {
             f(q);
         }
@@ -621,7 +621,7 @@ impl DevState {
     /// `ptr_ring_resize_multiple_bh`). RTNL held, so the set of queues cannot
     /// change meanwhile.
     pub(crate) fn resize_rings(&self, dev: &NetDev, cap: usize, _rtnl: &Rtnl) -> Result {
-        let mut qs: KVec<(Arc<Queue>, Option<NewSlots>)> = KVec::new();
+        let mut qs: KVec<(Arc<TunFile>, Option<NewSlots>)> = KVec::new();
         {
             let owners = self.owners.lock();
             qs.reserve(owners.total(), GFP_KERNEL)?;
@@ -655,7 +655,7 @@ impl DevState {
 
     /// Makes `q` an active queue of `dev`. `q` must not be bound elsewhere.
     /// Returns how many queues (active and disabled) the device has now.
-    pub(crate) fn attach(&self, dev: &NetDev, q: &Arc<Queue>, rtnl: &Rtnl) -> Result<usize> {
+    pub(crate) fn attach(&self, dev: &NetDev, q: &Arc<TunFile>, rtnl: &Rtnl) -> Result<usize> {
         let (n, total) = {
             let mut owners = self.owners.lock();
             if !self.has(ioctl::IFF_MULTI_QUEUE) && owners.active.len() >= 1 {
@@ -692,7 +692,7 @@ impl DevState {
     /// TUNSETQUEUE with IFF_DETACH_QUEUE: `q` stops receiving but stays bound;
     /// once no transmitter can reach it, what it had not read is dropped, as
     /// in tun.
-    pub(crate) fn disable(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) -> Result {
+    pub(crate) fn disable(&self, dev: &NetDev, q: &TunFile, rtnl: &Rtnl) -> Result {
         self.move_queue(dev, q, false, rtnl)?;
         q.napi_disable(self);
         q.purge(self);
@@ -700,7 +700,7 @@ impl DevState {
     }
 
     /// TUNSETQUEUE with IFF_ATTACH_QUEUE: a disabled `q` receives again.
-    pub(crate) fn enable(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) -> Result {
+    pub(crate) fn enable(&self, dev: &NetDev, q: &TunFile, rtnl: &Rtnl) -> Result {
         self.move_queue(dev, q, true, rtnl)?;
         q.napi_enable();
         q.force_wake(dev);
@@ -710,7 +710,7 @@ impl DevState {
     /// Moves `q` between the disabled and the active set. Leaving the active
     /// set waits for transmitters that may still see `q`; the last active
     /// queue takes its index, as in tun (`__tun_detach`).
-    fn move_queue(&self, dev: &NetDev, q: &Queue, to_active: bool, rtnl: &Rtnl) -> Result {
+    fn move_queue(&self, dev: &NetDev, q: &TunFile, to_active: bool, rtnl: &Rtnl) -> Result {
         let (n, left) = {
             let mut guard = self.owners.lock();
             let owners = &mut *guard;
@@ -763,7 +763,7 @@ impl DevState {
     /// what came late then. Dropping the result waits for that grace period;
     /// a closing file defers it instead (`Retired::defer`), so that closing
     /// many queues does not cost a grace period each.
-    pub(crate) fn detach(&self, dev: &NetDev, q: &Queue, rtnl: &Rtnl) -> Retired<LateQueue> {
+    pub(crate) fn detach(&self, dev: &NetDev, q: &TunFile, rtnl: &Rtnl) -> Retired<LateQueue> {
         let (removed, active, total) = {
             let mut owners = self.owners.lock();
             let removed = match take_active(&mut owners.active, q) {
@@ -898,7 +898,7 @@ impl Drop for Recount {
 /// [`DevState::detach`]. If it was active, `left` is the index it had.
 pub(crate) struct LateQueue {
     dev: ARef<NetDev>,
-    q: Arc<Queue>,
+    q: Arc<TunFile>,
     left: Option<usize>,
 }
 
@@ -917,7 +917,7 @@ impl Drop for LateQueue {
 /// its place, so that only that one changes index (steering programs and the
 /// flow table keep mapping to the same queues as on tun). Returns `q` and the
 /// index it had.
-fn take_active(active: &mut KVec<Arc<Queue>>, q: &Queue) -> Option<(Arc<Queue>, usize)> {
+fn take_active(active: &mut KVec<Arc<TunFile>>, q: &TunFile) -> Option<(Arc<TunFile>, usize)> {
     let index = position(active, q)?;
     let last = active.len().checked_sub(1)?;
     active.swap(index, last);
@@ -946,7 +946,7 @@ impl DevState {
     }
 }
 
-fn position(v: &KVec<Arc<Queue>>, q: &Queue) -> Option<usize> {
+fn position(v: &KVec<Arc<TunFile>>, q: &TunFile) -> Option<usize> {
     v.iter().position(|x| core::ptr::eq(&**x, q))
 }
 

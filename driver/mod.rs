@@ -4,4 +4,4 @@
 
 pub(crate) mod device;
 pub(crate) mod frames;
-pub(crate) mod queue;
+pub(crate) mod tunfile;
