@@ -1,0 +1,414 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The `extern "C"` callbacks of the device's ops tables (`ndo_*`, ethtool,
+//! sysfs, the notifier), generic over the [`Driver`], and the macro that
+//! gives them the names the C file uses.
+
+use super::*;
+
+/// The first counters of the UAPI `struct rtnl_link_stats64` (the C file checks
+/// the layout at build time).
+#[repr(C)]
+struct LinkStats64 {
+    rx_packets: u64,
+    tx_packets: u64,
+    rx_bytes: u64,
+    tx_bytes: u64,
+    rx_errors: u64,
+    tx_errors: u64,
+    rx_dropped: u64,
+    tx_dropped: u64,
+    multicast: u64,
+    collisions: u64,
+    rx_length_errors: u64,
+    rx_over_errors: u64,
+    rx_crc_errors: u64,
+    rx_frame_errors: u64,
+}
+
+/// The `extern "C"` callbacks of the ops tables, for driver type `T`. The
+/// driver gives them the names the C file uses with [`export_callbacks!`].
+pub(crate) struct Adapter<T: Driver>(PhantomData<T>);
+
+impl<T: Driver> Adapter<T> {
+    /// # Safety
+    /// The core's `ndo_start_xmit` arguments: a valid device, and an skb whose
+    /// ownership passes to us.
+    #[inline(always)]
+    pub(crate) unsafe fn start_xmit(
+        skb: *mut bindings::sk_buff,
+        dev: *mut bindings::net_device,
+    ) -> c_int {
+        // SAFETY: Per the function's requirements; `ndo_start_xmit` is only in
+        // rtun's ops.
+        let (dev, skb, state) = unsafe {
+            let dev = NetDev::from_raw(dev);
+            (dev, SkBuff::from_raw(skb), dev.own_driver::<T>())
+        };
+        // SAFETY: The core calls `ndo_start_xmit` with bottom halves off
+        // (`__dev_queue_xmit`, `__dev_direct_xmit`, pktgen) or hard IRQs off
+        // (netpoll), for the whole call (Documentation/networking/netdevices.rst).
+        let rcu = unsafe { BhSection::assume() };
+        let queued = state.start_xmit(dev, skb, &rcu);
+        // The skb is consumed either way; a drop is NET_XMIT_DROP, as in tun.
+        if queued {
+            0
+        } else {
+            NET_XMIT_DROP
+        }
+    }
+
+    /// # Safety
+    /// The core's `ndo_select_queue` arguments: a valid device and a lent skb.
+    #[inline(always)]
+    pub(crate) unsafe fn select_queue(
+        dev: *mut bindings::net_device,
+        skb: *mut bindings::sk_buff,
+    ) -> u16 {
+        // `ndo_select_queue` is only in rtun's ops, as `ndo_start_xmit`: the
+        // state is the driver's without checking the ops.
+        // SAFETY: Per the function's requirements; the skb stays the caller's,
+        // so it is never freed here.
+        let (mut skb, state) = unsafe {
+            let dev = NetDev::from_raw(dev);
+            (
+                core::mem::ManuallyDrop::new(SkBuff::from_raw(skb)),
+                dev.own_driver::<T>(),
+            )
+        };
+        state.select_queue(&mut skb)
+    }
+
+    /// # Safety
+    /// A valid device, under RTNL (the netdevice notifier chain).
+    pub(crate) unsafe fn txqlen_changed(dev: *mut bindings::net_device) -> c_int {
+        // SAFETY: Per the function's requirements.
+        let (dev, rtnl) = unsafe { (NetDev::from_raw(dev), Rtnl::assume_held()) };
+        match dev.driver::<T>().map(|s| s.txqlen_changed(dev, &rtnl)) {
+            Some(Err(e)) => e.to_errno(),
+            _ => 0,
+        }
+    }
+
+    /// # Safety
+    /// A valid device.
+    pub(crate) unsafe fn up(dev: *mut bindings::net_device) {
+        // SAFETY: Per the function's requirements.
+        let dev = unsafe { NetDev::from_raw(dev) };
+        if let Some(state) = dev.driver::<T>() {
+            state.up();
+        }
+    }
+
+    /// # Safety
+    /// A valid device, under RTNL (the netdevice notifier chain).
+    pub(crate) unsafe fn named(dev: *mut bindings::net_device) {
+        // SAFETY: Per the function's requirements.
+        let (dev, rtnl) = unsafe { (NetDev::from_raw(dev), Rtnl::assume_held()) };
+        if let Some(state) = dev.driver::<T>() {
+            state.named(dev, &rtnl);
+        }
+    }
+
+    /// # Safety
+    /// A valid device, under RTNL.
+    pub(crate) unsafe fn fix_features(dev: *mut bindings::net_device, features: u64) -> u64 {
+        // SAFETY: Per the function's requirements.
+        let dev = unsafe { NetDev::from_raw(dev) };
+        dev.driver::<T>()
+            .map_or(features, |s| s.fix_features(features))
+    }
+
+    /// # Safety
+    /// A valid device, under RTNL.
+    pub(crate) unsafe fn uninit(dev: *mut bindings::net_device) {
+        // SAFETY: Per the function's requirements.
+        let (dev, rtnl) = unsafe { (NetDev::from_raw(dev), Rtnl::assume_held()) };
+        if let Some(state) = dev.driver::<T>() {
+            state.uninit(&rtnl);
+        }
+    }
+
+    /// # Safety
+    /// A valid device, under RTNL.
+    pub(crate) unsafe fn open(dev: *mut bindings::net_device) -> c_int {
+        // SAFETY: Per the function's requirements.
+        unsafe { ffi::rtun_netif_tx_start_all_queues(dev) };
+        0
+    }
+
+    /// # Safety
+    /// A valid device, under RTNL.
+    pub(crate) unsafe fn stop(dev: *mut bindings::net_device) -> c_int {
+        // SAFETY: Per the function's requirements.
+        unsafe { ffi::netif_tx_stop_all_queues(dev) };
+        0
+    }
+
+    /// # Safety
+    /// A valid device, under RTNL.
+    pub(crate) unsafe fn change_carrier(dev: *mut bindings::net_device, on: bool) -> c_int {
+        // SAFETY: Per the function's requirements.
+        let dev = unsafe { NetDev::from_raw(dev) };
+        match dev.driver::<T>().map(|s| s.change_carrier(dev, on)) {
+            Some(Err(e)) => e.to_errno(),
+            _ => 0,
+        }
+    }
+
+    /// # Safety
+    /// A valid device and a `struct rtnl_link_stats64` to fill.
+    pub(crate) unsafe fn get_stats64(dev: *mut bindings::net_device, out: *mut c_void) {
+        // SAFETY: Per the function's requirements.
+        let dev_ref = unsafe { NetDev::from_raw(dev) };
+        // SAFETY: The per-CPU packet counters; the core adds its rx/tx_dropped.
+        unsafe { ffi::dev_get_tstats64(dev, out) };
+        let Some(state) = dev_ref.driver::<T>() else {
+            return;
+        };
+        // SAFETY: `out` is a `struct rtnl_link_stats64`, whose prefix is `LinkStats64`.
+        let out = unsafe { &mut *out.cast::<LinkStats64>() };
+        out.rx_frame_errors = out.rx_frame_errors.wrapping_add(state.rx_frame_errors());
+    }
+
+    /// # Safety
+    /// Called once no reference to the rtun device `dev` is left.
+    pub(crate) unsafe fn priv_destructor(dev: *mut bindings::net_device) {
+        // SAFETY: Per the function's requirements.
+        unsafe { destroy_priv::<T>(dev) }
+    }
+
+    pub(crate) fn sset_count(sset: c_int) -> c_int {
+        if sset == ETH_SS_STATS {
+            T::STAT_NAMES.len() as c_int
+        } else {
+            EOPNOTSUPP.to_errno()
+        }
+    }
+
+    /// # Safety
+    /// `buf` has room for `sset_count` strings of ETH_GSTRING_LEN bytes.
+    pub(crate) unsafe fn strings(sset: u32, buf: *mut u8) {
+        if sset != ETH_SS_STATS as u32 {
+            return;
+        }
+        let len = bindings::ETH_GSTRING_LEN as usize;
+        // SAFETY: Per the function's requirements.
+        let out = unsafe { core::slice::from_raw_parts_mut(buf, T::STAT_NAMES.len() * len) };
+        for (chunk, name) in out.chunks_mut(len).zip(T::STAT_NAMES.iter()) {
+            chunk.fill(0);
+            let n = chunk.len().saturating_sub(1);
+            copy_prefix(&mut chunk[..n], name.as_bytes());
+        }
+    }
+
+    /// # Safety
+    /// A valid device, and room for `sset_count` values at `data`.
+    pub(crate) unsafe fn stats(dev: *mut bindings::net_device, data: *mut u64) {
+        // SAFETY: Per the function's requirements.
+        let (dev, out) = unsafe {
+            (
+                NetDev::from_raw(dev),
+                core::slice::from_raw_parts_mut(data, T::STAT_NAMES.len()),
+            )
+        };
+        let state = dev.driver::<T>();
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = state.map_or(0, |s| s.stat(i));
+        }
+    }
+
+    /// # Safety
+    /// A valid device and info block.
+    pub(crate) unsafe fn drvinfo(
+        dev: *mut bindings::net_device,
+        info: *mut bindings::ethtool_drvinfo,
+    ) {
+        // SAFETY: Per the function's requirements.
+        let (dev, info) = unsafe { (NetDev::from_raw(dev), &mut *info) };
+        put_cstr(&mut info.driver, T::NAME);
+        put_cstr(&mut info.version, T::VERSION);
+        // As tun: the bus is the kind of device.
+        put_cstr(&mut info.bus_info, T::bus_info(dev.link()));
+    }
+
+    /// # Safety
+    /// A registered device (sysfs).
+    pub(crate) unsafe fn sysfs_tun_flags(dev: *mut bindings::net_device) -> i64 {
+        // SAFETY: Per the function's requirements.
+        let dev = unsafe { NetDev::from_raw(dev) };
+        dev.driver::<T>().map_or(0, |s| i64::from(s.tun_flags()))
+    }
+
+    /// # Safety
+    /// A registered device (sysfs).
+    pub(crate) unsafe fn sysfs_owner(dev: *mut bindings::net_device) -> i64 {
+        // SAFETY: Per the function's requirements.
+        let dev = unsafe { NetDev::from_raw(dev) };
+        dev.driver::<T>()
+            .and_then(T::owner)
+            .and_then(crate::abstractions::cred::uid_seen)
+            .map_or(-1, i64::from)
+    }
+
+    /// # Safety
+    /// A registered device (sysfs).
+    pub(crate) unsafe fn sysfs_group(dev: *mut bindings::net_device) -> i64 {
+        // SAFETY: Per the function's requirements.
+        let dev = unsafe { NetDev::from_raw(dev) };
+        dev.driver::<T>()
+            .and_then(T::group)
+            .and_then(crate::abstractions::cred::gid_seen)
+            .map_or(-1, i64::from)
+    }
+
+    /// # Safety
+    /// A seq_file whose private data is a device that outlives the file
+    /// (`DebugfsEntry::new`).
+    pub(crate) unsafe fn debugfs_show(m: *mut bindings::seq_file) -> c_int {
+        // SAFETY: Per the function's requirements.
+        let (seq, dev) = unsafe {
+            (
+                kernel::seq_file::SeqFile::from_raw(m),
+                NetDev::from_raw((*m).private.cast()),
+            )
+        };
+        if let Some(state) = dev.driver::<T>() {
+            for (i, name) in T::STAT_NAMES.iter().enumerate() {
+                kernel::seq_print!(seq, "{} {}\n", name, state.stat(i));
+            }
+        }
+        0
+    }
+}
+
+/// Gives the callbacks of [`Adapter<T>`] the names rust_tun_shim.c's tables use.
+/// Used once, by the driver, for its state type.
+macro_rules! export_callbacks {
+    ($t:ty) => {
+        const _: () = {
+            use core::ffi::{c_int, c_void};
+            use kernel::bindings::{ethtool_drvinfo, net_device, seq_file, sk_buff};
+            use $crate::abstractions::netdev::Adapter;
+            // SAFETY (all): the C file calls each with the arguments its
+            // kernel hook documents, which are what the `Adapter` functions
+            // require.
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_start_xmit(
+                skb: *mut sk_buff,
+                dev: *mut net_device,
+            ) -> c_int {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::start_xmit(skb, dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_select_queue(
+                dev: *mut net_device,
+                skb: *mut sk_buff,
+            ) -> u16 {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::select_queue(dev, skb) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_netdev_txqlen_changed(dev: *mut net_device) -> c_int {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::txqlen_changed(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_netdev_up(dev: *mut net_device) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::up(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_netdev_named(dev: *mut net_device) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::named(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_fix_features(dev: *mut net_device, f: u64) -> u64 {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::fix_features(dev, f) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_uninit(dev: *mut net_device) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::uninit(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_open(dev: *mut net_device) -> c_int {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::open(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_stop(dev: *mut net_device) -> c_int {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::stop(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_change_carrier(dev: *mut net_device, on: bool) -> c_int {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::change_carrier(dev, on) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ndo_get_stats64(dev: *mut net_device, out: *mut c_void) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::get_stats64(dev, out) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_priv_destructor(dev: *mut net_device) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::priv_destructor(dev) }
+            }
+            #[no_mangle]
+            extern "C" fn rtun_ethtool_sset_count(_dev: *mut net_device, sset: c_int) -> c_int {
+                Adapter::<$t>::sset_count(sset)
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ethtool_strings(
+                _dev: *mut net_device,
+                sset: u32,
+                buf: *mut u8,
+            ) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::strings(sset, buf) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ethtool_stats(
+                dev: *mut net_device,
+                _st: *mut c_void,
+                data: *mut u64,
+            ) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::stats(dev, data) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_ethtool_drvinfo(
+                dev: *mut net_device,
+                info: *mut ethtool_drvinfo,
+            ) {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::drvinfo(dev, info) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_sysfs_tun_flags(dev: *mut net_device) -> i64 {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::sysfs_tun_flags(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_sysfs_owner(dev: *mut net_device) -> i64 {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::sysfs_owner(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_sysfs_group(dev: *mut net_device) -> i64 {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::sysfs_group(dev) }
+            }
+            #[no_mangle]
+            unsafe extern "C" fn rtun_drops_show(m: *mut seq_file, _v: *mut c_void) -> c_int {
+                // SAFETY: See above.
+                unsafe { Adapter::<$t>::debugfs_show(m) }
+            }
+        };
+    };
+}
+pub(crate) use export_callbacks;

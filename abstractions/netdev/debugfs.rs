@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0
+//! /sys/kernel/debug/rtun/: the directory, and a file per device showing
+//! its drop counters.
+
+use super::*;
+
+/// A device's file in /sys/kernel/debug/rtun/, removed on drop (which waits
+/// for readers, so it must not happen under a spinlock).
+pub(crate) struct DebugfsEntry(NonNull<bindings::dentry>);
+
+// SAFETY: A dentry pointer may be removed from any process context.
+unsafe impl Send for DebugfsEntry {}
+
+impl DebugfsEntry {
+    /// `rtun/<name>`, showing `dev`'s drop counters. `None` if debugfs is
+    /// unavailable.
+    pub(crate) fn new(dev: &NetDev, name: &CStr) -> Option<Self> {
+        // SAFETY: `name` is terminated; the file is removed (in `ndo_uninit`)
+        // before the device it points at can be freed.
+        let d = unsafe { ffi::rtun_debugfs_add(name.as_ptr().cast(), dev.as_ptr()) };
+        if kernel::error::from_err_ptr(d).is_err() {
+            return None;
+        }
+        NonNull::new(d).map(DebugfsEntry)
+    }
+}
+
+impl Drop for DebugfsEntry {
+    fn drop(&mut self) {
+        // SAFETY: Created in `new`, removed once.
+        unsafe { ffi::rtun_debugfs_remove(self.0.as_ptr()) }
+    }
+}
+
+/// /sys/kernel/debug/rtun/, where [`DebugfsEntry`]s go; removed on drop.
+/// debugfs failures are ignored, as everywhere in the kernel.
+pub(crate) struct DebugfsDir(());
+
+impl DebugfsDir {
+    pub(crate) fn create() -> Self {
+        // SAFETY: Module init, once.
+        unsafe { ffi::rtun_debugfs_init() };
+        DebugfsDir(())
+    }
+}
+
+impl Drop for DebugfsDir {
+    fn drop(&mut self) {
+        // SAFETY: Created in `create`; every entry in it is gone (devices are
+        // deleted first).
+        unsafe { ffi::rtun_debugfs_exit() }
+    }
+}

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Module-wide registrations: the rtnetlink link kind and the netdevice
+//! notifier, one guard each.
+
+use super::*;
+
+/// The rtnetlink link kind (`ip link add ... type rtun`): registered while
+/// this lives. Unregistering it deletes the devices left (persistent ones).
+pub(crate) struct LinkKind(());
+
+impl LinkKind {
+    pub(crate) fn register() -> Result<Self> {
+        // SAFETY: Module init; the ops table is static.
+        kernel::error::to_result(unsafe { ffi::rtun_link_register() })?;
+        Ok(LinkKind(()))
+    }
+}
+
+impl Drop for LinkKind {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `register`, unregistered once.
+        unsafe { ffi::rtun_link_unregister() }
+    }
+}
+
+/// The netdevice notifier that calls [`Driver::up`], [`Driver::named`] and
+/// [`Driver::txqlen_changed`]: registered while this lives.
+pub(crate) struct Notifier(());
+
+impl Notifier {
+    pub(crate) fn register() -> Result<Self> {
+        // SAFETY: Module init; the notifier block is static.
+        kernel::error::to_result(unsafe { ffi::rtun_netdev_notifier_register() })?;
+        Ok(Notifier(()))
+    }
+}
+
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `register`, unregistered once.
+        unsafe { ffi::rtun_netdev_notifier_unregister() }
+    }
+}
