@@ -45,6 +45,11 @@ struct RustTun {
 
 impl kernel::Module for RustTun {
     fn init(_module: &'static ThisModule) -> Result<Self> {
+        // A kernel whose skb layout moved is refused, with a message.
+        if let Err(e) = abstractions::skb::check_layout() {
+            pr_err!("rtun: struct sk_buff's ip_summed is not where rtun reads it\n");
+            return Err(e);
+        }
         let wq = rcu::Workqueue::new()?;
         let debugfs = netdev::DebugfsDir::create();
         let link = netdev::LinkKind::register()?;

@@ -275,6 +275,39 @@ static_assert(__same_type(((struct net_device *)0)->netdev_ops, const struct net
 void rtun_sw_netstats_rx_add(struct net_device *dev, unsigned int len) { dev_sw_netstats_rx_add(dev, len); }
 void rtun_sw_netstats_tx_add(struct net_device *dev, unsigned int len) { dev_sw_netstats_tx_add(dev, 1, len); }
 int rtun_skb_checksum_start_offset(const struct sk_buff *skb) { return skb_checksum_start_offset(skb); }
+
+/* The length of a VLAN tag still in the skb's metadata (virtio_net_hdr_from_skb
+ * counts it in csum_start). */
+int rtun_skb_vlan_hlen(const struct sk_buff *skb)
+{
+	return skb_vlan_tag_present(skb) ? VLAN_HLEN : 0;
+}
+
+/* skb->ip_summed is a bitfield, so it has no offsetof(): it lives in the byte
+ * at PKT_TYPE_OFFSET, which skb.rs reads inline on the transmit path with the
+ * shift it assumes. This checks both, once at module init, by setting the
+ * field in a zeroed skb: 0 if they hold, -EINVAL if the layout moved. */
+const size_t rtun_skb_ip_summed_offset = PKT_TYPE_OFFSET;
+
+int rtun_skb_check_ip_summed(unsigned int shift)
+{
+	struct sk_buff *probe = kzalloc(sizeof(*probe), GFP_KERNEL);
+	const u8 *b = (const u8 *)probe;
+	size_t i;
+	int ret = 0;
+
+	if (!probe)
+		return -ENOMEM;
+	probe->ip_summed = 3;
+	for (i = 0; i < sizeof(*probe); i++) {
+		u8 want = i == PKT_TYPE_OFFSET ? 3 << shift : 0;
+
+		if (b[i] != want)
+			ret = -EINVAL;
+	}
+	kfree(probe);
+	return ret;
+}
 u16 rtun_skb_csum_offset(const struct sk_buff *skb) { return skb->csum_offset; }
 void rtun_dev_use_tun_ops(struct net_device *dev) { dev->netdev_ops = &rtun_tun_ops; }
 void rtun_dev_use_tap_ops(struct net_device *dev) { dev->netdev_ops = &rtun_tap_ops; }

@@ -241,6 +241,11 @@ extern "C" {
     pub(crate) fn skb_checksum_help(skb: *mut sk_buff) -> c_int;
     pub(crate) fn rtun_skb_checksum_start_offset(skb: *const sk_buff) -> c_int;
     pub(crate) fn rtun_skb_csum_offset(skb: *const sk_buff) -> u16;
+    pub(crate) fn rtun_skb_vlan_hlen(skb: *const sk_buff) -> c_int;
+    /// `PKT_TYPE_OFFSET`: the byte of `struct sk_buff` that holds `ip_summed`.
+    pub(crate) static rtun_skb_ip_summed_offset: usize;
+    /// 0 if `ip_summed` is the two bits at `shift` of that byte, and nothing else.
+    pub(crate) fn rtun_skb_check_ip_summed(shift: c_uint) -> c_int;
     pub(crate) fn rtnl_lock();
     pub(crate) fn rtnl_unlock();
     pub(crate) fn register_netdevice(dev: *mut net_device) -> c_int;

@@ -88,8 +88,16 @@ pub(crate) mod gso {
     pub(crate) const TCP_FIXEDID_INNER: u32 = bindings::SKB_GSO_TCP_FIXEDID_INNER as u32;
 }
 
-/// `VLAN_HLEN`: a VLAN tag's bytes.
-const VLAN_HLEN: i32 = 4;
+/// Where `ip_summed` sits in its byte: after `pkt_type:3`, `ignore_df:1`
+/// and `dst_pending_confirm:1`, on a little-endian bitfield layout.
+const IP_SUMMED_SHIFT: u32 = 5;
+
+/// Checks, at module init, the layout [`SkBuff`] reads inline without a
+/// name for it (`ip_summed`, a bitfield); `EINVAL` if the kernel's moved.
+pub(crate) fn check_layout() -> kernel::error::Result {
+    // SAFETY: Process context (it allocates with GFP_KERNEL).
+    kernel::error::to_result(unsafe { ffi::rtun_skb_check_ip_summed(IP_SUMMED_SHIFT) })
+}
 
 /// A socket buffer owned by the driver.
 ///
@@ -382,42 +390,44 @@ impl SkBuff {
         unsafe { (*self.shinfo()).gso_size }
     }
 
+    /// `skb->ip_summed` (`CHECKSUM_*`): two bits of the byte at
+    /// `PKT_TYPE_OFFSET`, read inline (no call on the transmit path), at the
+    /// shift [`check_layout`] verified at module init.
+    #[inline(always)]
+    fn ip_summed(&self) -> u32 {
+        // SAFETY: `rtun_skb_ip_summed_offset` is a constant set at build time.
+        let off = unsafe { ffi::rtun_skb_ip_summed_offset };
+        let byte = self.ptr().cast::<u8>().wrapping_add(off);
+        // SAFETY: The skb is valid and `byte` is inside it; the bitfield is
+        // only written by whoever owns the skb, which is us.
+        let v = unsafe { byte.read() };
+        u32::from(v >> IP_SUMMED_SHIFT) & 3
+    }
+
     /// The checksum state a reader's virtio-net header reports, as
-    /// `virtio_net_hdr_from_skb` reads it (`vlan_hlen`: tun counts a VLAN tag
-    /// still in the skb's metadata in `csum_start`).
+    /// `virtio_net_hdr_from_skb` reads it (tun counts a VLAN tag still in
+    /// the skb's metadata in `csum_start`).
     #[inline(always)]
     pub(crate) fn csum_state(&self) -> CsumState {
-        let skb = self.ptr();
-        // `ip_summed` is a bitfield the generated accessor reads;
-        // `csum_start`/`csum_offset` are the meaning of the checksum union
-        // under CHECKSUM_PARTIAL, and `vlan_all` of the VLAN union as
-        // `skb_vlan_tag_present()` reads it.
-        // SAFETY: The skb is valid, and each union is read as the kernel does.
-        unsafe {
-            let hdrs = (*skb).__bindgen_anon_4.__bindgen_anon_1.as_ref();
-            let summed = u32::from(hdrs.ip_summed());
-            if summed == bindings::CHECKSUM_PARTIAL {
-                let c = hdrs.__bindgen_anon_1.__bindgen_anon_1;
-                // `skb_checksum_start_offset()`: `csum_start` counts from the
-                // head. Wrapping, as the C arithmetic does.
-                let headroom = ((*skb).data as usize).wrapping_sub((*skb).head as usize) as i32;
-                let vlan_hlen = if hdrs.__bindgen_anon_2.vlan_all != 0 {
-                    VLAN_HLEN
-                } else {
-                    0
-                };
-                let start = i32::from(c.csum_start)
-                    .wrapping_sub(headroom)
-                    .wrapping_add(vlan_hlen);
-                CsumState::Partial {
-                    start,
-                    offset: c.csum_offset,
-                }
-            } else if summed == bindings::CHECKSUM_UNNECESSARY {
-                CsumState::Unnecessary
-            } else {
-                CsumState::None
+        let summed = self.ip_summed();
+        if summed == bindings::CHECKSUM_PARTIAL {
+            // SAFETY: The skb is valid; these read its checksum offsets and
+            // VLAN tag.
+            let (start, vlan, offset) = unsafe {
+                (
+                    ffi::rtun_skb_checksum_start_offset(self.ptr()),
+                    ffi::rtun_skb_vlan_hlen(self.ptr()),
+                    ffi::rtun_skb_csum_offset(self.ptr()),
+                )
+            };
+            CsumState::Partial {
+                start: start.wrapping_add(vlan),
+                offset,
             }
+        } else if summed == bindings::CHECKSUM_UNNECESSARY {
+            CsumState::Unnecessary
+        } else {
+            CsumState::None
         }
     }
 
@@ -430,17 +440,7 @@ impl SkBuff {
     /// `ip_summed == CHECKSUM_PARTIAL`: a checksum is still to be filled in.
     #[inline(always)]
     pub(crate) fn is_csum_partial(&self) -> bool {
-        // SAFETY: The skb is valid; `ip_summed` is a bitfield the generated
-        // accessor reads.
-        unsafe {
-            u32::from(
-                (*self.ptr())
-                    .__bindgen_anon_4
-                    .__bindgen_anon_1
-                    .as_ref()
-                    .ip_summed(),
-            ) == bindings::CHECKSUM_PARTIAL
-        }
+        self.ip_summed() == bindings::CHECKSUM_PARTIAL
     }
 
     /// Fills in a CHECKSUM_PARTIAL checksum in software. May allocate

@@ -113,7 +113,7 @@ pub(crate) fn setup_link(b: &mut DevBuilder, mode: Mode) {
     }
 }
 
-const fn bit(b: kernel::bindings::_bindgen_ty_117) -> u64 {
+const fn bit(b: u32) -> u64 {
     1u64 << b
 }
 
