@@ -141,6 +141,10 @@ impl<T: FileOps> Adapter<T> {
         }
     }
 
+    /// `file_operations.open`.
+    ///
+    /// # Safety
+    /// Called by the VFS with a file being opened on this table.
     unsafe extern "C" fn open(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
         match T::open() {
             Ok(obj) => {
@@ -159,6 +163,11 @@ impl<T: FileOps> Adapter<T> {
         }
     }
 
+    /// `file_operations.release`.
+    ///
+    /// # Safety
+    /// Called by the VFS once, when the last reference to a file that
+    /// [`Adapter::open`] opened is gone.
     unsafe extern "C" fn release(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
         // SAFETY: The last user of the file; takes back the Arc stored by
         // `open`, once.
@@ -167,6 +176,11 @@ impl<T: FileOps> Adapter<T> {
         0
     }
 
+    /// `file_operations.read_iter`.
+    ///
+    /// # Safety
+    /// Called by the VFS with a kiocb of an open file of this table and an
+    /// iterator valid for the call.
     unsafe extern "C" fn read_iter(
         iocb: *mut bindings::kiocb,
         to: *mut bindings::iov_iter,
@@ -183,6 +197,10 @@ impl<T: FileOps> Adapter<T> {
         Self::ret_size(obj.read(to, nonblock))
     }
 
+    /// `file_operations.write_iter`.
+    ///
+    /// # Safety
+    /// As for [`Adapter::read_iter`].
     unsafe extern "C" fn write_iter(
         iocb: *mut bindings::kiocb,
         from: *mut bindings::iov_iter,
@@ -199,6 +217,11 @@ impl<T: FileOps> Adapter<T> {
         Self::ret_size(obj.write(from, nonblock))
     }
 
+    /// `file_operations.poll`.
+    ///
+    /// # Safety
+    /// Called by the VFS with an open file of this table, and a poll table
+    /// (or null) valid for the call.
     unsafe extern "C" fn poll(
         file: *mut bindings::file,
         wait: *mut bindings::poll_table,
@@ -209,6 +232,10 @@ impl<T: FileOps> Adapter<T> {
         obj.poll(&poll)
     }
 
+    /// `file_operations.unlocked_ioctl`.
+    ///
+    /// # Safety
+    /// Called by the VFS with an open file of this table.
     unsafe extern "C" fn ioctl(file: *mut bindings::file, cmd: c_uint, arg: usize) -> isize {
         // SAFETY: The VFS passes an open file of this table.
         let obj = unsafe { Self::borrow(file) };
@@ -218,9 +245,12 @@ impl<T: FileOps> Adapter<T> {
         }
     }
 
-    /// A 32-bit caller: every argument is a 32-bit value (user pointers
-    /// included, which `compat_ptr` leaves as they are on x86_64, the only
-    /// compat configuration this builds for).
+    /// `file_operations.compat_ioctl`. A 32-bit caller: every argument is a
+    /// 32-bit value (user pointers included, which `compat_ptr` leaves as
+    /// they are on x86_64, the only compat configuration this builds for).
+    ///
+    /// # Safety
+    /// Called by the VFS with an open file of this table.
     #[cfg(CONFIG_COMPAT)]
     unsafe extern "C" fn compat_ioctl(file: *mut bindings::file, cmd: c_uint, arg: usize) -> isize {
         // SAFETY: The VFS passes an open file of this table.
@@ -231,6 +261,10 @@ impl<T: FileOps> Adapter<T> {
         }
     }
 
+    /// `file_operations.fasync`.
+    ///
+    /// # Safety
+    /// Called by the VFS with an open file of this table.
     unsafe extern "C" fn fasync(fd: c_int, file: *mut bindings::file, on: c_int) -> c_int {
         // SAFETY: The VFS passes an open file of this table.
         let obj = unsafe { Self::borrow(file) };
@@ -241,6 +275,11 @@ impl<T: FileOps> Adapter<T> {
         }
     }
 
+    /// `file_operations.show_fdinfo`.
+    ///
+    /// # Safety
+    /// Called by the VFS with a seq_file and an open file of this table,
+    /// both valid for the call.
     unsafe extern "C" fn show_fdinfo(m: *mut bindings::seq_file, file: *mut bindings::file) {
         // SAFETY: The VFS passes a seq_file and an open file of this table,
         // both valid for the call.
@@ -297,8 +336,8 @@ impl<T: FileOps> Registration<T> {
         // the names and the table are static.
         unsafe {
             (*p).minor = bindings::MISC_DYNAMIC_MINOR as c_int;
-            (*p).name = name.as_ptr().cast();
-            (*p).nodename = nodename.as_ptr().cast();
+            (*p).name = name.as_char_ptr();
+            (*p).nodename = nodename.as_char_ptr();
             (*p).mode = mode;
             (*p).fops = &Adapter::<T>::VTABLE;
             to_result(bindings::misc_register(p))?;

@@ -69,7 +69,7 @@ impl Napi {
         if self.state.load(Ordering::Acquire) != OFF {
             return Ok(());
         }
-        let owner = (self as *const Napi).cast::<c_void>();
+        let owner = core::ptr::from_ref(self).cast::<c_void>();
         // SAFETY: `self` is pinned and stays registered only until `del`, which
         // its owner calls before it goes away (type invariant).
         let napi = unsafe { ffi::rtun_napi_new(dev.as_ptr(), owner) };
@@ -192,6 +192,11 @@ impl Napi {
     }
 }
 
+/// The NAPI poll callback of every rtun NAPI instance.
+///
+/// # Safety
+/// Called by the NAPI core with the instance `rtun_napi_new` made for `owner`,
+/// a live [`Napi`].
 #[no_mangle]
 unsafe extern "C" fn rtun_napi_poll(
     owner: *const c_void,

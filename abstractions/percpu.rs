@@ -84,7 +84,7 @@ impl<const N: usize> PerCpuCounters<N> {
             // (`READ_ONCE`) sees a whole value.
             // SAFETY: `cpu` is possible; `p` is a `__percpu` pointer of this live allocation.
             let v = unsafe { core::ptr::read_volatile(ffi::rtun_per_cpu_ulong(p, cpu)) };
-            sum = sum.wrapping_add(u64::from(v));
+            sum = sum.wrapping_add(v);
         }
     }
 }

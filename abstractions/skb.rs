@@ -462,7 +462,7 @@ impl SkBuff {
         let end = usize::try_from(start)
             .ok()
             .and_then(|s| s.checked_add(usize::from(off))?.checked_add(2));
-        if !end.is_some_and(|end| end <= self.headlen()) {
+        if end.is_none_or(|end| end > self.headlen()) {
             return Err(self);
         }
         // SAFETY: The skb is ours.

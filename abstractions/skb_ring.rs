@@ -178,8 +178,9 @@ impl SkbRing {
         drop(c);
         // SAFETY: The producer stored an skb it owned; consuming the slot
         // hands that ownership over, once.
+        let skb = unsafe { SkBuff::from_raw(raw) };
         Some(Consumed {
-            skb: unsafe { SkBuff::from_raw(raw) },
+            skb,
             capacity,
             now_empty,
         })

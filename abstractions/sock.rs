@@ -158,6 +158,9 @@ impl Drop for Sock {
 
 /// `sk_write_space`: called by `sock_wfree` when a charged frame is freed
 /// (any context), and by rtun when its device comes up.
+///
+/// # Safety
+/// `sk` is one of rtun's socks, alive for the call.
 #[no_mangle]
 unsafe extern "C" fn rtun_sock_write_space(sk: *mut bindings::sock) {
     // SAFETY: `sk` is one of rtun's socks (only they have this callback), alive

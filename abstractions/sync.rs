@@ -323,7 +323,7 @@ impl WaitQueue {
                 bindings::prepare_to_wait_event(
                     self.head.get(),
                     entry.get(),
-                    bindings::TASK_INTERRUPTIBLE as _,
+                    bindings::TASK_INTERRUPTIBLE as core::ffi::c_int,
                 )
             };
             if let Some(r) = cond() {

@@ -658,7 +658,7 @@ impl DevState {
     pub(crate) fn attach(&self, dev: &NetDev, q: &Arc<TunFile>, rtnl: &Rtnl) -> Result<usize> {
         let (n, total) = {
             let mut owners = self.owners.lock();
-            if !self.has(ioctl::IFF_MULTI_QUEUE) && owners.active.len() >= 1 {
+            if !self.has(ioctl::IFF_MULTI_QUEUE) && !owners.active.is_empty() {
                 return Err(EBUSY);
             }
             if owners.total() >= MAX_QUEUES {

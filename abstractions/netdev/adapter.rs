@@ -289,9 +289,9 @@ macro_rules! export_callbacks {
             use core::ffi::{c_int, c_void};
             use kernel::bindings::{ethtool_drvinfo, net_device, seq_file, sk_buff};
             use $crate::abstractions::netdev::Adapter;
-            // SAFETY (all): the C file calls each with the arguments its
-            // kernel hook documents, which are what the `Adapter` functions
-            // require.
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ndo_start_xmit(
                 skb: *mut sk_buff,
@@ -300,6 +300,9 @@ macro_rules! export_callbacks {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::start_xmit(skb, dev) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ndo_select_queue(
                 dev: *mut net_device,
@@ -308,51 +311,81 @@ macro_rules! export_callbacks {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::select_queue(dev, skb) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_netdev_txqlen_changed(dev: *mut net_device) -> c_int {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::txqlen_changed(dev) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_netdev_up(dev: *mut net_device) {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::up(dev) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_netdev_named(dev: *mut net_device) {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::named(dev) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ndo_fix_features(dev: *mut net_device, f: u64) -> u64 {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::fix_features(dev, f) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ndo_uninit(dev: *mut net_device) {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::uninit(dev) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ndo_open(dev: *mut net_device) -> c_int {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::open(dev) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ndo_stop(dev: *mut net_device) -> c_int {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::stop(dev) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ndo_change_carrier(dev: *mut net_device, on: bool) -> c_int {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::change_carrier(dev, on) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ndo_get_stats64(dev: *mut net_device, out: *mut c_void) {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::get_stats64(dev, out) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_priv_destructor(dev: *mut net_device) {
                 // SAFETY: See above.
@@ -362,6 +395,9 @@ macro_rules! export_callbacks {
             extern "C" fn rtun_ethtool_sset_count(_dev: *mut net_device, sset: c_int) -> c_int {
                 Adapter::<$t>::sset_count(sset)
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ethtool_strings(
                 _dev: *mut net_device,
@@ -371,6 +407,9 @@ macro_rules! export_callbacks {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::strings(sset, buf) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ethtool_stats(
                 dev: *mut net_device,
@@ -380,6 +419,9 @@ macro_rules! export_callbacks {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::stats(dev, data) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ethtool_drvinfo(
                 dev: *mut net_device,
@@ -388,21 +430,33 @@ macro_rules! export_callbacks {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::drvinfo(dev, info) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_sysfs_tun_flags(dev: *mut net_device) -> i64 {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::sysfs_tun_flags(dev) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_sysfs_owner(dev: *mut net_device) -> i64 {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::sysfs_owner(dev) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_sysfs_group(dev: *mut net_device) -> i64 {
                 // SAFETY: See above.
                 unsafe { Adapter::<$t>::sysfs_group(dev) }
             }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_drops_show(m: *mut seq_file, _v: *mut c_void) -> c_int {
                 // SAFETY: See above.

@@ -17,7 +17,7 @@ impl DebugfsEntry {
     pub(crate) fn new(dev: &NetDev, name: &CStr) -> Option<Self> {
         // SAFETY: `name` is terminated; the file is removed (in `ndo_uninit`)
         // before the device it points at can be freed.
-        let d = unsafe { ffi::rtun_debugfs_add(name.as_ptr().cast(), dev.as_ptr()) };
+        let d = unsafe { ffi::rtun_debugfs_add(name.as_char_ptr().cast(), dev.as_ptr()) };
         if kernel::error::from_err_ptr(d).is_err() {
             return None;
         }

@@ -267,7 +267,7 @@ impl NetDev {
         let off = core::mem::offset_of!(Priv<T>, state);
         // SAFETY: `rtun_netdev_priv_offset` is a constant set at build time.
         let priv_off = unsafe { ffi::rtun_netdev_priv_offset };
-        let dev = (state as *const T)
+        let dev = core::ptr::from_ref(state)
             .cast::<u8>()
             .wrapping_sub(off)
             .wrapping_sub(priv_off);

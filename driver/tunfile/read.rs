@@ -98,7 +98,7 @@ impl TunFile {
         }
         if vnet_sz > 0 {
             let tnl = device::has_udp_tunnel(dev.features());
-            let hdr = frames::vnet_hdr(&skb, tnl, state.vnet_little_endian())
+            let hdr = frames::vnet_hdr(skb, tnl, state.vnet_little_endian())
                 .map_err(|_| Site::ReadVnetHdr)?;
             if to.len() < vnet_sz {
                 return Err(Site::ReadShortBuffer);
