@@ -1,16 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * rust_tun: the C side of the module.
+ * rust_tun: the C side of the module: only what must be C.
  *
- * Only what Rust cannot reach through kernel::bindings lives here: the
- * operation tables that point at Rust callbacks, and one-line wrappers for
- * static inline helpers and for fields of structures that are opaque to
- * Rust (struct net_device). No decisions are taken here: every branch of
- * the driver is in the Rust code.
+ * - Tables the kernel crate cannot build yet: net_device_ops (two, TUN and
+ *   TAP), ethtool_ops, rtnl_link_ops, the netdevice notifier, the sysfs
+ *   attributes, the debugfs file; each entry calls a Rust callback
+ *   (abstractions/netdev/adapter.rs). The char device's file_operations are
+ *   built in Rust (abstractions/chardev.rs).
+ * - Wrappers of static inline helpers and macros bindgen cannot reach
+ *   (dev_hold, netif_tx_*, skb_*, sock_*, per-CPU and RCU helpers, ...).
+ * - Accessors of fields of structures that are opaque to Rust (struct
+ *   net_device is `_unused` in the bindings), and offsets Rust reads inline
+ *   on the data path, each checked here at build time.
+ * - rtun_build_skb: tun_build_skb's page-frag arithmetic, one call per write.
+ * No decisions are taken here: every branch of the driver is in the Rust code.
  */
 
 /* Configurations rtun refuses to build for (CONFIG_* come from the forced
- * include of autoconf.h, so these fire before any header can fail). */
+ * include of autoconf.h, so these fire before any header can fail).
+ */
 #ifdef CONFIG_PREEMPT_RT
 #error "rtun does not support PREEMPT_RT: spinlock_t is an rt_mutex there, and sync.rs's RawSpinLock takes a spinlock_t's rlock as a raw_spinlock_t (_raw_spin_lock) and holds its locks in xmit, where they must not sleep"
 #endif
@@ -49,49 +57,28 @@
 /* netif_get_mac_address(), for SIOCGIFHWADDR on the file, as tun. */
 MODULE_IMPORT_NS("NETDEV_INTERNAL");
 
-/* Rust callbacks (netdev.rs and chardev.rs). */
-void rtun_ndo_uninit(struct net_device *dev);
-int rtun_ndo_open(struct net_device *dev);
-int rtun_ndo_stop(struct net_device *dev);
-netdev_tx_t rtun_ndo_start_xmit(struct sk_buff *skb, struct net_device *dev);
-void rtun_ndo_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *s);
-int rtun_ndo_change_carrier(struct net_device *dev, bool on);
-netdev_features_t rtun_ndo_fix_features(struct net_device *dev, netdev_features_t features);
-u16 rtun_ndo_select_queue(struct net_device *dev, struct sk_buff *skb);
-int rtun_netdev_txqlen_changed(struct net_device *dev);
-int rtun_napi_poll(const void *owner, struct napi_struct *napi, int budget);
-void rtun_netdev_up(struct net_device *dev);
-void rtun_netdev_named(struct net_device *dev);
-void rtun_ethtool_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info);
-long long rtun_sysfs_tun_flags(struct net_device *dev);
-long long rtun_sysfs_owner(struct net_device *dev);
-long long rtun_sysfs_group(struct net_device *dev);
-void rtun_priv_destructor(struct net_device *dev);
-int rtun_ethtool_sset_count(struct net_device *dev, int sset);
-void rtun_ethtool_strings(struct net_device *dev, u32 sset, u8 *buf);
-void rtun_ethtool_stats(struct net_device *dev, struct ethtool_stats *st, u64 *data);
-int rtun_drops_show(struct seq_file *m, void *v);
-void rtun_sock_write_space(struct sock *sk);
-
 /* Rust mirrors the UAPI layout of the counters it fills in. */
 static_assert(offsetof(struct rtnl_link_stats64, tx_dropped) == 7 * sizeof(u64));
 static_assert(offsetof(struct rtnl_link_stats64, rx_frame_errors) == 13 * sizeof(u64));
 static_assert(NET_XMIT_DROP == 1);
-/* netdev.rs counts drops with netdev_core_stats_inc() at these offsets. */
+/* netdev/ counts drops with netdev_core_stats_inc() at these offsets. */
 static_assert(offsetof(struct net_device_core_stats, rx_dropped) == 0);
 static_assert(offsetof(struct net_device_core_stats, tx_dropped) == 8);
 /* sync.rs's RawSpinLock passes a spinlock_t to _raw_spin_lock() as spin_lock() does
- * (PREEMPT_RT, where spinlock_t has no rlock, is refused above). */
+ * (PREEMPT_RT, where spinlock_t has no rlock, is refused above).
+ */
 #ifndef CONFIG_PREEMPT_RT
 static_assert(offsetof(spinlock_t, rlock) == 0);
 #endif
-/* netdev.rs hands these over as its SockaddrStorage: 128 bytes aligned to 8,
- * which holds a struct sockaddr_storage and a struct sockaddr. */
+/* netdev/ hands these over as its SockaddrStorage: 128 bytes aligned to 8,
+ * which holds a struct sockaddr_storage and a struct sockaddr.
+ */
 static_assert(sizeof(struct sockaddr_storage) == 128);
 static_assert(__alignof__(struct sockaddr_storage) <= 8);
 static_assert(sizeof(struct sockaddr) <= 128 && __alignof__(struct sockaddr) <= 8);
-/* skb.rs hands these over as its VnetHdrBuf: vnet.rs's TNL_HDR_LEN (24) bytes
- * aligned to 8, the prefix of which is the basic header (HDR_LEN, 10). */
+/* skb.rs hands these over as its VnetHdrBuf: VNET_TNL_HDR_LEN (24) bytes
+ * aligned to 8, the prefix of which is the basic header (HDR_LEN, 10).
+ */
 static_assert(sizeof(struct virtio_net_hdr_v1_hash_tunnel) == 24);
 static_assert(__alignof__(struct virtio_net_hdr_v1_hash_tunnel) <= 8);
 static_assert(sizeof(struct virtio_net_hdr) == 10);
@@ -205,7 +192,8 @@ static void rtun_setup(struct net_device *dev)
  * allocates them (struct socket_alloc), because sock_init_data_uid() reads
  * SOCK_INODE(sock)->i_uid and ->i_ino. One allocation, freed by sk_free()
  * once the last reference and the last charged frame are gone; .owner pins
- * the module until then. */
+ * the module until then.
+ */
 struct rtun_sock {
 	struct sock sk;
 	struct socket_alloc sa;
@@ -256,20 +244,23 @@ struct net_device *rtun_alloc_netdev(int priv_size, const char *name, unsigned i
 void *rtun_netdev_priv(const struct net_device *dev) { return netdev_priv(dev); }
 /* netdev_priv() is dev->priv: Rust adds this offset inline on the data path. */
 const size_t rtun_netdev_priv_offset = offsetof(struct net_device, priv);
-/* dev->features (netdev_features_t, a u64): netdev.rs reads it inline. */
+/* dev->features (netdev_features_t, a u64): netdev/ reads it inline. */
 const size_t rtun_netdev_features_offset = offsetof(struct net_device, features);
 static_assert(sizeof(netdev_features_t) == sizeof(u64));
 /* dev->num_tx_queues (an unsigned int, set by alloc_netdev_mqs and never
- * changed): netdev.rs checks queue indices against it inline. */
+ * changed): netdev/ checks queue indices against it inline.
+ */
 const size_t rtun_netdev_num_tx_queues_offset = offsetof(struct net_device, num_tx_queues);
 static_assert(__same_type(((struct net_device *)0)->num_tx_queues, unsigned int));
-/* dev->flags (an unsigned int, changed under RTNL): netdev.rs reads it
- * inline, as READ_ONCE does. */
+/* dev->flags (an unsigned int, changed under RTNL): netdev/ reads it
+ * inline, as READ_ONCE does.
+ */
 const size_t rtun_netdev_flags_offset = offsetof(struct net_device, flags);
 static_assert(__same_type(((struct net_device *)0)->flags, unsigned int));
-/* dev->netdev_ops, and the two tables rtun installs there: netdev.rs tells
+/* dev->netdev_ops, and the two tables rtun installs there: netdev/ tells
  * rtun's devices and their kind apart inline (each read of it on the data
- * path was a call). */
+ * path was a call).
+ */
 const size_t rtun_netdev_ops_offset = offsetof(struct net_device, netdev_ops);
 static_assert(__same_type(((struct net_device *)0)->netdev_ops, const struct net_device_ops *));
 void rtun_sw_netstats_rx_add(struct net_device *dev, unsigned int len) { dev_sw_netstats_rx_add(dev, len); }
@@ -277,7 +268,8 @@ void rtun_sw_netstats_tx_add(struct net_device *dev, unsigned int len) { dev_sw_
 int rtun_skb_checksum_start_offset(const struct sk_buff *skb) { return skb_checksum_start_offset(skb); }
 
 /* The length of a VLAN tag still in the skb's metadata (virtio_net_hdr_from_skb
- * counts it in csum_start). */
+ * counts it in csum_start).
+ */
 int rtun_skb_vlan_hlen(const struct sk_buff *skb)
 {
 	return skb_vlan_tag_present(skb) ? VLAN_HLEN : 0;
@@ -286,7 +278,8 @@ int rtun_skb_vlan_hlen(const struct sk_buff *skb)
 /* skb->ip_summed is a bitfield, so it has no offsetof(): it lives in the byte
  * at PKT_TYPE_OFFSET, which skb.rs reads inline on the transmit path with the
  * shift it assumes. This checks both, once at module init, by setting the
- * field in a zeroed skb: 0 if they hold, -EINVAL if the layout moved. */
+ * field in a zeroed skb: 0 if they hold, -EINVAL if the layout moved.
+ */
 const size_t rtun_skb_ip_summed_offset = PKT_TYPE_OFFSET;
 
 int rtun_skb_check_ip_summed(unsigned int shift)
@@ -334,7 +327,8 @@ void rtun_dev_set_mtu(struct net_device *dev, unsigned int mtu) { dev->mtu = mtu
 void rtun_dev_set_min_mtu(struct net_device *dev, unsigned int mtu) { dev->min_mtu = mtu; }
 void rtun_dev_set_max_mtu(struct net_device *dev, unsigned int mtu) { dev->max_mtu = mtu; }
 /* Before registration: alloc_netdev_mqs() made a device that its setup left
- * without a queue length IFF_NO_QUEUE; one with a length has a qdisc. */
+ * without a queue length IFF_NO_QUEUE; one with a length has a qdisc.
+ */
 void rtun_dev_set_tx_queue_len(struct net_device *dev, unsigned int len)
 {
 	dev->tx_queue_len = len;
@@ -353,7 +347,8 @@ void rtun_netif_tx_start_all_queues(struct net_device *dev) { netif_tx_start_all
 void rtun_dev_hold(struct net_device *dev) { dev_hold(dev); }
 bool rtun_netif_running(const struct net_device *dev) { return netif_running(dev); }
 /* Transmit queue `i`. netdev_get_tx_queue() does not check `i` (DEBUG_NET only
- * warns): netdev.rs passes only indices below dev->num_tx_queues. */
+ * warns): netdev/ passes only indices below dev->num_tx_queues.
+ */
 void rtun_txq_stop(struct net_device *dev, unsigned int i) { netif_tx_stop_queue(netdev_get_tx_queue(dev, i)); }
 void rtun_txq_wake(struct net_device *dev, unsigned int i) { netif_tx_wake_queue(netdev_get_tx_queue(dev, i)); }
 bool rtun_txq_stopped(struct net_device *dev, unsigned int i) { return netif_tx_queue_stopped(netdev_get_tx_queue(dev, i)); }
@@ -379,7 +374,8 @@ int rtun_dev_set_hwaddr(struct net_device *dev, struct sockaddr_storage *ss)
  * device holds no reference to its namespace; dismantling the namespace
  * unregisters the device (reg_state leaves NETREG_REGISTERED, then
  * synchronize_net()) before it is freed, so a namespace read under RCU from a
- * device seen registered is still there, and maybe_get_net() refuses a dying one. */
+ * device seen registered is still there, and maybe_get_net() refuses a dying one.
+ */
 struct net *rtun_dev_net_get(const struct net_device *dev)
 {
 	struct net *net = NULL;
@@ -413,7 +409,8 @@ void rtun_skb_reset_network_header(struct sk_buff *skb) { skb_reset_network_head
 /* A write's last header steps, tun_get_user's, in one call: TAP frames get
  * their protocol and MAC header from eth_type_trans (which pulls the Ethernet
  * header), TUN frames their MAC header at the data; then the network header
- * is at the data and the transport header is probed. */
+ * is at the data and the transport header is probed.
+ */
 void rtun_skb_rx_headers(struct sk_buff *skb, struct net_device *dev, bool tap)
 {
 	if (tap)
@@ -424,7 +421,8 @@ void rtun_skb_rx_headers(struct sk_buff *skb, struct net_device *dev, bool tap)
 	skb_probe_transport_header(skb);
 }
 /* tun_net_xmit's fixed sequence before a frame waits on a ring, in one call
- * on the hot path: only the first step can fail, and then nothing else runs. */
+ * on the hot path: only the first step can fail, and then nothing else runs.
+ */
 int rtun_skb_detach_for_ring(struct sk_buff *skb)
 {
 	if (skb_orphan_frags_rx(skb, GFP_ATOMIC))
@@ -452,7 +450,8 @@ static bool rtun_build_fits(unsigned int len)
  * `sk`. One call for what is a dozen inline steps (the write path's cost under
  * emulation is in its calls). NULL with *err 0 when the frame does not fit a
  * page (tun_can_build_skb, XDP's headroom included), with *err -ENOMEM when
- * memory ran out. Process context: may sleep. */
+ * memory ran out. Process context: may sleep.
+ */
 struct sk_buff *rtun_build_skb(struct net_device *dev, struct sock *sk, unsigned int len, int *err)
 {
 	struct page_frag *frag = &current->task_frag;
@@ -484,7 +483,8 @@ struct sk_buff *rtun_build_skb(struct net_device *dev, struct sock *sk, unsigned
 /* tun_alloc_skb for a linear frame: `len` bytes of room after tun's headroom,
  * none put, for `dev`, charged to `sk` (sock_alloc_send_pskb: waits for room
  * unless `noblock`). NULL with *err set on failure (-EMSGSIZE for a length
- * that overflows). Process context: may sleep. */
+ * that overflows). Process context: may sleep.
+ */
 struct sk_buff *rtun_alloc_send_skb(struct net_device *dev, struct sock *sk, unsigned long len, bool noblock, int *err)
 {
 	struct sk_buff *skb;
@@ -508,7 +508,8 @@ void rtun_spin_lock_bh(spinlock_t *lock) { spin_lock_bh(lock); }
 void rtun_spin_unlock_bh(spinlock_t *lock) { spin_unlock_bh(lock); }
 int rtun_spin_trylock_bh(spinlock_t *lock) { return spin_trylock_bh(lock); }
 /* struct napi_struct is opaque to Rust: the C side allocates it, with a
- * pointer back to the Rust owner (napi.rs) for the poll. */
+ * pointer back to the Rust owner (napi.rs) for the poll.
+ */
 struct rtun_napi {
 	struct napi_struct napi;
 	const void *owner;
@@ -552,7 +553,8 @@ bool rtun_sock_test_and_set_nospace(struct sock *sk) { return test_and_set_bit(S
 bool rtun_sock_test_and_clear_nospace(struct sock *sk) { return test_and_clear_bit(SOCKWQ_ASYNC_NOSPACE, &sk->sk_socket->flags); }
 /* sk_sleep() of rtun's socks (sk_wq is the embedded socket's wq from
  * sock_init_data_uid on; nothing orphans them): a constant offset, which
- * sock.rs adds inline on the data path. */
+ * sock.rs adds inline on the data path.
+ */
 const size_t rtun_sock_wait_offset = offsetof(struct rtun_sock, sa.socket.wq.wait);
 static_assert(offsetof(struct rtun_sock, sk) == 0);
 struct fasync_struct **rtun_sock_fasync_list(struct sock *sk) { return &rtun_sk_socket(sk)->wq.fasync_list; }

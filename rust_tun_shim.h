@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * rust_tun: prototypes of the C helpers in rust_tun_shim.c. Rust declares the
- * same functions in shim.rs.
+ * same functions in abstractions/ffi.rs.
  */
 #ifndef RUST_TUN_SHIM_H
 #define RUST_TUN_SHIM_H
@@ -176,5 +176,32 @@ void rtun_skb_orphan(struct sk_buff *skb);
 bool rtun_skb_has_owner(const struct sk_buff *skb);
 bool rtun_iocb_nowait(const struct kiocb *iocb);
 void rtun_file_set_nowait(struct file *file);
+
+/* Rust callbacks: abstractions/netdev/adapter.rs (export_callbacks!),
+ * napi.rs, sock.rs.
+ */
+void rtun_ndo_uninit(struct net_device *dev);
+int rtun_ndo_open(struct net_device *dev);
+int rtun_ndo_stop(struct net_device *dev);
+netdev_tx_t rtun_ndo_start_xmit(struct sk_buff *skb, struct net_device *dev);
+void rtun_ndo_get_stats64(struct net_device *dev, struct rtnl_link_stats64 *s);
+int rtun_ndo_change_carrier(struct net_device *dev, bool on);
+netdev_features_t rtun_ndo_fix_features(struct net_device *dev, netdev_features_t features);
+u16 rtun_ndo_select_queue(struct net_device *dev, struct sk_buff *skb);
+int rtun_netdev_txqlen_changed(struct net_device *dev);
+int rtun_napi_poll(const void *owner, struct napi_struct *napi, int budget);
+void rtun_netdev_up(struct net_device *dev);
+void rtun_netdev_named(struct net_device *dev);
+void rtun_ethtool_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info);
+long long rtun_sysfs_tun_flags(struct net_device *dev);
+long long rtun_sysfs_owner(struct net_device *dev);
+long long rtun_sysfs_group(struct net_device *dev);
+void rtun_priv_destructor(struct net_device *dev);
+int rtun_ethtool_sset_count(struct net_device *dev, int sset);
+void rtun_ethtool_strings(struct net_device *dev, u32 sset, u8 *buf);
+void rtun_ethtool_stats(struct net_device *dev, struct ethtool_stats *st, u64 *data);
+int rtun_drops_show(struct seq_file *m, void *v);
+void rtun_sock_write_space(struct sock *sk);
+
 
 #endif /* RUST_TUN_SHIM_H */
