@@ -3,8 +3,9 @@
 //! kernel's C objects (net_device, sk_buff, sock, the misc device, NAPI, BPF,
 //! RCU, locks, per-CPU counters). Generic over the driver: callbacks reach the
 //! driver only through traits it implements (`netdev::Driver`,
-//! `chardev::FileOps`), as in `rust/kernel/net/phy.rs`. Nothing here names
-//! `crate::driver`, `crate::logic` or `crate::skb_reason`.
+//! `chardev::FileOps`), as in `rust/kernel/net/phy.rs`. Nothing here imports
+//! the driver, the pure logic or the drop-reason table (scripts/lint.sh
+//! checks it).
 
 pub(crate) mod bpf;
 pub(crate) mod chardev;
