@@ -8,10 +8,13 @@
 //! `read()` drains it. Every drop goes through `kfree_skb_reason()` semantics
 //! with a reason from skb_reason.rs.
 //!
-//! Layout: the abstraction layer (all `unsafe`) is netdev.rs, skb.rs,
-//! sock.rs, chardev.rs, cred.rs, percpu.rs and shim.rs, over rust_tun_shim.c. The device logic is
-//! device.rs and queue.rs; ioctl.rs, frame.rs, ring.rs and skb_reason.rs are
-//! pure and also unit-tested on the host.
+//! Layout: `abstractions/` is the abstraction layer, every `unsafe` of the
+//! module, as safe types over the kernel's C objects (`netdev/`, skb.rs,
+//! sock.rs, chardev.rs, ...), which reach C through ffi.rs and
+//! rust_tun_shim.c. `driver/` is tun's semantics in safe Rust: the device
+//! (device.rs, frames.rs) and the file (`tunfile/`). `logic/` (ioctl.rs,
+//! frame.rs, vnet.rs, ...) and skb_reason.rs are pure, and also unit-tested
+//! on the host.
 
 use abstractions::{chardev, netdev, rcu};
 use kernel::prelude::*;
@@ -35,6 +38,13 @@ module! {
 /// The module: one guard per registration. Fields drop in declaration
 /// order, the reverse of `init`'s, and a failed `init` drops the guards it
 /// made in reverse as well.
+///
+/// # Invariants
+/// Each field is the module's only guard of its kind, made in `init`. The
+/// declaration order is the teardown order: no new file once the misc device
+/// is gone; the link kind's unregistration deletes the devices left (and
+/// with them their debugfs files) before the debugfs directory goes; the
+/// workqueue, which those deletions may still queue on, goes last.
 struct RustTun {
     _misc: chardev::Registration<driver::tunfile::TunFile>,
     _notifier: netdev::Notifier,
@@ -56,6 +66,8 @@ impl kernel::Module for RustTun {
         let notifier = netdev::Notifier::register()?;
         let misc = chardev::Registration::new(c"rtun", c"net/rtun", 0o666)?;
         pr_info!("/dev/net/rtun ready\n");
+        // INVARIANT: Every guard was made once, just now, in the reverse of
+        // the fields' order.
         Ok(RustTun {
             _misc: misc,
             _notifier: notifier,

@@ -12,6 +12,11 @@ use kernel::{bindings, error::from_err_ptr, error::to_result, prelude::*};
 use crate::{abstractions::ffi, abstractions::skb::SkBuff};
 
 /// A classic BPF filter attached to a kernel socket of its own.
+///
+/// # Invariants
+/// `sock` is a kernel socket made by `rtun_filter_sock_create` for this value
+/// alone, released only in `drop`. Once [`ClassicFilter::new`] returns, the
+/// user's program is attached to it.
 pub(crate) struct ClassicFilter {
     sock: NonNull<bindings::socket>,
     /// The user's `struct sock_fprog`, returned by TUNGETFILTER as tun does.
@@ -32,6 +37,9 @@ impl ClassicFilter {
         // SAFETY: Process context; `sock` receives the new socket.
         to_result(unsafe { ffi::rtun_filter_sock_create(&mut sock) })?;
         let sock = NonNull::new(sock).ok_or(ENOMEM)?;
+        // INVARIANT: `sock` was just created and nothing else holds it; a
+        // failed attach drops `this`, which releases it, so no filter without
+        // its program is returned.
         let this = ClassicFilter {
             sock,
             len,
@@ -74,11 +82,17 @@ impl Drop for ClassicFilter {
 }
 
 /// A reference to a socket-filter eBPF program.
+///
+/// # Invariants
+/// The pointer is a BPF_PROG_TYPE_SOCKET_FILTER program on which this value
+/// holds one reference (`bpf_prog_get_type`), given back on drop.
 pub(crate) struct EbpfFilter(NonNull<bindings::bpf_prog>);
 
 // SAFETY: BPF programs are refcounted and may run on any CPU.
 unsafe impl Send for EbpfFilter {}
-// SAFETY: As above.
+// SAFETY: `&EbpfFilter` only runs the program (`bpf_prog_run_clear_cb`), which
+// the kernel does on any number of CPUs at once: a loaded program is
+// read-only, and each run has its own context (the skb).
 unsafe impl Sync for EbpfFilter {}
 
 impl EbpfFilter {
@@ -87,6 +101,8 @@ impl EbpfFilter {
     pub(crate) fn from_fd(fd: u32) -> Result<Self> {
         // SAFETY: Process context; the kernel checks the fd and the type.
         let ptr = from_err_ptr(unsafe { ffi::rtun_bpf_prog_get(fd) })?;
+        // INVARIANT: Not an error, so `ptr` is a socket-filter program with a
+        // reference taken for us.
         NonNull::new(ptr).map(EbpfFilter).ok_or(EINVAL)
     }
 

@@ -125,7 +125,7 @@ impl<T: FileOps> Adapter<T> {
     }
 
     /// # Safety
-    /// `file` is valid for the call (any callback's file).
+    /// `iocb` and its file are valid for the call (a read or write callback's).
     unsafe fn nonblock(iocb: *mut bindings::kiocb) -> bool {
         // SAFETY: Per the function's requirements, `iocb` and its file are valid.
         unsafe {
@@ -200,7 +200,8 @@ impl<T: FileOps> Adapter<T> {
     /// `file_operations.write_iter`.
     ///
     /// # Safety
-    /// As for [`Adapter::read_iter`].
+    /// Called by the VFS with a kiocb of an open file of this table and an
+    /// iterator valid for the call.
     unsafe extern "C" fn write_iter(
         iocb: *mut bindings::kiocb,
         from: *mut bindings::iov_iter,

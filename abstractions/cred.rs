@@ -61,11 +61,20 @@ pub(crate) fn may_create() -> Result {
 }
 
 /// A device's LSM blob (`security_tun_dev_alloc_security`), freed on drop.
+///
+/// # Invariants
+/// The pointer is the blob `security_tun_dev_alloc_security` gave, owned by
+/// this value and freed only in `drop`: null when no LSM asked for a tun blob
+/// (no hook then reads it, and `kfree(NULL)` does nothing).
 pub(crate) struct LsmBlob(*mut c_void);
 
 // SAFETY: The blob is the LSM's; its hooks may be called from any process context.
 unsafe impl Send for LsmBlob {}
-// SAFETY: As above; the hooks only read it.
+// SAFETY: `&LsmBlob` only passes the blob to the LSM's tun hooks, which the
+// kernel lets run on a shared blob as tun does. The one that writes it
+// (SELinux's `tun_dev_open` stores the opener's sid) is reached, as in tun,
+// only from TUNSETIFF under RTNL, which serialises it with the other hooks
+// rtun calls (TUNSETIFF and TUNSETQUEUE, also under RTNL).
 unsafe impl Sync for LsmBlob {}
 
 impl LsmBlob {
@@ -73,6 +82,8 @@ impl LsmBlob {
         let mut p = core::ptr::null_mut();
         // SAFETY: Process context; `p` receives the blob (or stays null).
         to_result(unsafe { ffi::rtun_security_alloc(&mut p) })?;
+        // INVARIANT: The allocation succeeded: `p` is its blob (or null), and
+        // nothing else frees it.
         Ok(LsmBlob(p))
     }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Declarations of what Rust calls in C: the module's own one-line wrappers
 //! (rust_tun_shim.c) and exported kernel functions that `kernel::bindings` lacks.
-//! Only the abstraction files (netdev.rs, skb.rs, chardev.rs, sock.rs, ...) use these.
+//! Only the abstraction files (netdev/, skb.rs, chardev.rs, sock.rs, ...) use these.
 
 use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 use kernel::bindings::{
@@ -52,16 +52,16 @@ extern "C" {
     pub(crate) fn dev_get_tstats64(dev: *mut net_device, s: *mut c_void);
     pub(crate) fn rtun_dev_use_tun_ops(dev: *mut net_device);
     pub(crate) fn rtun_dev_use_tap_ops(dev: *mut net_device);
-    /// `offsetof(struct net_device, netdev_ops)`: netdev.rs reads it inline.
+    /// `offsetof(struct net_device, netdev_ops)`: netdev/mod.rs reads it inline.
     pub(crate) static rtun_netdev_ops_offset: usize;
     /// rtun's TUN and TAP `net_device_ops` tables (compared, never read).
     pub(crate) static rtun_tun_ops_ptr: *const c_void;
     pub(crate) static rtun_tap_ops_ptr: *const c_void;
-    /// `offsetof(struct net_device, flags)`: netdev.rs reads it inline.
+    /// `offsetof(struct net_device, flags)`: netdev/mod.rs reads it inline.
     pub(crate) static rtun_netdev_flags_offset: usize;
-    /// `offsetof(struct net_device, features)`: netdev.rs reads it inline.
+    /// `offsetof(struct net_device, features)`: netdev/mod.rs reads it inline.
     pub(crate) static rtun_netdev_features_offset: usize;
-    /// `offsetof(struct net_device, num_tx_queues)`: netdev.rs reads it inline.
+    /// `offsetof(struct net_device, num_tx_queues)`: netdev/mod.rs reads it inline.
     pub(crate) static rtun_netdev_num_tx_queues_offset: usize;
     #[allow(dead_code)] // debug kernels only (rcu.rs)
     pub(crate) fn rtun_assert_rcu_reader();

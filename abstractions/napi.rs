@@ -32,7 +32,7 @@ const DISABLED: u8 = 2;
 /// # Invariants
 /// While `state` is not OFF, `inner` is an instance registered with a device
 /// (`add` publishes it before it leaves OFF), and its poll reaches this
-/// `Napi`, which is pinned (it lives in an `Arc<Queue>`) and outlives the
+/// `Napi`, which is pinned (it lives in its queue's `Arc`) and outlives the
 /// registration (`del` ends it). `state` becomes OFF only under the backlog
 /// lock, and the instance is freed only after that.
 #[pin_data]
@@ -45,7 +45,8 @@ pub(crate) struct Napi {
 }
 
 // SAFETY: The raw `inner` pointer is only a handle to a C object that is not
-// tied to a thread; what it points at is used under the rules above.
+// tied to a thread, used only as the type invariant allows; the backlog's
+// skbs are owned, and `SkbQueue` is `Send`.
 unsafe impl Send for Napi {}
 // SAFETY: Shared use is safe: `state` and `inner` are atomics, the backlog is
 // behind its lock, and the NAPI core serialises the polls of one instance.
@@ -53,6 +54,7 @@ unsafe impl Sync for Napi {}
 
 impl Napi {
     pub(crate) fn new() -> impl PinInit<Self> {
+        // INVARIANT: OFF, with no instance: nothing is registered.
         pin_init!(Napi {
             inner: AtomicPtr::new(null_mut()),
             backlog <- new_spinlock_bh!(SkbQueue::new(), "rtun_napi_backlog"),
@@ -76,6 +78,7 @@ impl Napi {
         if napi.is_null() {
             return Err(ENOMEM);
         }
+        // INVARIANT: Published before `state` leaves OFF.
         self.inner.store(napi, Ordering::Release);
         // SAFETY: Just registered.
         unsafe { ffi::napi_enable(napi) };

@@ -10,6 +10,11 @@ use kernel::prelude::*;
 
 use crate::abstractions::ffi;
 
+/// `N` counters on every possible CPU.
+///
+/// # Invariants
+/// `base` is a `__percpu` allocation of `N` `c_ulong`s per possible CPU, from
+/// `__alloc_percpu`, which this value owns and frees only in `drop`.
 pub(crate) struct PerCpuCounters<const N: usize> {
     /// A `__percpu` pointer to `[c_ulong; N]`, from `__alloc_percpu`: an
     /// offset into each CPU's area, never dereferenced as it is.
@@ -20,7 +25,9 @@ pub(crate) struct PerCpuCounters<const N: usize> {
 // with single loads (below), which is safe from any thread; the pointer is
 // owned and freed once, in `drop`.
 unsafe impl<const N: usize> Send for PerCpuCounters<N> {}
-// SAFETY: As above: `&self` gives only `inc` and `get`, both safe concurrently.
+// SAFETY: `&self` gives only `inc`, one this-CPU instruction on the calling
+// CPU's own copy, and `get`, one volatile load of each CPU's copy: any number
+// of either may run at once, on any CPUs.
 unsafe impl<const N: usize> Sync for PerCpuCounters<N> {}
 
 impl<const N: usize> PerCpuCounters<N> {
@@ -34,6 +41,8 @@ impl<const N: usize> PerCpuCounters<N> {
         if base.is_null() {
             return Err(ENOMEM);
         }
+        // INVARIANT: `base` is a fresh `__percpu` allocation of `size` bytes,
+        // `N` counters, per possible CPU, and nothing else holds it.
         Ok(PerCpuCounters { base })
     }
 

@@ -50,6 +50,11 @@ impl ReadSide for Guard {}
 /// read-side critical section of every grace period rtun waits for
 /// (`synchronize_rcu` and `call_rcu` wait for such regions since RCU's
 /// flavours became one, in 4.20), without a `rcu_read_lock` of its own.
+///
+/// # Invariants
+/// Bottom halves or hard interrupts are off on this CPU for as long as the
+/// value lives; it is not `Send`, so it stays on the thread, which cannot
+/// leave the CPU meanwhile.
 pub(crate) struct BhSection(PhantomData<*mut ()>);
 
 impl BhSection {
@@ -64,6 +69,8 @@ impl BhSection {
         unsafe {
             ffi::rtun_assert_rcu_reader()
         };
+        // INVARIANT: The caller keeps bottom halves or hard interrupts off
+        // while the value lives (the function's requirements).
         BhSection(PhantomData)
     }
 }
@@ -84,12 +91,14 @@ pub(crate) struct RcuBox<T> {
 // SAFETY: The `RcuBox` owns a `KBox<T>`, which a writer on another thread may
 // take back (`replace`): `T: Send`; readers on any thread get `&T`: `T: Sync`.
 unsafe impl<T: Send + Sync> Send for RcuBox<T> {}
-// SAFETY: Through `&RcuBox<T>`, threads get `&T` (`get`) and swap whole boxes
-// atomically (`replace`), which needs `T: Send + Sync` as above.
+// SAFETY: Through `&RcuBox<T>`, threads get `&T` (`get`), which needs
+// `T: Sync`, and swap whole boxes atomically (`replace`), so a box published
+// on one thread may come back, and be freed, on another, which needs `T: Send`.
 unsafe impl<T: Send + Sync> Sync for RcuBox<T> {}
 
 impl<T> RcuBox<T> {
     pub(crate) const fn empty() -> Self {
+        // INVARIANT: Null: no box.
         RcuBox {
             p: AtomicPtr::new(null_mut()),
         }
@@ -112,10 +121,14 @@ impl<T> RcuBox<T> {
     /// of them, and a reader sees either box, both kept a grace period.
     pub(crate) fn replace(&self, new: Option<KBox<T>>) -> Retired<KBox<T>> {
         let newp = new.map_or(null_mut(), KBox::into_raw);
+        // INVARIANT: `newp` is null or from `KBox::into_raw`, and the `RcuBox`
+        // owns it from here; the box that leaves `p` is retired.
         let old = self.p.swap(newp, Ordering::AcqRel);
         // SAFETY: `old` is null or came from `KBox::into_raw` (type
         // invariant); the swap took it out of `p`, so it is unpublished and
         // this caller is its only owner.
+        // INVARIANT: Wrapped as soon as it is unpublished, so any reader that
+        // can still see it started before the grace period `Retired` waits for.
         Retired(NonNull::new(old).map(|p| unsafe { KBox::from_raw(p.as_ptr()) }))
     }
 }
@@ -149,12 +162,15 @@ pub(crate) struct RcuTable<T, const N: usize> {
 // drops or republishes it), and readers get `&T` on any thread: both need
 // `T: Send + Sync`, as `Arc<T>: Send` does.
 unsafe impl<T: Send + Sync, const N: usize> Send for RcuTable<T, N> {}
-// SAFETY: Through `&RcuTable`, threads get `&T` (`get`) and move `Arc<T>`
-// references in and out (`publish`), which needs `T: Send + Sync` as above.
+// SAFETY: Through `&RcuTable`, threads get `&T` (`get`), which needs
+// `T: Sync`, and move `Arc<T>` references in and out (`publish`), so one
+// taken on a thread may be dropped on another: `Arc<T>: Send`, which needs
+// `T: Send + Sync`.
 unsafe impl<T: Send + Sync, const N: usize> Sync for RcuTable<T, N> {}
 
 impl<T, const N: usize> RcuTable<T, N> {
     pub(crate) const fn new() -> Self {
+        // INVARIANT: Every slot is null, and `len` is 0.
         RcuTable {
             slots: [const { AtomicPtr::new(null_mut()) }; N],
             len: AtomicUsize::new(0),
@@ -194,9 +210,11 @@ impl<T, const N: usize> RcuTable<T, N> {
         let mut gone = KVec::new();
         for (slot, item) in self.slots.iter().zip(items.iter().take(n)) {
             let new = Arc::into_raw(item.clone()).cast_mut();
+            // INVARIANT: The slot owns the reference just taken.
             let old = slot.swap(new, Ordering::AcqRel);
             Self::unpublished(old, new, &mut gone);
         }
+        // INVARIANT: `n <= N`.
         let old_len = self.len.swap(n, Ordering::AcqRel);
         for slot in self.slots.iter().take(old_len).skip(n) {
             let old = slot.swap(null_mut(), Ordering::AcqRel);
@@ -255,17 +273,25 @@ impl<T, const N: usize> Drop for RcuTable<T, N> {
 
 /// A value RCU readers may still see: dropping it first waits for them (a
 /// grace period), so it may only be dropped in process context.
+///
+/// # Invariants
+/// The value, if any, is dropped only after a grace period that began after
+/// it was wrapped: nothing takes it out but `Drop`, which waits for one
+/// first (`synchronize_rcu`), and [`Retired::defer`], which hands it to
+/// [`after_grace_period`] (or waits, if that fails).
 #[must_use = "dropping it waits for a grace period"]
 pub(crate) struct Retired<T>(Option<T>);
 
 impl<T> Retired<T> {
     /// `value`, to be dropped only after a grace period.
     pub(crate) fn new(value: T) -> Self {
+        // INVARIANT: Wrapped now; only `Drop` or `defer` take it out.
         Retired(Some(value))
     }
 
     /// Nothing was unpublished: dropping this does not wait.
     pub(crate) fn none() -> Self {
+        // INVARIANT: No value.
         Retired(None)
     }
 }
@@ -277,6 +303,8 @@ impl<T: Send + 'static> Retired<T> {
     pub(crate) fn defer(mut self) {
         if let Some(value) = self.0.take() {
             if let Err(value) = after_grace_period(value) {
+                // INVARIANT: Wrapped again, and dropped at once, which waits
+                // for a grace period first.
                 drop(Retired(Some(value)));
             }
         }
@@ -291,6 +319,8 @@ pub(crate) fn after_grace_period<T: Send + 'static>(value: T) -> Result<(), T> {
         return Err(value);
     };
     PENDING.fetch_add(1, Ordering::Relaxed);
+    // INVARIANT: Not queued yet: the item is still the box's; it is queued
+    // only after `rwork` is initialised.
     let item = KBox::into_raw(KBox::write(
         slot,
         Deferred {
@@ -300,7 +330,8 @@ pub(crate) fn after_grace_period<T: Send + 'static>(value: T) -> Result<(), T> {
     ));
     // SAFETY: `item` is a live allocation that the work function takes back
     // (`run_deferred`), once, after the grace period `queue_rcu_work` waits
-    // for; the module's exit waits for every such item (chardev.rs).
+    // for; the module's exit waits for every such item (`Workqueue`'s drop:
+    // `rcu_barrier`, then `destroy_workqueue`, which drains the queue).
     unsafe {
         let rwork = Opaque::cast_into(core::ptr::addr_of!((*item).rwork));
         ffi::rtun_init_rcu_work(rwork, Some(run_deferred::<T>));
@@ -311,6 +342,11 @@ pub(crate) fn after_grace_period<T: Send + 'static>(value: T) -> Result<(), T> {
 
 /// A value on its way to [`run_deferred`]. `rwork` comes first, so that the
 /// work item's address is the item's.
+///
+/// # Invariants
+/// `rwork` is at offset 0 (`#[repr(C)]`, first field). Once queued, the item
+/// is a leaked `KBox<Deferred<T>>` whose `rwork` is initialised, and only
+/// [`run_deferred`] takes it back, once.
 #[repr(C)]
 struct Deferred<T> {
     rwork: Opaque<bindings::rcu_work>,
@@ -358,6 +394,10 @@ impl<T> Drop for Retired<T> {
 /// The module's workqueue for deferred, RCU-delayed work ([`Retired`] and
 /// the like); destroyed on drop, after a barrier that lets every item queued
 /// so far run.
+///
+/// # Invariants
+/// `rtun_wq` exists while this lives: only [`Workqueue::new`] makes one, at
+/// module init, once the workqueue is allocated.
 pub(crate) struct Workqueue(());
 
 impl Workqueue {
@@ -365,6 +405,7 @@ impl Workqueue {
     pub(crate) fn new() -> kernel::error::Result<Self> {
         // SAFETY: Module init, once; `drop` undoes it.
         kernel::error::to_result(unsafe { ffi::rtun_wq_init() })?;
+        // INVARIANT: `rtun_wq_init` succeeded: the workqueue is allocated.
         Ok(Workqueue(()))
     }
 }

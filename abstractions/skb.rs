@@ -5,12 +5,13 @@
 //! stack ([`SkBuff::receive`]), delivered ([`SkBuff::consume`], the
 //! `consume_skb` tracepoint), or dropped with a named reason
 //! ([`SkBuff::drop_reason`], the `kfree_skb` tracepoint). Every path in
-//! device.rs and queue.rs ends in one of the three. One that does not (an early
-//! `?`, a forgotten branch) is a driver bug, and still cannot leak: `Drop`
-//! frees the skb in [`rtun_skb_unhandled`], with `SKB_DROP_REASON_NOT_SPECIFIED`,
-//! and warns once with a backtrace. The trace line then names that function,
-//! and the suite's `no_unnamed_drops` and `no_splat_in_dmesg` fail on it.
-//! [`SkbList`] and [`SkbQueue`] do the same for every skb they still hold.
+//! driver/device.rs and driver/tunfile/ ends in one of the three. One that
+//! does not (an early `?`, a forgotten branch) is a driver bug, and still
+//! cannot leak: `Drop` frees the skb in [`rtun_skb_unhandled`], with
+//! `SKB_DROP_REASON_NOT_SPECIFIED`, and warns once with a backtrace. The
+//! trace line then names that function, and the suite's `no_unnamed_drops`
+//! and `no_splat_in_dmesg` fail on it. [`SkbList`] and [`SkbQueue`] do the
+//! same for every skb they still hold.
 
 use core::{
     ffi::{c_int, c_ulong},
@@ -102,7 +103,8 @@ pub(crate) fn check_layout() -> kernel::error::Result {
 /// A socket buffer owned by the driver.
 ///
 /// # Invariants
-/// The pointer is a valid `sk_buff` that nobody else frees.
+/// The pointer is a valid `sk_buff` that nobody else frees, and that is on no
+/// list (`skb->next` is null), so freeing it as a list frees it alone.
 #[must_use = "an skb must be consumed, dropped with a reason, or handed on"]
 pub(crate) struct SkBuff(NonNull<bindings::sk_buff>);
 
@@ -114,9 +116,12 @@ pub(crate) struct Failed;
 
 impl SkBuff {
     /// # Safety
-    /// `ptr` is a valid skb whose ownership passes to the returned value.
+    /// `ptr` is a valid skb on no list, whose ownership passes to the
+    /// returned value.
     pub(crate) unsafe fn from_raw(ptr: *mut bindings::sk_buff) -> Self {
         // SAFETY: The caller passes a valid, hence non-null, pointer.
+        // INVARIANT: The caller passes a valid skb on no list, and gives up
+        // its ownership.
         SkBuff(unsafe { NonNull::new_unchecked(ptr) })
     }
 
@@ -150,6 +155,8 @@ impl SkBuff {
         // the charge keeps `sock` until the skb is freed; `err` receives the
         // outcome.
         let ptr = unsafe { ffi::rtun_build_skb(dev.as_ptr(), sock.as_ptr(), len, &mut err) };
+        // INVARIANT: A non-null result is a new skb (so on no list) that the
+        // helper gives us.
         match NonNull::new(ptr) {
             Some(skb) => Ok(Some(SkBuff(skb))),
             None if err == 0 => Ok(None),
@@ -164,6 +171,7 @@ impl SkBuff {
         let len = u32::try_from(len).ok()?;
         // SAFETY: `dev` is valid; GFP_KERNEL is fine in process context.
         let ptr = unsafe { bindings::__netdev_alloc_skb(dev.as_ptr(), len, bindings::GFP_KERNEL) };
+        // INVARIANT: A non-null result is a new skb, on no list, and ours.
         NonNull::new(ptr).map(SkBuff)
     }
 
@@ -194,6 +202,7 @@ impl SkBuff {
                 ENOBUFS
             });
         };
+        // INVARIANT: A new skb, on no list, and ours.
         Ok(SkBuff(skb))
     }
 
@@ -284,8 +293,10 @@ impl SkBuff {
         if page.is_null() {
             return Err(Failed);
         }
-        // SAFETY: `index` is the next free fragment slot (the caller counts them),
-        // the page is ours to give, and `len` fits in it.
+        // SAFETY: `index` is the next free fragment slot, below MAX_SKB_FRAGS
+        // (the one caller, `TunFile::fill`, numbers them from 0 and makes no
+        // more than an skb holds), the page is ours to give, and `len` fits in
+        // it.
         unsafe { ffi::rtun_skb_add_rx_frag(self.ptr(), index as c_int, page, len as c_int) };
         Ok(())
     }
@@ -372,7 +383,8 @@ impl SkBuff {
         // SAFETY: The skb is valid; reading a field.
         let end: u32 = unsafe { (*self.ptr()).end };
         // SAFETY: The skb is valid; its head buffer holds the shared info
-        // `end` bytes in (an offset on 64-bit kernels, see above).
+        // `end` bytes in: `end` is an offset from `head` on the 64-bit
+        // kernels this file builds for (the `compile_error!` at its top).
         unsafe { (*self.ptr()).head.add(end as usize).cast() }
     }
 
@@ -483,6 +495,8 @@ impl SkBuff {
         if kernel::error::from_err_ptr(segs).is_err() {
             return Err(self);
         }
+        // INVARIANT: Either list is ours and null-terminated: the frame
+        // alone (on no list, per `SkBuff`'s invariant), or the new segments.
         match NonNull::new(segs) {
             // Nothing to segment: the frame goes as it is.
             None => Ok(SkbList(Some(self.release()))),
@@ -596,7 +610,6 @@ impl Drop for SkBuff {
     }
 }
 
-/// Frees skbs the driver let go of without an outcome (a driver bug): with
 /// Placed right after a call that frees skbs: the tracepoint's `location=`
 /// is that call's return address, and a tail call (a jump, with nothing
 /// after it) would report the return address of the caller's caller, in
@@ -628,6 +641,11 @@ fn rtun_skb_unhandled(head: NonNull<bindings::sk_buff>) {
 /// A FIFO of skbs linked through `skb->next` (a NAPI backlog), owned by the
 /// driver. Whoever empties it frees the frames; dropping it with frames in it
 /// frees them as [`SkBuff`]'s `Drop` does.
+///
+/// # Invariants
+/// `head` and `tail` are both `None`, or `head` is the first and `tail` the
+/// last of a null-terminated list of valid skbs linked through `skb->next`,
+/// all owned by the queue.
 #[must_use = "a queue must be emptied or dropped with a reason"]
 pub(crate) struct SkbQueue {
     head: Option<NonNull<bindings::sk_buff>>,
@@ -639,6 +657,7 @@ unsafe impl Send for SkbQueue {}
 
 impl SkbQueue {
     pub(crate) const fn new() -> Self {
+        // INVARIANT: Empty: both `None`.
         SkbQueue {
             head: None,
             tail: None,
@@ -648,6 +667,8 @@ impl SkbQueue {
     pub(crate) fn push_back(&mut self, skb: SkBuff) {
         let p = skb.release();
         // SAFETY: `skb` is ours and on no list; `tail` is an skb of this queue.
+        // INVARIANT: `p` ends the list (its `next` is null), after the old
+        // tail, or as the only skb.
         unsafe {
             ffi::rtun_skb_set_next(p.as_ptr(), core::ptr::null_mut());
             match self.tail {
@@ -660,6 +681,8 @@ impl SkbQueue {
 
     pub(crate) fn pop_front(&mut self) -> Option<SkBuff> {
         // The rest stays in this queue: the list must not free it.
+        // INVARIANT: The queue's list, null-terminated and owned, lent to
+        // `list` (which never frees it) and taken back just after.
         let mut list = ManuallyDrop::new(SkbList(self.head.take()));
         let skb = list.pop();
         self.head = list.0;
@@ -671,6 +694,8 @@ impl SkbQueue {
 
     /// Hands the frames over as a list (for one `kfree_skb_list_reason`).
     pub(crate) fn into_list(self) -> SkbList {
+        // INVARIANT: The queue's list, null-terminated; its ownership passes
+        // over, and the queue is not dropped.
         SkbList(ManuallyDrop::new(self).head)
     }
 }
@@ -690,6 +715,10 @@ pub(crate) fn zero_iter(to: &mut IovIterDest<'_>, n: usize) -> usize {
 }
 
 /// A list of skbs linked through `skb->next`, owned by the driver (GSO segments).
+///
+/// # Invariants
+/// `None`, or the first of a null-terminated list of valid skbs linked
+/// through `skb->next`, all owned by this value.
 #[must_use = "a list must be emptied or dropped with a reason"]
 pub(crate) struct SkbList(Option<NonNull<bindings::sk_buff>>);
 
@@ -698,6 +727,7 @@ unsafe impl Send for SkbList {}
 
 impl SkbList {
     pub(crate) const fn empty() -> Self {
+        // INVARIANT: No list.
         SkbList(None)
     }
 
@@ -709,6 +739,8 @@ impl SkbList {
             self.0 = NonNull::new(ffi::rtun_skb_next(head.as_ptr()));
             ffi::rtun_skb_mark_not_on_list(head.as_ptr());
         }
+        // INVARIANT: `head` is off the list now (its `next` cleared) and ours;
+        // the list keeps the rest, still null-terminated.
         Some(SkBuff(head))
     }
 
@@ -716,6 +748,7 @@ impl SkbList {
     pub(crate) fn push_front(&mut self, skb: SkBuff) {
         let next = self.0.map_or(core::ptr::null_mut(), NonNull::as_ptr);
         // SAFETY: Both are skbs we own; `skb` is on no other list.
+        // INVARIANT: `skb` heads the list, which ends where it did.
         unsafe { ffi::rtun_skb_set_next(skb.ptr(), next) };
         self.0 = Some(skb.release());
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-//! A queue's ring of frames waiting for `read()`: ring.rs's slot protocol over
-//! a `kvmalloc`'d slot array, with one lock per side, as `ptr_ring` has them.
+//! A queue's ring of frames waiting for `read()`: ptr_ring.rs's slot protocol
+//! over a `kvmalloc`'d slot array, with one lock per side, as `ptr_ring` has
+//! them.
 //!
 //! - The producer lock (`RawSpinLock`, sync.rs: `spin_lock`) is taken by
 //!   `ndo_start_xmit`, with BHs off (softirq) or IRQs off (netpoll), as it
@@ -28,6 +29,10 @@ use crate::{
 type Slots = KVVec<AtomicPtr<bindings::sk_buff>>;
 
 /// A ring that a frame just filled, seen from under the producer lock.
+///
+/// # Invariants
+/// `p` is the producer state of a ring whose producer lock is held for `'a`,
+/// and `slots` is that ring's slot array.
 pub(crate) struct Full<'a> {
     p: &'a Producer,
     slots: &'a [AtomicPtr<bindings::sk_buff>],
@@ -72,6 +77,13 @@ pub(crate) struct Consumed {
     pub(crate) now_empty: bool,
 }
 
+/// A bounded FIFO of skbs: transmit produces, `read()` consumes.
+///
+/// # Invariants
+/// `slots` is read only with `prod` or `cons` held, and replaced only with
+/// both held. Every non-null slot holds an skb that the ring owns: it came in
+/// through `produce` (`SkBuff::into_raw`) and goes out once, through the
+/// consumer side, which empties the slot.
 #[pin_data(PinnedDrop)]
 pub(crate) struct SkbRing {
     #[pin]
@@ -85,7 +97,10 @@ pub(crate) struct SkbRing {
 // SAFETY: The slots are atomics, read under a lock and replaced under both;
 // the skbs they point at are owned by the ring and may move between threads.
 unsafe impl Send for SkbRing {}
-// SAFETY: As above.
+// SAFETY: Shared use is safe: the slot array is read only under one of the
+// two locks and replaced only under both (type invariant), its slots are
+// atomics, the producer and consumer indices are behind their locks, and an
+// skb leaves a slot once, to whichever thread consumes it (`SkBuff` is `Send`).
 unsafe impl Sync for SkbRing {}
 
 fn empty_slots(cap: usize) -> Result<Slots> {
@@ -100,6 +115,7 @@ fn empty_slots(cap: usize) -> Result<Slots> {
 impl SkbRing {
     /// A ring without room, until the first `resize`.
     pub(crate) fn new() -> impl PinInit<Self> {
+        // INVARIANT: No slot yet, so nothing is owned.
         pin_init!(SkbRing {
             prod <- new_raw_spinlock!(Producer::default(), "rtun_ring_producer"),
             cons <- new_raw_spinlock!(Consumer::default(), "rtun_ring_consumer"),
@@ -143,8 +159,12 @@ impl SkbRing {
         let mut p = self.prod.lock();
         let slots = self.slots(&p);
         let raw = skb.into_raw();
+        // INVARIANT: A stored `raw` is the ring's from here; one that did not
+        // fit goes back to the caller.
         let stored = p.produce(slots, raw);
         if p.is_full(slots) {
+            // INVARIANT: `p` is this ring's held producer guard, and `slots`
+            // were read through it.
             when_full(&Full { p: &p, slots });
         }
         if stored {
@@ -222,6 +242,9 @@ impl SkbRing {
                 }
             }
             // SAFETY: Both locks are held: nobody else uses the slots.
+            // INVARIANT: Replaced with both locks held; the new array holds
+            // exactly the frames moved into it (the rest are in `overflow`),
+            // and the indices are set to match it.
             core::mem::swap(unsafe { &mut *self.slots.get() }, &mut new);
             c.reset();
             *p = np;
@@ -233,11 +256,15 @@ impl SkbRing {
 }
 
 /// An empty slot array for [`SkbRing::resize_to`].
+///
+/// # Invariants
+/// Every slot is null.
 pub(crate) struct NewSlots(Slots);
 
 impl NewSlots {
     /// Room for `cap` frames. Process context (it may sleep).
     pub(crate) fn new(cap: usize) -> Result<Self> {
+        // INVARIANT: `empty_slots` makes every slot null.
         empty_slots(cap).map(NewSlots)
     }
 }

@@ -28,15 +28,22 @@ use crate::abstractions::{
 /// A counted reference to a queue's socket.
 ///
 /// # Invariants
-/// The pointer is a `struct sock` made by [`Sock::new`] (inside a
-/// `struct rtun_sock`, with its `struct socket`), on which this value holds
-/// one `sk_refcnt` reference.
+/// The pointer is a `struct sock` made by [`Sock::new`] (the first member of
+/// a `struct rtun_sock`, with its `struct socket`, which `sk_socket` and
+/// `sk_wq` point at from then on), on which this value holds one `sk_refcnt`
+/// reference. The one exception is the value [`rtun_sock_write_space`]
+/// borrows, which holds none: it is never dropped, and lives only within
+/// that callback, while `sock_wfree` keeps the sock.
 pub(crate) struct Sock(NonNull<bindings::sock>);
 
 // SAFETY: A sock reference may be used and dropped from any thread; the
 // accessors below use the kernel's atomic or READ_ONCE/WRITE_ONCE helpers.
 unsafe impl Send for Sock {}
-// SAFETY: As above.
+// SAFETY: `&Sock` only takes references (`sock_hold`, an atomic count) and
+// touches the sock through helpers that are safe to run concurrently:
+// READ_ONCE/WRITE_ONCE of `sk_sndbuf`, `sock_writeable` (an atomic read),
+// atomic bit operations on the socket's flags, the wait queue (whose lock is
+// inside) and `kill_fasync` (which reads the list under RCU).
 unsafe impl Sync for Sock {}
 
 impl Sock {
@@ -55,6 +62,9 @@ impl Sock {
             ffi::rtun_sock_use_callbacks(sk.as_ptr());
             ffi::rtun_sk_set_sndbuf(sk.as_ptr(), i32::MAX);
         }
+        // INVARIANT: `sk` is a new sock inside a `struct rtun_sock`, linked to
+        // its socket by `sock_init_data_uid`, which set `sk_refcnt` to 1: the
+        // reference this value holds.
         Ok(Sock(sk))
     }
 
@@ -62,6 +72,7 @@ impl Sock {
     pub(crate) fn new_ref(&self) -> Sock {
         // SAFETY: We hold a reference, so the count is not zero.
         unsafe { ffi::rtun_sock_hold(self.as_ptr()) };
+        // INVARIANT: The same `rtun_sock`'s sock, with the reference just taken.
         Sock(self.0)
     }
 
@@ -98,7 +109,9 @@ impl Sock {
 
     /// Clears SOCKWQ_ASYNC_NOSPACE; whether it was set.
     pub(crate) fn test_and_clear_nospace(&self) -> bool {
-        // SAFETY: As above.
+        // SAFETY: The sock is valid while `self` holds its reference, and its
+        // `sk_socket` is the embedded socket (set in `new`, never cleared);
+        // this is an atomic test_and_clear_bit on that socket's flags.
         unsafe { ffi::rtun_sock_test_and_clear_nospace(self.as_ptr()) }
     }
 
@@ -166,6 +179,9 @@ unsafe extern "C" fn rtun_sock_write_space(sk: *mut bindings::sock) {
     // SAFETY: `sk` is one of rtun's socks (only they have this callback), alive
     // for the call: `sock_wfree` holds an `sk_wmem_alloc` reference across it.
     // The borrowed value is not dropped, so no reference is given back.
+    // INVARIANT: The exception the type's invariant names: `sk` is one of
+    // rtun's socks, and this value, which holds no reference, is never
+    // dropped and ends with the call.
     let sock = ManuallyDrop::new(Sock(unsafe { NonNull::new_unchecked(sk) }));
     sock.write_space();
 }

@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
-//! A spinlock that also disables bottom halves (`spin_lock_bh`), which the
-//! 7.3 kernel crate lacks. The data path shares its locks between
-//! `ndo_start_xmit` (softirq) and process context: keeping softirqs off on
-//! this CPU while the lock is held is all it needs, hard IRQs stay on.
+//! Synchronisation for the data path that the 7.3 kernel crate lacks: a
+//! spinlock that also disables bottom halves (`spin_lock_bh`), a spinlock
+//! taken inline (`spin_lock`, for xmit), sections with bottom halves off, and
+//! wait queues with the `poll()` registration on them.
+//!
+//! The data path shares its locks between `ndo_start_xmit` (softirq) and
+//! process context: keeping softirqs off on this CPU while the lock is held
+//! is all it needs, hard IRQs stay on.
 
 use kernel::{bindings, sync::lock::Backend};
 
@@ -225,12 +229,18 @@ unsafe impl Backend for RawSpinLockBackend {
 }
 
 /// Bottom halves stay disabled on this CPU while it lives (`local_bh_disable`).
+///
+/// # Invariants
+/// This value disabled bottom halves once, and enables them again on drop;
+/// it is not `Send`, so the drop runs on the same thread, which cannot leave
+/// the CPU meanwhile.
 pub(crate) struct BhOff(core::marker::PhantomData<*mut ()>);
 
 impl BhOff {
     pub(crate) fn new() -> Self {
         // SAFETY: Paired with the enable in `drop`, on this thread (not `Send`).
         unsafe { ffi::rtun_local_bh_disable() };
+        // INVARIANT: Disabled just now, once.
         BhOff(core::marker::PhantomData)
     }
 }
@@ -258,6 +268,11 @@ pub(crate) mod poll {
 /// happened (a keyed wake-up), as a socket's `sk_data_ready` does. A queue's
 /// is its socket's (sock.rs), as in tun: readers, writers waiting for room
 /// and pollers all wait on it.
+///
+/// # Invariants
+/// `head` is an initialised wait queue head that stays at its address while
+/// a `&WaitQueue` to it lives: a `WaitQueue` is only ever reached by
+/// reference, through [`WaitQueue::from_raw`].
 #[repr(transparent)]
 pub(crate) struct WaitQueue {
     head: kernel::types::Opaque<bindings::wait_queue_head>,
@@ -265,7 +280,9 @@ pub(crate) struct WaitQueue {
 
 // SAFETY: A wait queue is made for use from any thread; its lock is inside.
 unsafe impl Send for WaitQueue {}
-// SAFETY: As above.
+// SAFETY: `&WaitQueue` gives only wake-ups, waits and `poll_wait`
+// registration, which the kernel's wait-queue functions do under the head's
+// own spinlock, so any number of threads may use one queue at once.
 unsafe impl Sync for WaitQueue {}
 
 impl WaitQueue {
@@ -274,6 +291,8 @@ impl WaitQueue {
     pub(crate) unsafe fn from_raw<'a>(head: *mut bindings::wait_queue_head) -> &'a WaitQueue {
         // SAFETY: `WaitQueue` is a transparent wrapper of the head; valid per
         // the function's requirements.
+        // INVARIANT: The caller guarantees an initialised head that does not
+        // move for `'a`, the reference's lifetime.
         unsafe { &*head.cast::<WaitQueue>() }
     }
 
@@ -318,7 +337,10 @@ impl WaitQueue {
         // queue (`finish_wait`) before the frame ends.
         unsafe { bindings::init_wait_entry(entry.get(), 0) };
         let r = loop {
-            // SAFETY: As above; the head is initialised.
+            // SAFETY: `entry`, initialised by `init_wait_entry` before the
+            // loop, stays unmoved on this stack frame until `finish_wait`
+            // takes it off the queue after the loop; the head is initialised
+            // (type invariant).
             let pending = unsafe {
                 bindings::prepare_to_wait_event(
                     self.head.get(),
@@ -342,6 +364,11 @@ impl WaitQueue {
 }
 
 /// The arguments of a `poll()` call, to register wait queues with.
+///
+/// # Invariants
+/// `file` is the file whose `f_op->poll` made this value, and `table` is
+/// null or the poll table that call got; both stay valid while the value
+/// lives, which is within that call.
 pub(crate) struct PollCtx<'a> {
     file: *mut bindings::file,
     table: *mut bindings::poll_table,
@@ -351,11 +378,13 @@ pub(crate) struct PollCtx<'a> {
 impl PollCtx<'_> {
     /// # Safety
     /// `file` and `table` (which may be null) are the ones `f_op->poll` got,
-    /// valid for the call.
+    /// valid for the call, which the returned value must not outlive.
     pub(crate) unsafe fn from_raw(
         file: *mut bindings::file,
         table: *mut bindings::poll_table,
     ) -> Self {
+        // INVARIANT: The caller passes the poll call's file and table, and
+        // keeps the value within that call (the function's requirements).
         PollCtx {
             file,
             table,
@@ -376,9 +405,10 @@ impl PollCtx<'_> {
         let Some(qproc) = (unsafe { (*self.table)._qproc }) else {
             return;
         };
-        // SAFETY: Valid for the call, per `from_raw`; the queue outlives the
-        // file (it is in the file's private data), and the poll core removes
-        // its entries before the file goes.
+        // SAFETY: `file` and the non-null `table` are valid for the call
+        // (type invariant); the queue outlives the file (it is in the socket
+        // that the file's private data holds), and the poll core removes its
+        // entries before the file goes.
         unsafe { qproc(self.file, wq.head_ptr(), self.table) };
         core::sync::atomic::fence(core::sync::atomic::Ordering::SeqCst);
     }

@@ -1,23 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Per-device state: the attached queues, the device's flags and owner, the
-//! counters, and the transmit path. Safe Rust on top of netdev.rs and skb.rs.
+//! counters, and the transmit path. Safe Rust on top of abstractions/netdev/
+//! and skb.rs.
 //!
 //! Concurrency (no lock on the data path disables hard IRQs; nothing sleeps
 //! under a spinlock, and skbs are freed after the locks are released):
 //! - What xmit and `ndo_select_queue` read (the active queues, the filters,
 //!   the offloads) is published with RCU (rcu.rs): the transmit path takes no
 //!   device-wide lock (nor an `rcu_read_lock`: BHs are off there,
-//!   `rcu::BhSection`). Drop counters are per CPU (percpu.rs). Writers are ioctls, attach and detach, in process
-//!   context under RTNL; a queue leaving the table is purged and released
-//!   only after a grace period.
+//!   `rcu::BhSection`). Drop counters are per CPU (percpu.rs). Writers are
+//!   ioctls, attach and detach, in process context under RTNL; a queue
+//!   leaving the table is purged and released only after a grace period.
 //! - `DevState::owners` (`Mutex`): the queues' owning references; process
 //!   context only (RTNL held).
 //! - `TunFile::ring` (skb_ring.rs): a producer lock (`RawSpinLock`), taken by
 //!   xmit with BHs off (or IRQs off, under netpoll) and by others only with
-//!   BHs off; a consumer lock
-//!   (`RawSpinLock`), taken by read, poll, purge and resize in process context.
-//! - `TunFile::binding` (`RawSpinLock`, queue.rs): process context only, never
-//!   from softirq.
+//!   BHs off; a consumer lock (`RawSpinLock`), taken by read, poll, purge and
+//!   resize in process context.
+//! - `TunFile::binding` (`RawSpinLock`, tunfile/mod.rs): process context
+//!   only, never from softirq.
 //! - `Napi::backlog` (`SpinLockBh`, napi.rs): `write()` (process context) and
 //!   the NAPI poll (softirq).
 //! - `DevState::debugfs` (`Mutex`): process context.

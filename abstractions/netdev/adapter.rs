@@ -31,8 +31,9 @@ pub(crate) struct Adapter<T: Driver>(PhantomData<T>);
 
 impl<T: Driver> Adapter<T> {
     /// # Safety
-    /// The core's `ndo_start_xmit` arguments: a valid device, and an skb whose
-    /// ownership passes to us.
+    /// The core's `ndo_start_xmit` arguments: a valid device, and an skb on
+    /// no list (`dev_hard_start_xmit` unlinks each one) whose ownership
+    /// passes to us.
     #[inline(always)]
     pub(crate) unsafe fn start_xmit(
         skb: *mut bindings::sk_buff,
@@ -68,6 +69,8 @@ impl<T: Driver> Adapter<T> {
         // state is the driver's without checking the ops.
         // SAFETY: Per the function's requirements; the skb stays the caller's,
         // so it is never freed here.
+        // INVARIANT: The skb is only lent: the `SkBuff` is never dropped nor
+        // handed on (`ManuallyDrop`), so nobody but its owner frees it.
         let (mut skb, state) = unsafe {
             let dev = NetDev::from_raw(dev);
             (
@@ -232,7 +235,8 @@ impl<T: Driver> Adapter<T> {
     }
 
     /// # Safety
-    /// A registered device (sysfs).
+    /// A device whose sysfs attribute is being read (sysfs removes the
+    /// files, after their readers, before the device is freed).
     pub(crate) unsafe fn sysfs_tun_flags(dev: *mut bindings::net_device) -> i64 {
         // SAFETY: Per the function's requirements.
         let dev = unsafe { NetDev::from_raw(dev) };
@@ -240,7 +244,7 @@ impl<T: Driver> Adapter<T> {
     }
 
     /// # Safety
-    /// A registered device (sysfs).
+    /// As for `sysfs_tun_flags`: a device whose sysfs attribute is being read.
     pub(crate) unsafe fn sysfs_owner(dev: *mut bindings::net_device) -> i64 {
         // SAFETY: Per the function's requirements.
         let dev = unsafe { NetDev::from_raw(dev) };
@@ -251,7 +255,7 @@ impl<T: Driver> Adapter<T> {
     }
 
     /// # Safety
-    /// A registered device (sysfs).
+    /// As for `sysfs_tun_flags`: a device whose sysfs attribute is being read.
     pub(crate) unsafe fn sysfs_group(dev: *mut bindings::net_device) -> i64 {
         // SAFETY: Per the function's requirements.
         let dev = unsafe { NetDev::from_raw(dev) };
@@ -297,7 +301,8 @@ macro_rules! export_callbacks {
                 skb: *mut sk_buff,
                 dev: *mut net_device,
             ) -> c_int {
-                // SAFETY: See above.
+                // SAFETY: `ndo_start_xmit` of rtun's ops tables: the core passes a
+                // device it holds and hands the skb over, as `start_xmit` requires.
                 unsafe { Adapter::<$t>::start_xmit(skb, dev) }
             }
             /// # Safety
@@ -308,7 +313,9 @@ macro_rules! export_callbacks {
                 dev: *mut net_device,
                 skb: *mut sk_buff,
             ) -> u16 {
-                // SAFETY: See above.
+                // SAFETY: `ndo_select_queue` of rtun's ops tables (through
+                // `rtun_select_queue`): the core passes a device it holds and
+                // lends the skb, as `select_queue` requires.
                 unsafe { Adapter::<$t>::select_queue(dev, skb) }
             }
             /// # Safety
@@ -316,7 +323,9 @@ macro_rules! export_callbacks {
             /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_netdev_txqlen_changed(dev: *mut net_device) -> c_int {
-                // SAFETY: See above.
+                // SAFETY: The netdevice notifier, on NETDEV_CHANGE_TX_QUEUE_LEN: the
+                // chain runs under RTNL with a device the core holds, as
+                // `txqlen_changed` requires.
                 unsafe { Adapter::<$t>::txqlen_changed(dev) }
             }
             /// # Safety
@@ -324,7 +333,8 @@ macro_rules! export_callbacks {
             /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_netdev_up(dev: *mut net_device) {
-                // SAFETY: See above.
+                // SAFETY: The netdevice notifier, on NETDEV_UP: a device the core
+                // holds, as `up` requires.
                 unsafe { Adapter::<$t>::up(dev) }
             }
             /// # Safety
@@ -332,7 +342,9 @@ macro_rules! export_callbacks {
             /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_netdev_named(dev: *mut net_device) {
-                // SAFETY: See above.
+                // SAFETY: The netdevice notifier, on NETDEV_REGISTER or
+                // NETDEV_CHANGENAME: the chain runs under RTNL with a device the
+                // core holds, as `named` requires.
                 unsafe { Adapter::<$t>::named(dev) }
             }
             /// # Safety
@@ -340,7 +352,9 @@ macro_rules! export_callbacks {
             /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ndo_fix_features(dev: *mut net_device, f: u64) -> u64 {
-                // SAFETY: See above.
+                // SAFETY: `ndo_fix_features` of rtun's ops tables: called from
+                // `__netdev_update_features`, under RTNL, on a device the core
+                // holds, as `fix_features` requires.
                 unsafe { Adapter::<$t>::fix_features(dev, f) }
             }
             /// # Safety
@@ -348,7 +362,9 @@ macro_rules! export_callbacks {
             /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ndo_uninit(dev: *mut net_device) {
-                // SAFETY: See above.
+                // SAFETY: `ndo_uninit` of rtun's ops tables: called under RTNL, by
+                // unregistration or a failed registration, on a device not yet
+                // freed, as `uninit` requires.
                 unsafe { Adapter::<$t>::uninit(dev) }
             }
             /// # Safety
@@ -356,7 +372,8 @@ macro_rules! export_callbacks {
             /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ndo_open(dev: *mut net_device) -> c_int {
-                // SAFETY: See above.
+                // SAFETY: `ndo_open` of rtun's ops tables: `__dev_open` calls it
+                // under RTNL on a registered device, as `open` requires.
                 unsafe { Adapter::<$t>::open(dev) }
             }
             /// # Safety
@@ -364,7 +381,8 @@ macro_rules! export_callbacks {
             /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ndo_stop(dev: *mut net_device) -> c_int {
-                // SAFETY: See above.
+                // SAFETY: `ndo_stop` of rtun's ops tables: `__dev_close_many` calls
+                // it under RTNL on a registered device, as `stop` requires.
                 unsafe { Adapter::<$t>::stop(dev) }
             }
             /// # Safety
@@ -372,7 +390,9 @@ macro_rules! export_callbacks {
             /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ndo_change_carrier(dev: *mut net_device, on: bool) -> c_int {
-                // SAFETY: See above.
+                // SAFETY: `ndo_change_carrier` of rtun's ops tables:
+                // `netif_change_carrier` calls it on a device its caller holds,
+                // as `change_carrier` requires.
                 unsafe { Adapter::<$t>::change_carrier(dev, on) }
             }
             /// # Safety
@@ -380,7 +400,9 @@ macro_rules! export_callbacks {
             /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_ndo_get_stats64(dev: *mut net_device, out: *mut c_void) {
-                // SAFETY: See above.
+                // SAFETY: `ndo_get_stats64` of rtun's ops tables: `dev_get_stats`
+                // passes a device its caller holds and the zeroed
+                // `struct rtnl_link_stats64` to fill, as `get_stats64` requires.
                 unsafe { Adapter::<$t>::get_stats64(dev, out) }
             }
             /// # Safety
@@ -388,7 +410,10 @@ macro_rules! export_callbacks {
             /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_priv_destructor(dev: *mut net_device) {
-                // SAFETY: See above.
+                // SAFETY: `priv_destructor`, which `rtun_setup` installs on rtun's
+                // devices only: the core calls it once the last reference is
+                // gone (`netdev_run_todo`), or in a failed `register_netdevice`
+                // before the device was listed, as `priv_destructor` requires.
                 unsafe { Adapter::<$t>::priv_destructor(dev) }
             }
             #[no_mangle]
@@ -404,7 +429,9 @@ macro_rules! export_callbacks {
                 sset: u32,
                 buf: *mut u8,
             ) {
-                // SAFETY: See above.
+                // SAFETY: ethtool's `get_strings`: the core sized `buf` for
+                // `get_sset_count(sset)` strings of ETH_GSTRING_LEN bytes, which
+                // is `sset_count`'s answer, as `strings` requires.
                 unsafe { Adapter::<$t>::strings(sset, buf) }
             }
             /// # Safety
@@ -416,7 +443,9 @@ macro_rules! export_callbacks {
                 _st: *mut c_void,
                 data: *mut u64,
             ) {
-                // SAFETY: See above.
+                // SAFETY: ethtool's `get_ethtool_stats`, on a device the core
+                // holds, with `data` sized for `get_sset_count(ETH_SS_STATS)`
+                // values, which is `sset_count`'s answer, as `stats` requires.
                 unsafe { Adapter::<$t>::stats(dev, data) }
             }
             /// # Safety
@@ -427,7 +456,8 @@ macro_rules! export_callbacks {
                 dev: *mut net_device,
                 info: *mut ethtool_drvinfo,
             ) {
-                // SAFETY: See above.
+                // SAFETY: ethtool's `get_drvinfo`, on a device the core holds,
+                // with an info block to fill, as `drvinfo` requires.
                 unsafe { Adapter::<$t>::drvinfo(dev, info) }
             }
             /// # Safety
@@ -435,7 +465,9 @@ macro_rules! export_callbacks {
             /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_sysfs_tun_flags(dev: *mut net_device) -> i64 {
-                // SAFETY: See above.
+                // SAFETY: `tun_flags_show`, a sysfs attribute of rtun's devices:
+                // `to_net_dev` gives the device, whose attribute files are
+                // removed, after their readers, before it is freed.
                 unsafe { Adapter::<$t>::sysfs_tun_flags(dev) }
             }
             /// # Safety
@@ -443,7 +475,9 @@ macro_rules! export_callbacks {
             /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_sysfs_owner(dev: *mut net_device) -> i64 {
-                // SAFETY: See above.
+                // SAFETY: `owner_show`, a sysfs attribute of rtun's devices:
+                // `to_net_dev` gives the device, whose attribute files are
+                // removed, after their readers, before it is freed.
                 unsafe { Adapter::<$t>::sysfs_owner(dev) }
             }
             /// # Safety
@@ -451,7 +485,9 @@ macro_rules! export_callbacks {
             /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_sysfs_group(dev: *mut net_device) -> i64 {
-                // SAFETY: See above.
+                // SAFETY: `group_show`, a sysfs attribute of rtun's devices:
+                // `to_net_dev` gives the device, whose attribute files are
+                // removed, after their readers, before it is freed.
                 unsafe { Adapter::<$t>::sysfs_group(dev) }
             }
             /// # Safety
@@ -459,7 +495,10 @@ macro_rules! export_callbacks {
             /// documents, which are what the `Adapter` function requires.
             #[no_mangle]
             unsafe extern "C" fn rtun_drops_show(m: *mut seq_file, _v: *mut c_void) -> c_int {
-                // SAFETY: See above.
+                // SAFETY: The `show` of a device's debugfs file (`single_open` with
+                // the file's data): `m->private` is the device given to
+                // `DebugfsEntry::new`, whose file is removed, after its readers,
+                // before the device can be freed.
                 unsafe { Adapter::<$t>::debugfs_show(m) }
             }
         };

@@ -7,8 +7,11 @@ use super::*;
 /// A device being built: allocated, not registered. Dropping it frees it.
 ///
 /// # Invariants
-/// `dev` is an allocated, unregistered device that the builder owns; its
-/// namespace is the initial one, or `net`'s.
+/// `dev` is an allocated device that the builder owns and has not
+/// registered (a failed [`DevBuilder::register`] may leave it unregistering,
+/// which `free_netdev` copes with); its private area is a `Priv` of the
+/// driver type it was sized for; its namespace is the initial one, or the
+/// one `net` counts.
 pub(crate) struct DevBuilder {
     dev: NonNull<bindings::net_device>,
     /// The namespace `dev` is in, if not the initial one: a device holds no
@@ -29,7 +32,10 @@ impl DevBuilder {
         let queues = c_uint::try_from(queues).map_err(|_| EINVAL)?;
         // SAFETY: `name` is NUL-terminated (its last byte is always 0).
         let ptr = unsafe { ffi::rtun_alloc_netdev(priv_size, name.as_ptr().cast(), queues) };
-        // The allocation zeroes the private area, so `needs_drop` starts false.
+        // INVARIANT: A new device, ours alone and not registered, in the
+        // initial namespace (`alloc_netdev_mqs` puts it there), with `net`
+        // empty; its private area is sized for a `Priv<D>` and zeroed, so
+        // `needs_drop` starts false with no state, as `Priv`'s invariant asks.
         let mut builder = NonNull::new(ptr)
             .map(|dev| DevBuilder { dev, net: None })
             .ok_or(ENOMEM)?;
@@ -143,6 +149,9 @@ impl DevBuilder {
         // `nd_net` meanwhile; `net` stays counted (by `self.net`) for as long
         // as the device can be registered from this builder.
         unsafe { ffi::rtun_dev_net_set(self.ptr(), net.as_ptr()) }
+        // INVARIANT: The device is in `net` now, which `self.net` counts; the
+        // namespace it was in before, if `self.net` counted it, is let go
+        // only now that the device no longer points at it.
         self.net = Some(net);
     }
 
@@ -166,6 +175,7 @@ impl DevBuilder {
             // On error `self` is dropped, which frees the device; `needs_drop`
             // is still false.
             init.__init((*p).state.as_mut_ptr())?;
+            // INVARIANT: The state was just initialised.
             (*p).needs_drop.store(true, Ordering::Release);
             match link {
                 Link::L3 => ffi::rtun_dev_use_tun_ops(d),

@@ -6,6 +6,10 @@ use super::*;
 
 /// A device's file in /sys/kernel/debug/rtun/, removed on drop (which waits
 /// for readers, so it must not happen under a spinlock).
+///
+/// # Invariants
+/// The pointer is a dentry that `rtun_debugfs_add` created (not an error
+/// pointer), owned by this value and removed only in `drop`.
 pub(crate) struct DebugfsEntry(NonNull<bindings::dentry>);
 
 // SAFETY: A dentry pointer may be removed from any process context.
@@ -21,6 +25,8 @@ impl DebugfsEntry {
         if kernel::error::from_err_ptr(d).is_err() {
             return None;
         }
+        // INVARIANT: Neither an error nor null: a file just created, which
+        // nothing else removes.
         NonNull::new(d).map(DebugfsEntry)
     }
 }
@@ -34,12 +40,18 @@ impl Drop for DebugfsEntry {
 
 /// /sys/kernel/debug/rtun/, where [`DebugfsEntry`]s go; removed on drop.
 /// debugfs failures are ignored, as everywhere in the kernel.
+///
+/// # Invariants
+/// Only [`DebugfsDir::create`] makes one, once, at module init: while it
+/// lives, `rtun_debugfs_root` is the directory it made (or the error pointer
+/// debugfs gave, which debugfs calls accept as a parent and ignore).
 pub(crate) struct DebugfsDir(());
 
 impl DebugfsDir {
     pub(crate) fn create() -> Self {
         // SAFETY: Module init, once.
         unsafe { ffi::rtun_debugfs_init() };
+        // INVARIANT: `rtun_debugfs_root` was just set.
         DebugfsDir(())
     }
 }

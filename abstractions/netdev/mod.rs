@@ -118,6 +118,12 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     fn group(&self) -> Option<u32>;
 }
 
+/// What `netdev_priv()` of an rtun device holds (module docs).
+///
+/// # Invariants
+/// `needs_drop` is true exactly while `state` is initialised and not yet
+/// dropped. The area starts zeroed (`alloc_netdev_mqs`): false, with no
+/// state.
 #[repr(C)]
 struct Priv<T> {
     /// `state` is initialised and not yet dropped. Set once, in
@@ -175,9 +181,12 @@ unsafe impl AlwaysRefCounted for NetDev {
 
 impl NetDev {
     /// # Safety
-    /// `ptr` must point at a valid `net_device` for the lifetime `'a`.
+    /// `ptr` must point at a `net_device` that is as the type invariant says
+    /// for the lifetime `'a`: allocated, and its destruction not begun.
     unsafe fn from_raw<'a>(ptr: *mut bindings::net_device) -> &'a NetDev {
         // SAFETY: `NetDev` is a transparent wrapper; the caller guarantees validity.
+        // INVARIANT: The caller guarantees the device is allocated, and not in
+        // destruction, for `'a`.
         unsafe { &*ptr.cast() }
     }
 
@@ -274,8 +283,11 @@ impl NetDev {
         // SAFETY: A driver state is only ever built in place, in the `Priv` of
         // an rtun device's private area (`DevBuilder::register` is the only
         // place that initialises a `T: Driver`), `priv_off` bytes into the
-        // device, which stays allocated, and not yet in destruction, while
-        // the state lives (see above).
+        // device. `state` borrows an initialised state, which is dropped
+        // only in `priv_destructor`, as the device's destruction begins, and
+        // whose drop does not call this (the `Driver` trait's rule): so the
+        // device stays allocated, and not in destruction, while the borrow
+        // lasts.
         unsafe { NetDev::from_raw(dev.cast_mut().cast()) }
     }
 
@@ -437,6 +449,8 @@ impl NetDev {
         // SAFETY: `self` is valid; the C side reads the registration state and
         // the namespace in one RCU read-side section, and counts the namespace
         // only if it is not dying (`maybe_get_net`).
+        // INVARIANT: A non-null result is a namespace the helper counted for
+        // us (`maybe_get_net`).
         NonNull::new(unsafe { ffi::rtun_dev_net_get(self.as_ptr()) }).map(NetNs)
     }
 
@@ -579,6 +593,9 @@ impl SockaddrStorage {
 /// again afterwards on the same thread.
 unsafe fn destroy_priv<T>(dev: *mut bindings::net_device) {
     // SAFETY: Per the function's requirements.
+    // INVARIANT: `needs_drop` is cleared just before the state is dropped;
+    // the callers are serialised, so none sees the state between the two,
+    // and none drops it twice.
     unsafe {
         let p: *mut Priv<T> = ffi::rtun_netdev_priv(dev).cast();
         if (*p).needs_drop.swap(false, Ordering::AcqRel) {

@@ -33,6 +33,7 @@ impl NetNs {
     pub(crate) fn current() -> Result<Self> {
         // SAFETY: Called from process context, where `current->nsproxy` is valid.
         let ptr = unsafe { ffi::rtun_current_net_get() };
+        // INVARIANT: `get_net` took the reference this value holds.
         NonNull::new(ptr).map(NetNs).ok_or(EINVAL)
     }
 
@@ -45,6 +46,7 @@ impl NetNs {
         // SAFETY: The namespace is valid while we hold our reference, so its
         // count is not zero and `get_net` may take another.
         unsafe { ffi::rtun_net_get(self.as_ptr()) };
+        // INVARIANT: The same namespace, with the reference just taken.
         NetNs(self.0)
     }
 
@@ -82,6 +84,12 @@ impl Drop for NetNs {
 }
 
 /// Proof that the RTNL mutex is held.
+///
+/// # Invariants
+/// RTNL is held on this thread while the value lives (it is not `Send`):
+/// taken by [`Rtnl::lock`] when `owned`, and released on drop; otherwise
+/// taken by whoever called the callback that made it
+/// ([`Rtnl::assume_held`]), and kept for the value's whole life.
 pub(crate) struct Rtnl {
     owned: bool,
     _not_send: PhantomData<*mut ()>,
@@ -91,6 +99,7 @@ impl Rtnl {
     pub(crate) fn lock() -> Self {
         // SAFETY: Process context; paired with the unlock in `drop`.
         unsafe { ffi::rtnl_lock() };
+        // INVARIANT: Just taken, and released when this value is dropped.
         Rtnl {
             owned: true,
             _not_send: PhantomData,
@@ -98,8 +107,12 @@ impl Rtnl {
     }
 
     /// # Safety
-    /// The caller runs under RTNL taken by someone else (an `ndo_*` callback).
+    /// The caller runs under RTNL taken by someone else (an `ndo_*` callback,
+    /// the netdevice notifier chain), which keeps it for as long as the
+    /// returned value lives.
     pub(super) unsafe fn assume_held() -> Self {
+        // INVARIANT: The caller guarantees RTNL is held for the value's life;
+        // not `owned`, so dropping it leaves RTNL alone.
         Rtnl {
             owned: false,
             _not_send: PhantomData,

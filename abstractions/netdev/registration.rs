@@ -6,12 +6,17 @@ use super::*;
 
 /// The rtnetlink link kind (`ip link add ... type rtun`): registered while
 /// this lives. Unregistering it deletes the devices left (persistent ones).
+///
+/// # Invariants
+/// `rtun_link_ops` is registered while this lives: only
+/// [`LinkKind::register`] makes one, after registering it.
 pub(crate) struct LinkKind(());
 
 impl LinkKind {
     pub(crate) fn register() -> Result<Self> {
         // SAFETY: Module init; the ops table is static.
         kernel::error::to_result(unsafe { ffi::rtun_link_register() })?;
+        // INVARIANT: Registered just now.
         Ok(LinkKind(()))
     }
 }
@@ -25,12 +30,17 @@ impl Drop for LinkKind {
 
 /// The netdevice notifier that calls [`Driver::up`], [`Driver::named`] and
 /// [`Driver::txqlen_changed`]: registered while this lives.
+///
+/// # Invariants
+/// `rtun_netdev_notifier` is registered while this lives: only
+/// [`Notifier::register`] makes one, after registering it.
 pub(crate) struct Notifier(());
 
 impl Notifier {
     pub(crate) fn register() -> Result<Self> {
         // SAFETY: Module init; the notifier block is static.
         kernel::error::to_result(unsafe { ffi::rtun_netdev_notifier_register() })?;
+        // INVARIANT: Registered just now.
         Ok(Notifier(()))
     }
 }
