@@ -6,7 +6,7 @@
 use core::ffi::c_void;
 use kernel::{error::to_result, prelude::*};
 
-use crate::{abstractions::ffi, abstractions::sock::Sock};
+use crate::abstractions::{ffi, netdev::Rtnl, sock::Sock};
 
 /// `INVALID_UID`/`INVALID_GID` as raw kernel ids.
 pub(crate) const INVALID_ID: u32 = u32::MAX;
@@ -70,11 +70,10 @@ pub(crate) struct LsmBlob(*mut c_void);
 
 // SAFETY: The blob is the LSM's; its hooks may be called from any process context.
 unsafe impl Send for LsmBlob {}
-// SAFETY: `&LsmBlob` only passes the blob to the LSM's tun hooks, which the
-// kernel lets run on a shared blob as tun does. The one that writes it
-// (SELinux's `tun_dev_open` stores the opener's sid) is reached, as in tun,
-// only from TUNSETIFF under RTNL, which serialises it with the other hooks
-// rtun calls (TUNSETIFF and TUNSETQUEUE, also under RTNL).
+// SAFETY: `&LsmBlob` only passes the blob to the LSM's tun hooks, and each
+// method that does takes an `&Rtnl`: RTNL serialises them all, so the one
+// that writes the blob (SELinux's `tun_dev_open` stores the opener's sid)
+// never runs beside another, as in tun.
 unsafe impl Sync for LsmBlob {}
 
 impl LsmBlob {
@@ -88,20 +87,20 @@ impl LsmBlob {
     }
 
     /// `security_tun_dev_open()`: may the caller attach to the existing device?
-    pub(crate) fn may_open(&self) -> Result {
+    pub(crate) fn may_open(&self, _rtnl: &Rtnl) -> Result {
         // SAFETY: The blob is live while `self` is.
         to_result(unsafe { ffi::rtun_security_open(self.0) })
     }
 
     /// `security_tun_dev_attach()`: a queue joins the device; the LSM labels
     /// the queue's socket (tun_attach).
-    pub(crate) fn attach(&self, sock: &Sock) -> Result {
+    pub(crate) fn attach(&self, sock: &Sock, _rtnl: &Rtnl) -> Result {
         // SAFETY: The blob is live while `self` is, the sock while `sock` is.
         to_result(unsafe { ffi::rtun_security_attach(sock.as_ptr(), self.0) })
     }
 
     /// `security_tun_dev_attach_queue()`: may the caller re-enable a queue?
-    pub(crate) fn may_attach_queue(&self) -> Result {
+    pub(crate) fn may_attach_queue(&self, _rtnl: &Rtnl) -> Result {
         // SAFETY: The blob is live while `self` is.
         to_result(unsafe { ffi::rtun_security_attach_queue(self.0) })
     }

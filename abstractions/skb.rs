@@ -281,11 +281,15 @@ impl SkBuff {
         unsafe { bindings::skb_put(self.ptr(), len) };
     }
 
-    /// Appends one page fragment of `len` <= PAGE_SIZE bytes as fragment `index`.
-    /// A named, never-inlined function, so fault injection can target it.
+    /// Appends a fresh page holding `len` bytes (at most a page) as the
+    /// next page fragment; fails when the skb has no fragment slot left
+    /// (MAX_SKB_FRAGS) or no page can be had. Process context. Never
+    /// inlined, so fault injection can target it.
     #[inline(never)]
-    pub(crate) fn add_page_frag(&mut self, index: usize, len: usize) -> Result<(), Failed> {
-        if len > PAGE_SIZE {
+    pub(crate) fn add_page_frag(&mut self, len: usize) -> Result<(), Failed> {
+        // SAFETY: The shared info is valid while the skb is, and ours.
+        let index = unsafe { (*self.shinfo()).nr_frags };
+        if len > PAGE_SIZE || u32::from(index) >= bindings::MAX_SKB_FRAGS {
             return Err(Failed);
         }
         // SAFETY: Process context.
@@ -293,11 +297,10 @@ impl SkBuff {
         if page.is_null() {
             return Err(Failed);
         }
-        // SAFETY: `index` is the next free fragment slot, below MAX_SKB_FRAGS
-        // (the one caller, `TunFile::fill`, numbers them from 0 and makes no
-        // more than an skb holds), the page is ours to give, and `len` fits in
-        // it.
-        unsafe { ffi::rtun_skb_add_rx_frag(self.ptr(), index as c_int, page, len as c_int) };
+        // SAFETY: `index` is the skb's next free fragment slot (its
+        // `nr_frags`, checked above to be below MAX_SKB_FRAGS), the page is
+        // ours to give, and `len` fits in it.
+        unsafe { ffi::rtun_skb_add_rx_frag(self.ptr(), c_int::from(index), page, len as c_int) };
         Ok(())
     }
 

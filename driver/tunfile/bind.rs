@@ -40,8 +40,8 @@ impl TunFile {
                 if !state.permitted(&dev) {
                     return Err(EPERM);
                 }
-                state.security().may_open()?;
-                state.security().attach(&this.sock)?;
+                state.security().may_open(rtnl)?;
+                state.security().attach(&this.sock, rtnl)?;
                 this.resize_ring(dev.tx_queue_len(), None)?;
                 let total = state.attach(&dev, this, rtnl)?;
                 this.bind(&dev, state, flags, rtnl)?;
@@ -80,7 +80,7 @@ impl TunFile {
                 // The LSM decides before the device exists, as tun asks it
                 // inside `ndo_init`: a denial never shows a device.
                 let security = LsmBlob::new()?;
-                security.attach(&this.sock)?;
+                security.attach(&this.sock, rtnl)?;
                 let init = DevState::new(mode, flags, security)?;
                 let dev = builder.register(device::link_of(mode), init, rtnl)?;
                 let state = DevState::of(&dev).ok_or(EINVAL)?;
@@ -139,8 +139,8 @@ impl TunFile {
             if !disabled {
                 return Err(EINVAL);
             }
-            state.security().may_attach_queue()?;
-            state.security().attach(&self.sock)?;
+            state.security().may_attach_queue(rtnl)?;
+            state.security().attach(&self.sock, rtnl)?;
             state.enable(&dev, self, rtnl)?;
             self.binding.lock().disabled = false;
         } else if flags & ioctl::IFF_DETACH_QUEUE != 0 {

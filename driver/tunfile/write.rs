@@ -165,13 +165,10 @@ impl TunFile {
             // fragments grow it, taken again for the whole frame after.
             let charged = skb.is_owned();
             skb.orphan();
-            let mut frag = 0;
             while rest > 0 {
                 let chunk = rest.min(PAGE_SIZE);
-                skb.add_page_frag(frag, chunk)
-                    .map_err(|_| Site::WriteFragAlloc)?;
+                skb.add_page_frag(chunk).map_err(|_| Site::WriteFragAlloc)?;
                 rest -= chunk;
-                frag += 1;
             }
             if charged {
                 skb.set_owner_w(&self.sock);
