@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The calling task's credentials and the LSM hooks tun calls, as device
 //! creation, attach, TUNSETOWNER/TUNSETGROUP and the permission checks need
-//! them. Ids are raw kernel ids (`kuid_t.val`).
+//! them. Ids are raw kernel ids (`kuid_t.val`), not the kernel crate's
+//! `task::Kuid`: a device keeps its owner and group in atomics, which sysfs
+//! and the permission checks read without a lock, and `Kuid` cannot live in
+//! one; the kernel crate also has no `kgid_t` type nor `in_egroup_p`.
 
 use core::ffi::c_void;
 use kernel::{error::to_result, prelude::*};

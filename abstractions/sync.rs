@@ -2,7 +2,11 @@
 //! Synchronisation for the data path that the 7.3 kernel crate lacks: a
 //! spinlock that also disables bottom halves (`spin_lock_bh`), a spinlock
 //! taken inline (`spin_lock`, for xmit), sections with bottom halves off, and
-//! wait queues with the `poll()` registration on them.
+//! wait queues with the `poll()` registration on them. The kernel crate's
+//! `sync::poll::PollTable` registers only on its own `PollCondVar`; rtun's
+//! readers, writers and pollers wait on the socket's wait queue (`sk_sleep`),
+//! as tun's do, which the socket's `sk_write_space` and the transmit path
+//! wake, so [`PollCtx`] registers on a [`WaitQueue`] instead.
 //!
 //! The data path shares its locks between `ndo_start_xmit` (softirq) and
 //! process context: keeping softirqs off on this CPU while the lock is held

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! /sys/kernel/debug/rtun/: the directory, and a file per device showing
-//! its drop counters.
+//! its drop counters. Not the kernel crate's `debugfs::Dir`: its files show a
+//! Rust value the directory owns, while an rtun file shows a `net_device`'s
+//! counters through a seq_file the C side keeps with the device pointer,
+//! and is renamed and moved with the device (removed and made again).
 
 use super::*;
 
