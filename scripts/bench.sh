@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # The benchmark: rtun.ko against the C tun.ko, in one boot of the benchmark
 # kernel (configs/bench.config: no lockdep, no fault injection), with one client,
 # tools/rtunbench, that drives both through the same code.

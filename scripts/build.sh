@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Build everything: the test kernel (cached), rtun.ko, the host tools
 # (rtunctl, rtunbench, rtunfuzz, rtunstress), the 32-bit compat_ioctl client tools/compat32/tun32.c
 # (skipped without gcc -m32), and the kernel's own tun selftest for the guest

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Boot the test kernel under QEMU with a busybox initramfs and run one command
 # in the guest. The exit status is the guest command's. A guest that hangs is
 # killed after RTUN_TIMEOUT seconds (default 600) and the run fails.

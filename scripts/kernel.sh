@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Build (or reuse) a Linux 7.3 kernel, cached outside the repo. Prints the tree's
 # path on stdout.
 #

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash # sourced by the scripts, all bash
 # Shared settings for the scripts. Sourced, never run.
 RTUN_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RTUN_CACHE=${RTUN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rust_tun}

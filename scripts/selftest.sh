@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Build the kernel's own tun selftest, tools/testing/selftests/net/tun.c of the
 # test kernel's tree, unmodified and statically linked, so that the guest runs
 # it without any library. Prints the binary's path on stdout.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Install everything rust_tun needs, from Debian's packages and crates.io only.
 # Idempotent: when everything is already there it only checks, in a few seconds.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # The test command: set up, build, run the host unit tests, then boot the test
 # guest and run the KTAP suite in tests/guest/, then the KCSAN slice: a few of
 # those tests again on the KCSAN kernel (configs/kcsan.config), and its report
@@ -9,8 +10,8 @@ set -euo pipefail
 # The KCSAN slice: guest tests by name (tests/guest/run.sh takes names), run in
 # this order on the KCSAN kernel; kcsan_no_reports, which checks what KCSAN
 # saw, always comes last. Add a test here by its name (without test_).
-# kcsan_hammer (tests/guest/t_kcsan.sh)
-# is the one that gives KCSAN a real chance (README, Reliability). Keep the
+# kcsan_hammer (tests/guest/t_kcsan.sh) is the one that gives KCSAN a real
+# chance (docs/reliability.md, "KCSAN, the data-race detector"). Keep the
 # slice to a few minutes: CI builds this kernel too.
 KCSAN_SLICE="
 lifecycle_insmod_rmmod_cycles

@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # Guest side of scripts/demo.sh: load rtun, provoke one drop of each kind the
 # companion tool can cause, and show what trace_pipe, ip -s link and ethtool -S
 # report.

@@ -1,4 +1,6 @@
 #!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # /init of the VM that test_qemu_multiqueue_vm (t_qemu.sh) boots inside the
 # test guest, under an inner QEMU whose virtio-net NIC (mq=on, 4 queue pairs)
 # has a multi-queue tap on tun.ko or on rtun as its backend. scripts/guest.sh

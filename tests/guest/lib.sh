@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # Helpers for the guest tests (busybox sh). Sourced by tests/guest/run.sh.
 # KTAP output: tools/testing/selftests/kselftest/ktap_helpers.sh conventions.
 

@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # rust_tun guest test suite: prints KTAP, exits with kselftest codes.
 # Runs inside the test guest (scripts/guest.sh), as root.
 cd "$(dirname "$0")"

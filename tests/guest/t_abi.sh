@@ -1,4 +1,6 @@
-# ABI fidelity (issue 8): the same call sequence on C tun.ko (/dev/net/tun)
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
+# ABI fidelity: the same call sequence on C tun.ko (/dev/net/tun)
 # and on rtun (/dev/net/rtun), in one boot. `rtunctl abi SCENARIO` prints one
 # `step: result` line per call, with nothing device-specific in it, so the two
 # outputs must be identical. Each test also checks that tun.ko's output holds
@@ -27,15 +29,16 @@ abi_compare() {
     abi_prepare || return $?
     rtunctl abi "$sc" --dev /dev/net/tun > /tmp/abi.tun 2> /tmp/abi.tun.err
     rtunctl abi "$sc" --dev "${ABI_DEV:-/dev/net/rtun}" > /tmp/abi.rtun 2> /tmp/abi.rtun.err
-    # Lines for behaviour where rtun differs from tun on purpose (the
-    # README's ABI table says why) are compared apart and only reported.
+    # Lines for behaviour where rtun differs from tun on purpose (docs/abi.md,
+    # "Intended differences in behaviour", says why) are compared apart and
+    # only reported.
     if [ -n "${ABI_INTENDED:-}" ]; then
         for f in /tmp/abi.tun /tmp/abi.rtun; do
             grep -E -- "$ABI_INTENDED" $f > $f.intended
             grep -v -E -- "$ABI_INTENDED" $f > $f.cmp
         done
         if ! cmp -s /tmp/abi.tun.intended /tmp/abi.rtun.intended; then
-            diag "intended differences (- tun.ko, + rtun; see the README's ABI table):"
+            diag "intended differences (- tun.ko, + rtun; see docs/abi.md):"
             diff -u /tmp/abi.tun.intended /tmp/abi.rtun.intended | grep '^[-+][^-+]' | sed 's/^/#   /'
         fi
     else
@@ -318,7 +321,7 @@ test_abi_backpressure_detach_middle() {
         'reindex: program returning 1: frames on fd1, fd2, fd3: q0=0 q1=4 q2=0'
 }
 
-# IOCB_NOWAIT (issue 14, M2): tun's file has FMODE_NOWAIT, and its read and
+# IOCB_NOWAIT (M2): tun's file has FMODE_NOWAIT, and its read and
 # write treat IOCB_NOWAIT as O_NONBLOCK. On a blocking fd, preadv2/pwritev2
 # with RWF_NOWAIT give EAGAIN where they would wait (a driver without
 # FMODE_NOWAIT gets EOPNOTSUPP from the VFS). An io_uring read of an empty

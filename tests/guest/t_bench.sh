@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # The benchmark client (tools/rtunbench) in quick mode, so that it cannot rot:
 # every path runs on tun.ko and on rtun, with the kfree_skb tracepoint off and
 # on, and prints its `path=` line. The numbers are not judged here (this is the

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # Each drop reason, provoked on purpose: the trace line names the exact reason
 # at a location inside rtun, and the device's counters (what ip -s link shows)
 # grow by exactly the number of drops provoked.

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-# KCSAN (issue 14): the tests of the KCSAN slice that only make sense on the
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
+# KCSAN: the tests of the KCSAN slice that only make sense on the
 # KCSAN kernel (configs/kcsan.config), where scripts/test.sh runs them after a
 # few tests of the suite; they skip elsewhere. Sourced by run.sh.
 
@@ -54,8 +55,8 @@ test_kcsan_no_reports() {
 # other CPU touches the same word in that window. A race in rtun is found only
 # where both sides run often and at the same time, which the rest of the slice
 # does not do: races injected on purpose into rtun's write and transmit paths
-# went unreported there, and were reported by this hammer (README,
-# Reliability). For a bounded run, KCSAN watches one access in up to 100 for
+# went unreported there, and were reported by this hammer (docs/reliability.md,
+# "KCSAN, the data-race detector"). For a bounded run, KCSAN watches one access in up to 100 for
 # up to 400 us (the defaults come back after), while both data paths run from
 # both CPUs: two writers on two queues of kh1 (write(), rx counters), two
 # injectors through kh0 (ndo_select_queue, ndo_start_xmit) and one reader

@@ -1,4 +1,6 @@
-# Lifecycle (issue 9, item 4): module load/unload cycles with live devices,
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
+# Lifecycle: module load/unload cycles with live devices,
 # rmmod refused while any file is open, a network namespace deleted under
 # blocked readers, and a device deleted under a writer blocked on its send
 # buffer. Tests 3 and 4 run the same sequence on C tun.ko first, in the same

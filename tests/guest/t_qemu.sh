@@ -1,4 +1,6 @@
-# QEMU on rtun (issue 8): a real VMM's multi-queue tap backend. The test guest
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
+# QEMU on rtun: a real VMM's multi-queue tap backend. The test guest
 # runs two inner QEMUs (TCG) side by side, each with a virtio-net NIC (mq=on,
 # 4 queue pairs, MSI-X) on a persistent multi-queue TAP: one on C tun.ko, one
 # on rtun. QEMU opens /dev/net/tun by path, so the rtun one runs in a mount

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-# Races and lifecycles (issue 14): each test runs the same sequence on tun.ko
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
+# Races and lifecycles: each test runs the same sequence on tun.ko
 # (the control) and on rtun in one boot, and fails on any kernel report it
 # provokes. Sourced by run.sh.
 

@@ -1,4 +1,6 @@
-# The drop reasons of filters, virtio-net headers and offloads (issue 4). Each
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
+# The drop reasons of filters, virtio-net headers and offloads. Each
 # test asserts the trace line's exact reason at a location in rtun, the
 # matching ethtool -S counter, and ip -s link's drop counter.
 

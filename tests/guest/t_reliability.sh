@@ -1,4 +1,6 @@
-# Reliability (issue 9): code that cannot leak, debugfs that follows its
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
+# Reliability: code that cannot leak, debugfs that follows its
 # devices, closing without a grace period per queue, and the debug kernel's
 # own detectors (kmemleak) at the end of the suite. Sourced by run.sh.
 

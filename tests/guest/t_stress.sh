@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # A bounded, seeded stress run: tools/rtunstress (see its main.rs) forks
 # workers that create, configure, attach, detach, move and delete devices,
 # move frames both ways and try rmmod, for RTUN_STRESS_SECONDS (default 60)
@@ -75,7 +77,7 @@ test_stress_seeded() {
     return $ok
 }
 
-# ---- the lifecycle stress (issue 14) ---------------------------------------------
+# ---- the lifecycle stress ----------------------------------------------------------
 # `rtunstress lifecycle` (tools/rtunstress/src/lifecycle/): threads on the data
 # path (read, write, poll, epoll, preadv2/pwritev2 RWF_NOWAIT, io_uring, UDP
 # and AF_PACKET transmits, O_ASYNC) against threads that create, reconfigure

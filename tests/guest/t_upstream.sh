@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # The kernel's own tun selftest, tools/testing/selftests/net/tun.c of the test
 # kernel's tree, built unmodified and static by scripts/selftest.sh. It opens
 # /dev/net/tun by name, so it runs first against C tun.ko, then against rtun
