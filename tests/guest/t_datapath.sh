@@ -45,6 +45,9 @@ test_same_ping_over_c_tun() {
     forwarder_ping tun ctuna ctunb /dev/net/tun
 }
 
+# pid_asleep PID: PID is in interruptible sleep (state S).
+pid_asleep() { [ "$(awk '{ print $3 }' /proc/$1/stat)" = S ]; }
+
 # Deleting a device wakes a reader blocked in read(), which returns 0; the
 # unregistration does not wait forever for its reference.
 test_delete_device_under_blocked_reader() {
@@ -56,11 +59,9 @@ test_delete_device_under_blocked_reader() {
     wait_for_file /tmp/blk.ready || { kill $pid; return 1; }
     # Wait until the reader sleeps: the only sleep left after the ready file is
     # the blocking read.
-    i=0
-    while [ "$(awk '{ print $3 }' /proc/$pid/stat)" != S ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    wait_until 15 pid_asleep $pid
     ip link del rb0 || { kill $pid; fail "ip link del"; return 1; }
-    i=0
-    while kill -0 $pid 2>/dev/null && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+    wait_until 6 pid_gone $pid
     if kill -0 $pid 2>/dev/null; then kill $pid; fail "the blocked reader was not woken"; return 1; fi
     # tun fails a reader blocked when its device goes away with EFAULT.
     expect_eq "blocked read" "$(cat /tmp/blk.out)" "errno=EFAULT" || return 1

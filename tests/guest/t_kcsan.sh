@@ -64,6 +64,9 @@ test_kcsan_no_reports() {
 # both (ndo_get_stats64, ethtool -S, debugfs). Checked here: every write and
 # every injected frame went through, every frame read was counted; the races,
 # by kcsan_no_reports.
+# kh_read_all: the reader has read every frame kh0 transmitted.
+kh_read_all() { [ "$(frames_read)" = "$(stat kh0 tx_packets)" ]; }
+
 test_kcsan_hammer() {
     [ -e $KCSAN_DEBUGFS ] || { skip "kernel without CONFIG_KCSAN"; return "$KSFT_SKIP"; }
     load_rtun || return 1
@@ -109,8 +112,7 @@ test_kcsan_hammer() {
     t1=$(cut -d' ' -f1 /proc/uptime)
     w1=$(kcsan_counter setup_watchpoints)
     # The reader reads what the ring still holds, then sleeps in poll().
-    i=0
-    while [ "$(frames_read)" != "$(stat kh0 tx_packets)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    wait_until 20 kh_read_all
     unhold
     read_n=$(frames_read)
     rx=$(stat kh1 rx_packets)

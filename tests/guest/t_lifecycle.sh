@@ -17,14 +17,7 @@ LC_IPV4=450000140000000040000000
 LC_UNICAST=02000000009902000000000a88b5
 
 # Under TCG with KASAN every exec costs 0.2-0.5 s: the helpers below poll with
-# shell builtins only.
-
-# lc_nap SECONDS: sleep without an exec (a read that times out on a fifo).
-lc_nap() {
-    [ -p /tmp/lc.fifo ] || mkfifo /tmp/lc.fifo
-    read -t "$1" _ <> /tmp/lc.fifo
-    return 0
-}
+# shell builtins only (wait_until and nap, in lib.sh, run no process either).
 
 # lc_state PID: LC_S is the state letter of /proc/PID/stat (empty once gone).
 lc_state() {
@@ -37,23 +30,22 @@ lc_state() {
 # lc_alive PID: the task exists and is not a zombie.
 lc_alive() { lc_state $1; [ -n "$LC_S" ] && [ "$LC_S" != Z ]; }
 
-# lc_wait_sleep PID: until PID sleeps (S or D), 5 s at most.
+# lc_settled PID: PID sleeps (S or D), or is gone (LC_S, as lc_state).
+lc_settled() { lc_state $1; case $LC_S in S|D|""|Z) return 0 ;; esac; return 1; }
+
+# lc_wait_sleep PID: until PID sleeps (S or D), 5 s at most; fails at once
+# if PID is gone.
 lc_wait_sleep() {
-    i=0
-    while [ $i -lt 50 ]; do
-        lc_state $1
-        case $LC_S in S|D) return 0 ;; ""|Z) return 1 ;; esac
-        lc_nap 0.1; i=$((i + 1))
-    done
+    wait_until 5 lc_settled $1
+    case $LC_S in S|D) return 0 ;; esac
     return 1
 }
 
-# lc_wait_exit PID TENTHS: until PID has exited, TENTHS tenths of a second at most.
-lc_wait_exit() {
-    i=0
-    while lc_alive $1 && [ $i -lt $2 ]; do lc_nap 0.1; i=$((i + 1)); done
-    ! lc_alive $1
-}
+# lc_gone PID: the task is gone, or a zombie.
+lc_gone() { ! lc_alive $1; }
+
+# lc_wait_exit PID SECONDS: until PID has exited, SECONDS at most.
+lc_wait_exit() { wait_until $2 lc_gone $1; }
 
 # lc_has FILE PATTERN...: FILE has a line matching one of the shell PATTERNs.
 lc_has() {
@@ -75,6 +67,9 @@ lc_blocked_in() {
         $(sed -n 's/^\[<[0-9a-f]*>\] \([^+]*\)+.*/\1/p' /proc/$1/stack 2>/dev/null | grep -v -e lock_ -e schedule -e '^__init_waitqueue' | head -5)
 }
 
+# lc_ready_or_gone READY PID: the file READY exists, or PID is gone.
+lc_ready_or_gone() { [ -e "$1" ] || ! lc_alive $2; }
+
 # lc_bg OUT READY CMD...: CMD in the background with stdout to OUT; waits for
 # the ready file CMD creates; LC_PID is its pid.
 lc_bg() {
@@ -83,9 +78,8 @@ lc_bg() {
     rm -f "$ready"
     "$@" > "$out" 2>&1 &
     LC_PID=$!
-    i=0
     # 30 s: creating a multi-queue device (256 queues) takes 5-10 s under KASAN.
-    while [ ! -e "$ready" ] && [ $i -lt 600 ] && lc_alive $LC_PID; do lc_nap 0.05; i=$((i + 1)); done
+    wait_until 30 lc_ready_or_gone "$ready" $LC_PID
     [ -e "$ready" ] || { lc_kill $LC_PID; sed 's/^/#   /' "$out"; fail "$* did not get ready"; return 1; }
 }
 
@@ -175,10 +169,12 @@ lc_frame_reaches() {
     else
         $x rtunctl inject $dev --hex $LC_FRAME >/dev/null
     fi || { fail "inject on $dev"; return 1; }
-    i=0
-    while ! lc_has $out 'frame *len=60 *' 'read len=60' && [ $i -lt 30 ]; do lc_nap 0.1; i=$((i + 1)); done
+    wait_until 3 lc_has $out 'frame *len=60 *' 'read len=60'
     lc_has $out 'frame *len=60 *' 'read len=60' || { sed 's/^/#   /' $out; fail "$dev: the reader did not get the frame sent out through $dev"; return 1; }
 }
+
+# lc_fd3_rtun PID: PID's fd 3 is open on /dev/net/rtun.
+lc_fd3_rtun() { [ "$(readlink /proc/$1/fd/3 2>/dev/null)" = /dev/net/rtun ]; }
 
 # One mode: open a file in MODE, rmmod must fail (non-zero exit, module loaded,
 # /dev/net/rtun there, refcnt > 0), the device must still work, and after the
@@ -192,8 +188,7 @@ lc_refused_mode() {
             # An open file that never saw TUNSETIFF.
             sleep 600 3<>/dev/net/rtun &
             pid=$!
-            i=0
-            while [ "$(readlink /proc/$pid/fd/3 2>/dev/null)" != /dev/net/rtun ] && [ $i -lt 50 ]; do lc_nap 0.1; i=$((i + 1)); done ;;
+            wait_until 10 lc_fd3_rtun $pid ;;
         tun) dev=lcr0 kind=TUN; lc_bg /tmp/lc.out /tmp/lc.ready rtunctl attach $dev --tun --no-pi --read --ready-file /tmp/lc.ready || return 1; pid=$LC_PID ;;
         tap) dev=lcr1; lc_bg /tmp/lc.out /tmp/lc.ready rtunctl attach $dev --tap --no-pi --read --ready-file /tmp/lc.ready || return 1; pid=$LC_PID ;;
         mq_detached)
@@ -266,14 +261,13 @@ test_lifecycle_rmmod_refused_while_open() {
 # not pin rtun (rmmod deletes it; tun pins itself while one exists).
 LC_CLOSE_RMMOD_ROUNDS=${LC_CLOSE_RMMOD_ROUNDS:-20}
 
-# lc_unload MODULE: rmmod it if loaded, retrying for up to 5 s.
+# lc_unloaded MODULE: MODULE is not loaded, or rmmod unloads it now.
+lc_unloaded() { ! grep -q "^$1 " /proc/modules || rmmod "$1" 2>/dev/null; }
+
+# lc_unload MODULE: rmmod it if loaded, retrying for up to 15 s.
 lc_unload() {
-    i=0
-    while grep -q "^$1 " /proc/modules; do
-        rmmod "$1" 2>/dev/null && return 0
-        [ $i -lt 50 ] || { fail "$1 cannot be unloaded before the test (refcnt $(cat /sys/module/$1/refcnt))"; return 1; }
-        lc_nap 0.1; i=$((i + 1))
-    done
+    wait_until 15 lc_unloaded "$1" ||
+        { fail "$1 cannot be unloaded before the test (refcnt $(cat /sys/module/$1/refcnt))"; return 1; }
 }
 
 test_lifecycle_rmmod_right_after_close() {
@@ -303,6 +297,10 @@ test_lifecycle_rmmod_right_after_close() {
 }
 
 # ---- 3. netns deletion under blocked readers ------------------------------------
+
+# lc_nsid_gone ID: `ip netns list-id` (kept in /tmp/lc.ids) no longer lists
+# the namespace id ID.
+lc_nsid_gone() { ! { ip netns list-id > /tmp/lc.ids && lc_has /tmp/lc.ids "nsid $1" "nsid $1 *"; }; }
 
 # lc_netns_case NODE: five readers, blocked in read(), poll() and epoll_wait()
 # on a TUN, a persistent TAP and a 3-queue TAP, whose files were opened in
@@ -358,10 +356,10 @@ lc_netns_run() {
     ip netns del lcdel || { fail "$node: ip netns del"; return 2; }
     hung=0
     for p in $pids; do
-        if ! lc_wait_exit ${p%%:*} 50; then
+        if ! lc_wait_exit ${p%%:*} 5; then
             echo "# $node: ${p#*:} still blocked 5 s after the namespace was deleted: $(lc_blocked_in ${p%%:*}); SIGUSR1"
             kill -USR1 ${p%%:*}
-            lc_wait_exit ${p%%:*} 30 || kill -9 ${p%%:*}
+            lc_wait_exit ${p%%:*} 3 || kill -9 ${p%%:*}
             hung=1
         fi
         wait ${p%%:*} 2>/dev/null
@@ -371,8 +369,7 @@ lc_netns_run() {
     done
     # The readers were woken by the devices' unregistration, which cleanup_net
     # does after it dropped the namespace's ids: nsid 77 is normally gone now.
-    i=0
-    while ip netns list-id > /tmp/lc.ids && lc_has /tmp/lc.ids 'nsid 77' 'nsid 77 *' && [ $i -lt 10 ]; do lc_nap 0.5; i=$((i + 1)); done
+    wait_until 6 lc_nsid_gone 77
     if lc_has /tmp/lc.ids 'nsid 77' 'nsid 77 *'; then echo "netns: still there (nsid 77 listed)"; else echo "netns: dismantled"; fi
     after=$(ls /sys/class/net | tr '\n' ' ')
     if [ "$before" = "$after" ]; then echo "init_net: unchanged"; else echo "init_net: was '$before', now '$after'"; fi
@@ -392,18 +389,17 @@ lc_pinned_case() {
     pin=$LC_PID
     lc_wait_sleep $pin || { fail "$node: the reader in lcpin does not sleep"; lc_kill $pin; ip netns del lcpin; return 2; }
     ip netns del lcpin
-    lc_nap 1
+    nap 1
     if lc_alive $pin; then echo "pinned: reader after ip netns del: blocked"; else echo "pinned: reader after ip netns del: returned"; fi
     ip netns list-id > /tmp/lc.ids
     if lc_has /tmp/lc.ids 'nsid 78' 'nsid 78 *'; then echo "pinned: netns after ip netns del: alive"; else echo "pinned: netns after ip netns del: dismantled"; fi
     kill -USR1 $pin
-    lc_wait_exit $pin 30 || { kill -9 $pin; echo "pinned: reader after SIGUSR1: blocked"; }
+    lc_wait_exit $pin 3 || { kill -9 $pin; echo "pinned: reader after SIGUSR1: blocked"; }
     wait $pin 2>/dev/null
     l=
     while read -r x; do case $x in fd=*) ;; *) l="$l$x|" ;; esac; done < /tmp/lc.pin
     echo "pinned: $l"
-    i=0
-    while ip netns list-id > /tmp/lc.ids && lc_has /tmp/lc.ids 'nsid 78' 'nsid 78 *' && [ $i -lt 10 ]; do lc_nap 0.5; i=$((i + 1)); done
+    wait_until 6 lc_nsid_gone 78
     if lc_has /tmp/lc.ids 'nsid 78' 'nsid 78 *'; then echo "pinned: netns after close: alive"; else echo "pinned: netns after close: dismantled"; fi
     return 0
 }
@@ -454,6 +450,9 @@ test_lifecycle_netns_delete_blocked_readers() {
 # 4096 and 1000-byte frames the writer sleeps in sock_alloc_send_pskb() after
 # about 6 writes.
 #
+# lc_port_forwarding PORT: the bridge port PORT is forwarding (state 3).
+lc_port_forwarding() { local st; read -r st < /sys/class/net/$1/brport/state; [ "$st" = 3 ]; }
+
 # lc_write_case NODE: the writer blocks; `ip link del` of its device starts;
 # the pressure is freed (the second TAP is deleted, its qdisc purged); the
 # writer is nudged with SIGUSR1 if freeing did not wake it. Prints what it saw,
@@ -473,15 +472,15 @@ lc_write_case() {
     writer=$!
     # The writer attached: its port forwards once the carrier is seen (the
     # link watch runs late under KASAN); only then does it write.
-    i=0 st0=
-    while [ "$st0" != 3 ] && [ $i -lt 100 ]; do lc_nap 0.1; read -r st0 < /sys/class/net/lcw0/brport/state; i=$((i + 1)); done
+    wait_until 10 lc_port_forwarding lcw0
+    read -r st0 < /sys/class/net/lcw0/brport/state
     touch /tmp/lc.go
     read -r st1 < /sys/class/net/lcw1/brport/state
     echo "# $node: bridge port states (3: forwarding) lcw0=$st0 lcw1=$st1"
     # Blocked: alive, asleep, and no more frames coming in for 0.5 s.
-    lc_nap 0.5
+    nap 0.5
     read -r rx0 < /sys/class/net/lcw0/statistics/rx_packets
-    lc_nap 0.5
+    nap 0.5
     read -r rx1 < /sys/class/net/lcw0/statistics/rx_packets
     if ! lc_alive $writer || [ "$rx0" != "$rx1" ] || ! lc_wait_sleep $writer; then
         wait $writer 2>/dev/null
@@ -498,23 +497,23 @@ lc_write_case() {
     case "$where" in *sock_alloc_send_pskb*) echo "blocked in: sock_alloc_send_pskb" ;; esac
     /usr/sbin/ip link del lcw0 > /tmp/lc.del 2>&1 &
     del=$!
-    lc_nap 1
+    nap 1
     if lc_alive $del; then echo "ip link del while the writer is blocked: waits"; else echo "ip link del while the writer is blocked: returned"; fi
     if lc_alive $writer; then echo "writer after ip link del: blocked"; else echo "writer after ip link del: returned"; fi
     ip link del lcw1 || echo "ip link del lcw1: failed"
-    lc_wait_exit $writer 20
+    lc_wait_exit $writer 2
     if lc_alive $writer; then
         echo "writer after the pressure was freed: blocked"
         echo "# $node: still blocked 2 s after its frames were freed: $(lc_blocked_in $writer); SIGUSR1"
         kill -USR1 $writer
-        lc_wait_exit $writer 30 || { echo "writer after SIGUSR1: blocked"; kill -9 $writer; }
+        lc_wait_exit $writer 3 || { echo "writer after SIGUSR1: blocked"; kill -9 $writer; }
     else
         echo "writer after the pressure was freed: returned"
     fi
     wait $writer 2>/dev/null
     grep -v -e '^fd=' -e '^written=' /tmp/lc.w
     echo "# $node: $(grep '^written=' /tmp/lc.w) before blocking"
-    lc_wait_exit $del 100 || { echo "ip link del: hangs"; kill -9 $del; }
+    lc_wait_exit $del 10 || { echo "ip link del: hangs"; kill -9 $del; }
     wait $del
     drc=$?
     msg=$(cat /tmp/lc.del)

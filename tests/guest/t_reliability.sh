@@ -40,11 +40,20 @@ test_debugfs_follows_renames_and_netns() {
     [ -f "$D/rtrel2@$n" ] && [ ! -e "$D/rtrel1@$n" ] || { fail "rename in rtunrel not followed ($(ls $D | tr '\n' ' '))"; return 1; }
     rtunctl del rtrel1 --tap --no-pi --multi-queue >/dev/null
     ip netns del rtunrel
-    i=0
-    while [ -e "$D/rtrel2@$n" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    wait_until 20 [ ! -e "$D/rtrel2@$n" ]
     left=$(ls $D | grep rtrel)
     [ -z "$left" ] || { fail "entries left: $left"; return 1; }
 }
+
+# tx_queues DEV: the number of DEV's transmit queues in sysfs (0 once DEV is gone).
+tx_queues() {
+    local n=0 q
+    for q in /sys/class/net/"$1"/queues/tx-*; do [ -e "$q" ] && n=$((n + 1)); done
+    echo "$n"
+}
+
+# one_tx_queue DEV: DEV is down to one transmit queue.
+one_tx_queue() { [ "$(tx_queues "$1")" = 1 ]; }
 
 # 256 queues of one device close without a grace period each: rtun purges
 # what came late and shrinks the real queue count after one grace period, in
@@ -63,9 +72,8 @@ test_close_256_queues() {
         rtunctl add p256 --tap --no-pi --multi-queue --dev $d >/dev/null || { fail "$d: add p256"; return 1; }
         r=$(rtunctl close-many p256 --tap --no-pi --multi-queue --queues 64 --dev $d) || { fail "$d: $r"; return 1; }
         diag "$d, persistent: $(echo $r)"
-        i=0
-        while [ "$(ls /sys/class/net/p256/queues 2>/dev/null | grep -c tx-)" != 1 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-        n=$(ls /sys/class/net/p256/queues 2>/dev/null | grep -c tx-)
+        wait_until 40 one_tx_queue p256
+        n=$(tx_queues p256)
         [ "$n" = 1 ] || { fail "$d: $n tx queues left after every queue closed"; return 1; }
         rtunctl del p256 --tap --no-pi --multi-queue --dev $d >/dev/null
     done

@@ -24,6 +24,12 @@ stress_leftovers() {
     done
 }
 
+# stress_all_gone: no device left, no debugfs entry, nothing holds rtun.
+stress_all_gone() {
+    [ -z "$(stress_leftovers)" ] && [ -z "$(ls /sys/kernel/debug/rtun 2>/dev/null)" ] &&
+        [ "$(cat /sys/module/rtun/refcnt)" = 0 ]
+}
+
 test_stress_seeded() {
     load_rtun || return 1
     seconds=${RTUN_STRESS_SECONDS:-$(cmdline_value RTUN_STRESS_SECONDS)}
@@ -47,13 +53,7 @@ test_stress_seeded() {
 
     # Everything goes away: devices (namespace teardown is asynchronous),
     # debugfs entries, the module's references.
-    i=0
-    while [ $i -lt 120 ]; do
-        [ -z "$(stress_leftovers)" ] && [ -z "$(ls /sys/kernel/debug/rtun 2>/dev/null)" ] &&
-            [ "$(cat /sys/module/rtun/refcnt)" = 0 ] && break
-        sleep 0.5
-        i=$((i + 1))
-    done
+    wait_until 120 stress_all_gone
     left=$(stress_leftovers)
     [ -z "$left" ] || { echo "$left" | sed 's/^/# left: /'; fail "rtun devices left after the run"; ok=1; }
     dbg=$(ls /sys/kernel/debug/rtun 2>/dev/null)
