@@ -30,18 +30,77 @@ skip() { echo "# SKIP: $*"; return $KSFT_SKIP; }
 # `ok N NAME # flaky: MSG`, never a plain ok.
 flaky() { echo "# FLAKY: $*"; }
 
+# The state a test must leave as it found it: the links of the initial
+# network namespace, the named network namespaces, the loaded modules.
+# _state sets _STATE (a deliberate global: no subshell, so no process) to
+# their names as "link:NAME", "netns:NAME" and "module:NAME" words, with shell
+# builtins only: run_test takes it before and after every test.
+_state() {
+    local p m rest
+    _STATE=
+    for p in /sys/class/net/* /run/netns/*; do
+        [ -e "$p" ] || continue
+        case $p in
+            /sys/*) _STATE="$_STATE link:${p##*/}" ;;
+            *) _STATE="$_STATE netns:${p##*/}" ;;
+        esac
+    done
+    while read -r m rest; do _STATE="$_STATE module:$m"; done < /proc/modules
+}
+
+# _cleanup BEFORE: removes what the test left behind that BEFORE (its
+# _state from before the test) did not have, in this order: named network
+# namespaces (with the devices in them), links of the initial namespace,
+# modules. rtun is the exception: the suite keeps the module under test loaded
+# from its first test on (every test that needs it starts with load_rtun).
+# Each removal is a diagnostic line; the test's result stays what it was.
+_cleanup() {
+    local before=" $1 " kind w name unload=
+    _state
+    for kind in netns link module; do
+        for w in $_STATE; do
+            case $w in "$kind":*) ;; *) continue ;; esac
+            case $before in *" $w "*) continue ;; esac
+            name=${w#*:}
+            case $kind in
+                netns)
+                    diag "cleanup: the test left network namespace $name: ip netns del $name"
+                    ip netns del "$name" || diag "cleanup: ip netns del $name failed" ;;
+                link)
+                    # Gone already if it was in a deleted namespace's care.
+                    [ -e "/sys/class/net/$name" ] || continue
+                    diag "cleanup: the test left link $name: ip link del $name"
+                    ip link del "$name" || diag "cleanup: ip link del $name failed" ;;
+                module)
+                    [ "$name" != rtun ] || continue
+                    unload="$unload $name" ;;
+            esac
+        done
+    done
+    [ -n "$unload" ] || return 0
+    # As a test that unloads a module: the drop audit resolves its trace first.
+    audit_pause
+    for name in $unload; do
+        diag "cleanup: the test left module $name loaded: rmmod $name"
+        rmmod "$name" || diag "cleanup: rmmod $name failed"
+    done
+    audit_resume
+}
+
 # run_test NAME FUNCTION: runs FUNCTION in a subshell and prints its KTAP line.
 # Its output becomes diagnostic lines, except KTAP subtest lines (indented by
 # two spaces a level: version, plan, results, diagnostics), which stay as they
-# are.
+# are. Then _cleanup removes the links, namespaces and modules it left behind.
 run_test() {
-    local name=$1 out rc t0 t1 why flaky_why
+    local name=$1 out rc t0 t1 why flaky_why before
     shift
     _n=$((_n + 1))
     # The drop audit's locations, resolved while the modules that made them
     # are loaded: a test may unload one.
     audit_pause
     audit_resume
+    _state
+    before=$_STATE
     t0=$(cut -d' ' -f1 /proc/uptime)
     out=$( ( set -u; "$@" ) 2>&1 )
     rc=$?
@@ -50,6 +109,7 @@ run_test() {
     [ -n "$out" ] && echo "$out" | sed -E '/^(  )+(KTAP version 1|1\.\.[0-9]+|(not )?ok [0-9]+ .*|# .*)$/!s/^([^#])/# \1/'
     why=$(echo "$out" | sed -n 's/^# SKIP: //p' | tail -1)
     flaky_why=$(echo "$out" | sed -n 's/^# FLAKY: //p' | tail -1)
+    _cleanup "$before"
     case $rc in
         0) if [ -n "$flaky_why" ]; then
                echo "ok $_n $name # flaky: $flaky_why"; _flakies=$((_flakies + 1))
