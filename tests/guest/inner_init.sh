@@ -28,6 +28,7 @@ combined() { ls -d /sys/class/net/eth0/queues/tx-* | wc -l; }
 # pings N: "received/N" for N pings to the test guest, each sent when the
 # previous one is answered.
 pings() {
+    local got
     got=$(ping -c "$1" -A -W 20 "$host" 2>&1 | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
     echo "${got:-0}/$1"
 }
@@ -36,6 +37,7 @@ pings() {
 # queue pairs to QEMU, which attaches or detaches the tap's queues to match
 # (TUNSETQUEUE); QEMU aborts if that fails.
 setlimits() {
+    local out rc
     out=$(ethtool -L eth0 combined "$1" 2>&1)
     rc=$?
     say "ethtool -L eth0 combined $1: rc=$rc${out:+ $(echo $out)}"

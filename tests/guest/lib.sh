@@ -11,6 +11,7 @@ KSFT_PASS=0
 KSFT_FAIL=1
 KSFT_SKIP=4
 
+# The suite's counts: globals that run_test updates and ktap_finish prints.
 _n=0
 _fails=0
 _skips=0

@@ -24,7 +24,7 @@ abi_prepare() {
 # output lacks one of the key lines. ABI_DEV=/dev/net/tun compares tun.ko with
 # itself: a check of the harness (every test must pass).
 abi_compare() {
-    sc=$1
+    local sc=$1 f rc key
     shift
     abi_prepare || return $?
     rtunctl abi "$sc" --dev /dev/net/tun > /tmp/abi.tun 2> /tmp/abi.tun.err

@@ -5,6 +5,7 @@
 # on, and prints its `path=` line. The numbers are not judged here (this is the
 # lockdep test kernel; scripts/bench.sh measures on the bench kernel).
 test_bench_quick_runs() {
+    local rc n bad p tp line
     load_rtun || return 1
     [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
     grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }

@@ -6,7 +6,7 @@
 # forwarder_ping MODE A B [DEVNODE]: two namespaces joined only by two rtun devices and a
 # userspace forwarder; ping across.
 forwarder_ping() {
-    mode=$1 a=$2 b=$3 node=${4:-/dev/net/rtun}
+    local mode=$1 a=$2 b=$3 node=${4:-/dev/net/rtun} fwd rc rx
     load_rtun || return 1
     rm -f /tmp/fwd.ready
     rtunctl --dev $node forward $a $b --$mode --no-pi --ready-file /tmp/fwd.ready &
@@ -51,6 +51,7 @@ pid_asleep() { [ "$(awk '{ print $3 }' /proc/$1/stat)" = S ]; }
 # Deleting a device wakes a reader blocked in read(), which returns 0; the
 # unregistration does not wait forever for its reference.
 test_delete_device_under_blocked_reader() {
+    local pid
     load_rtun || return 1
     rtunctl add rb0 --tap --no-pi >/dev/null || return 1
     rm -f /tmp/blk.ready
@@ -69,6 +70,7 @@ test_delete_device_under_blocked_reader() {
 }
 
 test_nonblocking_read() {
+    local out
     load_rtun || return 1
     out=$(rtunctl nonblock-check rtap8 --tap --no-pi)
     expect_eq "nonblocking read" "$out" "read errno=EAGAIN"
@@ -77,6 +79,7 @@ test_nonblocking_read() {
 # poll: writable but not readable while the ring is empty; readable once the
 # stack transmits a frame.
 test_poll_readiness() {
+    local pid
     load_rtun || return 1
     rtunctl add rtap7 --tap --no-pi >/dev/null || return 1
     ip link set rtap7 up
@@ -94,6 +97,7 @@ test_poll_readiness() {
 }
 
 test_multi_queue_attach_detach() {
+    local out
     load_rtun || return 1
     out=$(rtunctl queue-check rtap6 --tap --multi-queue --no-pi --queues 3)
     echo "$out" | sed 's/^/# /'
@@ -103,6 +107,7 @@ test_multi_queue_attach_detach() {
 }
 
 test_persist_and_delete() {
+    local name out c
     load_rtun || return 1
     name=$(rtunctl add 'rtun%d' --tun --no-pi) || { fail "add"; return 1; }
     diag "created $name"
@@ -122,6 +127,7 @@ test_persist_and_delete() {
 }
 
 test_eperm_for_unprivileged_user() {
+    local out
     load_rtun || return 1
     out=$(rtunctl --as-uid 65534 add rtap5 --tap)
     expect_eq "create as nobody" "$out" "errno=EPERM" || return 1
@@ -132,6 +138,7 @@ test_eperm_for_unprivileged_user() {
 }
 
 test_owner_may_attach_without_cap() {
+    local out other member
     load_rtun || return 1
     rtunctl add rtap4 --tap --owner 1000 >/dev/null || return 1
     rtunctl add rtap3 --tap --group 1000 >/dev/null || return 1
@@ -149,6 +156,7 @@ test_owner_may_attach_without_cap() {
 
 # TAP: a random locally administered MAC, which can be changed.
 test_tap_mac_is_random_and_settable() {
+    local mac first new
     load_rtun || return 1
     rtunctl add rtap2 --tap >/dev/null || return 1
     mac=$(cat /sys/class/net/rtap2/address)
@@ -182,6 +190,7 @@ test_rmmod_refused_while_open_then_clean() {
 }
 
 test_no_splat_in_dmesg() {
+    local s
     s=$(splats)
     [ -z "$s" ] || { echo "$s"; fail "kernel splat during the run"; return 1; }
 }

@@ -24,12 +24,14 @@
 FUZZ_SEED_DEFAULT=9031
 FUZZ_ITERATIONS_DEFAULT=500
 
-# fuzz_run DEV OUT: one run; its exit status.
+# fuzz_run DEV OUT: one run; its exit status. seed and iters are those of
+# its caller, test_fuzz_seeded.
 fuzz_run() {
     rtunfuzz --seed "$seed" --iterations "$iters" --dev "$1" --trace "$2.trace" > "$2" 2> "$2.err"
 }
 
 test_fuzz_seeded() {
+    local seed iters rc s0 trc s1 rrc s2 d found ndiff
     # Both drivers loaded, IPv6 autoconfiguration off (t_abi.sh).
     abi_prepare || return $?
     seed=${RTUN_FUZZ_SEED:-$FUZZ_SEED_DEFAULT}

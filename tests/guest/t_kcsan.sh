@@ -26,6 +26,7 @@ kcsan_counter() { sed -n "s/^$1: //p" $KCSAN_DEBUGFS; }
 # own races fail the test too: the slice is short, and a report nobody reads
 # is no report.
 test_kcsan_no_reports() {
+    local setup reports n mine
     [ -e $KCSAN_DEBUGFS ] || { skip "kernel without CONFIG_KCSAN"; return "$KSFT_SKIP"; }
     expect_eq "KCSAN enabled" "$(kcsan_counter enabled)" 1 || return 1
     diag "kcsan: $(grep -E '^[a-z_]+: [0-9-]+$' $KCSAN_DEBUGFS | tr '\n' ' ')"
@@ -68,6 +69,7 @@ test_kcsan_no_reports() {
 kh_read_all() { [ "$(frames_read)" = "$(stat kh0 tx_packets)" ]; }
 
 test_kcsan_hammer() {
+    local n skip0 delay0 w0 t0 pids i stats ok p t1 w1 read_n rx tx d
     [ -e $KCSAN_DEBUGFS ] || { skip "kernel without CONFIG_KCSAN"; return "$KSFT_SKIP"; }
     load_rtun || return 1
     n=${KCSAN_HAMMER_FRAMES:-4000}

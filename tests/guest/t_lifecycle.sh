@@ -20,6 +20,7 @@ LC_UNICAST=02000000009902000000000a88b5
 # shell builtins only (wait_until and nap, in lib.sh, run no process either).
 
 # lc_state PID: LC_S is the state letter of /proc/PID/stat (empty once gone).
+# LC_S is a deliberate global, which the callers read.
 lc_state() {
     LC_S=
     read -r LC_S 2>/dev/null < /proc/$1/stat || [ -n "$LC_S" ] || return 0
@@ -49,7 +50,7 @@ lc_wait_exit() { wait_until $2 lc_gone $1; }
 
 # lc_has FILE PATTERN...: FILE has a line matching one of the shell PATTERNs.
 lc_has() {
-    f=$1
+    local f=$1 l pat
     shift
     while read -r l; do
         for pat in "$@"; do case $l in $pat) return 0 ;; esac; done
@@ -71,9 +72,9 @@ lc_blocked_in() {
 lc_ready_or_gone() { [ -e "$1" ] || ! lc_alive $2; }
 
 # lc_bg OUT READY CMD...: CMD in the background with stdout to OUT; waits for
-# the ready file CMD creates; LC_PID is its pid.
+# the ready file CMD creates; LC_PID (a deliberate global) is its pid.
 lc_bg() {
-    out=$1 ready=$2
+    local out=$1 ready=$2
     shift 2
     rm -f "$ready"
     "$@" > "$out" 2>&1 &
@@ -102,6 +103,7 @@ lc_unload_rtun() {
 
 # lc_leftovers: any lc* device in any namespace, one "NETNS: NAME" per line.
 lc_leftovers() {
+    local d f
     for d in /sys/class/net/lc*; do [ -e "$d" ] && echo "init: ${d##*/}"; done
     for f in /run/netns/*; do
         [ -e "$f" ] || continue
@@ -130,6 +132,7 @@ lc_netns_add() {
 # them all. After every rmmod the tool checks that /dev/net/rtun and
 # /sys/module/rtun are gone and that no lc* device is left in init_net or lcns.
 test_lifecycle_insmod_rmmod_cycles() {
+    local n out rc left s
     n=${LC_CYCLES:-100}
     lc_unload_rtun || return 1
     lc_netns_add lcns || return 1
@@ -161,7 +164,7 @@ test_lifecycle_insmod_rmmod_cycles() {
 # or "-") reaches its reader, whose output is OUT ("frame ..." or "read len=").
 # tun counts tx_packets when a frame is read, so a reader must read.
 lc_frame_reaches() {
-    ns=$1 dev=$2 kind=$3 out=$4
+    local ns=$1 dev=$2 kind=$3 out=$4 x
     if [ "$ns" = - ]; then x=; else x="/usr/sbin/ip netns exec $ns"; fi
     $x /usr/sbin/ip link set $dev up || { fail "$dev up"; return 1; }
     if [ $kind = TUN ]; then
@@ -180,7 +183,7 @@ lc_fd3_rtun() { [ "$(readlink /proc/$1/fd/3 2>/dev/null)" = /dev/net/rtun ]; }
 # /dev/net/rtun there, refcnt > 0), the device must still work, and after the
 # file is closed rmmod must succeed and leave nothing behind.
 lc_refused_mode() {
-    mode=$1
+    local mode=$1 dev ns kind pid refs out rmrc ok left
     load_rtun || { fail "$mode: insmod"; return 1; }
     dev= ns=- kind=TAP pid=
     case $mode in
@@ -241,6 +244,7 @@ lc_refused_mode() {
 }
 
 test_lifecycle_rmmod_refused_while_open() {
+    local rc mode
     rc=0
     for mode in fresh tun tap mq_detached persistent napi blocked_read netns; do
         lc_refused_mode $mode || rc=1
@@ -271,6 +275,7 @@ lc_unload() {
 }
 
 test_lifecycle_rmmod_right_after_close() {
+    local had_tun n rc run label rest ko node persist
     [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
     had_tun=0
     grep -q '^tun ' /proc/modules && had_tun=1
@@ -309,6 +314,8 @@ lc_nsid_gone() { ! { ip netns list-id > /tmp/lc.ids && lc_has /tmp/lc.ids "nsid 
 # state of the namespace and the devices. Returns 1 when a reader was not woken
 # (it is then ended with SIGUSR1), 2 when the setup failed.
 lc_netns_case() {
+    # pids: lc_netns_run's readers, which it sets here ("PID:TAG" words).
+    local r d pids=
     lc_netns_run "$@"
     r=$?
     if [ $r = 2 ]; then
@@ -320,7 +327,8 @@ lc_netns_case() {
 }
 
 lc_netns_run() {
-    node=$1 pids= early=
+    local node=$1 early r dev mode tag p there before hung l x after
+    pids= early=
     lc_netns_add lcdel || return 2
     # An id for the namespace in init_net: it goes away when the namespace
     # is dismantled, which only happens once nothing holds it any more.
@@ -382,7 +390,7 @@ lc_netns_run() {
 # reference on it), so `ip netns del` only removes its name: the reader stays
 # blocked and the namespace's id stays listed until the file is closed.
 lc_pinned_case() {
-    node=$1
+    local node=$1 pin l x
     lc_netns_add lcpin || return 2
     ip netns set lcpin 78 || { fail "ip netns set lcpin 78"; return 2; }
     lc_bg /tmp/lc.pin /tmp/lc.pin.ready /usr/sbin/ip netns exec lcpin rtunctl --dev $node block read lcdx --tap --no-pi --ready-file /tmp/lc.pin.ready || return 2
@@ -405,6 +413,7 @@ lc_pinned_case() {
 }
 
 test_lifecycle_netns_delete_blocked_readers() {
+    local tun_rc rtun_rc rc key left out
     lc_need_tun || return $?
     load_rtun || return 1
     { lc_netns_case /dev/net/tun; tun_rc=$?; lc_pinned_case /dev/net/tun || tun_rc=2; } > /tmp/lc.tun.txt
@@ -458,7 +467,7 @@ lc_port_forwarding() { local st; read -r st < /sys/class/net/$1/brport/state; [ 
 # writer is nudged with SIGUSR1 if freeing did not wake it. Prints what it saw,
 # one line per stage; returns 1 when the writer never blocked.
 lc_write_case() {
-    node=$1
+    local node=$1 holder writer st0 st1 rx0 rx1 where del drc msg
     # lcw0 gets IFF_BACKPRESSURE too, but its writer attaches without it, and
     # tun takes the flags of the latest attach.
     rtunctl --dev $node add lcw1 lcw0 --tap --no-pi --backpressure >/dev/null || { fail "$node: add lcw1 lcw0"; return 2; }
@@ -525,6 +534,7 @@ lc_write_case() {
 }
 
 test_lifecycle_delete_races_blocked_write() {
+    local tun_rc rc key rtun_rc
     lc_need_tun || return $?
     load_rtun || return 1
     if ! ip link add lcbr9 type bridge 2>/dev/null; then

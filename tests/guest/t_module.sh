@@ -3,6 +3,7 @@
 # Loading, unloading, and the first traced drop.
 
 test_module_load_unload() {
+    local s
     if grep -q '^rtun ' /proc/modules; then rmmod rtun || return 1; fi
     insmod /modules/rtun.ko || { fail "insmod failed"; return 1; }
     load_rtun || { fail "/dev/net/rtun did not appear"; return 1; }
@@ -17,6 +18,7 @@ test_module_load_unload() {
 # A write while the interface is down is dropped with DEV_READY; the drop shows
 # up in trace_pipe with its reason and a location inside rtun.
 test_drop_traced_in_trace_pipe() {
+    local pid out line where
     load_rtun || return 1
     rtunctl add rtap9 --tap --no-pi >/dev/null || { fail "add"; return 1; }
     trace_start

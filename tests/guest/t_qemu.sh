@@ -51,8 +51,7 @@ qemu_prepare() {
 # miss the boot-time timer IRQ check, which then panics ("IO-APIC + timer
 # doesn't work!"), the same on either driver.
 qemu_vm() {
-    drv=$1
-    net=$2
+    local drv=$1 net=$2 port
     port=$((5000 + 10 * net + 1))
     set -- qemu-system-x86_64 -accel tcg -cpu max -m 128 -smp 1 \
         -nodefaults -no-user-config -display none -no-reboot \
@@ -72,8 +71,7 @@ qemu_vm() {
 # qemu_start DRIVER NET: creates the tap and the test guest's TCP ends, then
 # starts qemu_vm in the background. Leaves /tmp/qemu.DRIVER.{err,rc,time,up}.
 qemu_start() {
-    drv=$1
-    net=$2
+    local drv=$1 net=$2 out port
     out=/tmp/qemu.$drv
     port=$((5000 + 10 * net + 1))
     rm -f $out.*
@@ -100,6 +98,7 @@ qemu_start() {
 
 # qemu_stop DRIVER: after its VM ended: the TCP ends and the tap go.
 qemu_stop() {
+    local out pid
     out=/tmp/qemu.$1
     for pid in $(cat $out.nc); do kill $pid 2>/dev/null; wait $pid 2>/dev/null; done
     rtunctl --dev /dev/net/$1 del qemu_$1 $QEMU_TAP_FLAGS > /dev/null ||
@@ -108,7 +107,7 @@ qemu_stop() {
 
 # qemu_check DRIVER: what the VM of DRIVER must show.
 qemu_check() {
-    drv=$1
+    local drv=$1 out rc
     out=/tmp/qemu.$drv
     touch $out.up $out.console
     tr -d '\r' < $out.console > $out.log
@@ -135,6 +134,7 @@ qemu_check() {
 }
 
 test_qemu_multiqueue_vm() {
+    local rc drv
     qemu_prepare || return $?
     qemu_start tun 9 || return 1
     qemu_start rtun 10 || { wait $(cat /tmp/qemu.tun.pid); qemu_stop tun; return 1; }

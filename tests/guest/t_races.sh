@@ -23,6 +23,7 @@ check_no_new_splats() {
 # RTUN_RACE_ROUNDS rounds per driver (default 40: about 30 s each on the
 # KASAN kernel under TCG).
 test_race_napi_write_vs_delete() {
+    local seed rounds before rc dev out st
     abi_prepare || return $?
     seed=${RTUN_STRESS_SEED:-$(date +%s)}
     rounds=${RTUN_RACE_ROUNDS:-40}
@@ -47,6 +48,7 @@ test_race_napi_write_vs_delete() {
 # while the queue is stopped; once the reader reads, the ring's frames (and
 # then netpoll's) come out: netconsole's UDP frames, to port 6666.
 test_netpoll_backpressure_xmit() {
+    local cfg before rc dev name t i got udp
     abi_prepare || return $?
     cfg=/sys/kernel/config
     grep -q " $cfg configfs" /proc/mounts || mount -t configfs none "$cfg" || { fail "cannot mount configfs"; return 1; }

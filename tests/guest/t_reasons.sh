@@ -63,6 +63,7 @@ test_drop_tap_filter() {
 # Trimming to the eBPF program's length fails: the frame is non-linear and
 # shared with a packet tap, so the trim must reallocate, and failslab fails it.
 test_drop_nomem_trim() {
+    local cap ok
     load_rtun || return 1
     new_dev rf3 --tap --no-pi || return 1
     ip link set rf3 mtu 9000
@@ -90,6 +91,7 @@ test_drop_nomem_trim() {
 
 # A virtio-net header with an unknown GSO type.
 test_drop_dev_hdr() {
+    local fe0 out
     load_rtun || return 1
     new_dev rf4 --tap --no-pi --vnet-hdr || return 1
     fe0=$(stat rf4 rx_frame_errors)
@@ -112,6 +114,7 @@ test_drop_dev_hdr() {
 # driver fills the checksum in. The frame is shared with a packet tap, so that
 # needs memory, and failslab fails it once.
 test_drop_skb_csum() {
+    local cap ok
     load_rtun || return 1
     new_dev rf5 --tap --no-pi || return 1
     # The reader takes checksum offload (TUN_F_CSUM), so the stack leaves the
@@ -140,6 +143,7 @@ test_drop_skb_csum() {
 # A TCP GSO frame (4000 bytes, MSS 1000) towards a reader without offloads is
 # segmented in software; failslab fails the segmentation once.
 test_drop_skb_gso_seg() {
+    local ok
     load_rtun || return 1
     new_dev rf6 --tap --no-pi || return 1
     # TSO negotiated without a virtio-net header: the device segments.
@@ -196,6 +200,7 @@ test_offload_negotiated_reader_gets_gso() {
 # Every drop rtun made during the whole run (recorded by a trace instance of
 # its own since the suite began) carries a named reason, none NOT_SPECIFIED.
 test_no_unnamed_drops() {
+    local I total bad line unreadable
     I=$T/instances/rtun_audit
     [ -d $I ] || { fail "the audit trace instance is missing"; return 1; }
     echo 0 > $I/tracing_on
@@ -241,6 +246,7 @@ test_no_unnamed_drops() {
 # accounted for: read (tx_packets) or dropped with a reason (tx_dropped), and
 # tx_dropped is the sum of the per-reason counters.
 test_every_frame_accounted_under_load() {
+    local a read_n dropped by_reason
     load_rtun || return 1
     new_dev rs0 --tap --no-pi || return 1
     ip link set rs0 txqueuelen 8
@@ -270,6 +276,7 @@ offload_state() {
 }
 
 test_offload_features_follow_negotiation() {
+    local dev name none tso none_tun none_rtun tso_tun tso_rtun
     load_rtun || return 1
     grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
     for dev in /dev/net/tun /dev/net/rtun; do

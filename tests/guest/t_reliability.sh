@@ -8,6 +8,7 @@
 netns_inum() { ip netns exec "$1" readlink /proc/self/ns/net | tr -dc 0-9; }
 
 test_debugfs_follows_renames_and_netns() {
+    local D n a b left
     load_rtun || return 1
     D=/sys/kernel/debug/rtun
     ip netns del rtunrel 2>/dev/null
@@ -62,6 +63,7 @@ one_tx_queue() { [ "$(tx_queues "$1")" = 1 ]; }
 # down to 1 once they are all closed, as on tun.ko. The times are printed for
 # reference only (scripts/bench.sh measures them on the benchmark kernel).
 test_close_256_queues() {
+    local d r n
     load_rtun || return 1
     grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
     for d in /dev/net/tun /dev/net/rtun; do
@@ -83,6 +85,7 @@ test_close_256_queues() {
 # rtun allocated, and no unreachable skb (whoever allocated it). Skipped on a
 # kernel without kmemleak.
 test_kmemleak_clean() {
+    local K i leaks n mine
     K=/sys/kernel/debug/kmemleak
     [ -e $K ] || { skip "kernel without CONFIG_DEBUG_KMEMLEAK"; return $KSFT_SKIP; }
     # Every rtun device and file of the suite is gone by now, while the module

@@ -16,6 +16,7 @@ cmdline_value() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | tail -1; }
 
 # The rtun devices left, in every namespace: "NETNS: NAME" lines.
 stress_leftovers() {
+    local n ns
     for n in $(ls /sys/class/net); do
         case $n in rs[0-9]*x[0-9]*) echo "init: $n" ;; esac
     done
@@ -31,6 +32,7 @@ stress_all_gone() {
 }
 
 test_stress_seeded() {
+    local seconds seed dmesg_from t0 rc t1 ok left dbg leftns refcnt s ns
     load_rtun || return 1
     seconds=${RTUN_STRESS_SECONDS:-$(cmdline_value RTUN_STRESS_SECONDS)}
     seconds=${seconds:-60}
@@ -97,6 +99,7 @@ test_stress_seeded() {
 
 # The lifecycle runs' devices and namespaces left, in every namespace.
 lifecycle_leftovers() {
+    local p n ns
     for p in /sys/class/net/*; do
         n=${p##*/}
         case $n in [rt]l[0-9]*g[0-9]*) echo "init: $n" ;; esac
@@ -107,6 +110,7 @@ lifecycle_leftovers() {
 }
 
 test_stress_lifecycle() {
+    local seconds seed rc s0 rrc first s1 trc s2 d left
     [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return "$KSFT_SKIP"; }
     grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
     load_rtun || { fail "rtun did not load"; return 1; }

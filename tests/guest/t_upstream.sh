@@ -55,7 +55,7 @@ selftest_shards() {
 # selftest_shard LOG ARGS...: one shard in a new network namespace. Reports
 # and deletes the selftest's interfaces still there when it ends.
 selftest_shard() {
-    log=$1
+    local log=$1
     shift
     unshare -n sh -c '
         cap=$1 ifaces=$2 bin=$3
@@ -74,6 +74,7 @@ selftest_shard() {
 
 # selftest_run LABEL: all shards side by side, logs in /tmp/selftest.LABEL.N.log.
 selftest_run() {
+    local t0 n pids args t1 p
     rm -f /tmp/selftest."$1".*.log
     t0=$(cut -d' ' -f1 /proc/uptime)
     n=0
@@ -104,6 +105,7 @@ selftest_xpass() { awk '$1 == "ok" && $2 ~ /^[0-9]+$/ && /# XPASS/ { print $3 }'
 # selftest_check_shard LOG: fails if the shard did not report a result for
 # every case it planned, or disagrees with the harness's own summary line.
 selftest_check_shard() {
+    local plan got summary behind
     plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$1" | head -1)
     [ -n "$plan" ] || { fail "$1: no TAP plan"; tail -n 3 "$1"; return 1; }
     [ "$plan" -gt 0 ] || { fail "$1: a shard with no cases"; return 1; }
@@ -134,7 +136,7 @@ selftest_passed_all() { selftest_passed $(selftest_logs "$1") | awk '!seen[$0]++
 # expectations), between its RUN line and its OK/FAIL line. One awk pass: the
 # suite's shell is slow to fork under TCG.
 selftest_failing() {
-    only=${2:-/dev/null}
+    local only=${2:-/dev/null}
     awk -v only="$only" '
         FILENAME == only { order[++n] = $1; next }
         $2 == "RUN" { cur = $3; why[cur] = ""; k = 0; next }
@@ -157,6 +159,7 @@ selftest_failing() {
 # not flakes, and retrying them would only cost time.
 TUN_SELFTEST_RETRY_MAX=10
 selftest_retry() {
+    local count t
     rm -f /tmp/selftest-retry."$1".log
     count=$(wc -l < "$2")
     [ "$count" -gt 0 ] && [ "$count" -le $TUN_SELFTEST_RETRY_MAX ] || return 0
@@ -171,6 +174,7 @@ selftest_retry() {
 # plain passes, XFAIL and XPASS apart, and the cases that passed only on
 # retry (flaky) apart from those.
 selftest_summary() {
+    local sok log logs total ok_all skipped xfail xpass flaky plain
     sok=0
     for log in $(selftest_logs "$1"); do selftest_check_shard "$log" || sok=1; done
     logs=$(ls /tmp/selftest."$1".*.log)
@@ -253,6 +257,7 @@ selftest_ktap() {
 }
 
 test_upstream_tun_selftest() {
+    local had_tun ok flaky_tun flaky_rtun lost pass_tun pass_rtun left i
     [ -x $TUN_SELFTEST ] || { skip "no $TUN_SELFTEST in this guest (scripts/selftest.sh)"; return $KSFT_SKIP; }
     [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
     load_rtun || { fail "rtun not loaded"; return 1; }
