@@ -23,6 +23,7 @@
 # thread. It is a benchmark, not a test: the exit status says whether every run
 # worked, never anything about the numbers.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 out=

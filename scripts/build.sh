@@ -7,6 +7,7 @@
 # Fails if objtool reports a function falling through into a panic path: module
 # code must not panic.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 KDIR=${KDIR:-$("$RTUN_TOP/scripts/kernel.sh")}

@@ -4,6 +4,7 @@
 # them the way a user debugging packet loss sees them: trace_pipe lines with the
 # reason and a location inside rtun, ip -s link, and ethtool -S.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 prepare

@@ -5,6 +5,7 @@ RTUN_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RTUN_CACHE=${RTUN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rust_tun}
 RUSTC=/usr/bin/rustc
 LIBCLANG_PATH=/usr/lib/llvm-19/lib
+# shellcheck disable=SC2034 # used by the scripts that source this file
 BINDGEN=$RTUN_CACHE/bindgen-0.73.2/bin/bindgen
 export RUSTC LIBCLANG_PATH
 

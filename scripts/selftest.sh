@@ -12,6 +12,7 @@
 # $KDIR/rtun-selftest/, whose key is the kernel's; a stamp covers this script,
 # the test's sources and the host's gcc and libc, so later runs take no time.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 KDIR=${KDIR:-$("$RTUN_TOP/scripts/kernel.sh")}

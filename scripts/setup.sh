@@ -3,6 +3,7 @@
 # Install everything rust_tun needs, from Debian's packages and crates.io only.
 # Idempotent: when everything is already there it only checks, in a few seconds.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 BINDGEN_VERSION=0.73.2

@@ -5,6 +5,7 @@
 # those tests again on the KCSAN kernel (configs/kcsan.config), and its report
 # check. Exit status 0 only if all pass.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 # The KCSAN slice: guest tests by name (tests/guest/run.sh takes names), run in
