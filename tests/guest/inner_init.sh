@@ -23,6 +23,7 @@ port=${q_port:-5001}
 
 # combined: the queue pairs in use (real_num_tx_queues, as ethtool -l's
 # current "Combined"; cheaper than running ethtool under nested TCG).
+# shellcheck disable=SC2012 # counting tx-N directories
 combined() { ls -d /sys/class/net/eth0/queues/tx-* | wc -l; }
 
 # pings N: "received/N" for N pings to the test guest, each sent when the
@@ -40,6 +41,7 @@ setlimits() {
     local out rc
     out=$(ethtool -L eth0 combined "$1" 2>&1)
     rc=$?
+    # shellcheck disable=SC2086,SC2116 # echo joins the words of the message on one line
     say "ethtool -L eth0 combined $1: rc=$rc${out:+ $(echo $out)}"
     say "combined channels: $(combined)"
 }
@@ -65,7 +67,7 @@ if cmp -s /tmp/blob /tmp/down; then
 else
     say "tcp from the host: got $(wc -c < /tmp/down) bytes, wanted $(wc -c < /tmp/blob)"
 fi
-timeout 120 nc "$host" $port < /tmp/blob
+timeout 120 nc "$host" "$port" < /tmp/blob
 say "tcp to the host: rc=$?"
 # Detach three queues again, then re-attach them.
 setlimits 1

@@ -17,8 +17,12 @@ _fails=0
 _skips=0
 _flakies=0
 
-# The drop-reason names the tracepoint prints.
+# diag MSG: a diagnostic line.
 diag() { echo "# $*"; }
+
+# oneline TEXT: the words of TEXT on one line, one space apart.
+# shellcheck disable=SC2048,SC2086 # splitting TEXT into words is the point
+oneline() { echo $*; }
 
 # fail MSG: print a diagnostic and fail the current test.
 fail() { echo "# FAIL: $*"; return 1; }

@@ -10,7 +10,7 @@
 # Loads both drivers; IPv6 autoconfiguration off, so that no device sends
 # frames of its own while a scenario counts them.
 abi_prepare() {
-    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
+    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return "$KSFT_SKIP"; }
     grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
     wait_for_file /dev/net/tun || return 1
     load_rtun || { fail "rtun did not load"; return 1; }
@@ -188,7 +188,7 @@ test_abi_fasync() {
 # copies a 32-byte compat_ifreq. tun has no compat conversion for the 32-bit
 # sock_fprog of TUNATTACHFILTER: its 32-bit number is unknown to tun (EINVAL).
 test_abi_compat32() {
-    command -v tun32 > /dev/null || { skip "no tun32 in this guest (gcc -m32 unavailable at build time)"; return $KSFT_SKIP; }
+    command -v tun32 > /dev/null || { skip "no tun32 in this guest (gcc -m32 unavailable at build time)"; return "$KSFT_SKIP"; }
     abi_compare compat32 \
         'client: 32-bit, sizeof(struct ifreq)=32' \
         'TUNGETFEATURES: 0 features=0x71f3' \

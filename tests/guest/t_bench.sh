@@ -7,7 +7,7 @@
 test_bench_quick_runs() {
     local rc n bad p tp line
     load_rtun || return 1
-    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
+    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return "$KSFT_SKIP"; }
     grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
     wait_for_file /dev/net/tun || return 1
     rtunbench --quick > /tmp/bench.out 2>&1

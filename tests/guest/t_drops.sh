@@ -30,9 +30,9 @@ test_drop_dev_ready_write_down() {
     load_rtun || return 1
     new_dev rd0 --tap --no-pi || return 1
     trace_start
-    out=$(rtunctl send rd0 --tap --no-pi --hex $ETH_FRAME --pad-to 60 --count 3)
+    out=$(rtunctl send rd0 --tap --no-pi --hex "$ETH_FRAME" --pad-to 60 --count 3)
     trace_stop
-    expect_eq "errnos" "$(echo $out)" "errno=EIO errno=EIO errno=EIO" || return 1
+    expect_eq "errnos" "$(oneline "$out")" "errno=EIO errno=EIO errno=EIO" || return 1
     expect_drops DEV_READY 3 || return 1
     expect_counters rd0 3 0 || return 1
     expect_ethtool rd0 DEV_READY 3 || return 1
@@ -144,14 +144,14 @@ test_drop_nomem() {
     ip link set rd6 up
     trace_start
     arm_fault fail_page_alloc 'SkBuff13add_page_frag' || return $?
-    out=$(rtunctl send rd6 --tap --no-pi --hex $ETH_FRAME --pad-to 8000)
+    out=$(rtunctl send rd6 --tap --no-pi --hex "$ETH_FRAME" --pad-to 8000)
     disarm_fault
     trace_stop
     expect_eq "large write" "$out" "errno=ENOMEM" || return 1
     expect_drops NOMEM 1 || return 1
     expect_counters rd6 1 0 || return 1
     expect_ethtool rd6 NOMEM 1 || return 1
-    out=$(rtunctl send rd6 --tap --no-pi --hex $ETH_FRAME --pad-to 8000)
+    out=$(rtunctl send rd6 --tap --no-pi --hex "$ETH_FRAME" --pad-to 8000)
     expect_eq "same write without the fault" "$out" "wrote 8000" || return 1
     rtunctl del rd6 --tap --no-pi >/dev/null
 }

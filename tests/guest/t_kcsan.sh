@@ -89,7 +89,7 @@ test_kcsan_hammer() {
     echo 400 > $KCSAN_PARAMS/udelay_task
     pids=
     for i in 1 2; do
-        rtunctl send kh1 --tap --no-pi --multi-queue --hex $ETH_FRAME --pad-to 60 --count "$n" > /tmp/kh.send$i 2>&1 &
+        rtunctl send kh1 --tap --no-pi --multi-queue --hex "$ETH_FRAME" --pad-to 60 --count "$n" > /tmp/kh.send$i 2>&1 &
         pids="$pids $!"
         rtunctl inject kh0 --count "$n" > /tmp/kh.inject$i 2>&1 &
         pids="$pids $!"

@@ -23,53 +23,55 @@ LC_UNICAST=02000000009902000000000a88b5
 # LC_S is a deliberate global, which the callers read.
 lc_state() {
     LC_S=
-    read -r LC_S 2>/dev/null < /proc/$1/stat || [ -n "$LC_S" ] || return 0
+    read -r LC_S 2>/dev/null < /proc/"$1"/stat || [ -n "$LC_S" ] || return 0
     LC_S=${LC_S##*) }
     LC_S=${LC_S%% *}
 }
 
 # lc_alive PID: the task exists and is not a zombie.
-lc_alive() { lc_state $1; [ -n "$LC_S" ] && [ "$LC_S" != Z ]; }
+lc_alive() { lc_state "$1"; [ -n "$LC_S" ] && [ "$LC_S" != Z ]; }
 
 # lc_settled PID: PID sleeps (S or D), or is gone (LC_S, as lc_state).
-lc_settled() { lc_state $1; case $LC_S in S|D|""|Z) return 0 ;; esac; return 1; }
+lc_settled() { lc_state "$1"; case $LC_S in S|D|""|Z) return 0 ;; esac; return 1; }
 
 # lc_wait_sleep PID: until PID sleeps (S or D), 5 s at most; fails at once
 # if PID is gone.
 lc_wait_sleep() {
-    wait_until 5 lc_settled $1
+    wait_until 5 lc_settled "$1"
     case $LC_S in S|D) return 0 ;; esac
     return 1
 }
 
 # lc_gone PID: the task is gone, or a zombie.
-lc_gone() { ! lc_alive $1; }
+lc_gone() { ! lc_alive "$1"; }
 
 # lc_wait_exit PID SECONDS: until PID has exited, SECONDS at most.
-lc_wait_exit() { wait_until $2 lc_gone $1; }
+lc_wait_exit() { wait_until "$2" lc_gone "$1"; }
 
 # lc_has FILE PATTERN...: FILE has a line matching one of the shell PATTERNs.
 lc_has() {
     local f=$1 l pat
     shift
     while read -r l; do
+        # shellcheck disable=SC2254 # the PATTERNs are globs
         for pat in "$@"; do case $l in $pat) return 0 ;; esac; done
     done < "$f"
     return 1
 }
 
 # lc_wchan PID: what /proc/PID/wchan says.
-lc_wchan() { w=; read -r w 2>/dev/null < /proc/$1/wchan; echo "wchan=$w"; }
+lc_wchan() { w=; read -r w 2>/dev/null < /proc/"$1"/wchan; echo "wchan=$w"; }
 
 # lc_blocked_in PID: the kernel functions PID sleeps in, from /proc/PID/stack
 # (wchan as well, which stops at the first non-scheduler function).
 lc_blocked_in() {
-    echo "wchan=$(cat /proc/$1/wchan 2>/dev/null) stack:" \
-        $(sed -n 's/^\[<[0-9a-f]*>\] \([^+]*\)+.*/\1/p' /proc/$1/stack 2>/dev/null | grep -v -e lock_ -e schedule -e '^__init_waitqueue' | head -5)
+    # shellcheck disable=SC2046 # the function names, one a word
+    echo "wchan=$(cat /proc/"$1"/wchan 2>/dev/null) stack:" \
+        $(sed -n 's/^\[<[0-9a-f]*>\] \([^+]*\)+.*/\1/p' /proc/"$1"/stack 2>/dev/null | grep -v -e lock_ -e schedule -e '^__init_waitqueue' | head -5)
 }
 
 # lc_ready_or_gone READY PID: the file READY exists, or PID is gone.
-lc_ready_or_gone() { [ -e "$1" ] || ! lc_alive $2; }
+lc_ready_or_gone() { [ -e "$1" ] || ! lc_alive "$2"; }
 
 # lc_bg OUT READY CMD...: CMD in the background with stdout to OUT; waits for
 # the ready file CMD creates; LC_PID (a deliberate global) is its pid.
@@ -85,10 +87,10 @@ lc_bg() {
 }
 
 # lc_kill PID...: SIGTERM and reap.
-lc_kill() { for p in "$@"; do kill $p 2>/dev/null; wait $p 2>/dev/null; done; return 0; }
+lc_kill() { for p in "$@"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; return 0; }
 
 lc_need_tun() {
-    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
+    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return "$KSFT_SKIP"; }
     grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
     wait_for_file /dev/net/tun
 }
@@ -114,9 +116,9 @@ lc_leftovers() {
 # lc_netns_add NAME: a fresh namespace without IPv6, whose autoconfiguration
 # would send frames of its own through the devices under test.
 lc_netns_add() {
-    [ ! -e /run/netns/$1 ] || ip netns del $1
-    ip netns add $1 || { fail "ip netns add $1"; return 1; }
-    ip netns exec $1 sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6' 2>/dev/null
+    [ ! -e /run/netns/"$1" ] || ip netns del "$1"
+    ip netns add "$1" || { fail "ip netns add $1"; return 1; }
+    ip netns exec "$1" sh -c 'echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6' 2>/dev/null
     return 0
 }
 
@@ -140,17 +142,18 @@ test_lifecycle_insmod_rmmod_cycles() {
     # it reads the trace: drops of module instances unloaded since would show
     # as bare addresses. It pauses for the cycles.
     audit_pause
-    out=$(rtunctl cycles /modules/rtun.ko /run/netns/lcns --count $n --extra-every 50)
+    out=$(rtunctl cycles /modules/rtun.ko /run/netns/lcns --count "$n" --extra-every 50)
     rc=$?
     audit_resume
     echo "$out" | sed 's/^/# /'
     ip netns del lcns
     [ ! -d /sys/module/rtun ] || rmmod rtun
     [ $rc = 0 ] || { fail "$(echo "$out" | tail -1)"; load_rtun; return 1; }
+    # shellcheck disable=SC2046 # "CYCLES DEVICES SECONDS": three words
     set -- $(echo "$out" | sed -n 's/^cycles=\([0-9]*\) devices=\([0-9]*\) seconds=\([0-9.]*\)$/\1 \2 \3/p')
     expect_eq "cycles done" "${1:-none}" "$n" || { load_rtun; return 1; }
     diag "cycles: $1, devices: $2, in $3 s"
-    diag "cycles/s: $(awk -v c=$1 -v s=$3 'BEGIN { printf "%.2f", c / s }')"
+    diag "cycles/s: $(awk -v c="$1" -v s="$3" 'BEGIN { printf "%.2f", c / s }')"
     left=$(lc_leftovers)
     [ -z "$left" ] || { echo "$left" | sed 's/^/#   /'; fail "devices left after the cycles"; load_rtun; return 1; }
     s=$(splats)
@@ -166,18 +169,18 @@ test_lifecycle_insmod_rmmod_cycles() {
 lc_frame_reaches() {
     local ns=$1 dev=$2 kind=$3 out=$4 x
     if [ "$ns" = - ]; then x=; else x="/usr/sbin/ip netns exec $ns"; fi
-    $x /usr/sbin/ip link set $dev up || { fail "$dev up"; return 1; }
-    if [ $kind = TUN ]; then
-        $x rtunctl inject $dev --hex $LC_IPV4 --proto 0x0800 >/dev/null
+    $x /usr/sbin/ip link set "$dev" up || { fail "$dev up"; return 1; }
+    if [ "$kind" = TUN ]; then
+        $x rtunctl inject "$dev" --hex $LC_IPV4 --proto 0x0800 >/dev/null
     else
-        $x rtunctl inject $dev --hex $LC_FRAME >/dev/null
+        $x rtunctl inject "$dev" --hex $LC_FRAME >/dev/null
     fi || { fail "inject on $dev"; return 1; }
-    wait_until 3 lc_has $out 'frame *len=60 *' 'read len=60'
-    lc_has $out 'frame *len=60 *' 'read len=60' || { sed 's/^/#   /' $out; fail "$dev: the reader did not get the frame sent out through $dev"; return 1; }
+    wait_until 3 lc_has "$out" 'frame *len=60 *' 'read len=60'
+    lc_has "$out" 'frame *len=60 *' 'read len=60' || { sed 's/^/#   /' "$out"; fail "$dev: the reader did not get the frame sent out through $dev"; return 1; }
 }
 
 # lc_fd3_rtun PID: PID's fd 3 is open on /dev/net/rtun.
-lc_fd3_rtun() { [ "$(readlink /proc/$1/fd/3 2>/dev/null)" = /dev/net/rtun ]; }
+lc_fd3_rtun() { [ "$(readlink /proc/"$1"/fd/3 2>/dev/null)" = /dev/net/rtun ]; }
 
 # One mode: open a file in MODE, rmmod must fail (non-zero exit, module loaded,
 # /dev/net/rtun there, refcnt > 0), the device must still work, and after the
@@ -185,7 +188,7 @@ lc_fd3_rtun() { [ "$(readlink /proc/$1/fd/3 2>/dev/null)" = /dev/net/rtun ]; }
 lc_refused_mode() {
     local mode=$1 dev ns kind pid refs out rmrc ok left
     load_rtun || { fail "$mode: insmod"; return 1; }
-    dev= ns=- kind=TAP pid=
+    dev='' ns=- kind=TAP pid=''
     case $mode in
         fresh)
             # An open file that never saw TUNSETIFF.
@@ -227,14 +230,14 @@ lc_refused_mode() {
     case "$out" in *"in use"*|*"temporarily unavailable"*|*busy*|*Busy*) ;; *) fail "$mode: rmmod's message is not EBUSY/EAGAIN/'in use'"; ok=0 ;; esac
     # The device (or, for a fresh file, the driver) still works: a frame
     # sent out through it reaches the reader.
-    if [ $mode = fresh ]; then
-        rtunctl add lcr9 --tap >/dev/null && rtunctl del lcr9 --tap >/dev/null || { fail "fresh: creating a device after the refused rmmod"; ok=0; }
+    if [ "$mode" = fresh ]; then
+        { rtunctl add lcr9 --tap >/dev/null && rtunctl del lcr9 --tap >/dev/null; } || { fail "fresh: creating a device after the refused rmmod"; ok=0; }
     else
         lc_frame_reaches $ns $dev $kind /tmp/lc.out || ok=0
     fi
     lc_kill $pid
     [ $ns = - ] || ip netns del $ns
-    [ $mode != persistent ] || rtunctl del $dev --tap --no-pi >/dev/null
+    [ "$mode" != persistent ] || rtunctl del $dev --tap --no-pi >/dev/null
     read -r refs < /sys/module/rtun/refcnt
     out=$(rmmod rtun 2>&1) || { fail "$mode: rmmod after the file was closed (refcnt $refs): $out"; return 1; }
     [ ! -e /dev/net/rtun ] || { fail "$mode: /dev/net/rtun still there after rmmod"; ok=0; }
@@ -271,12 +274,12 @@ lc_unloaded() { ! grep -q "^$1 " /proc/modules || rmmod "$1" 2>/dev/null; }
 # lc_unload MODULE: rmmod it if loaded, retrying for up to 15 s.
 lc_unload() {
     wait_until 15 lc_unloaded "$1" ||
-        { fail "$1 cannot be unloaded before the test (refcnt $(cat /sys/module/$1/refcnt))"; return 1; }
+        { fail "$1 cannot be unloaded before the test (refcnt $(cat /sys/module/"$1"/refcnt))"; return 1; }
 }
 
 test_lifecycle_rmmod_right_after_close() {
     local had_tun n rc run label rest ko node persist
-    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
+    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return "$KSFT_SKIP"; }
     had_tun=0
     grep -q '^tun ' /proc/modules && had_tun=1
     # Modules come and go: the drop audit resolves what it has first.
@@ -290,7 +293,7 @@ test_lifecycle_rmmod_right_after_close() {
         label=${run%%:*} rest=${run#*:}
         ko=${rest%%:*} rest=${rest#*:}
         node=${rest%%:*} persist=${rest#*:}
-        rtunctl close-rmmod "$ko" $persist --dev "$node" --count "$n" > /tmp/lc.closermmod 2>&1
+        rtunctl close-rmmod "$ko" ${persist:+"$persist"} --dev "$node" --count "$n" > /tmp/lc.closermmod 2>&1
         sed "s/^/$label: /" /tmp/lc.closermmod
         expect_eq "$label: rmmod right after the close, first tries that succeeded" \
             "$(tail -1 /tmp/lc.closermmod)" "rounds=$n first_try_ok=$n" || rc=1
@@ -319,6 +322,7 @@ lc_netns_case() {
     lc_netns_run "$@"
     r=$?
     if [ $r = 2 ]; then
+        # shellcheck disable=SC2046 # the pids, one a word
         lc_kill $(echo "$pids" | sed 's/:[^ ]*//g')
         [ ! -e /run/netns/lcdel ] || ip netns del lcdel
         for d in lcdt lcdp lcdm; do [ ! -e /sys/class/net/$d ] || ip link del $d; done
@@ -328,23 +332,24 @@ lc_netns_case() {
 
 lc_netns_run() {
     local node=$1 early r dev mode tag p there before hung l x after
-    pids= early=
+    pids='' early=''
     lc_netns_add lcdel || return 2
     # An id for the namespace in init_net: it goes away when the namespace
     # is dismantled, which only happens once nothing holds it any more.
     ip netns set lcdel 77 || { fail "ip netns set lcdel 77"; return 2; }
-    rtunctl --dev $node add lcdp --tap --no-pi >/dev/null || { fail "$node: add lcdp"; return 2; }
+    rtunctl --dev "$node" add lcdp --tap --no-pi >/dev/null || { fail "$node: add lcdp"; return 2; }
     for r in "lcdt read --tun --no-pi" "lcdp epoll --tap --no-pi" \
              "lcdm read --tap --no-pi --multi-queue" "lcdm poll --tap --no-pi --multi-queue" "lcdm epoll --tap --no-pi --multi-queue"; do
+        # shellcheck disable=SC2086 # "DEV MODE FLAGS...": split into words
         set -- $r
         dev=$1 mode=$2
         shift 2
         tag=$dev.$mode
-        lc_bg /tmp/lc.$tag /tmp/lc.$tag.ready rtunctl --dev $node block $mode $dev "$@" --ready-file /tmp/lc.$tag.ready || return 2
+        lc_bg /tmp/lc."$tag" /tmp/lc."$tag".ready rtunctl --dev "$node" block "$mode" "$dev" "$@" --ready-file /tmp/lc."$tag".ready || return 2
         pids="$pids $LC_PID:$tag"
     done
     for p in $pids; do
-        lc_wait_sleep ${p%%:*} || { fail "$node: ${p#*:} does not sleep"; lc_kill ${p%%:*}; }
+        lc_wait_sleep "${p%%:*}" || { fail "$node: ${p#*:} does not sleep"; lc_kill "${p%%:*}"; }
     done
     printf 'link set lcdt netns lcdel\nlink set lcdp netns lcdel\nlink set lcdm netns lcdel\n' | ip -b - ||
         { fail "$node: moving the devices into lcdel"; return 2; }
@@ -354,31 +359,33 @@ lc_netns_run() {
     echo "# $node: in lcdel: $there"
     case "$there" in *lcdp*lcdt*lcdm*|*lcdt*lcdp*lcdm*) ;; *) fail "$node: lcdt, lcdp and lcdm not all in lcdel"; return 2 ;; esac
     for p in $pids; do
-        lc_alive ${p%%:*} || { fail "$node: ${p#*:} returned before the namespace was deleted: $(tr '\n' '|' < /tmp/lc.${p#*:})"; early=1; }
-        echo "# $node: ${p#*:} blocked: state $LC_S, $(lc_wchan ${p%%:*})"
+        lc_alive "${p%%:*}" || { fail "$node: ${p#*:} returned before the namespace was deleted: $(tr '\n' '|' < /tmp/lc."${p#*:}")"; early=1; }
+        echo "# $node: ${p#*:} blocked: state $LC_S, $(lc_wchan "${p%%:*}")"
     done
     [ -z "$early" ] || return 2
     ip netns list-id > /tmp/lc.ids
     lc_has /tmp/lc.ids 'nsid 77' 'nsid 77 *' || { fail "$node: no nsid 77 before the deletion"; return 2; }
+    # shellcheck disable=SC2012 # interface names have no blank
     before=$(ls /sys/class/net | tr '\n' ' ')
     ip netns del lcdel || { fail "$node: ip netns del"; return 2; }
     hung=0
     for p in $pids; do
-        if ! lc_wait_exit ${p%%:*} 5; then
-            echo "# $node: ${p#*:} still blocked 5 s after the namespace was deleted: $(lc_blocked_in ${p%%:*}); SIGUSR1"
-            kill -USR1 ${p%%:*}
-            lc_wait_exit ${p%%:*} 3 || kill -9 ${p%%:*}
+        if ! lc_wait_exit "${p%%:*}" 5; then
+            echo "# $node: ${p#*:} still blocked 5 s after the namespace was deleted: $(lc_blocked_in "${p%%:*}"); SIGUSR1"
+            kill -USR1 "${p%%:*}"
+            lc_wait_exit "${p%%:*}" 3 || kill -9 "${p%%:*}"
             hung=1
         fi
-        wait ${p%%:*} 2>/dev/null
+        wait "${p%%:*}" 2>/dev/null
         l=
-        while read -r x; do case $x in fd=*) ;; *) l="$l$x|" ;; esac; done < /tmp/lc.${p#*:}
+        while read -r x; do case $x in fd=*) ;; *) l="$l$x|" ;; esac; done < /tmp/lc."${p#*:}"
         echo "${p#*:}: $l"
     done
     # The readers were woken by the devices' unregistration, which cleanup_net
     # does after it dropped the namespace's ids: nsid 77 is normally gone now.
     wait_until 6 lc_nsid_gone 77
     if lc_has /tmp/lc.ids 'nsid 77' 'nsid 77 *'; then echo "netns: still there (nsid 77 listed)"; else echo "netns: dismantled"; fi
+    # shellcheck disable=SC2012 # as before
     after=$(ls /sys/class/net | tr '\n' ' ')
     if [ "$before" = "$after" ]; then echo "init_net: unchanged"; else echo "init_net: was '$before', now '$after'"; fi
     [ -e /run/netns/lcdel ] && echo "ip netns: lcdel still listed"
@@ -393,7 +400,7 @@ lc_pinned_case() {
     local node=$1 pin l x
     lc_netns_add lcpin || return 2
     ip netns set lcpin 78 || { fail "ip netns set lcpin 78"; return 2; }
-    lc_bg /tmp/lc.pin /tmp/lc.pin.ready /usr/sbin/ip netns exec lcpin rtunctl --dev $node block read lcdx --tap --no-pi --ready-file /tmp/lc.pin.ready || return 2
+    lc_bg /tmp/lc.pin /tmp/lc.pin.ready /usr/sbin/ip netns exec lcpin rtunctl --dev "$node" block read lcdx --tap --no-pi --ready-file /tmp/lc.pin.ready || return 2
     pin=$LC_PID
     lc_wait_sleep $pin || { fail "$node: the reader in lcpin does not sleep"; lc_kill $pin; ip netns del lcpin; return 2; }
     ip netns del lcpin
@@ -417,7 +424,7 @@ test_lifecycle_netns_delete_blocked_readers() {
     lc_need_tun || return $?
     load_rtun || return 1
     { lc_netns_case /dev/net/tun; tun_rc=$?; lc_pinned_case /dev/net/tun || tun_rc=2; } > /tmp/lc.tun.txt
-    { lc_netns_case ${LC_DEV:-/dev/net/rtun}; rtun_rc=$?; lc_pinned_case ${LC_DEV:-/dev/net/rtun} || rtun_rc=2; } > /tmp/lc.rtun.txt
+    { lc_netns_case "${LC_DEV:-/dev/net/rtun}"; rtun_rc=$?; lc_pinned_case "${LC_DEV:-/dev/net/rtun}" || rtun_rc=2; } > /tmp/lc.rtun.txt
     grep '^#' /tmp/lc.tun.txt
     grep '^#' /tmp/lc.rtun.txt
     grep -v '^#' /tmp/lc.tun.txt > /tmp/lc.tun.res
@@ -460,7 +467,7 @@ test_lifecycle_netns_delete_blocked_readers() {
 # about 6 writes.
 #
 # lc_port_forwarding PORT: the bridge port PORT is forwarding (state 3).
-lc_port_forwarding() { local st; read -r st < /sys/class/net/$1/brport/state; [ "$st" = 3 ]; }
+lc_port_forwarding() { local st; read -r st < /sys/class/net/"$1"/brport/state; [ "$st" = 3 ]; }
 
 # lc_write_case NODE: the writer blocks; `ip link del` of its device starts;
 # the pressure is freed (the second TAP is deleted, its qdisc purged); the
@@ -470,13 +477,13 @@ lc_write_case() {
     local node=$1 holder writer st0 st1 rx0 rx1 where del drc msg
     # lcw0 gets IFF_BACKPRESSURE too, but its writer attaches without it, and
     # tun takes the flags of the latest attach.
-    rtunctl --dev $node add lcw1 lcw0 --tap --no-pi --backpressure >/dev/null || { fail "$node: add lcw1 lcw0"; return 2; }
+    rtunctl --dev "$node" add lcw1 lcw0 --tap --no-pi --backpressure >/dev/null || { fail "$node: add lcw1 lcw0"; return 2; }
     printf 'link add lcbr0 type bridge forward_delay 0\nlink set lcbr0 up\nlink set lcw1 txqueuelen 4 master lcbr0 up\nlink set lcw0 master lcbr0 up\n' | ip -b - ||
         { fail "$node: the bridge"; return 2; }
-    lc_bg /tmp/lc.hold /tmp/lc.hold.ready rtunctl --dev $node attach lcw1 --tap --no-pi --backpressure --ready-file /tmp/lc.hold.ready || return 2
+    lc_bg /tmp/lc.hold /tmp/lc.hold.ready rtunctl --dev "$node" attach lcw1 --tap --no-pi --backpressure --ready-file /tmp/lc.hold.ready || return 2
     holder=$LC_PID
     rm -f /tmp/lc.w.ready /tmp/lc.go
-    RTUNCTL_GO_FILE=/tmp/lc.go rtunctl --dev $node block write lcw0 --tap --no-pi --sndbuf 4096 --hex $LC_UNICAST \
+    RTUNCTL_GO_FILE=/tmp/lc.go rtunctl --dev "$node" block write lcw0 --tap --no-pi --sndbuf 4096 --hex $LC_UNICAST \
         --pad-to 1000 --count 200 --ready-file /tmp/lc.w.ready > /tmp/lc.w 2>&1 &
     writer=$!
     # The writer attached: its port forwards once the carrier is seen (the
@@ -539,7 +546,7 @@ test_lifecycle_delete_races_blocked_write() {
     load_rtun || return 1
     if ! ip link add lcbr9 type bridge 2>/dev/null; then
         skip "no bridge in this kernel (CONFIG_BRIDGE=y needed: the setup forwards a TAP writer's frames through a bridge)"
-        return $KSFT_SKIP
+        return "$KSFT_SKIP"
     fi
     ip link del lcbr9
     lc_write_case /dev/net/tun > /tmp/lc.tun.txt
@@ -553,7 +560,7 @@ test_lifecycle_delete_races_blocked_write() {
         grep -qxF "$key" /tmp/lc.tun.res || { fail "tun.ko: expected '$key'"; rc=1; }
     done
     grep -q '^write errno=' /tmp/lc.tun.res || { fail "tun.ko: the blocked write did not fail"; rc=1; }
-    lc_write_case ${LC_DEV:-/dev/net/rtun} > /tmp/lc.rtun.txt
+    lc_write_case "${LC_DEV:-/dev/net/rtun}" > /tmp/lc.rtun.txt
     rtun_rc=$?
     grep '^#' /tmp/lc.rtun.txt
     grep -v '^#' /tmp/lc.rtun.txt > /tmp/lc.rtun.res

@@ -22,16 +22,16 @@ test_drop_traced_in_trace_pipe() {
     load_rtun || return 1
     rtunctl add rtap9 --tap --no-pi >/dev/null || { fail "add"; return 1; }
     trace_start
-    cat $T/trace_pipe > /tmp/pipe.txt &
+    cat "$T"/trace_pipe > /tmp/pipe.txt &
     pid=$!
-    out=$(rtunctl send rtap9 --tap --no-pi --hex $ETH_FRAME --pad-to 60)
+    out=$(rtunctl send rtap9 --tap --no-pi --hex "$ETH_FRAME" --pad-to 60)
     sleep 0.5
     kill $pid
     trace_stop
     rtunctl del rtap9 --tap --no-pi >/dev/null
     expect_eq "write errno" "$out" "errno=EIO" || return 1
     line=$(grep 'kfree_skb:.* reason: DEV_READY$' /tmp/pipe.txt | head -1)
-    [ -n "$line" ] || { cat /tmp/pipe.txt | tail -3; fail "no DEV_READY line in trace_pipe"; return 1; }
+    [ -n "$line" ] || { tail -3 /tmp/pipe.txt; fail "no DEV_READY line in trace_pipe"; return 1; }
     where=$(where_is "$(location "$line")")
     diag "trace_pipe: ${line##*kfree_skb: }"
     diag "location: $where"

@@ -16,8 +16,9 @@ cmdline_value() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | tail -1; }
 
 # The rtun devices left, in every namespace: "NETNS: NAME" lines.
 stress_leftovers() {
-    local n ns
-    for n in $(ls /sys/class/net); do
+    local p n ns
+    for p in /sys/class/net/*; do
+        n=${p##*/}
         case $n in rs[0-9]*x[0-9]*) echo "init: $n" ;; esac
     done
     for ns in $(ip netns list 2>/dev/null | cut -d' ' -f1); do
@@ -48,7 +49,7 @@ test_stress_seeded() {
     rc=$?
     t1=$(cut -d' ' -f1 /proc/uptime)
     sed 's/^/# /' /tmp/stress.out
-    diag "rtunstress took $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f", b - a }') s, exit $rc"
+    diag "rtunstress took $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s, exit $rc"
     ok=0
     [ $rc = 0 ] || { fail "rtunstress: the invariants do not hold (seed $seed)"; ok=1; }
     grep -q '^result: ' /tmp/stress.out || { fail "rtunstress printed no result"; ok=1; }
@@ -61,7 +62,7 @@ test_stress_seeded() {
     dbg=$(ls /sys/kernel/debug/rtun 2>/dev/null)
     [ -z "$dbg" ] || { fail "debugfs entries left: $dbg"; ok=1; }
     leftns=$(ip netns list 2>/dev/null | grep '^rsns' | cut -d' ' -f1)
-    [ -z "$leftns" ] || { fail "namespaces left: $leftns"; ok=1; for ns in $leftns; do ip netns del $ns; done; }
+    [ -z "$leftns" ] || { fail "namespaces left: $leftns"; ok=1; for ns in $leftns; do ip netns del "$ns"; done; }
     refcnt=$(cat /sys/module/rtun/refcnt)
     expect_eq "rtun refcnt after the run" "$refcnt" 0 || ok=1
     if rmmod rtun; then

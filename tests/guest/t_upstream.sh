@@ -57,6 +57,7 @@ selftest_shards() {
 selftest_shard() {
     local log=$1
     shift
+    # shellcheck disable=SC2016 # expanded by the shell in the namespace
     unshare -n sh -c '
         cap=$1 ifaces=$2 bin=$3
         shift 3
@@ -81,14 +82,15 @@ selftest_run() {
     pids=
     while read -r args; do
         n=$((n + 1))
+        # shellcheck disable=SC2086 # the harness's filter arguments, split
         selftest_shard "/tmp/selftest.$1.$n.log" $args &
         pids="$pids $!"
     done <<EOF
 $(selftest_shards)
 EOF
-    for p in $pids; do wait $p; done
+    for p in $pids; do wait "$p"; done
     t1=$(cut -d' ' -f1 /proc/uptime)
-    diag "$1: $n shards in $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f s", b - a }')"
+    diag "$1: $n shards in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f s", b - a }')"
 }
 
 # The kselftest_harness TAP lines of a log: "ok N NAME [# XFAIL|XPASS|SKIP ...]"
@@ -127,6 +129,7 @@ selftest_logs() {
 }
 
 # selftest_passed_all LABEL: the cases that passed in the shards or the retry.
+# shellcheck disable=SC2046 # the log names, one a word
 selftest_passed_all() { selftest_passed $(selftest_logs "$1") | awk '!seen[$0]++'; }
 
 # selftest_failing LABEL [ONLY]: "NAME: WHY" for each case of LABEL's run
@@ -137,6 +140,7 @@ selftest_passed_all() { selftest_passed $(selftest_logs "$1") | awk '!seen[$0]++
 # suite's shell is slow to fork under TCG.
 selftest_failing() {
     local only=${2:-/dev/null}
+    # shellcheck disable=SC2046 # the log names, one a word
     awk -v only="$only" '
         FILENAME == only { order[++n] = $1; next }
         $2 == "RUN" { cur = $3; why[cur] = ""; k = 0; next }
@@ -163,7 +167,8 @@ selftest_retry() {
     rm -f /tmp/selftest-retry."$1".log
     count=$(wc -l < "$2")
     [ "$count" -gt 0 ] && [ "$count" -le $TUN_SELFTEST_RETRY_MAX ] || return 0
-    diag "$1: retrying alone: $(echo $(cat "$2"))"
+    diag "$1: retrying alone: $(oneline "$(cat "$2")")"
+    # shellcheck disable=SC2046 # "-r CASE" for each case: the harness's arguments
     selftest_shard /tmp/selftest-retry."$1".log $(sed 's/^/-r /' "$2")
     for t in $(selftest_passed /tmp/selftest-retry."$1".log); do
         diag "$1: $t passed on retry: flaky"
@@ -178,10 +183,14 @@ selftest_summary() {
     sok=0
     for log in $(selftest_logs "$1"); do selftest_check_shard "$log" || sok=1; done
     logs=$(ls /tmp/selftest."$1".*.log)
+    # shellcheck disable=SC2086 # $logs: the shards' logs, one a word
     total=$(awk '/^1\.\.[0-9]+$/ { sub(/^1\.\./, ""); t += $0 } END { print t + 0 }' $logs)
     ok_all=$(selftest_passed_all "$1" | wc -l)
+    # shellcheck disable=SC2086 # as above
     skipped=$(selftest_skipped $logs | wc -l)
+    # shellcheck disable=SC2086 # as above
     xfail=$(selftest_xfail $logs | wc -l)
+    # shellcheck disable=SC2086 # as above
     xpass=$(selftest_xpass $logs | wc -l)
     flaky=0
     [ ! -f /tmp/selftest-retry."$1".log ] || flaky=$(selftest_passed /tmp/selftest-retry."$1".log | wc -l)
@@ -258,8 +267,8 @@ selftest_ktap() {
 
 test_upstream_tun_selftest() {
     local had_tun ok flaky_tun flaky_rtun lost pass_tun pass_rtun left i
-    [ -x $TUN_SELFTEST ] || { skip "no $TUN_SELFTEST in this guest (scripts/selftest.sh)"; return $KSFT_SKIP; }
-    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
+    [ -x $TUN_SELFTEST ] || { skip "no $TUN_SELFTEST in this guest (scripts/selftest.sh)"; return "$KSFT_SKIP"; }
+    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return "$KSFT_SKIP"; }
     load_rtun || { fail "rtun not loaded"; return 1; }
     had_tun=0
     grep -q '^tun ' /proc/modules && had_tun=1
@@ -285,9 +294,10 @@ test_upstream_tun_selftest() {
     ! grep -q ' /dev/net/tun ' /proc/mounts || { fail "a mount over /dev/net/tun is left"; return 1; }
     # When a namespace goes away, its devices without rtnl_link_ops move to
     # the initial one instead of being deleted.
+    # shellcheck disable=SC2010 # interface names have no blank
     left=$(ls /sys/class/net | grep -E "$SELFTEST_IFACES")
     for i in $left; do ip link del "$i"; done
-    [ -z "$left" ] || { fail "interfaces left behind: $(echo $left)"; return 1; }
+    [ -z "$left" ] || { fail "interfaces left behind: $(oneline "$left")"; return 1; }
 
     selftest_summary tun.ko || ok=0
     selftest_summary rtun || ok=0
@@ -308,7 +318,7 @@ test_upstream_tun_selftest() {
     pass_rtun=$(selftest_passed_all rtun | wc -l)
     [ $ok = 1 ] || return 1
     [ "$pass_tun" -gt 0 ] || { fail "not one case passes on tun.ko: no reference to compare with"; return 1; }
-    [ $lost = 0 ] && [ "$pass_rtun" -ge "$pass_tun" ] ||
+    { [ "$lost" = 0 ] && [ "$pass_rtun" -ge "$pass_tun" ]; } ||
         { fail "rtun passes $pass_rtun cases, tun.ko $pass_tun; $lost case(s) passing on tun.ko fail on rtun"; return 1; }
     [ "$flaky_tun$flaky_rtun" = 00 ] ||
         flaky "cases that passed only on retry: tun.ko $flaky_tun, rtun $flaky_rtun"
