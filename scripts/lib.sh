@@ -26,7 +26,7 @@ prepare() {
 # Prints the build's output on stderr. Fails as scripts/build.sh does, also on
 # objtool's panic paths. Leaves DIR/rtun.ko.
 module_for_tree() {
-    local kdir=$1 dir=$2 out
+    local kdir=$1 dir=$2 out f
     shift 2
     mkdir -p "$dir"
     if git -C "$RTUN_TOP" rev-parse --is-inside-work-tree >/dev/null 2>&1; then

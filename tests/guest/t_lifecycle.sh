@@ -60,7 +60,7 @@ lc_has() {
 }
 
 # lc_wchan PID: what /proc/PID/wchan says.
-lc_wchan() { w=; read -r w 2>/dev/null < /proc/"$1"/wchan; echo "wchan=$w"; }
+lc_wchan() { local w=; read -r w 2>/dev/null < /proc/"$1"/wchan; echo "wchan=$w"; }
 
 # lc_blocked_in PID: the kernel functions PID sleeps in, from /proc/PID/stack
 # (wchan as well, which stops at the first non-scheduler function).
@@ -87,7 +87,7 @@ lc_bg() {
 }
 
 # lc_kill PID...: SIGTERM and reap.
-lc_kill() { for p in "$@"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; return 0; }
+lc_kill() { local p; for p in "$@"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; return 0; }
 
 lc_need_tun() {
     [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return "$KSFT_SKIP"; }
