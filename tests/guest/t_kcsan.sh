@@ -51,23 +51,23 @@ test_kcsan_no_reports() {
     fail "$n KCSAN report(s) since boot, $mine naming rtun"
 }
 
+# kh_read_all: the reader has read every frame kh0 transmitted.
+kh_read_all() { [ "$(frames_read)" = "$(stat kh0 tx_packets)" ]; }
+
 # KCSAN samples: it watches one access in up to KCSAN_SKIP_WATCH (4000) per
 # CPU, for up to KCSAN_UDELAY_TASK (80) us, and reports a race only if the
 # other CPU touches the same word in that window. A race in rtun is found only
 # where both sides run often and at the same time, which the rest of the slice
 # does not do: races injected on purpose into rtun's write and transmit paths
-# went unreported there, and were reported by this hammer (docs/reliability.md,
-# "KCSAN, the data-race detector"). For a bounded run, KCSAN watches one access in up to 100 for
-# up to 400 us (the defaults come back after), while both data paths run from
-# both CPUs: two writers on two queues of kh1 (write(), rx counters), two
-# injectors through kh0 (ndo_select_queue, ndo_start_xmit) and one reader
-# polling and reading kh0's two queues, and a loop reading the counters of
-# both (ndo_get_stats64, ethtool -S, debugfs). Checked here: every write and
-# every injected frame went through, every frame read was counted; the races,
-# by kcsan_no_reports.
-# kh_read_all: the reader has read every frame kh0 transmitted.
-kh_read_all() { [ "$(frames_read)" = "$(stat kh0 tx_packets)" ]; }
-
+# went unreported there, and were reported by this hammer
+# (docs/reliability.md, "KCSAN, the data-race detector"). For a bounded run,
+# KCSAN watches one access in up to 100 for up to 400 us (the defaults come
+# back after), while both data paths run from both CPUs: two writers on two
+# queues of kh1 (write(), rx counters), two injectors through kh0
+# (ndo_select_queue, ndo_start_xmit) and one reader polling and reading kh0's
+# two queues, and a loop reading the counters of both (ndo_get_stats64,
+# ethtool -S, debugfs). Checked here: every write and every injected frame
+# went through, every frame read was counted; the races, by kcsan_no_reports.
 test_kcsan_hammer() {
     local n skip0 delay0 w0 t0 pids i stats ok p t1 w1 read_n rx tx d
     [ -e $KCSAN_DEBUGFS ] || { skip "kernel without CONFIG_KCSAN"; return "$KSFT_SKIP"; }
