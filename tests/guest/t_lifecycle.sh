@@ -457,6 +457,9 @@ test_lifecycle_netns_delete_blocked_readers() {
 
 # ---- 4. device deletion racing a writer blocked on its send buffer --------------
 
+# lc_port_forwarding PORT: the bridge port PORT is forwarding (state 3).
+lc_port_forwarding() { local st; read -r st < /sys/class/net/"$1"/brport/state; [ "$st" = 3 ]; }
+
 # The setup that makes a tun writer block in write(): frames written to a TAP
 # are charged to the writer's socket (TUNSETSNDBUF) until they are freed or
 # orphaned. A bridge forwards them (not orphaned) to a second TAP, created with
@@ -466,9 +469,6 @@ test_lifecycle_netns_delete_blocked_readers() {
 # 4096 and 1000-byte frames the writer sleeps in sock_alloc_send_pskb() after
 # about 6 writes.
 #
-# lc_port_forwarding PORT: the bridge port PORT is forwarding (state 3).
-lc_port_forwarding() { local st; read -r st < /sys/class/net/"$1"/brport/state; [ "$st" = 3 ]; }
-
 # lc_write_case NODE: the writer blocks; `ip link del` of its device starts;
 # the pressure is freed (the second TAP is deleted, its qdisc purged); the
 # writer is nudged with SIGUSR1 if freeing did not wake it. Prints what it saw,
