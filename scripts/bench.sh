@@ -36,7 +36,7 @@ while [ $# -gt 0 ]; do
         --out=*) out=${1#--out=}; shift ;;
         --quick) quick=1; args+=("$1"); shift ;;
         --icount) [ $# -ge 2 ] || die "--icount needs a shift"; gargs+=(--icount "$2"); shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
         *) args+=("$1"); shift ;;
     esac
 done
