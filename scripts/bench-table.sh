@@ -10,6 +10,7 @@
 # `scripts/bench.sh --icount 3 --rounds 9 --out bench/results-icount.csv` and
 # `scripts/bench.sh --rounds 9 --out bench/results-wall.csv`.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 icount=${1:-$RTUN_TOP/bench/results-icount.csv}

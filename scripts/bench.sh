@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # The benchmark: rtun.ko against the C tun.ko, in one boot of the benchmark
 # kernel (configs/bench.config: no lockdep, no fault injection), with one client,
 # tools/rtunbench, that drives both through the same code.
@@ -22,6 +23,7 @@
 # thread. It is a benchmark, not a test: the exit status says whether every run
 # worked, never anything about the numbers.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 out=
@@ -34,7 +36,7 @@ while [ $# -gt 0 ]; do
         --out=*) out=${1#--out=}; shift ;;
         --quick) quick=1; args+=("$1"); shift ;;
         --icount) [ $# -ge 2 ] || die "--icount needs a shift"; gargs+=(--icount "$2"); shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 2 && !/^#/ { exit } NR > 2 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
         *) args+=("$1"); shift ;;
     esac
 done

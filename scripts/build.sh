@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Build everything: the test kernel (cached), rtun.ko, the host tools
 # (rtunctl, rtunbench, rtunfuzz, rtunstress), the 32-bit compat_ioctl client tools/compat32/tun32.c
 # (skipped without gcc -m32), and the kernel's own tun selftest for the guest
@@ -6,6 +7,7 @@
 # Fails if objtool reports a function falling through into a panic path: module
 # code must not panic.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 KDIR=${KDIR:-$("$RTUN_TOP/scripts/kernel.sh")}

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Boot the test kernel under QEMU with a busybox initramfs and run one command
 # in the guest. The exit status is the guest command's. A guest that hangs is
 # killed after RTUN_TIMEOUT seconds (default 600) and the run fails.
@@ -21,6 +22,7 @@
 # TCG is the default: KVM hangs on the machines this was built on (--kvm to try).
 # RTUN_QEMU_EXTRA: more QEMU arguments (word-split), e.g. tools/tbprof's -plugin.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 accel=tcg
@@ -168,6 +170,7 @@ chmod +x "$root/init"
 log "booting the guest ($accel${icount:+ ${icount[*]}}): $*"
 console=$work/console.log
 set +e
+# shellcheck disable=SC2086 # RTUN_QEMU_EXTRA is word-split on purpose (see above)
 timeout --kill-after=10 "${RTUN_TIMEOUT:-600}" qemu-system-x86_64 \
     -accel "$accel" "${icount[@]}" ${RTUN_QEMU_EXTRA:-} -cpu "$cpu" -m "${RTUN_GUEST_MEM:-2048}" -smp 2 -nographic -no-reboot -net none \
     -kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$work/initramfs.gz" \

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Build (or reuse) a Linux 7.3 kernel, cached outside the repo. Prints the tree's
 # path on stdout.
 #
@@ -13,6 +14,7 @@
 # scripts/test.sh. The cache key covers the kernel source package, the
 # config fragment and the toolchain, so changing any of them builds a new tree.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 kind=${1:-test}
@@ -21,10 +23,10 @@ K=$RTUN_TOP/configs
 # FRAGS: the fragments merged over tinyconfig, in order (a later line for the
 # same symbol wins).
 case "$kind" in
-    test) FRAGS=("$K/rtun.config"); prefix=linux-7.3; targets="bzImage modules"; minutes=10-14; cc=clang-19 ;;
-    bench) FRAGS=("$K/bench.config"); prefix=linux-7.3-bench; targets="bzImage modules"; minutes=6-10 ;;
-    inner) FRAGS=("$K/inner.config"); prefix=linux-7.3-inner; targets=bzImage; minutes=3-5 ;;
-    kcsan) FRAGS=("$K/rtun.config" "$K/kcsan.config"); prefix=linux-7.3-kcsan; targets="bzImage modules"; minutes=10-14; cc=clang-19 ;;
+    test) FRAGS=("$K/rtun.config"); prefix=linux-7.3; targets=(bzImage modules); minutes=10-14; cc=clang-19 ;;
+    bench) FRAGS=("$K/bench.config"); prefix=linux-7.3-bench; targets=(bzImage modules); minutes=6-10 ;;
+    inner) FRAGS=("$K/inner.config"); prefix=linux-7.3-inner; targets=(bzImage); minutes=3-5 ;;
+    kcsan) FRAGS=("$K/rtun.config" "$K/kcsan.config"); prefix=linux-7.3-kcsan; targets=(bzImage modules); minutes=10-14; cc=clang-19 ;;
     *) die "usage: scripts/kernel.sh [test|bench|inner|kcsan]" ;;
 esac
 names=$(for f in "${FRAGS[@]}"; do basename "$f"; done | paste -sd+)
@@ -89,7 +91,7 @@ done
 [ $bad = 0 ] || die "the kernel config does not match $names (see above)"
 
 start=$(date +%s)
-kmake -j"$(( $(nproc) + 1 ))" $targets
+kmake -j"$(( $(nproc) + 1 ))" "${targets[@]}"
 log "$kind kernel built in $(( $(date +%s) - start )) s"
 touch "$tree/.rtun-complete"
 echo "$tree"

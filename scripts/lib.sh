@@ -1,8 +1,11 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash # sourced by the scripts, all bash
 # Shared settings for the scripts. Sourced, never run.
 RTUN_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RTUN_CACHE=${RTUN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rust_tun}
 RUSTC=/usr/bin/rustc
 LIBCLANG_PATH=/usr/lib/llvm-19/lib
+# shellcheck disable=SC2034 # used by the scripts that source this file
 BINDGEN=$RTUN_CACHE/bindgen-0.73.2/bin/bindgen
 export RUSTC LIBCLANG_PATH
 
@@ -15,13 +18,16 @@ prepare() {
     "$RTUN_TOP/scripts/build.sh"
 }
 
-# module_for_tree KDIR DIR: builds rtun.ko against the kernel tree KDIR in DIR,
-# a scratch copy of the working tree's sources (committed or not; never the
-# build outputs of the test build, whose rtun.ko in the repo is left alone),
-# with the compiler of KDIR (the Makefile's CONFIG_CC_IS_CLANG). Fails as
-# scripts/build.sh does, also on objtool's panic paths. Leaves DIR/rtun.ko.
+# module_for_tree KDIR DIR [MAKE ARGUMENTS...]: builds rtun.ko against the
+# kernel tree KDIR in DIR, a scratch copy of the working tree's sources
+# (committed or not; never the build outputs of the test build, whose rtun.ko
+# in the repo is left alone), with the compiler of KDIR (the Makefile's
+# CONFIG_CC_IS_CLANG) and the MAKE ARGUMENTS (scripts/lint.sh: CLIPPY=1).
+# Prints the build's output on stderr. Fails as scripts/build.sh does, also on
+# objtool's panic paths. Leaves DIR/rtun.ko.
 module_for_tree() {
-    local kdir=$1 dir=$2 out
+    local kdir=$1 dir=$2 out f
+    shift 2
     mkdir -p "$dir"
     if git -C "$RTUN_TOP" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
         (cd "$RTUN_TOP" && git ls-files -co --exclude-standard) |
@@ -31,7 +37,7 @@ module_for_tree() {
         cp -r "$RTUN_TOP"/Makefile "$RTUN_TOP"/Kbuild "$RTUN_TOP"/*.rs "$RTUN_TOP"/*.c "$RTUN_TOP"/*.h "$RTUN_TOP"/abstractions "$RTUN_TOP"/driver "$RTUN_TOP"/logic "$dir"/
     fi
     log "building rtun.ko against $kdir (in $dir)"
-    out=$(make -C "$dir" KDIR="$kdir" 2>&1) || { echo "$out" >&2; die "module build failed"; }
+    out=$(make -C "$dir" KDIR="$kdir" "$@" 2>&1) || { echo "$out" >&2; die "module build failed"; }
     echo "$out" | grep -v '^make' >&2 || true
     if echo "$out" | grep -q 'falls through to next function'; then
         die "objtool found a panic path in module code (see above)"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Build the kernel's own tun selftest, tools/testing/selftests/net/tun.c of the
 # test kernel's tree, unmodified and statically linked, so that the guest runs
 # it without any library. Prints the binary's path on stdout.
@@ -11,6 +12,7 @@
 # $KDIR/rtun-selftest/, whose key is the kernel's; a stamp covers this script,
 # the test's sources and the host's gcc and libc, so later runs take no time.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 KDIR=${KDIR:-$("$RTUN_TOP/scripts/kernel.sh")}

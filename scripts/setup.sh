@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Install everything rust_tun needs, from Debian's packages and crates.io only.
 # Idempotent: when everything is already there it only checks, in a few seconds.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 BINDGEN_VERSION=0.73.2
 
 # Packages from the suites the machine already lists. libc6-dev (libc.a) and
 # python3-yaml + python3-jsonschema (the ynl code generator) build the upstream
-# tun selftest.
+# tun selftest; rustfmt-web, rust-web-clippy (rustfmt, cargo-fmt,
+# clippy-driver, cargo-clippy, of rustc-web's version) and shellcheck are
+# scripts/lint.sh's.
 BASE_PKGS=(rustc-web rust-web-src libclang-19-dev clang-19 llvm-19
            flex bison bc libelf-dev libssl-dev cpio kmod busybox-static
            iproute2 ethtool xz-utils make gcc gcc-multilib
-           libc6-dev python3-yaml python3-jsonschema)
+           libc6-dev python3-yaml python3-jsonschema
+           rustfmt-web rust-web-clippy shellcheck)
 # linux-source-7.3 comes from trixie-backports, QEMU from bookworm-backports.
 SRC_PKG=linux-source-7.3
 QEMU_PKG=qemu-system-x86

@@ -13,6 +13,7 @@
 # also gives the guest a timeout long enough for both runs. Exit status: the
 # test's.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 seconds=300

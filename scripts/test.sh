@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# The test command: set up, build, run the host unit tests, then boot the test
-# guest and run the KTAP suite in tests/guest/, then the KCSAN slice: a few of
-# those tests again on the KCSAN kernel (configs/kcsan.config), and its report
-# check. Exit status 0 only if all pass.
+# SPDX-License-Identifier: GPL-2.0
+# The test command: set up, build, lint (scripts/lint.sh), run the host unit
+# tests, then boot the test guest and run the KTAP suite in tests/guest/, then
+# the KCSAN slice: a few of those tests again on the KCSAN kernel
+# (configs/kcsan.config), and its report check. Exit status 0 only if all pass;
+# a lint failure stops the run before the tests.
+#
+# RTUN_LINT_SECTIONS: the lint sections to run (space-separated, e.g.
+# "shellcheck spdx"; scripts/lint.sh lists them), all of them by default.
 set -euo pipefail
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 # The KCSAN slice: guest tests by name (tests/guest/run.sh takes names), run in
 # this order on the KCSAN kernel; kcsan_no_reports, which checks what KCSAN
 # saw, always comes last. Add a test here by its name (without test_).
-# kcsan_hammer (tests/guest/t_kcsan.sh)
-# is the one that gives KCSAN a real chance (README, Reliability). Keep the
+# kcsan_hammer (tests/guest/t_kcsan.sh) is the one that gives KCSAN a real
+# chance (docs/reliability.md, "KCSAN, the data-race detector"). Keep the
 # slice to a few minutes: CI builds this kernel too.
 KCSAN_SLICE="
 lifecycle_insmod_rmmod_cycles
@@ -81,6 +87,10 @@ guest_ktap() {
 }
 
 prepare
+
+log "lint (scripts/lint.sh${RTUN_LINT_SECTIONS:+: $RTUN_LINT_SECTIONS})"
+"$RTUN_TOP/scripts/lint.sh" ||
+    die "lint failed (above): the tests do not run. Fix what it found; scripts/lint.sh SECTION... runs sections again"
 
 rc=0
 if [ $suite = 1 ]; then

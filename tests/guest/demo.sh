@@ -1,8 +1,10 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # Guest side of scripts/demo.sh: load rtun, provoke one drop of each kind the
 # companion tool can cause, and show what trace_pipe, ip -s link and ethtool -S
 # report.
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 . ./lib.sh
 echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
 
@@ -15,19 +17,20 @@ echo 1 > $T/events/skb/kfree_skb/enable
 cat $T/trace_pipe > /tmp/trace.txt &
 tp=$!
 
-F="rdemo --tap --no-pi --multi-queue"
-echo "== write while rdemo is down:  $(rtunctl send $F --hex $ETH_FRAME --pad-to 60)"
+# The device and its flags, for every rtunctl call below.
+set -- rdemo --tap --no-pi --multi-queue
+echo "== write while rdemo is down:  $(rtunctl send "$@" --hex $ETH_FRAME --pad-to 60)"
 ip link set rdemo up
-echo "== 10-byte frame on a TAP:     $(rtunctl send $F --hex 00112233445566778899)"
-echo "== write from a bad buffer:    $(rtunctl send $F --bad-buffer --pad-to 100)"
+echo "== 10-byte frame on a TAP:     $(rtunctl send "$@" --hex 00112233445566778899)"
+echo "== write from a bad buffer:    $(rtunctl send "$@" --bad-buffer --pad-to 100)"
 # As with tun, a queue that is detached (TUNSETQUEUE) keeps the carrier on
 # while nothing receives.
-rtunctl attach $F --detach --ready-file /tmp/ready1 >/dev/null &
+rtunctl attach "$@" --detach --ready-file /tmp/ready1 >/dev/null &
 hold=$!
 wait_for_file /tmp/ready1 >/dev/null
 echo "== xmit with no reader:        $(rtunctl inject rdemo --count 1 --bypass-qdisc)"
 kill $hold; wait $hold 2>/dev/null
-rtunctl attach $F --ready-file /tmp/ready &
+rtunctl attach "$@" --ready-file /tmp/ready &
 hold=$!
 wait_for_file /tmp/ready >/dev/null
 echo "== 5 frames to a 2-slot ring:  $(rtunctl inject rdemo --count 5 --bypass-qdisc)"
@@ -46,4 +49,4 @@ ip -s link show rdemo
 echo
 echo "== ethtool -S rdemo"
 ethtool -S rdemo
-rtunctl del $F >/dev/null
+rtunctl del "$@" >/dev/null

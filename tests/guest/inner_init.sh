@@ -1,4 +1,6 @@
 #!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # /init of the VM that test_qemu_multiqueue_vm (t_qemu.sh) boots inside the
 # test guest, under an inner QEMU whose virtio-net NIC (mq=on, 4 queue pairs)
 # has a multi-queue tap on tun.ko or on rtun as its backend. scripts/guest.sh
@@ -21,11 +23,13 @@ port=${q_port:-5001}
 
 # combined: the queue pairs in use (real_num_tx_queues, as ethtool -l's
 # current "Combined"; cheaper than running ethtool under nested TCG).
+# shellcheck disable=SC2012 # counting tx-N directories
 combined() { ls -d /sys/class/net/eth0/queues/tx-* | wc -l; }
 
 # pings N: "received/N" for N pings to the test guest, each sent when the
 # previous one is answered.
 pings() {
+    local got
     got=$(ping -c "$1" -A -W 20 "$host" 2>&1 | sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
     echo "${got:-0}/$1"
 }
@@ -34,8 +38,10 @@ pings() {
 # queue pairs to QEMU, which attaches or detaches the tap's queues to match
 # (TUNSETQUEUE); QEMU aborts if that fails.
 setlimits() {
+    local out rc
     out=$(ethtool -L eth0 combined "$1" 2>&1)
     rc=$?
+    # shellcheck disable=SC2086,SC2116 # echo joins the words of the message on one line
     say "ethtool -L eth0 combined $1: rc=$rc${out:+ $(echo $out)}"
     say "combined channels: $(combined)"
 }
@@ -61,7 +67,7 @@ if cmp -s /tmp/blob /tmp/down; then
 else
     say "tcp from the host: got $(wc -c < /tmp/down) bytes, wanted $(wc -c < /tmp/blob)"
 fi
-timeout 120 nc "$host" $port < /tmp/blob
+timeout 120 nc "$host" "$port" < /tmp/blob
 say "tcp to the host: rc=$?"
 # Detach three queues again, then re-attach them.
 setlimits 1

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # Helpers for the guest tests (busybox sh). Sourced by tests/guest/run.sh.
 # KTAP output: tools/testing/selftests/kselftest/ktap_helpers.sh conventions.
 
@@ -9,13 +11,18 @@ KSFT_PASS=0
 KSFT_FAIL=1
 KSFT_SKIP=4
 
+# The suite's counts: globals that run_test updates and ktap_finish prints.
 _n=0
 _fails=0
 _skips=0
 _flakies=0
 
-# The drop-reason names the tracepoint prints.
+# diag MSG: a diagnostic line.
 diag() { echo "# $*"; }
+
+# oneline TEXT: the words of TEXT on one line, one space apart.
+# shellcheck disable=SC2048,SC2086 # splitting TEXT into words is the point
+oneline() { echo $*; }
 
 # fail MSG: print a diagnostic and fail the current test.
 fail() { echo "# FAIL: $*"; return 1; }
@@ -28,25 +35,86 @@ skip() { echo "# SKIP: $*"; return $KSFT_SKIP; }
 # `ok N NAME # flaky: MSG`, never a plain ok.
 flaky() { echo "# FLAKY: $*"; }
 
+# The state a test must leave as it found it: the links of the initial
+# network namespace, the named network namespaces, the loaded modules.
+# _state sets _STATE (a deliberate global: no subshell, so no process) to
+# their names as "link:NAME", "netns:NAME" and "module:NAME" words, with shell
+# builtins only: run_test takes it before and after every test.
+_state() {
+    local p m rest
+    _STATE=
+    for p in /sys/class/net/* /run/netns/*; do
+        [ -e "$p" ] || continue
+        case $p in
+            /sys/*) _STATE="$_STATE link:${p##*/}" ;;
+            *) _STATE="$_STATE netns:${p##*/}" ;;
+        esac
+    done
+    while read -r m rest; do _STATE="$_STATE module:$m"; done < /proc/modules
+}
+
+# _cleanup BEFORE: removes what the test left behind that BEFORE (its
+# _state from before the test) did not have, in this order: named network
+# namespaces (with the devices in them), links of the initial namespace,
+# modules. rtun is the exception: the suite keeps the module under test loaded
+# from its first test on (every test that needs it starts with load_rtun).
+# Each removal is a diagnostic line; the test's result stays what it was.
+_cleanup() {
+    local before=" $1 " kind w name unload=
+    _state
+    for kind in netns link module; do
+        for w in $_STATE; do
+            case $w in "$kind":*) ;; *) continue ;; esac
+            case $before in *" $w "*) continue ;; esac
+            name=${w#*:}
+            case $kind in
+                netns)
+                    diag "cleanup: the test left network namespace $name: ip netns del $name"
+                    ip netns del "$name" || diag "cleanup: ip netns del $name failed" ;;
+                link)
+                    # Gone already if it was in a deleted namespace's care.
+                    [ -e "/sys/class/net/$name" ] || continue
+                    diag "cleanup: the test left link $name: ip link del $name"
+                    ip link del "$name" || diag "cleanup: ip link del $name failed" ;;
+                module)
+                    [ "$name" != rtun ] || continue
+                    unload="$unload $name" ;;
+            esac
+        done
+    done
+    [ -n "$unload" ] || return 0
+    # As a test that unloads a module: the drop audit resolves its trace first.
+    audit_pause
+    for name in $unload; do
+        diag "cleanup: the test left module $name loaded: rmmod $name"
+        rmmod "$name" || diag "cleanup: rmmod $name failed"
+    done
+    audit_resume
+}
+
 # run_test NAME FUNCTION: runs FUNCTION in a subshell and prints its KTAP line.
 # Its output becomes diagnostic lines, except KTAP subtest lines (indented by
-# two spaces a level: version, plan, results, diagnostics), which stay as they are.
+# two spaces a level: version, plan, results, diagnostics), which stay as they
+# are. Then _cleanup removes the links, namespaces and modules it left behind.
 run_test() {
-    name=$1
+    local name=$1 out rc t0 t1 why flaky_why before
     shift
     _n=$((_n + 1))
     # The drop audit's locations, resolved while the modules that made them
     # are loaded: a test may unload one.
     audit_pause
     audit_resume
+    _state
+    before=$_STATE
     t0=$(cut -d' ' -f1 /proc/uptime)
     out=$( ( set -u; "$@" ) 2>&1 )
     rc=$?
     t1=$(cut -d' ' -f1 /proc/uptime)
-    echo "# time: $name $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f s", b - a }')"
+    echo "# time: $name $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f s", b - a }')"
     [ -n "$out" ] && echo "$out" | sed -E '/^(  )+(KTAP version 1|1\.\.[0-9]+|(not )?ok [0-9]+ .*|# .*)$/!s/^([^#])/# \1/'
     why=$(echo "$out" | sed -n 's/^# SKIP: //p' | tail -1)
     flaky_why=$(echo "$out" | sed -n 's/^# FLAKY: //p' | tail -1)
+    _cleanup "$before"
     case $rc in
         0) if [ -n "$flaky_why" ]; then
                echo "ok $_n $name # flaky: $flaky_why"; _flakies=$((_flakies + 1))
@@ -64,13 +132,57 @@ ktap_finish() {
     exit $KSFT_PASS
 }
 
+# ---- waiting ----------------------------------------------------------------------
+
+# Under TCG with KASAN every exec costs 0.1-0.5 s: waits poll with shell
+# builtins only, and run no process of their own.
+
+# nap SECONDS: sleep without an exec (a read that times out on a fifo).
+nap() {
+    local line
+    [ -p /tmp/nap.fifo ] || mkfifo /tmp/nap.fifo
+    # shellcheck disable=SC3045 # busybox ash's read has -t (dash's has not)
+    read -r -t "$1" line <> /tmp/nap.fifo
+    return 0
+}
+
+# _uptime: _CS is the time since boot in hundredths of a second, read from
+# /proc/uptime by the shell itself (a deliberate global: no subshell).
+_uptime() {
+    local up rest
+    read -r up rest < /proc/uptime
+    _CS=$(( ${up%.*} * 100 + 1${up#*.} - 100 ))
+}
+
+# wait_until TIMEOUT_S CMD...: runs CMD (a command or a shell function, with
+# its arguments) every 0.1 s until it succeeds, for TIMEOUT_S seconds at most
+# (a whole number or with decimals: 0.5) of the guest's clock. Returns 0 as
+# soon as CMD succeeds, 1 if it never did. The only way the tests wait for
+# something; CMD should be cheap (a builtin, or one process).
+wait_until() {
+    # Prefixed names: CMD sees (and could set) the locals of its caller.
+    local _wu_s=${1%%.*} _wu_f _wu_end
+    case $1 in *.*) _wu_f=${1#*.}00 ;; *) _wu_f=00 ;; esac
+    _wu_f=${_wu_f%"${_wu_f#??}"}
+    shift
+    _uptime
+    _wu_end=$(( _CS + ${_wu_s:-0} * 100 + 1$_wu_f - 100 ))
+    while :; do
+        "$@" && return 0
+        _uptime
+        [ "$_CS" -lt "$_wu_end" ] || return 1
+        nap 0.1
+    done
+}
+
+# pid_gone PID: the process has exited (for wait_until).
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
 # ---- the module ---------------------------------------------------------------
 
 load_rtun() {
     grep -q '^rtun ' /proc/modules || insmod /modules/rtun.ko || return 1
-    i=0
-    while [ ! -c /dev/net/rtun ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    [ -c /dev/net/rtun ]
+    wait_until 10 [ -c /dev/net/rtun ]
 }
 
 # Kernel warnings, oopses and friends since boot.
@@ -82,19 +194,19 @@ splats() {
 
 # Start a fresh trace of skb:kfree_skb.
 trace_start() {
-    echo 0 > $T/tracing_on
-    echo > $T/trace
-    echo 1 > $T/events/skb/kfree_skb/enable
-    echo 1 > $T/tracing_on
+    echo 0 > "$T/tracing_on"
+    echo > "$T/trace"
+    echo 1 > "$T/events/skb/kfree_skb/enable"
+    echo 1 > "$T/tracing_on"
 }
 
 trace_stop() {
-    echo 0 > $T/tracing_on
-    echo 0 > $T/events/skb/kfree_skb/enable
+    echo 0 > "$T/tracing_on"
+    echo 0 > "$T/events/skb/kfree_skb/enable"
 }
 
 # kfree_skb lines recorded since trace_start.
-trace_drops() { grep 'kfree_skb:' $T/trace; }
+trace_drops() { grep 'kfree_skb:' "$T/trace"; }
 
 # location LINE: the location field of a kfree_skb trace line. 7.3 prints it
 # symbolically ("func+0x2fa/0x4e0 [rtun]"); older kernels print an address.
@@ -102,6 +214,7 @@ location() { echo "$1" | sed -n 's/.*location=\(.*\) reason: .*/\1/p'; }
 
 # where_is LOCATION: "SYMBOL [MODULE]"; resolves a raw address through kallsyms.
 where_is() {
+    local loc
     case "$1" in
         0x*)
             loc=${1#0x}
@@ -114,6 +227,7 @@ where_is() {
 
 # rtun_drops REASON: lines with exactly this reason whose location is in rtun.
 rtun_drops() {
+    local line
     trace_drops | grep " reason: $1\$" | while read -r line; do
         case "$(where_is "$(location "$line")")" in *"[rtun]") echo "$line" ;; esac
     done
@@ -121,6 +235,7 @@ rtun_drops() {
 
 # expect_drops REASON N: exactly N drops with REASON from rtun since trace_start.
 expect_drops() {
+    local got line
     got=$(rtun_drops "$1" | wc -l)
     if [ "$got" != "$2" ]; then
         diag "trace:"; trace_drops | tail -5 | sed 's/^/#   /'
@@ -139,17 +254,17 @@ expect_drops() {
 # unloads and loads modules calls it first, and audit_resume after, so that
 # no earlier drop is read against another module's addresses.
 audit_pause() {
-    I=$T/instances/rtun_audit
-    [ -d "$I" ] || return 0
-    echo 0 > "$I/tracing_on"
-    grep 'kfree_skb:' "$I/trace" >> /tmp/audit.saved
-    echo > "$I/trace"
+    local i=$T/instances/rtun_audit
+    [ -d "$i" ] || return 0
+    echo 0 > "$i/tracing_on"
+    grep 'kfree_skb:' "$i/trace" >> /tmp/audit.saved
+    echo > "$i/trace"
 }
 
 audit_resume() {
-    I=$T/instances/rtun_audit
-    [ -d "$I" ] || return 0
-    echo 1 > "$I/tracing_on"
+    local i=$T/instances/rtun_audit
+    [ -d "$i" ] || return 0
+    echo 1 > "$i/tracing_on"
 }
 
 # ---- counters ---------------------------------------------------------------------
@@ -168,6 +283,7 @@ expect_eq() {
 # expect_ethtool DEV REASON N: the driver's per-reason counter, as ethtool -S
 # and /sys/kernel/debug/rtun/DEV both show it.
 expect_ethtool() {
+    local dbg
     expect_eq "ethtool -S $1 $2" "$(ethtool_stat "$1" "$2")" "$3" || return 1
     dbg=$(awk -v k="$2" '$1 == k { print $2 }' "/sys/kernel/debug/rtun/$1" 2>/dev/null)
     expect_eq "debugfs rtun/$1 $2" "$dbg" "$3"
@@ -184,60 +300,66 @@ symbol_range() {
 # arm_fault KIND PATTERN: KIND (failslab or fail_page_alloc) fails the next
 # allocation made from within the rtun function matching PATTERN, and only that
 # one: the stack-trace filter restricts it to that function's address range.
+# FAULT, the fault's debugfs directory, is a deliberate global: disarm_fault
+# reads it.
 arm_fault() {
+    local range
     FAULT=/sys/kernel/debug/$1
     [ -d "$FAULT" ] || { skip "no $1 in this kernel"; return $KSFT_SKIP; }
     range=$(symbol_range "$2")
     [ -n "$range" ] || { fail "no rtun function matches $2"; return 1; }
+    # shellcheck disable=SC2086 # "START END": two words
     set -- $range
-    diag "$(basename $FAULT): failing one allocation made from [$1, $2)"
-    echo 0 > $FAULT/probability
-    echo $1 > $FAULT/require-start
-    echo $2 > $FAULT/require-end
-    echo 32 > $FAULT/stacktrace-depth
-    echo N > $FAULT/task-filter
-    echo N > $FAULT/ignore-gfp-wait
-    [ -e $FAULT/ignore-gfp-highmem ] && echo N > $FAULT/ignore-gfp-highmem
-    [ -e $FAULT/min-order ] && echo 0 > $FAULT/min-order
-    [ -e $FAULT/cache-filter ] && echo N > $FAULT/cache-filter
-    echo 0 > $FAULT/space
-    echo 0 > $FAULT/verbose
-    echo 1 > $FAULT/interval
-    echo 1 > $FAULT/times
-    echo 100 > $FAULT/probability
+    diag "$(basename "$FAULT"): failing one allocation made from [$1, $2)"
+    echo 0 > "$FAULT/probability"
+    echo "$1" > "$FAULT/require-start"
+    echo "$2" > "$FAULT/require-end"
+    echo 32 > "$FAULT/stacktrace-depth"
+    echo N > "$FAULT/task-filter"
+    echo N > "$FAULT/ignore-gfp-wait"
+    [ -e "$FAULT/ignore-gfp-highmem" ] && echo N > "$FAULT/ignore-gfp-highmem"
+    [ -e "$FAULT/min-order" ] && echo 0 > "$FAULT/min-order"
+    [ -e "$FAULT/cache-filter" ] && echo N > "$FAULT/cache-filter"
+    echo 0 > "$FAULT/space"
+    echo 0 > "$FAULT/verbose"
+    echo 1 > "$FAULT/interval"
+    echo 1 > "$FAULT/times"
+    echo 100 > "$FAULT/probability"
 }
 
-disarm_fault() { echo 0 > $FAULT/probability; }
+disarm_fault() { echo 0 > "$FAULT/probability"; }
 
 # ---- readers --------------------------------------------------------------------
 
 # hold ARGS...: `rtunctl attach ARGS` in the background until `unhold`; its
-# output (frames read with --read) goes to /tmp/hold.out.
+# output (frames read with --read) goes to /tmp/hold.out. HOLD, its pid, is a
+# deliberate global: unhold reads it.
 hold() {
     rm -f /tmp/hold.ready
     rtunctl attach "$@" --ready-file /tmp/hold.ready > /tmp/hold.out 2>&1 &
     HOLD=$!
-    wait_for_file /tmp/hold.ready || { kill $HOLD; cat /tmp/hold.out; return 1; }
+    wait_for_file /tmp/hold.ready || { kill "$HOLD"; cat /tmp/hold.out; return 1; }
 }
 
-unhold() { kill $HOLD 2>/dev/null; wait $HOLD 2>/dev/null; }
+unhold() { kill "$HOLD" 2>/dev/null; wait "$HOLD" 2>/dev/null; }
 
 # frames_read: frames the held reader has printed so far.
 frames_read() { grep -c '^frame ' /tmp/hold.out; }
 
-# wait_frames N: until the held reader has read N frames (3 s at most).
+# frames_read_reach N: the held reader has read N frames or more.
+frames_read_reach() { [ "$(frames_read)" -ge "$1" ]; }
+
+# wait_frames N: until the held reader has read N frames (10 s at most).
 wait_frames() {
-    i=0
-    while [ "$(frames_read)" -lt "$1" ] && [ $i -lt 30 ]; do sleep 0.1; i=$((i + 1)); done
+    wait_until 10 frames_read_reach "$1"
     expect_eq "frames read" "$(frames_read)" "$1"
 }
 
-# wait_for_file PATH: up to 5 s.
+# wait_for_file PATH: up to 10 s.
 wait_for_file() {
-    i=0
-    while [ ! -e "$1" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-    [ -e "$1" ] || { fail "timed out waiting for $1"; return 1; }
+    wait_until 10 [ -e "$1" ] || { fail "timed out waiting for $1"; return 1; }
 }
 
 # A 60-byte Ethernet frame: broadcast, local source, ethertype 0x88b5, zeros.
+# shellcheck disable=SC2034 # for the tests (t_*.sh)
 ETH_FRAME=ffffffffffff02000000000188b5

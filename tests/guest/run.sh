@@ -1,7 +1,9 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # rust_tun guest test suite: prints KTAP, exits with kselftest codes.
 # Runs inside the test guest (scripts/guest.sh), as root.
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 1
 . ./lib.sh
 . ./t_module.sh
 . ./t_datapath.sh
@@ -105,7 +107,7 @@ echo 1 > $T/instances/rtun_audit/events/skb/kfree_skb/enable
 echo 1 > $T/instances/rtun_audit/tracing_on
 
 echo "TAP version 13"
-echo "1..$(echo $TESTS | wc -w)"
+echo "1..$(echo "$TESTS" | wc -w)"
 for t in $TESTS; do
     run_test "$t" "test_$t"
 done

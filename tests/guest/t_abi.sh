@@ -1,4 +1,6 @@
-# ABI fidelity (issue 8): the same call sequence on C tun.ko (/dev/net/tun)
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
+# ABI fidelity: the same call sequence on C tun.ko (/dev/net/tun)
 # and on rtun (/dev/net/rtun), in one boot. `rtunctl abi SCENARIO` prints one
 # `step: result` line per call, with nothing device-specific in it, so the two
 # outputs must be identical. Each test also checks that tun.ko's output holds
@@ -8,7 +10,7 @@
 # Loads both drivers; IPv6 autoconfiguration off, so that no device sends
 # frames of its own while a scenario counts them.
 abi_prepare() {
-    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
+    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return "$KSFT_SKIP"; }
     grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
     wait_for_file /dev/net/tun || return 1
     load_rtun || { fail "rtun did not load"; return 1; }
@@ -22,20 +24,21 @@ abi_prepare() {
 # output lacks one of the key lines. ABI_DEV=/dev/net/tun compares tun.ko with
 # itself: a check of the harness (every test must pass).
 abi_compare() {
-    sc=$1
+    local sc=$1 f rc key
     shift
     abi_prepare || return $?
     rtunctl abi "$sc" --dev /dev/net/tun > /tmp/abi.tun 2> /tmp/abi.tun.err
     rtunctl abi "$sc" --dev "${ABI_DEV:-/dev/net/rtun}" > /tmp/abi.rtun 2> /tmp/abi.rtun.err
-    # Lines for behaviour where rtun differs from tun on purpose (the
-    # README's ABI table says why) are compared apart and only reported.
+    # Lines for behaviour where rtun differs from tun on purpose (docs/abi.md,
+    # "Intended differences in behaviour", says why) are compared apart and
+    # only reported.
     if [ -n "${ABI_INTENDED:-}" ]; then
         for f in /tmp/abi.tun /tmp/abi.rtun; do
             grep -E -- "$ABI_INTENDED" $f > $f.intended
             grep -v -E -- "$ABI_INTENDED" $f > $f.cmp
         done
         if ! cmp -s /tmp/abi.tun.intended /tmp/abi.rtun.intended; then
-            diag "intended differences (- tun.ko, + rtun; see the README's ABI table):"
+            diag "intended differences (- tun.ko, + rtun; see docs/abi.md):"
             diff -u /tmp/abi.tun.intended /tmp/abi.rtun.intended | grep '^[-+][^-+]' | sed 's/^/#   /'
         fi
     else
@@ -185,7 +188,7 @@ test_abi_fasync() {
 # copies a 32-byte compat_ifreq. tun has no compat conversion for the 32-bit
 # sock_fprog of TUNATTACHFILTER: its 32-bit number is unknown to tun (EINVAL).
 test_abi_compat32() {
-    command -v tun32 > /dev/null || { skip "no tun32 in this guest (gcc -m32 unavailable at build time)"; return $KSFT_SKIP; }
+    command -v tun32 > /dev/null || { skip "no tun32 in this guest (gcc -m32 unavailable at build time)"; return "$KSFT_SKIP"; }
     abi_compare compat32 \
         'client: 32-bit, sizeof(struct ifreq)=32' \
         'TUNGETFEATURES: 0 features=0x71f3' \
@@ -318,7 +321,7 @@ test_abi_backpressure_detach_middle() {
         'reindex: program returning 1: frames on fd1, fd2, fd3: q0=0 q1=4 q2=0'
 }
 
-# IOCB_NOWAIT (issue 14, M2): tun's file has FMODE_NOWAIT, and its read and
+# IOCB_NOWAIT (M2): tun's file has FMODE_NOWAIT, and its read and
 # write treat IOCB_NOWAIT as O_NONBLOCK. On a blocking fd, preadv2/pwritev2
 # with RWF_NOWAIT give EAGAIN where they would wait (a driver without
 # FMODE_NOWAIT gets EOPNOTSUPP from the VFS). An io_uring read of an empty

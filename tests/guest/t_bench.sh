@@ -1,10 +1,13 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # The benchmark client (tools/rtunbench) in quick mode, so that it cannot rot:
 # every path runs on tun.ko and on rtun, with the kfree_skb tracepoint off and
 # on, and prints its `path=` line. The numbers are not judged here (this is the
 # lockdep test kernel; scripts/bench.sh measures on the bench kernel).
 test_bench_quick_runs() {
+    local rc n bad p tp line
     load_rtun || return 1
-    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
+    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return "$KSFT_SKIP"; }
     grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
     wait_for_file /dev/net/tun || return 1
     rtunbench --quick > /tmp/bench.out 2>&1

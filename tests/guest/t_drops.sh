@@ -1,10 +1,14 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # Each drop reason, provoked on purpose: the trace line names the exact reason
 # at a location inside rtun, and the device's counters (what ip -s link shows)
 # grow by exactly the number of drops provoked.
 
-# new_dev NAME ARGS...: a persistent device, plus its counters before the test.
+# new_dev NAME ARGS...: a persistent device, plus its counters before the test:
+# rx0 and tx0 are deliberate globals, which expect_counters (and a test or
+# two) read.
 new_dev() {
-    dev=$1
+    local dev=$1
     shift
     rtunctl add "$dev" "$@" >/dev/null || { fail "cannot create $dev"; return 1; }
     rx0=$(stat "$dev" rx_dropped)
@@ -13,6 +17,7 @@ new_dev() {
 
 # expect_counters DEV RX TX: rx/tx_dropped grew by RX and TX; `ip -s link` agrees.
 expect_counters() {
+    local rx tx
     rx=$(( $(stat "$1" rx_dropped) - rx0 ))
     tx=$(( $(stat "$1" tx_dropped) - tx0 ))
     ip -s link show "$1" | sed -n '/RX:/,$p' | sed 's/^/#   /'
@@ -21,12 +26,13 @@ expect_counters() {
 }
 
 test_drop_dev_ready_write_down() {
+    local out
     load_rtun || return 1
     new_dev rd0 --tap --no-pi || return 1
     trace_start
-    out=$(rtunctl send rd0 --tap --no-pi --hex $ETH_FRAME --pad-to 60 --count 3)
+    out=$(rtunctl send rd0 --tap --no-pi --hex "$ETH_FRAME" --pad-to 60 --count 3)
     trace_stop
-    expect_eq "errnos" "$(echo $out)" "errno=EIO errno=EIO errno=EIO" || return 1
+    expect_eq "errnos" "$(oneline "$out")" "errno=EIO errno=EIO errno=EIO" || return 1
     expect_drops DEV_READY 3 || return 1
     expect_counters rd0 3 0 || return 1
     expect_ethtool rd0 DEV_READY 3 || return 1
@@ -36,6 +42,7 @@ test_drop_dev_ready_write_down() {
 # A persistent device with no reader whose carrier was forced on: xmit has no
 # queue to put the frame on.
 test_drop_dev_ready_xmit_no_reader() {
+    local out
     load_rtun || return 1
     new_dev rd1 --tap --no-pi --multi-queue || return 1
     # tun refuses carrier without a queue; a detached queue keeps the device's
@@ -57,6 +64,7 @@ test_drop_dev_ready_xmit_no_reader() {
 
 # A reader that does not read, with a 4-frame ring: 10 frames, 6 dropped.
 test_drop_full_ring() {
+    local out pid
     load_rtun || return 1
     new_dev rd2 --tap --no-pi || return 1
     ip link set rd2 txqueuelen 4
@@ -83,6 +91,7 @@ test_drop_full_ring() {
 # Frames shorter than the header they must carry: a 10-byte TAP frame, and a
 # TUN frame that claims IPv4 in 12 bytes.
 test_drop_hdr_trunc() {
+    local out
     load_rtun || return 1
     new_dev rd3 --tap --no-pi || return 1
     ip link set rd3 up
@@ -112,6 +121,7 @@ test_drop_hdr_trunc() {
 }
 
 test_drop_skb_ucopy_fault() {
+    local out
     load_rtun || return 1
     new_dev rd5 --tap --no-pi || return 1
     ip link set rd5 up
@@ -128,19 +138,20 @@ test_drop_skb_ucopy_fault() {
 # Page allocation for a large frame fails: fail_page_alloc, restricted by its
 # stack filter to allocations made from rtun's add_page_frag, fails one.
 test_drop_nomem() {
+    local out
     load_rtun || return 1
     new_dev rd6 --tap --no-pi || return 1
     ip link set rd6 up
     trace_start
     arm_fault fail_page_alloc 'SkBuff13add_page_frag' || return $?
-    out=$(rtunctl send rd6 --tap --no-pi --hex $ETH_FRAME --pad-to 8000)
+    out=$(rtunctl send rd6 --tap --no-pi --hex "$ETH_FRAME" --pad-to 8000)
     disarm_fault
     trace_stop
     expect_eq "large write" "$out" "errno=ENOMEM" || return 1
     expect_drops NOMEM 1 || return 1
     expect_counters rd6 1 0 || return 1
     expect_ethtool rd6 NOMEM 1 || return 1
-    out=$(rtunctl send rd6 --tap --no-pi --hex $ETH_FRAME --pad-to 8000)
+    out=$(rtunctl send rd6 --tap --no-pi --hex "$ETH_FRAME" --pad-to 8000)
     expect_eq "same write without the fault" "$out" "wrote 8000" || return 1
     rtunctl del rd6 --tap --no-pi >/dev/null
 }

@@ -1,15 +1,17 @@
-# Seeded fuzzing of the user-facing surface (issue 9): tools/rtunfuzz runs one
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
+# Seeded fuzzing of the user-facing surface: tools/rtunfuzz runs one
 # seeded sequence of opens, closes, TUNSETIFF/TUNSETQUEUE/TUNSETPERSIST, every
 # TUN* and SIOC* ioctl with random arguments and bad pointers, random ioctl
 # numbers, frames of random lengths and headers, short and bad reads, polls,
 # and UDP traffic through the devices, on C tun.ko (the control) and on rtun.
 #
-# Fails on: an errno the README's "Errnos" table does not document for the
+# Fails on: an errno the "Errnos" table of docs/abi.md does not document for the
 # call (on either driver: the table claims to be tun's), a frame rtun does not
 # account for (rx_packets = successful writes, tx_packets = frames read, every
 # ndo_start_xmit a frame read or counted in tx_dropped, per-reason counters =
 # rx_dropped + rx_frame_errors + the driver's transmit drops, less the core's
-# own drops; see README "Seeded fuzzing"), and a kernel splat during the runs.
+# own drops; see docs/testing.md, "Seeded fuzzing"), and a kernel splat during the runs.
 # The call-by-call traces of the two runs are compared for the ioctls, opens
 # and closes, whose results do not depend on timing; differences are printed. The two drivers' (call, errno) histograms are printed side by side;
 # they are not compared for equality: the reads and writes see frames whose
@@ -22,12 +24,14 @@
 FUZZ_SEED_DEFAULT=9031
 FUZZ_ITERATIONS_DEFAULT=500
 
-# fuzz_run DEV OUT: one run; its exit status.
+# fuzz_run DEV OUT: one run; its exit status. seed and iters are those of
+# its caller, test_fuzz_seeded.
 fuzz_run() {
     rtunfuzz --seed "$seed" --iterations "$iters" --dev "$1" --trace "$2.trace" > "$2" 2> "$2.err"
 }
 
 test_fuzz_seeded() {
+    local seed iters rc s0 trc s1 rrc s2 d found ndiff
     # Both drivers loaded, IPv6 autoconfiguration off (t_abi.sh).
     abi_prepare || return $?
     seed=${RTUN_FUZZ_SEED:-$FUZZ_SEED_DEFAULT}
@@ -75,7 +79,7 @@ test_fuzz_seeded() {
     done
     if [ $trc != 0 ]; then
         grep '^FAIL: ' /tmp/fuzz.tun | head -20 | sed 's/^/# tun.ko: /'
-        fail "tun.ko returned errnos the README's table lacks (exit $trc): the table must cover tun"
+        fail "tun.ko returned errnos the table of docs/abi.md lacks (exit $trc): the table must cover tun"
         rc=1
     fi
     if [ $rrc != 0 ]; then

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-# KCSAN (issue 14): the tests of the KCSAN slice that only make sense on the
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
+# KCSAN: the tests of the KCSAN slice that only make sense on the
 # KCSAN kernel (configs/kcsan.config), where scripts/test.sh runs them after a
 # few tests of the suite; they skip elsewhere. Sourced by run.sh.
 
@@ -25,6 +26,7 @@ kcsan_counter() { sed -n "s/^$1: //p" $KCSAN_DEBUGFS; }
 # own races fail the test too: the slice is short, and a report nobody reads
 # is no report.
 test_kcsan_no_reports() {
+    local setup reports n mine
     [ -e $KCSAN_DEBUGFS ] || { skip "kernel without CONFIG_KCSAN"; return "$KSFT_SKIP"; }
     expect_eq "KCSAN enabled" "$(kcsan_counter enabled)" 1 || return 1
     diag "kcsan: $(grep -E '^[a-z_]+: [0-9-]+$' $KCSAN_DEBUGFS | tr '\n' ' ')"
@@ -49,21 +51,25 @@ test_kcsan_no_reports() {
     fail "$n KCSAN report(s) since boot, $mine naming rtun"
 }
 
+# kh_read_all: the reader has read every frame kh0 transmitted.
+kh_read_all() { [ "$(frames_read)" = "$(stat kh0 tx_packets)" ]; }
+
 # KCSAN samples: it watches one access in up to KCSAN_SKIP_WATCH (4000) per
 # CPU, for up to KCSAN_UDELAY_TASK (80) us, and reports a race only if the
 # other CPU touches the same word in that window. A race in rtun is found only
 # where both sides run often and at the same time, which the rest of the slice
 # does not do: races injected on purpose into rtun's write and transmit paths
-# went unreported there, and were reported by this hammer (README,
-# Reliability). For a bounded run, KCSAN watches one access in up to 100 for
-# up to 400 us (the defaults come back after), while both data paths run from
-# both CPUs: two writers on two queues of kh1 (write(), rx counters), two
-# injectors through kh0 (ndo_select_queue, ndo_start_xmit) and one reader
-# polling and reading kh0's two queues, and a loop reading the counters of
-# both (ndo_get_stats64, ethtool -S, debugfs). Checked here: every write and
-# every injected frame went through, every frame read was counted; the races,
-# by kcsan_no_reports.
+# went unreported there, and were reported by this hammer
+# (docs/reliability.md, "KCSAN, the data-race detector"). For a bounded run,
+# KCSAN watches one access in up to 100 for up to 400 us (the defaults come
+# back after), while both data paths run from both CPUs: two writers on two
+# queues of kh1 (write(), rx counters), two injectors through kh0
+# (ndo_select_queue, ndo_start_xmit) and one reader polling and reading kh0's
+# two queues, and a loop reading the counters of both (ndo_get_stats64,
+# ethtool -S, debugfs). Checked here: every write and every injected frame
+# went through, every frame read was counted; the races, by kcsan_no_reports.
 test_kcsan_hammer() {
+    local n skip0 delay0 w0 t0 pids i stats ok p t1 w1 read_n rx tx d
     [ -e $KCSAN_DEBUGFS ] || { skip "kernel without CONFIG_KCSAN"; return "$KSFT_SKIP"; }
     load_rtun || return 1
     n=${KCSAN_HAMMER_FRAMES:-4000}
@@ -83,7 +89,7 @@ test_kcsan_hammer() {
     echo 400 > $KCSAN_PARAMS/udelay_task
     pids=
     for i in 1 2; do
-        rtunctl send kh1 --tap --no-pi --multi-queue --hex $ETH_FRAME --pad-to 60 --count "$n" > /tmp/kh.send$i 2>&1 &
+        rtunctl send kh1 --tap --no-pi --multi-queue --hex "$ETH_FRAME" --pad-to 60 --count "$n" > /tmp/kh.send$i 2>&1 &
         pids="$pids $!"
         rtunctl inject kh0 --count "$n" > /tmp/kh.inject$i 2>&1 &
         pids="$pids $!"
@@ -108,8 +114,7 @@ test_kcsan_hammer() {
     t1=$(cut -d' ' -f1 /proc/uptime)
     w1=$(kcsan_counter setup_watchpoints)
     # The reader reads what the ring still holds, then sleeps in poll().
-    i=0
-    while [ "$(frames_read)" != "$(stat kh0 tx_packets)" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+    wait_until 20 kh_read_all
     unhold
     read_n=$(frames_read)
     rx=$(stat kh1 rx_packets)

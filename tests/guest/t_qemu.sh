@@ -1,4 +1,6 @@
-# QEMU on rtun (issue 8): a real VMM's multi-queue tap backend. The test guest
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
+# QEMU on rtun: a real VMM's multi-queue tap backend. The test guest
 # runs two inner QEMUs (TCG) side by side, each with a virtio-net NIC (mq=on,
 # 4 queue pairs, MSI-X) on a persistent multi-queue TAP: one on C tun.ko, one
 # on rtun. QEMU opens /dev/net/tun by path, so the rtun one runs in a mount
@@ -34,9 +36,9 @@ INNER: ping: 2/2'
 QEMU_TAP_FLAGS="--tap --no-pi --multi-queue --vnet-hdr"
 
 qemu_prepare() {
-    [ -x /usr/bin/qemu-system-x86_64 ] && [ -f /qemu/bzImage ] && [ -f /qemu/initramfs ] ||
-        { skip "no inner QEMU in this guest (RTUN_GUEST_QEMU=0?)"; return $KSFT_SKIP; }
-    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
+    { [ -x /usr/bin/qemu-system-x86_64 ] && [ -f /qemu/bzImage ] && [ -f /qemu/initramfs ]; } ||
+        { skip "no inner QEMU in this guest (RTUN_GUEST_QEMU=0?)"; return "$KSFT_SKIP"; }
+    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return "$KSFT_SKIP"; }
     grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
     wait_for_file /dev/net/tun || return 1
     load_rtun || { fail "rtun did not load"; return 1; }
@@ -49,94 +51,97 @@ qemu_prepare() {
 # miss the boot-time timer IRQ check, which then panics ("IO-APIC + timer
 # doesn't work!"), the same on either driver.
 qemu_vm() {
-    drv=$1
-    net=$2
+    local drv=$1 net=$2 port
     port=$((5000 + 10 * net + 1))
     set -- qemu-system-x86_64 -accel tcg -cpu max -m 128 -smp 1 \
         -nodefaults -no-user-config -display none -no-reboot \
-        -bios /usr/share/qemu/qboot.rom -serial file:/tmp/qemu.$drv.console \
+        -bios /usr/share/qemu/qboot.rom -serial file:/tmp/qemu."$drv".console \
         -kernel /qemu/bzImage -initrd /qemu/initramfs \
         -append "console=ttyS0 panic=-1 quiet no_timer_check q_host=10.0.$net.1 q_addr=10.0.$net.2/24 q_port=$port" \
-        -netdev tap,id=n0,ifname=qemu_$drv,script=no,downscript=no,vhost=off,queues=4 \
+        -netdev tap,id=n0,ifname=qemu_"$drv",script=no,downscript=no,vhost=off,queues=4 \
         -device virtio-net-pci,netdev=n0,mq=on,vectors=10,romfile=
-    if [ $drv = tun ]; then
-        timeout -s KILL $QEMU_TIMEOUT "$@"
+    if [ "$drv" = tun ]; then
+        timeout -s KILL "$QEMU_TIMEOUT" "$@"
     else
         unshare -m sh -c 'mount --bind /dev/net/rtun /dev/net/tun && exec "$@"' sh \
-            timeout -s KILL $QEMU_TIMEOUT "$@"
+            timeout -s KILL "$QEMU_TIMEOUT" "$@"
     fi
 }
 
 # qemu_start DRIVER NET: creates the tap and the test guest's TCP ends, then
 # starts qemu_vm in the background. Leaves /tmp/qemu.DRIVER.{err,rc,time,up}.
 qemu_start() {
-    drv=$1
-    net=$2
+    local drv=$1 net=$2 out port
     out=/tmp/qemu.$drv
     port=$((5000 + 10 * net + 1))
-    rm -f $out.*
-    rtunctl --dev /dev/net/$drv add qemu_$drv $QEMU_TAP_FLAGS > /dev/null ||
+    rm -f "$out".*
+    # shellcheck disable=SC2086 # QEMU_TAP_FLAGS: rtunctl's flags, split
+    rtunctl --dev /dev/net/"$drv" add qemu_"$drv" $QEMU_TAP_FLAGS > /dev/null ||
         { fail "$drv: rtunctl add qemu_$drv"; return 1; }
     # The VM's NIC must end up on this tap: QEMU fails to attach to a device
     # of the other driver (tun_set_iff: EINVAL).
-    expect_eq "driver of qemu_$drv" "$(ethtool -i qemu_$drv | sed -n 's/^driver: //p')" $drv || return 1
-    ip addr add 10.0.$net.1/24 dev qemu_$drv
-    ip link set qemu_$drv up
+    expect_eq "driver of qemu_$drv" "$(ethtool -i qemu_"$drv" | sed -n 's/^driver: //p')" "$drv" || return 1
+    ip addr add 10.0."$net".1/24 dev qemu_"$drv"
+    ip link set qemu_"$drv" up
     # With -e, each closes the connection after the last byte, and not before.
-    timeout $QEMU_TIMEOUT nc -l -p $port -e sh -c "cat > $out.up" &
-    echo $! > $out.nc
-    timeout $QEMU_TIMEOUT nc -l -p $((port + 1)) -e seq 1 20000 &
-    echo $! >> $out.nc
+    timeout "$QEMU_TIMEOUT" nc -l -p $port -e sh -c "cat > $out.up" &
+    echo $! > "$out".nc
+    timeout "$QEMU_TIMEOUT" nc -l -p $((port + 1)) -e seq 1 20000 &
+    echo $! >> "$out".nc
     (
         t0=$(cut -d' ' -f1 /proc/uptime)
-        qemu_vm $drv $net < /dev/null > $out.err 2>&1
-        echo $? > $out.rc
-        awk -v a=$t0 -v b=$(cut -d' ' -f1 /proc/uptime) 'BEGIN { printf "%.0f\n", b - a }' > $out.time
+        qemu_vm "$drv" "$net" < /dev/null > "$out".err 2>&1
+        echo $? > "$out".rc
+        awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN { printf "%.0f\n", b - a }' > "$out".time
     ) &
-    echo $! > $out.pid
+    echo $! > "$out".pid
 }
 
 # qemu_stop DRIVER: after its VM ended: the TCP ends and the tap go.
 qemu_stop() {
+    local out pid
     out=/tmp/qemu.$1
-    for pid in $(cat $out.nc); do kill $pid 2>/dev/null; wait $pid 2>/dev/null; done
-    rtunctl --dev /dev/net/$1 del qemu_$1 $QEMU_TAP_FLAGS > /dev/null ||
+    # shellcheck disable=SC2013 # one pid a line
+    for pid in $(cat "$out".nc); do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+    # shellcheck disable=SC2086 # QEMU_TAP_FLAGS: rtunctl's flags, split
+    rtunctl --dev /dev/net/"$1" del qemu_"$1" $QEMU_TAP_FLAGS > /dev/null ||
         { fail "$1: rtunctl del qemu_$1"; return 1; }
 }
 
 # qemu_check DRIVER: what the VM of DRIVER must show.
 qemu_check() {
-    drv=$1
+    local drv=$1 out rc
     out=/tmp/qemu.$drv
-    touch $out.up $out.console
-    tr -d '\r' < $out.console > $out.log
-    grep '^INNER: ' $out.log > $out.results
-    diag "$drv: QEMU exit $(cat $out.rc) after $(cat $out.time) s; VM: $(sed -n 's/^INNER-STAT: //p' $out.log | tr '\n' ';' | sed 's/ *;/; /g')"
+    touch "$out".up "$out".console
+    tr -d '\r' < "$out".console > "$out".log
+    grep '^INNER: ' "$out".log > "$out".results
+    diag "$drv: QEMU exit $(cat "$out".rc) after $(cat "$out".time) s; VM: $(sed -n 's/^INNER-STAT: //p' "$out".log | tr '\n' ';' | sed 's/ *;/; /g')"
     rc=0
-    [ "$(cat $out.rc)" = 0 ] || { diag "$drv: QEMU exited with $(cat $out.rc) (137: killed after $QEMU_TIMEOUT s)"; rc=1; }
-    if [ -s $out.err ]; then
+    [ "$(cat "$out".rc)" = 0 ] || { diag "$drv: QEMU exited with $(cat "$out".rc) (137: killed after $QEMU_TIMEOUT s)"; rc=1; }
+    if [ -s "$out".err ]; then
         diag "$drv: QEMU's stderr:"
-        sed 's/^/#   /' $out.err
-        grep -qiE 'tap|tun|ioctl|vnet|queue|offload' $out.err && { diag "$drv: QEMU reported a tap error"; rc=1; }
+        sed 's/^/#   /' "$out".err
+        grep -qiE 'tap|tun|ioctl|vnet|queue|offload' "$out".err && { diag "$drv: QEMU reported a tap error"; rc=1; }
     fi
-    grep -qx 'INNER-DONE' $out.log || { diag "$drv: the inner VM did not finish"; rc=1; }
-    seq 1 20000 | cmp -s - $out.up ||
-        { diag "$drv: the test guest received $(wc -c < $out.up) bytes of the VM's upload, wanted $(seq 1 20000 | wc -c)"; rc=1; }
+    grep -qx 'INNER-DONE' "$out".log || { diag "$drv: the inner VM did not finish"; rc=1; }
+    seq 1 20000 | cmp -s - "$out".up ||
+        { diag "$drv: the test guest received $(wc -c < "$out".up) bytes of the VM's upload, wanted $(seq 1 20000 | wc -c)"; rc=1; }
     echo "$QEMU_EXPECTED" | while IFS= read -r key; do
-        grep -qxF -- "$key" $out.results || diag "$drv: missing the expected line '$key'"
+        grep -qxF -- "$key" "$out".results || diag "$drv: missing the expected line '$key'"
     done | grep . && rc=1
     if [ $rc != 0 ]; then
         diag "$drv: inner console (tail):"
-        tail -n 40 $out.log | sed 's/^/#   /'
+        tail -n 40 "$out".log | sed 's/^/#   /'
     fi
     return $rc
 }
 
 test_qemu_multiqueue_vm() {
+    local rc drv
     qemu_prepare || return $?
     qemu_start tun 9 || return 1
-    qemu_start rtun 10 || { wait $(cat /tmp/qemu.tun.pid); qemu_stop tun; return 1; }
-    wait $(cat /tmp/qemu.tun.pid) $(cat /tmp/qemu.rtun.pid)
+    qemu_start rtun 10 || { wait "$(cat /tmp/qemu.tun.pid)"; qemu_stop tun; return 1; }
+    wait "$(cat /tmp/qemu.tun.pid)" "$(cat /tmp/qemu.rtun.pid)"
     rc=0
     for drv in tun rtun; do
         qemu_stop $drv || rc=1

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0
-# Races and lifecycles (issue 14): each test runs the same sequence on tun.ko
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
+# Races and lifecycles: each test runs the same sequence on tun.ko
 # (the control) and on rtun in one boot, and fails on any kernel report it
 # provokes. Sourced by run.sh.
 
@@ -22,6 +23,7 @@ check_no_new_splats() {
 # RTUN_RACE_ROUNDS rounds per driver (default 40: about 30 s each on the
 # KASAN kernel under TCG).
 test_race_napi_write_vs_delete() {
+    local seed rounds before rc dev out st
     abi_prepare || return $?
     seed=${RTUN_STRESS_SEED:-$(date +%s)}
     rounds=${RTUN_RACE_ROUNDS:-40}
@@ -46,6 +48,7 @@ test_race_napi_write_vs_delete() {
 # while the queue is stopped; once the reader reads, the ring's frames (and
 # then netpoll's) come out: netconsole's UDP frames, to port 6666.
 test_netpoll_backpressure_xmit() {
+    local cfg before rc dev name t i got udp
     abi_prepare || return $?
     cfg=/sys/kernel/config
     grep -q " $cfg configfs" /proc/mounts || mount -t configfs none "$cfg" || { fail "cannot mount configfs"; return 1; }

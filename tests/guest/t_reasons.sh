@@ -1,4 +1,6 @@
-# The drop reasons of filters, virtio-net headers and offloads (issue 4). Each
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
+# The drop reasons of filters, virtio-net headers and offloads. Each
 # test asserts the trace line's exact reason at a location in rtun, the
 # matching ethtool -S counter, and ip -s link's drop counter.
 
@@ -61,6 +63,7 @@ test_drop_tap_filter() {
 # Trimming to the eBPF program's length fails: the frame is non-linear and
 # shared with a packet tap, so the trim must reallocate, and failslab fails it.
 test_drop_nomem_trim() {
+    local cap ok
     load_rtun || return 1
     new_dev rf3 --tap --no-pi || return 1
     ip link set rf3 mtu 9000
@@ -88,12 +91,13 @@ test_drop_nomem_trim() {
 
 # A virtio-net header with an unknown GSO type.
 test_drop_dev_hdr() {
+    local fe0 out
     load_rtun || return 1
     new_dev rf4 --tap --no-pi --vnet-hdr || return 1
     fe0=$(stat rf4 rx_frame_errors)
     ip link set rf4 up
     trace_start
-    out=$(rtunctl send rf4 --tap --no-pi --vnet-hdr --vnet 00ff --hex $ETH_FRAME --pad-to 60)
+    out=$(rtunctl send rf4 --tap --no-pi --vnet-hdr --vnet 00ff --hex "$ETH_FRAME" --pad-to 60)
     trace_stop
     expect_eq "write with a bad vnet header" "$out" "errno=EINVAL" || return 1
     expect_drops DEV_HDR 1 || return 1
@@ -101,7 +105,7 @@ test_drop_dev_hdr() {
     # Counted where tun counts it: a frame error, not a drop.
     expect_counters rf4 0 0 || return 1
     expect_eq "rf4 rx_frame_errors delta" "$(( $(stat rf4 rx_frame_errors) - fe0 ))" 1 || return 1
-    out=$(rtunctl send rf4 --tap --no-pi --vnet-hdr --hex $ETH_FRAME --pad-to 60)
+    out=$(rtunctl send rf4 --tap --no-pi --vnet-hdr --hex "$ETH_FRAME" --pad-to 60)
     expect_eq "the same frame with a valid header" "$out" "wrote 70" || return 1
     rtunctl del rf4 --tap --no-pi --vnet-hdr >/dev/null
 }
@@ -110,6 +114,7 @@ test_drop_dev_hdr() {
 # driver fills the checksum in. The frame is shared with a packet tap, so that
 # needs memory, and failslab fails it once.
 test_drop_skb_csum() {
+    local cap ok
     load_rtun || return 1
     new_dev rf5 --tap --no-pi || return 1
     # The reader takes checksum offload (TUN_F_CSUM), so the stack leaves the
@@ -138,6 +143,7 @@ test_drop_skb_csum() {
 # A TCP GSO frame (4000 bytes, MSS 1000) towards a reader without offloads is
 # segmented in software; failslab fails the segmentation once.
 test_drop_skb_gso_seg() {
+    local ok
     load_rtun || return 1
     new_dev rf6 --tap --no-pi || return 1
     # TSO negotiated without a virtio-net header: the device segments.
@@ -194,13 +200,15 @@ test_offload_negotiated_reader_gets_gso() {
 # Every drop rtun made during the whole run (recorded by a trace instance of
 # its own since the suite began) carries a named reason, none NOT_SPECIFIED.
 test_no_unnamed_drops() {
+    local I total bad line unreadable
     I=$T/instances/rtun_audit
-    [ -d $I ] || { fail "the audit trace instance is missing"; return 1; }
-    echo 0 > $I/tracing_on
+    [ -d "$I" ] || { fail "the audit trace instance is missing"; return 1; }
+    echo 0 > "$I"/tracing_on
     # What tests that cycle modules resolved before (audit_pause), then the rest.
-    { cat /tmp/audit.saved 2>/dev/null; grep 'kfree_skb:' $I/trace; } > /tmp/audit.txt
+    { cat /tmp/audit.saved 2>/dev/null; grep 'kfree_skb:' "$I"/trace; } > /tmp/audit.txt
     # Symbolic locations ("func+0x../0x.. [rtun]") in one pass; raw addresses
     # (older kernels) through kallsyms, line by line.
+    # shellcheck disable=SC2046 # "TOTAL BAD": two words
     set -- $(awk -v known=" $KNOWN_REASONS " '
         / \[rtun\] reason: / { n++; r = $NF; if (index(known, " " r " ") == 0) { bad++; print r > "/tmp/audit.bad"; print > "/tmp/audit.badlines" } }
         END { print n + 0, bad + 0 }' /tmp/audit.txt)
@@ -226,8 +234,8 @@ test_no_unnamed_drops() {
     # Where they were dropped, by function.
     [ -s /tmp/audit.badlines ] && sed -n 's/.*location=\([^ ]*\) .*/\1/p' /tmp/audit.badlines | sort | uniq -c | sed 's/^/# unnamed at: /'
     diag "rtun drops recorded over the run: $total"
-    [ $total -ge 30 ] || { fail "too few rtun drops recorded ($total): the audit saw nothing"; return 1; }
-    [ $bad = 0 ] || { fail "$bad rtun drops without a named reason"; return 1; }
+    [ "$total" -ge 30 ] || { fail "too few rtun drops recorded ($total): the audit saw nothing"; return 1; }
+    [ "$bad" = 0 ] || { fail "$bad rtun drops without a named reason"; return 1; }
     # Every location is a readable rtun function (dropwatch truncates mangled
     # Rust symbols to nothing useful).
     sed -n 's/.*location=\([^+ ]*\)+[^ ]* \[rtun\] reason: .*/\1/p' /tmp/audit.txt | sort | uniq -c | sed 's/^/# location: /'
@@ -239,6 +247,7 @@ test_no_unnamed_drops() {
 # accounted for: read (tx_packets) or dropped with a reason (tx_dropped), and
 # tx_dropped is the sum of the per-reason counters.
 test_every_frame_accounted_under_load() {
+    local a read_n dropped by_reason
     load_rtun || return 1
     new_dev rs0 --tap --no-pi || return 1
     ip link set rs0 txqueuelen 8
@@ -252,6 +261,7 @@ test_every_frame_accounted_under_load() {
     sleep 0.5
     unhold
     read_n=$(stat rs0 tx_packets)
+    # shellcheck disable=SC2154 # tx0: new_dev's (t_drops.sh)
     dropped=$(( $(stat rs0 tx_dropped) - tx0 ))
     by_reason=$(ethtool -S rs0 | awk '/: / { s += $2 } END { print s }')
     diag "3000 sent: $read_n read, $dropped dropped ($(ethtool -S rs0 | awk '/: / && $2 > 0 { printf "%s%s", $1, $2 }'))"
@@ -268,17 +278,18 @@ offload_state() {
 }
 
 test_offload_features_follow_negotiation() {
+    local dev name none tso none_tun none_rtun tso_tun tso_rtun
     load_rtun || return 1
     grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
     for dev in /dev/net/tun /dev/net/rtun; do
         name=$(rtunctl --dev $dev add 'ofl%d' --tap --no-pi --vnet-hdr) || { fail "add on $dev"; return 1; }
-        hold $name --dev $dev --tap --no-pi --vnet-hdr || return 1
-        none=$(offload_state $name)
+        hold "$name" --dev $dev --tap --no-pi --vnet-hdr || return 1
+        none=$(offload_state "$name")
         unhold
-        hold $name --dev $dev --tap --no-pi --vnet-hdr --offload 7 || return 1
-        tso=$(offload_state $name)
+        hold "$name" --dev $dev --tap --no-pi --vnet-hdr --offload 7 || return 1
+        tso=$(offload_state "$name")
         unhold
-        rtunctl --dev $dev del $name --tap --no-pi --vnet-hdr >/dev/null
+        rtunctl --dev $dev del "$name" --tap --no-pi --vnet-hdr >/dev/null
         diag "$dev: none: $none"
         diag "$dev: csum|tso4|tso6: $tso"
         eval "none_${dev##*/}='$none'; tso_${dev##*/}='$tso'"

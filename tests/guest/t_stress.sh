@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # A bounded, seeded stress run: tools/rtunstress (see its main.rs) forks
 # workers that create, configure, attach, detach, move and delete devices,
 # move frames both ways and try rmmod, for RTUN_STRESS_SECONDS (default 60)
@@ -14,7 +16,9 @@ cmdline_value() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^$1=//p" | tail -1; }
 
 # The rtun devices left, in every namespace: "NETNS: NAME" lines.
 stress_leftovers() {
-    for n in $(ls /sys/class/net); do
+    local p n ns
+    for p in /sys/class/net/*; do
+        n=${p##*/}
         case $n in rs[0-9]*x[0-9]*) echo "init: $n" ;; esac
     done
     for ns in $(ip netns list 2>/dev/null | cut -d' ' -f1); do
@@ -22,7 +26,14 @@ stress_leftovers() {
     done
 }
 
+# stress_all_gone: no device left, no debugfs entry, nothing holds rtun.
+stress_all_gone() {
+    [ -z "$(stress_leftovers)" ] && [ -z "$(ls /sys/kernel/debug/rtun 2>/dev/null)" ] &&
+        [ "$(cat /sys/module/rtun/refcnt)" = 0 ]
+}
+
 test_stress_seeded() {
+    local seconds seed dmesg_from t0 rc t1 ok left dbg leftns refcnt s ns
     load_rtun || return 1
     seconds=${RTUN_STRESS_SECONDS:-$(cmdline_value RTUN_STRESS_SECONDS)}
     seconds=${seconds:-60}
@@ -38,26 +49,20 @@ test_stress_seeded() {
     rc=$?
     t1=$(cut -d' ' -f1 /proc/uptime)
     sed 's/^/# /' /tmp/stress.out
-    diag "rtunstress took $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f", b - a }') s, exit $rc"
+    diag "rtunstress took $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s, exit $rc"
     ok=0
     [ $rc = 0 ] || { fail "rtunstress: the invariants do not hold (seed $seed)"; ok=1; }
     grep -q '^result: ' /tmp/stress.out || { fail "rtunstress printed no result"; ok=1; }
 
     # Everything goes away: devices (namespace teardown is asynchronous),
     # debugfs entries, the module's references.
-    i=0
-    while [ $i -lt 120 ]; do
-        [ -z "$(stress_leftovers)" ] && [ -z "$(ls /sys/kernel/debug/rtun 2>/dev/null)" ] &&
-            [ "$(cat /sys/module/rtun/refcnt)" = 0 ] && break
-        sleep 0.5
-        i=$((i + 1))
-    done
+    wait_until 120 stress_all_gone
     left=$(stress_leftovers)
     [ -z "$left" ] || { echo "$left" | sed 's/^/# left: /'; fail "rtun devices left after the run"; ok=1; }
     dbg=$(ls /sys/kernel/debug/rtun 2>/dev/null)
     [ -z "$dbg" ] || { fail "debugfs entries left: $dbg"; ok=1; }
     leftns=$(ip netns list 2>/dev/null | grep '^rsns' | cut -d' ' -f1)
-    [ -z "$leftns" ] || { fail "namespaces left: $leftns"; ok=1; for ns in $leftns; do ip netns del $ns; done; }
+    [ -z "$leftns" ] || { fail "namespaces left: $leftns"; ok=1; for ns in $leftns; do ip netns del "$ns"; done; }
     refcnt=$(cat /sys/module/rtun/refcnt)
     expect_eq "rtun refcnt after the run" "$refcnt" 0 || ok=1
     if rmmod rtun; then
@@ -75,7 +80,7 @@ test_stress_seeded() {
     return $ok
 }
 
-# ---- the lifecycle stress (issue 14) ---------------------------------------------
+# ---- the lifecycle stress ----------------------------------------------------------
 # `rtunstress lifecycle` (tools/rtunstress/src/lifecycle/): threads on the data
 # path (read, write, poll, epoll, preadv2/pwritev2 RWF_NOWAIT, io_uring, UDP
 # and AF_PACKET transmits, O_ASYNC) against threads that create, reconfigure
@@ -95,6 +100,7 @@ test_stress_seeded() {
 
 # The lifecycle runs' devices and namespaces left, in every namespace.
 lifecycle_leftovers() {
+    local p n ns
     for p in /sys/class/net/*; do
         n=${p##*/}
         case $n in [rt]l[0-9]*g[0-9]*) echo "init: $n" ;; esac
@@ -105,6 +111,7 @@ lifecycle_leftovers() {
 }
 
 test_stress_lifecycle() {
+    local seconds seed rc s0 rrc first s1 trc s2 d left
     [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return "$KSFT_SKIP"; }
     grep -q '^tun ' /proc/modules || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
     load_rtun || { fail "rtun did not load"; return 1; }

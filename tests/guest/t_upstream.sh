@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # The kernel's own tun selftest, tools/testing/selftests/net/tun.c of the test
 # kernel's tree, built unmodified and static by scripts/selftest.sh. It opens
 # /dev/net/tun by name, so it runs first against C tun.ko, then against rtun
@@ -53,8 +55,9 @@ selftest_shards() {
 # selftest_shard LOG ARGS...: one shard in a new network namespace. Reports
 # and deletes the selftest's interfaces still there when it ends.
 selftest_shard() {
-    log=$1
+    local log=$1
     shift
+    # shellcheck disable=SC2016 # expanded by the shell in the namespace
     unshare -n sh -c '
         cap=$1 ifaces=$2 bin=$3
         shift 3
@@ -72,20 +75,22 @@ selftest_shard() {
 
 # selftest_run LABEL: all shards side by side, logs in /tmp/selftest.LABEL.N.log.
 selftest_run() {
+    local t0 n pids args t1 p
     rm -f /tmp/selftest."$1".*.log
     t0=$(cut -d' ' -f1 /proc/uptime)
     n=0
     pids=
     while read -r args; do
         n=$((n + 1))
+        # shellcheck disable=SC2086 # the harness's filter arguments, split
         selftest_shard "/tmp/selftest.$1.$n.log" $args &
         pids="$pids $!"
     done <<EOF
 $(selftest_shards)
 EOF
-    for p in $pids; do wait $p; done
+    for p in $pids; do wait "$p"; done
     t1=$(cut -d' ' -f1 /proc/uptime)
-    diag "$1: $n shards in $(awk -v a=$t0 -v b=$t1 'BEGIN { printf "%.1f s", b - a }')"
+    diag "$1: $n shards in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f s", b - a }')"
 }
 
 # The kselftest_harness TAP lines of a log: "ok N NAME [# XFAIL|XPASS|SKIP ...]"
@@ -102,6 +107,7 @@ selftest_xpass() { awk '$1 == "ok" && $2 ~ /^[0-9]+$/ && /# XPASS/ { print $3 }'
 # selftest_check_shard LOG: fails if the shard did not report a result for
 # every case it planned, or disagrees with the harness's own summary line.
 selftest_check_shard() {
+    local plan got summary behind
     plan=$(sed -n 's/^1\.\.\([0-9][0-9]*\)$/\1/p' "$1" | head -1)
     [ -n "$plan" ] || { fail "$1: no TAP plan"; tail -n 3 "$1"; return 1; }
     [ "$plan" -gt 0 ] || { fail "$1: a shard with no cases"; return 1; }
@@ -123,6 +129,7 @@ selftest_logs() {
 }
 
 # selftest_passed_all LABEL: the cases that passed in the shards or the retry.
+# shellcheck disable=SC2046 # the log names, one a word
 selftest_passed_all() { selftest_passed $(selftest_logs "$1") | awk '!seen[$0]++'; }
 
 # selftest_failing LABEL [ONLY]: "NAME: WHY" for each case of LABEL's run
@@ -132,7 +139,8 @@ selftest_passed_all() { selftest_passed $(selftest_logs "$1") | awk '!seen[$0]++
 # expectations), between its RUN line and its OK/FAIL line. One awk pass: the
 # suite's shell is slow to fork under TCG.
 selftest_failing() {
-    only=${2:-/dev/null}
+    local only=${2:-/dev/null}
+    # shellcheck disable=SC2046 # the log names, one a word
     awk -v only="$only" '
         FILENAME == only { order[++n] = $1; next }
         $2 == "RUN" { cur = $3; why[cur] = ""; k = 0; next }
@@ -155,10 +163,12 @@ selftest_failing() {
 # not flakes, and retrying them would only cost time.
 TUN_SELFTEST_RETRY_MAX=10
 selftest_retry() {
+    local count t
     rm -f /tmp/selftest-retry."$1".log
     count=$(wc -l < "$2")
     [ "$count" -gt 0 ] && [ "$count" -le $TUN_SELFTEST_RETRY_MAX ] || return 0
-    diag "$1: retrying alone: $(echo $(cat "$2"))"
+    diag "$1: retrying alone: $(oneline "$(cat "$2")")"
+    # shellcheck disable=SC2046 # "-r CASE" for each case: the harness's arguments
     selftest_shard /tmp/selftest-retry."$1".log $(sed 's/^/-r /' "$2")
     for t in $(selftest_passed /tmp/selftest-retry."$1".log); do
         diag "$1: $t passed on retry: flaky"
@@ -169,13 +179,18 @@ selftest_retry() {
 # plain passes, XFAIL and XPASS apart, and the cases that passed only on
 # retry (flaky) apart from those.
 selftest_summary() {
+    local sok log logs total ok_all skipped xfail xpass flaky plain
     sok=0
     for log in $(selftest_logs "$1"); do selftest_check_shard "$log" || sok=1; done
     logs=$(ls /tmp/selftest."$1".*.log)
+    # shellcheck disable=SC2086 # $logs: the shards' logs, one a word
     total=$(awk '/^1\.\.[0-9]+$/ { sub(/^1\.\./, ""); t += $0 } END { print t + 0 }' $logs)
     ok_all=$(selftest_passed_all "$1" | wc -l)
+    # shellcheck disable=SC2086 # as above
     skipped=$(selftest_skipped $logs | wc -l)
+    # shellcheck disable=SC2086 # as above
     xfail=$(selftest_xfail $logs | wc -l)
+    # shellcheck disable=SC2086 # as above
     xpass=$(selftest_xpass $logs | wc -l)
     flaky=0
     [ ! -f /tmp/selftest-retry."$1".log ] || flaky=$(selftest_passed /tmp/selftest-retry."$1".log | wc -l)
@@ -251,8 +266,9 @@ selftest_ktap() {
 }
 
 test_upstream_tun_selftest() {
-    [ -x $TUN_SELFTEST ] || { skip "no $TUN_SELFTEST in this guest (scripts/selftest.sh)"; return $KSFT_SKIP; }
-    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return $KSFT_SKIP; }
+    local had_tun ok flaky_tun flaky_rtun lost pass_tun pass_rtun left i
+    [ -x $TUN_SELFTEST ] || { skip "no $TUN_SELFTEST in this guest (scripts/selftest.sh)"; return "$KSFT_SKIP"; }
+    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return "$KSFT_SKIP"; }
     load_rtun || { fail "rtun not loaded"; return 1; }
     had_tun=0
     grep -q '^tun ' /proc/modules && had_tun=1
@@ -278,9 +294,10 @@ test_upstream_tun_selftest() {
     ! grep -q ' /dev/net/tun ' /proc/mounts || { fail "a mount over /dev/net/tun is left"; return 1; }
     # When a namespace goes away, its devices without rtnl_link_ops move to
     # the initial one instead of being deleted.
+    # shellcheck disable=SC2010 # interface names have no blank
     left=$(ls /sys/class/net | grep -E "$SELFTEST_IFACES")
     for i in $left; do ip link del "$i"; done
-    [ -z "$left" ] || { fail "interfaces left behind: $(echo $left)"; return 1; }
+    [ -z "$left" ] || { fail "interfaces left behind: $(oneline "$left")"; return 1; }
 
     selftest_summary tun.ko || ok=0
     selftest_summary rtun || ok=0
@@ -301,7 +318,7 @@ test_upstream_tun_selftest() {
     pass_rtun=$(selftest_passed_all rtun | wc -l)
     [ $ok = 1 ] || return 1
     [ "$pass_tun" -gt 0 ] || { fail "not one case passes on tun.ko: no reference to compare with"; return 1; }
-    [ $lost = 0 ] && [ "$pass_rtun" -ge "$pass_tun" ] ||
+    { [ "$lost" = 0 ] && [ "$pass_rtun" -ge "$pass_tun" ]; } ||
         { fail "rtun passes $pass_rtun cases, tun.ko $pass_tun; $lost case(s) passing on tun.ko fail on rtun"; return 1; }
     [ "$flaky_tun$flaky_rtun" = 00 ] ||
         flaky "cases that passed only on retry: tun.ko $flaky_tun, rtun $flaky_rtun"
