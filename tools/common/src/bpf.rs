@@ -34,7 +34,11 @@ pub fn load_socket_filter(prog: &[[u8; 8]], log: Option<&mut [u8]>) -> Result<i3
     }
     // SAFETY: `attr` is a bpf_attr for BPF_PROG_LOAD pointing at live buffers.
     let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, attr.as_mut_ptr(), attr.len()) };
-    if fd < 0 { Err(errno()) } else { Ok(fd as i32) }
+    if fd < 0 {
+        Err(errno())
+    } else {
+        Ok(fd as i32)
+    }
 }
 
 /// Loads `r0 = ret; exit` as a socket filter program; its fd.
@@ -73,7 +77,10 @@ mod tests {
     fn layouts() {
         assert_eq!(std::mem::size_of::<SockFilter>(), 8);
         assert_eq!(std::mem::size_of::<SockFprog>(), 16);
-        assert_eq!(std::mem::size_of::<SockFprog>(), std::mem::size_of::<libc::sock_fprog>());
+        assert_eq!(
+            std::mem::size_of::<SockFprog>(),
+            std::mem::size_of::<libc::sock_fprog>()
+        );
     }
 
     #[test]

@@ -62,14 +62,22 @@ pub fn errno_name(e: i32) -> String {
 pub fn ioctl<T>(fd: i32, req: u64, arg: *mut T) -> Result<i32, i32> {
     // SAFETY: The caller passes an argument of the layout `req` expects.
     let r = unsafe { libc::ioctl(fd, req as _, arg) };
-    if r < 0 { Err(errno()) } else { Ok(r) }
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r)
+    }
 }
 
 /// `ioctl(fd, req, value)` for commands that take their argument by value.
 pub fn ioctl_val(fd: i32, req: u64, val: libc::c_ulong) -> Result<i32, i32> {
     // SAFETY: These commands take an integer, not a pointer.
     let r = unsafe { libc::ioctl(fd, req as _, val) };
-    if r < 0 { Err(errno()) } else { Ok(r) }
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r)
+    }
 }
 
 /// An owned file descriptor, closed on drop (a negative one is not closed).
@@ -90,7 +98,11 @@ pub fn open_dev(path: &str, extra: i32) -> Result<i32, i32> {
     let c = CString::new(path).map_err(|_| libc::EINVAL)?;
     // SAFETY: A valid C string.
     let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | extra) };
-    if fd < 0 { Err(errno()) } else { Ok(fd) }
+    if fd < 0 {
+        Err(errno())
+    } else {
+        Ok(fd)
+    }
 }
 
 /// Sets or clears O_NONBLOCK (nothing if F_GETFL fails).
@@ -99,7 +111,11 @@ pub fn set_nonblock(fd: i32, on: bool) {
     unsafe {
         let fl = libc::fcntl(fd, libc::F_GETFL);
         if fl >= 0 {
-            let fl = if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK };
+            let fl = if on {
+                fl | libc::O_NONBLOCK
+            } else {
+                fl & !libc::O_NONBLOCK
+            };
             libc::fcntl(fd, libc::F_SETFL, fl);
         }
     }
@@ -111,7 +127,14 @@ pub fn unmapped_region(len: usize) -> *mut u8 {
     let len = len.max(1);
     // SAFETY: Anonymous mapping, unmapped again right away: the range is invalid.
     unsafe {
-        let p = libc::mmap(std::ptr::null_mut(), len, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
         if p == libc::MAP_FAILED {
             return 8 as *mut u8;
         }
@@ -125,7 +148,11 @@ pub fn delete_module(name: &str) -> Result<(), i32> {
     let c = CString::new(name).map_err(|_| libc::EINVAL)?;
     // SAFETY: A valid C string and flags.
     let r = unsafe { libc::syscall(libc::SYS_delete_module, c.as_ptr(), libc::O_NONBLOCK) };
-    if r < 0 { Err(errno()) } else { Ok(()) }
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -153,9 +180,15 @@ mod tests {
 
     #[test]
     fn ioctl_errors_come_back_as_errno() {
-        assert_eq!(ioctl_val(-1, crate::abi::TUNSETPERSIST, 1), Err(libc::EBADF));
+        assert_eq!(
+            ioctl_val(-1, crate::abi::TUNSETPERSIST, 1),
+            Err(libc::EBADF)
+        );
         let mut x = 0i32;
-        assert_eq!(ioctl(-1, crate::abi::TUNGETFEATURES, &mut x), Err(libc::EBADF));
+        assert_eq!(
+            ioctl(-1, crate::abi::TUNGETFEATURES, &mut x),
+            Err(libc::EBADF)
+        );
         assert_eq!(open_dev("/nonexistent/rtun", 0), Err(libc::ENOENT));
         assert_eq!(open_dev("bad\0path", 0), Err(libc::EINVAL));
     }

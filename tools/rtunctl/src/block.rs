@@ -60,7 +60,11 @@ pub fn poll_names(r: i32) -> String {
             v.push(name);
         }
     }
-    if v.is_empty() { "none".into() } else { v.join(",") }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(",")
+    }
 }
 
 fn do_read(fd: i32, what: &str) {
@@ -75,13 +79,20 @@ fn do_read(fd: i32, what: &str) {
 }
 
 fn do_poll(fd: i32, what: &str, timeout: i32) {
-    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
     // SAFETY: One valid pollfd.
     let r = unsafe { libc::poll(&mut p, 1, timeout) };
     if r < 0 {
         say(format!("{what} errno={}", errno_name(errno())));
     } else {
-        say(format!("{what} ret={r} revents={}", poll_names(p.revents.into())));
+        say(format!(
+            "{what} ret={r} revents={}",
+            poll_names(p.revents.into())
+        ));
     }
 }
 
@@ -121,12 +132,22 @@ fn do_write(fd: i32, frame: &[u8], count: usize) {
 fn fdinfo_iff(fd: i32) -> String {
     fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("iff:").map(|v| v.trim().to_string())))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("iff:").map(|v| v.trim().to_string()))
+        })
         .unwrap_or_else(|| "?".into())
 }
 
 /// `block MODE NAME`: `fd`, the attached fd; `frame` what `write` sends.
-pub fn run(mode: &str, fd: i32, frame: &[u8], count: usize, sndbuf: Option<i32>, ready: &Option<String>) {
+pub fn run(
+    mode: &str,
+    fd: i32,
+    frame: &[u8],
+    count: usize,
+    sndbuf: Option<i32>,
+    ready: &Option<String>,
+) {
     install_usr1();
     if let Some(mut b) = sndbuf {
         if let Err(e) = ioctl(fd, TUNSETSNDBUF, &mut b) {
@@ -138,7 +159,10 @@ pub fn run(mode: &str, fd: i32, frame: &[u8], count: usize, sndbuf: Option<i32>,
         // SAFETY: Plain syscalls on our fds.
         unsafe {
             let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
-            let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: fd as u64 };
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: fd as u64,
+            };
             if ep < 0 || libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) < 0 {
                 say(format!("epoll_ctl errno={}", errno_name(errno())));
                 exit(1);

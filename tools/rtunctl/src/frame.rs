@@ -38,7 +38,15 @@ fn packet_socket(name: &str, proto: u16, vnet: bool) -> Result<(i32, libc::socka
     if vnet {
         let one: i32 = 1;
         // SAFETY: An int option.
-        let r = unsafe { libc::setsockopt(fd, libc::SOL_PACKET, PACKET_VNET_HDR, (&one as *const i32).cast(), 4) };
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_PACKET,
+                PACKET_VNET_HDR,
+                (&one as *const i32).cast(),
+                4,
+            )
+        };
         if r < 0 {
             return Err(errno());
         }
@@ -55,7 +63,14 @@ fn send_all(fd: i32, sa: &libc::sockaddr_ll, buf: &[u8], count: usize) -> Result
     for _ in 0..count {
         // SAFETY: `buf` and `sa` are valid for the call.
         let r = unsafe {
-            libc::sendto(fd, buf.as_ptr().cast(), buf.len(), 0, (sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+            libc::sendto(
+                fd,
+                buf.as_ptr().cast(),
+                buf.len(),
+                0,
+                (sa as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
         };
         // ENOBUFS: the frame left the socket and the device dropped it
         // (NET_XMIT_DROP, as tun reports its drops); it was sent all the same.
@@ -67,14 +82,21 @@ fn send_all(fd: i32, sa: &libc::sockaddr_ll, buf: &[u8], count: usize) -> Result
 }
 
 /// Sends `count` copies of `frame` out through `name`'s xmit path.
-pub fn inject(name: &str, frame: &[u8], proto: u16, count: usize, bypass_qdisc: bool) -> Result<usize, i32> {
+pub fn inject(
+    name: &str,
+    frame: &[u8],
+    proto: u16,
+    count: usize,
+    bypass_qdisc: bool,
+) -> Result<usize, i32> {
     let (fd, sa) = packet_socket(name, proto, false)?;
     if bypass_qdisc {
         // PACKET_QDISC_BYPASS: straight to the driver, so that only the
         // driver can drop (a qdisc would drop past its own limit).
         let one: i32 = 1;
         // SAFETY: An int option on our socket.
-        let r = unsafe { libc::setsockopt(fd, libc::SOL_PACKET, 20, (&one as *const i32).cast(), 4) };
+        let r =
+            unsafe { libc::setsockopt(fd, libc::SOL_PACKET, 20, (&one as *const i32).cast(), 4) };
         if r < 0 {
             let e = errno();
             // SAFETY: Our socket.
@@ -98,7 +120,14 @@ pub fn inject_each(name: &str, frame: &[u8], proto: u16, count: usize) -> Result
     for _ in 0..count {
         // SAFETY: `frame` and `sa` are valid for the call.
         let r = unsafe {
-            libc::sendto(fd, frame.as_ptr().cast(), frame.len(), 0, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+            libc::sendto(
+                fd,
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&sa as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
         };
         out.push(if r < 0 { errno() } else { 0 });
     }
@@ -112,7 +141,9 @@ pub fn inject_each(name: &str, frame: &[u8], proto: u16, count: usize) -> Result
 pub fn tcp4_frame(payload: usize) -> Vec<u8> {
     let mut f = vec![0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00];
     let tot = (20 + 20 + payload) as u16;
-    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 7, 0, 1, 10, 7, 0, 2];
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 7, 0, 1, 10, 7, 0, 2,
+    ];
     ip[2..4].copy_from_slice(&tot.to_be_bytes());
     let c = net::ip_checksum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
@@ -158,8 +189,18 @@ pub fn capture(name: &str) -> Result<i32, i32> {
     let (fd, mut sa) = packet_socket(name, 0x0003, false)?; // ETH_P_ALL
     sa.sll_protocol = 0x0003u16.to_be();
     // SAFETY: `sa` is a valid sockaddr_ll.
-    let r = unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) };
-    if r < 0 { Err(errno()) } else { Ok(fd) }
+    let r = unsafe {
+        libc::bind(
+            fd,
+            (&sa as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(fd)
+    }
 }
 
 #[cfg(test)]
@@ -177,7 +218,11 @@ mod tests {
     fn tcp_frame_has_a_valid_ip_header() {
         let f = tcp4_frame(100);
         assert_eq!(f.len(), 14 + 20 + 20 + 100);
-        assert_eq!(net::ip_checksum(&f[14..34]), 0, "IPv4 header checksum verifies");
+        assert_eq!(
+            net::ip_checksum(&f[14..34]),
+            0,
+            "IPv4 header checksum verifies"
+        );
         assert_eq!(u16::from_be_bytes([f[16], f[17]]), 140);
     }
 }

@@ -79,7 +79,10 @@ pub fn napi_del(dev: &str, rounds: usize, seed: u64) -> i32 {
         }
     }
     let summary: Vec<String> = errnos.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!("rounds={rounds} writes_ok={written} first_errors: {}", summary.join(" "));
+    println!(
+        "rounds={rounds} writes_ok={written} first_errors: {}",
+        summary.join(" ")
+    );
     if unexpected > 0 {
         println!("unexpected errnos: {unexpected}");
         return 1;
@@ -137,7 +140,11 @@ fn del_link(ifindex: u32) -> Result<(), i32> {
     m[20..24].copy_from_slice(&ifindex.to_ne_bytes());
     // SAFETY: A netlink socket, used with buffers of the lengths given.
     unsafe {
-        let s = Fd(libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE));
+        let s = Fd(libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        ));
         if s.0 < 0 {
             return Err(errno());
         }
@@ -151,6 +158,10 @@ fn del_link(ifindex: u32) -> Result<(), i32> {
         }
         // NLMSG_ERROR: an int error code after the header (0: the ack).
         let code = i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);
-        if code < 0 { Err(-code) } else { Ok(()) }
+        if code < 0 {
+            Err(-code)
+        } else {
+            Ok(())
+        }
     }
 }

@@ -118,7 +118,16 @@ impl Map {
     fn new(fd: i32, len: usize, off: i64) -> Result<Map, i32> {
         // SAFETY: A new shared mapping of the ring fd at an offset io_uring
         // defines; nothing else is at the address the kernel picks.
-        let p = unsafe { libc::mmap(ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_POPULATE, fd, off) };
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd,
+                off,
+            )
+        };
         if p == libc::MAP_FAILED {
             Err(errno())
         } else {
@@ -174,10 +183,29 @@ impl Ring {
         let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
         let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * std::mem::size_of::<RawCqe>();
         let single = p.features & IORING_FEAT_SINGLE_MMAP != 0;
-        let sq = Map::new(fd.0, if single { sq_len.max(cq_len) } else { sq_len }, IORING_OFF_SQ_RING)?;
-        let cq = if single { None } else { Some(Map::new(fd.0, cq_len, IORING_OFF_CQ_RING)?) };
-        let sqes = Map::new(fd.0, p.sq_entries as usize * std::mem::size_of::<Sqe>(), IORING_OFF_SQES)?;
-        Ok(Ring { fd, p, sq, cq, sqes, bufs: Vec::new() })
+        let sq = Map::new(
+            fd.0,
+            if single { sq_len.max(cq_len) } else { sq_len },
+            IORING_OFF_SQ_RING,
+        )?;
+        let cq = if single {
+            None
+        } else {
+            Some(Map::new(fd.0, cq_len, IORING_OFF_CQ_RING)?)
+        };
+        let sqes = Map::new(
+            fd.0,
+            p.sq_entries as usize * std::mem::size_of::<Sqe>(),
+            IORING_OFF_SQES,
+        )?;
+        Ok(Ring {
+            fd,
+            p,
+            sq,
+            cq,
+            sqes,
+            bufs: Vec::new(),
+        })
     }
 
     fn cq(&self) -> &Map {
@@ -193,7 +221,11 @@ impl Ring {
         if tail.wrapping_sub(head) >= self.p.sq_entries {
             return Err(libc::EBUSY);
         }
-        let idx = tail & self.sq.word(self.p.sq_off.ring_mask).load(Ordering::Relaxed);
+        let idx = tail
+            & self
+                .sq
+                .word(self.p.sq_off.ring_mask)
+                .load(Ordering::Relaxed);
         let sqe = Sqe {
             opcode: IORING_OP_READ,
             flags: 0,
@@ -216,8 +248,17 @@ impl Ring {
         // The SQ ring's index array: slot `idx` holds SQE `idx`.
         // SAFETY: The array has sq_entries u32s at sq_off.array, inside the
         // mapping (type invariant), and slot `idx` is ours until the tail moves.
-        unsafe { self.sq.ptr.add(self.p.sq_off.array as usize).cast::<u32>().add(idx as usize).write(idx) };
-        self.sq.word(self.p.sq_off.tail).store(tail.wrapping_add(1), Ordering::Release);
+        unsafe {
+            self.sq
+                .ptr
+                .add(self.p.sq_off.array as usize)
+                .cast::<u32>()
+                .add(idx as usize)
+                .write(idx)
+        };
+        self.sq
+            .word(self.p.sq_off.tail)
+            .store(tail.wrapping_add(1), Ordering::Release);
         // The kernel writes into `buf` until the read completes: keep it.
         self.bufs.push((user_data, buf));
         self.enter(1, 0)
@@ -225,7 +266,17 @@ impl Ring {
 
     fn enter(&self, to_submit: u32, flags: u32) -> Result<i32, i32> {
         // SAFETY: io_uring_enter on our ring, without a signal mask.
-        let r = unsafe { libc::syscall(libc::SYS_io_uring_enter, self.fd.0, to_submit, 0u32, flags, ptr::null::<libc::sigset_t>(), 0usize) };
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.fd.0,
+                to_submit,
+                0u32,
+                flags,
+                ptr::null::<libc::sigset_t>(),
+                0usize,
+            )
+        };
         if r < 0 {
             Err(errno())
         } else {
@@ -244,12 +295,23 @@ impl Ring {
         let idx = head & cq.word(self.p.cq_off.ring_mask).load(Ordering::Relaxed);
         // SAFETY: `idx` is below cq_entries (masked), so the CQE is inside the
         // mapping (type invariant); the kernel posted it before moving the tail.
-        let raw = unsafe { cq.ptr.add(self.p.cq_off.cqes as usize).cast::<RawCqe>().add(idx as usize).read() };
-        cq.word(self.p.cq_off.head).store(head.wrapping_add(1), Ordering::Release);
+        let raw = unsafe {
+            cq.ptr
+                .add(self.p.cq_off.cqes as usize)
+                .cast::<RawCqe>()
+                .add(idx as usize)
+                .read()
+        };
+        cq.word(self.p.cq_off.head)
+            .store(head.wrapping_add(1), Ordering::Release);
         let pos = self.bufs.iter().position(|(u, _)| *u == raw.user_data);
         let mut buf = pos.map(|i| self.bufs.swap_remove(i).1).unwrap_or_default();
         buf.truncate(usize::try_from(raw.res).unwrap_or(0));
-        Some(Cqe { user_data: raw.user_data, res: raw.res, buf })
+        Some(Cqe {
+            user_data: raw.user_data,
+            res: raw.res,
+            buf,
+        })
     }
 
     /// Waits up to `ms` for a completion, entering the kernel every 10 ms
@@ -284,6 +346,14 @@ impl Drop for Ring {
 /// How many io-wq workers (`iou-wrk-PID` threads, which run requests that
 /// would block) this process has.
 pub fn iowq_workers() -> usize {
-    let Ok(d) = fs::read_dir("/proc/self/task") else { return 0 };
-    d.filter_map(Result::ok).filter(|e| fs::read_to_string(e.path().join("comm")).map(|c| c.starts_with("iou-wrk")).unwrap_or(false)).count()
+    let Ok(d) = fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    d.filter_map(Result::ok)
+        .filter(|e| {
+            fs::read_to_string(e.path().join("comm"))
+                .map(|c| c.starts_with("iou-wrk"))
+                .unwrap_or(false)
+        })
+        .count()
 }

@@ -1,13 +1,18 @@
 //! Hex and MAC address parsing.
 
 pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
+    let s: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != ':')
+        .collect();
     if s.len() % 2 != 0 {
         return Err(format!("odd number of hex digits in '{s}'"));
     }
     (0..s.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("bad hex '{}'", &s[i..i + 2])))
+        .map(|i| {
+            u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("bad hex '{}'", &s[i..i + 2]))
+        })
         .collect()
 }
 
@@ -17,7 +22,8 @@ pub fn to_hex(b: &[u8]) -> String {
 
 pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
     let v = parse_hex(s)?;
-    v.try_into().map_err(|_| format!("'{s}' is not a MAC address"))
+    v.try_into()
+        .map_err(|_| format!("'{s}' is not a MAC address"))
 }
 
 #[cfg(test)]

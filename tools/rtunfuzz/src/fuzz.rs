@@ -4,7 +4,10 @@
 use crate::errnos;
 use crate::ioctls::{self as t, Arg};
 use crate::sys::{self, Mem, PAGE};
-use rtun_common::{prng::{Draw, SeedRng}, sys::errno_name};
+use rtun_common::{
+    prng::{Draw, SeedRng},
+    sys::errno_name,
+};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -836,7 +839,10 @@ impl Fuzzer {
             // writev() of nothing returns 0 in the VFS, without the driver.
             if r > 0 {
                 self.devs[d].writes_ok += 1;
-            } else if [libc::EMSGSIZE, libc::ENOMEM, libc::ENOBUFS].iter().any(|&e| r == -(e as isize)) {
+            } else if [libc::EMSGSIZE, libc::ENOMEM, libc::ENOBUFS]
+                .iter()
+                .any(|&e| r == -(e as isize))
+            {
                 self.devs[d].writes_lost += 1;
             } else if r == -(libc::EBUSY as isize) {
                 self.devs[d].writes_busy += 1;
@@ -937,18 +943,9 @@ impl Fuzzer {
             a[20..24].copy_from_slice(&[10, 201, x, 1]);
             sys::ioctl(self.udp, libc::SIOCSIFADDR, a.as_mut_ptr() as usize);
             a[20..24].copy_from_slice(&[255, 255, 255, 0]);
-            sys::ioctl(
-                self.udp,
-                libc::SIOCSIFNETMASK,
-                a.as_mut_ptr() as usize,
-            );
+            sys::ioctl(self.udp, libc::SIOCSIFNETMASK, a.as_mut_ptr() as usize);
         }
-        if sys::ioctl(
-            self.udp,
-            libc::SIOCGIFFLAGS,
-            req.as_mut_ptr() as usize,
-        ) < 0
-        {
+        if sys::ioctl(self.udp, libc::SIOCGIFFLAGS, req.as_mut_ptr() as usize) < 0 {
             return None;
         }
         let mut fl = u16::from_ne_bytes([req[16], req[17]]);
@@ -958,11 +955,7 @@ impl Fuzzer {
             fl & !(libc::IFF_UP as u16)
         };
         req[16..18].copy_from_slice(&fl.to_ne_bytes());
-        let r = sys::ioctl(
-            self.udp,
-            libc::SIOCSIFFLAGS,
-            req.as_mut_ptr() as usize,
-        );
+        let r = sys::ioctl(self.udp, libc::SIOCSIFFLAGS, req.as_mut_ptr() as usize);
         *self
             .hist
             .entry((

@@ -115,9 +115,14 @@ impl DevRecord {
         if it.next() != Some("dev") {
             return Err(format!("not a device line: {line}"));
         }
-        let mut d = DevRecord { name: it.next().ok_or("no name")?.to_string(), ..Default::default() };
+        let mut d = DevRecord {
+            name: it.next().ok_or("no name")?.to_string(),
+            ..Default::default()
+        };
         for kv in it {
-            let (k, v) = kv.split_once('=').ok_or_else(|| format!("bad field '{kv}'"))?;
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| format!("bad field '{kv}'"))?;
             if k == "how" {
                 d.how = v.to_string();
                 continue;
@@ -158,13 +163,22 @@ pub fn check_device(rec: &DevRecord, xmit: u64) -> Vec<String> {
     let mut bad = Vec::new();
     let n = &rec.name;
     if rec.read != rec.tx_packets {
-        bad.push(format!("{n}: frames read {} != tx_packets {}", rec.read, rec.tx_packets));
+        bad.push(format!(
+            "{n}: frames read {} != tx_packets {}",
+            rec.read, rec.tx_packets
+        ));
     }
     if rec.write_ok != rec.rx_packets {
-        bad.push(format!("{n}: successful writes {} != rx_packets {}", rec.write_ok, rec.rx_packets));
+        bad.push(format!(
+            "{n}: successful writes {} != rx_packets {}",
+            rec.write_ok, rec.rx_packets
+        ));
     }
     let Some(tx_drops) = xmit.checked_sub(rec.tx_packets) else {
-        bad.push(format!("{n}: tx_packets {} > frames handed to the driver {xmit}", rec.tx_packets));
+        bad.push(format!(
+            "{n}: tx_packets {} > frames handed to the driver {xmit}",
+            rec.tx_packets
+        ));
         return bad;
     };
     let sum = rec.reason_sum();
@@ -172,7 +186,13 @@ pub fn check_device(rec: &DevRecord, xmit: u64) -> Vec<String> {
     // Lost writes count in rx_dropped with no reason, unless the allocation
     // that failed was a page for a frame that already had an skb (NOMEM).
     let lo = expected;
-    let hi = expected + rec.write_lost + if rec.napi { rec.reasons[QUEUE_PURGE] } else { 0 };
+    let hi = expected
+        + rec.write_lost
+        + if rec.napi {
+            rec.reasons[QUEUE_PURGE]
+        } else {
+            0
+        };
     if sum < lo || sum > hi {
         bad.push(format!(
             "{n}: per-reason counters sum to {sum}; frames handed over and not read {tx_drops} + failed writes {} = {expected}{}",
@@ -181,7 +201,10 @@ pub fn check_device(rec: &DevRecord, xmit: u64) -> Vec<String> {
         ));
     }
     if rec.tx_dropped < tx_drops {
-        bad.push(format!("{n}: tx_dropped {} < frames handed over and not read {tx_drops}", rec.tx_dropped));
+        bad.push(format!(
+            "{n}: tx_dropped {} < frames handed over and not read {tx_drops}",
+            rec.tx_dropped
+        ));
     }
     let counted_writes = rec.write_fail.saturating_sub(rec.write_busy) + rec.write_lost;
     if rec.rx_dropped + rec.rx_frame_errors < counted_writes {
@@ -191,7 +214,10 @@ pub fn check_device(rec: &DevRecord, xmit: u64) -> Vec<String> {
         ));
     }
     if rec.rx_frame_errors != rec.write_bad_vnet {
-        bad.push(format!("{n}: rx_frame_errors {} != writes refused for their virtio-net header {}", rec.rx_frame_errors, rec.write_bad_vnet));
+        bad.push(format!(
+            "{n}: rx_frame_errors {} != writes refused for their virtio-net header {}",
+            rec.rx_frame_errors, rec.write_bad_vnet
+        ));
     }
     let einval = rec.reasons[HDR_TRUNC] + rec.reasons[UNHANDLED_PROTO] + rec.rx_frame_errors;
     if einval != rec.write_einval {
@@ -210,21 +236,35 @@ pub fn check_device(rec: &DevRecord, xmit: u64) -> Vec<String> {
 /// The drops the core counted in the device's rx/tx_dropped on top of the
 /// driver's: (rx, tx).
 pub fn core_drops(rec: &DevRecord, xmit: u64) -> (u64, u64) {
-    let tx = rec.tx_dropped.saturating_sub(xmit.saturating_sub(rec.tx_packets));
-    let rx = (rec.rx_dropped + rec.rx_frame_errors).saturating_sub(rec.write_fail.saturating_sub(rec.write_busy) + rec.write_lost);
+    let tx = rec
+        .tx_dropped
+        .saturating_sub(xmit.saturating_sub(rec.tx_packets));
+    let rx = (rec.rx_dropped + rec.rx_frame_errors)
+        .saturating_sub(rec.write_fail.saturating_sub(rec.write_busy) + rec.write_lost);
     (rx, tx)
 }
 
 /// Is `name` one of the run's device names (`rs<worker>x<counter>`)?
 pub fn is_run_device(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix("rs") else { return false };
-    let Some((w, c)) = rest.split_once('x') else { return false };
-    !w.is_empty() && !c.is_empty() && w.bytes().all(|b| b.is_ascii_digit()) && c.bytes().all(|b| b.is_ascii_digit())
+    let Some(rest) = name.strip_prefix("rs") else {
+        return false;
+    };
+    let Some((w, c)) = rest.split_once('x') else {
+        return false;
+    };
+    !w.is_empty()
+        && !c.is_empty()
+        && w.bytes().all(|b| b.is_ascii_digit())
+        && c.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The checks over the whole run: every traced device has a record, and the
 /// traced rtun drops per reason equal the devices' counters.
-pub fn check_global(recs: &[DevRecord], xmit: &BTreeMap<String, u64>, traced: &[u64; 15]) -> Vec<String> {
+pub fn check_global(
+    recs: &[DevRecord],
+    xmit: &BTreeMap<String, u64>,
+    traced: &[u64; 15],
+) -> Vec<String> {
     let mut bad = Vec::new();
     let mut names = BTreeMap::new();
     for r in recs {
@@ -234,13 +274,18 @@ pub fn check_global(recs: &[DevRecord], xmit: &BTreeMap<String, u64>, traced: &[
     }
     for (name, n) in xmit {
         if is_run_device(name) && !names.contains_key(name.as_str()) {
-            bad.push(format!("{name}: {n} frames handed to the driver, but no record of the device"));
+            bad.push(format!(
+                "{name}: {n} frames handed to the driver, but no record of the device"
+            ));
         }
     }
     for (i, r) in REASONS.iter().enumerate() {
         let counted: u64 = recs.iter().map(|d| d.reasons[i]).sum();
         if counted != traced[i] {
-            bad.push(format!("{r}: {} drops traced in rtun, the devices counted {counted}", traced[i]));
+            bad.push(format!(
+                "{r}: {} drops traced in rtun, the devices counted {counted}",
+                traced[i]
+            ));
         }
     }
     bad
@@ -301,11 +346,23 @@ mod tests {
 
     #[test]
     fn each_imbalance_is_caught() {
-        assert_eq!(check_device(&good(), 101).len(), 2, "a frame handed over but never accounted");
-        assert_eq!(check_device(&good(), 99).len(), 1, "a drop with no frame handed over");
+        assert_eq!(
+            check_device(&good(), 101).len(),
+            2,
+            "a frame handed over but never accounted"
+        );
+        assert_eq!(
+            check_device(&good(), 99).len(),
+            1,
+            "a drop with no frame handed over"
+        );
         let mut d = good();
         d.read = 89;
-        assert_eq!(check_device(&d, 100).len(), 1, "a frame counted as read that the tool did not get");
+        assert_eq!(
+            check_device(&d, 100).len(),
+            1,
+            "a frame counted as read that the tool did not get"
+        );
         let mut d = good();
         d.rx_packets = 41;
         assert_eq!(check_device(&d, 100).len(), 1);
@@ -318,15 +375,26 @@ mod tests {
         let mut d = good();
         d.reasons[7] -= 1;
         d.reasons[0] += 1;
-        assert_eq!(check_device(&d, 100).len(), 1, "a short write counted under another reason");
+        assert_eq!(
+            check_device(&d, 100).len(),
+            1,
+            "a short write counted under another reason"
+        );
         let mut d = good();
         d.rx_frame_errors = 0;
         d.rx_dropped += 1;
-        assert!(!check_device(&d, 100).is_empty(), "a bad virtio-net header counted elsewhere");
+        assert!(
+            !check_device(&d, 100).is_empty(),
+            "a bad virtio-net header counted elsewhere"
+        );
         let mut d = good();
         d.reasons[7] -= 1;
         d.reasons[6] += 1;
-        assert_eq!(check_device(&d, 100).len(), 1, "a short write's drop counted as a full ring");
+        assert_eq!(
+            check_device(&d, 100).len(),
+            1,
+            "a short write's drop counted as a full ring"
+        );
     }
 
     #[test]
@@ -344,7 +412,10 @@ mod tests {
         d.napi = true;
         d.rx_dropped += 5;
         d.reasons[3] += 5;
-        assert!(!check_device(&d, 100).is_empty(), "more than QUEUE_PURGE allows");
+        assert!(
+            !check_device(&d, 100).is_empty(),
+            "more than QUEUE_PURGE allows"
+        );
     }
 
     #[test]
@@ -359,7 +430,11 @@ mod tests {
         assert_eq!(check_device(&d, 100), Vec::<String>::new());
         assert_eq!(core_drops(&d, 100), (0, 0));
         d.write_busy = 0;
-        assert_eq!(check_device(&d, 100).len(), 1, "an EBUSY write not known as one");
+        assert_eq!(
+            check_device(&d, 100).len(),
+            1,
+            "an EBUSY write not known as one"
+        );
     }
 
     #[test]
@@ -393,7 +468,10 @@ mod tests {
         traced[6] += 1;
         assert_eq!(check_global(&recs, &xmit, &traced).len(), 1);
         traced[6] -= 1;
-        assert_eq!(check_global(&[a.clone(), a], &xmit, &traced).len() >= 1, true);
+        assert_eq!(
+            check_global(&[a.clone(), a], &xmit, &traced).len() >= 1,
+            true
+        );
     }
 
     #[test]

@@ -13,7 +13,11 @@ pub use rtun_common::{
 
 /// The errno's name, for the report ("OK" for 0).
 pub fn errno_name(e: i32) -> String {
-    if e == 0 { "OK".into() } else { rtun_common::sys::errno_name(e) }
+    if e == 0 {
+        "OK".into()
+    } else {
+        rtun_common::sys::errno_name(e)
+    }
 }
 
 pub fn close(fd: i32) {
@@ -24,35 +28,68 @@ pub fn close(fd: i32) {
 pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, i32> {
     // SAFETY: `buf` is writable for its length.
     let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    if r < 0 { Err(errno()) } else { Ok(r as usize) }
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as usize)
+    }
 }
 
 /// A read into memory that is not mapped: the driver must fail the copy.
 pub fn read_bad(fd: i32, bad: *mut u8, len: usize) -> Result<usize, i32> {
     // SAFETY: Deliberately unmapped: the kernel checks the user pointer.
     let r = unsafe { libc::read(fd, bad.cast(), len) };
-    if r < 0 { Err(errno()) } else { Ok(r as usize) }
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as usize)
+    }
 }
 
 /// Writes `iov`s as one frame.
 pub fn writev(fd: i32, parts: &[(*const u8, usize)]) -> Result<usize, i32> {
-    let iov: Vec<libc::iovec> = parts.iter().map(|&(p, l)| libc::iovec { iov_base: p as *mut _, iov_len: l }).collect();
+    let iov: Vec<libc::iovec> = parts
+        .iter()
+        .map(|&(p, l)| libc::iovec {
+            iov_base: p as *mut _,
+            iov_len: l,
+        })
+        .collect();
     // SAFETY: Each iovec points at memory the caller chose (some deliberately unmapped).
     let r = unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as i32) };
-    if r < 0 { Err(errno()) } else { Ok(r as usize) }
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r as usize)
+    }
 }
 
 /// The classic programs the workers attach: drop all, pass all, trim to 20
 /// bytes, and drop frames longer than 100 bytes.
 pub fn cbpf_program(which: u64) -> Vec<SockFilter> {
-    let ret = |k| SockFilter { code: 0x06, jt: 0, jf: 0, k };
+    let ret = |k| SockFilter {
+        code: 0x06,
+        jt: 0,
+        jf: 0,
+        k,
+    };
     match which {
         0 => vec![ret(0)],
         1 => vec![ret(0xffff)],
         2 => vec![ret(20)],
         _ => vec![
-            SockFilter { code: 0x80, jt: 0, jf: 0, k: 0 }, // ld len
-            SockFilter { code: 0x25, jt: 0, jf: 1, k: 100 }, // jgt #100
+            SockFilter {
+                code: 0x80,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            }, // ld len
+            SockFilter {
+                code: 0x25,
+                jt: 0,
+                jf: 1,
+                k: 100,
+            }, // jgt #100
             ret(0),
             ret(0xffff),
         ],
@@ -70,7 +107,11 @@ fn open_ro(path: &str) -> Result<i32, String> {
     let c = CString::new(path).map_err(|e| e.to_string())?;
     // SAFETY: A valid C string.
     let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 { Err(format!("open {path}: {}", errno_name(errno()))) } else { Ok(fd) }
+    if fd < 0 {
+        Err(format!("open {path}: {}", errno_name(errno())))
+    } else {
+        Ok(fd)
+    }
 }
 
 /// Runs `f` with the process in the named namespace (`ip netns`), then comes
@@ -181,14 +222,25 @@ pub fn parse_getlink_reply(b: &[u8]) -> Result<LinkStats, String> {
 pub fn link_stats(name: &str) -> Result<LinkStats, String> {
     // SAFETY: Plain socket calls on buffers we own.
     unsafe {
-        let s = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE);
+        let s = libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        );
         if s < 0 {
             return Err(format!("netlink socket: {}", errno_name(errno())));
         }
         let req = getlink_request(name, 1);
         let mut sa: libc::sockaddr_nl = std::mem::zeroed();
         sa.nl_family = libc::AF_NETLINK as u16;
-        let r = libc::sendto(s, req.as_ptr().cast(), req.len(), 0, (&sa as *const libc::sockaddr_nl).cast(), std::mem::size_of::<libc::sockaddr_nl>() as u32);
+        let r = libc::sendto(
+            s,
+            req.as_ptr().cast(),
+            req.len(),
+            0,
+            (&sa as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        );
         if r < 0 {
             let e = errno();
             close(s);
@@ -228,9 +280,13 @@ pub fn parse_reasons(text: &str) -> Result<[u64; 15], String> {
     let mut seen = 0;
     for line in text.lines() {
         let mut it = line.split_whitespace();
-        let (Some(k), Some(v)) = (it.next(), it.next()) else { continue };
+        let (Some(k), Some(v)) = (it.next(), it.next()) else {
+            continue;
+        };
         if let Some(i) = crate::account::reason_index(k.trim_end_matches(':')) {
-            out[i] = v.parse().map_err(|_| format!("bad counter line '{line}'"))?;
+            out[i] = v
+                .parse()
+                .map_err(|_| format!("bad counter line '{line}'"))?;
             seen += 1;
         }
     }
@@ -272,7 +328,11 @@ mod tests {
     fn udp_packet_has_a_valid_header() {
         let p = ipv4_udp([10, 0, 0, 2], [10, 0, 0, 1], 10, 7);
         assert_eq!(p.len(), 38);
-        assert_eq!(ip_checksum(&p[..20]), 0, "a header with its checksum sums to zero");
+        assert_eq!(
+            ip_checksum(&p[..20]),
+            0,
+            "a header with its checksum sums to zero"
+        );
     }
 
     #[test]
@@ -294,7 +354,16 @@ mod tests {
         let len = r.len() as u32;
         r[0..4].copy_from_slice(&len.to_ne_bytes());
         let s = parse_getlink_reply(&r).unwrap();
-        assert_eq!(s, LinkStats { rx_packets: 100, tx_packets: 101, rx_dropped: 106, tx_dropped: 107, rx_frame_errors: 113 });
+        assert_eq!(
+            s,
+            LinkStats {
+                rx_packets: 100,
+                tx_packets: 101,
+                rx_dropped: 106,
+                tx_dropped: 107,
+                rx_frame_errors: 113
+            }
+        );
         let mut e = vec![0u8; 36];
         e[0..4].copy_from_slice(&36u32.to_ne_bytes());
         e[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());

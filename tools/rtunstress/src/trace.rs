@@ -55,7 +55,10 @@ pub fn count_line_in(line: &str, c: &mut Counts, module: &str, rtun: Range) {
     if let Some(i) = line.find(": net_dev_xmit: dev=") {
         let rest = &line[i + ": net_dev_xmit: dev=".len()..];
         let name = rest.split_whitespace().next().unwrap_or("");
-        let rc = rest.split_whitespace().find_map(|f| f.strip_prefix("rc=")).and_then(|v| v.parse::<i64>().ok());
+        let rc = rest
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("rc="))
+            .and_then(|v| v.parse::<i64>().ok());
         c.events += 1;
         match rc {
             Some(NETDEV_TX_BUSY) => c.busy += 1,
@@ -151,10 +154,17 @@ impl Tracer {
         fs::create_dir(&dir).map_err(|e| format!("creating {dir}: {e} (is tracefs mounted?)"))?;
         write(&format!("{dir}/tracing_on"), "0")?;
         write(&format!("{dir}/buffer_size_kb"), &kb.to_string())?;
-        write(&format!("{dir}/events/net/{xmit}/filter"), &format!("name ~ \"{glob}\""))?;
+        write(
+            &format!("{dir}/events/net/{xmit}/filter"),
+            &format!("name ~ \"{glob}\""),
+        )?;
         write(&format!("{dir}/events/net/{xmit}/enable"), "1")?;
         write(&format!("{dir}/events/skb/kfree_skb/enable"), "1")?;
-        Ok(Tracer { dir, stop: Arc::new(AtomicBool::new(false)), reader: None })
+        Ok(Tracer {
+            dir,
+            stop: Arc::new(AtomicBool::new(false)),
+            reader: None,
+        })
     }
 
     /// Turns the instance on and starts consuming it (drops located in rtun).
@@ -182,7 +192,9 @@ impl Tracer {
         write(&format!("{}/tracing_on", self.dir), "0")?;
         self.stop.store(true, Ordering::SeqCst);
         let counts = match self.reader.take() {
-            Some(h) => h.join().map_err(|_| "the trace reader panicked".to_string())??,
+            Some(h) => h
+                .join()
+                .map_err(|_| "the trace reader panicked".to_string())??,
             None => return Err("the trace was never started".into()),
         };
         let lost = self.lost_events()?;
@@ -192,9 +204,11 @@ impl Tracer {
     /// Events the ring buffer lost (overrun or dropped), summed over CPUs.
     pub fn lost_events(&self) -> Result<u64, String> {
         let mut lost = 0;
-        let cpus = fs::read_dir(format!("{}/per_cpu", self.dir)).map_err(|e| format!("per_cpu: {e}"))?;
+        let cpus =
+            fs::read_dir(format!("{}/per_cpu", self.dir)).map_err(|e| format!("per_cpu: {e}"))?;
         for cpu in cpus.flatten() {
-            let stats = fs::read_to_string(cpu.path().join("stats")).map_err(|e| format!("stats: {e}"))?;
+            let stats =
+                fs::read_to_string(cpu.path().join("stats")).map_err(|e| format!("stats: {e}"))?;
             lost += lost_in_stats(&stats);
         }
         Ok(lost)
@@ -215,7 +229,12 @@ pub fn lost_in_stats(stats: &str) -> u64 {
     lost
 }
 
-fn consume(mut pipe: fs::File, stop: Arc<AtomicBool>, module: &str, rtun: Range) -> Result<Counts, String> {
+fn consume(
+    mut pipe: fs::File,
+    stop: Arc<AtomicBool>,
+    module: &str,
+    rtun: Range,
+) -> Result<Counts, String> {
     let mut c = Counts::default();
     let mut buf = vec![0u8; 1 << 16];
     let mut pending: Vec<u8> = Vec::new();
@@ -237,7 +256,10 @@ fn consume(mut pipe: fs::File, stop: Arc<AtomicBool>, module: &str, rtun: Range)
                     pending.drain(..=end);
                 }
             }
-            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) || e.raw_os_error() == Some(libc::EINTR) => {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EAGAIN)
+                    || e.raw_os_error() == Some(libc::EINTR) =>
+            {
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
@@ -257,7 +279,11 @@ fn consume(mut pipe: fs::File, stop: Arc<AtomicBool>, module: &str, rtun: Range)
 pub fn remove_instance(name: &str) {
     let dir = format!("{TRACEFS}/instances/{name}");
     let _ = fs::write(format!("{dir}/tracing_on"), "0");
-    for ev in ["net/net_dev_start_xmit", "net/net_dev_xmit", "skb/kfree_skb"] {
+    for ev in [
+        "net/net_dev_start_xmit",
+        "net/net_dev_xmit",
+        "skb/kfree_skb",
+    ] {
         let _ = fs::write(format!("{dir}/events/{ev}/enable"), "0");
     }
     let _ = fs::remove_dir(&dir);
@@ -265,8 +291,17 @@ pub fn remove_instance(name: &str) {
 
 /// The reason names a summary prints, with their counts, non-zero only.
 pub fn format_reasons(counts: &[u64; 15]) -> String {
-    let v: Vec<String> = REASONS.iter().zip(counts).filter(|(_, &n)| n > 0).map(|(r, n)| format!("{r}={n}")).collect();
-    if v.is_empty() { "none".into() } else { v.join(" ") }
+    let v: Vec<String> = REASONS
+        .iter()
+        .zip(counts)
+        .filter(|(_, &n)| n > 0)
+        .map(|(r, n)| format!("{r}={n}"))
+        .collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(" ")
+    }
 }
 
 #[cfg(test)]
@@ -286,7 +321,11 @@ mod tests {
         count_line(OTHER, &mut c, None);
         assert_eq!(c.xmit.get("rs0x3"), Some(&2));
         assert_eq!(c.drops[6], 1);
-        assert_eq!(c.drops.iter().sum::<u64>(), 1, "a drop outside rtun is not rtun's");
+        assert_eq!(
+            c.drops.iter().sum::<u64>(),
+            1,
+            "a drop outside rtun is not rtun's"
+        );
         assert_eq!(c.events, 4);
         assert_eq!(c.unparsed, 0);
     }
@@ -294,15 +333,19 @@ mod tests {
     #[test]
     fn net_dev_xmit_counts_all_but_busy_and_drops_are_per_module() {
         let mut c = Counts::default();
-        let ok = "  udp-9 [000] b..2. 5.0: net_dev_xmit: dev=rl0g1 skbaddr=00000000deadbeef len=84 rc=0";
-        let drop = "  udp-9 [000] b..2. 5.0: net_dev_xmit: dev=rl0g1 skbaddr=00000000deadbeef len=84 rc=1";
+        let ok =
+            "  udp-9 [000] b..2. 5.0: net_dev_xmit: dev=rl0g1 skbaddr=00000000deadbeef len=84 rc=0";
+        let drop =
+            "  udp-9 [000] b..2. 5.0: net_dev_xmit: dev=rl0g1 skbaddr=00000000deadbeef len=84 rc=1";
         let busy = "  udp-9 [000] b..2. 5.0: net_dev_xmit: dev=rl0g1 skbaddr=00000000deadbeef len=84 rc=16";
         for l in [ok, drop, busy] {
             count_line_in(l, &mut c, "tun", None);
         }
         assert_eq!(c.xmit.get("rl0g1"), Some(&2));
         assert_eq!(c.busy, 1);
-        let tun_drop = DROP.replace("[rtun]", "[tun]").replace("rtun_ndo", "tun_net");
+        let tun_drop = DROP
+            .replace("[rtun]", "[tun]")
+            .replace("rtun_ndo", "tun_net");
         count_line_in(&tun_drop, &mut c, "tun", None);
         count_line_in(DROP, &mut c, "tun", None);
         assert_eq!(c.drops[6], 1, "only the drop located in tun counts");
@@ -313,8 +356,16 @@ mod tests {
     fn raw_addresses_resolve_through_the_module_range() {
         let mut c = Counts::default();
         let raw = "x-1 [000] ..... 1.0: kfree_skb: skbaddr=0 rx_sk=0 protocol=0 location=0xffffffffc0001234 reason: QUEUE_PURGE";
-        count_line(raw, &mut c, Some((0xffff_ffff_c000_0000, 0xffff_ffff_c002_0000)));
-        count_line(raw, &mut c, Some((0xffff_ffff_c100_0000, 0xffff_ffff_c102_0000)));
+        count_line(
+            raw,
+            &mut c,
+            Some((0xffff_ffff_c000_0000, 0xffff_ffff_c002_0000)),
+        );
+        count_line(
+            raw,
+            &mut c,
+            Some((0xffff_ffff_c100_0000, 0xffff_ffff_c102_0000)),
+        );
         assert_eq!(c.drops[12], 1);
     }
 
@@ -329,7 +380,10 @@ mod tests {
     #[test]
     fn module_range_from_proc_modules() {
         let m = "tun 61440 0 - Live 0xffffffffc0100000\nrtun 137952 1 - Live 0xffffffffc0000000\n";
-        assert_eq!(module_range(m), Some((0xffff_ffff_c000_0000, 0xffff_ffff_c000_0000 + 137_952)));
+        assert_eq!(
+            module_range(m),
+            Some((0xffff_ffff_c000_0000, 0xffff_ffff_c000_0000 + 137_952))
+        );
         assert_eq!(module_range("rtun 1 0 - Live 0x0000000000000000\n"), None);
         assert_eq!(module_range(""), None);
     }

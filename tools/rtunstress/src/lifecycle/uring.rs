@@ -111,7 +111,16 @@ impl Map {
     fn new(fd: i32, len: usize, off: i64) -> Result<Map, i32> {
         // SAFETY: A shared mapping of the ring's own memory at the offset the
         // kernel documents for it; the result is checked.
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_POPULATE, fd, off) };
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd,
+                off,
+            )
+        };
         if p == libc::MAP_FAILED {
             return Err(errno());
         }
@@ -164,9 +173,22 @@ impl Ring {
         let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
         let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * std::mem::size_of::<Cqe>();
         let sqes_len = p.sq_entries as usize * std::mem::size_of::<Sqe>();
-        let maps = (|| Ok((Map::new(fd, sq_len, IORING_OFF_SQ_RING)?, Map::new(fd, cq_len, IORING_OFF_CQ_RING)?, Map::new(fd, sqes_len, IORING_OFF_SQES)?)))();
+        let maps = (|| {
+            Ok((
+                Map::new(fd, sq_len, IORING_OFF_SQ_RING)?,
+                Map::new(fd, cq_len, IORING_OFF_CQ_RING)?,
+                Map::new(fd, sqes_len, IORING_OFF_SQES)?,
+            ))
+        })();
         match maps {
-            Ok((sq, cq, sqes)) => Ok(Ring { fd, sq, cq, sqes, p, pending: Vec::new() }),
+            Ok((sq, cq, sqes)) => Ok(Ring {
+                fd,
+                sq,
+                cq,
+                sqes,
+                p,
+                pending: Vec::new(),
+            }),
             Err(e) => {
                 crate::sys::close(fd);
                 Err(e)
@@ -178,7 +200,10 @@ impl Ring {
     /// returns the count submitted even when a signal cut its wait short,
     /// which would hide the signal from [`Ring::wait_for`].
     fn submit(&mut self, sqes: &[Sqe]) -> Result<(), i32> {
-        let mask = self.sq.u32_at(self.p.sq_off.ring_mask).load(Ordering::Relaxed);
+        let mask = self
+            .sq
+            .u32_at(self.p.sq_off.ring_mask)
+            .load(Ordering::Relaxed);
         let tail = self.sq.u32_at(self.p.sq_off.tail).load(Ordering::Relaxed);
         for (i, sqe) in sqes.iter().enumerate() {
             let idx = tail.wrapping_add(i as u32) & mask;
@@ -187,12 +212,26 @@ impl Ring {
             // SQE array we mapped, and the kernel does not read it until the
             // tail below is published.
             unsafe { std::ptr::write((self.sqes.ptr as *mut Sqe).add(idx as usize), *sqe) };
-            self.sq.u32_at(self.p.sq_off.array + idx * 4).store(idx, Ordering::Relaxed);
+            self.sq
+                .u32_at(self.p.sq_off.array + idx * 4)
+                .store(idx, Ordering::Relaxed);
         }
-        self.sq.u32_at(self.p.sq_off.tail).store(tail.wrapping_add(sqes.len() as u32), Ordering::Release);
+        self.sq
+            .u32_at(self.p.sq_off.tail)
+            .store(tail.wrapping_add(sqes.len() as u32), Ordering::Release);
         let n = sqes.len() as u32;
         // SAFETY: io_uring_enter(2) on our ring: submit, no waiting, no signal mask.
-        let r = unsafe { libc::syscall(libc::SYS_io_uring_enter, self.fd, n, 0u32, 0u32, std::ptr::null::<u8>(), 0usize) };
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.fd,
+                n,
+                0u32,
+                0u32,
+                std::ptr::null::<u8>(),
+                0usize,
+            )
+        };
         if r < 0 {
             return Err(errno());
         }
@@ -201,7 +240,10 @@ impl Ring {
 
     /// Moves what the completion ring holds into `pending`.
     fn reap(&mut self) {
-        let mask = self.cq.u32_at(self.p.cq_off.ring_mask).load(Ordering::Relaxed);
+        let mask = self
+            .cq
+            .u32_at(self.p.cq_off.ring_mask)
+            .load(Ordering::Relaxed);
         let mut head = self.cq.u32_at(self.p.cq_off.head).load(Ordering::Relaxed);
         let tail = self.cq.u32_at(self.p.cq_off.tail).load(Ordering::Acquire);
         while head != tail {
@@ -209,11 +251,17 @@ impl Ring {
             assert!(idx < self.p.cq_entries as usize);
             // SAFETY: `idx` is below cq_entries (checked); the entry was
             // published by the kernel before the tail we loaded with Acquire.
-            let cqe = unsafe { std::ptr::read((self.cq.ptr.add(self.p.cq_off.cqes as usize) as *const Cqe).add(idx)) };
+            let cqe = unsafe {
+                std::ptr::read(
+                    (self.cq.ptr.add(self.p.cq_off.cqes as usize) as *const Cqe).add(idx),
+                )
+            };
             self.pending.push(cqe);
             head = head.wrapping_add(1);
         }
-        self.cq.u32_at(self.p.cq_off.head).store(head, Ordering::Release);
+        self.cq
+            .u32_at(self.p.cq_off.head)
+            .store(head, Ordering::Release);
     }
 
     /// Waits until the completions of every `user_data` in `ids` are in;
@@ -223,7 +271,10 @@ impl Ring {
     fn wait_for(&mut self, ids: &[u64], give_up: Instant) -> Result<Vec<i32>, i32> {
         loop {
             self.reap();
-            if ids.iter().all(|id| self.pending.iter().any(|c| c.user_data == *id)) {
+            if ids
+                .iter()
+                .all(|id| self.pending.iter().any(|c| c.user_data == *id))
+            {
                 let mut out = Vec::new();
                 for id in ids {
                     if let Some(i) = self.pending.iter().position(|c| c.user_data == *id) {
@@ -233,7 +284,17 @@ impl Ring {
                 return Ok(out);
             }
             // SAFETY: io_uring_enter(2): wait for one more completion.
-            let r = unsafe { libc::syscall(libc::SYS_io_uring_enter, self.fd, 0u32, 1u32, IORING_ENTER_GETEVENTS, std::ptr::null::<u8>(), 0usize) };
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_io_uring_enter,
+                    self.fd,
+                    0u32,
+                    1u32,
+                    IORING_ENTER_GETEVENTS,
+                    std::ptr::null::<u8>(),
+                    0usize,
+                )
+            };
             if r < 0 {
                 let e = errno();
                 if e == libc::EINTR && Instant::now() < give_up {
@@ -250,10 +311,35 @@ impl Ring {
     /// the kernel: the caller must not reuse it, and should drop the ring);
     /// EINTR when a signal came after `give_up` (the caller's timer says
     /// when it gives up waiting).
-    pub fn read(&mut self, fd: i32, buf: &mut [u8], timeout_ms: u64, give_up: Instant) -> Result<i32, i32> {
-        let ts = KernelTimespec { tv_sec: (timeout_ms / 1000) as i64, tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64 };
-        let read = Sqe { opcode: IORING_OP_READ, flags: IOSQE_IO_LINK, fd, off: u64::MAX, addr: buf.as_mut_ptr() as u64, len: buf.len() as u32, user_data: 1, ..Default::default() };
-        let timeout = Sqe { opcode: IORING_OP_LINK_TIMEOUT, fd: -1, addr: &ts as *const KernelTimespec as u64, len: 1, user_data: 2, ..Default::default() };
+    pub fn read(
+        &mut self,
+        fd: i32,
+        buf: &mut [u8],
+        timeout_ms: u64,
+        give_up: Instant,
+    ) -> Result<i32, i32> {
+        let ts = KernelTimespec {
+            tv_sec: (timeout_ms / 1000) as i64,
+            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
+        };
+        let read = Sqe {
+            opcode: IORING_OP_READ,
+            flags: IOSQE_IO_LINK,
+            fd,
+            off: u64::MAX,
+            addr: buf.as_mut_ptr() as u64,
+            len: buf.len() as u32,
+            user_data: 1,
+            ..Default::default()
+        };
+        let timeout = Sqe {
+            opcode: IORING_OP_LINK_TIMEOUT,
+            fd: -1,
+            addr: &ts as *const KernelTimespec as u64,
+            len: 1,
+            user_data: 2,
+            ..Default::default()
+        };
         self.submit(&[read, timeout])?;
         let r = self.wait_for(&[1, 2], give_up)?;
         Ok(r[0])
@@ -263,10 +349,35 @@ impl Ring {
     /// completed (a file without FMODE_NOWAIT that poll does not find
     /// writable gets its write parked until poll says it is): its result
     /// (bytes, or -errno); Err as for [`Ring::read`].
-    pub fn write(&mut self, fd: i32, buf: &[u8], timeout_ms: u64, give_up: Instant) -> Result<i32, i32> {
-        let ts = KernelTimespec { tv_sec: (timeout_ms / 1000) as i64, tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64 };
-        let w = Sqe { opcode: IORING_OP_WRITE, flags: IOSQE_IO_LINK, fd, off: u64::MAX, addr: buf.as_ptr() as u64, len: buf.len() as u32, user_data: 3, ..Default::default() };
-        let timeout = Sqe { opcode: IORING_OP_LINK_TIMEOUT, fd: -1, addr: &ts as *const KernelTimespec as u64, len: 1, user_data: 4, ..Default::default() };
+    pub fn write(
+        &mut self,
+        fd: i32,
+        buf: &[u8],
+        timeout_ms: u64,
+        give_up: Instant,
+    ) -> Result<i32, i32> {
+        let ts = KernelTimespec {
+            tv_sec: (timeout_ms / 1000) as i64,
+            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
+        };
+        let w = Sqe {
+            opcode: IORING_OP_WRITE,
+            flags: IOSQE_IO_LINK,
+            fd,
+            off: u64::MAX,
+            addr: buf.as_ptr() as u64,
+            len: buf.len() as u32,
+            user_data: 3,
+            ..Default::default()
+        };
+        let timeout = Sqe {
+            opcode: IORING_OP_LINK_TIMEOUT,
+            fd: -1,
+            addr: &ts as *const KernelTimespec as u64,
+            len: 1,
+            user_data: 4,
+            ..Default::default()
+        };
         self.submit(&[w, timeout])?;
         let r = self.wait_for(&[3, 4], give_up)?;
         Ok(r[0])
