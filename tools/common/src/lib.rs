@@ -5,6 +5,9 @@
 //! - [`sys`]: errno and its names, ioctl wrappers, an owned fd, small syscalls;
 //! - [`net`]: interface lookups (ifindex, sysfs) and the IPv4 checksum;
 //! - [`bpf`]: loading socket-filter programs, classic filter structures;
+//! - [`frame`]: test frames, and sending them out through a device's xmit
+//!   path from a packet socket;
+//! - [`hex`]: hex bytes and MAC addresses on command lines and in output;
 //! - [`prng`]: the seeded generators whose sequences replay a run.
 //!
 //! Only `libc`: the tools are built with `cargo build --release` and copied
@@ -12,6 +15,8 @@
 
 pub mod abi;
 pub mod bpf;
+pub mod frame;
+pub mod hex;
 pub mod net;
 pub mod prng;
 pub mod sys;

@@ -29,9 +29,9 @@ use rtun_common::{
     sys::{self, errno, errno_name, ioctl, ioctl_val, Fd},
 };
 
-use crate::frame;
+use rtun_common::{frame, hex::to_hex};
+
 use crate::uring::{self, Ring};
-use crate::util::to_hex;
 
 /// A setup step failed: its line is printed, the scenario stops.
 pub struct Stop;

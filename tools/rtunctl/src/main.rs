@@ -10,19 +10,17 @@
 mod abi_check;
 mod block;
 mod cycles;
-mod frame;
 mod race;
 mod uring;
-mod util;
 
 use std::{ffi::CString, fs, io::Write, process::exit, time::Duration};
 
 use rtun_common::{
     abi::*,
-    bpf,
+    bpf, frame,
+    hex::{parse_hex, parse_mac, to_hex},
     sys::{errno, errno_name, ioctl, ioctl_val, unmapped_region},
 };
-use util::*;
 
 const USAGE: &str = "usage: rtunctl [--dev PATH] [--as-uid UID[:GID]] COMMAND [ARGS]
 

@@ -1,4 +1,6 @@
-//! Hex and MAC address parsing.
+//! Hex bytes and MAC addresses, as the tools take them on their command
+//! lines and print them. A parse error is a message for the person who typed
+//! the argument.
 
 pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
     let s: String = s

@@ -1,7 +1,7 @@
 //! Building frames and getting them into the kernel through the device's xmit
 //! path with a packet socket.
 
-use rtun_common::{net, sys::errno};
+use crate::{net, sys::errno};
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
