@@ -25,8 +25,8 @@ abi_compare() {
     sc=$1
     shift
     abi_prepare || return $?
-    rtunctl abi "$sc" --dev /dev/net/tun > /tmp/abi.tun 2> /tmp/abi.tun.err
-    rtunctl abi "$sc" --dev "${ABI_DEV:-/dev/net/rtun}" > /tmp/abi.rtun 2> /tmp/abi.rtun.err
+    rtunabi "$sc" --dev /dev/net/tun > /tmp/abi.tun 2> /tmp/abi.tun.err
+    rtunabi "$sc" --dev "${ABI_DEV:-/dev/net/rtun}" > /tmp/abi.rtun 2> /tmp/abi.rtun.err
     # Lines for behaviour where rtun differs from tun on purpose (the
     # README's ABI table says why) are compared apart and only reported.
     if [ -n "${ABI_INTENDED:-}" ]; then

@@ -7,11 +7,9 @@
 //! print `errno=NAME` on stdout and exit 1; usage errors print to stderr and
 //! exit 2.
 
-mod abi_check;
 mod block;
 mod cycles;
 mod race;
-mod uring;
 
 use std::{ffi::CString, fs, io::Write, process::exit, time::Duration};
 
@@ -64,9 +62,8 @@ commands:
   race napi-del [--count ROUNDS] [--seed S]
                                             writers on an IFF_NAPI queue while its device is
                                             deleted (src/race.rs)
-  abi SCENARIO | list                       one fixed call sequence, printed as 'step: result'
-                                            lines that compare between --dev /dev/net/tun and
-                                            /dev/net/rtun (tests/guest/t_abi.sh)";
+
+The ABI comparison scenarios are a tool of their own: rtunabi.";
 
 #[derive(Default)]
 struct Opts {
@@ -340,7 +337,9 @@ fn main() {
         "getiff" => cmd_getiff(&o),
         "carrier" => cmd_carrier(&o),
         "stats" => cmd_stats(&o),
-        "abi" => exit(abi_check::main(o.arg(1, "SCENARIO"), &o.dev_path)),
+        "abi" => {
+            usage_error("the ABI scenarios moved to their own tool: rtunabi [--dev PATH] SCENARIO")
+        }
         "block" => cmd_block(&o),
         "cycles" => {
             let module = o

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! A minimal io_uring, set up with raw syscalls (`io_uring_setup`, `mmap`,
 //! `io_uring_enter`; layouts from include/uapi/linux/io_uring.h of 7.3), for
-//! `rtunctl abi nowait`: it submits `IORING_OP_READ`s and reaps their
+//! `rtunabi nowait`: it submits `IORING_OP_READ`s and reaps their
 //! completions. No SQPOLL, no flags: the kernel issues each read from
 //! `io_uring_enter` in this task, with IOCB_NOWAIT, and, if the file says
 //! EAGAIN, waits for POLLIN and reads again (or, for a file without

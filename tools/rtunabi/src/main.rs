@@ -1,7 +1,13 @@
-//! `rtunctl abi SCENARIO --dev PATH`: one fixed sequence of ioctl, read, write,
-//! poll and signal calls, run the same way on `/dev/net/tun` (C tun.ko) and on
-//! `/dev/net/rtun`. Every call prints one `step: result` line: a return value,
-//! an errno name, flags in hex, a byte count, poll events. Nothing
+// SPDX-License-Identifier: GPL-2.0
+//! rtunabi: ABI fidelity between C tun.ko and rtun.
+//!
+//!     rtunabi [--dev PATH] SCENARIO
+//!     rtunabi list
+//!
+//! One fixed sequence of ioctl, read, write, poll and signal calls, run the
+//! same way on `/dev/net/tun` (C tun.ko) and on `/dev/net/rtun` (the
+//! default). Every call prints one `step: result` line: a return value, an
+//! errno name, flags in hex, a byte count, poll events. Nothing
 //! device-specific is printed (no interface name, no ifindex, no MAC that the
 //! kernel chose), so the two outputs compare line for line
 //! (tests/guest/t_abi.sh). The expected tun values come from
@@ -9,7 +15,10 @@
 //!
 //! Each scenario creates its own devices (the kernel names them: tap%d, tun%d
 //! or rtap%d, rtun%d) and deletes them at the end. A setup step that fails
-//! prints its errno and stops the scenario (exit status 1).
+//! prints its errno and stops the scenario (exit status 1); a usage error or
+//! an unknown scenario exits 2.
+
+mod uring;
 
 use std::{
     ffi::CStr,
@@ -17,7 +26,7 @@ use std::{
     fs,
     io::Write,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::{exit, Command, Stdio},
     sync::mpsc,
     thread,
     time::{Duration, Instant},
@@ -25,13 +34,13 @@ use std::{
 
 use rtun_common::{
     abi::*,
-    bpf, net,
+    bpf, frame,
+    hex::to_hex,
+    net,
     sys::{self, errno, errno_name, ioctl, ioctl_val, Fd},
 };
 
-use rtun_common::{frame, hex::to_hex};
-
-use crate::uring::{self, Ring};
+use uring::Ring;
 
 /// A setup step failed: its line is printed, the scenario stops.
 pub struct Stop;
@@ -39,7 +48,7 @@ pub struct Stop;
 type Res = Result<(), Stop>;
 type Scenario = fn(&mut Ctx) -> Res;
 
-pub const SCENARIOS: &[(&str, Scenario)] = &[
+const SCENARIOS: &[(&str, Scenario)] = &[
     ("detached_queue_ops", detached_queue_ops),
     ("reattach_unprivileged", reattach_unprivileged),
     ("second_attacher_flags", second_attacher_flags),
@@ -60,8 +69,46 @@ pub const SCENARIOS: &[(&str, Scenario)] = &[
     ("nowait", nowait),
 ];
 
+const USAGE: &str = "usage: rtunabi [--dev PATH] SCENARIO
+       rtunabi list
+
+Runs one fixed call sequence on the device node PATH (default /dev/net/rtun)
+and prints it as 'step: result' lines that compare between /dev/net/tun and
+/dev/net/rtun (tests/guest/t_abi.sh). 'list' prints the scenarios.";
+
+fn usage_error(msg: &str) -> ! {
+    eprintln!("rtunabi: {msg}\n{USAGE}");
+    exit(2)
+}
+
+fn main() {
+    let mut dev = "/dev/net/rtun".to_string();
+    let mut scenario = None;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--dev" => {
+                dev = it
+                    .next()
+                    .unwrap_or_else(|| usage_error("--dev needs a path"))
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                exit(0)
+            }
+            s if s.starts_with("--") => usage_error(&format!("unknown option {s}")),
+            _ if scenario.is_some() => {
+                usage_error(&format!("one scenario at a time, not also {a}"))
+            }
+            _ => scenario = Some(a),
+        }
+    }
+    let scenario = scenario.unwrap_or_else(|| usage_error("missing SCENARIO"));
+    exit(run_scenario(&scenario, &dev))
+}
+
 /// Runs one scenario against the device node `dev`; the process exit status.
-pub fn main(scenario: &str, dev: &str) -> i32 {
+fn run_scenario(scenario: &str, dev: &str) -> i32 {
     if scenario == "list" {
         for (name, _) in SCENARIOS {
             println!("{name}");
@@ -69,7 +116,7 @@ pub fn main(scenario: &str, dev: &str) -> i32 {
         return 0;
     }
     let Some((_, f)) = SCENARIOS.iter().find(|(n, _)| *n == scenario) else {
-        eprintln!("rtunctl: unknown abi scenario {scenario} (try 'rtunctl abi list')");
+        eprintln!("rtunabi: unknown scenario {scenario} (try 'rtunabi list')");
         return 2;
     };
     let mut c = Ctx {
@@ -249,9 +296,9 @@ pub fn fmt_per_queue(counts: &[usize]) -> String {
         .join(" ")
 }
 
-/// Where `rtunctl abi compat32` looks for the 32-bit client, in order:
-/// $RTUN_TUN32, next to rtunctl (the guest's /usr/bin), target/tun32 beside
-/// target/release/rtunctl (scripts/build.sh), then `tun32` on the PATH.
+/// Where `rtunabi compat32` looks for the 32-bit client, in order:
+/// $RTUN_TUN32, next to rtunabi (the guest's /usr/bin), target/tun32 beside
+/// target/release/rtunabi (scripts/build.sh), then `tun32` on the PATH.
 pub fn tun32_candidates(env: Option<&str>, exe: Option<&Path>) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = env
         .filter(|e| !e.is_empty())
@@ -598,7 +645,7 @@ impl Ctx {
             if fs::metadata(format!("/sys/class/net/{n}")).is_ok() {
                 let r = ip(&["link", "del", "dev", &n]);
                 if r != "0" {
-                    eprintln!("rtunctl: cleanup: ip link del {n}: {r}");
+                    eprintln!("rtunabi: cleanup: ip link del {n}: {r}");
                 }
             }
         }
@@ -1719,7 +1766,7 @@ fn fasync(c: &mut Ctx) -> Res {
 
 /// A 32-bit client: tools/compat32/tun32.c, built `gcc -m32 -static`, makes
 /// its calls through the driver's compat_ioctl and prints the lines of this
-/// scenario itself. Its exit status is rtunctl's.
+/// scenario itself. Its exit status is rtunabi's.
 fn compat32(c: &mut Ctx) -> Res {
     let env = std::env::var("RTUN_TUN32").ok();
     let exe = std::env::current_exe().ok();
@@ -2623,7 +2670,7 @@ mod tests {
 
     #[test]
     fn proc_stat_state() {
-        assert_eq!(proc_state("123 (rtunctl) S 1 2 3"), Some('S'));
+        assert_eq!(proc_state("123 (rtunabi) S 1 2 3"), Some('S'));
         assert_eq!(proc_state("123 (a) b) R 1"), Some('R'));
         assert_eq!(proc_state(""), None);
     }
@@ -2684,7 +2731,7 @@ mod tests {
 
     #[test]
     fn tun32_search_order() {
-        let exe = Path::new("/w/target/release/rtunctl");
+        let exe = Path::new("/w/target/release/rtunabi");
         let v = tun32_candidates(Some("/opt/tun32"), Some(exe));
         let want: Vec<PathBuf> = [
             "/opt/tun32",
@@ -2701,7 +2748,7 @@ mod tests {
             vec![PathBuf::from("tun32")]
         );
         assert_eq!(
-            tun32_candidates(None, Some(Path::new("/usr/bin/rtunctl")))[0],
+            tun32_candidates(None, Some(Path::new("/usr/bin/rtunabi")))[0],
             PathBuf::from("/usr/bin/tun32")
         );
     }
