@@ -175,7 +175,7 @@ pub fn parse_readme(text: &str) -> Result<Vec<(Vec<String>, Vec<String>, Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rtun_common::sys::ERRNO_NAMES;
+    use rtun_common::errno::ERRNO_NAMES;
     use std::collections::BTreeSet;
 
     #[test]
