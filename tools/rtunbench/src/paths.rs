@@ -309,7 +309,7 @@ fn write_loop(ctl: &Ctl, fd: i32, buf: &[u8], n: &AtomicU64) {
         let r = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
         if r == buf.len() as isize {
             n.fetch_add(1, Relaxed);
-        } else if r < 0 && matches!(errno(), libc::EAGAIN | libc::EINTR) {
+        } else if r < 0 && matches!(Errno::last(), Errno(libc::EAGAIN | libc::EINTR)) {
             continue;
         } else if r < 0 {
             return ctl.fail(os_err(&format!("write of a {}-byte frame", buf.len())));
@@ -321,8 +321,8 @@ fn write_loop(ctl: &Ctl, fd: i32, buf: &[u8], n: &AtomicU64) {
 
 /// Whether a send's errno still means the frame went to the device: ENOBUFS is
 /// a drop the device reported (NET_XMIT_DROP).
-fn sent_anyway(e: i32) -> Option<bool> {
-    match e {
+fn sent_anyway(e: Errno) -> Option<bool> {
+    match e.0 {
         libc::ENOBUFS => Some(true),
         // SO_SNDTIMEO expired, a signal, or an ICMP error from an earlier frame.
         libc::EAGAIN | libc::EINTR | libc::ECONNREFUSED => Some(false),
@@ -339,7 +339,7 @@ fn send_loop(ctl: &Ctl, fd: i32, buf: &[u8], n: &AtomicU64) {
             n.fetch_add(1, Relaxed);
             continue;
         }
-        match sent_anyway(errno()) {
+        match sent_anyway(Errno::last()) {
             Some(true) => {
                 n.fetch_add(1, Relaxed);
             }
@@ -372,7 +372,7 @@ fn sendto_ll_loop(ctl: &Ctl, fd: i32, sa: &libc::sockaddr_ll, buf: &[u8], n: &At
             n.fetch_add(1, Relaxed);
             continue;
         }
-        match sent_anyway(errno()) {
+        match sent_anyway(Errno::last()) {
             Some(true) => {
                 n.fetch_add(1, Relaxed);
             }
@@ -402,7 +402,7 @@ fn read_loop(ctl: &Ctl, fd: i32, hdr: usize, frames: &AtomicU64, payload: &Atomi
         if r == 0 {
             return ctl.fail("read returned 0 (device gone?)".into());
         }
-        match errno() {
+        match Errno::last().0 {
             libc::EAGAIN => {
                 let mut p = libc::pollfd {
                     fd,

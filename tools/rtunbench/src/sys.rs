@@ -1,6 +1,7 @@
 //! The system calls the benchmark makes: tun's ioctls, interface configuration
 //! through socket ioctls (no `ip` process per run), sockets, BPF, tracefs.
-//! Every failure comes back as a message that names the call and the errno.
+//! Every failure comes back as a message that names the call and the errno
+//! (rtun-common's convention for setup steps: `Result<T, String>`).
 
 use std::{io, mem, time::Duration};
 
@@ -10,39 +11,35 @@ use rtun_common::{
 };
 
 pub use rtun_common::abi::*;
-pub use rtun_common::sys::{errno, errno_name, Fd};
+pub use rtun_common::{sys::Fd, Errno};
 
 pub type Res<T> = Result<T, String>;
 
 /// "WHAT: strerror (ENAME)" for the errno the last call left.
 pub fn os_err(what: &str) -> String {
-    os_err_of(what, errno())
+    os_err_of(what, Errno::last())
 }
 
 /// "WHAT: strerror (ENAME)" for errno `e`.
-pub fn os_err_of(what: &str, e: i32) -> String {
-    format!(
-        "{what}: {} ({})",
-        io::Error::from_raw_os_error(e),
-        errno_name(e)
-    )
+pub fn os_err_of(what: &str, e: Errno) -> String {
+    format!("{what}: {} ({e})", io::Error::from(e))
 }
 
 // ---- tun's ABI (rtun_common::abi) ---------------------------------------------
 
 fn ioctl_ptr<T>(fd: i32, req: u64, arg: *mut T, what: &str) -> Res<i32> {
-    ioctl(fd, req, arg).map_err(|e| os_err_of(what, e))
+    ioctl(fd, req, arg).map_err(|e| os_err_of(what, Errno(e)))
 }
 
 fn ioctl_val(fd: i32, req: u64, v: libc::c_ulong, what: &str) -> Res<i32> {
-    ioctl_v(fd, req, v).map_err(|e| os_err_of(what, e))
+    ioctl_v(fd, req, v).map_err(|e| os_err_of(what, Errno(e)))
 }
 
 /// Opens the device node (`/dev/net/tun` or `/dev/net/rtun`) and attaches with
 /// TUNSETIFF: one queue of device `name`.
 pub fn tun_attach(dev: &str, name: &str, flags: u16, nonblock: bool) -> Res<Fd> {
     let extra = if nonblock { libc::O_NONBLOCK } else { 0 };
-    let fd = Fd(open_dev(dev, extra).map_err(|e| os_err_of(&format!("open {dev}"), e))?);
+    let fd = Fd(open_dev(dev, extra).map_err(|e| os_err_of(&format!("open {dev}"), Errno(e)))?);
     let mut req = IfReq::new(name, flags);
     ioctl_ptr(
         fd.0,
@@ -312,7 +309,7 @@ pub fn load_port_steering() -> Res<Fd> {
     match bpf::load_socket_filter(&prog, Some(&mut log)) {
         Ok(fd) => Ok(Fd(fd)),
         Err(e) => {
-            let e = os_err_of("BPF_PROG_LOAD (steering program)", e);
+            let e = os_err_of("BPF_PROG_LOAD (steering program)", Errno(e));
             let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
             Err(format!(
                 "{e}; verifier: {}",
