@@ -1,5 +1,6 @@
-//! errno and its names, the ioctl wrappers, an owned fd, and the small
-//! syscalls more than one tool makes.
+// SPDX-License-Identifier: GPL-2.0
+//! The ioctl wrappers, an owned fd, and the small syscalls more than one
+//! tool makes; each failure is an [`Errno`].
 
 use std::ffi::CString;
 
@@ -20,26 +21,20 @@ pub fn errno_name(e: i32) -> String {
     Errno(e).to_string()
 }
 
-/// `ioctl(fd, req, arg)`, as a Result with the errno.
-pub fn ioctl<T>(fd: i32, req: u64, arg: *mut T) -> Result<i32, i32> {
-    // SAFETY: The caller passes an argument of the layout `req` expects.
-    let r = unsafe { libc::ioctl(fd, req as _, arg) };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(r)
-    }
+/// `ioctl(fd, req, arg)` with a pointer to `arg`, which must have the layout
+/// (and at least the size) that `req` reads and writes: a `struct ifreq`
+/// ([`crate::abi::IfReq`]), an int, a byte buffer.
+pub fn ioctl<T: ?Sized>(fd: i32, req: u64, arg: &mut T) -> Result<i32, Errno> {
+    let p: *mut T = arg;
+    // SAFETY: `p` points at `arg`, live and writable across the call, of the
+    // layout `req` expects (the caller's side of the contract above).
+    Errno::result(unsafe { libc::ioctl(fd, req as _, p.cast::<libc::c_void>()) })
 }
 
 /// `ioctl(fd, req, value)` for commands that take their argument by value.
-pub fn ioctl_val(fd: i32, req: u64, val: libc::c_ulong) -> Result<i32, i32> {
+pub fn ioctl_val(fd: i32, req: u64, val: libc::c_ulong) -> Result<i32, Errno> {
     // SAFETY: These commands take an integer, not a pointer.
-    let r = unsafe { libc::ioctl(fd, req as _, val) };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(r)
-    }
+    Errno::result(unsafe { libc::ioctl(fd, req as _, val) })
 }
 
 /// An owned file descriptor, closed on drop (a negative one is not closed).
@@ -56,15 +51,10 @@ impl Drop for Fd {
 
 /// Opens a device node (`/dev/net/tun`, `/dev/net/rtun`) with
 /// `O_RDWR | O_CLOEXEC | extra`; the fd, or the errno.
-pub fn open_dev(path: &str, extra: i32) -> Result<i32, i32> {
-    let c = CString::new(path).map_err(|_| libc::EINVAL)?;
+pub fn open_dev(path: &str, extra: i32) -> Result<i32, Errno> {
+    let c = CString::new(path).map_err(|_| Errno(libc::EINVAL))?;
     // SAFETY: A valid C string.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | extra) };
-    if fd < 0 {
-        Err(errno())
-    } else {
-        Ok(fd)
-    }
+    Errno::result(unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | extra) })
 }
 
 /// Sets or clears O_NONBLOCK (nothing if F_GETFL fails).
@@ -106,15 +96,11 @@ pub fn unmapped_region(len: usize) -> *mut u8 {
 }
 
 /// `rmmod NAME` as kmod does it: delete_module(2) with O_NONBLOCK.
-pub fn delete_module(name: &str) -> Result<(), i32> {
-    let c = CString::new(name).map_err(|_| libc::EINVAL)?;
+pub fn delete_module(name: &str) -> Result<(), Errno> {
+    let c = CString::new(name).map_err(|_| Errno(libc::EINVAL))?;
     // SAFETY: A valid C string and flags.
-    let r = unsafe { libc::syscall(libc::SYS_delete_module, c.as_ptr(), libc::O_NONBLOCK) };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(())
-    }
+    Errno::result(unsafe { libc::syscall(libc::SYS_delete_module, c.as_ptr(), libc::O_NONBLOCK) })
+        .map(|_| ())
 }
 
 #[cfg(test)]
@@ -135,15 +121,21 @@ mod tests {
     fn ioctl_errors_come_back_as_errno() {
         assert_eq!(
             ioctl_val(-1, crate::abi::TUNSETPERSIST, 1),
-            Err(libc::EBADF)
+            Err(Errno(libc::EBADF))
         );
         let mut x = 0i32;
         assert_eq!(
             ioctl(-1, crate::abi::TUNGETFEATURES, &mut x),
-            Err(libc::EBADF)
+            Err(Errno(libc::EBADF))
         );
-        assert_eq!(open_dev("/nonexistent/rtun", 0), Err(libc::ENOENT));
-        assert_eq!(open_dev("bad\0path", 0), Err(libc::EINVAL));
+        let mut buf = [0u8; 40];
+        assert_eq!(
+            ioctl(-1, crate::abi::TUNGETIFF, &mut buf[..]),
+            Err(Errno(libc::EBADF))
+        );
+        assert_eq!(open_dev("/nonexistent/rtun", 0), Err(Errno(libc::ENOENT)));
+        assert_eq!(open_dev("bad\0path", 0), Err(Errno(libc::EINVAL)));
+        assert_eq!(delete_module("bad\0name"), Err(Errno(libc::EINVAL)));
     }
 
     #[test]
@@ -156,6 +148,6 @@ mod tests {
         // write(2) from the unmapped range fails with EFAULT instead of crashing.
         // SAFETY: The kernel checks the pointer.
         let r = unsafe { libc::write(w.0, p.cast(), 16) };
-        assert_eq!((r, errno()), (-1, libc::EFAULT));
+        assert_eq!((r, Errno::last()), (-1, Errno(libc::EFAULT)));
     }
 }

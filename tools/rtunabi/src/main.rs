@@ -34,11 +34,61 @@ use std::{
 
 use rtun_common::{
     abi::*,
-    bpf, frame,
     hex::to_hex,
     net,
-    sys::{self, errno, errno_name, ioctl, ioctl_val, Fd},
+    sys::{errno, errno_name, Fd},
 };
+
+use compat::{bpf, frame, ioctl, ioctl_val, sys};
+
+/// rtun-common's helpers with the errno as an `i32`, until this tool takes
+/// `Errno` too.
+mod compat {
+    pub fn ioctl<T>(fd: i32, req: u64, arg: *mut T) -> Result<i32, i32> {
+        // SAFETY: The callers pass a live argument of the layout `req` expects.
+        rtun_common::sys::ioctl(fd, req, unsafe { &mut *arg }).map_err(|e| e.0)
+    }
+
+    pub fn ioctl_val(fd: i32, req: u64, val: libc::c_ulong) -> Result<i32, i32> {
+        rtun_common::sys::ioctl_val(fd, req, val).map_err(|e| e.0)
+    }
+
+    pub mod sys {
+        pub fn open_dev(path: &str, extra: i32) -> Result<i32, i32> {
+            rtun_common::sys::open_dev(path, extra).map_err(|e| e.0)
+        }
+    }
+
+    pub mod bpf {
+        pub fn load_ebpf_returning(ret: u32) -> Result<i32, i32> {
+            rtun_common::bpf::load_ebpf_returning(ret).map_err(|e| e.0)
+        }
+    }
+
+    pub mod frame {
+        pub use rtun_common::frame::default_eth_frame;
+
+        pub fn inject(
+            name: &str,
+            frame: &[u8],
+            proto: u16,
+            count: usize,
+            bypass_qdisc: bool,
+        ) -> Result<usize, i32> {
+            rtun_common::frame::inject(name, frame, proto, count, bypass_qdisc).map_err(|e| e.0)
+        }
+
+        pub fn inject_each(
+            name: &str,
+            frame: &[u8],
+            proto: u16,
+            count: usize,
+        ) -> Result<Vec<i32>, i32> {
+            let v = rtun_common::frame::inject_each(name, frame, proto, count).map_err(|e| e.0)?;
+            Ok(v.into_iter().map(|r| r.err().map_or(0, |e| e.0)).collect())
+        }
+    }
+}
 
 use uring::Ring;
 

@@ -27,19 +27,19 @@ pub fn os_err_of(what: &str, e: Errno) -> String {
 
 // ---- tun's ABI (rtun_common::abi) ---------------------------------------------
 
-fn ioctl_ptr<T>(fd: i32, req: u64, arg: *mut T, what: &str) -> Res<i32> {
-    ioctl(fd, req, arg).map_err(|e| os_err_of(what, Errno(e)))
+fn ioctl_ptr<T>(fd: i32, req: u64, arg: &mut T, what: &str) -> Res<i32> {
+    ioctl(fd, req, arg).map_err(|e| os_err_of(what, e))
 }
 
 fn ioctl_val(fd: i32, req: u64, v: libc::c_ulong, what: &str) -> Res<i32> {
-    ioctl_v(fd, req, v).map_err(|e| os_err_of(what, Errno(e)))
+    ioctl_v(fd, req, v).map_err(|e| os_err_of(what, e))
 }
 
 /// Opens the device node (`/dev/net/tun` or `/dev/net/rtun`) and attaches with
 /// TUNSETIFF: one queue of device `name`.
 pub fn tun_attach(dev: &str, name: &str, flags: u16, nonblock: bool) -> Res<Fd> {
     let extra = if nonblock { libc::O_NONBLOCK } else { 0 };
-    let fd = Fd(open_dev(dev, extra).map_err(|e| os_err_of(&format!("open {dev}"), Errno(e)))?);
+    let fd = Fd(open_dev(dev, extra).map_err(|e| os_err_of(&format!("open {dev}"), e))?);
     let mut req = IfReq::new(name, flags);
     ioctl_ptr(
         fd.0,
@@ -309,7 +309,7 @@ pub fn load_port_steering() -> Res<Fd> {
     match bpf::load_socket_filter(&prog, Some(&mut log)) {
         Ok(fd) => Ok(Fd(fd)),
         Err(e) => {
-            let e = os_err_of("BPF_PROG_LOAD (steering program)", Errno(e));
+            let e = os_err_of("BPF_PROG_LOAD (steering program)", e);
             let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
             Err(format!(
                 "{e}; verifier: {}",

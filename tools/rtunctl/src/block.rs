@@ -23,7 +23,8 @@ use std::{fs, io::Write, process::exit};
 
 use rtun_common::{
     abi::*,
-    sys::{errno, errno_name, ioctl, set_nonblock},
+    sys::{ioctl, set_nonblock},
+    Errno,
 };
 
 extern "C" fn on_usr1(_: libc::c_int) {}
@@ -72,7 +73,7 @@ fn do_read(fd: i32, what: &str) {
     // SAFETY: `buf` is writable for its length.
     let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
     if r < 0 {
-        say(format!("{what} errno={}", errno_name(errno())));
+        say(format!("{what} errno={}", Errno::last()));
     } else {
         say(format!("{what} len={r}"));
     }
@@ -87,7 +88,7 @@ fn do_poll(fd: i32, what: &str, timeout: i32) {
     // SAFETY: One valid pollfd.
     let r = unsafe { libc::poll(&mut p, 1, timeout) };
     if r < 0 {
-        say(format!("{what} errno={}", errno_name(errno())));
+        say(format!("{what} errno={}", Errno::last()));
     } else {
         say(format!(
             "{what} ret={r} revents={}",
@@ -101,7 +102,7 @@ fn do_epoll(ep: i32, what: &str, timeout: i32) {
     // SAFETY: One valid epoll_event.
     let r = unsafe { libc::epoll_wait(ep, &mut ev, 1, timeout) };
     if r < 0 {
-        say(format!("{what} errno={}", errno_name(errno())));
+        say(format!("{what} errno={}", Errno::last()));
     } else {
         let evs = if r == 0 { 0 } else { ev.events as i32 };
         say(format!("{what} ret={r} events={}", poll_names(evs)));
@@ -117,14 +118,14 @@ fn do_write(fd: i32, frame: &[u8], count: usize) {
         // SAFETY: `frame` is readable for its length.
         let r = unsafe { libc::write(fd, frame.as_ptr().cast(), frame.len()) };
         if r < 0 {
-            err = Some(errno());
+            err = Some(Errno::last());
             break;
         }
         n += 1;
     }
     say(format!("written={n}"));
     match err {
-        Some(e) => say(format!("write errno={}", errno_name(e))),
+        Some(e) => say(format!("write errno={e}")),
         None => say("write done".into()),
     }
 }
@@ -151,7 +152,7 @@ pub fn run(
     install_usr1();
     if let Some(mut b) = sndbuf {
         if let Err(e) = ioctl(fd, TUNSETSNDBUF, &mut b) {
-            say(format!("sndbuf errno={}", errno_name(e)));
+            say(format!("sndbuf errno={e}"));
             exit(1);
         }
     }
@@ -164,7 +165,7 @@ pub fn run(
                 u64: fd as u64,
             };
             if ep < 0 || libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) < 0 {
-                say(format!("epoll_ctl errno={}", errno_name(errno())));
+                say(format!("epoll_ctl errno={}", Errno::last()));
                 exit(1);
             }
             ep
@@ -204,7 +205,7 @@ pub fn run(
             // SAFETY: `frame` is readable for its length.
             let r = unsafe { libc::write(fd, frame.as_ptr().cast(), frame.len()) };
             if r < 0 {
-                say(format!("again write errno={}", errno_name(errno())));
+                say(format!("again write errno={}", Errno::last()));
             } else {
                 say(format!("again write len={r}"));
             }
@@ -213,7 +214,7 @@ pub fn run(
     let mut req = IfReq::new("", 0);
     match ioctl(fd, TUNGETIFF, &mut req) {
         Ok(_) => say(format!("again getiff name={}", req.name())),
-        Err(e) => say(format!("again getiff errno={}", errno_name(e))),
+        Err(e) => say(format!("again getiff errno={e}")),
     }
     say(format!("fdinfo iff={}", fdinfo_iff(fd)));
     if ep >= 0 {
@@ -222,7 +223,7 @@ pub fn run(
     }
     // SAFETY: Our fd.
     if unsafe { libc::close(fd) } < 0 {
-        say(format!("close errno={}", errno_name(errno())));
+        say(format!("close errno={}", Errno::last()));
         exit(1);
     }
     say("close ok".into());

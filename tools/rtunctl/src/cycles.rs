@@ -21,7 +21,8 @@ use std::{fs, os::fd::AsRawFd, path::Path, process::exit, time::Instant};
 use rtun_common::{
     abi::*,
     net,
-    sys::{delete_module, errno, errno_name, ioctl, ioctl_val, open_dev},
+    sys::{delete_module, ioctl, ioctl_val, open_dev},
+    Errno,
 };
 
 fn check(c: usize, what: &str, r: Result<(), String>) {
@@ -31,14 +32,14 @@ fn check(c: usize, what: &str, r: Result<(), String>) {
     }
 }
 
-fn errs(e: i32) -> String {
-    format!("errno={}", errno_name(e))
+fn errs(e: Errno) -> String {
+    format!("errno={e}")
 }
 
 fn setns(fd: i32) -> Result<(), String> {
     // SAFETY: setns on a namespace fd we hold; this process is single-threaded.
     if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } < 0 {
-        Err(errs(errno()))
+        Err(errs(Errno::last()))
     } else {
         Ok(())
     }
@@ -74,7 +75,7 @@ fn up_with_address(name: &str, addr: [u8; 4], peer: Option<[u8; 4]>) -> Result<(
     // SAFETY: A plain socket.
     let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if s < 0 {
-        return Err(errs(errno()));
+        return Err(errs(Errno::last()));
     }
     let run = || -> Result<(), String> {
         // SAFETY: An all-zero ifreq is valid.
@@ -106,8 +107,8 @@ fn up_with_address(name: &str, addr: [u8; 4], peer: Option<[u8; 4]>) -> Result<(
 
 /// RTM_NEWLINK with IFLA_NET_NS_FD: moves `name` into the namespace `nsfd`.
 fn move_to_netns(name: &str, nsfd: i32) -> Result<(), String> {
-    let index =
-        net::if_index(name).ok_or_else(|| format!("if_nametoindex {name} {}", errs(errno())))?;
+    let index = net::if_index(name)
+        .ok_or_else(|| format!("if_nametoindex {name} {}", errs(Errno::last())))?;
     // SAFETY: A plain netlink socket.
     let s = unsafe {
         libc::socket(
@@ -117,7 +118,7 @@ fn move_to_netns(name: &str, nsfd: i32) -> Result<(), String> {
         )
     };
     if s < 0 {
-        return Err(errs(errno()));
+        return Err(errs(Errno::last()));
     }
     // nlmsghdr (16) + ifinfomsg (16) + rtattr IFLA_NET_NS_FD u32 (8).
     let mut m = Vec::with_capacity(40);
@@ -142,7 +143,7 @@ fn move_to_netns(name: &str, nsfd: i32) -> Result<(), String> {
             libc::recv(s, buf.as_mut_ptr().cast(), buf.len(), 0)
         }
     };
-    let e = errno();
+    let e = Errno::last();
     // SAFETY: Our socket.
     unsafe { libc::close(s) };
     if r < 20 {
@@ -150,11 +151,9 @@ fn move_to_netns(name: &str, nsfd: i32) -> Result<(), String> {
     }
     // NLMSG_ERROR: the errno follows the 16-byte header (0: the ack).
     let err = i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);
-    if err != 0 {
-        Err(format!("RTM_NEWLINK {name} {}", errs(-err)))
-    } else {
-        Ok(())
-    }
+    Errno::from_negative(err)
+        .map(|_| ())
+        .map_err(|e| format!("RTM_NEWLINK {name} {}", errs(e)))
 }
 
 /// lc* devices in /proc/thread-self/net/dev: the calling thread's namespace.
@@ -209,7 +208,15 @@ pub fn run(module: &str, netns: &str, count: usize, extra_every: usize) {
     for c in 0..count {
         // SAFETY: finit_module with our fd and empty parameters.
         let r = unsafe { libc::syscall(libc::SYS_finit_module, ko.as_raw_fd(), c"".as_ptr(), 0) };
-        check(c, "insmod", if r < 0 { Err(errs(errno())) } else { Ok(()) });
+        check(
+            c,
+            "insmod",
+            if r < 0 {
+                Err(errs(Errno::last()))
+            } else {
+                Ok(())
+            },
+        );
         check(
             c,
             "/dev/net/rtun after insmod",
@@ -348,7 +355,11 @@ pub fn close_rmmod(ko_path: &str, dev: &str, persist: bool, rounds: usize) {
             check(
                 round,
                 "insmod",
-                if r < 0 { Err(errs(errno())) } else { Ok(()) },
+                if r < 0 {
+                    Err(errs(Errno::last()))
+                } else {
+                    Ok(())
+                },
             );
         }
         let t0 = Instant::now();

@@ -17,7 +17,8 @@ use rtun_common::{
     abi::*,
     bpf, frame,
     hex::{parse_hex, parse_mac, to_hex},
-    sys::{errno, errno_name, ioctl, ioctl_val, unmapped_region},
+    sys::{ioctl, ioctl_val, unmapped_region},
+    Errno,
 };
 
 const USAGE: &str = "usage: rtunctl [--dev PATH] [--as-uid UID[:GID]] COMMAND [ARGS]
@@ -114,8 +115,8 @@ fn usage_error(msg: &str) -> ! {
 }
 
 /// The operation under test failed: report the errno the way scripts expect.
-fn errno_exit(e: i32) -> ! {
-    println!("errno={}", errno_name(e));
+fn errno_exit(e: Errno) -> ! {
+    println!("errno={e}");
     exit(1)
 }
 
@@ -256,17 +257,14 @@ impl Opts {
 }
 
 /// Opens the device node and runs TUNSETIFF; returns the fd and the name.
-fn try_attach(o: &Opts, name: &str) -> Result<(i32, String), i32> {
-    let path = CString::new(o.dev_path.as_str()).map_err(|_| libc::EINVAL)?;
+fn try_attach(o: &Opts, name: &str) -> Result<(i32, String), Errno> {
+    let path = CString::new(o.dev_path.as_str()).map_err(|_| Errno(libc::EINVAL))?;
     let mut oflags = libc::O_RDWR | libc::O_CLOEXEC;
     if o.nonblock {
         oflags |= libc::O_NONBLOCK;
     }
     // SAFETY: A valid C string.
-    let fd = unsafe { libc::open(path.as_ptr(), oflags) };
-    if fd < 0 {
-        return Err(errno());
-    }
+    let fd = Errno::result(unsafe { libc::open(path.as_ptr(), oflags) })?;
     let mut req = IfReq::new(name, o.flags());
     if let Err(e) = ioctl(fd, TUNSETIFF, &mut req) {
         // SAFETY: Our fd.
@@ -305,10 +303,7 @@ fn main() {
                 && libc::setuid(uid) == 0
         };
         if !ok {
-            eprintln!(
-                "rtunctl: cannot switch to uid {uid}: {}",
-                errno_name(errno())
-            );
+            eprintln!("rtunctl: cannot switch to uid {uid}: {}", Errno::last());
             exit(2);
         }
     }
@@ -403,7 +398,7 @@ fn set_filters(o: &Opts, fd: i32) {
         for m in macs {
             buf.extend_from_slice(m);
         }
-        let n = ioctl(fd, TUNSETTXFILTER, buf.as_mut_ptr()).unwrap_or_else(|e| errno_exit(e));
+        let n = ioctl(fd, TUNSETTXFILTER, &mut buf[..]).unwrap_or_else(|e| errno_exit(e));
         println!("txfilter exact={n}");
     }
     if let Some(ret) = o.cbpf_ret {
@@ -548,7 +543,7 @@ fn cmd_send(o: &Opts) {
 
 fn report_write(r: isize, failed: &mut bool) {
     if r < 0 {
-        println!("errno={}", errno_name(errno()));
+        println!("errno={}", Errno::last());
         *failed = true;
     } else {
         println!("wrote {r}");
@@ -574,7 +569,7 @@ fn cmd_recv(o: &Opts) {
         // SAFETY: `buf` is writable for its length.
         let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if r < 0 {
-            errno_exit(errno());
+            errno_exit(Errno::last());
         }
         println!("read {r}");
         return;
@@ -587,7 +582,7 @@ fn cmd_recv(o: &Opts) {
         // SAFETY: `buf` is writable for its length.
         let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if r < 0 {
-            errno_exit(errno());
+            errno_exit(Errno::last());
         }
         let r = r as usize;
         println!("frame len={r} hex={}", to_hex(&buf[..r.min(o.hexlen)]));
@@ -662,9 +657,9 @@ fn cmd_nonblock_check(o: &Opts) {
     // SAFETY: `buf` is writable.
     let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
     if r < 0 {
-        let e = errno();
-        println!("read errno={}", errno_name(e));
-        exit(if e == libc::EAGAIN { 0 } else { 1 });
+        let e = Errno::last();
+        println!("read errno={e}");
+        exit(if e == Errno(libc::EAGAIN) { 0 } else { 1 });
     }
     println!("read ok {r}");
     exit(1);
@@ -739,13 +734,13 @@ fn cmd_queue_check(o: &Opts) {
     let mut req = IfReq::new("", IFF_DETACH_QUEUE);
     match ioctl(last, TUNSETQUEUE, &mut req) {
         Ok(_) => println!("detach ok"),
-        Err(e) => println!("detach errno={}", errno_name(e)),
+        Err(e) => println!("detach errno={e}"),
     }
     println!("txqueues={}", txqueues(dev));
     let mut req = IfReq::new("", IFF_ATTACH_QUEUE);
     match ioctl(last, TUNSETQUEUE, &mut req) {
         Ok(_) => println!("attach ok"),
-        Err(e) => println!("attach errno={}", errno_name(e)),
+        Err(e) => println!("attach errno={e}"),
     }
     println!("txqueues={}", txqueues(dev));
     let mut single = Opts {
@@ -757,7 +752,7 @@ fn cmd_queue_check(o: &Opts) {
     single.dev_path = o.dev_path.clone();
     match try_attach(&single, dev) {
         Ok(_) => println!("mismatch ok"),
-        Err(e) => println!("mismatch errno={}", errno_name(e)),
+        Err(e) => println!("mismatch errno={e}"),
     }
 }
 

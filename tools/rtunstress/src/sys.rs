@@ -6,10 +6,37 @@ use std::{ffi::CString, fs};
 
 pub use rtun_common::{
     abi::*,
-    bpf::{load_ebpf_returning, SockFilter, SockFprog},
+    bpf::{SockFilter, SockFprog},
     net::ip_checksum,
-    sys::{delete_module, errno, ioctl, ioctl_val, open_dev, set_nonblock, unmapped_region},
+    sys::{errno, set_nonblock, unmapped_region},
 };
+
+pub use compat::*;
+
+/// rtun-common's helpers with the errno as an `i32`, until this tool takes
+/// `Errno` too.
+mod compat {
+    pub fn ioctl<T>(fd: i32, req: u64, arg: *mut T) -> Result<i32, i32> {
+        // SAFETY: The callers pass a live argument of the layout `req` expects.
+        rtun_common::sys::ioctl(fd, req, unsafe { &mut *arg }).map_err(|e| e.0)
+    }
+
+    pub fn ioctl_val(fd: i32, req: u64, val: libc::c_ulong) -> Result<i32, i32> {
+        rtun_common::sys::ioctl_val(fd, req, val).map_err(|e| e.0)
+    }
+
+    pub fn open_dev(path: &str, extra: i32) -> Result<i32, i32> {
+        rtun_common::sys::open_dev(path, extra).map_err(|e| e.0)
+    }
+
+    pub fn delete_module(name: &str) -> Result<(), i32> {
+        rtun_common::sys::delete_module(name).map_err(|e| e.0)
+    }
+
+    pub fn load_ebpf_returning(ret: u32) -> Result<i32, i32> {
+        rtun_common::bpf::load_ebpf_returning(ret).map_err(|e| e.0)
+    }
+}
 
 /// The errno's name, for the report ("OK" for 0).
 pub fn errno_name(e: i32) -> String {
