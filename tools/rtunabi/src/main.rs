@@ -34,61 +34,12 @@ use std::{
 
 use rtun_common::{
     abi::*,
+    bpf, frame,
     hex::to_hex,
     net,
-    sys::{errno, errno_name, Fd},
+    sys::{self, ioctl, ioctl_val, Fd},
+    Errno,
 };
-
-use compat::{bpf, frame, ioctl, ioctl_val, sys};
-
-/// rtun-common's helpers with the errno as an `i32`, until this tool takes
-/// `Errno` too.
-mod compat {
-    pub fn ioctl<T>(fd: i32, req: u64, arg: *mut T) -> Result<i32, i32> {
-        // SAFETY: The callers pass a live argument of the layout `req` expects.
-        rtun_common::sys::ioctl(fd, req, unsafe { &mut *arg }).map_err(|e| e.0)
-    }
-
-    pub fn ioctl_val(fd: i32, req: u64, val: libc::c_ulong) -> Result<i32, i32> {
-        rtun_common::sys::ioctl_val(fd, req, val).map_err(|e| e.0)
-    }
-
-    pub mod sys {
-        pub fn open_dev(path: &str, extra: i32) -> Result<i32, i32> {
-            rtun_common::sys::open_dev(path, extra).map_err(|e| e.0)
-        }
-    }
-
-    pub mod bpf {
-        pub fn load_ebpf_returning(ret: u32) -> Result<i32, i32> {
-            rtun_common::bpf::load_ebpf_returning(ret).map_err(|e| e.0)
-        }
-    }
-
-    pub mod frame {
-        pub use rtun_common::frame::default_eth_frame;
-
-        pub fn inject(
-            name: &str,
-            frame: &[u8],
-            proto: u16,
-            count: usize,
-            bypass_qdisc: bool,
-        ) -> Result<usize, i32> {
-            rtun_common::frame::inject(name, frame, proto, count, bypass_qdisc).map_err(|e| e.0)
-        }
-
-        pub fn inject_each(
-            name: &str,
-            frame: &[u8],
-            proto: u16,
-            count: usize,
-        ) -> Result<Vec<i32>, i32> {
-            let v = rtun_common::frame::inject_each(name, frame, proto, count).map_err(|e| e.0)?;
-            Ok(v.into_iter().map(|r| r.err().map_or(0, |e| e.0)).collect())
-        }
-    }
-}
 
 use uring::Ring;
 
@@ -187,18 +138,18 @@ fn run_scenario(scenario: &str, dev: &str) -> i32 {
 // ---- pure formatting (unit-tested on the host) ---------------------------------
 
 /// A syscall result as printed: the value, or the errno name.
-pub fn rv(r: &Result<i32, i32>) -> String {
+pub fn rv<T: Display>(r: &Result<T, Errno>) -> String {
     match r {
         Ok(v) => v.to_string(),
-        Err(e) => errno_name(*e),
+        Err(e) => e.to_string(),
     }
 }
 
 /// A TUNGETIFF result: `0 flags=0x1502`, or the errno name.
-pub fn fmt_flags(r: &Result<u16, i32>) -> String {
+pub fn fmt_flags(r: &Result<u16, Errno>) -> String {
     match r {
         Ok(f) => format!("0 flags=0x{f:x}"),
-        Err(e) => errno_name(*e),
+        Err(e) => e.to_string(),
     }
 }
 
@@ -253,7 +204,7 @@ pub fn fdinfo_iff(text: &str, expect: &str) -> &'static str {
 
 /// The errno whose strerror() text `ip` printed ("RTNETLINK answers: ...");
 /// the longest match wins ("No such device or address" over "No such device").
-pub fn errno_from_message(msg: &str) -> Option<i32> {
+pub fn errno_from_message(msg: &str) -> Option<Errno> {
     let mut best: Option<(usize, i32)> = None;
     for e in 1..134 {
         // SAFETY: strerror returns a valid C string (glibc: never NULL).
@@ -267,7 +218,7 @@ pub fn errno_from_message(msg: &str) -> Option<i32> {
             best = Some((s.len(), e));
         }
     }
-    best.map(|(_, e)| e)
+    best.map(|(_, e)| Errno(e))
 }
 
 /// The state letter of a /proc/.../stat line ("123 (comm) S ...").
@@ -306,18 +257,20 @@ pub fn fmt_counters(kv: &[(String, String)], only_nonzero: bool) -> String {
     }
 }
 
-/// The errno of each send (0: sent) as `sent=9 ENOBUFS=1`: how many went
-/// out, then each errno with its count, in the order they first occurred.
-pub fn send_summary(errs: &[i32]) -> String {
-    let mut parts = vec![format!("sent={}", errs.iter().filter(|&&e| e == 0).count())];
-    let mut seen: Vec<i32> = Vec::new();
-    for &e in errs.iter().filter(|&&e| e != 0) {
+/// The result of each send as `sent=9 ENOBUFS=1`: how many went out, then
+/// each errno with its count, in the order they first occurred.
+pub fn send_summary(sends: &[Result<(), Errno>]) -> String {
+    let mut parts = vec![format!(
+        "sent={}",
+        sends.iter().filter(|r| r.is_ok()).count()
+    )];
+    let mut seen: Vec<Errno> = Vec::new();
+    for &e in sends.iter().filter_map(|r| r.as_ref().err()) {
         if !seen.contains(&e) {
             seen.push(e);
             parts.push(format!(
-                "{}={}",
-                errno_name(e),
-                errs.iter().filter(|&&x| x == e).count()
+                "{e}={}",
+                sends.iter().filter(|&&x| x == Err(e)).count()
             ));
         }
     }
@@ -367,55 +320,52 @@ pub fn tun32_candidates(env: Option<&str>, exe: Option<&Path>) -> Vec<PathBuf> {
 
 // ---- syscalls ---------------------------------------------------------------------
 
-fn sys(r: isize) -> Result<i32, i32> {
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(r as i32)
-    }
+/// A system call's `ssize_t` result, as the `int` the scenarios print.
+fn sys(r: isize) -> Result<i32, Errno> {
+    Errno::result(r).map(|v| v as i32)
 }
 
-fn open_dev(path: &str, extra: i32) -> Result<Fd, i32> {
+fn open_dev(path: &str, extra: i32) -> Result<Fd, Errno> {
     sys::open_dev(path, extra).map(Fd)
 }
 
 /// TUNSETIFF; the ifreq as the kernel copied it back.
-fn setiff(fd: i32, name: &str, flags: u16) -> Result<IfReq, i32> {
+fn setiff(fd: i32, name: &str, flags: u16) -> Result<IfReq, Errno> {
     let mut req = IfReq::new(name, flags);
     ioctl(fd, TUNSETIFF, &mut req)?;
     Ok(req)
 }
 
-fn getiff(fd: i32) -> Result<u16, i32> {
+fn getiff(fd: i32) -> Result<u16, Errno> {
     let mut req = IfReq::new("", 0);
     ioctl(fd, TUNGETIFF, &mut req)?;
     Ok(req.flags())
 }
 
-fn setqueue(fd: i32, flags: u16) -> Result<i32, i32> {
+fn setqueue(fd: i32, flags: u16) -> Result<i32, Errno> {
     let mut req = IfReq::new("", flags);
     ioctl(fd, TUNSETQUEUE, &mut req)
 }
 
 /// An ioctl whose argument is a pointer to one int.
-fn ioctl_int(fd: i32, req: u64, v: i32) -> Result<i32, i32> {
+fn ioctl_int(fd: i32, req: u64, v: i32) -> Result<i32, Errno> {
     let mut x = v;
     ioctl(fd, req, &mut x)
 }
 
 /// An ioctl that writes one int; the int.
-fn ioctl_get_int(fd: i32, req: u64) -> Result<i32, i32> {
+fn ioctl_get_int(fd: i32, req: u64) -> Result<i32, Errno> {
     let mut x: i32 = -12345;
     ioctl(fd, req, &mut x).map(|_| x)
 }
 
-fn read_fd(fd: i32, len: usize) -> Result<i32, i32> {
+fn read_fd(fd: i32, len: usize) -> Result<i32, Errno> {
     let mut buf = vec![0u8; len.max(1)];
     // SAFETY: `buf` is writable for at least `len` bytes.
     sys(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), len) })
 }
 
-fn write_fd(fd: i32, data: &[u8]) -> Result<i32, i32> {
+fn write_fd(fd: i32, data: &[u8]) -> Result<i32, Errno> {
     // SAFETY: `data` is readable for its length.
     sys(unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) })
 }
@@ -453,14 +403,11 @@ fn wait_readable(fd: i32, ms: i32) -> bool {
     ok
 }
 
-fn set_fl(fd: i32, set: i32, clear: i32) -> Result<i32, i32> {
+fn set_fl(fd: i32, set: i32, clear: i32) -> Result<i32, Errno> {
     // SAFETY: fcntl on our fd.
     unsafe {
-        let fl = libc::fcntl(fd, libc::F_GETFL);
-        if fl < 0 {
-            return Err(errno());
-        }
-        sys(libc::fcntl(fd, libc::F_SETFL, (fl | set) & !clear) as isize)
+        let fl = Errno::result(libc::fcntl(fd, libc::F_GETFL))?;
+        Errno::result(libc::fcntl(fd, libc::F_SETFL, (fl | set) & !clear))
     }
 }
 
@@ -495,7 +442,7 @@ fn eth_frame() -> Vec<u8> {
 }
 
 /// Sends `count` frames out through `name`'s xmit path (AF_PACKET).
-fn inject(name: &str, count: usize) -> Result<i32, i32> {
+fn inject(name: &str, count: usize) -> Result<i32, Errno> {
     let f = eth_frame();
     frame::inject(name, &f, 0x88b5, count, false).map(|n| n as i32)
 }
@@ -505,7 +452,7 @@ fn sysfs(name: &str, attr: &str) -> String {
         Ok(s) => s,
         Err(e) => e
             .raw_os_error()
-            .map(errno_name)
+            .map(|e| Errno(e).to_string())
             .unwrap_or_else(|| "error".into()),
     }
 }
@@ -590,15 +537,33 @@ fn ip(args: &[&str]) -> String {
         None => "timeout".into(),
         Some((true, _, _)) => "0".into(),
         Some((false, _, err)) => errno_from_message(&err)
-            .map(errno_name)
+            .map(|e| e.to_string())
             .unwrap_or_else(|| "failed".into()),
     }
 }
 
+/// Runs `f` (a call that may block) on a thread of its own: the thread's id,
+/// once it runs (for /proc/self/task/TID and tgkill), and where its result
+/// comes; `None` if the thread did not start within 5 s.
+fn spawn_call(
+    f: impl FnOnce() -> Result<i32, Errno> + Send + 'static,
+) -> Option<(i32, mpsc::Receiver<Result<i32, Errno>>)> {
+    let (tid_tx, tid_rx) = mpsc::channel();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        // SAFETY: gettid has no arguments.
+        let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+        let _ = tid_tx.send(tid as i32);
+        let _ = tx.send(f());
+    });
+    let tid = tid_rx.recv_timeout(Duration::from_secs(5)).ok()?;
+    Some((tid, rx))
+}
+
 /// A namespace fd returned by an ioctl: `fd, same netns` when it is ours.
-fn netns_result(r: Result<i32, i32>) -> String {
+fn netns_result(r: Result<i32, Errno>) -> String {
     match r {
-        Err(e) => errno_name(e),
+        Err(e) => e.to_string(),
         Ok(nsfd) => {
             let nsfd = Fd(nsfd);
             // SAFETY: stat buffers are plain data; valid fd and path.
@@ -629,19 +594,19 @@ impl Ctx {
         let _ = std::io::stdout().flush();
     }
 
-    fn show(&self, step: &str, r: Result<i32, i32>) {
+    fn show(&self, step: &str, r: Result<i32, Errno>) {
         self.say(step, rv(&r));
     }
 
     /// A setup step: prints `0` or the errno; an errno stops the scenario.
-    fn need<T>(&self, step: &str, r: Result<T, i32>) -> Result<T, Stop> {
+    fn need<T>(&self, step: &str, r: Result<T, Errno>) -> Result<T, Stop> {
         match r {
             Ok(v) => {
                 self.say(step, 0);
                 Ok(v)
             }
             Err(e) => {
-                self.say(step, errno_name(e));
+                self.say(step, e);
                 Err(Stop)
             }
         }
@@ -658,7 +623,7 @@ impl Ctx {
         }
     }
 
-    fn open(&self) -> Result<Fd, i32> {
+    fn open(&self) -> Result<Fd, Errno> {
         open_dev(&self.dev, 0)
     }
 
@@ -766,14 +731,14 @@ fn detached_queue_ops(c: &mut Ctx) -> Res {
 // ---- C2 --------------------------------------------------------------------------------
 
 /// Drops every capability: uid/gid 1000, no supplementary groups.
-fn drop_privileges() -> Result<i32, i32> {
+fn drop_privileges() -> Result<i32, Errno> {
     // SAFETY: Plain credential syscalls.
     unsafe {
         if libc::setgroups(0, std::ptr::null()) != 0
             || libc::setgid(1000) != 0
             || libc::setuid(1000) != 0
         {
-            return Err(errno());
+            return Err(Errno::last());
         }
     }
     Ok(0)
@@ -789,7 +754,7 @@ fn reattach_unprivileged(c: &mut Ctx) -> Res {
     // SAFETY: Single-threaded here; the child only makes syscalls and prints.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return c.need("fork", Err::<(), i32>(errno()));
+        return c.need("fork", Err::<(), Errno>(Errno::last()));
     }
     if pid == 0 {
         // Opened as root: what is checked is the ioctl, not the node's mode.
@@ -993,10 +958,7 @@ fn napi(c: &mut Ctx) -> Res {
         if let Ok(name) = &r {
             c.track(name);
         }
-        c.say(
-            &format!("TUNSETIFF {label}"),
-            r.map(|_| 0).map_or_else(errno_name, |v| v.to_string()),
-        );
+        c.say(&format!("TUNSETIFF {label}"), rv(&r.map(|_| 0)));
     }
     for (label, extra) in [
         ("napi", IFF_NAPI),
@@ -1058,8 +1020,8 @@ fn napi(c: &mut Ctx) -> Res {
 /// A packet socket on `name` whose classic filter takes only 0x88b5 frames,
 /// with a snap length of `skb->queue_mapping + 1` (`ld #queue`, SKF_AD_QUEUE):
 /// the length a recv returns tells the receive queue the stack recorded.
-fn queue_socket(name: &str) -> Result<Fd, i32> {
-    let idx = net::if_index(name).ok_or(libc::ENODEV)? as i32;
+fn queue_socket(name: &str) -> Result<Fd, Errno> {
+    let idx = net::if_index(name).ok_or(Errno(libc::ENODEV))? as i32;
     // No protocol until bound: nothing arrives before the filter is on.
     // SAFETY: Plain socket call.
     let fd = Fd(sys(
@@ -1136,7 +1098,7 @@ fn recorded_queue(fd: i32) -> String {
         Ok(0) => "no frame".into(),
         Ok(1) => "none".into(),
         Ok(n) => format!("rx-{}", n - 2),
-        Err(e) => errno_name(e),
+        Err(e) => e.to_string(),
     }
 }
 
@@ -1211,7 +1173,7 @@ fn errnos_setiff(c: &mut Ctx) -> Res {
     c.say(
         "TUNGETFEATURES",
         feat.map(|v| format!("0 features=0x{:x}", v as u32))
-            .unwrap_or_else(errno_name),
+            .unwrap_or_else(|e| e.to_string()),
     );
     let r = setiff(fd.0, "", TAP);
     let req = c.need("TUNSETIFF tap no_pi", r)?;
@@ -1301,7 +1263,7 @@ fn errnos_unattached(c: &mut Ctx) -> Res {
 fn errnos_getiff_bytes(c: &mut Ctx) -> Res {
     let (fd, name) = c.create("TUNSETIFF tap for TUNGETIFF bytes", TAP)?;
     let mut buf = [0xffu8; 40];
-    let r = ioctl(fd.0, TUNGETIFF, buf.as_mut_ptr());
+    let r = ioctl(fd.0, TUNGETIFF, &mut buf);
     c.show("TUNGETIFF over 0xff", r);
     let end = buf[..16].iter().position(|&b| b == 0).unwrap_or(16);
     let name_ok = &buf[..end] == name.as_bytes();
@@ -1503,12 +1465,12 @@ fn errnos_misc_ioctls(c: &mut Ctx) -> Res {
     let mut fprog = [0u8; 16];
     c.show(
         "TUNGETFILTER (none attached)",
-        ioctl(fd.0, TUNGETFILTER, fprog.as_mut_ptr()),
+        ioctl(fd.0, TUNGETFILTER, &mut fprog),
     );
     c.say("TUNGETFILTER len", u16::from_ne_bytes([fprog[0], fprog[1]]));
     c.show(
         "TUNDETACHFILTER (none attached)",
-        ioctl(fd.0, TUNDETACHFILTER, fprog.as_mut_ptr()),
+        ioctl(fd.0, TUNDETACHFILTER, &mut fprog),
     );
     c.up(&name)?;
     c.show("TUNSETLINK while up", ioctl_val(fd.0, TUNSETLINK, 65534));
@@ -1524,19 +1486,13 @@ fn errnos_misc_ioctls(c: &mut Ctx) -> Res {
     drop(fd);
 
     let (fd, _) = c.create("TUNSETIFF tun for tap-only ioctls", IFF_TUN | IFF_NO_PI)?;
-    c.show(
-        "tun TUNGETFILTER",
-        ioctl(fd.0, TUNGETFILTER, fprog.as_mut_ptr()),
-    );
+    c.show("tun TUNGETFILTER", ioctl(fd.0, TUNGETFILTER, &mut fprog));
     c.show(
         "tun TUNDETACHFILTER",
-        ioctl(fd.0, TUNDETACHFILTER, fprog.as_mut_ptr()),
+        ioctl(fd.0, TUNDETACHFILTER, &mut fprog),
     );
     let mut flt = [0u8; 4];
-    c.show(
-        "tun TUNSETTXFILTER",
-        ioctl(fd.0, TUNSETTXFILTER, flt.as_mut_ptr()),
-    );
+    c.show("tun TUNSETTXFILTER", ioctl(fd.0, TUNSETTXFILTER, &mut flt));
     Ok(())
 }
 
@@ -1546,7 +1502,7 @@ fn errnos_hwaddr(c: &mut Ctx) -> Res {
     let mut buf = [0xffu8; 40];
     c.show(
         "SIOCGIFHWADDR over 0xff",
-        ioctl(fd.0, SIOCGIFHWADDR, buf.as_mut_ptr()),
+        ioctl(fd.0, SIOCGIFHWADDR, &mut buf),
     );
     c.say(
         "SIOCGIFHWADDR family",
@@ -1568,7 +1524,7 @@ fn errnos_hwaddr(c: &mut Ctx) -> Res {
     set[18..24].copy_from_slice(&[0x02, 0x11, 0x22, 0x33, 0x44, 0x55]);
     c.show(
         "SIOCSIFHWADDR 02:11:22:33:44:55",
-        ioctl(fd.0, SIOCSIFHWADDR, set.as_mut_ptr()),
+        ioctl(fd.0, SIOCSIFHWADDR, &mut set),
     );
     let set_ok = sysfs(&name, "address") == "02:11:22:33:44:55";
     c.say(
@@ -1582,13 +1538,13 @@ fn errnos_hwaddr(c: &mut Ctx) -> Res {
     set[16..18].copy_from_slice(&0u16.to_ne_bytes());
     c.show(
         "SIOCSIFHWADDR family 0",
-        ioctl(fd.0, SIOCSIFHWADDR, set.as_mut_ptr()),
+        ioctl(fd.0, SIOCSIFHWADDR, &mut set),
     );
     set[16..18].copy_from_slice(&1u16.to_ne_bytes());
     set[18] = 0x01;
     c.show(
         "SIOCSIFHWADDR multicast address",
-        ioctl(fd.0, SIOCSIFHWADDR, set.as_mut_ptr()),
+        ioctl(fd.0, SIOCSIFHWADDR, &mut set),
     );
     drop(fd);
 
@@ -1596,7 +1552,7 @@ fn errnos_hwaddr(c: &mut Ctx) -> Res {
     let mut buf = [0xffu8; 40];
     c.show(
         "tun SIOCGIFHWADDR over 0xff",
-        ioctl(fd.0, SIOCGIFHWADDR, buf.as_mut_ptr()),
+        ioctl(fd.0, SIOCGIFHWADDR, &mut buf),
     );
     c.say("tun SIOCGIFHWADDR bytes 16..39", to_hex(&buf[16..40]));
     Ok(())
@@ -1621,16 +1577,8 @@ fn errnos_queue(c: &mut Ctx) -> Res {
 fn errnos_deleted_under_reader(c: &mut Ctx) -> Res {
     let (fd, name) = c.create("TUNSETIFF tap for a blocked reader", TAP)?;
     let rfd = fd.0;
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        // SAFETY: gettid has no arguments.
-        let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-        let _ = tx.send(Err(tid as i32));
-        let _ = tx.send(Ok(read_fd(rfd, 2048)));
-    });
-    let tid = match rx.recv_timeout(Duration::from_secs(5)) {
-        Ok(Err(t)) => t,
-        _ => return Err(Stop),
+    let Some((tid, rx)) = spawn_call(move || read_fd(rfd, 2048)) else {
+        return Err(Stop);
     };
     // The reader is asleep in read() once its state is S.
     let t0 = Instant::now();
@@ -1650,7 +1598,7 @@ fn errnos_deleted_under_reader(c: &mut Ctx) -> Res {
         ip(&["link", "del", "dev", &name]),
     );
     match rx.recv_timeout(Duration::from_secs(5)) {
-        Ok(Ok(r)) => c.say("blocked read returns", rv(&r)),
+        Ok(r) => c.say("blocked read returns", rv(&r)),
         _ => {
             c.say("blocked read returns", "nothing: still blocked after 5 s");
             std::mem::forget(fd);
@@ -1743,7 +1691,7 @@ fn fdinfo_and_sysfs(c: &mut Ctx) -> Res {
     let eth = match run(&tool("ethtool"), &["-i", &name], Duration::from_secs(10)) {
         Some((true, out, _)) => ethtool_fields(&out),
         Some((false, _, err)) => errno_from_message(&err)
-            .map(errno_name)
+            .map(|e| e.to_string())
             .unwrap_or_else(|| "failed".into()),
         None => "timeout".into(),
     };
@@ -1836,7 +1784,7 @@ fn compat32(c: &mut Ctx) -> Res {
             c.say(
                 "run tun32",
                 e.raw_os_error()
-                    .map(errno_name)
+                    .map(|e| Errno(e).to_string())
                     .unwrap_or_else(|| "failed".into()),
             );
             Err(Stop)
@@ -1868,7 +1816,7 @@ fn read_per_queue(fds: &[i32]) -> Vec<usize> {
 }
 
 /// A BPF_PROG_TYPE_SOCKET_FILTER program returning `ret`, as an owned fd.
-fn ebpf_returning(ret: u32) -> Result<Fd, i32> {
+fn ebpf_returning(ret: u32) -> Result<Fd, Errno> {
     bpf::load_ebpf_returning(ret).map(Fd)
 }
 
@@ -1992,7 +1940,8 @@ fn backpressure(c: &mut Ctx) -> Res {
         let sent = frame::inject_each(&name, &eth_frame(), 0x88b5, 10);
         c.say(
             &format!("{label}: inject 10 frames through the qdisc"),
-            sent.map(|v| send_summary(&v)).unwrap_or_else(errno_name),
+            sent.map(|v| send_summary(&v))
+                .unwrap_or_else(|e| e.to_string()),
         );
         c.say(
             &format!("{label}: frames queued"),
@@ -2073,7 +2022,8 @@ fn backpressure_detach_middle(c: &mut Ctx) -> Res {
         let sent = frame::inject_each(&name, &eth_frame(), 0x88b5, 6);
         c.say(
             &format!("{how}: inject 6 frames through the qdisc"),
-            sent.map(|v| send_summary(&v)).unwrap_or_else(errno_name),
+            sent.map(|v| send_summary(&v))
+                .unwrap_or_else(|e| e.to_string()),
         );
         c.say(
             &format!("{how}: fd2 (index 1) has frames"),
@@ -2163,7 +2113,7 @@ fn sysctl_set(path: &str, v: &str) -> String {
         Ok(()) => "0".into(),
         Err(e) => e
             .raw_os_error()
-            .map(errno_name)
+            .map(|e| Errno(e).to_string())
             .unwrap_or_else(|| "error".into()),
     }
 }
@@ -2184,24 +2134,14 @@ fn sigusr1_interrupts() {
 
 /// A `write()` on a thread of its own, for a writer that may block.
 struct BlockedWrite {
-    rx: mpsc::Receiver<Result<i32, i32>>,
+    rx: mpsc::Receiver<Result<i32, Errno>>,
     tid: i32,
 }
 
 impl BlockedWrite {
     /// Starts the write; `None` if the thread did not start.
     fn start(fd: i32, data: Vec<u8>) -> Option<BlockedWrite> {
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            // SAFETY: gettid has no arguments.
-            let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-            let _ = tx.send(Err(tid as i32));
-            let _ = tx.send(write_fd(fd, &data));
-        });
-        match rx.recv_timeout(Duration::from_secs(5)) {
-            Ok(Err(tid)) => Some(BlockedWrite { rx, tid }),
-            _ => None,
-        }
+        spawn_call(move || write_fd(fd, &data)).map(|(tid, rx)| BlockedWrite { rx, tid })
     }
 
     /// Whether the writer is asleep (state S) within 5 s, and stays so a
@@ -2223,7 +2163,7 @@ impl BlockedWrite {
     }
 
     /// The write's result within `ms`, or `None`.
-    fn result(&self, ms: u64) -> Option<Result<i32, i32>> {
+    fn result(&self, ms: u64) -> Option<Result<i32, Errno>> {
         self.rx.recv_timeout(Duration::from_millis(ms)).ok()
     }
 
@@ -2488,7 +2428,7 @@ extern "C" fn ignore_alarm(_: libc::c_int) {}
 
 /// `f()` with SIGALRM due in 3 s and no SA_RESTART: a call that should not
 /// wait, but does, ends with EINTR instead of hanging the scenario.
-fn within_3s(f: impl FnOnce() -> Result<i32, i32>) -> Result<i32, i32> {
+fn within_3s(f: impl FnOnce() -> Result<i32, Errno>) -> Result<i32, Errno> {
     // SAFETY: A plain sigaction with an empty mask and a handler that does
     // nothing, then alarm(); alarm(0) cancels it.
     unsafe {
@@ -2505,7 +2445,7 @@ fn within_3s(f: impl FnOnce() -> Result<i32, i32>) -> Result<i32, i32> {
 }
 
 /// `preadv2(fd, {buf}, 1, -1, RWF_NOWAIT)`: the byte count and the bytes read.
-fn preadv2_nowait(fd: i32) -> (Result<i32, i32>, Vec<u8>) {
+fn preadv2_nowait(fd: i32) -> (Result<i32, Errno>, Vec<u8>) {
     let mut buf = vec![0u8; 2048];
     let iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -2518,7 +2458,7 @@ fn preadv2_nowait(fd: i32) -> (Result<i32, i32>, Vec<u8>) {
 }
 
 /// `pwritev2(fd, {data}, 1, -1, RWF_NOWAIT)`.
-fn pwritev2_nowait(fd: i32, data: &[u8]) -> Result<i32, i32> {
+fn pwritev2_nowait(fd: i32, data: &[u8]) -> Result<i32, Errno> {
     let iov = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
@@ -2544,8 +2484,7 @@ fn same_frame(got: &[u8], want: &[u8]) -> String {
 fn fmt_cqe(c: &Option<uring::Cqe>) -> String {
     match c {
         None => "pending".into(),
-        Some(c) if c.res < 0 => errno_name(-c.res),
-        Some(c) => c.res.to_string(),
+        Some(c) => rv(&c.res),
     }
 }
 
@@ -2668,9 +2607,9 @@ mod tests {
     fn results_print_as_values_or_errno_names() {
         assert_eq!(rv(&Ok(0)), "0");
         assert_eq!(rv(&Ok(60)), "60");
-        assert_eq!(rv(&Err(libc::EAGAIN)), "EAGAIN");
+        assert_eq!(rv(&Err::<i32, _>(Errno(libc::EAGAIN))), "EAGAIN");
         assert_eq!(fmt_flags(&Ok(0x1502)), "0 flags=0x1502");
-        assert_eq!(fmt_flags(&Err(libc::EBADFD)), "EBADFD");
+        assert_eq!(fmt_flags(&Err(Errno(libc::EBADFD))), "EBADFD");
     }
 
     #[test]
@@ -2701,19 +2640,19 @@ mod tests {
     fn errno_from_iproute2_messages() {
         assert_eq!(
             errno_from_message("RTNETLINK answers: Operation not permitted\n"),
-            Some(libc::EPERM)
+            Some(Errno(libc::EPERM))
         );
         assert_eq!(
             errno_from_message("RTNETLINK answers: Device or resource busy"),
-            Some(libc::EBUSY)
+            Some(Errno(libc::EBUSY))
         );
         assert_eq!(
             errno_from_message("RTNETLINK answers: No such device"),
-            Some(libc::ENODEV)
+            Some(Errno(libc::ENODEV))
         );
         assert_eq!(
             errno_from_message("RTNETLINK answers: No such device or address"),
-            Some(libc::ENXIO)
+            Some(Errno(libc::ENXIO))
         );
         assert_eq!(errno_from_message("Error: something else entirely."), None);
     }
@@ -2749,13 +2688,15 @@ mod tests {
     #[test]
     fn send_results_summary() {
         assert_eq!(send_summary(&[]), "sent=0");
-        assert_eq!(send_summary(&[0, 0, 0]), "sent=3");
-        assert_eq!(
-            send_summary(&[0, libc::ENOBUFS, 0, libc::ENOBUFS]),
-            "sent=2 ENOBUFS=2"
+        let (ok, nobufs, down) = (
+            Ok(()),
+            Err(Errno(libc::ENOBUFS)),
+            Err(Errno(libc::ENETDOWN)),
         );
+        assert_eq!(send_summary(&[ok, ok, ok]), "sent=3");
+        assert_eq!(send_summary(&[ok, nobufs, ok, nobufs]), "sent=2 ENOBUFS=2");
         assert_eq!(
-            send_summary(&[libc::ENETDOWN, libc::ENOBUFS, libc::ENETDOWN]),
+            send_summary(&[down, nobufs, down]),
             "sent=0 ENETDOWN=2 ENOBUFS=1"
         );
     }

@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rtun_common::sys::{errno, Fd};
+use rtun_common::{sys::Fd, Errno};
 
 const IORING_OFF_SQ_RING: i64 = 0;
 const IORING_OFF_CQ_RING: i64 = 0x800_0000;
@@ -100,11 +100,11 @@ const _: () = assert!(std::mem::size_of::<Params>() == 120);
 const _: () = assert!(std::mem::size_of::<Sqe>() == 64);
 const _: () = assert!(std::mem::size_of::<RawCqe>() == 16);
 
-/// A completion: the request's `user_data`, its result (bytes or -errno), and
-/// the buffer it read into.
+/// A completion: the request's `user_data`, its result (bytes, or the errno
+/// of the kernel's `-errno`), and the buffer it read into.
 pub struct Cqe {
     pub user_data: u64,
-    pub res: i32,
+    pub res: Result<i32, Errno>,
     pub buf: Vec<u8>,
 }
 
@@ -115,7 +115,7 @@ struct Map {
 }
 
 impl Map {
-    fn new(fd: i32, len: usize, off: i64) -> Result<Map, i32> {
+    fn new(fd: i32, len: usize, off: i64) -> Result<Map, Errno> {
         // SAFETY: A new shared mapping of the ring fd at an offset io_uring
         // defines; nothing else is at the address the kernel picks.
         let p = unsafe {
@@ -129,7 +129,7 @@ impl Map {
             )
         };
         if p == libc::MAP_FAILED {
-            Err(errno())
+            Err(Errno::last())
         } else {
             Ok(Map { ptr: p.cast(), len })
         }
@@ -172,14 +172,11 @@ pub struct Ring {
 impl Ring {
     /// `io_uring_setup(entries)` and the three mappings (two with
     /// IORING_FEAT_SINGLE_MMAP).
-    pub fn new(entries: u32) -> Result<Ring, i32> {
+    pub fn new(entries: u32) -> Result<Ring, Errno> {
         let mut p = Params::default();
         // SAFETY: `p` is a writable io_uring_params.
         let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, entries, &mut p as *mut Params) };
-        if fd < 0 {
-            return Err(errno());
-        }
-        let fd = Fd(fd as i32);
+        let fd = Fd(Errno::result(fd)? as i32);
         let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
         let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * std::mem::size_of::<RawCqe>();
         let single = p.features & IORING_FEAT_SINGLE_MMAP != 0;
@@ -214,12 +211,12 @@ impl Ring {
 
     /// Queues an IORING_OP_READ of `len` bytes from `fd` (at offset 0, which
     /// a character device ignores) and submits it: `io_uring_enter`'s result.
-    pub fn submit_read(&mut self, fd: i32, len: usize, user_data: u64) -> Result<i32, i32> {
+    pub fn submit_read(&mut self, fd: i32, len: usize, user_data: u64) -> Result<i32, Errno> {
         let mut buf = vec![0u8; len];
         let tail = self.sq.word(self.p.sq_off.tail).load(Ordering::Relaxed);
         let head = self.sq.word(self.p.sq_off.head).load(Ordering::Acquire);
         if tail.wrapping_sub(head) >= self.p.sq_entries {
-            return Err(libc::EBUSY);
+            return Err(Errno(libc::EBUSY));
         }
         let idx = tail
             & self
@@ -264,7 +261,7 @@ impl Ring {
         self.enter(1, 0)
     }
 
-    fn enter(&self, to_submit: u32, flags: u32) -> Result<i32, i32> {
+    fn enter(&self, to_submit: u32, flags: u32) -> Result<i32, Errno> {
         // SAFETY: io_uring_enter on our ring, without a signal mask.
         let r = unsafe {
             libc::syscall(
@@ -277,11 +274,7 @@ impl Ring {
                 0usize,
             )
         };
-        if r < 0 {
-            Err(errno())
-        } else {
-            Ok(r as i32)
-        }
+        Errno::result(r).map(|r| r as i32)
     }
 
     /// The next completion if one is posted, without entering the kernel.
@@ -306,10 +299,11 @@ impl Ring {
             .store(head.wrapping_add(1), Ordering::Release);
         let pos = self.bufs.iter().position(|(u, _)| *u == raw.user_data);
         let mut buf = pos.map(|i| self.bufs.swap_remove(i).1).unwrap_or_default();
-        buf.truncate(usize::try_from(raw.res).unwrap_or(0));
+        let res = Errno::from_negative(raw.res);
+        buf.truncate(res.map_or(0, |n| n as usize));
         Some(Cqe {
             user_data: raw.user_data,
-            res: raw.res,
+            res,
             buf,
         })
     }
