@@ -113,7 +113,7 @@ fn shared_mapping() -> &'static Shared {
             0,
         );
         if p == libc::MAP_FAILED {
-            eprintln!("rtunstress: mmap: {}", sys::errno_name(sys::errno()));
+            eprintln!("rtunstress: mmap: {}", sys::Errno::last());
             exit(1);
         }
         &*(p as *const Shared)
@@ -126,7 +126,7 @@ fn spawn(f: impl FnOnce() -> i32) -> libc::pid_t {
     // after every fork), so the child may allocate.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        eprintln!("rtunstress: fork: {}", sys::errno_name(sys::errno()));
+        eprintln!("rtunstress: fork: {}", sys::Errno::last());
         exit(1);
     }
     if pid == 0 {
@@ -238,11 +238,7 @@ fn main() {
     let pin = match sys::open_dev(&a.dev, 0) {
         Ok(fd) => fd,
         Err(e) => {
-            println!(
-                "result: FAIL (cannot open {}: {})",
-                a.dev,
-                sys::errno_name(e)
-            );
+            println!("result: FAIL (cannot open {}: {})", a.dev, e);
             exit(1)
         }
     };

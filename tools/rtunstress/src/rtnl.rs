@@ -6,7 +6,7 @@
 
 use std::{ffi::CString, fs};
 
-use crate::sys::{close, errno, errno_name, in_netns};
+use crate::sys::{close, in_netns, Errno};
 
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
@@ -76,23 +76,23 @@ fn ifinfo(flags: u32, change: u32) -> [u8; 16] {
 }
 
 /// The error an NLMSG_ERROR answer carries (0: acknowledged).
-pub fn parse_ack(b: &[u8]) -> Result<(), i32> {
+pub fn parse_ack(b: &[u8]) -> Result<(), Errno> {
     if b.len() < 20 {
-        return Err(libc::EPROTO);
+        return Err(Errno(libc::EPROTO));
     }
     let ty = u16::from_ne_bytes([b[4], b[5]]);
     if ty != NLMSG_ERROR {
-        return Err(libc::EPROTO);
+        return Err(Errno(libc::EPROTO));
     }
     let e = i32::from_ne_bytes([b[16], b[17], b[18], b[19]]);
     if e == 0 {
         Ok(())
     } else {
-        Err(-e)
+        Err(Errno(e.wrapping_neg()))
     }
 }
 
-fn talk(msg: &[u8]) -> Result<(), i32> {
+fn talk(msg: &[u8]) -> Result<(), Errno> {
     // SAFETY: Plain socket calls on buffers we own.
     unsafe {
         let s = libc::socket(
@@ -101,7 +101,7 @@ fn talk(msg: &[u8]) -> Result<(), i32> {
             libc::NETLINK_ROUTE,
         );
         if s < 0 {
-            return Err(errno());
+            return Err(Errno::last());
         }
         let mut sa: libc::sockaddr_nl = std::mem::zeroed();
         sa.nl_family = libc::AF_NETLINK as u16;
@@ -114,13 +114,13 @@ fn talk(msg: &[u8]) -> Result<(), i32> {
             std::mem::size_of::<libc::sockaddr_nl>() as u32,
         );
         if r < 0 {
-            let e = errno();
+            let e = Errno::last();
             close(s);
             return Err(e);
         }
         let mut buf = [0u8; 8192];
         let n = libc::recv(s, buf.as_mut_ptr().cast(), buf.len(), 0);
-        let e = errno();
+        let e = Errno::last();
         close(s);
         if n < 0 {
             return Err(e);
@@ -131,7 +131,7 @@ fn talk(msg: &[u8]) -> Result<(), i32> {
 
 /// Sends `msg` from namespace `ns` (None: the caller's) and waits for the ack.
 pub fn request(ns: Option<&str>, home: i32, msg: Vec<u8>) -> Result<(), String> {
-    in_netns(ns, home, || talk(&msg))?.map_err(errno_name)
+    in_netns(ns, home, || talk(&msg))?.map_err(|e| e.to_string())
 }
 
 pub enum Link {
@@ -229,9 +229,9 @@ pub fn addr_add(
     // SAFETY: A valid C string.
     let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
     if index == 0 {
-        return Err(format!("if_nametoindex {name}: {}", errno_name(errno())));
+        return Err(format!("if_nametoindex {name}: {}", Errno::last()));
     }
-    talk(&addr_msg(index, local, peer, prefix, brd)).map_err(errno_name)
+    talk(&addr_msg(index, local, peer, prefix, brd)).map_err(|e| e.to_string())
 }
 
 fn open_ns(ns: &str) -> Result<i32, String> {
@@ -239,7 +239,7 @@ fn open_ns(ns: &str) -> Result<i32, String> {
     // SAFETY: A valid C string.
     let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if fd < 0 {
-        Err(format!("open /run/netns/{ns}: {}", errno_name(errno())))
+        Err(format!("open /run/netns/{ns}: {}", Errno::last()))
     } else {
         Ok(fd)
     }
@@ -260,7 +260,7 @@ pub fn netns_add(name: &str) -> Result<(), String> {
     // SAFETY: The child only makes system calls, then _exits.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(format!("fork: {}", errno_name(errno())));
+        return Err(format!("fork: {}", Errno::last()));
     }
     if pid == 0 {
         // SAFETY: As above.
@@ -298,7 +298,7 @@ pub fn netns_del(name: &str) -> Result<(), String> {
     let c = CString::new(path.clone()).map_err(|e| e.to_string())?;
     // SAFETY: A valid C string.
     if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } < 0 {
-        return Err(format!("umount {path}: {}", errno_name(errno())));
+        return Err(format!("umount {path}: {}", Errno::last()));
     }
     fs::remove_file(&path).map_err(|e| format!("{path}: {e}"))
 }
@@ -340,7 +340,7 @@ mod tests {
         b[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
         assert_eq!(parse_ack(&b), Ok(()));
         b[16..20].copy_from_slice(&(-libc::EBUSY).to_ne_bytes());
-        assert_eq!(parse_ack(&b), Err(libc::EBUSY));
-        assert_eq!(parse_ack(&b[..10]), Err(libc::EPROTO));
+        assert_eq!(parse_ack(&b), Err(Errno(libc::EBUSY)));
+        assert_eq!(parse_ack(&b[..10]), Err(Errno(libc::EPROTO)));
     }
 }

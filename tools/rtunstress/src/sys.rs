@@ -1,80 +1,41 @@
-//! What the workers call: tun's ABI, errno, ioctl and the small syscalls of
+// SPDX-License-Identifier: GPL-2.0
+//! What the workers call: tun's ABI, `Errno`, ioctl and the small syscalls of
 //! rtun_common (re-exported here), reads and writes, classic filter programs,
 //! network namespaces, link statistics over rtnetlink, and test frames.
+//! System calls fail with an `Errno`; the namespace, netlink and debugfs
+//! helpers whose failure ends up in the report say what failed in a
+//! `String` (rtun-common's convention).
 
 use std::{ffi::CString, fs};
 
 pub use rtun_common::{
     abi::*,
-    bpf::{SockFilter, SockFprog},
+    bpf::{load_ebpf_returning, SockFilter, SockFprog},
     net::ip_checksum,
-    sys::{errno, set_nonblock, unmapped_region},
+    sys::{delete_module, ioctl, ioctl_val, open_dev, set_nonblock, unmapped_region},
+    Errno,
 };
-
-pub use compat::*;
-
-/// rtun-common's helpers with the errno as an `i32`, until this tool takes
-/// `Errno` too.
-mod compat {
-    pub fn ioctl<T>(fd: i32, req: u64, arg: *mut T) -> Result<i32, i32> {
-        // SAFETY: The callers pass a live argument of the layout `req` expects.
-        rtun_common::sys::ioctl(fd, req, unsafe { &mut *arg }).map_err(|e| e.0)
-    }
-
-    pub fn ioctl_val(fd: i32, req: u64, val: libc::c_ulong) -> Result<i32, i32> {
-        rtun_common::sys::ioctl_val(fd, req, val).map_err(|e| e.0)
-    }
-
-    pub fn open_dev(path: &str, extra: i32) -> Result<i32, i32> {
-        rtun_common::sys::open_dev(path, extra).map_err(|e| e.0)
-    }
-
-    pub fn delete_module(name: &str) -> Result<(), i32> {
-        rtun_common::sys::delete_module(name).map_err(|e| e.0)
-    }
-
-    pub fn load_ebpf_returning(ret: u32) -> Result<i32, i32> {
-        rtun_common::bpf::load_ebpf_returning(ret).map_err(|e| e.0)
-    }
-}
-
-/// The errno's name, for the report ("OK" for 0).
-pub fn errno_name(e: i32) -> String {
-    if e == 0 {
-        "OK".into()
-    } else {
-        rtun_common::sys::errno_name(e)
-    }
-}
 
 pub fn close(fd: i32) {
     // SAFETY: The caller owns `fd` and forgets it.
     unsafe { libc::close(fd) };
 }
 
-pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, i32> {
+pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: `buf` is writable for its length.
     let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(r as usize)
-    }
+    Errno::result(r).map(|n| n as usize)
 }
 
 /// A read into memory that is not mapped: the driver must fail the copy.
-pub fn read_bad(fd: i32, bad: *mut u8, len: usize) -> Result<usize, i32> {
+pub fn read_bad(fd: i32, bad: *mut u8, len: usize) -> Result<usize, Errno> {
     // SAFETY: Deliberately unmapped: the kernel checks the user pointer.
     let r = unsafe { libc::read(fd, bad.cast(), len) };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(r as usize)
-    }
+    Errno::result(r).map(|n| n as usize)
 }
 
 /// Writes `iov`s as one frame.
-pub fn writev(fd: i32, parts: &[(*const u8, usize)]) -> Result<usize, i32> {
+pub fn writev(fd: i32, parts: &[(*const u8, usize)]) -> Result<usize, Errno> {
     let iov: Vec<libc::iovec> = parts
         .iter()
         .map(|&(p, l)| libc::iovec {
@@ -84,11 +45,7 @@ pub fn writev(fd: i32, parts: &[(*const u8, usize)]) -> Result<usize, i32> {
         .collect();
     // SAFETY: Each iovec points at memory the caller chose (some deliberately unmapped).
     let r = unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as i32) };
-    if r < 0 {
-        Err(errno())
-    } else {
-        Ok(r as usize)
-    }
+    Errno::result(r).map(|n| n as usize)
 }
 
 /// The classic programs the workers attach: drop all, pass all, trim to 20
@@ -135,7 +92,7 @@ fn open_ro(path: &str) -> Result<i32, String> {
     // SAFETY: A valid C string.
     let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
     if fd < 0 {
-        Err(format!("open {path}: {}", errno_name(errno())))
+        Err(format!("open {path}: {}", Errno::last()))
     } else {
         Ok(fd)
     }
@@ -150,12 +107,12 @@ pub fn in_netns<T>(ns: Option<&str>, home: i32, f: impl FnOnce() -> T) -> Result
     let r = unsafe { libc::setns(fd, libc::CLONE_NEWNET) };
     close(fd);
     if r < 0 {
-        return Err(format!("setns {ns}: {}", errno_name(errno())));
+        return Err(format!("setns {ns}: {}", Errno::last()));
     }
     let out = f();
     // SAFETY: As above.
     if unsafe { libc::setns(home, libc::CLONE_NEWNET) } < 0 {
-        return Err(format!("setns back from {ns}: {}", errno_name(errno())));
+        return Err(format!("setns back from {ns}: {}", Errno::last()));
     }
     Ok(out)
 }
@@ -217,7 +174,7 @@ pub fn parse_getlink_reply(b: &[u8]) -> Result<LinkStats, String> {
     let ty = u16_at(b, 4).ok_or("short netlink reply")?;
     if ty == NLMSG_ERROR {
         let e = u32_at(b, 16).ok_or("short netlink error")? as i32;
-        return Err(format!("RTM_GETLINK: {}", errno_name(-e)));
+        return Err(format!("RTM_GETLINK: {}", Errno(e.wrapping_neg())));
     }
     if ty != RTM_NEWLINK {
         return Err(format!("RTM_GETLINK answered with type {ty}"));
@@ -255,7 +212,7 @@ pub fn link_stats(name: &str) -> Result<LinkStats, String> {
             libc::NETLINK_ROUTE,
         );
         if s < 0 {
-            return Err(format!("netlink socket: {}", errno_name(errno())));
+            return Err(format!("netlink socket: {}", Errno::last()));
         }
         let req = getlink_request(name, 1);
         let mut sa: libc::sockaddr_nl = std::mem::zeroed();
@@ -269,16 +226,16 @@ pub fn link_stats(name: &str) -> Result<LinkStats, String> {
             std::mem::size_of::<libc::sockaddr_nl>() as u32,
         );
         if r < 0 {
-            let e = errno();
+            let e = Errno::last();
             close(s);
-            return Err(format!("netlink send: {}", errno_name(e)));
+            return Err(format!("netlink send: {}", e));
         }
         let mut buf = vec![0u8; 32768];
         let n = libc::recv(s, buf.as_mut_ptr().cast(), buf.len(), 0);
-        let e = errno();
+        let e = Errno::last();
         close(s);
         if n < 0 {
-            return Err(format!("netlink recv: {}", errno_name(e)));
+            return Err(format!("netlink recv: {}", e));
         }
         parse_getlink_reply(&buf[..n as usize])
     }

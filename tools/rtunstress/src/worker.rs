@@ -165,7 +165,7 @@ impl Worker {
         // SAFETY: Creating an epoll instance.
         let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if epfd < 0 {
-            return Err(format!("epoll_create1: {}", errno_name(errno())));
+            return Err(format!("epoll_create1: {}", Errno::last()));
         }
         let home = own_netns()?;
         // SIGALRM without SA_RESTART: a blocking read gets EINTR when it fires.
@@ -182,11 +182,7 @@ impl Worker {
         for ret in [0u32, 0xffff, 20] {
             match load_ebpf_returning(ret) {
                 Ok(fd) => ebpf.push(fd),
-                Err(e) => {
-                    *errors
-                        .entry(format!("bpf_prog_load {}", errno_name(e)))
-                        .or_insert(0) += 1
-                }
+                Err(e) => *errors.entry(format!("bpf_prog_load {}", e)).or_insert(0) += 1,
             }
         }
         Ok(Worker {
@@ -372,7 +368,7 @@ impl Worker {
     fn open_queue(&mut self, ns: Option<&str>, name: &str, flags: u16) -> Result<i32, String> {
         let nonblock = self.rng.chance(1, 2);
         let dev = self.cfg.dev.clone();
-        let r = in_netns(ns, self.home, || -> Result<i32, i32> {
+        let r = in_netns(ns, self.home, || -> Result<i32, Errno> {
             let fd = open_dev(&dev, if nonblock { libc::O_NONBLOCK } else { 0 })?;
             let mut req = IfReq::new(name, flags);
             if let Err(e) = ioctl(fd, TUNSETIFF, &mut req) {
@@ -391,7 +387,7 @@ impl Worker {
                 unsafe { libc::epoll_ctl(self.epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) };
                 Ok(fd)
             }
-            Err(e) => Err(format!("open+TUNSETIFF {}", errno_name(e))),
+            Err(e) => Err(format!("open+TUNSETIFF {}", e)),
         }
     }
 
@@ -486,7 +482,7 @@ impl Worker {
         if self.rng.chance(1, 3) {
             match ioctl_val(fd, TUNSETPERSIST, 1) {
                 Ok(_) => dev.persist = true,
-                Err(e) => self.error(format!("TUNSETPERSIST 1: {}", errno_name(e))),
+                Err(e) => self.error(format!("TUNSETPERSIST 1: {}", e)),
             }
         }
         self.devs.push(dev);
@@ -592,7 +588,7 @@ impl Worker {
                 self.error(format!(
                     "TUNSETQUEUE {}: {}",
                     if attached { "detach" } else { "attach" },
-                    errno_name(e)
+                    e
                 ));
                 false
             }
@@ -630,7 +626,7 @@ impl Worker {
                 true
             }
             Err(e) => {
-                self.error(format!("TUNSETPERSIST: {}", errno_name(e)));
+                self.error(format!("TUNSETPERSIST: {}", e));
                 false
             }
         }
@@ -662,15 +658,15 @@ impl Worker {
                 b.extend_from_slice(&[0x02, self.w as u8, 0, 0, 0, self.rng.below(4) as u8]);
             }
         }
-        let r = ioctl(fd, TUNSETTXFILTER, b.as_mut_ptr());
+        let r = ioctl(fd, TUNSETTXFILTER, &mut b[..]);
         self.result("TUNSETTXFILTER", r)
     }
 
-    fn result(&mut self, what: &str, r: Result<i32, i32>) -> bool {
+    fn result(&mut self, what: &str, r: Result<i32, Errno>) -> bool {
         match r {
             Ok(_) => true,
             Err(e) => {
-                self.error(format!("{what}: {}", errno_name(e)));
+                self.error(format!("{what}: {}", e));
                 false
             }
         }
@@ -732,7 +728,7 @@ impl Worker {
                 true
             }
             Err(e) => {
-                self.error(format!("TUNSETVNETHDRSZ {sz}: {}", errno_name(e)));
+                self.error(format!("TUNSETVNETHDRSZ {sz}: {}", e));
                 false
             }
         }
@@ -842,11 +838,11 @@ impl Worker {
                     .push("rmmod rtun succeeded while files were open".into());
                 self.ops.note("rmmod", true);
             }
-            Err(e) if e == libc::EAGAIN || e == libc::EBUSY => self.ops.note("rmmod", true),
+            Err(Errno(libc::EAGAIN | libc::EBUSY)) => self.ops.note("rmmod", true),
             Err(e) => {
                 self.fatal.push(format!(
                     "rmmod rtun failed with {} (expected EAGAIN or EBUSY: in use)",
-                    errno_name(e)
+                    e
                 ));
                 self.ops.note("rmmod", false);
             }
@@ -919,21 +915,24 @@ impl Worker {
         let rec = &mut self.devs[d].rec;
         match r {
             Ok(_) => rec.write_ok += 1,
-            Err(e) if e == libc::ENOMEM || e == libc::EMSGSIZE => rec.write_lost += 1,
-            Err(libc::EBADFD) => self.error("write on a live device: EBADFD".into()),
+            Err(Errno(libc::ENOMEM | libc::EMSGSIZE)) => rec.write_lost += 1,
+            Err(Errno(libc::EBADFD)) => self.error("write on a live device: EBADFD".into()),
             Err(e) => {
                 rec.write_fail += 1;
-                if e == libc::EBUSY {
+                if e == Errno(libc::EBUSY) {
                     rec.write_busy += 1;
                 }
-                if e == libc::EINVAL {
+                if e == Errno(libc::EINVAL) {
                     rec.write_einval += 1;
                     if bad_vnet {
                         rec.write_bad_vnet += 1;
                     }
                 }
-                if ![libc::EIO, libc::EINVAL, libc::EFAULT, libc::EBUSY].contains(&e) {
-                    self.error(format!("write: {}", errno_name(e)));
+                if !matches!(
+                    e,
+                    Errno(libc::EIO | libc::EINVAL | libc::EFAULT | libc::EBUSY)
+                ) {
+                    self.error(format!("write: {}", e));
                 }
             }
         }
@@ -951,7 +950,7 @@ impl Worker {
     }
 
     /// One read from `fd` of `d`: Ok(true) for a frame.
-    fn read_one(&mut self, d: usize, fd: i32) -> Result<bool, i32> {
+    fn read_one(&mut self, d: usize, fd: i32) -> Result<bool, Errno> {
         let r = match self.rng.below(40) {
             0 => read_bad(fd, self.bad, 2000),
             1 => read(fd, &mut self.buf[..2]),
@@ -999,20 +998,20 @@ impl Worker {
         for _ in 0..self.rng.range(1, 64) {
             match self.read_one(d, fd) {
                 Ok(_) => {}
-                Err(libc::EAGAIN) => break,
+                Err(Errno(libc::EAGAIN)) => break,
                 Err(e) => return self.read_result(Err(e)),
             }
         }
         true
     }
 
-    fn read_result(&mut self, r: Result<bool, i32>) -> bool {
+    fn read_result(&mut self, r: Result<bool, Errno>) -> bool {
         match r {
-            Ok(_) | Err(libc::EAGAIN) | Err(libc::EINTR) => true,
+            Ok(_) | Err(Errno(libc::EAGAIN)) | Err(Errno(libc::EINTR)) => true,
             // A frame dropped on the reader's side (buffer): counted by the driver.
-            Err(libc::EINVAL) | Err(libc::EFAULT) => true,
+            Err(Errno(libc::EINVAL)) | Err(Errno(libc::EFAULT)) => true,
             Err(e) => {
-                self.error(format!("read: {}", errno_name(e)));
+                self.error(format!("read: {}", e));
                 false
             }
         }
@@ -1035,7 +1034,7 @@ impl Worker {
         // SAFETY: `pfds` is a valid array.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, t) };
         if n < 0 {
-            self.error(format!("poll: {}", errno_name(errno())));
+            self.error(format!("poll: {}", Errno::last()));
             return false;
         }
         for p in pfds {
@@ -1054,9 +1053,9 @@ impl Worker {
         // SAFETY: `evs` is a valid array.
         let n = unsafe { libc::epoll_wait(self.epfd, evs.as_mut_ptr(), 16, t) };
         if n < 0 {
-            let e = errno();
-            if e != libc::EINTR {
-                self.error(format!("epoll_wait: {}", errno_name(e)));
+            let e = Errno::last();
+            if e != Errno(libc::EINTR) {
+                self.error(format!("epoll_wait: {}", e));
                 return false;
             }
             return true;
@@ -1112,7 +1111,7 @@ impl Worker {
                         .push(format!("wrote {n} bytes to a file whose device is gone")),
                     Err(e) => self.error(format!(
                         "write on a file whose device is gone (expected): {}",
-                        errno_name(e)
+                        e
                     )),
                 }
                 self.ops.note("zombie_write", r.is_err());
@@ -1145,7 +1144,7 @@ impl Worker {
                 match read(q.fd, &mut self.buf) {
                     Ok(n) if n > 0 => dev.rec.read += 1,
                     Ok(_) => break,
-                    Err(libc::EINVAL) | Err(libc::EFAULT) => {}
+                    Err(Errno(libc::EINVAL)) | Err(Errno(libc::EFAULT)) => {}
                     Err(_) => break,
                 }
             }
@@ -1157,9 +1156,7 @@ impl Worker {
                 if let Some(q) = dev.qs.first() {
                     match ioctl_val(q.fd, TUNSETPERSIST, 1) {
                         Ok(_) => dev.persist = true,
-                        Err(e) => self
-                            .fatal
-                            .push(format!("{name}: TUNSETPERSIST 1: {}", errno_name(e))),
+                        Err(e) => self.fatal.push(format!("{name}: TUNSETPERSIST 1: {}", e)),
                     }
                 }
             }
@@ -1195,8 +1192,7 @@ impl Worker {
                 if dev.persist {
                     if let Some(q) = dev.qs.first() {
                         if let Err(e) = ioctl_val(q.fd, TUNSETPERSIST, 0) {
-                            self.fatal
-                                .push(format!("{name}: TUNSETPERSIST 0: {}", errno_name(e)));
+                            self.fatal.push(format!("{name}: TUNSETPERSIST 0: {}", e));
                         }
                     }
                 }
@@ -1212,10 +1208,8 @@ impl Worker {
                 match self.open_queue(None, &name, dev.flags) {
                     Ok(fd) => {
                         if let Err(e) = ioctl_val(fd, TUNSETPERSIST, 0) {
-                            self.fatal.push(format!(
-                                "{name}: TUNSETPERSIST 0 after reattaching: {}",
-                                errno_name(e)
-                            ));
+                            self.fatal
+                                .push(format!("{name}: TUNSETPERSIST 0 after reattaching: {}", e));
                         }
                         close(fd);
                     }
@@ -1257,7 +1251,7 @@ pub fn sender(
     // SAFETY: Plain socket calls.
     let sock = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if sock < 0 {
-        eprintln!("sender {s}: socket: {}", errno_name(errno()));
+        eprintln!("sender {s}: socket: {}", Errno::last());
         return 1;
     }
     let one: i32 = 1;
@@ -1304,7 +1298,7 @@ pub fn sender(
             };
             if r < 0 {
                 failed += 1;
-                *errs.entry(errno_name(errno())).or_insert(0) += 1;
+                *errs.entry(Errno::last().to_string()).or_insert(0) += 1;
             } else {
                 sent += 1;
             }

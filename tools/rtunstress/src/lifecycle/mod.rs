@@ -258,7 +258,7 @@ fn run(a: Args) -> i32 {
     let mut kmsg = match sysx::Kmsg::start() {
         Ok(k) => k,
         Err(e) => {
-            println!("result: FAIL (/dev/kmsg: {})", errno_name(e));
+            println!("result: FAIL (/dev/kmsg: {})", e);
             return 1;
         }
     };
@@ -274,14 +274,14 @@ fn run(a: Args) -> i32 {
     for ret in [0u32, 0xffff] {
         match load_ebpf_returning(ret) {
             Ok(fd) => ebpf.push(fd),
-            Err(e) => setup_notes.push(format!("bpf_prog_load: {}", errno_name(e))),
+            Err(e) => setup_notes.push(format!("bpf_prog_load: {}", e)),
         }
     }
     let mut steer = Vec::new();
     for ret in 0..ops::MAX_QUEUES as u32 {
         match load_ebpf_returning(ret) {
             Ok(fd) => steer.push(fd),
-            Err(e) => setup_notes.push(format!("bpf_prog_load (steering): {}", errno_name(e))),
+            Err(e) => setup_notes.push(format!("bpf_prog_load (steering): {}", e)),
         }
     }
     let nc_available = sysx::netconsole_available();
@@ -465,8 +465,7 @@ fn run(a: Args) -> i32 {
                 if let Err(e) = ioctl_val(q.fd, TUNSETPERSIST, 0) {
                     bad.push(format!(
                         "{}: TUNSETPERSIST 0 at the end: {}",
-                        dev.info.name,
-                        errno_name(e)
+                        dev.info.name, e
                     ));
                 }
             }
@@ -511,7 +510,7 @@ fn run(a: Args) -> i32 {
             match delete_module(&module) {
                 Ok(()) => break format!("ok after {:.1} s", t.elapsed().as_secs_f64()),
                 Err(e)
-                    if (e == libc::EAGAIN || e == libc::EBUSY)
+                    if matches!(e, Errno(libc::EAGAIN | libc::EBUSY))
                         && t.elapsed() < Duration::from_secs(30) =>
                 {
                     std::thread::sleep(Duration::from_millis(200))
@@ -521,11 +520,11 @@ fn run(a: Args) -> i32 {
                         .unwrap_or_default();
                     bad.push(format!(
                         "rmmod {module}: {} after {:.0} s (refcnt {})",
-                        errno_name(e),
+                        e,
                         t.elapsed().as_secs_f64(),
                         refcnt.trim()
                     ));
-                    break format!("failed: {}", errno_name(e));
+                    break format!("failed: {}", e);
                 }
             }
         }

@@ -37,7 +37,7 @@ pub enum Role {
 /// An operation's outcome, for the errno table and the recent-ops ring.
 pub enum Out {
     Ok(String),
-    Err(i32, String),
+    Err(Errno, String),
     /// A failure without an errno (a namespace could not be entered, ...).
     Fail(String),
     /// Nothing to do it on.
@@ -112,20 +112,20 @@ pub struct Th<'w> {
 
 /// The errno's name, with the few that rtun_common's table lacks and the
 /// lifecycle operations meet (io_uring's cancellations, restarts).
-fn errno_str(e: i32) -> String {
-    match e {
+fn errno_str(e: Errno) -> String {
+    match e.0 {
         libc::ECANCELED => "ECANCELED".into(),
         libc::ETIME => "ETIME".into(),
         libc::EALREADY => "EALREADY".into(),
         libc::ERESTART => "ERESTART".into(),
         512 => "ERESTARTSYS".into(),
-        _ => errno_name(e),
+        _ => e.to_string(),
     }
 }
 
 impl<'w> Th<'w> {
     pub fn new(w: &'w World, t: usize, role: Role) -> Result<Th<'w>, String> {
-        let timer = ThreadTimer::new().map_err(|e| format!("timer_create: {}", errno_name(e)))?;
+        let timer = ThreadTimer::new().map_err(|e| format!("timer_create: {}", e))?;
         // SAFETY: A UDP socket with SO_BROADCAST (an int option on the stack).
         let udp = unsafe {
             let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
@@ -163,7 +163,7 @@ impl<'w> Th<'w> {
         *self.errnos.entry((op, r.to_string())).or_insert(0) += 1;
     }
 
-    fn note_res<T>(&mut self, op: &'static str, r: &Result<T, i32>) {
+    fn note_res<T>(&mut self, op: &'static str, r: &Result<T, Errno>) {
         let s = match r {
             Ok(_) => "OK".to_string(),
             Err(e) => errno_str(*e),
@@ -354,24 +354,26 @@ impl<'w> Th<'w> {
     }
 
     /// Counts a write's result on its device.
-    pub fn count_write(&mut self, d: &DevInfo, r: Result<usize, i32>) {
+    pub fn count_write(&mut self, d: &DevInfo, r: Result<usize, Errno>) {
         let c = &d.c;
         match r {
             Ok(_) => Counters::add(&c.write_ok, 1),
-            Err(libc::ENOMEM) | Err(libc::EMSGSIZE) => Counters::add(&c.write_lost, 1),
+            Err(Errno(libc::ENOMEM)) | Err(Errno(libc::EMSGSIZE)) => {
+                Counters::add(&c.write_lost, 1)
+            }
             // No skb was made: no device, would block, interrupted, not tried.
-            Err(libc::EBADFD)
-            | Err(libc::EAGAIN)
-            | Err(libc::EINTR)
-            | Err(libc::ECANCELED)
-            | Err(libc::EOPNOTSUPP)
-            | Err(libc::ERESTART) => {}
+            Err(Errno(libc::EBADFD))
+            | Err(Errno(libc::EAGAIN))
+            | Err(Errno(libc::EINTR))
+            | Err(Errno(libc::ECANCELED))
+            | Err(Errno(libc::EOPNOTSUPP))
+            | Err(Errno(libc::ERESTART)) => {}
             Err(e) => {
                 Counters::add(&c.write_fail, 1);
-                if e == libc::EINVAL {
+                if e == Errno(libc::EINVAL) {
                     Counters::add(&c.write_einval, 1);
                 }
-                if e == libc::EBUSY {
+                if e == Errno(libc::EBUSY) {
                     Counters::add(&c.write_busy, 1);
                 }
             }
@@ -379,7 +381,7 @@ impl<'w> Th<'w> {
     }
 
     /// Counts a read's result on its device; whether it was a frame.
-    pub fn count_read(&mut self, d: &DevInfo, r: &Result<usize, i32>, buf_len: usize) -> bool {
+    pub fn count_read(&mut self, d: &DevInfo, r: &Result<usize, Errno>, buf_len: usize) -> bool {
         if let Ok(n) = *r {
             if n > 0 {
                 Counters::add(&d.c.read, 1);
@@ -393,7 +395,7 @@ impl<'w> Th<'w> {
     }
 
     /// One read from `q`; a blocking file's read is cut short after `us`.
-    pub fn read_q(&mut self, q: &Q, us: u64) -> Result<usize, i32> {
+    pub fn read_q(&mut self, q: &Q, us: u64) -> Result<usize, Errno> {
         if !q.nonblock {
             self.timer.arm(us);
         }
@@ -413,7 +415,7 @@ impl<'w> Th<'w> {
             return Out::Skip;
         };
         let n = self.rng.range(1, 6);
-        let (mut ok, mut last) = (0, 0);
+        let (mut ok, mut last) = (0, None);
         for _ in 0..n {
             let (hdr, body) = self.frame(&q.dev);
             let r = writev(
@@ -423,14 +425,14 @@ impl<'w> Th<'w> {
             self.count_write(&q.dev, r);
             match r {
                 Ok(_) => ok += 1,
-                Err(e) => last = e,
+                Err(e) => last = Some(e),
             }
         }
         let d = format!("{} fd {} x{n}", q.dev.name, q.fd);
-        if ok == n {
-            Out::Ok(d)
-        } else {
-            Out::Err(last, format!("{d} ({ok} ok)"))
+        // Every write that did not count in `ok` left its errno in `last`.
+        match last {
+            None => Out::Ok(d),
+            Some(e) => Out::Err(e, format!("{d} ({ok} ok)")),
         }
     }
 
@@ -455,7 +457,7 @@ impl<'w> Th<'w> {
         for _ in 0..self.rng.range(1, 32) {
             match self.read_q(&q, 0) {
                 Ok(_) => frames += 1,
-                Err(libc::EAGAIN) => break,
+                Err(Errno(libc::EAGAIN)) => break,
                 Err(e) => return Out::Err(e, format!("{d} after {frames} frames")),
             }
         }
@@ -479,7 +481,7 @@ impl<'w> Th<'w> {
         // SAFETY: `pfds` is a valid array of pollfds.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, t) };
         if n < 0 {
-            return Out::Err(errno(), dev.info.name.clone());
+            return Out::Err(Errno::last(), dev.info.name.clone());
         }
         let mut got = 0;
         for (p, q) in pfds.iter().zip(&qs) {
@@ -502,7 +504,7 @@ impl<'w> Th<'w> {
         // SAFETY: A fresh epoll instance, closed below.
         let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if ep < 0 {
-            return Out::Err(errno(), "epoll_create1".into());
+            return Out::Err(Errno::last(), "epoll_create1".into());
         }
         let et = if self.rng.chance(1, 3) {
             libc::EPOLLET as u32
@@ -521,7 +523,7 @@ impl<'w> Th<'w> {
         let t = self.rng.range(0, 10) as i32;
         // SAFETY: `evs` is a valid array.
         let n = unsafe { libc::epoll_wait(ep, evs.as_mut_ptr(), 8, t) };
-        let e = errno();
+        let e = Errno::last();
         let mut got = 0;
         for ev in &evs[..n.max(0) as usize] {
             let Some(q) = qs.get(ev.u64 as usize) else {
@@ -564,11 +566,11 @@ impl<'w> Th<'w> {
         }
     }
 
-    fn ring(&mut self) -> Result<&mut Ring, i32> {
+    fn ring(&mut self) -> Result<&mut Ring, Errno> {
         if self.uring.is_none() {
             self.uring = Some(Ring::new()?);
         }
-        self.uring.as_mut().ok_or(libc::ENOSYS)
+        self.uring.as_mut().ok_or(Errno(libc::ENOSYS))
     }
 
     /// A wait for io_uring completions that did not end within
@@ -625,7 +627,7 @@ impl<'w> Th<'w> {
         };
         self.timer.disarm();
         match r {
-            Err(libc::EINTR) => {
+            Err(Errno(libc::EINTR)) => {
                 self.buf = buf;
                 self.uring_stuck(what)
             }
@@ -634,9 +636,8 @@ impl<'w> Th<'w> {
                 self.note("uring_setup", &errno_str(e));
                 Out::Err(e, what)
             }
-            Ok(res) => {
+            Ok(r) => {
                 self.buf = buf;
-                let r = if res < 0 { Err(-res) } else { Ok(res as usize) };
                 let len = self.buf.len();
                 self.count_read(&q.dev, &r, len);
                 match r {
@@ -668,7 +669,7 @@ impl<'w> Th<'w> {
         };
         self.timer.disarm();
         match r {
-            Err(libc::EINTR) => {
+            Err(Errno(libc::EINTR)) => {
                 let workers = self.uring_workers();
                 // The frame's buffer is lent to the kernel.
                 std::mem::forget(frame);
@@ -683,8 +684,7 @@ impl<'w> Th<'w> {
                 self.note("uring_setup", &errno_str(e));
                 Out::Err(e, what)
             }
-            Ok(res) => {
-                let r = if res < 0 { Err(-res) } else { Ok(res as usize) };
+            Ok(r) => {
                 self.count_write(&q.dev, r);
                 match r {
                     Ok(_) => Out::Ok(what),
@@ -704,7 +704,7 @@ impl<'w> Th<'w> {
         }
         let target = d.addr(if d.tap() { 3 } else { 2 });
         let n = self.rng.range(1, 8);
-        let (mut sent, mut last) = (0, 0);
+        let (mut sent, mut last) = (0, None);
         for _ in 0..n {
             let len = self.rng.pick(&[0usize, 18, 100, 512, 1400]);
             let payload = [0x42u8; 1400];
@@ -728,18 +728,18 @@ impl<'w> Th<'w> {
                 )
             };
             if r < 0 {
-                last = errno();
-                self.note("udp_sendto", &errno_str(last));
+                let e = Errno::last();
+                last = Some(e);
+                self.note("udp_sendto", &errno_str(e));
             } else {
                 sent += 1;
                 self.note("udp_sendto", "OK");
             }
         }
         let what = format!("{} x{n}", d.name);
-        if sent == n {
-            Out::Ok(what)
-        } else {
-            Out::Err(last, format!("{what} ({sent} sent)"))
+        match last {
+            None => Out::Ok(what),
+            Some(e) => Out::Err(e, format!("{what} ({sent} sent)")),
         }
     }
 
@@ -780,7 +780,7 @@ impl<'w> Th<'w> {
         if bypass {
             match r {
                 Ok(()) => Counters::add(&dev.info.c.bypass_ok, 1),
-                Err(libc::ENOBUFS) => Counters::add(&dev.info.c.bypass_busy, 1),
+                Err(Errno(libc::ENOBUFS)) => Counters::add(&dev.info.c.bypass_busy, 1),
                 Err(_) => {}
             }
         }
@@ -889,7 +889,7 @@ impl<'w> Th<'w> {
     ) -> Result<(i32, bool), String> {
         let nonblock = self.rng.chance(1, 2);
         let path = self.w.cfg.dev.clone();
-        let r = in_netns(ns, self.w.home, || -> Result<i32, i32> {
+        let r = in_netns(ns, self.w.home, || -> Result<i32, Errno> {
             let fd = open_dev(&path, if nonblock { libc::O_NONBLOCK } else { 0 })?;
             let mut req = IfReq::new(name, flags);
             if let Err(e) = ioctl(fd, TUNSETIFF, &mut req) {
@@ -1268,7 +1268,7 @@ impl<'w> Th<'w> {
         }
     }
 
-    fn ioctl_out(what: String, r: Result<i32, i32>) -> Out {
+    fn ioctl_out(what: String, r: Result<i32, Errno>) -> Out {
         match r {
             Ok(_) => Out::Ok(what),
             Err(e) => Out::Err(e, what),
@@ -1354,7 +1354,7 @@ impl<'w> Th<'w> {
         for _ in 0..n {
             b.extend_from_slice(&[0xff; 6]);
         }
-        let r = ioctl(q.fd, TUNSETTXFILTER, b.as_mut_ptr());
+        let r = ioctl(q.fd, TUNSETTXFILTER, &mut b[..]);
         Self::ioctl_out(format!("{} TUNSETTXFILTER {n}", dev.info.name), r)
     }
 
@@ -1411,7 +1411,7 @@ impl<'w> Th<'w> {
         }
     }
 
-    fn kmsg(&mut self, n: u64, name: &str) -> Result<(), i32> {
+    fn kmsg(&mut self, n: u64, name: &str) -> Result<(), Errno> {
         for i in 0..n {
             sysx::kmsg_write(
                 3,
@@ -1435,7 +1435,7 @@ impl<'w> Th<'w> {
             match r {
                 Ok(k) if k > 0 => n += 1,
                 Ok(_) => break,
-                Err(libc::EINVAL) | Err(libc::EFAULT) => {}
+                Err(Errno(libc::EINVAL)) | Err(Errno(libc::EFAULT)) => {}
                 Err(_) => break,
             }
         }
@@ -1472,7 +1472,7 @@ impl<'w> Th<'w> {
         let _ = ioctl(fd, TUNSETFILTEREBPF, &mut none);
         if d.tap() {
             let mut b = [0u8; 4];
-            let _ = ioctl(fd, TUNSETTXFILTER, b.as_mut_ptr());
+            let _ = ioctl(fd, TUNSETTXFILTER, &mut b[..]);
         }
         // Nothing else is changed: a txqueuelen or MTU change, a down and
         // up, could wake a stopped queue and hide what the probe looks for.
@@ -1491,8 +1491,7 @@ impl<'w> Th<'w> {
             if let Err(e) = ioctl(fd, TUNSETSTEERINGEBPF, &mut prog) {
                 bad.push(format!(
                     "{}: TUNSETSTEERINGEBPF for the probe: {}",
-                    d.name,
-                    errno_name(e)
+                    d.name, e
                 ));
                 break;
             }
@@ -1520,7 +1519,7 @@ impl<'w> Th<'w> {
                     Counters::add(&d.c.bypass_ok, 1);
                     sent += 1;
                 }
-                Err(libc::ENOBUFS) => {
+                Err(Errno(libc::ENOBUFS)) => {
                     Counters::add(&d.c.bypass_busy, 1);
                     // Past the qdisc, ENOBUFS is a stopped transmit queue, a
                     // device without carrier, or a drop by the driver (a
@@ -1544,11 +1543,7 @@ impl<'w> Th<'w> {
                         qs.len()
                     ));
                 }
-                Err(e) => bad.push(format!(
-                    "{}: the probe to queue {i}: {}",
-                    d.name,
-                    errno_name(e)
-                )),
+                Err(e) => bad.push(format!("{}: the probe to queue {i}: {}", d.name, e)),
             }
         }
         let mut none: i32 = -1;

@@ -11,7 +11,7 @@ use std::{
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use crate::sys::{close, errno, errno_name, in_netns};
+use crate::sys::{close, in_netns, Errno};
 
 pub const F_SETOWN_EX: i32 = 15;
 pub const F_OWNER_TID: i32 = 0;
@@ -65,7 +65,7 @@ pub struct ThreadTimer {
 }
 
 impl ThreadTimer {
-    pub fn new() -> Result<ThreadTimer, i32> {
+    pub fn new() -> Result<ThreadTimer, Errno> {
         // SAFETY: A zeroed sigevent filled as the kernel reads it (signal,
         // SIGEV_THREAD_ID and the thread's id), and an int for the timer id.
         unsafe {
@@ -81,7 +81,7 @@ impl ThreadTimer {
                 &mut id as *mut i32,
             ) < 0
             {
-                return Err(errno());
+                return Err(Errno::last());
             }
             Ok(ThreadTimer { id })
         }
@@ -123,16 +123,16 @@ impl Drop for ThreadTimer {
     }
 }
 
-fn iov_result(r: isize) -> Result<usize, i32> {
+fn iov_result(r: isize) -> Result<usize, Errno> {
     if r < 0 {
-        Err(errno())
+        Err(Errno::last())
     } else {
         Ok(r as usize)
     }
 }
 
 /// preadv2(fd, [buf], -1, flags).
-pub fn preadv2(fd: i32, buf: &mut [u8], flags: i32) -> Result<usize, i32> {
+pub fn preadv2(fd: i32, buf: &mut [u8], flags: i32) -> Result<usize, Errno> {
     let iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
@@ -153,7 +153,7 @@ pub fn preadv2(fd: i32, buf: &mut [u8], flags: i32) -> Result<usize, i32> {
 }
 
 /// pwritev2(fd, parts, -1, flags): the parts as one frame.
-pub fn pwritev2(fd: i32, parts: &[&[u8]], flags: i32) -> Result<usize, i32> {
+pub fn pwritev2(fd: i32, parts: &[&[u8]], flags: i32) -> Result<usize, Errno> {
     let iov: Vec<libc::iovec> = parts
         .iter()
         .map(|p| libc::iovec {
@@ -176,19 +176,19 @@ pub fn pwritev2(fd: i32, parts: &[&[u8]], flags: i32) -> Result<usize, i32> {
 }
 
 /// O_ASYNC on (SIGIO to thread `tid`) or off.
-pub fn fasync(fd: i32, on: bool, tid: i32) -> Result<(), i32> {
+pub fn fasync(fd: i32, on: bool, tid: i32) -> Result<(), Errno> {
     // SAFETY: fcntl(2) on an fd the caller holds, with an f_owner_ex
     // ({type, pid}) on the stack.
     unsafe {
         if on {
             let owner: [i32; 2] = [F_OWNER_TID, tid];
             if libc::fcntl(fd, F_SETOWN_EX, owner.as_ptr()) < 0 {
-                return Err(errno());
+                return Err(Errno::last());
             }
         }
         let fl = libc::fcntl(fd, libc::F_GETFL);
         if fl < 0 {
-            return Err(errno());
+            return Err(Errno::last());
         }
         let fl = if on {
             fl | libc::O_ASYNC
@@ -196,7 +196,7 @@ pub fn fasync(fd: i32, on: bool, tid: i32) -> Result<(), i32> {
             fl & !libc::O_ASYNC
         };
         if libc::fcntl(fd, libc::F_SETFL, fl) < 0 {
-            return Err(errno());
+            return Err(Errno::last());
         }
     }
     Ok(())
@@ -211,19 +211,19 @@ pub fn packet_send(
     proto: u16,
     bypass: bool,
     frame: &[u8],
-) -> Result<(), i32> {
-    let name = CString::new(ifname).map_err(|_| libc::EINVAL)?;
-    let r = in_netns(ns, home, || -> Result<(), i32> {
+) -> Result<(), Errno> {
+    let name = CString::new(ifname).map_err(|_| Errno(libc::EINVAL))?;
+    let r = in_netns(ns, home, || -> Result<(), Errno> {
         // SAFETY: Socket calls on a socket we own, with a sockaddr_ll and
         // an int option on the stack; the socket is closed on every path.
         unsafe {
             let index = libc::if_nametoindex(name.as_ptr());
             if index == 0 {
-                return Err(errno());
+                return Err(Errno::last());
             }
             let s = libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0);
             if s < 0 {
-                return Err(errno());
+                return Err(Errno::last());
             }
             if bypass {
                 let one: i32 = 1;
@@ -249,7 +249,7 @@ pub fn packet_send(
                 (&sa as *const libc::sockaddr_ll).cast(),
                 std::mem::size_of::<libc::sockaddr_ll>() as u32,
             );
-            let e = errno();
+            let e = Errno::last();
             close(s);
             if r < 0 {
                 Err(e)
@@ -260,7 +260,7 @@ pub fn packet_send(
     });
     match r {
         Ok(r) => r,
-        Err(_) => Err(libc::ENOENT),
+        Err(_) => Err(Errno(libc::ENOENT)),
     }
 }
 
@@ -287,7 +287,8 @@ fn nc_write(target: &str, file: &str, v: &str) -> Result<(), String> {
     fs::write(&p, v).map_err(|e| {
         format!(
             "{file}={v}: {}",
-            e.raw_os_error().map_or_else(|| e.to_string(), errno_name)
+            e.raw_os_error()
+                .map_or_else(|| e.to_string(), |e| Errno(e).to_string())
         )
     })
 }
@@ -328,13 +329,13 @@ pub fn is_netconsole_frame(f: &[u8]) -> bool {
 }
 
 /// A line to the kernel log at level `level`.
-pub fn kmsg_write(level: u8, text: &str) -> Result<(), i32> {
+pub fn kmsg_write(level: u8, text: &str) -> Result<(), Errno> {
     let msg = format!("<{level}>{text}\n");
     fs::OpenOptions::new()
         .write(true)
         .open("/dev/kmsg")
         .and_then(|mut f| std::io::Write::write_all(&mut f, msg.as_bytes()))
-        .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+        .map_err(Errno::from)
 }
 
 // ---- the kernel log ---------------------------------------------------------------
@@ -348,7 +349,7 @@ pub struct Kmsg {
 pub type Record = (u8, String);
 
 impl Kmsg {
-    pub fn start() -> Result<Kmsg, i32> {
+    pub fn start() -> Result<Kmsg, Errno> {
         // SAFETY: Opening /dev/kmsg and seeking to its end.
         unsafe {
             let fd = libc::open(
@@ -356,7 +357,7 @@ impl Kmsg {
                 libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
             );
             if fd < 0 {
-                return Err(errno());
+                return Err(Errno::last());
             }
             libc::lseek(fd, 0, libc::SEEK_END);
             Ok(Kmsg { fd })
@@ -371,7 +372,7 @@ impl Kmsg {
             // SAFETY: Reading one record into a buffer we own.
             let n = unsafe { libc::read(self.fd, buf.as_mut_ptr().cast(), buf.len()) };
             if n < 0 {
-                if errno() == libc::EPIPE {
+                if Errno::last() == Errno(libc::EPIPE) {
                     continue; // records were overwritten: go on with the next
                 }
                 break;
@@ -560,7 +561,7 @@ mod tests {
         // SAFETY: Reading into a buffer we own; nothing is written, so only
         // the timer's signal ends the read.
         let r = unsafe { libc::read(fds[0], b.as_mut_ptr().cast(), 4) };
-        assert_eq!((r, errno()), (-1, libc::EINTR));
+        assert_eq!((r, Errno::last()), (-1, Errno(libc::EINTR)));
         t.disarm();
         close(fds[0]);
         close(fds[1]);

@@ -11,7 +11,7 @@ use std::{
     time::Instant,
 };
 
-use crate::sys::errno;
+use crate::sys::Errno;
 
 const IORING_OP_LINK_TIMEOUT: u8 = 15;
 const IORING_OP_READ: u8 = 22;
@@ -108,7 +108,7 @@ struct Map {
 }
 
 impl Map {
-    fn new(fd: i32, len: usize, off: i64) -> Result<Map, i32> {
+    fn new(fd: i32, len: usize, off: i64) -> Result<Map, Errno> {
         // SAFETY: A shared mapping of the ring's own memory at the offset the
         // kernel documents for it; the result is checked.
         let p = unsafe {
@@ -122,7 +122,7 @@ impl Map {
             )
         };
         if p == libc::MAP_FAILED {
-            return Err(errno());
+            return Err(Errno::last());
         }
         Ok(Map { ptr: p.cast(), len })
     }
@@ -162,12 +162,12 @@ pub struct Ring {
 }
 
 impl Ring {
-    pub fn new() -> Result<Ring, i32> {
+    pub fn new() -> Result<Ring, Errno> {
         let mut p = Params::default();
         // SAFETY: io_uring_setup(2) with a params struct of the kernel's layout.
         let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, ENTRIES, &mut p as *mut Params) };
         if fd < 0 {
-            return Err(errno());
+            return Err(Errno::last());
         }
         let fd = fd as i32;
         let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
@@ -199,7 +199,7 @@ impl Ring {
     /// Queues `sqes` and submits them. It does not wait: io_uring_enter
     /// returns the count submitted even when a signal cut its wait short,
     /// which would hide the signal from [`Ring::wait_for`].
-    fn submit(&mut self, sqes: &[Sqe]) -> Result<(), i32> {
+    fn submit(&mut self, sqes: &[Sqe]) -> Result<(), Errno> {
         let mask = self
             .sq
             .u32_at(self.p.sq_off.ring_mask)
@@ -233,7 +233,7 @@ impl Ring {
             )
         };
         if r < 0 {
-            return Err(errno());
+            return Err(Errno::last());
         }
         Ok(())
     }
@@ -268,7 +268,7 @@ impl Ring {
     /// their results, in the order of `ids`. Err: io_uring_enter's errno;
     /// EINTR only once `give_up` has passed (a signal before it, SIGIO for
     /// one, only interrupts the wait, which goes on).
-    fn wait_for(&mut self, ids: &[u64], give_up: Instant) -> Result<Vec<i32>, i32> {
+    fn wait_for(&mut self, ids: &[u64], give_up: Instant) -> Result<Vec<i32>, Errno> {
         loop {
             self.reap();
             if ids
@@ -296,8 +296,8 @@ impl Ring {
                 )
             };
             if r < 0 {
-                let e = errno();
-                if e == libc::EINTR && Instant::now() < give_up {
+                let e = Errno::last();
+                if e == Errno(libc::EINTR) && Instant::now() < give_up {
                     continue;
                 }
                 return Err(e);
@@ -307,7 +307,7 @@ impl Ring {
 
     /// A read of up to `buf.len()` bytes from `fd`, cancelled after
     /// `timeout_ms` if it has not completed: the read's result (bytes, or
-    /// -errno). Err: the wait itself failed (the buffer then stays lent to
+    /// its errno). The outer Err: the wait itself failed (the buffer then stays lent to
     /// the kernel: the caller must not reuse it, and should drop the ring);
     /// EINTR when a signal came after `give_up` (the caller's timer says
     /// when it gives up waiting).
@@ -317,7 +317,7 @@ impl Ring {
         buf: &mut [u8],
         timeout_ms: u64,
         give_up: Instant,
-    ) -> Result<i32, i32> {
+    ) -> Result<Result<usize, Errno>, Errno> {
         let ts = KernelTimespec {
             tv_sec: (timeout_ms / 1000) as i64,
             tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
@@ -342,20 +342,20 @@ impl Ring {
         };
         self.submit(&[read, timeout])?;
         let r = self.wait_for(&[1, 2], give_up)?;
-        Ok(r[0])
+        Ok(Errno::from_negative(r[0]).map(|n| n as usize))
     }
 
     /// A write of `buf` to `fd`, cancelled after `timeout_ms` if it has not
     /// completed (a file without FMODE_NOWAIT that poll does not find
     /// writable gets its write parked until poll says it is): its result
-    /// (bytes, or -errno); Err as for [`Ring::read`].
+    /// (bytes, or its errno); the outer Err as for [`Ring::read`].
     pub fn write(
         &mut self,
         fd: i32,
         buf: &[u8],
         timeout_ms: u64,
         give_up: Instant,
-    ) -> Result<i32, i32> {
+    ) -> Result<Result<usize, Errno>, Errno> {
         let ts = KernelTimespec {
             tv_sec: (timeout_ms / 1000) as i64,
             tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
@@ -380,7 +380,7 @@ impl Ring {
         };
         self.submit(&[w, timeout])?;
         let r = self.wait_for(&[3, 4], give_up)?;
-        Ok(r[0])
+        Ok(Errno::from_negative(r[0]).map(|n| n as usize))
     }
 }
 
@@ -412,13 +412,16 @@ mod tests {
         // SAFETY: A pipe into our array.
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
         let later = Instant::now() + std::time::Duration::from_secs(5);
-        assert_eq!(ring.write(fds[1], b"hello", 1000, later), Ok(5));
+        assert_eq!(ring.write(fds[1], b"hello", 1000, later), Ok(Ok(5)));
         let mut buf = [0u8; 16];
-        assert_eq!(ring.read(fds[0], &mut buf, 100, later), Ok(5));
+        assert_eq!(ring.read(fds[0], &mut buf, 100, later), Ok(Ok(5)));
         assert_eq!(&buf[..5], b"hello");
         // Nothing to read: the linked timeout cancels the read.
         let r = ring.read(fds[0], &mut buf, 20, later).unwrap();
-        assert!(r == -libc::ECANCELED || r == -libc::EINTR, "{r}");
+        assert!(
+            matches!(r, Err(Errno(libc::ECANCELED | libc::EINTR))),
+            "{r:?}"
+        );
         crate::sys::close(fds[0]);
         crate::sys::close(fds[1]);
     }
