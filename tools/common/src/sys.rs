@@ -4,22 +4,7 @@
 
 use std::ffi::CString;
 
-pub use crate::errno::{Errno, ERRNO_NAMES};
-
-/// The errno the last failed call left.
-pub fn errno() -> i32 {
-    Errno::last().0
-}
-
-/// The errno's name, if [`ERRNO_NAMES`] has it.
-pub fn errno_str(e: i32) -> Option<&'static str> {
-    Errno(e).name()
-}
-
-/// The errno's name (`EINVAL`), or `E<number>` for one without a name here.
-pub fn errno_name(e: i32) -> String {
-    Errno(e).to_string()
-}
+use crate::Errno;
 
 /// `ioctl(fd, req, arg)` with a pointer to `arg`, which must have the layout
 /// (and at least the size) that `req` reads and writes: a `struct ifreq`
@@ -106,16 +91,6 @@ pub fn delete_module(name: &str) -> Result<(), Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn errno_names() {
-        assert_eq!(errno_name(libc::EFAULT), "EFAULT");
-        assert_eq!(errno_name(libc::EBADFD), "EBADFD");
-        assert_eq!(errno_name(libc::ENETUNREACH), "ENETUNREACH");
-        assert_eq!(errno_name(9999), "E9999");
-        assert_eq!(errno_name(4242), "E4242");
-        assert_eq!(errno_str(0), None);
-    }
 
     #[test]
     fn ioctl_errors_come_back_as_errno() {
