@@ -8,6 +8,11 @@
 
 use std::{ffi::CString, fs};
 
+use crate::{
+    account::{reason_index, PerReason},
+    skb_reason::Reason,
+};
+
 pub use rtun_common::{
     abi::*,
     bpf::{load_ebpf_returning, SockFilter, SockFprog},
@@ -243,7 +248,7 @@ pub fn link_stats(name: &str) -> Result<LinkStats, String> {
 
 /// The per-reason counters of `/sys/kernel/debug/rtun/<name>` (or
 /// `<name>@<netns inode>` for a device outside the initial namespace).
-pub fn debugfs_reasons(name: &str) -> Result<[u64; 15], String> {
+pub fn debugfs_reasons(name: &str) -> Result<PerReason, String> {
     let dir = "/sys/kernel/debug/rtun";
     let entries = fs::read_dir(dir).map_err(|e| format!("{dir}: {e}"))?;
     let at = format!("{name}@");
@@ -259,15 +264,15 @@ pub fn debugfs_reasons(name: &str) -> Result<[u64; 15], String> {
     parse_reasons(&text)
 }
 
-pub fn parse_reasons(text: &str) -> Result<[u64; 15], String> {
-    let mut out = [0u64; 15];
+pub fn parse_reasons(text: &str) -> Result<PerReason, String> {
+    let mut out: PerReason = [0; Reason::COUNT];
     let mut seen = 0;
     for line in text.lines() {
         let mut it = line.split_whitespace();
         let (Some(k), Some(v)) = (it.next(), it.next()) else {
             continue;
         };
-        if let Some(i) = crate::account::reason_index(k.trim_end_matches(':')) {
+        if let Some(i) = reason_index(k.trim_end_matches(':')) {
             out[i] = v
                 .parse()
                 .map_err(|_| format!("bad counter line '{line}'"))?;
@@ -358,9 +363,10 @@ mod tests {
     #[test]
     fn reasons_file() {
         let r = parse_reasons("DEV_READY 3\nFULL_RING: 7\nQUEUE_PURGE 1\n").unwrap();
-        assert_eq!(r[0], 3);
-        assert_eq!(r[6], 7);
-        assert_eq!(r[12], 1);
+        assert_eq!(r[Reason::DevReady.index()], 3);
+        assert_eq!(r[Reason::FullRing.index()], 7);
+        assert_eq!(r[Reason::QueuePurge.index()], 1);
+        assert_eq!(r.iter().sum::<u64>(), 11);
         assert!(parse_reasons("").is_err());
     }
 }

@@ -18,7 +18,7 @@ use std::{
     time::Duration,
 };
 
-use crate::account::{reason_index, REASONS};
+use crate::account::{nonzero_reasons, reason_index, PerReason};
 
 pub const TRACEFS: &str = "/sys/kernel/tracing";
 
@@ -31,7 +31,7 @@ pub struct Counts {
     /// net_dev_xmit events with NETDEV_TX_BUSY.
     pub busy: u64,
     /// kfree_skb events located in the driver, per reason (rtun's order).
-    pub drops: [u64; 15],
+    pub drops: PerReason,
     /// kfree_skb events located in the driver with a reason rtun does not report.
     pub other_reasons: BTreeMap<String, u64>,
     pub events: u64,
@@ -290,13 +290,8 @@ pub fn remove_instance(name: &str) {
 }
 
 /// The reason names a summary prints, with their counts, non-zero only.
-pub fn format_reasons(counts: &[u64; 15]) -> String {
-    let v: Vec<String> = REASONS
-        .iter()
-        .zip(counts)
-        .filter(|(_, &n)| n > 0)
-        .map(|(r, n)| format!("{r}={n}"))
-        .collect();
+pub fn format_reasons(counts: &PerReason) -> String {
+    let v = nonzero_reasons(counts);
     if v.is_empty() {
         "none".into()
     } else {
@@ -307,6 +302,7 @@ pub fn format_reasons(counts: &[u64; 15]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::skb_reason::Reason;
 
     const XMIT: &str = "          ping-42      [001] b..2.   101.000001: net_dev_start_xmit: dev=rs0x3 queue_mapping=0 skbaddr=00000000deadbeef vlan_tagged=0 vlan_proto=0x0000 vlan_tci=0x0000 protocol=0x0800 ip_summed=0 len=84 data_len=0 network_offset=14 transport_offset_valid=1 transport_offset=34 tx_flags=0 gso_size=0 gso_segs=0 gso_type=0x0";
     const DROP: &str = "          <idle>-0       [000] ..s1.   101.5: kfree_skb: skbaddr=0000000012345678 rx_sk=0000000000000000 protocol=34997 location=rtun_ndo_start_xmit+0x1ed/0x43d [rtun] reason: FULL_RING";
@@ -320,7 +316,7 @@ mod tests {
         count_line(DROP, &mut c, None);
         count_line(OTHER, &mut c, None);
         assert_eq!(c.xmit.get("rs0x3"), Some(&2));
-        assert_eq!(c.drops[6], 1);
+        assert_eq!(c.drops[Reason::FullRing.index()], 1);
         assert_eq!(
             c.drops.iter().sum::<u64>(),
             1,
@@ -348,7 +344,11 @@ mod tests {
             .replace("rtun_ndo", "tun_net");
         count_line_in(&tun_drop, &mut c, "tun", None);
         count_line_in(DROP, &mut c, "tun", None);
-        assert_eq!(c.drops[6], 1, "only the drop located in tun counts");
+        assert_eq!(
+            c.drops[Reason::FullRing.index()],
+            1,
+            "only the drop located in tun counts"
+        );
         assert_eq!(c.unparsed, 0);
     }
 
@@ -366,7 +366,7 @@ mod tests {
             &mut c,
             Some((0xffff_ffff_c100_0000, 0xffff_ffff_c102_0000)),
         );
-        assert_eq!(c.drops[12], 1);
+        assert_eq!(c.drops[Reason::QueuePurge.index()], 1);
     }
 
     #[test]

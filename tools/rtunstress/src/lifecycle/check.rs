@@ -33,10 +33,7 @@
 //! without the offload turns one frame handed over into several frames read
 //! or dropped, which a count of frames cannot follow.
 
-use crate::account::{check_device, DevRecord, REASONS};
-
-/// Reasons only the transmit path reports (as account.rs).
-const TX_ONLY: [usize; 8] = [1, 2, 3, 6, 9, 10, 13, 14];
+use crate::account::{check_device, nonzero_reasons, DevRecord, PerReason};
 
 /// The run's totals, over every device, dead or alive.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -118,11 +115,6 @@ pub fn check_totals(t: &Totals) -> Vec<String> {
     bad
 }
 
-/// The transmit-only drops among per-reason counts.
-pub fn tx_only(drops: &[u64; 15]) -> u64 {
-    TX_ONLY.iter().map(|&i| drops[i]).sum()
-}
-
 /// A device that lived to the end: its retirement record, the frames the
 /// trace saw handed to it, the qdisc-bypass sends that succeeded and failed
 /// on it, and whether a netconsole target ever used it.
@@ -183,13 +175,8 @@ pub fn check_survivor(s: &Survivor, per_reason: bool) -> Vec<String> {
 }
 
 /// `REASON=N ...` for non-zero counts, as the summary prints them.
-pub fn format_drops(drops: &[u64; 15], other: &std::collections::BTreeMap<String, u64>) -> String {
-    let mut v: Vec<String> = REASONS
-        .iter()
-        .zip(drops)
-        .filter(|(_, &n)| n > 0)
-        .map(|(r, n)| format!("{r}={n}"))
-        .collect();
+pub fn format_drops(drops: &PerReason, other: &std::collections::BTreeMap<String, u64>) -> String {
+    let mut v = nonzero_reasons(drops);
     v.extend(other.iter().map(|(r, n)| format!("{r}={n}")));
     if v.is_empty() {
         "none".into()
@@ -201,6 +188,7 @@ pub fn format_drops(drops: &[u64; 15], other: &std::collections::BTreeMap<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{account::tx_only, skb_reason::Reason};
 
     fn balanced() -> Totals {
         // 1000 handed over, 900 read (10 of them netconsole's): 110 not read;
@@ -272,10 +260,10 @@ mod tests {
         let mut t = balanced();
         t.tx_only = 111;
         assert_eq!(check_totals(&t).len(), 1);
-        let mut d = [0u64; 15];
-        d[6] = 5; // FULL_RING
-        d[7] = 3; // HDR_TRUNC: written frames
-        d[12] = 2; // QUEUE_PURGE: either way
+        let mut d = [0u64; Reason::COUNT];
+        d[Reason::FullRing.index()] = 5;
+        d[Reason::HdrTrunc.index()] = 3; // written frames
+        d[Reason::QueuePurge.index()] = 2; // either way
         assert_eq!(tx_only(&d), 5);
     }
 
@@ -290,7 +278,7 @@ mod tests {
             tx_dropped: 10,
             ..Default::default()
         };
-        r.reasons[6] = 10;
+        r.reasons[Reason::FullRing.index()] = 10;
         r
     }
 

@@ -51,12 +51,12 @@ use std::{
 };
 
 use crate::{
-    account::{DevRecord, REASONS},
+    account::{tx_only, DevRecord, PerReason},
     rtnl::{self, Link},
     sys::*,
     trace,
 };
-use check::{check_survivor, check_totals, format_drops, tx_only, Survivor, Totals};
+use check::{check_survivor, check_totals, format_drops, Survivor, Totals};
 use ops::{Role, Th};
 use world::*;
 
@@ -800,7 +800,7 @@ fn retire(th: &mut Th, dev: &Arc<Dev>, per_reason: bool) -> Result<DevRecord, St
     rtnl::link(ns.as_deref(), th.w.home, &d.name, Link::Up(false))
         .map_err(|e| format!("{}: down to retire it: {e}", d.name))?;
     lk(&dev.st).up = false;
-    let mut last: Option<(LinkStats, [u64; 15])> = None;
+    let mut last: Option<(LinkStats, PerReason)> = None;
     for _ in 0..20 {
         for q in &qs {
             th.drain(q);
@@ -811,7 +811,7 @@ fn retire(th: &mut Th, dev: &Arc<Dev>, per_reason: bool) -> Result<DevRecord, St
         let reasons = if per_reason {
             debugfs_reasons(&d.name).map_err(|e| format!("{}: {e}", d.name))?
         } else {
-            [0u64; 15]
+            [0; crate::skb_reason::Reason::COUNT]
         };
         if last
             .as_ref()
@@ -843,6 +843,3 @@ fn retire(th: &mut Th, dev: &Arc<Dev>, per_reason: bool) -> Result<DevRecord, St
         reasons,
     })
 }
-
-#[allow(dead_code)]
-const _: () = assert!(REASONS.len() == 15);
