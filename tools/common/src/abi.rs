@@ -141,8 +141,8 @@ mod tests {
         assert_eq!(TUNSETVNETBE, 0x400454de);
         assert_eq!(TUNSETCARRIER, 0x400454e2);
         assert_eq!(TUNGETDEVNETNS, 0x54e3);
-        assert_eq!(SIOCSIFHWADDR, libc::SIOCSIFHWADDR as u64);
-        assert_eq!(SIOCGIFHWADDR, libc::SIOCGIFHWADDR as u64);
+        assert_eq!(SIOCSIFHWADDR, libc::SIOCSIFHWADDR);
+        assert_eq!(SIOCGIFHWADDR, libc::SIOCGIFHWADDR);
         assert_eq!(std::mem::size_of::<IfReq>(), 40);
         assert_eq!(
             std::mem::size_of::<IfReq>(),

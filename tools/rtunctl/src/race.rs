@@ -103,10 +103,10 @@ fn setup(dev: &str) -> Result<(Fd, u32), (&'static str, Errno)> {
         return Err(("socket", Errno::last()));
     }
     let mut r = IfReq::new(&name, 0);
-    ioctl(s.0, libc::SIOCGIFFLAGS as u64, &mut r).map_err(|e| ("SIOCGIFFLAGS", e))?;
+    ioctl(s.0, libc::SIOCGIFFLAGS, &mut r).map_err(|e| ("SIOCGIFFLAGS", e))?;
     let up = r.flags() | libc::IFF_UP as u16;
     r.set_flags(up);
-    ioctl(s.0, libc::SIOCSIFFLAGS as u64, &mut r).map_err(|e| ("SIOCSIFFLAGS up", e))?;
+    ioctl(s.0, libc::SIOCSIFFLAGS, &mut r).map_err(|e| ("SIOCSIFFLAGS up", e))?;
     let ifindex = rtun_common::net::if_index(&name).ok_or(("if_index", Errno(libc::ENODEV)))?;
     Ok((fd, ifindex))
 }
@@ -132,7 +132,7 @@ fn write_until_error(fd: i32, stop: &AtomicBool) -> (usize, Option<Errno>) {
 /// RTM_DELLINK of `ifindex`, acknowledged.
 fn del_link(ifindex: u32) -> Result<(), Errno> {
     // nlmsghdr (16) + ifinfomsg (16).
-    let mut m = vec![0u8; 32];
+    let mut m = [0u8; 32];
     m[0..4].copy_from_slice(&32u32.to_ne_bytes());
     m[4..6].copy_from_slice(&libc::RTM_DELLINK.to_ne_bytes());
     m[6..8].copy_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16).to_ne_bytes());

@@ -135,10 +135,14 @@ pub fn known_call(call: &str) -> bool {
     TABLE.iter().any(|r| r.calls.contains(&call))
 }
 
+/// One row of docs/abi.md's table: (calls, rtun's errnos, tun.ko-only errnos).
+#[cfg_attr(not(test), allow(dead_code))]
+pub type ReadmeRow = (Vec<String>, Vec<String>, Vec<String>);
+
 /// The rows of docs/abi.md's "### Errnos" section: `| calls | errnos | tun.ko also | when |`,
 /// names in backquotes, "none" for no errno. Returns (calls, rtun, tun_only) per row.
 #[cfg_attr(not(test), allow(dead_code))]
-pub fn parse_readme(text: &str) -> Result<Vec<(Vec<String>, Vec<String>, Vec<String>)>, String> {
+pub fn parse_readme(text: &str) -> Result<Vec<ReadmeRow>, String> {
     let mut rows = Vec::new();
     let mut inside = false;
     for line in text.lines() {

@@ -304,7 +304,7 @@ impl Fuzzer {
     /// A pointer for a structure of `need` bytes whose good content is `fill`.
     fn pointer(&mut self, need: usize, fill: &[u8]) -> (usize, String) {
         let k = self.rng.below(100);
-        let mem = &self.mem;
+        let mem = &mut self.mem;
         if k < 60 {
             mem.good()[..fill.len()].copy_from_slice(fill);
             (mem.good as usize, "good".into())

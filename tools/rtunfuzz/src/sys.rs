@@ -96,14 +96,14 @@ impl Mem {
         }
     }
 
-    pub fn good(&self) -> &mut [u8] {
+    pub fn good(&mut self) -> &mut [u8] {
         // SAFETY: Our mapping, used by one thread; the kernel writes to it only
         // during a syscall, when no reference is alive.
         unsafe { std::slice::from_raw_parts_mut(self.good, self.good_len) }
     }
 
     /// The last `n` writable bytes before the inaccessible page (n <= PAGE).
-    pub fn before_edge(&self, n: usize) -> &mut [u8] {
+    pub fn before_edge(&mut self, n: usize) -> &mut [u8] {
         // SAFETY: The writable page before `edge`.
         unsafe { std::slice::from_raw_parts_mut(self.edge.sub(n), n) }
     }

@@ -495,10 +495,7 @@ mod tests {
         traced[FULL_RING] += 1;
         assert_eq!(check_global(&recs, &xmit, &traced).len(), 1);
         traced[FULL_RING] -= 1;
-        assert_eq!(
-            check_global(&[a.clone(), a], &xmit, &traced).len() >= 1,
-            true
-        );
+        assert!(!check_global(&[a.clone(), a], &xmit, &traced).is_empty());
     }
 
     #[test]

@@ -394,7 +394,7 @@ fn run(a: Args) -> i32 {
                 if s.elapsed() > Duration::from_secs(30) {
                     // A thread that does not come back: report what there is
                     // and leave (the process cannot finish while it hangs).
-                    print_recent(&w);
+                    print_recent(w);
                     println!("replay: {replay}");
                     println!(
                         "result: FAIL (a thread is stuck in the kernel; seed {})",

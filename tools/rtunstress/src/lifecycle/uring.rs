@@ -130,7 +130,7 @@ impl Map {
     /// The u32 the kernel shares at byte `off`.
     fn u32_at(&self, off: u32) -> &AtomicU32 {
         let off = off as usize;
-        assert!(off + 4 <= self.len && off % 4 == 0);
+        assert!(off + 4 <= self.len && off.is_multiple_of(4));
         // SAFETY: In bounds and aligned (checked above); the ring's head,
         // tail and mask words are u32s the kernel reads and writes
         // concurrently, so they are accessed atomically only.
