@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 /* tun32: a 32-bit tun client, for the compat_ioctl comparison between C tun.ko
  * and rtun (`rtunabi compat32`, tests/guest/t_abi.sh).
  *

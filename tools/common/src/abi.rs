@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! tun's ioctl ABI (include/uapi/linux/if_tun.h, x86-64): the command numbers,
 //! the socket ioctls tun also answers on its character device, the `IFF_*`
 //! and `TUN_F_*` flags, and `struct ifreq`.

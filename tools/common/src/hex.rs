@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Hex bytes and MAC addresses, as the tools take them on their command
 //! lines and print them. A parse error is a message for the person who typed
 //! the argument.

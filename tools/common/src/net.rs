@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Interfaces by name (index, sysfs attributes) and the IPv4 header checksum.
 
 use std::{ffi::CString, io};

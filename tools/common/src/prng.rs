@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! The seeded generators: a seed replays a run on any machine, so these
 //! sequences must not change. Both draw with xorshift64* (Vigna) from a state
 //! that splitmix64 (Steele, Lea, Flood) makes from the seed; they differ in

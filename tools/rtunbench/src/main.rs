@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! rtunbench: rust_tun's benchmark client. The same code drives tun.ko
 //! (/dev/net/tun) and rtun.ko (/dev/net/rtun); only the device node differs.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! One measured run of one path on one device node, in a process of its own
 //! (`rtunbench run ...`), so that a hang or a crash is confined to that run.
 //!

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! The system calls the benchmark makes: tun's ioctls, interface configuration
 //! through socket ioctls (no `ip` process per run), sockets, BPF, tracefs.
 //! Every failure comes back as a message that names the call and the errno

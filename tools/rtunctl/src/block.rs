@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! `rtunctl block read|poll|epoll|write NAME`: one task blocked in one syscall on
 //! an attached fd, for the lifecycle tests (tests/guest/t_lifecycle.sh). It
 //! prints what the syscall returned when it comes back, then probes the fd once

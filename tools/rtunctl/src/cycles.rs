@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! `rtunctl cycles`: insmod/rmmod cycles with live devices, in one process
 //! (tests/guest/t_lifecycle.sh). Under TCG with KASAN every exec costs about
 //! 0.2-0.5 s, more than the kernel's own work of a cycle; doing the cycles

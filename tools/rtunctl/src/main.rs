@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! rtunctl: the companion tool of rust_tun. It creates, deletes and persists
 //! devices, moves frames through them, provokes each kind of drop on purpose,
 //! and prints counters. It speaks tun's ABI, so `--dev /dev/net/tun` drives the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! The errnos each call may return, as docs/abi.md's "Errnos" table documents
 //! them: `rtun` (both drivers) and `tun_only` (what tun.ko may also return,
 //! where rtun differs on purpose). A host test parses docs/abi.md and checks

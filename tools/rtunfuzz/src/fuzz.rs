@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! The fuzzing loop: fds in every state, random ioctls, frames, reads, polls
 //! and traffic; per (call, errno) counts; the accounting check at the end.
 

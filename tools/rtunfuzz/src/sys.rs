@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Syscall wrappers and the memory the fuzzer points the kernel at.
 
 use std::ffi::CString;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Frame accounting: what a device's record must satisfy, and the line format
 //! the workers hand their records to the parent in. Pure logic, unit-tested.
 //!

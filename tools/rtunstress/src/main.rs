@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! rtunstress: a bounded, seeded stress test of rust_tun.
 //!
 //!     rtunstress --seed N --seconds S [--procs P] [--dev /dev/net/rtun]

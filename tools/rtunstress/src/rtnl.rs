@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Link changes over rtnetlink, in any namespace, and namespaces made the way
 //! `ip netns add` makes them (a bind mount under /run/netns). Spawning
 //! /usr/sbin/ip takes about a second in the KASAN guest under TCG, which

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! An ftrace instance of the run's own: `net:net_dev_start_xmit` (or, for
 //! the lifecycle mode, `net:net_dev_xmit`, which has the driver's return
 //! code) for the run's devices (frames handed to a driver, by device name)

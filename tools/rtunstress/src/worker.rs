@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! A worker: owns the devices it creates (every fd of them), and does random
 //! things to them until the deadline; then retires them all. A sender: sends
 //! UDP datagrams out through whatever devices the workers have up.
