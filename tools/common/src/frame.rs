@@ -30,7 +30,7 @@ pub fn default_eth_frame() -> Vec<u8> {
 }
 
 fn packet_socket(name: &str, proto: u16, vnet: bool) -> Result<(i32, libc::sockaddr_ll), Errno> {
-    let idx = net::if_index(name).ok_or(Errno(libc::ENODEV))? as i32;
+    let idx = net::if_index(name)? as i32;
     // SAFETY: Plain socket call.
     let fd = Errno::result(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) })?;
     if vnet {

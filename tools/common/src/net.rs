@@ -3,16 +3,18 @@
 
 use std::{ffi::CString, io};
 
-/// if_nametoindex(3): the index, or None (errno says why; a name with a NUL
-/// byte is None without a call).
-pub fn if_index(name: &str) -> Option<u32> {
-    let c = CString::new(name).ok()?;
+use crate::Errno;
+
+/// if_nametoindex(3): the index, or the errno (ENODEV: no such interface; a
+/// name with a NUL byte is EINVAL, without a call).
+pub fn if_index(name: &str) -> Result<u32, Errno> {
+    let c = CString::new(name).map_err(|_| Errno(libc::EINVAL))?;
     // SAFETY: A valid C string.
     let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
     if i == 0 {
-        None
+        Err(Errno::last())
     } else {
-        Some(i)
+        Ok(i)
     }
 }
 
@@ -63,8 +65,8 @@ mod tests {
 
     #[test]
     fn lookups_of_what_is_not_there() {
-        assert_eq!(if_index("no-such-if0"), None);
-        assert_eq!(if_index("bad\0name"), None);
+        assert_eq!(if_index("no-such-if0"), Err(Errno(libc::ENODEV)));
+        assert_eq!(if_index("bad\0name"), Err(Errno(libc::EINVAL)));
         assert!(sysfs_net("no-such-if0", "mtu").is_err());
     }
 }

@@ -1021,7 +1021,7 @@ fn napi(c: &mut Ctx) -> Res {
 /// with a snap length of `skb->queue_mapping + 1` (`ld #queue`, SKF_AD_QUEUE):
 /// the length a recv returns tells the receive queue the stack recorded.
 fn queue_socket(name: &str) -> Result<Fd, Errno> {
-    let idx = net::if_index(name).ok_or(Errno(libc::ENODEV))? as i32;
+    let idx = net::if_index(name)? as i32;
     // No protocol until bound: nothing arrives before the filter is on.
     // SAFETY: Plain socket call.
     let fd = Fd(sys(

@@ -155,7 +155,7 @@ pub fn if_hwaddr(name: &str) -> Res<[u8; 6]> {
 pub fn if_index(name: &str) -> Res<i32> {
     net::if_index(name)
         .map(|i| i as i32)
-        .ok_or_else(|| os_err(&format!("if_nametoindex {name}")))
+        .map_err(|e| os_err_of(&format!("if_nametoindex {name}"), e))
 }
 
 /// A file under /sys/class/net/NAME, trimmed.

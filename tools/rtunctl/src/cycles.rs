@@ -108,8 +108,7 @@ fn up_with_address(name: &str, addr: [u8; 4], peer: Option<[u8; 4]>) -> Result<(
 
 /// RTM_NEWLINK with IFLA_NET_NS_FD: moves `name` into the namespace `nsfd`.
 fn move_to_netns(name: &str, nsfd: i32) -> Result<(), String> {
-    let index = net::if_index(name)
-        .ok_or_else(|| format!("if_nametoindex {name} {}", errs(Errno::last())))?;
+    let index = net::if_index(name).map_err(|e| format!("if_nametoindex {name} {}", errs(e)))?;
     // SAFETY: A plain netlink socket.
     let s = unsafe {
         libc::socket(

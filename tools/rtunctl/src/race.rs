@@ -107,7 +107,7 @@ fn setup(dev: &str) -> Result<(Fd, u32), (&'static str, Errno)> {
     let up = r.flags() | libc::IFF_UP as u16;
     r.set_flags(up);
     ioctl(s.0, libc::SIOCSIFFLAGS, &mut r).map_err(|e| ("SIOCSIFFLAGS up", e))?;
-    let ifindex = rtun_common::net::if_index(&name).ok_or(("if_index", Errno(libc::ENODEV)))?;
+    let ifindex = rtun_common::net::if_index(&name).map_err(|e| ("if_index", e))?;
     Ok((fd, ifindex))
 }
 

@@ -226,12 +226,8 @@ pub fn addr_add(
     prefix: u8,
     brd: Option<[u8; 4]>,
 ) -> Result<(), String> {
-    let c = CString::new(name).map_err(|e| e.to_string())?;
-    // SAFETY: A valid C string.
-    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if index == 0 {
-        return Err(format!("if_nametoindex {name}: {}", Errno::last()));
-    }
+    let index =
+        rtun_common::net::if_index(name).map_err(|e| format!("if_nametoindex {name}: {e}"))?;
     talk(&addr_msg(index, local, peer, prefix, brd)).map_err(|e| e.to_string())
 }
 

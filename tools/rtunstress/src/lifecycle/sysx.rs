@@ -6,7 +6,6 @@
 //! state.
 
 use std::{
-    ffi::CString,
     fs,
     sync::atomic::{AtomicU64, Ordering},
 };
@@ -212,15 +211,11 @@ pub fn packet_send(
     bypass: bool,
     frame: &[u8],
 ) -> Result<(), Errno> {
-    let name = CString::new(ifname).map_err(|_| Errno(libc::EINVAL))?;
     let r = in_netns(ns, home, || -> Result<(), Errno> {
+        let index = rtun_common::net::if_index(ifname)?;
         // SAFETY: Socket calls on a socket we own, with a sockaddr_ll and
         // an int option on the stack; the socket is closed on every path.
         unsafe {
-            let index = libc::if_nametoindex(name.as_ptr());
-            if index == 0 {
-                return Err(Errno::last());
-            }
             let s = libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0);
             if s < 0 {
                 return Err(Errno::last());
