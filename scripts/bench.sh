@@ -71,7 +71,7 @@ trap 'rm -rf "$scratch"' EXIT
 module_for_tree "$KDIR" "$scratch"
 [ -f "$KDIR/drivers/net/tun.ko" ] || die "$KDIR has no drivers/net/tun.ko"
 log "building tools/rtunctl, tools/rtunbench, tools/rtunfuzz and tools/rtunstress (the guest carries them all)"
-(cd "$RTUN_TOP" && cargo build --quiet --release -p rtunctl -p rtunbench -p rtunfuzz -p rtunstress)
+(cd "$RTUN_TOP" && cargo build --quiet --release -p rtunctl -p rtunabi -p rtunbench -p rtunfuzz -p rtunstress)
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 qemu=$(qemu-system-x86_64 --version | head -1 | sed 's/^QEMU emulator version //')

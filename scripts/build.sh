@@ -18,7 +18,7 @@ if echo "$out" | grep -q 'falls through to next function'; then
     die "objtool found a panic path in module code (see above)"
 fi
 log "building tools/rtunctl, tools/rtunbench, tools/rtunfuzz and tools/rtunstress"
-cargo build --quiet --release -p rtunctl -p rtunbench -p rtunfuzz -p rtunstress
+cargo build --quiet --release -p rtunctl -p rtunabi -p rtunbench -p rtunfuzz -p rtunstress
 
 # A static 32-bit binary: the guest has no 32-bit libc. gcc-multilib gives -m32.
 TUN32=$RTUN_TOP/target/tun32

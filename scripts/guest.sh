@@ -93,6 +93,7 @@ copy_bin "$RTUNCTL" /usr/bin/rtunctl
 copy_bin "$RTUNBENCH" /usr/bin/rtunbench
 copy_bin "$RTUNFUZZ" /usr/bin/rtunfuzz
 copy_bin "$RTUNSTRESS" /usr/bin/rtunstress
+copy_bin "${RTUNABI:-$RTUN_TOP/target/release/rtunabi}" /usr/bin/rtunabi
 # The 32-bit compat_ioctl client, static (scripts/build.sh builds it if it can).
 TUN32=${TUN32:-$RTUN_TOP/target/tun32}
 if [ -x "$TUN32" ]; then install -m 0755 "$TUN32" "$root/usr/bin/tun32"; fi

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # ABI fidelity: the same call sequence on C tun.ko (/dev/net/tun)
-# and on rtun (/dev/net/rtun), in one boot. `rtunctl abi SCENARIO` prints one
+# and on rtun (/dev/net/rtun), in one boot. `rtunabi SCENARIO` prints one
 # `step: result` line per call, with nothing device-specific in it, so the two
 # outputs must be identical. Each test also checks that tun.ko's output holds
 # the expected result of the scenario's key steps (from drivers/net/tun.c), so
@@ -27,8 +27,8 @@ abi_compare() {
     local sc=$1 f rc key
     shift
     abi_prepare || return $?
-    rtunctl abi "$sc" --dev /dev/net/tun > /tmp/abi.tun 2> /tmp/abi.tun.err
-    rtunctl abi "$sc" --dev "${ABI_DEV:-/dev/net/rtun}" > /tmp/abi.rtun 2> /tmp/abi.rtun.err
+    rtunabi "$sc" --dev /dev/net/tun > /tmp/abi.tun 2> /tmp/abi.tun.err
+    rtunabi "$sc" --dev "${ABI_DEV:-/dev/net/rtun}" > /tmp/abi.rtun 2> /tmp/abi.rtun.err
     # Lines for behaviour where rtun differs from tun on purpose (docs/abi.md,
     # "Intended differences in behaviour", says why) are compared apart and
     # only reported.

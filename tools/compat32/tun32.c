@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: GPL-2.0
 /* tun32: a 32-bit tun client, for the compat_ioctl comparison between C tun.ko
- * and rtun (`rtunctl abi compat32`, tests/guest/t_abi.sh).
+ * and rtun (`rtunabi compat32`, tests/guest/t_abi.sh).
  *
  *   tun32 /dev/net/tun|/dev/net/rtun
  *
@@ -7,7 +8,7 @@
  * through the driver's compat_ioctl: tun passes each argument as a 32-bit
  * value and copies a 32-byte `struct compat_ifreq`, not the 40-byte ifreq.
  * The program prints one deterministic `step: result` line per call, as
- * `rtunctl abi` does, with nothing device-specific in it (no interface name,
+ * rtunabi does, with nothing device-specific in it (no interface name,
  * no MAC address, no ifindex), so the outputs of the two drivers compare line
  * for line. Buffers handed to ifreq ioctls are 48 bytes filled with 0xff: the
  * lines `... bytes 32..47` show whether the driver wrote past compat_ifreq.

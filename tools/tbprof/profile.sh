@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
 # Where one rtunbench path's instructions go, per frame and per kernel
 # function, on tun.ko and on rtun, counted exactly: the benchmark kernel boots
 # under TCG with -icount (scripts/guest.sh --icount 3) and tbcount.c's plugin

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Compiles the kernel module's pure-logic files for the host, so their
 //! `#[cfg(test)]` unit tests run under `cargo test`. No copies: the files are
 //! the module's own.

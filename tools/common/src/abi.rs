@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! tun's ioctl ABI (include/uapi/linux/if_tun.h, x86-64): the command numbers,
 //! the socket ioctls tun also answers on its character device, the `IFF_*`
 //! and `TUN_F_*` flags, and `struct ifreq`.
@@ -79,7 +80,10 @@ pub struct IfReq {
 impl IfReq {
     /// `name` (cut to 15 bytes, NUL-terminated) and `ifr_flags`.
     pub fn new(name: &str, flags: u16) -> IfReq {
-        let mut r = IfReq { name: [0; 16], data: [0; 24] };
+        let mut r = IfReq {
+            name: [0; 16],
+            data: [0; 24],
+        };
         for (d, s) in r.name.iter_mut().zip(name.bytes().take(15)) {
             *d = s;
         }
@@ -138,10 +142,13 @@ mod tests {
         assert_eq!(TUNSETVNETBE, 0x400454de);
         assert_eq!(TUNSETCARRIER, 0x400454e2);
         assert_eq!(TUNGETDEVNETNS, 0x54e3);
-        assert_eq!(SIOCSIFHWADDR, libc::SIOCSIFHWADDR as u64);
-        assert_eq!(SIOCGIFHWADDR, libc::SIOCGIFHWADDR as u64);
+        assert_eq!(SIOCSIFHWADDR, libc::SIOCSIFHWADDR);
+        assert_eq!(SIOCGIFHWADDR, libc::SIOCGIFHWADDR);
         assert_eq!(std::mem::size_of::<IfReq>(), 40);
-        assert_eq!(std::mem::size_of::<IfReq>(), std::mem::size_of::<libc::ifreq>());
+        assert_eq!(
+            std::mem::size_of::<IfReq>(),
+            std::mem::size_of::<libc::ifreq>()
+        );
     }
 
     #[test]
@@ -160,7 +167,10 @@ mod tests {
         let r = IfReq::with_int("rt0", 500);
         assert_eq!(&r.data[..4], &500i32.to_ne_bytes());
         let r = IfReq::with_inet("rt0", [10, 0, 0, 1]);
-        assert_eq!(u16::from_ne_bytes([r.data[0], r.data[1]]), libc::AF_INET as u16);
+        assert_eq!(
+            u16::from_ne_bytes([r.data[0], r.data[1]]),
+            libc::AF_INET as u16
+        );
         assert_eq!(&r.data[2..8], &[0, 0, 10, 0, 0, 1]);
     }
 }

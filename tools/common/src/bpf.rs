@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: GPL-2.0
 //! BPF: loading socket-filter programs (eBPF, bpf(2)) and the classic
 //! filter structures (`struct sock_filter`, `struct sock_fprog`).
 
-use crate::sys::errno;
+use crate::Errno;
 
 const BPF_PROG_LOAD: i64 = 5;
 const BPF_PROG_TYPE_SOCKET_FILTER: u32 = 1;
@@ -19,7 +20,7 @@ pub fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> [u8; 8] {
 /// BPF_PROG_LOAD of a BPF_PROG_TYPE_SOCKET_FILTER program (license GPL); with
 /// `log`, the verifier writes its log (level 1) there. The program's fd, or
 /// the errno.
-pub fn load_socket_filter(prog: &[[u8; 8]], log: Option<&mut [u8]>) -> Result<i32, i32> {
+pub fn load_socket_filter(prog: &[[u8; 8]], log: Option<&mut [u8]>) -> Result<i32, Errno> {
     let code: Vec<u8> = prog.concat();
     let license = b"GPL\0";
     let mut attr = [0u8; 144];
@@ -34,11 +35,11 @@ pub fn load_socket_filter(prog: &[[u8; 8]], log: Option<&mut [u8]>) -> Result<i3
     }
     // SAFETY: `attr` is a bpf_attr for BPF_PROG_LOAD pointing at live buffers.
     let fd = unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, attr.as_mut_ptr(), attr.len()) };
-    if fd < 0 { Err(errno()) } else { Ok(fd as i32) }
+    Errno::result(fd).map(|fd| fd as i32)
 }
 
 /// Loads `r0 = ret; exit` as a socket filter program; its fd.
-pub fn load_ebpf_returning(ret: u32) -> Result<i32, i32> {
+pub fn load_ebpf_returning(ret: u32) -> Result<i32, Errno> {
     load_socket_filter(
         &[
             insn(0xb7, 0, 0, 0, ret as i32), // BPF_ALU64 | BPF_MOV | BPF_K, dst r0
@@ -73,7 +74,10 @@ mod tests {
     fn layouts() {
         assert_eq!(std::mem::size_of::<SockFilter>(), 8);
         assert_eq!(std::mem::size_of::<SockFprog>(), 16);
-        assert_eq!(std::mem::size_of::<SockFprog>(), std::mem::size_of::<libc::sock_fprog>());
+        assert_eq!(
+            std::mem::size_of::<SockFprog>(),
+            std::mem::size_of::<libc::sock_fprog>()
+        );
     }
 
     #[test]

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! The seeded generators: a seed replays a run on any machine, so these
 //! sequences must not change. Both draw with xorshift64* (Vigna) from a state
 //! that splitmix64 (Steele, Lea, Flood) makes from the seed; they differ in
@@ -145,7 +146,9 @@ mod tests {
     use super::*;
 
     fn fnv(v: &[u64]) -> u64 {
-        v.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| (h ^ x).wrapping_mul(0x100_0000_01b3))
+        v.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &x| {
+            (h ^ x).wrapping_mul(0x100_0000_01b3)
+        })
     }
 
     /// Pinned: digests of mixed draws, computed with rtunfuzz's prng.rs as it
@@ -221,7 +224,10 @@ mod tests {
         // Pinned: a change of the generator changes every replayed seed.
         let mut r = SeedRng::new(1);
         let v: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
-        assert_eq!(v, vec![0x4b46a55df3611b9b, 0xd7e1f1410e763ef4, 0x5f14ec66975f9b06]);
+        assert_eq!(
+            v,
+            vec![0x4b46a55df3611b9b, 0xd7e1f1410e763ef4, 0x5f14ec66975f9b06]
+        );
     }
 
     #[test]

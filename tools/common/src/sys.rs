@@ -1,75 +1,25 @@
-//! errno and its names, the ioctl wrappers, an owned fd, and the small
-//! syscalls more than one tool makes.
+// SPDX-License-Identifier: GPL-2.0
+//! The ioctl wrappers, an owned fd, and the small syscalls more than one
+//! tool makes; each failure is an [`Errno`].
 
-use std::{ffi::CString, io};
+use std::ffi::CString;
 
-/// The errno the last failed call left.
-pub fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
+use crate::Errno;
 
-/// Errno numbers (x86-64/generic) and their names, as scripts, reports and
-/// rtunfuzz's errno table write them.
-pub const ERRNO_NAMES: &[(i32, &str)] = &[
-    (libc::EPERM, "EPERM"),
-    (libc::ENOENT, "ENOENT"),
-    (libc::ESRCH, "ESRCH"),
-    (libc::EINTR, "EINTR"),
-    (libc::EIO, "EIO"),
-    (libc::ENXIO, "ENXIO"),
-    (libc::E2BIG, "E2BIG"),
-    (libc::EBADF, "EBADF"),
-    (libc::EAGAIN, "EAGAIN"),
-    (libc::ENOMEM, "ENOMEM"),
-    (libc::EACCES, "EACCES"),
-    (libc::EFAULT, "EFAULT"),
-    (libc::EBUSY, "EBUSY"),
-    (libc::EEXIST, "EEXIST"),
-    (libc::EXDEV, "EXDEV"),
-    (libc::ENODEV, "ENODEV"),
-    (libc::EINVAL, "EINVAL"),
-    (libc::ENFILE, "ENFILE"),
-    (libc::EMFILE, "EMFILE"),
-    (libc::ENOTTY, "ENOTTY"),
-    (libc::ENOSPC, "ENOSPC"),
-    (libc::ERANGE, "ERANGE"),
-    (libc::ENOSYS, "ENOSYS"),
-    (libc::EOVERFLOW, "EOVERFLOW"),
-    (libc::EBADFD, "EBADFD"),
-    (libc::ENOTSOCK, "ENOTSOCK"),
-    (libc::EMSGSIZE, "EMSGSIZE"),
-    (libc::EOPNOTSUPP, "EOPNOTSUPP"),
-    (libc::EADDRINUSE, "EADDRINUSE"),
-    (libc::EADDRNOTAVAIL, "EADDRNOTAVAIL"),
-    (libc::ENETDOWN, "ENETDOWN"),
-    (libc::ENETUNREACH, "ENETUNREACH"),
-    (libc::ENOBUFS, "ENOBUFS"),
-    (libc::ECONNREFUSED, "ECONNREFUSED"),
-    (libc::EHOSTUNREACH, "EHOSTUNREACH"),
-];
-
-/// The errno's name, if [`ERRNO_NAMES`] has it.
-pub fn errno_str(e: i32) -> Option<&'static str> {
-    ERRNO_NAMES.iter().find(|(n, _)| *n == e).map(|(_, s)| *s)
-}
-
-/// The errno's name (`EINVAL`), or `E<number>` for one without a name here.
-pub fn errno_name(e: i32) -> String {
-    errno_str(e).map_or_else(|| format!("E{e}"), str::to_string)
-}
-
-/// `ioctl(fd, req, arg)`, as a Result with the errno.
-pub fn ioctl<T>(fd: i32, req: u64, arg: *mut T) -> Result<i32, i32> {
-    // SAFETY: The caller passes an argument of the layout `req` expects.
-    let r = unsafe { libc::ioctl(fd, req as _, arg) };
-    if r < 0 { Err(errno()) } else { Ok(r) }
+/// `ioctl(fd, req, arg)` with a pointer to `arg`, which must have the layout
+/// (and at least the size) that `req` reads and writes: a `struct ifreq`
+/// ([`crate::abi::IfReq`]), an int, a byte buffer.
+pub fn ioctl<T: ?Sized>(fd: i32, req: u64, arg: &mut T) -> Result<i32, Errno> {
+    let p: *mut T = arg;
+    // SAFETY: `p` points at `arg`, live and writable across the call, of the
+    // layout `req` expects (the caller's side of the contract above).
+    Errno::result(unsafe { libc::ioctl(fd, req as _, p.cast::<libc::c_void>()) })
 }
 
 /// `ioctl(fd, req, value)` for commands that take their argument by value.
-pub fn ioctl_val(fd: i32, req: u64, val: libc::c_ulong) -> Result<i32, i32> {
+pub fn ioctl_val(fd: i32, req: u64, val: libc::c_ulong) -> Result<i32, Errno> {
     // SAFETY: These commands take an integer, not a pointer.
-    let r = unsafe { libc::ioctl(fd, req as _, val) };
-    if r < 0 { Err(errno()) } else { Ok(r) }
+    Errno::result(unsafe { libc::ioctl(fd, req as _, val) })
 }
 
 /// An owned file descriptor, closed on drop (a negative one is not closed).
@@ -86,11 +36,10 @@ impl Drop for Fd {
 
 /// Opens a device node (`/dev/net/tun`, `/dev/net/rtun`) with
 /// `O_RDWR | O_CLOEXEC | extra`; the fd, or the errno.
-pub fn open_dev(path: &str, extra: i32) -> Result<i32, i32> {
-    let c = CString::new(path).map_err(|_| libc::EINVAL)?;
+pub fn open_dev(path: &str, extra: i32) -> Result<i32, Errno> {
+    let c = CString::new(path).map_err(|_| Errno(libc::EINVAL))?;
     // SAFETY: A valid C string.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | extra) };
-    if fd < 0 { Err(errno()) } else { Ok(fd) }
+    Errno::result(unsafe { libc::open(c.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | extra) })
 }
 
 /// Sets or clears O_NONBLOCK (nothing if F_GETFL fails).
@@ -99,7 +48,11 @@ pub fn set_nonblock(fd: i32, on: bool) {
     unsafe {
         let fl = libc::fcntl(fd, libc::F_GETFL);
         if fl >= 0 {
-            let fl = if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK };
+            let fl = if on {
+                fl | libc::O_NONBLOCK
+            } else {
+                fl & !libc::O_NONBLOCK
+            };
             libc::fcntl(fd, libc::F_SETFL, fl);
         }
     }
@@ -111,7 +64,14 @@ pub fn unmapped_region(len: usize) -> *mut u8 {
     let len = len.max(1);
     // SAFETY: Anonymous mapping, unmapped again right away: the range is invalid.
     unsafe {
-        let p = libc::mmap(std::ptr::null_mut(), len, libc::PROT_NONE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
         if p == libc::MAP_FAILED {
             return 8 as *mut u8;
         }
@@ -121,11 +81,11 @@ pub fn unmapped_region(len: usize) -> *mut u8 {
 }
 
 /// `rmmod NAME` as kmod does it: delete_module(2) with O_NONBLOCK.
-pub fn delete_module(name: &str) -> Result<(), i32> {
-    let c = CString::new(name).map_err(|_| libc::EINVAL)?;
+pub fn delete_module(name: &str) -> Result<(), Errno> {
+    let c = CString::new(name).map_err(|_| Errno(libc::EINVAL))?;
     // SAFETY: A valid C string and flags.
-    let r = unsafe { libc::syscall(libc::SYS_delete_module, c.as_ptr(), libc::O_NONBLOCK) };
-    if r < 0 { Err(errno()) } else { Ok(()) }
+    Errno::result(unsafe { libc::syscall(libc::SYS_delete_module, c.as_ptr(), libc::O_NONBLOCK) })
+        .map(|_| ())
 }
 
 #[cfg(test)]
@@ -133,31 +93,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn errno_names() {
-        assert_eq!(errno_name(libc::EFAULT), "EFAULT");
-        assert_eq!(errno_name(libc::EBADFD), "EBADFD");
-        assert_eq!(errno_name(libc::ENETUNREACH), "ENETUNREACH");
-        assert_eq!(errno_name(9999), "E9999");
-        assert_eq!(errno_name(4242), "E4242");
-        assert_eq!(errno_str(0), None);
-    }
-
-    #[test]
-    fn names_are_unique_and_spelled_as_their_constant() {
-        let mut seen = std::collections::BTreeSet::new();
-        for (n, s) in ERRNO_NAMES {
-            assert!(seen.insert(*n), "{s} twice");
-            assert!(s.starts_with('E'), "{s}");
-        }
-    }
-
-    #[test]
     fn ioctl_errors_come_back_as_errno() {
-        assert_eq!(ioctl_val(-1, crate::abi::TUNSETPERSIST, 1), Err(libc::EBADF));
+        assert_eq!(
+            ioctl_val(-1, crate::abi::TUNSETPERSIST, 1),
+            Err(Errno(libc::EBADF))
+        );
         let mut x = 0i32;
-        assert_eq!(ioctl(-1, crate::abi::TUNGETFEATURES, &mut x), Err(libc::EBADF));
-        assert_eq!(open_dev("/nonexistent/rtun", 0), Err(libc::ENOENT));
-        assert_eq!(open_dev("bad\0path", 0), Err(libc::EINVAL));
+        assert_eq!(
+            ioctl(-1, crate::abi::TUNGETFEATURES, &mut x),
+            Err(Errno(libc::EBADF))
+        );
+        let mut buf = [0u8; 40];
+        assert_eq!(
+            ioctl(-1, crate::abi::TUNGETIFF, &mut buf[..]),
+            Err(Errno(libc::EBADF))
+        );
+        assert_eq!(open_dev("/nonexistent/rtun", 0), Err(Errno(libc::ENOENT)));
+        assert_eq!(open_dev("bad\0path", 0), Err(Errno(libc::EINVAL)));
+        assert_eq!(delete_module("bad\0name"), Err(Errno(libc::EINVAL)));
     }
 
     #[test]
@@ -170,6 +123,6 @@ mod tests {
         // write(2) from the unmapped range fails with EFAULT instead of crashing.
         // SAFETY: The kernel checks the pointer.
         let r = unsafe { libc::write(w.0, p.cast(), 16) };
-        assert_eq!((r, errno()), (-1, libc::EFAULT));
+        assert_eq!((r, Errno::last()), (-1, Errno(libc::EFAULT)));
     }
 }

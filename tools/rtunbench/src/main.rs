@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! rtunbench: rust_tun's benchmark client. The same code drives tun.ko
 //! (/dev/net/tun) and rtun.ko (/dev/net/rtun); only the device node differs.
 //!
@@ -42,11 +43,16 @@ fn usage_error(msg: &str) -> ! {
 
 fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> T {
     let v = v.unwrap_or_else(|| usage_error(&format!("{flag} needs a value")));
-    v.parse().unwrap_or_else(|_| usage_error(&format!("bad value for {flag}: {v}")))
+    v.parse()
+        .unwrap_or_else(|_| usage_error(&format!("bad value for {flag}: {v}")))
 }
 
 fn list(v: Option<String>) -> Vec<String> {
-    v.unwrap_or_default().split(',').filter(|s| !s.is_empty()).map(String::from).collect()
+    v.unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 struct Opts {
@@ -74,7 +80,10 @@ fn parse_args() -> Opts {
         warm_ms: 200,
         paths: PATHS.iter().map(|p| p.0.to_string()).collect(),
         tps: vec!["off".into(), "on".into()],
-        devs: [("tun".into(), "/dev/net/tun".into()), ("rtun".into(), "/dev/net/rtun".into())],
+        devs: [
+            ("tun".into(), "/dev/net/tun".into()),
+            ("rtun".into(), "/dev/net/rtun".into()),
+        ],
         csv: None,
         timeout_s: None,
         pin: paths::DEFAULT_PIN.into(),
@@ -97,11 +106,23 @@ fn parse_args() -> Opts {
             "--warmup-ms" => o.warm_ms = num("--warmup-ms", it.next()),
             "--paths" => o.paths = list(it.next()),
             "--tracepoint" => o.tps = list(it.next()),
-            "--tun-dev" => o.devs[0].1 = it.next().unwrap_or_else(|| usage_error("--tun-dev needs a path")),
-            "--rtun-dev" => o.devs[1].1 = it.next().unwrap_or_else(|| usage_error("--rtun-dev needs a path")),
+            "--tun-dev" => {
+                o.devs[0].1 = it
+                    .next()
+                    .unwrap_or_else(|| usage_error("--tun-dev needs a path"))
+            }
+            "--rtun-dev" => {
+                o.devs[1].1 = it
+                    .next()
+                    .unwrap_or_else(|| usage_error("--rtun-dev needs a path"))
+            }
             "--csv" => o.csv = it.next(),
             "--timeout-s" => o.timeout_s = Some(num("--timeout-s", it.next())),
-            "--pin" => o.pin = it.next().unwrap_or_else(|| usage_error("--pin needs a placement")),
+            "--pin" => {
+                o.pin = it
+                    .next()
+                    .unwrap_or_else(|| usage_error("--pin needs a placement"))
+            }
             "--verbose" => o.verbose = true,
             "--dev" => o.dev = it.next().unwrap_or_default(),
             "--name" => o.name = it.next().unwrap_or_default(),
@@ -157,7 +178,11 @@ fn main() {
 // ---- one run (child process) ----------------------------------------------------------
 
 fn run_one(o: &Opts) -> i32 {
-    let path = o.args.get(1).cloned().unwrap_or_else(|| usage_error("run needs a PATH"));
+    let path = o
+        .args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| usage_error("run needs a PATH"));
     if o.dev.is_empty() || o.name.is_empty() {
         usage_error("run needs --dev and --name");
     }
@@ -173,7 +198,13 @@ fn run_one(o: &Opts) -> i32 {
     };
     match paths::run(&cfg) {
         Ok(r) => {
-            let mut line = format!("result rate={:.3} count={} scale={} secs={:.4}", r.rate(), r.count, r.scale, r.secs);
+            let mut line = format!(
+                "result rate={:.3} count={} scale={} secs={:.4}",
+                r.rate(),
+                r.count,
+                r.scale,
+                r.secs
+            );
             for (k, v) in &r.extras {
                 line += &format!(" {k}={v}");
             }
@@ -202,17 +233,44 @@ struct Sample {
 
 impl Sample {
     fn field(&self, k: &str) -> &str {
-        self.fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("")
+        self.fields
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
     }
 }
 
 /// Runs `rtunbench run ...` and waits for it, at most `timeout`.
 /// The third value is true when the run is stuck in the kernel for good.
-fn spawn_run(o: &Opts, path: &str, dev: &str, name: &str, net: [u8; 2], timeout: Duration) -> (Result<f64, String>, Vec<(String, String)>, bool) {
+fn spawn_run(
+    o: &Opts,
+    path: &str,
+    dev: &str,
+    name: &str,
+    net: [u8; 2],
+    timeout: Duration,
+) -> (Result<f64, String>, Vec<(String, String)>, bool) {
     let exe = std::env::current_exe().unwrap_or_else(|_| "rtunbench".into());
     let child = Command::new(exe)
-        .args(["run", path, "--dev", dev, "--name", name, "--net", &format!("{}.{}", net[0], net[1])])
-        .args(["--warmup-ms", &o.warm_ms.to_string(), "--duration-ms", &o.dur_ms.to_string(), "--pin", &o.pin])
+        .args([
+            "run",
+            path,
+            "--dev",
+            dev,
+            "--name",
+            name,
+            "--net",
+            &format!("{}.{}", net[0], net[1]),
+        ])
+        .args([
+            "--warmup-ms",
+            &o.warm_ms.to_string(),
+            "--duration-ms",
+            &o.dur_ms.to_string(),
+            "--pin",
+            &o.pin,
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -251,9 +309,22 @@ fn spawn_run(o: &Opts, path: &str, dev: &str, name: &str, net: [u8; 2], timeout:
         if let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", child.id())) {
             for t in tasks.filter_map(Result::ok) {
                 let p = t.path();
-                let rd = |f: &str| std::fs::read_to_string(p.join(f)).unwrap_or_default().trim().to_string();
-                let stack: Vec<String> = rd("stack").lines().take(6).map(|l| l.split_whitespace().last().unwrap_or("").to_string()).collect();
-                let mut w = format!("task {} state {}", t.file_name().to_string_lossy(), rd("stat").split_whitespace().nth(2).unwrap_or("?"));
+                let rd = |f: &str| {
+                    std::fs::read_to_string(p.join(f))
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string()
+                };
+                let stack: Vec<String> = rd("stack")
+                    .lines()
+                    .take(6)
+                    .map(|l| l.split_whitespace().last().unwrap_or("").to_string())
+                    .collect();
+                let mut w = format!(
+                    "task {} state {}",
+                    t.file_name().to_string_lossy(),
+                    rd("stat").split_whitespace().nth(2).unwrap_or("?")
+                );
                 let wchan = rd("wchan");
                 if !wchan.is_empty() && wchan != "0" {
                     w += &format!(" wchan {wchan}");
@@ -275,7 +346,11 @@ fn spawn_run(o: &Opts, path: &str, dev: &str, name: &str, net: [u8; 2], timeout:
             }
             thread::sleep(Duration::from_millis(50));
         }
-        let mut why = format!("hung: no result after {} s; {}", timeout.as_secs(), where_.join("; "));
+        let mut why = format!(
+            "hung: no result after {} s; {}",
+            timeout.as_secs(),
+            where_.join("; ")
+        );
         if !reaped {
             why += "; unkillable (stuck in the kernel)";
         }
@@ -287,9 +362,16 @@ fn spawn_run(o: &Opts, path: &str, dev: &str, name: &str, net: [u8; 2], timeout:
         println!("{l}");
     }
     if let Some(l) = out.lines().find(|l| l.starts_with("result ")) {
-        let fields: Vec<(String, String)> =
-            l.split_whitespace().skip(1).filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let rate = fields.iter().find(|(k, _)| k == "rate").and_then(|(_, v)| v.parse::<f64>().ok());
+        let fields: Vec<(String, String)> = l
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let rate = fields
+            .iter()
+            .find(|(k, _)| k == "rate")
+            .and_then(|(_, v)| v.parse::<f64>().ok());
         return match rate {
             Some(r) if r > 0.0 => (Ok(r), fields, false),
             Some(_) => (Err(format!("no frames: {l}")), fields, false),
@@ -313,17 +395,27 @@ fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));
     let n = s.len();
-    let med = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
+    let med = if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    };
     Some((med, s[0], s[n - 1]))
 }
 
 /// frames/s for humans and for the `path=` lines: whole frames from 100 up.
 fn fmt_rate(r: f64) -> String {
-    if r >= 100.0 { format!("{r:.0}") } else { format!("{r:.1}") }
+    if r >= 100.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.1}")
+    }
 }
 
 fn read_trim(p: &str) -> String {
-    std::fs::read_to_string(p).map(|s| s.trim().to_string()).unwrap_or_else(|_| "?".into())
+    std::fs::read_to_string(p)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
 }
 
 fn bench(o: &Opts) -> i32 {
@@ -340,16 +432,26 @@ fn bench(o: &Opts) -> i32 {
         }
     }
     sys::disable_ipv6();
-    let timeout = Duration::from_millis(o.warm_ms + o.dur_ms) + Duration::from_secs(o.timeout_s.unwrap_or(60));
+    let timeout = Duration::from_millis(o.warm_ms + o.dur_ms)
+        + Duration::from_secs(o.timeout_s.unwrap_or(60));
     println!(
         "# rtunbench: {} round(s), {} ms per run after {} ms of warm-up; kernel {}; {} CPUs",
         o.rounds,
         o.dur_ms,
         o.warm_ms,
         read_trim("/proc/sys/kernel/osrelease"),
-        thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
     );
-    println!("# drivers: {}", o.devs.iter().map(|(d, n)| format!("{d}={n}")).collect::<Vec<_>>().join(" "));
+    println!(
+        "# drivers: {}",
+        o.devs
+            .iter()
+            .map(|(d, n)| format!("{d}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     match paths::parse_pin(&o.pin) {
         Ok(Some(p)) => println!(
             "# placement --pin {p}: xmit_udp_*, tso64k_*: sender on CPU {}, reader on CPU {}; mq2_udp: flow i's sender on CPU {},{}, its reader on {},{}; measuring thread {} (indexes, modulo their count, into the CPUs usable: {}; cpu_ROLE= in a run's line: the CPU each thread ended on)",
@@ -369,7 +471,11 @@ fn bench(o: &Opts) -> i32 {
     let mut seq: usize = 0;
     for round in 0..o.rounds {
         // Alternate which driver goes first.
-        let order: Vec<usize> = if round % 2 == 0 { vec![0, 1] } else { vec![1, 0] };
+        let order: Vec<usize> = if round % 2 == 0 {
+            vec![0, 1]
+        } else {
+            vec![1, 0]
+        };
         for path in &o.paths {
             for tp in &o.tps {
                 for &d in &order {
@@ -386,11 +492,32 @@ fn bench(o: &Opts) -> i32 {
                     let name = format!("b{}{}", if d == 0 { "t" } else { "r" }, seq);
                     let net = [201 + d as u8, (seq % 250) as u8];
                     let (rate, fields, stuck) = spawn_run(o, path, node, &name, net, timeout);
-                    let s = Sample { round, path: path.clone(), tp: tp.clone(), drv: drv.clone(), rate, fields };
-                    let detail: String = s.fields.iter().filter(|(k, _)| k != "rate").map(|(k, v)| format!(" {k}={v}")).collect();
+                    let s = Sample {
+                        round,
+                        path: path.clone(),
+                        tp: tp.clone(),
+                        drv: drv.clone(),
+                        rate,
+                        fields,
+                    };
+                    let detail: String = s
+                        .fields
+                        .iter()
+                        .filter(|(k, _)| k != "rate")
+                        .map(|(k, v)| format!(" {k}={v}"))
+                        .collect();
                     match &s.rate {
-                        Ok(r) => println!("# round {}/{} {path} tracepoint={tp} {drv}: {} frames/s{detail}", round + 1, o.rounds, fmt_rate(*r)),
-                        Err(e) => println!("# round {}/{} {path} tracepoint={tp} {drv}: FAILED: {e}", round + 1, o.rounds),
+                        Ok(r) => println!(
+                            "# round {}/{} {path} tracepoint={tp} {drv}: {} frames/s{detail}",
+                            round + 1,
+                            o.rounds,
+                            fmt_rate(*r)
+                        ),
+                        Err(e) => println!(
+                            "# round {}/{} {path} tracepoint={tp} {drv}: FAILED: {e}",
+                            round + 1,
+                            o.rounds
+                        ),
                     }
                     let _ = std::io::stdout().flush();
                     samples.push(s);
@@ -410,7 +537,11 @@ fn bench(o: &Opts) -> i32 {
 
 fn report(o: &Opts, samples: &[Sample], took: Duration) -> i32 {
     let rates = |path: &str, tp: &str, drv: &str| -> Vec<f64> {
-        samples.iter().filter(|s| s.path == path && s.tp == tp && s.drv == drv).filter_map(|s| s.rate.as_ref().ok().copied()).collect()
+        samples
+            .iter()
+            .filter(|s| s.path == path && s.tp == tp && s.drv == drv)
+            .filter_map(|s| s.rate.as_ref().ok().copied())
+            .collect()
     };
     let (tun, rtun) = (o.devs[0].0.as_str(), o.devs[1].0.as_str());
     let cell = |st: Option<(f64, f64, f64)>| match st {
@@ -419,7 +550,10 @@ fn report(o: &Opts, samples: &[Sample], took: Duration) -> i32 {
     };
     let mut rows = Vec::new();
     println!();
-    println!("frames/s per path (tso64k_*: 64 KiB frames/s delivered), {} round(s) of {} ms.", o.rounds, o.dur_ms);
+    println!(
+        "frames/s per path (tso64k_*: 64 KiB frames/s delivered), {} round(s) of {} ms.",
+        o.rounds, o.dur_ms
+    );
     println!("rtun/tun: ratio of the medians; paired: median over the rounds of rtun/tun within a round.");
     println!();
     println!("| path | tracepoint | tun median | tun min | tun max | rtun median | rtun min | rtun max | rtun/tun | paired |");
@@ -437,16 +571,28 @@ fn report(o: &Opts, samples: &[Sample], took: Duration) -> i32 {
             let paired: Vec<f64> = (0..o.rounds)
                 .filter_map(|r| {
                     let get = |drv: &str| {
-                        samples.iter().find(|s| s.round == r && &s.path == path && &s.tp == tp && s.drv == drv).and_then(|s| s.rate.as_ref().ok().copied())
+                        samples
+                            .iter()
+                            .find(|s| {
+                                s.round == r && &s.path == path && &s.tp == tp && s.drv == drv
+                            })
+                            .and_then(|s| s.rate.as_ref().ok().copied())
                     };
                     Some(get(rtun)? / get(tun)?)
                 })
                 .collect();
             let paired = stats(&paired).map(|x| x.0);
             let (ca, cb) = (cell(a), cell(b));
-            let rs = ratio.map(|r| format!("{r:.2}")).unwrap_or_else(|| "-".into());
-            let ps = paired.map(|r| format!("{r:.2}")).unwrap_or_else(|| "-".into());
-            println!("| {path} | {tp} | {} | {} | {} | {} | {} | {} | {rs} | {ps} |", ca[0], ca[1], ca[2], cb[0], cb[1], cb[2]);
+            let rs = ratio
+                .map(|r| format!("{r:.2}"))
+                .unwrap_or_else(|| "-".into());
+            let ps = paired
+                .map(|r| format!("{r:.2}"))
+                .unwrap_or_else(|| "-".into());
+            println!(
+                "| {path} | {tp} | {} | {} | {} | {} | {} | {} | {rs} | {ps} |",
+                ca[0], ca[1], ca[2], cb[0], cb[1], cb[2]
+            );
             rows.push((path.clone(), tp.clone(), a, b, ratio, paired));
         }
     }
@@ -467,7 +613,11 @@ fn report(o: &Opts, samples: &[Sample], took: Duration) -> i32 {
             let mut line = format!("  tracepoint={tp}");
             for (drv, _) in &o.devs {
                 let sum = |k: &str| -> u64 {
-                    samples.iter().filter(|s| s.path == "mq2_udp" && &s.tp == tp && &s.drv == drv).filter_map(|s| s.field(k).parse::<u64>().ok()).sum()
+                    samples
+                        .iter()
+                        .filter(|s| s.path == "mq2_udp" && &s.tp == tp && &s.drv == drv)
+                        .filter_map(|s| s.field(k).parse::<u64>().ok())
+                        .sum()
                 };
                 line += &format!("  {drv}: q0={} q1={}", sum("q0"), sum("q1"));
             }
@@ -499,23 +649,42 @@ fn report(o: &Opts, samples: &[Sample], took: Duration) -> i32 {
             None => ",,".into(),
         };
         let r4 = |x: &Option<f64>| x.map(|r| format!("{r:.4}")).unwrap_or_default();
-        csv += &format!("{path},{tp},{},{},{},{},{}\n", o.rounds, f(*a), f(*b), r4(ratio), r4(paired));
+        csv += &format!(
+            "{path},{tp},{},{},{},{},{}\n",
+            o.rounds,
+            f(*a),
+            f(*b),
+            r4(ratio),
+            r4(paired)
+        );
     }
-    let mut raw = String::from("round,path,tracepoint,driver,frames_per_s,count,secs,extras,error\n");
+    let mut raw =
+        String::from("round,path,tracepoint,driver,frames_per_s,count,secs,extras,error\n");
     for s in samples {
-        let extras: Vec<String> =
-            s.fields.iter().filter(|(k, _)| !matches!(k.as_str(), "rate" | "count" | "secs" | "scale")).map(|(k, v)| format!("{k}={v}")).collect();
+        let extras: Vec<String> = s
+            .fields
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "rate" | "count" | "secs" | "scale"))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         raw += &format!(
             "{},{},{},{},{},{},{},{},\"{}\"\n",
             s.round + 1,
             s.path,
             s.tp,
             s.drv,
-            s.rate.as_ref().map(|r| format!("{r:.1}")).unwrap_or_default(),
+            s.rate
+                .as_ref()
+                .map(|r| format!("{r:.1}"))
+                .unwrap_or_default(),
             s.field("count"),
             s.field("secs"),
             extras.join(" "),
-            s.rate.as_ref().err().map(|e| e.replace('"', "'")).unwrap_or_default()
+            s.rate
+                .as_ref()
+                .err()
+                .map(|e| e.replace('"', "'"))
+                .unwrap_or_default()
         );
     }
     println!("RTUNBENCH-CSV-BEGIN");

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! One measured run of one path on one device node, in a process of its own
 //! (`rtunbench run ...`), so that a hang or a crash is confined to that run.
 //!
@@ -65,7 +66,10 @@ pub fn parse_pin(s: &str) -> Res<Option<Placement>> {
         return Err(bad());
     }
     let pair = |p: &str| -> Res<[usize; 2]> {
-        let v: Vec<usize> = p.split(',').map(|x| x.parse().map_err(|_| bad())).collect::<Res<_>>()?;
+        let v: Vec<usize> = p
+            .split(',')
+            .map(|x| x.parse().map_err(|_| bad()))
+            .collect::<Res<_>>()?;
         match v[..] {
             [a, b] => Ok([a, b]),
             _ => Err(bad()),
@@ -75,12 +79,20 @@ pub fn parse_pin(s: &str) -> Res<Option<Placement>> {
         Some(m) => Some(m.parse().map_err(|_| bad())?),
         None => None,
     };
-    Ok(Some(Placement { tx: pair(parts[0])?, rx: pair(parts[1])?, main }))
+    Ok(Some(Placement {
+        tx: pair(parts[0])?,
+        rx: pair(parts[1])?,
+        main,
+    }))
 }
 
 impl std::fmt::Display for Placement {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "{},{}/{},{}", self.tx[0], self.tx[1], self.rx[0], self.rx[1])?;
+        write!(
+            f,
+            "{},{}/{},{}",
+            self.tx[0], self.tx[1], self.rx[0], self.rx[1]
+        )?;
         if let Some(m) = self.main {
             write!(f, "/{m}")?;
         }
@@ -133,7 +145,11 @@ struct Ctl {
 
 impl Ctl {
     fn new() -> Ctl {
-        Ctl { stop: AtomicBool::new(false), stop_senders: AtomicBool::new(false), err: Mutex::new(None) }
+        Ctl {
+            stop: AtomicBool::new(false),
+            stop_senders: AtomicBool::new(false),
+            err: Mutex::new(None),
+        }
     }
     fn stopped(&self) -> bool {
         self.stop.load(Relaxed)
@@ -161,11 +177,18 @@ const GRACE: Duration = Duration::from_secs(5);
 /// the main count (`snap()[0]`) has not moved by then, until it does (at most
 /// `GRACE` longer). Then stops the senders, lets the readers go on until
 /// `drained()` (at most `GRACE`), and stops everything.
-fn measure(ctl: &Ctl, cfg: &RunCfg, snap: impl Fn() -> Vec<u64>, drained: impl Fn() -> bool) -> (Vec<u64>, f64) {
+fn measure(
+    ctl: &Ctl,
+    cfg: &RunCfg,
+    snap: impl Fn() -> Vec<u64>,
+    drained: impl Fn() -> bool,
+) -> (Vec<u64>, f64) {
     let nap = |d: Duration| {
         let end = Instant::now() + d;
         while !ctl.stopped() && Instant::now() < end {
-            thread::sleep(Duration::from_millis(5).min(end.saturating_duration_since(Instant::now())));
+            thread::sleep(
+                Duration::from_millis(5).min(end.saturating_duration_since(Instant::now())),
+            );
         }
     };
     nap(cfg.warm);
@@ -229,7 +252,14 @@ impl Pins {
             }
             None => Vec::new(),
         };
-        Pins { cpus, want: cfg.pin, seen: roles.iter().map(|&r| (r, AtomicU64::new(u64::MAX))).collect() }
+        Pins {
+            cpus,
+            want: cfg.pin,
+            seen: roles
+                .iter()
+                .map(|&r| (r, AtomicU64::new(u64::MAX)))
+                .collect(),
+        }
     }
 
     /// The CPU `role` is to run on, if any.
@@ -248,11 +278,16 @@ impl Pins {
     fn run<T>(&self, role: Role, f: impl FnOnce() -> T) -> T {
         if let Some(c) = self.cpu(role) {
             if let Err(e) = pin_thread(c) {
-                println!("# pin: {}: {e}; it runs where the scheduler puts it", role.name());
+                println!(
+                    "# pin: {}: {e}; it runs where the scheduler puts it",
+                    role.name()
+                );
             }
         }
         let r = f();
-        if let (Some(cpu), Some((_, seen))) = (current_cpu(), self.seen.iter().find(|(r, _)| *r == role)) {
+        if let (Some(cpu), Some((_, seen))) =
+            (current_cpu(), self.seen.iter().find(|(r, _)| *r == role))
+        {
             seen.store(cpu as u64, Relaxed);
         }
         r
@@ -260,7 +295,9 @@ impl Pins {
 
     fn extras(&self) -> Vec<(String, u64)> {
         let seen = self.seen.iter().map(|(r, v)| (r, v.load(Relaxed)));
-        seen.filter(|&(_, v)| v != u64::MAX).map(|(r, v)| (format!("cpu_{}", r.name()), v)).collect()
+        seen.filter(|&(_, v)| v != u64::MAX)
+            .map(|(r, v)| (format!("cpu_{}", r.name()), v))
+            .collect()
     }
 }
 
@@ -273,7 +310,7 @@ fn write_loop(ctl: &Ctl, fd: i32, buf: &[u8], n: &AtomicU64) {
         let r = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
         if r == buf.len() as isize {
             n.fetch_add(1, Relaxed);
-        } else if r < 0 && matches!(errno(), libc::EAGAIN | libc::EINTR) {
+        } else if r < 0 && matches!(Errno::last(), Errno(libc::EAGAIN | libc::EINTR)) {
             continue;
         } else if r < 0 {
             return ctl.fail(os_err(&format!("write of a {}-byte frame", buf.len())));
@@ -285,8 +322,8 @@ fn write_loop(ctl: &Ctl, fd: i32, buf: &[u8], n: &AtomicU64) {
 
 /// Whether a send's errno still means the frame went to the device: ENOBUFS is
 /// a drop the device reported (NET_XMIT_DROP).
-fn sent_anyway(e: i32) -> Option<bool> {
-    match e {
+fn sent_anyway(e: Errno) -> Option<bool> {
+    match e.0 {
         libc::ENOBUFS => Some(true),
         // SO_SNDTIMEO expired, a signal, or an ICMP error from an earlier frame.
         libc::EAGAIN | libc::EINTR | libc::ECONNREFUSED => Some(false),
@@ -303,12 +340,17 @@ fn send_loop(ctl: &Ctl, fd: i32, buf: &[u8], n: &AtomicU64) {
             n.fetch_add(1, Relaxed);
             continue;
         }
-        match sent_anyway(errno()) {
+        match sent_anyway(Errno::last()) {
             Some(true) => {
                 n.fetch_add(1, Relaxed);
             }
             Some(false) => {}
-            None => return ctl.fail(os_err(&format!("send of a {}-byte UDP datagram", buf.len()))),
+            None => {
+                return ctl.fail(os_err(&format!(
+                    "send of a {}-byte UDP datagram",
+                    buf.len()
+                )))
+            }
         }
     }
 }
@@ -318,18 +360,30 @@ fn sendto_ll_loop(ctl: &Ctl, fd: i32, sa: &libc::sockaddr_ll, buf: &[u8], n: &At
     while ctl.sending() {
         // SAFETY: `buf` and `sa` are valid for the call.
         let r = unsafe {
-            libc::sendto(fd, buf.as_ptr().cast(), buf.len(), 0, (sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+            libc::sendto(
+                fd,
+                buf.as_ptr().cast(),
+                buf.len(),
+                0,
+                (sa as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
         };
         if r >= 0 {
             n.fetch_add(1, Relaxed);
             continue;
         }
-        match sent_anyway(errno()) {
+        match sent_anyway(Errno::last()) {
             Some(true) => {
                 n.fetch_add(1, Relaxed);
             }
             Some(false) => {}
-            None => return ctl.fail(os_err(&format!("sendto of a {}-byte frame on a packet socket", buf.len()))),
+            None => {
+                return ctl.fail(os_err(&format!(
+                    "sendto of a {}-byte frame on a packet socket",
+                    buf.len()
+                )))
+            }
         }
     }
 }
@@ -349,9 +403,13 @@ fn read_loop(ctl: &Ctl, fd: i32, hdr: usize, frames: &AtomicU64, payload: &Atomi
         if r == 0 {
             return ctl.fail("read returned 0 (device gone?)".into());
         }
-        match errno() {
+        match Errno::last().0 {
             libc::EAGAIN => {
-                let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+                let mut p = libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
                 // SAFETY: One valid pollfd.
                 unsafe { libc::poll(&mut p, 1, 20) };
             }
@@ -432,7 +490,9 @@ pub fn tso_frame() -> Vec<u8> {
     tcp[14..16].copy_from_slice(&65535u16.to_be_bytes());
     // The pseudo-header sum, not inverted, as CHECKSUM_PARTIAL wants.
     let tcp_len = (TSO_FRAME - 14 - 20) as u32;
-    let mut sum: u32 = [10u32 << 8 | 99, 1, 10 << 8 | 99, 2, 6, tcp_len].iter().sum();
+    let mut sum: u32 = [10u32 << 8 | 99, 1, 10 << 8 | 99, 2, 6, tcp_len]
+        .iter()
+        .sum();
     while sum >> 16 != 0 {
         sum = (sum & 0xffff) + (sum >> 16);
     }
@@ -463,8 +523,17 @@ fn finish(ctl: &Ctl, (d, secs): (Vec<u64>, f64), scale: f64, names: &[&str]) -> 
     if let Some(e) = ctl.error() {
         return Err(e);
     }
-    let extras = names.iter().zip(d.iter().skip(1)).map(|(n, v)| (n.to_string(), *v)).collect();
-    Ok(RunOut { count: d[0], scale, secs, extras })
+    let extras = names
+        .iter()
+        .zip(d.iter().skip(1))
+        .map(|(n, v)| (n.to_string(), *v))
+        .collect();
+    Ok(RunOut {
+        count: d[0],
+        scale,
+        secs,
+        extras,
+    })
 }
 
 fn path_write(cfg: &RunCfg, tap: bool, size: usize) -> Res<RunOut> {
@@ -477,7 +546,13 @@ fn path_write(cfg: &RunCfg, tap: bool, size: usize) -> Res<RunOut> {
     setsockopt_int(sink.0, libc::SOL_SOCKET, libc::SO_RCVBUF, 1, "SO_RCVBUF")?;
     let frame = if tap {
         let mut f = eth_header(if_hwaddr(&cfg.name)?, [2, 0, 0, 0, 0, 2]);
-        f.extend_from_slice(&udp4_packet(cfg.peer(), cfg.local(), 4321, SINK_PORT, size - 14));
+        f.extend_from_slice(&udp4_packet(
+            cfg.peer(),
+            cfg.local(),
+            4321,
+            SINK_PORT,
+            size - 14,
+        ));
         f
     } else {
         udp4_packet(cfg.peer(), cfg.local(), 4321, SINK_PORT, size)
@@ -490,7 +565,8 @@ fn path_write(cfg: &RunCfg, tap: bool, size: usize) -> Res<RunOut> {
         measure(&ctl, cfg, || vec![n.load(Relaxed)], no_drain)
     });
     let mut out = finish(&ctl, r, 1.0, &[])?;
-    out.extras.push(("rx_packets".into(), stat(&cfg.name, "rx_packets")? - rx0));
+    out.extras
+        .push(("rx_packets".into(), stat(&cfg.name, "rx_packets")? - rx0));
     Ok(out)
 }
 
@@ -505,12 +581,23 @@ fn path_xmit(cfg: &RunCfg, size: usize) -> Res<RunOut> {
     let r = thread::scope(|s| {
         s.spawn(|| pins.run(Role::Rx(0), || read_loop(&ctl, q.0, 0, &frames, &bytes)));
         s.spawn(|| pins.run(Role::Tx(0), || send_loop(&ctl, tx.0, &payload, &sent)));
-        pins.run(Role::Main, || measure(&ctl, cfg, || vec![frames.load(Relaxed), sent.load(Relaxed)], || frames.load(Relaxed) > 0))
+        pins.run(Role::Main, || {
+            measure(
+                &ctl,
+                cfg,
+                || vec![frames.load(Relaxed), sent.load(Relaxed)],
+                || frames.load(Relaxed) > 0,
+            )
+        })
     });
     let mut out = finish(&ctl, r, 1.0, &["sent"])?;
     out.extras.extend(pins.extras());
     if out.count == 0 {
-        return Err(format!("the reader got no frame ({} sent; {})", out.extras[0].1, drop_summary(&cfg.name)));
+        return Err(format!(
+            "the reader got no frame ({} sent; {})",
+            out.extras[0].1,
+            drop_summary(&cfg.name)
+        ));
     }
     Ok(out)
 }
@@ -527,7 +614,9 @@ fn drop_run(cfg: &RunCfg, fill: bool) -> Res<RunOut> {
         let mut n = 0u64;
         while stat(&cfg.name, "tx_dropped")? == d0 {
             if t0.elapsed() > Duration::from_secs(10) {
-                return Err(format!("{n} datagrams sent in 10 s and no drop yet: the ring never filled"));
+                return Err(format!(
+                    "{n} datagrams sent in 10 s and no drop yet: the ring never filled"
+                ));
             }
             for _ in 0..32 {
                 // SAFETY: `payload` is readable for its length.
@@ -548,13 +637,22 @@ fn drop_run(cfg: &RunCfg, fill: bool) -> Res<RunOut> {
     let dropped = stat(&cfg.name, "tx_dropped")? - d0;
     out.extras.push(("tx_dropped".into(), dropped));
     if dropped == 0 {
-        return Err(format!("{} datagrams sent, but tx_dropped did not move: they did not reach the driver ({})", out.count, drop_summary(&cfg.name)));
+        return Err(format!(
+            "{} datagrams sent, but tx_dropped did not move: they did not reach the driver ({})",
+            out.count,
+            drop_summary(&cfg.name)
+        ));
     }
     Ok(out)
 }
 
 fn path_drop_noreader(cfg: &RunCfg) -> Res<RunOut> {
-    let q = tun_attach(&cfg.dev, &cfg.name, IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE, false)?;
+    let q = tun_attach(
+        &cfg.dev,
+        &cfg.name,
+        IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE,
+        false,
+    )?;
     configure(cfg, false)?;
     tun_detach_queue(q.0)?;
     let carrier = sysfs_net(&cfg.name, "carrier")?;
@@ -587,7 +685,16 @@ fn path_mq2(cfg: &RunCfg) -> Res<RunOut> {
     let tx1 = udp_connected(cfg.peer(), 10001)?;
     let payload = vec![0u8; 64];
     let ctl = Ctl::new();
-    let pins = Pins::new(cfg, &[Role::Tx(0), Role::Rx(0), Role::Tx(1), Role::Rx(1), Role::Main]);
+    let pins = Pins::new(
+        cfg,
+        &[
+            Role::Tx(0),
+            Role::Rx(0),
+            Role::Tx(1),
+            Role::Rx(1),
+            Role::Main,
+        ],
+    );
     let c: Vec<AtomicU64> = (0..6).map(|_| AtomicU64::new(0)).collect();
     let r = thread::scope(|s| {
         s.spawn(|| pins.run(Role::Rx(0), || read_loop(&ctl, q0.0, 0, &c[0], &c[1])));
@@ -641,16 +748,36 @@ fn path_tso(cfg: &RunCfg, vnet: bool) -> Res<RunOut> {
     let (sent, reads, payload) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let r = thread::scope(|s| {
         s.spawn(|| pins.run(Role::Rx(0), || read_loop(&ctl, q.0, hdr, &reads, &payload)));
-        s.spawn(|| pins.run(Role::Tx(0), || sendto_ll_loop(&ctl, tx.0, &sa, &frame, &sent)));
+        s.spawn(|| {
+            pins.run(Role::Tx(0), || {
+                sendto_ll_loop(&ctl, tx.0, &sa, &frame, &sent)
+            })
+        });
         pins.run(Role::Main, || {
-            measure(&ctl, cfg, || vec![payload.load(Relaxed), reads.load(Relaxed), sent.load(Relaxed)], || payload.load(Relaxed) > 0)
+            measure(
+                &ctl,
+                cfg,
+                || {
+                    vec![
+                        payload.load(Relaxed),
+                        reads.load(Relaxed),
+                        sent.load(Relaxed),
+                    ]
+                },
+                || payload.load(Relaxed) > 0,
+            )
         })
     });
     // Frames delivered: TCP payload read, in whole 64 KiB frames' worth.
     let mut out = finish(&ctl, r, TSO_PAYLOAD as f64, &["reads", "sent"])?;
     out.extras.extend(pins.extras());
     if out.count == 0 {
-        return Err(format!("the reader got no payload ({} reads, {} frames sent; {})", out.extras[0].1, out.extras[1].1, drop_summary(&cfg.name)));
+        return Err(format!(
+            "the reader got no payload ({} reads, {} frames sent; {})",
+            out.extras[0].1,
+            out.extras[1].1,
+            drop_summary(&cfg.name)
+        ));
     }
     Ok(out)
 }
@@ -672,7 +799,10 @@ pub fn run(cfg: &RunCfg) -> Res<RunOut> {
     };
     // The device goes with its last queue; wait for it so that runs do not overlap.
     if !wait_gone(&cfg.name, Duration::from_secs(5)) {
-        println!("# warning: {} still exists 5 s after its last queue closed", cfg.name);
+        println!(
+            "# warning: {} still exists 5 s after its last queue closed",
+            cfg.name
+        );
     }
     out
 }
@@ -696,20 +826,46 @@ mod tests {
         assert_eq!(f.len(), 10 + 65214);
         assert!(f.len() - 10 < 65536, "under the default gso_max_size");
         assert_eq!(csum16(&f[10 + 14..10 + 34]), 0);
-        assert_eq!(u16::from_be_bytes([f[10 + 16], f[10 + 17]]) as usize, 65214 - 14);
+        assert_eq!(
+            u16::from_be_bytes([f[10 + 16], f[10 + 17]]) as usize,
+            65214 - 14
+        );
     }
 
     #[test]
     fn pin_specs_parse() {
         assert_eq!(parse_pin("none"), Ok(None));
         let p = parse_pin("0,1/1,0").ok().flatten();
-        assert_eq!(p, Some(Placement { tx: [0, 1], rx: [1, 0], main: None }));
+        assert_eq!(
+            p,
+            Some(Placement {
+                tx: [0, 1],
+                rx: [1, 0],
+                main: None
+            })
+        );
         assert_eq!(p.map(|p| p.to_string()).as_deref(), Some("0,1/1,0"));
         let m = parse_pin("0,1/0,1/1").ok().flatten();
-        assert_eq!(m, Some(Placement { tx: [0, 1], rx: [0, 1], main: Some(1) }));
+        assert_eq!(
+            m,
+            Some(Placement {
+                tx: [0, 1],
+                rx: [0, 1],
+                main: Some(1)
+            })
+        );
         assert_eq!(m.map(|p| p.to_string()).as_deref(), Some("0,1/0,1/1"));
         assert!(parse_pin(DEFAULT_PIN).is_ok());
-        for bad in ["", "0,1", "0/1", "0,1/1", "0,1/1,0/", "0,1/1,0/0/0", "a,1/1,0", "0,1,2/1,0"] {
+        for bad in [
+            "",
+            "0,1",
+            "0/1",
+            "0,1/1",
+            "0,1/1,0/",
+            "0,1/1,0/0/0",
+            "a,1/1,0",
+            "0,1,2/1,0",
+        ] {
             assert!(parse_pin(bad).is_err(), "{bad}");
         }
     }
@@ -725,14 +881,37 @@ mod tests {
             dur: Duration::ZERO,
             pin,
         };
-        let want = Some(Placement { tx: [0, 1], rx: [1, 0], main: None });
-        let one = Pins { cpus: vec![3], ..Pins::new(&cfg(want), &[]) };
-        assert_eq!([one.cpu(Role::Tx(0)), one.cpu(Role::Rx(0)), one.cpu(Role::Main)], [Some(3), Some(3), None]);
-        let two = Pins { cpus: vec![0, 2], ..Pins::new(&cfg(want), &[]) };
-        assert_eq!([two.cpu(Role::Tx(1)), two.cpu(Role::Rx(1))], [Some(2), Some(0)]);
+        let want = Some(Placement {
+            tx: [0, 1],
+            rx: [1, 0],
+            main: None,
+        });
+        let one = Pins {
+            cpus: vec![3],
+            ..Pins::new(&cfg(want), &[])
+        };
+        assert_eq!(
+            [
+                one.cpu(Role::Tx(0)),
+                one.cpu(Role::Rx(0)),
+                one.cpu(Role::Main)
+            ],
+            [Some(3), Some(3), None]
+        );
+        let two = Pins {
+            cpus: vec![0, 2],
+            ..Pins::new(&cfg(want), &[])
+        };
+        assert_eq!(
+            [two.cpu(Role::Tx(1)), two.cpu(Role::Rx(1))],
+            [Some(2), Some(0)]
+        );
         let none = Pins::new(&cfg(None), &[Role::Tx(0)]);
         assert_eq!(none.cpu(Role::Tx(0)), None);
-        assert!(none.extras().is_empty(), "nothing recorded before the threads ran");
+        assert!(
+            none.extras().is_empty(),
+            "nothing recorded before the threads ran"
+        );
     }
 
     #[test]

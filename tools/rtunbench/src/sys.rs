@@ -1,29 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0
 //! The system calls the benchmark makes: tun's ioctls, interface configuration
 //! through socket ioctls (no `ip` process per run), sockets, BPF, tracefs.
-//! Every failure comes back as a message that names the call and the errno.
+//! Every failure comes back as a message that names the call and the errno
+//! (rtun-common's convention for setup steps: `Result<T, String>`).
 
 use std::{io, mem, time::Duration};
 
-use rtun_common::{bpf, net, sys::{ioctl, ioctl_val as ioctl_v, open_dev}};
+use rtun_common::{
+    bpf, net,
+    sys::{ioctl, ioctl_val as ioctl_v, open_dev},
+};
 
 pub use rtun_common::abi::*;
-pub use rtun_common::sys::{errno, errno_name, Fd};
+pub use rtun_common::{sys::Fd, Errno};
 
 pub type Res<T> = Result<T, String>;
 
 /// "WHAT: strerror (ENAME)" for the errno the last call left.
 pub fn os_err(what: &str) -> String {
-    os_err_of(what, errno())
+    os_err_of(what, Errno::last())
 }
 
 /// "WHAT: strerror (ENAME)" for errno `e`.
-pub fn os_err_of(what: &str, e: i32) -> String {
-    format!("{what}: {} ({})", io::Error::from_raw_os_error(e), errno_name(e))
+pub fn os_err_of(what: &str, e: Errno) -> String {
+    format!("{what}: {} ({e})", io::Error::from(e))
 }
 
 // ---- tun's ABI (rtun_common::abi) ---------------------------------------------
 
-fn ioctl_ptr<T>(fd: i32, req: u64, arg: *mut T, what: &str) -> Res<i32> {
+fn ioctl_ptr<T>(fd: i32, req: u64, arg: &mut T, what: &str) -> Res<i32> {
     ioctl(fd, req, arg).map_err(|e| os_err_of(what, e))
 }
 
@@ -37,9 +42,17 @@ pub fn tun_attach(dev: &str, name: &str, flags: u16, nonblock: bool) -> Res<Fd> 
     let extra = if nonblock { libc::O_NONBLOCK } else { 0 };
     let fd = Fd(open_dev(dev, extra).map_err(|e| os_err_of(&format!("open {dev}"), e))?);
     let mut req = IfReq::new(name, flags);
-    ioctl_ptr(fd.0, TUNSETIFF, &mut req, &format!("TUNSETIFF {name} flags=0x{flags:x} on {dev}"))?;
+    ioctl_ptr(
+        fd.0,
+        TUNSETIFF,
+        &mut req,
+        &format!("TUNSETIFF {name} flags=0x{flags:x} on {dev}"),
+    )?;
     if req.name() != name {
-        return Err(format!("TUNSETIFF on {dev}: asked for {name}, got {}", req.name()));
+        return Err(format!(
+            "TUNSETIFF on {dev}: asked for {name}, got {}",
+            req.name()
+        ));
     }
     Ok(fd)
 }
@@ -51,7 +64,13 @@ pub fn tun_detach_queue(fd: i32) -> Res<()> {
 }
 
 pub fn tun_set_offload(fd: i32, bits: u32) -> Res<()> {
-    ioctl_val(fd, TUNSETOFFLOAD, bits.into(), &format!("TUNSETOFFLOAD 0x{bits:x}")).map(|_| ())
+    ioctl_val(
+        fd,
+        TUNSETOFFLOAD,
+        bits.into(),
+        &format!("TUNSETOFFLOAD 0x{bits:x}"),
+    )
+    .map(|_| ())
 }
 
 pub fn tun_set_steering(fd: i32, prog: i32) -> Res<()> {
@@ -64,7 +83,11 @@ pub fn tun_set_steering(fd: i32, prog: i32) -> Res<()> {
 fn inet_dgram() -> Res<Fd> {
     // SAFETY: Plain socket call.
     let fd = Fd(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) });
-    if fd.0 < 0 { Err(os_err("socket(AF_INET)")) } else { Ok(fd) }
+    if fd.0 < 0 {
+        Err(os_err("socket(AF_INET)"))
+    } else {
+        Ok(fd)
+    }
 }
 
 fn if_ioctl(req: u64, r: &mut IfReq, what: &str) -> Res<()> {
@@ -78,35 +101,61 @@ pub fn if_up(name: &str) -> Res<()> {
     if_ioctl(libc::SIOCGIFFLAGS, &mut r, &format!("SIOCGIFFLAGS {name}"))?;
     let flags = i16::from_ne_bytes([r.data[0], r.data[1]]) | libc::IFF_UP as i16;
     r.data[..2].copy_from_slice(&flags.to_ne_bytes());
-    if_ioctl(libc::SIOCSIFFLAGS, &mut r, &format!("SIOCSIFFLAGS {name} up"))
+    if_ioctl(
+        libc::SIOCSIFFLAGS,
+        &mut r,
+        &format!("SIOCSIFFLAGS {name} up"),
+    )
 }
 
 /// The local address with a netmask of `prefix` bits.
 pub fn if_addr(name: &str, a: [u8; 4], prefix: u32) -> Res<()> {
-    if_ioctl(libc::SIOCSIFADDR, &mut IfReq::with_inet(name, a), &format!("SIOCSIFADDR {name}"))?;
+    if_ioctl(
+        libc::SIOCSIFADDR,
+        &mut IfReq::with_inet(name, a),
+        &format!("SIOCSIFADDR {name}"),
+    )?;
     let mask = (!0u32).checked_shl(32 - prefix).unwrap_or(0).to_be_bytes();
-    if_ioctl(libc::SIOCSIFNETMASK, &mut IfReq::with_inet(name, mask), &format!("SIOCSIFNETMASK {name}"))
+    if_ioctl(
+        libc::SIOCSIFNETMASK,
+        &mut IfReq::with_inet(name, mask),
+        &format!("SIOCSIFNETMASK {name}"),
+    )
 }
 
 /// The peer of a point-to-point (TUN) device; brings a route to it.
 pub fn if_peer(name: &str, a: [u8; 4]) -> Res<()> {
-    if_ioctl(libc::SIOCSIFDSTADDR, &mut IfReq::with_inet(name, a), &format!("SIOCSIFDSTADDR {name}"))
+    if_ioctl(
+        libc::SIOCSIFDSTADDR,
+        &mut IfReq::with_inet(name, a),
+        &format!("SIOCSIFDSTADDR {name}"),
+    )
 }
 
 pub fn if_txqlen(name: &str, n: i32) -> Res<()> {
-    if_ioctl(libc::SIOCSIFTXQLEN, &mut IfReq::with_int(name, n), &format!("SIOCSIFTXQLEN {name} {n}"))
+    if_ioctl(
+        libc::SIOCSIFTXQLEN,
+        &mut IfReq::with_int(name, n),
+        &format!("SIOCSIFTXQLEN {name} {n}"),
+    )
 }
 
 pub fn if_hwaddr(name: &str) -> Res<[u8; 6]> {
     let mut r = IfReq::new(name, 0);
-    if_ioctl(libc::SIOCGIFHWADDR, &mut r, &format!("SIOCGIFHWADDR {name}"))?;
+    if_ioctl(
+        libc::SIOCGIFHWADDR,
+        &mut r,
+        &format!("SIOCGIFHWADDR {name}"),
+    )?;
     let mut m = [0u8; 6];
     m.copy_from_slice(&r.data[2..8]);
     Ok(m)
 }
 
 pub fn if_index(name: &str) -> Res<i32> {
-    net::if_index(name).map(|i| i as i32).ok_or_else(|| os_err(&format!("if_nametoindex {name}")))
+    net::if_index(name)
+        .map(|i| i as i32)
+        .map_err(|e| os_err_of(&format!("if_nametoindex {name}"), e))
 }
 
 /// A file under /sys/class/net/NAME, trimmed.
@@ -142,10 +191,21 @@ fn sockaddr_in(a: [u8; 4], port: u16) -> libc::sockaddr_in {
     sa
 }
 
-fn setsockopt_raw(fd: i32, level: i32, opt: i32, val: *const libc::c_void, len: usize, what: &str) -> Res<()> {
+fn setsockopt_raw(
+    fd: i32,
+    level: i32,
+    opt: i32,
+    val: *const libc::c_void,
+    len: usize,
+    what: &str,
+) -> Res<()> {
     // SAFETY: `val` points at `len` readable bytes.
     let r = unsafe { libc::setsockopt(fd, level, opt, val, len as u32) };
-    if r < 0 { Err(os_err(what)) } else { Ok(()) }
+    if r < 0 {
+        Err(os_err(what))
+    } else {
+        Ok(())
+    }
 }
 
 pub fn setsockopt_int(fd: i32, level: i32, opt: i32, v: i32, what: &str) -> Res<()> {
@@ -155,8 +215,18 @@ pub fn setsockopt_int(fd: i32, level: i32, opt: i32, v: i32, what: &str) -> Res<
 /// SO_SNDTIMEO, so that a sender blocked on its send buffer gets back to
 /// checking whether the run is over.
 pub fn set_send_timeout(fd: i32, d: Duration) -> Res<()> {
-    let tv = libc::timeval { tv_sec: d.as_secs() as _, tv_usec: d.subsec_micros() as _ };
-    setsockopt_raw(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, (&tv as *const libc::timeval).cast(), mem::size_of::<libc::timeval>(), "SO_SNDTIMEO")
+    let tv = libc::timeval {
+        tv_sec: d.as_secs() as _,
+        tv_usec: d.subsec_micros() as _,
+    };
+    setsockopt_raw(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_SNDTIMEO,
+        (&tv as *const libc::timeval).cast(),
+        mem::size_of::<libc::timeval>(),
+        "SO_SNDTIMEO",
+    )
 }
 
 /// A UDP socket bound to `a:port` (port 0: any).
@@ -164,7 +234,13 @@ pub fn udp_bound(a: [u8; 4], port: u16) -> Res<Fd> {
     let s = inet_dgram()?;
     let sa = sockaddr_in(a, port);
     // SAFETY: `sa` is a valid sockaddr_in.
-    let r = unsafe { libc::bind(s.0, (&sa as *const libc::sockaddr_in).cast(), mem::size_of::<libc::sockaddr_in>() as u32) };
+    let r = unsafe {
+        libc::bind(
+            s.0,
+            (&sa as *const libc::sockaddr_in).cast(),
+            mem::size_of::<libc::sockaddr_in>() as u32,
+        )
+    };
     if r < 0 {
         return Err(os_err(&format!("bind {}:{port}", fmt_ip(a))));
     }
@@ -176,7 +252,13 @@ pub fn udp_connected(a: [u8; 4], port: u16) -> Res<Fd> {
     let s = inet_dgram()?;
     let sa = sockaddr_in(a, port);
     // SAFETY: `sa` is a valid sockaddr_in.
-    let r = unsafe { libc::connect(s.0, (&sa as *const libc::sockaddr_in).cast(), mem::size_of::<libc::sockaddr_in>() as u32) };
+    let r = unsafe {
+        libc::connect(
+            s.0,
+            (&sa as *const libc::sockaddr_in).cast(),
+            mem::size_of::<libc::sockaddr_in>() as u32,
+        )
+    };
     if r < 0 {
         return Err(os_err(&format!("connect {}:{port}", fmt_ip(a))));
     }
@@ -230,7 +312,10 @@ pub fn load_port_steering() -> Res<Fd> {
         Err(e) => {
             let e = os_err_of("BPF_PROG_LOAD (steering program)", e);
             let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-            Err(format!("{e}; verifier: {}", String::from_utf8_lossy(&log[..end]).trim()))
+            Err(format!(
+                "{e}; verifier: {}",
+                String::from_utf8_lossy(&log[..end]).trim()
+            ))
         }
     }
 }
@@ -258,7 +343,10 @@ pub fn set_kfree_skb_tracepoint(on: bool) -> Res<()> {
         write_file(&format!("{t}/trace"), "")?;
         write_file(&format!("{t}/tracing_on"), "1")?;
     }
-    write_file(&format!("{t}/events/skb/kfree_skb/enable"), if on { "1" } else { "0" })
+    write_file(
+        &format!("{t}/events/skb/kfree_skb/enable"),
+        if on { "1" } else { "0" },
+    )
 }
 
 /// IPv6 autoconfiguration would send frames of its own through the devices.
@@ -273,12 +361,23 @@ pub fn disable_ipv6() {
 pub fn drop_summary(name: &str) -> String {
     let mut s = format!(
         "{name}: tx_dropped={} rx_dropped={}",
-        stat(name, "tx_dropped").map(|v| v.to_string()).unwrap_or_else(|_| "?".into()),
-        stat(name, "rx_dropped").map(|v| v.to_string()).unwrap_or_else(|_| "?".into())
+        stat(name, "tx_dropped")
+            .map(|v| v.to_string())
+            .unwrap_or_else(|_| "?".into()),
+        stat(name, "rx_dropped")
+            .map(|v| v.to_string())
+            .unwrap_or_else(|_| "?".into())
     );
     if let Ok(t) = std::fs::read_to_string(format!("/sys/kernel/debug/rtun/{name}")) {
         let nz: Vec<&str> = t.lines().filter(|l| !l.ends_with(" 0")).collect();
-        s += &format!(", rtun per reason: {}", if nz.is_empty() { "none".into() } else { nz.join(", ") });
+        s += &format!(
+            ", rtun per reason: {}",
+            if nz.is_empty() {
+                "none".into()
+            } else {
+                nz.join(", ")
+            }
+        );
     }
     s
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! `rtunctl block read|poll|epoll|write NAME`: one task blocked in one syscall on
 //! an attached fd, for the lifecycle tests (tests/guest/t_lifecycle.sh). It
 //! prints what the syscall returned when it comes back, then probes the fd once
@@ -23,7 +24,8 @@ use std::{fs, io::Write, process::exit};
 
 use rtun_common::{
     abi::*,
-    sys::{errno, errno_name, ioctl, set_nonblock},
+    sys::{ioctl, set_nonblock},
+    Errno,
 };
 
 extern "C" fn on_usr1(_: libc::c_int) {}
@@ -60,7 +62,11 @@ pub fn poll_names(r: i32) -> String {
             v.push(name);
         }
     }
-    if v.is_empty() { "none".into() } else { v.join(",") }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(",")
+    }
 }
 
 fn do_read(fd: i32, what: &str) {
@@ -68,20 +74,27 @@ fn do_read(fd: i32, what: &str) {
     // SAFETY: `buf` is writable for its length.
     let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
     if r < 0 {
-        say(format!("{what} errno={}", errno_name(errno())));
+        say(format!("{what} errno={}", Errno::last()));
     } else {
         say(format!("{what} len={r}"));
     }
 }
 
 fn do_poll(fd: i32, what: &str, timeout: i32) {
-    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
     // SAFETY: One valid pollfd.
     let r = unsafe { libc::poll(&mut p, 1, timeout) };
     if r < 0 {
-        say(format!("{what} errno={}", errno_name(errno())));
+        say(format!("{what} errno={}", Errno::last()));
     } else {
-        say(format!("{what} ret={r} revents={}", poll_names(p.revents.into())));
+        say(format!(
+            "{what} ret={r} revents={}",
+            poll_names(p.revents.into())
+        ));
     }
 }
 
@@ -90,7 +103,7 @@ fn do_epoll(ep: i32, what: &str, timeout: i32) {
     // SAFETY: One valid epoll_event.
     let r = unsafe { libc::epoll_wait(ep, &mut ev, 1, timeout) };
     if r < 0 {
-        say(format!("{what} errno={}", errno_name(errno())));
+        say(format!("{what} errno={}", Errno::last()));
     } else {
         let evs = if r == 0 { 0 } else { ev.events as i32 };
         say(format!("{what} ret={r} events={}", poll_names(evs)));
@@ -106,14 +119,14 @@ fn do_write(fd: i32, frame: &[u8], count: usize) {
         // SAFETY: `frame` is readable for its length.
         let r = unsafe { libc::write(fd, frame.as_ptr().cast(), frame.len()) };
         if r < 0 {
-            err = Some(errno());
+            err = Some(Errno::last());
             break;
         }
         n += 1;
     }
     say(format!("written={n}"));
     match err {
-        Some(e) => say(format!("write errno={}", errno_name(e))),
+        Some(e) => say(format!("write errno={e}")),
         None => say("write done".into()),
     }
 }
@@ -121,16 +134,26 @@ fn do_write(fd: i32, frame: &[u8], count: usize) {
 fn fdinfo_iff(fd: i32) -> String {
     fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("iff:").map(|v| v.trim().to_string())))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("iff:").map(|v| v.trim().to_string()))
+        })
         .unwrap_or_else(|| "?".into())
 }
 
 /// `block MODE NAME`: `fd`, the attached fd; `frame` what `write` sends.
-pub fn run(mode: &str, fd: i32, frame: &[u8], count: usize, sndbuf: Option<i32>, ready: &Option<String>) {
+pub fn run(
+    mode: &str,
+    fd: i32,
+    frame: &[u8],
+    count: usize,
+    sndbuf: Option<i32>,
+    ready: &Option<String>,
+) {
     install_usr1();
     if let Some(mut b) = sndbuf {
         if let Err(e) = ioctl(fd, TUNSETSNDBUF, &mut b) {
-            say(format!("sndbuf errno={}", errno_name(e)));
+            say(format!("sndbuf errno={e}"));
             exit(1);
         }
     }
@@ -138,9 +161,12 @@ pub fn run(mode: &str, fd: i32, frame: &[u8], count: usize, sndbuf: Option<i32>,
         // SAFETY: Plain syscalls on our fds.
         unsafe {
             let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
-            let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32, u64: fd as u64 };
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: fd as u64,
+            };
             if ep < 0 || libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) < 0 {
-                say(format!("epoll_ctl errno={}", errno_name(errno())));
+                say(format!("epoll_ctl errno={}", Errno::last()));
                 exit(1);
             }
             ep
@@ -180,7 +206,7 @@ pub fn run(mode: &str, fd: i32, frame: &[u8], count: usize, sndbuf: Option<i32>,
             // SAFETY: `frame` is readable for its length.
             let r = unsafe { libc::write(fd, frame.as_ptr().cast(), frame.len()) };
             if r < 0 {
-                say(format!("again write errno={}", errno_name(errno())));
+                say(format!("again write errno={}", Errno::last()));
             } else {
                 say(format!("again write len={r}"));
             }
@@ -189,7 +215,7 @@ pub fn run(mode: &str, fd: i32, frame: &[u8], count: usize, sndbuf: Option<i32>,
     let mut req = IfReq::new("", 0);
     match ioctl(fd, TUNGETIFF, &mut req) {
         Ok(_) => say(format!("again getiff name={}", req.name())),
-        Err(e) => say(format!("again getiff errno={}", errno_name(e))),
+        Err(e) => say(format!("again getiff errno={e}")),
     }
     say(format!("fdinfo iff={}", fdinfo_iff(fd)));
     if ep >= 0 {
@@ -198,7 +224,7 @@ pub fn run(mode: &str, fd: i32, frame: &[u8], count: usize, sndbuf: Option<i32>,
     }
     // SAFETY: Our fd.
     if unsafe { libc::close(fd) } < 0 {
-        say(format!("close errno={}", errno_name(errno())));
+        say(format!("close errno={}", Errno::last()));
         exit(1);
     }
     say("close ok".into());

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! `rtunctl cycles`: insmod/rmmod cycles with live devices, in one process
 //! (tests/guest/t_lifecycle.sh). Under TCG with KASAN every exec costs about
 //! 0.2-0.5 s, more than the kernel's own work of a cycle; doing the cycles
@@ -21,7 +22,8 @@ use std::{fs, os::fd::AsRawFd, path::Path, process::exit, time::Instant};
 use rtun_common::{
     abi::*,
     net,
-    sys::{delete_module, errno, errno_name, ioctl, ioctl_val, open_dev},
+    sys::{delete_module, ioctl, ioctl_val, open_dev},
+    Errno,
 };
 
 fn check(c: usize, what: &str, r: Result<(), String>) {
@@ -31,13 +33,17 @@ fn check(c: usize, what: &str, r: Result<(), String>) {
     }
 }
 
-fn errs(e: i32) -> String {
-    format!("errno={}", errno_name(e))
+fn errs(e: Errno) -> String {
+    format!("errno={e}")
 }
 
 fn setns(fd: i32) -> Result<(), String> {
     // SAFETY: setns on a namespace fd we hold; this process is single-threaded.
-    if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } < 0 { Err(errs(errno())) } else { Ok(()) }
+    if unsafe { libc::setns(fd, libc::CLONE_NEWNET) } < 0 {
+        Err(errs(Errno::last()))
+    } else {
+        Ok(())
+    }
 }
 
 /// Creates a persistent device and closes its file.
@@ -47,11 +53,19 @@ fn create(name: &str, flags: u16) -> Result<(), String> {
     let r = ioctl(fd, TUNSETIFF, &mut req).and_then(|_| ioctl_val(fd, TUNSETPERSIST, 1));
     // SAFETY: Our fd.
     unsafe { libc::close(fd) };
-    r.map(|_| ()).map_err(|e| format!("create {name} {}", errs(e)))
+    r.map(|_| ())
+        .map_err(|e| format!("create {name} {}", errs(e)))
 }
 
 fn sockaddr_in(a: [u8; 4]) -> libc::sockaddr {
-    let sin = libc::sockaddr_in { sin_family: libc::AF_INET as u16, sin_port: 0, sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a) }, sin_zero: [0; 8] };
+    let sin = libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(a),
+        },
+        sin_zero: [0; 8],
+    };
     // SAFETY: sockaddr_in and sockaddr have the same size; plain bytes.
     unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
 }
@@ -62,7 +76,7 @@ fn up_with_address(name: &str, addr: [u8; 4], peer: Option<[u8; 4]>) -> Result<(
     // SAFETY: A plain socket.
     let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if s < 0 {
-        return Err(errs(errno()));
+        return Err(errs(Errno::last()));
     }
     let run = || -> Result<(), String> {
         // SAFETY: An all-zero ifreq is valid.
@@ -71,15 +85,19 @@ fn up_with_address(name: &str, addr: [u8; 4], peer: Option<[u8; 4]>) -> Result<(
             *d = b as libc::c_char;
         }
         ifr.ifr_ifru.ifru_addr = sockaddr_in(addr);
-        ioctl(s, libc::SIOCSIFADDR, &mut ifr).map_err(|e| format!("SIOCSIFADDR {name} {}", errs(e)))?;
+        ioctl(s, libc::SIOCSIFADDR, &mut ifr)
+            .map_err(|e| format!("SIOCSIFADDR {name} {}", errs(e)))?;
         if let Some(p) = peer {
             ifr.ifr_ifru.ifru_dstaddr = sockaddr_in(p);
-            ioctl(s, libc::SIOCSIFDSTADDR, &mut ifr).map_err(|e| format!("SIOCSIFDSTADDR {name} {}", errs(e)))?;
+            ioctl(s, libc::SIOCSIFDSTADDR, &mut ifr)
+                .map_err(|e| format!("SIOCSIFDSTADDR {name} {}", errs(e)))?;
         }
-        ioctl(s, libc::SIOCGIFFLAGS, &mut ifr).map_err(|e| format!("SIOCGIFFLAGS {name} {}", errs(e)))?;
+        ioctl(s, libc::SIOCGIFFLAGS, &mut ifr)
+            .map_err(|e| format!("SIOCGIFFLAGS {name} {}", errs(e)))?;
         // SAFETY: SIOCGIFFLAGS filled in the flags.
         unsafe { ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as i16 };
-        ioctl(s, libc::SIOCSIFFLAGS, &mut ifr).map_err(|e| format!("SIOCSIFFLAGS {name} {}", errs(e)))?;
+        ioctl(s, libc::SIOCSIFFLAGS, &mut ifr)
+            .map_err(|e| format!("SIOCSIFFLAGS {name} {}", errs(e)))?;
         Ok(())
     };
     let r = run();
@@ -90,11 +108,17 @@ fn up_with_address(name: &str, addr: [u8; 4], peer: Option<[u8; 4]>) -> Result<(
 
 /// RTM_NEWLINK with IFLA_NET_NS_FD: moves `name` into the namespace `nsfd`.
 fn move_to_netns(name: &str, nsfd: i32) -> Result<(), String> {
-    let index = net::if_index(name).ok_or_else(|| format!("if_nametoindex {name} {}", errs(errno())))?;
+    let index = net::if_index(name).map_err(|e| format!("if_nametoindex {name} {}", errs(e)))?;
     // SAFETY: A plain netlink socket.
-    let s = unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) };
+    let s = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
     if s < 0 {
-        return Err(errs(errno()));
+        return Err(errs(Errno::last()));
     }
     // nlmsghdr (16) + ifinfomsg (16) + rtattr IFLA_NET_NS_FD u32 (8).
     let mut m = Vec::with_capacity(40);
@@ -119,7 +143,7 @@ fn move_to_netns(name: &str, nsfd: i32) -> Result<(), String> {
             libc::recv(s, buf.as_mut_ptr().cast(), buf.len(), 0)
         }
     };
-    let e = errno();
+    let e = Errno::last();
     // SAFETY: Our socket.
     unsafe { libc::close(s) };
     if r < 20 {
@@ -127,7 +151,9 @@ fn move_to_netns(name: &str, nsfd: i32) -> Result<(), String> {
     }
     // NLMSG_ERROR: the errno follows the 16-byte header (0: the ack).
     let err = i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);
-    if err != 0 { Err(format!("RTM_NEWLINK {name} {}", errs(-err))) } else { Ok(()) }
+    Errno::from_negative(err)
+        .map(|_| ())
+        .map_err(|e| format!("RTM_NEWLINK {name} {}", errs(e)))
 }
 
 /// lc* devices in /proc/thread-self/net/dev: the calling thread's namespace.
@@ -135,13 +161,24 @@ fn lc_in_proc() -> Vec<String> {
     fs::read_to_string("/proc/thread-self/net/dev")
         .unwrap_or_default()
         .lines()
-        .filter_map(|l| l.trim_start().split(':').next().filter(|n| n.starts_with("lc")).map(String::from))
+        .filter_map(|l| {
+            l.trim_start()
+                .split(':')
+                .next()
+                .filter(|n| n.starts_with("lc"))
+                .map(String::from)
+        })
         .collect()
 }
 
 fn lc_in_sysfs() -> Vec<String> {
     fs::read_dir("/sys/class/net")
-        .map(|d| d.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n.starts_with("lc")).collect())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("lc"))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -171,20 +208,54 @@ pub fn run(module: &str, netns: &str, count: usize, extra_every: usize) {
     for c in 0..count {
         // SAFETY: finit_module with our fd and empty parameters.
         let r = unsafe { libc::syscall(libc::SYS_finit_module, ko.as_raw_fd(), c"".as_ptr(), 0) };
-        check(c, "insmod", if r < 0 { Err(errs(errno())) } else { Ok(()) });
-        check(c, "/dev/net/rtun after insmod", match fs::metadata("/dev/net/rtun") {
-            Ok(m) if std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()) => Ok(()),
-            Ok(_) => Err("not a character device".into()),
-            Err(e) => Err(e.to_string()),
-        });
-        check(c, "lct0", create("lct0", IFF_TUN | IFF_NO_PI).and_then(|_| up_with_address("lct0", [10, 77, 1, 1], Some([10, 77, 1, 2]))));
-        check(c, "lcp0", create("lcp0", IFF_TAP | IFF_NO_PI).and_then(|_| move_to_netns("lcp0", other)));
-        check(c, "lcp0 in the namespace", setns(other).and_then(|_| up_with_address("lcp0", [10, 77, 0, 1], None)));
+        check(
+            c,
+            "insmod",
+            if r < 0 {
+                Err(errs(Errno::last()))
+            } else {
+                Ok(())
+            },
+        );
+        check(
+            c,
+            "/dev/net/rtun after insmod",
+            match fs::metadata("/dev/net/rtun") {
+                Ok(m) if std::os::unix::fs::FileTypeExt::is_char_device(&m.file_type()) => Ok(()),
+                Ok(_) => Err("not a character device".into()),
+                Err(e) => Err(e.to_string()),
+            },
+        );
+        check(
+            c,
+            "lct0",
+            create("lct0", IFF_TUN | IFF_NO_PI)
+                .and_then(|_| up_with_address("lct0", [10, 77, 1, 1], Some([10, 77, 1, 2]))),
+        );
+        check(
+            c,
+            "lcp0",
+            create("lcp0", IFF_TAP | IFF_NO_PI).and_then(|_| move_to_netns("lcp0", other)),
+        );
+        check(
+            c,
+            "lcp0 in the namespace",
+            setns(other).and_then(|_| up_with_address("lcp0", [10, 77, 0, 1], None)),
+        );
         devices += 2;
         if extra_every > 0 && c % extra_every == 0 {
-            check(c, "lcq0 from inside the namespace", create("lcq0", IFF_TAP | IFF_NO_PI));
+            check(
+                c,
+                "lcq0 from inside the namespace",
+                create("lcq0", IFF_TAP | IFF_NO_PI),
+            );
             check(c, "back to init_net", setns(init));
-            check(c, "lcm0", create("lcm0", IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE).and_then(|_| up_with_address("lcm0", [10, 77, 2, 1], None)));
+            check(
+                c,
+                "lcm0",
+                create("lcm0", IFF_TAP | IFF_NO_PI | IFF_MULTI_QUEUE)
+                    .and_then(|_| up_with_address("lcm0", [10, 77, 2, 1], None)),
+            );
             devices += 2;
         } else {
             check(c, "back to init_net", setns(init));
@@ -193,22 +264,65 @@ pub fn run(module: &str, netns: &str, count: usize, extra_every: usize) {
             check(c, "setns", setns(other));
             let there = lc_in_proc();
             check(c, "setns", setns(init));
-            println!("cycle 0: init_net: {} netns: {}", lc_in_sysfs().join(" "), there.join(" "));
+            println!(
+                "cycle 0: init_net: {} netns: {}",
+                lc_in_sysfs().join(" "),
+                there.join(" ")
+            );
             let refs = fs::read_to_string("/sys/module/rtun/refcnt").unwrap_or_default();
-            check(c, "refcnt with only persistent devices", if refs.trim() == "0" { Ok(()) } else { Err(refs.trim().to_string()) });
+            check(
+                c,
+                "refcnt with only persistent devices",
+                if refs.trim() == "0" {
+                    Ok(())
+                } else {
+                    Err(refs.trim().to_string())
+                },
+            );
         }
-        check(c, "rmmod with persistent devices and no open file", delete_module("rtun").map_err(errs));
+        check(
+            c,
+            "rmmod with persistent devices and no open file",
+            delete_module("rtun").map_err(errs),
+        );
         for p in ["/dev/net/rtun", "/sys/module/rtun"] {
-            check(c, "after rmmod", if Path::new(p).exists() { Err(format!("{p} still there")) } else { Ok(()) });
+            check(
+                c,
+                "after rmmod",
+                if Path::new(p).exists() {
+                    Err(format!("{p} still there"))
+                } else {
+                    Ok(())
+                },
+            );
         }
         let left = lc_in_sysfs();
-        check(c, "after rmmod", if left.is_empty() { Ok(()) } else { Err(format!("left in init_net: {}", left.join(" "))) });
+        check(
+            c,
+            "after rmmod",
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("left in init_net: {}", left.join(" ")))
+            },
+        );
         check(c, "setns", setns(other));
         let left = lc_in_proc();
         check(c, "setns", setns(init));
-        check(c, "after rmmod", if left.is_empty() { Ok(()) } else { Err(format!("left in {netns}: {}", left.join(" "))) });
+        check(
+            c,
+            "after rmmod",
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("left in {netns}: {}", left.join(" ")))
+            },
+        );
     }
-    println!("cycles={count} devices={devices} seconds={:.1}", t0.elapsed().as_secs_f64());
+    println!(
+        "cycles={count} devices={devices} seconds={:.1}",
+        t0.elapsed().as_secs_f64()
+    );
 }
 
 /// `rtunctl close-rmmod MODULE.ko [persist] --dev PATH --count N`: N rounds
@@ -223,7 +337,10 @@ pub fn run(module: &str, netns: &str, count: usize, extra_every: usize) {
 /// `rounds=N first_try_ok=K`; exit status 1 only if a setup step failed or
 /// the module could not be removed at all.
 pub fn close_rmmod(ko_path: &str, dev: &str, persist: bool, rounds: usize) {
-    let module = Path::new(ko_path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let module = Path::new(ko_path)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let ko = fs::File::open(ko_path).unwrap_or_else(|e| {
         println!("open {ko_path}: {e}");
         exit(1)
@@ -233,8 +350,17 @@ pub fn close_rmmod(ko_path: &str, dev: &str, persist: bool, rounds: usize) {
     for round in 0..rounds {
         if !Path::new(&format!("/sys/module/{module}")).exists() {
             // SAFETY: finit_module with our fd and empty parameters.
-            let r = unsafe { libc::syscall(libc::SYS_finit_module, ko.as_raw_fd(), c"".as_ptr(), 0) };
-            check(round, "insmod", if r < 0 { Err(errs(errno())) } else { Ok(()) });
+            let r =
+                unsafe { libc::syscall(libc::SYS_finit_module, ko.as_raw_fd(), c"".as_ptr(), 0) };
+            check(
+                round,
+                "insmod",
+                if r < 0 {
+                    Err(errs(Errno::last()))
+                } else {
+                    Ok(())
+                },
+            );
         }
         let t0 = Instant::now();
         while !Path::new(dev).exists() && t0.elapsed().as_secs() < 5 {
@@ -263,10 +389,17 @@ pub fn close_rmmod(ko_path: &str, dev: &str, persist: bool, rounds: usize) {
                     last = delete_module(&module);
                 }
                 let after = match last {
-                    Ok(()) => format!("removed {:.1} ms later", t0.elapsed().as_secs_f64() * 1000.0),
+                    Ok(()) => format!(
+                        "removed {:.1} ms later",
+                        t0.elapsed().as_secs_f64() * 1000.0
+                    ),
                     Err(e) => format!("still refused after 5 s ({})", errs(e)),
                 };
-                println!("round {round}: rmmod {module} right after the close: {} (refcnt {}); {after}", errs(e), refs.trim());
+                println!(
+                    "round {round}: rmmod {module} right after the close: {} (refcnt {}); {after}",
+                    errs(e),
+                    refs.trim()
+                );
                 check(round, "rmmod at all", last.map_err(errs));
             }
         }

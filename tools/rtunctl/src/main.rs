@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! rtunctl: the companion tool of rust_tun. It creates, deletes and persists
 //! devices, moves frames through them, provokes each kind of drop on purpose,
 //! and prints counters. It speaks tun's ABI, so `--dev /dev/net/tun` drives the
@@ -7,22 +8,19 @@
 //! print `errno=NAME` on stdout and exit 1; usage errors print to stderr and
 //! exit 2.
 
-mod abi_check;
 mod block;
 mod cycles;
-mod frame;
 mod race;
-mod uring;
-mod util;
 
 use std::{ffi::CString, fs, io::Write, process::exit, time::Duration};
 
 use rtun_common::{
     abi::*,
-    bpf,
-    sys::{errno, errno_name, ioctl, ioctl_val, unmapped_region},
+    bpf, frame,
+    hex::{parse_hex, parse_mac, to_hex},
+    sys::{ioctl, ioctl_val, unmapped_region},
+    Errno,
 };
-use util::*;
 
 const USAGE: &str = "usage: rtunctl [--dev PATH] [--as-uid UID[:GID]] COMMAND [ARGS]
 
@@ -66,9 +64,8 @@ commands:
   race napi-del [--count ROUNDS] [--seed S]
                                             writers on an IFF_NAPI queue while its device is
                                             deleted (src/race.rs)
-  abi SCENARIO | list                       one fixed call sequence, printed as 'step: result'
-                                            lines that compare between --dev /dev/net/tun and
-                                            /dev/net/rtun (tests/guest/t_abi.sh)";
+
+The ABI comparison scenarios are a tool of their own: rtunabi.";
 
 #[derive(Default)]
 struct Opts {
@@ -119,15 +116,17 @@ fn usage_error(msg: &str) -> ! {
 }
 
 /// The operation under test failed: report the errno the way scripts expect.
-fn errno_exit(e: i32) -> ! {
-    println!("errno={}", errno_name(e));
+fn errno_exit(e: Errno) -> ! {
+    println!("errno={e}");
     exit(1)
 }
 
 fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> T {
     let v = v.unwrap_or_else(|| usage_error(&format!("{flag} needs a value")));
     let parsed = if let Some(h) = v.strip_prefix("0x") {
-        u64::from_str_radix(h, 16).ok().and_then(|n| n.to_string().parse().ok())
+        u64::from_str_radix(h, 16)
+            .ok()
+            .and_then(|n| n.to_string().parse().ok())
     } else {
         v.parse().ok()
     };
@@ -135,16 +134,32 @@ fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> T {
 }
 
 fn parse_args() -> Opts {
-    let mut o = Opts { dev_path: "/dev/net/rtun".into(), queues: 1, hexlen: 64, count: 1, timeout_ms: 3000, ..Default::default() };
+    let mut o = Opts {
+        dev_path: "/dev/net/rtun".into(),
+        queues: 1,
+        hexlen: 64,
+        count: 1,
+        timeout_ms: 3000,
+        ..Default::default()
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--dev" => o.dev_path = it.next().unwrap_or_else(|| usage_error("--dev needs a path")),
+            "--dev" => {
+                o.dev_path = it
+                    .next()
+                    .unwrap_or_else(|| usage_error("--dev needs a path"))
+            }
             "--as-uid" => {
-                let v = it.next().unwrap_or_else(|| usage_error("--as-uid needs a uid"));
+                let v = it
+                    .next()
+                    .unwrap_or_else(|| usage_error("--as-uid needs a uid"));
                 let mut p = v.splitn(2, ':');
                 let uid: u32 = num("--as-uid", p.next().map(String::from));
-                let gid: u32 = p.next().map(|g| num("--as-uid", Some(g.to_string()))).unwrap_or(uid);
+                let gid: u32 = p
+                    .next()
+                    .map(|g| num("--as-uid", Some(g.to_string())))
+                    .unwrap_or(uid);
                 o.as_uid = Some((uid, gid));
             }
             "--tun" => o.tun = true,
@@ -167,7 +182,11 @@ fn parse_args() -> Opts {
             }
             "--read" => o.read = true,
             "--hexlen" => o.hexlen = num("--hexlen", it.next()),
-            "--hex" => o.hex = Some(parse_hex(&it.next().unwrap_or_default()).unwrap_or_else(|e| usage_error(&e))),
+            "--hex" => {
+                o.hex = Some(
+                    parse_hex(&it.next().unwrap_or_default()).unwrap_or_else(|e| usage_error(&e)),
+                )
+            }
             "--pad-to" => o.pad_to = Some(num("--pad-to", it.next())),
             "--count" => o.count = num("--count", it.next()),
             "--seed" => o.seed = num("--seed", it.next()),
@@ -178,13 +197,20 @@ fn parse_args() -> Opts {
             "--owner" => o.owner = Some(num("--owner", it.next())),
             "--group" => o.group = Some(num("--group", it.next())),
             "--pi-proto" => o.pi_proto = Some(num("--pi-proto", it.next())),
-            "--vnet" => o.vnet = Some(parse_hex(&it.next().unwrap_or_default()).unwrap_or_else(|e| usage_error(&e))),
+            "--vnet" => {
+                o.vnet = Some(
+                    parse_hex(&it.next().unwrap_or_default()).unwrap_or_else(|e| usage_error(&e)),
+                )
+            }
             "--proto" => o.proto = Some(num("--proto", it.next())),
             "--gso" => o.gso = Some(num("--gso", it.next())),
             "--len" => o.len = Some(num("--len", it.next())),
             "--txfilter" => {
                 let v = it.next().unwrap_or_default();
-                let macs = v.split(',').filter(|s| !s.is_empty()).map(|m| parse_mac(m).unwrap_or_else(|e| usage_error(&e)));
+                let macs = v
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(|m| parse_mac(m).unwrap_or_else(|e| usage_error(&e)));
                 o.txfilter = Some(macs.collect());
             }
             "--allmulti" => o.allmulti = true,
@@ -224,22 +250,22 @@ impl Opts {
     }
 
     fn arg(&self, i: usize, what: &str) -> &str {
-        self.args.get(i).map(String::as_str).unwrap_or_else(|| usage_error(&format!("missing {what}")))
+        self.args
+            .get(i)
+            .map(String::as_str)
+            .unwrap_or_else(|| usage_error(&format!("missing {what}")))
     }
 }
 
 /// Opens the device node and runs TUNSETIFF; returns the fd and the name.
-fn try_attach(o: &Opts, name: &str) -> Result<(i32, String), i32> {
-    let path = CString::new(o.dev_path.as_str()).map_err(|_| libc::EINVAL)?;
+fn try_attach(o: &Opts, name: &str) -> Result<(i32, String), Errno> {
+    let path = CString::new(o.dev_path.as_str()).map_err(|_| Errno(libc::EINVAL))?;
     let mut oflags = libc::O_RDWR | libc::O_CLOEXEC;
     if o.nonblock {
         oflags |= libc::O_NONBLOCK;
     }
     // SAFETY: A valid C string.
-    let fd = unsafe { libc::open(path.as_ptr(), oflags) };
-    if fd < 0 {
-        return Err(errno());
-    }
+    let fd = Errno::result(unsafe { libc::open(path.as_ptr(), oflags) })?;
     let mut req = IfReq::new(name, o.flags());
     if let Err(e) = ioctl(fd, TUNSETIFF, &mut req) {
         // SAFETY: Our fd.
@@ -272,13 +298,21 @@ fn main() {
     let o = parse_args();
     if let Some((uid, gid)) = o.as_uid {
         // SAFETY: Plain credential syscalls.
-        let ok = unsafe { libc::setgroups(0, std::ptr::null()) == 0 && libc::setgid(gid) == 0 && libc::setuid(uid) == 0 };
+        let ok = unsafe {
+            libc::setgroups(0, std::ptr::null()) == 0
+                && libc::setgid(gid) == 0
+                && libc::setuid(uid) == 0
+        };
         if !ok {
-            eprintln!("rtunctl: cannot switch to uid {uid}: {}", errno_name(errno()));
+            eprintln!("rtunctl: cannot switch to uid {uid}: {}", Errno::last());
             exit(2);
         }
     }
-    let cmd = o.args.first().cloned().unwrap_or_else(|| usage_error("no command"));
+    let cmd = o
+        .args
+        .first()
+        .cloned()
+        .unwrap_or_else(|| usage_error("no command"));
     match cmd.as_str() {
         "add" => cmd_add(&o),
         "del" => cmd_del(&o),
@@ -299,11 +333,21 @@ fn main() {
         "getiff" => cmd_getiff(&o),
         "carrier" => cmd_carrier(&o),
         "stats" => cmd_stats(&o),
-        "abi" => exit(abi_check::main(o.arg(1, "SCENARIO"), &o.dev_path)),
+        "abi" => {
+            usage_error("the ABI scenarios moved to their own tool: rtunabi [--dev PATH] SCENARIO")
+        }
         "block" => cmd_block(&o),
         "cycles" => {
-            let module = o.args.get(1).cloned().unwrap_or_else(|| "/modules/rtun.ko".into());
-            let netns = o.args.get(2).cloned().unwrap_or_else(|| usage_error("cycles needs MODULE NETNS"));
+            let module = o
+                .args
+                .get(1)
+                .cloned()
+                .unwrap_or_else(|| "/modules/rtun.ko".into());
+            let netns = o
+                .args
+                .get(2)
+                .cloned()
+                .unwrap_or_else(|| usage_error("cycles needs MODULE NETNS"));
             cycles::run(&module, &netns, o.count, o.extra_every);
         }
         "race" => match o.args.get(1).map(String::as_str) {
@@ -355,13 +399,21 @@ fn set_filters(o: &Opts, fd: i32) {
         for m in macs {
             buf.extend_from_slice(m);
         }
-        let n = ioctl(fd, TUNSETTXFILTER, buf.as_mut_ptr()).unwrap_or_else(|e| errno_exit(e));
+        let n = ioctl(fd, TUNSETTXFILTER, &mut buf[..]).unwrap_or_else(|e| errno_exit(e));
         println!("txfilter exact={n}");
     }
     if let Some(ret) = o.cbpf_ret {
         // One classic instruction: "ret #ret" (BPF_RET | BPF_K).
-        let insn = [bpf::SockFilter { code: 0x06, jt: 0, jf: 0, k: ret }];
-        let mut fprog = bpf::SockFprog { len: 1, filter: insn.as_ptr() };
+        let insn = [bpf::SockFilter {
+            code: 0x06,
+            jt: 0,
+            jf: 0,
+            k: ret,
+        }];
+        let mut fprog = bpf::SockFprog {
+            len: 1,
+            filter: insn.as_ptr(),
+        };
         ioctl(fd, TUNATTACHFILTER, &mut fprog).unwrap_or_else(|e| errno_exit(e));
         println!("cbpf ret={ret}");
     }
@@ -408,7 +460,14 @@ fn cmd_attach(o: &Opts) {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
-    let mut pfds: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
     let mut buf = vec![0u8; 65536 + 64];
     loop {
         // SAFETY: `pfds` is a valid array of pollfd.
@@ -422,7 +481,10 @@ fn cmd_attach(o: &Opts) {
                 let r = unsafe { libc::read(p.fd, buf.as_mut_ptr().cast(), buf.len()) };
                 if r >= 0 {
                     let r = r as usize;
-                    println!("frame q={q} len={r} hex={}", to_hex(&buf[..r.min(o.hexlen)]));
+                    println!(
+                        "frame q={q} len={r} hex={}",
+                        to_hex(&buf[..r.min(o.hexlen)])
+                    );
                     let _ = std::io::stdout().flush();
                 }
             }
@@ -434,7 +496,9 @@ fn cmd_attach(o: &Opts) {
 fn headers(o: &Opts, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     if !o.no_pi {
-        let proto = o.pi_proto.unwrap_or_else(|| frame::guess_proto(o.tun, payload));
+        let proto = o
+            .pi_proto
+            .unwrap_or_else(|| frame::guess_proto(o.tun, payload));
         out.extend_from_slice(&0u16.to_ne_bytes());
         out.extend_from_slice(&proto.to_be_bytes());
     }
@@ -458,7 +522,10 @@ fn cmd_send(o: &Opts) {
             report_write(r, &mut failed);
         }
     } else {
-        let mut payload = o.hex.clone().unwrap_or_else(|| usage_error("send needs --hex or --bad-buffer"));
+        let mut payload = o
+            .hex
+            .clone()
+            .unwrap_or_else(|| usage_error("send needs --hex or --bad-buffer"));
         if let Some(n) = o.pad_to {
             if payload.len() < n {
                 payload.resize(n, 0);
@@ -477,7 +544,7 @@ fn cmd_send(o: &Opts) {
 
 fn report_write(r: isize, failed: &mut bool) {
     if r < 0 {
-        println!("errno={}", errno_name(errno()));
+        println!("errno={}", Errno::last());
         *failed = true;
     } else {
         println!("wrote {r}");
@@ -485,7 +552,11 @@ fn report_write(r: isize, failed: &mut bool) {
 }
 
 fn poll_in(fd: i32, timeout_ms: i32) -> bool {
-    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
     // SAFETY: One valid pollfd.
     unsafe { libc::poll(&mut p, 1, timeout_ms) > 0 && p.revents & libc::POLLIN != 0 }
 }
@@ -499,7 +570,7 @@ fn cmd_recv(o: &Opts) {
         // SAFETY: `buf` is writable for its length.
         let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if r < 0 {
-            errno_exit(errno());
+            errno_exit(Errno::last());
         }
         println!("read {r}");
         return;
@@ -512,7 +583,7 @@ fn cmd_recv(o: &Opts) {
         // SAFETY: `buf` is writable for its length.
         let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if r < 0 {
-            errno_exit(errno());
+            errno_exit(Errno::last());
         }
         let r = r as usize;
         println!("frame len={r} hex={}", to_hex(&buf[..r.min(o.hexlen)]));
@@ -523,7 +594,18 @@ fn cmd_forward(o: &Opts) {
     let (a, _) = attach(o, o.arg(1, "A"));
     let (b, _) = attach(o, o.arg(2, "B"));
     touch(&o.ready_file);
-    let mut pfds = [libc::pollfd { fd: a, events: libc::POLLIN, revents: 0 }, libc::pollfd { fd: b, events: libc::POLLIN, revents: 0 }];
+    let mut pfds = [
+        libc::pollfd {
+            fd: a,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: b,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
     let mut buf = vec![0u8; 65536 + 64];
     loop {
         // SAFETY: A valid array of two pollfd.
@@ -563,7 +645,10 @@ fn cmd_inject(o: &Opts) {
 }
 
 fn cmd_nonblock_check(o: &Opts) {
-    let mut o2 = Opts { nonblock: true, ..Default::default() };
+    let mut o2 = Opts {
+        nonblock: true,
+        ..Default::default()
+    };
     o2.dev_path = o.dev_path.clone();
     o2.tun = o.tun;
     o2.no_pi = o.no_pi;
@@ -573,9 +658,9 @@ fn cmd_nonblock_check(o: &Opts) {
     // SAFETY: `buf` is writable.
     let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
     if r < 0 {
-        let e = errno();
-        println!("read errno={}", errno_name(e));
-        exit(if e == libc::EAGAIN { 0 } else { 1 });
+        let e = Errno::last();
+        println!("read errno={e}");
+        exit(if e == Errno(libc::EAGAIN) { 0 } else { 1 });
     }
     println!("read ok {r}");
     exit(1);
@@ -583,23 +668,40 @@ fn cmd_nonblock_check(o: &Opts) {
 
 fn revents(r: i16) -> String {
     let mut v = Vec::new();
-    for (bit, name) in [(libc::POLLIN, "POLLIN"), (libc::POLLOUT, "POLLOUT"), (libc::POLLERR, "POLLERR"), (libc::POLLHUP, "POLLHUP")] {
+    for (bit, name) in [
+        (libc::POLLIN, "POLLIN"),
+        (libc::POLLOUT, "POLLOUT"),
+        (libc::POLLERR, "POLLERR"),
+        (libc::POLLHUP, "POLLHUP"),
+    ] {
         if r & bit != 0 {
             v.push(name);
         }
     }
-    if v.is_empty() { "none".into() } else { v.join(",") }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(",")
+    }
 }
 
 fn cmd_poll_check(o: &Opts) {
     let (fd, _) = attach(o, o.arg(1, "NAME"));
-    let mut p = libc::pollfd { fd, events: libc::POLLIN | libc::POLLOUT, revents: 0 };
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN | libc::POLLOUT,
+        revents: 0,
+    };
     // SAFETY: One valid pollfd.
     unsafe { libc::poll(&mut p, 1, 0) };
     println!("initial revents={}", revents(p.revents));
     let _ = std::io::stdout().flush();
     touch(&o.ready_file);
-    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
     // SAFETY: One valid pollfd.
     unsafe { libc::poll(&mut p, 1, o.timeout_ms) };
     println!("after revents={}", revents(p.revents));
@@ -613,7 +715,11 @@ fn cmd_poll_check(o: &Opts) {
 
 fn txqueues(name: &str) -> usize {
     fs::read_dir(format!("/sys/class/net/{name}/queues"))
-        .map(|d| d.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("tx-")).count())
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("tx-"))
+                .count()
+        })
         .unwrap_or(0)
 }
 
@@ -629,20 +735,25 @@ fn cmd_queue_check(o: &Opts) {
     let mut req = IfReq::new("", IFF_DETACH_QUEUE);
     match ioctl(last, TUNSETQUEUE, &mut req) {
         Ok(_) => println!("detach ok"),
-        Err(e) => println!("detach errno={}", errno_name(e)),
+        Err(e) => println!("detach errno={e}"),
     }
     println!("txqueues={}", txqueues(dev));
     let mut req = IfReq::new("", IFF_ATTACH_QUEUE);
     match ioctl(last, TUNSETQUEUE, &mut req) {
         Ok(_) => println!("attach ok"),
-        Err(e) => println!("attach errno={}", errno_name(e)),
+        Err(e) => println!("attach errno={e}"),
     }
     println!("txqueues={}", txqueues(dev));
-    let mut single = Opts { multi_queue: false, tun: o.tun, no_pi: o.no_pi, ..Default::default() };
+    let mut single = Opts {
+        multi_queue: false,
+        tun: o.tun,
+        no_pi: o.no_pi,
+        ..Default::default()
+    };
     single.dev_path = o.dev_path.clone();
     match try_attach(&single, dev) {
         Ok(_) => println!("mismatch ok"),
-        Err(e) => println!("mismatch errno={}", errno_name(e)),
+        Err(e) => println!("mismatch errno={e}"),
     }
 }
 
@@ -688,8 +799,18 @@ fn cmd_carrier(o: &Opts) {
 
 fn cmd_stats(o: &Opts) {
     let name = o.arg(1, "NAME");
-    let get = |k: &str| fs::read_to_string(format!("/sys/class/net/{name}/statistics/{k}")).map(|s| s.trim().to_string());
-    let keys = ["rx_packets", "rx_bytes", "rx_dropped", "tx_packets", "tx_bytes", "tx_dropped"];
+    let get = |k: &str| {
+        fs::read_to_string(format!("/sys/class/net/{name}/statistics/{k}"))
+            .map(|s| s.trim().to_string())
+    };
+    let keys = [
+        "rx_packets",
+        "rx_bytes",
+        "rx_dropped",
+        "tx_packets",
+        "tx_bytes",
+        "tx_dropped",
+    ];
     let mut parts = Vec::new();
     for k in keys {
         match get(k) {

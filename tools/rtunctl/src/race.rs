@@ -23,7 +23,8 @@ use std::{
 use rtun_common::{
     abi::*,
     prng::{Draw, SeedRng},
-    sys::{errno, errno_name, ioctl, Fd},
+    sys::{ioctl, Fd},
+    Errno,
 };
 
 const WRITERS: usize = 4;
@@ -32,7 +33,7 @@ const WRITERS: usize = 4;
 /// file is unbound; EIO while the device is down; EBUSY from a detached
 /// NAPI queue (tun's `tfile->detached`); EINVAL (tun's "no device") is not
 /// expected but is counted like the rest.
-const EXPECTED: &[i32] = &[libc::EBADFD, libc::EIO, libc::EBUSY];
+const EXPECTED: &[Errno] = &[Errno(libc::EBADFD), Errno(libc::EIO), Errno(libc::EBUSY)];
 
 pub fn napi_del(dev: &str, rounds: usize, seed: u64) -> i32 {
     let mut rng = SeedRng::new(seed);
@@ -43,7 +44,7 @@ pub fn napi_del(dev: &str, rounds: usize, seed: u64) -> i32 {
         let fd = match setup(dev) {
             Ok(v) => v,
             Err((step, e)) => {
-                println!("round {round}: {step}: {}", errno_name(e));
+                println!("round {round}: {step}: {e}");
                 return 1;
             }
         };
@@ -59,7 +60,7 @@ pub fn napi_del(dev: &str, rounds: usize, seed: u64) -> i32 {
             .collect();
         thread::sleep(Duration::from_micros(rng.below(5000)));
         if let Err(e) = del_link(ifindex) {
-            println!("round {round}: RTM_DELLINK: {}", errno_name(e));
+            println!("round {round}: RTM_DELLINK: {e}");
             stop.store(true, Ordering::Relaxed);
             return 1;
         }
@@ -71,7 +72,7 @@ pub fn napi_del(dev: &str, rounds: usize, seed: u64) -> i32 {
             let (n, e) = h.join().unwrap_or((0, None));
             written += n;
             if let Some(e) = e {
-                *errnos.entry(errno_name(e)).or_default() += 1;
+                *errnos.entry(e.to_string()).or_default() += 1;
                 if !EXPECTED.contains(&e) {
                     unexpected += 1;
                 }
@@ -79,7 +80,10 @@ pub fn napi_del(dev: &str, rounds: usize, seed: u64) -> i32 {
         }
     }
     let summary: Vec<String> = errnos.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!("rounds={rounds} writes_ok={written} first_errors: {}", summary.join(" "));
+    println!(
+        "rounds={rounds} writes_ok={written} first_errors: {}",
+        summary.join(" ")
+    );
     if unexpected > 0 {
         println!("unexpected errnos: {unexpected}");
         return 1;
@@ -88,7 +92,7 @@ pub fn napi_del(dev: &str, rounds: usize, seed: u64) -> i32 {
 }
 
 /// A new up TAP device with IFF_NAPI: its file and ifindex.
-fn setup(dev: &str) -> Result<(Fd, u32), (&'static str, i32)> {
+fn setup(dev: &str) -> Result<(Fd, u32), (&'static str, Errno)> {
     let fd = Fd(rtun_common::sys::open_dev(dev, 0).map_err(|e| ("open", e))?);
     let mut req = IfReq::new("", IFF_TAP | IFF_NO_PI | IFF_NAPI);
     ioctl(fd.0, TUNSETIFF, &mut req).map_err(|e| ("TUNSETIFF", e))?;
@@ -96,20 +100,20 @@ fn setup(dev: &str) -> Result<(Fd, u32), (&'static str, i32)> {
     // SAFETY: A plain socket for the interface ioctls.
     let s = Fd(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) });
     if s.0 < 0 {
-        return Err(("socket", errno()));
+        return Err(("socket", Errno::last()));
     }
     let mut r = IfReq::new(&name, 0);
-    ioctl(s.0, libc::SIOCGIFFLAGS as u64, &mut r).map_err(|e| ("SIOCGIFFLAGS", e))?;
+    ioctl(s.0, libc::SIOCGIFFLAGS, &mut r).map_err(|e| ("SIOCGIFFLAGS", e))?;
     let up = r.flags() | libc::IFF_UP as u16;
     r.set_flags(up);
-    ioctl(s.0, libc::SIOCSIFFLAGS as u64, &mut r).map_err(|e| ("SIOCSIFFLAGS up", e))?;
-    let ifindex = rtun_common::net::if_index(&name).ok_or(("if_index", libc::ENODEV))?;
+    ioctl(s.0, libc::SIOCSIFFLAGS, &mut r).map_err(|e| ("SIOCSIFFLAGS up", e))?;
+    let ifindex = rtun_common::net::if_index(&name).map_err(|e| ("if_index", e))?;
     Ok((fd, ifindex))
 }
 
 /// Writes a 60-byte broadcast frame until a write fails or `stop` is set:
 /// the number written and the first errno.
-fn write_until_error(fd: i32, stop: &AtomicBool) -> (usize, Option<i32>) {
+fn write_until_error(fd: i32, stop: &AtomicBool) -> (usize, Option<Errno>) {
     let mut f = vec![0xffu8; 6];
     f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01, 0x88, 0xb5]);
     f.resize(60, 0);
@@ -118,7 +122,7 @@ fn write_until_error(fd: i32, stop: &AtomicBool) -> (usize, Option<i32>) {
         // SAFETY: `f` is readable for its length.
         let r = unsafe { libc::write(fd, f.as_ptr().cast(), f.len()) };
         if r < 0 {
-            return (n, Some(errno()));
+            return (n, Some(Errno::last()));
         }
         n += 1;
     }
@@ -126,9 +130,9 @@ fn write_until_error(fd: i32, stop: &AtomicBool) -> (usize, Option<i32>) {
 }
 
 /// RTM_DELLINK of `ifindex`, acknowledged.
-fn del_link(ifindex: u32) -> Result<(), i32> {
+fn del_link(ifindex: u32) -> Result<(), Errno> {
     // nlmsghdr (16) + ifinfomsg (16).
-    let mut m = vec![0u8; 32];
+    let mut m = [0u8; 32];
     m[0..4].copy_from_slice(&32u32.to_ne_bytes());
     m[4..6].copy_from_slice(&libc::RTM_DELLINK.to_ne_bytes());
     m[6..8].copy_from_slice(&((libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16).to_ne_bytes());
@@ -137,20 +141,28 @@ fn del_link(ifindex: u32) -> Result<(), i32> {
     m[20..24].copy_from_slice(&ifindex.to_ne_bytes());
     // SAFETY: A netlink socket, used with buffers of the lengths given.
     unsafe {
-        let s = Fd(libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE));
+        let s = Fd(libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        ));
         if s.0 < 0 {
-            return Err(errno());
+            return Err(Errno::last());
         }
         if libc::send(s.0, m.as_ptr().cast(), m.len(), 0) < 0 {
-            return Err(errno());
+            return Err(Errno::last());
         }
         let mut buf = [0u8; 4096];
         let n = libc::recv(s.0, buf.as_mut_ptr().cast(), buf.len(), 0);
         if n < 36 {
-            return Err(if n < 0 { errno() } else { libc::EPROTO });
+            return Err(if n < 0 {
+                Errno::last()
+            } else {
+                Errno(libc::EPROTO)
+            });
         }
         // NLMSG_ERROR: an int error code after the header (0: the ack).
         let code = i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);
-        if code < 0 { Err(-code) } else { Ok(()) }
+        Errno::from_negative(code).map(|_| ())
     }
 }

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! The errnos each call may return, as docs/abi.md's "Errnos" table documents
 //! them: `rtun` (both drivers) and `tun_only` (what tun.ko may also return,
 //! where rtun differs on purpose). A host test parses docs/abi.md and checks
@@ -135,10 +136,14 @@ pub fn known_call(call: &str) -> bool {
     TABLE.iter().any(|r| r.calls.contains(&call))
 }
 
+/// One row of docs/abi.md's table: (calls, rtun's errnos, tun.ko-only errnos).
+#[cfg_attr(not(test), allow(dead_code))]
+pub type ReadmeRow = (Vec<String>, Vec<String>, Vec<String>);
+
 /// The rows of docs/abi.md's "### Errnos" section: `| calls | errnos | tun.ko also | when |`,
 /// names in backquotes, "none" for no errno. Returns (calls, rtun, tun_only) per row.
 #[cfg_attr(not(test), allow(dead_code))]
-pub fn parse_readme(text: &str) -> Result<Vec<(Vec<String>, Vec<String>, Vec<String>)>, String> {
+pub fn parse_readme(text: &str) -> Result<Vec<ReadmeRow>, String> {
     let mut rows = Vec::new();
     let mut inside = false;
     for line in text.lines() {
@@ -175,7 +180,7 @@ pub fn parse_readme(text: &str) -> Result<Vec<(Vec<String>, Vec<String>, Vec<Str
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rtun_common::sys::ERRNO_NAMES;
+    use rtun_common::errno::ERRNO_NAMES;
     use std::collections::BTreeSet;
 
     #[test]

@@ -1,10 +1,14 @@
+// SPDX-License-Identifier: GPL-2.0
 //! The fuzzing loop: fds in every state, random ioctls, frames, reads, polls
 //! and traffic; per (call, errno) counts; the accounting check at the end.
 
 use crate::errnos;
 use crate::ioctls::{self as t, Arg};
 use crate::sys::{self, Mem, PAGE};
-use rtun_common::{prng::{Draw, SeedRng}, sys::errno_name};
+use rtun_common::{
+    prng::{Draw, SeedRng},
+    Errno,
+};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -129,11 +133,11 @@ pub fn normalise(s: &str) -> String {
         .replace("/dev/net/rtun", "DEV")
 }
 
-fn fmt_errno(r: isize) -> String {
-    if r < 0 {
-        errno_name(-r as i32)
-    } else {
-        "ok".into()
+/// A result as the errno table counts it: `ok`, or the errno's name.
+fn fmt_errno<T>(r: &Result<T, Errno>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        Err(e) => e.to_string(),
     }
 }
 
@@ -204,24 +208,27 @@ impl Fuzzer {
         }
     }
 
-    fn note(&mut self, call: &str, r: isize, args: &dyn Fn() -> String) {
+    fn note<T: std::fmt::Display>(
+        &mut self,
+        call: &str,
+        r: &Result<T, Errno>,
+        args: &dyn Fn() -> String,
+    ) {
         let e = fmt_errno(r);
+        // The value, or the errno's name.
+        let v = match r {
+            Ok(v) => v.to_string(),
+            Err(_) => e.clone(),
+        };
         if self.cfg.verbose {
-            eprintln!(
-                "{} {} {} -> {}",
-                self.iter,
-                call,
-                args(),
-                if r >= 0 { r.to_string() } else { e.clone() }
-            );
+            eprintln!("{} {} {} -> {}", self.iter, call, args(), v);
         }
         if let Some(w) = self.trace_out.as_mut() {
             use std::io::Write;
             let a = normalise(&args());
-            let v = if r >= 0 { r.to_string() } else { e.clone() };
             let _ = writeln!(w, "{} {} {} -> {}", self.iter, call, a, v);
         }
-        if r < 0 && !errnos::allowed(call, &e, self.cfg.tun) {
+        if r.is_err() && !errnos::allowed(call, &e, self.cfg.tun) {
             let msg = format!(
                 "undocumented errno: call={call} errno={e} args=[{}] seed={} iteration={}",
                 args(),
@@ -249,7 +256,7 @@ impl Fuzzer {
     fn learn_binding(&mut self, s: usize) {
         let fd = self.slots[s].fd;
         let mut ifr = [0u8; 40];
-        if sys::ioctl(fd, t::TUNGETIFF, ifr.as_mut_ptr() as usize) < 0 {
+        if sys::ioctl(fd, t::TUNGETIFF, ifr.as_mut_ptr() as usize).is_err() {
             self.slots[s].dev = None;
             return;
         }
@@ -298,7 +305,7 @@ impl Fuzzer {
     /// A pointer for a structure of `need` bytes whose good content is `fill`.
     fn pointer(&mut self, need: usize, fill: &[u8]) -> (usize, String) {
         let k = self.rng.below(100);
-        let mem = &self.mem;
+        let mem = &mut self.mem;
         if k < 60 {
             mem.good()[..fill.len()].copy_from_slice(fill);
             (mem.good as usize, "good".into())
@@ -437,10 +444,10 @@ impl Fuzzer {
     fn act_open(&mut self) {
         let r = sys::open(&self.cfg.dev);
         let dev = self.cfg.dev.clone();
-        self.note("open", r, &|| dev.clone());
-        if r >= 0 {
+        self.note("open", &r, &|| dev.clone());
+        if let Ok(fd) = r {
             self.slots.push(Slot {
-                fd: r as i32,
+                fd,
                 dev: None,
                 flags: 0,
                 vnet_sz: 10,
@@ -452,19 +459,23 @@ impl Fuzzer {
         let Some(s) = self.pick_slot() else { return };
         let sl = self.slots.swap_remove(s);
         let r = sys::close(sl.fd);
-        self.note("close", r, &|| format!("fd={}", sl.fd));
+        self.note("close", &r, &|| format!("fd={}", sl.fd));
     }
 
-    fn do_ioctl(&mut self, s: usize, cmd: u64, arg: usize, desc: String) -> isize {
+    fn do_ioctl(&mut self, s: usize, cmd: u64, arg: usize, desc: String) -> Result<i32, Errno> {
         let fd = self.slots[s].fd;
         self.ioctl_us = mono_us();
         let r = sys::ioctl(fd, cmd, arg);
         let call = t::call_name(cmd);
-        self.note(call, r, &|| format!("fd={fd} cmd=0x{cmd:x} {desc}"));
-        if r > 0 && (cmd == t::TUNGETDEVNETNS || cmd == t::SIOCGSKNS) {
-            sys::close(r as i32);
+        self.note(call, &r, &|| format!("fd={fd} cmd=0x{cmd:x} {desc}"));
+        match r {
+            // The namespace fd the call returned.
+            Ok(nsfd) if nsfd > 0 && (cmd == t::TUNGETDEVNETNS || cmd == t::SIOCGSKNS) => {
+                let _ = sys::close(nsfd);
+            }
+            _ => {}
         }
-        if r >= 0 && cmd == t::TUNSETIFF {
+        if r.is_ok() && cmd == t::TUNSETIFF {
             self.learn_binding(s);
         }
         r
@@ -483,7 +494,7 @@ impl Fuzzer {
         };
         self.slots[s].flags = flags;
         let nm = String::from_utf8_lossy(&name).into_owned();
-        self.do_ioctl(
+        let _ = self.do_ioctl(
             s,
             t::TUNSETIFF,
             p,
@@ -506,7 +517,7 @@ impl Fuzzer {
         } else {
             self.pointer(40, &req)
         };
-        self.do_ioctl(
+        let _ = self.do_ioctl(
             s,
             t::TUNSETQUEUE,
             p,
@@ -517,7 +528,7 @@ impl Fuzzer {
     fn act_persist(&mut self) {
         let Some(s) = self.pick_slot() else { return };
         let v = if self.rng.chance(5, 6) { 1 } else { 0 };
-        self.do_ioctl(s, t::TUNSETPERSIST, v, format!("{v}"));
+        let _ = self.do_ioctl(s, t::TUNSETPERSIST, v, format!("{v}"));
     }
 
     /// A known TUN*/SIOC* ioctl with random arguments.
@@ -529,7 +540,7 @@ impl Fuzzer {
         }
         let (arg, desc) = self.arg_for(cmd, kind);
         let r = self.do_ioctl(s, cmd, arg, desc);
-        if r == 0 && cmd == t::TUNSETVNETHDRSZ && arg == self.mem.good as usize {
+        if r == Ok(0) && cmd == t::TUNSETVNETHDRSZ && arg == self.mem.good as usize {
             let v = i32::from_ne_bytes(self.mem.good()[..4].try_into().unwrap());
             self.slots[s].vnet_sz = v.max(10) as usize;
         }
@@ -655,7 +666,7 @@ impl Fuzzer {
                 self.pointer(40, &req)
             }
         };
-        self.do_ioctl(s, cmd, arg, format!("random {desc}"));
+        let _ = self.do_ioctl(s, cmd, arg, format!("random {desc}"));
     }
 
     /// A frame for slot `s`: [PI][virtio-net header][payload], the headers as
@@ -829,17 +840,19 @@ impl Fuzzer {
         };
         let r = sys::rw(fd, true, &iov);
         let fl = self.slots[s].flags;
-        self.note("write", r, &|| {
+        self.note("write", &r, &|| {
             format!("fd={fd} len={} flags=0x{fl:x} buf={how}", f.len())
         });
         if let Some(d) = self.slots[s].dev {
-            // writev() of nothing returns 0 in the VFS, without the driver.
-            if r > 0 {
-                self.devs[d].writes_ok += 1;
-            } else if [libc::EMSGSIZE, libc::ENOMEM, libc::ENOBUFS].iter().any(|&e| r == -(e as isize)) {
-                self.devs[d].writes_lost += 1;
-            } else if r == -(libc::EBUSY as isize) {
-                self.devs[d].writes_busy += 1;
+            match r {
+                // writev() of nothing returns 0 in the VFS, without the driver.
+                Ok(0) => {}
+                Ok(_) => self.devs[d].writes_ok += 1,
+                Err(Errno(libc::EMSGSIZE | libc::ENOMEM | libc::ENOBUFS)) => {
+                    self.devs[d].writes_lost += 1
+                }
+                Err(Errno(libc::EBUSY)) => self.devs[d].writes_busy += 1,
+                Err(_) => {}
             }
         }
     }
@@ -901,8 +914,8 @@ impl Fuzzer {
             )
         };
         let r = sys::rw(fd, false, &iov);
-        self.note("read", r, &|| format!("fd={fd} len={len} buf={how}"));
-        if r > 0 {
+        self.note("read", &r, &|| format!("fd={fd} len={len} buf={how}"));
+        if matches!(r, Ok(n) if n > 0) {
             if let Some(d) = self.slots[s].dev {
                 self.devs[d].frames_read += 1;
             }
@@ -914,7 +927,7 @@ impl Fuzzer {
         let fd = self.slots[s].fd;
         let ev = self.rng.u32() as i16 | libc::POLLIN | libc::POLLOUT;
         let (r, rev) = sys::poll(fd, ev);
-        self.note("poll", r, &|| {
+        self.note("poll", &r, &|| {
             format!("fd={fd} events=0x{ev:x} revents=0x{rev:x}")
         });
     }
@@ -935,20 +948,11 @@ impl Fuzzer {
             let x = (d % 250) as u8 + 1;
             a[16..18].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
             a[20..24].copy_from_slice(&[10, 201, x, 1]);
-            sys::ioctl(self.udp, libc::SIOCSIFADDR, a.as_mut_ptr() as usize);
+            let _ = sys::ioctl(self.udp, libc::SIOCSIFADDR, a.as_mut_ptr() as usize);
             a[20..24].copy_from_slice(&[255, 255, 255, 0]);
-            sys::ioctl(
-                self.udp,
-                libc::SIOCSIFNETMASK,
-                a.as_mut_ptr() as usize,
-            );
+            let _ = sys::ioctl(self.udp, libc::SIOCSIFNETMASK, a.as_mut_ptr() as usize);
         }
-        if sys::ioctl(
-            self.udp,
-            libc::SIOCGIFFLAGS,
-            req.as_mut_ptr() as usize,
-        ) < 0
-        {
+        if sys::ioctl(self.udp, libc::SIOCGIFFLAGS, req.as_mut_ptr() as usize).is_err() {
             return None;
         }
         let mut fl = u16::from_ne_bytes([req[16], req[17]]);
@@ -958,16 +962,12 @@ impl Fuzzer {
             fl & !(libc::IFF_UP as u16)
         };
         req[16..18].copy_from_slice(&fl.to_ne_bytes());
-        let r = sys::ioctl(
-            self.udp,
-            libc::SIOCSIFFLAGS,
-            req.as_mut_ptr() as usize,
-        );
+        let r = sys::ioctl(self.udp, libc::SIOCSIFFLAGS, req.as_mut_ptr() as usize);
         *self
             .hist
             .entry((
                 if up { "ip link up" } else { "ip link down" }.into(),
-                fmt_errno(r),
+                fmt_errno(&r),
             ))
             .or_default() += 1;
         Some(d)
@@ -1012,7 +1012,7 @@ impl Fuzzer {
                 sin_zero: [0; 8],
             };
             // SAFETY: Our buffer and a sockaddr_in.
-            let r = sys::sys(unsafe {
+            let r = Errno::result(unsafe {
                 libc::sendto(
                     self.udp,
                     self.mem.good.cast(),
@@ -1024,7 +1024,7 @@ impl Fuzzer {
             });
             *self
                 .hist
-                .entry(("udp sendto".into(), fmt_errno(r)))
+                .entry(("udp sendto".into(), fmt_errno(&r)))
                 .or_default() += 1;
         }
     }
@@ -1329,7 +1329,7 @@ impl Fuzzer {
     pub fn finish(&mut self) -> Vec<String> {
         for sl in std::mem::take(&mut self.slots) {
             let r = sys::close(sl.fd);
-            self.note("close", r, &|| format!("fd={}", sl.fd));
+            self.note("close", &r, &|| format!("fd={}", sl.fd));
         }
         std::thread::sleep(Duration::from_millis(300));
         let xmits = self.trace_xmits();
@@ -1404,10 +1404,10 @@ impl Fuzzer {
 impl Drop for Fuzzer {
     fn drop(&mut self) {
         if self.udp >= 0 {
-            sys::close(self.udp);
+            let _ = sys::close(self.udp);
         }
         if self.tap >= 0 {
-            sys::close(self.tap);
+            let _ = sys::close(self.tap);
         }
     }
 }

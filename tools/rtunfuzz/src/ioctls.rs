@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! The ioctls the fuzzer draws, with how each takes its argument (the numbers
 //! and flags are rtun_common::abi's, re-exported here), and the ones it never
 //! draws because the VFS answers them before the driver.

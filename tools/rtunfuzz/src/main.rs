@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! rtunfuzz: a seeded fuzzer of the user-facing surface of /dev/net/rtun
 //! (and, as the control, /dev/net/tun): ioctls with random arguments on fds
 //! in every state, frames with random headers and lengths, short and bad

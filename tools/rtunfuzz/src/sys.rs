@@ -1,44 +1,36 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Syscall wrappers and the memory the fuzzer points the kernel at.
 
 use std::ffi::CString;
 
-use rtun_common::{net, sys::errno};
+use rtun_common::{net, Errno};
 
 pub const PAGE: usize = 4096;
 
-/// The result of a syscall: the value, or minus the errno.
-pub fn sys(r: isize) -> isize {
-    if r < 0 {
-        -(errno() as isize)
-    } else {
-        r
-    }
-}
-
-pub fn ioctl(fd: i32, cmd: u64, arg: usize) -> isize {
+pub fn ioctl(fd: i32, cmd: u64, arg: usize) -> Result<i32, Errno> {
     // SAFETY: ioctl with arbitrary arguments: the kernel validates every
     // pointer, and the memory it may write to (the buffers of `Mem`) is ours.
-    sys(unsafe { libc::ioctl(fd, cmd as libc::c_ulong, arg as libc::c_ulong) } as isize)
+    Errno::result(unsafe { libc::ioctl(fd, cmd as libc::c_ulong, arg as libc::c_ulong) })
 }
 
-pub fn open(path: &str) -> isize {
-    let p = CString::new(path).unwrap();
+pub fn open(path: &str) -> Result<i32, Errno> {
+    let p = CString::new(path).map_err(|_| Errno(libc::EINVAL))?;
     // SAFETY: A NUL-terminated path.
-    sys(unsafe {
+    Errno::result(unsafe {
         libc::open(
             p.as_ptr(),
             libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
         )
-    } as isize)
+    })
 }
 
-pub fn close(fd: i32) -> isize {
+pub fn close(fd: i32) -> Result<i32, Errno> {
     // SAFETY: Closing an fd we own.
-    sys(unsafe { libc::close(fd) } as isize)
+    Errno::result(unsafe { libc::close(fd) })
 }
 
-/// readv/writev over raw iovecs (which may point anywhere).
-pub fn rw(fd: i32, write: bool, iov: &[libc::iovec]) -> isize {
+/// readv/writev over raw iovecs (which may point anywhere): the byte count.
+pub fn rw(fd: i32, write: bool, iov: &[libc::iovec]) -> Result<usize, Errno> {
     // SAFETY: The kernel checks the iovecs' memory.
     let r = unsafe {
         if write {
@@ -47,17 +39,18 @@ pub fn rw(fd: i32, write: bool, iov: &[libc::iovec]) -> isize {
             libc::readv(fd, iov.as_ptr(), iov.len() as i32)
         }
     };
-    sys(r)
+    Errno::result(r).map(|n| n as usize)
 }
 
-pub fn poll(fd: i32, events: i16) -> (isize, i16) {
+/// poll(2) of one fd, without waiting: the result and the revents.
+pub fn poll(fd: i32, events: i16) -> (Result<i32, Errno>, i16) {
     let mut p = libc::pollfd {
         fd,
         events,
         revents: 0,
     };
     // SAFETY: One pollfd of ours.
-    let r = sys(unsafe { libc::poll(&mut p, 1, 0) } as isize);
+    let r = Errno::result(unsafe { libc::poll(&mut p, 1, 0) });
     (r, p.revents)
 }
 
@@ -104,14 +97,14 @@ impl Mem {
         }
     }
 
-    pub fn good(&self) -> &mut [u8] {
+    pub fn good(&mut self) -> &mut [u8] {
         // SAFETY: Our mapping, used by one thread; the kernel writes to it only
         // during a syscall, when no reference is alive.
         unsafe { std::slice::from_raw_parts_mut(self.good, self.good_len) }
     }
 
     /// The last `n` writable bytes before the inaccessible page (n <= PAGE).
-    pub fn before_edge(&self, n: usize) -> &mut [u8] {
+    pub fn before_edge(&mut self, n: usize) -> &mut [u8] {
         // SAFETY: The writable page before `edge`.
         unsafe { std::slice::from_raw_parts_mut(self.edge.sub(n), n) }
     }

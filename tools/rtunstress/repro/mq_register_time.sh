@@ -1,5 +1,6 @@
 #!/bin/sh
-# Reproducer (issue 9 stress findings): how long TUNSETIFF+TUNSETPERSIST of a
+# SPDX-License-Identifier: GPL-2.0
+# Reproducer (a finding of the stress runs): how long TUNSETIFF+TUNSETPERSIST of a
 # single- and a multi-queue TAP take on tun.ko and on rtun, and how many queue
 # directories the device has afterwards. In the guest:
 #   scripts/guest.sh 'sh /tools/rtunstress/repro/mq_register_time.sh'

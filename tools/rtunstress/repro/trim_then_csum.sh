@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
 # Reproducer (found by rtunstress): a TAP reader without IFF_VNET_HDR that
 # negotiated TUN_F_CSUM, and a classic BPF filter that keeps 20 bytes of each
 # frame. A CHECKSUM_PARTIAL frame (TCP/IPv4, checksum offload, 100 bytes) is

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Frame accounting: what a device's record must satisfy, and the line format
 //! the workers hand their records to the parent in. Pure logic, unit-tested.
 //!
@@ -35,30 +36,57 @@
 
 use std::collections::BTreeMap;
 
-/// The per-reason counters, in the driver's order (skb_reason.rs, `ethtool -S`).
-pub const REASONS: [&str; 15] = [
-    "DEV_READY",
-    "TAP_TXFILTER",
-    "SOCKET_FILTER",
-    "TAP_FILTER",
-    "NOMEM",
-    "SKB_UCOPY_FAULT",
-    "FULL_RING",
-    "HDR_TRUNC",
-    "DEV_HDR",
-    "SKB_CSUM",
-    "SKB_GSO_SEG",
-    "UNHANDLED_PROTO",
-    "QUEUE_PURGE",
-    "PFMEMALLOC",
-    "SECURITY_HOOK",
-];
+use crate::skb_reason::{Dir, Reason, SITES};
 
+/// A count per drop reason, in the driver's order (skb_reason.rs's
+/// `Reason::ALL`, the `ethtool -S` order).
+pub type PerReason = [u64; Reason::COUNT];
+
+/// The reason whose name (the tracepoint's, debugfs's) is `name`: its index
+/// in a [`PerReason`].
 pub fn reason_index(name: &str) -> Option<usize> {
-    REASONS.iter().position(|r| *r == name)
+    Reason::NAMES.iter().position(|r| *r == name)
 }
 
-const QUEUE_PURGE: usize = 12;
+/// `NAME=N` for each reason with a count, in the driver's order.
+pub fn nonzero_reasons(counts: &PerReason) -> Vec<String> {
+    Reason::NAMES
+        .iter()
+        .zip(counts)
+        .filter(|(_, &n)| n > 0)
+        .map(|(r, n)| format!("{r}={n}"))
+        .collect()
+}
+
+/// Per reason: whether every site that reports it drops a frame the stack
+/// handed to the driver (it counts in `tx_dropped`, skb_reason.rs's
+/// `Dir::Tx`). Those drops are frames handed over and not read: they add up
+/// to at most `xmit - tx_packets`.
+pub const TX_ONLY: [bool; Reason::COUNT] = {
+    let mut out = [true; Reason::COUNT];
+    let mut i = 0;
+    while i < SITES.len() {
+        if !matches!(SITES[i].dir, Dir::Tx) {
+            out[SITES[i].reason.index()] = false;
+        }
+        i += 1;
+    }
+    out
+};
+
+/// The sum of the counts of the [`TX_ONLY`] reasons.
+pub fn tx_only(counts: &PerReason) -> u64 {
+    counts
+        .iter()
+        .zip(TX_ONLY)
+        .filter(|&(_, tx)| tx)
+        .map(|(n, _)| n)
+        .sum()
+}
+
+const QUEUE_PURGE: usize = Reason::QueuePurge.index();
+const HDR_TRUNC: usize = Reason::HdrTrunc.index();
+const UNHANDLED_PROTO: usize = Reason::UnhandledProto.index();
 
 /// One device, as its owner saw it and as the driver counted it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -87,7 +115,7 @@ pub struct DevRecord {
     pub rx_dropped: u64,
     pub tx_dropped: u64,
     pub rx_frame_errors: u64,
-    pub reasons: [u64; 15],
+    pub reasons: PerReason,
 }
 
 impl DevRecord {
@@ -102,10 +130,9 @@ impl DevRecord {
             self.name, self.how, u8::from(self.napi), self.read, self.write_ok, self.write_fail, self.write_einval, self.write_bad_vnet, self.write_busy, self.write_lost,
             self.rx_packets, self.tx_packets, self.rx_dropped, self.tx_dropped, self.rx_frame_errors
         );
-        for (i, r) in REASONS.iter().enumerate() {
-            if self.reasons[i] != 0 {
-                s.push_str(&format!(" {}={}", r, self.reasons[i]));
-            }
+        for r in nonzero_reasons(&self.reasons) {
+            s.push(' ');
+            s.push_str(&r);
         }
         s
     }
@@ -115,9 +142,14 @@ impl DevRecord {
         if it.next() != Some("dev") {
             return Err(format!("not a device line: {line}"));
         }
-        let mut d = DevRecord { name: it.next().ok_or("no name")?.to_string(), ..Default::default() };
+        let mut d = DevRecord {
+            name: it.next().ok_or("no name")?.to_string(),
+            ..Default::default()
+        };
         for kv in it {
-            let (k, v) = kv.split_once('=').ok_or_else(|| format!("bad field '{kv}'"))?;
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| format!("bad field '{kv}'"))?;
             if k == "how" {
                 d.how = v.to_string();
                 continue;
@@ -147,24 +179,28 @@ impl DevRecord {
     }
 }
 
-/// Reasons only the transmit path reports (skb_reason.rs).
-const TX_ONLY: [usize; 8] = [1, 2, 3, 6, 9, 10, 13, 14];
-const HDR_TRUNC: usize = 7;
-const UNHANDLED_PROTO: usize = 11;
-
 /// What is wrong with `rec`, given the frames the tracepoint saw handed to
 /// its driver. Empty when every frame is accounted for.
 pub fn check_device(rec: &DevRecord, xmit: u64) -> Vec<String> {
     let mut bad = Vec::new();
     let n = &rec.name;
     if rec.read != rec.tx_packets {
-        bad.push(format!("{n}: frames read {} != tx_packets {}", rec.read, rec.tx_packets));
+        bad.push(format!(
+            "{n}: frames read {} != tx_packets {}",
+            rec.read, rec.tx_packets
+        ));
     }
     if rec.write_ok != rec.rx_packets {
-        bad.push(format!("{n}: successful writes {} != rx_packets {}", rec.write_ok, rec.rx_packets));
+        bad.push(format!(
+            "{n}: successful writes {} != rx_packets {}",
+            rec.write_ok, rec.rx_packets
+        ));
     }
     let Some(tx_drops) = xmit.checked_sub(rec.tx_packets) else {
-        bad.push(format!("{n}: tx_packets {} > frames handed to the driver {xmit}", rec.tx_packets));
+        bad.push(format!(
+            "{n}: tx_packets {} > frames handed to the driver {xmit}",
+            rec.tx_packets
+        ));
         return bad;
     };
     let sum = rec.reason_sum();
@@ -172,7 +208,13 @@ pub fn check_device(rec: &DevRecord, xmit: u64) -> Vec<String> {
     // Lost writes count in rx_dropped with no reason, unless the allocation
     // that failed was a page for a frame that already had an skb (NOMEM).
     let lo = expected;
-    let hi = expected + rec.write_lost + if rec.napi { rec.reasons[QUEUE_PURGE] } else { 0 };
+    let hi = expected
+        + rec.write_lost
+        + if rec.napi {
+            rec.reasons[QUEUE_PURGE]
+        } else {
+            0
+        };
     if sum < lo || sum > hi {
         bad.push(format!(
             "{n}: per-reason counters sum to {sum}; frames handed over and not read {tx_drops} + failed writes {} = {expected}{}",
@@ -181,7 +223,10 @@ pub fn check_device(rec: &DevRecord, xmit: u64) -> Vec<String> {
         ));
     }
     if rec.tx_dropped < tx_drops {
-        bad.push(format!("{n}: tx_dropped {} < frames handed over and not read {tx_drops}", rec.tx_dropped));
+        bad.push(format!(
+            "{n}: tx_dropped {} < frames handed over and not read {tx_drops}",
+            rec.tx_dropped
+        ));
     }
     let counted_writes = rec.write_fail.saturating_sub(rec.write_busy) + rec.write_lost;
     if rec.rx_dropped + rec.rx_frame_errors < counted_writes {
@@ -191,7 +236,10 @@ pub fn check_device(rec: &DevRecord, xmit: u64) -> Vec<String> {
         ));
     }
     if rec.rx_frame_errors != rec.write_bad_vnet {
-        bad.push(format!("{n}: rx_frame_errors {} != writes refused for their virtio-net header {}", rec.rx_frame_errors, rec.write_bad_vnet));
+        bad.push(format!(
+            "{n}: rx_frame_errors {} != writes refused for their virtio-net header {}",
+            rec.rx_frame_errors, rec.write_bad_vnet
+        ));
     }
     let einval = rec.reasons[HDR_TRUNC] + rec.reasons[UNHANDLED_PROTO] + rec.rx_frame_errors;
     if einval != rec.write_einval {
@@ -200,7 +248,7 @@ pub fn check_device(rec: &DevRecord, xmit: u64) -> Vec<String> {
             rec.reasons[HDR_TRUNC], rec.reasons[UNHANDLED_PROTO], rec.rx_frame_errors, rec.write_einval
         ));
     }
-    let tx_only: u64 = TX_ONLY.iter().map(|&i| rec.reasons[i]).sum();
+    let tx_only = tx_only(&rec.reasons);
     if tx_only > tx_drops {
         bad.push(format!("{n}: {tx_only} drops with transmit-only reasons, but only {tx_drops} frames handed over and not read"));
     }
@@ -210,21 +258,35 @@ pub fn check_device(rec: &DevRecord, xmit: u64) -> Vec<String> {
 /// The drops the core counted in the device's rx/tx_dropped on top of the
 /// driver's: (rx, tx).
 pub fn core_drops(rec: &DevRecord, xmit: u64) -> (u64, u64) {
-    let tx = rec.tx_dropped.saturating_sub(xmit.saturating_sub(rec.tx_packets));
-    let rx = (rec.rx_dropped + rec.rx_frame_errors).saturating_sub(rec.write_fail.saturating_sub(rec.write_busy) + rec.write_lost);
+    let tx = rec
+        .tx_dropped
+        .saturating_sub(xmit.saturating_sub(rec.tx_packets));
+    let rx = (rec.rx_dropped + rec.rx_frame_errors)
+        .saturating_sub(rec.write_fail.saturating_sub(rec.write_busy) + rec.write_lost);
     (rx, tx)
 }
 
 /// Is `name` one of the run's device names (`rs<worker>x<counter>`)?
 pub fn is_run_device(name: &str) -> bool {
-    let Some(rest) = name.strip_prefix("rs") else { return false };
-    let Some((w, c)) = rest.split_once('x') else { return false };
-    !w.is_empty() && !c.is_empty() && w.bytes().all(|b| b.is_ascii_digit()) && c.bytes().all(|b| b.is_ascii_digit())
+    let Some(rest) = name.strip_prefix("rs") else {
+        return false;
+    };
+    let Some((w, c)) = rest.split_once('x') else {
+        return false;
+    };
+    !w.is_empty()
+        && !c.is_empty()
+        && w.bytes().all(|b| b.is_ascii_digit())
+        && c.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// The checks over the whole run: every traced device has a record, and the
 /// traced rtun drops per reason equal the devices' counters.
-pub fn check_global(recs: &[DevRecord], xmit: &BTreeMap<String, u64>, traced: &[u64; 15]) -> Vec<String> {
+pub fn check_global(
+    recs: &[DevRecord],
+    xmit: &BTreeMap<String, u64>,
+    traced: &PerReason,
+) -> Vec<String> {
     let mut bad = Vec::new();
     let mut names = BTreeMap::new();
     for r in recs {
@@ -234,13 +296,18 @@ pub fn check_global(recs: &[DevRecord], xmit: &BTreeMap<String, u64>, traced: &[
     }
     for (name, n) in xmit {
         if is_run_device(name) && !names.contains_key(name.as_str()) {
-            bad.push(format!("{name}: {n} frames handed to the driver, but no record of the device"));
+            bad.push(format!(
+                "{name}: {n} frames handed to the driver, but no record of the device"
+            ));
         }
     }
-    for (i, r) in REASONS.iter().enumerate() {
+    for (i, r) in Reason::NAMES.iter().enumerate() {
         let counted: u64 = recs.iter().map(|d| d.reasons[i]).sum();
         if counted != traced[i] {
-            bad.push(format!("{r}: {} drops traced in rtun, the devices counted {counted}", traced[i]));
+            bad.push(format!(
+                "{r}: {} drops traced in rtun, the devices counted {counted}",
+                traced[i]
+            ));
         }
     }
     bad
@@ -249,6 +316,12 @@ pub fn check_global(recs: &[DevRecord], xmit: &BTreeMap<String, u64>, traced: &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const DEV_READY: usize = Reason::DevReady.index();
+    const TAP_FILTER: usize = Reason::TapFilter.index();
+    const NOMEM: usize = Reason::Nomem.index();
+    const FULL_RING: usize = Reason::FullRing.index();
+    const DEV_HDR: usize = Reason::DevHdr.index();
 
     fn good() -> DevRecord {
         // 100 frames handed over: 90 read, 8 FULL_RING, 2 QUEUE_PURGE.
@@ -268,11 +341,11 @@ mod tests {
             rx_frame_errors: 1,
             ..Default::default()
         };
-        d.reasons[6] = 8; // FULL_RING
-        d.reasons[12] = 2; // QUEUE_PURGE
-        d.reasons[7] = 2; // HDR_TRUNC
-        d.reasons[8] = 1; // DEV_HDR
-        d.reasons[0] = 1; // DEV_READY
+        d.reasons[FULL_RING] = 8;
+        d.reasons[QUEUE_PURGE] = 2;
+        d.reasons[HDR_TRUNC] = 2;
+        d.reasons[DEV_HDR] = 1;
+        d.reasons[DEV_READY] = 1;
         d
     }
 
@@ -301,32 +374,55 @@ mod tests {
 
     #[test]
     fn each_imbalance_is_caught() {
-        assert_eq!(check_device(&good(), 101).len(), 2, "a frame handed over but never accounted");
-        assert_eq!(check_device(&good(), 99).len(), 1, "a drop with no frame handed over");
+        assert_eq!(
+            check_device(&good(), 101).len(),
+            2,
+            "a frame handed over but never accounted"
+        );
+        assert_eq!(
+            check_device(&good(), 99).len(),
+            1,
+            "a drop with no frame handed over"
+        );
         let mut d = good();
         d.read = 89;
-        assert_eq!(check_device(&d, 100).len(), 1, "a frame counted as read that the tool did not get");
+        assert_eq!(
+            check_device(&d, 100).len(),
+            1,
+            "a frame counted as read that the tool did not get"
+        );
         let mut d = good();
         d.rx_packets = 41;
         assert_eq!(check_device(&d, 100).len(), 1);
         let mut d = good();
-        d.reasons[0] += 1;
+        d.reasons[DEV_READY] += 1;
         assert_eq!(check_device(&d, 100).len(), 1, "a drop counted twice");
         let mut d = good();
-        d.reasons[6] -= 1;
+        d.reasons[FULL_RING] -= 1;
         assert_eq!(check_device(&d, 100).len(), 1, "a drop without its reason");
         let mut d = good();
-        d.reasons[7] -= 1;
-        d.reasons[0] += 1;
-        assert_eq!(check_device(&d, 100).len(), 1, "a short write counted under another reason");
+        d.reasons[HDR_TRUNC] -= 1;
+        d.reasons[DEV_READY] += 1;
+        assert_eq!(
+            check_device(&d, 100).len(),
+            1,
+            "a short write counted under another reason"
+        );
         let mut d = good();
         d.rx_frame_errors = 0;
         d.rx_dropped += 1;
-        assert!(!check_device(&d, 100).is_empty(), "a bad virtio-net header counted elsewhere");
+        assert!(
+            !check_device(&d, 100).is_empty(),
+            "a bad virtio-net header counted elsewhere"
+        );
         let mut d = good();
-        d.reasons[7] -= 1;
-        d.reasons[6] += 1;
-        assert_eq!(check_device(&d, 100).len(), 1, "a short write's drop counted as a full ring");
+        d.reasons[HDR_TRUNC] -= 1;
+        d.reasons[FULL_RING] += 1;
+        assert_eq!(
+            check_device(&d, 100).len(),
+            1,
+            "a short write's drop counted as a full ring"
+        );
     }
 
     #[test]
@@ -336,15 +432,18 @@ mod tests {
         // One written frame purged from the NAPI backlog: rx_dropped and
         // QUEUE_PURGE one higher.
         d.rx_dropped += 1;
-        d.reasons[12] += 1;
+        d.reasons[QUEUE_PURGE] += 1;
         assert_eq!(check_device(&d, 100), Vec::<String>::new());
         d.napi = false;
         assert_eq!(check_device(&d, 100).len(), 1);
         let mut d = good();
         d.napi = true;
         d.rx_dropped += 5;
-        d.reasons[3] += 5;
-        assert!(!check_device(&d, 100).is_empty(), "more than QUEUE_PURGE allows");
+        d.reasons[TAP_FILTER] += 5;
+        assert!(
+            !check_device(&d, 100).is_empty(),
+            "more than QUEUE_PURGE allows"
+        );
     }
 
     #[test]
@@ -355,11 +454,15 @@ mod tests {
         d.napi = true;
         d.write_fail += 1;
         d.write_busy = 1;
-        d.reasons[0] += 1;
+        d.reasons[DEV_READY] += 1;
         assert_eq!(check_device(&d, 100), Vec::<String>::new());
         assert_eq!(core_drops(&d, 100), (0, 0));
         d.write_busy = 0;
-        assert_eq!(check_device(&d, 100).len(), 1, "an EBUSY write not known as one");
+        assert_eq!(
+            check_device(&d, 100).len(),
+            1,
+            "an EBUSY write not known as one"
+        );
     }
 
     #[test]
@@ -368,7 +471,7 @@ mod tests {
         d.write_lost = 2;
         d.rx_dropped += 2;
         assert_eq!(check_device(&d, 100), Vec::<String>::new());
-        d.reasons[4] += 1; // one of them was a NOMEM with an skb
+        d.reasons[NOMEM] += 1; // one of them was a NOMEM with an skb
         assert_eq!(check_device(&d, 100), Vec::<String>::new());
     }
 
@@ -377,7 +480,7 @@ mod tests {
         let a = good();
         let mut b = good();
         b.name = "rs1x0".into();
-        let mut traced = [0u64; 15];
+        let mut traced = [0u64; Reason::COUNT];
         for (i, t) in traced.iter_mut().enumerate() {
             *t = a.reasons[i] + b.reasons[i];
         }
@@ -390,10 +493,35 @@ mod tests {
         xmit.insert("rs2x7".to_string(), 1);
         assert_eq!(check_global(&recs, &xmit, &traced).len(), 1);
         xmit.remove("rs2x7");
-        traced[6] += 1;
+        traced[FULL_RING] += 1;
         assert_eq!(check_global(&recs, &xmit, &traced).len(), 1);
-        traced[6] -= 1;
-        assert_eq!(check_global(&[a.clone(), a], &xmit, &traced).len() >= 1, true);
+        traced[FULL_RING] -= 1;
+        assert!(!check_global(&[a.clone(), a], &xmit, &traced).is_empty());
+    }
+
+    #[test]
+    fn transmit_only_reasons_come_from_the_drop_sites() {
+        // A reason some write or NAPI purge reports is not transmit-only.
+        for r in [
+            Reason::DevReady,
+            Reason::HdrTrunc,
+            Reason::DevHdr,
+            Reason::QueuePurge,
+        ] {
+            assert!(!TX_ONLY[r.index()], "{}", r.name());
+        }
+        for r in [Reason::FullRing, Reason::TapTxfilter, Reason::SkbCsum] {
+            assert!(TX_ONLY[r.index()], "{}", r.name());
+        }
+        let mut c = [1u64; Reason::COUNT];
+        c[FULL_RING] = 10;
+        assert_eq!(
+            tx_only(&c),
+            TX_ONLY.iter().filter(|&&t| t).count() as u64 + 9
+        );
+        assert_eq!(nonzero_reasons(&[0; Reason::COUNT]), Vec::<String>::new());
+        assert_eq!(reason_index("FULL_RING"), Some(FULL_RING));
+        assert_eq!(reason_index("NOT_A_REASON"), None);
     }
 
     #[test]

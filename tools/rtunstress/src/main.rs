@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! rtunstress: a bounded, seeded stress test of rust_tun.
 //!
 //!     rtunstress --seed N --seconds S [--procs P] [--dev /dev/net/rtun]
@@ -20,7 +21,13 @@
 
 mod account;
 mod lifecycle;
+// The module's drop-reason table, the file the kernel build compiles: the
+// reasons' names, order and count come from there. rtunstress uses the
+// reasons and the sites' directions, not the rest (errnos, descriptions).
 mod rtnl;
+#[allow(dead_code)]
+#[path = "../../../skb_reason.rs"]
+mod skb_reason;
 mod sys;
 mod trace;
 mod worker;
@@ -33,10 +40,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use account::{check_device, check_global, is_run_device, DevRecord, REASONS};
+use account::{check_device, check_global, is_run_device, DevRecord};
 use worker::{Config, Shared, Worker, MAX_PROCS};
 
-const USAGE: &str = "usage: rtunstress --seed N --seconds S [--procs P] [--dev PATH] [--trace-kb KB] [--keep]";
+const USAGE: &str =
+    "usage: rtunstress --seed N --seconds S [--procs P] [--dev PATH] [--trace-kb KB] [--keep]";
 
 struct Args {
     seed: u64,
@@ -53,12 +61,21 @@ fn usage(msg: &str) -> ! {
 }
 
 fn parse_args() -> Args {
-    let mut a = Args { seed: 0, seconds: 0, procs: 4, dev: "/dev/net/rtun".into(), trace_kb: 8192, keep: false };
+    let mut a = Args {
+        seed: 0,
+        seconds: 0,
+        procs: 4,
+        dev: "/dev/net/rtun".into(),
+        trace_kb: 8192,
+        keep: false,
+    };
     let (mut have_seed, mut have_secs) = (false, false);
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let mut num = |what: &str| -> u64 {
-            it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage(&format!("{what} needs a number")))
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| usage(&format!("{what} needs a number")))
         };
         match k.as_str() {
             "--seed" => {
@@ -94,9 +111,16 @@ fn shared_mapping() -> &'static Shared {
     // SAFETY: An anonymous shared mapping, zero-filled (all atomics 0), never
     // unmapped: it lives as long as every process of the run.
     unsafe {
-        let p = libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0);
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
         if p == libc::MAP_FAILED {
-            eprintln!("rtunstress: mmap: {}", sys::errno_name(sys::errno()));
+            eprintln!("rtunstress: mmap: {}", sys::Errno::last());
             exit(1);
         }
         &*(p as *const Shared)
@@ -109,7 +133,7 @@ fn spawn(f: impl FnOnce() -> i32) -> libc::pid_t {
     // after every fork), so the child may allocate.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        eprintln!("rtunstress: fork: {}", sys::errno_name(sys::errno()));
+        eprintln!("rtunstress: fork: {}", sys::Errno::last());
         exit(1);
     }
     if pid == 0 {
@@ -130,7 +154,12 @@ fn wait_go(shared: &Shared) {
 fn where_is(pid: libc::pid_t) -> String {
     let wchan = fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
     let state = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = state.rsplit(") ").next().and_then(|s| s.split_whitespace().next()).unwrap_or("?").to_string();
+    let state = state
+        .rsplit(") ")
+        .next()
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap_or("?")
+        .to_string();
     let stack = fs::read_to_string(format!("/proc/{pid}/stack")).unwrap_or_default();
     format!("pid {pid} state {state} wchan {wchan}\n{stack}")
 }
@@ -153,7 +182,8 @@ fn gather(dir: &str, name: &str, g: &mut Gathered) {
         }
     };
     if !text.lines().any(|l| l == "done") {
-        g.fatal.push(format!("{name}: the process did not finish its report"));
+        g.fatal
+            .push(format!("{name}: the process did not finish its report"));
     }
     for line in text.lines() {
         let mut f = line.splitn(2, ' ');
@@ -174,7 +204,11 @@ fn gather(dir: &str, name: &str, g: &mut Gathered) {
             }
             "err" | "senderr" => {
                 let (n, what) = rest.split_once(' ').unwrap_or((rest, ""));
-                let key = if kind == "senderr" { format!("udp send: {what}") } else { what.to_string() };
+                let key = if kind == "senderr" {
+                    format!("udp send: {what}")
+                } else {
+                    what.to_string()
+                };
                 *g.errs.entry(key).or_insert(0) += n.parse::<u64>().unwrap_or(0);
             }
             "fatal" | "lost" => g.fatal.push(format!("{name}: {rest}")),
@@ -211,7 +245,7 @@ fn main() {
     let pin = match sys::open_dev(&a.dev, 0) {
         Ok(fd) => fd,
         Err(e) => {
-            println!("result: FAIL (cannot open {}: {})", a.dev, sys::errno_name(e));
+            println!("result: FAIL (cannot open {}: {})", a.dev, e);
             exit(1)
         }
     };
@@ -232,7 +266,12 @@ fn main() {
 
     let mut workers = Vec::new();
     for w in 0..a.procs {
-        let cfg = Config { seed: a.seed, seconds: a.seconds, dev: a.dev.clone(), out_dir: out_dir.clone() };
+        let cfg = Config {
+            seed: a.seed,
+            seconds: a.seconds,
+            dev: a.dev.clone(),
+            out_dir: out_dir.clone(),
+        };
         workers.push(spawn(move || {
             wait_go(shared);
             match Worker::new(w, cfg, shared) {
@@ -264,9 +303,17 @@ fn main() {
     // Wait, with a watchdog: a process stuck in the kernel is a finding.
     let limit = Duration::from_secs(a.seconds * 3 + 240);
     let mut fatal = Vec::new();
-    let mut live: Vec<(libc::pid_t, String)> =
-        workers.iter().enumerate().map(|(i, &p)| (p, format!("worker {i}"))).collect();
-    live.extend(senders.iter().enumerate().map(|(i, &p)| (p, format!("sender {i}"))));
+    let mut live: Vec<(libc::pid_t, String)> = workers
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| (p, format!("worker {i}")))
+        .collect();
+    live.extend(
+        senders
+            .iter()
+            .enumerate()
+            .map(|(i, &p)| (p, format!("sender {i}"))),
+    );
     let mut workers_left = workers.len();
     while !live.is_empty() {
         let mut i = 0;
@@ -321,21 +368,42 @@ fn main() {
     let mut line = String::new();
     for (k, (ok, bad)) in &g.ops {
         total_ops += ok + bad;
-        line.push_str(&format!(" {k}={}({:.1}/s)", ok + bad, (ok + bad) as f64 / secs));
+        line.push_str(&format!(
+            " {k}={}({:.1}/s)",
+            ok + bad,
+            (ok + bad) as f64 / secs
+        ));
         if *bad > 0 {
             line.push_str(&format!("[{bad} failed]"));
         }
     }
-    println!("ops: total={total_ops} ({:.1}/s over {} s; the run took {run_secs:.1} s)", total_ops as f64 / secs, a.seconds);
+    println!(
+        "ops: total={total_ops} ({:.1}/s over {} s; the run took {run_secs:.1} s)",
+        total_ops as f64 / secs,
+        a.seconds
+    );
     println!("ops by kind:{line}");
     let errs: Vec<String> = g.errs.iter().map(|(k, n)| format!("{k} x{n}")).collect();
     if !errs.is_empty() {
         println!("failed calls: {}", errs.join("; "));
     }
-    let zero: Vec<&str> = ["create", "write", "read", "set_queue", "txfilter", "cbpf", "ebpf", "offload", "link_updown", "netns_move", "rmmod", "retired"]
-        .into_iter()
-        .filter(|k| g.ops.get(*k).map_or(0, |v| v.0) == 0)
-        .collect();
+    let zero: Vec<&str> = [
+        "create",
+        "write",
+        "read",
+        "set_queue",
+        "txfilter",
+        "cbpf",
+        "ebpf",
+        "offload",
+        "link_updown",
+        "netns_move",
+        "rmmod",
+        "retired",
+    ]
+    .into_iter()
+    .filter(|k| g.ops.get(*k).map_or(0, |v| v.0) == 0)
+    .collect();
     if !zero.is_empty() {
         println!("kinds never done successfully: {}", zero.join(" "));
     }
@@ -343,11 +411,16 @@ fn main() {
     let mut bad = Vec::new();
     match &finished {
         Ok((c, l)) => {
-            let xmit_total: u64 = c.xmit.iter().filter(|(n, _)| is_run_device(n)).map(|(_, v)| v).sum();
+            let xmit_total: u64 = c
+                .xmit
+                .iter()
+                .filter(|(n, _)| is_run_device(n))
+                .map(|(_, v)| v)
+                .sum();
             let read: u64 = g.recs.iter().map(|r| r.read).sum();
             let wok: u64 = g.recs.iter().map(|r| r.write_ok).sum();
             let wfail: u64 = g.recs.iter().map(|r| r.write_fail + r.write_lost).sum();
-            let mut by_reason = [0u64; 15];
+            let mut by_reason = [0u64; skb_reason::Reason::COUNT];
             for r in &g.recs {
                 for (i, n) in r.reasons.iter().enumerate() {
                     by_reason[i] += n;
@@ -361,22 +434,40 @@ fn main() {
                 }
             }
             let hows: Vec<String> = hows.iter().map(|(k, n)| format!("{k}={n}")).collect();
-            println!("devices: {} retired with a snapshot, ended by: {}", g.recs.len(), hows.join(" "));
+            println!(
+                "devices: {} retired with a snapshot, ended by: {}",
+                g.recs.len(),
+                hows.join(" ")
+            );
             println!(
                 "frames: {xmit_total} handed to the driver ({:.1}/s), {read} read, {wok} written, {wfail} writes refused",
                 xmit_total as f64 / secs
             );
-            println!("drops by reason (devices): {}", trace::format_reasons(&by_reason));
-            println!("drops by reason (traced in rtun): {}", trace::format_reasons(&c.drops));
-            println!("trace: {} events, {} lost, {} unparsed lines", c.events, l, c.unparsed);
+            println!(
+                "drops by reason (devices): {}",
+                trace::format_reasons(&by_reason)
+            );
+            println!(
+                "drops by reason (traced in rtun): {}",
+                trace::format_reasons(&c.drops)
+            );
+            println!(
+                "trace: {} events, {} lost, {} unparsed lines",
+                c.events, l, c.unparsed
+            );
             if *l != 0 {
-                bad.push(format!("the trace lost {l} events: the accounting cannot be exact (raise --trace-kb)"));
+                bad.push(format!(
+                    "the trace lost {l} events: the accounting cannot be exact (raise --trace-kb)"
+                ));
             }
             if c.unparsed != 0 {
                 bad.push(format!("{} trace lines could not be parsed", c.unparsed));
             }
             if !c.other_reasons.is_empty() {
-                bad.push(format!("drops in rtun with a reason it does not report: {:?}", c.other_reasons));
+                bad.push(format!(
+                    "drops in rtun with a reason it does not report: {:?}",
+                    c.other_reasons
+                ));
             }
             let (mut core_rx, mut core_tx) = (0, 0);
             for r in &g.recs {
@@ -394,7 +485,10 @@ fn main() {
             bad.extend(check_global(&g.recs, &c.xmit, &c.drops));
             // Nothing vacuous: the run must have moved frames both ways and dropped some.
             if g.recs.len() < a.procs {
-                bad.push(format!("only {} devices were retired with a snapshot", g.recs.len()));
+                bad.push(format!(
+                    "only {} devices were retired with a snapshot",
+                    g.recs.len()
+                ));
             }
             if xmit_total == 0 || read == 0 || wok == 0 || by_reason.iter().sum::<u64>() == 0 {
                 bad.push(format!("too little happened: {xmit_total} frames handed over, {read} read, {wok} written, {} drops", by_reason.iter().sum::<u64>()));
@@ -404,7 +498,10 @@ fn main() {
     }
     let left = leftover_links();
     if !left.is_empty() {
-        bad.push(format!("devices left in the initial namespace: {}", left.join(" ")));
+        bad.push(format!(
+            "devices left in the initial namespace: {}",
+            left.join(" ")
+        ));
     }
     tracer_cleanup();
     if !a.keep {
@@ -418,7 +515,13 @@ fn main() {
     for b in &bad {
         println!("FAIL: {b}");
     }
-    println!("result: FAIL ({} problems; replay with --seed {} --seconds {} --procs {})", bad.len(), a.seed, a.seconds, a.procs);
+    println!(
+        "result: FAIL ({} problems; replay with --seed {} --seconds {} --procs {})",
+        bad.len(),
+        a.seed,
+        a.seconds,
+        a.procs
+    );
     exit(1)
 }
 
@@ -428,6 +531,3 @@ fn tracer_cleanup() {
     let _ = fs::write(format!("{dir}/events/skb/kfree_skb/enable"), "0");
     let _ = fs::remove_dir(&dir);
 }
-
-#[allow(dead_code)]
-const _: () = assert!(REASONS.len() == 15);

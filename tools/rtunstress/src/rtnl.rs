@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Link changes over rtnetlink, in any namespace, and namespaces made the way
 //! `ip netns add` makes them (a bind mount under /run/netns). Spawning
 //! /usr/sbin/ip takes about a second in the KASAN guest under TCG, which
@@ -6,7 +7,7 @@
 
 use std::{ffi::CString, fs};
 
-use crate::sys::{close, errno, errno_name, in_netns};
+use crate::sys::{close, in_netns, Errno};
 
 const NLM_F_REQUEST: u16 = 0x1;
 const NLM_F_ACK: u16 = 0x4;
@@ -44,10 +45,11 @@ impl Msg {
     }
 
     pub fn attr(mut self, ty: u16, data: &[u8]) -> Msg {
-        self.0.extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
+        self.0
+            .extend_from_slice(&((4 + data.len()) as u16).to_ne_bytes());
         self.0.extend_from_slice(&ty.to_ne_bytes());
         self.0.extend_from_slice(data);
-        while self.0.len() % 4 != 0 {
+        while !self.0.len().is_multiple_of(4) {
             self.0.push(0);
         }
         self
@@ -75,36 +77,51 @@ fn ifinfo(flags: u32, change: u32) -> [u8; 16] {
 }
 
 /// The error an NLMSG_ERROR answer carries (0: acknowledged).
-pub fn parse_ack(b: &[u8]) -> Result<(), i32> {
+pub fn parse_ack(b: &[u8]) -> Result<(), Errno> {
     if b.len() < 20 {
-        return Err(libc::EPROTO);
+        return Err(Errno(libc::EPROTO));
     }
     let ty = u16::from_ne_bytes([b[4], b[5]]);
     if ty != NLMSG_ERROR {
-        return Err(libc::EPROTO);
+        return Err(Errno(libc::EPROTO));
     }
     let e = i32::from_ne_bytes([b[16], b[17], b[18], b[19]]);
-    if e == 0 { Ok(()) } else { Err(-e) }
+    if e == 0 {
+        Ok(())
+    } else {
+        Err(Errno(e.wrapping_neg()))
+    }
 }
 
-fn talk(msg: &[u8]) -> Result<(), i32> {
+fn talk(msg: &[u8]) -> Result<(), Errno> {
     // SAFETY: Plain socket calls on buffers we own.
     unsafe {
-        let s = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE);
+        let s = libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        );
         if s < 0 {
-            return Err(errno());
+            return Err(Errno::last());
         }
         let mut sa: libc::sockaddr_nl = std::mem::zeroed();
         sa.nl_family = libc::AF_NETLINK as u16;
-        let r = libc::sendto(s, msg.as_ptr().cast(), msg.len(), 0, (&sa as *const libc::sockaddr_nl).cast(), std::mem::size_of::<libc::sockaddr_nl>() as u32);
+        let r = libc::sendto(
+            s,
+            msg.as_ptr().cast(),
+            msg.len(),
+            0,
+            (&sa as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        );
         if r < 0 {
-            let e = errno();
+            let e = Errno::last();
             close(s);
             return Err(e);
         }
         let mut buf = [0u8; 8192];
         let n = libc::recv(s, buf.as_mut_ptr().cast(), buf.len(), 0);
-        let e = errno();
+        let e = Errno::last();
         close(s);
         if n < 0 {
             return Err(e);
@@ -115,7 +132,7 @@ fn talk(msg: &[u8]) -> Result<(), i32> {
 
 /// Sends `msg` from namespace `ns` (None: the caller's) and waits for the ack.
 pub fn request(ns: Option<&str>, home: i32, msg: Vec<u8>) -> Result<(), String> {
-    in_netns(ns, home, || talk(&msg))?.map_err(errno_name)
+    in_netns(ns, home, || talk(&msg))?.map_err(|e| e.to_string())
 }
 
 pub enum Link {
@@ -131,11 +148,25 @@ pub enum Link {
 pub fn link_msg(name: &str, op: &Link) -> Vec<u8> {
     let set = || Msg::new(RTM_NEWLINK, 0);
     match op {
-        Link::Up(up) => set().raw(&ifinfo(if *up { libc::IFF_UP as u32 } else { 0 }, libc::IFF_UP as u32)).name(name),
-        Link::Mtu(m) => set().raw(&ifinfo(0, 0)).name(name).attr(IFLA_MTU, &m.to_ne_bytes()),
-        Link::TxQLen(q) => set().raw(&ifinfo(0, 0)).name(name).attr(IFLA_TXQLEN, &q.to_ne_bytes()),
+        Link::Up(up) => set()
+            .raw(&ifinfo(
+                if *up { libc::IFF_UP as u32 } else { 0 },
+                libc::IFF_UP as u32,
+            ))
+            .name(name),
+        Link::Mtu(m) => set()
+            .raw(&ifinfo(0, 0))
+            .name(name)
+            .attr(IFLA_MTU, &m.to_ne_bytes()),
+        Link::TxQLen(q) => set()
+            .raw(&ifinfo(0, 0))
+            .name(name)
+            .attr(IFLA_TXQLEN, &q.to_ne_bytes()),
         Link::Address(a) => set().raw(&ifinfo(0, 0)).name(name).attr(IFLA_ADDRESS, a),
-        Link::NetnsFd(fd) => set().raw(&ifinfo(0, 0)).name(name).attr(IFLA_NET_NS_FD, &(*fd as u32).to_ne_bytes()),
+        Link::NetnsFd(fd) => set()
+            .raw(&ifinfo(0, 0))
+            .name(name)
+            .attr(IFLA_NET_NS_FD, &(*fd as u32).to_ne_bytes()),
         Link::Delete => Msg::new(RTM_DELLINK, 0).raw(&ifinfo(0, 0)).name(name),
     }
     .done()
@@ -147,7 +178,12 @@ pub fn link(ns: Option<&str>, home: i32, name: &str, op: Link) -> Result<(), Str
 
 /// Moves `name` from `from` into namespace `to` (None: the initial one,
 /// whose fd is `home`).
-pub fn move_link(from: Option<&str>, to: Option<&str>, home: i32, name: &str) -> Result<(), String> {
+pub fn move_link(
+    from: Option<&str>,
+    to: Option<&str>,
+    home: i32,
+    name: &str,
+) -> Result<(), String> {
     let fd = match to {
         Some(ns) => open_ns(ns)?,
         None => {
@@ -162,33 +198,48 @@ pub fn move_link(from: Option<&str>, to: Option<&str>, home: i32, name: &str) ->
 
 /// An IPv4 address on `name` (initial namespace): `local peer PEER` (TUN) or
 /// `local/prefix brd` (TAP).
-pub fn addr_msg(index: u32, local: [u8; 4], peer: Option<[u8; 4]>, prefix: u8, brd: Option<[u8; 4]>) -> Vec<u8> {
+pub fn addr_msg(
+    index: u32,
+    local: [u8; 4],
+    peer: Option<[u8; 4]>,
+    prefix: u8,
+    brd: Option<[u8; 4]>,
+) -> Vec<u8> {
     let mut ifa = [0u8; 8];
     ifa[0] = libc::AF_INET as u8;
     ifa[1] = prefix;
     ifa[4..8].copy_from_slice(&index.to_ne_bytes());
-    let mut m = Msg::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL).raw(&ifa).attr(IFA_LOCAL, &local).attr(IFA_ADDRESS, &peer.unwrap_or(local));
+    let mut m = Msg::new(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL)
+        .raw(&ifa)
+        .attr(IFA_LOCAL, &local)
+        .attr(IFA_ADDRESS, &peer.unwrap_or(local));
     if let Some(b) = brd {
         m = m.attr(IFA_BROADCAST, &b);
     }
     m.done()
 }
 
-pub fn addr_add(name: &str, local: [u8; 4], peer: Option<[u8; 4]>, prefix: u8, brd: Option<[u8; 4]>) -> Result<(), String> {
-    let c = CString::new(name).map_err(|e| e.to_string())?;
-    // SAFETY: A valid C string.
-    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if index == 0 {
-        return Err(format!("if_nametoindex {name}: {}", errno_name(errno())));
-    }
-    talk(&addr_msg(index, local, peer, prefix, brd)).map_err(errno_name)
+pub fn addr_add(
+    name: &str,
+    local: [u8; 4],
+    peer: Option<[u8; 4]>,
+    prefix: u8,
+    brd: Option<[u8; 4]>,
+) -> Result<(), String> {
+    let index =
+        rtun_common::net::if_index(name).map_err(|e| format!("if_nametoindex {name}: {e}"))?;
+    talk(&addr_msg(index, local, peer, prefix, brd)).map_err(|e| e.to_string())
 }
 
 fn open_ns(ns: &str) -> Result<i32, String> {
     let c = CString::new(format!("/run/netns/{ns}")).map_err(|e| e.to_string())?;
     // SAFETY: A valid C string.
     let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 { Err(format!("open /run/netns/{ns}: {}", errno_name(errno()))) } else { Ok(fd) }
+    if fd < 0 {
+        Err(format!("open /run/netns/{ns}: {}", Errno::last()))
+    } else {
+        Ok(fd)
+    }
 }
 
 /// `ip netns add NAME`: a new namespace, kept alive by a bind mount of it on
@@ -196,13 +247,17 @@ fn open_ns(ns: &str) -> Result<i32, String> {
 pub fn netns_add(name: &str) -> Result<(), String> {
     let _ = fs::create_dir_all("/run/netns");
     let path = format!("/run/netns/{name}");
-    fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(|e| format!("{path}: {e}"))?;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| format!("{path}: {e}"))?;
     let target = CString::new(path.clone()).map_err(|e| e.to_string())?;
     let src = CString::new("/proc/self/ns/net").map_err(|e| e.to_string())?;
     // SAFETY: The child only makes system calls, then _exits.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(format!("fork: {}", errno_name(errno())));
+        return Err(format!("fork: {}", Errno::last()));
     }
     if pid == 0 {
         // SAFETY: As above.
@@ -210,7 +265,14 @@ pub fn netns_add(name: &str) -> Result<(), String> {
             if libc::unshare(libc::CLONE_NEWNET) < 0 {
                 libc::_exit(1);
             }
-            if libc::mount(src.as_ptr(), target.as_ptr(), std::ptr::null(), libc::MS_BIND, std::ptr::null()) < 0 {
+            if libc::mount(
+                src.as_ptr(),
+                target.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            ) < 0
+            {
                 libc::_exit(2);
             }
             libc::_exit(0);
@@ -233,7 +295,7 @@ pub fn netns_del(name: &str) -> Result<(), String> {
     let c = CString::new(path.clone()).map_err(|e| e.to_string())?;
     // SAFETY: A valid C string.
     if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } < 0 {
-        return Err(format!("umount {path}: {}", errno_name(errno())));
+        return Err(format!("umount {path}: {}", Errno::last()));
     }
     fs::remove_file(&path).map_err(|e| format!("{path}: {e}"))
 }
@@ -245,14 +307,23 @@ mod tests {
     #[test]
     fn messages_are_well_formed() {
         let m = link_msg("rs0x1", &Link::Mtu(1280));
-        assert_eq!(u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize, m.len());
+        assert_eq!(
+            u32::from_ne_bytes(m[0..4].try_into().unwrap()) as usize,
+            m.len()
+        );
         assert_eq!(u16::from_ne_bytes([m[4], m[5]]), RTM_NEWLINK);
         assert_eq!(m.len() % 4, 0);
         // nlmsghdr, ifinfomsg, IFLA_IFNAME "rs0x1\0" (4+6 -> 12), IFLA_MTU (8).
         assert_eq!(m.len(), 16 + 16 + 12 + 8);
         let up = link_msg("a", &Link::Up(true));
-        assert_eq!(u32::from_ne_bytes(up[24..28].try_into().unwrap()), libc::IFF_UP as u32);
-        assert_eq!(u32::from_ne_bytes(up[28..32].try_into().unwrap()), libc::IFF_UP as u32);
+        assert_eq!(
+            u32::from_ne_bytes(up[24..28].try_into().unwrap()),
+            libc::IFF_UP as u32
+        );
+        assert_eq!(
+            u32::from_ne_bytes(up[28..32].try_into().unwrap()),
+            libc::IFF_UP as u32
+        );
         let del = link_msg("a", &Link::Delete);
         assert_eq!(u16::from_ne_bytes([del[4], del[5]]), RTM_DELLINK);
         let a = addr_msg(7, [10, 0, 0, 1], Some([10, 0, 0, 2]), 32, None);
@@ -266,7 +337,7 @@ mod tests {
         b[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
         assert_eq!(parse_ack(&b), Ok(()));
         b[16..20].copy_from_slice(&(-libc::EBUSY).to_ne_bytes());
-        assert_eq!(parse_ack(&b), Err(libc::EBUSY));
-        assert_eq!(parse_ack(&b[..10]), Err(libc::EPROTO));
+        assert_eq!(parse_ack(&b), Err(Errno(libc::EBUSY)));
+        assert_eq!(parse_ack(&b[..10]), Err(Errno(libc::EPROTO)));
     }
 }

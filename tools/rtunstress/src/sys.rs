@@ -1,58 +1,84 @@
-//! What the workers call: tun's ABI, errno, ioctl and the small syscalls of
+// SPDX-License-Identifier: GPL-2.0
+//! What the workers call: tun's ABI, `Errno`, ioctl and the small syscalls of
 //! rtun_common (re-exported here), reads and writes, classic filter programs,
 //! network namespaces, link statistics over rtnetlink, and test frames.
+//! System calls fail with an `Errno`; the namespace, netlink and debugfs
+//! helpers whose failure ends up in the report say what failed in a
+//! `String` (rtun-common's convention).
 
 use std::{ffi::CString, fs};
+
+use crate::{
+    account::{reason_index, PerReason},
+    skb_reason::Reason,
+};
 
 pub use rtun_common::{
     abi::*,
     bpf::{load_ebpf_returning, SockFilter, SockFprog},
     net::ip_checksum,
-    sys::{delete_module, errno, ioctl, ioctl_val, open_dev, set_nonblock, unmapped_region},
+    sys::{delete_module, ioctl, ioctl_val, open_dev, set_nonblock, unmapped_region},
+    Errno,
 };
-
-/// The errno's name, for the report ("OK" for 0).
-pub fn errno_name(e: i32) -> String {
-    if e == 0 { "OK".into() } else { rtun_common::sys::errno_name(e) }
-}
 
 pub fn close(fd: i32) {
     // SAFETY: The caller owns `fd` and forgets it.
     unsafe { libc::close(fd) };
 }
 
-pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, i32> {
+pub fn read(fd: i32, buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: `buf` is writable for its length.
     let r = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-    if r < 0 { Err(errno()) } else { Ok(r as usize) }
+    Errno::result(r).map(|n| n as usize)
 }
 
 /// A read into memory that is not mapped: the driver must fail the copy.
-pub fn read_bad(fd: i32, bad: *mut u8, len: usize) -> Result<usize, i32> {
+pub fn read_bad(fd: i32, bad: *mut u8, len: usize) -> Result<usize, Errno> {
     // SAFETY: Deliberately unmapped: the kernel checks the user pointer.
     let r = unsafe { libc::read(fd, bad.cast(), len) };
-    if r < 0 { Err(errno()) } else { Ok(r as usize) }
+    Errno::result(r).map(|n| n as usize)
 }
 
 /// Writes `iov`s as one frame.
-pub fn writev(fd: i32, parts: &[(*const u8, usize)]) -> Result<usize, i32> {
-    let iov: Vec<libc::iovec> = parts.iter().map(|&(p, l)| libc::iovec { iov_base: p as *mut _, iov_len: l }).collect();
+pub fn writev(fd: i32, parts: &[(*const u8, usize)]) -> Result<usize, Errno> {
+    let iov: Vec<libc::iovec> = parts
+        .iter()
+        .map(|&(p, l)| libc::iovec {
+            iov_base: p as *mut _,
+            iov_len: l,
+        })
+        .collect();
     // SAFETY: Each iovec points at memory the caller chose (some deliberately unmapped).
     let r = unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as i32) };
-    if r < 0 { Err(errno()) } else { Ok(r as usize) }
+    Errno::result(r).map(|n| n as usize)
 }
 
 /// The classic programs the workers attach: drop all, pass all, trim to 20
 /// bytes, and drop frames longer than 100 bytes.
 pub fn cbpf_program(which: u64) -> Vec<SockFilter> {
-    let ret = |k| SockFilter { code: 0x06, jt: 0, jf: 0, k };
+    let ret = |k| SockFilter {
+        code: 0x06,
+        jt: 0,
+        jf: 0,
+        k,
+    };
     match which {
         0 => vec![ret(0)],
         1 => vec![ret(0xffff)],
         2 => vec![ret(20)],
         _ => vec![
-            SockFilter { code: 0x80, jt: 0, jf: 0, k: 0 }, // ld len
-            SockFilter { code: 0x25, jt: 0, jf: 1, k: 100 }, // jgt #100
+            SockFilter {
+                code: 0x80,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            }, // ld len
+            SockFilter {
+                code: 0x25,
+                jt: 0,
+                jf: 1,
+                k: 100,
+            }, // jgt #100
             ret(0),
             ret(0xffff),
         ],
@@ -70,7 +96,11 @@ fn open_ro(path: &str) -> Result<i32, String> {
     let c = CString::new(path).map_err(|e| e.to_string())?;
     // SAFETY: A valid C string.
     let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
-    if fd < 0 { Err(format!("open {path}: {}", errno_name(errno()))) } else { Ok(fd) }
+    if fd < 0 {
+        Err(format!("open {path}: {}", Errno::last()))
+    } else {
+        Ok(fd)
+    }
 }
 
 /// Runs `f` with the process in the named namespace (`ip netns`), then comes
@@ -82,12 +112,12 @@ pub fn in_netns<T>(ns: Option<&str>, home: i32, f: impl FnOnce() -> T) -> Result
     let r = unsafe { libc::setns(fd, libc::CLONE_NEWNET) };
     close(fd);
     if r < 0 {
-        return Err(format!("setns {ns}: {}", errno_name(errno())));
+        return Err(format!("setns {ns}: {}", Errno::last()));
     }
     let out = f();
     // SAFETY: As above.
     if unsafe { libc::setns(home, libc::CLONE_NEWNET) } < 0 {
-        return Err(format!("setns back from {ns}: {}", errno_name(errno())));
+        return Err(format!("setns back from {ns}: {}", Errno::last()));
     }
     Ok(out)
 }
@@ -149,7 +179,7 @@ pub fn parse_getlink_reply(b: &[u8]) -> Result<LinkStats, String> {
     let ty = u16_at(b, 4).ok_or("short netlink reply")?;
     if ty == NLMSG_ERROR {
         let e = u32_at(b, 16).ok_or("short netlink error")? as i32;
-        return Err(format!("RTM_GETLINK: {}", errno_name(-e)));
+        return Err(format!("RTM_GETLINK: {}", Errno(e.wrapping_neg())));
     }
     if ty != RTM_NEWLINK {
         return Err(format!("RTM_GETLINK answered with type {ty}"));
@@ -181,25 +211,36 @@ pub fn parse_getlink_reply(b: &[u8]) -> Result<LinkStats, String> {
 pub fn link_stats(name: &str) -> Result<LinkStats, String> {
     // SAFETY: Plain socket calls on buffers we own.
     unsafe {
-        let s = libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE);
+        let s = libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        );
         if s < 0 {
-            return Err(format!("netlink socket: {}", errno_name(errno())));
+            return Err(format!("netlink socket: {}", Errno::last()));
         }
         let req = getlink_request(name, 1);
         let mut sa: libc::sockaddr_nl = std::mem::zeroed();
         sa.nl_family = libc::AF_NETLINK as u16;
-        let r = libc::sendto(s, req.as_ptr().cast(), req.len(), 0, (&sa as *const libc::sockaddr_nl).cast(), std::mem::size_of::<libc::sockaddr_nl>() as u32);
+        let r = libc::sendto(
+            s,
+            req.as_ptr().cast(),
+            req.len(),
+            0,
+            (&sa as *const libc::sockaddr_nl).cast(),
+            std::mem::size_of::<libc::sockaddr_nl>() as u32,
+        );
         if r < 0 {
-            let e = errno();
+            let e = Errno::last();
             close(s);
-            return Err(format!("netlink send: {}", errno_name(e)));
+            return Err(format!("netlink send: {}", e));
         }
         let mut buf = vec![0u8; 32768];
         let n = libc::recv(s, buf.as_mut_ptr().cast(), buf.len(), 0);
-        let e = errno();
+        let e = Errno::last();
         close(s);
         if n < 0 {
-            return Err(format!("netlink recv: {}", errno_name(e)));
+            return Err(format!("netlink recv: {}", e));
         }
         parse_getlink_reply(&buf[..n as usize])
     }
@@ -207,7 +248,7 @@ pub fn link_stats(name: &str) -> Result<LinkStats, String> {
 
 /// The per-reason counters of `/sys/kernel/debug/rtun/<name>` (or
 /// `<name>@<netns inode>` for a device outside the initial namespace).
-pub fn debugfs_reasons(name: &str) -> Result<[u64; 15], String> {
+pub fn debugfs_reasons(name: &str) -> Result<PerReason, String> {
     let dir = "/sys/kernel/debug/rtun";
     let entries = fs::read_dir(dir).map_err(|e| format!("{dir}: {e}"))?;
     let at = format!("{name}@");
@@ -223,14 +264,18 @@ pub fn debugfs_reasons(name: &str) -> Result<[u64; 15], String> {
     parse_reasons(&text)
 }
 
-pub fn parse_reasons(text: &str) -> Result<[u64; 15], String> {
-    let mut out = [0u64; 15];
+pub fn parse_reasons(text: &str) -> Result<PerReason, String> {
+    let mut out: PerReason = [0; Reason::COUNT];
     let mut seen = 0;
     for line in text.lines() {
         let mut it = line.split_whitespace();
-        let (Some(k), Some(v)) = (it.next(), it.next()) else { continue };
-        if let Some(i) = crate::account::reason_index(k.trim_end_matches(':')) {
-            out[i] = v.parse().map_err(|_| format!("bad counter line '{line}'"))?;
+        let (Some(k), Some(v)) = (it.next(), it.next()) else {
+            continue;
+        };
+        if let Some(i) = reason_index(k.trim_end_matches(':')) {
+            out[i] = v
+                .parse()
+                .map_err(|_| format!("bad counter line '{line}'"))?;
             seen += 1;
         }
     }
@@ -272,7 +317,11 @@ mod tests {
     fn udp_packet_has_a_valid_header() {
         let p = ipv4_udp([10, 0, 0, 2], [10, 0, 0, 1], 10, 7);
         assert_eq!(p.len(), 38);
-        assert_eq!(ip_checksum(&p[..20]), 0, "a header with its checksum sums to zero");
+        assert_eq!(
+            ip_checksum(&p[..20]),
+            0,
+            "a header with its checksum sums to zero"
+        );
     }
 
     #[test]
@@ -294,7 +343,16 @@ mod tests {
         let len = r.len() as u32;
         r[0..4].copy_from_slice(&len.to_ne_bytes());
         let s = parse_getlink_reply(&r).unwrap();
-        assert_eq!(s, LinkStats { rx_packets: 100, tx_packets: 101, rx_dropped: 106, tx_dropped: 107, rx_frame_errors: 113 });
+        assert_eq!(
+            s,
+            LinkStats {
+                rx_packets: 100,
+                tx_packets: 101,
+                rx_dropped: 106,
+                tx_dropped: 107,
+                rx_frame_errors: 113
+            }
+        );
         let mut e = vec![0u8; 36];
         e[0..4].copy_from_slice(&36u32.to_ne_bytes());
         e[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
@@ -305,9 +363,10 @@ mod tests {
     #[test]
     fn reasons_file() {
         let r = parse_reasons("DEV_READY 3\nFULL_RING: 7\nQUEUE_PURGE 1\n").unwrap();
-        assert_eq!(r[0], 3);
-        assert_eq!(r[6], 7);
-        assert_eq!(r[12], 1);
+        assert_eq!(r[Reason::DevReady.index()], 3);
+        assert_eq!(r[Reason::FullRing.index()], 7);
+        assert_eq!(r[Reason::QueuePurge.index()], 1);
+        assert_eq!(r.iter().sum::<u64>(), 11);
         assert!(parse_reasons("").is_err());
     }
 }

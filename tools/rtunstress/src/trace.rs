@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0
 //! An ftrace instance of the run's own: `net:net_dev_start_xmit` (or, for
 //! the lifecycle mode, `net:net_dev_xmit`, which has the driver's return
 //! code) for the run's devices (frames handed to a driver, by device name)
@@ -18,7 +19,7 @@ use std::{
     time::Duration,
 };
 
-use crate::account::{reason_index, REASONS};
+use crate::account::{nonzero_reasons, reason_index, PerReason};
 
 pub const TRACEFS: &str = "/sys/kernel/tracing";
 
@@ -31,7 +32,7 @@ pub struct Counts {
     /// net_dev_xmit events with NETDEV_TX_BUSY.
     pub busy: u64,
     /// kfree_skb events located in the driver, per reason (rtun's order).
-    pub drops: [u64; 15],
+    pub drops: PerReason,
     /// kfree_skb events located in the driver with a reason rtun does not report.
     pub other_reasons: BTreeMap<String, u64>,
     pub events: u64,
@@ -55,7 +56,10 @@ pub fn count_line_in(line: &str, c: &mut Counts, module: &str, rtun: Range) {
     if let Some(i) = line.find(": net_dev_xmit: dev=") {
         let rest = &line[i + ": net_dev_xmit: dev=".len()..];
         let name = rest.split_whitespace().next().unwrap_or("");
-        let rc = rest.split_whitespace().find_map(|f| f.strip_prefix("rc=")).and_then(|v| v.parse::<i64>().ok());
+        let rc = rest
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("rc="))
+            .and_then(|v| v.parse::<i64>().ok());
         c.events += 1;
         match rc {
             Some(NETDEV_TX_BUSY) => c.busy += 1,
@@ -151,10 +155,17 @@ impl Tracer {
         fs::create_dir(&dir).map_err(|e| format!("creating {dir}: {e} (is tracefs mounted?)"))?;
         write(&format!("{dir}/tracing_on"), "0")?;
         write(&format!("{dir}/buffer_size_kb"), &kb.to_string())?;
-        write(&format!("{dir}/events/net/{xmit}/filter"), &format!("name ~ \"{glob}\""))?;
+        write(
+            &format!("{dir}/events/net/{xmit}/filter"),
+            &format!("name ~ \"{glob}\""),
+        )?;
         write(&format!("{dir}/events/net/{xmit}/enable"), "1")?;
         write(&format!("{dir}/events/skb/kfree_skb/enable"), "1")?;
-        Ok(Tracer { dir, stop: Arc::new(AtomicBool::new(false)), reader: None })
+        Ok(Tracer {
+            dir,
+            stop: Arc::new(AtomicBool::new(false)),
+            reader: None,
+        })
     }
 
     /// Turns the instance on and starts consuming it (drops located in rtun).
@@ -182,7 +193,9 @@ impl Tracer {
         write(&format!("{}/tracing_on", self.dir), "0")?;
         self.stop.store(true, Ordering::SeqCst);
         let counts = match self.reader.take() {
-            Some(h) => h.join().map_err(|_| "the trace reader panicked".to_string())??,
+            Some(h) => h
+                .join()
+                .map_err(|_| "the trace reader panicked".to_string())??,
             None => return Err("the trace was never started".into()),
         };
         let lost = self.lost_events()?;
@@ -192,9 +205,11 @@ impl Tracer {
     /// Events the ring buffer lost (overrun or dropped), summed over CPUs.
     pub fn lost_events(&self) -> Result<u64, String> {
         let mut lost = 0;
-        let cpus = fs::read_dir(format!("{}/per_cpu", self.dir)).map_err(|e| format!("per_cpu: {e}"))?;
+        let cpus =
+            fs::read_dir(format!("{}/per_cpu", self.dir)).map_err(|e| format!("per_cpu: {e}"))?;
         for cpu in cpus.flatten() {
-            let stats = fs::read_to_string(cpu.path().join("stats")).map_err(|e| format!("stats: {e}"))?;
+            let stats =
+                fs::read_to_string(cpu.path().join("stats")).map_err(|e| format!("stats: {e}"))?;
             lost += lost_in_stats(&stats);
         }
         Ok(lost)
@@ -215,7 +230,12 @@ pub fn lost_in_stats(stats: &str) -> u64 {
     lost
 }
 
-fn consume(mut pipe: fs::File, stop: Arc<AtomicBool>, module: &str, rtun: Range) -> Result<Counts, String> {
+fn consume(
+    mut pipe: fs::File,
+    stop: Arc<AtomicBool>,
+    module: &str,
+    rtun: Range,
+) -> Result<Counts, String> {
     let mut c = Counts::default();
     let mut buf = vec![0u8; 1 << 16];
     let mut pending: Vec<u8> = Vec::new();
@@ -237,7 +257,10 @@ fn consume(mut pipe: fs::File, stop: Arc<AtomicBool>, module: &str, rtun: Range)
                     pending.drain(..=end);
                 }
             }
-            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) || e.raw_os_error() == Some(libc::EINTR) => {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EAGAIN)
+                    || e.raw_os_error() == Some(libc::EINTR) =>
+            {
                 if stop.load(Ordering::SeqCst) {
                     break;
                 }
@@ -257,21 +280,30 @@ fn consume(mut pipe: fs::File, stop: Arc<AtomicBool>, module: &str, rtun: Range)
 pub fn remove_instance(name: &str) {
     let dir = format!("{TRACEFS}/instances/{name}");
     let _ = fs::write(format!("{dir}/tracing_on"), "0");
-    for ev in ["net/net_dev_start_xmit", "net/net_dev_xmit", "skb/kfree_skb"] {
+    for ev in [
+        "net/net_dev_start_xmit",
+        "net/net_dev_xmit",
+        "skb/kfree_skb",
+    ] {
         let _ = fs::write(format!("{dir}/events/{ev}/enable"), "0");
     }
     let _ = fs::remove_dir(&dir);
 }
 
 /// The reason names a summary prints, with their counts, non-zero only.
-pub fn format_reasons(counts: &[u64; 15]) -> String {
-    let v: Vec<String> = REASONS.iter().zip(counts).filter(|(_, &n)| n > 0).map(|(r, n)| format!("{r}={n}")).collect();
-    if v.is_empty() { "none".into() } else { v.join(" ") }
+pub fn format_reasons(counts: &PerReason) -> String {
+    let v = nonzero_reasons(counts);
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(" ")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::skb_reason::Reason;
 
     const XMIT: &str = "          ping-42      [001] b..2.   101.000001: net_dev_start_xmit: dev=rs0x3 queue_mapping=0 skbaddr=00000000deadbeef vlan_tagged=0 vlan_proto=0x0000 vlan_tci=0x0000 protocol=0x0800 ip_summed=0 len=84 data_len=0 network_offset=14 transport_offset_valid=1 transport_offset=34 tx_flags=0 gso_size=0 gso_segs=0 gso_type=0x0";
     const DROP: &str = "          <idle>-0       [000] ..s1.   101.5: kfree_skb: skbaddr=0000000012345678 rx_sk=0000000000000000 protocol=34997 location=rtun_ndo_start_xmit+0x1ed/0x43d [rtun] reason: FULL_RING";
@@ -285,8 +317,12 @@ mod tests {
         count_line(DROP, &mut c, None);
         count_line(OTHER, &mut c, None);
         assert_eq!(c.xmit.get("rs0x3"), Some(&2));
-        assert_eq!(c.drops[6], 1);
-        assert_eq!(c.drops.iter().sum::<u64>(), 1, "a drop outside rtun is not rtun's");
+        assert_eq!(c.drops[Reason::FullRing.index()], 1);
+        assert_eq!(
+            c.drops.iter().sum::<u64>(),
+            1,
+            "a drop outside rtun is not rtun's"
+        );
         assert_eq!(c.events, 4);
         assert_eq!(c.unparsed, 0);
     }
@@ -294,18 +330,26 @@ mod tests {
     #[test]
     fn net_dev_xmit_counts_all_but_busy_and_drops_are_per_module() {
         let mut c = Counts::default();
-        let ok = "  udp-9 [000] b..2. 5.0: net_dev_xmit: dev=rl0g1 skbaddr=00000000deadbeef len=84 rc=0";
-        let drop = "  udp-9 [000] b..2. 5.0: net_dev_xmit: dev=rl0g1 skbaddr=00000000deadbeef len=84 rc=1";
+        let ok =
+            "  udp-9 [000] b..2. 5.0: net_dev_xmit: dev=rl0g1 skbaddr=00000000deadbeef len=84 rc=0";
+        let drop =
+            "  udp-9 [000] b..2. 5.0: net_dev_xmit: dev=rl0g1 skbaddr=00000000deadbeef len=84 rc=1";
         let busy = "  udp-9 [000] b..2. 5.0: net_dev_xmit: dev=rl0g1 skbaddr=00000000deadbeef len=84 rc=16";
         for l in [ok, drop, busy] {
             count_line_in(l, &mut c, "tun", None);
         }
         assert_eq!(c.xmit.get("rl0g1"), Some(&2));
         assert_eq!(c.busy, 1);
-        let tun_drop = DROP.replace("[rtun]", "[tun]").replace("rtun_ndo", "tun_net");
+        let tun_drop = DROP
+            .replace("[rtun]", "[tun]")
+            .replace("rtun_ndo", "tun_net");
         count_line_in(&tun_drop, &mut c, "tun", None);
         count_line_in(DROP, &mut c, "tun", None);
-        assert_eq!(c.drops[6], 1, "only the drop located in tun counts");
+        assert_eq!(
+            c.drops[Reason::FullRing.index()],
+            1,
+            "only the drop located in tun counts"
+        );
         assert_eq!(c.unparsed, 0);
     }
 
@@ -313,9 +357,17 @@ mod tests {
     fn raw_addresses_resolve_through_the_module_range() {
         let mut c = Counts::default();
         let raw = "x-1 [000] ..... 1.0: kfree_skb: skbaddr=0 rx_sk=0 protocol=0 location=0xffffffffc0001234 reason: QUEUE_PURGE";
-        count_line(raw, &mut c, Some((0xffff_ffff_c000_0000, 0xffff_ffff_c002_0000)));
-        count_line(raw, &mut c, Some((0xffff_ffff_c100_0000, 0xffff_ffff_c102_0000)));
-        assert_eq!(c.drops[12], 1);
+        count_line(
+            raw,
+            &mut c,
+            Some((0xffff_ffff_c000_0000, 0xffff_ffff_c002_0000)),
+        );
+        count_line(
+            raw,
+            &mut c,
+            Some((0xffff_ffff_c100_0000, 0xffff_ffff_c102_0000)),
+        );
+        assert_eq!(c.drops[Reason::QueuePurge.index()], 1);
     }
 
     #[test]
@@ -329,7 +381,10 @@ mod tests {
     #[test]
     fn module_range_from_proc_modules() {
         let m = "tun 61440 0 - Live 0xffffffffc0100000\nrtun 137952 1 - Live 0xffffffffc0000000\n";
-        assert_eq!(module_range(m), Some((0xffff_ffff_c000_0000, 0xffff_ffff_c000_0000 + 137_952)));
+        assert_eq!(
+            module_range(m),
+            Some((0xffff_ffff_c000_0000, 0xffff_ffff_c000_0000 + 137_952))
+        );
         assert_eq!(module_range("rtun 1 0 - Live 0x0000000000000000\n"), None);
         assert_eq!(module_range(""), None);
     }

@@ -33,10 +33,7 @@
 //! without the offload turns one frame handed over into several frames read
 //! or dropped, which a count of frames cannot follow.
 
-use crate::account::{check_device, DevRecord, REASONS};
-
-/// Reasons only the transmit path reports (as account.rs).
-const TX_ONLY: [usize; 8] = [1, 2, 3, 6, 9, 10, 13, 14];
+use crate::account::{check_device, nonzero_reasons, DevRecord, PerReason};
 
 /// The run's totals, over every device, dead or alive.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -67,7 +64,8 @@ impl Totals {
     /// Frames handed over and not read (netconsole's reads are of frames
     /// that were never counted as handed over).
     pub fn not_read(&self) -> Option<u64> {
-        self.handed.checked_sub(self.read.saturating_sub(self.read_netpoll))
+        self.handed
+            .checked_sub(self.read.saturating_sub(self.read_netpoll))
     }
 
     pub fn lower(&self) -> Option<u64> {
@@ -83,7 +81,10 @@ impl Totals {
 pub fn check_totals(t: &Totals) -> Vec<String> {
     let mut bad = Vec::new();
     let Some(lower) = t.lower() else {
-        bad.push(format!("{} frames read (less {} of netconsole's), but only {} handed to the driver", t.read, t.read_netpoll, t.handed));
+        bad.push(format!(
+            "{} frames read (less {} of netconsole's), but only {} handed to the driver",
+            t.read, t.read_netpoll, t.handed
+        ));
         return bad;
     };
     if t.traced < lower {
@@ -114,11 +115,6 @@ pub fn check_totals(t: &Totals) -> Vec<String> {
     bad
 }
 
-/// The transmit-only drops among per-reason counts.
-pub fn tx_only(drops: &[u64; 15]) -> u64 {
-    TX_ONLY.iter().map(|&i| drops[i]).sum()
-}
-
 /// A device that lived to the end: its retirement record, the frames the
 /// trace saw handed to it, the qdisc-bypass sends that succeeded and failed
 /// on it, and whether a netconsole target ever used it.
@@ -142,20 +138,32 @@ pub fn check_survivor(s: &Survivor, per_reason: bool) -> Vec<String> {
     let n = &r.name;
     let mut bad = Vec::new();
     if r.read != r.tx_packets {
-        bad.push(format!("{n}: frames read {} != tx_packets {}", r.read, r.tx_packets));
+        bad.push(format!(
+            "{n}: frames read {} != tx_packets {}",
+            r.read, r.tx_packets
+        ));
     }
     if r.write_ok != r.rx_packets {
-        bad.push(format!("{n}: successful writes {} != rx_packets {}", r.write_ok, r.rx_packets));
+        bad.push(format!(
+            "{n}: successful writes {} != rx_packets {}",
+            r.write_ok, r.rx_packets
+        ));
     }
     // Netconsole's frames are read without having been counted as handed
     // over. tun.ko does not count the frames it purges from a ring (a queue
     // closed or detached) in tx_dropped: the bound is rtun's only.
     if !s.netpoll {
         match handed.checked_sub(r.read) {
-            None => bad.push(format!("{n}: {} frames read, only {handed} handed over", r.read)),
+            None => bad.push(format!(
+                "{n}: {} frames read, only {handed} handed over",
+                r.read
+            )),
             Some(not_read) => {
                 if per_reason && r.tx_dropped < not_read {
-                    bad.push(format!("{n}: tx_dropped {} < frames handed over and not read {not_read}", r.tx_dropped));
+                    bad.push(format!(
+                        "{n}: tx_dropped {} < frames handed over and not read {not_read}",
+                        r.tx_dropped
+                    ));
                 }
                 if per_reason && r.reason_sum() < not_read + r.write_fail {
                     bad.push(format!("{n}: per-reason counters sum to {} < frames handed over and not read {not_read} + failed writes {}", r.reason_sum(), r.write_fail));
@@ -167,20 +175,33 @@ pub fn check_survivor(s: &Survivor, per_reason: bool) -> Vec<String> {
 }
 
 /// `REASON=N ...` for non-zero counts, as the summary prints them.
-pub fn format_drops(drops: &[u64; 15], other: &std::collections::BTreeMap<String, u64>) -> String {
-    let mut v: Vec<String> = REASONS.iter().zip(drops).filter(|(_, &n)| n > 0).map(|(r, n)| format!("{r}={n}")).collect();
+pub fn format_drops(drops: &PerReason, other: &std::collections::BTreeMap<String, u64>) -> String {
+    let mut v = nonzero_reasons(drops);
     v.extend(other.iter().map(|(r, n)| format!("{r}={n}")));
-    if v.is_empty() { "none".into() } else { v.join(" ") }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(" ")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{account::tx_only, skb_reason::Reason};
 
     fn balanced() -> Totals {
         // 1000 handed over, 900 read (10 of them netconsole's): 110 not read;
         // 20 writes failed after an skb: 130 drops.
-        Totals { handed: 1000, read: 900, read_netpoll: 10, write_fail: 20, traced: 130, tx_only: 40, ..Default::default() }
+        Totals {
+            handed: 1000,
+            read: 900,
+            read_netpoll: 10,
+            write_fail: 20,
+            traced: 130,
+            tx_only: 40,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -204,17 +225,34 @@ mod tests {
         t.traced += 3;
         assert_eq!(check_totals(&t).len(), 1, "a drop counted twice");
         t.napi_written = 2;
-        assert_eq!(check_totals(&t).len(), 1, "two NAPI writes cannot explain three drops");
+        assert_eq!(
+            check_totals(&t).len(),
+            1,
+            "two NAPI writes cannot explain three drops"
+        );
         t.bypass_busy = 1;
         assert_eq!(check_totals(&t), Vec::<String>::new());
     }
 
     #[test]
     fn more_read_than_handed_is_caught() {
-        let t = Totals { handed: 10, read: 12, ..Default::default() };
+        let t = Totals {
+            handed: 10,
+            read: 12,
+            ..Default::default()
+        };
         assert_eq!(check_totals(&t).len(), 1);
-        let t = Totals { handed: 10, read: 12, read_netpoll: 2, ..Default::default() };
-        assert_eq!(check_totals(&t), Vec::<String>::new(), "netconsole frames are read without being handed over");
+        let t = Totals {
+            handed: 10,
+            read: 12,
+            read_netpoll: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            check_totals(&t),
+            Vec::<String>::new(),
+            "netconsole frames are read without being handed over"
+        );
     }
 
     #[test]
@@ -222,43 +260,121 @@ mod tests {
         let mut t = balanced();
         t.tx_only = 111;
         assert_eq!(check_totals(&t).len(), 1);
-        let mut d = [0u64; 15];
-        d[6] = 5; // FULL_RING
-        d[7] = 3; // HDR_TRUNC: written frames
-        d[12] = 2; // QUEUE_PURGE: either way
+        let mut d = [0u64; Reason::COUNT];
+        d[Reason::FullRing.index()] = 5;
+        d[Reason::HdrTrunc.index()] = 3; // written frames
+        d[Reason::QueuePurge.index()] = 2; // either way
         assert_eq!(tx_only(&d), 5);
     }
 
     fn rec() -> DevRecord {
-        let mut r = DevRecord { name: "rl0g1".into(), how: "survived".into(), read: 90, tx_packets: 90, write_ok: 40, rx_packets: 40, tx_dropped: 10, ..Default::default() };
-        r.reasons[6] = 10;
+        let mut r = DevRecord {
+            name: "rl0g1".into(),
+            how: "survived".into(),
+            read: 90,
+            tx_packets: 90,
+            write_ok: 40,
+            rx_packets: 40,
+            tx_dropped: 10,
+            ..Default::default()
+        };
+        r.reasons[Reason::FullRing.index()] = 10;
         r
     }
 
     #[test]
     fn survivors_exact_and_relaxed() {
         let r = rec();
-        let s = Survivor { rec: &r, traced: 100, bypass_ok: 0, bypass_busy: 0, netpoll: false };
+        let s = Survivor {
+            rec: &r,
+            traced: 100,
+            bypass_ok: 0,
+            bypass_busy: 0,
+            netpoll: false,
+        };
         assert_eq!(check_survivor(&s, true), Vec::<String>::new());
-        let s = Survivor { rec: &r, traced: 99, bypass_ok: 1, bypass_busy: 0, netpoll: false };
-        assert_eq!(check_survivor(&s, true), Vec::<String>::new(), "bypass sends count as handed over");
-        let s = Survivor { rec: &r, traced: 101, bypass_ok: 0, bypass_busy: 0, netpoll: false };
-        assert!(!check_survivor(&s, true).is_empty(), "a frame neither read nor dropped");
+        let s = Survivor {
+            rec: &r,
+            traced: 99,
+            bypass_ok: 1,
+            bypass_busy: 0,
+            netpoll: false,
+        };
+        assert_eq!(
+            check_survivor(&s, true),
+            Vec::<String>::new(),
+            "bypass sends count as handed over"
+        );
+        let s = Survivor {
+            rec: &r,
+            traced: 101,
+            bypass_ok: 0,
+            bypass_busy: 0,
+            netpoll: false,
+        };
+        assert!(
+            !check_survivor(&s, true).is_empty(),
+            "a frame neither read nor dropped"
+        );
         // With an ENOBUFS bypass send, the exact sum cannot hold: the lower bound does.
-        let s = Survivor { rec: &r, traced: 99, bypass_ok: 0, bypass_busy: 1, netpoll: false };
+        let s = Survivor {
+            rec: &r,
+            traced: 99,
+            bypass_ok: 0,
+            bypass_busy: 1,
+            netpoll: false,
+        };
         assert_eq!(check_survivor(&s, true), Vec::<String>::new());
-        let s = Survivor { rec: &r, traced: 101, bypass_ok: 0, bypass_busy: 1, netpoll: false };
-        assert_eq!(check_survivor(&s, true).len(), 2, "tx_dropped and the reasons fall short");
+        let s = Survivor {
+            rec: &r,
+            traced: 101,
+            bypass_ok: 0,
+            bypass_busy: 1,
+            netpoll: false,
+        };
+        assert_eq!(
+            check_survivor(&s, true).len(),
+            2,
+            "tx_dropped and the reasons fall short"
+        );
         // tun.ko: no per-reason counters, and purged frames are not in tx_dropped.
-        let s = Survivor { rec: &r, traced: 100, bypass_ok: 0, bypass_busy: 0, netpoll: false };
+        let s = Survivor {
+            rec: &r,
+            traced: 100,
+            bypass_ok: 0,
+            bypass_busy: 0,
+            netpoll: false,
+        };
         assert_eq!(check_survivor(&s, false), Vec::<String>::new());
-        let s = Survivor { rec: &r, traced: 130, bypass_ok: 0, bypass_busy: 0, netpoll: false };
+        let s = Survivor {
+            rec: &r,
+            traced: 130,
+            bypass_ok: 0,
+            bypass_busy: 0,
+            netpoll: false,
+        };
         assert_eq!(check_survivor(&s, false), Vec::<String>::new());
-        let s = Survivor { rec: &r, traced: 80, bypass_ok: 0, bypass_busy: 0, netpoll: false };
-        assert_eq!(check_survivor(&s, false).len(), 1, "more read than handed over");
+        let s = Survivor {
+            rec: &r,
+            traced: 80,
+            bypass_ok: 0,
+            bypass_busy: 0,
+            netpoll: false,
+        };
+        assert_eq!(
+            check_survivor(&s, false).len(),
+            1,
+            "more read than handed over"
+        );
         let mut r2 = rec();
         r2.rx_packets = 41;
-        let s = Survivor { rec: &r2, traced: 100, bypass_ok: 0, bypass_busy: 0, netpoll: true };
+        let s = Survivor {
+            rec: &r2,
+            traced: 100,
+            bypass_ok: 0,
+            bypass_busy: 0,
+            netpoll: true,
+        };
         assert_eq!(check_survivor(&s, false).len(), 1);
     }
 }

@@ -51,12 +51,12 @@ use std::{
 };
 
 use crate::{
-    account::{DevRecord, REASONS},
+    account::{tx_only, DevRecord, PerReason},
     rtnl::{self, Link},
     sys::*,
     trace,
 };
-use check::{check_survivor, check_totals, format_drops, tx_only, Survivor, Totals};
+use check::{check_survivor, check_totals, format_drops, Survivor, Totals};
 use ops::{Role, Th};
 use world::*;
 
@@ -87,11 +87,27 @@ fn usage(msg: &str) -> ! {
 }
 
 fn parse(args: &[String]) -> Args {
-    let mut a = Args { seed: 0, seconds: 0, dev: "/dev/net/rtun".into(), module: None, threads: 6, slots: 6, ops: u64::MAX, keep_module: false, napi_frags: true, stall: 90, trace_kb: 8192 };
+    let mut a = Args {
+        seed: 0,
+        seconds: 0,
+        dev: "/dev/net/rtun".into(),
+        module: None,
+        threads: 6,
+        slots: 6,
+        ops: u64::MAX,
+        keep_module: false,
+        napi_frags: true,
+        stall: 90,
+        trace_kb: 8192,
+    };
     let (mut have_seed, mut have_secs) = (false, false);
     let mut it = args.iter();
     while let Some(k) = it.next() {
-        let mut num = |what: &str| -> u64 { it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage(&format!("{what} needs a number"))) };
+        let mut num = |what: &str| -> u64 {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| usage(&format!("{what} needs a number")))
+        };
         match k.as_str() {
             "--seed" => {
                 a.seed = num("--seed");
@@ -106,8 +122,19 @@ fn parse(args: &[String]) -> Args {
             "--ops" => a.ops = num("--ops"),
             "--stall" => a.stall = num("--stall"),
             "--trace-kb" => a.trace_kb = num("--trace-kb") as u32,
-            "--dev" => a.dev = it.next().cloned().unwrap_or_else(|| usage("--dev needs a path")),
-            "--module" => a.module = Some(it.next().cloned().unwrap_or_else(|| usage("--module needs a name"))),
+            "--dev" => {
+                a.dev = it
+                    .next()
+                    .cloned()
+                    .unwrap_or_else(|| usage("--dev needs a path"))
+            }
+            "--module" => {
+                a.module = Some(
+                    it.next()
+                        .cloned()
+                        .unwrap_or_else(|| usage("--module needs a name")),
+                )
+            }
             "--keep-module" => a.keep_module = true,
             "--no-napi-frags" => a.napi_frags = false,
             "-h" | "--help" => {
@@ -172,7 +199,10 @@ fn leftover_links(prefix: &str) -> Vec<String> {
 }
 
 fn console_loglevel() -> u8 {
-    fs::read_to_string("/proc/sys/kernel/printk").ok().and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok())).unwrap_or(4)
+    fs::read_to_string("/proc/sys/kernel/printk")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(4)
 }
 
 struct ThreadResult {
@@ -184,7 +214,13 @@ struct ThreadResult {
 
 fn run(a: Args) -> i32 {
     let module = a.module.clone().unwrap_or_else(|| module_of(&a.dev));
-    let prefix = if module == "rtun" { "rl".to_string() } else if module == "tun" { "tl".to_string() } else { format!("{}l", module.chars().next().unwrap_or('x')) };
+    let prefix = if module == "rtun" {
+        "rl".to_string()
+    } else if module == "tun" {
+        "tl".to_string()
+    } else {
+        format!("{}l", module.chars().next().unwrap_or('x'))
+    };
     println!("seed: {}", a.seed);
     println!(
         "lifecycle: dev {} module {module} seconds {} threads {} slots {} ops {} (devices {prefix}<slot>g<gen>)",
@@ -201,11 +237,18 @@ fn run(a: Args) -> i32 {
         a.dev,
         a.threads,
         a.slots,
-        if a.ops == u64::MAX { String::new() } else { format!(" --ops {}", a.ops) },
+        if a.ops == u64::MAX {
+            String::new()
+        } else {
+            format!(" --ops {}", a.ops)
+        },
         if a.napi_frags { "" } else { " --no-napi-frags" }
     );
     let modules = fs::read_to_string("/proc/modules").unwrap_or_default();
-    if !modules.lines().any(|l| l.split_whitespace().next() == Some(module.as_str())) {
+    if !modules
+        .lines()
+        .any(|l| l.split_whitespace().next() == Some(module.as_str()))
+    {
         println!("result: FAIL (module {module} is not loaded)");
         return 1;
     }
@@ -215,7 +258,7 @@ fn run(a: Args) -> i32 {
     let mut kmsg = match sysx::Kmsg::start() {
         Ok(k) => k,
         Err(e) => {
-            println!("result: FAIL (/dev/kmsg: {})", errno_name(e));
+            println!("result: FAIL (/dev/kmsg: {})", e);
             return 1;
         }
     };
@@ -231,14 +274,14 @@ fn run(a: Args) -> i32 {
     for ret in [0u32, 0xffff] {
         match load_ebpf_returning(ret) {
             Ok(fd) => ebpf.push(fd),
-            Err(e) => setup_notes.push(format!("bpf_prog_load: {}", errno_name(e))),
+            Err(e) => setup_notes.push(format!("bpf_prog_load: {}", e)),
         }
     }
     let mut steer = Vec::new();
     for ret in 0..ops::MAX_QUEUES as u32 {
         match load_ebpf_returning(ret) {
             Ok(fd) => steer.push(fd),
-            Err(e) => setup_notes.push(format!("bpf_prog_load (steering): {}", errno_name(e))),
+            Err(e) => setup_notes.push(format!("bpf_prog_load (steering): {}", e)),
         }
     }
     let nc_available = sysx::netconsole_available();
@@ -248,7 +291,12 @@ fn run(a: Args) -> i32 {
     for n in &setup_notes {
         println!("note: {n}");
     }
-    let mut tracer = match trace::Tracer::setup_with(INSTANCE, a.trace_kb, "net_dev_xmit", &format!("{prefix}*")) {
+    let mut tracer = match trace::Tracer::setup_with(
+        INSTANCE,
+        a.trace_kb,
+        "net_dev_xmit",
+        &format!("{prefix}*"),
+    ) {
         Ok(t) => t,
         Err(e) => {
             println!("result: FAIL (trace instance: {e})");
@@ -285,7 +333,9 @@ fn run(a: Args) -> i32 {
         home,
         ebpf,
         steer,
-        recent: (0..=a.threads).map(|_| Mutex::new(Recent::default())).collect(),
+        recent: (0..=a.threads)
+            .map(|_| Mutex::new(Recent::default()))
+            .collect(),
     };
     let mut bad: Vec<String> = Vec::new();
 
@@ -295,13 +345,27 @@ fn run(a: Args) -> i32 {
         let handles: Vec<_> = (0..a.threads)
             .map(|t| {
                 sc.spawn(move || {
-                    let role = if t % 3 == 2 { Role::Teardown } else { Role::Data };
+                    let role = if t % 3 == 2 {
+                        Role::Teardown
+                    } else {
+                        Role::Data
+                    };
                     match Th::new(w, t, role) {
                         Ok(mut th) => {
                             th.run();
-                            ThreadResult { errnos: th.errnos, ops: th.ops, skipped: th.skipped, fatal: th.fatal }
+                            ThreadResult {
+                                errnos: th.errnos,
+                                ops: th.ops,
+                                skipped: th.skipped,
+                                fatal: th.fatal,
+                            }
                         }
-                        Err(e) => ThreadResult { errnos: BTreeMap::new(), ops: 0, skipped: 0, fatal: vec![format!("thread {t}: {e}")] },
+                        Err(e) => ThreadResult {
+                            errnos: BTreeMap::new(),
+                            ops: 0,
+                            skipped: 0,
+                            fatal: vec![format!("thread {t}: {e}")],
+                        },
                     }
                 })
             })
@@ -330,16 +394,29 @@ fn run(a: Args) -> i32 {
                 if s.elapsed() > Duration::from_secs(30) {
                     // A thread that does not come back: report what there is
                     // and leave (the process cannot finish while it hangs).
-                    print_recent(&w);
+                    print_recent(w);
                     println!("replay: {replay}");
-                    println!("result: FAIL (a thread is stuck in the kernel; seed {})", a.seed);
+                    println!(
+                        "result: FAIL (a thread is stuck in the kernel; seed {})",
+                        a.seed
+                    );
                     // SAFETY: Leaving at once; the stuck thread keeps the process
                     // around until the kernel lets it go.
                     unsafe { libc::_exit(1) };
                 }
             }
         }
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| ThreadResult { errnos: BTreeMap::new(), ops: 0, skipped: 0, fatal: vec!["a thread panicked".into()] })).collect()
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| ThreadResult {
+                    errnos: BTreeMap::new(),
+                    ops: 0,
+                    skipped: 0,
+                    fatal: vec!["a thread panicked".into()],
+                })
+            })
+            .collect()
     });
     let run_secs = t0.elapsed().as_secs_f64();
     let mut errnos: BTreeMap<(&'static str, String), u64> = BTreeMap::new();
@@ -386,7 +463,10 @@ fn run(a: Args) -> i32 {
         if persist {
             if let Some(q) = qs.first() {
                 if let Err(e) = ioctl_val(q.fd, TUNSETPERSIST, 0) {
-                    bad.push(format!("{}: TUNSETPERSIST 0 at the end: {}", dev.info.name, errno_name(e)));
+                    bad.push(format!(
+                        "{}: TUNSETPERSIST 0 at the end: {}",
+                        dev.info.name, e
+                    ));
                 }
             }
         }
@@ -416,7 +496,10 @@ fn run(a: Args) -> i32 {
         left = leftover_links(&prefix);
     }
     if !left.is_empty() {
-        bad.push(format!("devices left in the initial namespace: {}", left.join(" ")));
+        bad.push(format!(
+            "devices left in the initial namespace: {}",
+            left.join(" ")
+        ));
     }
 
     let rmmod = if a.keep_module {
@@ -426,11 +509,22 @@ fn run(a: Args) -> i32 {
         loop {
             match delete_module(&module) {
                 Ok(()) => break format!("ok after {:.1} s", t.elapsed().as_secs_f64()),
-                Err(e) if (e == libc::EAGAIN || e == libc::EBUSY) && t.elapsed() < Duration::from_secs(30) => std::thread::sleep(Duration::from_millis(200)),
+                Err(e)
+                    if matches!(e, Errno(libc::EAGAIN | libc::EBUSY))
+                        && t.elapsed() < Duration::from_secs(30) =>
+                {
+                    std::thread::sleep(Duration::from_millis(200))
+                }
                 Err(e) => {
-                    let refcnt = fs::read_to_string(format!("/sys/module/{module}/refcnt")).unwrap_or_default();
-                    bad.push(format!("rmmod {module}: {} after {:.0} s (refcnt {})", errno_name(e), t.elapsed().as_secs_f64(), refcnt.trim()));
-                    break format!("failed: {}", errno_name(e));
+                    let refcnt = fs::read_to_string(format!("/sys/module/{module}/refcnt"))
+                        .unwrap_or_default();
+                    bad.push(format!(
+                        "rmmod {module}: {} after {:.0} s (refcnt {})",
+                        e,
+                        t.elapsed().as_secs_f64(),
+                        refcnt.trim()
+                    ));
+                    break format!("failed: {}", e);
                 }
             }
         }
@@ -448,7 +542,10 @@ fn run(a: Args) -> i32 {
         stuck.retain(|t| now.contains(t));
     }
     for (pid, tid, comm) in &stuck {
-        bad.push(format!("task {comm} (pid {pid} tid {tid}) in D state for 10 s after the run: {}", sysx::task_where(*pid, *tid).trim_end().replace('\n', " | ")));
+        bad.push(format!(
+            "task {comm} (pid {pid} tid {tid}) in D state for 10 s after the run: {}",
+            sysx::task_where(*pid, *tid).trim_end().replace('\n', " | ")
+        ));
     }
     std::thread::sleep(Duration::from_millis(300));
     let finished = tracer.finish();
@@ -458,9 +555,22 @@ fn run(a: Args) -> i32 {
     let loglevel = console_loglevel();
     let records = kmsg.read();
     let printed = records.iter().filter(|(l, _)| *l < loglevel).count() as u64;
-    let splats: Vec<&String> = records.iter().map(|(_, t)| t).filter(|t| sysx::is_splat(t)).collect();
+    let splats: Vec<&String> = records
+        .iter()
+        .map(|(_, t)| t)
+        .filter(|t| sysx::is_splat(t))
+        .collect();
     if !splats.is_empty() {
-        bad.push(format!("{} kernel log lines of splats since the start; the first: {}", splats.len(), splats.iter().take(12).map(|s| s.as_str()).collect::<Vec<_>>().join(" | ")));
+        bad.push(format!(
+            "{} kernel log lines of splats since the start; the first: {}",
+            splats.len(),
+            splats
+                .iter()
+                .take(12)
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ));
     }
 
     // ---- the report ---------------------------------------------------------------
@@ -472,7 +582,13 @@ fn run(a: Args) -> i32 {
     // What differs from tun.ko without failing the run: EOPNOTSUPP for
     // RWF_NOWAIT (the branch `nowait` gives rtun FMODE_NOWAIT), and its
     // consequence for io_uring writes.
-    let count = |op: &str, res: &str| errnos.iter().filter(|((o, r), _)| *o == op && r == res).map(|(_, n)| *n).sum::<u64>();
+    let count = |op: &str, res: &str| {
+        errnos
+            .iter()
+            .filter(|((o, r), _)| *o == op && r == res)
+            .map(|(_, n)| *n)
+            .sum::<u64>()
+    };
     let parked = count("uring_write", "ECANCELED");
     if parked > 0 {
         println!("finding: {parked} io_uring writes were still waiting after {URING_WRITE_TIMEOUT_S} s and were cancelled: without FMODE_NOWAIT io_uring parks a write until poll finds the file writable, which a down or deleted device never is (tun.ko answers at once, EIO or EBADFD)");
@@ -486,24 +602,48 @@ fn run(a: Args) -> i32 {
     let mut flags_seen: BTreeMap<&str, u64> = BTreeMap::new();
     for d in &all {
         *ended.entry(*lk(&d.ended)).or_insert(0) += 1;
-        for (bit, name) in [(IFF_TAP, "TAP"), (IFF_NO_PI, "NO_PI"), (IFF_VNET_HDR, "VNET_HDR"), (IFF_MULTI_QUEUE, "MULTI_QUEUE"), (IFF_NAPI, "NAPI"), (IFF_NAPI_FRAGS, "NAPI_FRAGS"), (IFF_BACKPRESSURE, "BACKPRESSURE")] {
+        for (bit, name) in [
+            (IFF_TAP, "TAP"),
+            (IFF_NO_PI, "NO_PI"),
+            (IFF_VNET_HDR, "VNET_HDR"),
+            (IFF_MULTI_QUEUE, "MULTI_QUEUE"),
+            (IFF_NAPI, "NAPI"),
+            (IFF_NAPI_FRAGS, "NAPI_FRAGS"),
+            (IFF_BACKPRESSURE, "BACKPRESSURE"),
+        ] {
             if d.flags & bit != 0 {
                 *flags_seen.entry(name).or_insert(0) += 1;
             }
         }
     }
-    let fmt = |m: &BTreeMap<&str, u64>| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ");
-    println!("devices: {} made ({}), ended by: {}", all.len(), fmt(&flags_seen), fmt(&ended));
-    println!("sigio: {} signals; netconsole targets: {nc_used}; rmmod {module}: {rmmod}", sysx::SIGIO_COUNT.load(Ordering::Relaxed));
+    let fmt = |m: &BTreeMap<&str, u64>| {
+        m.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!(
+        "devices: {} made ({}), ended by: {}",
+        all.len(),
+        fmt(&flags_seen),
+        fmt(&ended)
+    );
+    println!(
+        "sigio: {} signals; netconsole targets: {nc_used}; rmmod {module}: {rmmod}",
+        sysx::SIGIO_COUNT.load(Ordering::Relaxed)
+    );
     match &finished {
         Ok((c, lost)) => {
             let mut t = Totals::default();
-            let names: std::collections::BTreeSet<&str> = all.iter().map(|d| d.name.as_str()).collect();
+            let names: std::collections::BTreeSet<&str> =
+                all.iter().map(|d| d.name.as_str()).collect();
             for (n, x) in &c.xmit {
                 if w.is_run_device(n) {
                     t.handed += x;
                     if !names.contains(n.as_str()) {
-                        bad.push(format!("{n}: {x} frames handed to the driver, but the run never made it"));
+                        bad.push(format!(
+                            "{n}: {x} frames handed to the driver, but the run never made it"
+                        ));
                     }
                 }
             }
@@ -524,7 +664,11 @@ fn run(a: Args) -> i32 {
             t.handed += bypass_ok;
             // Every message printed on the consoles while a target was up
             // may have gone out through each target once.
-            t.netpoll_bound = if nc_used > 0 { printed * nc_used as u64 } else { 0 };
+            t.netpoll_bound = if nc_used > 0 {
+                printed * nc_used as u64
+            } else {
+                0
+            };
             let other: u64 = c.other_reasons.values().sum();
             t.traced = c.drops.iter().sum::<u64>() + other;
             t.tx_only = tx_only(&c.drops);
@@ -544,20 +688,33 @@ fn run(a: Args) -> i32 {
                 t.netpoll_bound,
                 t.write_lost
             );
-            println!("drops by reason (traced in {module}): {}", format_drops(&c.drops, &c.other_reasons));
-            println!("trace: {} events, {} lost, {} unparsed, {} NETDEV_TX_BUSY", c.events, lost, c.unparsed, c.busy);
+            println!(
+                "drops by reason (traced in {module}): {}",
+                format_drops(&c.drops, &c.other_reasons)
+            );
+            println!(
+                "trace: {} events, {} lost, {} unparsed, {} NETDEV_TX_BUSY",
+                c.events, lost, c.unparsed, c.busy
+            );
             if *lost != 0 {
-                bad.push(format!("the trace lost {lost} events: the accounting cannot hold (raise --trace-kb)"));
+                bad.push(format!(
+                    "the trace lost {lost} events: the accounting cannot hold (raise --trace-kb)"
+                ));
             }
             if c.unparsed != 0 {
                 bad.push(format!("{} trace lines could not be parsed", c.unparsed));
             }
             if per_reason && !c.other_reasons.is_empty() {
-                bad.push(format!("drops in {module} with a reason it does not report: {:?}", c.other_reasons));
+                bad.push(format!(
+                    "drops in {module} with a reason it does not report: {:?}",
+                    c.other_reasons
+                ));
             }
             bad.extend(check_totals(&t));
             for rec in &survivors {
-                let Some(d) = all.iter().find(|d| d.name == rec.name) else { continue };
+                let Some(d) = all.iter().find(|d| d.name == rec.name) else {
+                    continue;
+                };
                 let s = Survivor {
                     rec,
                     traced: c.xmit.get(&rec.name).copied().unwrap_or(0),
@@ -567,11 +724,21 @@ fn run(a: Args) -> i32 {
                 };
                 let v = check_survivor(&s, per_reason);
                 if !v.is_empty() {
-                    println!("device {} (traced xmit {}, bypass {}/{}): {}", rec.name, s.traced, s.bypass_ok, s.bypass_busy, rec.to_line());
+                    println!(
+                        "device {} (traced xmit {}, bypass {}/{}): {}",
+                        rec.name,
+                        s.traced,
+                        s.bypass_ok,
+                        s.bypass_busy,
+                        rec.to_line()
+                    );
                 }
                 bad.extend(v);
             }
-            println!("survivors: {} devices lived to the end and were checked one by one", survivors.len());
+            println!(
+                "survivors: {} devices lived to the end and were checked one by one",
+                survivors.len()
+            );
             if total_ops == 0 || t.handed == 0 || t.read == 0 || writes_ok == 0 {
                 bad.push(format!("too little happened: {total_ops} operations, {} frames handed over, {} read, {writes_ok} written", t.handed, t.read));
             }
@@ -587,7 +754,12 @@ fn run(a: Args) -> i32 {
     }
     println!("the run's devices:");
     for d in &all {
-        println!("  {} flags {:#06x} ended: {}", d.name, d.flags, lk(&d.ended));
+        println!(
+            "  {} flags {:#06x} ended: {}",
+            d.name,
+            d.flags,
+            lk(&d.ended)
+        );
     }
     print_recent(&w);
     println!("replay: {replay}");
@@ -599,12 +771,19 @@ fn print_recent(w: &World) {
     println!("last operations per thread (oldest first):");
     for (t, r) in w.recent.iter().enumerate() {
         let r = lk(r);
-        let who = if t == w.cfg.threads { "end".to_string() } else { format!("t{t}") };
+        let who = if t == w.cfg.threads {
+            "end".to_string()
+        } else {
+            format!("t{t}")
+        };
         for l in &r.ring {
             println!("  {who}: {l}");
         }
         if let Some((since, what)) = &r.cur {
-            println!("  {who}: {what} ... still running after {:.1} s", since.elapsed().as_secs_f64());
+            println!(
+                "  {who}: {what} ... still running after {:.1} s",
+                since.elapsed().as_secs_f64()
+            );
         }
     }
 }
@@ -618,16 +797,26 @@ fn retire(th: &mut Th, dev: &Arc<Dev>, per_reason: bool) -> Result<DevRecord, St
         let st = lk(&dev.st);
         (st.ns.clone(), st.qs.clone())
     };
-    rtnl::link(ns.as_deref(), th.w.home, &d.name, Link::Up(false)).map_err(|e| format!("{}: down to retire it: {e}", d.name))?;
+    rtnl::link(ns.as_deref(), th.w.home, &d.name, Link::Up(false))
+        .map_err(|e| format!("{}: down to retire it: {e}", d.name))?;
     lk(&dev.st).up = false;
-    let mut last: Option<(LinkStats, [u64; 15])> = None;
+    let mut last: Option<(LinkStats, PerReason)> = None;
     for _ in 0..20 {
         for q in &qs {
             th.drain(q);
         }
-        let stats = in_netns(ns.as_deref(), th.w.home, || link_stats(&d.name)).and_then(|r| r).map_err(|e| format!("{}: counters: {e}", d.name))?;
-        let reasons = if per_reason { debugfs_reasons(&d.name).map_err(|e| format!("{}: {e}", d.name))? } else { [0u64; 15] };
-        if last.as_ref().is_some_and(|(s, r)| *s == stats && *r == reasons) {
+        let stats = in_netns(ns.as_deref(), th.w.home, || link_stats(&d.name))
+            .and_then(|r| r)
+            .map_err(|e| format!("{}: counters: {e}", d.name))?;
+        let reasons = if per_reason {
+            debugfs_reasons(&d.name).map_err(|e| format!("{}: {e}", d.name))?
+        } else {
+            [0; crate::skb_reason::Reason::COUNT]
+        };
+        if last
+            .as_ref()
+            .is_some_and(|(s, r)| *s == stats && *r == reasons)
+        {
             break;
         }
         last = Some((stats, reasons));
@@ -654,6 +843,3 @@ fn retire(th: &mut Th, dev: &Arc<Dev>, per_reason: bool) -> Result<DevRecord, St
         reasons,
     })
 }
-
-#[allow(dead_code)]
-const _: () = assert!(REASONS.len() == 15);

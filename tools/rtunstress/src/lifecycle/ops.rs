@@ -37,7 +37,7 @@ pub enum Role {
 /// An operation's outcome, for the errno table and the recent-ops ring.
 pub enum Out {
     Ok(String),
-    Err(i32, String),
+    Err(Errno, String),
     /// A failure without an errno (a namespace could not be entered, ...).
     Fail(String),
     /// Nothing to do it on.
@@ -112,26 +112,32 @@ pub struct Th<'w> {
 
 /// The errno's name, with the few that rtun_common's table lacks and the
 /// lifecycle operations meet (io_uring's cancellations, restarts).
-fn errno_str(e: i32) -> String {
-    match e {
+fn errno_str(e: Errno) -> String {
+    match e.0 {
         libc::ECANCELED => "ECANCELED".into(),
         libc::ETIME => "ETIME".into(),
         libc::EALREADY => "EALREADY".into(),
         libc::ERESTART => "ERESTART".into(),
         512 => "ERESTARTSYS".into(),
-        _ => errno_name(e),
+        _ => e.to_string(),
     }
 }
 
 impl<'w> Th<'w> {
     pub fn new(w: &'w World, t: usize, role: Role) -> Result<Th<'w>, String> {
-        let timer = ThreadTimer::new().map_err(|e| format!("timer_create: {}", errno_name(e)))?;
+        let timer = ThreadTimer::new().map_err(|e| format!("timer_create: {}", e))?;
         // SAFETY: A UDP socket with SO_BROADCAST (an int option on the stack).
         let udp = unsafe {
             let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
             if s >= 0 {
                 let one: i32 = 1;
-                libc::setsockopt(s, libc::SOL_SOCKET, libc::SO_BROADCAST, (&one as *const i32).cast(), 4);
+                libc::setsockopt(
+                    s,
+                    libc::SOL_SOCKET,
+                    libc::SO_BROADCAST,
+                    (&one as *const i32).cast(),
+                    4,
+                );
             }
             s
         };
@@ -157,7 +163,7 @@ impl<'w> Th<'w> {
         *self.errnos.entry((op, r.to_string())).or_insert(0) += 1;
     }
 
-    fn note_res<T>(&mut self, op: &'static str, r: &Result<T, i32>) {
+    fn note_res<T>(&mut self, op: &'static str, r: &Result<T, Errno>) {
         let s = match r {
             Ok(_) => "OK".to_string(),
             Err(e) => errno_str(*e),
@@ -175,14 +181,19 @@ impl<'w> Th<'w> {
 
     fn end(&mut self, op: &'static str, out: Out) {
         let mut r = lk(&self.w.recent[self.t]);
-        let (start, took) = r.cur.take().map(|c| (c.1, c.0.elapsed().as_secs_f64() * 1000.0)).unwrap_or_default();
+        let (start, took) = r
+            .cur
+            .take()
+            .map(|c| (c.1, c.0.elapsed().as_secs_f64() * 1000.0))
+            .unwrap_or_default();
         let (res, detail) = match &out {
             Out::Ok(d) => ("OK".to_string(), d.clone()),
             Out::Err(e, d) => (errno_str(*e), d.clone()),
             Out::Fail(d) => ("FAIL".to_string(), d.clone()),
             Out::Skip => ("skip".to_string(), String::new()),
         };
-        r.ring.push_back(format!("{start} {detail} -> {res} ({took:.0} ms)"));
+        r.ring
+            .push_back(format!("{start} {detail} -> {res} ({took:.0} ms)"));
         while r.ring.len() > RECENT {
             r.ring.pop_front();
         }
@@ -197,9 +208,16 @@ impl<'w> Th<'w> {
 
     /// The thread's run: operations until the deadline, the op budget, or stop.
     pub fn run(&mut self) {
-        let table: &[(&str, u32)] = if self.role == Role::Data { &DATA_OPS } else { &TEARDOWN_OPS };
+        let table: &[(&str, u32)] = if self.role == Role::Data {
+            &DATA_OPS
+        } else {
+            &TEARDOWN_OPS
+        };
         let weights: Vec<u32> = table.iter().map(|o| o.1).collect();
-        while Instant::now() < self.w.deadline && !self.w.stop.load(Ordering::Relaxed) && self.ops < self.w.cfg.max_ops {
+        while Instant::now() < self.w.deadline
+            && !self.w.stop.load(Ordering::Relaxed)
+            && self.ops < self.w.cfg.max_ops
+        {
             let op = table[self.rng.weighted(&weights)].0;
             self.begin(op);
             let out = self.op(op);
@@ -231,7 +249,9 @@ impl<'w> Th<'w> {
             return Out::Skip;
         }
         let s = self.rng.pick(&live);
-        let Some(dev) = self.w.dev(s) else { return Out::Skip };
+        let Some(dev) = self.w.dev(s) else {
+            return Out::Skip;
+        };
         match op {
             "write" => self.write_op(&dev),
             "read" => self.read_op(&dev),
@@ -261,7 +281,11 @@ impl<'w> Th<'w> {
             "updown" => {
                 let up = !lk(&dev.st).up;
                 match self.set_up(&dev, up) {
-                    Ok(()) => Out::Ok(format!("{} {}", dev.info.name, if up { "up" } else { "down" })),
+                    Ok(()) => Out::Ok(format!(
+                        "{} {}",
+                        dev.info.name,
+                        if up { "up" } else { "down" }
+                    )),
                     Err(e) => Out::Fail(format!("{} {e}", dev.info.name)),
                 }
             }
@@ -307,32 +331,49 @@ impl<'w> Th<'w> {
             b.extend_from_slice(&[0x02, d.slot as u8, (d.gen & 0xff) as u8, 0, 0, 1]);
             if self.rng.chance(1, 2) {
                 b.extend_from_slice(&[0x08, 0x00]);
-                b.extend(ipv4_udp(d.addr(2), d.addr(1), self.rng.range(0, 1400) as usize, id));
+                b.extend(ipv4_udp(
+                    d.addr(2),
+                    d.addr(1),
+                    self.rng.range(0, 1400) as usize,
+                    id,
+                ));
             } else {
                 b.extend_from_slice(&[0x88, 0xb5]);
                 b.resize(14 + self.rng.pick(&[46usize, 100, 1000, 1486]), 0x33);
             }
             b
         } else {
-            ipv4_udp(d.addr(2), d.addr(1), self.rng.pick(&[0usize, 18, 500, 1472]), id)
+            ipv4_udp(
+                d.addr(2),
+                d.addr(1),
+                self.rng.pick(&[0usize, 18, 500, 1472]),
+                id,
+            )
         };
         (hdr, body)
     }
 
     /// Counts a write's result on its device.
-    pub fn count_write(&mut self, d: &DevInfo, r: Result<usize, i32>) {
+    pub fn count_write(&mut self, d: &DevInfo, r: Result<usize, Errno>) {
         let c = &d.c;
         match r {
             Ok(_) => Counters::add(&c.write_ok, 1),
-            Err(libc::ENOMEM) | Err(libc::EMSGSIZE) => Counters::add(&c.write_lost, 1),
+            Err(Errno(libc::ENOMEM)) | Err(Errno(libc::EMSGSIZE)) => {
+                Counters::add(&c.write_lost, 1)
+            }
             // No skb was made: no device, would block, interrupted, not tried.
-            Err(libc::EBADFD) | Err(libc::EAGAIN) | Err(libc::EINTR) | Err(libc::ECANCELED) | Err(libc::EOPNOTSUPP) | Err(libc::ERESTART) => {}
+            Err(Errno(libc::EBADFD))
+            | Err(Errno(libc::EAGAIN))
+            | Err(Errno(libc::EINTR))
+            | Err(Errno(libc::ECANCELED))
+            | Err(Errno(libc::EOPNOTSUPP))
+            | Err(Errno(libc::ERESTART)) => {}
             Err(e) => {
                 Counters::add(&c.write_fail, 1);
-                if e == libc::EINVAL {
+                if e == Errno(libc::EINVAL) {
                     Counters::add(&c.write_einval, 1);
                 }
-                if e == libc::EBUSY {
+                if e == Errno(libc::EBUSY) {
                     Counters::add(&c.write_busy, 1);
                 }
             }
@@ -340,7 +381,7 @@ impl<'w> Th<'w> {
     }
 
     /// Counts a read's result on its device; whether it was a frame.
-    pub fn count_read(&mut self, d: &DevInfo, r: &Result<usize, i32>, buf_len: usize) -> bool {
+    pub fn count_read(&mut self, d: &DevInfo, r: &Result<usize, Errno>, buf_len: usize) -> bool {
         if let Ok(n) = *r {
             if n > 0 {
                 Counters::add(&d.c.read, 1);
@@ -354,7 +395,7 @@ impl<'w> Th<'w> {
     }
 
     /// One read from `q`; a blocking file's read is cut short after `us`.
-    pub fn read_q(&mut self, q: &Q, us: u64) -> Result<usize, i32> {
+    pub fn read_q(&mut self, q: &Q, us: u64) -> Result<usize, Errno> {
         if !q.nonblock {
             self.timer.arm(us);
         }
@@ -370,25 +411,41 @@ impl<'w> Th<'w> {
     // ---- data path -------------------------------------------------------------------
 
     fn write_op(&mut self, dev: &Dev) -> Out {
-        let Some(q) = self.pick_q(dev) else { return Out::Skip };
+        let Some(q) = self.pick_q(dev) else {
+            return Out::Skip;
+        };
         let n = self.rng.range(1, 6);
-        let (mut ok, mut last) = (0, 0);
+        let (mut ok, mut last) = (0, None);
         for _ in 0..n {
             let (hdr, body) = self.frame(&q.dev);
-            let r = writev(q.fd, &[(hdr.as_ptr(), hdr.len()), (body.as_ptr(), body.len())]);
+            let r = writev(
+                q.fd,
+                &[(hdr.as_ptr(), hdr.len()), (body.as_ptr(), body.len())],
+            );
             self.count_write(&q.dev, r);
             match r {
                 Ok(_) => ok += 1,
-                Err(e) => last = e,
+                Err(e) => last = Some(e),
             }
         }
         let d = format!("{} fd {} x{n}", q.dev.name, q.fd);
-        if ok == n { Out::Ok(d) } else { Out::Err(last, format!("{d} ({ok} ok)")) }
+        // Every write that did not count in `ok` left its errno in `last`.
+        match last {
+            None => Out::Ok(d),
+            Some(e) => Out::Err(e, format!("{d} ({ok} ok)")),
+        }
     }
 
     fn read_op(&mut self, dev: &Dev) -> Out {
-        let Some(q) = self.pick_q(dev) else { return Out::Skip };
-        let d = format!("{} fd {}{}", q.dev.name, q.fd, if q.nonblock { "" } else { " blocking" });
+        let Some(q) = self.pick_q(dev) else {
+            return Out::Skip;
+        };
+        let d = format!(
+            "{} fd {}{}",
+            q.dev.name,
+            q.fd,
+            if q.nonblock { "" } else { " blocking" }
+        );
         if !q.nonblock {
             let us = self.rng.range(2000, 30000);
             return match self.read_q(&q, us) {
@@ -400,7 +457,7 @@ impl<'w> Th<'w> {
         for _ in 0..self.rng.range(1, 32) {
             match self.read_q(&q, 0) {
                 Ok(_) => frames += 1,
-                Err(libc::EAGAIN) => break,
+                Err(Errno(libc::EAGAIN)) => break,
                 Err(e) => return Out::Err(e, format!("{d} after {frames} frames")),
             }
         }
@@ -412,12 +469,19 @@ impl<'w> Th<'w> {
         if qs.is_empty() {
             return Out::Skip;
         }
-        let mut pfds: Vec<libc::pollfd> = qs.iter().map(|q| libc::pollfd { fd: q.fd, events: libc::POLLIN | libc::POLLOUT, revents: 0 }).collect();
+        let mut pfds: Vec<libc::pollfd> = qs
+            .iter()
+            .map(|q| libc::pollfd {
+                fd: q.fd,
+                events: libc::POLLIN | libc::POLLOUT,
+                revents: 0,
+            })
+            .collect();
         let t = self.rng.range(0, 10) as i32;
         // SAFETY: `pfds` is a valid array of pollfds.
         let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, t) };
         if n < 0 {
-            return Out::Err(errno(), dev.info.name.clone());
+            return Out::Err(Errno::last(), dev.info.name.clone());
         }
         let mut got = 0;
         for (p, q) in pfds.iter().zip(&qs) {
@@ -425,7 +489,11 @@ impl<'w> Th<'w> {
                 got += 1;
             }
         }
-        Out::Ok(format!("{} {} queues, {n} ready, {got} frames", dev.info.name, qs.len()))
+        Out::Ok(format!(
+            "{} {} queues, {n} ready, {got} frames",
+            dev.info.name,
+            qs.len()
+        ))
     }
 
     fn epoll_op(&mut self, dev: &Dev) -> Out {
@@ -436,11 +504,18 @@ impl<'w> Th<'w> {
         // SAFETY: A fresh epoll instance, closed below.
         let ep = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
         if ep < 0 {
-            return Out::Err(errno(), "epoll_create1".into());
+            return Out::Err(Errno::last(), "epoll_create1".into());
         }
-        let et = if self.rng.chance(1, 3) { libc::EPOLLET as u32 } else { 0 };
+        let et = if self.rng.chance(1, 3) {
+            libc::EPOLLET as u32
+        } else {
+            0
+        };
         for (i, q) in qs.iter().enumerate() {
-            let mut ev = libc::epoll_event { events: libc::EPOLLIN as u32 | libc::EPOLLOUT as u32 | et, u64: i as u64 };
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLIN as u32 | libc::EPOLLOUT as u32 | et,
+                u64: i as u64,
+            };
             // SAFETY: Adding an fd we hold to our epoll instance.
             unsafe { libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, q.fd, &mut ev) };
         }
@@ -448,10 +523,12 @@ impl<'w> Th<'w> {
         let t = self.rng.range(0, 10) as i32;
         // SAFETY: `evs` is a valid array.
         let n = unsafe { libc::epoll_wait(ep, evs.as_mut_ptr(), 8, t) };
-        let e = errno();
+        let e = Errno::last();
         let mut got = 0;
         for ev in &evs[..n.max(0) as usize] {
-            let Some(q) = qs.get(ev.u64 as usize) else { continue };
+            let Some(q) = qs.get(ev.u64 as usize) else {
+                continue;
+            };
             if ev.events & libc::EPOLLIN as u32 != 0 && self.read_q(q, 20_000).is_ok() {
                 got += 1;
             }
@@ -464,7 +541,9 @@ impl<'w> Th<'w> {
     }
 
     fn nowait_read(&mut self, dev: &Dev) -> Out {
-        let Some(q) = self.pick_q(dev) else { return Out::Skip };
+        let Some(q) = self.pick_q(dev) else {
+            return Out::Skip;
+        };
         let len = self.buf.len();
         let r = sysx::preadv2(q.fd, &mut self.buf, sysx::RWF_NOWAIT);
         self.count_read(&q.dev, &r, len);
@@ -475,7 +554,9 @@ impl<'w> Th<'w> {
     }
 
     fn nowait_write(&mut self, dev: &Dev) -> Out {
-        let Some(q) = self.pick_q(dev) else { return Out::Skip };
+        let Some(q) = self.pick_q(dev) else {
+            return Out::Skip;
+        };
         let (hdr, body) = self.frame(&q.dev);
         let r = sysx::pwritev2(q.fd, &[&hdr, &body], sysx::RWF_NOWAIT);
         self.count_write(&q.dev, r);
@@ -485,11 +566,11 @@ impl<'w> Th<'w> {
         }
     }
 
-    fn ring(&mut self) -> Result<&mut Ring, i32> {
+    fn ring(&mut self) -> Result<&mut Ring, Errno> {
         if self.uring.is_none() {
             self.uring = Some(Ring::new()?);
         }
-        self.uring.as_mut().ok_or(libc::ENOSYS)
+        self.uring.as_mut().ok_or(Errno(libc::ENOSYS))
     }
 
     /// A wait for io_uring completions that did not end within
@@ -503,13 +584,22 @@ impl<'w> Th<'w> {
         if let Ok(rd) = std::fs::read_dir(format!("/proc/{me}/task")) {
             for e in rd.flatten() {
                 let tid: u32 = e.file_name().to_string_lossy().parse().unwrap_or(0);
-                let comm = std::fs::read_to_string(format!("/proc/{me}/task/{tid}/comm")).unwrap_or_default();
+                let comm = std::fs::read_to_string(format!("/proc/{me}/task/{tid}/comm"))
+                    .unwrap_or_default();
                 if comm.trim() == format!("iou-wrk-{}", self.tid) {
-                    workers.push_str(&format!(" [{}: {}]", comm.trim(), sysx::task_where(me, tid).replace('\n', " | ")));
+                    workers.push_str(&format!(
+                        " [{}: {}]",
+                        comm.trim(),
+                        sysx::task_where(me, tid).replace('\n', " | ")
+                    ));
                 }
             }
         }
-        if workers.is_empty() { " none".into() } else { workers }
+        if workers.is_empty() {
+            " none".into()
+        } else {
+            workers
+        }
     }
 
     fn uring_stuck(&mut self, what: String) -> Out {
@@ -523,7 +613,9 @@ impl<'w> Th<'w> {
     }
 
     fn uring_read(&mut self, dev: &Dev) -> Out {
-        let Some(q) = self.pick_q(dev) else { return Out::Skip };
+        let Some(q) = self.pick_q(dev) else {
+            return Out::Skip;
+        };
         let ms = self.rng.range(2, 30);
         let what = format!("{} fd {} timeout {ms} ms", q.dev.name, q.fd);
         let mut buf = std::mem::take(&mut self.buf);
@@ -535,7 +627,7 @@ impl<'w> Th<'w> {
         };
         self.timer.disarm();
         match r {
-            Err(libc::EINTR) => {
+            Err(Errno(libc::EINTR)) => {
                 self.buf = buf;
                 self.uring_stuck(what)
             }
@@ -544,9 +636,8 @@ impl<'w> Th<'w> {
                 self.note("uring_setup", &errno_str(e));
                 Out::Err(e, what)
             }
-            Ok(res) => {
+            Ok(r) => {
                 self.buf = buf;
-                let r = if res < 0 { Err(-res) } else { Ok(res as usize) };
                 let len = self.buf.len();
                 self.count_read(&q.dev, &r, len);
                 match r {
@@ -558,7 +649,9 @@ impl<'w> Th<'w> {
     }
 
     fn uring_write(&mut self, dev: &Dev) -> Out {
-        let Some(q) = self.pick_q(dev) else { return Out::Skip };
+        let Some(q) = self.pick_q(dev) else {
+            return Out::Skip;
+        };
         let (mut frame, body) = self.frame(&q.dev);
         frame.extend_from_slice(&body);
         let what = format!("{} fd {} {} bytes", q.dev.name, q.fd, frame.len());
@@ -566,28 +659,32 @@ impl<'w> Th<'w> {
         // EIO on a down device); a file without FMODE_NOWAIT has its write
         // parked until poll finds it writable, which a deleted device never
         // is: a write still parked after a second is cancelled (ECANCELED).
-        let give_up = Instant::now() + Duration::from_millis(URING_WRITE_TIMEOUT_MS + URING_GIVE_UP_MS);
-        self.timer.arm((URING_WRITE_TIMEOUT_MS + URING_GIVE_UP_MS + 100) * 1000);
+        let give_up =
+            Instant::now() + Duration::from_millis(URING_WRITE_TIMEOUT_MS + URING_GIVE_UP_MS);
+        self.timer
+            .arm((URING_WRITE_TIMEOUT_MS + URING_GIVE_UP_MS + 100) * 1000);
         let r = match self.ring() {
             Ok(ring) => ring.write(q.fd, &frame, URING_WRITE_TIMEOUT_MS, give_up),
             Err(e) => Err(e),
         };
         self.timer.disarm();
         match r {
-            Err(libc::EINTR) => {
+            Err(Errno(libc::EINTR)) => {
                 let workers = self.uring_workers();
                 // The frame's buffer is lent to the kernel.
                 std::mem::forget(frame);
                 self.uring = None;
-                self.fatal.push(format!("{what}: an io_uring write did not complete within {} s; io-wq:{workers}", URING_GIVE_UP_MS / 1000));
+                self.fatal.push(format!(
+                    "{what}: an io_uring write did not complete within {} s; io-wq:{workers}",
+                    URING_GIVE_UP_MS / 1000
+                ));
                 Out::Fail(what)
             }
             Err(e) => {
                 self.note("uring_setup", &errno_str(e));
                 Out::Err(e, what)
             }
-            Ok(res) => {
-                let r = if res < 0 { Err(-res) } else { Ok(res as usize) };
+            Ok(r) => {
                 self.count_write(&q.dev, r);
                 match r {
                     Ok(_) => Out::Ok(what),
@@ -607,23 +704,43 @@ impl<'w> Th<'w> {
         }
         let target = d.addr(if d.tap() { 3 } else { 2 });
         let n = self.rng.range(1, 8);
-        let (mut sent, mut last) = (0, 0);
+        let (mut sent, mut last) = (0, None);
         for _ in 0..n {
             let len = self.rng.pick(&[0usize, 18, 100, 512, 1400]);
             let payload = [0x42u8; 1400];
-            let sa = libc::sockaddr_in { sin_family: libc::AF_INET as u16, sin_port: 9999u16.to_be(), sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(target) }, sin_zero: [0; 8] };
+            let sa = libc::sockaddr_in {
+                sin_family: libc::AF_INET as u16,
+                sin_port: 9999u16.to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(target),
+                },
+                sin_zero: [0; 8],
+            };
             // SAFETY: A valid buffer and address.
-            let r = unsafe { libc::sendto(self.udp, payload.as_ptr().cast(), len, libc::MSG_DONTWAIT, (&sa as *const libc::sockaddr_in).cast(), std::mem::size_of::<libc::sockaddr_in>() as u32) };
+            let r = unsafe {
+                libc::sendto(
+                    self.udp,
+                    payload.as_ptr().cast(),
+                    len,
+                    libc::MSG_DONTWAIT,
+                    (&sa as *const libc::sockaddr_in).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as u32,
+                )
+            };
             if r < 0 {
-                last = errno();
-                self.note("udp_sendto", &errno_str(last));
+                let e = Errno::last();
+                last = Some(e);
+                self.note("udp_sendto", &errno_str(e));
             } else {
                 sent += 1;
                 self.note("udp_sendto", "OK");
             }
         }
         let what = format!("{} x{n}", d.name);
-        if sent == n { Out::Ok(what) } else { Out::Err(last, format!("{what} ({sent} sent)")) }
+        match last {
+            None => Out::Ok(what),
+            Some(e) => Out::Err(e, format!("{what} ({sent} sent)")),
+        }
     }
 
     /// A frame for an AF_PACKET send through `d`, and its protocol.
@@ -637,7 +754,12 @@ impl<'w> Th<'w> {
             f.resize(n.max(f.len()), 0x44);
             (f, 0x88b5)
         } else {
-            let mut p = ipv4_udp(d.addr(1), d.addr(2), marker.len() + self.rng.pick(&[0usize, 100, 900]), self.rng.below(65536) as u16);
+            let mut p = ipv4_udp(
+                d.addr(1),
+                d.addr(2),
+                marker.len() + self.rng.pick(&[0usize, 100, 900]),
+                self.rng.below(65536) as u16,
+            );
             p[28..28 + marker.len()].copy_from_slice(marker);
             (p, 0x0800)
         }
@@ -647,15 +769,26 @@ impl<'w> Th<'w> {
         let ns = Self::ns_of(dev);
         let bypass = self.rng.chance(1, 2);
         let (f, proto) = self.packet_frame(&dev.info, b"rtunstress-packet");
-        let r = sysx::packet_send(ns.as_deref(), self.w.home, &dev.info.name, proto, bypass, &f);
+        let r = sysx::packet_send(
+            ns.as_deref(),
+            self.w.home,
+            &dev.info.name,
+            proto,
+            bypass,
+            &f,
+        );
         if bypass {
             match r {
                 Ok(()) => Counters::add(&dev.info.c.bypass_ok, 1),
-                Err(libc::ENOBUFS) => Counters::add(&dev.info.c.bypass_busy, 1),
+                Err(Errno(libc::ENOBUFS)) => Counters::add(&dev.info.c.bypass_busy, 1),
                 Err(_) => {}
             }
         }
-        let op = if bypass { "packet_bypass" } else { "packet_qdisc" };
+        let op = if bypass {
+            "packet_bypass"
+        } else {
+            "packet_qdisc"
+        };
         self.note_res(op, &r);
         let what = format!("{} {op} {} bytes", dev.info.name, f.len());
         match r {
@@ -665,10 +798,17 @@ impl<'w> Th<'w> {
     }
 
     fn fasync_op(&mut self, dev: &Dev) -> Out {
-        let Some(q) = self.pick_q(dev) else { return Out::Skip };
+        let Some(q) = self.pick_q(dev) else {
+            return Out::Skip;
+        };
         let on = self.rng.chance(2, 3);
         let r = sysx::fasync(q.fd, on, self.tid);
-        let what = format!("{} fd {} O_ASYNC {}", q.dev.name, q.fd, if on { "on" } else { "off" });
+        let what = format!(
+            "{} fd {} O_ASYNC {}",
+            q.dev.name,
+            q.fd,
+            if on { "on" } else { "off" }
+        );
         match r {
             Ok(()) => Out::Ok(what),
             Err(e) => Out::Err(e, what),
@@ -686,13 +826,24 @@ impl<'w> Th<'w> {
             zs.get(i).map(|z| (z.q.clone(), z.sure))
         };
         let Some((q, sure)) = z else { return Out::Skip };
-        let what = format!("{} fd {}{}", q.dev.name, q.fd, if sure { " (deleted)" } else { " (namespace deleted)" });
+        let what = format!(
+            "{} fd {}{}",
+            q.dev.name,
+            q.fd,
+            if sure {
+                " (deleted)"
+            } else {
+                " (namespace deleted)"
+            }
+        );
         match self.rng.below(3) {
             0 => {
                 let r = self.read_q(&q, 5000);
                 if let (true, Ok(n)) = (sure, r) {
                     if n > 0 {
-                        self.fatal.push(format!("{what}: read {n} bytes from a queue whose device was deleted"));
+                        self.fatal.push(format!(
+                            "{what}: read {n} bytes from a queue whose device was deleted"
+                        ));
                     }
                 }
                 match r {
@@ -702,10 +853,15 @@ impl<'w> Th<'w> {
             }
             1 => {
                 let (hdr, body) = self.frame(&q.dev);
-                let r = writev(q.fd, &[(hdr.as_ptr(), hdr.len()), (body.as_ptr(), body.len())]);
+                let r = writev(
+                    q.fd,
+                    &[(hdr.as_ptr(), hdr.len()), (body.as_ptr(), body.len())],
+                );
                 self.count_write(&q.dev, r);
                 if let (true, Ok(n)) = (sure, r) {
-                    self.fatal.push(format!("{what}: wrote {n} bytes to a queue whose device was deleted"));
+                    self.fatal.push(format!(
+                        "{what}: wrote {n} bytes to a queue whose device was deleted"
+                    ));
                 }
                 match r {
                     Ok(n) => Out::Ok(format!("{what} wrote {n}")),
@@ -725,10 +881,15 @@ impl<'w> Th<'w> {
     // ---- devices and queues ------------------------------------------------------------
 
     /// A new file attached to `name` in `ns` with `flags` (TUNSETIFF).
-    fn open_queue(&mut self, ns: Option<&str>, name: &str, flags: u16) -> Result<(i32, bool), String> {
+    fn open_queue(
+        &mut self,
+        ns: Option<&str>,
+        name: &str,
+        flags: u16,
+    ) -> Result<(i32, bool), String> {
         let nonblock = self.rng.chance(1, 2);
         let path = self.w.cfg.dev.clone();
-        let r = in_netns(ns, self.w.home, || -> Result<i32, i32> {
+        let r = in_netns(ns, self.w.home, || -> Result<i32, Errno> {
             let fd = open_dev(&path, if nonblock { libc::O_NONBLOCK } else { 0 })?;
             let mut req = IfReq::new(name, flags);
             if let Err(e) = ioctl(fd, TUNSETIFF, &mut req) {
@@ -744,7 +905,9 @@ impl<'w> Th<'w> {
     }
 
     fn create(&mut self) -> Out {
-        let empty: Vec<usize> = (0..self.w.slots.len()).filter(|&s| self.w.dev(s).is_none()).collect();
+        let empty: Vec<usize> = (0..self.w.slots.len())
+            .filter(|&s| self.w.dev(s).is_none())
+            .collect();
         if empty.is_empty() {
             return Out::Skip;
         }
@@ -779,16 +942,45 @@ impl<'w> Th<'w> {
         }
         let persist = self.rng.chance(1, 3);
         let nets = lk(&self.w.netns).clone();
-        let ns = if !nets.is_empty() && self.rng.chance(1, 8) { Some(self.rng.pick(&nets.iter().map(|s| s.as_str()).collect::<Vec<_>>()).to_string()) } else { None };
-        let what = format!("{name} flags {flags:#06x}{}{}", if persist { " persist" } else { "" }, ns.as_deref().map(|n| format!(" in {n}")).unwrap_or_default());
+        let ns = if !nets.is_empty() && self.rng.chance(1, 8) {
+            Some(
+                self.rng
+                    .pick(&nets.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+                    .to_string(),
+            )
+        } else {
+            None
+        };
+        let what = format!(
+            "{name} flags {flags:#06x}{}{}",
+            if persist { " persist" } else { "" },
+            ns.as_deref()
+                .map(|n| format!(" in {n}"))
+                .unwrap_or_default()
+        );
         let (fd, nonblock) = match self.open_queue(ns.as_deref(), &name, flags) {
             Ok(x) => x,
             Err(e) => return Out::Fail(format!("{what}: TUNSETIFF {e}")),
         };
-        let info = Arc::new(DevInfo { name: name.clone(), slot: s, gen, flags, c: Counters::default(), ended: std::sync::Mutex::new("alive") });
+        let info = Arc::new(DevInfo {
+            name: name.clone(),
+            slot: s,
+            gen,
+            flags,
+            c: Counters::default(),
+            ended: std::sync::Mutex::new("alive"),
+        });
         self.w.register(info.clone());
-        let mut st = DevSt { ns: ns.clone(), ..Default::default() };
-        st.qs.push(Arc::new(Q { fd, nonblock, attached: true.into(), dev: info.clone() }));
+        let mut st = DevSt {
+            ns: ns.clone(),
+            ..Default::default()
+        };
+        st.qs.push(Arc::new(Q {
+            fd,
+            nonblock,
+            attached: true.into(),
+            dev: info.clone(),
+        }));
         if persist {
             match ioctl_val(fd, TUNSETPERSIST, 1) {
                 Ok(_) => st.persist = true,
@@ -798,7 +990,12 @@ impl<'w> Th<'w> {
         if flags & IFF_MULTI_QUEUE != 0 {
             for _ in 0..self.rng.range(0, 3) {
                 match self.open_queue(ns.as_deref(), &name, flags) {
-                    Ok((fd, nb)) => st.qs.push(Arc::new(Q { fd, nonblock: nb, attached: true.into(), dev: info.clone() })),
+                    Ok((fd, nb)) => st.qs.push(Arc::new(Q {
+                        fd,
+                        nonblock: nb,
+                        attached: true.into(),
+                        dev: info.clone(),
+                    })),
                     Err(e) => self.note("create_queue", &e),
                 }
             }
@@ -808,7 +1005,10 @@ impl<'w> Th<'w> {
             let r = ioctl_val(fd, TUNSETOFFLOAD, bits as libc::c_ulong);
             self.note_res("create_offload", &r);
         }
-        let dev = Arc::new(Dev { info, st: std::sync::Mutex::new(st) });
+        let dev = Arc::new(Dev {
+            info,
+            st: std::sync::Mutex::new(st),
+        });
         if self.rng.chance(3, 4) {
             if let Err(e) = self.set_up(&dev, true) {
                 self.note("create_up", &e);
@@ -828,7 +1028,11 @@ impl<'w> Th<'w> {
         let d = &dev.info;
         if up && ns.is_none() && !has_addr {
             let local = d.addr(1);
-            let r = if d.tap() { rtnl::addr_add(&d.name, local, None, 30, Some(d.addr(3))) } else { rtnl::addr_add(&d.name, local, Some(d.addr(2)), 32, None) };
+            let r = if d.tap() {
+                rtnl::addr_add(&d.name, local, None, 30, Some(d.addr(3)))
+            } else {
+                rtnl::addr_add(&d.name, local, Some(d.addr(2)), 32, None)
+            };
             match r {
                 Ok(()) => {
                     let mut st = lk(&dev.st);
@@ -856,13 +1060,22 @@ impl<'w> Th<'w> {
         let d = dev.info.clone();
         // A second queue: multi-queue devices take up to four; a persistent
         // single-queue device takes one, and refuses a second (EBUSY).
-        let fits = if d.mq() { n < MAX_QUEUES } else { n == 0 && persist || self.rng.chance(1, 4) };
+        let fits = if d.mq() {
+            n < MAX_QUEUES
+        } else {
+            n == 0 && persist || self.rng.chance(1, 4)
+        };
         if !fits {
             return Out::Skip;
         }
         match self.open_queue(ns.as_deref(), &d.name, d.flags) {
             Ok((fd, nonblock)) => {
-                lk(&dev.st).qs.push(Arc::new(Q { fd, nonblock, attached: true.into(), dev: d.clone() }));
+                lk(&dev.st).qs.push(Arc::new(Q {
+                    fd,
+                    nonblock,
+                    attached: true.into(),
+                    dev: d.clone(),
+                }));
                 Out::Ok(format!("{} queue {n} fd {fd}", d.name))
             }
             Err(e) => Out::Fail(format!("{} queue {n}: TUNSETIFF {e}", d.name)),
@@ -883,7 +1096,16 @@ impl<'w> Th<'w> {
             let q = st.qs.remove(i);
             (q, st.qs.is_empty() && !st.persist)
         };
-        let what = format!("{} fd {}{}", dev.info.name, q.fd, if last { " (the last: the device goes)" } else { "" });
+        let what = format!(
+            "{} fd {}{}",
+            dev.info.name,
+            q.fd,
+            if last {
+                " (the last: the device goes)"
+            } else {
+                ""
+            }
+        );
         if last {
             self.w.bury(dev, "close", true);
         }
@@ -897,10 +1119,24 @@ impl<'w> Th<'w> {
             return Out::Skip;
         }
         let _ctl = lk(&self.w.slots[dev.info.slot].ctl);
-        let Some(q) = self.pick_q(dev) else { return Out::Skip };
+        let Some(q) = self.pick_q(dev) else {
+            return Out::Skip;
+        };
         let attached = q.attached.load(Ordering::Relaxed);
-        let mut req = IfReq::new("", if attached { IFF_DETACH_QUEUE } else { IFF_ATTACH_QUEUE });
-        let what = format!("{} fd {} {}", dev.info.name, q.fd, if attached { "detach" } else { "attach" });
+        let mut req = IfReq::new(
+            "",
+            if attached {
+                IFF_DETACH_QUEUE
+            } else {
+                IFF_ATTACH_QUEUE
+            },
+        );
+        let what = format!(
+            "{} fd {} {}",
+            dev.info.name,
+            q.fd,
+            if attached { "detach" } else { "attach" }
+        );
         match ioctl(q.fd, TUNSETQUEUE, &mut req) {
             Ok(_) => {
                 q.attached.store(!attached, Ordering::Relaxed);
@@ -933,7 +1169,11 @@ impl<'w> Th<'w> {
         let from = Self::ns_of(dev);
         let mut nets = lk(&self.w.netns).clone();
         if nets.len() < 3 && (nets.is_empty() || self.rng.chance(1, 3)) {
-            let name = format!("{}ns{}", self.w.cfg.prefix, self.w.netns_made.fetch_add(1, Ordering::Relaxed));
+            let name = format!(
+                "{}ns{}",
+                self.w.cfg.prefix,
+                self.w.netns_made.fetch_add(1, Ordering::Relaxed)
+            );
             match rtnl::netns_add(&name) {
                 Ok(()) => {
                     lk(&self.w.netns).push(name.clone());
@@ -950,7 +1190,12 @@ impl<'w> Th<'w> {
             return Out::Skip;
         }
         let to = choices.remove(self.rng.below(choices.len() as u64) as usize);
-        let what = format!("{} {} -> {}", dev.info.name, from.as_deref().unwrap_or("init"), to.as_deref().unwrap_or("init"));
+        let what = format!(
+            "{} {} -> {}",
+            dev.info.name,
+            from.as_deref().unwrap_or("init"),
+            to.as_deref().unwrap_or("init")
+        );
         match rtnl::move_link(from.as_deref(), to.as_deref(), self.w.home, &dev.info.name) {
             Ok(()) => {
                 let mut st = lk(&dev.st);
@@ -970,10 +1215,16 @@ impl<'w> Th<'w> {
         if nets.is_empty() {
             return Out::Skip;
         }
-        let ns = self.rng.pick(&nets.iter().map(|s| s.as_str()).collect::<Vec<_>>()).to_string();
+        let ns = self
+            .rng
+            .pick(&nets.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+            .to_string();
         // Every slot's ctl, in order: no device moves in or out meanwhile.
         let guards: Vec<_> = self.w.slots.iter().map(|s| lk(&s.ctl)).collect();
-        let inside: Vec<Arc<Dev>> = (0..self.w.slots.len()).filter_map(|s| self.w.dev(s)).filter(|d| lk(&d.st).ns.as_deref() == Some(ns.as_str())).collect();
+        let inside: Vec<Arc<Dev>> = (0..self.w.slots.len())
+            .filter_map(|s| self.w.dev(s))
+            .filter(|d| lk(&d.st).ns.as_deref() == Some(ns.as_str()))
+            .collect();
         let names: Vec<String> = inside.iter().map(|d| d.info.name.clone()).collect();
         let r = rtnl::netns_del(&ns);
         if r.is_ok() {
@@ -994,7 +1245,9 @@ impl<'w> Th<'w> {
         if !self.w.is_current(dev) {
             return Out::Skip;
         }
-        let Some(q) = self.pick_q(dev) else { return Out::Skip };
+        let Some(q) = self.pick_q(dev) else {
+            return Out::Skip;
+        };
         let on = !lk(&dev.st).persist;
         let what = format!("{} TUNSETPERSIST {}", dev.info.name, u8::from(on));
         match ioctl_val(q.fd, TUNSETPERSIST, libc::c_ulong::from(on)) {
@@ -1015,7 +1268,7 @@ impl<'w> Th<'w> {
         }
     }
 
-    fn ioctl_out(what: String, r: Result<i32, i32>) -> Out {
+    fn ioctl_out(what: String, r: Result<i32, Errno>) -> Out {
         match r {
             Ok(_) => Out::Ok(what),
             Err(e) => Out::Err(e, what),
@@ -1023,35 +1276,57 @@ impl<'w> Th<'w> {
     }
 
     fn cbpf(&mut self, dev: &Dev) -> Out {
-        let Some(q) = self.pick_q(dev) else { return Out::Skip };
+        let Some(q) = self.pick_q(dev) else {
+            return Out::Skip;
+        };
         if self.rng.chance(1, 3) {
-            let mut fprog = SockFprog { len: 0, filter: std::ptr::null() };
+            let mut fprog = SockFprog {
+                len: 0,
+                filter: std::ptr::null(),
+            };
             let r = ioctl(q.fd, TUNDETACHFILTER, &mut fprog);
             return Self::ioctl_out(format!("{} TUNDETACHFILTER", dev.info.name), r);
         }
         let which = self.rng.below(4);
         let prog = cbpf_program(which);
-        let mut fprog = SockFprog { len: prog.len() as u16, filter: prog.as_ptr() };
+        let mut fprog = SockFprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr(),
+        };
         let r = ioctl(q.fd, TUNATTACHFILTER, &mut fprog);
         Self::ioctl_out(format!("{} TUNATTACHFILTER {which}", dev.info.name), r)
     }
 
     fn ebpf_filter(&mut self, dev: &Dev) -> Out {
-        let Some(q) = self.pick_q(dev) else { return Out::Skip };
-        let mut prog: i32 = if self.w.ebpf.is_empty() || self.rng.chance(1, 2) { -1 } else { self.rng.pick(&self.w.ebpf) };
+        let Some(q) = self.pick_q(dev) else {
+            return Out::Skip;
+        };
+        let mut prog: i32 = if self.w.ebpf.is_empty() || self.rng.chance(1, 2) {
+            -1
+        } else {
+            self.rng.pick(&self.w.ebpf)
+        };
         let r = ioctl(q.fd, TUNSETFILTEREBPF, &mut prog);
         Self::ioctl_out(format!("{} TUNSETFILTEREBPF {prog}", dev.info.name), r)
     }
 
     fn steering(&mut self, dev: &Dev) -> Out {
-        let Some(q) = self.pick_q(dev) else { return Out::Skip };
-        let mut prog: i32 = if self.w.steer.is_empty() || self.rng.chance(1, 3) { -1 } else { self.rng.pick(&self.w.steer) };
+        let Some(q) = self.pick_q(dev) else {
+            return Out::Skip;
+        };
+        let mut prog: i32 = if self.w.steer.is_empty() || self.rng.chance(1, 3) {
+            -1
+        } else {
+            self.rng.pick(&self.w.steer)
+        };
         let r = ioctl(q.fd, TUNSETSTEERINGEBPF, &mut prog);
         Self::ioctl_out(format!("{} TUNSETSTEERINGEBPF {prog}", dev.info.name), r)
     }
 
     fn offload(&mut self, dev: &Dev) -> Out {
-        let Some(q) = self.pick_q(dev) else { return Out::Skip };
+        let Some(q) = self.pick_q(dev) else {
+            return Out::Skip;
+        };
         let any = self.rng.below(0x80);
         let bits = self.rng.pick(&[0u64, 0x1, 0x7, 0xf, 0x1f, 0x61, 0x7f, any]);
         let r = ioctl_val(q.fd, TUNSETOFFLOAD, bits as libc::c_ulong);
@@ -1062,15 +1337,24 @@ impl<'w> Th<'w> {
         if !dev.info.tap() {
             return Out::Skip;
         }
-        let Some(q) = self.pick_q(dev) else { return Out::Skip };
+        let Some(q) = self.pick_q(dev) else {
+            return Out::Skip;
+        };
         let n = self.rng.below(3) as usize;
         let mut b = Vec::new();
-        b.extend_from_slice(&(if self.rng.chance(1, 3) { TUN_FLT_ALLMULTI } else { 0 }).to_ne_bytes());
+        b.extend_from_slice(
+            &(if self.rng.chance(1, 3) {
+                TUN_FLT_ALLMULTI
+            } else {
+                0
+            })
+            .to_ne_bytes(),
+        );
         b.extend_from_slice(&(n as u16).to_ne_bytes());
         for _ in 0..n {
             b.extend_from_slice(&[0xff; 6]);
         }
-        let r = ioctl(q.fd, TUNSETTXFILTER, b.as_mut_ptr());
+        let r = ioctl(q.fd, TUNSETTXFILTER, &mut b[..]);
         Self::ioctl_out(format!("{} TUNSETTXFILTER {n}", dev.info.name), r)
     }
 
@@ -1127,9 +1411,12 @@ impl<'w> Th<'w> {
         }
     }
 
-    fn kmsg(&mut self, n: u64, name: &str) -> Result<(), i32> {
+    fn kmsg(&mut self, n: u64, name: &str) -> Result<(), Errno> {
         for i in 0..n {
-            sysx::kmsg_write(3, &format!("rtunstress lifecycle: netpoll message {i} for {name}"))?;
+            sysx::kmsg_write(
+                3,
+                &format!("rtunstress lifecycle: netpoll message {i} for {name}"),
+            )?;
         }
         Ok(())
     }
@@ -1148,7 +1435,7 @@ impl<'w> Th<'w> {
             match r {
                 Ok(k) if k > 0 => n += 1,
                 Ok(_) => break,
-                Err(libc::EINVAL) | Err(libc::EFAULT) => {}
+                Err(Errno(libc::EINVAL)) | Err(Errno(libc::EFAULT)) => {}
                 Err(_) => break,
             }
         }
@@ -1166,20 +1453,26 @@ impl<'w> Th<'w> {
             let st = lk(&dev.st);
             (st.ns.clone(), st.qs.clone(), st.up)
         };
-        let attached = qs.iter().filter(|q| q.attached.load(Ordering::Relaxed)).count();
+        let attached = qs
+            .iter()
+            .filter(|q| q.attached.load(Ordering::Relaxed))
+            .count();
         if attached == 0 || qs.is_empty() {
             return Vec::new();
         }
         let mut bad = Vec::new();
         let fd = qs[0].fd;
         // Nothing that drops on purpose: filters off, a ring of 500.
-        let mut fprog = SockFprog { len: 0, filter: std::ptr::null() };
+        let mut fprog = SockFprog {
+            len: 0,
+            filter: std::ptr::null(),
+        };
         let _ = ioctl(fd, TUNDETACHFILTER, &mut fprog);
         let mut none: i32 = -1;
         let _ = ioctl(fd, TUNSETFILTEREBPF, &mut none);
         if d.tap() {
             let mut b = [0u8; 4];
-            let _ = ioctl(fd, TUNSETTXFILTER, b.as_mut_ptr());
+            let _ = ioctl(fd, TUNSETTXFILTER, &mut b[..]);
         }
         // Nothing else is changed: a txqueuelen or MTU change, a down and
         // up, could wake a stopped queue and hide what the probe looks for.
@@ -1196,7 +1489,10 @@ impl<'w> Th<'w> {
         for i in 0..attached.min(self.w.steer.len()) {
             let mut prog = self.w.steer[i];
             if let Err(e) = ioctl(fd, TUNSETSTEERINGEBPF, &mut prog) {
-                bad.push(format!("{}: TUNSETSTEERINGEBPF for the probe: {}", d.name, errno_name(e)));
+                bad.push(format!(
+                    "{}: TUNSETSTEERINGEBPF for the probe: {}",
+                    d.name, e
+                ));
                 break;
             }
             let marker = format!("rtunstress-probe-{i}");
@@ -1211,14 +1507,19 @@ impl<'w> Th<'w> {
                 let c = rtun_common::net::ip_checksum(&f[..20]);
                 f[10..12].copy_from_slice(&c.to_be_bytes());
             }
-            let dropped = |th: &Self| in_netns(ns.as_deref(), th.w.home, || link_stats(&d.name)).ok().and_then(|r| r.ok()).map(|s| s.tx_dropped);
+            let dropped = |th: &Self| {
+                in_netns(ns.as_deref(), th.w.home, || link_stats(&d.name))
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .map(|s| s.tx_dropped)
+            };
             let before = dropped(self);
             match sysx::packet_send(ns.as_deref(), self.w.home, &d.name, proto, true, &f) {
                 Ok(()) => {
                     Counters::add(&d.c.bypass_ok, 1);
                     sent += 1;
                 }
-                Err(libc::ENOBUFS) => {
+                Err(Errno(libc::ENOBUFS)) => {
                     Counters::add(&d.c.bypass_busy, 1);
                     // Past the qdisc, ENOBUFS is a stopped transmit queue, a
                     // device without carrier, or a drop by the driver (a
@@ -1229,7 +1530,12 @@ impl<'w> Th<'w> {
                         self.note("probe", "dropped by the driver");
                         continue;
                     }
-                    let carrier = if ns.is_none() { rtun_common::net::sysfs_net(&d.name, "carrier").unwrap_or_else(|e| e.to_string()) } else { "?".into() };
+                    let carrier = if ns.is_none() {
+                        rtun_common::net::sysfs_net(&d.name, "carrier")
+                            .unwrap_or_else(|e| e.to_string())
+                    } else {
+                        "?".into()
+                    };
                     bad.push(format!(
                         "{} (flags {:#06x}, {attached} of {} queues attached, carrier {carrier}): transmit queue {i} refuses a frame while every ring is empty, and the driver did not drop it: the queue is stopped",
                         d.name,
@@ -1237,7 +1543,7 @@ impl<'w> Th<'w> {
                         qs.len()
                     ));
                 }
-                Err(e) => bad.push(format!("{}: the probe to queue {i}: {}", d.name, errno_name(e))),
+                Err(e) => bad.push(format!("{}: the probe to queue {i}: {}", d.name, e)),
             }
         }
         let mut none: i32 = -1;
@@ -1261,7 +1567,10 @@ impl<'w> Th<'w> {
             std::thread::sleep(Duration::from_millis(5));
         }
         if back < sent {
-            bad.push(format!("{}: {sent} probes taken by the driver, {back} read back", d.name));
+            bad.push(format!(
+                "{}: {sent} probes taken by the driver, {back} read back",
+                d.name
+            ));
         }
         bad
     }

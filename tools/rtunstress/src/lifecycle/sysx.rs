@@ -6,12 +6,11 @@
 //! state.
 
 use std::{
-    ffi::CString,
     fs,
     sync::atomic::{AtomicU64, Ordering},
 };
 
-use crate::sys::{close, errno, errno_name, in_netns};
+use crate::sys::{close, in_netns, Errno};
 
 pub const F_SETOWN_EX: i32 = 15;
 pub const F_OWNER_TID: i32 = 0;
@@ -31,7 +30,14 @@ extern "C" fn on_alarm(_: libc::c_int) {}
 /// returns EINTR when the thread's timer fires. SIGIO is counted and
 /// restarts what it interrupts.
 pub fn install_handlers() {
-    for (sig, handler, flags) in [(libc::SIGALRM, on_alarm as extern "C" fn(libc::c_int), 0), (libc::SIGIO, on_sigio as extern "C" fn(libc::c_int), libc::SA_RESTART)] {
+    for (sig, handler, flags) in [
+        (libc::SIGALRM, on_alarm as extern "C" fn(libc::c_int), 0),
+        (
+            libc::SIGIO,
+            on_sigio as extern "C" fn(libc::c_int),
+            libc::SA_RESTART,
+        ),
+    ] {
         // SAFETY: Installing an async-signal-safe handler (nothing, or one
         // atomic add) with a zeroed, then filled, sigaction.
         unsafe {
@@ -58,7 +64,7 @@ pub struct ThreadTimer {
 }
 
 impl ThreadTimer {
-    pub fn new() -> Result<ThreadTimer, i32> {
+    pub fn new() -> Result<ThreadTimer, Errno> {
         // SAFETY: A zeroed sigevent filled as the kernel reads it (signal,
         // SIGEV_THREAD_ID and the thread's id), and an int for the timer id.
         unsafe {
@@ -67,8 +73,14 @@ impl ThreadTimer {
             sev.sigev_notify = libc::SIGEV_THREAD_ID;
             sev.sigev_notify_thread_id = gettid();
             let mut id: i32 = 0;
-            if libc::syscall(libc::SYS_timer_create, libc::CLOCK_MONOTONIC, &mut sev as *mut libc::sigevent, &mut id as *mut i32) < 0 {
-                return Err(errno());
+            if libc::syscall(
+                libc::SYS_timer_create,
+                libc::CLOCK_MONOTONIC,
+                &mut sev as *mut libc::sigevent,
+                &mut id as *mut i32,
+            ) < 0
+            {
+                return Err(Errno::last());
             }
             Ok(ThreadTimer { id })
         }
@@ -78,10 +90,24 @@ impl ThreadTimer {
     /// signal that came before the thread entered its blocking call (the
     /// thread was preempted in between) is followed by another (0: disarmed).
     pub fn arm(&self, us: u64) {
-        let ts = |us: u64| libc::timespec { tv_sec: (us / 1_000_000) as i64, tv_nsec: ((us % 1_000_000) * 1000) as i64 };
-        let its = libc::itimerspec { it_interval: ts(if us == 0 { 0 } else { 20_000 }), it_value: ts(us) };
+        let ts = |us: u64| libc::timespec {
+            tv_sec: (us / 1_000_000) as i64,
+            tv_nsec: ((us % 1_000_000) * 1000) as i64,
+        };
+        let its = libc::itimerspec {
+            it_interval: ts(if us == 0 { 0 } else { 20_000 }),
+            it_value: ts(us),
+        };
         // SAFETY: timer_settime(2) on our timer with a valid itimerspec.
-        unsafe { libc::syscall(libc::SYS_timer_settime, self.id, 0, &its as *const libc::itimerspec, std::ptr::null_mut::<libc::itimerspec>()) };
+        unsafe {
+            libc::syscall(
+                libc::SYS_timer_settime,
+                self.id,
+                0,
+                &its as *const libc::itimerspec,
+                std::ptr::null_mut::<libc::itimerspec>(),
+            )
+        };
     }
 
     pub fn disarm(&self) {
@@ -96,43 +122,80 @@ impl Drop for ThreadTimer {
     }
 }
 
-fn iov_result(r: isize) -> Result<usize, i32> {
-    if r < 0 { Err(errno()) } else { Ok(r as usize) }
+fn iov_result(r: isize) -> Result<usize, Errno> {
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(r as usize)
+    }
 }
 
 /// preadv2(fd, [buf], -1, flags).
-pub fn preadv2(fd: i32, buf: &mut [u8], flags: i32) -> Result<usize, i32> {
-    let iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+pub fn preadv2(fd: i32, buf: &mut [u8], flags: i32) -> Result<usize, Errno> {
+    let iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
     // SAFETY: One iovec over a buffer writable for its length; offset -1
     // (the file position), as read(2).
-    iov_result(unsafe { libc::syscall(libc::SYS_preadv2, fd, &iov as *const libc::iovec, 1, -1i64, 0i64, flags) as isize })
+    iov_result(unsafe {
+        libc::syscall(
+            libc::SYS_preadv2,
+            fd,
+            &iov as *const libc::iovec,
+            1,
+            -1i64,
+            0i64,
+            flags,
+        ) as isize
+    })
 }
 
 /// pwritev2(fd, parts, -1, flags): the parts as one frame.
-pub fn pwritev2(fd: i32, parts: &[&[u8]], flags: i32) -> Result<usize, i32> {
-    let iov: Vec<libc::iovec> = parts.iter().map(|p| libc::iovec { iov_base: p.as_ptr() as *mut _, iov_len: p.len() }).collect();
+pub fn pwritev2(fd: i32, parts: &[&[u8]], flags: i32) -> Result<usize, Errno> {
+    let iov: Vec<libc::iovec> = parts
+        .iter()
+        .map(|p| libc::iovec {
+            iov_base: p.as_ptr() as *mut _,
+            iov_len: p.len(),
+        })
+        .collect();
     // SAFETY: iovecs over buffers readable for their lengths.
-    iov_result(unsafe { libc::syscall(libc::SYS_pwritev2, fd, iov.as_ptr(), iov.len() as i32, -1i64, 0i64, flags) as isize })
+    iov_result(unsafe {
+        libc::syscall(
+            libc::SYS_pwritev2,
+            fd,
+            iov.as_ptr(),
+            iov.len() as i32,
+            -1i64,
+            0i64,
+            flags,
+        ) as isize
+    })
 }
 
 /// O_ASYNC on (SIGIO to thread `tid`) or off.
-pub fn fasync(fd: i32, on: bool, tid: i32) -> Result<(), i32> {
+pub fn fasync(fd: i32, on: bool, tid: i32) -> Result<(), Errno> {
     // SAFETY: fcntl(2) on an fd the caller holds, with an f_owner_ex
     // ({type, pid}) on the stack.
     unsafe {
         if on {
             let owner: [i32; 2] = [F_OWNER_TID, tid];
             if libc::fcntl(fd, F_SETOWN_EX, owner.as_ptr()) < 0 {
-                return Err(errno());
+                return Err(Errno::last());
             }
         }
         let fl = libc::fcntl(fd, libc::F_GETFL);
         if fl < 0 {
-            return Err(errno());
+            return Err(Errno::last());
         }
-        let fl = if on { fl | libc::O_ASYNC } else { fl & !libc::O_ASYNC };
+        let fl = if on {
+            fl | libc::O_ASYNC
+        } else {
+            fl & !libc::O_ASYNC
+        };
         if libc::fcntl(fd, libc::F_SETFL, fl) < 0 {
-            return Err(errno());
+            return Err(Errno::last());
         }
     }
     Ok(())
@@ -140,23 +203,32 @@ pub fn fasync(fd: i32, on: bool, tid: i32) -> Result<(), i32> {
 
 /// Sends `frame` out through `ifname` (in namespace `ns`) from an AF_PACKET
 /// socket, through the qdisc or straight to the driver (`bypass`).
-pub fn packet_send(ns: Option<&str>, home: i32, ifname: &str, proto: u16, bypass: bool, frame: &[u8]) -> Result<(), i32> {
-    let name = CString::new(ifname).map_err(|_| libc::EINVAL)?;
-    let r = in_netns(ns, home, || -> Result<(), i32> {
+pub fn packet_send(
+    ns: Option<&str>,
+    home: i32,
+    ifname: &str,
+    proto: u16,
+    bypass: bool,
+    frame: &[u8],
+) -> Result<(), Errno> {
+    let r = in_netns(ns, home, || -> Result<(), Errno> {
+        let index = rtun_common::net::if_index(ifname)?;
         // SAFETY: Socket calls on a socket we own, with a sockaddr_ll and
         // an int option on the stack; the socket is closed on every path.
         unsafe {
-            let index = libc::if_nametoindex(name.as_ptr());
-            if index == 0 {
-                return Err(errno());
-            }
             let s = libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0);
             if s < 0 {
-                return Err(errno());
+                return Err(Errno::last());
             }
             if bypass {
                 let one: i32 = 1;
-                libc::setsockopt(s, libc::SOL_PACKET, PACKET_QDISC_BYPASS, (&one as *const i32).cast(), 4);
+                libc::setsockopt(
+                    s,
+                    libc::SOL_PACKET,
+                    PACKET_QDISC_BYPASS,
+                    (&one as *const i32).cast(),
+                    4,
+                );
             }
             let mut sa: libc::sockaddr_ll = std::mem::zeroed();
             sa.sll_family = libc::AF_PACKET as u16;
@@ -164,15 +236,26 @@ pub fn packet_send(ns: Option<&str>, home: i32, ifname: &str, proto: u16, bypass
             sa.sll_ifindex = index as i32;
             sa.sll_halen = 6;
             sa.sll_addr[..6].copy_from_slice(&[0xff; 6]);
-            let r = libc::sendto(s, frame.as_ptr().cast(), frame.len(), libc::MSG_DONTWAIT, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32);
-            let e = errno();
+            let r = libc::sendto(
+                s,
+                frame.as_ptr().cast(),
+                frame.len(),
+                libc::MSG_DONTWAIT,
+                (&sa as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            );
+            let e = Errno::last();
             close(s);
-            if r < 0 { Err(e) } else { Ok(()) }
+            if r < 0 {
+                Err(e)
+            } else {
+                Ok(())
+            }
         }
     });
     match r {
         Ok(r) => r,
-        Err(_) => Err(libc::ENOENT),
+        Err(_) => Err(Errno(libc::ENOENT)),
     }
 }
 
@@ -196,7 +279,13 @@ pub fn netconsole_available() -> bool {
 
 fn nc_write(target: &str, file: &str, v: &str) -> Result<(), String> {
     let p = format!("{NETCONSOLE}/{target}/{file}");
-    fs::write(&p, v).map_err(|e| format!("{file}={v}: {}", e.raw_os_error().map_or_else(|| e.to_string(), errno_name)))
+    fs::write(&p, v).map_err(|e| {
+        format!(
+            "{file}={v}: {}",
+            e.raw_os_error()
+                .map_or_else(|| e.to_string(), |e| Errno(e).to_string())
+        )
+    })
 }
 
 /// Creates target `target` on `dev` (local address `local`) and enables it.
@@ -235,9 +324,13 @@ pub fn is_netconsole_frame(f: &[u8]) -> bool {
 }
 
 /// A line to the kernel log at level `level`.
-pub fn kmsg_write(level: u8, text: &str) -> Result<(), i32> {
+pub fn kmsg_write(level: u8, text: &str) -> Result<(), Errno> {
     let msg = format!("<{level}>{text}\n");
-    fs::OpenOptions::new().write(true).open("/dev/kmsg").and_then(|mut f| std::io::Write::write_all(&mut f, msg.as_bytes())).map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+    fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/kmsg")
+        .and_then(|mut f| std::io::Write::write_all(&mut f, msg.as_bytes()))
+        .map_err(Errno::from)
 }
 
 // ---- the kernel log ---------------------------------------------------------------
@@ -251,12 +344,15 @@ pub struct Kmsg {
 pub type Record = (u8, String);
 
 impl Kmsg {
-    pub fn start() -> Result<Kmsg, i32> {
+    pub fn start() -> Result<Kmsg, Errno> {
         // SAFETY: Opening /dev/kmsg and seeking to its end.
         unsafe {
-            let fd = libc::open(c"/dev/kmsg".as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC);
+            let fd = libc::open(
+                c"/dev/kmsg".as_ptr(),
+                libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            );
             if fd < 0 {
-                return Err(errno());
+                return Err(Errno::last());
             }
             libc::lseek(fd, 0, libc::SEEK_END);
             Ok(Kmsg { fd })
@@ -271,7 +367,7 @@ impl Kmsg {
             // SAFETY: Reading one record into a buffer we own.
             let n = unsafe { libc::read(self.fd, buf.as_mut_ptr().cast(), buf.len()) };
             if n < 0 {
-                if errno() == libc::EPIPE {
+                if Errno::last() == Errno(libc::EPIPE) {
                     continue; // records were overwritten: go on with the next
                 }
                 break;
@@ -339,13 +435,23 @@ pub fn is_splat(line: &str) -> bool {
 /// (pid, tid, comm) of every task in uninterruptible sleep.
 pub fn tasks_in_d() -> Vec<(u32, u32, String)> {
     let mut out = Vec::new();
-    let Ok(procs) = fs::read_dir("/proc") else { return out };
+    let Ok(procs) = fs::read_dir("/proc") else {
+        return out;
+    };
     for p in procs.flatten() {
-        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
         for t in tasks.flatten() {
-            let Ok(tid) = t.file_name().to_string_lossy().parse::<u32>() else { continue };
-            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else { continue };
+            let Ok(tid) = t.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")) else {
+                continue;
+            };
             if let Some((comm, state)) = parse_stat(&stat) {
                 if state == 'D' {
                     out.push((pid, tid, comm));
@@ -391,22 +497,36 @@ mod tests {
 
     #[test]
     fn stat_lines() {
-        assert_eq!(parse_stat("42 (kworker/0:1) D 2 0 0"), Some(("kworker/0:1".into(), 'D')));
+        assert_eq!(
+            parse_stat("42 (kworker/0:1) D 2 0 0"),
+            Some(("kworker/0:1".into(), 'D'))
+        );
         assert_eq!(parse_stat("7 (a (b) c) S 1"), Some(("a (b) c".into(), 'S')));
         assert_eq!(parse_stat("garbage"), None);
     }
 
     #[test]
     fn kmsg_records() {
-        assert_eq!(parse_kmsg("3,1234,5678,-;rtunstress hello\n SUBSYSTEM=net\n"), Some((3, "rtunstress hello".into())));
-        assert_eq!(parse_kmsg("12,1,2,-;x"), Some((4, "x".into())), "facility bits are not the level");
+        assert_eq!(
+            parse_kmsg("3,1234,5678,-;rtunstress hello\n SUBSYSTEM=net\n"),
+            Some((3, "rtunstress hello".into()))
+        );
+        assert_eq!(
+            parse_kmsg("12,1,2,-;x"),
+            Some((4, "x".into())),
+            "facility bits are not the level"
+        );
         assert_eq!(parse_kmsg("nonsense"), None);
     }
 
     #[test]
     fn splats_are_recognised() {
-        assert!(is_splat("BUG: KASAN: slab-use-after-free in napi_gro_receive"));
-        assert!(is_splat("unregister_netdevice: waiting for rl0g3 to become free. Usage count = 2"));
+        assert!(is_splat(
+            "BUG: KASAN: slab-use-after-free in napi_gro_receive"
+        ));
+        assert!(is_splat(
+            "unregister_netdevice: waiting for rl0g3 to become free. Usage count = 2"
+        ));
         assert!(!is_splat("rtunstress lifecycle netpoll 3"));
     }
 
@@ -436,7 +556,7 @@ mod tests {
         // SAFETY: Reading into a buffer we own; nothing is written, so only
         // the timer's signal ends the read.
         let r = unsafe { libc::read(fds[0], b.as_mut_ptr().cast(), 4) };
-        assert_eq!((r, errno()), (-1, libc::EINTR));
+        assert_eq!((r, Errno::last()), (-1, Errno(libc::EINTR)));
         t.disarm();
         close(fds[0]);
         close(fds[1]);

@@ -11,7 +11,7 @@ use std::{
     time::Instant,
 };
 
-use crate::sys::errno;
+use crate::sys::Errno;
 
 const IORING_OP_LINK_TIMEOUT: u8 = 15;
 const IORING_OP_READ: u8 = 22;
@@ -108,12 +108,21 @@ struct Map {
 }
 
 impl Map {
-    fn new(fd: i32, len: usize, off: i64) -> Result<Map, i32> {
+    fn new(fd: i32, len: usize, off: i64) -> Result<Map, Errno> {
         // SAFETY: A shared mapping of the ring's own memory at the offset the
         // kernel documents for it; the result is checked.
-        let p = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_POPULATE, fd, off) };
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd,
+                off,
+            )
+        };
         if p == libc::MAP_FAILED {
-            return Err(errno());
+            return Err(Errno::last());
         }
         Ok(Map { ptr: p.cast(), len })
     }
@@ -121,7 +130,7 @@ impl Map {
     /// The u32 the kernel shares at byte `off`.
     fn u32_at(&self, off: u32) -> &AtomicU32 {
         let off = off as usize;
-        assert!(off + 4 <= self.len && off % 4 == 0);
+        assert!(off + 4 <= self.len && off.is_multiple_of(4));
         // SAFETY: In bounds and aligned (checked above); the ring's head,
         // tail and mask words are u32s the kernel reads and writes
         // concurrently, so they are accessed atomically only.
@@ -153,20 +162,33 @@ pub struct Ring {
 }
 
 impl Ring {
-    pub fn new() -> Result<Ring, i32> {
+    pub fn new() -> Result<Ring, Errno> {
         let mut p = Params::default();
         // SAFETY: io_uring_setup(2) with a params struct of the kernel's layout.
         let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, ENTRIES, &mut p as *mut Params) };
         if fd < 0 {
-            return Err(errno());
+            return Err(Errno::last());
         }
         let fd = fd as i32;
         let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
         let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * std::mem::size_of::<Cqe>();
         let sqes_len = p.sq_entries as usize * std::mem::size_of::<Sqe>();
-        let maps = (|| Ok((Map::new(fd, sq_len, IORING_OFF_SQ_RING)?, Map::new(fd, cq_len, IORING_OFF_CQ_RING)?, Map::new(fd, sqes_len, IORING_OFF_SQES)?)))();
+        let maps = (|| {
+            Ok((
+                Map::new(fd, sq_len, IORING_OFF_SQ_RING)?,
+                Map::new(fd, cq_len, IORING_OFF_CQ_RING)?,
+                Map::new(fd, sqes_len, IORING_OFF_SQES)?,
+            ))
+        })();
         match maps {
-            Ok((sq, cq, sqes)) => Ok(Ring { fd, sq, cq, sqes, p, pending: Vec::new() }),
+            Ok((sq, cq, sqes)) => Ok(Ring {
+                fd,
+                sq,
+                cq,
+                sqes,
+                p,
+                pending: Vec::new(),
+            }),
             Err(e) => {
                 crate::sys::close(fd);
                 Err(e)
@@ -177,8 +199,11 @@ impl Ring {
     /// Queues `sqes` and submits them. It does not wait: io_uring_enter
     /// returns the count submitted even when a signal cut its wait short,
     /// which would hide the signal from [`Ring::wait_for`].
-    fn submit(&mut self, sqes: &[Sqe]) -> Result<(), i32> {
-        let mask = self.sq.u32_at(self.p.sq_off.ring_mask).load(Ordering::Relaxed);
+    fn submit(&mut self, sqes: &[Sqe]) -> Result<(), Errno> {
+        let mask = self
+            .sq
+            .u32_at(self.p.sq_off.ring_mask)
+            .load(Ordering::Relaxed);
         let tail = self.sq.u32_at(self.p.sq_off.tail).load(Ordering::Relaxed);
         for (i, sqe) in sqes.iter().enumerate() {
             let idx = tail.wrapping_add(i as u32) & mask;
@@ -187,21 +212,38 @@ impl Ring {
             // SQE array we mapped, and the kernel does not read it until the
             // tail below is published.
             unsafe { std::ptr::write((self.sqes.ptr as *mut Sqe).add(idx as usize), *sqe) };
-            self.sq.u32_at(self.p.sq_off.array + idx * 4).store(idx, Ordering::Relaxed);
+            self.sq
+                .u32_at(self.p.sq_off.array + idx * 4)
+                .store(idx, Ordering::Relaxed);
         }
-        self.sq.u32_at(self.p.sq_off.tail).store(tail.wrapping_add(sqes.len() as u32), Ordering::Release);
+        self.sq
+            .u32_at(self.p.sq_off.tail)
+            .store(tail.wrapping_add(sqes.len() as u32), Ordering::Release);
         let n = sqes.len() as u32;
         // SAFETY: io_uring_enter(2) on our ring: submit, no waiting, no signal mask.
-        let r = unsafe { libc::syscall(libc::SYS_io_uring_enter, self.fd, n, 0u32, 0u32, std::ptr::null::<u8>(), 0usize) };
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.fd,
+                n,
+                0u32,
+                0u32,
+                std::ptr::null::<u8>(),
+                0usize,
+            )
+        };
         if r < 0 {
-            return Err(errno());
+            return Err(Errno::last());
         }
         Ok(())
     }
 
     /// Moves what the completion ring holds into `pending`.
     fn reap(&mut self) {
-        let mask = self.cq.u32_at(self.p.cq_off.ring_mask).load(Ordering::Relaxed);
+        let mask = self
+            .cq
+            .u32_at(self.p.cq_off.ring_mask)
+            .load(Ordering::Relaxed);
         let mut head = self.cq.u32_at(self.p.cq_off.head).load(Ordering::Relaxed);
         let tail = self.cq.u32_at(self.p.cq_off.tail).load(Ordering::Acquire);
         while head != tail {
@@ -209,21 +251,30 @@ impl Ring {
             assert!(idx < self.p.cq_entries as usize);
             // SAFETY: `idx` is below cq_entries (checked); the entry was
             // published by the kernel before the tail we loaded with Acquire.
-            let cqe = unsafe { std::ptr::read((self.cq.ptr.add(self.p.cq_off.cqes as usize) as *const Cqe).add(idx)) };
+            let cqe = unsafe {
+                std::ptr::read(
+                    (self.cq.ptr.add(self.p.cq_off.cqes as usize) as *const Cqe).add(idx),
+                )
+            };
             self.pending.push(cqe);
             head = head.wrapping_add(1);
         }
-        self.cq.u32_at(self.p.cq_off.head).store(head, Ordering::Release);
+        self.cq
+            .u32_at(self.p.cq_off.head)
+            .store(head, Ordering::Release);
     }
 
     /// Waits until the completions of every `user_data` in `ids` are in;
     /// their results, in the order of `ids`. Err: io_uring_enter's errno;
     /// EINTR only once `give_up` has passed (a signal before it, SIGIO for
     /// one, only interrupts the wait, which goes on).
-    fn wait_for(&mut self, ids: &[u64], give_up: Instant) -> Result<Vec<i32>, i32> {
+    fn wait_for(&mut self, ids: &[u64], give_up: Instant) -> Result<Vec<i32>, Errno> {
         loop {
             self.reap();
-            if ids.iter().all(|id| self.pending.iter().any(|c| c.user_data == *id)) {
+            if ids
+                .iter()
+                .all(|id| self.pending.iter().any(|c| c.user_data == *id))
+            {
                 let mut out = Vec::new();
                 for id in ids {
                     if let Some(i) = self.pending.iter().position(|c| c.user_data == *id) {
@@ -233,10 +284,20 @@ impl Ring {
                 return Ok(out);
             }
             // SAFETY: io_uring_enter(2): wait for one more completion.
-            let r = unsafe { libc::syscall(libc::SYS_io_uring_enter, self.fd, 0u32, 1u32, IORING_ENTER_GETEVENTS, std::ptr::null::<u8>(), 0usize) };
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_io_uring_enter,
+                    self.fd,
+                    0u32,
+                    1u32,
+                    IORING_ENTER_GETEVENTS,
+                    std::ptr::null::<u8>(),
+                    0usize,
+                )
+            };
             if r < 0 {
-                let e = errno();
-                if e == libc::EINTR && Instant::now() < give_up {
+                let e = Errno::last();
+                if e == Errno(libc::EINTR) && Instant::now() < give_up {
                     continue;
                 }
                 return Err(e);
@@ -246,30 +307,80 @@ impl Ring {
 
     /// A read of up to `buf.len()` bytes from `fd`, cancelled after
     /// `timeout_ms` if it has not completed: the read's result (bytes, or
-    /// -errno). Err: the wait itself failed (the buffer then stays lent to
+    /// its errno). The outer Err: the wait itself failed (the buffer then stays lent to
     /// the kernel: the caller must not reuse it, and should drop the ring);
     /// EINTR when a signal came after `give_up` (the caller's timer says
     /// when it gives up waiting).
-    pub fn read(&mut self, fd: i32, buf: &mut [u8], timeout_ms: u64, give_up: Instant) -> Result<i32, i32> {
-        let ts = KernelTimespec { tv_sec: (timeout_ms / 1000) as i64, tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64 };
-        let read = Sqe { opcode: IORING_OP_READ, flags: IOSQE_IO_LINK, fd, off: u64::MAX, addr: buf.as_mut_ptr() as u64, len: buf.len() as u32, user_data: 1, ..Default::default() };
-        let timeout = Sqe { opcode: IORING_OP_LINK_TIMEOUT, fd: -1, addr: &ts as *const KernelTimespec as u64, len: 1, user_data: 2, ..Default::default() };
+    pub fn read(
+        &mut self,
+        fd: i32,
+        buf: &mut [u8],
+        timeout_ms: u64,
+        give_up: Instant,
+    ) -> Result<Result<usize, Errno>, Errno> {
+        let ts = KernelTimespec {
+            tv_sec: (timeout_ms / 1000) as i64,
+            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
+        };
+        let read = Sqe {
+            opcode: IORING_OP_READ,
+            flags: IOSQE_IO_LINK,
+            fd,
+            off: u64::MAX,
+            addr: buf.as_mut_ptr() as u64,
+            len: buf.len() as u32,
+            user_data: 1,
+            ..Default::default()
+        };
+        let timeout = Sqe {
+            opcode: IORING_OP_LINK_TIMEOUT,
+            fd: -1,
+            addr: &ts as *const KernelTimespec as u64,
+            len: 1,
+            user_data: 2,
+            ..Default::default()
+        };
         self.submit(&[read, timeout])?;
         let r = self.wait_for(&[1, 2], give_up)?;
-        Ok(r[0])
+        Ok(Errno::from_negative(r[0]).map(|n| n as usize))
     }
 
     /// A write of `buf` to `fd`, cancelled after `timeout_ms` if it has not
     /// completed (a file without FMODE_NOWAIT that poll does not find
     /// writable gets its write parked until poll says it is): its result
-    /// (bytes, or -errno); Err as for [`Ring::read`].
-    pub fn write(&mut self, fd: i32, buf: &[u8], timeout_ms: u64, give_up: Instant) -> Result<i32, i32> {
-        let ts = KernelTimespec { tv_sec: (timeout_ms / 1000) as i64, tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64 };
-        let w = Sqe { opcode: IORING_OP_WRITE, flags: IOSQE_IO_LINK, fd, off: u64::MAX, addr: buf.as_ptr() as u64, len: buf.len() as u32, user_data: 3, ..Default::default() };
-        let timeout = Sqe { opcode: IORING_OP_LINK_TIMEOUT, fd: -1, addr: &ts as *const KernelTimespec as u64, len: 1, user_data: 4, ..Default::default() };
+    /// (bytes, or its errno); the outer Err as for [`Ring::read`].
+    pub fn write(
+        &mut self,
+        fd: i32,
+        buf: &[u8],
+        timeout_ms: u64,
+        give_up: Instant,
+    ) -> Result<Result<usize, Errno>, Errno> {
+        let ts = KernelTimespec {
+            tv_sec: (timeout_ms / 1000) as i64,
+            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
+        };
+        let w = Sqe {
+            opcode: IORING_OP_WRITE,
+            flags: IOSQE_IO_LINK,
+            fd,
+            off: u64::MAX,
+            addr: buf.as_ptr() as u64,
+            len: buf.len() as u32,
+            user_data: 3,
+            ..Default::default()
+        };
+        let timeout = Sqe {
+            opcode: IORING_OP_LINK_TIMEOUT,
+            fd: -1,
+            addr: &ts as *const KernelTimespec as u64,
+            len: 1,
+            user_data: 4,
+            ..Default::default()
+        };
         self.submit(&[w, timeout])?;
         let r = self.wait_for(&[3, 4], give_up)?;
-        Ok(r[0])
+        Ok(Errno::from_negative(r[0]).map(|n| n as usize))
     }
 }
 
@@ -301,13 +412,16 @@ mod tests {
         // SAFETY: A pipe into our array.
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
         let later = Instant::now() + std::time::Duration::from_secs(5);
-        assert_eq!(ring.write(fds[1], b"hello", 1000, later), Ok(5));
+        assert_eq!(ring.write(fds[1], b"hello", 1000, later), Ok(Ok(5)));
         let mut buf = [0u8; 16];
-        assert_eq!(ring.read(fds[0], &mut buf, 100, later), Ok(5));
+        assert_eq!(ring.read(fds[0], &mut buf, 100, later), Ok(Ok(5)));
         assert_eq!(&buf[..5], b"hello");
         // Nothing to read: the linked timeout cancels the read.
         let r = ring.read(fds[0], &mut buf, 20, later).unwrap();
-        assert!(r == -libc::ECANCELED || r == -libc::EINTR, "{r}");
+        assert!(
+            matches!(r, Err(Errno(libc::ECANCELED | libc::EINTR))),
+            "{r:?}"
+        );
         crate::sys::close(fds[0]);
         crate::sys::close(fds[1]);
     }

@@ -96,7 +96,12 @@ impl DevInfo {
     /// 10.(100+slot).x.y/30: y+1 is the device's, y+2 the peer, y+3 broadcast.
     pub fn addr(&self, host: u8) -> [u8; 4] {
         let g = self.gen;
-        [10, 100 + self.slot as u8, ((g >> 6) & 0xff) as u8, ((g & 63) * 4) as u8 + host]
+        [
+            10,
+            100 + self.slot as u8,
+            ((g >> 6) & 0xff) as u8,
+            ((g & 63) * 4) as u8 + host,
+        ]
     }
     pub fn end(&self, how: &'static str) {
         *lk(&self.ended) = how;
@@ -204,18 +209,25 @@ impl World {
     }
 
     pub fn live_slots(&self) -> Vec<usize> {
-        (0..self.slots.len()).filter(|&s| lk(&self.slots[s].cur).is_some()).collect()
+        (0..self.slots.len())
+            .filter(|&s| lk(&self.slots[s].cur).is_some())
+            .collect()
     }
 
     /// Whether `dev` is still the device of its slot (after taking `ctl`).
     pub fn is_current(&self, dev: &Dev) -> bool {
-        lk(&self.slots[dev.info.slot].cur).as_ref().is_some_and(|d| Arc::ptr_eq(&d.info, &dev.info))
+        lk(&self.slots[dev.info.slot].cur)
+            .as_ref()
+            .is_some_and(|d| Arc::ptr_eq(&d.info, &dev.info))
     }
 
     /// Ends `dev` (`how`): out of its slot, its files to the zombies.
     pub fn bury(&self, dev: &Dev, how: &'static str, sure: bool) {
         let mut cur = lk(&self.slots[dev.info.slot].cur);
-        if cur.as_ref().is_some_and(|d| Arc::ptr_eq(&d.info, &dev.info)) {
+        if cur
+            .as_ref()
+            .is_some_and(|d| Arc::ptr_eq(&d.info, &dev.info))
+        {
             *cur = None;
         }
         drop(cur);
@@ -246,9 +258,16 @@ impl World {
 
 /// Is `name` PREFIX<digits>g<digits>?
 pub fn is_lifecycle_name(prefix: &str, name: &str) -> bool {
-    let Some(rest) = name.strip_prefix(prefix) else { return false };
-    let Some((s, g)) = rest.split_once('g') else { return false };
-    !s.is_empty() && !g.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && g.bytes().all(|b| b.is_ascii_digit())
+    let Some(rest) = name.strip_prefix(prefix) else {
+        return false;
+    };
+    let Some((s, g)) = rest.split_once('g') else {
+        return false;
+    };
+    !s.is_empty()
+        && !g.is_empty()
+        && s.bytes().all(|b| b.is_ascii_digit())
+        && g.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -267,7 +286,14 @@ mod tests {
 
     #[test]
     fn addresses_are_per_slot_and_generation() {
-        let d = DevInfo { name: "rl3g65".into(), slot: 3, gen: 65, flags: IFF_TUN, c: Counters::default(), ended: Mutex::new("alive") };
+        let d = DevInfo {
+            name: "rl3g65".into(),
+            slot: 3,
+            gen: 65,
+            flags: IFF_TUN,
+            c: Counters::default(),
+            ended: Mutex::new("alive"),
+        };
         assert_eq!(d.addr(1), [10, 103, 1, 5]);
         assert_eq!(d.addr(3), [10, 103, 1, 7]);
     }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! A minimal io_uring, set up with raw syscalls (`io_uring_setup`, `mmap`,
 //! `io_uring_enter`; layouts from include/uapi/linux/io_uring.h of 7.3), for
-//! `rtunctl abi nowait`: it submits `IORING_OP_READ`s and reaps their
+//! `rtunabi nowait`: it submits `IORING_OP_READ`s and reaps their
 //! completions. No SQPOLL, no flags: the kernel issues each read from
 //! `io_uring_enter` in this task, with IOCB_NOWAIT, and, if the file says
 //! EAGAIN, waits for POLLIN and reads again (or, for a file without
@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rtun_common::sys::{errno, Fd};
+use rtun_common::{sys::Fd, Errno};
 
 const IORING_OFF_SQ_RING: i64 = 0;
 const IORING_OFF_CQ_RING: i64 = 0x800_0000;
@@ -100,11 +100,11 @@ const _: () = assert!(std::mem::size_of::<Params>() == 120);
 const _: () = assert!(std::mem::size_of::<Sqe>() == 64);
 const _: () = assert!(std::mem::size_of::<RawCqe>() == 16);
 
-/// A completion: the request's `user_data`, its result (bytes or -errno), and
-/// the buffer it read into.
+/// A completion: the request's `user_data`, its result (bytes, or the errno
+/// of the kernel's `-errno`), and the buffer it read into.
 pub struct Cqe {
     pub user_data: u64,
-    pub res: i32,
+    pub res: Result<i32, Errno>,
     pub buf: Vec<u8>,
 }
 
@@ -115,12 +115,21 @@ struct Map {
 }
 
 impl Map {
-    fn new(fd: i32, len: usize, off: i64) -> Result<Map, i32> {
+    fn new(fd: i32, len: usize, off: i64) -> Result<Map, Errno> {
         // SAFETY: A new shared mapping of the ring fd at an offset io_uring
         // defines; nothing else is at the address the kernel picks.
-        let p = unsafe { libc::mmap(ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_POPULATE, fd, off) };
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd,
+                off,
+            )
+        };
         if p == libc::MAP_FAILED {
-            Err(errno())
+            Err(Errno::last())
         } else {
             Ok(Map { ptr: p.cast(), len })
         }
@@ -163,21 +172,37 @@ pub struct Ring {
 impl Ring {
     /// `io_uring_setup(entries)` and the three mappings (two with
     /// IORING_FEAT_SINGLE_MMAP).
-    pub fn new(entries: u32) -> Result<Ring, i32> {
+    pub fn new(entries: u32) -> Result<Ring, Errno> {
         let mut p = Params::default();
         // SAFETY: `p` is a writable io_uring_params.
         let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, entries, &mut p as *mut Params) };
-        if fd < 0 {
-            return Err(errno());
-        }
-        let fd = Fd(fd as i32);
+        let fd = Fd(Errno::result(fd)? as i32);
         let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
         let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * std::mem::size_of::<RawCqe>();
         let single = p.features & IORING_FEAT_SINGLE_MMAP != 0;
-        let sq = Map::new(fd.0, if single { sq_len.max(cq_len) } else { sq_len }, IORING_OFF_SQ_RING)?;
-        let cq = if single { None } else { Some(Map::new(fd.0, cq_len, IORING_OFF_CQ_RING)?) };
-        let sqes = Map::new(fd.0, p.sq_entries as usize * std::mem::size_of::<Sqe>(), IORING_OFF_SQES)?;
-        Ok(Ring { fd, p, sq, cq, sqes, bufs: Vec::new() })
+        let sq = Map::new(
+            fd.0,
+            if single { sq_len.max(cq_len) } else { sq_len },
+            IORING_OFF_SQ_RING,
+        )?;
+        let cq = if single {
+            None
+        } else {
+            Some(Map::new(fd.0, cq_len, IORING_OFF_CQ_RING)?)
+        };
+        let sqes = Map::new(
+            fd.0,
+            p.sq_entries as usize * std::mem::size_of::<Sqe>(),
+            IORING_OFF_SQES,
+        )?;
+        Ok(Ring {
+            fd,
+            p,
+            sq,
+            cq,
+            sqes,
+            bufs: Vec::new(),
+        })
     }
 
     fn cq(&self) -> &Map {
@@ -186,14 +211,18 @@ impl Ring {
 
     /// Queues an IORING_OP_READ of `len` bytes from `fd` (at offset 0, which
     /// a character device ignores) and submits it: `io_uring_enter`'s result.
-    pub fn submit_read(&mut self, fd: i32, len: usize, user_data: u64) -> Result<i32, i32> {
+    pub fn submit_read(&mut self, fd: i32, len: usize, user_data: u64) -> Result<i32, Errno> {
         let mut buf = vec![0u8; len];
         let tail = self.sq.word(self.p.sq_off.tail).load(Ordering::Relaxed);
         let head = self.sq.word(self.p.sq_off.head).load(Ordering::Acquire);
         if tail.wrapping_sub(head) >= self.p.sq_entries {
-            return Err(libc::EBUSY);
+            return Err(Errno(libc::EBUSY));
         }
-        let idx = tail & self.sq.word(self.p.sq_off.ring_mask).load(Ordering::Relaxed);
+        let idx = tail
+            & self
+                .sq
+                .word(self.p.sq_off.ring_mask)
+                .load(Ordering::Relaxed);
         let sqe = Sqe {
             opcode: IORING_OP_READ,
             flags: 0,
@@ -216,21 +245,36 @@ impl Ring {
         // The SQ ring's index array: slot `idx` holds SQE `idx`.
         // SAFETY: The array has sq_entries u32s at sq_off.array, inside the
         // mapping (type invariant), and slot `idx` is ours until the tail moves.
-        unsafe { self.sq.ptr.add(self.p.sq_off.array as usize).cast::<u32>().add(idx as usize).write(idx) };
-        self.sq.word(self.p.sq_off.tail).store(tail.wrapping_add(1), Ordering::Release);
+        unsafe {
+            self.sq
+                .ptr
+                .add(self.p.sq_off.array as usize)
+                .cast::<u32>()
+                .add(idx as usize)
+                .write(idx)
+        };
+        self.sq
+            .word(self.p.sq_off.tail)
+            .store(tail.wrapping_add(1), Ordering::Release);
         // The kernel writes into `buf` until the read completes: keep it.
         self.bufs.push((user_data, buf));
         self.enter(1, 0)
     }
 
-    fn enter(&self, to_submit: u32, flags: u32) -> Result<i32, i32> {
+    fn enter(&self, to_submit: u32, flags: u32) -> Result<i32, Errno> {
         // SAFETY: io_uring_enter on our ring, without a signal mask.
-        let r = unsafe { libc::syscall(libc::SYS_io_uring_enter, self.fd.0, to_submit, 0u32, flags, ptr::null::<libc::sigset_t>(), 0usize) };
-        if r < 0 {
-            Err(errno())
-        } else {
-            Ok(r as i32)
-        }
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.fd.0,
+                to_submit,
+                0u32,
+                flags,
+                ptr::null::<libc::sigset_t>(),
+                0usize,
+            )
+        };
+        Errno::result(r).map(|r| r as i32)
     }
 
     /// The next completion if one is posted, without entering the kernel.
@@ -244,12 +288,24 @@ impl Ring {
         let idx = head & cq.word(self.p.cq_off.ring_mask).load(Ordering::Relaxed);
         // SAFETY: `idx` is below cq_entries (masked), so the CQE is inside the
         // mapping (type invariant); the kernel posted it before moving the tail.
-        let raw = unsafe { cq.ptr.add(self.p.cq_off.cqes as usize).cast::<RawCqe>().add(idx as usize).read() };
-        cq.word(self.p.cq_off.head).store(head.wrapping_add(1), Ordering::Release);
+        let raw = unsafe {
+            cq.ptr
+                .add(self.p.cq_off.cqes as usize)
+                .cast::<RawCqe>()
+                .add(idx as usize)
+                .read()
+        };
+        cq.word(self.p.cq_off.head)
+            .store(head.wrapping_add(1), Ordering::Release);
         let pos = self.bufs.iter().position(|(u, _)| *u == raw.user_data);
         let mut buf = pos.map(|i| self.bufs.swap_remove(i).1).unwrap_or_default();
-        buf.truncate(usize::try_from(raw.res).unwrap_or(0));
-        Some(Cqe { user_data: raw.user_data, res: raw.res, buf })
+        let res = Errno::from_negative(raw.res);
+        buf.truncate(res.map_or(0, |n| n as usize));
+        Some(Cqe {
+            user_data: raw.user_data,
+            res,
+            buf,
+        })
     }
 
     /// Waits up to `ms` for a completion, entering the kernel every 10 ms
@@ -284,6 +340,14 @@ impl Drop for Ring {
 /// How many io-wq workers (`iou-wrk-PID` threads, which run requests that
 /// would block) this process has.
 pub fn iowq_workers() -> usize {
-    let Ok(d) = fs::read_dir("/proc/self/task") else { return 0 };
-    d.filter_map(Result::ok).filter(|e| fs::read_to_string(e.path().join("comm")).map(|c| c.starts_with("iou-wrk")).unwrap_or(false)).count()
+    let Ok(d) = fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    d.filter_map(Result::ok)
+        .filter(|e| {
+            fs::read_to_string(e.path().join("comm"))
+                .map(|c| c.starts_with("iou-wrk"))
+                .unwrap_or(false)
+        })
+        .count()
 }

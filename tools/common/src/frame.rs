@@ -1,7 +1,8 @@
+// SPDX-License-Identifier: GPL-2.0
 //! Building frames and getting them into the kernel through the device's xmit
 //! path with a packet socket.
 
-use rtun_common::{net, sys::errno};
+use crate::{net, Errno};
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
@@ -28,19 +29,24 @@ pub fn default_eth_frame() -> Vec<u8> {
     f
 }
 
-fn packet_socket(name: &str, proto: u16, vnet: bool) -> Result<(i32, libc::sockaddr_ll), i32> {
-    let idx = net::if_index(name).ok_or(libc::ENODEV)? as i32;
+fn packet_socket(name: &str, proto: u16, vnet: bool) -> Result<(i32, libc::sockaddr_ll), Errno> {
+    let idx = net::if_index(name)? as i32;
     // SAFETY: Plain socket call.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-    if fd < 0 {
-        return Err(errno());
-    }
+    let fd = Errno::result(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) })?;
     if vnet {
         let one: i32 = 1;
         // SAFETY: An int option.
-        let r = unsafe { libc::setsockopt(fd, libc::SOL_PACKET, PACKET_VNET_HDR, (&one as *const i32).cast(), 4) };
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_PACKET,
+                PACKET_VNET_HDR,
+                (&one as *const i32).cast(),
+                4,
+            )
+        };
         if r < 0 {
-            return Err(errno());
+            return Err(Errno::last());
         }
     }
     // SAFETY: sockaddr_ll is plain data.
@@ -51,32 +57,49 @@ fn packet_socket(name: &str, proto: u16, vnet: bool) -> Result<(i32, libc::socka
     Ok((fd, sa))
 }
 
-fn send_all(fd: i32, sa: &libc::sockaddr_ll, buf: &[u8], count: usize) -> Result<usize, i32> {
+fn send_all(fd: i32, sa: &libc::sockaddr_ll, buf: &[u8], count: usize) -> Result<usize, Errno> {
     for _ in 0..count {
         // SAFETY: `buf` and `sa` are valid for the call.
         let r = unsafe {
-            libc::sendto(fd, buf.as_ptr().cast(), buf.len(), 0, (sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+            libc::sendto(
+                fd,
+                buf.as_ptr().cast(),
+                buf.len(),
+                0,
+                (sa as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
         };
         // ENOBUFS: the frame left the socket and the device dropped it
         // (NET_XMIT_DROP, as tun reports its drops); it was sent all the same.
-        if r < 0 && errno() != libc::ENOBUFS {
-            return Err(errno());
+        if r < 0 {
+            let e = Errno::last();
+            if e != Errno(libc::ENOBUFS) {
+                return Err(e);
+            }
         }
     }
     Ok(count)
 }
 
 /// Sends `count` copies of `frame` out through `name`'s xmit path.
-pub fn inject(name: &str, frame: &[u8], proto: u16, count: usize, bypass_qdisc: bool) -> Result<usize, i32> {
+pub fn inject(
+    name: &str,
+    frame: &[u8],
+    proto: u16,
+    count: usize,
+    bypass_qdisc: bool,
+) -> Result<usize, Errno> {
     let (fd, sa) = packet_socket(name, proto, false)?;
     if bypass_qdisc {
         // PACKET_QDISC_BYPASS: straight to the driver, so that only the
         // driver can drop (a qdisc would drop past its own limit).
         let one: i32 = 1;
         // SAFETY: An int option on our socket.
-        let r = unsafe { libc::setsockopt(fd, libc::SOL_PACKET, 20, (&one as *const i32).cast(), 4) };
+        let r =
+            unsafe { libc::setsockopt(fd, libc::SOL_PACKET, 20, (&one as *const i32).cast(), 4) };
         if r < 0 {
-            let e = errno();
+            let e = Errno::last();
             // SAFETY: Our socket.
             unsafe { libc::close(fd) };
             return Err(e);
@@ -89,18 +112,30 @@ pub fn inject(name: &str, frame: &[u8], proto: u16, count: usize, bypass_qdisc: 
 }
 
 /// Sends `count` copies of `frame` out through `name`'s xmit path, through
-/// the device's qdisc (no PACKET_QDISC_BYPASS), one sendto each: the errno of
-/// each send, 0 if it was sent. ENOBUFS is the qdisc's (or, without a queue,
-/// the driver's) NET_XMIT_DROP.
-pub fn inject_each(name: &str, frame: &[u8], proto: u16, count: usize) -> Result<Vec<i32>, i32> {
+/// the device's qdisc (no PACKET_QDISC_BYPASS), one sendto each: the result
+/// of each send. ENOBUFS is the qdisc's (or, without a queue, the driver's)
+/// NET_XMIT_DROP.
+pub fn inject_each(
+    name: &str,
+    frame: &[u8],
+    proto: u16,
+    count: usize,
+) -> Result<Vec<Result<(), Errno>>, Errno> {
     let (fd, sa) = packet_socket(name, proto, false)?;
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
         // SAFETY: `frame` and `sa` are valid for the call.
         let r = unsafe {
-            libc::sendto(fd, frame.as_ptr().cast(), frame.len(), 0, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32)
+            libc::sendto(
+                fd,
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&sa as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as u32,
+            )
         };
-        out.push(if r < 0 { errno() } else { 0 });
+        out.push(Errno::result(r).map(|_| ()));
     }
     // SAFETY: Our socket.
     unsafe { libc::close(fd) };
@@ -112,7 +147,9 @@ pub fn inject_each(name: &str, frame: &[u8], proto: u16, count: usize) -> Result
 pub fn tcp4_frame(payload: usize) -> Vec<u8> {
     let mut f = vec![0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00];
     let tot = (20 + 20 + payload) as u16;
-    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 7, 0, 1, 10, 7, 0, 2];
+    let mut ip = vec![
+        0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 6, 0, 0, 10, 7, 0, 1, 10, 7, 0, 2,
+    ];
     ip[2..4].copy_from_slice(&tot.to_be_bytes());
     let c = net::ip_checksum(&ip);
     ip[10..12].copy_from_slice(&c.to_be_bytes());
@@ -138,7 +175,7 @@ pub fn tcp4_frame(payload: usize) -> Vec<u8> {
 /// Sends `count` TCP/IPv4 frames of `len` payload bytes whose checksum is left
 /// to offload, described by a virtio-net header (PACKET_VNET_HDR). With `mss`
 /// > 0 they are GSO frames of that segment size.
-pub fn inject_offload(name: &str, mss: u16, len: usize, count: usize) -> Result<usize, i32> {
+pub fn inject_offload(name: &str, mss: u16, len: usize, count: usize) -> Result<usize, Errno> {
     let (fd, sa) = packet_socket(name, ETH_P_IP, true)?;
     let frame = tcp4_frame(len);
     let mut buf = Vec::with_capacity(10 + frame.len());
@@ -154,12 +191,18 @@ pub fn inject_offload(name: &str, mss: u16, len: usize, count: usize) -> Result<
 
 /// A packet socket listening to everything on `name`: the stack then clones
 /// each frame it transmits there (for this tap) before the driver sees it.
-pub fn capture(name: &str) -> Result<i32, i32> {
+pub fn capture(name: &str) -> Result<i32, Errno> {
     let (fd, mut sa) = packet_socket(name, 0x0003, false)?; // ETH_P_ALL
     sa.sll_protocol = 0x0003u16.to_be();
     // SAFETY: `sa` is a valid sockaddr_ll.
-    let r = unsafe { libc::bind(fd, (&sa as *const libc::sockaddr_ll).cast(), std::mem::size_of::<libc::sockaddr_ll>() as u32) };
-    if r < 0 { Err(errno()) } else { Ok(fd) }
+    let r = unsafe {
+        libc::bind(
+            fd,
+            (&sa as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    Errno::result(r).map(|_| fd)
 }
 
 #[cfg(test)]
@@ -177,7 +220,11 @@ mod tests {
     fn tcp_frame_has_a_valid_ip_header() {
         let f = tcp4_frame(100);
         assert_eq!(f.len(), 14 + 20 + 20 + 100);
-        assert_eq!(net::ip_checksum(&f[14..34]), 0, "IPv4 header checksum verifies");
+        assert_eq!(
+            net::ip_checksum(&f[14..34]),
+            0,
+            "IPv4 header checksum verifies"
+        );
         assert_eq!(u16::from_be_bytes([f[16], f[17]]), 140);
     }
 }
