@@ -9,9 +9,9 @@ cd /tests/guest && . ./lib.sh && load_rtun && insmod /modules/tun.ko
 for dev in /dev/net/tun /dev/net/rtun; do
   for mq in "" --multi-queue; do
     t0=$(cut -d' ' -f1 /proc/uptime)
-    n=$(rtunctl --dev $dev add mqt0 --tap $mq)
+    rtunctl --dev "$dev" add mqt0 --tap ${mq:+"$mq"} >/dev/null
     t1=$(cut -d' ' -f1 /proc/uptime)
-    echo "$dev ${mq:-single}: add took $(awk -v a=$t0 -v b=$t1 'BEGIN{print b-a}') s; queues now: $(ls /sys/class/net/mqt0/queues | wc -l)"
-    rtunctl --dev $dev del mqt0 --tap $mq >/dev/null
+    echo "$dev ${mq:-single}: add took $(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}') s; queues now: $(find /sys/class/net/mqt0/queues -mindepth 1 -maxdepth 1 | wc -l)"
+    rtunctl --dev $dev del mqt0 --tap ${mq:+"$mq"} >/dev/null
   done
 done

@@ -15,15 +15,15 @@ load_rtun || exit 1
 insmod /modules/tun.ko 2>/dev/null
 echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6
 for dev in /dev/net/tun /dev/net/rtun; do
-    name=$(rtunctl --dev $dev add 'trim%d' --tap --no-pi) || exit 1
-    hold $name --dev $dev --tap --no-pi --read --offload 1 --cbpf-ret 20 || exit 1
-    ip link set $name up
+    name=$(rtunctl --dev "$dev" add 'trim%d' --tap --no-pi) || exit 1
+    hold "$name" --dev "$dev" --tap --no-pi --read --offload 1 --cbpf-ret 20 || exit 1
+    ip link set "$name" up
     before=$(dmesg | wc -l)
-    rtunctl --dev $dev inject $name --gso 0 --len 100 >/dev/null
+    rtunctl --dev "$dev" inject "$name" --gso 0 --len 100 >/dev/null
     sleep 1
     unhold
-    echo "$dev: frames read: $(frames_read) ($(grep '^frame ' /tmp/hold.out | head -1)); tx_dropped $(stat $name tx_dropped)"
-    [ $dev = /dev/net/rtun ] && echo "rtun per-reason: $(ethtool -S $name | awk '/: / && $2 > 0' | tr -s ' \n' ' ')"
+    echo "$dev: frames read: $(frames_read) ($(grep '^frame ' /tmp/hold.out | head -1)); tx_dropped $(stat "$name" tx_dropped)"
+    [ "$dev" = /dev/net/rtun ] && echo "rtun per-reason: $(ethtool -S "$name" | awk '/: / && $2 > 0' | tr -s ' \n' ' ')"
     dmesg | tail -n +$((before + 1)) | grep -A3 'skb len=' | sed 's/^/  dmesg: /'
-    rtunctl --dev $dev del $name --tap --no-pi >/dev/null
+    rtunctl --dev "$dev" del "$name" --tap --no-pi >/dev/null
 done
