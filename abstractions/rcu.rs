@@ -124,11 +124,11 @@ impl<T> RcuBox<T> {
         // INVARIANT: `newp` is null or from `KBox::into_raw`, and the `RcuBox`
         // owns it from here; the box that leaves `p` is retired.
         let old = self.p.swap(newp, Ordering::AcqRel);
+        // INVARIANT: Wrapped as soon as it is unpublished, so any reader that
+        // can still see it started before the grace period `Retired` waits for.
         // SAFETY: `old` is null or came from `KBox::into_raw` (type
         // invariant); the swap took it out of `p`, so it is unpublished and
         // this caller is its only owner.
-        // INVARIANT: Wrapped as soon as it is unpublished, so any reader that
-        // can still see it started before the grace period `Retired` waits for.
         Retired(NonNull::new(old).map(|p| unsafe { KBox::from_raw(p.as_ptr()) }))
     }
 }

@@ -241,10 +241,10 @@ impl SkbRing {
                     overflow.push_front(unsafe { SkBuff::from_raw(raw) });
                 }
             }
-            // SAFETY: Both locks are held: nobody else uses the slots.
             // INVARIANT: Replaced with both locks held; the new array holds
             // exactly the frames moved into it (the rest are in `overflow`),
             // and the indices are set to match it.
+            // SAFETY: Both locks are held: nobody else uses the slots.
             core::mem::swap(unsafe { &mut *self.slots.get() }, &mut new);
             c.reset();
             *p = np;

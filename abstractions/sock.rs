@@ -176,12 +176,12 @@ impl Drop for Sock {
 /// `sk` is one of rtun's socks, alive for the call.
 #[no_mangle]
 unsafe extern "C" fn rtun_sock_write_space(sk: *mut bindings::sock) {
-    // SAFETY: `sk` is one of rtun's socks (only they have this callback), alive
-    // for the call: `sock_wfree` holds an `sk_wmem_alloc` reference across it.
-    // The borrowed value is not dropped, so no reference is given back.
     // INVARIANT: The exception the type's invariant names: `sk` is one of
     // rtun's socks, and this value, which holds no reference, is never
     // dropped and ends with the call.
+    // SAFETY: `sk` is one of rtun's socks (only they have this callback), alive
+    // for the call: `sock_wfree` holds an `sk_wmem_alloc` reference across it.
+    // The borrowed value is not dropped, so no reference is given back.
     let sock = ManuallyDrop::new(Sock(unsafe { NonNull::new_unchecked(sk) }));
     sock.write_space();
 }

@@ -293,10 +293,10 @@ impl WaitQueue {
     /// # Safety
     /// `head` is an initialised wait queue head, valid and not moved for `'a`.
     pub(crate) unsafe fn from_raw<'a>(head: *mut bindings::wait_queue_head) -> &'a WaitQueue {
-        // SAFETY: `WaitQueue` is a transparent wrapper of the head; valid per
-        // the function's requirements.
         // INVARIANT: The caller guarantees an initialised head that does not
         // move for `'a`, the reference's lifetime.
+        // SAFETY: `WaitQueue` is a transparent wrapper of the head; valid per
+        // the function's requirements.
         unsafe { &*head.cast::<WaitQueue>() }
     }
 

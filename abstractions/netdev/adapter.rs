@@ -67,10 +67,10 @@ impl<T: Driver> Adapter<T> {
     ) -> u16 {
         // `ndo_select_queue` is only in rtun's ops, as `ndo_start_xmit`: the
         // state is the driver's without checking the ops.
-        // SAFETY: Per the function's requirements; the skb stays the caller's,
-        // so it is never freed here.
         // INVARIANT: The skb is only lent: the `SkBuff` is never dropped nor
         // handed on (`ManuallyDrop`), so nobody but its owner frees it.
+        // SAFETY: Per the function's requirements; the skb stays the caller's,
+        // so it is never freed here.
         let (mut skb, state) = unsafe {
             let dev = NetDev::from_raw(dev);
             (

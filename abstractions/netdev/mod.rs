@@ -446,11 +446,11 @@ impl NetDev {
     /// devices (then waits for a grace period, then frees it), so only a
     /// registered device's is sure to be there.
     pub(crate) fn net(&self) -> Option<NetNs> {
+        // INVARIANT: A non-null result is a namespace the helper counted for
+        // us (`maybe_get_net`).
         // SAFETY: `self` is valid; the C side reads the registration state and
         // the namespace in one RCU read-side section, and counts the namespace
         // only if it is not dying (`maybe_get_net`).
-        // INVARIANT: A non-null result is a namespace the helper counted for
-        // us (`maybe_get_net`).
         NonNull::new(unsafe { ffi::rtun_dev_net_get(self.as_ptr()) }).map(NetNs)
     }
 
@@ -592,10 +592,10 @@ impl SockaddrStorage {
 /// path it may run inside that call, and [`DevBuilder::register`] calls this
 /// again afterwards on the same thread.
 unsafe fn destroy_priv<T>(dev: *mut bindings::net_device) {
-    // SAFETY: Per the function's requirements.
     // INVARIANT: `needs_drop` is cleared just before the state is dropped;
     // the callers are serialised, so none sees the state between the two,
     // and none drops it twice.
+    // SAFETY: Per the function's requirements.
     unsafe {
         let p: *mut Priv<T> = ffi::rtun_netdev_priv(dev).cast();
         if (*p).needs_drop.swap(false, Ordering::AcqRel) {
