@@ -104,6 +104,23 @@ selftest=$(tun_selftest_path "$KDIR")
 [ -x "$selftest" ] && install -m 0755 "$selftest" "$root/usr/bin/tun_selftest"
 cp -r "$RTUN_TOP/tests" "$root/tests"
 
+# The drop observers of tests/guest/t_observe.sh and the demo: Debian's
+# bpftrace, dropwatch and perf. bpftrace needs no more than its libraries
+# (LLVM and clang among them, about 200 MB) and the kernel's BTF
+# (/sys/kernel/btf/vmlinux), so they come only with a command that may run
+# them: RTUN_GUEST_OBSERVE=auto (the command names run.sh, t_observe.sh or
+# demo.sh), 1 or 0. A tool that is not installed is left out (its test skips).
+case "${RTUN_GUEST_OBSERVE:-auto}" in
+    0|1) with_observe=$RTUN_GUEST_OBSERVE ;;
+    *) case "$*" in *run.sh*|*t_observe.sh*|*demo.sh*) with_observe=1 ;; *) with_observe=0 ;; esac ;;
+esac
+if [ "$with_observe" = 1 ]; then
+    for tool in bpftrace dropwatch perf; do
+        path=$(command -v "$tool" || true)
+        [ -z "$path" ] || copy_bin "$path" "/usr/bin/$tool"
+    done
+fi
+
 # The inner VM of the guest test test_qemu_multiqueue_vm (tests/guest/t_qemu.sh):
 # QEMU and the firmware it loads, the small kernel of `scripts/kernel.sh inner`,
 # and the VM's uncompressed initramfs (busybox, ethtool, and

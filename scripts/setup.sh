@@ -12,12 +12,15 @@ BINDGEN_VERSION=0.73.2
 # python3-yaml + python3-jsonschema (the ynl code generator) build the upstream
 # tun selftest; rustfmt-web, rust-web-clippy (rustfmt, cargo-fmt,
 # clippy-driver, cargo-clippy, of rustc-web's version) and shellcheck are
-# scripts/lint.sh's.
+# scripts/lint.sh's. dwarves (pahole) makes the test kernel's BTF; bpftrace,
+# dropwatch and linux-perf are copied into the guest for
+# tests/guest/t_observe.sh and the demo.
 BASE_PKGS=(rustc-web rust-web-src libclang-19-dev clang-19 llvm-19
            flex bison bc libelf-dev libssl-dev cpio kmod busybox-static
            iproute2 ethtool xz-utils make gcc gcc-multilib
            libc6-dev python3-yaml python3-jsonschema
-           rustfmt-web rust-web-clippy shellcheck)
+           rustfmt-web rust-web-clippy shellcheck
+           dwarves bpftrace dropwatch linux-perf)
 # linux-source-7.3 comes from trixie-backports, QEMU from bookworm-backports.
 SRC_PKG=linux-source-7.3
 QEMU_PKG=qemu-system-x86

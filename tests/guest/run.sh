@@ -19,11 +19,15 @@ cd "$(dirname "$0")" || exit 1
 . ./t_stress.sh
 . ./t_races.sh
 . ./t_kcsan.sh
+. ./t_observe.sh
 
 TESTS="
 module_load_unload
 upstream_tun_selftest
 drop_traced_in_trace_pipe
+observe_bpftrace
+observe_dropwatch
+observe_perf
 tap_ping_through_forwarder
 tun_ping_through_forwarder
 same_ping_over_c_tun
