@@ -43,6 +43,22 @@ echo "== trace_pipe (skb:kfree_skb); location is the rtun function that dropped 
 grep 'kfree_skb:' /tmp/trace.txt | while read -r line; do
     echo "   ${line##*kfree_skb: }"
 done
+
+# The same kind of drop seen by bpftrace (with the kernel's BTF): it attaches,
+# runs the command given with -c, and prints its map when the command ends.
+echo
+if command -v bpftrace >/dev/null && [ -e /sys/kernel/btf/vmlinux ]; then
+    echo "== bpftrace, counting drops by reason and function while 3 frames are written to rdemo2, which is down:"
+    rtunctl add rdemo2 --tap --no-pi >/dev/null
+    echo "   bpftrace -e 'tracepoint:skb:kfree_skb { @drops[args->reason, ksym(args->location)] = count(); }'"
+    echo "   (bpftrace prints a reason as its number: named below from the tracepoint's format)"
+    bpftrace -e 'tracepoint:skb:kfree_skb { @drops[args->reason, ksym(args->location)] = count(); }' \
+        -c "rtunctl send rdemo2 --tap --no-pi --hex $ETH_FRAME --pad-to 60 --count 3" 2>&1 |
+        name_reasons | grep -v '^$' | sed 's/^/   /'
+    rtunctl del rdemo2 --tap --no-pi >/dev/null
+else
+    echo "== (no bpftrace part: this guest has no bpftrace or the kernel no BTF)"
+fi
 echo
 echo "== ip -s link show rdemo"
 ip -s link show rdemo

@@ -246,6 +246,24 @@ expect_drops() {
     [ -z "$line" ] || diag "trace: ${line##*kfree_skb: }"
 }
 
+# reason_names: "NUMBER NAME" lines for enum skb_drop_reason, from the
+# __print_symbolic table in the kfree_skb tracepoint's format (the names the
+# trace prints).
+reason_names() {
+    grep -o '{ *[0-9][0-9]*, *"[A-Z0-9_]*" *}' "$T/events/skb/kfree_skb/format" |
+        sed 's/{ *\([0-9]*\), *"\([A-Z0-9_]*\)" *}/\1 \2/'
+}
+
+# name_reasons: copies bpftrace's output from stdin to stdout with the drop
+# reasons named: bpftrace prints an enum as its number, "@drops[77, f]: 3"
+# becomes "@drops[DEV_READY, f]: 3".
+name_reasons() {
+    reason_names > /tmp/reason_names.txt
+    awk 'NR == FNR { name[$1] = $2; next }
+        /^@[A-Za-z_]*\[[0-9]+, / { split($0, a, /[[,]/); if (a[2] in name) sub(/\[[0-9]+,/, "[" name[a[2]] ",") }
+        { print }' /tmp/reason_names.txt -
+}
+
 # ---- the suite's drop audit (run.sh sets it up, no_unnamed_drops reads it) ----
 
 # audit_pause: resolves the locations recorded so far (the trace prints them
