@@ -111,8 +111,10 @@ if [ $kcsan = 1 ]; then
     module_for_tree "$KCSAN_KDIR" "$scratch"
     tests=$(echo "$KCSAN_SLICE" | xargs)
     case " $tests " in *" qemu_multiqueue_vm "*) with_qemu=1 ;; *) with_qemu=0 ;; esac
+    # bpftrace, dropwatch and perf (200 MB of libraries) only if a test uses them.
+    case " $tests " in *" observe_"*) with_observe=1 ;; *) with_observe=0 ;; esac
     # The settings reach the tests through the guest command's environment.
-    KDIR=$KCSAN_KDIR RTUN_KO=$scratch/rtun.ko RTUN_GUEST_QEMU=$with_qemu RTUN_STRESS_SECONDS='' \
+    KDIR=$KCSAN_KDIR RTUN_KO=$scratch/rtun.ko RTUN_GUEST_QEMU=$with_qemu RTUN_GUEST_OBSERVE=$with_observe RTUN_STRESS_SECONDS='' \
         RTUN_TIMEOUT=$((1800 + 3 * KCSAN_STRESS_SECONDS)) guest_ktap "KCSAN slice" \
         "RTUN_STRESS_SECONDS=$KCSAN_STRESS_SECONDS LC_CYCLES=$KCSAN_LC_CYCLES sh /tests/guest/run.sh $tests kcsan_no_reports" || rc=1
 fi
