@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # The main job: set up, build, boot the guest, load rtun, provoke drops, and show
 # them the way a user debugging packet loss sees them: trace_pipe lines with the
-# reason and a location inside rtun, ip -s link, and ethtool -S.
+# reason and a location inside rtun, bpftrace's counts by reason and rtun
+# function, ip -s link, and ethtool -S.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
