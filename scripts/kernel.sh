@@ -42,7 +42,8 @@ key=$( {
     "$BINDGEN" --version
     /usr/lib/llvm-19/bin/clang --version | head -1
     "$cc" --version | head -1
-    # BTF is pahole's output: a kernel with BTF follows pahole's version too.
+    # BTF is pahole's output: a kernel with BTF follows pahole's version too
+    # (so does the KCSAN kernel, which turns BTF off over rtun.config: harmless).
     if grep -qx 'CONFIG_DEBUG_INFO_BTF=y' "${FRAGS[@]}"; then pahole --version; fi
 } | sha256sum | cut -c1-16)
 tree=$RTUN_CACHE/$prefix-$key
