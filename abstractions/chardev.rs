@@ -395,15 +395,21 @@ unsafe impl<T: FileOps> Send for Registration<T> {}
 unsafe impl<T: FileOps> Sync for Registration<T> {}
 
 impl<T: FileOps> Registration<T> {
-    /// Registers `/dev/<nodename>` (named `name` in /proc/misc, mode `mode`)
-    /// with a dynamic minor.
-    pub(crate) fn new(name: &'static CStr, nodename: &'static CStr, mode: u16) -> Result<Self> {
+    /// Registers `/dev/<nodename>` (named `name` in /proc/misc, mode `mode`,
+    /// 0 for the kernel's default)
+    /// with minor `minor`, or a dynamic one; `EBUSY` if the minor is taken.
+    pub(crate) fn new(
+        name: &'static CStr,
+        nodename: &'static CStr,
+        mode: u16,
+        minor: Option<u8>,
+    ) -> Result<Self> {
         let misc = KBox::new(Opaque::<bindings::miscdevice>::zeroed(), GFP_KERNEL)?;
         let p = misc.get();
         // SAFETY: `p` is a zeroed `miscdevice` of ours, not yet registered;
         // the names and the table are static.
         unsafe {
-            (*p).minor = bindings::MISC_DYNAMIC_MINOR as c_int;
+            (*p).minor = minor.map_or(bindings::MISC_DYNAMIC_MINOR as c_int, c_int::from);
             (*p).name = name.as_char_ptr();
             (*p).nodename = nodename.as_char_ptr();
             (*p).mode = mode;

@@ -35,12 +35,15 @@ use kernel::{
 use crate::{
     abstractions::bpf::{ClassicFilter, EbpfFilter},
     abstractions::cred::{self, LsmBlob, INVALID_ID},
-    abstractions::netdev::{self, DebugfsEntry, DevBuilder, Driver, Link, NetDev, Rtnl},
+    abstractions::netdev::{
+        self, DebugfsEntry, DevBuilder, Driver, Link, LinkInfoMsg, NetDev, Rtnl,
+    },
     abstractions::percpu::PerCpuCounters,
     abstractions::rcu::{BhSection, RcuBox, RcuTable, Retired},
     abstractions::skb::SkBuff,
     abstractions::skb_ring::NewSlots,
     driver::frames,
+    driver::personality,
     driver::tunfile::TunFile,
     logic::ioctl::{self, Mode},
     logic::offload::{Features, Offloads},
@@ -209,6 +212,10 @@ pub(crate) struct DevState {
     /// A closed queue's device still counts it among its real queues; a
     /// `Recount` is on its way (see `DevState::detach`).
     recount_pending: AtomicBool,
+    /// How many queues are active and disabled: `Owners`' counts, mirrored
+    /// at each change for readers without the lock (`fill_link_info`).
+    n_active: AtomicU32,
+    n_disabled: AtomicU32,
 }
 
 impl DevState {
@@ -247,6 +254,8 @@ impl DevState {
             flows: [const { AtomicU64::new(0) }; FLOWS],
             debugfs <- new_mutex!(None, "rtun_debugfs"),
             recount_pending: AtomicBool::new(false),
+            n_active: AtomicU32::new(0),
+            n_disabled: AtomicU32::new(0),
         }))
     }
 
@@ -679,6 +688,9 @@ impl DevState {
 
     /// Shows xmit the active queues, and tells every queue its index.
     fn publish(&self, owners: &Owners, rtnl: &Rtnl) {
+        // The counts `ip -d link` reads without the lock (`fill_link_info`).
+        self.n_active.store(owners.active.len() as u32, Relaxed);
+        self.n_disabled.store(owners.disabled.len() as u32, Relaxed);
         // The table's references to queues that left it go a grace period
         // later, from rtun's workqueue: nothing waits here.
         self.queues.publish(&owners.active, rtnl).defer();
@@ -959,8 +971,13 @@ impl DevState {
 }
 
 impl Driver for DevState {
-    const NAME: &'static str = "rtun";
     const VERSION: &'static str = "1.0";
+    // tun's `get_size`: every attribute `fill_link_info` may add.
+    const LINK_INFO_SIZE: usize = 4 * netdev::nla_total_size(4) + 5 * netdev::nla_total_size(1);
+
+    fn name() -> &'static str {
+        personality::current().driver
+    }
     const STAT_NAMES: &'static [&'static str] = &Reason::NAMES;
 
     fn bus_info(link: Option<Link>) -> &'static str {
@@ -1029,5 +1046,35 @@ impl Driver for DevState {
 
     fn group(&self) -> Option<u32> {
         Some(DevState::group(self)).filter(|&id| id != INVALID_ID)
+    }
+
+    /// tun's `IFLA_TUN_*` attributes, from lockless reads as tun's
+    /// `tun_fill_info` makes them: ids as the caller's user namespace sees
+    /// them, and the queue counts only for a multi-queue device.
+    fn fill_link_info(&self, msg: &mut LinkInfoMsg<'_>) -> Result {
+        let flags = self.ifr_flags();
+        let bit = |f: u16| u8::from(flags & f != 0);
+        msg.put_u8(
+            ioctl::IFLA_TUN_TYPE,
+            (flags & (ioctl::IFF_TUN | ioctl::IFF_TAP)) as u8,
+        )?;
+        if let Some(uid) = Driver::owner(self).and_then(cred::uid_seen) {
+            msg.put_u32(ioctl::IFLA_TUN_OWNER, uid)?;
+        }
+        if let Some(gid) = Driver::group(self).and_then(cred::gid_seen) {
+            msg.put_u32(ioctl::IFLA_TUN_GROUP, gid)?;
+        }
+        msg.put_u8(ioctl::IFLA_TUN_PI, 1 - bit(ioctl::IFF_NO_PI))?;
+        msg.put_u8(ioctl::IFLA_TUN_VNET_HDR, bit(ioctl::IFF_VNET_HDR))?;
+        msg.put_u8(ioctl::IFLA_TUN_PERSIST, bit(ioctl::IFF_PERSIST))?;
+        msg.put_u8(ioctl::IFLA_TUN_MULTI_QUEUE, bit(ioctl::IFF_MULTI_QUEUE))?;
+        if flags & ioctl::IFF_MULTI_QUEUE != 0 {
+            msg.put_u32(ioctl::IFLA_TUN_NUM_QUEUES, self.n_active.load(Relaxed))?;
+            msg.put_u32(
+                ioctl::IFLA_TUN_NUM_DISABLED_QUEUES,
+                self.n_disabled.load(Relaxed),
+            )?;
+        }
+        Ok(())
     }
 }

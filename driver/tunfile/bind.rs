@@ -61,7 +61,7 @@ impl TunFile {
                 cred::may_create()?;
                 let mode = Mode::from_flags(flags).ok_or(EINVAL)?;
                 let template = if empty {
-                    mode.default_template()
+                    mode.default_template(crate::driver::personality::current().tun_names)
                 } else {
                     &name[..]
                 };
