@@ -200,14 +200,16 @@ pub fn text_block(s: &Sample, prev: Option<(&Sample, f64)>, rows: &[Row]) -> Str
     o
 }
 
-/// The header of a refresh in text.
-pub fn text_header(n: usize, interval: Option<f64>, when: &str) -> String {
+/// The header of a refresh in text; `more`: later refreshes will have rates.
+pub fn text_header(n: usize, interval: Option<f64>, more: bool, when: &str) -> String {
     if n == 0 {
         return format!("rtunctl top: no rtun devices ({when})\n");
     }
-    let over = interval.map_or("totals, no rates yet".into(), |s| {
-        format!("rates over {s:.1} s")
-    });
+    let over = match interval {
+        Some(s) => format!("rates over {s:.1} s"),
+        None if more => "totals, no rates yet".into(),
+        None => "totals".into(),
+    };
     let devs = if n == 1 { "device" } else { "devices" };
     format!("rtunctl top: {n} rtun {devs}, {over} ({when})\n")
 }
@@ -348,7 +350,8 @@ pub fn run(o: &TopOpts) -> Result<(), Errno> {
             });
         }
         if !o.json {
-            out.push_str(&text_header(cur.len(), secs_any, &clock()));
+            let more = refreshes.map_or(true, |n| done + 1 < n);
+            out.push_str(&text_header(cur.len(), secs_any, more, &clock()));
         }
         for b in blocks {
             out.push_str(&b);
@@ -492,12 +495,16 @@ mod tests {
         let quiet = sample(&[("NOMEM", 0)]);
         assert!(text_block(&quiet, None, &[]).ends_with("  no drops\n"));
         assert_eq!(
-            text_header(1, None, "12:00:00 UTC"),
+            text_header(1, None, true, "12:00:00 UTC"),
             "rtunctl top: 1 rtun device, totals, no rates yet (12:00:00 UTC)\n"
         );
-        assert!(text_header(2, Some(1.0), "t").contains("2 rtun devices, rates over 1.0 s"));
+        assert!(text_header(2, Some(1.0), true, "t").contains("2 rtun devices, rates over 1.0 s"));
         assert_eq!(
-            text_header(0, None, "t"),
+            text_header(1, None, false, "t"),
+            "rtunctl top: 1 rtun device, totals (t)\n"
+        );
+        assert_eq!(
+            text_header(0, None, true, "t"),
             "rtunctl top: no rtun devices (t)\n"
         );
     }
