@@ -350,7 +350,7 @@ pub fn run(o: &TopOpts) -> Result<(), Errno> {
             });
         }
         if !o.json {
-            let more = refreshes.map_or(true, |n| done + 1 < n);
+            let more = refreshes.is_none_or(|n| done + 1 < n);
             out.push_str(&text_header(cur.len(), secs_any, more, &clock()));
         }
         for b in blocks {
