@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # The main job: set up, build, boot the guest, load rtun, provoke drops, and show
 # them the way a user debugging packet loss sees them: trace_pipe lines with the
-# reason and a location inside rtun, ip -s link, and ethtool -S.
+# reason and a location inside rtun, ip -s link, ethtool -S and rtunctl top.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -50,6 +50,7 @@ drop_dev_hdr
 drop_skb_csum
 drop_skb_gso_seg
 drop_full_ring_segments
+rtunctl_top_once_counts_drops
 every_frame_accounted_under_load
 offload_negotiated_reader_gets_gso
 offload_features_follow_negotiation
