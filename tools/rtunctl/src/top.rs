@@ -22,6 +22,13 @@ use rtun_common::{ethtool::Ethtool, net, Errno};
 /// The driver name rtun's devices report to `ethtool -i`.
 pub const DRIVER: &str = "rtun";
 
+/// Whether `ethtool -i`'s answer is an rtun device's: driver `rtun`, or
+/// `tun` with per-reason counters (rtun loaded with `as_tun=1`; tun.ko's
+/// devices have no `ethtool -S` counters).
+pub fn is_rtun(info: &rtun_common::ethtool::DrvInfo) -> bool {
+    info.driver == DRIVER || (info.driver == "tun" && info.n_stats > 0)
+}
+
 /// What the command line asked for.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TopOpts {
@@ -239,7 +246,7 @@ pub fn sample(et: &Ethtool, dev: &str) -> Result<Sample, DevError> {
         Err(Errno(libc::EOPNOTSUPP)) => return Err(DevError::NotRtun(String::new())),
         Err(e) => return Err(DevError::Errno(e)),
     };
-    if info.driver != DRIVER {
+    if !is_rtun(&info) {
         return Err(DevError::NotRtun(info.driver));
     }
     let drops = et.stats(dev).map_err(DevError::Errno)?;
@@ -265,7 +272,7 @@ pub fn rtun_devices(et: &Ethtool) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
-    out.retain(|n| et.drvinfo(n).is_ok_and(|i| i.driver == DRIVER));
+    out.retain(|n| et.drvinfo(n).is_ok_and(|i| is_rtun(&i)));
     out.sort();
     out
 }
@@ -381,6 +388,22 @@ pub fn run(o: &TopOpts) -> Result<(), Errno> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rtun_devices_by_driver_and_counters() {
+        let info = |driver: &str, n_stats| rtun_common::ethtool::DrvInfo {
+            driver: driver.into(),
+            version: String::new(),
+            bus_info: "tap".into(),
+            n_stats,
+        };
+        assert!(is_rtun(&info("rtun", 15)));
+        // rtun loaded with as_tun=1 says tun, and has its counters.
+        assert!(is_rtun(&info("tun", 15)));
+        // tun.ko has none.
+        assert!(!is_rtun(&info("tun", 0)));
+        assert!(!is_rtun(&info("veth", 3)));
+    }
 
     fn sample(drops: &[(&str, u64)]) -> Sample {
         Sample {
