@@ -367,7 +367,8 @@ impl<T: FileOps> Adapter<T> {
         compat_ioctl: Some(Self::compat_ioctl),
         fasync: Some(Self::fasync),
         show_fdinfo: Some(Self::show_fdinfo),
-        llseek: Some(bindings::noop_llseek),
+        // No llseek, as tun: the VFS then clears FMODE_LSEEK and lseek()
+        // fails with ESPIPE.
         // SAFETY: All zeroes is a valid `file_operations` (no callbacks).
         ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
     };

@@ -663,17 +663,31 @@ impl DevState {
 
     // ---- attach and detach (RTNL held) ----------------------------------------
 
+    /// Whether [`DevState::attach`] would take one more queue: `EBUSY` for a
+    /// second queue of a single-queue device, `E2BIG` past the maximum, as
+    /// tun checks before it resizes the new queue's ring. The sets change
+    /// only under RTNL, which the caller holds until it attaches, so the
+    /// answer still holds then.
+    pub(crate) fn may_attach(&self, _rtnl: &Rtnl) -> Result {
+        self.room_for_one(&self.owners.lock())
+    }
+
+    fn room_for_one(&self, owners: &Owners) -> Result {
+        if !self.has(ioctl::IFF_MULTI_QUEUE) && !owners.active.is_empty() {
+            return Err(EBUSY);
+        }
+        if owners.total() >= MAX_QUEUES {
+            return Err(E2BIG);
+        }
+        Ok(())
+    }
+
     /// Makes `q` an active queue of `dev`. `q` must not be bound elsewhere.
     /// Returns how many queues (active and disabled) the device has now.
     pub(crate) fn attach(&self, dev: &NetDev, q: &Arc<TunFile>, rtnl: &Rtnl) -> Result<usize> {
         let (n, total) = {
             let mut owners = self.owners.lock();
-            if !self.has(ioctl::IFF_MULTI_QUEUE) && !owners.active.is_empty() {
-                return Err(EBUSY);
-            }
-            if owners.total() >= MAX_QUEUES {
-                return Err(E2BIG);
-            }
+            self.room_for_one(&owners)?;
             owners
                 .active
                 .push_within_capacity(q.clone())
@@ -713,9 +727,18 @@ impl DevState {
     }
 
     /// TUNSETQUEUE with IFF_ATTACH_QUEUE: a disabled `q` receives again.
+    /// NAPI is enabled before the queue is published as active: a write
+    /// that finds the queue active finds it polling too (tun's writes check
+    /// only that the queue is attached).
     pub(crate) fn enable(&self, dev: &NetDev, q: &TunFile, rtnl: &Rtnl) -> Result {
-        self.move_queue(dev, q, true, rtnl)?;
-        q.napi_enable();
+        let enabled = q.napi_enable();
+        if let Err(e) = self.move_queue(dev, q, true, rtnl) {
+            if enabled {
+                // Still disabled: it polls no more than before.
+                q.napi_disable(self);
+            }
+            return Err(e);
+        }
         q.force_wake(dev);
         Ok(())
     }

@@ -148,8 +148,9 @@ impl TunFile {
         Self::drop_backlog(self.napi.take_backlog(), state);
     }
 
-    pub(crate) fn napi_enable(&self) {
-        self.napi.enable();
+    /// Returns whether NAPI was disabled (and is enabled now).
+    pub(crate) fn napi_enable(&self) -> bool {
+        self.napi.enable()
     }
 
     /// The queue leaves its device: NAPI goes, with what it had not taken.
