@@ -417,7 +417,8 @@ impl DevState {
     /// are constants. One function with `rtun_ndo_start_xmit`, as tun's is.
     #[inline(always)]
     pub(crate) fn start_xmit(&self, dev: &NetDev, mut skb: SkBuff, rcu: &BhSection) -> bool {
-        let Some(q) = self.queues.get(skb.queue_mapping(), rcu) else {
+        let txq = skb.queue_mapping();
+        let Some(q) = self.queues.get(txq, rcu) else {
             return self.xmit_drop(dev, skb, Site::XmitNoQueue);
         };
         if self.txfilter.get(rcu).is_some()
@@ -450,7 +451,7 @@ impl DevState {
                     Ok(segs) => segs,
                     Err(skb) => return self.xmit_drop(dev, skb, Site::XmitGsoSeg),
                 };
-                let bp = self.has(ioctl::IFF_BACKPRESSURE).then_some(dev);
+                let bp = self.has(ioctl::IFF_BACKPRESSURE).then_some((dev, txq));
                 return match q.push_list(segs, offloads, self, bp) {
                     Ok(()) => true,
                     Err((rest, site)) => {
@@ -469,8 +470,7 @@ impl DevState {
                 };
             }
         }
-        let bp = self.has(ioctl::IFF_BACKPRESSURE).then_some(dev);
-        let txq = skb.queue_mapping();
+        let bp = self.has(ioctl::IFF_BACKPRESSURE).then_some((dev, txq));
         if let Err(skb) = q.push(skb, bp) {
             return self.xmit_drop(dev, skb, Site::XmitRingFull);
         }
