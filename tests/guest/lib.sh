@@ -92,6 +92,39 @@ _cleanup() {
     audit_resume
 }
 
+# _subtest_line LINE: LINE is a KTAP line of a subtest: indented by two spaces
+# a level, a version line, a plan, a result or a diagnostic.
+_subtest_line() {
+    local rest=$1 n
+    while :; do
+        case $rest in "  "*) rest=${rest#  } ;; *) break ;; esac
+    done
+    [ "$rest" != "$1" ] || return 1
+    case $rest in
+        "KTAP version 1") return 0 ;;
+        "# "*) return 0 ;;
+        1..*) n=${rest#1..} ;;
+        "ok "*) n=${rest#ok }; [ "${n#* }" != "$n" ] || return 1; n=${n%% *} ;;
+        "not ok "*) n=${rest#not ok }; [ "${n#* }" != "$n" ] || return 1; n=${n%% *} ;;
+        *) return 1 ;;
+    esac
+    case $n in ''|*[!0-9]*) return 1 ;; esac
+}
+
+# _as_diag: copies its input to its output line by line as it comes (shell
+# builtins only, no read-ahead), as KTAP lines: subtest lines and diagnostics
+# as they are, any other line as a diagnostic; empty lines go.
+_as_diag() {
+    local line
+    while IFS= read -r line || [ -n "$line" ]; do
+        case $line in
+            '') ;;
+            '#'*) printf '%s\n' "$line" ;;
+            *) if _subtest_line "$line"; then printf '%s\n' "$line"; else printf '# %s\n' "$line"; fi ;;
+        esac
+    done
+}
+
 # run_test NAME FUNCTION: runs FUNCTION in a subshell and prints its KTAP line.
 # Its output becomes diagnostic lines, except KTAP subtest lines (indented by
 # two spaces a level: version, plan, results, diagnostics), which stay as they
@@ -114,8 +147,7 @@ run_test() {
     diag "running: $name"
     : > /tmp/run_test.rc
     t0=$(cut -d' ' -f1 /proc/uptime)
-    { ( set -u; "$@" ) 2>&1; echo "$?" > /tmp/run_test.rc; } | tee /tmp/run_test.out |
-        sed -E -e '/^$/d' -e '/^(  )+(KTAP version 1|1\.\.[0-9]+|(not )?ok [0-9]+ .*|# .*)$/!s/^([^#])/# \1/'
+    { ( set -u; "$@" ) 2>&1; echo "$?" > /tmp/run_test.rc; } | tee /tmp/run_test.out | _as_diag
     t1=$(cut -d' ' -f1 /proc/uptime)
     read -r rc < /tmp/run_test.rc
     # No status: the test's subshell did not finish normally.
