@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # Boot the test kernel under QEMU with a busybox initramfs and run one command
 # in the guest. The exit status is the guest command's. A guest that hangs is
-# killed after RTUN_TIMEOUT seconds (default 600) and the run fails.
+# killed after RTUN_TIMEOUT seconds (default 600) and the run fails. The
+# command's output is printed line by line as the guest prints it; the console
+# and that output are kept in target/guest-logs/ (RTUN_GUEST_LOGS: elsewhere).
 #
 #   scripts/guest.sh [--kvm] [--icount SHIFT] [--show-dmesg] COMMAND...
 #
