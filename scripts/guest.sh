@@ -158,7 +158,7 @@ echo "RTUN-GUEST-START"
 # The command's output goes to the second serial port, which scripts/guest.sh
 # prints line by line as it arrives; the console keeps the kernel's messages.
 # Without a second port, the console carries it (and the host prints it at the end).
-if (exec 3>/dev/ttyS1) 2>/dev/null; then
+if [ -c /dev/ttyS1 ] && (exec 3>/dev/ttyS1) 2>/dev/null; then
     exec 3>/dev/ttyS1
     stty -onlcr <&3 2>/dev/null
 else
