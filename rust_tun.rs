@@ -33,6 +33,12 @@ module! {
     authors: ["rust_tun developers"],
     description: "tun/tap-style virtual network driver with a drop reason for every drop",
     license: "GPL",
+    params: {
+        as_tun: bool {
+            default: false,
+            description: "Stand in for tun.ko: /dev/net/tun (tun's minor), link kind tun, devices tun%d/tap%d",
+        },
+    },
 }
 
 /// The module: one guard per registration. Fields drop in declaration
@@ -53,19 +59,42 @@ struct RustTun {
     _wq: rcu::Workqueue,
 }
 
+/// A static name, for messages.
+fn text(s: &'static core::ffi::CStr) -> &'static str {
+    s.to_str().unwrap_or("?")
+}
+
 impl kernel::Module for RustTun {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // A kernel whose skb layout moved is refused, with a message.
         if let Err(e) = abstractions::skb::check_layout() {
-            pr_err!("rtun: struct sk_buff's ip_summed is not where rtun reads it\n");
+            pr_err!("struct sk_buff's ip_summed is not where rtun reads it\n");
             return Err(e);
         }
         let wq = rcu::Workqueue::new()?;
         let debugfs = netdev::DebugfsDir::create();
-        let link = netdev::LinkKind::register()?;
+        let who = driver::personality::current();
+        let (node, kind) = (text(who.nodename), text(who.link_kind));
+        // tun.ko (loaded or built in) holds the same names with as_tun=1:
+        // the load fails with EBUSY and says why.
+        let link = netdev::LinkKind::register(who.link_kind).map_err(|e| {
+            if e == EEXIST {
+                pr_err!("link kind {kind} is taken: is tun.ko loaded? (rmmod tun, or load rtun without as_tun=1)\n");
+                EBUSY
+            } else {
+                e
+            }
+        })?;
         let notifier = netdev::Notifier::register()?;
-        let misc = chardev::Registration::new(c"rtun", c"net/rtun", 0o666)?;
-        pr_info!("/dev/net/rtun ready\n");
+        let misc = chardev::Registration::new(who.misc_name, who.nodename, who.mode, who.minor)
+            .inspect_err(|&e| {
+                if e == EBUSY {
+                    pr_err!(
+                        "the misc minor of /dev/{node} is taken: is tun.ko loaded, or built in?\n"
+                    );
+                }
+            })?;
+        pr_info!("/dev/{node} ready, link kind {kind}\n");
         // INVARIANT: Every guard was made once, just now, in the reverse of
         // the fields' order.
         Ok(RustTun {

@@ -146,17 +146,20 @@ static int rtun_link_validate(struct nlattr *tb[], struct nlattr *data[],
 			      struct netlink_ext_ack *extack);
 static void rtun_setup(struct net_device *dev);
 
+/* .kind is set at registration: "rtun", or "tun" with as_tun=1. */
 static struct rtnl_link_ops rtun_link_ops __read_mostly = {
-	.kind		= "rtun",
 	.setup		= rtun_setup,
 	.validate	= rtun_link_validate,
 	.dellink	= unregister_netdevice_queue,
+	.get_size	= rtun_link_get_size,
+	.fill_info	= rtun_link_fill_info,
 };
 
-/* Devices are created through /dev/net/rtun only, as with tun. */
+/* Devices are created through the misc device only, as with tun. */
 static int rtun_link_validate(struct nlattr *tb[], struct nlattr *data[],
 			      struct netlink_ext_ack *extack)
 {
+	NL_SET_ERR_MSG(extack, "tun/tap creation via rtnetlink is not supported.");
 	return -EOPNOTSUPP;
 }
 
@@ -214,7 +217,14 @@ static struct dentry *rtun_debugfs_root;
 
 /* ---- registration ---------------------------------------------------- */
 
-int rtun_link_register(void) { return rtnl_link_register(&rtun_link_ops); }
+int rtun_link_register(const char *kind)
+{
+	rtun_link_ops.kind = kind;
+	return rtnl_link_register(&rtun_link_ops);
+}
+
+int rtun_nla_put_u8(struct sk_buff *skb, u16 type, u8 value) { return nla_put_u8(skb, type, value); }
+int rtun_nla_put_u32(struct sk_buff *skb, u16 type, u32 value) { return nla_put_u32(skb, type, value); }
 int rtun_netdev_notifier_register(void) { return register_netdevice_notifier(&rtun_netdev_notifier); }
 void rtun_netdev_notifier_unregister(void) { unregister_netdevice_notifier(&rtun_netdev_notifier); }
 void rtun_link_unregister(void) { rtnl_link_unregister(&rtun_link_ops); }

@@ -2,8 +2,10 @@
 //! A misc character device and its file operations, through a trait: the
 //! driver implements [`FileOps`] for its per-file object, and [`Adapter`]
 //! owns the `file_operations` table (built here, in Rust, as the kernel
-//! crate's `miscdevice.rs` builds its own) and its nine C callbacks, which
-//! forward to the trait. The kernel crate's `MiscDevice` has no `poll` and
+//! crate's `miscdevice.rs` builds its own) and its C callbacks, which
+//! forward to the trait. The data-path callbacks, `read_iter` and
+//! `write_iter`, are made in the driver by [`read_iter!`] and
+//! [`write_iter!`], each one function under a name the driver picks. The kernel crate's `MiscDevice` has no `poll` and
 //! no `fasync`, and cannot set a node name (`/dev/net/...`), so this file
 //! registers the `struct miscdevice` itself.
 //!
@@ -38,10 +40,6 @@ pub(crate) trait FileOps: Send + Sync + Sized + 'static {
     fn open() -> Result<Arc<Self>>;
     /// `release`: the last reference to the file is gone.
     fn release(this: Arc<Self>);
-    /// `read_iter`; `nonblock` with O_NONBLOCK or IOCB_NOWAIT.
-    fn read(&self, to: &mut IovIterDest<'_>, nonblock: bool) -> Result<usize>;
-    /// `write_iter`; `nonblock` with O_NONBLOCK or IOCB_NOWAIT.
-    fn write(&self, from: &mut IovIterSource<'_>, nonblock: bool) -> Result<usize>;
     /// `poll`: the ready mask (`EPOLL*`).
     fn poll(&self, poll: &PollCtx<'_>) -> u32;
     /// `unlocked_ioctl`, and `compat_ioctl` with `compat` (a 32-bit caller,
@@ -51,7 +49,71 @@ pub(crate) trait FileOps: Send + Sync + Sized + 'static {
     fn fasync(&self) -> &Fasync;
     /// `show_fdinfo`: lines for `/proc/<pid>/fdinfo/<fd>`.
     fn show_fdinfo(&self, seq: &SeqFile);
+
+    /// The table's `read_iter`, made by [`read_iter!`] from the driver's
+    /// read function; none by default (`read` then fails with `EINVAL`).
+    const READ_ITER: Option<ReadIterFn> = None;
+    /// The table's `write_iter`, made by [`write_iter!`]; none by default.
+    const WRITE_ITER: Option<WriteIterFn> = None;
 }
+
+/// A `file_operations.read_iter` callback.
+pub(crate) type ReadIterFn =
+    unsafe extern "C" fn(*mut bindings::kiocb, *mut bindings::iov_iter) -> isize;
+/// A `file_operations.write_iter` callback (the same signature).
+pub(crate) type WriteIterFn = ReadIterFn;
+
+/// A [`FileOps::READ_ITER`] value: the `read_iter` callback for files of
+/// type `$t`, under the symbol name `$name`, calling `$read` (a
+/// `fn(&$t, &mut IovIterDest<'_>, nonblock: bool) -> Result<usize>`; with
+/// `nonblock` set for O_NONBLOCK or IOCB_NOWAIT).
+///
+/// The callback is a single function: [`Adapter::read_iter`] is
+/// `#[inline(always)]`, and `$read` is named only here, so the compiler
+/// inlines it too. Reads drop frames, and the drop tracepoint's
+/// `location=` then names `$name`, not a mangled generic, at no cost of an
+/// extra call on the data path.
+macro_rules! read_iter {
+    ($t:ty, $read:path, $name:literal) => {{
+        /// # Safety
+        /// Called by the VFS as the `read_iter` of the table of `$t`, with
+        /// what `Adapter::read_iter` requires.
+        #[export_name = $name]
+        unsafe extern "C" fn read_iter(
+            iocb: *mut kernel::bindings::kiocb,
+            to: *mut kernel::bindings::iov_iter,
+        ) -> isize {
+            // SAFETY: The VFS calls this as the table's `read_iter`, with a
+            // kiocb of an open file of it and an iterator valid for the call.
+            unsafe { $crate::abstractions::chardev::Adapter::<$t>::read_iter(iocb, to, $read) }
+        }
+        Some(read_iter as $crate::abstractions::chardev::ReadIterFn)
+    }};
+}
+pub(crate) use read_iter;
+
+/// A [`FileOps::WRITE_ITER`] value: the `write_iter` callback for files of
+/// type `$t`, under the symbol name `$name`, calling `$write` (a
+/// `fn(&$t, &mut IovIterSource<'_>, nonblock: bool) -> Result<usize>`); one
+/// function, as [`read_iter!`] makes.
+macro_rules! write_iter {
+    ($t:ty, $write:path, $name:literal) => {{
+        /// # Safety
+        /// Called by the VFS as the `write_iter` of the table of `$t`, with
+        /// what `Adapter::write_iter` requires.
+        #[export_name = $name]
+        unsafe extern "C" fn write_iter(
+            iocb: *mut kernel::bindings::kiocb,
+            from: *mut kernel::bindings::iov_iter,
+        ) -> isize {
+            // SAFETY: The VFS calls this as the table's `write_iter`, with a
+            // kiocb of an open file of it and an iterator valid for the call.
+            unsafe { $crate::abstractions::chardev::Adapter::<$t>::write_iter(iocb, from, $write) }
+        }
+        Some(write_iter as $crate::abstractions::chardev::WriteIterFn)
+    }};
+}
+pub(crate) use write_iter;
 
 /// A file's SIGIO subscribers (`struct fasync_struct *`), as `fasync_helper`
 /// and `kill_fasync` keep them. The list head is in the queue's socket
@@ -176,17 +238,20 @@ impl<T: FileOps> Adapter<T> {
         0
     }
 
-    /// `file_operations.read_iter`.
+    /// The body of a `read_iter` callback that [`read_iter!`] makes: the
+    /// file's object, the iterator and `nonblock` (O_NONBLOCK or
+    /// IOCB_NOWAIT), passed to `read`.
     ///
     /// # Safety
-    /// Called by the VFS with a kiocb of an open file of this table and an
-    /// iterator valid for the call.
-    unsafe extern "C" fn read_iter(
+    /// `iocb` is a kiocb of an open file of this table, and `to` an iterator
+    /// valid for the call: what the VFS passes to `read_iter`.
+    #[inline(always)]
+    pub(crate) unsafe fn read_iter(
         iocb: *mut bindings::kiocb,
         to: *mut bindings::iov_iter,
+        read: impl FnOnce(&T, &mut IovIterDest<'_>, bool) -> Result<usize>,
     ) -> isize {
-        // SAFETY: The VFS passes a valid kiocb for an open file of this table
-        // and an iterator valid for the call.
+        // SAFETY: Per the function's requirements.
         let (obj, nonblock, to) = unsafe {
             (
                 Self::borrow((*iocb).ki_filp),
@@ -194,20 +259,22 @@ impl<T: FileOps> Adapter<T> {
                 IovIterDest::from_raw(to),
             )
         };
-        Self::ret_size(obj.read(to, nonblock))
+        Self::ret_size(read(&obj, to, nonblock))
     }
 
-    /// `file_operations.write_iter`.
+    /// The body of a `write_iter` callback that [`write_iter!`] makes, as
+    /// [`Adapter::read_iter`] is of a read.
     ///
     /// # Safety
-    /// Called by the VFS with a kiocb of an open file of this table and an
-    /// iterator valid for the call.
-    unsafe extern "C" fn write_iter(
+    /// `iocb` is a kiocb of an open file of this table, and `from` an
+    /// iterator valid for the call: what the VFS passes to `write_iter`.
+    #[inline(always)]
+    pub(crate) unsafe fn write_iter(
         iocb: *mut bindings::kiocb,
         from: *mut bindings::iov_iter,
+        write: impl FnOnce(&T, &mut IovIterSource<'_>, bool) -> Result<usize>,
     ) -> isize {
-        // SAFETY: The VFS passes a valid kiocb for an open file of this table
-        // and an iterator valid for the call.
+        // SAFETY: Per the function's requirements.
         let (obj, nonblock, from) = unsafe {
             (
                 Self::borrow((*iocb).ki_filp),
@@ -215,7 +282,7 @@ impl<T: FileOps> Adapter<T> {
                 IovIterSource::from_raw(from),
             )
         };
-        Self::ret_size(obj.write(from, nonblock))
+        Self::ret_size(write(&obj, from, nonblock))
     }
 
     /// `file_operations.poll`.
@@ -292,15 +359,16 @@ impl<T: FileOps> Adapter<T> {
         owner: kernel::module::this_module::<T::OwnerModule>().as_ptr(),
         open: Some(Self::open),
         release: Some(Self::release),
-        read_iter: Some(Self::read_iter),
-        write_iter: Some(Self::write_iter),
+        read_iter: T::READ_ITER,
+        write_iter: T::WRITE_ITER,
         poll: Some(Self::poll),
         unlocked_ioctl: Some(Self::ioctl),
         #[cfg(CONFIG_COMPAT)]
         compat_ioctl: Some(Self::compat_ioctl),
         fasync: Some(Self::fasync),
         show_fdinfo: Some(Self::show_fdinfo),
-        llseek: Some(bindings::noop_llseek),
+        // No llseek, as tun: the VFS then clears FMODE_LSEEK and lseek()
+        // fails with ESPIPE.
         // SAFETY: All zeroes is a valid `file_operations` (no callbacks).
         ..unsafe { core::mem::MaybeUninit::zeroed().assume_init() }
     };
@@ -328,15 +396,21 @@ unsafe impl<T: FileOps> Send for Registration<T> {}
 unsafe impl<T: FileOps> Sync for Registration<T> {}
 
 impl<T: FileOps> Registration<T> {
-    /// Registers `/dev/<nodename>` (named `name` in /proc/misc, mode `mode`)
-    /// with a dynamic minor.
-    pub(crate) fn new(name: &'static CStr, nodename: &'static CStr, mode: u16) -> Result<Self> {
+    /// Registers `/dev/<nodename>` (named `name` in /proc/misc, mode `mode`,
+    /// 0 for the kernel's default)
+    /// with minor `minor`, or a dynamic one; `EBUSY` if the minor is taken.
+    pub(crate) fn new(
+        name: &'static CStr,
+        nodename: &'static CStr,
+        mode: u16,
+        minor: Option<u8>,
+    ) -> Result<Self> {
         let misc = KBox::new(Opaque::<bindings::miscdevice>::zeroed(), GFP_KERNEL)?;
         let p = misc.get();
         // SAFETY: `p` is a zeroed `miscdevice` of ours, not yet registered;
         // the names and the table are static.
         unsafe {
-            (*p).minor = bindings::MISC_DYNAMIC_MINOR as c_int;
+            (*p).minor = minor.map_or(bindings::MISC_DYNAMIC_MINOR as c_int, c_int::from);
             (*p).name = name.as_char_ptr();
             (*p).nodename = nodename.as_char_ptr();
             (*p).mode = mode;

@@ -15,7 +15,9 @@ use kernel::bindings::{
 #[allow(improper_ctypes)]
 extern "C" {
     // Registration.
-    pub(crate) fn rtun_link_register() -> c_int;
+    pub(crate) fn rtun_link_register(kind: *const kernel::ffi::c_char) -> c_int;
+    pub(crate) fn rtun_nla_put_u8(skb: *mut sk_buff, ty: u16, value: u8) -> c_int;
+    pub(crate) fn rtun_nla_put_u32(skb: *mut sk_buff, ty: u16, value: u32) -> c_int;
     pub(crate) fn rtun_link_unregister();
     pub(crate) fn rtun_netdev_notifier_register() -> c_int;
     pub(crate) fn rtun_netdev_notifier_unregister();

@@ -102,15 +102,17 @@ impl Napi {
     /// writers may queue on it: a frame queued while it was still disabled
     /// would find it scheduled (a disabled instance looks so) and wait for
     /// the next write. Under RTNL, as every state change but `receive`'s.
-    pub(crate) fn enable(&self) {
+    /// Returns whether it was disabled (and is enabled now).
+    pub(crate) fn enable(&self) -> bool {
         if self.state.load(Ordering::Acquire) != DISABLED {
-            return;
+            return false;
         }
         // SAFETY: Registered (the state is not OFF) and disabled: `disable`
         // disabled it, and nothing else enables it (RTNL serialises both).
         unsafe { ffi::napi_enable(self.inner.load(Ordering::Acquire)) };
         let _backlog = self.backlog.lock();
         self.state.store(ENABLED, Ordering::Release);
+        true
     }
 
     /// Unregisters and frees the instance; returns the frames no poll took.

@@ -35,12 +35,15 @@ use kernel::{
 use crate::{
     abstractions::bpf::{ClassicFilter, EbpfFilter},
     abstractions::cred::{self, LsmBlob, INVALID_ID},
-    abstractions::netdev::{self, DebugfsEntry, DevBuilder, Driver, Link, NetDev, Rtnl},
+    abstractions::netdev::{
+        self, DebugfsEntry, DevBuilder, Driver, Link, LinkInfoMsg, NetDev, Rtnl,
+    },
     abstractions::percpu::PerCpuCounters,
     abstractions::rcu::{BhSection, RcuBox, RcuTable, Retired},
     abstractions::skb::SkBuff,
     abstractions::skb_ring::NewSlots,
     driver::frames,
+    driver::personality,
     driver::tunfile::TunFile,
     logic::ioctl::{self, Mode},
     logic::offload::{Features, Offloads},
@@ -209,6 +212,10 @@ pub(crate) struct DevState {
     /// A closed queue's device still counts it among its real queues; a
     /// `Recount` is on its way (see `DevState::detach`).
     recount_pending: AtomicBool,
+    /// How many queues are active and disabled: `Owners`' counts, mirrored
+    /// at each change for readers without the lock (`fill_link_info`).
+    n_active: AtomicU32,
+    n_disabled: AtomicU32,
 }
 
 impl DevState {
@@ -247,6 +254,8 @@ impl DevState {
             flows: [const { AtomicU64::new(0) }; FLOWS],
             debugfs <- new_mutex!(None, "rtun_debugfs"),
             recount_pending: AtomicBool::new(false),
+            n_active: AtomicU32::new(0),
+            n_disabled: AtomicU32::new(0),
         }))
     }
 
@@ -408,7 +417,8 @@ impl DevState {
     /// are constants. One function with `rtun_ndo_start_xmit`, as tun's is.
     #[inline(always)]
     pub(crate) fn start_xmit(&self, dev: &NetDev, mut skb: SkBuff, rcu: &BhSection) -> bool {
-        let Some(q) = self.queues.get(skb.queue_mapping(), rcu) else {
+        let txq = skb.queue_mapping();
+        let Some(q) = self.queues.get(txq, rcu) else {
             return self.xmit_drop(dev, skb, Site::XmitNoQueue);
         };
         if self.txfilter.get(rcu).is_some()
@@ -441,7 +451,7 @@ impl DevState {
                     Ok(segs) => segs,
                     Err(skb) => return self.xmit_drop(dev, skb, Site::XmitGsoSeg),
                 };
-                let bp = self.has(ioctl::IFF_BACKPRESSURE).then_some(dev);
+                let bp = self.has(ioctl::IFF_BACKPRESSURE).then_some((dev, txq));
                 return match q.push_list(segs, offloads, self, bp) {
                     Ok(()) => true,
                     Err((rest, site)) => {
@@ -460,8 +470,7 @@ impl DevState {
                 };
             }
         }
-        let bp = self.has(ioctl::IFF_BACKPRESSURE).then_some(dev);
-        let txq = skb.queue_mapping();
+        let bp = self.has(ioctl::IFF_BACKPRESSURE).then_some((dev, txq));
         if let Err(skb) = q.push(skb, bp) {
             return self.xmit_drop(dev, skb, Site::XmitRingFull);
         }
@@ -654,17 +663,31 @@ impl DevState {
 
     // ---- attach and detach (RTNL held) ----------------------------------------
 
+    /// Whether [`DevState::attach`] would take one more queue: `EBUSY` for a
+    /// second queue of a single-queue device, `E2BIG` past the maximum, as
+    /// tun checks before it resizes the new queue's ring. The sets change
+    /// only under RTNL, which the caller holds until it attaches, so the
+    /// answer still holds then.
+    pub(crate) fn may_attach(&self, _rtnl: &Rtnl) -> Result {
+        self.room_for_one(&self.owners.lock())
+    }
+
+    fn room_for_one(&self, owners: &Owners) -> Result {
+        if !self.has(ioctl::IFF_MULTI_QUEUE) && !owners.active.is_empty() {
+            return Err(EBUSY);
+        }
+        if owners.total() >= MAX_QUEUES {
+            return Err(E2BIG);
+        }
+        Ok(())
+    }
+
     /// Makes `q` an active queue of `dev`. `q` must not be bound elsewhere.
     /// Returns how many queues (active and disabled) the device has now.
     pub(crate) fn attach(&self, dev: &NetDev, q: &Arc<TunFile>, rtnl: &Rtnl) -> Result<usize> {
         let (n, total) = {
             let mut owners = self.owners.lock();
-            if !self.has(ioctl::IFF_MULTI_QUEUE) && !owners.active.is_empty() {
-                return Err(EBUSY);
-            }
-            if owners.total() >= MAX_QUEUES {
-                return Err(E2BIG);
-            }
+            self.room_for_one(&owners)?;
             owners
                 .active
                 .push_within_capacity(q.clone())
@@ -679,6 +702,9 @@ impl DevState {
 
     /// Shows xmit the active queues, and tells every queue its index.
     fn publish(&self, owners: &Owners, rtnl: &Rtnl) {
+        // The counts `ip -d link` reads without the lock (`fill_link_info`).
+        self.n_active.store(owners.active.len() as u32, Relaxed);
+        self.n_disabled.store(owners.disabled.len() as u32, Relaxed);
         // The table's references to queues that left it go a grace period
         // later, from rtun's workqueue: nothing waits here.
         self.queues.publish(&owners.active, rtnl).defer();
@@ -701,9 +727,18 @@ impl DevState {
     }
 
     /// TUNSETQUEUE with IFF_ATTACH_QUEUE: a disabled `q` receives again.
+    /// NAPI is enabled before the queue is published as active: a write
+    /// that finds the queue active finds it polling too (tun's writes check
+    /// only that the queue is attached).
     pub(crate) fn enable(&self, dev: &NetDev, q: &TunFile, rtnl: &Rtnl) -> Result {
-        self.move_queue(dev, q, true, rtnl)?;
-        q.napi_enable();
+        let enabled = q.napi_enable();
+        if let Err(e) = self.move_queue(dev, q, true, rtnl) {
+            if enabled {
+                // Still disabled: it polls no more than before.
+                q.napi_disable(self);
+            }
+            return Err(e);
+        }
         q.force_wake(dev);
         Ok(())
     }
@@ -959,8 +994,13 @@ impl DevState {
 }
 
 impl Driver for DevState {
-    const NAME: &'static str = "rtun";
     const VERSION: &'static str = "1.0";
+    // tun's `get_size`: every attribute `fill_link_info` may add.
+    const LINK_INFO_SIZE: usize = 4 * netdev::nla_total_size(4) + 5 * netdev::nla_total_size(1);
+
+    fn name() -> &'static str {
+        personality::current().driver
+    }
     const STAT_NAMES: &'static [&'static str] = &Reason::NAMES;
 
     fn bus_info(link: Option<Link>) -> &'static str {
@@ -1029,5 +1069,35 @@ impl Driver for DevState {
 
     fn group(&self) -> Option<u32> {
         Some(DevState::group(self)).filter(|&id| id != INVALID_ID)
+    }
+
+    /// tun's `IFLA_TUN_*` attributes, from lockless reads as tun's
+    /// `tun_fill_info` makes them: ids as the caller's user namespace sees
+    /// them, and the queue counts only for a multi-queue device.
+    fn fill_link_info(&self, msg: &mut LinkInfoMsg<'_>) -> Result {
+        let flags = self.ifr_flags();
+        let bit = |f: u16| u8::from(flags & f != 0);
+        msg.put_u8(
+            ioctl::IFLA_TUN_TYPE,
+            (flags & (ioctl::IFF_TUN | ioctl::IFF_TAP)) as u8,
+        )?;
+        if let Some(uid) = Driver::owner(self).and_then(cred::uid_seen) {
+            msg.put_u32(ioctl::IFLA_TUN_OWNER, uid)?;
+        }
+        if let Some(gid) = Driver::group(self).and_then(cred::gid_seen) {
+            msg.put_u32(ioctl::IFLA_TUN_GROUP, gid)?;
+        }
+        msg.put_u8(ioctl::IFLA_TUN_PI, 1 - bit(ioctl::IFF_NO_PI))?;
+        msg.put_u8(ioctl::IFLA_TUN_VNET_HDR, bit(ioctl::IFF_VNET_HDR))?;
+        msg.put_u8(ioctl::IFLA_TUN_PERSIST, bit(ioctl::IFF_PERSIST))?;
+        msg.put_u8(ioctl::IFLA_TUN_MULTI_QUEUE, bit(ioctl::IFF_MULTI_QUEUE))?;
+        if flags & ioctl::IFF_MULTI_QUEUE != 0 {
+            msg.put_u32(ioctl::IFLA_TUN_NUM_QUEUES, self.n_active.load(Relaxed))?;
+            msg.put_u32(
+                ioctl::IFLA_TUN_NUM_DISABLED_QUEUES,
+                self.n_disabled.load(Relaxed),
+            )?;
+        }
+        Ok(())
     }
 }

@@ -4,4 +4,5 @@
 
 pub(crate) mod device;
 pub(crate) mod frames;
+pub(crate) mod personality;
 pub(crate) mod tunfile;

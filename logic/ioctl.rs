@@ -82,6 +82,17 @@ pub(crate) const fn ioc_type(cmd: u32) -> u32 {
     (cmd >> 8) & 0xff
 }
 
+/// tun's link attributes in `IFLA_INFO_DATA` (uapi `<linux/if_link.h>`).
+pub(crate) const IFLA_TUN_OWNER: u16 = 1;
+pub(crate) const IFLA_TUN_GROUP: u16 = 2;
+pub(crate) const IFLA_TUN_TYPE: u16 = 3;
+pub(crate) const IFLA_TUN_PI: u16 = 4;
+pub(crate) const IFLA_TUN_VNET_HDR: u16 = 5;
+pub(crate) const IFLA_TUN_PERSIST: u16 = 6;
+pub(crate) const IFLA_TUN_MULTI_QUEUE: u16 = 7;
+pub(crate) const IFLA_TUN_NUM_QUEUES: u16 = 8;
+pub(crate) const IFLA_TUN_NUM_DISABLED_QUEUES: u16 = 9;
+
 pub(crate) const IFF_TUN: u16 = 0x0001;
 pub(crate) const IFF_TAP: u16 = 0x0002;
 pub(crate) const IFF_NAPI: u16 = 0x0010;
@@ -162,11 +173,14 @@ impl Mode {
         }
     }
 
-    /// Name template used when TUNSETIFF gives an empty name.
-    pub(crate) fn default_template(self) -> &'static [u8] {
-        match self {
-            Mode::Tun => b"rtun%d",
-            Mode::Tap => b"rtap%d",
+    /// Name template used when TUNSETIFF gives an empty name: tun's
+    /// (`tun%d`, `tap%d`) with `as_tun`, else rtun's own.
+    pub(crate) fn default_template(self, as_tun: bool) -> &'static [u8] {
+        match (self, as_tun) {
+            (Mode::Tun, true) => b"tun%d",
+            (Mode::Tap, true) => b"tap%d",
+            (Mode::Tun, false) => b"rtun%d",
+            (Mode::Tap, false) => b"rtap%d",
         }
     }
 }

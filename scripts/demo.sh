@@ -3,7 +3,7 @@
 # The main job: set up, build, boot the guest, load rtun, provoke drops, and show
 # them the way a user debugging packet loss sees them: trace_pipe lines with the
 # reason and a location inside rtun, bpftrace's counts by reason and rtun
-# function, ip -s link, and ethtool -S.
+# function, ip -s link, ethtool -S and rtunctl top.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # Boot the test kernel under QEMU with a busybox initramfs and run one command
 # in the guest. The exit status is the guest command's. A guest that hangs is
-# killed after RTUN_TIMEOUT seconds (default 600) and the run fails.
+# killed after RTUN_TIMEOUT seconds (default 600) and the run fails. The
+# command's output is printed line by line as the guest prints it; the console
+# and that output are kept in target/guest-logs/ (RTUN_GUEST_LOGS: elsewhere).
 #
 #   scripts/guest.sh [--kvm] [--icount SHIFT] [--show-dmesg] COMMAND...
 #
@@ -170,8 +172,19 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 ip link set lo up
 cd /
 echo "RTUN-GUEST-START"
-sh -c "$(cat /rtun-cmd)"
+# The command's output goes to the second serial port, which scripts/guest.sh
+# prints line by line as it arrives; the console keeps the kernel's messages.
+# Without a second port, the console carries it (and the host prints it at the end).
+if [ -c /dev/ttyS1 ] && (exec 3>/dev/ttyS1) 2>/dev/null; then
+    exec 3>/dev/ttyS1
+    stty -onlcr <&3 2>/dev/null
+else
+    echo "RTUN-OUTPUT-ON-CONSOLE"
+    exec 3>&1
+fi
+sh -c "$(cat /rtun-cmd)" >&3 2>&3 3>&-
 rc=$?
+exec 3>&-
 echo "RTUN-DMESG-BEGIN"
 dmesg
 echo "RTUN-DMESG-END"
@@ -185,20 +198,71 @@ chmod +x "$root/init"
 # log_buf_len: the checks that read the kernel log (no_splat_in_dmesg,
 # kcsan_no_reports) need it to hold the whole boot; the default 128 KiB does
 # not survive a long stress run's netconsole and tracing lines.
+#
+# The logs of the run, kept after it (each run replaces them):
+# $RTUN_GUEST_LOGS/console.log is the serial console (boot, kernel messages,
+# the dmesg dump, the result line), output.log the command's output, both
+# written as the guest runs. QEMU writes the second serial port, the command's
+# output, to $work/output; follow prints each of its lines as it arrives.
+logs=${RTUN_GUEST_LOGS:-$RTUN_TOP/target/guest-logs}
+mkdir -p "$logs"
+console=$logs/console.log
+output=$work/output
+: > "$output"
 log "booting the guest ($accel${icount:+ ${icount[*]}}): $*"
-console=$work/console.log
+log "console: $console; the command's output: $logs/output.log"
+
+# follow FILE PID: prints the lines of FILE (without CRs) as they are written,
+# also to $logs/output.log, until process PID has ended and FILE is read to its end.
+follow() {
+    local file=$1 pid=$2 line part='' ended=0
+    exec 7>"$logs/output.log" 8<"$file"
+    while :; do
+        if IFS= read -r line <&8; then
+            line=$part$line
+            part=
+            line=${line%$'\r'}
+            printf '%s\n' "$line"
+            printf '%s\n' "$line" >&7
+        else
+            # At the end of what is written so far: line has the start of a
+            # line still being written.
+            part=$part$line
+            [ $ended = 0 ] || break
+            kill -0 "$pid" 2>/dev/null || ended=1
+            [ $ended = 1 ] || sleep 0.2
+        fi
+    done
+    if [ -n "$part" ]; then
+        printf '%s\n' "${part%$'\r'}"
+        printf '%s\n' "${part%$'\r'}" >&7
+    fi
+    exec 7>&- 8<&-
+}
+
 set +e
 # shellcheck disable=SC2086 # RTUN_QEMU_EXTRA is word-split on purpose (see above)
 timeout --kill-after=10 "${RTUN_TIMEOUT:-600}" qemu-system-x86_64 \
     -accel "$accel" "${icount[@]}" ${RTUN_QEMU_EXTRA:-} -cpu "$cpu" -m "${RTUN_GUEST_MEM:-2048}" -smp 2 -nographic -no-reboot -net none \
+    -serial mon:stdio -serial "file:$output" \
     -kernel "$KDIR/arch/x86/boot/bzImage" -initrd "$work/initramfs.gz" \
     -append "console=ttyS0 panic=-1 oops=panic panic_on_warn=0 quiet loglevel=4 log_buf_len=16M$guest_env" \
-    </dev/null >"$console" 2>&1
+    </dev/null >"$console" 2>&1 &
+qpid=$!
+# An interrupted run takes the guest with it (timeout passes the signal on).
+trap 'kill "$qpid" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+follow "$output" "$qpid"
+wait "$qpid"
 qrc=$?
 set -e
+trap 'rm -rf "$work"' EXIT
 
-# The guest's own output, without the kernel log dump.
-sed -n '/RTUN-GUEST-START/,/RTUN-DMESG-BEGIN/p' "$console" | sed '1d;$d' | tr -d '\r'
+# A kernel without a second serial port: the output was on the console.
+if grep -q '^RTUN-OUTPUT-ON-CONSOLE' "$console"; then
+    sed -n '/RTUN-OUTPUT-ON-CONSOLE/,/RTUN-DMESG-BEGIN/p' "$console" | sed '1d;$d' | tr -d '\r' | tee "$logs/output.log"
+fi
 rc=$(sed -n 's/^RTUN-RESULT: \([0-9]*\).*/\1/p' "$console" | tr -d '\r' | tail -1)
 if [ -z "$rc" ]; then
     if [ $qrc = 124 ] || [ $qrc = 137 ]; then
@@ -206,7 +270,7 @@ if [ -z "$rc" ]; then
     else
         echo "[rust_tun] error: the guest ended without a result (qemu exit $qrc): crash or panic" >&2
     fi
-    echo "----- guest console -----" >&2
+    echo "----- guest console ($console) -----" >&2
     tr -d '\r' < "$console" | tail -n 200 >&2
     exit 1
 fi

@@ -62,10 +62,10 @@ log "building the $kind kernel ($names) in $tree (first time: about $minutes min
 rm -rf "$tree"
 mkdir -p "$tree"
 tar -xf "$SRC_TAR" -C "$tree" --strip-components=1
-kmake() { make -C "$tree" -s CC="$cc" HOSTCC=gcc RUSTC="$RUSTC" BINDGEN="$BINDGEN" LIBCLANG_PATH="$LIBCLANG_PATH" "$@"; }
-kmake tinyconfig >/dev/null
+kmake() { make -C "$tree" --no-print-directory CC="$cc" HOSTCC=gcc RUSTC="$RUSTC" BINDGEN="$BINDGEN" LIBCLANG_PATH="$LIBCLANG_PATH" "$@"; }
+kmake -s tinyconfig >/dev/null
 (cd "$tree" && scripts/kconfig/merge_config.sh -m .config "${FRAGS[@]}" >/dev/null)
-kmake olddefconfig >/dev/null
+kmake -s olddefconfig >/dev/null
 
 # Kconfig silently drops a symbol whose dependencies are off: check every line,
 # "=y/m/value" lines and "is not set" lines alike; for a symbol set by more
@@ -93,8 +93,14 @@ for sym in "${order[@]}"; do
 done
 [ $bad = 0 ] || die "the kernel config does not match $names (see above)"
 
+# The build prints its progress every 30 s (scripts/lib.sh, build_progress): the
+# steps done, of about as many as the last build of this kind had
+# ($RTUN_CACHE/$prefix.build-steps keeps that count), and the latest step.
 start=$(date +%s)
-kmake -j"$(( $(nproc) + 1 ))" "${targets[@]}"
-log "$kind kernel built in $(( $(date +%s) - start )) s"
+steps_file=$RTUN_CACHE/$prefix.build-steps
+est=$(cat "$steps_file" 2>/dev/null || true)
+steps=$(kmake -j"$(( $(nproc) + 1 ))" "${targets[@]}" | build_progress "$kind kernel" "$est")
+echo "$steps" > "$steps_file"
+log "$kind kernel built in $(( $(date +%s) - start )) s ($steps build steps)"
 touch "$tree/.rtun-complete"
 echo "$tree"

@@ -51,3 +51,42 @@ tun_selftest_path() { echo "$1/rtun-selftest/tun"; }
 
 log() { printf '[rust_tun] %s\n' "$*" >&2; }
 die() { printf '[rust_tun] error: %s\n' "$*" >&2; exit 1; }
+
+# build_progress LABEL [ESTIMATE]: the progress of a kernel build, whose make
+# (without -s) writes one line a build step on stdout ("  CC      net/core/dev.o",
+# "  RUSTC L rust/core.o", "  LD [M]  drivers/net/tun.ko"). Reads those lines,
+# and every 30 s, whether steps come or not (a long link, the Rust core),
+# prints on stderr how many steps are done (of about ESTIMATE, the count of
+# the last such build, when known), the time so far and the latest step.
+# Other lines are passed on to stderr. At the end, prints the count of steps on
+# stdout. RTUN_PROGRESS_SECONDS changes the 30 s.
+build_progress() {
+    local label=$1 est=${2:-} every=${RTUN_PROGRESS_SECONDS:-30} line part='' n=0 latest='' t0=$SECONDS next
+    local step_re='^  ([A-Z0-9_]+( \[M\])?) +([^ ].*)$'
+    next=$((SECONDS + every))
+    while :; do
+        if IFS= read -r -t 5 line; then
+            line=$part$line
+            part=''
+        elif [ $? -gt 128 ]; then
+            # A timeout: line has what came of a line not finished yet.
+            part=$part$line
+            line=''
+        else
+            line=$part$line
+            part=''
+            [ -n "$line" ] || break
+        fi
+        if [[ $line =~ $step_re ]]; then
+            n=$((n + 1))
+            latest="${BASH_REMATCH[1]} ${BASH_REMATCH[3]}"
+        elif [ -n "$line" ]; then
+            printf '%s\n' "$line" >&2
+        fi
+        if [ "$SECONDS" -ge "$next" ]; then
+            log "$label: $n build steps${est:+ of about $est} done, $(( (SECONDS - t0) / 60 ))m$(( (SECONDS - t0) % 60 ))s${latest:+; latest: $latest}"
+            next=$((SECONDS + every))
+        fi
+    done
+    printf '%s\n' "$n"
+}

@@ -6,6 +6,10 @@
 # (configs/kcsan.config), and its report check. Exit status 0 only if all pass;
 # a lint failure stops the run before the tests.
 #
+# The guest's KTAP lines appear as the guest prints them; the guest's console
+# and output are kept in target/guest-logs/suite and target/guest-logs/kcsan
+# (under $RTUN_GUEST_LOGS if set).
+#
 # RTUN_LINT_SECTIONS: the lint sections to run (space-separated, e.g.
 # "shellcheck spdx"; scripts/lint.sh lists them), all of them by default.
 set -euo pipefail
@@ -54,17 +58,19 @@ done
 [ $suite = 1 ] || [ $kcsan = 1 ] || die "--no-kcsan and --kcsan-only together run nothing"
 
 ktap=$(mktemp)
+logs=${RTUN_GUEST_LOGS:-$RTUN_TOP/target/guest-logs}
 scratch=
 trap 'rm -rf "$ktap" ${scratch:+"$scratch"}' EXIT
 
-# guest_ktap LABEL: runs scripts/guest.sh with the remaining arguments, shows
-# and counts its KTAP output; returns non-zero if the guest failed or reported
-# fewer tests than it planned.
+# guest_ktap LABEL LOGS: runs scripts/guest.sh with the remaining arguments,
+# shows its KTAP output line by line as the guest prints it, and counts it;
+# returns non-zero if the guest failed or reported fewer tests than it
+# planned. The guest's console and output logs go to the directory LOGS.
 guest_ktap() {
-    local label=$1 rc pass flaky xfail skip fail planned ran sub_xfail sub_flaky
-    shift
+    local label=$1 logs=$2 rc pass flaky xfail skip fail planned ran sub_xfail sub_flaky
+    shift 2
     set +e
-    "$RTUN_TOP/scripts/guest.sh" "$@" | tee "$ktap"
+    RTUN_GUEST_LOGS=$logs "$RTUN_TOP/scripts/guest.sh" "$@" | tee "$ktap"
     rc=${PIPESTATUS[0]}
     set -e
     # Top-level results only (subtests are indented). A plain pass has no
@@ -101,7 +107,7 @@ if [ $suite = 1 ]; then
     # The upstream tun selftest caps each of its two runs (tun.ko, rtun) at 900 s;
     # the rest of the suite takes a few minutes on the KASAN kernel, plus the
     # stress test's seconds (RTUN_STRESS_SECONDS, default 60).
-    RTUN_TIMEOUT=${RTUN_TIMEOUT:-$((3600 + 3 * ${RTUN_STRESS_SECONDS:-60}))} guest_ktap guest sh /tests/guest/run.sh || rc=1
+    RTUN_TIMEOUT=${RTUN_TIMEOUT:-$((3600 + 3 * ${RTUN_STRESS_SECONDS:-60}))} guest_ktap guest "$logs/suite" sh /tests/guest/run.sh || rc=1
 fi
 
 if [ $kcsan = 1 ]; then
@@ -115,7 +121,7 @@ if [ $kcsan = 1 ]; then
     case " $tests " in *" observe_"*) with_observe=1 ;; *) with_observe=0 ;; esac
     # The settings reach the tests through the guest command's environment.
     KDIR=$KCSAN_KDIR RTUN_KO=$scratch/rtun.ko RTUN_GUEST_QEMU=$with_qemu RTUN_GUEST_OBSERVE=$with_observe RTUN_STRESS_SECONDS='' \
-        RTUN_TIMEOUT=$((1800 + 3 * KCSAN_STRESS_SECONDS)) guest_ktap "KCSAN slice" \
+        RTUN_TIMEOUT=$((1800 + 3 * KCSAN_STRESS_SECONDS)) guest_ktap "KCSAN slice" "$logs/kcsan" \
         "RTUN_STRESS_SECONDS=$KCSAN_STRESS_SECONDS LC_CYCLES=$KCSAN_LC_CYCLES sh /tests/guest/run.sh $tests kcsan_no_reports" || rc=1
 fi
 exit "$rc"

@@ -228,7 +228,7 @@ impl<T: Driver> Adapter<T> {
     ) {
         // SAFETY: Per the function's requirements.
         let (dev, info) = unsafe { (NetDev::from_raw(dev), &mut *info) };
-        put_cstr(&mut info.driver, T::NAME);
+        put_cstr(&mut info.driver, T::name());
         put_cstr(&mut info.version, T::VERSION);
         // As tun: the bus is the kind of device.
         put_cstr(&mut info.bus_info, T::bus_info(dev.link()));
@@ -241,6 +241,33 @@ impl<T: Driver> Adapter<T> {
         // SAFETY: Per the function's requirements.
         let dev = unsafe { NetDev::from_raw(dev) };
         dev.driver::<T>().map_or(0, |s| i64::from(s.tun_flags()))
+    }
+
+    /// `rtnl_link_ops.get_size`.
+    pub(crate) fn link_info_size() -> usize {
+        T::LINK_INFO_SIZE
+    }
+
+    /// `rtnl_link_ops.fill_info`: 0, or `-EMSGSIZE`.
+    ///
+    /// # Safety
+    /// `skb` is a netlink message being filled, and `dev` a device of this
+    /// driver that the core holds, both for the call: what `fill_info` gets.
+    pub(crate) unsafe fn fill_link_info(
+        skb: *mut bindings::sk_buff,
+        dev: *const bindings::net_device,
+    ) -> c_int {
+        // SAFETY: Per the function's requirements.
+        let dev = unsafe { NetDev::from_raw(dev.cast_mut()) };
+        // INVARIANT: The message lent to this call, used only during it.
+        let mut msg = LinkInfoMsg {
+            skb,
+            _call: PhantomData,
+        };
+        match dev.driver::<T>().map(|s| s.fill_link_info(&mut msg)) {
+            Some(Err(e)) => e.to_errno(),
+            _ => 0,
+        }
     }
 
     /// # Safety
@@ -469,6 +496,23 @@ macro_rules! export_callbacks {
                 // `to_net_dev` gives the device, whose attribute files are
                 // removed, after their readers, before it is freed.
                 unsafe { Adapter::<$t>::sysfs_tun_flags(dev) }
+            }
+            #[no_mangle]
+            extern "C" fn rtun_link_get_size(_dev: *const net_device) -> usize {
+                Adapter::<$t>::link_info_size()
+            }
+            /// # Safety
+            /// Called by the C ops table with the arguments its kernel hook
+            /// documents, which are what the `Adapter` function requires.
+            #[no_mangle]
+            unsafe extern "C" fn rtun_link_fill_info(
+                skb: *mut sk_buff,
+                dev: *const net_device,
+            ) -> c_int {
+                // SAFETY: `rtnl_link_ops.fill_info` of rtun's link kind: the
+                // core lends the message it fills and a device of the kind
+                // that it holds, as `fill_link_info` requires.
+                unsafe { Adapter::<$t>::fill_link_info(skb, dev) }
             }
             /// # Safety
             /// Called by the C ops table with the arguments its kernel hook

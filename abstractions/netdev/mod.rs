@@ -81,8 +81,8 @@ pub(crate) enum Link {
 /// Dropping the state must not call [`NetDev::of_driver`]: it runs in
 /// `priv_destructor`, when the device has no reference left.
 pub(crate) trait Driver: Send + Sync + Sized + 'static {
-    /// `ethtool -i` driver name and version.
-    const NAME: &'static str;
+    /// `ethtool -i` driver name (chosen at module load) and version.
+    fn name() -> &'static str;
     const VERSION: &'static str;
     /// `ethtool -S` counter names (and /sys/kernel/debug/rtun/<dev>).
     const STAT_NAMES: &'static [&'static str];
@@ -116,6 +116,45 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     fn tun_flags(&self) -> u32;
     fn owner(&self) -> Option<u32>;
     fn group(&self) -> Option<u32>;
+    /// The most the attributes of [`Driver::fill_link_info`] take in a
+    /// netlink message (`rtnl_link_ops.get_size`); see [`nla_total_size`].
+    const LINK_INFO_SIZE: usize;
+    /// The kind's attributes in `IFLA_INFO_DATA` (`rtnl_link_ops.fill_info`),
+    /// as `ip -d link` shows them. Runs under RTNL or in an RCU dump: it may
+    /// not sleep.
+    fn fill_link_info(&self, msg: &mut LinkInfoMsg<'_>) -> Result;
+}
+
+/// The room a netlink attribute with a `payload`-byte value takes
+/// (`nla_total_size`: header and value, padded to 4 bytes).
+pub(crate) const fn nla_total_size(payload: usize) -> usize {
+    (NLA_HDRLEN + payload + 3) & !3
+}
+/// `NLA_HDRLEN`: a netlink attribute's header, padded.
+const NLA_HDRLEN: usize = 4;
+
+/// A netlink message being filled with a link's `IFLA_INFO_DATA`
+/// attributes ([`Driver::fill_link_info`]).
+///
+/// # Invariants
+/// `skb` is the message the core lent to `fill_info` for this call.
+pub(crate) struct LinkInfoMsg<'a> {
+    skb: *mut bindings::sk_buff,
+    _call: PhantomData<&'a mut bindings::sk_buff>,
+}
+
+impl LinkInfoMsg<'_> {
+    /// Adds attribute `ty` with a `u8` value; `EMSGSIZE` if it does not fit.
+    pub(crate) fn put_u8(&mut self, ty: u16, value: u8) -> Result {
+        // SAFETY: By the type invariant, `skb` is the message being filled.
+        kernel::error::to_result(unsafe { ffi::rtun_nla_put_u8(self.skb, ty, value) })
+    }
+
+    /// Adds attribute `ty` with a `u32` value; `EMSGSIZE` if it does not fit.
+    pub(crate) fn put_u32(&mut self, ty: u16, value: u32) -> Result {
+        // SAFETY: By the type invariant, `skb` is the message being filled.
+        kernel::error::to_result(unsafe { ffi::rtun_nla_put_u32(self.skb, ty, value) })
+    }
 }
 
 /// What `netdev_priv()` of an rtun device holds (module docs).

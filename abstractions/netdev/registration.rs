@@ -4,8 +4,8 @@
 
 use super::*;
 
-/// The rtnetlink link kind (`ip link add ... type rtun`): registered while
-/// this lives. Unregistering it deletes the devices left (persistent ones).
+/// The rtnetlink link kind (what `ip -d link` shows as the device's kind):
+/// registered while this lives. Unregistering it deletes the devices left (persistent ones).
 ///
 /// # Invariants
 /// `rtun_link_ops` is registered while this lives: only
@@ -13,9 +13,12 @@ use super::*;
 pub(crate) struct LinkKind(());
 
 impl LinkKind {
-    pub(crate) fn register() -> Result<Self> {
-        // SAFETY: Module init; the ops table is static.
-        kernel::error::to_result(unsafe { ffi::rtun_link_register() })?;
+    /// Registers the kind under the name `kind`; `EEXIST` if a kind of that
+    /// name is registered already.
+    pub(crate) fn register(kind: &'static CStr) -> Result<Self> {
+        // SAFETY: Module init, before any device exists: nothing reads the
+        // static ops table yet, and the name is static.
+        kernel::error::to_result(unsafe { ffi::rtun_link_register(kind.as_char_ptr()) })?;
         // INVARIANT: Registered just now.
         Ok(LinkKind(()))
     }

@@ -42,6 +42,7 @@ impl TunFile {
                 }
                 state.security().may_open(rtnl)?;
                 state.security().attach(&this.sock, rtnl)?;
+                state.may_attach(rtnl)?;
                 this.resize_ring(dev.tx_queue_len(), None)?;
                 let total = state.attach(&dev, this, rtnl)?;
                 this.bind(&dev, state, flags, rtnl)?;
@@ -61,7 +62,7 @@ impl TunFile {
                 cred::may_create()?;
                 let mode = Mode::from_flags(flags).ok_or(EINVAL)?;
                 let template = if empty {
-                    mode.default_template()
+                    mode.default_template(crate::driver::personality::current().tun_names)
                 } else {
                     &name[..]
                 };

@@ -32,7 +32,7 @@ use kernel::{
 
 use crate::{
     abstractions::bpf::{ClassicFilter, EbpfFilter},
-    abstractions::chardev::{Fasync, FileOps},
+    abstractions::chardev::{read_iter, write_iter, Fasync, FileOps, ReadIterFn, WriteIterFn},
     abstractions::cred::{self, LsmBlob},
     abstractions::napi::Napi,
     abstractions::netdev::{self, DevBuilder, NetDev, NetNs, Rtnl},
@@ -208,18 +208,10 @@ impl FileOps for TunFile {
     }
 
     // The read and write paths drop frames: readable names for the trace's
-    // `location=`, as the other drop sites have.
-    #[inline(never)]
-    #[export_name = "rtun_file_read"]
-    fn read(&self, to: &mut IovIterDest<'_>, nonblock: bool) -> Result<usize> {
-        TunFile::read(self, to, nonblock)
-    }
-
-    #[inline(never)]
-    #[export_name = "rtun_file_write"]
-    fn write(&self, from: &mut IovIterSource<'_>, nonblock: bool) -> Result<usize> {
-        TunFile::write(self, from, nonblock)
-    }
+    // `location=`, as the other drop sites have. Each path is one function
+    // under its name.
+    const READ_ITER: Option<ReadIterFn> = read_iter!(TunFile, TunFile::read, "rtun_file_read");
+    const WRITE_ITER: Option<WriteIterFn> = write_iter!(TunFile, TunFile::write, "rtun_file_write");
 
     fn poll(&self, poll: &PollCtx<'_>) -> u32 {
         TunFile::poll(self, poll)

@@ -17,23 +17,28 @@ impl TunFile {
     }
 
     /// Xmit side: appends a frame and wakes the reader, or gives the frame back.
-    /// With IFF_BACKPRESSURE (`bp`, the device), a full ring stops its
-    /// transmit queue, so the qdisc holds the next frames instead of the ring
-    /// dropping them, as in tun. Any context `ndo_start_xmit` runs in,
+    /// With IFF_BACKPRESSURE (`bp`: the device, and the transmit queue the
+    /// frame came on, whose slot of the queue table this queue is), a full
+    /// ring stops that transmit queue, so the qdisc holds the next frames
+    /// instead of the ring dropping them, as in tun. Any context `ndo_start_xmit` runs in,
     /// netpoll's (IRQs off) included: nothing here touches the BH state.
     #[inline(always)]
-    pub(crate) fn push(&self, skb: SkBuff, bp: Option<&NetDev>) -> Result<(), SkBuff> {
+    pub(crate) fn push(&self, skb: SkBuff, bp: Option<(&NetDev, usize)>) -> Result<(), SkBuff> {
         self.ring.produce(skb, |ring| self.stop_full(bp, ring))?;
         self.notify();
         Ok(())
     }
 
     /// Under the producer lock of a full ring: with IFF_BACKPRESSURE (`bp`),
-    /// stops the transmit queue this queue serves, unless the device is going
-    /// down or has no qdisc to hold frames (tun's `tun_net_xmit`).
+    /// stops the transmit queue the frame came on, unless the device is going
+    /// down or has no qdisc to hold frames (tun's `tun_net_xmit`). That is
+    /// the frame's queue mapping, as in tun, not [`TunFile::txq`]: while the
+    /// queue table is republished after a detach, the two may differ for a
+    /// moment, and the queue the transmitter found this one at is the one
+    /// the qdisc feeds it from.
     #[inline(always)]
-    pub(super) fn stop_full(&self, bp: Option<&NetDev>, ring: &Full<'_>) {
-        if let (Some(dev), Some(i)) = (bp, self.txq()) {
+    pub(super) fn stop_full(&self, bp: Option<(&NetDev, usize)>, ring: &Full<'_>) {
+        if let Some((dev, i)) = bp {
             if dev.is_running() && !dev.txq_has_no_qdisc(i) {
                 dev.stop_txq(i);
                 // A reader may have made room meanwhile: it then saw the
@@ -100,7 +105,7 @@ impl TunFile {
         mut segs: SkbList,
         offloads: Offloads,
         state: &DevState,
-        bp: Option<&NetDev>,
+        bp: Option<(&NetDev, usize)>,
     ) -> Result<(), (SkbList, Site)> {
         let mut result = Ok(());
         let mut failed = SkbList::empty();
@@ -148,8 +153,9 @@ impl TunFile {
         Self::drop_backlog(self.napi.take_backlog(), state);
     }
 
-    pub(crate) fn napi_enable(&self) {
-        self.napi.enable();
+    /// Returns whether NAPI was disabled (and is enabled now).
+    pub(crate) fn napi_enable(&self) -> bool {
+        self.napi.enable()
     }
 
     /// The queue leaves its device: NAPI goes, with what it had not taken.

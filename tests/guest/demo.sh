@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # shellcheck shell=dash # busybox ash, the guest's shell: dash is the nearest dialect shellcheck knows
 # Guest side of scripts/demo.sh: load rtun, provoke one drop of each kind the
-# companion tool can cause, and show what trace_pipe, bpftrace, ip -s link and
-# ethtool -S report.
+# companion tool can cause, and show what trace_pipe, bpftrace, ip -s link,
+# ethtool -S and rtunctl top report.
 cd "$(dirname "$0")" || exit 1
 . ./lib.sh
 echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
@@ -65,4 +65,7 @@ ip -s link show rdemo
 echo
 echo "== ethtool -S rdemo"
 ethtool -S rdemo
+echo
+echo "== rtunctl top --once rdemo (any user may run it; without --once it refreshes like top)"
+rtunctl top --once rdemo
 rtunctl del "$@" >/dev/null

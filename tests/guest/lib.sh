@@ -92,12 +92,50 @@ _cleanup() {
     audit_resume
 }
 
+# _subtest_line LINE: LINE is a KTAP line of a subtest: indented by two spaces
+# a level, a version line, a plan, a result or a diagnostic.
+_subtest_line() {
+    local rest=$1 n
+    while :; do
+        case $rest in "  "*) rest=${rest#  } ;; *) break ;; esac
+    done
+    [ "$rest" != "$1" ] || return 1
+    case $rest in
+        "KTAP version 1") return 0 ;;
+        "# "*) return 0 ;;
+        1..*) n=${rest#1..} ;;
+        "ok "*) n=${rest#ok }; [ "${n#* }" != "$n" ] || return 1; n=${n%% *} ;;
+        "not ok "*) n=${rest#not ok }; [ "${n#* }" != "$n" ] || return 1; n=${n%% *} ;;
+        *) return 1 ;;
+    esac
+    case $n in ''|*[!0-9]*) return 1 ;; esac
+}
+
+# _as_diag: copies its input to its output line by line as it comes (shell
+# builtins only, no read-ahead), as KTAP lines: subtest lines and diagnostics
+# as they are, any other line as a diagnostic; empty lines go.
+_as_diag() {
+    local line
+    while IFS= read -r line || [ -n "$line" ]; do
+        case $line in
+            '') ;;
+            '#'*) printf '%s\n' "$line" ;;
+            *) if _subtest_line "$line"; then printf '%s\n' "$line"; else printf '# %s\n' "$line"; fi ;;
+        esac
+    done
+}
+
 # run_test NAME FUNCTION: runs FUNCTION in a subshell and prints its KTAP line.
 # Its output becomes diagnostic lines, except KTAP subtest lines (indented by
 # two spaces a level: version, plan, results, diagnostics), which stay as they
-# are. Then _cleanup removes the links, namespaces and modules it left behind.
+# are; they are printed as the test prints them, so that a long test shows its
+# progress (scripts/guest.sh streams the guest's output to the host). A
+# `# running: NAME` line comes first, a `# time: NAME SECONDS s` line after the
+# test. Then _cleanup removes the links, namespaces and modules it left behind.
+# /tmp/run_test.out keeps the test's output (for its SKIP and FLAKY reasons),
+# /tmp/run_test.rc its status.
 run_test() {
-    local name=$1 out rc t0 t1 why flaky_why before
+    local name=$1 rc t0 t1 why flaky_why before
     shift
     _n=$((_n + 1))
     # The drop audit's locations, resolved while the modules that made them
@@ -106,14 +144,17 @@ run_test() {
     audit_resume
     _state
     before=$_STATE
+    diag "running: $name"
+    : > /tmp/run_test.rc
     t0=$(cut -d' ' -f1 /proc/uptime)
-    out=$( ( set -u; "$@" ) 2>&1 )
-    rc=$?
+    { ( set -u; "$@" ) 2>&1; echo "$?" > /tmp/run_test.rc; } | tee /tmp/run_test.out | _as_diag
     t1=$(cut -d' ' -f1 /proc/uptime)
+    read -r rc < /tmp/run_test.rc
+    # No status: the test's subshell did not finish normally.
+    rc=${rc:-1}
     echo "# time: $name $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f s", b - a }')"
-    [ -n "$out" ] && echo "$out" | sed -E '/^(  )+(KTAP version 1|1\.\.[0-9]+|(not )?ok [0-9]+ .*|# .*)$/!s/^([^#])/# \1/'
-    why=$(echo "$out" | sed -n 's/^# SKIP: //p' | tail -1)
-    flaky_why=$(echo "$out" | sed -n 's/^# FLAKY: //p' | tail -1)
+    why=$(sed -n 's/^# SKIP: //p' /tmp/run_test.out | tail -1)
+    flaky_why=$(sed -n 's/^# FLAKY: //p' /tmp/run_test.out | tail -1)
     _cleanup "$before"
     case $rc in
         0) if [ -n "$flaky_why" ]; then

@@ -13,6 +13,7 @@ cd "$(dirname "$0")" || exit 1
 . ./t_upstream.sh
 . ./t_bench.sh
 . ./t_qemu.sh
+. ./t_dropin.sh
 . ./t_reliability.sh
 . ./t_lifecycle.sh
 . ./t_fuzz.sh
@@ -53,6 +54,7 @@ drop_dev_hdr
 drop_skb_csum
 drop_skb_gso_seg
 drop_full_ring_segments
+rtunctl_top_once_counts_drops
 every_frame_accounted_under_load
 offload_negotiated_reader_gets_gso
 offload_features_follow_negotiation
@@ -78,6 +80,10 @@ netpoll_backpressure_xmit
 abi_sndbuf
 abi_nowait
 qemu_multiqueue_vm
+dropin_identity_matches_tun
+dropin_excludes_tun_ko
+dropin_tun_selftest
+dropin_qemu_multiqueue_vm
 debugfs_follows_renames_and_netns
 close_256_queues
 lifecycle_insmod_rmmod_cycles

@@ -155,3 +155,84 @@ test_drop_nomem() {
     expect_eq "same write without the fault" "$out" "wrote 8000" || return 1
     rtunctl del rd6 --tap --no-pi >/dev/null
 }
+
+# json_object JSON KEY: the object KEY (drops, rates) of rtunctl top's
+# one-line JSON.
+json_object() {
+    echo "$1" | sed -n "s/.*\"$2\":\({[^}]*}\).*/\1/p"
+}
+
+# top_rates_add_up FILE REASON N: over the refreshes of `rtunctl top --json`
+# in FILE, REASON's rate times the seconds it covers adds up to N drops
+# (within 0.05: both are printed to 3 decimals).
+top_rates_add_up() {
+    sed -n "s/.*\"rates\":{[^}]*\"$2\":\([0-9.]*\).*\"interval\":\([0-9.]*\)}$/\1 \2/p" "$1" |
+        awk -v n="$3" '{ s += $1 * $2 } END { d = s - n; exit !(d < 0.05 && d > -0.05) }'
+}
+
+# rtunctl top reads the per-reason counters through ethtool's ioctl, which
+# any user may make, and the packet counts from sysfs: 3 DEV_READY (writes
+# while down) and 6 FULL_RING (10 frames to a 4-frame ring nobody reads)
+# show exactly, to root and to nobody; then 10 more FULL_RING while it runs
+# show as rates, and closing the reader as 4 QUEUE_PURGE.
+test_rtunctl_top_once_counts_drops() {
+    local out want line pid
+    load_rtun || return 1
+    new_dev rtop0 --tap --no-pi || return 1
+    out=$(rtunctl send rtop0 --tap --no-pi --hex "$ETH_FRAME" --pad-to 60 --count 3)
+    expect_eq "writes while down" "$(oneline "$out")" "errno=EIO errno=EIO errno=EIO" || return 1
+    ip link set rtop0 txqueuelen 4
+    hold rtop0 --tap --no-pi || return 1
+    ip link set rtop0 up
+    out=$(rtunctl inject rtop0 --count 10)
+    expect_eq "inject" "$out" "sent 10" || { unhold; return 1; }
+    expect_ethtool rtop0 FULL_RING 6 || { unhold; return 1; }
+    expect_ethtool rtop0 DEV_READY 3 || { unhold; return 1; }
+
+    want='{"device":"rtop0","rx_packets":0,"tx_packets":0,"rx_dropped":3,"tx_dropped":6,"drops":{"FULL_RING":6,"DEV_READY":3},"rates":null,"interval":null}'
+    out=$(rtunctl top --once --json rtop0)
+    diag "top --once --json rtop0: $out"
+    expect_eq "top --once --json rtop0" "$out" "$want" || { unhold; return 1; }
+    out=$(rtunctl --as-uid 65534 top --once --json rtop0)
+    expect_eq "the same as uid 65534" "$out" "$want" || { unhold; return 1; }
+    # Every rtun device when none is named: rtop0 among them.
+    out=$(rtunctl top --once --json | grep '"device":"rtop0"')
+    expect_eq "top --once --json (every device)" "$out" "$want" || { unhold; return 1; }
+    out=$(rtunctl top --once rtop0)
+    echo "$out" | sed 's/^/#   /'
+    line=$(echo "$out" | grep '^  FULL_RING ')
+    expect_eq "text line" "$(oneline "$line")" "FULL_RING 6 -" || { unhold; return 1; }
+    # Over an interval without drops, every rate is 0.
+    out=$(rtunctl top --once --json --interval 0.5 rtop0)
+    expect_eq "rates over 0.5 s" "$(json_object "$out" rates)" '{"FULL_RING":0.000,"DEV_READY":0.000}' || { unhold; return 1; }
+
+    # The view running, 3 refreshes 2 s apart: 10 frames more to the full
+    # ring after the first. The later refreshes' rates add up to them.
+    rm -f /tmp/top.out
+    rtunctl top --json --count 3 --interval 2 rtop0 > /tmp/top.out 2>&1 &
+    pid=$!
+    wait_until 10 [ -s /tmp/top.out ] || { fail "no first refresh"; kill $pid; unhold; return 1; }
+    out=$(rtunctl inject rtop0 --count 10)
+    expect_eq "inject while top runs" "$out" "sent 10" || { kill $pid; unhold; return 1; }
+    wait_until 20 pid_gone $pid || { fail "top --count 3 did not end"; kill $pid; unhold; return 1; }
+    sed 's/^/#   /' /tmp/top.out
+    expect_eq "refreshes" "$(grep -c '^{"device":"rtop0",' /tmp/top.out)" 3 || { unhold; return 1; }
+    expect_eq "last drops" "$(json_object "$(tail -1 /tmp/top.out)" drops)" '{"FULL_RING":16,"DEV_READY":3}' || { unhold; return 1; }
+    top_rates_add_up /tmp/top.out FULL_RING 10 || { fail "FULL_RING rates do not add up to 10 drops"; unhold; return 1; }
+    top_rates_add_up /tmp/top.out DEV_READY 0 || { fail "DEV_READY rates do not add up to 0 drops"; unhold; return 1; }
+
+    # Closing the reader purges the 4 frames on its ring.
+    unhold
+    out=$(rtunctl top --once --json rtop0)
+    expect_eq "after the reader closed" "$out" '{"device":"rtop0","rx_packets":0,"tx_packets":0,"rx_dropped":3,"tx_dropped":20,"drops":{"FULL_RING":16,"QUEUE_PURGE":4,"DEV_READY":3},"rates":null,"interval":null}' || return 1
+
+    # Bad input: a clear errno, or a usage error (exit 2).
+    expect_eq "not an rtun device" "$(rtunctl top --once lo 2>/dev/null)" "errno=EOPNOTSUPP" || return 1
+    expect_eq "no such device" "$(rtunctl top --once nosuch0 2>/dev/null)" "errno=ENODEV" || return 1
+    rtunctl top --once --interval 0 rtop0 >/dev/null 2>&1
+    expect_eq "--interval 0: exit status" "$?" 2 || return 1
+    # Not a terminal: no ANSI escapes between refreshes.
+    out=$(rtunctl top --count 2 --interval 0.2 rtop0 | grep -c "$(printf '\033')")
+    expect_eq "escape sequences on a pipe" "$out" 0 || return 1
+    rtunctl del rtop0 --tap --no-pi >/dev/null
+}

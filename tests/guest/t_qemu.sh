@@ -60,13 +60,19 @@ qemu_vm() {
         -append "console=ttyS0 panic=-1 quiet no_timer_check q_host=10.0.$net.1 q_addr=10.0.$net.2/24 q_port=$port" \
         -netdev tap,id=n0,ifname=qemu_"$drv",script=no,downscript=no,vhost=off,queues=4 \
         -device virtio-net-pci,netdev=n0,mq=on,vectors=10,romfile=
-    if [ "$drv" = tun ]; then
-        timeout -s KILL "$QEMU_TIMEOUT" "$@"
-    else
+    if [ "$drv" = rtun ]; then
         unshare -m sh -c 'mount --bind /dev/net/rtun /dev/net/tun && exec "$@"' sh \
             timeout -s KILL "$QEMU_TIMEOUT" "$@"
+    else
+        timeout -s KILL "$QEMU_TIMEOUT" "$@"
     fi
 }
+
+# qemu_node DRIVER, qemu_driver DRIVER: the misc device of DRIVER (tun: tun.ko,
+# rtun: rtun, astun: rtun loaded with as_tun=1, t_dropin.sh), and what
+# ethtool -i says of its devices.
+qemu_node() { case $1 in astun) echo /dev/net/tun ;; *) echo /dev/net/"$1" ;; esac; }
+qemu_driver() { case $1 in astun) echo tun ;; *) echo "$1" ;; esac; }
 
 # qemu_start DRIVER NET: creates the tap and the test guest's TCP ends, then
 # starts qemu_vm in the background. Leaves /tmp/qemu.DRIVER.{err,rc,time,up}.
@@ -76,11 +82,11 @@ qemu_start() {
     port=$((5000 + 10 * net + 1))
     rm -f "$out".*
     # shellcheck disable=SC2086 # QEMU_TAP_FLAGS: rtunctl's flags, split
-    rtunctl --dev /dev/net/"$drv" add qemu_"$drv" $QEMU_TAP_FLAGS > /dev/null ||
+    rtunctl --dev "$(qemu_node "$drv")" add qemu_"$drv" $QEMU_TAP_FLAGS > /dev/null ||
         { fail "$drv: rtunctl add qemu_$drv"; return 1; }
     # The VM's NIC must end up on this tap: QEMU fails to attach to a device
     # of the other driver (tun_set_iff: EINVAL).
-    expect_eq "driver of qemu_$drv" "$(ethtool -i qemu_"$drv" | sed -n 's/^driver: //p')" "$drv" || return 1
+    expect_eq "driver of qemu_$drv" "$(ethtool -i qemu_"$drv" | sed -n 's/^driver: //p')" "$(qemu_driver "$drv")" || return 1
     ip addr add 10.0."$net".1/24 dev qemu_"$drv"
     ip link set qemu_"$drv" up
     # With -e, each closes the connection after the last byte, and not before.
@@ -104,7 +110,7 @@ qemu_stop() {
     # shellcheck disable=SC2013 # one pid a line
     for pid in $(cat "$out".nc); do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
     # shellcheck disable=SC2086 # QEMU_TAP_FLAGS: rtunctl's flags, split
-    rtunctl --dev /dev/net/"$1" del qemu_"$1" $QEMU_TAP_FLAGS > /dev/null ||
+    rtunctl --dev "$(qemu_node "$1")" del qemu_"$1" $QEMU_TAP_FLAGS > /dev/null ||
         { fail "$1: rtunctl del qemu_$1"; return 1; }
 }
 

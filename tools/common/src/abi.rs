@@ -106,6 +106,14 @@ impl IfReq {
         r
     }
 
+    /// `name` and a pointer in the union (`ifr_data`: `SIOCETHTOOL`'s
+    /// command block).
+    pub fn with_ptr(name: &str, p: *mut libc::c_void) -> IfReq {
+        let mut r = IfReq::new(name, 0);
+        r.data[..std::mem::size_of::<usize>()].copy_from_slice(&(p as usize).to_ne_bytes());
+        r
+    }
+
     /// The name, up to its NUL.
     pub fn name(&self) -> String {
         let end = self.name.iter().position(|&b| b == 0).unwrap_or(16);
@@ -172,5 +180,10 @@ mod tests {
             libc::AF_INET as u16
         );
         assert_eq!(&r.data[2..8], &[0, 0, 10, 0, 0, 1]);
+        let mut x = 0u8;
+        let p: *mut u8 = &mut x;
+        let r = IfReq::with_ptr("rt0", p.cast());
+        assert_eq!(&r.data[..8], &(p as usize).to_ne_bytes());
+        assert!(r.data[8..].iter().all(|&b| b == 0));
     }
 }

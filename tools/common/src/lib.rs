@@ -4,6 +4,8 @@
 //!
 //! - [`abi`]: tun's ioctl numbers, `IFF_*`/`TUN_F_*` flags and `struct ifreq`;
 //! - [`errno`]: [`Errno`], the error of a failed system call, and its names;
+//! - [`ethtool`]: a device's driver and its `ethtool -S` counters, through
+//!   the `SIOCETHTOOL` ioctl any user may make;
 //! - [`sys`]: ioctl wrappers, an owned fd, small syscalls;
 //! - [`net`]: interface lookups (ifindex, sysfs) and the IPv4 checksum;
 //! - [`bpf`]: loading socket-filter programs, classic filter structures;
@@ -35,6 +37,7 @@
 pub mod abi;
 pub mod bpf;
 pub mod errno;
+pub mod ethtool;
 pub mod frame;
 pub mod hex;
 pub mod net;

@@ -365,6 +365,11 @@ fn read_fd(fd: i32, len: usize) -> Result<i32, Errno> {
     sys(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), len) })
 }
 
+fn lseek_fd(fd: i32) -> Result<i32, Errno> {
+    // SAFETY: lseek takes no pointer.
+    sys(unsafe { libc::lseek(fd, 0, libc::SEEK_SET) } as isize)
+}
+
 fn write_fd(fd: i32, data: &[u8]) -> Result<i32, Errno> {
     // SAFETY: `data` is readable for its length.
     sys(unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) })
@@ -853,6 +858,8 @@ fn zero_length_read(c: &mut Ctx) -> Res {
     c.say("frame queued", yes_no(wait_readable(fd.0, 2000)));
     c.show("read 10 bytes of it", read_fd(fd.0, 10));
     c.show("read after the short read", read_fd(fd.0, 2048));
+    // tun has no llseek: the file is not seekable.
+    c.show("lseek to 0", lseek_fd(fd.0));
     Ok(())
 }
 

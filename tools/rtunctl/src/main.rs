@@ -11,6 +11,7 @@
 mod block;
 mod cycles;
 mod race;
+mod top;
 
 use std::{ffi::CString, fs, io::Write, process::exit, time::Duration};
 
@@ -61,6 +62,10 @@ commands:
   getiff NAME                               TUNGETIFF and TUNGETFEATURES
   carrier NAME on|off                       TUNSETCARRIER
   stats NAME                                the device's counters
+  top [--interval SECS] [--count N] [--once] [--json] [DEV...]
+                                            live view of drops per reason with their rates,
+                                            for DEV or every rtun device (src/top.rs);
+                                            no privileges needed
   race napi-del [--count ROUNDS] [--seed S]
                                             writers on an IFF_NAPI queue while its device is
                                             deleted (src/race.rs)
@@ -91,6 +96,11 @@ struct Opts {
     hex: Option<Vec<u8>>,
     pad_to: Option<usize>,
     count: usize,
+    /// Whether `--count` was given (`top` runs until interrupted without it).
+    count_given: bool,
+    interval: Option<Duration>,
+    once: bool,
+    json: bool,
     seed: u64,
     bad_buffer: bool,
     timeout_ms: i32,
@@ -188,7 +198,18 @@ fn parse_args() -> Opts {
                 )
             }
             "--pad-to" => o.pad_to = Some(num("--pad-to", it.next())),
-            "--count" => o.count = num("--count", it.next()),
+            "--count" => {
+                o.count = num("--count", it.next());
+                o.count_given = true;
+            }
+            "--interval" => {
+                let v = it
+                    .next()
+                    .unwrap_or_else(|| usage_error("--interval needs a value"));
+                o.interval = Some(top::parse_interval(&v).unwrap_or_else(|e| usage_error(&e)));
+            }
+            "--once" => o.once = true,
+            "--json" => o.json = true,
             "--seed" => o.seed = num("--seed", it.next()),
             "--bypass-qdisc" => o.bypass_qdisc = true,
             "--bad-buffer" => o.bad_buffer = true,
@@ -333,6 +354,7 @@ fn main() {
         "getiff" => cmd_getiff(&o),
         "carrier" => cmd_carrier(&o),
         "stats" => cmd_stats(&o),
+        "top" => cmd_top(&o),
         "abi" => {
             usage_error("the ABI scenarios moved to their own tool: rtunabi [--dev PATH] SCENARIO")
         }
@@ -822,6 +844,23 @@ fn cmd_stats(o: &Opts) {
         }
     }
     println!("{}", parts.join(" "));
+}
+
+fn cmd_top(o: &Opts) {
+    if o.count_given && o.count == 0 {
+        usage_error("top: --count must be at least 1");
+    }
+    if o.once && o.count_given {
+        usage_error("top: --once and --count together");
+    }
+    let t = top::TopOpts {
+        interval: o.interval,
+        count: o.count_given.then_some(o.count),
+        once: o.once,
+        json: o.json,
+        devs: o.args[1..].to_vec(),
+    };
+    top::run(&t).unwrap_or_else(|e| errno_exit(e));
 }
 
 fn cmd_block(o: &Opts) {
