@@ -536,15 +536,108 @@ struct napi_struct *rtun_napi_new(struct net_device *dev, const void *owner)
 	netif_napi_add_tx(dev, &r->napi, rtun_napi_poll_cb);
 	return &r->napi;
 }
-void rtun_napi_delete(struct napi_struct *n) { netif_napi_del(n); kfree(container_of(n, struct rtun_napi, napi)); }
+/* A spare skb that napi_gro_frags() left for reuse is no packet: consume it
+ * rather than let netif_napi_del() free it as a drop.
+ */
+void rtun_napi_delete(struct napi_struct *n)
+{
+	consume_skb(n->skb);
+	n->skb = NULL;
+	netif_napi_del(n);
+	kfree(container_of(n, struct rtun_napi, napi));
+}
 void rtun_napi_schedule_bh(struct napi_struct *napi) { local_bh_disable(); napi_schedule(napi); local_bh_enable(); }
 void rtun_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb) { napi_gro_receive(napi, skb); }
+
+/* IFF_NAPI_FRAGS, as tun_napi_alloc_frags() and tun_get_user() build it.
+ * napi->skb is the GRO core's slot for the frame being built: the caller
+ * serialises these helpers per instance (napi.rs), takes the skb out of the
+ * slot at once, and puts it back only to hand it to napi_gro_frags().
+ */
+struct sk_buff *rtun_napi_get_frags(struct napi_struct *napi)
+{
+	struct sk_buff *skb;
+
+	local_bh_disable();
+	skb = napi_get_frags(napi);
+	napi->skb = NULL;
+	local_bh_enable();
+	return skb;
+}
+
+/* tun's limits on such a write, before anything is allocated. */
+bool rtun_iov_fits_frags(const struct iov_iter *it, size_t len)
+{
+	return it->nr_segs <= MAX_SKB_FRAGS + 1 &&
+	       len <= ETH_MAX_MTU - NET_SKB_PAD - NET_IP_ALIGN;
+}
+
+/* The layout of tun_napi_alloc_frags(): what is left of the iterator's
+ * current segment is linear, every later segment (at most a page) a page
+ * fragment of its own. Only the skb's shape is set; the bytes are copied
+ * after. Unlike tun, a layout whose segments do not add up to len, or an
+ * iterator of another kind than iovecs with several segments, is refused:
+ * the skb would not describe its bytes.
+ */
+int rtun_skb_frags_layout(struct sk_buff *skb, const struct iov_iter *it, size_t len)
+{
+	size_t linear = iov_iter_single_seg_count(it);
+	size_t rest;
+	unsigned long i;
+	int err;
+
+	if (linear > len || (it->nr_segs > 1 && !iter_is_iovec(it)) ||
+	    it->nr_segs > MAX_SKB_FRAGS + 1)
+		return -EINVAL;
+	rest = len - linear;
+	err = __skb_grow(skb, linear);
+	if (err)
+		return err;
+	skb->len = len;
+	skb->data_len = rest;
+	skb->truesize += rest;
+	for (i = 1; i < it->nr_segs; i++) {
+		size_t fragsz = iter_iov(it)[i].iov_len;
+		struct page *page;
+		void *frag;
+
+		if (fragsz == 0 || fragsz > PAGE_SIZE || fragsz > rest)
+			return -EINVAL;
+		frag = netdev_alloc_frag(fragsz);
+		if (!frag)
+			return -ENOMEM;
+		page = virt_to_head_page(frag);
+		skb_fill_page_desc(skb, i - 1, page, frag - page_address(page), fragsz);
+		rest -= fragsz;
+	}
+	return rest ? -EINVAL : 0;
+}
+
+/* Hands the frame (its Ethernet header pulled by eth_type_trans) to GRO
+ * through napi->skb, as tun does once napi_schedule_prep() succeeds; false,
+ * leaving the skb to the caller, when the instance is disabled or the frame
+ * has no room for the header that is pushed back.
+ */
+bool rtun_napi_gro_frags(struct napi_struct *napi, struct sk_buff *skb)
+{
+	if (skb_headroom(skb) < ETH_HLEN || !napi_schedule_prep(napi))
+		return false;
+	consume_skb(napi->skb);
+	__skb_push(skb, ETH_HLEN);
+	napi->skb = skb;
+	local_bh_disable();
+	napi_gro_frags(napi);
+	napi_complete(napi);
+	local_bh_enable();
+	return true;
+}
 u32 rtun_skb_get_hash_symmetric(struct sk_buff *skb) { return __skb_get_hash_symmetric(skb); }
 struct sk_buff *rtun_skb_gso_segment(struct sk_buff *skb) { return skb_gso_segment(skb, 0); }
 struct sk_buff *rtun_skb_next(const struct sk_buff *skb) { return skb->next; }
 void rtun_skb_mark_not_on_list(struct sk_buff *skb) { skb_mark_not_on_list(skb); }
 void rtun_skb_set_next(struct sk_buff *skb, struct sk_buff *next) { skb->next = next; }
 int rtun_pskb_trim(struct sk_buff *skb, unsigned int len) { return pskb_trim(skb, len); }
+bool rtun_pskb_may_pull(struct sk_buff *skb, unsigned int len) { return pskb_may_pull(skb, len); }
 
 /* ---- a queue's socket (sock.rs) ------------------------------------- */
 

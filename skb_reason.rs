@@ -138,6 +138,8 @@ pub(crate) enum Site {
     WriteShortEth,
     WriteShortIp,
     WriteNotIp,
+    WriteFragsSegment,
+    WriteFragsPull,
     WriteNapiDetached,
     ReadCopy,
     ReadVnetHdr,
@@ -175,7 +177,7 @@ const fn s(
 }
 
 /// The table: one row per drop site, in [`Site`] order.
-pub(crate) const SITES: [SiteInfo; 26] = [
+pub(crate) const SITES: [SiteInfo; 28] = [
     s(
         Site::XmitNoQueue,
         Reason::DevReady,
@@ -272,7 +274,7 @@ pub(crate) const SITES: [SiteInfo; 26] = [
         Reason::Nomem,
         Dir::Rx,
         Some(Errno::NoMem),
-        "write could not allocate a page for a large frame",
+        "write could not allocate a page for a large frame, or a fragment of an IFF_NAPI_FRAGS frame",
     ),
     s(
         Site::WriteCopy,
@@ -310,11 +312,25 @@ pub(crate) const SITES: [SiteInfo; 26] = [
         "TUN write without PI whose IP version is neither 4 nor 6",
     ),
     s(
+        Site::WriteFragsSegment,
+        Reason::DevHdr,
+        Dir::Rx,
+        Some(Errno::Inval),
+        "IFF_NAPI_FRAGS write with a segment that is empty or larger than a page (each one past the first becomes a page fragment)",
+    ),
+    s(
+        Site::WriteFragsPull,
+        Reason::HdrTrunc,
+        Dir::Rx,
+        Some(Errno::NoMem),
+        "IFF_NAPI_FRAGS TAP write whose Ethernet header could not be pulled into the linear part",
+    ),
+    s(
         Site::WriteNapiDetached,
         Reason::DevReady,
         Dir::RxUncounted,
         Some(Errno::Busy),
-        "write on a detached IFF_NAPI queue, whose NAPI instance is disabled",
+        "write on a detached IFF_NAPI or IFF_NAPI_FRAGS queue, whose NAPI instance is disabled",
     ),
     s(
         Site::ReadCopy,

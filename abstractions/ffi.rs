@@ -5,8 +5,8 @@
 
 use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void};
 use kernel::bindings::{
-    bpf_prog, dentry, fasync_struct, file, kiocb, napi_struct, net, net_device, page, pid,
-    rcu_work, sk_buff, sock, sock_fprog, sockaddr, socket, spinlock_t, wait_queue_head,
+    bpf_prog, dentry, fasync_struct, file, iov_iter, kiocb, napi_struct, net, net_device, page,
+    pid, rcu_work, sk_buff, sock, sock_fprog, sockaddr, socket, spinlock_t, wait_queue_head,
     work_struct,
 };
 
@@ -200,6 +200,15 @@ extern "C" {
     pub(crate) fn rtun_napi_delete(napi: *mut napi_struct);
     pub(crate) fn rtun_napi_schedule_bh(napi: *mut napi_struct);
     pub(crate) fn rtun_napi_gro_receive(napi: *mut napi_struct, skb: *mut sk_buff);
+    pub(crate) fn rtun_napi_get_frags(napi: *mut napi_struct) -> *mut sk_buff;
+    pub(crate) fn rtun_iov_fits_frags(it: *const iov_iter, len: usize) -> bool;
+    pub(crate) fn rtun_skb_frags_layout(
+        skb: *mut sk_buff,
+        it: *const iov_iter,
+        len: usize,
+    ) -> c_int;
+    pub(crate) fn rtun_napi_gro_frags(napi: *mut napi_struct, skb: *mut sk_buff) -> bool;
+    pub(crate) fn rtun_pskb_may_pull(skb: *mut sk_buff, len: c_uint) -> bool;
     pub(crate) fn rtun_skb_get_hash_symmetric(skb: *mut sk_buff) -> u32;
 
     pub(crate) fn rtun_skb_gso_segment(skb: *mut sk_buff) -> *mut sk_buff;

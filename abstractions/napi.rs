@@ -7,13 +7,18 @@
 //! [`Napi::enable`] follow TUNSETQUEUE; [`Napi::del`] unregisters it, before
 //! the queue or the device can go away. Frames still on the backlog then come
 //! back to the caller, to be dropped with a reason.
+//!
+//! IFF_NAPI_FRAGS frames take no backlog: the writer builds each in an skb
+//! from the instance's GRO allocator ([`Napi::frags_skb`]) and hands it to GRO
+//! itself ([`Napi::gro_frags`]), as tun's `tun_napi_alloc_frags` and
+//! `napi_gro_frags` do.
 
 use core::{
     ffi::{c_int, c_void},
     ptr::null_mut,
     sync::atomic::{AtomicPtr, AtomicU8, Ordering},
 };
-use kernel::{bindings, prelude::*};
+use kernel::{bindings, new_mutex, prelude::*, sync::Mutex};
 
 use crate::{
     abstractions::ffi,
@@ -34,7 +39,11 @@ const DISABLED: u8 = 2;
 /// (`add` publishes it before it leaves OFF), and its poll reaches this
 /// `Napi`, which is pinned (it lives in its queue's `Arc`) and outlives the
 /// registration (`del` ends it). `state` becomes OFF only under the backlog
-/// lock, and the instance is freed only after that.
+/// lock, and the instance is freed only after that, and after `frags` was
+/// taken once more: a non-null `inner` read under `frags` is registered until
+/// `frags` is released. The instance's frame slot (`napi_struct::skb`) is used
+/// only under `frags`, and is empty whenever `frags` is free but for a spare
+/// skb that `napi_gro_frags` left for reuse.
 #[pin_data]
 pub(crate) struct Napi {
     inner: AtomicPtr<bindings::napi_struct>,
@@ -42,6 +51,10 @@ pub(crate) struct Napi {
     #[pin]
     backlog: SpinLockBh<SkbQueue>,
     state: AtomicU8,
+    /// Serialises the IFF_NAPI_FRAGS writers' use of the instance, and makes
+    /// `del` wait for them.
+    #[pin]
+    frags: Mutex<()>,
 }
 
 // SAFETY: The raw `inner` pointer is only a handle to a C object that is not
@@ -59,6 +72,7 @@ impl Napi {
             inner: AtomicPtr::new(null_mut()),
             backlog <- new_spinlock_bh!(SkbQueue::new(), "rtun_napi_backlog"),
             state: AtomicU8::new(OFF),
+            frags <- new_mutex!((), "rtun_napi_frags"),
         })
     }
 
@@ -133,12 +147,20 @@ impl Napi {
             }
         };
         if !napi.is_null() {
+            // An IFF_NAPI_FRAGS writer that read `inner` before it was
+            // cleared uses the instance until it releases `frags`; those
+            // that take it from now on find no instance. The writers hold
+            // it only around two steps that do not sleep (no user copy), so
+            // this wait under RTNL is short.
+            drop(self.frags.lock());
             // SAFETY: `napi` was registered by `add` and is now unpublished:
             // `state` is OFF, set under the backlog lock, so no `receive` can
             // schedule it any more (it checks `state` and schedules under
             // that lock). It is disabled, so no poll runs: by `disable`
             // above, or by the TUNSETQUEUE detach that made it DISABLED
-            // (`napi_disable` waits for a running poll).
+            // (`napi_disable` waits for a running poll). No IFF_NAPI_FRAGS
+            // writer uses it: they use it only under `frags`, taken above
+            // after `inner` was cleared.
             unsafe { ffi::rtun_napi_delete(napi) };
         }
         self.take_backlog()
@@ -176,6 +198,57 @@ impl Napi {
         unsafe { ffi::rtun_napi_schedule_bh(napi) };
         drop(backlog);
         Ok(())
+    }
+
+    /// IFF_NAPI_FRAGS: a new frame from the instance's GRO allocator
+    /// (`napi_get_frags`), with head room only (see
+    /// [`SkBuff::frags_layout`]), not charged to any socket. EBUSY when the
+    /// instance is gone (its queue is being torn down), ENOMEM when memory ran
+    /// out. Process context.
+    pub(crate) fn frags_skb(&self) -> Result<SkBuff> {
+        let _frags = self.frags.lock();
+        let napi = self.inner.load(Ordering::Acquire);
+        if napi.is_null() {
+            return Err(EBUSY);
+        }
+        // SAFETY: `napi` is registered until `_frags` is released: it was
+        // read non-null under `frags`, which `del` takes after clearing
+        // `inner` and before freeing (type invariant). `frags` also makes us
+        // the only user of the instance's frame slot, which the helper
+        // leaves empty.
+        let skb = unsafe { ffi::rtun_napi_get_frags(napi) };
+        if skb.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: A new skb (on no list) that left the instance's slot: ours.
+        Ok(unsafe { SkBuff::from_raw(skb) })
+    }
+
+    /// IFF_NAPI_FRAGS: hands `skb`, an Ethernet frame whose header
+    /// `eth_type_trans` pulled (it is pushed back here), to GRO in the
+    /// caller's context (`napi_gro_frags`), once `napi_schedule_prep` lets us
+    /// own the instance, as tun does. Gives the frame back when the instance
+    /// is disabled (a detached queue) or gone, or when the frame has no room
+    /// for its Ethernet header before its data. Process context.
+    pub(crate) fn gro_frags(&self, skb: SkBuff) -> Result<(), SkBuff> {
+        let _frags = self.frags.lock();
+        let napi = self.inner.load(Ordering::Acquire);
+        if napi.is_null() {
+            return Err(skb);
+        }
+        let raw = skb.into_raw();
+        // SAFETY: `napi` is registered until `_frags` is released (as in
+        // `frags_skb`), and its frame slot is ours to fill. `raw` is a valid
+        // skb that we own; the helper takes it only when it returns true
+        // (it checks the head room it pushes into, and that the instance is
+        // enabled and now scheduled by us).
+        if unsafe { ffi::rtun_napi_gro_frags(napi, raw) } {
+            Ok(())
+        } else {
+            // SAFETY: Not taken: still the valid skb, on no list, that we
+            // owned.
+            Err(unsafe { SkBuff::from_raw(raw) })
+        }
     }
 
     /// The poll: up to `budget` frames to GRO.

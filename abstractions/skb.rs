@@ -14,7 +14,7 @@
 //! same for every skb they still hold.
 
 use core::{
-    ffi::{c_int, c_ulong},
+    ffi::{c_int, c_uint, c_ulong},
     mem::ManuallyDrop,
     ptr::NonNull,
 };
@@ -164,17 +164,6 @@ impl SkBuff {
         }
     }
 
-    /// An skb for `dev` with `len` bytes of linear room (plus the usual headroom).
-    /// Not charged to any socket (tun's IFF_NAPI_FRAGS frames). Process
-    /// context: may sleep.
-    pub(crate) fn alloc(dev: &NetDev, len: usize) -> Option<Self> {
-        let len = u32::try_from(len).ok()?;
-        // SAFETY: `dev` is valid; GFP_KERNEL is fine in process context.
-        let ptr = unsafe { bindings::__netdev_alloc_skb(dev.as_ptr(), len, bindings::GFP_KERNEL) };
-        // INVARIANT: A non-null result is a new skb, on no list, and ours.
-        NonNull::new(ptr).map(SkBuff)
-    }
-
     /// tun's `tun_alloc_skb`: an skb for `dev` with `len` bytes of linear room
     /// after tun's headroom, charged to `sock` (`sock_alloc_send_pskb`) until
     /// freed. While the charged frames fill `sock`'s send buffer, waits for
@@ -304,6 +293,60 @@ impl SkBuff {
         Ok(())
     }
 
+    /// Whether a frame of `len` bytes, the rest of `from`, may be written as
+    /// tun's IFF_NAPI_FRAGS frames are: at most `MAX_SKB_FRAGS` + 1 segments
+    /// and an Ethernet MTU's worth of bytes (tun_napi_alloc_frags' EMSGSIZE).
+    pub(crate) fn fits_frags(from: &mut IovIterSource<'_>, len: usize) -> bool {
+        // SAFETY: The iterator is valid; the helper only reads it.
+        unsafe { ffi::rtun_iov_fits_frags(from.as_raw(), len) }
+    }
+
+    /// Shapes the skb for a frame of `len` bytes, the rest of `from`, as tun
+    /// lays out an IFF_NAPI_FRAGS frame: what is left of the iterator's
+    /// current segment is linear, and every later segment a page fragment of
+    /// its own. Only the shape is set: [`SkBuff::copy_from_iter`] copies the
+    /// bytes, and the iterator does not move. EINVAL for a segment that is
+    /// empty or larger than a page, or segments that do not add up to `len`;
+    /// ENOMEM when memory ran out. The skb must be a fresh one, without
+    /// bytes or fragments (from [`crate::abstractions::napi::Napi::frags_skb`]).
+    pub(crate) fn frags_layout(
+        &mut self,
+        from: &mut IovIterSource<'_>,
+        len: usize,
+    ) -> Result<(), Error> {
+        if self.len() != 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: The skb is ours and empty (checked above), so the helper
+        // may size its linear part and fill its fragment slots from the
+        // first; the iterator is valid and only read.
+        kernel::error::to_result(unsafe {
+            ffi::rtun_skb_frags_layout(self.ptr(), from.as_raw(), len)
+        })
+    }
+
+    /// Makes sure the first `len` bytes are linear (`pskb_may_pull`), which
+    /// may reallocate the head; fails if the frame is shorter or memory ran
+    /// out. Process context.
+    #[inline(always)]
+    pub(crate) fn pull_linear(&mut self, len: usize) -> Result<(), Failed> {
+        if self.headlen() >= len {
+            return Ok(());
+        }
+        self.pull_linear_slow(len)
+    }
+
+    fn pull_linear_slow(&mut self, len: usize) -> Result<(), Failed> {
+        let len = c_uint::try_from(len).map_err(|_| Failed)?;
+        // SAFETY: The skb is ours; the helper may reallocate its head, which
+        // no reference of ours points into (`head` borrows `self`).
+        if unsafe { ffi::rtun_pskb_may_pull(self.ptr(), len) } {
+            Ok(())
+        } else {
+            Err(Failed)
+        }
+    }
+
     /// Copies `len` bytes from user memory into the skb, from its start.
     pub(crate) fn copy_from_iter(
         &mut self,
@@ -339,6 +382,7 @@ impl SkBuff {
     /// Then the network header is at the data, and the transport header
     /// probed. Fails, changing nothing, for a TAP frame without an Ethernet
     /// header in its linear part.
+    #[inline(always)]
     pub(crate) fn finish_rx_headers(&mut self, dev: &NetDev, tap: bool) -> Result<(), Failed> {
         if tap && self.headlen() < bindings::ETH_HLEN as usize {
             return Err(Failed);

@@ -104,6 +104,12 @@ cp "$KO" "$root/modules/rtun.ko"
 # The kernel's own tun selftest, static, when scripts/selftest.sh has built it.
 selftest=$(tun_selftest_path "$KDIR")
 [ -x "$selftest" ] && install -m 0755 "$selftest" "$root/usr/bin/tun_selftest"
+# skf_net_off and its script (bash), which runs ./skf_net_off from its folder.
+if [ -x "$(dirname "$selftest")/skf_net_off" ]; then
+    mkdir -p "$root/selftests/net"
+    install -m 0755 "$(dirname "$selftest")/skf_net_off" "$(dirname "$selftest")/skf_net_off.sh" "$root/selftests/net/"
+    copy_bin /bin/bash /bin/bash
+fi
 cp -r "$RTUN_TOP/tests" "$root/tests"
 
 # The drop observers of tests/guest/t_observe.sh and the demo: Debian's

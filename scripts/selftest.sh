@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # Build the kernel's own tun selftest, tools/testing/selftests/net/tun.c of the
 # test kernel's tree, unmodified and statically linked, so that the guest runs
-# it without any library. Prints the binary's path on stdout.
+# it without any library; and beside it skf_net_off (a classic filter reading
+# headers that lie in an IFF_NAPI_FRAGS frame's fragments), with its script.
+# Prints the tun binary's path on stdout.
 #
 # The kernel's makefiles do the work: `make headers` installs 7.3's UAPI
 # headers into $KDIR/usr/include (tun.c needs 7.3's linux/if_tun.h and
@@ -22,7 +24,7 @@ src=$KDIR/tools/testing/selftests/net
 [ -f "$src/tun.c" ] || die "$src/tun.c missing: KDIR must be a full Linux 7.3 source tree"
 
 stamp=$( {
-    cat "${BASH_SOURCE[0]}" "$src/tun.c" "$src/tuntap_helpers.h"
+    cat "${BASH_SOURCE[0]}" "$src/tun.c" "$src/tuntap_helpers.h" "$src/skf_net_off.c" "$src/skf_net_off.sh"
     gcc --version | head -1
     dpkg-query -W -f='${Version}' libc6-dev
 } | sha256sum | cut -c1-16)
@@ -32,7 +34,7 @@ mkdir -p "$out"
 exec 8>"$out/.lock"
 flock 8
 
-if [ -x "$bin" ] && [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]; then
+if [ -x "$bin" ] && [ -x "$out/skf_net_off" ] && [ "$(cat "$out/.stamp" 2>/dev/null)" = "$stamp" ]; then
     echo "$bin"
     exit 0
 fi
@@ -58,11 +60,15 @@ run make -C "$KDIR" -s RUSTC="$RUSTC" BINDGEN="$BINDGEN" LIBCLANG_PATH="$LIBCLAN
 # tun and its libynl.a (built in tools/net/ynl, copied into $out). LDFLAGS on
 # the command line reaches the link only; the Makefile's CFLAGS stay as they are.
 run env PATH="$pybin:$PATH" make -C "$src" OUTPUT="$out" LDFLAGS=-static "$out/tun"
+run make -C "$src" OUTPUT="$out" LDFLAGS=-static "$out/skf_net_off"
+install -m 0644 "$src/skf_net_off.sh" "$out/skf_net_off.sh"
 
-[ -x "$bin" ] || die "the selftest build produced no $bin"
-case $(readelf -l "$bin") in
-    *INTERP*) die "$bin is dynamically linked; the guest needs a static binary" ;;
-esac
+for b in "$bin" "$out/skf_net_off"; do
+    [ -x "$b" ] || die "the selftest build produced no $b"
+    case $(readelf -l "$b") in
+        *INTERP*) die "$b is dynamically linked; the guest needs a static binary" ;;
+    esac
+done
 echo "$stamp" >"$out/.stamp"
-log "upstream tun selftest built in $(( $(date +%s) - start )) s: $bin"
+log "upstream tun and skf_net_off selftests built in $(( $(date +%s) - start )) s: $bin"
 echo "$bin"

@@ -54,14 +54,18 @@ impl TunFile {
             return Err(EINVAL);
         }
 
-        // tun's choice of allocation: IFF_NAPI_FRAGS frames are not charged;
-        // a TAP frame that fits a page, written without waiting while the send
-        // buffer is unlimited, is built in the task's page fragment
-        // (tun_can_build_skb); every other frame is charged to the queue's
-        // socket, waiting for room unless `nonblock` (tun_alloc_skb).
-        let frags_mode = state.has(ioctl::IFF_NAPI_FRAGS) && self.napi.is_added();
-        let cheap =
-            !frags_mode && state.mode() == Mode::Tap && self.sock.sndbuf() == i32::MAX && nonblock;
+        if state.has(ioctl::IFF_NAPI_FRAGS) && self.napi.is_added() {
+            return self
+                .write_frags(&dev, state, from, len, pi_proto, vnet_hdr.as_ref(), le)
+                .map(|()| total);
+        }
+
+        // tun's choice of allocation: a TAP frame that fits a page, written
+        // without waiting while the send buffer is unlimited, is built in the
+        // task's page fragment (tun_can_build_skb); every other frame is
+        // charged to the queue's socket, waiting for room unless `nonblock`
+        // (tun_alloc_skb).
+        let cheap = state.mode() == Mode::Tap && self.sock.sndbuf() == i32::MAX && nonblock;
         let built = if cheap {
             SkBuff::build(&dev, &self.sock, len)
         } else {
@@ -77,12 +81,7 @@ impl TunFile {
                     // or fails for memory like any other write).
                     linear = len;
                 }
-                let skb = if frags_mode {
-                    SkBuff::alloc(&dev, linear).ok_or(ENOMEM)
-                } else {
-                    SkBuff::alloc_send(&dev, &self.sock, linear, nonblock)
-                };
-                match skb {
+                match SkBuff::alloc_send(&dev, &self.sock, linear, nonblock) {
                     Ok(mut skb) => {
                         skb.put(linear);
                         (skb, linear)
@@ -112,41 +111,108 @@ impl TunFile {
             vnet_hdr.as_ref(),
             le,
         ) {
-            Ok(()) => {
-                // tun_get_user: the receive queue is the writer's queue (a
-                // detached queue has none: tun records its stale index).
-                if let Some(i) = self.txq() {
-                    skb.record_rx_queue(i);
-                }
-                let flow = state.steers_flows().then(|| skb.hash_symmetric());
-                if self.napi.is_added() {
-                    if let Err(skb) = self.napi.receive(skb) {
-                        let site = Site::WriteNapiDetached;
-                        state.count_drop(site);
-                        skb.drop_reason(site.reason());
-                        return Err(errno(site));
-                    }
-                } else {
-                    skb.receive();
-                }
-                dev.count_rx(len);
-                if let Some(hash) = flow {
-                    state.flow_update(hash, self);
-                }
-                Ok(total)
-            }
-            Err(site) => {
-                state.count_drop(site);
-                skb.drop_reason(site.reason());
-                Err(errno(site))
-            }
+            Ok(()) => self.deliver(skb, &dev, state, len, false).map(|()| total),
+            Err(site) => Err(Self::drop_written(skb, state, site)),
         }
+    }
+
+    /// An IFF_NAPI_FRAGS write (TAP only), as tun builds it: an skb from the
+    /// queue's NAPI instance, shaped after the write's segments (the rest of
+    /// the current one linear, each later one a page fragment), filled and
+    /// checked as any frame, then handed to GRO in this context. Inlined,
+    /// as every step of `write()`: a drop's traced location is then
+    /// `rtun_file_write`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn write_frags(
+        &self,
+        dev: &NetDev,
+        state: &DevState,
+        from: &mut IovIterSource<'_>,
+        len: usize,
+        pi_proto: u16,
+        vnet_hdr: Option<&(vnet::Raw, bool)>,
+        le: bool,
+    ) -> Result {
+        // tun_napi_alloc_frags' limits come first, and fail counted, as its
+        // allocation failures do.
+        if !SkBuff::fits_frags(from, len) {
+            state.count_rx_lost();
+            return Err(EMSGSIZE);
+        }
+        let mut skb = match self.napi.frags_skb() {
+            Ok(skb) => skb,
+            Err(e) => {
+                if e == ENOMEM {
+                    state.count_rx_lost();
+                }
+                return Err(e);
+            }
+        };
+        if let Err(e) = skb.frags_layout(from, len) {
+            let site = if e == ENOMEM {
+                Site::WriteFragAlloc
+            } else {
+                Site::WriteFragsSegment
+            };
+            return Err(Self::drop_written(skb, state, site));
+        }
+        match self.fill(&mut skb, dev, state, from, len, len, pi_proto, vnet_hdr, le) {
+            Ok(()) => self.deliver(skb, dev, state, len, true),
+            Err(site) => Err(Self::drop_written(skb, state, site)),
+        }
+    }
+
+    /// A written frame that passed every check, into the stack: through the
+    /// queue's NAPI instance (GRO in this context with `frags`, or its
+    /// backlog and poll), or straight in; then counted, and its flow noted.
+    #[inline(always)]
+    fn deliver(
+        &self,
+        mut skb: SkBuff,
+        dev: &NetDev,
+        state: &DevState,
+        len: usize,
+        frags: bool,
+    ) -> Result {
+        // tun_get_user: the receive queue is the writer's queue (a detached
+        // queue has none: tun records its stale index).
+        if let Some(i) = self.txq() {
+            skb.record_rx_queue(i);
+        }
+        let flow = state.steers_flows().then(|| skb.hash_symmetric());
+        let refused = if frags {
+            self.napi.gro_frags(skb).err()
+        } else if self.napi.is_added() {
+            self.napi.receive(skb).err()
+        } else {
+            skb.receive();
+            None
+        };
+        if let Some(skb) = refused {
+            return Err(Self::drop_written(skb, state, Site::WriteNapiDetached));
+        }
+        dev.count_rx(len);
+        if let Some(hash) = flow {
+            state.flow_update(hash, self);
+        }
+        Ok(())
+    }
+
+    /// Drops a written frame at `site`, counted as the site says; the errno
+    /// for the writer.
+    #[inline(always)]
+    fn drop_written(skb: SkBuff, state: &DevState, site: Site) -> Error {
+        state.count_drop(site);
+        skb.drop_reason(site.reason());
+        errno(site)
     }
 
     /// Builds the frame in `skb` and checks it, in tun's order: copy, the
     /// protocol and network header, the virtio-net header, the Ethernet
     /// header, the link state. On failure, the drop site.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     pub(super) fn fill(
         &self,
         skb: &mut SkBuff,
@@ -184,7 +250,13 @@ impl TunFile {
                 };
                 skb.set_protocol_be(proto);
             }
-            Mode::Tap => frame::check_tap(len)?,
+            Mode::Tap => {
+                frame::check_tap(len)?;
+                // An IFF_NAPI_FRAGS frame's first segment may hold less than
+                // the Ethernet header: tun pulls it into the linear part.
+                skb.pull_linear(frame::ETH_HLEN)
+                    .map_err(|_| Site::WriteFragsPull)?;
+            }
         }
         if let Some((hdr, tnl)) = vnet_hdr {
             // The virtio-net header's offsets are checked against the

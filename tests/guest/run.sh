@@ -25,6 +25,7 @@ cd "$(dirname "$0")" || exit 1
 TESTS="
 module_load_unload
 upstream_tun_selftest
+upstream_skf_net_off
 drop_traced_in_trace_pipe
 observe_bpftrace
 observe_dropwatch
@@ -46,6 +47,7 @@ drop_full_ring
 drop_hdr_trunc
 drop_skb_ucopy_fault
 drop_nomem
+drop_napi_frags_segment
 drop_tap_txfilter
 drop_socket_filter
 drop_tap_filter
@@ -66,6 +68,7 @@ abi_zero_length_read
 abi_counters_reset_on_rebind
 abi_purge_on_detach
 abi_napi
+abi_napi_frags_layout
 abi_rx_queue
 abi_errnos
 abi_ring_resize

@@ -257,6 +257,29 @@ test_abi_napi() {
         'napi_frags: rx_dropped by that write: 0'
 }
 
+# IFF_NAPI_FRAGS as tun lays the frame out (tun_napi_alloc_frags): the first
+# segment linear, every later one a page fragment, handed to napi_gro_frags();
+# the net:napi_gro_frags_entry tracepoint shows the fragments GRO got, and a
+# packet socket the bytes. tun's limits: EINVAL for a later segment empty or
+# over a page, EMSGSIZE past MAX_SKB_FRAGS + 1 segments or 65471 bytes.
+test_abi_napi_frags_layout() {
+    abi_compare napi_frags_layout \
+        'one segment: writev: 3000' \
+        'one segment: read back: 3000 bytes, same' \
+        'eth | ip | rest: writev: 3000' \
+        'eth | ip | rest: read back: 3000 bytes, same' \
+        'eth | ip | rest: GRO saw: len=2986 data_len=2986 nr_frags=2' \
+        'eth header split 6 | 8 | rest: read back: 3000 bytes, same' \
+        '18 segments: writev: 3000' \
+        '19 segments: writev: EMSGSIZE' \
+        '19 segments: rx_dropped: 1' \
+        'empty middle segment: writev: EINVAL' \
+        'empty middle segment: rx_dropped: 1' \
+        'segment over a page: writev: EINVAL' \
+        'segment over a page: rx_dropped: 1' \
+        '65472 bytes: writev: EMSGSIZE'
+}
+
 # skb_record_rx_queue: a frame written on queue N reaches the stack with
 # receive queue N recorded (skb->queue_mapping N + 1), on the plain, IFF_NAPI
 # and IFF_NAPI_FRAGS paths; a packet socket's classic filter reads it

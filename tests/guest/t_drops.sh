@@ -135,6 +135,29 @@ test_drop_skb_ucopy_fault() {
     rtunctl del rd5 --tap --no-pi >/dev/null
 }
 
+# IFF_NAPI_FRAGS frames are laid out after the write's segments, as tun does:
+# one past the first larger than a page cannot be a page fragment (DEV_HDR,
+# EINVAL, rx_dropped; tun frees it unnamed). A split Ethernet header is pulled
+# into the linear part and the frame goes through.
+test_drop_napi_frags_segment() {
+    local out
+    load_rtun || return 1
+    new_dev rd9 --tap --no-pi --napi-frags || return 1
+    ip link set rd9 up
+    trace_start
+    out=$(rtunctl send rd9 --tap --no-pi --napi-frags --hex "$ETH_FRAME" --pad-to 4200 --segments 14)
+    trace_stop
+    expect_eq "segment over a page" "$out" "errno=EINVAL" || return 1
+    expect_drops DEV_HDR 1 || return 1
+    rtun_drops DEV_HDR | grep -q 'location=rtun_file_write' || { fail "DEV_HDR not located in rtun_file_write"; return 1; }
+    expect_counters rd9 1 0 || return 1
+    expect_ethtool rd9 DEV_HDR 1 || return 1
+    # (The stack counts this one in rx_dropped: no protocol takes 0x88b5.)
+    out=$(rtunctl send rd9 --tap --no-pi --napi-frags --hex "$ETH_FRAME" --pad-to 3000 --segments 6,8,1000)
+    expect_eq "Ethernet header split 6 | 8" "$out" "wrote 3000" || return 1
+    rtunctl del rd9 --tap --no-pi --napi-frags >/dev/null
+}
+
 # Page allocation for a large frame fails: fail_page_alloc, restricted by its
 # stack filter to allocations made from rtun's add_page_frag, fails one.
 test_drop_nomem() {

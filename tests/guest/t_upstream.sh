@@ -323,3 +323,61 @@ test_upstream_tun_selftest() {
     [ "$flaky_tun$flaky_rtun" = 00 ] ||
         flaky "cases that passed only on retry: tun.ko $flaky_tun, rtun $flaky_rtun"
 }
+
+# The kernel's skf_net_off selftest and its script, unmodified: a classic
+# filter on a raw socket reads the IPv6 and UDP headers of a frame written
+# with IFF_NAPI_FRAGS, whose headers lie in page fragments (SKF_NET_OFF), and
+# of a linear one. The script runs once on tun.ko and once on rtun
+# (/dev/net/rtun bind-mounted over /dev/net/tun in a mount namespace); both
+# print the same, and the net:napi_gro_frags_entry tracepoint shows that each
+# driver handed GRO the same non-linear frame.
+SKF_DIR=/selftests/net
+
+# skf_run LABEL [unshare -m ...]: the script's output in /tmp/skf.LABEL, the
+# GRO events in /tmp/skf.LABEL.gro; its exit status.
+skf_run() {
+    local label=$1 inst=$T/instances/rtun_skf rc
+    shift
+    rmdir "$inst" 2>/dev/null
+    mkdir "$inst" || { fail "cannot make the trace instance $inst"; return 1; }
+    echo 1 > "$inst/events/net/napi_gro_frags_entry/enable"
+    if [ $# -gt 0 ]; then
+        # shellcheck disable=SC2016 # expanded by the shell in the namespace
+        "$@" sh -c 'mount --bind /dev/net/rtun /dev/net/tun && cd "$1" && exec bash ./skf_net_off.sh' sh "$SKF_DIR" > "/tmp/skf.$label" 2>&1
+    else
+        (cd "$SKF_DIR" && bash ./skf_net_off.sh) > "/tmp/skf.$label" 2>&1
+    fi
+    rc=$?
+    echo 0 > "$inst/events/net/napi_gro_frags_entry/enable"
+    grep -o 'napi_gro_frags_entry: .*' "$inst/trace" |
+        sed 's/.* \(len=[0-9]*\) \(data_len=[0-9]*\) .* \(nr_frags=[0-9]*\) .*/\1 \2 \3/' > "/tmp/skf.$label.gro"
+    rmdir "$inst"
+    sed 's/^/#   /' "/tmp/skf.$label"
+    diag "napi_gro_frags_entry: $(oneline "$(cat "/tmp/skf.$label.gro")")"
+    return $rc
+}
+
+test_upstream_skf_net_off() {
+    local had_tun rc_tun rc_rtun
+    [ -x $SKF_DIR/skf_net_off ] || { skip "no $SKF_DIR/skf_net_off in this guest (scripts/selftest.sh)"; return "$KSFT_SKIP"; }
+    [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return "$KSFT_SKIP"; }
+    load_rtun || { fail "rtun not loaded"; return 1; }
+    had_tun=0
+    grep -q '^tun ' /proc/modules && had_tun=1
+    [ $had_tun = 1 ] || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
+    wait_for_file /dev/net/tun || return 1
+    diag "tun.ko:"
+    skf_run tun; rc_tun=$?
+    diag "rtun:"
+    skf_run rtun unshare -m; rc_rtun=$?
+    [ $had_tun = 1 ] || rmmod tun || diag "rmmod tun failed"
+    expect_eq "the script's exit status on tun.ko" "$rc_tun" 0 || return 1
+    expect_eq "the script's exit status on rtun" "$rc_rtun" 0 || return 1
+    # Three runs (no filter, linear, fragmented), each ending in OK.
+    expect_eq "OK lines on tun.ko" "$(grep -c '^OK$' /tmp/skf.tun)" 3 || return 1
+    cmp -s /tmp/skf.tun /tmp/skf.rtun || { fail "the script's output differs between tun.ko and rtun"; return 1; }
+    # Only the -F run goes through napi_gro_frags: its IPv6 header, UDP
+    # header and payload are three fragments after the linear Ethernet header.
+    expect_eq "GRO's view on tun.ko" "$(cat /tmp/skf.tun.gro)" "len=52 data_len=52 nr_frags=3" || return 1
+    expect_eq "GRO's view on rtun" "$(cat /tmp/skf.rtun.gro)" "$(cat /tmp/skf.tun.gro)"
+}

@@ -57,6 +57,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("counters_reset_on_rebind", counters_reset_on_rebind),
     ("purge_on_detach", purge_on_detach),
     ("napi", napi),
+    ("napi_frags_layout", napi_frags_layout),
     ("rx_queue", rx_queue),
     ("errnos", errnos),
     ("ring_resize", ring_resize),
@@ -1019,6 +1020,175 @@ fn napi(c: &mut Ctx) -> Res {
         drop(fd2);
         drop(fd1);
     }
+    Ok(())
+}
+
+/// A trace instance of its own with `net:napi_gro_frags_entry` on: what
+/// napi_gro_frags() saw of each frame. Removed on drop.
+struct GroFragsTrace(PathBuf);
+
+impl GroFragsTrace {
+    fn new() -> Result<Self, Errno> {
+        let dir = PathBuf::from(format!(
+            "/sys/kernel/tracing/instances/rtunabi_frags_{}",
+            std::process::id()
+        ));
+        let io = |e: std::io::Error| Errno(e.raw_os_error().unwrap_or(libc::EIO));
+        fs::create_dir(&dir).map_err(io)?;
+        let t = GroFragsTrace(dir);
+        fs::write(t.0.join("events/net/napi_gro_frags_entry/enable"), "1").map_err(io)?;
+        Ok(t)
+    }
+
+    /// `len=.. data_len=.. nr_frags=..` of each event since the last call,
+    /// or `none`.
+    fn take(&self) -> String {
+        let text = fs::read_to_string(self.0.join("trace")).unwrap_or_default();
+        let _ = fs::write(self.0.join("trace"), "");
+        let mut out = Vec::new();
+        for line in text.lines().filter(|l| l.contains("napi_gro_frags_entry:")) {
+            let field = |k: &str| {
+                line.split_whitespace()
+                    .find_map(|w| w.strip_prefix(k))
+                    .unwrap_or("?")
+                    .to_string()
+            };
+            out.push(format!(
+                "len={} data_len={} nr_frags={}",
+                field("len="),
+                field("data_len="),
+                field("nr_frags=")
+            ));
+        }
+        if out.is_empty() {
+            "none".into()
+        } else {
+            out.join("; ")
+        }
+    }
+}
+
+impl Drop for GroFragsTrace {
+    fn drop(&mut self) {
+        let _ = fs::write(self.0.join("events/net/napi_gro_frags_entry/enable"), "0");
+        let _ = fs::remove_dir(&self.0);
+    }
+}
+
+/// A packet socket on `name` that receives the 0x88b5 frames reaching the stack.
+fn frame_socket(name: &str) -> Result<Fd, Errno> {
+    let idx = net::if_index(name)? as i32;
+    let proto = 0x88b5u16.to_be();
+    // SAFETY: Plain socket call.
+    let fd = Fd(sys(
+        unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) } as isize,
+    )?);
+    // SAFETY: sockaddr_ll is plain data.
+    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sa.sll_family = libc::AF_PACKET as u16;
+    sa.sll_protocol = proto;
+    sa.sll_ifindex = idx;
+    // SAFETY: `sa` is a valid sockaddr_ll.
+    sys(unsafe {
+        libc::bind(
+            fd.0,
+            (&sa as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    } as isize)?;
+    Ok(fd)
+}
+
+/// writev() of `frame` cut into segments of the lengths `cuts` (the last one
+/// takes the rest; a cut past the end is an empty segment).
+fn writev_cut(fd: i32, frame: &[u8], cuts: &[usize]) -> Result<i32, Errno> {
+    let mut iov = Vec::new();
+    let mut at = 0;
+    for &n in cuts {
+        let n = n.min(frame.len() - at);
+        iov.push(libc::iovec {
+            iov_base: frame[at..].as_ptr().cast_mut().cast(),
+            iov_len: n,
+        });
+        at += n;
+    }
+    iov.push(libc::iovec {
+        iov_base: frame[at..].as_ptr().cast_mut().cast(),
+        iov_len: frame.len() - at,
+    });
+    // SAFETY: Every iovec points into `frame`, within its length.
+    sys(unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as i32) })
+}
+
+/// What the frame socket got within 1 s: `N bytes, same` (as written),
+/// `N bytes, different`, or `no frame`.
+fn frame_back(fd: i32, written: &[u8]) -> String {
+    if !wait_readable(fd, 1000) {
+        return "no frame".into();
+    }
+    let mut buf = vec![0u8; 70000];
+    // SAFETY: `buf` is ours for its length.
+    match sys(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) }) {
+        Ok(n) => {
+            let n = n as usize;
+            let same = buf.get(..n) == Some(written);
+            format!("{n} bytes, {}", if same { "same" } else { "different" })
+        }
+        Err(e) => e.to_string(),
+    }
+}
+
+/// IFF_NAPI_FRAGS frames as tun lays them out (tun_napi_alloc_frags): what is
+/// left of the first segment is linear and every later segment a page
+/// fragment of its own, handed to napi_gro_frags(), which the
+/// `napi_gro_frags_entry` tracepoint shows. Its limits: a segment past the
+/// first empty or over a page (EINVAL), more than MAX_SKB_FRAGS + 1 segments
+/// or more than an Ethernet MTU's worth of bytes (EMSGSIZE), each counted in
+/// rx_dropped.
+fn napi_frags_layout(c: &mut Ctx) -> Res {
+    let (fd, name) = c.create(
+        "TUNSETIFF tap napi napi_frags",
+        TAP | IFF_NAPI | IFF_NAPI_FRAGS,
+    )?;
+    c.up(&name)?;
+    let ps = c.need("packet socket for 0x88b5", frame_socket(&name))?;
+    let trace = c.need(
+        "trace instance with napi_gro_frags_entry",
+        GroFragsTrace::new(),
+    )?;
+    let dropped = || {
+        sysfs(&name, "statistics/rx_dropped")
+            .parse::<i64>()
+            .unwrap_or(-1)
+    };
+    let mut big = frame::default_eth_frame();
+    big.resize(3000, 0x5a);
+    let mut huge = frame::default_eth_frame();
+    huge.resize(65472, 0x5a);
+    let max_segs: Vec<usize> = vec![14; 17];
+    let too_many: Vec<usize> = vec![14; 18];
+    let page = 4096;
+    let cases: [(&str, &[u8], Vec<usize>); 9] = [
+        ("one segment", &big, vec![]),
+        ("eth | ip | rest", &big, vec![14, 40]),
+        ("eth header split 6 | 8 | rest", &big, vec![6, 8]),
+        ("1000 | 1000 | rest", &big, vec![1000, 1000]),
+        ("18 segments", &big, max_segs),
+        ("19 segments", &big, too_many),
+        ("empty middle segment", &big, vec![14, 0]),
+        ("segment over a page", &huge[..page + 100], vec![14]),
+        ("65472 bytes", &huge, vec![65000]),
+    ];
+    for (label, f, cuts) in cases {
+        let before = dropped();
+        c.show(&format!("{label}: writev"), writev_cut(fd.0, f, &cuts));
+        c.say(&format!("{label}: read back"), frame_back(ps.0, f));
+        c.say(&format!("{label}: GRO saw"), trace.take());
+        c.say(&format!("{label}: rx_dropped"), dropped() - before);
+    }
+    drop(trace);
+    drop(ps);
+    drop(fd);
     Ok(())
 }
 

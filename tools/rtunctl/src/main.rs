@@ -26,7 +26,7 @@ use rtun_common::{
 const USAGE: &str = "usage: rtunctl [--dev PATH] [--as-uid UID[:GID]] COMMAND [ARGS]
 
 attach flags (every command that attaches): --tun | --tap (default), --no-pi,
-  --multi-queue, --vnet-hdr, --napi, --backpressure, --nonblock
+  --multi-queue, --vnet-hdr, --napi, --napi-frags, --backpressure, --nonblock
 
 commands:
   add NAME... [--owner UID] [--group GID]  create persistent devices, print their names
@@ -46,7 +46,9 @@ commands:
                                             N rounds: open, TUNSETIFF, close, rmmod at once;
                                             prints each refused first try (src/cycles.rs)
   send NAME (--hex HEX | --bad-buffer) [--pad-to N] [--count K] [--pi-proto HEX]
-         [--vnet HEX]                       write frames, print 'wrote N' or 'errno=E'
+         [--vnet HEX] [--segments N,N,...]  write frames, print 'wrote N' or 'errno=E';
+                                            --segments: writev() cut after the headers at
+                                            those lengths, the rest in a last segment
   recv NAME [--count N] [--timeout-ms T] [--no-poll]
                                             read frames (--no-poll: one plain blocking read)
   forward A B [--ready-file F]              copy frames between two devices
@@ -82,6 +84,8 @@ struct Opts {
     detach: bool,
     detach_one: bool,
     napi: bool,
+    napi_frags: bool,
+    segments: Vec<usize>,
     backpressure: bool,
     sndbuf: Option<i32>,
     extra_every: usize,
@@ -179,6 +183,15 @@ fn parse_args() -> Opts {
             "--detach" => o.detach = true,
             "--detach-one" => o.detach_one = true,
             "--napi" => o.napi = true,
+            "--napi-frags" => o.napi_frags = true,
+            "--segments" => {
+                o.segments = it
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|n| num("--segments", Some(n.to_string())))
+                    .collect()
+            }
             "--backpressure" => o.backpressure = true,
             "--sndbuf" => o.sndbuf = Some(num("--sndbuf", it.next())),
             "--extra-every" => o.extra_every = num("--extra-every", it.next()),
@@ -263,6 +276,9 @@ impl Opts {
         }
         if self.napi {
             f |= IFF_NAPI;
+        }
+        if self.napi_frags {
+            f |= IFF_NAPI | IFF_NAPI_FRAGS;
         }
         if self.backpressure {
             f |= IFF_BACKPRESSURE;
@@ -554,10 +570,38 @@ fn cmd_send(o: &Opts) {
             }
         }
         let mut buf = headers(o, &payload);
+        // The headers (if any), then the frame cut at --segments, then the
+        // rest; without --segments, one segment (a plain write).
+        let mut cuts = Vec::new();
+        if !o.segments.is_empty() && !buf.is_empty() {
+            cuts.push(buf.len());
+        }
+        cuts.extend_from_slice(&o.segments);
         buf.extend_from_slice(&payload);
+        let mut iov = Vec::new();
+        let mut at = 0;
+        for n in cuts {
+            let n = n.min(buf.len() - at);
+            iov.push(libc::iovec {
+                iov_base: buf[at..].as_ptr().cast_mut().cast(),
+                iov_len: n,
+            });
+            at += n;
+        }
+        iov.push(libc::iovec {
+            iov_base: buf[at..].as_ptr().cast_mut().cast(),
+            iov_len: buf.len() - at,
+        });
         for _ in 0..o.count {
-            // SAFETY: `buf` is readable for its length.
-            let r = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+            // A plain write() without --segments: a writev() of nothing
+            // would not reach the driver.
+            let r = if o.segments.is_empty() {
+                // SAFETY: `buf` is readable for its length.
+                unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) }
+            } else {
+                // SAFETY: Every iovec points into `buf`, within its length.
+                unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as i32) }
+            };
             report_write(r, &mut failed);
         }
     }
