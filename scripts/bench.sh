@@ -5,6 +5,7 @@
 # tools/rtunbench, that drives both through the same code.
 #
 #   scripts/bench.sh [--quick] [--icount SHIFT] [--out FILE] [RTUNBENCH OPTIONS...]
+#   scripts/bench.sh --chart-only [CSV...]
 #
 # Builds (or reuses) the bench kernel, builds rtun.ko against it in a scratch
 # copy of the sources (the test build's rtun.ko in the repo is left alone),
@@ -22,9 +23,42 @@
 # numbers repeat to about 1% on a busy machine; the two vCPUs share one host
 # thread. It is a benchmark, not a test: the exit status says whether every run
 # worked, never anything about the numbers.
+#
+# After the CSV, it draws the chart beside it (FILE without .csv, plus .svg:
+# the rtun/tun ratio of every path, tracepoint off and on, against the 1.00
+# line) with tools/rtunchart, a host tool; a chart that fails is logged, and
+# leaves the exit status to the runs. --chart-only draws the charts of CSVs
+# already written (default: bench/results-wall.csv and
+# bench/results-icount.csv) without booting anything; its exit status says
+# whether every chart was drawn. Charts under bench/ also come only from a
+# tree without uncommitted changes.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
+
+# committed_only FILE: dies if FILE is under bench/ and the tree has
+# uncommitted changes (bench/ itself aside). Results that are committed
+# (bench/*) come only from committed code: a tree with uncommitted changes may
+# write only to a scratch file elsewhere.
+committed_only() {
+    local file=$1
+    case "$(cd "$(dirname "$file")" && pwd)/" in
+        "$RTUN_TOP/bench/"*)
+            if [ -n "$(git -C "$RTUN_TOP" status --porcelain --untracked-files=no -- . ":(exclude)bench" 2>/dev/null)" ]; then
+                die "the tree has uncommitted changes: commit them, or write outside bench/ (--out FILE)"
+            fi ;;
+    esac
+}
+
+# draw_chart CSV: draws the chart of the summary CSV beside it (CSV without
+# .csv, plus .svg) with tools/rtunchart, built first; fails, saying why, if
+# it cannot.
+draw_chart() {
+    local csv=$1 svg=${1%.csv}.svg
+    (cd "$RTUN_TOP" && cargo build --quiet --release -p rtunchart) || { log "cannot build tools/rtunchart"; return 1; }
+    "$RTUN_TOP/target/release/rtunchart" "$csv" "$svg" || { log "no chart for $csv"; return 1; }
+    log "wrote $svg"
+}
 
 out=
 quick=0
@@ -32,6 +66,20 @@ args=()
 gargs=()
 while [ $# -gt 0 ]; do
     case "$1" in
+        --chart-only)
+            if [ -n "$out" ] || [ $quick = 1 ] || [ ${#args[@]} -gt 0 ] || [ ${#gargs[@]} -gt 0 ]; then
+                die "--chart-only takes CSV files, no other option"
+            fi
+            shift
+            csvs=("$@")
+            [ ${#csvs[@]} -gt 0 ] || csvs=("$RTUN_TOP/bench/results-wall.csv" "$RTUN_TOP/bench/results-icount.csv")
+            for f in "${csvs[@]}"; do
+                [ -f "$f" ] || die "$f missing"
+                committed_only "$f"
+            done
+            rc=0
+            for f in "${csvs[@]}"; do draw_chart "$f" || rc=1; done
+            exit "$rc" ;;
         --out) [ $# -ge 2 ] || die "--out needs a file"; out=$2; shift 2 ;;
         --out=*) out=${1#--out=}; shift ;;
         --quick) quick=1; args+=("$1"); shift ;;
@@ -50,14 +98,7 @@ if [ -z "$out" ]; then
     fi
 fi
 mkdir -p "$(dirname "$out")"
-# Results that are committed (bench/*.csv) come only from committed code: a
-# tree with uncommitted changes may write only to a scratch --out elsewhere.
-case "$(cd "$(dirname "$out")" && pwd)/" in
-    "$RTUN_TOP/bench/"*)
-        if [ -n "$(git -C "$RTUN_TOP" status --porcelain --untracked-files=no -- . ":(exclude)bench" 2>/dev/null)" ]; then
-            die "the tree has uncommitted changes: commit them, or write to a scratch --out outside bench/"
-        fi ;;
-esac
+committed_only "$out"
 base=${out%.csv}
 t_start=$(date +%s)
 
@@ -107,6 +148,8 @@ if [ -n "$(extract RTUNBENCH-CSV)" ]; then
     extract RTUNBENCH-CSV > "$out"
     extract RTUNBENCH-SAMPLES > "$base.samples.csv"
     log "wrote $out, $base.samples.csv and $base.log"
+    # The chart is a picture of the CSV: without it the runs still count.
+    draw_chart "$out" || log "the chart failed (above); the CSV is there all the same"
 else
     log "no CSV in the guest's output (see $base.log)"
     [ "$rc" != 0 ] || rc=1

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //! What the user-space tools (rtunctl, rtunabi, rtunbench, rtunfuzz,
-//! rtunstress) share, in one place instead of a copy per tool:
+//! rtunstress; and rtunchart, on the host, for [`Errno`]) share, in one place
+//! instead of a copy per tool:
 //!
 //! - [`abi`]: tun's ioctl numbers, `IFF_*`/`TUN_F_*` flags and `struct ifreq`;
 //! - [`errno`]: [`Errno`], the error of a failed system call, and its names;
