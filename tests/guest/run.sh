@@ -79,6 +79,7 @@ abi_steering
 abi_backpressure
 abi_backpressure_detach_middle
 race_napi_write_vs_delete
+race_napi_frags_write_vs_delete
 netpoll_backpressure_xmit
 abi_sndbuf
 abi_nowait

@@ -41,6 +41,27 @@ test_race_napi_write_vs_delete() {
     return $rc
 }
 
+# IFF_NAPI_FRAGS: the same race, each frame written in two segments (a page
+# fragment), built in an skb of the NAPI instance's and handed to GRO by the
+# writer itself, while the device and its instance go away. rtun only: on
+# tun.ko this race is a use-after-free of the writer's skb (tun's detach frees
+# napi->skb without the napi_mutex its writer holds; docs/reliability.md), a
+# KASAN report that would fail the rest of the boot, so its control is
+# reported as skipped, not run.
+test_race_napi_frags_write_vs_delete() {
+    local seed rounds before out st
+    abi_prepare || return $?
+    seed=${RTUN_STRESS_SEED:-$(date +%s)}
+    rounds=${RTUN_RACE_ROUNDS:-40}
+    diag "seed $seed, $rounds rounds; control on tun.ko: SKIP (use-after-free in tun_get_user)"
+    before=$(splats | wc -l)
+    out=$(rtunctl --dev /dev/net/rtun race napi-frags-del --count "$rounds" --seed "$seed")
+    st=$?
+    diag "/dev/net/rtun: $out"
+    [ $st = 0 ] || { fail "the race run failed"; return 1; }
+    check_no_new_splats "$before" "rtun's race"
+}
+
 # netconsole on a TAP with IFF_BACKPRESSURE whose reader does not read:
 # netpoll calls ndo_start_xmit with IRQs off, so the transmit path must not
 # touch the BH state when a frame fills the ring and stops the queue (tun's

@@ -68,7 +68,7 @@ commands:
                                             live view of drops per reason with their rates,
                                             for DEV or every rtun device (src/top.rs);
                                             no privileges needed
-  race napi-del [--count ROUNDS] [--seed S]
+  race napi-del|napi-frags-del [--count ROUNDS] [--seed S]
                                             writers on an IFF_NAPI queue while its device is
                                             deleted (src/race.rs)
 
@@ -389,8 +389,11 @@ fn main() {
             cycles::run(&module, &netns, o.count, o.extra_every);
         }
         "race" => match o.args.get(1).map(String::as_str) {
-            Some("napi-del") => exit(race::napi_del(&o.dev_path, o.count.max(1), o.seed)),
-            _ => usage_error("race needs napi-del"),
+            Some("napi-del") => exit(race::napi_del(&o.dev_path, o.count.max(1), o.seed, false)),
+            Some("napi-frags-del") => {
+                exit(race::napi_del(&o.dev_path, o.count.max(1), o.seed, true))
+            }
+            _ => usage_error("race needs napi-del or napi-frags-del"),
         },
         "close-rmmod" => {
             let persist = match o.args.get(2).map(String::as_str) {

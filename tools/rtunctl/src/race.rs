@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 //! `rtunctl race napi-del --rounds N --seed S`: writers on an IFF_NAPI queue
 //! while the device is deleted under them (RTM_DELLINK), round after round.
+//! `race napi-frags-del`: the same with IFF_NAPI_FRAGS, each frame written
+//! in two segments (so with a page fragment), which GRO gets in the writer's
+//! context.
 //!
 //! Each round creates a TAP device with IFF_NAPI, brings it up, starts four
 //! threads that write 60-byte frames to the one file as fast as they can,
@@ -35,13 +38,13 @@ const WRITERS: usize = 4;
 /// expected but is counted like the rest.
 const EXPECTED: &[Errno] = &[Errno(libc::EBADFD), Errno(libc::EIO), Errno(libc::EBUSY)];
 
-pub fn napi_del(dev: &str, rounds: usize, seed: u64) -> i32 {
+pub fn napi_del(dev: &str, rounds: usize, seed: u64, frags: bool) -> i32 {
     let mut rng = SeedRng::new(seed);
     let mut errnos: BTreeMap<String, usize> = BTreeMap::new();
     let mut written = 0usize;
     let mut unexpected = 0usize;
     for round in 0..rounds {
-        let fd = match setup(dev) {
+        let fd = match setup(dev, frags) {
             Ok(v) => v,
             Err((step, e)) => {
                 println!("round {round}: {step}: {e}");
@@ -55,7 +58,7 @@ pub fn napi_del(dev: &str, rounds: usize, seed: u64) -> i32 {
             .map(|_| {
                 let fd = Arc::clone(&fd);
                 let stop = Arc::clone(&stop);
-                thread::spawn(move || write_until_error(fd.0, &stop))
+                thread::spawn(move || write_until_error(fd.0, &stop, frags))
             })
             .collect();
         thread::sleep(Duration::from_micros(rng.below(5000)));
@@ -91,10 +94,12 @@ pub fn napi_del(dev: &str, rounds: usize, seed: u64) -> i32 {
     0
 }
 
-/// A new up TAP device with IFF_NAPI: its file and ifindex.
-fn setup(dev: &str) -> Result<(Fd, u32), (&'static str, Errno)> {
+/// A new up TAP device with IFF_NAPI (and IFF_NAPI_FRAGS with `frags`): its
+/// file and ifindex.
+fn setup(dev: &str, frags: bool) -> Result<(Fd, u32), (&'static str, Errno)> {
     let fd = Fd(rtun_common::sys::open_dev(dev, 0).map_err(|e| ("open", e))?);
-    let mut req = IfReq::new("", IFF_TAP | IFF_NO_PI | IFF_NAPI);
+    let flags = IFF_TAP | IFF_NO_PI | IFF_NAPI | if frags { IFF_NAPI_FRAGS } else { 0 };
+    let mut req = IfReq::new("", flags);
     ioctl(fd.0, TUNSETIFF, &mut req).map_err(|e| ("TUNSETIFF", e))?;
     let name = req.name();
     // SAFETY: A plain socket for the interface ioctls.
@@ -112,15 +117,28 @@ fn setup(dev: &str) -> Result<(Fd, u32), (&'static str, Errno)> {
 }
 
 /// Writes a 60-byte broadcast frame until a write fails or `stop` is set:
-/// the number written and the first errno.
-fn write_until_error(fd: i32, stop: &AtomicBool) -> (usize, Option<Errno>) {
+/// the number written and the first errno. With `frags`, in two segments:
+/// the Ethernet header, then the rest.
+fn write_until_error(fd: i32, stop: &AtomicBool, frags: bool) -> (usize, Option<Errno>) {
     let mut f = vec![0xffu8; 6];
     f.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01, 0x88, 0xb5]);
     f.resize(60, 0);
+    let (head, rest) = f.split_at(if frags { 14 } else { f.len() });
+    let iov = [
+        libc::iovec {
+            iov_base: head.as_ptr().cast_mut().cast(),
+            iov_len: head.len(),
+        },
+        libc::iovec {
+            iov_base: rest.as_ptr().cast_mut().cast(),
+            iov_len: rest.len(),
+        },
+    ];
+    let segs = if frags { 2 } else { 1 };
     let mut n = 0;
     while !stop.load(Ordering::Relaxed) {
-        // SAFETY: `f` is readable for its length.
-        let r = unsafe { libc::write(fd, f.as_ptr().cast(), f.len()) };
+        // SAFETY: The first `segs` iovecs point into `f`, within its length.
+        let r = unsafe { libc::writev(fd, iov.as_ptr(), segs) };
         if r < 0 {
             return (n, Some(Errno::last()));
         }
