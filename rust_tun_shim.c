@@ -34,6 +34,7 @@
 #include <linux/if_arp.h>
 #include <linux/module.h>
 #include <linux/netdevice.h>
+#include <linux/netpoll.h>
 #include <linux/nsproxy.h>
 #include <linux/poll.h>
 #include <linux/proc_fs.h>
@@ -586,6 +587,11 @@ int rtun_skb_frags_layout(struct sk_buff *skb, const struct iov_iter *it, size_t
 	unsigned long i;
 	int err;
 
+	/* Only a fresh skb: nothing else sees its shared info or accounts
+	 * for its truesize.
+	 */
+	if (skb->len || skb_shinfo(skb)->nr_frags || skb->sk || skb_cloned(skb))
+		return -EINVAL;
 	if (linear > len || (it->nr_segs > 1 && !iter_is_iovec(it)) ||
 	    it->nr_segs > MAX_SKB_FRAGS + 1)
 		return -EINVAL;
@@ -593,9 +599,6 @@ int rtun_skb_frags_layout(struct sk_buff *skb, const struct iov_iter *it, size_t
 	err = __skb_grow(skb, linear);
 	if (err)
 		return err;
-	skb->len = len;
-	skb->data_len = rest;
-	skb->truesize += rest;
 	for (i = 1; i < it->nr_segs; i++) {
 		size_t fragsz = iter_iov(it)[i].iov_len;
 		struct page *page;
@@ -610,26 +613,54 @@ int rtun_skb_frags_layout(struct sk_buff *skb, const struct iov_iter *it, size_t
 		skb_fill_page_desc(skb, i - 1, page, frag - page_address(page), fragsz);
 		rest -= fragsz;
 	}
-	return rest ? -EINVAL : 0;
+	if (rest)
+		return -EINVAL;
+	/* The lengths only once the fragments describe them. */
+	skb->len = len;
+	skb->data_len = len - linear;
+	skb->truesize += skb->data_len;
+	return 0;
 }
 
-/* Hands the frame (its Ethernet header pulled by eth_type_trans) to GRO
- * through napi->skb, as tun does once napi_schedule_prep() succeeds; false,
- * leaving the skb to the caller, when the instance is disabled or the frame
- * has no room for the header that is pushed back.
+/* Hands the frame to GRO through napi->skb, as tun does once
+ * napi_schedule_prep() succeeds: 0, or an errno leaving the skb to the
+ * caller. -EINVAL unless eth_type_trans() just pulled the frame's Ethernet
+ * header (pushed back here) and the skb is neither charged nor cloned (GRO
+ * steals and rewrites its fragments); -EBUSY for another device's frame or
+ * an instance that is disabled or owned by a poll; -EIO when the device is
+ * down, checked in the RCU section that delivers the frame, as tun_get_user()
+ * does. Unlike tun, netpoll's poll lock is held across the ownership of the
+ * instance: a netpoll poll of it (poll_one_napi() sets NPSVC) in between
+ * would make napi_complete() leave it scheduled for ever.
  */
-bool rtun_napi_gro_frags(struct napi_struct *napi, struct sk_buff *skb)
+int rtun_napi_gro_frags(struct napi_struct *napi, struct sk_buff *skb)
 {
-	if (skb_headroom(skb) < ETH_HLEN || !napi_schedule_prep(napi))
-		return false;
-	consume_skb(napi->skb);
-	__skb_push(skb, ETH_HLEN);
-	napi->skb = skb;
+	void *have;
+	int err = -EBUSY;
+
+	if (!skb_mac_header_was_set(skb) ||
+	    skb_mac_header(skb) + ETH_HLEN != skb->data || skb->sk || skb_cloned(skb))
+		return -EINVAL;
+	if (skb->dev != napi->dev)
+		return -EBUSY;
 	local_bh_disable();
-	napi_gro_frags(napi);
-	napi_complete(napi);
+	if (!(READ_ONCE(skb->dev->flags) & IFF_UP)) {
+		err = -EIO;
+		goto out;
+	}
+	have = netpoll_poll_lock(napi);
+	if (napi_schedule_prep(napi)) {
+		consume_skb(napi->skb);
+		__skb_push(skb, ETH_HLEN);
+		napi->skb = skb;
+		napi_gro_frags(napi);
+		napi_complete(napi);
+		err = 0;
+	}
+	netpoll_poll_unlock(have);
+out:
 	local_bh_enable();
-	return true;
+	return err;
 }
 u32 rtun_skb_get_hash_symmetric(struct sk_buff *skb) { return __skb_get_hash_symmetric(skb); }
 struct sk_buff *rtun_skb_gso_segment(struct sk_buff *skb) { return skb_gso_segment(skb, 0); }

@@ -114,7 +114,7 @@ void rtun_napi_gro_receive(struct napi_struct *napi, struct sk_buff *skb);
 struct sk_buff *rtun_napi_get_frags(struct napi_struct *napi);
 bool rtun_iov_fits_frags(const struct iov_iter *it, size_t len);
 int rtun_skb_frags_layout(struct sk_buff *skb, const struct iov_iter *it, size_t len);
-bool rtun_napi_gro_frags(struct napi_struct *napi, struct sk_buff *skb);
+int rtun_napi_gro_frags(struct napi_struct *napi, struct sk_buff *skb);
 bool rtun_pskb_may_pull(struct sk_buff *skb, unsigned int len);
 u32 rtun_skb_get_hash_symmetric(struct sk_buff *skb);
 void rtun_dev_init_features(struct net_device *dev, netdev_features_t f);

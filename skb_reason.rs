@@ -316,7 +316,7 @@ pub(crate) const SITES: [SiteInfo; 28] = [
         Reason::DevHdr,
         Dir::Rx,
         Some(Errno::Inval),
-        "IFF_NAPI_FRAGS write with a segment that is empty or larger than a page (each one past the first becomes a page fragment)",
+        "IFF_NAPI_FRAGS write whose segments cannot lay out its frame: one past the first empty or larger than a page, or several that are not iovecs",
     ),
     s(
         Site::WriteFragsPull,
@@ -330,7 +330,7 @@ pub(crate) const SITES: [SiteInfo; 28] = [
         Reason::DevReady,
         Dir::RxUncounted,
         Some(Errno::Busy),
-        "write on a detached IFF_NAPI or IFF_NAPI_FRAGS queue, whose NAPI instance is disabled",
+        "write on a detached IFF_NAPI or IFF_NAPI_FRAGS queue, whose NAPI instance is disabled (or, IFF_NAPI_FRAGS, owned by a poll)",
     ),
     s(
         Site::ReadCopy,

@@ -207,7 +207,7 @@ extern "C" {
         it: *const iov_iter,
         len: usize,
     ) -> c_int;
-    pub(crate) fn rtun_napi_gro_frags(napi: *mut napi_struct, skb: *mut sk_buff) -> bool;
+    pub(crate) fn rtun_napi_gro_frags(napi: *mut napi_struct, skb: *mut sk_buff) -> c_int;
     pub(crate) fn rtun_pskb_may_pull(skb: *mut sk_buff, len: c_uint) -> bool;
     pub(crate) fn rtun_skb_get_hash_symmetric(skb: *mut sk_buff) -> u32;
 

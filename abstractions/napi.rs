@@ -16,7 +16,7 @@
 use core::{
     ffi::{c_int, c_void},
     ptr::null_mut,
-    sync::atomic::{AtomicPtr, AtomicU8, Ordering},
+    sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, Ordering},
 };
 use kernel::{bindings, new_mutex, prelude::*, sync::Mutex};
 
@@ -51,6 +51,9 @@ pub(crate) struct Napi {
     #[pin]
     backlog: SpinLockBh<SkbQueue>,
     state: AtomicU8,
+    /// Written frames take the IFF_NAPI_FRAGS path: a choice of the queue's
+    /// own (its TUNSETIFF flags), as tun's `napi_frags_enabled`. Set by `add`.
+    frags_mode: AtomicBool,
     /// Serialises the IFF_NAPI_FRAGS writers' use of the instance, and makes
     /// `del` wait for them.
     #[pin]
@@ -72,6 +75,7 @@ impl Napi {
             inner: AtomicPtr::new(null_mut()),
             backlog <- new_spinlock_bh!(SkbQueue::new(), "rtun_napi_backlog"),
             state: AtomicU8::new(OFF),
+            frags_mode: AtomicBool::new(false),
             frags <- new_mutex!((), "rtun_napi_frags"),
         })
     }
@@ -80,11 +84,14 @@ impl Napi {
         self.state.load(Ordering::Acquire) == ENABLED
     }
 
-    /// Registers an instance with `dev` and enables it. Process context.
-    pub(crate) fn add(&self, dev: &NetDev) -> Result {
+    /// Registers an instance with `dev` and enables it; with `frags`, written
+    /// frames take the IFF_NAPI_FRAGS path ([`Napi::frags_skb`]). Process
+    /// context.
+    pub(crate) fn add(&self, dev: &NetDev, frags: bool) -> Result {
         if self.state.load(Ordering::Acquire) != OFF {
             return Ok(());
         }
+        self.frags_mode.store(frags, Ordering::Relaxed);
         let owner = core::ptr::from_ref(self).cast::<c_void>();
         // SAFETY: `self` is pinned and stays registered only until `del`, which
         // its owner calls before it goes away (type invariant).
@@ -150,8 +157,9 @@ impl Napi {
             // An IFF_NAPI_FRAGS writer that read `inner` before it was
             // cleared uses the instance until it releases `frags`; those
             // that take it from now on find no instance. The writers hold
-            // it only around two steps that do not sleep (no user copy), so
-            // this wait under RTNL is short.
+            // it around two steps that do not sleep, and no user copy: an
+            // allocation, and one frame's way through GRO and the receive
+            // path (with GRO's flush), so this wait under RTNL is short.
             drop(self.frags.lock());
             // SAFETY: `napi` was registered by `add` and is now unpublished:
             // `state` is OFF, set under the backlog lock, so no `receive` can
@@ -168,6 +176,12 @@ impl Napi {
     /// Whether the queue was attached with IFF_NAPI (enabled or not).
     pub(crate) fn is_added(&self) -> bool {
         self.state.load(Ordering::Acquire) != OFF
+    }
+
+    /// Whether the queue was attached with IFF_NAPI and IFF_NAPI_FRAGS
+    /// (enabled or not).
+    pub(crate) fn is_frags(&self) -> bool {
+        self.is_added() && self.frags_mode.load(Ordering::Relaxed)
     }
 
     /// The frames waiting for a poll, taken off the backlog.
@@ -224,30 +238,37 @@ impl Napi {
         Ok(unsafe { SkBuff::from_raw(skb) })
     }
 
-    /// IFF_NAPI_FRAGS: hands `skb`, an Ethernet frame whose header
-    /// `eth_type_trans` pulled (it is pushed back here), to GRO in the
-    /// caller's context (`napi_gro_frags`), once `napi_schedule_prep` lets us
-    /// own the instance, as tun does. Gives the frame back when the instance
-    /// is disabled (a detached queue) or gone, or when the frame has no room
-    /// for its Ethernet header before its data. Process context.
-    pub(crate) fn gro_frags(&self, skb: SkBuff) -> Result<(), SkBuff> {
+    /// IFF_NAPI_FRAGS: hands `skb`, an Ethernet frame of this instance's
+    /// device whose header `eth_type_trans` pulled (it is pushed back here),
+    /// to GRO in the caller's context (`napi_gro_frags`), once
+    /// `napi_schedule_prep` lets us own the instance, as tun does. Gives the
+    /// frame back, with the errno: EIO when the device is down (checked in
+    /// the same RCU section as the delivery, as tun does); EBUSY when the
+    /// instance is disabled (a detached queue), busy (a poll, busy-poll or
+    /// netpoll owns it) or gone, or the frame belongs to another device;
+    /// EINVAL when the frame is not one GRO may take (its Ethernet header
+    /// not just pulled; charged to a socket; cloned). Process context.
+    pub(crate) fn gro_frags(&self, skb: SkBuff) -> Result<(), (SkBuff, Error)> {
         let _frags = self.frags.lock();
         let napi = self.inner.load(Ordering::Acquire);
         if napi.is_null() {
-            return Err(skb);
+            return Err((skb, EBUSY));
         }
         let raw = skb.into_raw();
         // SAFETY: `napi` is registered until `_frags` is released (as in
         // `frags_skb`), and its frame slot is ours to fill. `raw` is a valid
-        // skb that we own; the helper takes it only when it returns true
-        // (it checks the head room it pushes into, and that the instance is
-        // enabled and now scheduled by us).
-        if unsafe { ffi::rtun_napi_gro_frags(napi, raw) } {
+        // skb that we own; the helper takes it only when it returns 0, after
+        // checking what GRO relies on: the 14 bytes before the data are the
+        // frame's Ethernet header (the MAC header is right there), the skb is
+        // neither charged to a socket nor cloned, it belongs to the
+        // instance's device, and the instance is now scheduled by us.
+        let ret = unsafe { ffi::rtun_napi_gro_frags(napi, raw) };
+        if ret == 0 {
             Ok(())
         } else {
             // SAFETY: Not taken: still the valid skb, on no list, that we
             // owned.
-            Err(unsafe { SkBuff::from_raw(raw) })
+            Err((unsafe { SkBuff::from_raw(raw) }, Error::from_errno(ret)))
         }
     }
 

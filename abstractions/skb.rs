@@ -308,18 +308,18 @@ impl SkBuff {
     /// bytes, and the iterator does not move. EINVAL for a segment that is
     /// empty or larger than a page, or segments that do not add up to `len`;
     /// ENOMEM when memory ran out. The skb must be a fresh one, without
-    /// bytes or fragments (from [`crate::abstractions::napi::Napi::frags_skb`]).
+    /// bytes or fragments, neither charged to a socket nor cloned (from
+    /// [`crate::abstractions::napi::Napi::frags_skb`]); any other is refused
+    /// with EINVAL.
     pub(crate) fn frags_layout(
         &mut self,
         from: &mut IovIterSource<'_>,
         len: usize,
     ) -> Result<(), Error> {
-        if self.len() != 0 {
-            return Err(EINVAL);
-        }
-        // SAFETY: The skb is ours and empty (checked above), so the helper
-        // may size its linear part and fill its fragment slots from the
-        // first; the iterator is valid and only read.
+        // SAFETY: The skb is ours; the helper refuses one that is not fresh
+        // (bytes, fragments, a socket's charge, a clone), so it only sizes
+        // the linear part and fills the fragment slots of an skb nobody else
+        // sees or accounts for; the iterator is valid and only read.
         kernel::error::to_result(unsafe {
             ffi::rtun_skb_frags_layout(self.ptr(), from.as_raw(), len)
         })

@@ -119,7 +119,7 @@ impl TunFile {
             disabled: false,
         };
         if flags & ioctl::IFF_NAPI != 0 {
-            if let Err(e) = self.napi.add(dev) {
+            if let Err(e) = self.napi.add(dev, flags & ioctl::IFF_NAPI_FRAGS != 0) {
                 drop(self.unbind());
                 // The file stays open and may bind again: wait until no
                 // transmitter can reach this queue.

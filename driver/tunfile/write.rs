@@ -54,7 +54,10 @@ impl TunFile {
             return Err(EINVAL);
         }
 
-        if state.has(ioctl::IFF_NAPI_FRAGS) && self.napi.is_added() {
+        // A queue attached with IFF_NAPI_FRAGS (tun's napi_frags_enabled is
+        // the queue's own). A TAP write shorter than an Ethernet header takes
+        // the plain path, which refuses it as tun does, before any layout.
+        if self.napi.is_frags() && len >= frame::ETH_HLEN {
             return self
                 .write_frags(&dev, state, from, len, pi_proto, vnet_hdr.as_ref(), le)
                 .map(|()| total);
@@ -184,13 +187,20 @@ impl TunFile {
         let refused = if frags {
             self.napi.gro_frags(skb).err()
         } else if self.napi.is_added() {
-            self.napi.receive(skb).err()
+            self.napi.receive(skb).err().map(|skb| (skb, EBUSY))
         } else {
             skb.receive();
             None
         };
-        if let Some(skb) = refused {
-            return Err(Self::drop_written(skb, state, Site::WriteNapiDetached));
+        if let Some((skb, e)) = refused {
+            // The device went down after `fill` found it up (IFF_NAPI_FRAGS
+            // checks again where the frame is delivered).
+            let site = if e == EIO {
+                Site::WriteDown
+            } else {
+                Site::WriteNapiDetached
+            };
+            return Err(Self::drop_written(skb, state, site));
         }
         dev.count_rx(len);
         if let Some(hash) = flow {

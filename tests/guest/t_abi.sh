@@ -261,7 +261,9 @@ test_abi_napi() {
 # segment linear, every later one a page fragment, handed to napi_gro_frags();
 # the net:napi_gro_frags_entry tracepoint shows the fragments GRO got, and a
 # packet socket the bytes. tun's limits: EINVAL for a later segment empty or
-# over a page, EMSGSIZE past MAX_SKB_FRAGS + 1 segments or 65471 bytes.
+# over a page, EMSGSIZE past MAX_SKB_FRAGS + 1 segments or 65471 bytes (the
+# values of x86-64's defaults, which the test kernel has: MAX_SKB_FRAGS 17,
+# 4 KiB pages). Whether a queue takes the path is its own TUNSETIFF's choice.
 test_abi_napi_frags_layout() {
     abi_compare napi_frags_layout \
         'one segment: writev: 3000' \
@@ -277,7 +279,11 @@ test_abi_napi_frags_layout() {
         'empty middle segment: rx_dropped: 1' \
         'segment over a page: writev: EINVAL' \
         'segment over a page: rx_dropped: 1' \
-        '65472 bytes: writev: EMSGSIZE'
+        '65472 bytes: writev: EMSGSIZE' \
+        'frags, then napi: 19 segments on fd1: EMSGSIZE' \
+        'frags, then napi: 19 segments on fd2: 3000' \
+        'napi, then frags: 19 segments on fd1: 3000' \
+        'napi, then frags: 19 segments on fd2: EMSGSIZE'
 }
 
 # skb_record_rx_queue: a frame written on queue N reaches the stack with

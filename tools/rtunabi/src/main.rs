@@ -1189,6 +1189,27 @@ fn napi_frags_layout(c: &mut Ctx) -> Res {
     drop(trace);
     drop(ps);
     drop(fd);
+
+    // The path is each queue's own choice (tun's napi_frags_enabled): on one
+    // multi-queue device, a queue attached with IFF_NAPI only takes 19
+    // segments, one attached with IFF_NAPI_FRAGS refuses them.
+    for (label, first, second) in [
+        ("frags, then napi", IFF_NAPI | IFF_NAPI_FRAGS, IFF_NAPI),
+        ("napi, then frags", IFF_NAPI, IFF_NAPI | IFF_NAPI_FRAGS),
+    ] {
+        let (fd1, name) = c.create(&format!("{label}: TUNSETIFF fd1"), TAP_MQ | first)?;
+        let fd2 = c.attach(&format!("{label}: TUNSETIFF fd2"), &name, TAP_MQ | second)?;
+        c.up(&name)?;
+        let too_many: Vec<usize> = vec![14; 18];
+        for (which, fd) in [("fd1", &fd1), ("fd2", &fd2)] {
+            c.show(
+                &format!("{label}: 19 segments on {which}"),
+                writev_cut(fd.0, &big, &too_many),
+            );
+        }
+        drop(fd2);
+        drop(fd1);
+    }
     Ok(())
 }
 
