@@ -2,6 +2,9 @@
 # Builds rtun.ko. KDIR defaults to the cached test kernel (scripts/kernel.sh
 # builds it once); point KDIR at any Rust-enabled Linux 7.3 tree instead.
 KDIR ?= $(shell scripts/kernel.sh)
+ifeq ($(KDIR),)
+$(error no kernel tree: scripts/kernel.sh failed (its message is above); or set KDIR to a built Linux 7.3 tree)
+endif
 RUSTC ?= /usr/bin/rustc
 LIBCLANG_PATH ?= /usr/lib/llvm-19/lib
 # A module is built with the compiler that built its kernel: the test kernel is

@@ -11,8 +11,9 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 KDIR=${KDIR:-$("$RTUN_TOP/scripts/kernel.sh")}
+tree_check "$KDIR" modules
 log "building rtun.ko against $KDIR"
-out=$(make -C "$RTUN_TOP" KDIR="$KDIR" 2>&1) || { echo "$out" >&2; die "module build failed"; }
+out=$(make -C "$RTUN_TOP" KDIR="$KDIR" 2>&1) || module_build_failed "$out" "$KDIR"
 echo "$out" | grep -v '^make' >&2 || true
 if echo "$out" | grep -q 'falls through to next function'; then
     die "objtool found a panic path in module code (see above)"

@@ -22,6 +22,9 @@
 # the VM that test boots inside the guest. KDIR picks the kernel tree
 # (default: the test kernel), RTUN_KO the module (default: ./rtun.ko).
 # TCG is the default: KVM hangs on the machines this was built on (--kvm to try).
+# Before anything is built, it checks QEMU and the host tools it copies, and
+# for --kvm a /dev/kvm it can open; a guest that QEMU did not start (KVM
+# failing among the causes) or that hung is reported with what to do.
 # RTUN_QEMU_EXTRA: more QEMU arguments (word-split), e.g. tools/tbprof's -plugin.
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -42,7 +45,20 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || die "usage: scripts/guest.sh [--kvm] COMMAND..."
 
+# What the host needs (scripts/setup.sh installs it all), checked before a
+# kernel build, so that a missing piece is named at once.
+for c in qemu-system-x86_64 ip ethtool cpio; do
+    p=$(command -v "$c" || true)
+    { [ -n "$p" ] && [ -x "$p" ]; } || die "$c missing: run scripts/setup.sh (it installs QEMU and the guest's tools)"
+done
+[ -x /bin/busybox ] || die "/bin/busybox missing: run scripts/setup.sh (busybox-static)"
+# --kvm needs a /dev/kvm that this user can open for reading and writing.
+if [ "$accel" = kvm ] && ! { [ -c /dev/kvm ] && (: <>/dev/kvm) 2>/dev/null; }; then
+    die "no usable /dev/kvm (missing, or $(id -un) cannot open it): run without --kvm; TCG is the default"
+fi
+
 KDIR=${KDIR:-$("$RTUN_TOP/scripts/kernel.sh")}
+tree_check "$KDIR" boot
 KO=${RTUN_KO:-$RTUN_TOP/rtun.ko}
 RTUNCTL=${RTUNCTL:-$RTUN_TOP/target/release/rtunctl}
 RTUNBENCH=${RTUNBENCH:-$RTUN_TOP/target/release/rtunbench}
@@ -53,6 +69,14 @@ RTUNSTRESS=${RTUNSTRESS:-$RTUN_TOP/target/release/rtunstress}
 [ -x "$RTUNBENCH" ] || die "$RTUNBENCH missing: run cargo build --release"
 [ -x "$RTUNFUZZ" ] || die "$RTUNFUZZ missing: run cargo build --release"
 [ -x "$RTUNSTRESS" ] || die "$RTUNSTRESS missing: run cargo build --release"
+# rtun.ko must be built against the kernel booted (its Rust symbols carry
+# that tree's crate hashes): kbuild's .rtun.ko.cmd beside it names the tree
+# whose module.lds linked it.
+ko_cmd=$(dirname "$KO")/.rtun.ko.cmd
+ko_tree=$(sed -n 's|.* -T \([^ ]*\)/scripts/module\.lds .*|\1|p' "$ko_cmd" 2>/dev/null | head -n 1)
+if [ -n "$ko_tree" ] && [ "$(realpath -m "$ko_tree")" != "$(realpath -m "$KDIR")" ]; then
+    die "$KO was built against $ko_tree, not against the kernel this guest boots ($KDIR): rebuild it with make (it builds against KDIR if set, else the cached test kernel)"
+fi
 
 # Settings for the guest's tests go on the kernel command line: the kernel
 # hands NAME=VALUE parameters it does not know to /init as environment
@@ -271,8 +295,18 @@ if grep -q '^RTUN-OUTPUT-ON-CONSOLE' "$console"; then
 fi
 rc=$(sed -n 's/^RTUN-RESULT: \([0-9]*\).*/\1/p' "$console" | tr -d '\r' | tail -1)
 if [ -z "$rc" ]; then
+    # QEMU's own error, if it stopped before the guest ran (it writes to the console log).
+    qemu_err=$(tr -d '\r' < "$console" | grep -m 1 '^qemu-system-x86_64: ' || true)
     if [ $qrc = 124 ] || [ $qrc = 137 ]; then
-        echo "[rust_tun] error: the guest hung and was killed after ${RTUN_TIMEOUT:-600} s" >&2
+        if [ "$accel" = kvm ]; then
+            echo "[rust_tun] error: the guest hung under KVM and was killed after ${RTUN_TIMEOUT:-600} s (KVM hangs on some hosts): run without --kvm; TCG is the default" >&2
+        else
+            echo "[rust_tun] error: the guest hung and was killed after ${RTUN_TIMEOUT:-600} s" >&2
+        fi
+    elif [ "$accel" = kvm ] && ! grep -q '^RTUN-GUEST-START' "$console" && tr -d '\r' < "$console" | grep -qi kvm; then
+        echo "[rust_tun] error: KVM failed (${qemu_err:-$(tr -d '\r' < "$console" | grep -i -m 1 kvm)}): run without --kvm; TCG is the default" >&2
+    elif [ -n "$qemu_err" ] && ! grep -q '^RTUN-GUEST-START' "$console"; then
+        echo "[rust_tun] error: QEMU did not start the guest (exit $qrc; ${qemu_err}): see the console below" >&2
     else
         echo "[rust_tun] error: the guest ended without a result (qemu exit $qrc): crash or panic" >&2
     fi

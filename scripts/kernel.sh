@@ -13,6 +13,9 @@
 # over it (KCSAN instead of KASAN, no lockdep), for the KCSAN slice of
 # scripts/test.sh. The cache key covers the kernel source package, the
 # config fragment and the toolchain, so changing any of them builds a new tree.
+# A finished tree (.rtun-complete) is reused only while the files that rtun.ko's
+# build and the guest read are there (scripts/lib.sh, tree_check); else the
+# run stops and says to remove it.
 set -euo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -33,6 +36,7 @@ names=$(for f in "${FRAGS[@]}"; do basename "$f"; done | paste -sd+)
 
 SRC_TAR=/usr/src/linux-source-7.3.tar.xz
 [ -f "$SRC_TAR" ] || die "$SRC_TAR missing: run scripts/setup.sh"
+need_cache
 [ -x "$BINDGEN" ] || die "bindgen missing: run scripts/setup.sh"
 
 key=$( {
@@ -49,15 +53,30 @@ key=$( {
 tree=$RTUN_CACHE/$prefix-$key
 
 # One build per key at a time: a second caller waits, then reuses the tree.
-mkdir -p "$RTUN_CACHE"
+# The lock is flock's, which ends with the process that holds it: a lock
+# file left by a run that was killed holds nothing.
 exec 9>"$tree.lock"
-flock 9
+if ! flock -n 9; then
+    log "waiting for another run that is building the $kind kernel in $tree (it holds $tree.lock)"
+    flock 9
+fi
 
+# uses: what the tree must be fit for (scripts/lib.sh, tree_check).
+uses=(boot)
+case " ${targets[*]} " in *" modules "*) uses+=(modules) ;; esac
 if [ -f "$tree/.rtun-complete" ]; then
+    # Built, but files may have gone since (a make clean in it, a cleaner).
+    tree_check "$tree" "${uses[@]}"
     echo "$tree"
     exit 0
 fi
 
+# Trees of the same kind under other keys (an older toolchain, linux-source
+# or config) are never used again by this checkout once it has moved on.
+for old in "$RTUN_CACHE/$prefix-"????????????????; do
+    if [ ! -d "$old" ] || [ "$old" = "$tree" ]; then continue; fi
+    log "$old is a $kind kernel of another key (an older toolchain, linux-source or config): remove it to free its space once no checkout uses it"
+done
 log "building the $kind kernel ($names) in $tree (first time: about $minutes minutes)"
 rm -rf "$tree"
 mkdir -p "$tree"

@@ -36,8 +36,9 @@ module_for_tree() {
     else
         cp -r "$RTUN_TOP"/Makefile "$RTUN_TOP"/Kbuild "$RTUN_TOP"/*.rs "$RTUN_TOP"/*.c "$RTUN_TOP"/*.h "$RTUN_TOP"/abstractions "$RTUN_TOP"/driver "$RTUN_TOP"/logic "$dir"/
     fi
+    tree_check "$kdir" modules
     log "building rtun.ko against $kdir (in $dir)"
-    out=$(make -C "$dir" KDIR="$kdir" "$@" 2>&1) || { echo "$out" >&2; die "module build failed"; }
+    out=$(make -C "$dir" KDIR="$kdir" "$@" 2>&1) || module_build_failed "$out" "$kdir"
     echo "$out" | grep -v '^make' >&2 || true
     if echo "$out" | grep -q 'falls through to next function'; then
         die "objtool found a panic path in module code (see above)"
@@ -51,6 +52,91 @@ tun_selftest_path() { echo "$1/rtun-selftest/tun"; }
 
 log() { printf '[rust_tun] %s\n' "$*" >&2; }
 die() { printf '[rust_tun] error: %s\n' "$*" >&2; exit 1; }
+
+# need_cache: $RTUN_CACHE exists and this user can write in it, or the run
+# dies saying so (the kernels and bindgen are built there).
+need_cache() {
+    local probe
+    if mkdir -p "$RTUN_CACHE" 2>/dev/null && probe=$(mktemp "$RTUN_CACHE/.write-test.XXXXXX" 2>/dev/null); then
+        rm -f "$probe"
+        return 0
+    fi
+    die "the cache $RTUN_CACHE is not writable by $(id -un): fix its permissions, or set RTUN_CACHE to a writable directory (docs/setup.md#the-cache)"
+}
+
+# tree_name KDIR: KDIR for a message: "the cached kernel in KDIR" for one of
+# scripts/kernel.sh's trees, else "the kernel tree KDIR".
+tree_name() {
+    case $1 in
+        "$RTUN_CACHE"/linux-*) echo "the cached kernel in $1" ;;
+        *) echo "the kernel tree $1" ;;
+    esac
+}
+
+# tree_fix KDIR: what to do about KDIR when it is incomplete or stale.
+tree_fix() {
+    case $1 in
+        "$RTUN_CACHE"/linux-*) echo "remove $1 and rerun (scripts/kernel.sh rebuilds it)" ;;
+        *) echo "rebuild it (make bzImage modules in it), or unset KDIR to use the cached test kernel" ;;
+    esac
+}
+
+# tree_stale KDIR WHAT: dies: the kernel tree KDIR is not fit for use (WHAT
+# says how), with what to do. A cached tree without its stamp whose lock is
+# held is a build still under way.
+tree_stale() {
+    local kdir=$1 what=$2
+    if [ ! -f "$kdir/.rtun-complete" ] && [ -e "$kdir.lock" ] && ! flock -n "$kdir.lock" true 2>/dev/null; then
+        die "$(tree_name "$kdir") is still being built by another run (it holds $kdir.lock): wait for it to finish"
+    fi
+    die "$(tree_name "$kdir") looks incomplete or stale ($what): $(tree_fix "$kdir")"
+}
+
+# tree_check KDIR USE...: dies, saying what to do, unless the kernel tree
+# KDIR is built for each USE: `modules` (building rtun.ko against it: the
+# files kbuild reads, and for a kernel with Rust, its `kernel` crate built by
+# $RUSTC: a Rust module must be built by its kernel's rustc) or `boot`
+# (booting it: its bzImage). A cached tree fails it when files were deleted
+# after its build (a `make clean` in it, a disk cleaner), or when KDIR still
+# names the tree of an older toolchain.
+tree_check() {
+    local kdir=$1 use f files=() built now
+    shift
+    [ -d "$kdir" ] || die "the kernel tree $kdir (KDIR) does not exist: unset KDIR to use the cached test kernel (scripts/kernel.sh builds it), or point KDIR at a built Linux 7.3 tree"
+    [ -f "$kdir/.config" ] || tree_stale "$kdir" "no .config"
+    for use in "$@"; do
+        case $use in
+            modules)
+                grep -qx 'CONFIG_MODULES=y' "$kdir/.config" ||
+                    die "$(tree_name "$kdir") has no module support (CONFIG_MODULES): point KDIR at a kernel with modules, or unset it for the cached test kernel"
+                files+=(include/config/kernel.release include/generated/autoconf.h Module.symvers scripts/module.lds scripts/mod/modpost)
+                if grep -qx 'CONFIG_RUST=y' "$kdir/.config"; then files+=(rust/libkernel.rmeta); fi ;;
+            boot) files+=(arch/x86/boot/bzImage) ;;
+            *) die "tree_check: unknown use '$use'" ;;
+        esac
+    done
+    for f in "${files[@]}"; do
+        [ -e "$kdir/$f" ] || tree_stale "$kdir" "no $f"
+    done
+    case " $* " in *" modules "*) ;; *) return 0 ;; esac
+    built=$(sed -n 's/^CONFIG_RUSTC_VERSION_TEXT="\(.*\)"$/\1/p' "$kdir/.config")
+    now=$("$RUSTC" --version)
+    if [ -n "$built" ] && [ "$built" != "$now" ]; then
+        die "$(tree_name "$kdir") was built by $built, this build uses $now, and a Rust module needs its kernel's rustc: unset KDIR if it names an old tree (scripts/kernel.sh builds one with this rustc), or rebuild $kdir with $RUSTC"
+    fi
+}
+
+# module_build_failed OUT KDIR: prints OUT, the output of rtun.ko's failed
+# build against KDIR, and dies; when the build failed on the kernel tree (its
+# Rust crates or Module.symvers) rather than on rtun's code, says what to do.
+module_build_failed() {
+    local out=$1 kdir=$2
+    printf '%s\n' "$out" >&2
+    if printf '%s\n' "$out" | grep -Eq 'error\[E0(460|463|514|786)\]|Module\.symvers is missing|Kernel configuration is invalid'; then
+        die "module build failed on $(tree_name "$kdir") itself (its Rust crates or Module.symvers do not fit; see above): $(tree_fix "$kdir")"
+    fi
+    die "module build failed"
+}
 
 # build_progress LABEL [ESTIMATE]: the progress of a kernel build, whose make
 # (without -s) writes one line a build step on stdout ("  CC      net/core/dev.o",

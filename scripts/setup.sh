@@ -62,6 +62,7 @@ fi
 
 # bindgen, pinned, installed into the cache so it never touches the user's cargo bin.
 if ! "$BINDGEN" --version 2>/dev/null | grep -q " $BINDGEN_VERSION\$"; then
+    need_cache
     log "installing bindgen-cli $BINDGEN_VERSION from crates.io"
     cargo install --quiet --locked --root "$RTUN_CACHE/bindgen-$BINDGEN_VERSION" \
         bindgen-cli --version "$BINDGEN_VERSION"

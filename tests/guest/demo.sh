@@ -8,7 +8,11 @@ cd "$(dirname "$0")" || exit 1
 . ./lib.sh
 echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6 2>/dev/null
 
-insmod /modules/rtun.ko && load_rtun || exit 1
+# A fresh guest has no rtun yet; one loaded before the demo is used as it is.
+if grep -q '^rtun ' /proc/modules; then
+    echo "== rtun is already loaded: using it as it is (rmmod rtun first for a fresh load)"
+fi
+load_rtun || exit 1
 echo "== rtun loaded: $(grep '^rtun ' /proc/modules)"
 rtunctl add rdemo --tap --no-pi --multi-queue >/dev/null
 ip link set rdemo txqueuelen 2

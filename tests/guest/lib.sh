@@ -221,9 +221,34 @@ pid_gone() { ! kill -0 "$1" 2>/dev/null; }
 
 # ---- the module ---------------------------------------------------------------
 
+# load_rtun: rtun loaded in its default mode, with /dev/net/rtun: the rtun
+# already loaded is used as it is. When it cannot be, says why and what to do
+# (on stderr) and fails.
 load_rtun() {
-    grep -q '^rtun ' /proc/modules || insmod /modules/rtun.ko || return 1
-    wait_until 10 [ -c /dev/net/rtun ]
+    local out why
+    if ! grep -q '^rtun ' /proc/modules; then
+        if ! out=$(insmod /modules/rtun.ko 2>&1); then
+            why=$(dmesg | grep 'rtun: ' | tail -n 1 | sed 's/^\[[^]]*\] //')
+            case $out in
+                *"File exists"*)
+                    echo "rtun is already loaded: rmmod rtun first, or use it as it is ($out)" >&2 ;;
+                *"unknown symbol"*|*"invalid module format"*|*"Exec format error"*)
+                    echo "rtun.ko does not fit this kernel ($out${why:+; dmesg: $why}): rebuild it against the kernel the guest boots (make, with that KDIR)" >&2 ;;
+                *)
+                    echo "insmod rtun.ko failed: $out${why:+ (dmesg: $why)}" >&2 ;;
+            esac
+            return 1
+        fi
+    fi
+    wait_until 10 [ -c /dev/net/rtun ] && return 0
+    # In its default mode rtun's misc device is "rtun" in /proc/misc; with
+    # as_tun=1 it is "tun".
+    if ! grep -q ' rtun$' /proc/misc; then
+        echo "rtun is loaded with as_tun=1 (it serves /dev/net/tun, not /dev/net/rtun): rmmod rtun, then load it without as_tun=1" >&2
+    else
+        echo "rtun is loaded, but /dev/net/rtun did not appear (dmesg: $(dmesg | grep 'rtun: ' | tail -n 1 | sed 's/^\[[^]]*\] //'))" >&2
+    fi
+    return 1
 }
 
 # Kernel warnings, oopses and friends since boot.
