@@ -26,7 +26,7 @@ K=$RTUN_TOP/configs
 # FRAGS: the fragments merged over tinyconfig, in order (a later line for the
 # same symbol wins).
 case "$kind" in
-    test) FRAGS=("$K/rtun.config"); prefix=linux-7.3; targets=(bzImage modules); minutes=15-18; cc=clang-19 ;;
+    test) FRAGS=("$K/rtun.config"); prefix=linux-7.3; targets=(bzImage modules); minutes=8-18; cc=clang-19 ;;
     bench) FRAGS=("$K/bench.config"); prefix=linux-7.3-bench; targets=(bzImage modules); minutes=6-10 ;;
     inner) FRAGS=("$K/inner.config"); prefix=linux-7.3-inner; targets=(bzImage); minutes=3-5 ;;
     kcsan) FRAGS=("$K/rtun.config" "$K/kcsan.config"); prefix=linux-7.3-kcsan; targets=(bzImage modules); minutes=10-14; cc=clang-19 ;;
