@@ -280,6 +280,8 @@ test_abi_napi_frags_layout() {
         'segment over a page: writev: EINVAL' \
         'segment over a page: rx_dropped: 1' \
         '65472 bytes: writev: EMSGSIZE' \
+        'vnet_hdr: plain header: GRO saw: len=2986 data_len=2986 nr_frags=2' \
+        'vnet_hdr: GSO TCPv4 without size: writev 10 | 14 | 40 | rest: EINVAL' \
         'frags, then napi: 19 segments on fd1: EMSGSIZE' \
         'frags, then napi: 19 segments on fd2: 3000' \
         'napi, then frags: 19 segments on fd1: 3000' \
