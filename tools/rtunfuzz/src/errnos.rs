@@ -33,6 +33,7 @@ pub const TABLE: &[Row] = &[
         &["write"],
         &[
             "EBADFD", "EINVAL", "EFAULT", "EIO", "ENOMEM", "ENOBUFS", "EAGAIN", "EINTR", "EBUSY",
+            "EMSGSIZE",
         ],
         &[],
     ),
@@ -210,7 +211,8 @@ mod tests {
     fn lookups() {
         assert!(allowed("write", "EIO", false));
         assert!(allowed("write", "EAGAIN", false));
-        assert!(!allowed("write", "EMSGSIZE", true));
+        assert!(allowed("write", "EMSGSIZE", false));
+        assert!(!allowed("write", "ENOSPC", true));
         assert!(!allowed("TUNSETIFF", "EBADFD", false));
         assert!(allowed("TUNGETIFF", "EBADFD", false));
         assert!(!allowed("poll", "EINVAL", true));
