@@ -13,7 +13,9 @@
 //! - [`frame`]: test frames, and sending them out through a device's xmit
 //!   path from a packet socket;
 //! - [`hex`]: hex bytes and MAC addresses on command lines and in output;
-//! - [`prng`]: the seeded generators whose sequences replay a run.
+//! - [`prng`]: the seeded generators whose sequences replay a run;
+//! - [`uring`]: a minimal io_uring over raw system calls (rtunabi's and
+//!   rtunstress's requests).
 //!
 //! Only `libc`: the tools are built with `cargo build --release` and copied
 //! into the guest with the shared libraries they load.
@@ -44,5 +46,6 @@ pub mod hex;
 pub mod net;
 pub mod prng;
 pub mod sys;
+pub mod uring;
 
 pub use errno::Errno;
