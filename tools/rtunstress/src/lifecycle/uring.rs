@@ -89,6 +89,38 @@ impl Ring {
         }
     }
 
+    /// Submits `op` (its `user_data` and `user_data + 1` for its timeout)
+    /// with an IORING_OP_LINK_TIMEOUT of `timeout_ms` linked to it, and
+    /// waits for both completions: `op`'s result (bytes, or its errno); the
+    /// outer Err as for [`Ring::read`].
+    fn linked(
+        &mut self,
+        op: Sqe,
+        timeout_ms: u64,
+        give_up: Instant,
+    ) -> Result<Result<usize, Errno>, Errno> {
+        let ts = KernelTimespec {
+            tv_sec: (timeout_ms / 1000) as i64,
+            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
+        };
+        let op = Sqe {
+            flags: IOSQE_IO_LINK,
+            off: u64::MAX,
+            ..op
+        };
+        let timeout = Sqe {
+            opcode: IORING_OP_LINK_TIMEOUT,
+            fd: -1,
+            addr: &ts as *const KernelTimespec as u64,
+            len: 1,
+            user_data: op.user_data + 1,
+            ..Default::default()
+        };
+        self.submit(&[op, timeout])?;
+        let r = self.wait_for(&[op.user_data, timeout.user_data], give_up)?;
+        Ok(Errno::from_negative(r[0]).map(|n| n as usize))
+    }
+
     /// A read of up to `buf.len()` bytes from `fd`, cancelled after
     /// `timeout_ms` if it has not completed: the read's result (bytes, or
     /// its errno). The outer Err: the wait itself failed (the buffer then stays lent to
@@ -102,31 +134,15 @@ impl Ring {
         timeout_ms: u64,
         give_up: Instant,
     ) -> Result<Result<usize, Errno>, Errno> {
-        let ts = KernelTimespec {
-            tv_sec: (timeout_ms / 1000) as i64,
-            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
-        };
         let read = Sqe {
             opcode: IORING_OP_READ,
-            flags: IOSQE_IO_LINK,
             fd,
-            off: u64::MAX,
             addr: buf.as_mut_ptr() as u64,
             len: buf.len() as u32,
             user_data: 1,
             ..Default::default()
         };
-        let timeout = Sqe {
-            opcode: IORING_OP_LINK_TIMEOUT,
-            fd: -1,
-            addr: &ts as *const KernelTimespec as u64,
-            len: 1,
-            user_data: 2,
-            ..Default::default()
-        };
-        self.submit(&[read, timeout])?;
-        let r = self.wait_for(&[1, 2], give_up)?;
-        Ok(Errno::from_negative(r[0]).map(|n| n as usize))
+        self.linked(read, timeout_ms, give_up)
     }
 
     /// A write of `buf` to `fd`, cancelled after `timeout_ms` if it has not
@@ -140,31 +156,15 @@ impl Ring {
         timeout_ms: u64,
         give_up: Instant,
     ) -> Result<Result<usize, Errno>, Errno> {
-        let ts = KernelTimespec {
-            tv_sec: (timeout_ms / 1000) as i64,
-            tv_nsec: ((timeout_ms % 1000) * 1_000_000) as i64,
-        };
         let w = Sqe {
             opcode: IORING_OP_WRITE,
-            flags: IOSQE_IO_LINK,
             fd,
-            off: u64::MAX,
             addr: buf.as_ptr() as u64,
             len: buf.len() as u32,
             user_data: 3,
             ..Default::default()
         };
-        let timeout = Sqe {
-            opcode: IORING_OP_LINK_TIMEOUT,
-            fd: -1,
-            addr: &ts as *const KernelTimespec as u64,
-            len: 1,
-            user_data: 4,
-            ..Default::default()
-        };
-        self.submit(&[w, timeout])?;
-        let r = self.wait_for(&[3, 4], give_up)?;
-        Ok(Errno::from_negative(r[0]).map(|n| n as usize))
+        self.linked(w, timeout_ms, give_up)
     }
 }
 
