@@ -11,6 +11,11 @@
 mod block;
 mod cycles;
 mod race;
+// The module's drop-reason table, the file the kernel build compiles:
+// `rtunctl reasons` prints its names. rtunctl uses nothing else of it.
+#[allow(dead_code)]
+#[path = "../../../skb_reason.rs"]
+mod skb_reason;
 mod top;
 
 use std::{ffi::CString, fs, io::Write, process::exit, time::Duration};
@@ -71,6 +76,8 @@ commands:
   race napi-del|napi-frags-del [--count ROUNDS] [--seed S]
                                             writers on an IFF_NAPI queue while its device is
                                             deleted (src/race.rs)
+  reasons                                   the drop reasons rtun reports (skb_reason.rs),
+                                            on one line, in ethtool -S order
 
 The ABI comparison scenarios are a tool of their own: rtunabi.";
 
@@ -403,6 +410,7 @@ fn main() {
             };
             cycles::close_rmmod(o.arg(1, "MODULE.ko"), &o.dev_path, persist, o.count);
         }
+        "reasons" => println!("{}", skb_reason::Reason::NAMES.join(" ")),
         "help" => println!("{USAGE}"),
         c => usage_error(&format!("unknown command {c}")),
     }
