@@ -24,7 +24,7 @@ use rtun_common::{
     abi::*,
     bpf, frame,
     hex::{parse_hex, parse_mac, to_hex},
-    sys::{ioctl, ioctl_val, unmapped_region},
+    sys::{ioctl, ioctl_val, iovecs_cut, unmapped_region},
     Errno,
 };
 
@@ -589,20 +589,7 @@ fn cmd_send(o: &Opts) {
         }
         cuts.extend_from_slice(&o.segments);
         buf.extend_from_slice(&payload);
-        let mut iov = Vec::new();
-        let mut at = 0;
-        for n in cuts {
-            let n = n.min(buf.len() - at);
-            iov.push(libc::iovec {
-                iov_base: buf[at..].as_ptr().cast_mut().cast(),
-                iov_len: n,
-            });
-            at += n;
-        }
-        iov.push(libc::iovec {
-            iov_base: buf[at..].as_ptr().cast_mut().cast(),
-            iov_len: buf.len() - at,
-        });
+        let iov = iovecs_cut(&buf, &cuts);
         for _ in 0..o.count {
             // A plain write() without --segments: a writev() of nothing
             // would not reach the driver.
