@@ -731,22 +731,15 @@ fn cmd_nonblock_check(o: &Opts) {
 }
 
 fn revents(r: i16) -> String {
-    let mut v = Vec::new();
-    for (bit, name) in [
-        (libc::POLLIN, "POLLIN"),
-        (libc::POLLOUT, "POLLOUT"),
-        (libc::POLLERR, "POLLERR"),
-        (libc::POLLHUP, "POLLHUP"),
-    ] {
-        if r & bit != 0 {
-            v.push(name);
-        }
-    }
-    if v.is_empty() {
-        "none".into()
-    } else {
-        v.join(",")
-    }
+    block::bit_names(
+        r.into(),
+        &[
+            (libc::POLLIN, "POLLIN"),
+            (libc::POLLOUT, "POLLOUT"),
+            (libc::POLLERR, "POLLERR"),
+            (libc::POLLHUP, "POLLHUP"),
+        ],
+    )
 }
 
 fn cmd_poll_check(o: &Opts) {
