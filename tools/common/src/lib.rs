@@ -8,8 +8,8 @@
 //! - [`ethtool`]: a device's driver and its `ethtool -S` counters, through
 //!   the `SIOCETHTOOL` ioctl any user may make;
 //! - [`sys`]: ioctl wrappers, an owned fd, small syscalls;
-//! - [`net`]: interface lookups (ifindex, sysfs), one rtnetlink request
-//!   and its reply, and the IPv4 checksum;
+//! - [`net`]: interface lookups (ifindex, sysfs), IPv4 socket addresses,
+//!   one rtnetlink request and its reply, and the IPv4 checksum;
 //! - [`bpf`]: loading socket-filter programs, classic filter structures;
 //! - [`frame`]: test frames, and sending them out through a device's xmit
 //!   path from a packet socket;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Interfaces by name (index, sysfs attributes), one rtnetlink request and
-//! its reply, and the IPv4 header checksum.
+//! Interfaces by name (index, sysfs attributes), IPv4 socket addresses, one
+//! rtnetlink request and its reply, and the IPv4 header checksum.
 
 use std::{ffi::CString, io};
 
@@ -22,6 +22,19 @@ pub fn if_index(name: &str) -> Result<u32, Errno> {
 /// `/sys/class/net/NAME/FILE`, trimmed.
 pub fn sysfs_net(name: &str, file: &str) -> io::Result<String> {
     std::fs::read_to_string(format!("/sys/class/net/{name}/{file}")).map(|s| s.trim().to_string())
+}
+
+/// An IPv4 socket address: `a` (in the order it is written, 10.0.0.1 as
+/// `[10, 0, 0, 1]`) and `port`.
+pub fn sockaddr_in(a: [u8; 4], port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as u16,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(a),
+        },
+        sin_zero: [0; 8],
+    }
 }
 
 /// Sends `msg`, a whole netlink request, to the kernel on a new
@@ -112,6 +125,14 @@ mod tests {
         assert_eq!(if_index("no-such-if0"), Err(Errno(libc::ENODEV)));
         assert_eq!(if_index("bad\0name"), Err(Errno(libc::EINVAL)));
         assert!(sysfs_net("no-such-if0", "mtu").is_err());
+    }
+
+    #[test]
+    fn sockaddr_in_is_in_network_order() {
+        let sa = sockaddr_in([10, 0, 0, 1], 9999);
+        assert_eq!(sa.sin_family, libc::AF_INET as u16);
+        assert_eq!(sa.sin_port.to_ne_bytes(), 9999u16.to_be_bytes());
+        assert_eq!(sa.sin_addr.s_addr.to_ne_bytes(), [10, 0, 0, 1]);
     }
 
     #[test]

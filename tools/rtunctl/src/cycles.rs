@@ -58,14 +58,7 @@ fn create(name: &str, flags: u16) -> Result<(), String> {
 }
 
 fn sockaddr_in(a: [u8; 4]) -> libc::sockaddr {
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(a),
-        },
-        sin_zero: [0; 8],
-    };
+    let sin = net::sockaddr_in(a, 0);
     // SAFETY: sockaddr_in and sockaddr have the same size; plain bytes.
     unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
 }
