@@ -24,7 +24,7 @@ use crate::{
     abstractions::ffi,
     abstractions::netdev::NetDev,
     abstractions::skb::{SkBuff, SkbQueue},
-    abstractions::sync::{new_spinlock_bh, SpinLockBh},
+    abstractions::sync::{new_lock, SpinLockBh},
 };
 
 const OFF: u8 = 0;
@@ -73,7 +73,7 @@ impl Napi {
         // INVARIANT: OFF, with no instance: nothing is registered.
         pin_init!(Napi {
             inner: AtomicPtr::new(null_mut()),
-            backlog <- new_spinlock_bh!(SkbQueue::new(), "rtun_napi_backlog"),
+            backlog <- new_lock!(SpinLockBh, SkbQueue::new(), "rtun_napi_backlog"),
             state: AtomicU8::new(OFF),
             frags_mode: AtomicBool::new(false),
             frags <- new_mutex!((), "rtun_napi_frags"),

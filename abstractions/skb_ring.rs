@@ -23,7 +23,7 @@ use kernel::{alloc::KVVec, bindings, prelude::*, sync::lock::Guard};
 use crate::{
     abstractions::ptr_ring::{Consumer, Producer},
     abstractions::skb::{SkBuff, SkbList},
-    abstractions::sync::{new_raw_spinlock, BhOff, RawSpinLock, RawSpinLockBackend},
+    abstractions::sync::{new_lock, BhOff, RawSpinLock, RawSpinLockBackend},
 };
 
 type Slots = KVVec<AtomicPtr<bindings::sk_buff>>;
@@ -117,8 +117,8 @@ impl SkbRing {
     pub(crate) fn new() -> impl PinInit<Self> {
         // INVARIANT: No slot yet, so nothing is owned.
         pin_init!(SkbRing {
-            prod <- new_raw_spinlock!(Producer::default(), "rtun_ring_producer"),
-            cons <- new_raw_spinlock!(Consumer::default(), "rtun_ring_consumer"),
+            prod <- new_lock!(RawSpinLock, Producer::default(), "rtun_ring_producer"),
+            cons <- new_lock!(RawSpinLock, Consumer::default(), "rtun_ring_consumer"),
             slots: UnsafeCell::new(KVVec::new()),
         })
     }

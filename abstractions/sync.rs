@@ -19,17 +19,19 @@ use crate::abstractions::ffi;
 /// `Lock<T, SpinLockBhBackend>`: `spin_lock_bh`/`spin_unlock_bh`.
 pub(crate) type SpinLockBh<T> = kernel::sync::lock::Lock<T, SpinLockBhBackend>;
 
-/// Creates a [`SpinLockBh`] with a lockdep class of its own per call site.
-macro_rules! new_spinlock_bh {
-    ($inner:expr, $name:literal $(,)?) => {
-        $crate::abstractions::sync::SpinLockBh::new(
+/// Creates a lock of this module, `new_lock!(SpinLockBh, inner, "name")` or
+/// `new_lock!(RawSpinLock, inner, "name")`, with a lockdep class of its own
+/// per call site (as the kernel crate's `new_spinlock!` does).
+macro_rules! new_lock {
+    ($lock:ident, $inner:expr, $name:literal $(,)?) => {
+        $crate::abstractions::sync::$lock::new(
             $inner,
             kernel::c_str!($name),
             kernel::static_lock_class!(),
         )
     };
 }
-pub(crate) use new_spinlock_bh;
+pub(crate) use new_lock;
 
 pub(crate) struct SpinLockBhBackend;
 
@@ -86,18 +88,6 @@ pub(crate) type RawSpinLock<T> = kernel::sync::lock::Lock<T, RawSpinLockBackend>
 // `_raw_spin_lock`, and may sleep, which xmit must not.
 #[cfg(CONFIG_PREEMPT_RT)]
 compile_error!("rtun does not support PREEMPT_RT: spinlock_t is an rt_mutex there, and sync.rs's RawSpinLock takes a spinlock_t's rlock as a raw_spinlock_t (_raw_spin_lock) and holds its locks in xmit, where they must not sleep");
-
-/// Creates a [`RawSpinLock`] with a lockdep class of its own per call site.
-macro_rules! new_raw_spinlock {
-    ($inner:expr, $name:literal $(,)?) => {
-        $crate::abstractions::sync::RawSpinLock::new(
-            $inner,
-            kernel::c_str!($name),
-            kernel::static_lock_class!(),
-        )
-    };
-}
-pub(crate) use new_raw_spinlock;
 
 pub(crate) struct RawSpinLockBackend;
 

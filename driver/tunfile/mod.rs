@@ -39,7 +39,7 @@ use crate::{
     abstractions::skb::{SkBuff, SkbList},
     abstractions::skb_ring::{Full, NewSlots, SkbRing},
     abstractions::sock::Sock,
-    abstractions::sync::{new_raw_spinlock, PollCtx, RawSpinLock, WaitQueue},
+    abstractions::sync::{new_lock, PollCtx, RawSpinLock, WaitQueue},
     driver::device::{self, DevState, ModeOf, MAX_QUEUES},
     driver::frames,
     logic::frame,
@@ -113,7 +113,11 @@ impl TunFile {
         let q = Arc::pin_init(
             try_pin_init!(TunFile {
                 ring <- SkbRing::new(),
-                binding <- new_raw_spinlock!(Binding { dev: None, disabled: false }, "rtun_binding"),
+                binding <- new_lock!(
+                    RawSpinLock,
+                    Binding { dev: None, disabled: false },
+                    "rtun_binding",
+                ),
                 napi <- Napi::new(),
                 shutdown: AtomicBool::new(false),
                 sock,

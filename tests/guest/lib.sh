@@ -373,6 +373,20 @@ expect_ethtool() {
     expect_eq "debugfs rtun/$1 $2" "$dbg" "$3"
 }
 
+# errno_table RTUN_OUT TUN_OUT WIDTH: the "errno: CALL ERRNO COUNT" lines of
+# rtunfuzz's or rtunstress's output on rtun and on tun.ko, as diagnostic rows
+# "CALL ERRNO RTUN-COUNT TUN-COUNT" (CALL padded to WIDTH; it may hold
+# spaces), each (call, errno) once, those seen on one driver only marked
+# "<- rtun only" or "<- tun.ko only"; sorted.
+errno_table() {
+    { sed -n 's/^errno: \(.*\) \([^ ]*\) \([0-9]*\)$/rtun\t\1\t\2\t\3/p' "$1"
+      sed -n 's/^errno: \(.*\) \([^ ]*\) \([0-9]*\)$/tun\t\1\t\2\t\3/p' "$2"; } |
+        awk -F'\t' -v w="$3" '{ k = $2 "\t" $3; seen[k] = 1; n[$1, k] = $4 }
+            END { for (k in seen) { split(k, p, "\t"); r = n["rtun", k] + 0; t = n["tun", k] + 0
+                  printf "#   %-" w "s %-14s %7d %7d%s\n", p[1], p[2], r, t, (r && !t) ? "  <- rtun only" : (!r && t) ? "  <- tun.ko only" : "" } }' |
+        sort
+}
+
 # ---- fault injection ------------------------------------------------------------
 
 # symbol_range PATTERN: "START END" of the rtun function whose name matches.

@@ -49,12 +49,7 @@ test_fuzz_seeded() {
     diag "calls per kind (rtun):"
     sed -n 's/^calls: /#   /p' /tmp/fuzz.rtun
     diag "errno histogram: call errno rtun tun.ko"
-    { sed -n 's/^errno: \(.*\) \([^ ]*\) \([0-9]*\)$/rtun\t\1\t\2\t\3/p' /tmp/fuzz.rtun
-      sed -n 's/^errno: \(.*\) \([^ ]*\) \([0-9]*\)$/tun\t\1\t\2\t\3/p' /tmp/fuzz.tun; } |
-        awk -F'\t' '{ k = $2 "\t" $3; seen[k] = 1; n[$1, k] = $4 }
-            END { for (k in seen) { split(k, p, "\t"); r = n["rtun", k] + 0; t = n["tun", k] + 0
-                  printf "#   %-22s %-14s %7d %7d%s\n", p[1], p[2], r, t, (r && !t) ? "  <- rtun only" : (!r && t) ? "  <- tun.ko only" : "" } }' |
-        sort > /tmp/fuzz.hist
+    errno_table /tmp/fuzz.rtun /tmp/fuzz.tun 22 > /tmp/fuzz.hist
     cat /tmp/fuzz.hist
     found=$(grep -c ' only$' /tmp/fuzz.hist)
     diag "$found (call, errno) pair(s) seen on one driver only (findings, not failures)"

@@ -164,12 +164,7 @@ test_stress_lifecycle() {
     # The errno of every operation, per driver: differences are findings
     # (RWF_NOWAIT on rtun, for one), not failures: timing decides much of it.
     diag "errnos: operation result rtun tun.ko"
-    { sed -n 's/^errno: \([^ ]*\) \([^ ]*\) \([0-9]*\)$/rtun\t\1\t\2\t\3/p' /tmp/life.rtun
-      sed -n 's/^errno: \([^ ]*\) \([^ ]*\) \([0-9]*\)$/tun\t\1\t\2\t\3/p' /tmp/life.tun; } |
-        awk -F'\t' '{ k = $2 "\t" $3; seen[k] = 1; n[$1, k] = $4 }
-            END { for (k in seen) { split(k, p, "\t"); r = n["rtun", k] + 0; t = n["tun", k] + 0
-                  printf "#   %-16s %-14s %7d %7d%s\n", p[1], p[2], r, t, (r && !t) ? "  <- rtun only" : (!r && t) ? "  <- tun.ko only" : "" } }' |
-        sort
+    errno_table /tmp/life.rtun /tmp/life.tun 16
     if [ $trc != 0 ]; then
         diag "the control (tun.ko) failed too (exit $trc): a finding about the test or the kernel, not about rtun"
         grep -E '^(FAIL|replay): ' /tmp/life.tun | head -20 | sed 's/^/#   tun.ko: /'

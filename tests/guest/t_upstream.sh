@@ -265,15 +265,28 @@ selftest_ktap() {
         }' ${4:+"$4"} $(selftest_logs "$1")
 }
 
+# tun_beside_rtun: rtun loaded, and tun.ko beside it (unless it is loaded
+# already), with /dev/net/tun. Sets HAD_TUN: 1 if tun.ko was loaded before,
+# else 0 (tun_unload_if_loaded then unloads it).
+tun_beside_rtun() {
+    load_rtun || { fail "rtun not loaded"; return 1; }
+    HAD_TUN=0
+    grep -q '^tun ' /proc/modules && HAD_TUN=1
+    [ $HAD_TUN = 1 ] || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
+    wait_for_file /dev/net/tun || return 1
+}
+
+# tun_unload_if_loaded: unloads tun.ko if tun_beside_rtun loaded it. The drop
+# audit resolves tun.ko's locations before it goes.
+tun_unload_if_loaded() {
+    [ "$HAD_TUN" = 1 ] || { audit_pause; rmmod tun || diag "rmmod tun failed"; audit_resume; }
+}
+
 test_upstream_tun_selftest() {
-    local had_tun ok flaky_tun flaky_rtun lost pass_tun pass_rtun left i
+    local ok flaky_tun flaky_rtun lost pass_tun pass_rtun left i
     [ -x $TUN_SELFTEST ] || { skip "no $TUN_SELFTEST in this guest (scripts/selftest.sh)"; return "$KSFT_SKIP"; }
     [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return "$KSFT_SKIP"; }
-    load_rtun || { fail "rtun not loaded"; return 1; }
-    had_tun=0
-    grep -q '^tun ' /proc/modules && had_tun=1
-    [ $had_tun = 1 ] || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
-    wait_for_file /dev/net/tun || return 1
+    tun_beside_rtun || return 1
 
     selftest_run tun.ko
     selftest_failing tun.ko | cut -d: -f1 > /tmp/selftest.retry.list
@@ -289,8 +302,7 @@ test_upstream_tun_selftest() {
     else
         fail "mount --bind /dev/net/rtun /dev/net/tun"; ok=0
     fi
-    # The drop audit resolves tun.ko's locations before it goes.
-    [ $had_tun = 1 ] || { audit_pause; rmmod tun || diag "rmmod tun failed"; audit_resume; }
+    tun_unload_if_loaded
     [ $ok = 1 ] || return 1
     ! grep -q ' /dev/net/tun ' /proc/mounts || { fail "a mount over /dev/net/tun is left"; return 1; }
     # When a namespace goes away, its devices without rtnl_link_ops move to
@@ -359,20 +371,15 @@ skf_run() {
 }
 
 test_upstream_skf_net_off() {
-    local had_tun rc_tun rc_rtun
+    local rc_tun rc_rtun
     [ -x $SKF_DIR/skf_net_off ] || { skip "no $SKF_DIR/skf_net_off in this guest (scripts/selftest.sh)"; return "$KSFT_SKIP"; }
     [ -f /modules/tun.ko ] || { skip "no tun.ko in this guest"; return "$KSFT_SKIP"; }
-    load_rtun || { fail "rtun not loaded"; return 1; }
-    had_tun=0
-    grep -q '^tun ' /proc/modules && had_tun=1
-    [ $had_tun = 1 ] || insmod /modules/tun.ko || { fail "insmod tun.ko"; return 1; }
-    wait_for_file /dev/net/tun || return 1
+    tun_beside_rtun || return 1
     diag "tun.ko:"
     skf_run tun; rc_tun=$?
     diag "rtun:"
     skf_run rtun unshare -m; rc_rtun=$?
-    # The drop audit resolves tun.ko's locations before it goes.
-    [ $had_tun = 1 ] || { audit_pause; rmmod tun || diag "rmmod tun failed"; audit_resume; }
+    tun_unload_if_loaded
     expect_eq "the script's exit status on tun.ko" "$rc_tun" 0 || return 1
     expect_eq "the script's exit status on rtun" "$rc_rtun" 0 || return 1
     # Three runs (no filter, linear, fragmented), each ending in OK.

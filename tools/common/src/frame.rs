@@ -57,26 +57,30 @@ fn packet_socket(name: &str, proto: u16, vnet: bool) -> Result<(i32, libc::socka
     Ok((fd, sa))
 }
 
+/// sendto(2) of `buf` on the packet socket `fd` to `sa`: the bytes sent.
+#[inline]
+pub fn sendto_ll(fd: i32, sa: &libc::sockaddr_ll, buf: &[u8]) -> Result<usize, Errno> {
+    // SAFETY: `buf` and `sa` are valid for the call, of the lengths given.
+    let r = unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            0,
+            (sa as *const libc::sockaddr_ll).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    Errno::result(r).map(|n| n as usize)
+}
+
 fn send_all(fd: i32, sa: &libc::sockaddr_ll, buf: &[u8], count: usize) -> Result<usize, Errno> {
     for _ in 0..count {
-        // SAFETY: `buf` and `sa` are valid for the call.
-        let r = unsafe {
-            libc::sendto(
-                fd,
-                buf.as_ptr().cast(),
-                buf.len(),
-                0,
-                (sa as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
         // ENOBUFS: the frame left the socket and the device dropped it
         // (NET_XMIT_DROP, as tun reports its drops); it was sent all the same.
-        if r < 0 {
-            let e = Errno::last();
-            if e != Errno(libc::ENOBUFS) {
-                return Err(e);
-            }
+        match sendto_ll(fd, sa, buf) {
+            Err(e) if e != Errno(libc::ENOBUFS) => return Err(e),
+            _ => {}
         }
     }
     Ok(count)
@@ -124,18 +128,7 @@ pub fn inject_each(
     let (fd, sa) = packet_socket(name, proto, false)?;
     let mut out = Vec::with_capacity(count);
     for _ in 0..count {
-        // SAFETY: `frame` and `sa` are valid for the call.
-        let r = unsafe {
-            libc::sendto(
-                fd,
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&sa as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        out.push(Errno::result(r).map(|_| ()));
+        out.push(sendto_ll(fd, &sa, frame).map(|_| ()));
     }
     // SAFETY: Our socket.
     unsafe { libc::close(fd) };

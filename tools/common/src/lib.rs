@@ -8,12 +8,15 @@
 //! - [`ethtool`]: a device's driver and its `ethtool -S` counters, through
 //!   the `SIOCETHTOOL` ioctl any user may make;
 //! - [`sys`]: ioctl wrappers, an owned fd, small syscalls;
-//! - [`net`]: interface lookups (ifindex, sysfs) and the IPv4 checksum;
+//! - [`net`]: interface lookups (ifindex, sysfs), IPv4 socket addresses,
+//!   one rtnetlink request and its reply, and the IPv4 checksum;
 //! - [`bpf`]: loading socket-filter programs, classic filter structures;
 //! - [`frame`]: test frames, and sending them out through a device's xmit
 //!   path from a packet socket;
 //! - [`hex`]: hex bytes and MAC addresses on command lines and in output;
-//! - [`prng`]: the seeded generators whose sequences replay a run.
+//! - [`prng`]: the seeded generators whose sequences replay a run;
+//! - [`uring`]: a minimal io_uring over raw system calls (rtunabi's and
+//!   rtunstress's requests).
 //!
 //! Only `libc`: the tools are built with `cargo build --release` and copied
 //! into the guest with the shared libraries they load.
@@ -44,5 +47,6 @@ pub mod hex;
 pub mod net;
 pub mod prng;
 pub mod sys;
+pub mod uring;
 
 pub use errno::Errno;

@@ -34,6 +34,27 @@ impl Drop for Fd {
     }
 }
 
+/// `frame` cut into iovecs of the lengths `cuts`, for writev(); the last
+/// one takes the rest (a cut past the end is an empty segment). The iovecs
+/// point into `frame`, which must outlive their use.
+pub fn iovecs_cut(frame: &[u8], cuts: &[usize]) -> Vec<libc::iovec> {
+    let mut iov = Vec::new();
+    let mut at = 0;
+    for &n in cuts {
+        let n = n.min(frame.len() - at);
+        iov.push(libc::iovec {
+            iov_base: frame[at..].as_ptr().cast_mut().cast(),
+            iov_len: n,
+        });
+        at += n;
+    }
+    iov.push(libc::iovec {
+        iov_base: frame[at..].as_ptr().cast_mut().cast(),
+        iov_len: frame.len() - at,
+    });
+    iov
+}
+
 /// Opens a device node (`/dev/net/tun`, `/dev/net/rtun`) with
 /// `O_RDWR | O_CLOEXEC | extra`; the fd, or the errno.
 pub fn open_dev(path: &str, extra: i32) -> Result<i32, Errno> {
@@ -111,6 +132,19 @@ mod tests {
         assert_eq!(open_dev("/nonexistent/rtun", 0), Err(Errno(libc::ENOENT)));
         assert_eq!(open_dev("bad\0path", 0), Err(Errno(libc::EINVAL)));
         assert_eq!(delete_module("bad\0name"), Err(Errno(libc::EINVAL)));
+    }
+
+    #[test]
+    fn iovecs_cut_cover_the_frame() {
+        let f = [0u8; 10];
+        let lens = |cuts: &[usize]| -> Vec<usize> {
+            iovecs_cut(&f, cuts).iter().map(|v| v.iov_len).collect()
+        };
+        assert_eq!(lens(&[]), vec![10]);
+        assert_eq!(lens(&[4, 3]), vec![4, 3, 3]);
+        assert_eq!(lens(&[4, 20, 1]), vec![4, 6, 0, 0]);
+        let iov = iovecs_cut(&f, &[4]);
+        assert_eq!(iov[1].iov_base as usize, f.as_ptr() as usize + 4);
     }
 
     #[test]

@@ -37,7 +37,7 @@ use rtun_common::{
     bpf, frame,
     hex::to_hex,
     net,
-    sys::{self, ioctl, ioctl_val, Fd},
+    sys::{self, ioctl, ioctl_val, iovecs_cut, Fd},
     Errno,
 };
 
@@ -1109,20 +1109,7 @@ fn frame_socket(name: &str) -> Result<Fd, Errno> {
 /// writev() of `frame` cut into segments of the lengths `cuts` (the last one
 /// takes the rest; a cut past the end is an empty segment).
 fn writev_cut(fd: i32, frame: &[u8], cuts: &[usize]) -> Result<i32, Errno> {
-    let mut iov = Vec::new();
-    let mut at = 0;
-    for &n in cuts {
-        let n = n.min(frame.len() - at);
-        iov.push(libc::iovec {
-            iov_base: frame[at..].as_ptr().cast_mut().cast(),
-            iov_len: n,
-        });
-        at += n;
-    }
-    iov.push(libc::iovec {
-        iov_base: frame[at..].as_ptr().cast_mut().cast(),
-        iov_len: frame.len() - at,
-    });
+    let iov = iovecs_cut(frame, cuts);
     // SAFETY: Every iovec points into `frame`, within its length.
     sys(unsafe { libc::writev(fd, iov.as_ptr(), iov.len() as i32) })
 }

@@ -14,6 +14,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use rtun_common::frame;
+
 use crate::sys::*;
 
 /// The paths, in the order they run and are reported.
@@ -331,61 +333,47 @@ fn sent_anyway(e: Errno) -> Option<bool> {
     }
 }
 
-/// send() on a connected UDP socket until the run stops.
-fn send_loop(ctl: &Ctl, fd: i32, buf: &[u8], n: &AtomicU64) {
+/// Calls `send` (one datagram or frame) until the run stops, counting in `n`
+/// each that went to the device; an errno that [`sent_anyway`] does not know
+/// fails the run, `what` naming the send.
+fn send_until_stopped(
+    ctl: &Ctl,
+    n: &AtomicU64,
+    what: &str,
+    mut send: impl FnMut() -> Result<usize, Errno>,
+) {
     while ctl.sending() {
-        // SAFETY: `buf` is readable for its length.
-        let r = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), 0) };
-        if r >= 0 {
-            n.fetch_add(1, Relaxed);
-            continue;
-        }
-        match sent_anyway(Errno::last()) {
+        let e = match send() {
+            Ok(_) => {
+                n.fetch_add(1, Relaxed);
+                continue;
+            }
+            Err(e) => e,
+        };
+        match sent_anyway(e) {
             Some(true) => {
                 n.fetch_add(1, Relaxed);
             }
             Some(false) => {}
-            None => {
-                return ctl.fail(os_err(&format!(
-                    "send of a {}-byte UDP datagram",
-                    buf.len()
-                )))
-            }
+            None => return ctl.fail(os_err_of(what, e)),
         }
     }
 }
 
+/// send() on a connected UDP socket until the run stops.
+fn send_loop(ctl: &Ctl, fd: i32, buf: &[u8], n: &AtomicU64) {
+    let what = format!("send of a {}-byte UDP datagram", buf.len());
+    send_until_stopped(ctl, n, &what, || {
+        // SAFETY: `buf` is readable for its length.
+        Errno::result(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), 0) })
+            .map(|r| r as usize)
+    })
+}
+
 /// sendto() on a packet socket until the run stops.
 fn sendto_ll_loop(ctl: &Ctl, fd: i32, sa: &libc::sockaddr_ll, buf: &[u8], n: &AtomicU64) {
-    while ctl.sending() {
-        // SAFETY: `buf` and `sa` are valid for the call.
-        let r = unsafe {
-            libc::sendto(
-                fd,
-                buf.as_ptr().cast(),
-                buf.len(),
-                0,
-                (sa as *const libc::sockaddr_ll).cast(),
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if r >= 0 {
-            n.fetch_add(1, Relaxed);
-            continue;
-        }
-        match sent_anyway(Errno::last()) {
-            Some(true) => {
-                n.fetch_add(1, Relaxed);
-            }
-            Some(false) => {}
-            None => {
-                return ctl.fail(os_err(&format!(
-                    "sendto of a {}-byte frame on a packet socket",
-                    buf.len()
-                )))
-            }
-        }
-    }
+    let what = format!("sendto of a {}-byte frame on a packet socket", buf.len());
+    send_until_stopped(ctl, n, &what, || frame::sendto_ll(fd, sa, buf))
 }
 
 /// read() a non-blocking queue until the run stops: frames, and bytes past the

@@ -182,15 +182,6 @@ pub fn wait_gone(name: &str, timeout: Duration) -> bool {
 
 // ---- sockets -----------------------------------------------------------------------
 
-fn sockaddr_in(a: [u8; 4], port: u16) -> libc::sockaddr_in {
-    // SAFETY: Plain data.
-    let mut sa: libc::sockaddr_in = unsafe { mem::zeroed() };
-    sa.sin_family = libc::AF_INET as u16;
-    sa.sin_port = port.to_be();
-    sa.sin_addr.s_addr = u32::from_ne_bytes(a);
-    sa
-}
-
 fn setsockopt_raw(
     fd: i32,
     level: i32,
@@ -232,7 +223,7 @@ pub fn set_send_timeout(fd: i32, d: Duration) -> Res<()> {
 /// A UDP socket bound to `a:port` (port 0: any).
 pub fn udp_bound(a: [u8; 4], port: u16) -> Res<Fd> {
     let s = inet_dgram()?;
-    let sa = sockaddr_in(a, port);
+    let sa = net::sockaddr_in(a, port);
     // SAFETY: `sa` is a valid sockaddr_in.
     let r = unsafe {
         libc::bind(
@@ -250,7 +241,7 @@ pub fn udp_bound(a: [u8; 4], port: u16) -> Res<Fd> {
 /// A UDP socket connected to `a:port`.
 pub fn udp_connected(a: [u8; 4], port: u16) -> Res<Fd> {
     let s = inet_dgram()?;
-    let sa = sockaddr_in(a, port);
+    let sa = net::sockaddr_in(a, port);
     // SAFETY: `sa` is a valid sockaddr_in.
     let r = unsafe {
         libc::connect(

@@ -46,27 +46,36 @@ fn install_usr1() {
     }
 }
 
-pub fn poll_names(r: i32) -> String {
-    let mut v = Vec::new();
-    for (bit, name) in [
-        (libc::POLLIN as i32, "IN"),
-        (libc::POLLPRI as i32, "PRI"),
-        (libc::POLLOUT as i32, "OUT"),
-        (libc::POLLERR as i32, "ERR"),
-        (libc::POLLHUP as i32, "HUP"),
-        (libc::POLLNVAL as i32, "NVAL"),
-        (libc::POLLRDNORM as i32, "RDNORM"),
-        (libc::POLLWRNORM as i32, "WRNORM"),
-    ] {
-        if r & bit != 0 {
-            v.push(name);
-        }
-    }
+/// The names of the bits of `r` that `names` has, in its order, joined with
+/// commas; `none` if there are none.
+pub fn bit_names(r: i32, names: &[(i16, &str)]) -> String {
+    let v: Vec<&str> = names
+        .iter()
+        .filter(|(bit, _)| r & i32::from(*bit) != 0)
+        .map(|(_, name)| *name)
+        .collect();
     if v.is_empty() {
         "none".into()
     } else {
         v.join(",")
     }
+}
+
+/// Poll or epoll events, short names (`IN,OUT`).
+pub fn poll_names(r: i32) -> String {
+    bit_names(
+        r,
+        &[
+            (libc::POLLIN, "IN"),
+            (libc::POLLPRI, "PRI"),
+            (libc::POLLOUT, "OUT"),
+            (libc::POLLERR, "ERR"),
+            (libc::POLLHUP, "HUP"),
+            (libc::POLLNVAL, "NVAL"),
+            (libc::POLLRDNORM, "RDNORM"),
+            (libc::POLLWRNORM, "WRNORM"),
+        ],
+    )
 }
 
 fn do_read(fd: i32, what: &str) {
@@ -228,4 +237,23 @@ pub fn run(
         exit(1);
     }
     say("close ok".into());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_bits_by_name() {
+        assert_eq!(poll_names(0), "none");
+        assert_eq!(
+            poll_names((libc::POLLIN | libc::POLLOUT | libc::POLLRDNORM).into()),
+            "IN,OUT,RDNORM"
+        );
+        let names = [(libc::POLLIN, "POLLIN"), (libc::POLLHUP, "POLLHUP")];
+        assert_eq!(
+            bit_names((libc::POLLHUP | libc::POLLOUT).into(), &names),
+            "POLLHUP"
+        );
+    }
 }

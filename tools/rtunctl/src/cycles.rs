@@ -58,14 +58,7 @@ fn create(name: &str, flags: u16) -> Result<(), String> {
 }
 
 fn sockaddr_in(a: [u8; 4]) -> libc::sockaddr {
-    let sin = libc::sockaddr_in {
-        sin_family: libc::AF_INET as u16,
-        sin_port: 0,
-        sin_addr: libc::in_addr {
-            s_addr: u32::from_ne_bytes(a),
-        },
-        sin_zero: [0; 8],
-    };
+    let sin = net::sockaddr_in(a, 0);
     // SAFETY: sockaddr_in and sockaddr have the same size; plain bytes.
     unsafe { std::mem::transmute::<libc::sockaddr_in, libc::sockaddr>(sin) }
 }
@@ -109,17 +102,6 @@ fn up_with_address(name: &str, addr: [u8; 4], peer: Option<[u8; 4]>) -> Result<(
 /// RTM_NEWLINK with IFLA_NET_NS_FD: moves `name` into the namespace `nsfd`.
 fn move_to_netns(name: &str, nsfd: i32) -> Result<(), String> {
     let index = net::if_index(name).map_err(|e| format!("if_nametoindex {name} {}", errs(e)))?;
-    // SAFETY: A plain netlink socket.
-    let s = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        )
-    };
-    if s < 0 {
-        return Err(errs(Errno::last()));
-    }
     // nlmsghdr (16) + ifinfomsg (16) + rtattr IFLA_NET_NS_FD u32 (8).
     let mut m = Vec::with_capacity(40);
     m.extend_from_slice(&40u32.to_ne_bytes());
@@ -135,19 +117,12 @@ fn move_to_netns(name: &str, nsfd: i32) -> Result<(), String> {
     m.extend_from_slice(&(libc::IFLA_NET_NS_FD).to_ne_bytes());
     m.extend_from_slice(&(nsfd as u32).to_ne_bytes());
     let mut buf = [0u8; 1024];
-    // SAFETY: `m` and `buf` are valid for their lengths.
-    let r = unsafe {
-        if libc::send(s, m.as_ptr().cast(), m.len(), 0) < 0 {
-            -1
-        } else {
-            libc::recv(s, buf.as_mut_ptr().cast(), buf.len(), 0)
-        }
-    };
-    let e = Errno::last();
-    // SAFETY: Our socket.
-    unsafe { libc::close(s) };
+    let r = net::rtnl_exchange(&m, &mut buf).map_err(|(step, e)| match step {
+        "socket" => errs(e),
+        _ => format!("RTM_NEWLINK {}", errs(e)),
+    })?;
     if r < 20 {
-        return Err(format!("RTM_NEWLINK {}", errs(e)));
+        return Err(format!("RTM_NEWLINK {}", errs(Errno(libc::EPROTO))));
     }
     // NLMSG_ERROR: the errno follows the 16-byte header (0: the ack).
     let err = i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);

@@ -11,6 +11,11 @@
 mod block;
 mod cycles;
 mod race;
+// The module's drop-reason table, the file the kernel build compiles:
+// `rtunctl reasons` prints its names. rtunctl uses nothing else of it.
+#[allow(dead_code)]
+#[path = "../../../skb_reason.rs"]
+mod skb_reason;
 mod top;
 
 use std::{ffi::CString, fs, io::Write, process::exit, time::Duration};
@@ -19,7 +24,7 @@ use rtun_common::{
     abi::*,
     bpf, frame,
     hex::{parse_hex, parse_mac, to_hex},
-    sys::{ioctl, ioctl_val, unmapped_region},
+    sys::{ioctl, ioctl_val, iovecs_cut, unmapped_region},
     Errno,
 };
 
@@ -71,6 +76,8 @@ commands:
   race napi-del|napi-frags-del [--count ROUNDS] [--seed S]
                                             writers on an IFF_NAPI queue while its device is
                                             deleted (src/race.rs)
+  reasons                                   the drop reasons rtun reports (skb_reason.rs),
+                                            on one line, in ethtool -S order
 
 The ABI comparison scenarios are a tool of their own: rtunabi.";
 
@@ -403,6 +410,7 @@ fn main() {
             };
             cycles::close_rmmod(o.arg(1, "MODULE.ko"), &o.dev_path, persist, o.count);
         }
+        "reasons" => println!("{}", skb_reason::Reason::NAMES.join(" ")),
         "help" => println!("{USAGE}"),
         c => usage_error(&format!("unknown command {c}")),
     }
@@ -581,20 +589,7 @@ fn cmd_send(o: &Opts) {
         }
         cuts.extend_from_slice(&o.segments);
         buf.extend_from_slice(&payload);
-        let mut iov = Vec::new();
-        let mut at = 0;
-        for n in cuts {
-            let n = n.min(buf.len() - at);
-            iov.push(libc::iovec {
-                iov_base: buf[at..].as_ptr().cast_mut().cast(),
-                iov_len: n,
-            });
-            at += n;
-        }
-        iov.push(libc::iovec {
-            iov_base: buf[at..].as_ptr().cast_mut().cast(),
-            iov_len: buf.len() - at,
-        });
+        let iov = iovecs_cut(&buf, &cuts);
         for _ in 0..o.count {
             // A plain write() without --segments: a writev() of nothing
             // would not reach the driver.
@@ -736,22 +731,15 @@ fn cmd_nonblock_check(o: &Opts) {
 }
 
 fn revents(r: i16) -> String {
-    let mut v = Vec::new();
-    for (bit, name) in [
-        (libc::POLLIN, "POLLIN"),
-        (libc::POLLOUT, "POLLOUT"),
-        (libc::POLLERR, "POLLERR"),
-        (libc::POLLHUP, "POLLHUP"),
-    ] {
-        if r & bit != 0 {
-            v.push(name);
-        }
-    }
-    if v.is_empty() {
-        "none".into()
-    } else {
-        v.join(",")
-    }
+    block::bit_names(
+        r.into(),
+        &[
+            (libc::POLLIN, "POLLIN"),
+            (libc::POLLOUT, "POLLOUT"),
+            (libc::POLLERR, "POLLERR"),
+            (libc::POLLHUP, "POLLHUP"),
+        ],
+    )
 }
 
 fn cmd_poll_check(o: &Opts) {

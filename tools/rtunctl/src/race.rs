@@ -25,6 +25,7 @@ use std::{
 
 use rtun_common::{
     abi::*,
+    net,
     prng::{Draw, SeedRng},
     sys::{ioctl, Fd},
     Errno,
@@ -157,30 +158,12 @@ fn del_link(ifindex: u32) -> Result<(), Errno> {
     m[8..12].copy_from_slice(&1u32.to_ne_bytes());
     m[16] = libc::AF_UNSPEC as u8;
     m[20..24].copy_from_slice(&ifindex.to_ne_bytes());
-    // SAFETY: A netlink socket, used with buffers of the lengths given.
-    unsafe {
-        let s = Fd(libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        ));
-        if s.0 < 0 {
-            return Err(Errno::last());
-        }
-        if libc::send(s.0, m.as_ptr().cast(), m.len(), 0) < 0 {
-            return Err(Errno::last());
-        }
-        let mut buf = [0u8; 4096];
-        let n = libc::recv(s.0, buf.as_mut_ptr().cast(), buf.len(), 0);
-        if n < 36 {
-            return Err(if n < 0 {
-                Errno::last()
-            } else {
-                Errno(libc::EPROTO)
-            });
-        }
-        // NLMSG_ERROR: an int error code after the header (0: the ack).
-        let code = i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);
-        Errno::from_negative(code).map(|_| ())
+    let mut buf = [0u8; 4096];
+    let n = net::rtnl_exchange(&m, &mut buf).map_err(|(_, e)| e)?;
+    if n < 36 {
+        return Err(Errno(libc::EPROTO));
     }
+    // NLMSG_ERROR: an int error code after the header (0: the ack).
+    let code = i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);
+    Errno::from_negative(code).map(|_| ())
 }

@@ -6,6 +6,7 @@ use crate::errnos;
 use crate::ioctls::{self as t, Arg};
 use crate::sys::{self, Mem, PAGE};
 use rtun_common::{
+    net,
     prng::{Draw, SeedRng},
     Errno,
 };
@@ -1003,14 +1004,7 @@ impl Fuzzer {
             } else {
                 [10, 201, x, 2]
             };
-            let sa = libc::sockaddr_in {
-                sin_family: libc::AF_INET as u16,
-                sin_port: 9u16.to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(dst),
-                },
-                sin_zero: [0; 8],
-            };
+            let sa = net::sockaddr_in(dst, 9);
             // SAFETY: Our buffer and a sockaddr_in.
             let r = Errno::result(unsafe {
                 libc::sendto(

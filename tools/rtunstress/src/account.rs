@@ -58,6 +58,19 @@ pub fn nonzero_reasons(counts: &PerReason) -> Vec<String> {
         .collect()
 }
 
+/// The drops a summary prints: [`nonzero_reasons`], then `NAME=N` for each
+/// of `other` (reasons by name that skb_reason.rs does not have); `none`
+/// without any.
+pub fn format_reasons(counts: &PerReason, other: &BTreeMap<String, u64>) -> String {
+    let mut v = nonzero_reasons(counts);
+    v.extend(other.iter().map(|(r, n)| format!("{r}={n}")));
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(" ")
+    }
+}
+
 /// Per reason: whether every site that reports it drops a frame the stack
 /// handed to the driver (it counts in `tx_dropped`, skb_reason.rs's
 /// `Dir::Tx`). Those drops are frames handed over and not read: they add up
@@ -179,9 +192,10 @@ impl DevRecord {
     }
 }
 
-/// What is wrong with `rec`, given the frames the tracepoint saw handed to
-/// its driver. Empty when every frame is accounted for.
-pub fn check_device(rec: &DevRecord, xmit: u64) -> Vec<String> {
+/// What is wrong with `rec`'s packet counts: frames read against
+/// `tx_packets`, successful writes against `rx_packets` (the first checks of
+/// [`check_device`] and of the lifecycle mode's survivors).
+pub fn check_packets(rec: &DevRecord) -> Vec<String> {
     let mut bad = Vec::new();
     let n = &rec.name;
     if rec.read != rec.tx_packets {
@@ -196,6 +210,14 @@ pub fn check_device(rec: &DevRecord, xmit: u64) -> Vec<String> {
             rec.write_ok, rec.rx_packets
         ));
     }
+    bad
+}
+
+/// What is wrong with `rec`, given the frames the tracepoint saw handed to
+/// its driver. Empty when every frame is accounted for.
+pub fn check_device(rec: &DevRecord, xmit: u64) -> Vec<String> {
+    let mut bad = check_packets(rec);
+    let n = &rec.name;
     let Some(tx_drops) = xmit.checked_sub(rec.tx_packets) else {
         bad.push(format!(
             "{n}: tx_packets {} > frames handed to the driver {xmit}",

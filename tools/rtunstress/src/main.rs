@@ -445,11 +445,11 @@ fn main() {
             );
             println!(
                 "drops by reason (devices): {}",
-                trace::format_reasons(&by_reason)
+                account::format_reasons(&by_reason, &BTreeMap::new())
             );
             println!(
                 "drops by reason (traced in rtun): {}",
-                trace::format_reasons(&c.drops)
+                account::format_reasons(&c.drops, &BTreeMap::new())
             );
             println!(
                 "trace: {} events, {} lost, {} unparsed lines",

@@ -7,6 +7,8 @@
 
 use std::{ffi::CString, fs};
 
+use rtun_common::net::rtnl_exchange;
+
 use crate::sys::{close, in_netns, Errno};
 
 const NLM_F_REQUEST: u16 = 0x1;
@@ -94,40 +96,9 @@ pub fn parse_ack(b: &[u8]) -> Result<(), Errno> {
 }
 
 fn talk(msg: &[u8]) -> Result<(), Errno> {
-    // SAFETY: Plain socket calls on buffers we own.
-    unsafe {
-        let s = libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        );
-        if s < 0 {
-            return Err(Errno::last());
-        }
-        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
-        sa.nl_family = libc::AF_NETLINK as u16;
-        let r = libc::sendto(
-            s,
-            msg.as_ptr().cast(),
-            msg.len(),
-            0,
-            (&sa as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as u32,
-        );
-        if r < 0 {
-            let e = Errno::last();
-            close(s);
-            return Err(e);
-        }
-        let mut buf = [0u8; 8192];
-        let n = libc::recv(s, buf.as_mut_ptr().cast(), buf.len(), 0);
-        let e = Errno::last();
-        close(s);
-        if n < 0 {
-            return Err(e);
-        }
-        parse_ack(&buf[..n as usize])
-    }
+    let mut buf = [0u8; 8192];
+    let n = rtnl_exchange(msg, &mut buf).map_err(|(_, e)| e)?;
+    parse_ack(&buf[..n])
 }
 
 /// Sends `msg` from namespace `ns` (None: the caller's) and waits for the ack.

@@ -209,41 +209,10 @@ pub fn parse_getlink_reply(b: &[u8]) -> Result<LinkStats, String> {
 
 /// The counters of `name` in the calling process's network namespace.
 pub fn link_stats(name: &str) -> Result<LinkStats, String> {
-    // SAFETY: Plain socket calls on buffers we own.
-    unsafe {
-        let s = libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-            libc::NETLINK_ROUTE,
-        );
-        if s < 0 {
-            return Err(format!("netlink socket: {}", Errno::last()));
-        }
-        let req = getlink_request(name, 1);
-        let mut sa: libc::sockaddr_nl = std::mem::zeroed();
-        sa.nl_family = libc::AF_NETLINK as u16;
-        let r = libc::sendto(
-            s,
-            req.as_ptr().cast(),
-            req.len(),
-            0,
-            (&sa as *const libc::sockaddr_nl).cast(),
-            std::mem::size_of::<libc::sockaddr_nl>() as u32,
-        );
-        if r < 0 {
-            let e = Errno::last();
-            close(s);
-            return Err(format!("netlink send: {}", e));
-        }
-        let mut buf = vec![0u8; 32768];
-        let n = libc::recv(s, buf.as_mut_ptr().cast(), buf.len(), 0);
-        let e = Errno::last();
-        close(s);
-        if n < 0 {
-            return Err(format!("netlink recv: {}", e));
-        }
-        parse_getlink_reply(&buf[..n as usize])
-    }
+    let mut buf = vec![0u8; 32768];
+    let n = rtun_common::net::rtnl_exchange(&getlink_request(name, 1), &mut buf)
+        .map_err(|(step, e)| format!("netlink {step}: {e}"))?;
+    parse_getlink_reply(&buf[..n])
 }
 
 /// The per-reason counters of `/sys/kernel/debug/rtun/<name>` (or

@@ -19,7 +19,7 @@ use std::{
     time::Duration,
 };
 
-use crate::account::{nonzero_reasons, reason_index, PerReason};
+use crate::account::{reason_index, PerReason};
 
 pub const TRACEFS: &str = "/sys/kernel/tracing";
 
@@ -288,16 +288,6 @@ pub fn remove_instance(name: &str) {
         let _ = fs::write(format!("{dir}/events/{ev}/enable"), "0");
     }
     let _ = fs::remove_dir(&dir);
-}
-
-/// The reason names a summary prints, with their counts, non-zero only.
-pub fn format_reasons(counts: &PerReason) -> String {
-    let v = nonzero_reasons(counts);
-    if v.is_empty() {
-        "none".into()
-    } else {
-        v.join(" ")
-    }
 }
 
 #[cfg(test)]

@@ -22,7 +22,10 @@ use crate::{
     rtnl::{self, Link},
     sys::*,
 };
-use rtun_common::prng::{Draw, StreamRng};
+use rtun_common::{
+    net::sockaddr_in,
+    prng::{Draw, StreamRng},
+};
 
 pub const MAX_PROCS: usize = 32;
 pub const SLOTS: usize = 4;
@@ -1278,14 +1281,7 @@ pub fn sender(
                 continue;
             }
             let len = rng.pick(&[0usize, 18, 100, 512, 1400]);
-            let sa = libc::sockaddr_in {
-                sin_family: libc::AF_INET as u16,
-                sin_port: 9999u16.to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: target.to_be(),
-                },
-                sin_zero: [0; 8],
-            };
+            let sa = sockaddr_in(target.to_be_bytes(), 9999);
             // SAFETY: A valid buffer and address.
             let r = unsafe {
                 libc::sendto(

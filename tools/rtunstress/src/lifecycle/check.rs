@@ -33,7 +33,7 @@
 //! without the offload turns one frame handed over into several frames read
 //! or dropped, which a count of frames cannot follow.
 
-use crate::account::{check_device, nonzero_reasons, DevRecord, PerReason};
+use crate::account::{check_device, check_packets, DevRecord};
 
 /// The run's totals, over every device, dead or alive.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -136,19 +136,7 @@ pub fn check_survivor(s: &Survivor, per_reason: bool) -> Vec<String> {
     }
     let r = s.rec;
     let n = &r.name;
-    let mut bad = Vec::new();
-    if r.read != r.tx_packets {
-        bad.push(format!(
-            "{n}: frames read {} != tx_packets {}",
-            r.read, r.tx_packets
-        ));
-    }
-    if r.write_ok != r.rx_packets {
-        bad.push(format!(
-            "{n}: successful writes {} != rx_packets {}",
-            r.write_ok, r.rx_packets
-        ));
-    }
+    let mut bad = check_packets(r);
     // Netconsole's frames are read without having been counted as handed
     // over. tun.ko does not count the frames it purges from a ring (a queue
     // closed or detached) in tx_dropped: the bound is rtun's only.
@@ -172,17 +160,6 @@ pub fn check_survivor(s: &Survivor, per_reason: bool) -> Vec<String> {
         }
     }
     bad
-}
-
-/// `REASON=N ...` for non-zero counts, as the summary prints them.
-pub fn format_drops(drops: &PerReason, other: &std::collections::BTreeMap<String, u64>) -> String {
-    let mut v = nonzero_reasons(drops);
-    v.extend(other.iter().map(|(r, n)| format!("{r}={n}")));
-    if v.is_empty() {
-        "none".into()
-    } else {
-        v.join(" ")
-    }
 }
 
 #[cfg(test)]
@@ -282,85 +259,53 @@ mod tests {
         r
     }
 
+    fn survivor(
+        rec: &DevRecord,
+        traced: u64,
+        bypass_ok: u64,
+        bypass_busy: u64,
+        netpoll: bool,
+    ) -> Survivor<'_> {
+        Survivor {
+            rec,
+            traced,
+            bypass_ok,
+            bypass_busy,
+            netpoll,
+        }
+    }
+
     #[test]
     fn survivors_exact_and_relaxed() {
         let r = rec();
-        let s = Survivor {
-            rec: &r,
-            traced: 100,
-            bypass_ok: 0,
-            bypass_busy: 0,
-            netpoll: false,
-        };
+        let s = survivor(&r, 100, 0, 0, false);
         assert_eq!(check_survivor(&s, true), Vec::<String>::new());
-        let s = Survivor {
-            rec: &r,
-            traced: 99,
-            bypass_ok: 1,
-            bypass_busy: 0,
-            netpoll: false,
-        };
+        let s = survivor(&r, 99, 1, 0, false);
         assert_eq!(
             check_survivor(&s, true),
             Vec::<String>::new(),
             "bypass sends count as handed over"
         );
-        let s = Survivor {
-            rec: &r,
-            traced: 101,
-            bypass_ok: 0,
-            bypass_busy: 0,
-            netpoll: false,
-        };
+        let s = survivor(&r, 101, 0, 0, false);
         assert!(
             !check_survivor(&s, true).is_empty(),
             "a frame neither read nor dropped"
         );
         // With an ENOBUFS bypass send, the exact sum cannot hold: the lower bound does.
-        let s = Survivor {
-            rec: &r,
-            traced: 99,
-            bypass_ok: 0,
-            bypass_busy: 1,
-            netpoll: false,
-        };
+        let s = survivor(&r, 99, 0, 1, false);
         assert_eq!(check_survivor(&s, true), Vec::<String>::new());
-        let s = Survivor {
-            rec: &r,
-            traced: 101,
-            bypass_ok: 0,
-            bypass_busy: 1,
-            netpoll: false,
-        };
+        let s = survivor(&r, 101, 0, 1, false);
         assert_eq!(
             check_survivor(&s, true).len(),
             2,
             "tx_dropped and the reasons fall short"
         );
         // tun.ko: no per-reason counters, and purged frames are not in tx_dropped.
-        let s = Survivor {
-            rec: &r,
-            traced: 100,
-            bypass_ok: 0,
-            bypass_busy: 0,
-            netpoll: false,
-        };
+        let s = survivor(&r, 100, 0, 0, false);
         assert_eq!(check_survivor(&s, false), Vec::<String>::new());
-        let s = Survivor {
-            rec: &r,
-            traced: 130,
-            bypass_ok: 0,
-            bypass_busy: 0,
-            netpoll: false,
-        };
+        let s = survivor(&r, 130, 0, 0, false);
         assert_eq!(check_survivor(&s, false), Vec::<String>::new());
-        let s = Survivor {
-            rec: &r,
-            traced: 80,
-            bypass_ok: 0,
-            bypass_busy: 0,
-            netpoll: false,
-        };
+        let s = survivor(&r, 80, 0, 0, false);
         assert_eq!(
             check_survivor(&s, false).len(),
             1,
@@ -368,13 +313,7 @@ mod tests {
         );
         let mut r2 = rec();
         r2.rx_packets = 41;
-        let s = Survivor {
-            rec: &r2,
-            traced: 100,
-            bypass_ok: 0,
-            bypass_busy: 0,
-            netpoll: true,
-        };
+        let s = survivor(&r2, 100, 0, 0, true);
         assert_eq!(check_survivor(&s, false).len(), 1);
     }
 }

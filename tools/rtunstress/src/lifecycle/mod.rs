@@ -51,12 +51,12 @@ use std::{
 };
 
 use crate::{
-    account::{tx_only, DevRecord, PerReason},
+    account::{format_reasons, tx_only, DevRecord, PerReason},
     rtnl::{self, Link},
     sys::*,
     trace,
 };
-use check::{check_survivor, check_totals, format_drops, Survivor, Totals};
+use check::{check_survivor, check_totals, Survivor, Totals};
 use ops::{Role, Th};
 use world::*;
 
@@ -690,7 +690,7 @@ fn run(a: Args) -> i32 {
             );
             println!(
                 "drops by reason (traced in {module}): {}",
-                format_drops(&c.drops, &c.other_reasons)
+                format_reasons(&c.drops, &c.other_reasons)
             );
             println!(
                 "trace: {} events, {} lost, {} unparsed, {} NETDEV_TX_BUSY",

@@ -24,7 +24,10 @@ use crate::{
     rtnl::{self, Link},
     sys::*,
 };
-use rtun_common::prng::{Draw, StreamRng};
+use rtun_common::{
+    net::sockaddr_in,
+    prng::{Draw, StreamRng},
+};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -708,14 +711,7 @@ impl<'w> Th<'w> {
         for _ in 0..n {
             let len = self.rng.pick(&[0usize, 18, 100, 512, 1400]);
             let payload = [0x42u8; 1400];
-            let sa = libc::sockaddr_in {
-                sin_family: libc::AF_INET as u16,
-                sin_port: 9999u16.to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from_ne_bytes(target),
-                },
-                sin_zero: [0; 8],
-            };
+            let sa = sockaddr_in(target, 9999);
             // SAFETY: A valid buffer and address.
             let r = unsafe {
                 libc::sendto(
