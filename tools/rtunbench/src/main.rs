@@ -3,8 +3,11 @@
 //! (/dev/net/tun) and rtun.ko (/dev/net/rtun); only the device node differs.
 //!
 //! Each path runs with the skb:kfree_skb tracepoint off and on, for a fixed
-//! time, in rounds that alternate which driver goes first; every run is a
-//! process of its own (`rtunbench run ...`), killed if it hangs. At the end it
+//! time, in rounds that alternate which driver goes first. In a round, the two
+//! drivers' runs of a path share a process (`rtunbench pair ...`), killed if it
+//! hangs, and take turns in slices (`--slice-ms`), so that both are measured
+//! over the same seconds of the host; `--slice-ms 0` gives every run a process
+//! of its own (`rtunbench run ...`), one after the other. At the end it
 //! prints a table (median, min, max per driver, and the rtun/tun ratio of the
 //! medians), one `path=... tracepoint=... tun=... rtun=... ratio=...` line per
 //! path and tracepoint state, and CSV between markers for scripts/bench.sh.
@@ -17,6 +20,7 @@ mod sys;
 use std::{
     io::{Read, Write},
     process::{exit, Command, Stdio},
+    sync::Arc,
     thread,
     time::{Duration, Instant},
 };
@@ -25,13 +29,18 @@ use paths::{RunCfg, PATHS};
 
 const USAGE: &str = "usage: rtunbench [--quick] [--rounds N] [--duration-ms MS] [--warmup-ms MS]
                  [--paths P,...] [--tracepoint off,on] [--tun-dev PATH] [--rtun-dev PATH]
-                 [--csv FILE] [--timeout-s S] [--pin none|TX0,TX1/RX0,RX1[/MAIN]] [--verbose]
+                 [--csv FILE] [--timeout-s S] [--pin none|TX0,TX1/RX0,RX1[/MAIN]]
+                 [--slice-ms MS] [--verbose]
        rtunbench list
        rtunbench run PATH --dev NODE --name IFNAME --net A.B [--warmup-ms MS] [--duration-ms MS] [--pin ...]
+       rtunbench pair PATH --dev NODE --name IFNAME --net A.B --dev2 NODE --name2 IFNAME --net2 A.B
+                 [--warmup-ms MS] [--duration-ms MS] [--slice-ms MS] [--pin ...]
 
 Defaults: 5 rounds of 1000 ms (after 200 ms of warm-up) per path, driver and
 tracepoint state. --quick: 1 round of 100 ms after 20 ms, to check that every
-path works. --pin: the CPUs of the paths with senders and readers (xmit_udp_*,
+path works. --slice-ms: within a round, the two drivers' runs of a path take
+turns in slices of MS (default 100; ABBA order), so that a host slower for a
+second slows both; 0: one run after the other, each 1000 ms in one go. --pin: the CPUs of the paths with senders and readers (xmit_udp_*,
 mq2_udp, tso64k_*): flow i's sender on TX<i>, its reader on RX<i>, the
 measuring thread on MAIN (else unpinned), modulo the CPUs usable; default
 1,0/0,1/0; none leaves them to the scheduler.";
@@ -65,11 +74,12 @@ struct Opts {
     csv: Option<String>,
     timeout_s: Option<u64>,
     pin: String,
+    slice_ms: u64,
     verbose: bool,
-    // `run` only
-    dev: String,
-    name: String,
-    net: [u8; 2],
+    // `run` and `pair` only (`pair`: [0] is --dev, --name, --net, [1] --dev2 ...)
+    dev: [String; 2],
+    name: [String; 2],
+    net: [[u8; 2]; 2],
     args: Vec<String>,
 }
 
@@ -87,10 +97,11 @@ fn parse_args() -> Opts {
         csv: None,
         timeout_s: None,
         pin: paths::DEFAULT_PIN.into(),
+        slice_ms: 100,
         verbose: false,
-        dev: String::new(),
-        name: String::new(),
-        net: [0, 0],
+        dev: Default::default(),
+        name: Default::default(),
+        net: [[0, 0]; 2],
         args: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -123,16 +134,19 @@ fn parse_args() -> Opts {
                     .next()
                     .unwrap_or_else(|| usage_error("--pin needs a placement"))
             }
+            "--slice-ms" => o.slice_ms = num("--slice-ms", it.next()),
             "--verbose" => o.verbose = true,
-            "--dev" => o.dev = it.next().unwrap_or_default(),
-            "--name" => o.name = it.next().unwrap_or_default(),
-            "--net" => {
+            "--dev" => o.dev[0] = it.next().unwrap_or_default(),
+            "--dev2" => o.dev[1] = it.next().unwrap_or_default(),
+            "--name" => o.name[0] = it.next().unwrap_or_default(),
+            "--name2" => o.name[1] = it.next().unwrap_or_default(),
+            "--net" | "--net2" => {
                 let v = it.next().unwrap_or_default();
                 let p: Vec<u8> = v.split('.').filter_map(|x| x.parse().ok()).collect();
                 if p.len() != 2 {
-                    usage_error(&format!("--net wants A.B, got {v}"));
+                    usage_error(&format!("{a} wants A.B, got {v}"));
                 }
-                o.net = [p[0], p[1]];
+                o.net[usize::from(a == "--net2")] = [p[0], p[1]];
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -171,35 +185,48 @@ fn main() {
             }
         }
         Some("run") => exit(run_one(&o)),
+        Some("pair") => exit(run_pair(&o)),
         Some(c) => usage_error(&format!("unknown command {c}")),
     }
 }
 
-// ---- one run (child process) ----------------------------------------------------------
+// ---- one run, or a pair (child process) ------------------------------------------------
 
-fn run_one(o: &Opts) -> i32 {
+/// The number of slices each driver's run of a pair takes, and their length,
+/// for a measured time of `dur_ms` in slices of about `slice_ms`.
+fn slicing(dur_ms: u64, slice_ms: u64) -> (usize, Duration) {
+    let n = dur_ms.div_ceil(slice_ms.max(1)).max(1);
+    (n as usize, Duration::from_millis(dur_ms) / n as u32)
+}
+
+fn run_cfg(o: &Opts, i: usize, turns: Option<(Arc<paths::Turns>, usize)>) -> RunCfg {
     let path = o
         .args
         .get(1)
         .cloned()
-        .unwrap_or_else(|| usage_error("run needs a PATH"));
-    if o.dev.is_empty() || o.name.is_empty() {
-        usage_error("run needs --dev and --name");
+        .unwrap_or_else(|| usage_error("run and pair need a PATH"));
+    if o.dev[i].is_empty() || o.name[i].is_empty() {
+        usage_error("run needs --dev and --name, pair also --dev2 and --name2");
     }
-    sys::disable_ipv6();
-    let cfg = RunCfg {
+    RunCfg {
         path,
-        dev: o.dev.clone(),
-        name: o.name.clone(),
-        net: o.net,
+        dev: o.dev[i].clone(),
+        name: o.name[i].clone(),
+        net: o.net[i],
         warm: Duration::from_millis(o.warm_ms),
         dur: Duration::from_millis(o.dur_ms),
         pin: paths::parse_pin(&o.pin).unwrap_or_else(|e| usage_error(&e)),
-    };
-    match paths::run(&cfg) {
+        turns,
+    }
+}
+
+/// The line a run's outcome is reported on: `TAG rate=... count=...`, or
+/// `error-TAG why` (the parent reads them back).
+fn outcome_line(tag: &str, r: &Result<paths::RunOut, String>) -> String {
+    match r {
         Ok(r) => {
             let mut line = format!(
-                "result rate={:.3} count={} scale={} secs={:.4}",
+                "{tag} rate={:.3} count={} scale={} secs={:.4}",
                 r.rate(),
                 r.count,
                 r.scale,
@@ -208,14 +235,38 @@ fn run_one(o: &Opts) -> i32 {
             for (k, v) in &r.extras {
                 line += &format!(" {k}={v}");
             }
-            println!("{line}");
-            0
+            line
         }
-        Err(e) => {
-            println!("error {e}");
-            1
-        }
+        Err(e) => format!("error-{tag} {e}"),
     }
+}
+
+fn run_one(o: &Opts) -> i32 {
+    sys::disable_ipv6();
+    let r = paths::run(&run_cfg(o, 0, None));
+    println!("{}", outcome_line("result", &r));
+    i32::from(r.is_err())
+}
+
+/// Both drivers' runs of one path, in two threads that take turns.
+fn run_pair(o: &Opts) -> i32 {
+    sys::disable_ipv6();
+    let (n, slice) = slicing(o.dur_ms, o.slice_ms);
+    let turns = Arc::new(paths::Turns::new(slice, n));
+    let cfgs = [0, 1].map(|i| run_cfg(o, i, Some((turns.clone(), i))));
+    let out: Vec<_> = thread::scope(|s| {
+        let h: Vec<_> = cfgs.iter().map(|c| s.spawn(|| paths::run(c))).collect();
+        h.into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("the run's thread panicked".into()))
+            })
+            .collect()
+    });
+    for (i, r) in out.iter().enumerate() {
+        println!("{}", outcome_line(&format!("result{i}"), r));
+    }
+    i32::from(out.iter().any(Result::is_err))
 }
 
 // ---- the benchmark (parent) ---------------------------------------------------------------
@@ -241,33 +292,40 @@ impl Sample {
     }
 }
 
-/// Runs `rtunbench run ...` and waits for it, at most `timeout`.
-/// The third value is true when the run is stuck in the kernel for good.
-fn spawn_run(
-    o: &Opts,
-    path: &str,
-    dev: &str,
-    name: &str,
-    net: [u8; 2],
-    timeout: Duration,
-) -> (Result<f64, String>, Vec<(String, String)>, bool) {
+/// What a child reported for one run: frames/s or why it failed, and the
+/// fields of its line.
+type Outcome = (Result<f64, String>, Vec<(String, String)>);
+
+/// The run of driver `d` in a round: the node, a fresh name and /24 (a device
+/// left behind by a hung run cannot collide with the next one).
+fn run_args(o: &Opts, d: usize, seq: usize, suffix: &str) -> Vec<String> {
+    let name = format!("b{}{}", if d == 0 { "t" } else { "r" }, seq);
+    let net = [201 + d as u8, (seq % 250) as u8];
+    vec![
+        format!("--dev{suffix}"),
+        o.devs[d].1.clone(),
+        format!("--name{suffix}"),
+        name,
+        format!("--net{suffix}"),
+        format!("{}.{}", net[0], net[1]),
+    ]
+}
+
+/// Runs `rtunbench ARGS` (`run ...` or `pair ...`) and waits for it, at most
+/// `timeout`, and reads the outcome of each run `tags` names. The second value
+/// is true when the process is stuck in the kernel for good.
+fn spawn_runs(o: &Opts, args: &[String], tags: &[&str], timeout: Duration) -> (Vec<Outcome>, bool) {
+    let each = |e: String| tags.iter().map(|_| (Err(e.clone()), vec![])).collect();
     let exe = std::env::current_exe().unwrap_or_else(|_| "rtunbench".into());
     let child = Command::new(exe)
-        .args([
-            "run",
-            path,
-            "--dev",
-            dev,
-            "--name",
-            name,
-            "--net",
-            &format!("{}.{}", net[0], net[1]),
-        ])
+        .args(args)
         .args([
             "--warmup-ms",
             &o.warm_ms.to_string(),
             "--duration-ms",
             &o.dur_ms.to_string(),
+            "--slice-ms",
+            &o.slice_ms.to_string(),
             "--pin",
             &o.pin,
         ])
@@ -277,7 +335,7 @@ fn spawn_run(
         .spawn();
     let mut child = match child {
         Ok(c) => c,
-        Err(e) => return (Err(format!("cannot start the run: {e}")), vec![], false),
+        Err(e) => return (each(format!("cannot start the run: {e}")), false),
     };
     let mut out_pipe = child.stdout.take();
     let mut err_pipe = child.stderr.take();
@@ -354,38 +412,43 @@ fn spawn_run(
         if !reaped {
             why += "; unkillable (stuck in the kernel)";
         }
-        return (Err(why), vec![], !reaped);
+        return (each(why), !reaped);
     };
     let out = out_t.join().unwrap_or_default();
     let err = err_t.join().unwrap_or_default();
     for l in out.lines().filter(|l| l.starts_with('#')) {
         println!("{l}");
     }
-    if let Some(l) = out.lines().find(|l| l.starts_with("result ")) {
-        let fields: Vec<(String, String)> = l
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let rate = fields
-            .iter()
-            .find(|(k, _)| k == "rate")
-            .and_then(|(_, v)| v.parse::<f64>().ok());
-        return match rate {
-            Some(r) if r > 0.0 => (Ok(r), fields, false),
-            Some(_) => (Err(format!("no frames: {l}")), fields, false),
-            None => (Err(format!("malformed result: {l}")), fields, false),
-        };
-    }
-    if let Some(l) = out.lines().find(|l| l.starts_with("error ")) {
-        return (Err(l["error ".len()..].to_string()), vec![], false);
-    }
-    let mut why = format!("the run ended without a result ({status})");
-    if !err.trim().is_empty() {
-        why += &format!(": {}", err.trim().replace('\n', " | "));
-    }
-    (Err(why), vec![], false)
+    let outcome = |tag: &str| -> Outcome {
+        let prefix = format!("{tag} ");
+        if let Some(l) = out.lines().find(|l| l.starts_with(&prefix)) {
+            let fields: Vec<(String, String)> = l
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let rate = fields
+                .iter()
+                .find(|(k, _)| k == "rate")
+                .and_then(|(_, v)| v.parse::<f64>().ok());
+            return match rate {
+                Some(r) if r > 0.0 => (Ok(r), fields),
+                Some(_) => (Err(format!("no frames: {l}")), fields),
+                None => (Err(format!("malformed result: {l}")), fields),
+            };
+        }
+        let prefix = format!("error-{tag} ");
+        if let Some(l) = out.lines().find(|l| l.starts_with(&prefix)) {
+            return (Err(l[prefix.len()..].to_string()), vec![]);
+        }
+        let mut why = format!("the run ended without a result ({status})");
+        if !err.trim().is_empty() {
+            why += &format!(": {}", err.trim().replace('\n', " | "));
+        }
+        (Err(why), vec![])
+    };
+    (tags.iter().map(|t| outcome(t)).collect(), false)
 }
 
 fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
@@ -432,8 +495,13 @@ fn bench(o: &Opts) -> i32 {
         }
     }
     sys::disable_ipv6();
-    let timeout = Duration::from_millis(o.warm_ms + o.dur_ms)
-        + Duration::from_secs(o.timeout_s.unwrap_or(60));
+    // A pair runs both drivers, and waits up to QUIET_MAX after each slice.
+    let (slices, slice) = slicing(o.dur_ms, o.slice_ms);
+    let timeout = if o.slice_ms > 0 {
+        2 * (Duration::from_millis(o.warm_ms + o.dur_ms) + paths::QUIET_MAX * slices as u32)
+    } else {
+        Duration::from_millis(o.warm_ms + o.dur_ms)
+    } + Duration::from_secs(o.timeout_s.unwrap_or(60));
     println!(
         "# rtunbench: {} round(s), {} ms per run after {} ms of warm-up; kernel {}; {} CPUs",
         o.rounds,
@@ -444,6 +512,17 @@ fn bench(o: &Opts) -> i32 {
             .map(|n| n.get())
             .unwrap_or(0)
     );
+    if o.slice_ms > 0 {
+        println!(
+            "# interleaved: in a round, both drivers' runs of a path share a process and take turns, {slices} slice(s) of {} ms each, ABBA (--slice-ms {}; 0: one run after the other)",
+            slice.as_millis(),
+            o.slice_ms
+        );
+    } else {
+        println!(
+            "# one run after the other (--slice-ms 0): each driver's run in a process of its own"
+        );
+    }
     println!(
         "# drivers: {}",
         o.devs
@@ -478,20 +557,39 @@ fn bench(o: &Opts) -> i32 {
         };
         for path in &o.paths {
             for tp in &o.tps {
-                for &d in &order {
-                    let (drv, node) = &o.devs[d];
-                    if let Err(e) = sys::set_kfree_skb_tracepoint(tp == "on") {
-                        if tp == "on" {
-                            eprintln!("rtunbench: {e}");
-                            return 2;
+                if let Err(e) = sys::set_kfree_skb_tracepoint(tp == "on") {
+                    if tp == "on" {
+                        eprintln!("rtunbench: {e}");
+                        return 2;
+                    }
+                }
+                // Both drivers in one process, taking turns (the first in
+                // `order` goes first), or one process per driver in turn.
+                let mut runs: Vec<(usize, Outcome)> = Vec::new();
+                let mut stuck = false;
+                if o.slice_ms > 0 {
+                    seq += 1;
+                    let mut args = vec!["pair".to_string(), path.clone()];
+                    args.extend(run_args(o, order[0], seq, ""));
+                    args.extend(run_args(o, order[1], seq, "2"));
+                    let (out, s) = spawn_runs(o, &args, &["result0", "result1"], timeout);
+                    runs.extend(order.iter().copied().zip(out));
+                    stuck = s;
+                } else {
+                    for &d in &order {
+                        seq += 1;
+                        let mut args = vec!["run".to_string(), path.clone()];
+                        args.extend(run_args(o, d, seq, ""));
+                        let (out, s) = spawn_runs(o, &args, &["result"], timeout);
+                        runs.extend(out.into_iter().map(|r| (d, r)));
+                        stuck = s;
+                        if stuck {
+                            break;
                         }
                     }
-                    seq += 1;
-                    // A fresh name and /24 per run: a device left behind by a hung
-                    // run cannot collide with the next one.
-                    let name = format!("b{}{}", if d == 0 { "t" } else { "r" }, seq);
-                    let net = [201 + d as u8, (seq % 250) as u8];
-                    let (rate, fields, stuck) = spawn_run(o, path, node, &name, net, timeout);
+                }
+                for (d, (rate, fields)) in runs {
+                    let drv = &o.devs[d].0;
                     let s = Sample {
                         round,
                         path: path.clone(),
@@ -519,14 +617,14 @@ fn bench(o: &Opts) -> i32 {
                             o.rounds
                         ),
                     }
-                    let _ = std::io::stdout().flush();
                     samples.push(s);
-                    if stuck {
-                        // It likely holds locks every later run needs: stop here.
-                        println!("# a run is stuck in the kernel: no more runs; the report covers those done");
-                        let _ = sys::set_kfree_skb_tracepoint(false);
-                        return report(o, &samples, t_start.elapsed());
-                    }
+                }
+                let _ = std::io::stdout().flush();
+                if stuck {
+                    // It likely holds locks every later run needs: stop here.
+                    println!("# a run is stuck in the kernel: no more runs; the report covers those done");
+                    let _ = sys::set_kfree_skb_tracepoint(false);
+                    return report(o, &samples, t_start.elapsed());
                 }
             }
         }
@@ -699,4 +797,17 @@ fn report(o: &Opts, samples: &[Sample], took: Duration) -> i32 {
         }
     }
     i32::from(!failed.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_cover_the_duration() {
+        assert_eq!(slicing(1000, 100), (10, Duration::from_millis(100)));
+        assert_eq!(slicing(100, 100), (1, Duration::from_millis(100)));
+        assert_eq!(slicing(1000, 300), (4, Duration::from_millis(250)));
+        assert_eq!(slicing(50, 100), (1, Duration::from_millis(50)));
+    }
 }

@@ -8,7 +8,7 @@
 use std::{
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering::Relaxed},
-        Mutex,
+        Arc, Condvar, Mutex, MutexGuard,
     },
     thread,
     time::{Duration, Instant},
@@ -112,6 +112,9 @@ pub struct RunCfg {
     pub dur: Duration,
     /// None: the scheduler places the threads.
     pub pin: Option<Placement>,
+    /// Some: this run shares its process with the other driver's run of the
+    /// same path, and takes turns with it (`Turns`); None: it runs alone.
+    pub turns: Option<(Arc<Turns>, usize)>,
 }
 
 impl RunCfg {
@@ -137,37 +140,151 @@ impl RunOut {
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Stops the threads of a run and keeps its first error. Senders stop at the
-/// end of the measured window; readers may go on draining until `stop`.
+/// end of the measured window; readers may go on draining until `stop`. A run
+/// that takes turns (`Turns`) also pauses its senders between its turns: they
+/// wait in `sending()`, asleep, until the run's next turn.
 struct Ctl {
     stop: AtomicBool,
     stop_senders: AtomicBool,
+    paused: AtomicBool,
+    /// Held to change `paused` or to stop, so that a sender about to wait
+    /// cannot miss the wake-up (`gate_cv`).
+    gate: Mutex<()>,
+    gate_cv: Condvar,
     err: Mutex<Option<String>>,
 }
 
 impl Ctl {
-    fn new() -> Ctl {
+    fn new(cfg: &RunCfg) -> Ctl {
         Ctl {
             stop: AtomicBool::new(false),
             stop_senders: AtomicBool::new(false),
+            paused: AtomicBool::new(cfg.turns.is_some()),
+            gate: Mutex::new(()),
+            gate_cv: Condvar::new(),
             err: Mutex::new(None),
         }
     }
     fn stopped(&self) -> bool {
         self.stop.load(Relaxed)
     }
+    /// Whether a sender goes on; while the run is paused, it waits here.
     fn sending(&self) -> bool {
+        if self.paused.load(Relaxed) {
+            let mut g = lock(&self.gate);
+            while self.paused.load(Relaxed)
+                && !self.stop.load(Relaxed)
+                && !self.stop_senders.load(Relaxed)
+            {
+                g = self.gate_cv.wait(g).unwrap_or_else(|p| p.into_inner());
+            }
+        }
         !self.stop.load(Relaxed) && !self.stop_senders.load(Relaxed)
     }
+    /// Sets `flag` (or `paused` to `to`) and wakes the senders waiting.
+    fn signal(&self, flag: &AtomicBool, to: bool) {
+        let _g = lock(&self.gate);
+        flag.store(to, Relaxed);
+        self.gate_cv.notify_all();
+    }
     fn fail(&self, e: String) {
-        let mut g = self.err.lock().unwrap_or_else(|p| p.into_inner());
+        let mut g = lock(&self.err);
         if g.is_none() {
             *g = Some(e);
         }
-        self.stop.store(true, Relaxed);
+        drop(g);
+        self.signal(&self.stop, true);
     }
     fn error(&self) -> Option<String> {
-        self.err.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        lock(&self.err).clone()
+    }
+}
+
+/// Two runs of one path, one per driver, in one process, taking turns: a
+/// warm-up each, then slices of `slice` that alternate ABBA, so that the two
+/// drivers are measured over the same seconds of a host whose speed varies
+/// from one second to the next. Only the run whose turn it is sends; the
+/// other's senders wait, asleep.
+pub struct Turns {
+    /// The measured time of one slice.
+    pub slice: Duration,
+    st: Mutex<TurnState>,
+    cv: Condvar,
+}
+
+struct TurnState {
+    /// Whose turn, in order, and whether it is a warm-up.
+    seq: Vec<(usize, bool)>,
+    pos: usize,
+    arrived: [bool; 2],
+    gone: [bool; 2],
+}
+
+impl Turns {
+    /// Run 0 warms up first and takes the first slice; `slices` each.
+    pub fn new(slice: Duration, slices: usize) -> Turns {
+        let mut seq = vec![(0, true), (1, true)];
+        for i in 0..slices {
+            let first = i % 2;
+            seq.extend([(first, false), (1 - first, false)]);
+        }
+        Turns {
+            slice,
+            st: Mutex::new(TurnState {
+                seq,
+                pos: 0,
+                arrived: [false; 2],
+                gone: [false; 2],
+            }),
+            cv: Condvar::new(),
+        }
+    }
+
+    /// Run `me` is set up and ready for its first turn.
+    fn arrive(&self, me: usize) {
+        lock(&self.st).arrived[me] = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits for `me`'s next turn, once both runs are ready (or gone): Some
+    /// (whether it is a warm-up), or None when every turn has been taken.
+    /// The turns of a run that has gone are skipped.
+    fn next(&self, me: usize) -> Option<bool> {
+        let mut st = lock(&self.st);
+        loop {
+            let ready = (0..2).all(|i| st.arrived[i] || st.gone[i]);
+            if ready {
+                while st.pos < st.seq.len() && st.gone[st.seq[st.pos].0] {
+                    st.pos += 1;
+                }
+                match st.seq.get(st.pos) {
+                    None => return None,
+                    Some(&(who, warm)) if who == me => return Some(warm),
+                    Some(_) => {}
+                }
+            }
+            st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn end(&self, me: usize) {
+        let mut st = lock(&self.st);
+        if st.seq.get(st.pos).map(|t| t.0) == Some(me) {
+            st.pos += 1;
+        }
+        drop(st);
+        self.cv.notify_all();
+    }
+
+    /// Run `me` takes no more turns (done, or failed).
+    pub fn leave(&self, me: usize) {
+        lock(&self.st).gone[me] = true;
+        self.cv.notify_all();
     }
 }
 
@@ -175,40 +292,101 @@ impl Ctl {
 /// thread (a loaded host under TCG) has not moved a frame yet.
 const GRACE: Duration = Duration::from_secs(5);
 
+/// Sleeps for `d`, in steps, unless the run stops.
+fn nap(ctl: &Ctl, d: Duration) {
+    let end = Instant::now() + d;
+    while !ctl.stopped() && Instant::now() < end {
+        thread::sleep(Duration::from_millis(5).min(end.saturating_duration_since(Instant::now())));
+    }
+}
+
+/// After a turn: the time for a paused run's last sends to settle, for the
+/// senders to wait and the readers to drain, before the other run's turn.
+const SETTLE: Duration = Duration::from_millis(5);
+pub const QUIET_MAX: Duration = Duration::from_millis(200);
+
 /// Warm up, then count over the measured window, which lasts `cfg.dur` and, if
 /// the main count (`snap()[0]`) has not moved by then, until it does (at most
-/// `GRACE` longer). Then stops the senders, lets the readers go on until
-/// `drained()` (at most `GRACE`), and stops everything.
+/// `GRACE` longer). A run that takes turns counts over its slices instead.
+/// Then stops the senders, lets the readers go on until `drained()` (at most
+/// `GRACE`), and stops everything.
 fn measure(
     ctl: &Ctl,
     cfg: &RunCfg,
     snap: impl Fn() -> Vec<u64>,
     drained: impl Fn() -> bool,
 ) -> (Vec<u64>, f64) {
-    let nap = |d: Duration| {
-        let end = Instant::now() + d;
-        while !ctl.stopped() && Instant::now() < end {
-            thread::sleep(
-                Duration::from_millis(5).min(end.saturating_duration_since(Instant::now())),
-            );
+    let (d, secs) = match &cfg.turns {
+        Some((turns, me)) => measure_turns(ctl, turns, *me, cfg.warm, &snap),
+        None => {
+            nap(ctl, cfg.warm);
+            let a = snap();
+            let t0 = Instant::now();
+            nap(ctl, cfg.dur);
+            while !ctl.stopped() && snap()[0] == a[0] && t0.elapsed() < cfg.dur + GRACE {
+                thread::sleep(Duration::from_millis(5));
+            }
+            let b = snap();
+            let d = b.iter().zip(&a).map(|(b, a)| b - a).collect();
+            (d, t0.elapsed().as_secs_f64())
         }
     };
-    nap(cfg.warm);
-    let a = snap();
-    let t0 = Instant::now();
-    nap(cfg.dur);
-    while !ctl.stopped() && snap()[0] == a[0] && t0.elapsed() < cfg.dur + GRACE {
-        thread::sleep(Duration::from_millis(5));
-    }
-    let b = snap();
-    let secs = t0.elapsed().as_secs_f64();
-    ctl.stop_senders.store(true, Relaxed);
+    ctl.signal(&ctl.stop_senders, true);
     let t1 = Instant::now();
     while !ctl.stopped() && !drained() && t1.elapsed() < GRACE {
         thread::sleep(Duration::from_millis(5));
     }
-    ctl.stop.store(true, Relaxed);
-    (b.iter().zip(&a).map(|(b, a)| b - a).collect(), secs)
+    ctl.signal(&ctl.stop, true);
+    (d, secs)
+}
+
+/// `measure` for a run that takes turns: the counts summed over its slices,
+/// and their measured time. Each turn resumes the senders, waits `SETTLE`
+/// (not counted), counts over the slice, pauses the senders, and waits until
+/// the counts stand still (the readers have drained) before handing over.
+fn measure_turns(
+    ctl: &Ctl,
+    turns: &Turns,
+    me: usize,
+    warm: Duration,
+    snap: &impl Fn() -> Vec<u64>,
+) -> (Vec<u64>, f64) {
+    turns.arrive(me);
+    let mut sum = vec![0u64; snap().len()];
+    let mut secs = 0.0;
+    while let Some(warmup) = turns.next(me) {
+        ctl.signal(&ctl.paused, false);
+        if warmup {
+            nap(ctl, warm);
+        } else {
+            nap(ctl, SETTLE);
+            let a = snap();
+            let t0 = Instant::now();
+            nap(ctl, turns.slice);
+            let b = snap();
+            secs += t0.elapsed().as_secs_f64();
+            for (s, (b, a)) in sum.iter_mut().zip(b.iter().zip(&a)) {
+                *s += b - a;
+            }
+        }
+        ctl.signal(&ctl.paused, true);
+        let t1 = Instant::now();
+        let mut last = snap();
+        while !ctl.stopped() && t1.elapsed() < QUIET_MAX {
+            thread::sleep(SETTLE);
+            let now = snap();
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        turns.end(me);
+        if ctl.stopped() {
+            break;
+        }
+    }
+    turns.leave(me);
+    (sum, secs)
 }
 
 fn no_drain() -> bool {
@@ -546,7 +724,7 @@ fn path_write(cfg: &RunCfg, tap: bool, size: usize) -> Res<RunOut> {
         udp4_packet(cfg.peer(), cfg.local(), 4321, SINK_PORT, size)
     };
     let rx0 = stat(&cfg.name, "rx_packets")?;
-    let ctl = Ctl::new();
+    let ctl = Ctl::new(cfg);
     let n = AtomicU64::new(0);
     let r = thread::scope(|s| {
         s.spawn(|| write_loop(&ctl, q.0, &frame, &n));
@@ -563,7 +741,7 @@ fn path_xmit(cfg: &RunCfg, size: usize) -> Res<RunOut> {
     configure(cfg, false)?;
     let tx = udp_connected(cfg.peer(), SINK_PORT)?;
     let payload = vec![0u8; size];
-    let ctl = Ctl::new();
+    let ctl = Ctl::new(cfg);
     let pins = Pins::new(cfg, &[Role::Tx(0), Role::Rx(0), Role::Main]);
     let (sent, frames, bytes) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let r = thread::scope(|s| {
@@ -615,7 +793,7 @@ fn drop_run(cfg: &RunCfg, fill: bool) -> Res<RunOut> {
         }
     }
     let d0 = stat(&cfg.name, "tx_dropped")?;
-    let ctl = Ctl::new();
+    let ctl = Ctl::new(cfg);
     let sent = AtomicU64::new(0);
     let r = thread::scope(|s| {
         s.spawn(|| send_loop(&ctl, tx.0, &payload, &sent));
@@ -672,7 +850,7 @@ fn path_mq2(cfg: &RunCfg) -> Res<RunOut> {
     let tx0 = udp_connected(cfg.peer(), 10000)?;
     let tx1 = udp_connected(cfg.peer(), 10001)?;
     let payload = vec![0u8; 64];
-    let ctl = Ctl::new();
+    let ctl = Ctl::new(cfg);
     let pins = Pins::new(
         cfg,
         &[
@@ -731,7 +909,7 @@ fn path_tso(cfg: &RunCfg, vnet: bool) -> Res<RunOut> {
     let (tx, sa) = packet_vnet(if_index(&cfg.name)?)?;
     let frame = tso_frame();
     let hdr = if vnet { 10 } else { 0 } + TSO_HDRS;
-    let ctl = Ctl::new();
+    let ctl = Ctl::new(cfg);
     let pins = Pins::new(cfg, &[Role::Tx(0), Role::Rx(0), Role::Main]);
     let (sent, reads, payload) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let r = thread::scope(|s| {
@@ -785,6 +963,10 @@ pub fn run(cfg: &RunCfg) -> Res<RunOut> {
         "tso64k_vnet" => path_tso(cfg, true),
         p => Err(format!("unknown path {p}")),
     };
+    // Its turns are over, whether it took them or failed before.
+    if let Some((turns, me)) = &cfg.turns {
+        turns.leave(*me);
+    }
     // The device goes with its last queue; wait for it so that runs do not overlap.
     if !wait_gone(&cfg.name, Duration::from_secs(5)) {
         println!(
@@ -868,6 +1050,7 @@ mod tests {
             warm: Duration::ZERO,
             dur: Duration::ZERO,
             pin,
+            turns: None,
         };
         let want = Some(Placement {
             tx: [0, 1],
@@ -900,6 +1083,59 @@ mod tests {
             none.extras().is_empty(),
             "nothing recorded before the threads ran"
         );
+    }
+
+    /// Two runs taking turns: who ran in which order.
+    fn take_turns(turns: &Turns, quit_after: [usize; 2]) -> Vec<(usize, bool)> {
+        let log = Mutex::new(Vec::new());
+        thread::scope(|s| {
+            for (me, quit) in quit_after.into_iter().enumerate() {
+                let log = &log;
+                s.spawn(move || {
+                    turns.arrive(me);
+                    let mut taken = 0;
+                    while taken < quit {
+                        let Some(warm) = turns.next(me) else { break };
+                        lock(log).push((me, warm));
+                        taken += 1;
+                        turns.end(me);
+                    }
+                    turns.leave(me);
+                });
+            }
+        });
+        log.into_inner().unwrap_or_default()
+    }
+
+    #[test]
+    fn turns_alternate_abba() {
+        let t = Turns::new(Duration::from_millis(1), 3);
+        let got = take_turns(&t, [usize::MAX; 2]);
+        let want = [
+            (0, true),
+            (1, true),
+            (0, false),
+            (1, false),
+            (1, false),
+            (0, false),
+            (0, false),
+            (1, false),
+        ];
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_run_that_leaves_does_not_hold_up_the_other() {
+        let t = Turns::new(Duration::from_millis(1), 3);
+        // Run 1 fails after its warm-up: run 0 takes its own turns alone.
+        let got = take_turns(&t, [usize::MAX, 1]);
+        assert_eq!(got.iter().filter(|x| x.0 == 1).count(), 1);
+        assert_eq!(got.iter().filter(|x| x.0 == 0).count(), 4);
+        // Run 1 fails before it arrives.
+        let t = Turns::new(Duration::from_millis(1), 2);
+        t.leave(1);
+        let got = take_turns(&t, [usize::MAX, 0]);
+        assert_eq!(got, [(0, true), (0, false), (0, false)]);
     }
 
     #[test]
