@@ -40,9 +40,9 @@ Defaults: 5 rounds of 1000 ms (after 200 ms of warm-up) per path, driver and
 tracepoint state. --quick: 1 round of 100 ms after 20 ms, to check that every
 path works. --slice-ms: within a round, the two drivers' runs of a path take
 turns in slices of MS (default 100; ABBA order), so that a host slower for a
-second slows both; 0: one run after the other, each 1000 ms in one go. --pin: the CPUs of the paths with senders and readers (xmit_udp_*,
-mq2_udp, tso64k_*): flow i's sender on TX<i>, its reader on RX<i>, the
-measuring thread on MAIN (else unpinned), modulo the CPUs usable; default
+second slows both; 0: one run after the other, each in one go. --pin: where
+the threads run: flow i's sender (or writer) on TX<i>, its reader on RX<i>,
+the measuring thread on MAIN (else unpinned), modulo the CPUs usable; default
 1,0/0,1/0; none leaves them to the scheduler.";
 
 fn usage_error(msg: &str) -> ! {
@@ -533,7 +533,7 @@ fn bench(o: &Opts) -> i32 {
     );
     match paths::parse_pin(&o.pin) {
         Ok(Some(p)) => println!(
-            "# placement --pin {p}: xmit_udp_*, tso64k_*: sender on CPU {}, reader on CPU {}; mq2_udp: flow i's sender on CPU {},{}, its reader on {},{}; measuring thread {} (indexes, modulo their count, into the CPUs usable: {}; cpu_ROLE= in a run's line: the CPU each thread ended on)",
+            "# placement --pin {p}: write_*, xmit_udp_*, drop_*, tso64k_*: sender or writer on CPU {}, reader on CPU {}; mq2_udp: flow i's sender on CPU {},{}, its reader on {},{}; measuring thread {} (indexes, modulo their count, into the CPUs usable: {}; cpu_ROLE= in a run's line: the CPU each thread ended on)",
             p.tx[0],
             p.rx[0],
             p.tx[0],

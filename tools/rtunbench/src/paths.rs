@@ -33,10 +33,9 @@ pub const PATHS: &[(&str, &str)] = &[
     ("tso64k_vnet", "the same to an IFF_VNET_HDR reader with TUNSETOFFLOAD CSUM|TSO4: taken whole"),
 ];
 
-/// Where the threads of the paths with senders and readers (`xmit_udp_*`,
-/// `mq2_udp`, `tso64k_*`) run: flow i's sender on CPU `tx[i]`, its reader on
-/// `rx[i]` (the one-flow paths use flow 0), the measuring thread on `main` if
-/// set. The numbers index the CPUs the run may use, modulo their count: a
+/// Where the threads of a path run: flow i's sender (the writer of
+/// `write_*`) on CPU `tx[i]`, its reader on `rx[i]` (the one-flow paths use
+/// flow 0), the measuring thread on `main` if set. The numbers index the CPUs the run may use, modulo their count: a
 /// 1-CPU guest runs everything on its one CPU. Left to the scheduler, the
 /// threads settle in a different placement from run to run, and the rates
 /// with them, on either driver: `mq2_udp` about 12.8k frames/s with each
@@ -725,12 +724,16 @@ fn path_write(cfg: &RunCfg, tap: bool, size: usize) -> Res<RunOut> {
     };
     let rx0 = stat(&cfg.name, "rx_packets")?;
     let ctl = Ctl::new(cfg);
+    let pins = Pins::new(cfg, &[Role::Tx(0), Role::Main]);
     let n = AtomicU64::new(0);
     let r = thread::scope(|s| {
-        s.spawn(|| write_loop(&ctl, q.0, &frame, &n));
-        measure(&ctl, cfg, || vec![n.load(Relaxed)], no_drain)
+        s.spawn(|| pins.run(Role::Tx(0), || write_loop(&ctl, q.0, &frame, &n)));
+        pins.run(Role::Main, || {
+            measure(&ctl, cfg, || vec![n.load(Relaxed)], no_drain)
+        })
     });
     let mut out = finish(&ctl, r, 1.0, &[])?;
+    out.extras.extend(pins.extras());
     out.extras
         .push(("rx_packets".into(), stat(&cfg.name, "rx_packets")? - rx0));
     Ok(out)
@@ -794,12 +797,16 @@ fn drop_run(cfg: &RunCfg, fill: bool) -> Res<RunOut> {
     }
     let d0 = stat(&cfg.name, "tx_dropped")?;
     let ctl = Ctl::new(cfg);
+    let pins = Pins::new(cfg, &[Role::Tx(0), Role::Main]);
     let sent = AtomicU64::new(0);
     let r = thread::scope(|s| {
-        s.spawn(|| send_loop(&ctl, tx.0, &payload, &sent));
-        measure(&ctl, cfg, || vec![sent.load(Relaxed)], no_drain)
+        s.spawn(|| pins.run(Role::Tx(0), || send_loop(&ctl, tx.0, &payload, &sent)));
+        pins.run(Role::Main, || {
+            measure(&ctl, cfg, || vec![sent.load(Relaxed)], no_drain)
+        })
     });
     let mut out = finish(&ctl, r, 1.0, &[])?;
+    out.extras.extend(pins.extras());
     let dropped = stat(&cfg.name, "tx_dropped")? - d0;
     out.extras.push(("tx_dropped".into(), dropped));
     if dropped == 0 {
