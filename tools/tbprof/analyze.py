@@ -17,7 +17,7 @@ import sys
 
 # A frame is an ndo_start_xmit entry, or for the write paths a write().
 XMIT = {'tun_net_xmit [tun]', 'rtun_ndo_start_xmit [rtun]'}
-WRITE = {'tun_chr_write_iter [tun]', 'rtun_fop_write_iter [rtun]'}
+WRITE = {'tun_chr_write_iter [tun]', 'rtun_file_write [rtun]'}
 
 
 def symbols(d):

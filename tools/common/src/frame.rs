@@ -29,6 +29,17 @@ pub fn default_eth_frame() -> Vec<u8> {
     f
 }
 
+/// The address of interface `idx` for protocol `proto` (host byte order) on
+/// a packet socket, for bind(2) or sendto(2).
+pub fn ll_addr(idx: i32, proto: u16) -> libc::sockaddr_ll {
+    // SAFETY: sockaddr_ll is plain data: all zeroes is a valid value.
+    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sa.sll_family = libc::AF_PACKET as u16;
+    sa.sll_protocol = proto.to_be();
+    sa.sll_ifindex = idx;
+    sa
+}
+
 fn packet_socket(name: &str, proto: u16, vnet: bool) -> Result<(i32, libc::sockaddr_ll), Errno> {
     let idx = net::if_index(name)? as i32;
     // SAFETY: Plain socket call.
@@ -49,12 +60,7 @@ fn packet_socket(name: &str, proto: u16, vnet: bool) -> Result<(i32, libc::socka
             return Err(Errno::last());
         }
     }
-    // SAFETY: sockaddr_ll is plain data.
-    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sa.sll_family = libc::AF_PACKET as u16;
-    sa.sll_protocol = proto.to_be();
-    sa.sll_ifindex = idx;
-    Ok((fd, sa))
+    Ok((fd, ll_addr(idx, proto)))
 }
 
 /// sendto(2) of `buf` on the packet socket `fd` to `sa`: the bytes sent.

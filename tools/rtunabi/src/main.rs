@@ -1085,16 +1085,21 @@ fn dropped_of(name: &str) -> i64 {
 /// A packet socket on `name` that receives the 0x88b5 frames reaching the stack.
 fn frame_socket(name: &str) -> Result<Fd, Errno> {
     let idx = net::if_index(name)? as i32;
-    let proto = 0x88b5u16.to_be();
+    let proto = 0x88b5u16;
     // SAFETY: Plain socket call.
-    let fd = Fd(sys(
-        unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) } as isize,
-    )?);
-    // SAFETY: sockaddr_ll is plain data.
-    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sa.sll_family = libc::AF_PACKET as u16;
-    sa.sll_protocol = proto;
-    sa.sll_ifindex = idx;
+    let fd =
+        Fd(sys(
+            unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto.to_be())) }
+                as isize,
+        )?);
+    bind_ll(&fd, idx, proto)?;
+    Ok(fd)
+}
+
+/// Binds packet socket `fd` to interface `idx` for protocol `proto` (host
+/// byte order).
+fn bind_ll(fd: &Fd, idx: i32, proto: u16) -> Result<(), Errno> {
+    let sa = frame::ll_addr(idx, proto);
     // SAFETY: `sa` is a valid sockaddr_ll.
     sys(unsafe {
         libc::bind(
@@ -1103,7 +1108,7 @@ fn frame_socket(name: &str) -> Result<Fd, Errno> {
             std::mem::size_of::<libc::sockaddr_ll>() as u32,
         )
     } as isize)?;
-    Ok(fd)
+    Ok(())
 }
 
 /// writev() of `frame` cut into segments of the lengths `cuts` (the last one
@@ -1291,19 +1296,7 @@ fn queue_socket(name: &str) -> Result<Fd, Errno> {
             std::mem::size_of::<libc::sock_fprog>() as u32,
         )
     } as isize)?;
-    // SAFETY: sockaddr_ll is plain data.
-    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    sa.sll_family = libc::AF_PACKET as u16;
-    sa.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
-    sa.sll_ifindex = idx;
-    // SAFETY: `sa` is a valid sockaddr_ll.
-    sys(unsafe {
-        libc::bind(
-            fd.0,
-            (&sa as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    } as isize)?;
+    bind_ll(&fd, idx, libc::ETH_P_ALL as u16)?;
     Ok(fd)
 }
 

@@ -269,12 +269,7 @@ pub fn packet_vnet(ifindex: i32) -> Res<(Fd, libc::sockaddr_ll)> {
     }
     setsockopt_int(s.0, libc::SOL_PACKET, PACKET_VNET_HDR, 1, "PACKET_VNET_HDR")?;
     set_send_timeout(s.0, Duration::from_millis(100))?;
-    // SAFETY: Plain data.
-    let mut sa: libc::sockaddr_ll = unsafe { mem::zeroed() };
-    sa.sll_family = libc::AF_PACKET as u16;
-    sa.sll_protocol = 0x0800u16.to_be();
-    sa.sll_ifindex = ifindex;
-    Ok((s, sa))
+    Ok((s, rtun_common::frame::ll_addr(ifindex, 0x0800)))
 }
 
 pub fn fmt_ip(a: [u8; 4]) -> String {

@@ -230,10 +230,7 @@ pub fn packet_send(
                     4,
                 );
             }
-            let mut sa: libc::sockaddr_ll = std::mem::zeroed();
-            sa.sll_family = libc::AF_PACKET as u16;
-            sa.sll_protocol = proto.to_be();
-            sa.sll_ifindex = index as i32;
+            let mut sa = rtun_common::frame::ll_addr(index as i32, proto);
             sa.sll_halen = 6;
             sa.sll_addr[..6].copy_from_slice(&[0xff; 6]);
             let r = libc::sendto(
