@@ -4,7 +4,7 @@
 # rtunbench path (or those named), tools/tbprof/profile.sh counts the
 # instructions per frame on tun.ko and on rtun, and analyze.py splits off
 # the modules' own functions; each driver order once, and the mean of the
-# two. Writes one line per path to OUT (default bench/tbprof-shares.txt) and
+# two. Writes one line per path to OUT (default bench/tbprof/shares.txt) and
 # each run's whole analysis beside it (OUT without .txt, then
 # -PATH-tun-first.txt and -PATH-rtun-first.txt). Files under bench/ come only from a
 # tree without uncommitted changes, as bench.sh's do. About 40 s a path.
@@ -16,7 +16,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/lib.sh"
 
-out=$RTUN_TOP/bench/tbprof-shares.txt
+out=$RTUN_TOP/bench/tbprof/shares.txt
 if [ "${1:-}" = --out ]; then
     out=$2
     shift 2
