@@ -18,9 +18,9 @@ mod paths;
 mod sys;
 
 use std::{
-    io::{Read, Write},
+    io::{BufRead, BufReader, Read, Write},
     process::{exit, Command, Stdio},
-    sync::Arc,
+    sync::{Arc, Mutex},
     thread,
     time::{Duration, Instant},
 };
@@ -254,19 +254,43 @@ fn run_pair(o: &Opts) -> i32 {
     let (n, slice) = slicing(o.dur_ms, o.slice_ms);
     let turns = Arc::new(paths::Turns::new(slice, n));
     let cfgs = [0, 1].map(|i| run_cfg(o, i, Some((turns.clone(), i))));
-    let out: Vec<_> = thread::scope(|s| {
-        let h: Vec<_> = cfgs.iter().map(|c| s.spawn(|| paths::run(c))).collect();
+    // Each run's line as soon as it is done: if the other hangs, the parent
+    // still has this one.
+    let report = |i: usize, r: &Result<paths::RunOut, String>| {
+        let mut line = outcome_line(&format!("result{i}"), r);
+        if r.is_ok() && turns.skipped() {
+            // The other run failed: some of this one's slices followed each
+            // other without the other's in between.
+            line += " alone=1";
+        }
+        let mut o = std::io::stdout().lock();
+        let _ = writeln!(o, "{line}");
+        let _ = o.flush();
+    };
+    let ok: Vec<bool> = thread::scope(|s| {
+        let h: Vec<_> = cfgs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let report = &report;
+                s.spawn(move || {
+                    let r = paths::run(c);
+                    report(i, &r);
+                    r.is_ok()
+                })
+            })
+            .collect();
         h.into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err("the run's thread panicked".into()))
+            .enumerate()
+            .map(|(i, h)| {
+                h.join().unwrap_or_else(|_| {
+                    report(i, &Err("the run's thread panicked".into()));
+                    false
+                })
             })
             .collect()
     });
-    for (i, r) in out.iter().enumerate() {
-        println!("{}", outcome_line(&format!("result{i}"), r));
-    }
-    i32::from(out.iter().any(Result::is_err))
+    i32::from(ok.contains(&false))
 }
 
 // ---- the benchmark (parent) ---------------------------------------------------------------
@@ -337,14 +361,20 @@ fn spawn_runs(o: &Opts, args: &[String], tags: &[&str], timeout: Duration) -> (V
         Ok(c) => c,
         Err(e) => return (each(format!("cannot start the run: {e}")), false),
     };
-    let mut out_pipe = child.stdout.take();
+    let out_pipe = child.stdout.take();
     let mut err_pipe = child.stderr.take();
+    // Line by line, so that the lines of a run that finished are there even
+    // if the other run of the pair hangs.
+    let out = Arc::new(Mutex::new(String::new()));
+    let out_w = out.clone();
     let out_t = thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(p) = out_pipe.as_mut() {
-            let _ = p.read_to_string(&mut s);
+        if let Some(p) = out_pipe {
+            for l in BufReader::new(p).lines().map_while(Result::ok) {
+                let mut o = out_w.lock().unwrap_or_else(|p| p.into_inner());
+                o.push_str(&l);
+                o.push('\n');
+            }
         }
-        s
     });
     let err_t = thread::spawn(move || {
         let mut s = String::new();
@@ -412,43 +442,59 @@ fn spawn_runs(o: &Opts, args: &[String], tags: &[&str], timeout: Duration) -> (V
         if !reaped {
             why += "; unkillable (stuck in the kernel)";
         }
-        return (each(why), !reaped);
+        // The runs that reported before the hang keep their outcome.
+        let out = out.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let got = tags
+            .iter()
+            .map(|t| parse_outcome(&out, t).unwrap_or_else(|| (Err(why.clone()), vec![])))
+            .collect();
+        return (got, !reaped);
     };
-    let out = out_t.join().unwrap_or_default();
+    let _ = out_t.join();
+    let out = out.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let err = err_t.join().unwrap_or_default();
     for l in out.lines().filter(|l| l.starts_with('#')) {
         println!("{l}");
     }
-    let outcome = |tag: &str| -> Outcome {
-        let prefix = format!("{tag} ");
-        if let Some(l) = out.lines().find(|l| l.starts_with(&prefix)) {
-            let fields: Vec<(String, String)> = l
-                .split_whitespace()
-                .skip(1)
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            let rate = fields
-                .iter()
-                .find(|(k, _)| k == "rate")
-                .and_then(|(_, v)| v.parse::<f64>().ok());
-            return match rate {
-                Some(r) if r > 0.0 => (Ok(r), fields),
-                Some(_) => (Err(format!("no frames: {l}")), fields),
-                None => (Err(format!("malformed result: {l}")), fields),
-            };
-        }
-        let prefix = format!("error-{tag} ");
-        if let Some(l) = out.lines().find(|l| l.starts_with(&prefix)) {
-            return (Err(l[prefix.len()..].to_string()), vec![]);
-        }
-        let mut why = format!("the run ended without a result ({status})");
-        if !err.trim().is_empty() {
-            why += &format!(": {}", err.trim().replace('\n', " | "));
-        }
-        (Err(why), vec![])
-    };
-    (tags.iter().map(|t| outcome(t)).collect(), false)
+    let got = tags
+        .iter()
+        .map(|t| {
+            parse_outcome(&out, t).unwrap_or_else(|| {
+                let mut why = format!("the run ended without a result ({status})");
+                if !err.trim().is_empty() {
+                    why += &format!(": {}", err.trim().replace('\n', " | "));
+                }
+                (Err(why), vec![])
+            })
+        })
+        .collect();
+    (got, false)
+}
+
+/// The outcome of run `tag` in a child's output (`outcome_line`), if there.
+fn parse_outcome(out: &str, tag: &str) -> Option<Outcome> {
+    let prefix = format!("{tag} ");
+    if let Some(l) = out.lines().find(|l| l.starts_with(&prefix)) {
+        let fields: Vec<(String, String)> = l
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let rate = fields
+            .iter()
+            .find(|(k, _)| k == "rate")
+            .and_then(|(_, v)| v.parse::<f64>().ok());
+        return Some(match rate {
+            Some(r) if r > 0.0 => (Ok(r), fields),
+            Some(_) => (Err(format!("no frames: {l}")), fields),
+            None => (Err(format!("malformed result: {l}")), fields),
+        });
+    }
+    let prefix = format!("error-{tag} ");
+    out.lines()
+        .find(|l| l.starts_with(&prefix))
+        .map(|l| (Err(l[prefix.len()..].to_string()), vec![]))
 }
 
 fn stats(v: &[f64]) -> Option<(f64, f64, f64)> {
@@ -495,10 +541,12 @@ fn bench(o: &Opts) -> i32 {
         }
     }
     sys::disable_ipv6();
-    // A pair runs both drivers, and waits up to QUIET_MAX after each slice.
+    // A pair runs both drivers; after each turn (a warm-up or a slice) it
+    // settles and waits up to QUIET_MAX.
     let (slices, slice) = slicing(o.dur_ms, o.slice_ms);
     let timeout = if o.slice_ms > 0 {
-        2 * (Duration::from_millis(o.warm_ms + o.dur_ms) + paths::QUIET_MAX * slices as u32)
+        2 * (Duration::from_millis(o.warm_ms + o.dur_ms)
+            + (paths::QUIET_MAX + 2 * paths::SETTLE) * (slices as u32 + 1))
     } else {
         Duration::from_millis(o.warm_ms + o.dur_ms)
     } + Duration::from_secs(o.timeout_s.unwrap_or(60));
@@ -663,7 +711,8 @@ fn report(o: &Opts, samples: &[Sample], took: Duration) -> i32 {
                 (Some((ma, _, _)), Some((mb, _, _))) => Some(mb / ma),
                 _ => None,
             };
-            // The two drivers' runs of one round are back to back, so they saw
+            // The two drivers' runs of one round take turns (or, with
+            // --slice-ms 0, are back to back), so they saw
             // about the same host: the median of the per-round ratios is less
             // sensitive to a loaded host than the ratio of the medians.
             let paired: Vec<f64> = (0..o.rounds)
@@ -802,6 +851,41 @@ fn report(o: &Opts, samples: &[Sample], took: Duration) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outcomes_read_back() {
+        let ok = Ok(paths::RunOut {
+            count: 300,
+            scale: 1.0,
+            secs: 1.5,
+            extras: vec![("sent".into(), 7)],
+        });
+        let out = format!(
+            "# a comment\n{}\n{}\n",
+            outcome_line("result1", &ok),
+            outcome_line("result0", &Err("setup failed: EPERM".into()))
+        );
+        let (rate, fields) = parse_outcome(&out, "result1").unwrap_or((Err("none".into()), vec![]));
+        assert_eq!(rate, Ok(200.0));
+        assert!(fields.contains(&("sent".into(), "7".into())));
+        let (rate, _) = parse_outcome(&out, "result0").unwrap_or((Ok(0.0), vec![]));
+        assert_eq!(rate, Err("setup failed: EPERM".into()));
+        assert!(
+            parse_outcome(&out, "result").is_none(),
+            "a tag is matched whole"
+        );
+        let zero = outcome_line(
+            "result",
+            &Ok(paths::RunOut {
+                count: 0,
+                scale: 1.0,
+                secs: 1.0,
+                extras: vec![],
+            }),
+        );
+        let got = parse_outcome(&zero, "result").map(|o| o.0.is_err());
+        assert_eq!(got, Some(true), "no frames is a failure");
+    }
 
     #[test]
     fn slices_cover_the_duration() {

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 //! One measured run of one path on one device node, in a process of its own
-//! (`rtunbench run ...`), so that a hang or a crash is confined to that run.
+//! (`rtunbench run ...`), or beside the other driver's run of the path, the
+//! two taking turns (`rtunbench pair ...`): a hang or a crash is confined to
+//! that process.
 //!
 //! Every path builds its devices and traffic through the same code whatever the
 //! device node: only `dev` (/dev/net/tun or /dev/net/rtun) differs.
@@ -222,12 +224,17 @@ struct TurnState {
     pos: usize,
     arrived: [bool; 2],
     gone: [bool; 2],
+    /// A turn was skipped: its run had gone (failed). The other's later
+    /// slices then followed each other without a break.
+    skipped: bool,
 }
 
 impl Turns {
-    /// Run 0 warms up first and takes the first slice; `slices` each.
+    /// `slices` each. Run 1 warms up first, run 0 then warms up and takes the
+    /// first slice: with ABBA after that, each run has as many slices that
+    /// follow a turn of its own as the other (for an even `slices`).
     pub fn new(slice: Duration, slices: usize) -> Turns {
-        let mut seq = vec![(0, true), (1, true)];
+        let mut seq = vec![(1, true), (0, true)];
         for i in 0..slices {
             let first = i % 2;
             seq.extend([(first, false), (1 - first, false)]);
@@ -239,6 +246,7 @@ impl Turns {
                 pos: 0,
                 arrived: [false; 2],
                 gone: [false; 2],
+                skipped: false,
             }),
             cv: Condvar::new(),
         }
@@ -260,6 +268,7 @@ impl Turns {
             if ready {
                 while st.pos < st.seq.len() && st.gone[st.seq[st.pos].0] {
                     st.pos += 1;
+                    st.skipped = true;
                 }
                 match st.seq.get(st.pos) {
                     None => return None,
@@ -285,6 +294,33 @@ impl Turns {
         lock(&self.st).gone[me] = true;
         self.cv.notify_all();
     }
+
+    /// Whether a turn of a run that had gone was skipped.
+    pub fn skipped(&self) -> bool {
+        lock(&self.st).skipped
+    }
+}
+
+/// Leaves the turns when dropped, also on a panic, so that the other run is
+/// not kept waiting for them.
+struct LeaveTurns<'a>(&'a RunCfg);
+
+impl Drop for LeaveTurns<'_> {
+    fn drop(&mut self) {
+        if let Some((turns, me)) = &self.0.turns {
+            turns.leave(*me);
+        }
+    }
+}
+
+/// Stops the run's threads when dropped, also on a panic, so that no sender
+/// sleeps paused for ever and the run's thread scope can end.
+struct StopOnDrop<'a>(&'a Ctl);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.signal(&self.0.stop, true);
+    }
 }
 
 /// How long a window may be stretched, and readers may drain, when a starved
@@ -299,9 +335,11 @@ fn nap(ctl: &Ctl, d: Duration) {
     }
 }
 
-/// After a turn: the time for a paused run's last sends to settle, for the
-/// senders to wait and the readers to drain, before the other run's turn.
-const SETTLE: Duration = Duration::from_millis(5);
+/// After a resume, the time not counted while the senders wake; after a turn,
+/// the interval over which the counts must stand still, twice in a row (the
+/// senders wait and the readers have drained), at most `QUIET_MAX`, before
+/// the other run's turn.
+pub const SETTLE: Duration = Duration::from_millis(5);
 pub const QUIET_MAX: Duration = Duration::from_millis(200);
 
 /// Warm up, then count over the measured window, which lasts `cfg.dur` and, if
@@ -315,6 +353,7 @@ fn measure(
     snap: impl Fn() -> Vec<u64>,
     drained: impl Fn() -> bool,
 ) -> (Vec<u64>, f64) {
+    let _stop = StopOnDrop(ctl);
     let (d, secs) = match &cfg.turns {
         Some((turns, me)) => measure_turns(ctl, turns, *me, cfg.warm, &snap),
         None => {
@@ -370,13 +409,11 @@ fn measure_turns(
         }
         ctl.signal(&ctl.paused, true);
         let t1 = Instant::now();
-        let mut last = snap();
-        while !ctl.stopped() && t1.elapsed() < QUIET_MAX {
+        let (mut last, mut still) = (snap(), 0);
+        while !ctl.stopped() && still < 2 && t1.elapsed() < QUIET_MAX {
             thread::sleep(SETTLE);
             let now = snap();
-            if now == last {
-                break;
-            }
+            still = if now == last { still + 1 } else { 0 };
             last = now;
         }
         turns.end(me);
@@ -956,6 +993,7 @@ fn path_tso(cfg: &RunCfg, vnet: bool) -> Res<RunOut> {
 }
 
 pub fn run(cfg: &RunCfg) -> Res<RunOut> {
+    let leave = LeaveTurns(cfg);
     let out = match cfg.path.as_str() {
         "write_tap_64" => path_write(cfg, true, 64),
         "write_tap_1500" => path_write(cfg, true, 1500),
@@ -971,9 +1009,7 @@ pub fn run(cfg: &RunCfg) -> Res<RunOut> {
         p => Err(format!("unknown path {p}")),
     };
     // Its turns are over, whether it took them or failed before.
-    if let Some((turns, me)) = &cfg.turns {
-        turns.leave(*me);
-    }
+    drop(leave);
     // The device goes with its last queue; wait for it so that runs do not overlap.
     if !wait_gone(&cfg.name, Duration::from_secs(5)) {
         println!(
@@ -1092,35 +1128,58 @@ mod tests {
         );
     }
 
-    /// Two runs taking turns: who ran in which order.
-    fn take_turns(turns: &Turns, quit_after: [usize; 2]) -> Vec<(usize, bool)> {
-        let log = Mutex::new(Vec::new());
-        thread::scope(|s| {
-            for (me, quit) in quit_after.into_iter().enumerate() {
-                let log = &log;
-                s.spawn(move || {
-                    turns.arrive(me);
-                    let mut taken = 0;
-                    while taken < quit {
-                        let Some(warm) = turns.next(me) else { break };
-                        lock(log).push((me, warm));
-                        taken += 1;
-                        turns.end(me);
-                    }
-                    turns.leave(me);
-                });
-            }
+    /// Runs `f` in a thread, and fails if it has not finished in 10 s (a
+    /// hang is then a failure, not a test that never ends).
+    fn within_10s<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let _ = tx.send(f());
         });
-        log.into_inner().unwrap_or_default()
+        match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(v) => v,
+            Err(_) => panic!("hung for 10 s"),
+        }
+    }
+
+    /// Two runs taking turns: who ran in which order. Run i arrives if
+    /// `arrive[i]`, and leaves after `quit_after[i]` turns.
+    fn take_turns(
+        slices: usize,
+        arrive: [bool; 2],
+        quit_after: [usize; 2],
+    ) -> (Vec<(usize, bool)>, bool) {
+        within_10s(move || {
+            let turns = Turns::new(Duration::from_millis(1), slices);
+            let log = Mutex::new(Vec::new());
+            thread::scope(|s| {
+                for (me, quit) in quit_after.into_iter().enumerate() {
+                    let (log, turns) = (&log, &turns);
+                    s.spawn(move || {
+                        if !arrive[me] {
+                            return turns.leave(me);
+                        }
+                        turns.arrive(me);
+                        let mut taken = 0;
+                        while taken < quit {
+                            let Some(warm) = turns.next(me) else { break };
+                            lock(log).push((me, warm));
+                            taken += 1;
+                            turns.end(me);
+                        }
+                        turns.leave(me);
+                    });
+                }
+            });
+            (log.into_inner().unwrap_or_default(), turns.skipped())
+        })
     }
 
     #[test]
     fn turns_alternate_abba() {
-        let t = Turns::new(Duration::from_millis(1), 3);
-        let got = take_turns(&t, [usize::MAX; 2]);
+        let (got, skipped) = take_turns(3, [true; 2], [usize::MAX; 2]);
         let want = [
-            (0, true),
             (1, true),
+            (0, true),
             (0, false),
             (1, false),
             (1, false),
@@ -1129,20 +1188,69 @@ mod tests {
             (1, false),
         ];
         assert_eq!(got, want);
+        assert!(!skipped);
+    }
+
+    #[test]
+    fn each_run_follows_itself_as_often() {
+        // How many of each run's slices come right after a turn of its own:
+        // warm caches favour those.
+        let (got, _) = take_turns(10, [true; 2], [usize::MAX; 2]);
+        let mut after_own = [0; 2];
+        for w in got.windows(2) {
+            if !w[1].1 && w[0].0 == w[1].0 {
+                after_own[w[1].0] += 1;
+            }
+        }
+        assert_eq!(after_own[0], after_own[1], "{got:?}");
+        assert_eq!(got.iter().filter(|t| !t.1).count(), 20);
     }
 
     #[test]
     fn a_run_that_leaves_does_not_hold_up_the_other() {
-        let t = Turns::new(Duration::from_millis(1), 3);
         // Run 1 fails after its warm-up: run 0 takes its own turns alone.
-        let got = take_turns(&t, [usize::MAX, 1]);
+        let (got, skipped) = take_turns(3, [true; 2], [usize::MAX, 1]);
         assert_eq!(got.iter().filter(|x| x.0 == 1).count(), 1);
         assert_eq!(got.iter().filter(|x| x.0 == 0).count(), 4);
-        // Run 1 fails before it arrives.
-        let t = Turns::new(Duration::from_millis(1), 2);
-        t.leave(1);
-        let got = take_turns(&t, [usize::MAX, 0]);
+        assert!(skipped);
+        // Run 1 fails before it arrives (its setup failed).
+        let (got, skipped) = take_turns(2, [true, false], [usize::MAX; 2]);
         assert_eq!(got, [(0, true), (0, false), (0, false)]);
+        assert!(skipped);
+        // Run 0 fails before it arrives.
+        let (got, _) = take_turns(2, [false, true], [usize::MAX; 2]);
+        assert_eq!(got, [(1, true), (1, false), (1, false)]);
+    }
+
+    #[test]
+    fn a_paused_sender_wakes_to_stop() {
+        let cfg = RunCfg {
+            path: String::new(),
+            dev: String::new(),
+            name: String::new(),
+            net: [0, 0],
+            warm: Duration::ZERO,
+            dur: Duration::ZERO,
+            pin: None,
+            turns: Some((Arc::new(Turns::new(Duration::ZERO, 1)), 0)),
+        };
+        assert!(
+            Ctl::new(&cfg).paused.load(Relaxed),
+            "a run that takes turns starts paused"
+        );
+        for how in ["resume", "stop_senders", "stop"] {
+            let ctl = Arc::new(Ctl::new(&cfg));
+            let c = ctl.clone();
+            let sender = thread::spawn(move || c.sending());
+            thread::sleep(Duration::from_millis(20));
+            match how {
+                "resume" => ctl.signal(&ctl.paused, false),
+                "stop_senders" => ctl.signal(&ctl.stop_senders, true),
+                _ => drop(StopOnDrop(&ctl)),
+            }
+            let go_on = within_10s(move || sender.join().unwrap_or(true));
+            assert_eq!(go_on, how == "resume", "{how}");
+        }
     }
 
     #[test]
