@@ -1083,9 +1083,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn placement_wraps_to_the_usable_cpus() {
-        let cfg = |pin| RunCfg {
+    /// A configuration for the tests that need one: no device, no time.
+    fn test_cfg(pin: Option<Placement>, turns: Option<(Arc<Turns>, usize)>) -> RunCfg {
+        RunCfg {
             path: String::new(),
             dev: String::new(),
             name: String::new(),
@@ -1093,8 +1093,13 @@ mod tests {
             warm: Duration::ZERO,
             dur: Duration::ZERO,
             pin,
-            turns: None,
-        };
+            turns,
+        }
+    }
+
+    #[test]
+    fn placement_wraps_to_the_usable_cpus() {
+        let cfg = |pin| test_cfg(pin, None);
         let want = Some(Placement {
             tx: [0, 1],
             rx: [1, 0],
@@ -1224,16 +1229,7 @@ mod tests {
 
     #[test]
     fn a_paused_sender_wakes_to_stop() {
-        let cfg = RunCfg {
-            path: String::new(),
-            dev: String::new(),
-            name: String::new(),
-            net: [0, 0],
-            warm: Duration::ZERO,
-            dur: Duration::ZERO,
-            pin: None,
-            turns: Some((Arc::new(Turns::new(Duration::ZERO, 1)), 0)),
-        };
+        let cfg = test_cfg(None, Some((Arc::new(Turns::new(Duration::ZERO, 1)), 0)));
         assert!(
             Ctl::new(&cfg).paused.load(Relaxed),
             "a run that takes turns starts paused"
