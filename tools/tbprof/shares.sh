@@ -7,7 +7,7 @@
 # two. Writes one line per path to OUT (default bench/tbprof/shares.txt) and
 # each run's whole analysis beside it (OUT without .txt, then
 # -PATH-tun-first.txt and -PATH-rtun-first.txt). Files under bench/ come only from a
-# tree without uncommitted changes, as bench.sh's do. About 40 s a path.
+# tree without uncommitted changes, as bench.sh's do. About 26 s a path.
 #
 #   tools/tbprof/shares.sh [--out FILE] [PATH...]
 #
