@@ -35,14 +35,14 @@ pub const PATHS: &[(&str, &str)] = &[
     ("tso64k_vnet", "the same to an IFF_VNET_HDR reader with TUNSETOFFLOAD CSUM|TSO4: taken whole"),
 ];
 
-/// Where the threads of a path run: flow i's sender (the writer of
-/// `write_*`) on CPU `tx[i]`, its reader on `rx[i]` (the one-flow paths use
-/// flow 0), the measuring thread on `main` if set. The numbers index the CPUs the run may use, modulo their count: a
-/// 1-CPU guest runs everything on its one CPU. Left to the scheduler, the
-/// threads settle in a different placement from run to run, and the rates
-/// with them, on either driver: `mq2_udp` about 12.8k frames/s with each
-/// flow's sender and reader on one CPU, 19k with them apart; `tso64k_*` lower
-/// with the sender on CPU 0 (`tso64k_vnet` 670 against 851).
+/// Where the threads of a path run: flow i's sender (the writer of `write_*`)
+/// on CPU `tx[i]`, its reader on `rx[i]` (the one-flow paths use flow 0), the
+/// measuring thread on `main` if set. The numbers index the CPUs the run may
+/// use, modulo their count: a 1-CPU guest runs everything on its one CPU. Left
+/// to the scheduler, the threads settle in a different placement from run to
+/// run, and the rates with them, on either driver: `mq2_udp` about 12.8k
+/// frames/s with each flow's sender and reader on one CPU, 19k with them apart;
+/// `tso64k_*` lower with the sender on CPU 0 (`tso64k_vnet` 670 against 851).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Placement {
     pub tx: [usize; 2],
@@ -374,7 +374,7 @@ fn measure(
     while !ctl.stopped() && !drained() && t1.elapsed() < GRACE {
         thread::sleep(Duration::from_millis(5));
     }
-    ctl.signal(&ctl.stop, true);
+    // `_stop` stops the readers too.
     (d, secs)
 }
 
